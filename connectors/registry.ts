@@ -1,0 +1,16 @@
+// The static registry of connectors configurable under `connectors.<id>`.
+// WhatsApp is not listed: it is the source, configured by the top-level `whatsapp` section.
+import type { ConnectorFactory } from '../core/connector.js';
+import type { ConnectorSettingsSchemas } from '../core/config/load.js';
+import { webhookConnector } from './webhook/index.js';
+
+export const connectorRegistry: Readonly<Record<string, ConnectorFactory<any>>> = {
+  // `any`: each factory has its own settings type; the config loader checks settings with the factory's own schema.
+  webhook: webhookConnector,
+};
+
+export const connectorSettingsSchemas: ConnectorSettingsSchemas = Object.fromEntries(
+  Object.entries(connectorRegistry).map(([id, factory]) => [id, factory.settingsSchema]),
+);
+
+export { whatsappConnector, parseWhatsAppDelivery } from './whatsapp/index.js';

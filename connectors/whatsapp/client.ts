@@ -1,0 +1,91 @@
+// WhatsApp Cloud API (Graph API) calls used by the connector: media metadata and download,
+// token introspection. Paths follow ../shared/vendor-specs/whatsapp/business-messaging-api_v23.0.yaml.
+import { z } from 'zod';
+import type { ExecutionContext } from '../../core/connector.js';
+import { CredentialError, InvalidPayloadError, VendorError, errorFromHttpStatus, parseRetryAfter, type SyncError } from '../../core/errors.js';
+import { vendorFetch } from '../../core/http.js';
+
+const graphError = z.looseObject({
+  error: z.looseObject({ message: z.string(), type: z.string().optional(), code: z.number().optional(), error_subcode: z.number().optional() }),
+});
+
+/** Graph error codes that mean "slow down" (app, account and WhatsApp throughput limits). */
+const THROTTLING_CODES = new Set([4, 17, 32, 613, 80007, 130429, 131056]);
+
+/** Maps a Graph API error answer to a typed error by its code, not its text. */
+export function classifyGraphError(status: number, body: string, retryAfter: string | null): SyncError {
+  const parsed = graphError.safeParse((() => { try { return JSON.parse(body); } catch { return undefined; } })());
+  if (!parsed.success) return errorFromHttpStatus('whatsapp', status, body.slice(0, 300), retryAfter);
+  const { message, code } = parsed.data.error;
+  const detail = `${message}${code === undefined ? '' : ` (code ${code})`}`;
+  if (status === 401 || code === 190) {
+    return new CredentialError('whatsapp', `access token rejected: ${detail}; create a new system-user token in Meta Business Settings and update whatsapp.accessToken`, { status, ...(code === undefined ? {} : { code: String(code) }) });
+  }
+  if (status === 429 || (code !== undefined && THROTTLING_CODES.has(code))) {
+    const retryAfterMs = parseRetryAfter(retryAfter) ?? 60_000;
+    return new VendorError('whatsapp', `throttled: ${detail}`, { status, retryable: true, retryAfterMs, ...(code === undefined ? {} : { code: String(code) }) });
+  }
+  return new VendorError('whatsapp', detail, { status, retryable: status >= 500, ...(code === undefined ? {} : { code: String(code) }) });
+}
+
+const mediaInfo = z.looseObject({
+  url: z.string().url(),
+  mime_type: z.string(),
+  sha256: z.string().optional(),
+  file_size: z.union([z.number(), z.string()]).optional(),
+  id: z.string(),
+});
+export type MediaInfo = z.infer<typeof mediaInfo>;
+
+const tokenInfo = z.looseObject({
+  data: z.looseObject({ is_valid: z.boolean().optional(), scopes: z.array(z.string()).optional() }),
+});
+
+export class CloudApiClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly accessToken: string,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  #headers(): Record<string, string> {
+    return { authorization: `Bearer ${this.accessToken}` };
+  }
+
+  /** GET /{media-id}: a short-lived download URL and the file's facts. */
+  async getMedia(context: ExecutionContext, mediaId: string): Promise<MediaInfo> {
+    const response = await vendorFetch(context, {
+      vendor: 'whatsapp',
+      url: `${this.baseUrl}/${encodeURIComponent(mediaId)}`,
+      headers: this.#headers(),
+      timeoutMs: this.timeoutMs,
+      classify: classifyGraphError,
+    });
+    const parsed = mediaInfo.safeParse(await response.json());
+    if (!parsed.success) throw new InvalidPayloadError(`whatsapp: unexpected answer for media ${mediaId}: ${parsed.error.issues[0]?.message}`);
+    return parsed.data;
+  }
+
+  /** GET the media URL with the same bearer token; the URL lives only minutes. */
+  async download(context: ExecutionContext, url: string, maxBytes: number): Promise<Uint8Array> {
+    const response = await vendorFetch(context, { vendor: 'whatsapp', url, headers: this.#headers(), timeoutMs: this.timeoutMs * 4, classify: classifyGraphError });
+    const length = Number(response.headers.get('content-length') ?? '0');
+    if (length > maxBytes) {
+      await response.body?.cancel();
+      throw new VendorError('whatsapp', `media is ${length} bytes, over the ${maxBytes}-byte cap`, { retryable: false });
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.byteLength > maxBytes) throw new VendorError('whatsapp', `media is ${bytes.byteLength} bytes, over the ${maxBytes}-byte cap`, { retryable: false });
+    return bytes;
+  }
+
+  /** GET /debug_token: the scopes the access token holds. */
+  async tokenScopes(context: ExecutionContext): Promise<string[]> {
+    const url = `${this.baseUrl}/debug_token?input_token=${encodeURIComponent(this.accessToken)}`;
+    const response = await vendorFetch(context, { vendor: 'whatsapp', url, headers: this.#headers(), timeoutMs: this.timeoutMs, classify: classifyGraphError });
+    const parsed = tokenInfo.safeParse(await response.json());
+    if (!parsed.success) throw new InvalidPayloadError('whatsapp: debug_token answered without data.scopes');
+    if (parsed.data.data.is_valid === false) throw new CredentialError('whatsapp', 'the access token is no longer valid; create a new one and update whatsapp.accessToken');
+    return parsed.data.data.scopes ?? [];
+  }
+}

@@ -1,0 +1,117 @@
+// The shape of wa-crm-sync.yaml. Connector sections are checked by each connector's own
+// schema (see connectors/registry.ts); this file holds what the service itself needs.
+import { z } from 'zod';
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || hostname.startsWith('127.');
+}
+
+/** A vendor base URL: https, or plain http only to this machine (sandboxes, tests). */
+export const vendorUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a URL; write it like https://api.example.com` });
+    return;
+  }
+  if (url.protocol === 'https:') return;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return;
+  ctx.addIssue({
+    code: 'custom',
+    message: `"${value}" must use https (plain http is accepted only for loopback hosts such as 127.0.0.1)`,
+  });
+});
+
+/** Adds "required when enabled" checks for credential keys to a connector's settings schema. */
+export function requiredWhenEnabled<T extends { enabled: boolean }>(
+  schema: z.ZodType<T>,
+  keys: ReadonlyArray<{ key: keyof T & string; hint: string }>,
+): z.ZodType<T> {
+  return schema.superRefine((settings, ctx) => {
+    if (!settings.enabled) return;
+    for (const { key, hint } of keys) {
+      const value = settings[key];
+      if (value === undefined || value === null || value === '') {
+        ctx.addIssue({ code: 'custom', path: [key], message: `required when enabled (${hint})` });
+      }
+    }
+  }) as z.ZodType<T>;
+}
+
+/** Rate-limit and retry overrides, common to every connector section. */
+export const dispatchOverrides = z
+  .strictObject({
+    concurrency: z.number().int().min(1).max(64).optional(),
+    requests: z.number().int().min(1).optional(),
+    intervalMs: z.number().int().min(1).optional(),
+    maxAttempts: z.number().int().min(1).max(100).optional(),
+    backoffBaseMs: z.number().int().min(1).optional(),
+    backoffMaxMs: z.number().int().min(1).optional(),
+  })
+  .optional();
+export type DispatchOverrides = z.infer<typeof dispatchOverrides>;
+
+export const whatsappSection = z.strictObject({
+  appSecret: z.string().min(1, 'required: the app secret from Meta App Dashboard > App settings > Basic'),
+  verifyToken: z.string().min(1, 'required: any secret string, entered again as "Verify token" in the webhook setup'),
+  accessToken: z.string().optional(),
+  graphBaseUrl: vendorUrl.default('https://graph.facebook.com/v23.0'),
+  /** phone_number_id values this service serves; empty means every number of the account. */
+  phoneNumbers: z.array(z.string().regex(/^\d+$/, 'a phone_number_id is digits only')).default([]),
+  media: z
+    .strictObject({
+      fetch: z.boolean().default(true),
+      dir: z.string().default('./data/media'),
+      maxBytes: z.number().int().min(1).default(100 * 1024 * 1024),
+    })
+    .prefault({}),
+  rateLimit: dispatchOverrides,
+});
+export type WhatsAppSection = z.infer<typeof whatsappSection>;
+
+export const serviceConfigSchema = z.strictObject({
+  server: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(3000),
+      host: z.string().default('0.0.0.0'),
+      /** Largest webhook body accepted, in bytes. */
+      bodyLimitBytes: z.number().int().min(1024).default(1024 * 1024),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE')
+        .default('sqlite:./data/wa-crm-sync.sqlite'),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  whatsapp: whatsappSection,
+  sync: z
+    .strictObject({
+      /** A message after this much silence starts a new thread. */
+      threadGapHours: z.number().positive().default(24),
+    })
+    .prefault({}),
+  outbox: z
+    .strictObject({
+      /** How long a claimed operation stays leased before another worker may take it over. */
+      leaseMs: z.number().int().min(500).default(120_000),
+      pollIntervalMs: z.number().int().min(10).default(500),
+      claimBatch: z.number().int().min(1).max(1000).default(200),
+    })
+    .prefault({}),
+  scopes: z.strictObject({ recheckIntervalMs: z.number().int().min(1000).default(3_600_000) }).prefault({}),
+  connectors: z.record(z.string(), z.looseObject({ enabled: z.boolean() })).default({}),
+});
+
+export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
+
+/** The validated config: service keys plus each configured connector's parsed settings. */
+export interface Config extends Omit<ServiceConfig, 'connectors'> {
+  readonly connectors: Readonly<Record<string, { readonly enabled: boolean; readonly settings: unknown }>>;
+}

@@ -1,0 +1,149 @@
+// The connector contract. Core knows this interface, never a vendor: each folder under
+// connectors/ implements it and registers a factory in connectors/registry.ts.
+import type { z } from 'zod';
+import type { SyncError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { JsonValue, ModelChange, StoredMedia } from './model/types.js';
+import type { OperationDraft, OutboxOperation } from './outbox/queries.js';
+
+/** A vendor rate limit: at most `requests` calls in any `intervalMs` window. */
+export interface RateLimit {
+  readonly requests: number;
+  readonly intervalMs: number;
+}
+
+export interface DispatchTuning {
+  /** Batches of this connector executed at once by one instance. */
+  readonly concurrency: number;
+  readonly rateLimit: RateLimit | null;
+  readonly maxAttempts: number;
+  /** First retry waits up to this long; each further one doubles it (full jitter). */
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+/** What a connector is, as data: shown by `scopes`, used by the dispatcher. */
+export interface ConnectorMetadata {
+  readonly id: string;
+  readonly displayName: string;
+  /** Permission scopes each feature needs. The features in use decide what is required. */
+  readonly featureScopes: Readonly<Record<string, readonly string[]>>;
+  /** How an admin grants a missing scope, shown with every missing one. */
+  readonly grantScopesHint: string;
+  /** Largest batch per operation kind; kinds not listed run one at a time. */
+  readonly maxBatch: Readonly<Record<string, number>>;
+  readonly defaultTuning: DispatchTuning;
+}
+
+export type OperationOutcome =
+  | {
+      readonly ok: true;
+      /** Stored on the operation (e.g. the vendor's record id). */
+      readonly result?: JsonValue;
+      /** What this operation changed in our own model (e.g. media now stored); applied and planned in the same transaction. */
+      readonly effects?: readonly OperationEffect[];
+    }
+  | { readonly ok: false; readonly error: SyncError };
+
+/** A change to our own model that an operation brought about. */
+export type OperationEffect = { readonly type: 'media.stored'; readonly media: StoredMedia };
+
+/** What the store offers a connector while it executes: vendor ids and the shared rate budget. */
+export interface ExecutionContext {
+  readonly log: Logger;
+  /** Waits for room in the vendor's rate budget (shared by all instances) before one request. */
+  throttle(weight?: number): Promise<void>;
+  /** Counts one vendor answer by HTTP status (0 when none came) for /metrics. */
+  recordVendorCall(status: number): void;
+  getRef(kind: string, localId: string): Promise<string | undefined>;
+  setRef(kind: string, localId: string, externalId: string): Promise<void>;
+  readonly signal: AbortSignal;
+}
+
+/** Credentials' granted scopes, or `unknown` when the vendor offers no way to read them. */
+export type GrantedScopes = readonly string[] | 'unknown';
+
+export interface Connector {
+  readonly metadata: ConnectorMetadata;
+  /** Features switched on by this connector's config; they decide the required scopes. */
+  readonly features: readonly string[];
+  readonly tuning: DispatchTuning;
+  /** Pure: the operations a model change needs at this vendor (none is fine). */
+  plan(change: ModelChange): OperationDraft[];
+  /**
+   * Runs a batch of operations of one kind (at most `maxBatch[kind]`, each the head of its
+   * ordering key) and returns one outcome per operation, in the same order.
+   */
+  execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]>;
+  /**
+   * Called before re-running an operation that may already have reached the vendor (a crash
+   * or timeout after sending): looks the record up by its external key. An outcome means the
+   * work is already done; undefined means run it.
+   */
+  reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined>;
+  /** Reads which scopes the credentials hold (a vendor call). */
+  grantedScopes(context: ExecutionContext): Promise<GrantedScopes>;
+  close?(): Promise<void>;
+}
+
+/** What a connector module exports; the registry maps ids to these. */
+export interface ConnectorFactory<Settings = unknown> {
+  readonly metadata: ConnectorMetadata;
+  /** zod schema of `connectors.<id>` (without `enabled`), next to the connector. */
+  readonly settingsSchema: z.ZodType<Settings>;
+  /** Builds the connector; makes no vendor call. */
+  create(settings: Settings, dependencies: ConnectorDependencies): Connector;
+}
+
+export interface ConnectorDependencies {
+  readonly log: Logger;
+  /** Where fetched media files live. */
+  readonly mediaDir: string;
+}
+
+/** Required, granted, missing and over-privileged scopes of one connector. */
+export interface ScopeReport {
+  readonly connector: string;
+  readonly required: readonly string[];
+  readonly granted: GrantedScopes;
+  readonly missing: readonly string[];
+  readonly extra: readonly string[];
+}
+
+export function requiredScopes(metadata: ConnectorMetadata, features: readonly string[]): string[] {
+  const scopes = new Set<string>();
+  for (const feature of features) for (const scope of metadata.featureScopes[feature] ?? []) scopes.add(scope);
+  return [...scopes].sort();
+}
+
+export function buildScopeReport(connector: Connector, granted: GrantedScopes): ScopeReport {
+  const required = requiredScopes(connector.metadata, connector.features);
+  if (granted === 'unknown') return { connector: connector.metadata.id, required, granted, missing: [], extra: [] };
+  const grantedSet = new Set(granted);
+  const requiredSet = new Set(required);
+  return {
+    connector: connector.metadata.id,
+    required,
+    granted: [...granted].sort(),
+    missing: required.filter((s) => !grantedSet.has(s)),
+    extra: [...granted].filter((s) => !requiredSet.has(s)).sort(),
+  };
+}
+
+/** The connector's defaults with the admin's overrides from its config section applied. */
+export function resolveTuning(
+  defaults: DispatchTuning,
+  overrides: { concurrency?: number | undefined; requests?: number | undefined; intervalMs?: number | undefined; maxAttempts?: number | undefined; backoffBaseMs?: number | undefined; backoffMaxMs?: number | undefined } | undefined,
+): DispatchTuning {
+  const rateLimit =
+    overrides?.requests !== undefined || overrides?.intervalMs !== undefined
+      ? { requests: overrides.requests ?? defaults.rateLimit?.requests ?? 10, intervalMs: overrides.intervalMs ?? defaults.rateLimit?.intervalMs ?? 1000 }
+      : defaults.rateLimit;
+  return {
+    concurrency: overrides?.concurrency ?? defaults.concurrency,
+    rateLimit,
+    maxAttempts: overrides?.maxAttempts ?? defaults.maxAttempts,
+    backoffBaseMs: overrides?.backoffBaseMs ?? defaults.backoffBaseMs,
+    backoffMaxMs: overrides?.backoffMaxMs ?? defaults.backoffMaxMs,
+  };
+}

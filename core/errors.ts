@@ -1,0 +1,122 @@
+// Typed errors. The outbox decides what to do with a failure from these fields
+// (retryable, retryAfterMs, blocksConnector), never from message text.
+
+export interface SyncErrorOptions {
+  /** HTTP status from the vendor or for our own API answer, when there is one. */
+  readonly status?: number;
+  readonly cause?: unknown;
+  /** Whether running the same operation again later may succeed. */
+  readonly retryable?: boolean;
+  /** Vendor-requested wait before the next attempt (from `Retry-After` or similar). */
+  readonly retryAfterMs?: number;
+  /** Stable machine-readable code, e.g. the vendor's error code. */
+  readonly code?: string;
+}
+
+export class SyncError extends Error {
+  override readonly name: string = 'SyncError';
+  readonly status: number | undefined;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  readonly code: string | undefined;
+
+  constructor(message: string, options: SyncErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = options.status;
+    this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+    this.code = options.code;
+  }
+}
+
+/** The configuration file (or one of its values) is wrong; the message names the key and the fix. */
+export class ConfigError extends SyncError {
+  override readonly name = 'ConfigError';
+  constructor(
+    message: string,
+    readonly issues: readonly string[] = [message],
+  ) {
+    super(message, { retryable: false });
+  }
+}
+
+/** A vendor answered with an error. Retryable for 429, 5xx, timeouts and lock contention. */
+export class VendorError extends SyncError {
+  override readonly name = 'VendorError';
+  constructor(
+    readonly vendor: string,
+    message: string,
+    options: SyncErrorOptions = {},
+  ) {
+    super(`${vendor}: ${message}`, options);
+  }
+}
+
+/** The vendor refused our credentials or their permissions: the connector stops until an admin acts. */
+export class CredentialError extends SyncError {
+  override readonly name = 'CredentialError';
+  constructor(
+    readonly vendor: string,
+    message: string,
+    options: SyncErrorOptions = {},
+  ) {
+    super(`${vendor}: ${message}`, { ...options, retryable: false });
+  }
+}
+
+/** Input we received (a webhook body, a vendor response) does not have the shape we expect. */
+export class InvalidPayloadError extends SyncError {
+  override readonly name = 'InvalidPayloadError';
+  constructor(message: string, options: SyncErrorOptions = {}) {
+    super(message, { ...options, retryable: false });
+  }
+}
+
+/** Network-level failure (reset, timeout, DNS): the request may or may not have reached the vendor. */
+export class TransportError extends SyncError {
+  override readonly name = 'TransportError';
+  constructor(message: string, options: SyncErrorOptions = {}) {
+    super(message, { ...options, retryable: true });
+  }
+}
+
+/** Reads `Retry-After` (seconds or an HTTP date) into milliseconds. */
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (value === null || value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, Math.round(seconds * 1000));
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/** Classifies an HTTP status into the error a connector should throw. */
+export function errorFromHttpStatus(
+  vendor: string,
+  status: number,
+  detail: string,
+  retryAfterHeader?: string | null,
+): SyncError {
+  const retryAfterMs = parseRetryAfter(retryAfterHeader);
+  if (status === 401) {
+    return new CredentialError(vendor, `credentials rejected (HTTP 401): ${detail}`, { status });
+  }
+  if (status === 429) {
+    return new VendorError(vendor, `rate limited (HTTP 429): ${detail}`, { status, retryable: true, retryAfterMs });
+  }
+  if (status >= 500 || status === 408) {
+    return new VendorError(vendor, `server error (HTTP ${status}): ${detail}`, { status, retryable: true, retryAfterMs });
+  }
+  return new VendorError(vendor, `request rejected (HTTP ${status}): ${detail}`, { status, retryable: false });
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** Any thrown value as a SyncError. An unexpected error may be a passing fault or a bug: retry it, keeping the message for the operator. */
+export function asSyncError(error: unknown): SyncError {
+  if (error instanceof SyncError) return error;
+  return new SyncError(errorMessage(error), { retryable: true, cause: error });
+}

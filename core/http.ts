@@ -1,0 +1,41 @@
+// One vendor request over fetch, for connectors that speak HTTP directly: waits for the shared
+// rate budget, times out, counts the answer, and turns failures into typed errors.
+import type { ExecutionContext } from './connector.js';
+import { TransportError, errorFromHttpStatus, type SyncError } from './errors.js';
+
+export interface VendorRequest {
+  readonly vendor: string;
+  readonly url: string;
+  readonly method?: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: string | Uint8Array;
+  readonly timeoutMs: number;
+  /** Statuses that are answers, not failures (e.g. 404 when looking a record up). */
+  readonly acceptStatuses?: readonly number[];
+  /** Maps a failed answer to a more precise error than the status alone gives (vendor error codes). */
+  readonly classify?: (status: number, body: string, retryAfter: string | null) => SyncError | undefined;
+}
+
+/** Sends the request and returns the response; throws a SyncError for anything but 2xx or an accepted status. */
+export async function vendorFetch(context: ExecutionContext, request: VendorRequest): Promise<Response> {
+  await context.throttle();
+  const timeout = AbortSignal.timeout(request.timeoutMs);
+  let response: Response;
+  try {
+    response = await fetch(request.url, {
+      method: request.method ?? 'GET',
+      headers: request.headers ?? {},
+      ...(request.body === undefined ? {} : { body: request.body }),
+      signal: AbortSignal.any([timeout, context.signal]),
+    });
+  } catch (error) {
+    context.recordVendorCall(0);
+    const reason = timeout.aborted ? `no answer within ${request.timeoutMs} ms` : (error as Error).message;
+    throw new TransportError(`${request.vendor}: ${request.method ?? 'GET'} ${new URL(request.url).pathname} failed: ${reason}`, { cause: error });
+  }
+  context.recordVendorCall(response.status);
+  if (response.ok || request.acceptStatuses?.includes(response.status)) return response;
+  const body = await response.text().catch(() => '');
+  const retryAfter = response.headers.get('retry-after');
+  throw request.classify?.(response.status, body, retryAfter) ?? errorFromHttpStatus(request.vendor, response.status, body.slice(0, 500), retryAfter);
+}

@@ -1,0 +1,55 @@
+// Durable intake of webhook deliveries. A delivery is acknowledged only once its body is in the
+// store; concurrent deliveries share one transaction (group commit), so durability stays cheap.
+import type { Store } from './store/store.js';
+
+interface Waiting {
+  readonly source: string;
+  readonly body: string;
+  readonly receivedAt: number;
+  resolve(id: number): void;
+  reject(error: unknown): void;
+}
+
+export class DeliveryInbox {
+  readonly #store: Store;
+  readonly #onStored: () => void;
+  #queue: Waiting[] = [];
+  #flushing = false;
+
+  constructor(store: Store, onStored: () => void = () => {}) {
+    this.#store = store;
+    this.#onStored = onStored;
+  }
+
+  /** Resolves with the delivery's id once it is committed to the store. */
+  accept(source: string, body: string): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.#queue.push({ source, body, receivedAt: Date.now(), resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, 200);
+        try {
+          const rows = await this.#store.db.transaction().execute((tx) =>
+            tx
+              .insertInto('webhook_deliveries')
+              .values(batch.map((w) => ({ source: w.source, body: w.body, received_at: w.receivedAt, state: 'pending' as const, problems: null, processed_at: null })))
+              .returning('id')
+              .execute(),
+          );
+          batch.forEach((w, i) => w.resolve(rows[i]!.id));
+          this.#onStored();
+        } catch (error) {
+          for (const w of batch) w.reject(error);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}

@@ -1,0 +1,43 @@
+// pino JSON logs. Secrets are redacted by key; phone numbers are masked by the `phone`
+// and `waId` fields' serialisers. Message bodies are never passed to a logger at all.
+import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+import { maskPhone } from './model/phone.js';
+
+export type Logger = PinoLogger;
+
+const SECRET_KEYS = [
+  'accessToken',
+  'refreshToken',
+  'appSecret',
+  'verifyToken',
+  'apiToken',
+  'clientSecret',
+  'privateKey',
+  'password',
+  'webhookSecret',
+  'authorization',
+  'token',
+  'body',
+  'text',
+];
+
+export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+  const masked = (value: unknown) => (typeof value === 'string' ? maskPhone(value) : value);
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: 'wa-crm-sync' },
+      redact: {
+        paths: [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`)],
+        censor: '[redacted]',
+      },
+      serializers: { phone: masked, waId: masked, from: masked, to: masked, recipient: masked },
+    },
+    options.destination,
+  );
+}
+
+/** A logger that writes nothing, for tests and one-shot commands that print their own output. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

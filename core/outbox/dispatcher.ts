@@ -1,0 +1,333 @@
+// Dispatches one connector's outbox operations: claims due heads of ordering keys, runs them in
+// batches through a p-queue (concurrency and per-interval caps), and settles each outcome:
+// done, retried with full-jitter backoff or Retry-After, or dead with the last error kept.
+import PQueue from 'p-queue';
+import type { Connector, ExecutionContext, OperationEffect, OperationOutcome } from '../connector.js';
+import { CredentialError, SyncError, asSyncError, errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Transaction } from 'kysely';
+import type { JsonValue } from '../model/types.js';
+import type { Database } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import {
+  claimOperations,
+  completeOperations,
+  deferOperation,
+  failOperation,
+  releaseExpiredLeases,
+  releaseOperations,
+  type OutboxOperation,
+} from './queries.js';
+import type { RateBudget } from './rate-budget.js';
+import { checkConnectorScopes, type ScopeCheck } from '../scopes.js';
+
+export interface DispatcherOptions {
+  readonly workerId: string;
+  readonly leaseMs: number;
+  readonly pollIntervalMs: number;
+  readonly claimBatch: number;
+}
+
+/** Applies what operations changed in our model and plans the follow-up operations, inside the settling transaction. */
+export type EffectApplier = (tx: Transaction<Database>, effects: readonly OperationEffect[], now: number) => Promise<number>;
+
+/** Full jitter: a random wait between 0 and base·2^(attempt-1), capped. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(random() * ceiling);
+}
+
+export type DispatcherState = { readonly state: 'running' } | { readonly state: 'blocked'; readonly reason: string } | { readonly state: 'stopped' };
+
+export class ConnectorDispatcher {
+  readonly connector: Connector;
+  readonly #store: Store;
+  readonly #budget: RateBudget;
+  readonly #applyEffects: EffectApplier;
+  readonly #log: Logger;
+  readonly #metrics: Metrics | undefined;
+  readonly #options: DispatcherOptions;
+  readonly #queue: PQueue;
+  readonly #inFlight = new Set<number>();
+  readonly #abort = new AbortController();
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wakeUp: (() => void) | undefined;
+  #blockedReason: string | undefined;
+
+  constructor(deps: {
+    connector: Connector;
+    store: Store;
+    budget: RateBudget;
+    applyEffects: EffectApplier;
+    log: Logger;
+    metrics?: Metrics;
+    options: DispatcherOptions;
+  }) {
+    this.connector = deps.connector;
+    this.#store = deps.store;
+    this.#budget = deps.budget;
+    this.#applyEffects = deps.applyEffects;
+    this.#log = deps.log.child({ connector: deps.connector.metadata.id });
+    this.#metrics = deps.metrics;
+    this.#options = deps.options;
+    const { concurrency, rateLimit } = deps.connector.tuning;
+    this.#queue = new PQueue({
+      concurrency,
+      ...(rateLimit ? { intervalCap: rateLimit.requests, interval: rateLimit.intervalMs } : {}),
+    });
+  }
+
+  get id(): string {
+    return this.connector.metadata.id;
+  }
+
+  get state(): DispatcherState {
+    if (!this.#running) return { state: 'stopped' };
+    if (this.#blockedReason !== undefined) return { state: 'blocked', reason: this.#blockedReason };
+    return { state: 'running' };
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** Stops claiming, lets running batches finish (up to `graceMs`), and hands back the rest. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+    const idle = this.#queue.onIdle();
+    this.#queue.clear();
+    const finished = await Promise.race([idle.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())]);
+    if (!finished) this.#abort.abort();
+    // Whatever is still leased to us goes back without using up an attempt.
+    await releaseOperations(this.#store.db, this.#options.workerId, [...this.#inFlight], Date.now());
+    this.#inFlight.clear();
+    await this.connector.close?.();
+  }
+
+  /** Checks the credentials' scopes with the vendor; blocks or unblocks dispatch accordingly. */
+  async checkScopes(): Promise<ScopeCheck> {
+    const check = await checkConnectorScopes(this.connector, this.#context());
+    this.lastScopeCheck = check;
+    if (check.ok) {
+      if (check.report.extra.length > 0) this.#log.warn({ extra: check.report.extra }, 'credentials hold more scopes than needed (over-privileged)');
+      this.unblock();
+    } else if (check.definitive) this.block(check.reason);
+    else this.#log.warn({ reason: check.reason }, 'could not check scopes now; keeping the current state');
+    return check;
+  }
+
+  lastScopeCheck: ScopeCheck | undefined;
+
+  /** New operations were queued: look now rather than at the next poll. */
+  wake(): void {
+    this.#wakeUp?.();
+  }
+
+  /** Stops dispatch with a reason (missing scopes, revoked credentials); operations stay queued. */
+  block(reason: string): void {
+    if (this.#blockedReason === reason) return;
+    this.#blockedReason = reason;
+    this.#log.error({ reason }, 'connector blocked; its operations stay queued');
+  }
+
+  unblock(): void {
+    if (this.#blockedReason === undefined) return;
+    this.#blockedReason = undefined;
+    this.#log.info('connector unblocked; dispatch resumes');
+    this.wake();
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      timer.unref?.();
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wakeUp = done;
+    });
+    this.#wakeUp = undefined;
+  }
+
+  async #run(): Promise<void> {
+    const { concurrency } = this.connector.tuning;
+    let lastSweep = 0;
+    while (this.#running) {
+      try {
+        if (this.#blockedReason !== undefined) {
+          await this.#sleep(this.#options.pollIntervalMs * 4);
+          continue;
+        }
+        const now = Date.now();
+        if (now - lastSweep > Math.min(this.#options.leaseMs / 2, 5_000)) {
+          lastSweep = now;
+          const released = await releaseExpiredLeases(this.#store.db, now);
+          if (released > 0) this.#log.warn({ released }, 'took back operations whose lease expired (a worker stopped mid-way)');
+        }
+        // Keep at most two batches waiting per slot so the lease clock does not run while queued.
+        if (this.#queue.size >= concurrency) {
+          await Promise.race([this.#queue.onSizeLessThan(concurrency), this.#sleep(this.#options.pollIntervalMs)]);
+          continue;
+        }
+        const operations = await claimOperations(this.#store, this.id, this.#options.workerId, {
+          limit: this.#options.claimBatch,
+          leaseMs: this.#options.leaseMs,
+          now,
+        });
+        if (operations.length === 0) {
+          await this.#sleep(this.#options.pollIntervalMs);
+          continue;
+        }
+        for (const op of operations) this.#inFlight.add(op.id);
+        for (const batch of this.#batches(operations)) {
+          void this.#queue.add(() => this.#runBatch(batch)).catch((error: unknown) => {
+            this.#log.error({ err: errorMessage(error) }, 'batch settlement failed; leases will expire and the operations run again');
+          });
+        }
+      } catch (error) {
+        this.#log.error({ err: errorMessage(error) }, 'dispatch loop error; retrying');
+        await this.#sleep(this.#options.pollIntervalMs * 4);
+      }
+    }
+  }
+
+  #batches(operations: readonly OutboxOperation[]): OutboxOperation[][] {
+    const byKind = new Map<string, OutboxOperation[]>();
+    for (const op of operations) byKind.set(op.kind, [...(byKind.get(op.kind) ?? []), op]);
+    const batches: OutboxOperation[][] = [];
+    for (const [kind, ops] of byKind) {
+      const size = Math.max(1, this.connector.metadata.maxBatch[kind] ?? 1);
+      for (let i = 0; i < ops.length; i += size) batches.push(ops.slice(i, i + size));
+    }
+    return batches;
+  }
+
+  #context(): ExecutionContext {
+    const connector = this.id;
+    const limit = this.connector.tuning.rateLimit;
+    const db = this.#store.db;
+    return {
+      log: this.#log,
+      signal: this.#abort.signal,
+      throttle: async (weight = 1) => {
+        if (limit) await this.#budget.acquire(connector, limit, weight, this.#abort.signal);
+        else {
+          const pausedUntil = await this.#budget.pausedUntil(connector);
+          if (pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, pausedUntil - Date.now()));
+        }
+      },
+      recordVendorCall: (status: number) => {
+        this.#metrics?.vendorCalls.inc({ connector, status: String(status) });
+        if (status === 429) this.#metrics?.rateLimited.inc({ connector });
+      },
+      getRef: async (kind, localId) =>
+        (await db.selectFrom('external_refs').select('external_id').where('connector', '=', connector).where('kind', '=', kind).where('local_id', '=', localId).executeTakeFirst())?.external_id,
+      setRef: async (kind, localId, externalId) => {
+        const now = Date.now();
+        await db
+          .insertInto('external_refs')
+          .values({ connector, kind, local_id: localId, external_id: externalId, updated_at: now })
+          .onConflict((oc) => oc.columns(['connector', 'kind', 'local_id']).doUpdateSet({ external_id: externalId, updated_at: now }))
+          .execute();
+      },
+    };
+  }
+
+  async #runBatch(batch: readonly OutboxOperation[]): Promise<void> {
+    const context = this.#context();
+    const outcomes = new Map<number, OperationOutcome>();
+    const toRun: OutboxOperation[] = [];
+    for (const op of batch) {
+      if (op.attempts <= 1) {
+        toRun.push(op);
+        continue;
+      }
+      // An earlier attempt may have reached the vendor before we lost track of it.
+      try {
+        const found = await this.connector.reconcile(op, context);
+        if (found) outcomes.set(op.id, found);
+        else toRun.push(op);
+      } catch (error) {
+        outcomes.set(op.id, { ok: false, error: asSyncError(error) });
+      }
+    }
+    if (toRun.length > 0) {
+      try {
+        const results = await this.connector.execute(toRun, context);
+        if (results.length !== toRun.length) {
+          throw new SyncError(`connector returned ${results.length} outcomes for ${toRun.length} operations`, { retryable: true });
+        }
+        toRun.forEach((op, i) => outcomes.set(op.id, results[i]!));
+      } catch (error) {
+        const failure = asSyncError(error);
+        for (const op of toRun) outcomes.set(op.id, { ok: false, error: failure });
+      }
+    }
+    await this.#settle(batch, outcomes);
+  }
+
+  async #settle(batch: readonly OutboxOperation[], outcomes: ReadonlyMap<number, OperationOutcome>): Promise<void> {
+    const now = Date.now();
+    const workerId = this.#options.workerId;
+    const { backoffBaseMs, backoffMaxMs } = this.connector.tuning;
+    let pauseUntil = 0;
+    let credentialProblem: string | undefined;
+    await this.#store.db.transaction().execute(async (tx) => {
+      const done: Array<{ id: number; result: JsonValue | undefined }> = [];
+      const effects: OperationEffect[] = [];
+      for (const op of batch) {
+        const outcome = outcomes.get(op.id)!;
+        if (outcome.ok) {
+          done.push({ id: op.id, result: outcome.result });
+          continue;
+        }
+        const error = outcome.error;
+        if (error instanceof CredentialError) {
+          credentialProblem = error.message;
+          await deferOperation(tx, workerId, op.id, now, now);
+          continue;
+        }
+        const retryable = error.retryable && op.attempts < op.maxAttempts;
+        let retryAt: number | null = null;
+        if (retryable) {
+          const waitMs = error.retryAfterMs ?? backoffDelay(op.attempts, backoffBaseMs, backoffMaxMs);
+          if (error.retryAfterMs !== undefined) pauseUntil = Math.max(pauseUntil, now + error.retryAfterMs);
+          retryAt = now + waitMs;
+        }
+        await failOperation(tx, workerId, op.id, `${error.name}: ${error.message}`, retryAt, now);
+        if (retryAt === null) {
+          this.#log.error({ operationId: op.id, kind: op.kind, attempts: op.attempts, err: error.message }, 'operation dead; replay it once the cause is fixed');
+          this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'dead' }, (now - op.createdAt) / 1000);
+        } else {
+          this.#log.warn({ operationId: op.id, kind: op.kind, attempts: op.attempts, retryInMs: retryAt - now, err: error.message }, 'operation failed; will retry');
+        }
+      }
+      for (const op of batch) {
+        const outcome = outcomes.get(op.id)!;
+        if (outcome.ok && outcome.effects) effects.push(...outcome.effects);
+      }
+      const completed = await completeOperations(tx, workerId, done, now);
+      if (completed.length < done.length) {
+        this.#log.warn({ lost: done.length - completed.length }, 'lease lost before completion; another worker took these operations over');
+      }
+      if (effects.length > 0) await this.#applyEffects(tx, effects, now);
+      for (const op of batch) {
+        if (completed.includes(op.id)) this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'done' }, (now - op.createdAt) / 1000);
+      }
+    });
+    for (const op of batch) this.#inFlight.delete(op.id);
+    if (pauseUntil > now) {
+      await this.#budget.pauseUntil(this.id, pauseUntil);
+      this.#log.warn({ pauseMs: pauseUntil - now }, 'vendor asked us to slow down; pausing this connector');
+    }
+    if (credentialProblem !== undefined) this.block(credentialProblem);
+  }
+}

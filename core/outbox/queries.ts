@@ -1,0 +1,294 @@
+// The outbox as plain rows. Each query is one named function; all of them run unchanged
+// on SQLite and PostgreSQL (PostgreSQL adds FOR UPDATE SKIP LOCKED when claiming).
+import { sql } from 'kysely';
+import type { JsonValue } from '../model/types.js';
+import type { OperationState, OutboxRow } from '../store/schema.js';
+import type { Db, Store } from '../store/store.js';
+
+/** What a connector asks the outbox to do; the engine adds the connector id and stores it. */
+export interface OperationDraft {
+  readonly kind: string;
+  /** Unique per connector and kind: the same draft twice is the same operation. */
+  readonly key: string;
+  /** Operations sharing this key run one at a time, in the order they were queued. */
+  readonly orderingKey: string;
+  readonly payload: JsonValue;
+}
+
+export interface OutboxOperation {
+  readonly id: number;
+  readonly idempotencyKey: string;
+  readonly connector: string;
+  readonly kind: string;
+  readonly orderingKey: string;
+  readonly payload: JsonValue;
+  readonly state: OperationState;
+  readonly runAt: number;
+  /** Attempts so far, this one included (counted at claim time, so a crash uses one up). */
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly lastError: string | null;
+  readonly result: JsonValue | null;
+  readonly createdAt: number;
+}
+
+export function idempotencyKeyOf(connector: string, draft: Pick<OperationDraft, 'kind' | 'key'>): string {
+  return `${connector}:${draft.kind}:${draft.key}`;
+}
+
+export function toOperation(row: OutboxRow): OutboxOperation {
+  return {
+    id: row.id,
+    idempotencyKey: row.idempotency_key,
+    connector: row.connector,
+    kind: row.kind,
+    orderingKey: row.ordering_key,
+    payload: JSON.parse(row.payload) as JsonValue,
+    state: row.state,
+    runAt: row.run_at,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    lastError: row.last_error,
+    result: row.result === null ? null : (JSON.parse(row.result) as JsonValue),
+    createdAt: row.created_at,
+  };
+}
+
+/** Queues operations; a key already queued (in any state) is left as it is. Returns how many were new. */
+export async function enqueueOperations(
+  db: Db,
+  connector: string,
+  drafts: readonly OperationDraft[],
+  options: { maxAttempts: number; now: number },
+): Promise<number> {
+  if (drafts.length === 0) return 0;
+  let inserted = 0;
+  // Chunks keep each statement under SQLite's bound-parameter limit.
+  for (let i = 0; i < drafts.length; i += 500) {
+    const chunk = drafts.slice(i, i + 500);
+    const result = await db
+      .insertInto('outbox')
+      .values(
+        chunk.map((draft) => ({
+          idempotency_key: idempotencyKeyOf(connector, draft),
+          connector,
+          kind: draft.kind,
+          ordering_key: draft.orderingKey,
+          payload: JSON.stringify(draft.payload),
+          state: 'pending' as const,
+          run_at: options.now,
+          attempts: 0,
+          max_attempts: options.maxAttempts,
+          locked_by: null,
+          lease_until: null,
+          last_error: null,
+          result: null,
+          created_at: options.now,
+          updated_at: options.now,
+        })),
+      )
+      .onConflict((oc) => oc.column('idempotency_key').doNothing())
+      .executeTakeFirst();
+    inserted += Number(result.numInsertedOrUpdatedRows ?? 0n);
+  }
+  return inserted;
+}
+
+/**
+ * Claims up to `limit` due operations of one connector, each the oldest unfinished one of its
+ * ordering key, and leases them to `workerId`. Attempts are counted here.
+ */
+export async function claimOperations(
+  store: Store,
+  connector: string,
+  workerId: string,
+  options: { limit: number; leaseMs: number; now: number },
+): Promise<OutboxOperation[]> {
+  const { limit, leaseMs, now } = options;
+  return store.db.transaction().execute(async (tx) => {
+    let candidates = tx
+      .selectFrom('outbox as o')
+      .select('o.id')
+      .where('o.connector', '=', connector)
+      .where('o.state', '=', 'pending')
+      .where('o.run_at', '<=', now)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('outbox as p')
+              .select('p.id')
+              .whereRef('p.connector', '=', 'o.connector')
+              .whereRef('p.ordering_key', '=', 'o.ordering_key')
+              .whereRef('p.id', '<', 'o.id')
+              .where('p.state', 'in', ['pending', 'in_flight']),
+          ),
+        ),
+      )
+      .orderBy('o.id')
+      .limit(limit);
+    if (store.dialect === 'postgres') candidates = candidates.forUpdate().skipLocked();
+    const ids = (await candidates.execute()).map((row) => row.id);
+    if (ids.length === 0) return [];
+    const rows = await tx
+      .updateTable('outbox')
+      .set({
+        state: 'in_flight',
+        locked_by: workerId,
+        lease_until: now + leaseMs,
+        attempts: sql`attempts + 1`,
+        updated_at: now,
+      })
+      .where('id', 'in', ids)
+      .where('state', '=', 'pending')
+      .returningAll()
+      .execute();
+    return rows.sort((a, b) => a.id - b.id).map(toOperation);
+  });
+}
+
+/** Puts operations whose lease ran out (their worker died) back in line. Returns how many. */
+export async function releaseExpiredLeases(db: Db, now: number): Promise<number> {
+  const result = await db
+    .updateTable('outbox')
+    .set({ state: 'pending', locked_by: null, lease_until: null, updated_at: now })
+    .where('state', '=', 'in_flight')
+    .where('lease_until', '<', now)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** Hands in-flight operations of this worker back without using up an attempt (graceful shutdown). */
+export async function releaseOperations(db: Db, workerId: string, ids: readonly number[], now: number): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .updateTable('outbox')
+    .set({ state: 'pending', locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now })
+    .where('id', 'in', [...ids])
+    .where('locked_by', '=', workerId)
+    .where('state', '=', 'in_flight')
+    .execute();
+}
+
+/** Marks operations done. Only the worker holding the lease may; returns the ids it did complete. */
+export async function completeOperations(
+  db: Db,
+  workerId: string,
+  done: ReadonlyArray<{ id: number; result: JsonValue | undefined }>,
+  now: number,
+): Promise<number[]> {
+  const completed: number[] = [];
+  const plain = done.filter((d) => d.result === undefined).map((d) => d.id);
+  if (plain.length > 0) {
+    const rows = await db
+      .updateTable('outbox')
+      .set({ state: 'done', locked_by: null, lease_until: null, last_error: null, updated_at: now })
+      .where('id', 'in', plain)
+      .where('locked_by', '=', workerId)
+      .where('state', '=', 'in_flight')
+      .returning('id')
+      .execute();
+    completed.push(...rows.map((r) => r.id));
+  }
+  for (const item of done) {
+    if (item.result === undefined) continue;
+    const row = await db
+      .updateTable('outbox')
+      .set({ state: 'done', locked_by: null, lease_until: null, last_error: null, result: JSON.stringify(item.result), updated_at: now })
+      .where('id', '=', item.id)
+      .where('locked_by', '=', workerId)
+      .where('state', '=', 'in_flight')
+      .returning('id')
+      .executeTakeFirst();
+    if (row) completed.push(row.id);
+  }
+  return completed;
+}
+
+/** Records a failed attempt: back to pending at `retryAt`, or dead when `retryAt` is null. */
+export async function failOperation(
+  db: Db,
+  workerId: string,
+  id: number,
+  error: string,
+  retryAt: number | null,
+  now: number,
+): Promise<boolean> {
+  const row = await db
+    .updateTable('outbox')
+    .set({
+      state: retryAt === null ? 'dead' : 'pending',
+      run_at: retryAt ?? now,
+      locked_by: null,
+      lease_until: null,
+      last_error: error.slice(0, 4000),
+      updated_at: now,
+    })
+    .where('id', '=', id)
+    .where('locked_by', '=', workerId)
+    .where('state', '=', 'in_flight')
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Puts an operation back without counting the attempt (e.g. the connector is blocked or rate-limited before calling). */
+export async function deferOperation(db: Db, workerId: string, id: number, runAt: number, now: number): Promise<void> {
+  await db
+    .updateTable('outbox')
+    .set({ state: 'pending', run_at: runAt, locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now })
+    .where('id', '=', id)
+    .where('locked_by', '=', workerId)
+    .where('state', '=', 'in_flight')
+    .execute();
+}
+
+export interface ReplaySelection {
+  readonly ids?: readonly number[];
+  readonly connector?: string;
+}
+
+/** Sends dead operations back to pending with fresh attempts. Returns how many. */
+export async function replayDeadOperations(db: Db, selection: ReplaySelection, now: number): Promise<number> {
+  let query = db
+    .updateTable('outbox')
+    .set({ state: 'pending', attempts: 0, run_at: now, updated_at: now })
+    .where('state', '=', 'dead');
+  if (selection.ids && selection.ids.length > 0) query = query.where('id', 'in', [...selection.ids]);
+  if (selection.connector) query = query.where('connector', '=', selection.connector);
+  const result = await query.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export interface OutboxDepth {
+  readonly connector: string;
+  readonly state: OperationState;
+  readonly count: number;
+  /** Creation time of the oldest operation in this state. */
+  readonly oldestCreatedAt: number | null;
+}
+
+export async function outboxDepth(db: Db): Promise<OutboxDepth[]> {
+  const rows = await db
+    .selectFrom('outbox')
+    .select(['connector', 'state', (eb) => eb.fn.countAll<number>().as('count'), (eb) => eb.fn.min('created_at').as('oldest')])
+    .groupBy(['connector', 'state'])
+    .orderBy('connector')
+    .orderBy('state')
+    .execute();
+  return rows.map((r) => ({
+    connector: r.connector,
+    state: r.state,
+    count: Number(r.count),
+    oldestCreatedAt: r.oldest === null ? null : Number(r.oldest),
+  }));
+}
+
+export async function listOperations(
+  db: Db,
+  filter: { state?: OperationState; connector?: string; limit: number },
+): Promise<OutboxOperation[]> {
+  let query = db.selectFrom('outbox').selectAll().orderBy('id').limit(filter.limit);
+  if (filter.state) query = query.where('state', '=', filter.state);
+  if (filter.connector) query = query.where('connector', '=', filter.connector);
+  return (await query.execute()).map(toOperation);
+}

@@ -1,0 +1,73 @@
+// A vendor's rate limit belongs to the vendor account, not to one process: the budget is kept
+// in the store as a sliding log of requests, so N instances together never exceed the limit.
+// After a 429 the whole connector waits out `Retry-After`, on every instance.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RateLimit } from '../connector.js';
+import type { Store } from '../store/store.js';
+
+const PAUSE_KEY = 'rate_paused_until';
+
+export class RateBudget {
+  readonly #store: Store;
+  #acquisitions = 0;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** Waits until `weight` more requests fit in the window (and any pause is over), then takes them. */
+  async acquire(connector: string, limit: RateLimit, weight: number, signal?: AbortSignal): Promise<void> {
+    if (weight > limit.requests) throw new RangeError(`Expected \`weight\` to be at most ${limit.requests}, got ${weight}`);
+    for (;;) {
+      signal?.throwIfAborted();
+      const waitMs = await this.#store.db.transaction().execute(async (tx) => {
+        await this.#store.lockForTransaction(tx, `rate:${connector}`);
+        const now = Date.now();
+        const paused = await tx.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', PAUSE_KEY).executeTakeFirst();
+        const pausedUntil = paused ? Number(paused.value) : 0;
+        if (pausedUntil > now) return pausedUntil - now;
+        const windowStart = now - limit.intervalMs;
+        const used = await tx
+          .selectFrom('rate_events')
+          .select((eb) => [eb.fn.coalesce(eb.fn.sum<number>('weight'), eb.lit(0)).as('used'), eb.fn.min<number>('at').as('oldest')])
+          .where('connector', '=', connector)
+          .where('at', '>', windowStart)
+          .executeTakeFirstOrThrow();
+        if (Number(used.used) + weight <= limit.requests) {
+          await tx.insertInto('rate_events').values({ connector, at: now, weight }).execute();
+          return 0;
+        }
+        // Room opens when the oldest request in the window leaves it.
+        return Math.max(1, Number(used.oldest) + limit.intervalMs - now + 1);
+      });
+      if (waitMs === 0) break;
+      await sleep(Math.min(waitMs, 1000), undefined, signal ? { signal } : undefined);
+    }
+    if (++this.#acquisitions % 200 === 0) await this.prune(connector, limit);
+  }
+
+  /** Stops every instance from calling this vendor until `until` (after a 429 with Retry-After). */
+  async pauseUntil(connector: string, until: number): Promise<void> {
+    const now = Date.now();
+    await this.#store.db.transaction().execute(async (tx) => {
+      await this.#store.lockForTransaction(tx, `rate:${connector}`);
+      const current = await tx.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', PAUSE_KEY).executeTakeFirst();
+      if (current && Number(current.value) >= until) return;
+      await tx
+        .insertInto('connector_state')
+        .values({ connector, key: PAUSE_KEY, value: String(until), updated_at: now })
+        .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value: String(until), updated_at: now }))
+        .execute();
+    });
+  }
+
+  async pausedUntil(connector: string): Promise<number> {
+    const row = await this.#store.db.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', PAUSE_KEY).executeTakeFirst();
+    return row ? Number(row.value) : 0;
+  }
+
+  /** Drops log rows that can no longer count against any window. */
+  async prune(connector: string, limit: RateLimit): Promise<void> {
+    await this.#store.db.deleteFrom('rate_events').where('connector', '=', connector).where('at', '<', Date.now() - limit.intervalMs * 2).execute();
+  }
+}

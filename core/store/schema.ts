@@ -1,0 +1,157 @@
+// Table types for Kysely. The same tables exist on SQLite and PostgreSQL (see migrations.ts).
+// Times are integer milliseconds since the epoch; JSON is stored as text.
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+export type DeliveryState = 'pending' | 'processed' | 'flagged';
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  source: string;
+  received_at: number;
+  body: string;
+  state: DeliveryState;
+  /** What could not be understood (JSON array of strings), for flagged deliveries. */
+  problems: string | null;
+  processed_at: number | null;
+}
+
+export interface ContactsTable {
+  id: string;
+  wa_id: string;
+  user_id: string | null;
+  profile_name: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Every E.164 variant and Meta user id under which a contact has been seen. */
+export interface ContactIdentitiesTable {
+  identity: string;
+  contact_id: string;
+}
+
+export interface ThreadsTable {
+  id: string;
+  contact_id: string;
+  business_number_id: string;
+  started_at: number;
+  last_message_at: number;
+}
+
+export interface MessagesTable {
+  id: string;
+  thread_id: string;
+  contact_id: string;
+  direction: string;
+  type: string;
+  original_type: string;
+  text: string;
+  media: string | null;
+  sent_at: number;
+  arrival_seq: number;
+  status: string | null;
+  status_at: number | null;
+  reply_to_id: string | null;
+  errors: string | null;
+  raw: string;
+  created_at: number;
+}
+
+export interface MessageStatusesTable {
+  message_id: string;
+  status: string;
+  at: number;
+  recipient: string;
+  known_message: number;
+  errors: string | null;
+  received_at: number;
+}
+
+export type MediaState = 'pending' | 'stored' | 'failed';
+
+export interface MediaTable {
+  message_id: string;
+  media_id: string;
+  mime_type: string;
+  sha256: string | null;
+  state: MediaState;
+  path: string | null;
+  size: number | null;
+  error: string | null;
+  updated_at: number;
+}
+
+export type OperationState = 'pending' | 'in_flight' | 'done' | 'dead';
+
+export interface OutboxTable {
+  id: Generated<number>;
+  idempotency_key: string;
+  connector: string;
+  kind: string;
+  ordering_key: string;
+  payload: string;
+  state: OperationState;
+  run_at: number;
+  attempts: number;
+  max_attempts: number;
+  locked_by: string | null;
+  lease_until: number | null;
+  last_error: string | null;
+  result: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Vendor ids of our records (a contact's CRM id, a thread's ticket id), written after the first create. */
+export interface ExternalRefsTable {
+  connector: string;
+  kind: string;
+  local_id: string;
+  external_id: string;
+  updated_at: number;
+}
+
+/** One row per vendor request, so that several instances share one rate budget. */
+export interface RateEventsTable {
+  connector: string;
+  at: number;
+  weight: number;
+}
+
+/** Small per-connector facts shared by instances: pause-until after a 429, admin pause. */
+export interface ConnectorStateTable {
+  connector: string;
+  key: string;
+  value: string;
+  updated_at: number;
+}
+
+export interface AccountEventsTable {
+  id: Generated<number>;
+  field: string;
+  account_id: string;
+  at: number;
+  raw: string;
+  received_at: number;
+}
+
+export interface Database {
+  webhook_deliveries: WebhookDeliveriesTable;
+  contacts: ContactsTable;
+  contact_identities: ContactIdentitiesTable;
+  threads: ThreadsTable;
+  messages: MessagesTable;
+  message_statuses: MessageStatusesTable;
+  media: MediaTable;
+  outbox: OutboxTable;
+  external_refs: ExternalRefsTable;
+  rate_events: RateEventsTable;
+  connector_state: ConnectorStateTable;
+  account_events: AccountEventsTable;
+}
+
+export type OutboxRow = Selectable<OutboxTable>;
+export type NewOutboxRow = Insertable<OutboxTable>;
+export type MessageRow = Selectable<MessagesTable>;
+export type ContactRow = Selectable<ContactsTable>;
+export type ThreadRow = Selectable<ThreadsTable>;

@@ -1,0 +1,116 @@
+// Opens the durable store from its URL: `sqlite:PATH` (embedded default) or `postgres://...`
+// (several instances behind a load balancer). One Kysely code path serves both.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import { ConfigError } from '../errors.js';
+import { StaticMigrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+export type Db = Kysely<Database> | Transaction<Database>;
+
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly dialect: StoreDialect;
+  /** A description safe for logs (no password). */
+  readonly description: string;
+  /**
+   * Serialises a critical section across instances for the rest of the transaction
+   * (PostgreSQL advisory lock; SQLite transactions are serial already).
+   */
+  lockForTransaction(tx: Transaction<Database>, name: string): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function hashLockName(name: string): number {
+  let hash = 0;
+  for (const char of name) hash = (Math.imul(hash, 31) + char.charCodeAt(0)) | 0;
+  return hash;
+}
+
+function openSqlite(path: string): Store {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const database = new SQLite(path);
+  database.pragma('journal_mode = WAL');
+  // FULL: an acknowledged webhook survives a power cut, not only a process crash.
+  database.pragma('synchronous = FULL');
+  database.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return {
+    db,
+    dialect: 'sqlite',
+    description: `sqlite:${path}`,
+    async lockForTransaction() {},
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+function openPostgres(url: string): Store {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get('schema');
+  parsed.searchParams.delete('schema');
+  if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
+    throw new ConfigError(`store.url: schema "${schema}" must be lower-case letters, digits and underscores`);
+  }
+  const pool = new pg.Pool({
+    connectionString: parsed.toString(),
+    max: 10,
+    // int8 columns hold millisecond times and row ids, all far below 2^53.
+    types: {
+      getTypeParser: (oid: number, format?: string) =>
+        oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
+    },
+  });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({
+      pool,
+      onCreateConnection: async (connection) => {
+        if (schema !== null) {
+          await connection.executeQuery(CompiledQuery.raw(`create schema if not exists "${schema}"`));
+          await connection.executeQuery(CompiledQuery.raw(`set search_path to "${schema}"`));
+        }
+      },
+    }),
+  });
+  const safe = new URL(parsed.toString());
+  if (safe.password) safe.password = '***';
+  return {
+    db,
+    dialect: 'postgres',
+    description: `${safe.toString()}${schema ? ` (schema ${schema})` : ''}`,
+    async lockForTransaction(tx, name) {
+      await sql`select pg_advisory_xact_lock(${hashLockName(name)})`.execute(tx);
+    },
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** Opens the store and brings its tables up to date. */
+export async function openStore(url: string): Promise<Store> {
+  let store: Store;
+  if (url.startsWith('sqlite:')) store = openSqlite(url.slice('sqlite:'.length));
+  else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) store = openPostgres(url);
+  else throw new ConfigError(`store.url: "${url.split(':')[0]}:" is not a supported store; use sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+
+  const migrator = new Migrator({ db: store.db, provider: new StaticMigrationProvider(store.dialect) });
+  const { error } = await migrator.migrateToLatest();
+  if (error) {
+    await store.close();
+    throw new ConfigError(`store.url: could not prepare the tables of ${store.description}: ${(error as Error).message}`);
+  }
+  return store;
+}

@@ -1,0 +1,264 @@
+// The running service: config, store, engine, one dispatcher per enabled connector, HTTP.
+// Reloads its config on file change and SIGHUP; stops gracefully on SIGTERM.
+import { watch, type FSWatcher } from 'node:fs';
+import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import { basename, dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { connectorRegistry, connectorSettingsSchemas, parseWhatsAppDelivery, whatsappConnector } from '../connectors/registry.js';
+import { changedKeys, loadConfig } from '../core/config/load.js';
+import type { Config } from '../core/config/schema.js';
+import type { Connector } from '../core/connector.js';
+import { Engine } from '../core/engine.js';
+import { errorMessage } from '../core/errors.js';
+import { DeliveryInbox } from '../core/ingest.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { Metrics } from '../core/metrics.js';
+import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
+import { RateBudget } from '../core/outbox/rate-budget.js';
+import { openStore, type Store } from '../core/store/store.js';
+import { createApp, type ConnectorReadiness } from './app.js';
+
+export interface ServiceOptions {
+  readonly configPath: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly log?: Logger;
+  /** Reload when the file changes (default true). */
+  readonly watchConfig?: boolean;
+  /** Overrides server.port (0 picks a free port). */
+  readonly port?: number;
+}
+
+interface ConfiguredConnector {
+  readonly connector: Connector;
+  readonly enabled: boolean;
+  /** The settings it was built from, to tell whether a reload changed it. */
+  readonly fingerprint: string;
+}
+
+/** Builds every configured connector (enabled or not: disabled ones still plan, so nothing is missed). */
+export function buildConnectors(config: Config, log: Logger): Map<string, ConfiguredConnector> {
+  const built = new Map<string, ConfiguredConnector>();
+  const deps = { log, mediaDir: resolve(config.whatsapp.media.dir) };
+  if (config.whatsapp.accessToken) {
+    built.set('whatsapp', {
+      connector: whatsappConnector.create(config.whatsapp, deps),
+      enabled: true,
+      fingerprint: JSON.stringify(config.whatsapp),
+    });
+  }
+  for (const [id, section] of Object.entries(config.connectors)) {
+    const factory = connectorRegistry[id]!;
+    built.set(id, { connector: factory.create(section.settings, deps), enabled: section.enabled, fingerprint: JSON.stringify(section) });
+  }
+  return built;
+}
+
+export class Service {
+  config: Config;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly engine: Engine;
+  readonly inbox: DeliveryInbox;
+  readonly workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  readonly #options: ServiceOptions;
+  readonly #budget: RateBudget;
+  #connectors = new Map<string, ConfiguredConnector>();
+  readonly #dispatchers = new Map<string, ConnectorDispatcher>();
+  #server: Server | undefined;
+  #watcher: FSWatcher | undefined;
+  #running = true;
+  #processing: Promise<void> | undefined;
+  #wakeProcessor: (() => void) | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  #reloading: Promise<unknown> = Promise.resolve();
+
+  private constructor(options: ServiceOptions, config: Config, store: Store, log: Logger) {
+    this.#options = options;
+    this.config = config;
+    this.store = store;
+    this.log = log;
+    this.metrics = new Metrics(store);
+    this.#budget = new RateBudget(store);
+    this.inbox = new DeliveryInbox(store, () => this.#wakeProcessor?.());
+    this.engine = new Engine({
+      store,
+      parse: parseWhatsAppDelivery,
+      connectors: () => [...this.#connectors.values()].map((c) => c.connector),
+      log,
+      options: () => ({ threadGapMs: this.config.sync.threadGapHours * 3_600_000, servedNumbers: this.config.whatsapp.phoneNumbers }),
+    });
+  }
+
+  static async start(options: ServiceOptions): Promise<Service> {
+    const env = options.env ?? process.env;
+    const config = loadConfig(options.configPath, connectorSettingsSchemas, env);
+    const log = options.log ?? createLogger({ level: config.log.level });
+    const store = await openStore(config.store.url);
+    const service = new Service(options, config, store, log);
+    await service.#applyConnectors(buildConnectors(config, log));
+    service.#processing = service.#processLoop();
+    service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());
+    await service.#listen(options.port ?? config.server.port, config.server.host);
+    if (options.watchConfig ?? true) service.#watchConfig();
+    log.info({ store: store.description, port: service.port, connectors: service.connectorStates() }, 'wa-crm-sync started');
+    return service;
+  }
+
+  get port(): number {
+    const address = this.#server?.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  }
+
+  connectorStates(): ConnectorReadiness[] {
+    return [...this.#connectors.entries()].map(([id, c]) => {
+      const dispatcher = this.#dispatchers.get(id);
+      if (!c.enabled || !dispatcher) return { connector: id, state: 'disabled' as const };
+      const state = dispatcher.state;
+      return state.state === 'blocked' ? { connector: id, state: 'blocked' as const, reason: state.reason } : { connector: id, state: 'running' as const };
+    });
+  }
+
+  dispatcher(id: string): ConnectorDispatcher | undefined {
+    return this.#dispatchers.get(id);
+  }
+
+  /** Re-reads the config; a bad file is refused and the running config stays. */
+  reload(): Promise<{ ok: boolean; changed: string[]; error?: string }> {
+    const run = this.#reloading.then(() => this.#reload());
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(): Promise<{ ok: boolean; changed: string[]; error?: string }> {
+    let next: Config;
+    try {
+      next = loadConfig(this.#options.configPath, connectorSettingsSchemas, this.#options.env ?? process.env);
+    } catch (error) {
+      this.log.error({ err: errorMessage(error) }, 'config reload refused; the running config stays');
+      return { ok: false, changed: [], error: errorMessage(error) };
+    }
+    const changed = changedKeys(this.config, next);
+    if (changed.length === 0) return { ok: true, changed };
+    const needsRestart = changed.filter((k) => k.startsWith('server.') || k.startsWith('store.'));
+    if (needsRestart.length > 0) this.log.warn({ keys: needsRestart }, 'these keys take effect only after a restart');
+    this.config = next;
+    this.log.level = next.log.level;
+    await this.#applyConnectors(buildConnectors(next, this.log));
+    this.log.info({ changed, connectors: this.connectorStates() }, 'config reloaded');
+    return { ok: true, changed };
+  }
+
+  /** Starts, stops or rebuilds dispatchers so that they match the configured connectors. */
+  async #applyConnectors(next: Map<string, ConfiguredConnector>): Promise<void> {
+    const previous = this.#connectors;
+    for (const [id, dispatcher] of this.#dispatchers) {
+      const wanted = next.get(id);
+      if (!wanted?.enabled || wanted.fingerprint !== previous.get(id)?.fingerprint) {
+        await dispatcher.stop();
+        this.#dispatchers.delete(id);
+        this.log.info({ connector: id }, wanted?.enabled ? 'connector settings changed; restarting its dispatch' : 'connector disabled; its operations stay queued');
+      }
+    }
+    this.#connectors = next;
+    for (const [id, configured] of next) {
+      if (!configured.enabled || this.#dispatchers.has(id)) continue;
+      const dispatcher = new ConnectorDispatcher({
+        connector: configured.connector,
+        store: this.store,
+        budget: this.#budget,
+        applyEffects: (tx, effects, now) => this.engine.applyEffects(tx, effects, now),
+        log: this.log,
+        metrics: this.metrics,
+        options: {
+          workerId: this.workerId,
+          leaseMs: this.config.outbox.leaseMs,
+          pollIntervalMs: this.config.outbox.pollIntervalMs,
+          claimBatch: this.config.outbox.claimBatch,
+        },
+      });
+      this.#dispatchers.set(id, dispatcher);
+      await dispatcher.checkScopes();
+      dispatcher.start();
+    }
+    this.#updateConnectorGauge();
+  }
+
+  async #checkAllScopes(): Promise<void> {
+    for (const dispatcher of this.#dispatchers.values()) await dispatcher.checkScopes();
+    this.#updateConnectorGauge();
+  }
+
+  #updateConnectorGauge(): void {
+    this.metrics.connectorState.reset();
+    for (const s of this.connectorStates()) this.metrics.connectorState.set({ connector: s.connector, state: s.state }, s.state === 'running' ? 1 : 0);
+  }
+
+  async #processLoop(): Promise<void> {
+    while (this.#running) {
+      try {
+        const result = await this.engine.processPending(100);
+        if (result.operationsQueued > 0) for (const d of this.#dispatchers.values()) d.wake();
+        if (result.processed + result.flagged > 0) continue;
+      } catch (error) {
+        this.log.error({ err: errorMessage(error) }, 'processing deliveries failed; retrying');
+      }
+      // Poll too: with PostgreSQL another instance may have stored the delivery.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.config.outbox.pollIntervalMs);
+        this.#wakeProcessor = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wakeProcessor = undefined;
+    }
+  }
+
+  async #listen(port: number, host: string): Promise<void> {
+    const app = createApp({
+      log: this.log,
+      metrics: this.metrics,
+      inbox: this.inbox,
+      whatsapp: () => this.config.whatsapp,
+      bodyLimitBytes: this.config.server.bodyLimitBytes,
+      readiness: async () => {
+        const store = await this.store.ping().then(() => true, () => false);
+        return { store, connectors: this.connectorStates() };
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.#server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  #watchConfig(): void {
+    const file = basename(this.#options.configPath);
+    let debounce: NodeJS.Timeout | undefined;
+    // Watch the folder: editors replace the file rather than write into it.
+    this.#watcher = watch(dirname(resolve(this.#options.configPath)), (_event, name) => {
+      if (name !== file) return;
+      clearTimeout(debounce);
+      debounce = setTimeout(() => void this.reload(), 200);
+    });
+    this.#watcher.unref();
+  }
+
+  /** Stops taking work, finishes or hands back in-flight operations, closes the store. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#watcher?.close();
+    for (const timer of this.#timers) clearInterval(timer);
+    const closed = new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    // Idle keep-alive connections would hold close() open; requests under way still finish.
+    this.#server?.closeIdleConnections();
+    await closed;
+    this.#wakeProcessor?.();
+    await this.#processing;
+    await Promise.all([...this.#dispatchers.values()].map((d) => d.stop()));
+    await this.store.close();
+    this.log.info('wa-crm-sync stopped');
+  }
+}
