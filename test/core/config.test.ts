@@ -1,0 +1,79 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { connectorSettingsSchemas } from '../../connectors/registry.js';
+import { changedKeys, loadConfig, validateConfig } from '../../core/config/load.js';
+import { ConfigError } from '../../core/errors.js';
+import { tempDir } from '../helpers/stores.js';
+
+const base = { whatsapp: { appSecret: 'a', verifyToken: 'b' } };
+
+function problemsOf(document: unknown, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    validateConfig(document, connectorSettingsSchemas, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return [...(error as ConfigError).issues];
+  }
+  return [];
+}
+
+describe('config', () => {
+  it('fills defaults for a minimal file', () => {
+    const config = validateConfig(base, connectorSettingsSchemas, {});
+    expect(config.store.url).toBe('sqlite:./data/wa-crm-sync.sqlite');
+    expect(config.server.port).toBe(3000);
+    expect(config.whatsapp.graphBaseUrl).toBe('https://graph.facebook.com/v23.0');
+    expect(config.sync.threadGapHours).toBe(24);
+  });
+
+  it('interpolates ${ENV} and ${ENV:-default}, turning whole numeric references into numbers', () => {
+    const config = validateConfig(
+      { server: { port: '${PORT}' }, whatsapp: { appSecret: '${SECRET}', verifyToken: 'v-${SUFFIX:-x}' } },
+      connectorSettingsSchemas,
+      { PORT: '8080', SECRET: 's3' },
+    );
+    expect(config.server.port).toBe(8080);
+    expect(config.whatsapp.appSecret).toBe('s3');
+    expect(config.whatsapp.verifyToken).toBe('v-x');
+  });
+
+  it('names the key and the variable when an environment variable is missing', () => {
+    expect(problemsOf({ whatsapp: { appSecret: '${NOPE}', verifyToken: 'b' } })).toContain(
+      'whatsapp.appSecret: environment variable NOPE is not set (export it, or add it to the service\'s environment file)',
+    );
+  });
+
+  it('says which credential a connector needs when enabled', () => {
+    expect(problemsOf({ ...base, connectors: { webhook: { enabled: true } } })).toEqual([
+      'connectors.webhook.url: required when enabled (the https URL that receives the events)',
+    ]);
+    expect(problemsOf({ ...base, connectors: { webhook: { enabled: false } } })).toEqual([]);
+  });
+
+  it('refuses plain http to anything but loopback', () => {
+    expect(problemsOf({ ...base, connectors: { webhook: { enabled: true, url: 'http://example.com/x' } } })[0]).toMatch(
+      /^connectors\.webhook\.url: "http:\/\/example.com\/x" must use https/,
+    );
+    expect(problemsOf({ ...base, connectors: { webhook: { enabled: true, url: 'http://127.0.0.1:9/x' } } })).toEqual([]);
+    expect(problemsOf({ whatsapp: { ...base.whatsapp, graphBaseUrl: 'http://graph.example.com' } })[0]).toMatch(/whatsapp\.graphBaseUrl/);
+  });
+
+  it('rejects unknown keys and unknown connectors by name', () => {
+    expect(problemsOf({ ...base, sever: {} })[0]).toMatch(/unknown key sever/);
+    expect(problemsOf({ ...base, connectors: { hubspt: { enabled: true } } })[0]).toMatch(/^connectors\.hubspt: unknown connector; known connectors are /);
+  });
+
+  it('reports an unreadable file and bad YAML clearly', () => {
+    const dir = tempDir();
+    expect(() => loadConfig(join(dir, 'missing.yaml'), connectorSettingsSchemas)).toThrow(/cannot read the config file .*ENOENT/);
+    writeFileSync(join(dir, 'bad.yaml'), 'whatsapp: [unclosed');
+    expect(() => loadConfig(join(dir, 'bad.yaml'), connectorSettingsSchemas)).toThrow(/is not valid YAML/);
+  });
+
+  it('lists changed key paths without values', () => {
+    const a = validateConfig({ ...base, connectors: { webhook: { enabled: true, url: 'https://x.test/a' } } }, connectorSettingsSchemas, {});
+    const b = validateConfig({ ...base, connectors: { webhook: { enabled: false, url: 'https://x.test/a' } } }, connectorSettingsSchemas, {});
+    expect(changedKeys(a, b)).toEqual(['connectors.webhook.enabled', 'connectors.webhook.settings.enabled']);
+  });
+});

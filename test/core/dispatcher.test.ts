@@ -1,0 +1,216 @@
+// The dispatcher with a scripted connector: retries, Retry-After, dead letters, reconcile,
+// blocking on credentials, batching, and the shared rate budget.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Connector, ExecutionContext, OperationOutcome } from '../../core/connector.js';
+import { CredentialError, VendorError } from '../../core/errors.js';
+import { silentLogger } from '../../core/logger.js';
+import { backoffDelay, ConnectorDispatcher } from '../../core/outbox/dispatcher.js';
+import { enqueueOperations, listOperations, type OutboxOperation } from '../../core/outbox/queries.js';
+import { RateBudget } from '../../core/outbox/rate-budget.js';
+import { openStore, type Store } from '../../core/store/store.js';
+import { freshStoreUrl, STORE_KINDS } from '../helpers/stores.js';
+
+type Script = (ops: readonly OutboxOperation[], ctx: ExecutionContext) => Promise<OperationOutcome[]>;
+
+function scriptedConnector(script: Script, extra: Partial<Connector> = {}, maxBatch = 1): Connector {
+  const tuning = { concurrency: 2, rateLimit: null, maxAttempts: 3, backoffBaseMs: 10, backoffMaxMs: 20 };
+  return {
+    metadata: { id: 'fake', displayName: 'Fake CRM', featureScopes: { sync: ['crm.write'] }, grantScopesHint: 'grant it in the fake admin', maxBatch: { op: maxBatch }, defaultTuning: tuning },
+    features: ['sync'],
+    tuning,
+    plan: () => [],
+    execute: script,
+    reconcile: async () => undefined,
+    grantedScopes: async () => ['crm.write'],
+    ...extra,
+  };
+}
+
+async function until<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
+  let store: Store;
+  let drop: () => Promise<void>;
+  let dispatcher: ConnectorDispatcher | undefined;
+
+  beforeEach(async () => {
+    const fresh = freshStoreUrl(kind);
+    drop = fresh.drop;
+    store = await openStore(fresh.url);
+  });
+  afterEach(async () => {
+    await dispatcher?.stop();
+    dispatcher = undefined;
+    await store.close();
+    await drop();
+  });
+
+  function start(connector: Connector): ConnectorDispatcher {
+    dispatcher = new ConnectorDispatcher({
+      connector,
+      store,
+      budget: new RateBudget(store),
+      applyEffects: async () => 0,
+      log: silentLogger(),
+      options: { workerId: 'test', leaseMs: 5000, pollIntervalMs: 20, claimBatch: 50 },
+    });
+    dispatcher.start();
+    return dispatcher;
+  }
+
+  const enqueue = (n: number, orderingKey = (i: number) => `k${i}`) =>
+    enqueueOperations(store.db, 'fake', Array.from({ length: n }, (_, i) => ({ kind: 'op', key: `op${i}`, orderingKey: orderingKey(i), payload: { i } })), { maxAttempts: 3, now: Date.now() });
+
+  const states = async () => (await listOperations(store.db, { limit: 100 })).map((o) => o.state);
+
+  it('honours Retry-After: the operation and the whole connector wait it out', async () => {
+    const calls: number[] = [];
+    await enqueue(1);
+    start(
+      scriptedConnector(async (ops) => {
+        calls.push(Date.now());
+        if (calls.length === 1) return ops.map(() => ({ ok: false, error: new VendorError('fake', 'rate limited', { status: 429, retryable: true, retryAfterMs: 400 }) }));
+        return ops.map(() => ({ ok: true }));
+      }),
+    );
+    await until(async () => (await states())[0] === 'done');
+    expect(calls).toHaveLength(2);
+    expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(400);
+    expect(await new RateBudget(store).pausedUntil('fake')).toBeGreaterThanOrEqual(calls[0]! + 400);
+  });
+
+  it('retries a retryable failure and makes the operation dead after max attempts, keeping the last error', async () => {
+    let calls = 0;
+    await enqueue(1);
+    start(scriptedConnector(async (ops) => ops.map(() => ({ ok: false, error: new VendorError('fake', `HTTP 503 #${++calls}`, { status: 503, retryable: true }) }))));
+    const [op] = await until(async () => {
+      const ops = await listOperations(store.db, { state: 'dead', limit: 1 });
+      return ops.length > 0 && ops;
+    });
+    expect(calls).toBe(3);
+    expect(op!.attempts).toBe(3);
+    expect(op!.lastError).toBe('VendorError: fake: HTTP 503 #3');
+  });
+
+  it('makes a non-retryable failure dead at once', async () => {
+    await enqueue(1);
+    start(scriptedConnector(async (ops) => ops.map(() => ({ ok: false, error: new VendorError('fake', 'field X is invalid', { status: 400 }) }))));
+    await until(async () => (await states())[0] === 'dead');
+    expect((await listOperations(store.db, { limit: 1 }))[0]!.attempts).toBe(1);
+  });
+
+  it('reconciles before re-running an operation that may have reached the vendor', async () => {
+    let executed = 0;
+    let reconciled = 0;
+    await enqueue(1);
+    start(
+      scriptedConnector(
+        async (ops) => {
+          executed++;
+          // The vendor got it, but the answer was lost.
+          return ops.map(() => ({ ok: false, error: new VendorError('fake', 'timeout', { retryable: true }) }));
+        },
+        {
+          reconcile: async () => {
+            reconciled++;
+            return { ok: true, result: { vendorId: 'found-by-key' } };
+          },
+        },
+      ),
+    );
+    const [op] = await until(async () => {
+      const ops = await listOperations(store.db, { state: 'done', limit: 1 });
+      return ops.length > 0 && ops;
+    });
+    expect(executed).toBe(1);
+    expect(reconciled).toBe(1);
+    expect(op!.result).toEqual({ vendorId: 'found-by-key' });
+  });
+
+  it('blocks the connector on a credential error and keeps the operation queued without using up attempts', async () => {
+    await enqueue(2);
+    const d = start(scriptedConnector(async () => { throw new CredentialError('fake', 'token revoked'); }));
+    await until(async () => d.state.state === 'blocked');
+    expect(d.state).toEqual({ state: 'blocked', reason: 'fake: token revoked' });
+    await until(async () => (await states()).every((s) => s === 'pending'));
+    const ops = await listOperations(store.db, { limit: 10 });
+    expect(ops.every((o) => o.attempts === 0)).toBe(true);
+  });
+
+  it('blocks on missing scopes, naming each one and how to grant it', async () => {
+    const d = start(scriptedConnector(async (ops) => ops.map(() => ({ ok: true })), { grantedScopes: async () => ['crm.read', 'admin'] }));
+    const check = await d.checkScopes();
+    expect(check.ok).toBe(false);
+    expect(check.report).toMatchObject({ required: ['crm.write'], missing: ['crm.write'], extra: ['admin', 'crm.read'] });
+    expect(d.state).toEqual({ state: 'blocked', reason: 'Fake CRM credentials lack scope crm.write (needed by sync); grant it in the fake admin, then reload' });
+  });
+
+  it('hands a connector batches up to its declared size', async () => {
+    const sizes: number[] = [];
+    await enqueue(7);
+    start(scriptedConnector(async (ops) => { sizes.push(ops.length); return ops.map(() => ({ ok: true })); }, {}, 3));
+    await until(async () => (await states()).every((s) => s === 'done'));
+    expect(Math.max(...sizes)).toBe(3);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(7);
+  });
+
+  it('runs the operations of one ordering key one at a time, in order', async () => {
+    const order: number[] = [];
+    let running = 0;
+    let overlap = false;
+    await enqueue(6, () => 'same-contact');
+    start(
+      scriptedConnector(async (ops) => {
+        running++;
+        if (running > 1) overlap = true;
+        await new Promise((r) => setTimeout(r, 10));
+        order.push(...ops.map((o) => (o.payload as { i: number }).i));
+        running--;
+        return ops.map(() => ({ ok: true }));
+      }, {}, 5),
+    );
+    await until(async () => (await states()).every((s) => s === 'done'));
+    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(overlap).toBe(false);
+  });
+});
+
+describe('rate budget', () => {
+  it('never lets more requests than the limit into any window, across two budgets on one store', async () => {
+    const fresh = freshStoreUrl('postgres');
+    const store = await openStore(fresh.url);
+    try {
+      const limit = { requests: 5, intervalMs: 400 };
+      const stamps: number[] = [];
+      const caller = async (budget: RateBudget) => {
+        for (let i = 0; i < 6; i++) {
+          await budget.acquire('v', limit, 1);
+          stamps.push(Date.now());
+        }
+      };
+      await Promise.all([caller(new RateBudget(store)), caller(new RateBudget(store))]);
+      stamps.sort((a, b) => a - b);
+      for (let i = 0; i + limit.requests < stamps.length; i++) {
+        expect(stamps[i + limit.requests]! - stamps[i]!).toBeGreaterThanOrEqual(limit.intervalMs - 5);
+      }
+    } finally {
+      await store.close();
+      await fresh.drop();
+    }
+  });
+
+  it('computes full-jitter backoff within its doubling ceiling', () => {
+    expect(backoffDelay(1, 100, 10_000, () => 1)).toBe(100);
+    expect(backoffDelay(4, 100, 10_000, () => 1)).toBe(800);
+    expect(backoffDelay(20, 100, 10_000, () => 1)).toBe(10_000);
+    expect(backoffDelay(3, 100, 10_000, () => 0)).toBe(0);
+  });
+});

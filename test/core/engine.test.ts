@@ -1,0 +1,150 @@
+// The engine on both stores: deliveries → model → operations, dedupe, threads, identity.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseWhatsAppDelivery } from '../../connectors/whatsapp/webhook.js';
+import type { Connector } from '../../core/connector.js';
+import { Engine, type EngineOptions } from '../../core/engine.js';
+import { DeliveryInbox } from '../../core/ingest.js';
+import { silentLogger } from '../../core/logger.js';
+import type { ModelChange } from '../../core/model/types.js';
+import { openStore, type Store } from '../../core/store/store.js';
+import { readExample, statusWebhook, textWebhook } from '../helpers/fixtures.js';
+import { freshStoreUrl, STORE_KINDS } from '../helpers/stores.js';
+
+/** A connector that records the changes it is asked to plan and queues one operation per change. */
+function recordingConnector(seen: ModelChange[]): Connector {
+  return {
+    metadata: { id: 'rec', displayName: 'Recorder', featureScopes: {}, grantScopesHint: '', maxBatch: {}, defaultTuning: { concurrency: 1, rateLimit: null, maxAttempts: 3, backoffBaseMs: 1, backoffMaxMs: 1 } },
+    features: [],
+    tuning: { concurrency: 1, rateLimit: null, maxAttempts: 3, backoffBaseMs: 1, backoffMaxMs: 1 },
+    plan(change) {
+      seen.push(change);
+      const key = change.type === 'message.recorded' ? change.message.id : `${change.type}:${seen.length}`;
+      return [{ kind: change.type, key, orderingKey: 'k', payload: null }];
+    },
+    execute: async () => [],
+    reconcile: async () => undefined,
+    grantedScopes: async () => [],
+  };
+}
+
+describe.each(STORE_KINDS)('engine on %s', (kind) => {
+  let store: Store;
+  let drop: () => Promise<void>;
+  let inbox: DeliveryInbox;
+  let engine: Engine;
+  let changes: ModelChange[];
+  let options: EngineOptions;
+
+  beforeEach(async () => {
+    const fresh = freshStoreUrl(kind);
+    drop = fresh.drop;
+    store = await openStore(fresh.url);
+    inbox = new DeliveryInbox(store);
+    changes = [];
+    options = { threadGapMs: 24 * 3_600_000, servedNumbers: [] };
+    const connector = recordingConnector(changes);
+    engine = new Engine({ store, parse: parseWhatsAppDelivery, connectors: () => [connector], log: silentLogger(), options: () => options });
+  });
+  afterEach(async () => {
+    await store.close();
+    await drop();
+  });
+
+  const messages = () => changes.filter((c) => c.type === 'message.recorded');
+
+  it('turns a delivery into a contact, a thread, a message and queued operations', async () => {
+    await inbox.accept('whatsapp', readExample('message-text'));
+    const result = await engine.processPending();
+    expect(result).toEqual({ processed: 1, flagged: 0, operationsQueued: 2 });
+    expect(changes.map((c) => c.type)).toEqual(['contact.upserted', 'message.recorded']);
+    const recorded = messages()[0]!;
+    expect(recorded.contact.waId).toBe('+16505551234');
+    expect(recorded.contact.profileName).toBe('Sheena Nelson');
+    expect(recorded.threadCreated).toBe(true);
+    expect(recorded.message).toMatchObject({ direction: 'inbound', type: 'text', text: 'Does it come in another color?', sentAt: 1749416383000 });
+    const delivery = await store.db.selectFrom('webhook_deliveries').selectAll().executeTakeFirstOrThrow();
+    expect(delivery.state).toBe('processed');
+  });
+
+  it('a redelivered webhook changes nothing', async () => {
+    await inbox.accept('whatsapp', readExample('message-text'));
+    await engine.processPending();
+    const before = changes.length;
+    await inbox.accept('whatsapp', readExample('message-text'));
+    expect(await engine.processPending()).toEqual({ processed: 1, flagged: 0, operationsQueued: 0 });
+    expect(changes.length).toBe(before);
+    expect((await store.db.selectFrom('messages').selectAll().execute()).length).toBe(1);
+  });
+
+  it('stores malformed and unknown deliveries flagged, with the reason, and keeps going', async () => {
+    await inbox.accept('whatsapp', '{not json');
+    await inbox.accept('whatsapp', JSON.stringify({ object: 'instagram', entry: [] }));
+    await inbox.accept('whatsapp', readExample('message-text'));
+    expect(await engine.processPending()).toMatchObject({ processed: 1, flagged: 2 });
+    const flagged = await store.db.selectFrom('webhook_deliveries').selectAll().where('state', '=', 'flagged').orderBy('id').execute();
+    expect(flagged.map((d) => d.body)).toEqual(['{not json', '{"object":"instagram","entry":[]}']);
+    expect(JSON.parse(flagged[0]!.problems!)[0]).toMatch(/not valid JSON/);
+  });
+
+  it('starts a new thread after the inactivity gap, and puts a late message in the thread of its time', async () => {
+    options = { ...options, threadGapMs: 3_600_000 };
+    const from = '447700900123';
+    await inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.1', timestamp: 1_000_000, body: 'a' }));
+    await inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.2', timestamp: 1_000_000 + 1800, body: 'b' }));
+    await inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.3', timestamp: 1_000_000 + 1800 + 7200, body: 'c' }));
+    await inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.late', timestamp: 1_000_000 + 60, body: 'late' }));
+    await engine.processPending();
+    const [m1, m2, m3, late] = messages();
+    expect(m2!.thread.id).toBe(m1!.thread.id);
+    expect(m3!.thread.id).not.toBe(m1!.thread.id);
+    expect(m3!.threadCreated).toBe(true);
+    expect(late!.thread.id).toBe(m1!.thread.id);
+    expect(late!.message.arrivalSeq).toBeGreaterThan(m3!.message.arrivalSeq);
+  });
+
+  it('resolves a Brazilian number with and without the ninth digit to one contact', async () => {
+    await inbox.accept('whatsapp', textWebhook({ from: '551187654321', id: 'wamid.br1', timestamp: 1_000_000, body: 'oi' }));
+    await inbox.accept('whatsapp', textWebhook({ from: '5511987654321', id: 'wamid.br2', timestamp: 1_000_010, body: 'oi de novo' }));
+    await engine.processPending();
+    const [a, b] = messages();
+    expect(b!.contact.id).toBe(a!.contact.id);
+    expect((await store.db.selectFrom('contacts').selectAll().execute()).length).toBe(1);
+  });
+
+  it('moves a contact to its new number on user_changed_number, keeping its identity', async () => {
+    await inbox.accept('whatsapp', readExample('message-text'));
+    await inbox.accept('whatsapp', readExample('message-system'));
+    await inbox.accept('whatsapp', textWebhook({ from: '12195555358', id: 'wamid.after', timestamp: 1_750_269_400, body: 'new phone' }));
+    await engine.processPending();
+    const ids = new Set(messages().map((m) => m.contact.id));
+    expect(ids.size).toBe(1);
+    const contact = await store.db.selectFrom('contacts').selectAll().executeTakeFirstOrThrow();
+    expect(contact.wa_id).toBe('+12195555358');
+  });
+
+  it('records each status once and moves the message status forward only', async () => {
+    await inbox.accept('whatsapp', readExample('message-text'));
+    const id = 'wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=';
+    await inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_749_416_400, recipient: '16505551234' }));
+    await inbox.accept('whatsapp', statusWebhook({ id, status: 'delivered', timestamp: 1_749_416_390, recipient: '16505551234' }));
+    await inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_749_416_400, recipient: '16505551234' }));
+    await engine.processPending();
+    const statuses = changes.filter((c) => c.type === 'message.status');
+    expect(statuses.map((s) => s.type === 'message.status' && s.status)).toEqual(['read', 'delivered']);
+    const message = await store.db.selectFrom('messages').selectAll().executeTakeFirstOrThrow();
+    expect(message.status).toBe('read');
+  });
+
+  it('flags events for business numbers this service does not serve', async () => {
+    options = { ...options, servedNumbers: ['999'] };
+    await inbox.accept('whatsapp', readExample('message-text'));
+    expect(await engine.processPending()).toMatchObject({ flagged: 1 });
+    expect(messages()).toEqual([]);
+  });
+
+  it('records account events and hands them to connectors', async () => {
+    await inbox.accept('whatsapp', readExample('field-security'));
+    await engine.processPending();
+    expect(changes).toEqual([expect.objectContaining({ type: 'account.event', field: 'security' })]);
+  });
+});

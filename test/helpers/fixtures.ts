@@ -1,0 +1,75 @@
+// Test fixtures: Meta's webhook examples from ../shared/vendor-specs, signing, and message builders.
+import { createHmac } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const examplesDir = resolve(projectRoot, '../shared/vendor-specs/whatsapp/examples');
+
+export function exampleNames(prefix = ''): string[] {
+  return readdirSync(examplesDir)
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.json'))
+    .map((f) => f.replace(/\.json$/, ''));
+}
+
+export function readExample(name: string): string {
+  return readFileSync(join(examplesDir, `${name}.json`), 'utf8');
+}
+
+export function sign(secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+export interface TextMessageSpec {
+  readonly from: string;
+  readonly id: string;
+  readonly timestamp: number;
+  readonly body: string;
+  readonly name?: string;
+  readonly phoneNumberId?: string;
+}
+
+/** A `messages` webhook carrying one text message, shaped like Meta's own example. */
+export function textWebhook(spec: TextMessageSpec): string {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: '419561257915477',
+        changes: [
+          {
+            field: 'messages',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: '15550783881', phone_number_id: spec.phoneNumberId ?? '106540352242922' },
+              contacts: [{ profile: { name: spec.name ?? 'Test Customer' }, wa_id: spec.from }],
+              messages: [{ from: spec.from, id: spec.id, timestamp: String(spec.timestamp), type: 'text', text: { body: spec.body } }],
+            },
+          },
+        ],
+      },
+    ],
+  });
+}
+
+export function statusWebhook(spec: { id: string; status: string; timestamp: number; recipient: string }): string {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: '419561257915477',
+        changes: [
+          {
+            field: 'messages',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
+              statuses: [{ id: spec.id, status: spec.status, timestamp: String(spec.timestamp), recipient_id: spec.recipient }],
+            },
+          },
+        ],
+      },
+    ],
+  });
+}
