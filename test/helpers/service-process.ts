@@ -1,0 +1,114 @@
+// Runs the real service as a child process (`wa-crm-sync start`), as an admin would.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { projectRoot, sign } from './fixtures.js';
+
+export const APP_SECRET = 'test-app-secret-0123456789';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+export function writeConfig(path: string, config: Record<string, unknown>): void {
+  writeFileSync(path, stringify(config));
+}
+
+export function baseConfig(options: { storeUrl: string; port: number; dir: string; recorderUrl?: string; webhookEnabled?: boolean }): Record<string, unknown> {
+  return {
+    server: { port: options.port, host: '127.0.0.1' },
+    store: { url: options.storeUrl },
+    log: { level: 'info' },
+    whatsapp: { appSecret: APP_SECRET, verifyToken: 'verify-me', media: { dir: join(options.dir, 'media') } },
+    outbox: { leaseMs: 1500, pollIntervalMs: 50, claimBatch: 100 },
+    connectors: options.recorderUrl
+      ? { webhook: { enabled: options.webhookEnabled ?? true, url: options.recorderUrl, timeoutMs: 2000, rateLimit: { backoffBaseMs: 50, backoffMaxMs: 500, maxAttempts: 50 } } }
+      : {},
+  };
+}
+
+export class ServiceProcess {
+  child: ChildProcess | undefined;
+  output = '';
+
+  constructor(
+    readonly configPath: string,
+    readonly port: number,
+  ) {}
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(process.execPath, [join(projectRoot, 'bin/wa-crm-sync.js'), 'start', '--config', this.configPath], {
+      cwd: projectRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_ENV: 'test' },
+    });
+    this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
+    this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null) throw new Error(`service exited with ${this.child.exitCode}:\n${this.output}`);
+      try {
+        const res = await fetch(`${this.baseUrl}/healthz`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`service did not start:\n${this.output}`);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+  }
+
+  /** POSTs a signed webhook; resolves with the HTTP status, or 0 when the service did not answer. */
+  async sendWebhook(body: string, signature = sign(APP_SECRET, body)): Promise<number> {
+    try {
+      const res = await fetch(`${this.baseUrl}/webhooks/whatsapp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature },
+        body,
+      });
+      await res.arrayBuffer();
+      return res.status;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Like Meta: delivers until the service answers 200. */
+  async deliver(body: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if ((await this.sendWebhook(body)) === 200) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('webhook never acknowledged');
+  }
+}
+
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
