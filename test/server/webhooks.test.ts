@@ -1,0 +1,85 @@
+// The webhook endpoint of the real service process: handshake, signatures, size limit,
+// malformed bodies kept and flagged, health, metrics, and what reaches the logs.
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readExample, sign } from '../helpers/fixtures.js';
+import { APP_SECRET, baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
+import { tempDir } from '../helpers/stores.js';
+
+describe('WhatsApp webhook endpoint', () => {
+  let service: ServiceProcess;
+  let dbPath: string;
+  const deliveries = () => {
+    const db = new SQLite(dbPath, { readonly: true });
+    try {
+      return db.prepare('select state, body, problems from webhook_deliveries order by id').all() as Array<{ state: string; body: string; problems: string | null }>;
+    } finally {
+      db.close();
+    }
+  };
+
+  beforeAll(async () => {
+    const dir = tempDir();
+    dbPath = join(dir, 'store.sqlite');
+    const port = await freePort();
+    const configPath = join(dir, 'wa-crm-sync.yaml');
+    const config = baseConfig({ storeUrl: `sqlite:${dbPath}`, port, dir });
+    writeConfig(configPath, { ...config, server: { port, host: '127.0.0.1', bodyLimitBytes: 4096 } });
+    service = new ServiceProcess(configPath, port);
+    await service.start();
+  });
+  afterAll(async () => {
+    await service.kill('SIGTERM');
+  });
+
+  it("answers Meta's verification handshake only with our verify token", async () => {
+    const ok = await fetch(`${service.baseUrl}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444`);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe('1158201444');
+    const wrong = await fetch(`${service.baseUrl}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1`);
+    expect(wrong.status).toBe(403);
+  });
+
+  it('rejects a missing or wrong signature with 401 and stores nothing', async () => {
+    const body = readExample('message-text');
+    expect(await service.sendWebhook(body, '')).toBe(401);
+    expect(await service.sendWebhook(body, sign('another-secret', body))).toBe(401);
+    expect(await service.sendWebhook(body, sign(APP_SECRET, `${body} `))).toBe(401);
+    expect(deliveries()).toEqual([]);
+  });
+
+  it('stores a signed delivery before answering 200', async () => {
+    expect(await service.sendWebhook(readExample('message-text'))).toBe(200);
+    expect(deliveries()).toHaveLength(1);
+    await waitFor(() => deliveries()[0]!.state === 'processed', 5000, 'processing');
+  });
+
+  it('refuses bodies over the size limit with 413', async () => {
+    const big = JSON.stringify({ object: 'whatsapp_business_account', entry: [], padding: 'x'.repeat(5000) });
+    expect(await service.sendWebhook(big)).toBe(413);
+  });
+
+  it('keeps malformed JSON and unknown shapes, flagged, without crashing', async () => {
+    expect(await service.sendWebhook('{"broken": ')).toBe(200);
+    expect(await service.sendWebhook('{"object":"page","entry":[]}')).toBe(200);
+    await waitFor(() => deliveries().filter((d) => d.state === 'flagged').length === 2, 5000, 'flagged deliveries');
+    expect((await fetch(`${service.baseUrl}/healthz`)).status).toBe(200);
+  });
+
+  it('reports readiness and metrics', async () => {
+    const ready = await fetch(`${service.baseUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', store: true });
+    const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="bad_signature"\} 3/);
+    expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="too_large"\} 1/);
+    expect(metrics).toContain('wa_crm_sync_outbox_operations');
+  });
+
+  it('keeps message bodies, phone numbers and secrets out of the logs', () => {
+    expect(service.output).not.toContain('Does it come in another color?');
+    expect(service.output).not.toContain('16505551234');
+    expect(service.output).not.toContain(APP_SECRET);
+  });
+});
