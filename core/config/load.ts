@@ -63,7 +63,10 @@ export function validateConfig(document: unknown, schemas: ConnectorSettingsSche
   const problems: string[] = [];
   const interpolated = interpolateEnv(document ?? {}, env, [], problems);
   const parsed = serviceConfigSchema.safeParse(interpolated);
-  if (!parsed.success) problems.push(...describeZodIssues('', parsed.error));
+  // A key whose environment variable is missing is reported once, by name, not again as empty.
+  const envPaths = new Set(problems.map((p) => p.slice(0, p.indexOf(':'))));
+  const notEnvReported = (problem: string) => !envPaths.has(problem.slice(0, problem.indexOf(':')));
+  if (!parsed.success) problems.push(...describeZodIssues('', parsed.error).filter(notEnvReported));
 
   const connectors: Record<string, { enabled: boolean; settings: unknown }> = {};
   if (parsed.success) {
@@ -74,7 +77,7 @@ export function validateConfig(document: unknown, schemas: ConnectorSettingsSche
         continue;
       }
       const settings = schema.safeParse(section);
-      if (!settings.success) problems.push(...describeZodIssues(`connectors.${id}`, settings.error));
+      if (!settings.success) problems.push(...describeZodIssues(`connectors.${id}`, settings.error).filter(notEnvReported));
       else connectors[id] = { enabled: section.enabled, settings: settings.data };
     }
   }
