@@ -17,6 +17,8 @@ export interface Store {
   readonly dialect: StoreDialect;
   /** A description safe for logs (no password). */
   readonly description: string;
+  /** PostgreSQL schema holding our tables (and the migration bookkeeping). */
+  readonly schema?: string;
   /**
    * Serialises a critical section across instances for the rest of the transaction
    * (PostgreSQL advisory lock; SQLite transactions are serial already).
@@ -75,7 +77,10 @@ function openPostgres(url: string): Store {
       pool,
       onCreateConnection: async (connection) => {
         if (schema !== null) {
-          await connection.executeQuery(CompiledQuery.raw(`create schema if not exists "${schema}"`));
+          // Two instances starting together may race to create it; the loser's duplicate-key error is harmless.
+          await connection.executeQuery(CompiledQuery.raw(`create schema if not exists "${schema}"`)).catch((error: { code?: string }) => {
+            if (error.code !== '23505' && error.code !== '42P06') throw error;
+          });
           await connection.executeQuery(CompiledQuery.raw(`set search_path to "${schema}"`));
         }
       },
@@ -86,6 +91,7 @@ function openPostgres(url: string): Store {
   return {
     db,
     dialect: 'postgres',
+    schema: schema ?? 'public',
     description: `${safe.toString()}${schema ? ` (schema ${schema})` : ''}`,
     async lockForTransaction(tx, name) {
       await sql`select pg_advisory_xact_lock(${hashLockName(name)})`.execute(tx);
@@ -106,7 +112,12 @@ export async function openStore(url: string): Promise<Store> {
   else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) store = openPostgres(url);
   else throw new ConfigError(`store.url: "${url.split(':')[0]}:" is not a supported store; use sqlite:PATH or postgres://USER@HOST:PORT/DB`);
 
-  const migrator = new Migrator({ db: store.db, provider: new StaticMigrationProvider(store.dialect) });
+  // Name the schema: otherwise Kysely takes another schema's migration tables for ours.
+  const migrator = new Migrator({
+    db: store.db,
+    provider: new StaticMigrationProvider(store.dialect),
+    ...(store.schema ? { migrationTableSchema: store.schema } : {}),
+  });
   const { error } = await migrator.migrateToLatest();
   if (error) {
     await store.close();

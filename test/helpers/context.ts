@@ -1,0 +1,18 @@
+// An ExecutionContext for connector unit tests: no rate budget, refs kept in memory.
+import type { ExecutionContext } from '../../core/connector.js';
+import { silentLogger } from '../../core/logger.js';
+
+export function testContext(): ExecutionContext & { calls: number[]; refs: Map<string, string> } {
+  const refs = new Map<string, string>();
+  const calls: number[] = [];
+  return {
+    log: silentLogger(),
+    signal: new AbortController().signal,
+    throttle: async () => {},
+    recordVendorCall: (status) => calls.push(status),
+    getRef: async (kind, id) => refs.get(`${kind}:${id}`),
+    setRef: async (kind, id, external) => void refs.set(`${kind}:${id}`, external),
+    calls,
+    refs,
+  };
+}
