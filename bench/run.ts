@@ -1,0 +1,156 @@
+// `npm run bench`: prints one `metric_name value` line per figure. Targets (issue 3):
+// ingest_ratio_vs_bare_express >= 0.6, ingest_p99_ms_at_1000rps < 25,
+// outbox_dispatch_ops_per_s_sqlite >= 2000, peak_rss_mb_1m_pending < 200.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Connector } from '../core/connector.js';
+import { silentLogger } from '../core/logger.js';
+import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
+import { enqueueOperations, outboxDepth } from '../core/outbox/queries.js';
+import { RateBudget } from '../core/outbox/rate-budget.js';
+import { openStore } from '../core/store/store.js';
+import { projectRoot, sign, textWebhook } from '../test/helpers/fixtures.js';
+import { Recorder } from '../test/helpers/recorder.js';
+import { APP_SECRET, baseConfig, freePort, ServiceProcess, writeConfig } from '../test/helpers/service-process.js';
+import { tempDir } from '../test/helpers/stores.js';
+import { closedLoop, openLoop, percentile, type LoadTarget } from './load.js';
+
+function metric(name: string, value: number, digits = 2): void {
+  console.log(`${name} ${Number.isFinite(value) ? value.toFixed(digits) : 'NaN'}`);
+}
+
+function webhookTarget(baseUrl: string, prefix: string): LoadTarget {
+  return {
+    url: `${baseUrl}/webhooks/whatsapp`,
+    build: (i) => {
+      const body = textWebhook({ from: `1555${String(1_000_000 + (i % 5000)).slice(1)}`, id: `wamid.${prefix}.${i}`, timestamp: 1_760_000_000 + i, body: 'bench' });
+      return { body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': sign(APP_SECRET, body) } };
+    },
+  };
+}
+
+async function startBareExpress(): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench/bare-express.ts'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+}
+
+async function startService(extra: Record<string, unknown> = {}, storeUrl?: string): Promise<ServiceProcess> {
+  const dir = tempDir('wa-crm-sync-bench-');
+  const port = await freePort();
+  const configPath = join(dir, 'bench.yaml');
+  writeConfig(configPath, { ...baseConfig({ storeUrl: storeUrl ?? `sqlite:${join(dir, 'store.sqlite')}`, port, dir }), log: { level: 'warn' }, ...extra });
+  const service = new ServiceProcess(configPath, port);
+  await service.start();
+  return service;
+}
+
+async function benchIngest(): Promise<void> {
+  const connections = 32;
+  const durationMs = 5000;
+  const bare = await startBareExpress();
+  await closedLoop(webhookTarget(bare.url, 'warm'), connections, 1000);
+  const bareResult = await closedLoop(webhookTarget(bare.url, 'bare'), connections, durationMs);
+  bare.stop();
+
+  const service = await startService();
+  await closedLoop(webhookTarget(service.baseUrl, 'warm'), connections, 1000);
+  const serviceResult = await closedLoop(webhookTarget(service.baseUrl, 'closed'), connections, durationMs);
+  metric('ingest_rps_bare_express', bareResult.rps, 0);
+  metric('ingest_rps_service', serviceResult.rps, 0);
+  metric('ingest_ratio_vs_bare_express', serviceResult.rps / bareResult.rps);
+  await service.kill('SIGTERM');
+
+  // Latency on a fresh store, at a steady 1,000 requests/s.
+  const fresh = await startService();
+  await openLoop(webhookTarget(fresh.baseUrl, 'warm'), 200, 1000);
+  const open = await openLoop(webhookTarget(fresh.baseUrl, 'open'), 1000, durationMs);
+  metric('ingest_p50_ms_at_1000rps', percentile(open.latencies, 50));
+  metric('ingest_p99_ms_at_1000rps', percentile(open.latencies, 99));
+  metric('ingest_errors_at_1000rps', open.errors, 0);
+  await fresh.kill('SIGTERM');
+}
+
+function noopConnector(): Connector {
+  const tuning = { concurrency: 4, rateLimit: null, maxAttempts: 3, backoffBaseMs: 10, backoffMaxMs: 100 };
+  return {
+    metadata: { id: 'noop', displayName: 'No-op', featureScopes: {}, grantScopesHint: '', maxBatch: { op: 100 }, defaultTuning: tuning },
+    features: [],
+    tuning,
+    plan: () => [],
+    execute: async (ops) => ops.map(() => ({ ok: true })),
+    reconcile: async () => undefined,
+    grantedScopes: async () => [],
+  };
+}
+
+async function benchDispatch(): Promise<void> {
+  const store = await openStore(`sqlite:${join(tempDir('wa-crm-sync-bench-'), 'dispatch.sqlite')}`);
+  const total = 20_000;
+  const drafts = Array.from({ length: total }, (_, i) => ({ kind: 'op', key: `op${i}`, orderingKey: `contact:${i % 2000}`, payload: { i } }));
+  await store.db.transaction().execute((tx) => enqueueOperations(tx, 'noop', drafts, { maxAttempts: 3, now: Date.now() }));
+  const dispatcher = new ConnectorDispatcher({
+    connector: noopConnector(),
+    store,
+    budget: new RateBudget(store),
+    applyEffects: async () => 0,
+    log: silentLogger(),
+    options: { workerId: 'bench', leaseMs: 60_000, pollIntervalMs: 5, claimBatch: 1000 },
+  });
+  const started = performance.now();
+  dispatcher.start();
+  for (;;) {
+    const depth = await outboxDepth(store.db);
+    if ((depth.find((d) => d.state === 'done')?.count ?? 0) >= total) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await dispatcher.stop();
+  await store.close();
+  metric('outbox_dispatch_ops_per_s_sqlite', total / seconds, 0);
+}
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+async function benchPendingRss(): Promise<void> {
+  const dir = tempDir('wa-crm-sync-bench-');
+  const storeUrl = `sqlite:${join(dir, 'pending.sqlite')}`;
+  const store = await openStore(storeUrl);
+  const pending = 1_000_000;
+  for (let start = 0; start < pending; start += 20_000) {
+    const drafts = Array.from({ length: 20_000 }, (_, j) => {
+      const i = start + j;
+      return { kind: 'message.forward', key: `seed${i}`, orderingKey: `contact:${i % 10_000}`, payload: { messageId: `wamid.seed.${i}`, text: 'pending message body of ordinary length' } };
+    });
+    await store.db.transaction().execute((tx) => enqueueOperations(tx, 'webhook', drafts, { maxAttempts: 10, now: Date.now() }));
+  }
+  await store.close();
+
+  // The real service with those operations pending, dispatching to a loopback endpoint and taking webhooks.
+  const recorder = new Recorder();
+  const recorderUrl = await recorder.start();
+  const service = await startService(
+    { connectors: { webhook: { enabled: true, url: recorderUrl, rateLimit: { concurrency: 4 } } } },
+    storeUrl,
+  );
+  await openLoop(webhookTarget(service.baseUrl, 'rss'), 300, 5000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const rss = peakRssMb(service.child!.pid!);
+  await service.kill('SIGTERM');
+  await recorder.stop();
+  metric('peak_rss_mb_1m_pending', rss, 1);
+  metric('pending_operations_during_rss', pending - recorder.events.length, 0);
+}
+
+const only = process.argv[2];
+const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss };
+for (const [name, run] of Object.entries(suites)) {
+  if (only && only !== name) continue;
+  await run();
+}
