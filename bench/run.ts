@@ -12,7 +12,7 @@ import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore } from '../core/store/store.js';
 import { projectRoot, sign, textWebhook } from '../test/helpers/fixtures.js';
 import { Recorder } from '../test/helpers/recorder.js';
-import { APP_SECRET, baseConfig, freePort, ServiceProcess, writeConfig } from '../test/helpers/service-process.js';
+import { APP_SECRET, baseConfig, freePort, SERVICE_NODE_FLAGS, ServiceProcess, writeConfig } from '../test/helpers/service-process.js';
 import { tempDir } from '../test/helpers/stores.js';
 import { closedLoop, openLoop, percentile, type LoadTarget } from './load.js';
 
@@ -32,7 +32,8 @@ function webhookTarget(baseUrl: string, prefix: string): LoadTarget {
 
 async function startBareExpress(): Promise<{ url: string; stop: () => void }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench/bare-express.ts'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Same runtime flags as the service, so the ratio compares handlers, not heap settings.
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--import', 'tsx', join(projectRoot, 'bench/bare-express.ts'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
 }
@@ -122,7 +123,7 @@ async function benchPendingRss(): Promise<void> {
   const dir = tempDir('wa-crm-sync-bench-');
   const storeUrl = `sqlite:${join(dir, 'pending.sqlite')}`;
   const store = await openStore(storeUrl);
-  const pending = 1_000_000;
+  const pending = Number(process.env["BENCH_PENDING"] ?? 1_000_000);
   for (let start = 0; start < pending; start += 20_000) {
     const drafts = Array.from({ length: 20_000 }, (_, j) => {
       const i = start + j;

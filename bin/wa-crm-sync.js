@@ -1,7 +1,14 @@
-#!/usr/bin/env node
-// Runs the TypeScript sources through tsx, so self-hosters need no build step.
-import { register } from 'tsx/esm/api';
+#!/usr/bin/env -S node --max-semi-space-size=4 --max-old-space-size=256
+// Runs the compiled service (npm ci and npm run build write dist/).
+// The heap flags keep V8 from growing lazily to several hundred MB under load: the service's
+// live data is small (queues live in the store). The same flags are in `npm start`; raise
+// --max-old-space-size with NODE_OPTIONS if a deployment ever needs more.
+import { existsSync } from 'node:fs';
 
-register();
-const { runCli } = await import('../server/cli.ts');
+const entry = new URL('../dist/server/cli.js', import.meta.url);
+if (!existsSync(entry)) {
+  console.error('wa-crm-sync: dist/ is missing; run "npm run build" (npm ci does it too)');
+  process.exit(1);
+}
+const { runCli } = await import(entry.href);
 await runCli(process.argv);

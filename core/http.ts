@@ -19,19 +19,31 @@ export interface VendorRequest {
 /** Sends the request and returns the response; throws a SyncError for anything but 2xx or an accepted status. */
 export async function vendorFetch(context: ExecutionContext, request: VendorRequest): Promise<Response> {
   await context.throttle();
-  const timeout = AbortSignal.timeout(request.timeoutMs);
+  // One controller per request, tied to the long-lived shutdown signal only while it runs:
+  // AbortSignal.any() on Node 20 keeps every combined signal alive as long as its sources.
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, request.timeoutMs);
+  const onShutdown = () => controller.abort();
+  context.signal.addEventListener('abort', onShutdown, { once: true });
   let response: Response;
   try {
     response = await fetch(request.url, {
       method: request.method ?? 'GET',
       headers: request.headers ?? {},
       ...(request.body === undefined ? {} : { body: request.body }),
-      signal: AbortSignal.any([timeout, context.signal]),
+      signal: controller.signal,
     });
   } catch (error) {
     context.recordVendorCall(0);
-    const reason = timeout.aborted ? `no answer within ${request.timeoutMs} ms` : (error as Error).message;
+    const reason = timedOut ? `no answer within ${request.timeoutMs} ms` : (error as Error).message;
     throw new TransportError(`${request.vendor}: ${request.method ?? 'GET'} ${new URL(request.url).pathname} failed: ${reason}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+    context.signal.removeEventListener('abort', onShutdown);
   }
   context.recordVendorCall(response.status);
   if (response.ok || request.acceptStatuses?.includes(response.status)) return response;

@@ -15,6 +15,8 @@ export class DeliveryInbox {
   readonly #onStored: () => void;
   #queue: Waiting[] = [];
   #flushing = false;
+  /** When the last delivery came in: the processing loop yields while deliveries stream in. */
+  lastAcceptAt = 0;
 
   constructor(store: Store, onStored: () => void = () => {}) {
     this.#store = store;
@@ -24,24 +26,29 @@ export class DeliveryInbox {
   /** Resolves with the delivery's id once it is committed to the store. */
   accept(source: string, body: string): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      this.#queue.push({ source, body, receivedAt: Date.now(), resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      const now = Date.now();
+      this.lastAcceptAt = now;
+      this.#queue.push({ source, body, receivedAt: now, resolve, reject });
+      if (!this.#flushing) {
+        this.#flushing = true;
+        // Wait for the rest of this turn of the event loop, so requests read together commit together.
+        setImmediate(() => void this.#flush());
+      }
     });
   }
 
   async #flush(): Promise<void> {
-    this.#flushing = true;
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, 200);
         try {
-          const rows = await this.#store.db.transaction().execute((tx) =>
+          const rows = await this.#store.durably((db) => db.transaction().execute((tx) =>
             tx
               .insertInto('webhook_deliveries')
               .values(batch.map((w) => ({ source: w.source, body: w.body, received_at: w.receivedAt, state: 'pending' as const, problems: null, processed_at: null })))
               .returning('id')
               .execute(),
-          );
+          ));
           batch.forEach((w, i) => w.resolve(rows[i]!.id));
           this.#onStored();
         } catch (error) {

@@ -19,6 +19,18 @@ import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
 import { createApp, type ConnectorReadiness } from './app.js';
 
+/** Deliveries per processing transaction: small, so a transaction never holds the store long. */
+const PROCESS_BATCH = 20;
+/** Longest run of processing before HTTP gets the event loop back. */
+const PROCESS_SLICE_MS = 8;
+/** A delivery this recent means a burst is under way (longer than a slice, which blocks HTTP). */
+const INGEST_PRESSURE_WINDOW_MS = 50;
+/** Pause after each slice during a burst: acknowledging keeps ~90% of the loop... */
+const PROCESS_PAUSE_UNDER_PRESSURE_MS = 80;
+/** ...until a backlog has lasted this long; then processing takes half, so it always catches up. */
+const BACKLOG_CATCH_UP_AFTER_MS = 10_000;
+const PROCESS_PAUSE_CATCHING_UP_MS = 8;
+
 export interface ServiceOptions {
   readonly configPath: string;
   readonly env?: NodeJS.ProcessEnv;
@@ -195,14 +207,39 @@ export class Service {
     for (const s of this.connectorStates()) this.metrics.connectorState.set({ connector: s.connector, state: s.state }, s.state === 'running' ? 1 : 0);
   }
 
+  /**
+   * Processes stored deliveries in slices of at most PROCESS_SLICE_MS. While deliveries stream
+   * in, each slice is followed by a pause, so acknowledging webhooks keeps most of the event
+   * loop and processing catches up when the burst ends.
+   */
   async #processLoop(): Promise<void> {
+    let backlogSince: number | undefined;
     while (this.#running) {
+      let worked = false;
+      let drained = false;
+      const sliceStart = performance.now();
       try {
-        const result = await this.engine.processPending(100);
-        if (result.operationsQueued > 0) for (const d of this.#dispatchers.values()) d.wake();
-        if (result.processed + result.flagged > 0) continue;
+        for (;;) {
+          const result = await this.engine.processPending(PROCESS_BATCH);
+          if (result.operationsQueued > 0) for (const d of this.#dispatchers.values()) d.wake();
+          if (result.processed + result.flagged === 0) {
+            drained = true;
+            break;
+          }
+          worked = true;
+          if (performance.now() - sliceStart > PROCESS_SLICE_MS || !this.#running) break;
+        }
       } catch (error) {
         this.log.error({ err: errorMessage(error) }, 'processing deliveries failed; retrying');
+      }
+      const now = Date.now();
+      backlogSince = drained ? undefined : (backlogSince ?? now);
+      if (worked) {
+        const underPressure = now - this.inbox.lastAcceptAt < INGEST_PRESSURE_WINDOW_MS;
+        const catchingUp = backlogSince !== undefined && now - backlogSince > BACKLOG_CATCH_UP_AFTER_MS;
+        const pauseMs = !underPressure ? 0 : catchingUp ? PROCESS_PAUSE_CATCHING_UP_MS : PROCESS_PAUSE_UNDER_PRESSURE_MS;
+        await new Promise((resolve) => (pauseMs === 0 ? setImmediate(resolve) : setTimeout(resolve, pauseMs)));
+        continue;
       }
       // Poll too: with PostgreSQL another instance may have stored the delivery.
       await new Promise<void>((resolve) => {

@@ -105,7 +105,8 @@ export async function claimOperations(
   options: { limit: number; leaseMs: number; now: number },
 ): Promise<OutboxOperation[]> {
   const { limit, leaseMs, now } = options;
-  return store.db.transaction().execute(async (tx) => {
+  // The attempt must be on disk before the vendor is called: it is what triggers reconcile after a crash.
+  return store.durably((db) => db.transaction().execute(async (tx) => {
     let candidates = tx
       .selectFrom('outbox as o')
       .select('o.id')
@@ -143,7 +144,7 @@ export async function claimOperations(
       .returningAll()
       .execute();
     return rows.sort((a, b) => a.id - b.id).map(toOperation);
-  });
+  }));
 }
 
 /** Puts operations whose lease ran out (their worker died) back in line. Returns how many. */

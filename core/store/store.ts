@@ -20,6 +20,12 @@ export interface Store {
   /** PostgreSQL schema holding our tables (and the migration bookkeeping). */
   readonly schema?: string;
   /**
+   * Runs `work` so that its commits survive a power cut, not only a process crash: used for
+   * acknowledged webhooks and for claims (an attempt must be on disk before the vendor call).
+   * Other commits on SQLite use WAL with synchronous=NORMAL; the next durable commit flushes them.
+   */
+  durably<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
    * Serialises a critical section across instances for the rest of the transaction
    * (PostgreSQL advisory lock; SQLite transactions are serial already).
    */
@@ -34,18 +40,53 @@ function hashLockName(name: string): number {
   return hash;
 }
 
+/**
+ * better-sqlite3 prepares a statement per call; Kysely sends the same SQL texts again and again.
+ * Long texts (multi-row inserts, a new text for each row count) are not kept: they rarely repeat
+ * and each holds a large compiled program.
+ */
+function withStatementCache(database: SQLite.Database, size = 200, maxSqlLength = 1000): { prepare(sql: string): SQLite.Statement; close(): void } {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    prepare(sql: string) {
+      if (sql.length > maxSqlLength) return database.prepare(sql);
+      let statement = cache.get(sql);
+      if (statement) {
+        // Re-insert: the map's order doubles as least-recently-used order.
+        cache.delete(sql);
+      } else {
+        statement = database.prepare(sql);
+        if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(sql, statement);
+      return statement;
+    },
+    close: () => database.close(),
+  };
+}
+
 function openSqlite(path: string): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new SQLite(path);
   database.pragma('journal_mode = WAL');
-  // FULL: an acknowledged webhook survives a power cut, not only a process crash.
-  database.pragma('synchronous = FULL');
+  // NORMAL survives a process crash; durably() switches to FULL where a power cut matters too.
+  database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   return {
     db,
     dialect: 'sqlite',
     description: `sqlite:${path}`,
+    durably: (work) =>
+      // connection() reserves SQLite's single connection, so the pragma covers exactly this work.
+      db.connection().execute(async (connection) => {
+        await sql`pragma synchronous = FULL`.execute(connection);
+        try {
+          return await work(connection);
+        } finally {
+          await sql`pragma synchronous = NORMAL`.execute(connection);
+        }
+      }),
     async lockForTransaction() {},
     async ping() {
       await sql`select 1`.execute(db);
@@ -92,6 +133,8 @@ function openPostgres(url: string): Store {
     db,
     dialect: 'postgres',
     schema: schema ?? 'public',
+    // PostgreSQL commits are durable by default (synchronous_commit = on).
+    durably: (work) => work(db),
     description: `${safe.toString()}${schema ? ` (schema ${schema})` : ''}`,
     async lockForTransaction(tx, name) {
       await sql`select pg_advisory_xact_lock(${hashLockName(name)})`.execute(tx);

@@ -7,6 +7,8 @@ import { stringify } from 'yaml';
 import { projectRoot, sign } from './fixtures.js';
 
 export const APP_SECRET = 'test-app-secret-0123456789';
+/** The heap flags of bin/wa-crm-sync.js's shebang and `npm start`: the service runs as shipped. */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=256'];
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -50,7 +52,7 @@ export class ServiceProcess {
   }
 
   async start(): Promise<void> {
-    this.child = spawn(process.execPath, [join(projectRoot, 'bin/wa-crm-sync.js'), 'start', '--config', this.configPath], {
+    this.child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, join(projectRoot, 'bin/wa-crm-sync.js'), 'start', '--config', this.configPath], {
       cwd: projectRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NODE_ENV: 'test' },
