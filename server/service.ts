@@ -158,6 +158,8 @@ export class Service {
     this.config = next;
     this.log.level = next.log.level;
     await this.#applyConnectors(buildConnectors(next, this.log));
+    // Credentials may have been fixed (or revoked) without a settings change here.
+    await this.#checkAllScopes();
     this.log.info({ changed, connectors: this.connectorStates() }, 'config reloaded');
     return { ok: true, changed };
   }
