@@ -16,6 +16,8 @@ export interface DispatchTuning {
   /** Batches of this connector executed at once by one instance. */
   readonly concurrency: number;
   readonly rateLimit: RateLimit | null;
+  /** Lower limits of some endpoints (e.g. HubSpot search), on top of `rateLimit`; a request names its bucket. */
+  readonly bucketRateLimits?: Readonly<Record<string, RateLimit>>;
   readonly maxAttempts: number;
   /** First retry waits up to this long; each further one doubles it (full jitter). */
   readonly backoffBaseMs: number;
@@ -51,8 +53,8 @@ export type OperationEffect = { readonly type: 'media.stored'; readonly media: S
 /** What the store offers a connector while it executes: vendor ids and the shared rate budget. */
 export interface ExecutionContext {
   readonly log: Logger;
-  /** Waits for room in the vendor's rate budget (shared by all instances) before one request. */
-  throttle(weight?: number): Promise<void>;
+  /** Waits for room in the vendor's rate budget (shared by all instances) before one request; `bucket` adds an endpoint's own limit. */
+  throttle(weight?: number, bucket?: string): Promise<void>;
   /** Counts one vendor answer by HTTP status (0 when none came) for /metrics. */
   recordVendorCall(status: number): void;
   getRef(kind: string, localId: string): Promise<string | undefined>;
@@ -83,6 +85,11 @@ export interface Connector {
   reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined>;
   /** Reads which scopes the credentials hold (a vendor call). */
   grantedScopes(context: ExecutionContext): Promise<GrantedScopes>;
+  /**
+   * Prepares the vendor account (custom properties, webhooks); idempotent. Runs at start once the
+   * scopes are there, and from `wa-crm-sync setup <id>`. Returns what it did, in words.
+   */
+  setup?(context: ExecutionContext): Promise<string[]>;
   close?(): Promise<void>;
 }
 
@@ -142,6 +149,7 @@ export function resolveTuning(
   return {
     concurrency: overrides?.concurrency ?? defaults.concurrency,
     rateLimit,
+    ...(defaults.bucketRateLimits ? { bucketRateLimits: defaults.bucketRateLimits } : {}),
     maxAttempts: overrides?.maxAttempts ?? defaults.maxAttempts,
     backoffBaseMs: overrides?.backoffBaseMs ?? defaults.backoffBaseMs,
     backoffMaxMs: overrides?.backoffMaxMs ?? defaults.backoffMaxMs,

@@ -193,7 +193,8 @@ export class Service {
         },
       });
       this.#dispatchers.set(id, dispatcher);
-      await dispatcher.checkScopes();
+      const scopes = await dispatcher.checkScopes();
+      if (scopes.ok) await dispatcher.runSetup();
       dispatcher.start();
     }
     this.#updateConnectorGauge();

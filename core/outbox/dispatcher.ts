@@ -125,6 +125,21 @@ export class ConnectorDispatcher {
 
   lastScopeCheck: ScopeCheck | undefined;
 
+  /** Runs the connector's setup; a failure blocks dispatch with the reason (operations stay queued). */
+  async runSetup(): Promise<{ ok: true; actions: string[] } | { ok: false; reason: string }> {
+    if (!this.connector.setup) return { ok: true, actions: [] };
+    try {
+      const actions = await this.connector.setup(this.#context());
+      for (const action of actions) this.#log.info({ action }, 'setup');
+      return { ok: true, actions };
+    } catch (error) {
+      const reason = `setup failed: ${errorMessage(error)}`;
+      if (!(error instanceof SyncError) || !error.retryable) this.block(reason);
+      else this.#log.warn({ reason }, 'setup could not run now; will try again at the next scope check');
+      return { ok: false, reason };
+    }
+  }
+
   /** New operations were queued: look now rather than at the next poll. */
   wake(): void {
     this.#wakeUp?.();
@@ -217,7 +232,9 @@ export class ConnectorDispatcher {
     return {
       log: this.#log,
       signal: this.#abort.signal,
-      throttle: async (weight = 1) => {
+      throttle: async (weight = 1, bucket?: string) => {
+        const bucketLimit = bucket === undefined ? undefined : this.connector.tuning.bucketRateLimits?.[bucket];
+        if (bucketLimit) await this.#budget.acquire(`${connector}:${bucket}`, bucketLimit, weight, this.#abort.signal);
         if (limit) await this.#budget.acquire(connector, limit, weight, this.#abort.signal);
         else {
           const pausedUntil = await this.#budget.pausedUntil(connector);

@@ -1,0 +1,308 @@
+// HubSpot: WhatsApp contacts on the contact they already had, and every message as a
+// Communication (channel WHATS_APP) on that contact's timeline. Every write is an upsert on
+// a unique-value property (the WhatsApp id, the message id), so re-running any operation after
+// a crash or a lost answer finds the record instead of writing a second one.
+import type { SimplePublicObject, SimplePublicUpsertObject } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
+import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/contacts/models/Filter.js';
+import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
+import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
+import { resolveTuning } from '../../core/connector.js';
+import { SyncError, VendorError } from '../../core/errors.js';
+import type { E164 } from '../../core/model/phone.js';
+import type { ModelChange } from '../../core/model/types.js';
+import type { OutboxOperation } from '../../core/outbox/queries.js';
+import { HubSpotApi } from './client.js';
+import {
+  KIND,
+  PHONE_PROPERTIES,
+  communicationProperties,
+  existingContactProperties,
+  newContactProperties,
+  phoneSearchValues,
+  pickPhoneMatch,
+  toOperationDrafts,
+  type ContactPayload,
+  type MessagePayload,
+} from './mappers.js';
+import type { HubSpotSettings } from './settings.js';
+
+/** Ref kinds stored in external_refs. */
+const REF = { contact: 'contact', communication: 'communication' } as const;
+const SEARCH_BUCKET = 'search';
+/** Numbers per search request: each brings a few values, and a filter takes at most 100. */
+const CONTACTS_PER_SEARCH = 20;
+const PROPERTY_GROUP = 'whatsapp';
+
+type BatchResult = { results: Array<SimplePublicObject | SimplePublicUpsertObject>; errors?: Array<{ message: string; context?: Record<string, string[]> }> };
+
+function failed(error: SyncError): OperationOutcome {
+  return { ok: false, error };
+}
+
+/** The message HubSpot gave for one input of a batch, from a 207 answer's errors. */
+function errorFor(response: BatchResult, id: string): string | undefined {
+  const errors = response.errors ?? [];
+  const specific = errors.find((e) => Object.values(e.context ?? {}).some((ids) => ids.includes(id)));
+  return (specific ?? errors[0])?.message;
+}
+
+export class HubSpotConnector implements Connector {
+  readonly features: string[];
+  readonly tuning;
+  readonly #api: HubSpotApi;
+  readonly #settings: HubSpotSettings;
+
+  constructor(
+    readonly metadata: ConnectorMetadata,
+    settings: HubSpotSettings,
+  ) {
+    this.#settings = settings;
+    this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : [])];
+    const tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
+    this.tuning = { ...tuning, bucketRateLimits: { [SEARCH_BUCKET]: { requests: settings.searchRequestsPerSecond, intervalMs: 1000 } } };
+    this.#api = new HubSpotApi(settings);
+  }
+
+  plan(change: ModelChange) {
+    return toOperationDrafts(change);
+  }
+
+  async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const kind = operations[0]?.kind;
+    if (kind === KIND.contact) return this.#upsertContacts(operations, context);
+    if (kind === KIND.message || kind === KIND.status) return this.#logMessages(operations, context, kind === KIND.message);
+    return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
+  }
+
+  /** Upserts are keyed on unique properties: running again is the reconciliation. */
+  async reconcile(): Promise<undefined> {
+    return undefined;
+  }
+
+  async grantedScopes(context: ExecutionContext): Promise<GrantedScopes> {
+    return this.#api.tokenScopes(context);
+  }
+
+  /** Creates the WhatsApp id property on contacts and the message id property on communications. */
+  async setup(context: ExecutionContext): Promise<string[]> {
+    if (!this.#settings.autoSetup) return [];
+    const actions: string[] = [];
+    for (const [objectType, name, label] of [
+      ['contacts', this.#settings.contactIdProperty, 'WhatsApp ID'],
+      ['communications', this.#settings.messageIdProperty, 'WhatsApp message ID'],
+    ] as const) {
+      const existing = await this.#api
+        .call(context, `reading property ${objectType}.${name}`, (c) => c.crm.properties.coreApi.getByName(objectType, name))
+        .catch((error: SyncError) => {
+          if (error.status === 404) return undefined;
+          throw error;
+        });
+      if (existing) {
+        if (existing.type !== 'string' || !existing.hasUniqueValue) {
+          throw new VendorError(
+            'hubspot',
+            `property ${objectType}.${name} exists as type "${existing.type}"${existing.hasUniqueValue ? '' : ' without unique values'}; it must be a single-line text property with unique values. Rename it in HubSpot, or set connectors.hubspot.${objectType === 'contacts' ? 'contactIdProperty' : 'messageIdProperty'} to another name`,
+          );
+        }
+        continue;
+      }
+      await this.#api
+        .call(context, `creating property group ${objectType}.${PROPERTY_GROUP}`, (c) => c.crm.properties.groupsApi.create(objectType, { name: PROPERTY_GROUP, label: 'WhatsApp' }))
+        .catch((error: SyncError) => {
+          if (error.status !== 409) throw error;
+        });
+      await this.#api.call(context, `creating property ${objectType}.${name}`, (c) =>
+        c.crm.properties.coreApi.create(objectType, {
+          name,
+          label,
+          type: PropertyCreateTypeEnum.String,
+          fieldType: PropertyCreateFieldTypeEnum.Text,
+          groupName: PROPERTY_GROUP,
+          hasUniqueValue: true,
+          description: 'Written by wa-crm-sync',
+        }),
+      );
+      actions.push(`created ${objectType} property ${name} (unique values)`);
+    }
+    return actions;
+  }
+
+  // ---- contacts ----
+
+  async #upsertContacts(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const idProperty = this.#settings.contactIdProperty;
+    const payloads = operations.map((op) => op.payload as ContactPayload);
+    const hubspotIds = new Map<string, string>();
+    for (const p of payloads) {
+      const known = await context.getRef(REF.contact, p.contactId);
+      if (known) hubspotIds.set(p.contactId, known);
+    }
+    const current = new Map<string, Record<string, string | null | undefined>>();
+
+    // 1. Contacts already carrying our WhatsApp id.
+    const unlinked = payloads.filter((p) => !hubspotIds.has(p.contactId));
+    if (unlinked.length > 0) {
+      const found = await this.#api.call(context, 'reading contacts by WhatsApp id', (c) =>
+        c.crm.contacts.batchApi.read({ idProperty, inputs: unlinked.map((p) => ({ id: p.waId })), properties: [idProperty, 'firstname', 'lastname'], propertiesWithHistory: [] }),
+      );
+      for (const record of found.results) {
+        const payload = unlinked.find((p) => p.waId === record.properties[idProperty]);
+        if (payload) {
+          hubspotIds.set(payload.contactId, record.id);
+          current.set(payload.contactId, record.properties);
+        }
+      }
+    }
+
+    // 2. Contacts a rep created by hand with the same number, written any common way: adopt them.
+    const unmatched = payloads.filter((p) => !hubspotIds.has(p.contactId));
+    for (let i = 0; i < unmatched.length; i += CONTACTS_PER_SEARCH) {
+      const chunk = unmatched.slice(i, i + CONTACTS_PER_SEARCH);
+      const candidates = await this.#searchByPhone(chunk.map((p) => p.waId), context);
+      for (const payload of chunk) {
+        const match = pickPhoneMatch(candidates.filter((c) => !c.properties[idProperty]), payload.waId);
+        if (match) {
+          hubspotIds.set(payload.contactId, match.id);
+          current.set(payload.contactId, match.properties);
+          context.log.info({ hubspotContactId: match.id }, 'adopted an existing HubSpot contact with the same phone number');
+        }
+      }
+    }
+
+    // 3. Known contacts whose names we have not read yet (linked by an earlier run).
+    const unread = payloads.filter((p) => hubspotIds.has(p.contactId) && !current.has(p.contactId));
+    if (unread.length > 0) {
+      const read = await this.#api.call(context, 'reading contacts', (c) =>
+        c.crm.contacts.batchApi.read({ inputs: unread.map((p) => ({ id: hubspotIds.get(p.contactId)! })), properties: [idProperty, 'firstname', 'lastname'], propertiesWithHistory: [] }),
+      );
+      for (const record of read.results) {
+        const payload = unread.find((p) => hubspotIds.get(p.contactId) === record.id);
+        if (payload) current.set(payload.contactId, record.properties);
+      }
+    }
+
+    const outcomes = new Map<string, OperationOutcome>();
+    // 4. Existing records: our id, and names only where empty.
+    const updates = payloads
+      .filter((p) => hubspotIds.has(p.contactId))
+      .map((p) => ({ payload: p, properties: existingContactProperties(p, idProperty, current.get(p.contactId) ?? {}) }))
+      .filter(({ payload, properties }) => Object.entries(properties).some(([k, v]) => current.get(payload.contactId)?.[k] !== v));
+    if (updates.length > 0) {
+      const response = (await this.#api.call(context, 'updating contacts', (c) =>
+        c.crm.contacts.batchApi.update({ inputs: updates.map((u) => ({ id: hubspotIds.get(u.payload.contactId)!, properties: u.properties })) }),
+      )) as BatchResult;
+      for (const { payload } of updates) {
+        const id = hubspotIds.get(payload.contactId)!;
+        if (!response.results.some((r) => r.id === id)) {
+          outcomes.set(payload.contactId, failed(new VendorError('hubspot', `contact ${id} not updated: ${errorFor(response, id) ?? 'no result'}`)));
+        }
+      }
+    }
+
+    // 5. New people: create, keyed on the WhatsApp id so a repeat finds the first.
+    const creates = payloads.filter((p) => !hubspotIds.has(p.contactId));
+    if (creates.length > 0) {
+      const response = (await this.#api.call(context, 'creating contacts', (c) =>
+        c.crm.contacts.batchApi.upsert({ inputs: creates.map((p) => ({ idProperty, id: p.waId, properties: newContactProperties(p, idProperty) })) }),
+      )) as BatchResult;
+      for (const payload of creates) {
+        const record = response.results.find((r) => r.properties[idProperty] === payload.waId);
+        if (record) hubspotIds.set(payload.contactId, record.id);
+        else outcomes.set(payload.contactId, failed(new VendorError('hubspot', `contact ${payload.waId.slice(0, 4)}… not created: ${errorFor(response, payload.waId) ?? 'no result'}`)));
+      }
+    }
+
+    const results: OperationOutcome[] = [];
+    for (const payload of payloads) {
+      const outcome = outcomes.get(payload.contactId);
+      if (outcome) {
+        results.push(outcome);
+        continue;
+      }
+      const id = hubspotIds.get(payload.contactId)!;
+      await context.setRef(REF.contact, payload.contactId, id);
+      results.push({ ok: true, result: { hubspotContactId: id } });
+    }
+    return results;
+  }
+
+  async #searchByPhone(waIds: readonly E164[], context: ExecutionContext): Promise<SimplePublicObject[]> {
+    const written = [...new Set(waIds.flatMap((w) => phoneSearchValues(w).written))];
+    const digits = [...new Set(waIds.flatMap((w) => phoneSearchValues(w).digits))];
+    const properties = [this.#settings.contactIdProperty, 'firstname', 'lastname', ...PHONE_PROPERTIES];
+    const request = (after?: string) => ({
+      filterGroups: [
+        { filters: [{ propertyName: 'phone', operator: FilterOperatorEnum.In, values: written }] },
+        { filters: [{ propertyName: 'mobilephone', operator: FilterOperatorEnum.In, values: written }] },
+        { filters: [{ propertyName: 'hs_searchable_calculated_phone_number', operator: FilterOperatorEnum.In, values: digits }] },
+        { filters: [{ propertyName: 'hs_searchable_calculated_mobile_number', operator: FilterOperatorEnum.In, values: digits }] },
+      ],
+      properties,
+      limit: 200,
+      ...(after ? { after } : {}),
+    });
+    const found: SimplePublicObject[] = [];
+    let after: string | undefined;
+    // A handful of pages at most: a number matching more records than that is no match to adopt.
+    for (let page = 0; page < 5; page++) {
+      const response = await this.#api.call(context, 'searching contacts by phone', (c) => c.crm.contacts.searchApi.doSearch(request(after)), SEARCH_BUCKET);
+      found.push(...response.results);
+      after = response.paging?.next?.after;
+      if (!after) break;
+    }
+    return found;
+  }
+
+  // ---- conversation ----
+
+  async #logMessages(operations: readonly OutboxOperation[], context: ExecutionContext, associate: boolean): Promise<OperationOutcome[]> {
+    const idProperty = this.#settings.messageIdProperty;
+    const payloads = operations.map((op) => op.payload as MessagePayload);
+    const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
+    const contactIds = new Map<string, string>();
+    const ready: Array<{ index: number; payload: MessagePayload }> = [];
+    for (const [index, payload] of payloads.entries()) {
+      const contactId = await context.getRef(REF.contact, payload.contactId);
+      if (!contactId) {
+        // The contact's own operation runs first in its ordering key; it must have failed.
+        outcomes[index] = failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
+        continue;
+      }
+      contactIds.set(payload.messageId, contactId);
+      ready.push({ index, payload });
+    }
+    if (ready.length === 0) return outcomes;
+
+    const response = (await this.#api.call(context, associate ? 'logging messages' : 'updating message statuses', (c) =>
+      c.crm.objects.communications.batchApi.upsert({
+        inputs: ready.map(({ payload }) => ({ idProperty, id: payload.messageId, properties: communicationProperties(payload, idProperty) })),
+      }),
+    )) as BatchResult;
+    const communicationIds = new Map<string, string>();
+    for (const record of response.results) {
+      const messageId = record.properties[idProperty];
+      if (messageId) communicationIds.set(messageId, record.id);
+    }
+    for (const { index, payload } of ready) {
+      if (!communicationIds.has(payload.messageId)) {
+        outcomes[index] = failed(new VendorError('hubspot', `message not logged: ${errorFor(response, payload.messageId) ?? 'no result for it'}`));
+      }
+    }
+
+    const logged = ready.filter(({ payload }) => communicationIds.has(payload.messageId));
+    if (associate && logged.length > 0) {
+      // Associating again is harmless, so a re-run after a crash simply repeats it.
+      await this.#api.call(context, 'associating messages with contacts', (c) =>
+        c.crm.associations.v4.batchApi.createDefault('communications', 'contacts', {
+          inputs: logged.map(({ payload }) => ({ _from: { id: communicationIds.get(payload.messageId)! }, to: { id: contactIds.get(payload.messageId)! } })),
+        }),
+      );
+    }
+    for (const { index, payload } of logged) {
+      const communicationId = communicationIds.get(payload.messageId)!;
+      await context.setRef(REF.communication, payload.messageId, communicationId);
+      outcomes[index] = { ok: true, result: { hubspotCommunicationId: communicationId } };
+    }
+    return outcomes;
+  }
+}

@@ -1,0 +1,26 @@
+// HubSpot CRM: contacts keyed by WhatsApp id, conversations as WHATS_APP communications.
+import type { ConnectorFactory, ConnectorMetadata } from '../../core/connector.js';
+import { HubSpotConnector } from './connector.js';
+import { KIND } from './mappers.js';
+import { hubspotSettingsSchema, type HubSpotSettings } from './settings.js';
+
+export const hubspotMetadata: ConnectorMetadata = {
+  id: 'hubspot',
+  displayName: 'HubSpot',
+  featureScopes: {
+    contacts: ['crm.objects.contacts.read', 'crm.objects.contacts.write'],
+    // Communications are engagements on contacts: the contact scopes cover them.
+    conversation: ['crm.objects.contacts.read', 'crm.objects.contacts.write'],
+    setup: ['crm.schemas.contacts.read', 'crm.schemas.contacts.write'],
+  },
+  grantScopesHint: 'in HubSpot, Settings > Integrations > Private apps > your app > Scopes, add them and use the new token (OAuth apps: add them to the app and reinstall)',
+  maxBatch: { [KIND.contact]: 100, [KIND.message]: 100, [KIND.status]: 100 },
+  // Free/Starter private apps: 100 requests per 10 s; raise `rateLimit.requests` for higher tiers.
+  defaultTuning: { concurrency: 2, rateLimit: { requests: 100, intervalMs: 10_000 }, maxAttempts: 10, backoffBaseMs: 2000, backoffMaxMs: 30 * 60_000 },
+};
+
+export const hubspotConnector: ConnectorFactory<HubSpotSettings> = {
+  metadata: hubspotMetadata,
+  settingsSchema: hubspotSettingsSchema,
+  create: (settings) => new HubSpotConnector(hubspotMetadata, settings),
+};

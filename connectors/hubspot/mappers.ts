@@ -1,0 +1,145 @@
+// Pure mapping between our model and HubSpot records: no I/O, tested against plain objects.
+import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js';
+import type { DeliveryStatus, ModelChange, VendorErrorDetail } from '../../core/model/types.js';
+import type { OperationDraft } from '../../core/outbox/queries.js';
+
+export const KIND = { contact: 'contact.upsert', message: 'message.log', status: 'message.status' } as const;
+
+export interface ContactPayload {
+  readonly contactId: string;
+  readonly waId: E164;
+  readonly profileName: string | null;
+  [key: string]: string | null;
+}
+
+export interface MessagePayload {
+  readonly messageId: string;
+  readonly contactId: string;
+  readonly direction: 'inbound' | 'outbound';
+  readonly text: string;
+  readonly sentAt: number;
+  readonly status: DeliveryStatus | null;
+  readonly statusNote: string | null;
+  [key: string]: string | number | null;
+}
+
+export function toOperationDrafts(change: ModelChange): OperationDraft[] {
+  switch (change.type) {
+    case 'contact.upserted': {
+      const c = change.contact;
+      const payload: ContactPayload = { contactId: c.id, waId: c.waId, profileName: c.profileName };
+      return [{ kind: KIND.contact, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
+    }
+    case 'message.recorded': {
+      const m = change.message;
+      const payload: MessagePayload = { messageId: m.id, contactId: change.contact.id, direction: m.direction, text: m.text, sentAt: m.sentAt, status: null, statusNote: null };
+      return [{ kind: KIND.message, key: m.id, orderingKey: `contact:${change.contact.id}`, payload }];
+    }
+    case 'message.status': {
+      // Only messages we logged carry a status worth showing: our outbound ones.
+      const m = change.message;
+      if (!m || !change.contact || m.direction !== 'outbound') return [];
+      const payload: MessagePayload = {
+        messageId: m.id,
+        contactId: change.contact.id,
+        direction: m.direction,
+        text: m.text,
+        sentAt: m.sentAt,
+        status: change.status,
+        statusNote: change.status === 'failed' ? failureNote(change.errors) : null,
+      };
+      return [{ kind: KIND.status, key: `${m.id}:${change.status}`, orderingKey: `contact:${change.contact.id}`, payload }];
+    }
+    default:
+      return [];
+  }
+}
+
+function failureNote(errors: readonly VendorErrorDetail[]): string {
+  const first = errors[0];
+  if (!first) return 'WhatsApp reported the message as failed';
+  return `${first.title || 'failed'} (WhatsApp error ${first.code})${first.details ? `: ${first.details}` : ''}`;
+}
+
+/** Splits a WhatsApp profile name into HubSpot's first and last name. */
+export function splitName(profileName: string | null): { firstname?: string; lastname?: string } {
+  const parts = (profileName ?? '').trim().split(/\s+/).filter(Boolean);
+  if (parts.length === 0) return {};
+  if (parts.length === 1) return { firstname: parts[0]! };
+  return { firstname: parts.slice(0, -1).join(' '), lastname: parts[parts.length - 1]! };
+}
+
+/** Properties for a contact we create: the WhatsApp id, its number, and the profile name. */
+export function newContactProperties(payload: ContactPayload, idProperty: string): Record<string, string> {
+  return { [idProperty]: payload.waId, phone: payload.waId, ...splitName(payload.profileName) };
+}
+
+/**
+ * Properties to write on a contact that already exists: our id, and the name only where
+ * the record has none (an admin's own edits are never overwritten).
+ */
+export function existingContactProperties(payload: ContactPayload, idProperty: string, current: Record<string, string | null | undefined>): Record<string, string> {
+  const name = splitName(payload.profileName);
+  const properties: Record<string, string> = { [idProperty]: payload.waId };
+  if (!current['firstname'] && !current['lastname']) {
+    if (name.firstname) properties['firstname'] = name.firstname;
+    if (name.lastname) properties['lastname'] = name.lastname;
+  }
+  return properties;
+}
+
+/** Search values for contacts whose phone or mobile phone holds one of these numbers, however written. */
+export function phoneSearchValues(waId: E164): { written: string[]; digits: string[] } {
+  const written = new Set<string>();
+  const digits = new Set<string>();
+  for (const variant of numberVariants(waId)) {
+    written.add(variant);
+    written.add(variant.slice(1));
+    digits.add(variant.slice(1));
+  }
+  return { written: [...written], digits: [...digits] };
+}
+
+export const PHONE_PROPERTIES = ['phone', 'mobilephone'] as const;
+
+/** The candidate whose phone or mobile phone is really this number (search can over-match). */
+export function pickPhoneMatch<T extends { id: string; properties: Record<string, string | null | undefined> }>(candidates: readonly T[], waId: E164): T | undefined {
+  return candidates.find((c) => PHONE_PROPERTIES.some((p) => {
+    const value = c.properties[p];
+    return typeof value === 'string' && value.trim() !== '' && samePerson(value, waId, waId);
+  }));
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
+}
+
+const STATUS_LABEL: Record<DeliveryStatus, string> = {
+  sent: 'Sent',
+  delivered: 'Delivered',
+  read: 'Read',
+  failed: 'NOT DELIVERED',
+  deleted: 'Deleted by the customer',
+  warning: 'Warning',
+};
+
+/** The communication body shown on the timeline (HubSpot renders HTML). */
+export function communicationBody(payload: MessagePayload): string {
+  const heading = payload.direction === 'inbound' ? 'WhatsApp message from the customer' : 'WhatsApp message to the customer';
+  const lines = [`<p><strong>${heading}</strong></p>`, `<p>${escapeHtml(payload.text).replace(/\n/g, '<br>')}</p>`];
+  if (payload.status) {
+    const note = payload.statusNote ? `: ${escapeHtml(payload.statusNote)}` : '';
+    lines.push(`<p><em>${STATUS_LABEL[payload.status]}${note}</em></p>`);
+  }
+  return lines.join('');
+}
+
+export function communicationProperties(payload: MessagePayload, messageIdProperty: string): Record<string, string> {
+  return {
+    [messageIdProperty]: payload.messageId,
+    hs_communication_channel_type: 'WHATS_APP',
+    hs_communication_logged_from: 'CRM',
+    hs_communication_body: communicationBody(payload),
+    hs_timestamp: new Date(payload.sentAt).toISOString(),
+  };
+}

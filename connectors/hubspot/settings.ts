@@ -1,0 +1,36 @@
+// `connectors.hubspot` in wa-crm-sync.yaml.
+import { z } from 'zod';
+import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
+
+const propertyName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'HubSpot property names are lower-case letters, digits and underscores');
+
+export const hubspotSettingsSchema = z
+  .strictObject({
+    enabled: z.boolean(),
+    /** Private-app access token (Settings > Integrations > Private apps). */
+    accessToken: z.string().optional(),
+    /** OAuth app credentials instead of a private app: access tokens are refreshed automatically. */
+    oauth: z.strictObject({ clientId: z.string().min(1), clientSecret: z.string().min(1), refreshToken: z.string().min(1) }).optional(),
+    baseUrl: vendorUrl.default('https://api.hubapi.com'),
+    timeoutMs: z.number().int().min(1000).default(30_000),
+    /** Contact property holding the WhatsApp id (unique values; created by setup). */
+    contactIdProperty: propertyName.default('whatsapp_id'),
+    /** Communication property holding the WhatsApp message id (unique values; makes logging idempotent). */
+    messageIdProperty: propertyName.default('whatsapp_message_id'),
+    /** Create the two properties at start when missing (needs the schema scopes). */
+    autoSetup: z.boolean().default(true),
+    /** Burst limit of the account's tier: Free/Starter 100, Professional and Enterprise 190 per 10 s. */
+    rateLimit: dispatchOverrides,
+    /** The CRM search endpoints' own limit, per second. */
+    searchRequestsPerSecond: z.number().int().min(1).max(20).default(4),
+  })
+  .superRefine((settings, ctx) => {
+    if (!settings.enabled) return;
+    if (!settings.accessToken && !settings.oauth) {
+      ctx.addIssue({ code: 'custom', path: ['accessToken'], message: 'required when enabled (a private-app token, or set oauth: { clientId, clientSecret, refreshToken })' });
+    }
+    if (settings.accessToken && settings.oauth) {
+      ctx.addIssue({ code: 'custom', path: ['oauth'], message: 'give either accessToken or oauth, not both' });
+    }
+  });
+export type HubSpotSettings = z.infer<typeof hubspotSettingsSchema>;

@@ -1,0 +1,299 @@
+// The HubSpot connector over the real @hubspot/api-client, HTTP mocked with nock.
+import nock from 'nock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hubspotConnector } from '../../../connectors/hubspot/index.js';
+import { KIND } from '../../../connectors/hubspot/mappers.js';
+import { hubspotSettingsSchema } from '../../../connectors/hubspot/settings.js';
+import { buildScopeReport, type Connector } from '../../../core/connector.js';
+import { CredentialError, VendorError } from '../../../core/errors.js';
+import { silentLogger } from '../../../core/logger.js';
+import type { OutboxOperation } from '../../../core/outbox/queries.js';
+import { missingScopesReason } from '../../../core/scopes.js';
+import { testContext } from '../../helpers/context.js';
+
+const API = 'https://api.hubapi.com';
+
+function connectorWith(settings: Record<string, unknown> = {}): Connector {
+  return hubspotConnector.create(hubspotSettingsSchema.parse({ enabled: true, accessToken: 'pat-na1-test', ...settings }), { log: silentLogger(), mediaDir: '/tmp' });
+}
+
+let nextId = 1;
+function op(kind: string, payload: Record<string, unknown>, attempts = 1): OutboxOperation {
+  const id = nextId++;
+  return { id, idempotencyKey: `hubspot:${kind}:${id}`, connector: 'hubspot', kind, orderingKey: 'k', payload: payload as never, state: 'in_flight', runAt: 0, attempts, maxAttempts: 5, lastError: null, result: null, createdAt: 0 };
+}
+
+const contactOp = (contactId: string, waId: string, profileName: string | null = 'Sheena Nelson') => op(KIND.contact, { contactId, waId, profileName });
+const messageOp = (messageId: string, contactId: string, text = 'Does it come in another color?') =>
+  op(KIND.message, { messageId, contactId, direction: 'inbound', text, sentAt: 1749416383000, status: null, statusNote: null });
+
+const upsertResult = (id: string, properties: Record<string, string>) => ({ id, properties, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', archived: false, new: true });
+const batchBody = (results: unknown[], extra: Record<string, unknown> = {}) => ({ status: 'COMPLETE', results, startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:01Z', ...extra });
+
+describe('HubSpot connector', () => {
+  beforeEach(() => nock.disableNetConnect());
+  afterEach(() => {
+    nock.cleanAll();
+    nock.enableNetConnect();
+  });
+
+  describe('contacts', () => {
+    it('creates new contacts in one batch upsert keyed on the WhatsApp id property', async () => {
+      let upsertBody: any;
+      nock(API, { reqheaders: { authorization: 'Bearer pat-na1-test' } })
+        .post('/crm/v3/objects/contacts/batch/read', (body) => body.idProperty === 'whatsapp_id' && body.inputs.length === 2)
+        .reply(200, batchBody([]))
+        .post('/crm/v3/objects/contacts/search')
+        .reply(200, { total: 0, results: [] })
+        .post('/crm/v3/objects/contacts/batch/upsert', (body) => ((upsertBody = body), true))
+        .reply(200, batchBody([upsertResult('101', { whatsapp_id: '+16505551234' }), upsertResult('102', { whatsapp_id: '+447700900123' })]));
+      const context = testContext();
+      const outcomes = await connectorWith().execute([contactOp('c1', '+16505551234'), contactOp('c2', '+447700900123', 'Madonna')], context);
+      expect(outcomes).toEqual([
+        { ok: true, result: { hubspotContactId: '101' } },
+        { ok: true, result: { hubspotContactId: '102' } },
+      ]);
+      expect(upsertBody.inputs).toEqual([
+        { idProperty: 'whatsapp_id', id: '+16505551234', properties: { whatsapp_id: '+16505551234', phone: '+16505551234', firstname: 'Sheena', lastname: 'Nelson' } },
+        { idProperty: 'whatsapp_id', id: '+447700900123', properties: { whatsapp_id: '+447700900123', phone: '+447700900123', firstname: 'Madonna' } },
+      ]);
+      expect(context.refs.get('contact:c1')).toBe('101');
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('adopts an existing contact whose phone is the same number in another format, without overwriting its name', async () => {
+      let searchBody: any;
+      let updateBody: any;
+      nock(API)
+        .post('/crm/v3/objects/contacts/batch/read')
+        .reply(200, batchBody([]))
+        .post('/crm/v3/objects/contacts/search', (body) => ((searchBody = body), true))
+        .reply(200, {
+          total: 2,
+          results: [
+            { id: '55', properties: { phone: '+1 650 555 9999', firstname: 'Other' } },
+            { id: '77', properties: { mobilephone: '(650) 555-1234', phone: null, firstname: 'Sheena', lastname: 'N. (VIP)' } },
+          ],
+        })
+        .post('/crm/v3/objects/contacts/batch/update', (body) => ((updateBody = body), true))
+        .reply(200, batchBody([upsertResult('77', { whatsapp_id: '+16505551234' })]));
+      const context = testContext();
+      const outcomes = await connectorWith().execute([contactOp('c1', '+16505551234')], context);
+      expect(outcomes).toEqual([{ ok: true, result: { hubspotContactId: '77' } }]);
+      expect(updateBody).toEqual({ inputs: [{ id: '77', properties: { whatsapp_id: '+16505551234' } }] });
+      const groups = searchBody.filterGroups.map((g: any) => [g.filters[0].propertyName, g.filters[0].operator]);
+      expect(groups).toEqual([
+        ['phone', 'IN'],
+        ['mobilephone', 'IN'],
+        ['hs_searchable_calculated_phone_number', 'IN'],
+        ['hs_searchable_calculated_mobile_number', 'IN'],
+      ]);
+      expect(searchBody.filterGroups[0].filters[0].values).toEqual(expect.arrayContaining(['+16505551234', '16505551234']));
+      expect(searchBody.limit).toBeLessThanOrEqual(200);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('fills the name of an adopted contact only where it is empty', async () => {
+      let updateBody: any;
+      nock(API)
+        .post('/crm/v3/objects/contacts/batch/read')
+        .reply(200, batchBody([]))
+        .post('/crm/v3/objects/contacts/search')
+        .reply(200, { total: 1, results: [{ id: '88', properties: { phone: '16505551234', firstname: null, lastname: null } }] })
+        .post('/crm/v3/objects/contacts/batch/update', (body) => ((updateBody = body), true))
+        .reply(200, batchBody([upsertResult('88', {})]));
+      await connectorWith().execute([contactOp('c1', '+16505551234')], testContext());
+      expect(updateBody.inputs[0].properties).toEqual({ whatsapp_id: '+16505551234', firstname: 'Sheena', lastname: 'Nelson' });
+    });
+
+    it('a retried contact operation upserts again on the same key instead of creating a duplicate', async () => {
+      const bodies: any[] = [];
+      for (let i = 0; i < 2; i++) {
+        nock(API)
+          .post('/crm/v3/objects/contacts/batch/read')
+          .reply(200, batchBody([]))
+          .post('/crm/v3/objects/contacts/search')
+          .reply(200, { total: 0, results: [] })
+          .post('/crm/v3/objects/contacts/batch/upsert', (body) => (bodies.push(body), true))
+          .reply(200, batchBody([upsertResult('101', { whatsapp_id: '+16505551234' })]));
+      }
+      const connector = connectorWith();
+      const operation = contactOp('c1', '+16505551234');
+      await connector.execute([operation], testContext());
+      // A crash lost the answer; the re-claimed operation runs again.
+      expect(await connector.reconcile(operation, testContext())).toBeUndefined();
+      await connector.execute([{ ...operation, attempts: 2 }], testContext());
+      expect(bodies).toHaveLength(2);
+      expect(bodies[1]).toEqual(bodies[0]);
+      expect(bodies[0].inputs[0].idProperty).toBe('whatsapp_id');
+    });
+  });
+
+  describe('conversation', () => {
+    it('logs messages as WHATS_APP communications upserted on the message id, then associates them', async () => {
+      let upsertBody: any;
+      let associateBody: any;
+      nock(API)
+        .post('/crm/v3/objects/communications/batch/upsert', (body) => ((upsertBody = body), true))
+        .reply(200, batchBody([upsertResult('9001', { whatsapp_message_id: 'wamid.A' }), upsertResult('9002', { whatsapp_message_id: 'wamid.B' })]))
+        .post('/crm/v4/associations/communications/contacts/batch/associate/default', (body) => ((associateBody = body), true))
+        .reply(200, { status: 'COMPLETE', results: [], startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:01Z' });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const outcomes = await connectorWith().execute([messageOp('wamid.A', 'c1'), messageOp('wamid.B', 'c1', '<b>bold</b> & co')], context);
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+      expect(upsertBody.inputs[0]).toEqual({
+        idProperty: 'whatsapp_message_id',
+        id: 'wamid.A',
+        properties: {
+          whatsapp_message_id: 'wamid.A',
+          hs_communication_channel_type: 'WHATS_APP',
+          hs_communication_logged_from: 'CRM',
+          hs_communication_body: '<p><strong>WhatsApp message from the customer</strong></p><p>Does it come in another color?</p>',
+          hs_timestamp: '2025-06-08T20:59:43.000Z',
+        },
+      });
+      expect(upsertBody.inputs[1].properties.hs_communication_body).toContain('&lt;b&gt;bold&lt;/b&gt; &amp; co');
+      expect(associateBody).toEqual({ inputs: [{ from: { id: '9001' }, to: { id: '101' } }, { from: { id: '9002' }, to: { id: '101' } }] });
+      expect(context.refs.get('communication:wamid.A')).toBe('9001');
+    });
+
+    it('keeps the good items of a partly failed batch and fails the bad one with HubSpot\'s message', async () => {
+      nock(API)
+        .post('/crm/v3/objects/communications/batch/upsert')
+        .reply(207, batchBody([upsertResult('9001', { whatsapp_message_id: 'wamid.A' })], {
+          numErrors: 1,
+          errors: [{ status: 'error', category: 'VALIDATION_ERROR', message: 'Property values were not valid: hs_timestamp', context: { ids: ['wamid.B'] } }],
+        }))
+        .post('/crm/v4/associations/communications/contacts/batch/associate/default', (body) => body.inputs.length === 1)
+        .reply(200, { status: 'COMPLETE', results: [], startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:01Z' });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const [good, bad] = await connectorWith().execute([messageOp('wamid.A', 'c1'), messageOp('wamid.B', 'c1')], context);
+      expect(good).toEqual({ ok: true, result: { hubspotCommunicationId: '9001' } });
+      expect(bad!.ok).toBe(false);
+      const error = !bad!.ok ? bad!.error : undefined;
+      expect(error).toBeInstanceOf(VendorError);
+      expect(error!.retryable).toBe(false);
+      expect(error!.message).toBe('hubspot: message not logged: Property values were not valid: hs_timestamp');
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('waits for the contact when its operation has not succeeded', async () => {
+      const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c-unknown')], testContext());
+      expect(outcome!.ok).toBe(false);
+      expect(!outcome!.ok && outcome!.error.retryable).toBe(true);
+    });
+  });
+
+  describe('limits and errors', () => {
+    it('turns a 429 into a retryable error with HubSpot\'s wait', async () => {
+      nock(API)
+        .post('/crm/v3/objects/communications/batch/upsert')
+        .reply(429, { status: 'error', message: 'You have reached your ten_secondly_rolling limit.', category: 'RATE_LIMITS', policyName: 'TEN_SECONDLY_ROLLING' }, { 'retry-after': '3' });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      await expect(connectorWith().execute([messageOp('wamid.A', 'c1')], context)).rejects.toMatchObject({ retryable: true, retryAfterMs: 3000, status: 429 });
+      expect(context.calls).toEqual([429]);
+    });
+
+    it('waits out the rolling window when a 429 names its policy but no Retry-After', async () => {
+      nock(API).post('/crm/v3/objects/communications/batch/upsert').reply(429, { status: 'error', message: 'limit', category: 'RATE_LIMITS', policyName: 'TEN_SECONDLY_ROLLING' });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      await expect(connectorWith().execute([messageOp('wamid.A', 'c1')], context)).rejects.toMatchObject({ retryAfterMs: 10_000 });
+    });
+
+    it('refreshes an OAuth token by its TTL and once more on 401', async () => {
+      const tokens: string[] = [];
+      nock(API)
+        .post('/oauth/v1/token', (body) => body.grant_type === 'refresh_token' && body.refresh_token === 'rt-1' && body.client_id === 'cid')
+        .reply(200, { access_token: 'at-1', refresh_token: 'rt-1', expires_in: 1800, token_type: 'bearer' })
+        .post('/crm/v3/objects/communications/batch/upsert')
+        .reply(function () {
+          tokens.push(String(this.req.headers['authorization']));
+          return [401, { status: 'error', message: 'The OAuth token used to make this call expired', category: 'EXPIRED_AUTHENTICATION' }];
+        })
+        .post('/oauth/v1/token')
+        .reply(200, { access_token: 'at-2', refresh_token: 'rt-1', expires_in: 1800, token_type: 'bearer' })
+        .post('/crm/v3/objects/communications/batch/upsert')
+        .reply(function () {
+          tokens.push(String(this.req.headers['authorization']));
+          return [200, batchBody([upsertResult('9001', { whatsapp_message_id: 'wamid.A' })])];
+        })
+        .post('/crm/v4/associations/communications/contacts/batch/associate/default')
+        .reply(200, { status: 'COMPLETE', results: [], startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:01Z' });
+      const connector = connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt-1' } });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const [outcome] = await connector.execute([messageOp('wamid.A', 'c1')], context);
+      expect(outcome!.ok).toBe(true);
+      expect(tokens).toEqual(['Bearer at-1', 'Bearer at-2']);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('turns a 403 for missing scopes into a credential error naming them', async () => {
+      nock(API)
+        .post('/crm/v3/objects/communications/batch/upsert')
+        .reply(403, {
+          status: 'error',
+          message: 'This app hasn\'t been granted all required scopes to make this call.',
+          category: 'MISSING_SCOPES',
+          errors: [{ message: 'One or more of the following scopes are required.', context: { requiredGranularScopes: ['crm.objects.contacts.write'] } }],
+        });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const error = await connectorWith().execute([messageOp('wamid.A', 'c1')], context).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CredentialError);
+      expect((error as Error).message).toMatch(/lacks scope crm\.objects\.contacts\.write; add them to the private app/);
+    });
+
+    it('blocks with a credential error when the refresh token is revoked', async () => {
+      nock(API).post('/oauth/v1/token').reply(400, { status: 'BAD_REFRESH_TOKEN', message: 'missing or unknown refresh token' });
+      const connector = connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'revoked' } });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      await expect(connector.execute([messageOp('wamid.A', 'c1')], context)).rejects.toBeInstanceOf(CredentialError);
+    });
+  });
+
+  describe('scopes and setup', () => {
+    it('reports missing scopes from the private-app token metadata, each named with how to grant it', async () => {
+      nock(API)
+        .post('/oauth/v2/private-apps/get/access-token-info', { tokenKey: 'pat-na1-test' })
+        .reply(200, { userId: 1, hubId: 2, appId: 3, scopes: ['crm.objects.contacts.read', 'crm.objects.deals.write'] });
+      const connector = connectorWith();
+      const report = buildScopeReport(connector, await connector.grantedScopes(testContext()));
+      expect(report.missing).toEqual(['crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write']);
+      expect(report.extra).toEqual(['crm.objects.deals.write']);
+      expect(missingScopesReason(connector, report)).toMatch(/^HubSpot credentials lack scopes crm\.objects\.contacts\.write, crm\.schemas\.contacts\.read, crm\.schemas\.contacts\.write \(needed by contacts, conversation, setup\); in HubSpot, Settings > Integrations > Private apps/);
+    });
+
+    it('needs no schema scopes when automatic setup is off', async () => {
+      nock(API).post('/oauth/v2/private-apps/get/access-token-info').reply(200, { scopes: ['crm.objects.contacts.read', 'crm.objects.contacts.write'] });
+      const connector = connectorWith({ autoSetup: false });
+      expect(buildScopeReport(connector, await connector.grantedScopes(testContext())).missing).toEqual([]);
+    });
+
+    it('creates the unique WhatsApp id properties when they are missing', async () => {
+      const created: any[] = [];
+      nock(API)
+        .get('/crm/v3/properties/contacts/whatsapp_id').query(true)
+        .reply(404, { status: 'error', message: 'Unable to find property', category: 'OBJECT_NOT_FOUND' })
+        .post('/crm/v3/properties/contacts/groups').reply(201, { name: 'whatsapp', label: 'WhatsApp', displayOrder: -1, archived: false })
+        .post('/crm/v3/properties/contacts', (body) => (created.push(body), true)).reply(201, { name: 'whatsapp_id', label: 'WhatsApp ID', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: true })
+        .get('/crm/v3/properties/communications/whatsapp_message_id').query(true)
+        .reply(200, { name: 'whatsapp_message_id', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: true });
+      const actions = await connectorWith().setup!(testContext());
+      expect(actions).toEqual(['created contacts property whatsapp_id (unique values)']);
+      expect(created[0]).toMatchObject({ name: 'whatsapp_id', type: 'string', fieldType: 'text', hasUniqueValue: true, groupName: 'whatsapp' });
+    });
+
+    it('refuses a property that exists with the wrong type, saying what to do', async () => {
+      nock(API)
+        .get('/crm/v3/properties/contacts/whatsapp_id').query(true)
+        .reply(200, { name: 'whatsapp_id', label: 'x', type: 'number', fieldType: 'number', groupName: 'contactinformation', hasUniqueValue: false });
+      await expect(connectorWith().setup!(testContext())).rejects.toThrow(/property contacts\.whatsapp_id exists as type "number" without unique values; it must be a single-line text property with unique values/);
+    });
+  });
+});
