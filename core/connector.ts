@@ -50,11 +50,19 @@ export type OperationOutcome =
 /** A change to our own model that an operation brought about. */
 export type OperationEffect = { readonly type: 'media.stored'; readonly media: StoredMedia };
 
+export interface RateSlot {
+  settle(): Promise<void>;
+}
+
 /** What the store offers a connector while it executes: vendor ids and the shared rate budget. */
 export interface ExecutionContext {
   readonly log: Logger;
-  /** Waits for room in the vendor's rate budget (shared by all instances) before one request; `bucket` adds an endpoint's own limit. */
-  throttle(weight?: number, bucket?: string): Promise<void>;
+  /**
+   * Waits for room in the vendor's rate budget (shared by all instances) before one request;
+   * `bucket` adds an endpoint's own limit. Call the returned `settle` when the answer arrives,
+   * so the slot counts from then (the vendor counted it on arrival, not when we took it).
+   */
+  throttle(weight?: number, bucket?: string): Promise<RateSlot>;
   /** Counts one vendor answer by HTTP status (0 when none came) for /metrics. */
   recordVendorCall(status: number): void;
   getRef(kind: string, localId: string): Promise<string | undefined>;

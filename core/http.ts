@@ -18,7 +18,7 @@ export interface VendorRequest {
 
 /** Sends the request and returns the response; throws a SyncError for anything but 2xx or an accepted status. */
 export async function vendorFetch(context: ExecutionContext, request: VendorRequest): Promise<Response> {
-  await context.throttle();
+  const slot = await context.throttle();
   // One controller per request, tied to the long-lived shutdown signal only while it runs:
   // AbortSignal.any() on Node 20 keeps every combined signal alive as long as its sources.
   const controller = new AbortController();
@@ -44,6 +44,7 @@ export async function vendorFetch(context: ExecutionContext, request: VendorRequ
   } finally {
     clearTimeout(timer);
     context.signal.removeEventListener('abort', onShutdown);
+    await slot.settle();
   }
   context.recordVendorCall(response.status);
   if (response.ok || request.acceptStatuses?.includes(response.status)) return response;

@@ -73,7 +73,7 @@ export class HubSpotApi {
     const oauth = this.#settings.oauth;
     // Refresh a minute before the TTL runs out, so no request goes out with a dying token.
     if (!oauth || (!force && Date.now() < this.#tokenExpiresAt - 60_000)) return;
-    await context.throttle();
+    const slot = await context.throttle();
     try {
       const token = await this.client.oauth.tokensApi.create('refresh_token', undefined, undefined, oauth.clientId, oauth.clientSecret, oauth.refreshToken);
       context.recordVendorCall(200);
@@ -88,6 +88,8 @@ export class HubSpotApi {
         throw new CredentialError('hubspot', `the OAuth refresh token was refused (${failure.message}); reinstall the app and update connectors.hubspot.oauth.refreshToken`, { status: failure.status });
       }
       throw failure;
+    } finally {
+      await slot.settle();
     }
   }
 
@@ -95,7 +97,7 @@ export class HubSpotApi {
   async call<T>(context: ExecutionContext, action: string, run: (client: Client) => Promise<T>, bucket?: string): Promise<T> {
     await this.#ensureFreshToken(context);
     for (let attempt = 1; ; attempt++) {
-      await context.throttle(1, bucket);
+      const slot = await context.throttle(1, bucket);
       try {
         const result = await run(this.client);
         context.recordVendorCall(200);
@@ -104,10 +106,13 @@ export class HubSpotApi {
         const failure = classifyHubSpotError(error, action);
         context.recordVendorCall(failure.status ?? 0);
         if (failure.status === 401 && this.usesOAuth && attempt === 1) {
+          await slot.settle();
           await this.#ensureFreshToken(context, true);
           continue;
         }
         throw failure;
+      } finally {
+        await slot.settle();
       }
     }
   }

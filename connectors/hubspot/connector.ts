@@ -8,7 +8,6 @@ import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/ap
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { SyncError, VendorError } from '../../core/errors.js';
-import type { E164 } from '../../core/model/phone.js';
 import type { ModelChange } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { HubSpotApi } from './client.js';
@@ -18,7 +17,9 @@ import {
   communicationProperties,
   existingContactProperties,
   newContactProperties,
-  phoneSearchValues,
+  phoneSearchChunks,
+  phoneSearchFilterGroups,
+  type PhoneSearchValues,
   pickPhoneMatch,
   toOperationDrafts,
   type ContactPayload,
@@ -29,8 +30,6 @@ import type { HubSpotSettings } from './settings.js';
 /** Ref kinds stored in external_refs. */
 const REF = { contact: 'contact', communication: 'communication' } as const;
 const SEARCH_BUCKET = 'search';
-/** Numbers per search request: each brings a few values, and a filter takes at most 100. */
-const CONTACTS_PER_SEARCH = 20;
 const PROPERTY_GROUP = 'whatsapp';
 
 type BatchResult = { results: Array<SimplePublicObject | SimplePublicUpsertObject>; errors?: Array<{ message: string; context?: Record<string, string[]> }> };
@@ -156,10 +155,9 @@ export class HubSpotConnector implements Connector {
 
     // 2. Contacts a rep created by hand with the same number, written any common way: adopt them.
     const unmatched = payloads.filter((p) => !hubspotIds.has(p.contactId));
-    for (let i = 0; i < unmatched.length; i += CONTACTS_PER_SEARCH) {
-      const chunk = unmatched.slice(i, i + CONTACTS_PER_SEARCH);
-      const candidates = await this.#searchByPhone(chunk.map((p) => p.waId), context);
-      for (const payload of chunk) {
+    for (const chunk of phoneSearchChunks(unmatched.map((p) => p.waId))) {
+      const candidates = await this.#searchByPhone(chunk, context);
+      for (const payload of unmatched.filter((p) => chunk.waIds.includes(p.waId))) {
         const match = pickPhoneMatch(candidates.filter((c) => !c.properties[idProperty]), payload.waId);
         if (match) {
           hubspotIds.set(payload.contactId, match.id);
@@ -226,17 +224,10 @@ export class HubSpotConnector implements Connector {
     return results;
   }
 
-  async #searchByPhone(waIds: readonly E164[], context: ExecutionContext): Promise<SimplePublicObject[]> {
-    const written = [...new Set(waIds.flatMap((w) => phoneSearchValues(w).written))];
-    const digits = [...new Set(waIds.flatMap((w) => phoneSearchValues(w).digits))];
+  async #searchByPhone(values: PhoneSearchValues, context: ExecutionContext): Promise<SimplePublicObject[]> {
     const properties = [this.#settings.contactIdProperty, 'firstname', 'lastname', ...PHONE_PROPERTIES];
     const request = (after?: string) => ({
-      filterGroups: [
-        { filters: [{ propertyName: 'phone', operator: FilterOperatorEnum.In, values: written }] },
-        { filters: [{ propertyName: 'mobilephone', operator: FilterOperatorEnum.In, values: written }] },
-        { filters: [{ propertyName: 'hs_searchable_calculated_phone_number', operator: FilterOperatorEnum.In, values: digits }] },
-        { filters: [{ propertyName: 'hs_searchable_calculated_mobile_number', operator: FilterOperatorEnum.In, values: digits }] },
-      ],
+      filterGroups: phoneSearchFilterGroups(values).map((f) => ({ filters: [{ propertyName: f.propertyName, operator: FilterOperatorEnum.In, values: f.values }] })),
       properties,
       limit: 200,
       ...(after ? { after } : {}),

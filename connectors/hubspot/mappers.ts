@@ -1,4 +1,5 @@
 // Pure mapping between our model and HubSpot records: no I/O, tested against plain objects.
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js';
 import type { DeliveryStatus, ModelChange, VendorErrorDetail } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
@@ -88,16 +89,55 @@ export function existingContactProperties(payload: ContactPayload, idProperty: s
   return properties;
 }
 
-/** Search values for contacts whose phone or mobile phone holds one of these numbers, however written. */
-export function phoneSearchValues(waId: E164): { written: string[]; digits: string[] } {
-  const written = new Set<string>();
-  const digits = new Set<string>();
+/**
+ * Search values for contacts whose phone or mobile phone holds one of these numbers, however
+ * written: E.164 as stored by integrations, digits with the country code as often typed, and the
+ * national digits HubSpot keeps in its searchable phone properties (formatting stripped).
+ */
+export interface PhoneSearchValues {
+  e164: string[];
+  digits: string[];
+  national: string[];
+}
+
+export function phoneSearchValues(waId: E164): PhoneSearchValues {
+  const values: PhoneSearchValues = { e164: [], digits: [], national: [] };
   for (const variant of numberVariants(waId)) {
-    written.add(variant);
-    written.add(variant.slice(1));
-    digits.add(variant.slice(1));
+    values.e164.push(variant);
+    values.digits.push(variant.slice(1));
+    const national = parsePhoneNumberFromString(variant)?.nationalNumber;
+    if (national) values.national.push(national);
   }
-  return { written: [...written], digits: [...digits] };
+  return values;
+}
+
+/** HubSpot's search takes at most this many values in one IN filter. */
+export const SEARCH_VALUES_PER_FILTER = 100;
+
+/** Groups numbers so that each search's IN filters stay within HubSpot's value limit. */
+export function phoneSearchChunks(waIds: readonly E164[]): Array<PhoneSearchValues & { waIds: E164[] }> {
+  const chunks: Array<PhoneSearchValues & { waIds: E164[] }> = [];
+  for (const waId of waIds) {
+    const values = phoneSearchValues(waId);
+    const last = chunks[chunks.length - 1];
+    const fits = last && (['e164', 'digits', 'national'] as const).every((k) => last[k].length + values[k].length <= SEARCH_VALUES_PER_FILTER);
+    if (last && fits) {
+      last.waIds.push(waId);
+      for (const k of ['e164', 'digits', 'national'] as const) last[k].push(...values[k]);
+    } else chunks.push({ waIds: [waId], ...values });
+  }
+  return chunks;
+}
+
+/** The five filter groups (HubSpot's maximum) of one phone search; groups are OR'ed. */
+export function phoneSearchFilterGroups(values: PhoneSearchValues): Array<{ propertyName: string; values: string[] }> {
+  return [
+    { propertyName: 'phone', values: [...values.e164] },
+    { propertyName: 'mobilephone', values: [...values.e164] },
+    { propertyName: 'phone', values: [...values.digits] },
+    { propertyName: 'hs_searchable_calculated_phone_number', values: [...values.national] },
+    { propertyName: 'hs_searchable_calculated_mobile_number', values: [...values.national] },
+  ];
 }
 
 export const PHONE_PROPERTIES = ['phone', 'mobilephone'] as const;

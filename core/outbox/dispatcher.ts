@@ -233,13 +233,15 @@ export class ConnectorDispatcher {
       log: this.#log,
       signal: this.#abort.signal,
       throttle: async (weight = 1, bucket?: string) => {
+        const slots: number[] = [];
         const bucketLimit = bucket === undefined ? undefined : this.connector.tuning.bucketRateLimits?.[bucket];
-        if (bucketLimit) await this.#budget.acquire(`${connector}:${bucket}`, bucketLimit, weight, this.#abort.signal);
-        if (limit) await this.#budget.acquire(connector, limit, weight, this.#abort.signal);
+        if (bucketLimit) slots.push(await this.#budget.acquire(`${connector}:${bucket}`, bucketLimit, weight, this.#abort.signal));
+        if (limit) slots.push(await this.#budget.acquire(connector, limit, weight, this.#abort.signal));
         else {
           const pausedUntil = await this.#budget.pausedUntil(connector);
           if (pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, pausedUntil - Date.now()));
         }
+        return { settle: () => this.#budget.settle(slots) };
       },
       recordVendorCall: (status: number) => {
         this.#metrics?.vendorCalls.inc({ connector, status: String(status) });

@@ -7,6 +7,11 @@ import type { Store } from '../store/store.js';
 
 const PAUSE_KEY = 'rate_paused_until';
 
+/** Clock slack between us and the vendor; small, because settled slots already count from the answer. */
+function safetyMargin(limit: RateLimit): number {
+  return Math.max(10, Math.round(limit.intervalMs * 0.001));
+}
+
 export class RateBudget {
   readonly #store: Store;
   #acquisitions = 0;
@@ -15,8 +20,13 @@ export class RateBudget {
     this.#store = store;
   }
 
-  /** Waits until `weight` more requests fit in the window (and any pause is over), then takes them. */
-  async acquire(connector: string, limit: RateLimit, weight: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Waits until `weight` more requests fit in the window (and any pause is over), then takes them.
+   * Returns the slot's id: `settle` moves it to when the answer came, because the vendor counts the
+   * request on arrival, which can be well after we took the slot.
+   */
+  async acquire(connector: string, limit: RateLimit, weight: number, signal?: AbortSignal): Promise<number> {
+    let slot = 0;
     if (weight > limit.requests) throw new RangeError(`Expected \`weight\` to be at most ${limit.requests}, got ${weight}`);
     for (;;) {
       signal?.throwIfAborted();
@@ -26,7 +36,9 @@ export class RateBudget {
         const paused = await tx.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', PAUSE_KEY).executeTakeFirst();
         const pausedUntil = paused ? Number(paused.value) : 0;
         if (pausedUntil > now) return pausedUntil - now;
-        const windowStart = now - limit.intervalMs;
+        // The vendor counts a request when it arrives; settle() moves our count to when the answer
+        // came (later still), and a small margin covers clock slack, so their count never runs over.
+        const windowStart = now - limit.intervalMs - safetyMargin(limit);
         const used = await tx
           .selectFrom('rate_events')
           .select((eb) => [eb.fn.coalesce(eb.fn.sum<number>('weight'), eb.lit(0)).as('used'), eb.fn.min<number>('at').as('oldest')])
@@ -34,16 +46,23 @@ export class RateBudget {
           .where('at', '>', windowStart)
           .executeTakeFirstOrThrow();
         if (Number(used.used) + weight <= limit.requests) {
-          await tx.insertInto('rate_events').values({ connector, at: now, weight }).execute();
+          slot = (await tx.insertInto('rate_events').values({ connector, at: now, weight }).returning('id').executeTakeFirstOrThrow()).id;
           return 0;
         }
         // Room opens when the oldest request in the window leaves it.
-        return Math.max(1, Number(used.oldest) + limit.intervalMs - now + 1);
+        return Math.max(1, Number(used.oldest) + limit.intervalMs + safetyMargin(limit) - now + 1);
       });
       if (waitMs === 0) break;
       await sleep(Math.min(waitMs, 1000), undefined, signal ? { signal } : undefined);
     }
     if (++this.#acquisitions % 200 === 0) await this.prune(connector, limit);
+    return slot;
+  }
+
+  /** The request in these slots got its answer now: count it from now. */
+  async settle(slots: readonly number[]): Promise<void> {
+    if (slots.length === 0) return;
+    await this.#store.db.updateTable('rate_events').set({ at: Date.now() }).where('id', 'in', [...slots]).execute();
   }
 
   /** Stops every instance from calling this vendor until `until` (after a 429 with Retry-After). */

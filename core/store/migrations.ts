@@ -161,6 +161,18 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_rate_event_ids': {
+      // Each rate event gets an id, so a request's slot can be moved to the time its answer came.
+      async up(db: Kysely<unknown>) {
+        await db.schema.dropTable('rate_events').execute();
+        await serialId(db, 'rate_events')
+          .addColumn('connector', 'text', (c) => c.notNull())
+          .addColumn('at', int, (c) => c.notNull())
+          .addColumn('weight', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('rate_events_window_v2').on('rate_events').columns(['connector', 'at']).execute();
+      },
+    },
   };
 }
 

@@ -113,6 +113,7 @@ export interface ExternalRefsTable {
 
 /** One row per vendor request, so that several instances share one rate budget. */
 export interface RateEventsTable {
+  id: Generated<number>;
   connector: string;
   at: number;
   weight: number;

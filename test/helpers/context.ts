@@ -8,7 +8,7 @@ export function testContext(): ExecutionContext & { calls: number[]; refs: Map<s
   return {
     log: silentLogger(),
     signal: new AbortController().signal,
-    throttle: async () => {},
+    throttle: async () => ({ settle: async () => {} }),
     recordVendorCall: (status) => calls.push(status),
     getRef: async (kind, id) => refs.get(`${kind}:${id}`),
     setRef: async (kind, id, external) => void refs.set(`${kind}:${id}`, external),

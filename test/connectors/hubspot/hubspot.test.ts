@@ -85,10 +85,11 @@ describe('HubSpot connector', () => {
       expect(groups).toEqual([
         ['phone', 'IN'],
         ['mobilephone', 'IN'],
+        ['phone', 'IN'],
         ['hs_searchable_calculated_phone_number', 'IN'],
         ['hs_searchable_calculated_mobile_number', 'IN'],
       ]);
-      expect(searchBody.filterGroups[0].filters[0].values).toEqual(expect.arrayContaining(['+16505551234', '16505551234']));
+      expect(searchBody.filterGroups.map((g: any) => g.filters[0].values)).toEqual([['+16505551234'], ['+16505551234'], ['16505551234'], ['6505551234'], ['6505551234']]);
       expect(searchBody.limit).toBeLessThanOrEqual(200);
       expect(nock.isDone()).toBe(true);
     });

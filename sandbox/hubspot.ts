@@ -1,0 +1,303 @@
+// A local stand-in for the parts of HubSpot's API the connector uses, with HubSpot's shapes,
+// its batch and search limits, and its rolling burst limit (real 429s). State is inspectable
+// at GET /_sandbox/state; faults can be injected with POST /_sandbox/faults.
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express, { type Request, type Response } from 'express';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+
+export interface HubSpotSandboxOptions {
+  /** Burst limit: requests per rolling window (private apps, Free/Starter: 100 per 10 s). */
+  readonly requests?: number;
+  readonly intervalMs?: number;
+  /** Search endpoints' own limit, per second. */
+  readonly searchPerSecond?: number;
+  /** Private-app tokens accepted, with their scopes. */
+  readonly tokens?: Record<string, string[]>;
+}
+
+interface CrmRecord {
+  id: string;
+  properties: Record<string, string | null>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface PropertyDefinition {
+  name: string;
+  label: string;
+  type: string;
+  fieldType: string;
+  groupName: string;
+  hasUniqueValue: boolean;
+}
+
+export interface HubSpotSandboxState {
+  requests: number;
+  rateLimited: number;
+  /** Requests that arrived while the burst window was already full (each got a 429). */
+  overLimit: number;
+  /** 429s by HubSpot policy name. */
+  rateLimitedBy: Record<string, number>;
+  objects: Record<string, CrmRecord[]>;
+  associations: Array<{ from: string; fromId: string; to: string; toId: string }>;
+  properties: Record<string, PropertyDefinition[]>;
+}
+
+function searchableDigits(value: string | null | undefined): string | null {
+  if (!value) return null;
+  const parsed = value.trim().startsWith('+') ? parsePhoneNumberFromString(value) : undefined;
+  return parsed?.nationalNumber ?? (value.replace(/\D/g, '') || null);
+}
+
+const DEFAULT_SCOPES = ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write'];
+const BATCH_LIMIT = 100;
+
+function error(res: Response, status: number, category: string, message: string, extra: Record<string, unknown> = {}): void {
+  res.status(status).json({ status: 'error', message, correlationId: randomUUID(), category, ...extra });
+}
+
+export class HubSpotSandbox {
+  readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {} };
+  readonly #options: Required<HubSpotSandboxOptions>;
+  readonly #window: number[] = [];
+  readonly #searchWindow: number[] = [];
+  #faults: Array<{ status: number; count: number }> = [];
+  #nextId = 1000;
+  #server: Server | undefined;
+
+  constructor(options: HubSpotSandboxOptions = {}) {
+    this.#options = {
+      requests: options.requests ?? 100,
+      intervalMs: options.intervalMs ?? 10_000,
+      searchPerSecond: options.searchPerSecond ?? 4,
+      tokens: options.tokens ?? { 'pat-sandbox': DEFAULT_SCOPES },
+    };
+    for (const type of ['contacts', 'communications']) this.state.properties[type] = [];
+  }
+
+  async start(port = 0): Promise<string> {
+    const app = this.#app();
+    await new Promise<void>((resolve) => (this.#server = app.listen(port, '127.0.0.1', () => resolve())));
+    return `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.#server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+  }
+
+  #records(type: string): CrmRecord[] {
+    return (this.state.objects[type] ??= []);
+  }
+
+  #uniqueProperty(type: string, name: string): boolean {
+    return (type === 'contacts' && name === 'email') || (this.state.properties[type] ?? []).some((p) => p.name === name && p.hasUniqueValue);
+  }
+
+  /** Counts the request against the rolling window; answers 429 and returns false when it is full. */
+  #admit(req: Request, res: Response): boolean {
+    this.state.requests++;
+    const now = Date.now();
+    const trim = (log: number[], span: number) => {
+      while (log.length > 0 && log[0]! <= now - span) log.shift();
+    };
+    trim(this.#window, this.#options.intervalMs);
+    const headers = {
+      'X-HubSpot-RateLimit-Max': String(this.#options.requests),
+      'X-HubSpot-RateLimit-Interval-Milliseconds': String(this.#options.intervalMs),
+    };
+    if (this.#window.length >= this.#options.requests) {
+      this.#count429('TEN_SECONDLY_ROLLING');
+      res.set({ ...headers, 'X-HubSpot-RateLimit-Remaining': '0' });
+      error(res, 429, 'RATE_LIMITS', `You have reached your ten_secondly_rolling limit.`, { policyName: 'TEN_SECONDLY_ROLLING' });
+      return false;
+    }
+    if (req.path.endsWith('/search')) {
+      trim(this.#searchWindow, 1000);
+      if (this.#searchWindow.length >= this.#options.searchPerSecond) {
+        this.#count429('SECONDLY');
+        error(res, 429, 'RATE_LIMITS', 'You have reached your secondly limit.', { policyName: 'SECONDLY' });
+        return false;
+      }
+      this.#searchWindow.push(now);
+    }
+    this.#window.push(now);
+    res.set({ ...headers, 'X-HubSpot-RateLimit-Remaining': String(this.#options.requests - this.#window.length) });
+    return true;
+  }
+
+  #count429(policy: string): void {
+    this.state.rateLimited++;
+    this.state.overLimit++;
+    this.state.rateLimitedBy[policy] = (this.state.rateLimitedBy[policy] ?? 0) + 1;
+  }
+
+  #scopesOf(req: Request): string[] | undefined {
+    const token = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
+    return token === undefined ? undefined : this.#options.tokens[token];
+  }
+
+  #upsertRecord(type: string, input: { id?: string; idProperty?: string; properties: Record<string, string> }): { record: CrmRecord; created: boolean } {
+    const records = this.#records(type);
+    const now = new Date().toISOString();
+    const existing = input.idProperty ? records.find((r) => r.properties[input.idProperty!] === input.id) : records.find((r) => r.id === input.id);
+    if (existing) {
+      Object.assign(existing.properties, input.properties);
+      existing.updatedAt = now;
+      return { record: existing, created: false };
+    }
+    const properties: Record<string, string | null> = { ...input.properties };
+    if (input.idProperty) properties[input.idProperty] = input.id ?? null;
+    const record = { id: String(this.#nextId++), properties, createdAt: now, updatedAt: now };
+    records.push(record);
+    return { record, created: true };
+  }
+
+  #view(record: CrmRecord, properties: readonly string[] | undefined): CrmRecord {
+    const picked = properties ? Object.fromEntries(properties.map((p) => [p, this.#property(record, p)])) : { ...record.properties };
+    return { ...record, properties: picked };
+  }
+
+  #property(record: CrmRecord, name: string): string | null {
+    // HubSpot keeps digit-only copies of phone numbers, without the country code, for searching.
+    if (name === 'hs_searchable_calculated_phone_number') return searchableDigits(record.properties['phone']);
+    if (name === 'hs_searchable_calculated_mobile_number') return searchableDigits(record.properties['mobilephone']);
+    return record.properties[name] ?? null;
+  }
+
+  #app(): express.Express {
+    const app = express();
+    app.use(express.json({ limit: '10mb' }), express.urlencoded({ extended: false }));
+
+    app.get('/_sandbox/state', (_req, res) => void res.json(this.state));
+    app.post('/_sandbox/faults', (req, res) => {
+      this.#faults.push({ status: Number(req.body.status), count: Number(req.body.count ?? 1) });
+      res.json({ ok: true });
+    });
+
+    app.post('/oauth/v2/private-apps/get/access-token-info', (req, res) => {
+      if (!this.#admit(req, res)) return;
+      const scopes = this.#options.tokens[String(req.body.tokenKey)];
+      if (!scopes) return error(res, 401, 'INVALID_AUTHENTICATION', 'The token is not valid');
+      res.json({ userId: 1, hubId: 12345, appId: 1, scopes });
+    });
+
+    app.use((req, res, next) => {
+      if (req.path.startsWith('/_sandbox')) return next();
+      if (!this.#admit(req, res)) return;
+      const fault = this.#faults[0];
+      if (fault) {
+        if (--fault.count <= 0) this.#faults.shift();
+        return error(res, fault.status, 'INJECTED_FAULT', `injected fault ${fault.status}`);
+      }
+      if (!this.#scopesOf(req)) return error(res, 401, 'INVALID_AUTHENTICATION', 'Authentication credentials not found.');
+      next();
+    });
+
+    app.get('/crm/v3/properties/:type/:name', (req, res) => {
+      const found = (this.state.properties[req.params.type] ?? []).find((p) => p.name === req.params.name);
+      if (!found) return error(res, 404, 'OBJECT_NOT_FOUND', `Unable to find property ${req.params.name}`);
+      res.json(found);
+    });
+    app.post('/crm/v3/properties/:type/groups', (req, res) => void res.status(201).json({ name: req.body.name, label: req.body.label, displayOrder: -1, archived: false }));
+    app.post('/crm/v3/properties/:type', (req, res) => {
+      const list = (this.state.properties[req.params.type] ??= []);
+      if (list.some((p) => p.name === req.body.name)) return error(res, 409, 'OBJECT_ALREADY_EXISTS', 'Property already exists');
+      const property = { name: req.body.name, label: req.body.label, type: req.body.type, fieldType: req.body.fieldType, groupName: req.body.groupName, hasUniqueValue: Boolean(req.body.hasUniqueValue) };
+      list.push(property);
+      res.status(201).json(property);
+    });
+
+    const batch = (res: Response, results: unknown[], errors: unknown[]) => {
+      const body = { status: 'COMPLETE', results, startedAt: new Date().toISOString(), completedAt: new Date().toISOString(), ...(errors.length ? { numErrors: errors.length, errors } : {}) };
+      res.status(errors.length ? 207 : 200).json(body);
+    };
+    const tooMany = (res: Response, inputs: unknown[]) => {
+      if (!Array.isArray(inputs) || inputs.length > BATCH_LIMIT) {
+        error(res, 400, 'VALIDATION_ERROR', `Batch inputs must be an array of at most ${BATCH_LIMIT} items`);
+        return true;
+      }
+      return false;
+    };
+
+    app.post('/crm/v3/objects/:type/batch/read', (req, res) => {
+      const { idProperty, inputs, properties } = req.body as { idProperty?: string; inputs: Array<{ id: string }>; properties?: string[] };
+      if (tooMany(res, inputs)) return;
+      const records = this.#records(req.params.type);
+      const found = inputs.map((i) => records.find((r) => (idProperty ? r.properties[idProperty] === i.id : r.id === i.id))).filter((r): r is CrmRecord => r !== undefined);
+      batch(res, found.map((r) => this.#view(r, properties)), []);
+    });
+
+    app.post('/crm/v3/objects/:type/batch/upsert', (req, res) => {
+      const { inputs } = req.body as { inputs: Array<{ id: string; idProperty: string; properties: Record<string, string> }> };
+      if (tooMany(res, inputs)) return;
+      const results: unknown[] = [];
+      const errors: unknown[] = [];
+      for (const input of inputs) {
+        if (!this.#uniqueProperty(req.params.type, input.idProperty)) {
+          errors.push({ status: 'error', category: 'VALIDATION_ERROR', message: `Property ${input.idProperty} is not a unique identifier`, context: { ids: [input.id] } });
+          continue;
+        }
+        const { record, created } = this.#upsertRecord(req.params.type, input);
+        results.push({ ...record, new: created });
+      }
+      batch(res, results, errors);
+    });
+
+    app.post('/crm/v3/objects/:type/batch/update', (req, res) => {
+      const { inputs } = req.body as { inputs: Array<{ id: string; properties: Record<string, string> }> };
+      if (tooMany(res, inputs)) return;
+      const results: unknown[] = [];
+      const errors: unknown[] = [];
+      for (const input of inputs) {
+        const record = this.#records(req.params.type).find((r) => r.id === input.id);
+        if (!record) errors.push({ status: 'error', category: 'OBJECT_NOT_FOUND', message: `Object ${input.id} not found`, context: { ids: [input.id] } });
+        else results.push(this.#upsertRecord(req.params.type, input).record);
+      }
+      batch(res, results, errors);
+    });
+
+    app.post('/crm/v3/objects/:type/search', (req, res) => {
+      const { filterGroups = [], properties, limit = 10, after } = req.body as {
+        filterGroups?: Array<{ filters: Array<{ propertyName: string; operator: string; value?: string; values?: string[] }> }>;
+        properties?: string[];
+        limit?: number;
+        after?: string;
+      };
+      if (limit > 200) return error(res, 400, 'VALIDATION_ERROR', 'limit must be at most 200');
+      if (filterGroups.length > 5 || filterGroups.some((g) => g.filters.some((f) => (f.values?.length ?? 0) > 100))) {
+        return error(res, 400, 'VALIDATION_ERROR', 'at most 5 filter groups and 100 values per filter');
+      }
+      const matches = (record: CrmRecord, f: { propertyName: string; operator: string; value?: string; values?: string[] }) => {
+        const value = this.#property(record, f.propertyName);
+        if (f.operator === 'EQ') return value === f.value;
+        if (f.operator === 'IN') return value !== null && (f.values ?? []).includes(value);
+        if (f.operator === 'HAS_PROPERTY') return value !== null;
+        return false;
+      };
+      const all = this.#records(req.params.type).filter((r) => filterGroups.length === 0 || filterGroups.some((g) => g.filters.every((f) => matches(r, f))));
+      const start = Number(after ?? 0);
+      const page = all.slice(start, start + limit);
+      res.json({
+        total: all.length,
+        results: page.map((r) => this.#view(r, properties)),
+        ...(start + limit < all.length ? { paging: { next: { after: String(start + limit) } } } : {}),
+      });
+    });
+
+    app.post('/crm/v4/associations/:from/:to/batch/associate/default', (req, res) => {
+      const { inputs } = req.body as { inputs: Array<{ from: { id: string }; to: { id: string } }> };
+      if (tooMany(res, inputs)) return;
+      for (const input of inputs) {
+        const exists = this.state.associations.some((a) => a.from === req.params.from && a.fromId === input.from.id && a.to === req.params.to && a.toId === input.to.id);
+        if (!exists) this.state.associations.push({ from: req.params.from, fromId: input.from.id, to: req.params.to, toId: input.to.id });
+      }
+      batch(res, inputs.map((i) => ({ from: { id: i.from.id }, to: { id: i.to.id }, associationSpec: { associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 81 } })), []);
+    });
+
+    app.use((req, res) => error(res, 404, 'OBJECT_NOT_FOUND', `sandbox: no route for ${req.method} ${req.path}`));
+    return app;
+  }
+}
