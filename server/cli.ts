@@ -9,6 +9,7 @@ import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
 import { buildConnectors, Service } from './service.js';
+import type { Connector } from '../core/connector.js';
 
 function configPath(options: { config?: string }): string {
   return options.config ?? process.env['WA_CRM_SYNC_CONFIG'] ?? './wa-crm-sync.yaml';
@@ -134,14 +135,7 @@ export function buildCli(): Command {
         const results = [];
         for (const [id, configured] of buildConnectors(loaded, log)) {
           if (!configured.enabled) continue;
-          const dispatcher = new ConnectorDispatcher({
-            connector: configured.connector,
-            store,
-            budget: new RateBudget(store),
-            applyEffects: async () => 0,
-            log,
-            options: { workerId: 'cli', leaseMs: 60_000, pollIntervalMs: 1000, claimBatch: 1 },
-          });
+          const dispatcher = cliDispatcher(configured.connector, store);
           const check = await dispatcher.checkScopes();
           results.push({ connector: id, ok: check.ok, report: check.report, ...(check.ok ? {} : { reason: check.reason }) });
         }
@@ -164,7 +158,52 @@ export function buildCli(): Command {
       }
     });
 
+  program
+    .command('setup <connector>')
+    .description("prepare a connector's vendor account (custom properties, webhooks); safe to run again")
+    .addOption(configOption())
+    .action(async (id: string, options: { config?: string }) => {
+      const loaded = loadConfig(configPath(options), connectorSettingsSchemas);
+      const configured = buildConnectors(loaded, silentLogger()).get(id);
+      if (!configured) {
+        console.error(`connectors.${id} is not in ${configPath(options)}; add the section first`);
+        process.exitCode = 2;
+        return;
+      }
+      const store = await openStore(loaded.store.url);
+      try {
+        const dispatcher = cliDispatcher(configured.connector, store);
+        const check = await dispatcher.checkScopes();
+        if (!check.ok) {
+          console.error(`${id}: ${check.reason}`);
+          process.exitCode = 1;
+          return;
+        }
+        const setup = await dispatcher.runSetup();
+        if (!setup.ok) {
+          console.error(`${id}: ${setup.reason}`);
+          process.exitCode = 1;
+          return;
+        }
+        console.log(setup.actions.length > 0 ? setup.actions.map((a) => `${id}: ${a}`).join('\n') : `${id}: already set up, nothing to do`);
+      } finally {
+        await store.close();
+      }
+    });
+
   return program;
+}
+
+/** A dispatcher that is never started: scope checks and setup from the command line. */
+function cliDispatcher(connector: Connector, store: Store): ConnectorDispatcher {
+  return new ConnectorDispatcher({
+    connector,
+    store,
+    budget: new RateBudget(store),
+    applyEffects: async () => 0,
+    log: silentLogger(),
+    options: { workerId: 'cli', leaseMs: 60_000, pollIntervalMs: 1000, claimBatch: 1 },
+  });
 }
 
 export async function runCli(argv: string[]): Promise<void> {

@@ -1,0 +1,83 @@
+// The HubSpot connector inside the real service process, against the local HubSpot sandbox:
+// setup, adoption of an existing contact, communications on the right contacts, a crash mid-way.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HubSpotSandbox } from '../../sandbox/hubspot.js';
+import { projectRoot, textWebhook } from '../helpers/fixtures.js';
+import { baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
+import { freshStoreUrl, tempDir } from '../helpers/stores.js';
+
+const run = promisify(execFile);
+
+describe('HubSpot end to end', () => {
+  const sandbox = new HubSpotSandbox({ requests: 100, intervalMs: 10_000 });
+  let service: ServiceProcess;
+  let configPath: string;
+
+  beforeAll(async () => {
+    const baseUrl = await sandbox.start();
+    // A rep already keeps this customer, number typed their own way.
+    sandbox.state.objects['contacts'] = [
+      { id: '1', properties: { firstname: 'Sheena', lastname: 'N. (VIP)', phone: '+1 (650) 555-1234' }, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' },
+    ];
+    const dir = tempDir();
+    const port = await freePort();
+    configPath = join(dir, 'wa-crm-sync.yaml');
+    const config = baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir });
+    writeConfig(configPath, { ...config, connectors: { hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl, rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 } } } });
+    service = new ServiceProcess(configPath, port);
+    await service.start();
+  });
+
+  afterAll(async () => {
+    await service.kill('SIGTERM');
+    await sandbox.stop();
+  });
+
+  it('creates the properties, adopts the existing contact and logs every message once, through a crash', { timeout: 60_000 }, async () => {
+    const numbers = ['16505551234', '447700900001', '447700900002', '5511987654321'];
+    const ids: string[] = [];
+    for (let m = 0; m < 5; m++) {
+      for (const [c, from] of numbers.entries()) {
+        const id = `wamid.hs-e2e.${c}.${m}`;
+        ids.push(id);
+        await service.deliver(textWebhook({ from, id, timestamp: 1_760_000_000 + m, body: `hello ${m}`, name: c === 0 ? 'Sheena Nelson' : `Customer ${c}` }));
+      }
+      if (m === 2) {
+        await service.kill('SIGKILL');
+        await service.start();
+      }
+    }
+    await waitFor(() => (sandbox.state.objects['communications']?.length ?? 0) >= ids.length && sandbox.state.associations.length >= ids.length, 30_000, 'all communications');
+
+    expect(sandbox.state.properties['contacts']!.map((p) => [p.name, p.hasUniqueValue])).toEqual([['whatsapp_id', true]]);
+    expect(sandbox.state.properties['communications']!.map((p) => [p.name, p.hasUniqueValue])).toEqual([['whatsapp_message_id', true]]);
+
+    const contacts = sandbox.state.objects['contacts']!;
+    expect(contacts).toHaveLength(4);
+    const adopted = contacts.find((c) => c.id === '1')!;
+    expect(adopted.properties).toMatchObject({ whatsapp_id: '+16505551234', firstname: 'Sheena', lastname: 'N. (VIP)' });
+
+    const communications = sandbox.state.objects['communications']!;
+    expect(communications.map((c) => c.properties['whatsapp_message_id']).sort()).toEqual([...ids].sort());
+    expect(communications.every((c) => c.properties['hs_communication_channel_type'] === 'WHATS_APP')).toBe(true);
+    for (const communication of communications) {
+      const [, , c] = communication.properties['whatsapp_message_id']!.split('.');
+      const contact = contacts.find((x) => x.properties['whatsapp_id'] === `+${numbers[Number(c)]}`)!;
+      const links = sandbox.state.associations.filter((a) => a.fromId === communication.id);
+      expect(links).toEqual([{ from: 'communications', fromId: communication.id, to: 'contacts', toId: contact.id }]);
+    }
+    expect(sandbox.state.overLimit).toBe(0);
+  });
+
+  it('reports scopes and setup from the command line', async () => {
+    const bin = join(projectRoot, 'bin/wa-crm-sync.js');
+    const scopes = await run(process.execPath, [bin, 'scopes', '--config', configPath]);
+    expect(scopes.stdout).toContain('hubspot: OK');
+    expect(scopes.stdout).toMatch(/missing:\s+\(none\)/);
+    const setup = await run(process.execPath, [bin, 'setup', 'hubspot', '--config', configPath]);
+    expect(setup.stdout.trim()).toBe('hubspot: already set up, nothing to do');
+  });
+});
