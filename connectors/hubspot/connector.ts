@@ -5,9 +5,10 @@
 import type { SimplePublicObject, SimplePublicUpsertObject } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
 import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/contacts/models/Filter.js';
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
+import { readFile } from 'node:fs/promises';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { SyncError, VendorError } from '../../core/errors.js';
+import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import type { ModelChange } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { HubSpotApi } from './client.js';
@@ -22,7 +23,9 @@ import {
   type PhoneSearchValues,
   pickPhoneMatch,
   toOperationDrafts,
+  mediaFileName,
   type ContactPayload,
+  type MediaPayload,
   type MessagePayload,
 } from './mappers.js';
 import type { HubSpotSettings } from './settings.js';
@@ -56,20 +59,21 @@ export class HubSpotConnector implements Connector {
     settings: HubSpotSettings,
   ) {
     this.#settings = settings;
-    this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : [])];
+    this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : [])];
     const tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
     this.tuning = { ...tuning, bucketRateLimits: { [SEARCH_BUCKET]: { requests: settings.searchRequestsPerSecond, intervalMs: 1000 } } };
     this.#api = new HubSpotApi(settings);
   }
 
   plan(change: ModelChange) {
-    return toOperationDrafts(change);
+    return toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload });
   }
 
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = operations[0]?.kind;
     if (kind === KIND.contact) return this.#upsertContacts(operations, context);
     if (kind === KIND.message || kind === KIND.status) return this.#logMessages(operations, context, kind === KIND.message);
+    if (kind === KIND.media) return Promise.all(operations.map((op) => this.#attachMedia(op.payload as MediaPayload, context).catch((error: unknown) => failed(asSyncError(error)))));
     return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
   }
 
@@ -242,6 +246,37 @@ export class HubSpotConnector implements Connector {
       if (!after) break;
     }
     return found;
+  }
+
+  // ---- media ----
+
+  /**
+   * Uploads the file (unless an upload of the same bytes is already there: the name is derived
+   * from the content hash) and attaches it to the logged communication.
+   */
+  async #attachMedia(payload: MediaPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    const communicationId = await context.getRef(REF.communication, payload.messageId);
+    if (!communicationId) return failed(new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true }));
+    const name = mediaFileName(payload);
+    const found = await this.#api.call(context, 'looking for an uploaded file', (c) =>
+      c.files.filesApi.doSearch(undefined, undefined, undefined, 1, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, name.replace(/\.[^.]+$/, '')),
+    );
+    let fileId = found.results.find((f) => `${f.name}.${f.extension}` === name || f.name === name)?.id;
+    if (!fileId) {
+      const data = await readFile(payload.path);
+      const uploaded = (await this.#api.call(context, 'uploading a media file', (c) =>
+        c.files.filesApi.upload({ data, name }, undefined, this.#settings.mediaFolder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false })),
+      )) as { id?: string };
+      if (!uploaded.id) throw new VendorError('hubspot', 'file upload answered without a file id');
+      fileId = uploaded.id;
+    }
+    const response = (await this.#api.call(context, 'attaching a media file', (c) =>
+      c.crm.objects.communications.batchApi.update({ inputs: [{ id: communicationId, properties: { hs_attachment_ids: fileId } }] }),
+    )) as BatchResult;
+    if (!response.results.some((r) => r.id === communicationId)) {
+      return failed(new VendorError('hubspot', `attachment not saved: ${errorFor(response, communicationId) ?? 'no result'}`));
+    }
+    return { ok: true, result: { hubspotFileId: fileId } };
   }
 
   // ---- conversation ----

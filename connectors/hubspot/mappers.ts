@@ -4,7 +4,18 @@ import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js
 import type { DeliveryStatus, ModelChange, VendorErrorDetail } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 
-export const KIND = { contact: 'contact.upsert', message: 'message.log', status: 'message.status' } as const;
+export const KIND = { contact: 'contact.upsert', message: 'message.log', status: 'message.status', media: 'media.attach' } as const;
+
+export interface MediaPayload {
+  readonly messageId: string;
+  readonly contactId: string;
+  readonly path: string;
+  readonly sha256: string;
+  readonly mimeType: string;
+  readonly size: number;
+  readonly filename: string | null;
+  [key: string]: string | number | null;
+}
 
 export interface ContactPayload {
   readonly contactId: string;
@@ -24,8 +35,23 @@ export interface MessagePayload {
   [key: string]: string | number | null;
 }
 
-export function toOperationDrafts(change: ModelChange): OperationDraft[] {
+export function toOperationDrafts(change: ModelChange, options: { mediaUpload: boolean }): OperationDraft[] {
   switch (change.type) {
+    case 'media.stored': {
+      if (!options.mediaUpload) return [];
+      const { media } = change;
+      const payload: MediaPayload = {
+        messageId: change.message.id,
+        contactId: change.contact.id,
+        path: media.path,
+        sha256: media.sha256,
+        mimeType: media.mimeType,
+        size: media.size,
+        filename: media.filename,
+      };
+      // Same ordering key as the message: the attachment goes onto an already logged record.
+      return [{ kind: KIND.media, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+    }
     case 'contact.upserted': {
       const c = change.contact;
       const payload: ContactPayload = { contactId: c.id, waId: c.waId, profileName: c.profileName };
@@ -148,6 +174,26 @@ export function pickPhoneMatch<T extends { id: string; properties: Record<string
     const value = c.properties[p];
     return typeof value === 'string' && value.trim() !== '' && samePerson(value, waId, waId);
   }));
+}
+
+const EXTENSIONS: Record<string, string> = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/webp': 'webp',
+  'video/mp4': 'mp4',
+  'video/3gpp': '3gp',
+  'audio/ogg': 'ogg',
+  'audio/mpeg': 'mp3',
+  'audio/aac': 'aac',
+  'audio/mp4': 'm4a',
+  'application/pdf': 'pdf',
+};
+
+/** A stable file name per content: the same bytes always get the same name, so an upload can be found again. */
+export function mediaFileName(payload: Pick<MediaPayload, 'sha256' | 'mimeType' | 'filename'>): string {
+  const fromName = payload.filename ? /\.([A-Za-z0-9]{1,8})$/.exec(payload.filename)?.[1] : undefined;
+  const extension = fromName ?? EXTENSIONS[payload.mimeType.split(';')[0]!.trim()] ?? 'bin';
+  return `whatsapp-${payload.sha256.slice(0, 32)}.${extension.toLowerCase()}`;
 }
 
 function escapeHtml(text: string): string {

@@ -17,6 +17,10 @@ export const hubspotSettingsSchema = z
     contactIdProperty: propertyName.default('whatsapp_id'),
     /** Communication property holding the WhatsApp message id (unique values; makes logging idempotent). */
     messageIdProperty: propertyName.default('whatsapp_message_id'),
+    /** Upload received media to HubSpot Files and attach them to the logged message (needs the files scope). */
+    mediaUpload: z.boolean().default(false),
+    /** Files folder for uploaded media. */
+    mediaFolder: z.string().regex(/^\/[\w\- /]*$/, 'a folder path such as /whatsapp').default('/whatsapp'),
     /** Create the two properties at start when missing (needs the schema scopes). */
     autoSetup: z.boolean().default(true),
     /** Burst limit of the account's tier: Free/Starter 100, Professional and Enterprise 190 per 10 s. */

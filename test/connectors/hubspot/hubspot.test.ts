@@ -1,4 +1,6 @@
 // The HubSpot connector over the real @hubspot/api-client, HTTP mocked with nock.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hubspotConnector } from '../../../connectors/hubspot/index.js';
@@ -10,6 +12,7 @@ import { silentLogger } from '../../../core/logger.js';
 import type { OutboxOperation } from '../../../core/outbox/queries.js';
 import { missingScopesReason } from '../../../core/scopes.js';
 import { testContext } from '../../helpers/context.js';
+import { tempDir } from '../../helpers/stores.js';
 
 const API = 'https://api.hubapi.com';
 
@@ -184,6 +187,61 @@ describe('HubSpot connector', () => {
       const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c-unknown')], testContext());
       expect(outcome!.ok).toBe(false);
       expect(!outcome!.ok && outcome!.error.retryable).toBe(true);
+    });
+  });
+
+  describe('media', () => {
+    const mediaOp = (path: string) =>
+      op(KIND.media, { messageId: 'wamid.IMG', contactId: 'c1', path, sha256: 'a'.repeat(64), mimeType: 'image/jpeg', size: 5, filename: null });
+
+    it('uploads a media file once, named by its hash, and attaches it to the logged message', async () => {
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'bytes');
+      let uploadBody = '';
+      let updateBody: any;
+      nock(API)
+        .get('/files/v3/files/search')
+        .query((q) => q['name'] === `whatsapp-${'a'.repeat(32)}`)
+        .reply(200, { results: [] })
+        .post('/files/v3/files', (body) => ((uploadBody = String(body)), true))
+        .reply(201, { id: '555', name: `whatsapp-${'a'.repeat(32)}`, extension: 'jpg', access: 'PRIVATE', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', archived: false })
+        .post('/crm/v3/objects/communications/batch/update', (body) => ((updateBody = body), true))
+        .reply(200, batchBody([upsertResult('9001', {})]));
+      const context = testContext();
+      context.refs.set('communication:wamid.IMG', '9001');
+      const connector = connectorWith({ mediaUpload: true });
+      const [outcome] = await connector.execute([mediaOp(path)], context);
+      expect(outcome).toEqual({ ok: true, result: { hubspotFileId: '555' } });
+      expect(uploadBody).toContain(`filename="whatsapp-${'a'.repeat(32)}.jpg"`);
+      expect(uploadBody).toContain('bytes');
+      expect(uploadBody).toContain('"access":"PRIVATE"');
+      expect(updateBody).toEqual({ inputs: [{ id: '9001', properties: { hs_attachment_ids: '555' } }] });
+      expect(connector.features).toContain('media');
+    });
+
+    it('does not upload again when the same file is already there (a retry after a crash)', async () => {
+      nock(API)
+        .get('/files/v3/files/search')
+        .query(true)
+        .reply(200, { results: [{ id: '555', name: `whatsapp-${'a'.repeat(32)}`, extension: 'jpg', access: 'PRIVATE', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', archived: false }] })
+        .post('/crm/v3/objects/communications/batch/update')
+        .reply(200, batchBody([upsertResult('9001', {})]));
+      const context = testContext();
+      context.refs.set('communication:wamid.IMG', '9001');
+      const [outcome] = await connectorWith({ mediaUpload: true }).execute([mediaOp('/nonexistent')], context);
+      expect(outcome).toEqual({ ok: true, result: { hubspotFileId: '555' } });
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('plans attachments only when media upload is on', () => {
+      const change = {
+        type: 'media.stored' as const,
+        contact: { id: 'c1', waId: '+16505551234' as const, userId: null, profileName: null, createdAt: 0, updatedAt: 0 },
+        message: { id: 'wamid.IMG', threadId: 't', contactId: 'c1', direction: 'inbound' as const, type: 'image' as const, originalType: 'image', text: '[image]', media: null, sentAt: 0, arrivalSeq: 1, status: null, replyToId: null },
+        media: { messageId: 'wamid.IMG', sha256: 'a'.repeat(64), mimeType: 'image/jpeg', size: 5, path: '/x', filename: null },
+      };
+      expect(connectorWith().plan(change)).toEqual([]);
+      expect(connectorWith({ mediaUpload: true }).plan(change)).toEqual([expect.objectContaining({ kind: KIND.media, orderingKey: 'contact:c1' })]);
     });
   });
 
