@@ -106,7 +106,6 @@ export class HubSpotApi {
         const failure = classifyHubSpotError(error, action);
         context.recordVendorCall(failure.status ?? 0);
         if (failure.status === 401 && this.usesOAuth && attempt === 1) {
-          await slot.settle();
           await this.#ensureFreshToken(context, true);
           continue;
         }

@@ -3,6 +3,7 @@
 import type {
   DeliveryStatus,
   InboundEvent,
+  InboundMessageEvent,
   JsonValue,
   MediaKind,
   MediaReference,
@@ -54,6 +55,32 @@ function knownType(type: string): MessageType {
   return (MESSAGE_TYPES as readonly string[]).includes(type) ? (type as MessageType) : 'unsupported';
 }
 
+/** The event for one parsed message, as received from the customer. */
+function messageEvent(
+  m: CloudApiMessage,
+  raw: unknown,
+  number: { businessNumberId: string; businessDisplayNumber: string },
+): InboundMessageEvent {
+  return {
+    kind: 'message',
+    direction: 'inbound',
+    ...number,
+    fromWaId: m.from,
+    fromUserId: null,
+    profileName: null,
+    messageId: m.id,
+    sentAt: Number(m.timestamp) * 1000,
+    type: knownType(m.type),
+    originalType: m.type,
+    text: renderMessage(m),
+    media: mediaOf(m),
+    replyToId: m.context?.id ?? (m.type === 'reaction' ? (m.reaction?.message_id ?? null) : null),
+    newWaId: m.type === 'system' ? (m.system?.wa_id ?? m.system?.new_wa_id ?? null) : null,
+    errors: toErrors(m.errors),
+    raw: raw as JsonValue,
+  };
+}
+
 function parseMessagesChange(value: unknown, where: string, events: InboundEvent[], problems: string[]): void {
   const parsedValue = messagesValue.safeParse(value);
   if (!parsedValue.success) {
@@ -64,6 +91,8 @@ function parseMessagesChange(value: unknown, where: string, events: InboundEvent
   const businessNumberId = v.metadata.phone_number_id;
   const profiles = new Map((v.contacts ?? []).map((c) => [c.wa_id, c]));
 
+  const number = { businessNumberId, businessDisplayNumber: v.metadata.display_phone_number };
+
   (v.messages ?? []).forEach((item, index) => {
     const parsed = cloudApiMessage.safeParse(item);
     if (!parsed.success) {
@@ -72,28 +101,14 @@ function parseMessagesChange(value: unknown, where: string, events: InboundEvent
     }
     const m = parsed.data;
     const profile = profiles.get(m.from);
-    const type = knownType(m.type);
     events.push({
-      kind: 'message',
-      direction: 'inbound',
-      businessNumberId,
-      businessDisplayNumber: v.metadata.display_phone_number,
-      fromWaId: m.from,
+      ...messageEvent(m, item, number),
       fromUserId: m.from_user_id ?? profile?.user_id ?? null,
       profileName: profile?.profile?.name ?? null,
-      messageId: m.id,
-      sentAt: Number(m.timestamp) * 1000,
-      type,
-      originalType: m.type,
-      text: renderMessage(m),
-      media: mediaOf(m),
-      replyToId: m.context?.id ?? (m.type === 'reaction' ? (m.reaction?.message_id ?? null) : null),
-      newWaId: m.type === 'system' ? (m.system?.wa_id ?? m.system?.new_wa_id ?? null) : null,
-      errors: toErrors(m.errors),
-      raw: item as JsonValue,
     });
   });
 
+  // Echoes of messages sent from the WhatsApp Business app: the customer is the recipient.
   (v.message_echoes ?? []).forEach((item, index) => {
     const echo = cloudApiEcho.safeParse(item);
     const message = cloudApiMessage.safeParse(item && typeof item === 'object' ? { ...item, from: (item as { to?: unknown }).to } : item);
@@ -101,26 +116,7 @@ function parseMessagesChange(value: unknown, where: string, events: InboundEvent
       problems.push(`${where}.message_echoes[${index}]: ${echo.error ? describeIssues(echo.error) : 'unreadable message'}`);
       return;
     }
-    const m = message.data;
-    events.push({
-      kind: 'message',
-      direction: 'outbound',
-      businessNumberId,
-      businessDisplayNumber: v.metadata.display_phone_number,
-      fromWaId: echo.data.to,
-      fromUserId: null,
-      profileName: null,
-      messageId: m.id,
-      sentAt: Number(m.timestamp) * 1000,
-      type: knownType(m.type),
-      originalType: m.type,
-      text: renderMessage(m),
-      media: mediaOf(m),
-      replyToId: m.context?.id ?? null,
-      newWaId: null,
-      errors: toErrors(m.errors),
-      raw: item as JsonValue,
-    });
+    events.push({ ...messageEvent(message.data, item, number), direction: 'outbound' });
   });
 
   (v.statuses ?? []).forEach((item, index) => {

@@ -30,8 +30,8 @@ export interface TextMessageSpec {
   readonly phoneNumberId?: string;
 }
 
-/** A `messages` webhook carrying one text message, shaped like Meta's own example. */
-export function textWebhook(spec: TextMessageSpec): string {
+/** A `messages` webhook envelope around one change value, shaped like Meta's own examples. */
+function messagesWebhook(value: Record<string, unknown>, phoneNumberId = '106540352242922'): string {
   return JSON.stringify({
     object: 'whatsapp_business_account',
     entry: [
@@ -40,12 +40,7 @@ export function textWebhook(spec: TextMessageSpec): string {
         changes: [
           {
             field: 'messages',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: '15550783881', phone_number_id: spec.phoneNumberId ?? '106540352242922' },
-              contacts: [{ profile: { name: spec.name ?? 'Test Customer' }, wa_id: spec.from }],
-              messages: [{ from: spec.from, id: spec.id, timestamp: String(spec.timestamp), type: 'text', text: { body: spec.body } }],
-            },
+            value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '15550783881', phone_number_id: phoneNumberId }, ...value },
           },
         ],
       },
@@ -53,23 +48,17 @@ export function textWebhook(spec: TextMessageSpec): string {
   });
 }
 
+/** A `messages` webhook carrying one text message. */
+export function textWebhook(spec: TextMessageSpec): string {
+  return messagesWebhook(
+    {
+      contacts: [{ profile: { name: spec.name ?? 'Test Customer' }, wa_id: spec.from }],
+      messages: [{ from: spec.from, id: spec.id, timestamp: String(spec.timestamp), type: 'text', text: { body: spec.body } }],
+    },
+    spec.phoneNumberId,
+  );
+}
+
 export function statusWebhook(spec: { id: string; status: string; timestamp: number; recipient: string }): string {
-  return JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: '419561257915477',
-        changes: [
-          {
-            field: 'messages',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
-              statuses: [{ id: spec.id, status: spec.status, timestamp: String(spec.timestamp), recipient_id: spec.recipient }],
-            },
-          },
-        ],
-      },
-    ],
-  });
+  return messagesWebhook({ statuses: [{ id: spec.id, status: spec.status, timestamp: String(spec.timestamp), recipient_id: spec.recipient }] });
 }
