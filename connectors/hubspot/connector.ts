@@ -24,7 +24,9 @@ import {
   pickPhoneMatch,
   toOperationDrafts,
   mediaFileName,
+  threadActivityProperties,
   type ContactPayload,
+  type ThreadPayload,
   type MediaPayload,
   type MessagePayload,
 } from './mappers.js';
@@ -66,13 +68,14 @@ export class HubSpotConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload });
+    return toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload, threadActivity: this.#settings.threadActivity !== 'none' });
   }
 
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = operations[0]?.kind;
     if (kind === KIND.contact) return this.#upsertContacts(operations, context);
     if (kind === KIND.message || kind === KIND.status) return this.#logMessages(operations, context, kind === KIND.message);
+    if (kind === KIND.thread) return this.#threadActivities(operations, context);
     if (kind === KIND.media) return Promise.all(operations.map((op) => this.#attachMedia(op.payload as MediaPayload, context).catch((error: unknown) => failed(asSyncError(error)))));
     return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
   }
@@ -90,10 +93,14 @@ export class HubSpotConnector implements Connector {
   async setup(context: ExecutionContext): Promise<string[]> {
     if (!this.#settings.autoSetup) return [];
     const actions: string[] = [];
-    for (const [objectType, name, label] of [
-      ['contacts', this.#settings.contactIdProperty, 'WhatsApp ID'],
-      ['communications', this.#settings.messageIdProperty, 'WhatsApp message ID'],
-    ] as const) {
+    const wanted: Array<readonly [string, string, string, string]> = [
+      ['contacts', this.#settings.contactIdProperty, 'WhatsApp ID', 'contactIdProperty'],
+      ['communications', this.#settings.messageIdProperty, 'WhatsApp message ID', 'messageIdProperty'],
+    ];
+    if (this.#settings.threadActivity !== 'none') {
+      wanted.push([`${this.#settings.threadActivity}s`, this.#settings.threadIdProperty, 'WhatsApp thread ID', 'threadIdProperty']);
+    }
+    for (const [objectType, name, label, settingKey] of wanted) {
       const existing = await this.#api
         .call(context, `reading property ${objectType}.${name}`, (c) => c.crm.properties.coreApi.getByName(objectType, name))
         .catch((error: SyncError) => {
@@ -104,7 +111,7 @@ export class HubSpotConnector implements Connector {
         if (existing.type !== 'string' || !existing.hasUniqueValue) {
           throw new VendorError(
             'hubspot',
-            `property ${objectType}.${name} exists as type "${existing.type}"${existing.hasUniqueValue ? '' : ' without unique values'}; it must be a single-line text property with unique values. Rename it in HubSpot, or set connectors.hubspot.${objectType === 'contacts' ? 'contactIdProperty' : 'messageIdProperty'} to another name`,
+            `property ${objectType}.${name} exists as type "${existing.type}"${existing.hasUniqueValue ? '' : ' without unique values'}; it must be a single-line text property with unique values. Rename it in HubSpot, or set connectors.hubspot.${settingKey} to another name`,
           );
         }
         continue;
@@ -246,6 +253,50 @@ export class HubSpotConnector implements Connector {
       if (!after) break;
     }
     return found;
+  }
+
+  // ---- thread notes and tasks ----
+
+  /** One note or task per new thread, for the contact's owner, upserted on the thread id. */
+  async #threadActivities(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const kind = this.#settings.threadActivity === 'task' ? 'task' : 'note';
+    const objectType = `${kind}s` as const;
+    const idProperty = this.#settings.threadIdProperty;
+    const payloads = operations.map((op) => op.payload as ThreadPayload);
+    const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
+    const contactIds = new Map<string, string>();
+    for (const [index, payload] of payloads.entries()) {
+      const id = await context.getRef(REF.contact, payload.contactId);
+      if (id) contactIds.set(payload.threadId, id);
+      else outcomes[index] = failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
+    }
+    const ready = payloads.filter((p) => contactIds.has(p.threadId));
+    if (ready.length === 0) return outcomes;
+    const owners = await this.#api.call(context, 'reading contact owners', (c) =>
+      c.crm.contacts.batchApi.read({ inputs: [...new Set(contactIds.values())].map((id) => ({ id })), properties: ['hubspot_owner_id'], propertiesWithHistory: [] }),
+    );
+    const ownerOf = new Map(owners.results.map((r) => [r.id, r.properties['hubspot_owner_id']]));
+    const api = objectType === 'tasks' ? this.#api.client.crm.objects.tasks.batchApi : this.#api.client.crm.objects.notes.batchApi;
+    const response = (await this.#api.call(context, `creating ${objectType}`, () =>
+      api.upsert({
+        inputs: ready.map((p) => ({ idProperty, id: p.threadId, properties: threadActivityProperties(p, kind, idProperty, ownerOf.get(contactIds.get(p.threadId)!)) })),
+      }),
+    )) as BatchResult;
+    const created = new Map(response.results.map((r) => [r.properties[idProperty], r.id]));
+    const linked = ready.filter((p) => created.has(p.threadId));
+    if (linked.length > 0) {
+      await this.#api.call(context, `associating ${objectType} with contacts`, (c) =>
+        c.crm.associations.v4.batchApi.createDefault(objectType, 'contacts', {
+          inputs: linked.map((p) => ({ _from: { id: created.get(p.threadId)! }, to: { id: contactIds.get(p.threadId)! } })),
+        }),
+      );
+    }
+    for (const [index, payload] of payloads.entries()) {
+      if (!contactIds.has(payload.threadId)) continue;
+      const id = created.get(payload.threadId);
+      outcomes[index] = id ? { ok: true, result: { [`hubspot${kind === 'task' ? 'Task' : 'Note'}Id`]: id } } : failed(new VendorError('hubspot', `${kind} not created: ${errorFor(response, payload.threadId) ?? 'no result'}`));
+    }
+    return outcomes;
   }
 
   // ---- media ----

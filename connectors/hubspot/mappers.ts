@@ -4,7 +4,16 @@ import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js
 import type { DeliveryStatus, ModelChange, VendorErrorDetail } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 
-export const KIND = { contact: 'contact.upsert', message: 'message.log', status: 'message.status', media: 'media.attach' } as const;
+export const KIND = { contact: 'contact.upsert', message: 'message.log', status: 'message.status', media: 'media.attach', thread: 'thread.activity' } as const;
+
+export interface ThreadPayload {
+  readonly threadId: string;
+  readonly contactId: string;
+  readonly profileName: string | null;
+  readonly startedAt: number;
+  readonly firstText: string;
+  [key: string]: string | number | null;
+}
 
 export interface MediaPayload {
   readonly messageId: string;
@@ -35,7 +44,7 @@ export interface MessagePayload {
   [key: string]: string | number | null;
 }
 
-export function toOperationDrafts(change: ModelChange, options: { mediaUpload: boolean }): OperationDraft[] {
+export function toOperationDrafts(change: ModelChange, options: { mediaUpload: boolean; threadActivity: boolean }): OperationDraft[] {
   switch (change.type) {
     case 'media.stored': {
       if (!options.mediaUpload) return [];
@@ -60,7 +69,18 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
     case 'message.recorded': {
       const m = change.message;
       const payload: MessagePayload = { messageId: m.id, contactId: change.contact.id, direction: m.direction, text: m.text, sentAt: m.sentAt, status: null, statusNote: null };
-      return [{ kind: KIND.message, key: m.id, orderingKey: `contact:${change.contact.id}`, payload }];
+      const drafts: OperationDraft[] = [{ kind: KIND.message, key: m.id, orderingKey: `contact:${change.contact.id}`, payload }];
+      if (options.threadActivity && change.threadCreated && m.direction === 'inbound') {
+        const thread: ThreadPayload = {
+          threadId: change.thread.id,
+          contactId: change.contact.id,
+          profileName: change.contact.profileName,
+          startedAt: change.thread.startedAt,
+          firstText: m.text.length > 200 ? `${m.text.slice(0, 199)}…` : m.text,
+        };
+        drafts.push({ kind: KIND.thread, key: change.thread.id, orderingKey: `contact:${change.contact.id}`, payload: thread });
+      }
+      return drafts;
     }
     case 'message.status': {
       // Only messages we logged carry a status worth showing: our outbound ones.
@@ -218,6 +238,29 @@ export function communicationBody(payload: MessagePayload): string {
     lines.push(`<p><em>${STATUS_LABEL[payload.status]}${note}</em></p>`);
   }
   return lines.join('');
+}
+
+/** The note or task telling the contact's owner that a new WhatsApp conversation started. */
+export function threadActivityProperties(
+  payload: ThreadPayload,
+  kind: 'note' | 'task',
+  threadIdProperty: string,
+  ownerId: string | null | undefined,
+): Record<string, string> {
+  const who = payload.profileName ? escapeHtml(payload.profileName) : 'a customer';
+  const body = `<p>New WhatsApp conversation with ${who}.</p><p>First message: ${escapeHtml(payload.firstText)}</p>`;
+  const owner: Record<string, string> = ownerId ? { hubspot_owner_id: ownerId } : {};
+  const timestamp = new Date(payload.startedAt).toISOString();
+  if (kind === 'note') return { [threadIdProperty]: payload.threadId, hs_note_body: body, hs_timestamp: timestamp, ...owner };
+  return {
+    [threadIdProperty]: payload.threadId,
+    hs_task_subject: `Reply on WhatsApp to ${payload.profileName ?? 'a new customer'}`,
+    hs_task_body: body,
+    hs_task_status: 'NOT_STARTED',
+    hs_task_priority: 'MEDIUM',
+    hs_timestamp: timestamp,
+    ...owner,
+  };
 }
 
 export function communicationProperties(payload: MessagePayload, messageIdProperty: string): Record<string, string> {

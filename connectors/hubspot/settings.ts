@@ -17,6 +17,10 @@ export const hubspotSettingsSchema = z
     contactIdProperty: propertyName.default('whatsapp_id'),
     /** Communication property holding the WhatsApp message id (unique values; makes logging idempotent). */
     messageIdProperty: propertyName.default('whatsapp_message_id'),
+    /** One note or task per new conversation thread, for the contact's owner. */
+    threadActivity: z.enum(['none', 'note', 'task']).default('none'),
+    /** Property (unique values) on notes or tasks holding our thread id; created by setup. */
+    threadIdProperty: propertyName.default('whatsapp_thread_id'),
     /** Upload received media to HubSpot Files and attach them to the logged message (needs the files scope). */
     mediaUpload: z.boolean().default(false),
     /** Files folder for uploaded media. */

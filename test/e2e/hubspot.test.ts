@@ -26,7 +26,7 @@ describe('HubSpot end to end', () => {
     const port = await freePort();
     configPath = join(dir, 'wa-crm-sync.yaml');
     const config = baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir });
-    writeConfig(configPath, { ...config, connectors: { hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl, rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 } } } });
+    writeConfig(configPath, { ...config, connectors: { hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl, threadActivity: 'task', rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 } } } });
     service = new ServiceProcess(configPath, port);
     await service.start();
   });
@@ -50,7 +50,9 @@ describe('HubSpot end to end', () => {
         await service.start();
       }
     }
-    await waitFor(() => (sandbox.state.objects['communications']?.length ?? 0) >= ids.length && sandbox.state.associations.length >= ids.length, 30_000, 'all communications');
+    const communicationLinks = () => sandbox.state.associations.filter((a) => a.from === 'communications').length;
+    await waitFor(() => (sandbox.state.objects['communications']?.length ?? 0) >= ids.length && communicationLinks() >= ids.length, 30_000, 'all communications');
+    await waitFor(() => (sandbox.state.objects['tasks']?.length ?? 0) >= numbers.length, 10_000, 'a task per thread');
 
     expect(sandbox.state.properties['contacts']!.map((p) => [p.name, p.hasUniqueValue])).toEqual([['whatsapp_id', true]]);
     expect(sandbox.state.properties['communications']!.map((p) => [p.name, p.hasUniqueValue])).toEqual([['whatsapp_message_id', true]]);
@@ -66,9 +68,14 @@ describe('HubSpot end to end', () => {
     for (const communication of communications) {
       const [, , c] = communication.properties['whatsapp_message_id']!.split('.');
       const contact = contacts.find((x) => x.properties['whatsapp_id'] === `+${numbers[Number(c)]}`)!;
-      const links = sandbox.state.associations.filter((a) => a.fromId === communication.id);
+      const links = sandbox.state.associations.filter((a) => a.from === 'communications' && a.fromId === communication.id);
       expect(links).toEqual([{ from: 'communications', fromId: communication.id, to: 'contacts', toId: contact.id }]);
     }
+    // One conversation thread per customer: one task each, for the contact, never two.
+    const tasks = sandbox.state.objects['tasks']!;
+    expect(tasks).toHaveLength(numbers.length);
+    expect(new Set(tasks.map((t) => t.properties['whatsapp_thread_id'])).size).toBe(numbers.length);
+    expect(sandbox.state.associations.filter((a) => a.from === 'tasks').map((a) => a.toId).sort()).toEqual(contacts.map((c) => c.id).sort());
     expect(sandbox.state.overLimit).toBe(0);
   });
 

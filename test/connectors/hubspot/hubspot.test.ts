@@ -190,6 +190,45 @@ describe('HubSpot connector', () => {
     });
   });
 
+  describe('thread activity', () => {
+    const threadOp = () => op(KIND.thread, { threadId: 't-1', contactId: 'c1', profileName: 'Sheena Nelson', startedAt: 1749416383000, firstText: 'Does it come in another color?' });
+
+    it('creates one task per new thread for the contact owner, upserted on the thread id', async () => {
+      let upsertBody: any;
+      let associateBody: any;
+      nock(API)
+        .post('/crm/v3/objects/contacts/batch/read', (body) => body.inputs[0].id === '101' && body.properties.includes('hubspot_owner_id'))
+        .reply(200, batchBody([{ id: '101', properties: { hubspot_owner_id: '42' }, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', archived: false }]))
+        .post('/crm/v3/objects/tasks/batch/upsert', (body) => ((upsertBody = body), true))
+        .reply(200, batchBody([upsertResult('7001', { whatsapp_thread_id: 't-1' })]))
+        .post('/crm/v4/associations/tasks/contacts/batch/associate/default', (body) => ((associateBody = body), true))
+        .reply(200, { status: 'COMPLETE', results: [], startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:01Z' });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const [outcome] = await connectorWith({ threadActivity: 'task' }).execute([threadOp()], context);
+      expect(outcome).toEqual({ ok: true, result: { hubspotTaskId: '7001' } });
+      expect(upsertBody.inputs[0]).toMatchObject({
+        idProperty: 'whatsapp_thread_id',
+        id: 't-1',
+        properties: { whatsapp_thread_id: 't-1', hs_task_subject: 'Reply on WhatsApp to Sheena Nelson', hs_task_status: 'NOT_STARTED', hubspot_owner_id: '42' },
+      });
+      expect(associateBody).toEqual({ inputs: [{ from: { id: '7001' }, to: { id: '101' } }] });
+    });
+
+    it('plans a thread activity only for the first inbound message of a new thread, when configured', () => {
+      const change = (threadCreated: boolean) => ({
+        type: 'message.recorded' as const,
+        contact: { id: 'c1', waId: '+16505551234' as const, userId: null, profileName: 'S', createdAt: 0, updatedAt: 0 },
+        thread: { id: 't-1', contactId: 'c1', businessNumberId: '1', startedAt: 5, lastMessageAt: 5 },
+        threadCreated,
+        message: { id: 'wamid.1', threadId: 't-1', contactId: 'c1', direction: 'inbound' as const, type: 'text' as const, originalType: 'text', text: 'hi', media: null, sentAt: 5, arrivalSeq: 1, status: null, replyToId: null },
+      });
+      expect(connectorWith().plan(change(true)).map((d) => d.kind)).toEqual([KIND.message]);
+      expect(connectorWith({ threadActivity: 'note' }).plan(change(true)).map((d) => d.kind)).toEqual([KIND.message, KIND.thread]);
+      expect(connectorWith({ threadActivity: 'note' }).plan(change(false)).map((d) => d.kind)).toEqual([KIND.message]);
+    });
+  });
+
   describe('media', () => {
     const mediaOp = (path: string) =>
       op(KIND.media, { messageId: 'wamid.IMG', contactId: 'c1', path, sha256: 'a'.repeat(64), mimeType: 'image/jpeg', size: 5, filename: null });
