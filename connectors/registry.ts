@@ -3,11 +3,13 @@
 import type { ConnectorFactory } from '../core/connector.js';
 import type { ConnectorSettingsSchemas } from '../core/config/load.js';
 import { hubspotConnector } from './hubspot/index.js';
+import { salesforceConnector } from './salesforce/index.js';
 import { webhookConnector } from './webhook/index.js';
 
 export const connectorRegistry: Readonly<Record<string, ConnectorFactory<any>>> = {
   // `any`: each factory has its own settings type; the config loader checks settings with the factory's own schema.
   hubspot: hubspotConnector,
+  salesforce: salesforceConnector,
   webhook: webhookConnector,
 };
 

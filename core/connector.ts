@@ -50,6 +50,14 @@ export type OperationOutcome =
 /** A change to our own model that an operation brought about. */
 export type OperationEffect = { readonly type: 'media.stored'; readonly media: StoredMedia };
 
+export interface ThreadMessage {
+  readonly id: string;
+  readonly direction: 'inbound' | 'outbound';
+  readonly text: string;
+  readonly sentAt: number;
+  readonly arrivalSeq: number;
+}
+
 export interface RateSlot {
   settle(): Promise<void>;
 }
@@ -65,6 +73,10 @@ export interface ExecutionContext {
   throttle(weight?: number, bucket?: string): Promise<RateSlot>;
   /** Counts one vendor answer by HTTP status (0 when none came) for /metrics. */
   recordVendorCall(status: number): void;
+  /** A thread's messages in order (timestamp, then arrival), for transcripts. */
+  threadMessages(threadId: string): Promise<ThreadMessage[]>;
+  /** Reports the vendor's remaining allowance (e.g. Salesforce's daily API requests) for /metrics and `status`. */
+  reportQuota(remaining: number, max: number): void;
   getRef(kind: string, localId: string): Promise<string | undefined>;
   setRef(kind: string, localId: string, externalId: string): Promise<void>;
   readonly signal: AbortSignal;
@@ -93,6 +105,8 @@ export interface Connector {
   reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined>;
   /** Reads which scopes the credentials hold (a vendor call). */
   grantedScopes(context: ExecutionContext): Promise<GrantedScopes>;
+  /** Scopes required by this configuration, when they depend on more than the features (e.g. named fields). */
+  requiredScopes?(): string[];
   /**
    * Prepares the vendor account (custom properties, webhooks); idempotent. Runs at start once the
    * scopes are there, and from `wa-crm-sync setup <id>`. Returns what it did, in words.
@@ -132,7 +146,7 @@ export function requiredScopes(metadata: ConnectorMetadata, features: readonly s
 }
 
 export function buildScopeReport(connector: Connector, granted: GrantedScopes): ScopeReport {
-  const required = requiredScopes(connector.metadata, connector.features);
+  const required = [...new Set([...requiredScopes(connector.metadata, connector.features), ...(connector.requiredScopes?.() ?? [])])].sort();
   if (granted === 'unknown') return { connector: connector.metadata.id, required, granted, missing: [], extra: [] };
   const grantedSet = new Set(granted);
   const requiredSet = new Set(required);

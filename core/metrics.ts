@@ -30,6 +30,18 @@ export class Metrics {
     labelNames: ['connector'] as const,
     registers: [this.registry],
   });
+  readonly vendorQuotaRemaining = new Gauge({
+    name: 'wa_crm_sync_vendor_quota_remaining',
+    help: "Vendor allowance left (e.g. Salesforce's daily API requests), by connector",
+    labelNames: ['connector'] as const,
+    registers: [this.registry],
+  });
+  readonly vendorQuotaMax = new Gauge({
+    name: 'wa_crm_sync_vendor_quota_max',
+    help: 'Vendor allowance in total for the current period, by connector',
+    labelNames: ['connector'] as const,
+    registers: [this.registry],
+  });
   readonly connectorState = new Gauge({
     name: 'wa_crm_sync_connector_up',
     help: '1 when the connector is dispatching; 0 when disabled, paused or blocked (see the state label)',

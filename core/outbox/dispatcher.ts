@@ -247,6 +247,27 @@ export class ConnectorDispatcher {
         this.#metrics?.vendorCalls.inc({ connector, status: String(status) });
         if (status === 429) this.#metrics?.rateLimited.inc({ connector });
       },
+      threadMessages: async (threadId) =>
+        (
+          await db
+            .selectFrom('messages')
+            .select(['id', 'direction', 'text', 'sent_at', 'arrival_seq'])
+            .where('thread_id', '=', threadId)
+            .orderBy('sent_at')
+            .orderBy('arrival_seq')
+            .execute()
+        ).map((m) => ({ id: m.id, direction: m.direction as 'inbound' | 'outbound', text: m.text, sentAt: m.sent_at, arrivalSeq: m.arrival_seq })),
+      reportQuota: (remaining, max) => {
+        this.#metrics?.vendorQuotaRemaining.set({ connector }, remaining);
+        this.#metrics?.vendorQuotaMax.set({ connector }, max);
+        const now = Date.now();
+        void db
+          .insertInto('connector_state')
+          .values({ connector, key: 'quota', value: JSON.stringify({ remaining, max, at: now }), updated_at: now })
+          .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value: JSON.stringify({ remaining, max, at: now }), updated_at: now }))
+          .execute()
+          .catch(() => undefined);
+      },
       getRef: async (kind, localId) =>
         (await db.selectFrom('external_refs').select('external_id').where('connector', '=', connector).where('kind', '=', kind).where('local_id', '=', localId).executeTakeFirst())?.external_id,
       setRef: async (kind, localId, externalId) => {

@@ -1,0 +1,155 @@
+// Salesforce REST calls through jsforce 3: the shared rate budget before every call, the daily
+// API allowance watched (with a reserve left for the org), sessions obtained and refreshed by the
+// client-credentials or JWT bearer flow, and typed errors from Salesforce's error codes.
+import { createSign } from 'node:crypto';
+import jsforce from 'jsforce';
+import type { Connection } from 'jsforce';
+import type { ExecutionContext } from '../../core/connector.js';
+import { CredentialError, SyncError, TransportError, VendorError } from '../../core/errors.js';
+import type { SalesforceSettings } from './settings.js';
+
+interface SalesforceFailure {
+  readonly errorCode?: string;
+  readonly name?: string;
+  readonly message?: string;
+  readonly code?: string;
+}
+
+/** Error codes that a later attempt may get past. */
+const RETRYABLE_CODES = new Set(['UNABLE_TO_LOCK_ROW', 'SERVER_UNAVAILABLE', 'REQUEST_RUNNING_TOO_LONG', 'QUERY_TIMEOUT']);
+/** Error codes that mean the integration user lacks access: an admin must act. */
+const ACCESS_CODES = new Set(['INSUFFICIENT_ACCESS_OR_READONLY', 'INSUFFICIENT_ACCESS', 'API_DISABLED_FOR_ORG', 'API_CURRENTLY_DISABLED']);
+
+/** Turns a jsforce error into our typed error by Salesforce's error code. */
+export function classifySalesforceError(error: unknown, action: string): SyncError {
+  if (error instanceof SyncError) return error;
+  const failure = (error ?? {}) as SalesforceFailure;
+  const code = failure.errorCode ?? '';
+  const message = failure.message ?? String(error);
+  if (!code) return new TransportError(`salesforce: ${action} failed: ${message}`, { cause: error });
+  if (code === 'INVALID_SESSION_ID' || code === 'INVALID_AUTH_HEADER') {
+    return new CredentialError('salesforce', `${action}: session refused (${code}: ${message}); check the connected app's credentials in connectors.salesforce`);
+  }
+  if (ACCESS_CODES.has(code)) {
+    return new CredentialError('salesforce', `${action}: ${code}: ${message}; give the integration user access to the objects and fields (wa-crm-sync scopes lists them)`);
+  }
+  if (code === 'REQUEST_LIMIT_EXCEEDED') {
+    // No Retry-After from Salesforce: the daily allowance frees up slowly, concurrency quickly.
+    const daily = /total ?requests/i.test(message);
+    return new VendorError('salesforce', `${action}: ${code}: ${message}`, { code, retryable: true, retryAfterMs: daily ? 15 * 60_000 : 30_000 });
+  }
+  const status = /^ERROR_HTTP_(\d{3})$/.exec(code)?.[1];
+  if (RETRYABLE_CODES.has(code) || (status !== undefined && (Number(status) >= 500 || Number(status) === 429))) {
+    return new VendorError('salesforce', `${action}: ${code}: ${message}`, { code, retryable: true, ...(status ? { status: Number(status) } : {}) });
+  }
+  return new VendorError('salesforce', `${action}: ${code}: ${message}`, { code, ...(status ? { status: Number(status) } : {}) });
+}
+
+function base64Url(input: string | Buffer): string {
+  return Buffer.from(input).toString('base64url');
+}
+
+/** A signed JWT for the OAuth 2.0 JWT bearer flow (RS256, five minutes). */
+export function jwtAssertion(jwt: NonNullable<SalesforceSettings['jwt']>, now = Date.now()): string {
+  const header = base64Url(JSON.stringify({ alg: 'RS256', typ: 'JWT' }));
+  const claims = base64Url(JSON.stringify({ iss: jwt.clientId, sub: jwt.username, aud: jwt.audience, exp: Math.floor(now / 1000) + 300 }));
+  const signature = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(jwt.privateKey.replace(/\\n/g, '\n'));
+  return `${header}.${claims}.${base64Url(signature)}`;
+}
+
+export class SalesforceApi {
+  readonly connection: Connection;
+  readonly #settings: SalesforceSettings;
+  #hasSession: boolean;
+
+  constructor(settings: SalesforceSettings) {
+    this.#settings = settings;
+    const refreshable = settings.clientCredentials !== undefined || settings.jwt !== undefined;
+    this.#hasSession = settings.accessToken !== undefined;
+    this.connection = new jsforce.Connection({
+      instanceUrl: settings.instanceUrl!.replace(/\/$/, ''),
+      version: settings.apiVersion,
+      ...(settings.accessToken ? { accessToken: settings.accessToken } : {}),
+      // jsforce calls this on INVALID_SESSION_ID and repeats the request once with the new session.
+      ...(refreshable
+        ? {
+            refreshFn: (_conn, callback) => {
+              this.#requestToken().then(
+                (token) => callback(null, token.access_token, token as never),
+                (error: unknown) => callback(error as Error),
+              );
+            },
+          }
+        : {}),
+    });
+  }
+
+  /** POST /services/oauth2/token with the configured flow. */
+  async #requestToken(): Promise<{ access_token: string; instance_url?: string }> {
+    const params = new URLSearchParams();
+    const { clientCredentials, jwt } = this.#settings;
+    if (clientCredentials) {
+      params.set('grant_type', 'client_credentials');
+      params.set('client_id', clientCredentials.clientId);
+      params.set('client_secret', clientCredentials.clientSecret);
+    } else if (jwt) {
+      params.set('grant_type', 'urn:ietf:params:oauth:grant-type:jwt-bearer');
+      params.set('assertion', jwtAssertion(jwt));
+    } else {
+      throw new CredentialError('salesforce', 'the access token expired and no refreshable flow is configured; set clientCredentials or jwt in connectors.salesforce');
+    }
+    const url = `${this.#settings.instanceUrl!.replace(/\/$/, '')}/services/oauth2/token`;
+    let response: Response;
+    try {
+      response = await fetch(url, { method: 'POST', body: params, signal: AbortSignal.timeout(this.#settings.timeoutMs) });
+    } catch (error) {
+      throw new TransportError(`salesforce: token request failed: ${(error as Error).message}`, { cause: error });
+    }
+    const body = (await response.json().catch(() => ({}))) as { access_token?: string; instance_url?: string; error?: string; error_description?: string };
+    if (!response.ok || !body.access_token) {
+      if (response.status >= 500) throw new VendorError('salesforce', `token request failed (HTTP ${response.status})`, { status: response.status, retryable: true });
+      throw new CredentialError('salesforce', `token request refused: ${body.error ?? response.status}${body.error_description ? ` (${body.error_description})` : ''}; check the connected app and connectors.salesforce credentials`);
+    }
+    return { access_token: body.access_token, ...(body.instance_url ? { instance_url: body.instance_url } : {}) };
+  }
+
+  async #ensureSession(): Promise<void> {
+    if (this.#hasSession) return;
+    const token = await this.#requestToken();
+    this.connection.accessToken = token.access_token;
+    this.#hasSession = true;
+  }
+
+  /**
+   * One jsforce call: stops short of the daily allowance's reserve, waits for the shared rate
+   * budget, and reports the allowance Salesforce announced in Sforce-Limit-Info.
+   */
+  async call<T>(context: ExecutionContext, action: string, run: (connection: Connection) => Promise<T>): Promise<T> {
+    await this.#ensureSession();
+    const usage = (this.connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;
+    if (usage) {
+      const remaining = usage.limit - usage.used;
+      if (remaining <= usage.limit * this.#settings.dailyReserveShare) {
+        throw new VendorError(
+          'salesforce',
+          `${action}: the org's daily API allowance is down to its reserve (${remaining} of ${usage.limit} left, ${Math.round(this.#settings.dailyReserveShare * 100)}% kept for the org); waiting`,
+          { retryable: true, retryAfterMs: 15 * 60_000, code: 'DAILY_RESERVE' },
+        );
+      }
+    }
+    const slot = await context.throttle();
+    try {
+      const result = await run(this.connection);
+      context.recordVendorCall(200);
+      return result;
+    } catch (error) {
+      const failure = classifySalesforceError(error, action);
+      context.recordVendorCall(failure.status ?? (failure instanceof TransportError ? 0 : 400));
+      throw failure;
+    } finally {
+      await slot.settle();
+      const after = (this.connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;
+      if (after) context.reportQuota(after.limit - after.used, after.limit);
+    }
+  }
+}

@@ -1,0 +1,259 @@
+// Salesforce: each WhatsApp customer as a Lead or Contact (the admin's choice), matched to the
+// record the org already has, and each conversation thread as one Task kept up to date by
+// upsert on an external id. A burst costs few calls: records go in sObject Collections of 200,
+// and a thread's Task is rewritten once for all messages that arrived before it was written.
+import type { DescribeSObjectResult } from 'jsforce';
+import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
+import { resolveTuning } from '../../core/connector.js';
+import { SyncError, VendorError } from '../../core/errors.js';
+import { maskPhone } from '../../core/model/phone.js';
+import type { ModelChange } from '../../core/model/types.js';
+import type { OutboxOperation } from '../../core/outbox/queries.js';
+import { SalesforceApi } from './client.js';
+import {
+  KIND,
+  existingPersonUpdate,
+  mappedFields,
+  newPersonRecord,
+  personQueries,
+  pickPerson,
+  taskRecord,
+  toOperationDrafts,
+  writtenFields,
+  type ActivityPayload,
+  type PersonPayload,
+  type PersonRecord,
+} from './mappers.js';
+import type { SalesforceSettings } from './settings.js';
+
+const REF = { person: 'person', task: 'task', taskSyncedTo: 'task-synced-to' } as const;
+/** Error codes of an org's own rules: the record is refused until someone changes data or rules. */
+const ORG_RULE_CODES = new Set(['DUPLICATES_DETECTED', 'FIELD_CUSTOM_VALIDATION_EXCEPTION', 'REQUIRED_FIELD_MISSING', 'INVALID_FIELD_FOR_INSERT_UPDATE', 'STRING_TOO_LONG', 'INVALID_EMAIL_ADDRESS']);
+
+/** What a collections call answers per record (REST gives statusCode, jsforce's types say errorCode). */
+interface RecordResult {
+  success: boolean;
+  id?: string;
+  errors?: Array<{ statusCode?: string; errorCode?: string; message: string; fields?: string[] }>;
+}
+
+function recordFailure(result: RecordResult | undefined, what: string): SyncError {
+  const error = result?.errors?.[0];
+  const code = error?.statusCode ?? error?.errorCode ?? 'NO_RESULT';
+  const fields = error?.fields?.length ? ` (fields: ${error.fields.join(', ')})` : '';
+  const message = `${what} refused by the org: ${code}: ${error?.message ?? 'no result for it'}${fields}`;
+  if (code === 'UNABLE_TO_LOCK_ROW') return new VendorError('salesforce', message, { code, retryable: true });
+  return new VendorError('salesforce', ORG_RULE_CODES.has(code) ? `${message}; change the record or the org's rule, then replay` : message, { code });
+}
+
+export class SalesforceConnector implements Connector {
+  readonly features = ['records', 'activity'];
+  readonly tuning;
+  readonly #api: SalesforceApi;
+  readonly #settings: SalesforceSettings;
+
+  constructor(
+    readonly metadata: ConnectorMetadata,
+    settings: SalesforceSettings,
+  ) {
+    this.#settings = settings;
+    this.tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
+    this.#api = new SalesforceApi(settings);
+  }
+
+  plan(change: ModelChange) {
+    return toOperationDrafts(change);
+  }
+
+  async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const kind = operations[0]?.kind;
+    if (kind === KIND.person) return this.#upsertPeople(operations.map((op) => op.payload as PersonPayload), context);
+    if (kind === KIND.activity) return this.#logActivity(operations.map((op) => op.payload as ActivityPayload), context);
+    return operations.map(() => ({ ok: false, error: new SyncError(`salesforce: unknown operation kind ${kind}`) }));
+  }
+
+  /** Writes are upserts on external ids or updates by Id: running again is the reconciliation. */
+  async reconcile(): Promise<undefined> {
+    return undefined;
+  }
+
+  /** Object and field permissions this configuration needs, as `Object.create`, `Object.Field.update`... */
+  requiredScopes(): string[] {
+    const scopes: string[] = [];
+    for (const [object, fields] of Object.entries(writtenFields(this.#settings))) {
+      scopes.push(`${object}.create`, `${object}.update`);
+      for (const field of fields) scopes.push(`${object}.${field}.create`, `${object}.${field}.update`);
+    }
+    return scopes;
+  }
+
+  /** The running user's object and field permissions, from describe (which reflects field-level security). */
+  async grantedScopes(context: ExecutionContext): Promise<GrantedScopes> {
+    const granted: string[] = [];
+    for (const object of Object.keys(writtenFields(this.#settings))) {
+      const describe = await this.#describe(context, object);
+      if (describe.createable) granted.push(`${object}.create`);
+      if (describe.updateable) granted.push(`${object}.update`);
+      for (const field of describe.fields) {
+        if (field.createable) granted.push(`${object}.${field.name}.create`);
+        if (field.updateable) granted.push(`${object}.${field.name}.update`);
+      }
+    }
+    const limits = await this.#api.call(context, 'reading the org limits', (c) => c.limits());
+    const daily = (limits as { DailyApiRequests?: { Max: number; Remaining: number } }).DailyApiRequests;
+    if (daily) context.reportQuota(daily.Remaining, daily.Max);
+    // Only what we need is worth listing: every other field would read as over-privilege.
+    const wanted = new Set(this.requiredScopes());
+    return granted.filter((s) => wanted.has(s));
+  }
+
+  /**
+   * Checks that both external-id fields exist as external ids and that every field the org
+   * requires on create gets a value; says exactly what to create or configure when not.
+   */
+  async setup(context: ExecutionContext): Promise<string[]> {
+    const problems: string[] = [];
+    const target = this.#settings.target;
+    for (const [object, field, label] of [
+      [target, this.#settings.externalIdField, 'WhatsApp Id'],
+      ['Task', this.#settings.taskExternalIdField, 'WhatsApp Thread Id'],
+    ] as const) {
+      const describe = await this.#describe(context, object);
+      const found = describe.fields.find((f) => f.name === field);
+      if (!found) {
+        problems.push(
+          `${object}.${field} does not exist: in Setup > Object Manager > ${object === 'Task' ? 'Activity' : object} > Fields & Relationships > New, create a Text(255) field labelled "${label}" with API name ${field.replace(/__c$/, '')}, ticking "External ID" and "Unique"`,
+        );
+      } else if (!found.externalId) {
+        problems.push(`${object}.${field} exists but is not an External ID: edit the field and tick "External ID" (and "Unique")`);
+      }
+      if (object === target) {
+        const covered = new Set([...mappedFields(this.#settings), ...Object.keys(this.#settings.defaults)]);
+        const required = describe.fields.filter((f) => f.createable && !f.nillable && !f.defaultedOnCreate && f.type !== 'boolean' && !covered.has(f.name));
+        for (const f of required) {
+          problems.push(`${object}.${f.name} is required by the org on create: set connectors.salesforce.defaults.${f.name} to the value new records should get`);
+        }
+      }
+    }
+    if (problems.length > 0) throw new VendorError('salesforce', problems.join('; '));
+    return [];
+  }
+
+  async #describe(context: ExecutionContext, object: string): Promise<DescribeSObjectResult> {
+    return this.#api.call(context, `describing ${object}`, (c) => c.describe(object));
+  }
+
+  // ---- people (Lead or Contact) ----
+
+  async #upsertPeople(payloads: readonly PersonPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const { target, externalIdField } = this.#settings;
+    const ids = new Map<string, string>();
+    const found = new Map<string, PersonRecord>();
+    const unlinked: PersonPayload[] = [];
+    for (const p of payloads) {
+      const known = await context.getRef(REF.person, p.contactId);
+      if (known) ids.set(p.contactId, known);
+      else unlinked.push(p);
+    }
+
+    // Find records already holding our id, or with the same number however it was typed.
+    for (const query of personQueries(unlinked.map((p) => p.waId), target, externalIdField)) {
+      const records = await this.#api.call(context, `looking up ${target} records`, async (c) => {
+        const result = await c.query<PersonRecord>(query.soql).execute({ autoFetch: true, maxFetch: 2000 });
+        return result.records as PersonRecord[];
+      });
+      for (const payload of unlinked.filter((p) => query.waIds.includes(p.waId))) {
+        const match = pickPerson(records, payload.waId, externalIdField);
+        if (!match) continue;
+        ids.set(payload.contactId, match.record.Id);
+        found.set(payload.contactId, match.record);
+        if (match.by === 'phone') context.log.info({ salesforceId: match.record.Id, phone: payload.waId }, `adopted an existing ${target} with the same phone number`);
+      }
+    }
+
+    const outcomes = new Map<string, OperationOutcome>();
+    const updates = payloads.flatMap((p) => {
+      const record = found.get(p.contactId);
+      const update = record ? existingPersonUpdate(record, p, this.#settings) : undefined;
+      return update ? [{ payload: p, update }] : [];
+    });
+    if (updates.length > 0) {
+      const results = (await this.#api.call(context, `updating ${target} records`, (c) =>
+        c.sobject(target).update(updates.map((u) => u.update) as never[], { allOrNone: false }),
+      )) as RecordResult[];
+      updates.forEach((u, i) => {
+        if (!results[i]?.success) outcomes.set(u.payload.contactId, { ok: false, error: recordFailure(results[i], `${target} ${u.update['Id']}`) });
+      });
+    }
+
+    const creates = payloads.filter((p) => !ids.has(p.contactId));
+    if (creates.length > 0) {
+      // Upsert on the external id: a repeat after a lost answer finds the record it made.
+      const results = (await this.#api.call(context, `creating ${target} records`, (c) =>
+        c.sobject(target).upsert(creates.map((p) => newPersonRecord(p, this.#settings)) as never[], externalIdField, { allOrNone: false }),
+      )) as RecordResult[];
+      creates.forEach((p, i) => {
+        const result = results[i];
+        if (result?.success && result.id) ids.set(p.contactId, result.id);
+        else outcomes.set(p.contactId, { ok: false, error: recordFailure(result, `${target} for ${maskPhone(p.waId)}`) });
+      });
+    }
+
+    const results: OperationOutcome[] = [];
+    for (const p of payloads) {
+      const failed = outcomes.get(p.contactId);
+      if (failed) {
+        results.push(failed);
+        continue;
+      }
+      const id = ids.get(p.contactId)!;
+      await context.setRef(REF.person, p.contactId, id);
+      results.push({ ok: true, result: { salesforceId: id } });
+    }
+    return results;
+  }
+
+  // ---- activity (one Task per thread) ----
+
+  async #logActivity(payloads: readonly ActivityPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
+    const pending = new Map<string, { payload: ActivityPayload; whoId: string; indexes: number[] }>();
+    for (const [index, payload] of payloads.entries()) {
+      // An earlier write of this thread's Task already carried this message: nothing to do.
+      const syncedTo = Number((await context.getRef(REF.taskSyncedTo, payload.threadId)) ?? -1);
+      if (syncedTo >= payload.arrivalSeq) continue;
+      const whoId = await context.getRef(REF.person, payload.contactId);
+      if (!whoId) {
+        outcomes[index] = { ok: false, error: new SyncError('salesforce: the person is not in Salesforce yet (its record operation failed or is dead: replay it)', { retryable: true }) };
+        continue;
+      }
+      const entry = pending.get(payload.threadId) ?? { payload, whoId, indexes: [] };
+      entry.indexes.push(index);
+      pending.set(payload.threadId, entry);
+    }
+    if (pending.size === 0) return outcomes;
+
+    const threads = [...pending.values()];
+    const transcripts = await Promise.all(threads.map((t) => context.threadMessages(t.payload.threadId)));
+    const results = (await this.#api.call(context, 'writing conversation Tasks', (c) =>
+      c.sobject('Task').upsert(
+        threads.map((t, i) => taskRecord(t.payload, transcripts[i]!, t.whoId, this.#settings)) as never[],
+        this.#settings.taskExternalIdField,
+        { allOrNone: false },
+      ),
+    )) as RecordResult[];
+    for (const [i, thread] of threads.entries()) {
+      const result = results[i];
+      if (result?.success && result.id) {
+        const syncedTo = Math.max(...transcripts[i]!.map((m) => m.arrivalSeq), thread.payload.arrivalSeq);
+        await context.setRef(REF.task, thread.payload.threadId, result.id);
+        await context.setRef(REF.taskSyncedTo, thread.payload.threadId, String(syncedTo));
+        for (const index of thread.indexes) outcomes[index] = { ok: true, result: { salesforceTaskId: result.id } };
+      } else {
+        const error = recordFailure(result, `Task for thread ${thread.payload.threadId}`);
+        for (const index of thread.indexes) outcomes[index] = { ok: false, error };
+      }
+    }
+    return outcomes;
+  }
+}

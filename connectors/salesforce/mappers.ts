@@ -1,0 +1,169 @@
+// Pure mapping between our model and Salesforce records and SOQL: no I/O.
+import type { ThreadMessage } from '../../core/connector.js';
+import { samePerson, writtenForms, type E164 } from '../../core/model/phone.js';
+import type { ModelChange } from '../../core/model/types.js';
+import type { OperationDraft } from '../../core/outbox/queries.js';
+import type { SalesforceSettings } from './settings.js';
+
+export const KIND = { person: 'person.upsert', activity: 'thread.log' } as const;
+
+export interface PersonPayload {
+  readonly contactId: string;
+  readonly waId: E164;
+  readonly profileName: string | null;
+  [key: string]: string | null;
+}
+
+export interface ActivityPayload {
+  readonly messageId: string;
+  readonly contactId: string;
+  readonly threadId: string;
+  readonly arrivalSeq: number;
+  readonly threadStartedAt: number;
+  readonly profileName: string | null;
+  [key: string]: string | number | null;
+}
+
+export function toOperationDrafts(change: ModelChange): OperationDraft[] {
+  if (change.type === 'contact.upserted') {
+    const c = change.contact;
+    const payload: PersonPayload = { contactId: c.id, waId: c.waId, profileName: c.profileName };
+    return [{ kind: KIND.person, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
+  }
+  if (change.type === 'message.recorded') {
+    const payload: ActivityPayload = {
+      messageId: change.message.id,
+      contactId: change.contact.id,
+      threadId: change.thread.id,
+      arrivalSeq: change.message.arrivalSeq,
+      threadStartedAt: change.thread.startedAt,
+      profileName: change.contact.profileName,
+    };
+    return [{ kind: KIND.activity, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+  }
+  return [];
+}
+
+/** A SOQL string literal. */
+export function soqlString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+export const PHONE_FIELDS = ['Phone', 'MobilePhone'] as const;
+
+/** SOQL sent as a GET query string: keep each well under the URL length Salesforce accepts. */
+const MAX_SOQL_CHARS = 12_000;
+
+/**
+ * Queries finding people by our external id or by phone in any common written form, each short
+ * enough for one request. Returns the numbers each query covers.
+ */
+export function personQueries(waIds: readonly E164[], target: string, externalIdField: string): Array<{ soql: string; waIds: E164[] }> {
+  const select = `SELECT Id, FirstName, LastName, Phone, MobilePhone, ${externalIdField} FROM ${target} WHERE `;
+  const build = (numbers: readonly E164[]) => {
+    const ids = numbers.map(soqlString).join(', ');
+    const forms = [...new Set(numbers.flatMap((n) => writtenForms(n)))].map(soqlString).join(', ');
+    return `${select}${externalIdField} IN (${ids}) OR ${PHONE_FIELDS.map((f) => `${f} IN (${forms})`).join(' OR ')}`;
+  };
+  const queries: Array<{ soql: string; waIds: E164[] }> = [];
+  let current: E164[] = [];
+  for (const waId of waIds) {
+    if (current.length > 0 && build([...current, waId]).length > MAX_SOQL_CHARS) {
+      queries.push({ soql: build(current), waIds: current });
+      current = [];
+    }
+    current.push(waId);
+  }
+  if (current.length > 0) queries.push({ soql: build(current), waIds: current });
+  return queries;
+}
+
+export interface PersonRecord {
+  Id: string;
+  FirstName?: string | null;
+  LastName?: string | null;
+  Phone?: string | null;
+  MobilePhone?: string | null;
+  [field: string]: unknown;
+}
+
+/** The record already holding this WhatsApp id, else one whose phone is this number. */
+export function pickPerson(records: readonly PersonRecord[], waId: E164, externalIdField: string): { record: PersonRecord; by: 'externalId' | 'phone' } | undefined {
+  const byId = records.find((r) => r[externalIdField] === waId);
+  if (byId) return { record: byId, by: 'externalId' };
+  const byPhone = records.find(
+    (r) => !r[externalIdField] && PHONE_FIELDS.some((f) => typeof r[f] === 'string' && samePerson(r[f] as string, waId, waId)),
+  );
+  return byPhone ? { record: byPhone, by: 'phone' } : undefined;
+}
+
+export function nameParts(profileName: string | null, unknownLastName: string): { FirstName?: string; LastName: string } {
+  const parts = (profileName ?? '').trim().split(/\s+/).filter(Boolean);
+  if (parts.length === 0) return { LastName: unknownLastName };
+  if (parts.length === 1) return { LastName: parts[0]! };
+  return { FirstName: parts.slice(0, -1).join(' '), LastName: parts[parts.length - 1]! };
+}
+
+/** Fields the org requires on create that our mapping fills itself. */
+export function mappedFields(settings: SalesforceSettings): string[] {
+  return [settings.externalIdField, 'Phone', 'FirstName', 'LastName', ...(settings.target === 'Lead' ? ['Company'] : [])];
+}
+
+/** A person we create: our id, the number, the profile name, and the org's required defaults. */
+export function newPersonRecord(payload: PersonPayload, settings: SalesforceSettings): Record<string, string> {
+  return {
+    ...(settings.target === 'Lead' ? { Company: 'WhatsApp' } : {}),
+    ...settings.defaults,
+    [settings.externalIdField]: payload.waId,
+    Phone: payload.waId,
+    ...nameParts(payload.profileName, settings.unknownLastName),
+  };
+}
+
+/** What to write on a person who already exists: our id if missing; a first name only where empty. Undefined when nothing. */
+export function existingPersonUpdate(record: PersonRecord, payload: PersonPayload, settings: SalesforceSettings): Record<string, string> | undefined {
+  const update: Record<string, string> = {};
+  if (record[settings.externalIdField] !== payload.waId) update[settings.externalIdField] = payload.waId;
+  const name = nameParts(payload.profileName, settings.unknownLastName);
+  if (!record.FirstName && name.FirstName) update['FirstName'] = name.FirstName;
+  return Object.keys(update).length > 0 ? { Id: record.Id, ...update } : undefined;
+}
+
+/** Task.Description holds at most 32,000 characters. */
+export const DESCRIPTION_LIMIT = 32_000;
+
+function stamp(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+}
+
+/** The conversation as plain text, newest lines kept when it outgrows the field. */
+export function transcript(messages: readonly ThreadMessage[], limit = DESCRIPTION_LIMIT): string {
+  const lines = messages.map((m) => `${stamp(m.sentAt)} UTC  ${m.direction === 'inbound' ? 'Customer' : 'Us'}: ${m.text}`);
+  let text = lines.join('\n');
+  if (text.length <= limit) return text;
+  const marker = '[earlier messages omitted]\n';
+  while (lines.length > 1 && marker.length + lines.join('\n').length > limit) lines.shift();
+  text = marker + lines.join('\n');
+  return text.length > limit ? text.slice(text.length - limit) : text;
+}
+
+export function taskRecord(payload: ActivityPayload, messages: readonly ThreadMessage[], whoId: string, settings: SalesforceSettings): Record<string, string> {
+  const who = payload.profileName ?? 'customer';
+  return {
+    [settings.taskExternalIdField]: payload.threadId,
+    WhoId: whoId,
+    Subject: `WhatsApp conversation with ${who}`.slice(0, 255),
+    Description: transcript(messages),
+    ActivityDate: new Date(payload.threadStartedAt).toISOString().slice(0, 10),
+    Status: settings.taskStatus,
+    Priority: settings.taskPriority,
+  };
+}
+
+/** Every field this configuration writes, per object: what the permission check looks at. */
+export function writtenFields(settings: SalesforceSettings): Record<string, string[]> {
+  return {
+    [settings.target]: [...new Set([...mappedFields(settings), ...Object.keys(settings.defaults)])],
+    Task: [settings.taskExternalIdField, 'WhoId', 'Subject', 'Description', 'ActivityDate', 'Status', 'Priority'],
+  };
+}

@@ -1,0 +1,41 @@
+// `connectors.salesforce` in wa-crm-sync.yaml.
+import { z } from 'zod';
+import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
+
+const apiName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a Salesforce API name such as WhatsApp_Id__c');
+
+export const salesforceSettingsSchema = z
+  .strictObject({
+    enabled: z.boolean(),
+    /** The org's My Domain URL, e.g. https://acme.my.salesforce.com. */
+    instanceUrl: vendorUrl.optional(),
+    apiVersion: z.string().regex(/^\d{2}\.0$/, 'like 62.0').default('62.0'),
+    /** Authentication: one of a fixed access token, the client-credentials flow, or the JWT bearer flow. */
+    accessToken: z.string().optional(),
+    clientCredentials: z.strictObject({ clientId: z.string().min(1), clientSecret: z.string().min(1) }).optional(),
+    jwt: z.strictObject({ clientId: z.string().min(1), username: z.string().min(1), privateKey: z.string().min(1), audience: vendorUrl.default('https://login.salesforce.com') }).optional(),
+    timeoutMs: z.number().int().min(1000).default(60_000),
+    /** Where WhatsApp customers live: Lead or Contact. */
+    target: z.enum(['Lead', 'Contact']).default('Lead'),
+    /** External-id field on the target object holding the WhatsApp id. */
+    externalIdField: apiName.default('WhatsApp_Id__c'),
+    /** External-id field on Task holding our thread id: one Task per thread, kept up to date. */
+    taskExternalIdField: apiName.default('WhatsApp_Thread_Id__c'),
+    /** Values for fields the org requires on create. Lead's Company is 'WhatsApp' unless set here. */
+    defaults: z.record(apiName, z.string()).default({}),
+    /** LastName when the WhatsApp profile has no name. */
+    unknownLastName: z.string().default('(WhatsApp customer)'),
+    taskStatus: z.string().default('Completed'),
+    taskPriority: z.string().default('Normal'),
+    /** Share of the org's daily API allowance left for its own users and other integrations. */
+    dailyReserveShare: z.number().min(0).max(0.9).default(0.2),
+    rateLimit: dispatchOverrides,
+  })
+  .superRefine((s, ctx) => {
+    if (!s.enabled) return;
+    if (!s.instanceUrl) ctx.addIssue({ code: 'custom', path: ['instanceUrl'], message: "required when enabled (your org's My Domain URL, https://NAME.my.salesforce.com)" });
+    const methods = [s.accessToken, s.clientCredentials, s.jwt].filter((m) => m !== undefined).length;
+    if (methods === 0) ctx.addIssue({ code: 'custom', path: ['accessToken'], message: 'required when enabled (or clientCredentials: { clientId, clientSecret }, or jwt: { clientId, username, privateKey })' });
+    if (methods > 1) ctx.addIssue({ code: 'custom', path: ['accessToken'], message: 'give one of accessToken, clientCredentials or jwt' });
+  });
+export type SalesforceSettings = z.infer<typeof salesforceSettingsSchema>;

@@ -1,0 +1,238 @@
+// The Salesforce connector over the real jsforce, HTTP mocked with nock.
+import nock from 'nock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { salesforceConnector } from '../../../connectors/salesforce/index.js';
+import { KIND, transcript } from '../../../connectors/salesforce/mappers.js';
+import { salesforceSettingsSchema } from '../../../connectors/salesforce/settings.js';
+import { buildScopeReport, type Connector } from '../../../core/connector.js';
+import { VendorError } from '../../../core/errors.js';
+import { silentLogger } from '../../../core/logger.js';
+import type { OutboxOperation } from '../../../core/outbox/queries.js';
+import { missingScopesReason } from '../../../core/scopes.js';
+import { testContext } from '../../helpers/context.js';
+
+const ORG = 'https://acme.my.salesforce.com';
+const DATA = '/services/data/v62.0';
+
+function connectorWith(settings: Record<string, unknown> = {}): Connector {
+  return salesforceConnector.create(
+    salesforceSettingsSchema.parse({ enabled: true, instanceUrl: ORG, accessToken: '00Dxx!token', ...settings }),
+    { log: silentLogger(), mediaDir: '/tmp' },
+  );
+}
+
+let nextId = 1;
+function op(kind: string, payload: Record<string, unknown>): OutboxOperation {
+  const id = nextId++;
+  return { id, idempotencyKey: `salesforce:${kind}:${id}`, connector: 'salesforce', kind, orderingKey: 'k', payload: payload as never, state: 'in_flight', runAt: 0, attempts: 1, maxAttempts: 5, lastError: null, result: null, createdAt: 0 };
+}
+const personOp = (contactId: string, waId: string, profileName: string | null = 'Sheena Nelson') => op(KIND.person, { contactId, waId, profileName });
+const activityOp = (messageId: string, arrivalSeq: number) =>
+  op(KIND.activity, { messageId, contactId: 'c1', threadId: 't-1', arrivalSeq, threadStartedAt: 1749416383000, profileName: 'Sheena Nelson' });
+
+function field(name: string, extra: Record<string, unknown> = {}) {
+  return { name, type: 'string', createable: true, updateable: true, nillable: true, defaultedOnCreate: false, externalId: false, unique: false, length: 255, ...extra };
+}
+
+describe('Salesforce connector', () => {
+  beforeEach(() => nock.disableNetConnect());
+  afterEach(() => {
+    nock.cleanAll();
+    nock.enableNetConnect();
+  });
+
+  describe('records', () => {
+    it('creates Leads in one collections upsert on the external id, after looking for them', async () => {
+      let soql = '';
+      let body: any;
+      nock(ORG, { reqheaders: { authorization: 'Bearer 00Dxx!token' } })
+        .get(`${DATA}/query`)
+        .query((q) => ((soql = String(q['q'])), true))
+        .reply(200, { totalSize: 0, done: true, records: [] })
+        .patch(`${DATA}/composite/sobjects/Lead/WhatsApp_Id__c`, (b) => ((body = b), true))
+        .reply(200, [
+          { id: '00Q1', success: true, created: true, errors: [] },
+          { id: '00Q2', success: true, created: true, errors: [] },
+        ]);
+      const context = testContext();
+      const outcomes = await connectorWith().execute([personOp('c1', '+16505551234'), personOp('c2', '+447700900123', null)], context);
+      expect(outcomes).toEqual([
+        { ok: true, result: { salesforceId: '00Q1' } },
+        { ok: true, result: { salesforceId: '00Q2' } },
+      ]);
+      expect(soql).toMatch(/^SELECT Id, FirstName, LastName, Phone, MobilePhone, WhatsApp_Id__c FROM Lead WHERE WhatsApp_Id__c IN \('\+16505551234', '\+447700900123'\) OR Phone IN \(/);
+      expect(soql).toContain("'(650) 555-1234'");
+      expect(body).toEqual({
+        allOrNone: false,
+        records: [
+          { WhatsApp_Id__c: '+16505551234', attributes: { type: 'Lead' }, Company: 'WhatsApp', Phone: '+16505551234', FirstName: 'Sheena', LastName: 'Nelson' },
+          { WhatsApp_Id__c: '+447700900123', attributes: { type: 'Lead' }, Company: 'WhatsApp', Phone: '+447700900123', LastName: '(WhatsApp customer)' },
+        ],
+      });
+      expect(context.refs.get('person:c1')).toBe('00Q1');
+    });
+
+    it('adopts an existing Contact whose phone is the same number typed otherwise, keeping its names', async () => {
+      let body: any;
+      nock(ORG)
+        .get(`${DATA}/query`)
+        .query(true)
+        .reply(200, { totalSize: 1, done: true, records: [{ attributes: { type: 'Contact' }, Id: '0031', FirstName: 'Sheena', LastName: 'N. (key account)', Phone: null, MobilePhone: '+1 650-555-1234', WhatsApp_Id__c: null }] })
+        .patch(`${DATA}/composite/sobjects`, (b) => ((body = b), true))
+        .reply(200, [{ id: '0031', success: true, errors: [] }]);
+      const [outcome] = await connectorWith({ target: 'Contact' }).execute([personOp('c1', '+16505551234')], testContext());
+      expect(outcome).toEqual({ ok: true, result: { salesforceId: '0031' } });
+      expect(body).toEqual({ allOrNone: false, records: [{ attributes: { type: 'Contact' }, id: '0031', WhatsApp_Id__c: '+16505551234' }] });
+    });
+
+    it('creates Contacts without the Lead-only Company field', async () => {
+      let body: any;
+      nock(ORG)
+        .get(`${DATA}/query`).query(true).reply(200, { totalSize: 0, done: true, records: [] })
+        .patch(`${DATA}/composite/sobjects/Contact/WhatsApp_Id__c`, (b) => ((body = b), true))
+        .reply(200, [{ id: '0032', success: true, created: true, errors: [] }]);
+      await connectorWith({ target: 'Contact' }).execute([personOp('c1', '+16505551234')], testContext());
+      expect(body.records[0]).not.toHaveProperty('Company');
+      expect(body.records[0]).toMatchObject({ LastName: 'Nelson', WhatsApp_Id__c: '+16505551234' });
+    });
+
+    it('keeps the records that saved and fails the one a validation rule refused, with the org\'s message', async () => {
+      nock(ORG)
+        .get(`${DATA}/query`).query(true).reply(200, { totalSize: 0, done: true, records: [] })
+        .patch(`${DATA}/composite/sobjects/Lead/WhatsApp_Id__c`)
+        .reply(200, [
+          { id: '00Q1', success: true, created: true, errors: [] },
+          { success: false, errors: [{ statusCode: 'FIELD_CUSTOM_VALIDATION_EXCEPTION', message: 'Phone must be a local number', fields: ['Phone'] }] },
+        ]);
+      const [good, bad] = await connectorWith().execute([personOp('c1', '+16505551234'), personOp('c2', '+447700900123')], testContext());
+      expect(good).toEqual({ ok: true, result: { salesforceId: '00Q1' } });
+      const error = !bad!.ok ? bad!.error : undefined;
+      expect(error).toBeInstanceOf(VendorError);
+      expect(error!.retryable).toBe(false);
+      expect(error!.message).toBe(
+        "salesforce: Lead for +44********23 refused by the org: FIELD_CUSTOM_VALIDATION_EXCEPTION: Phone must be a local number (fields: Phone); change the record or the org's rule, then replay",
+      );
+    });
+
+    it('retries a record locked by another process', async () => {
+      nock(ORG)
+        .get(`${DATA}/query`).query(true).reply(200, { totalSize: 0, done: true, records: [] })
+        .patch(`${DATA}/composite/sobjects/Lead/WhatsApp_Id__c`)
+        .reply(200, [{ success: false, errors: [{ statusCode: 'UNABLE_TO_LOCK_ROW', message: 'unable to obtain exclusive access to this record' }] }]);
+      const [outcome] = await connectorWith().execute([personOp('c1', '+16505551234')], testContext());
+      expect(!outcome!.ok && outcome!.error.retryable).toBe(true);
+    });
+  });
+
+  describe('activity', () => {
+    it('writes one Task per thread with the whole transcript, and skips messages an earlier write already carried', async () => {
+      let body: any;
+      nock(ORG)
+        .patch(`${DATA}/composite/sobjects/Task/WhatsApp_Thread_Id__c`, (b) => ((body = b), true))
+        .reply(200, [{ id: '00T1', success: true, created: true, errors: [] }]);
+      const context = testContext();
+      context.refs.set('person:c1', '00Q1');
+      context.threads.set('t-1', [
+        { id: 'wamid.1', direction: 'inbound', text: 'Hi, is it in stock?', sentAt: 1749416383000, arrivalSeq: 1001 },
+        { id: 'wamid.2', direction: 'inbound', text: 'In blue?', sentAt: 1749416390000, arrivalSeq: 2001 },
+      ]);
+      const connector = connectorWith();
+      const [first] = await connector.execute([activityOp('wamid.1', 1001)], context);
+      expect(first).toEqual({ ok: true, result: { salesforceTaskId: '00T1' } });
+      expect(body.records).toEqual([
+        {
+          WhatsApp_Thread_Id__c: 't-1',
+          attributes: { type: 'Task' },
+          WhoId: '00Q1',
+          Subject: 'WhatsApp conversation with Sheena Nelson',
+          Description: '2025-06-08 20:59 UTC  Customer: Hi, is it in stock?\n2025-06-08 20:59 UTC  Customer: In blue?',
+          ActivityDate: '2025-06-08',
+          Status: 'Completed',
+          Priority: 'Normal',
+        },
+      ]);
+      // The second message was already in that write: no further call (nock would refuse one).
+      const [second] = await connector.execute([activityOp('wamid.2', 2001)], context);
+      expect(second).toEqual({ ok: true });
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('keeps the newest lines of a transcript that outgrows the Description field', () => {
+      const messages = Array.from({ length: 50 }, (_, i) => ({ id: `m${i}`, direction: 'inbound' as const, text: `line ${i} ${'x'.repeat(40)}`, sentAt: 0, arrivalSeq: i }));
+      const text = transcript(messages, 500);
+      expect(text.length).toBeLessThanOrEqual(500);
+      expect(text.startsWith('[earlier messages omitted]')).toBe(true);
+      expect(text).toContain('line 49');
+      expect(text).not.toContain('line 0 ');
+    });
+  });
+
+  describe('limits, sessions and permissions', () => {
+    it('backs off on REQUEST_LIMIT_EXCEEDED', async () => {
+      nock(ORG).get(`${DATA}/query`).query(true).reply(403, [{ errorCode: 'REQUEST_LIMIT_EXCEEDED', message: 'TotalRequests Limit exceeded.' }]);
+      await expect(connectorWith().execute([personOp('c1', '+16505551234')], testContext())).rejects.toMatchObject({ retryable: true, retryAfterMs: 15 * 60_000, code: 'REQUEST_LIMIT_EXCEEDED' });
+    });
+
+    it('stops short of the daily allowance reserve and reports the allowance', async () => {
+      nock(ORG)
+        .get(`${DATA}/query`).query(true)
+        .reply(200, { totalSize: 0, done: true, records: [] }, { 'Sforce-Limit-Info': 'api-usage=85/100' });
+      const context = testContext();
+      const connector = connectorWith({ dailyReserveShare: 0.2 });
+      await expect(connector.execute([personOp('c1', '+16505551234')], context)).rejects.toMatchObject({ code: 'DAILY_RESERVE', retryable: true });
+      expect(context.quota).toEqual([[15, 100]]);
+    });
+
+    it('gets a session by client credentials and refreshes it when Salesforce says it expired', async () => {
+      const seen: string[] = [];
+      nock(ORG)
+        .post('/services/oauth2/token', (b) => b.grant_type === 'client_credentials' && b.client_id === 'cid')
+        .reply(200, { access_token: 'at-1', instance_url: ORG, token_type: 'Bearer' })
+        .get(`${DATA}/query`).query(true)
+        .reply(function () {
+          seen.push(String(this.req.headers['authorization']));
+          return [401, [{ errorCode: 'INVALID_SESSION_ID', message: 'Session expired or invalid' }]];
+        })
+        .post('/services/oauth2/token')
+        .reply(200, { access_token: 'at-2', instance_url: ORG, token_type: 'Bearer' })
+        .get(`${DATA}/query`).query(true)
+        .reply(function () {
+          seen.push(String(this.req.headers['authorization']));
+          return [200, { totalSize: 0, done: true, records: [] }];
+        })
+        .patch(`${DATA}/composite/sobjects/Lead/WhatsApp_Id__c`)
+        .reply(200, [{ id: '00Q1', success: true, created: true, errors: [] }]);
+      const connector = connectorWith({ accessToken: undefined, clientCredentials: { clientId: 'cid', clientSecret: 'secret' } });
+      const [outcome] = await connector.execute([personOp('c1', '+16505551234')], testContext());
+      expect(outcome!.ok).toBe(true);
+      expect(seen).toEqual(['Bearer at-1', 'Bearer at-2']);
+    });
+
+    it('names each missing object and field permission from describe', async () => {
+      const leadFields = [field('Id'), field('Phone'), field('FirstName'), field('LastName'), field('Company'), field('WhatsApp_Id__c', { createable: false, updateable: false, externalId: true })];
+      const taskFields = ['WhatsApp_Thread_Id__c', 'WhoId', 'Subject', 'Description', 'ActivityDate', 'Status', 'Priority'].map((n) => field(n));
+      nock(ORG)
+        .get(`${DATA}/sobjects/Lead/describe`).reply(200, { name: 'Lead', createable: true, updateable: true, fields: leadFields })
+        .get(`${DATA}/sobjects/Task/describe`).reply(200, { name: 'Task', createable: true, updateable: false, fields: taskFields })
+        .get(`${DATA}/limits`).reply(200, { DailyApiRequests: { Max: 100000, Remaining: 99000 } });
+      const connector = connectorWith();
+      const context = testContext();
+      const report = buildScopeReport(connector, await connector.grantedScopes(context));
+      expect(report.missing).toEqual(['Lead.WhatsApp_Id__c.create', 'Lead.WhatsApp_Id__c.update', 'Task.update']);
+      expect(report.extra).toEqual([]);
+      expect(missingScopesReason(connector, report)).toMatch(/^Salesforce credentials lack scopes Lead\.WhatsApp_Id__c\.create, Lead\.WhatsApp_Id__c\.update, Task\.update/);
+      expect(context.quota).toEqual([[99000, 100000]]);
+    });
+
+    it('says exactly what to create when an external-id field is missing, and which required field needs a default', async () => {
+      const leadFields = [field('Phone'), field('LastName', { nillable: false }), field('Company', { nillable: false }), field('Region__c', { nillable: false })];
+      nock(ORG)
+        .get(`${DATA}/sobjects/Lead/describe`).reply(200, { name: 'Lead', createable: true, updateable: true, fields: leadFields })
+        .get(`${DATA}/sobjects/Task/describe`).reply(200, { name: 'Task', createable: true, updateable: true, fields: [field('WhatsApp_Thread_Id__c', { externalId: false })] });
+      const error = await connectorWith().setup!(testContext()).catch((e: Error) => e);
+      expect((error as Error).message).toContain('Lead.WhatsApp_Id__c does not exist: in Setup > Object Manager > Lead > Fields & Relationships > New, create a Text(255) field labelled "WhatsApp Id" with API name WhatsApp_Id');
+      expect((error as Error).message).toContain('Lead.Region__c is required by the org on create: set connectors.salesforce.defaults.Region__c');
+      expect((error as Error).message).toContain('Task.WhatsApp_Thread_Id__c exists but is not an External ID');
+    });
+  });
+});
