@@ -1,8 +1,9 @@
 // `npm run bench`: prints one `metric_name value` line per figure. Targets (issue 3):
 // ingest_ratio_vs_bare_express >= 0.6, ingest_p99_ms_at_1000rps < 25,
 // outbox_dispatch_ops_per_s_sqlite >= 2000, peak_rss_mb_1m_pending < 200; issue 4:
-// hubspot_calls_per_message <= 0.03, hubspot_drain_ratio_vs_limit_floor <= 1.1.
-// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot).
+// hubspot_calls_per_message <= 0.03, hubspot_drain_ratio_vs_limit_floor <= 1.1; issue 5:
+// salesforce_calls_per_message <= 0.015.
+// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { Recorder } from '../test/helpers/recorder.js';
 import { APP_SECRET, baseConfig, freePort, SERVICE_NODE_FLAGS, ServiceProcess, writeConfig } from '../test/helpers/service-process.js';
 import { tempDir } from '../test/helpers/stores.js';
 import { benchHubSpot } from './hubspot.js';
+import { benchSalesforce } from './salesforce.js';
 import { closedLoop, openLoop, percentile, type LoadTarget } from './load.js';
 
 function metric(name: string, value: number, digits = 2): void {
@@ -153,7 +155,7 @@ async function benchPendingRss(): Promise<void> {
 }
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric) };
+const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric) };
 for (const [name, run] of Object.entries(suites)) {
   if (only && only !== name) continue;
   await run();

@@ -81,10 +81,17 @@ export function buildCli(): Command {
         const depth = await outboxDepth(store.db);
         const flagged = await store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'flagged').executeTakeFirstOrThrow();
         const pending = await store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow();
+        const quotas = (await store.db.selectFrom('connector_state').select(['connector', 'value']).where('key', '=', 'quota').execute()).map((row) => ({
+          connector: row.connector,
+          ...(JSON.parse(row.value) as { remaining: number; max: number; at: number }),
+        }));
         const now = Date.now();
         if (options.json) {
-          console.log(JSON.stringify({ outbox: depth, deliveries: { pending: Number(pending.n), flagged: Number(flagged.n) } }, null, 2));
+          console.log(JSON.stringify({ outbox: depth, deliveries: { pending: Number(pending.n), flagged: Number(flagged.n) }, vendorAllowance: quotas }, null, 2));
           return;
+        }
+        for (const q of quotas) {
+          console.log(`${q.connector}: ${q.remaining} of ${q.max} API requests left today (as of ${formatAge(now - q.at)} ago)`);
         }
         console.log(`deliveries: ${Number(pending.n)} waiting, ${Number(flagged.n)} flagged`);
         if (depth.length === 0) console.log('outbox: empty');

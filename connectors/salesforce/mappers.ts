@@ -51,8 +51,8 @@ export function soqlString(value: string): string {
 
 export const PHONE_FIELDS = ['Phone', 'MobilePhone'] as const;
 
-/** SOQL sent as a GET query string: keep each well under the URL length Salesforce accepts. */
-const MAX_SOQL_CHARS = 12_000;
+/** SOQL travels URL-encoded in a GET query string: keep it well under the ~16 KB URL Salesforce accepts. */
+const MAX_ENCODED_SOQL_CHARS = 8_000;
 
 /**
  * Queries finding people by our external id or by phone in any common written form, each short
@@ -68,7 +68,7 @@ export function personQueries(waIds: readonly E164[], target: string, externalId
   const queries: Array<{ soql: string; waIds: E164[] }> = [];
   let current: E164[] = [];
   for (const waId of waIds) {
-    if (current.length > 0 && build([...current, waId]).length > MAX_SOQL_CHARS) {
+    if (current.length > 0 && encodeURIComponent(build([...current, waId])).length > MAX_ENCODED_SOQL_CHARS) {
       queries.push({ soql: build(current), waIds: current });
       current = [];
     }

@@ -2,7 +2,8 @@
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { salesforceConnector } from '../../../connectors/salesforce/index.js';
-import { KIND, transcript } from '../../../connectors/salesforce/mappers.js';
+import { KIND, personQueries, transcript } from '../../../connectors/salesforce/mappers.js';
+import { parseSoql } from '../../../sandbox/salesforce.js';
 import { salesforceSettingsSchema } from '../../../connectors/salesforce/settings.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
 import { VendorError } from '../../../core/errors.js';
@@ -155,6 +156,15 @@ describe('Salesforce connector', () => {
       const [second] = await connector.execute([activityOp('wamid.2', 2001)], context);
       expect(second).toEqual({ ok: true });
       expect(nock.isDone()).toBe(true);
+    });
+
+    it('splits phone look-ups so each query stays within the URL length Salesforce accepts', () => {
+      const numbers = Array.from({ length: 200 }, (_, i) => `+4477009${String(10000 + i).slice(1)}` as const);
+      const queries = personQueries(numbers, 'Lead', 'WhatsApp_Id__c');
+      expect(queries.length).toBeGreaterThan(1);
+      expect(queries.flatMap((q) => q.waIds)).toEqual(numbers);
+      for (const q of queries) expect(encodeURIComponent(q.soql).length).toBeLessThanOrEqual(8000);
+      expect(parseSoql(queries[0]!.soql).conditions.map((c) => c.field)).toEqual(['WhatsApp_Id__c', 'Phone', 'MobilePhone']);
     });
 
     it('keeps the newest lines of a transcript that outgrows the Description field', () => {

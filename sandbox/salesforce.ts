@@ -1,0 +1,258 @@
+// A local stand-in for the parts of Salesforce's REST API the connector uses: OAuth token,
+// describe, SOQL queries of the shapes we send (IN and = conditions joined by OR), sObject
+// Collections upsert and update, /limits with a daily allowance and Sforce-Limit-Info, and
+// errors in Salesforce's format. State is at GET /_sandbox/state.
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Request, type Response } from 'express';
+
+export interface SalesforceSandboxOptions {
+  /** The daily API allowance (Developer Edition: 15,000). */
+  readonly dailyMax?: number;
+  readonly accessTokens?: readonly string[];
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+}
+
+interface FieldSpec {
+  name: string;
+  type: string;
+  createable: boolean;
+  updateable: boolean;
+  nillable: boolean;
+  defaultedOnCreate: boolean;
+  externalId: boolean;
+  unique: boolean;
+  length: number;
+}
+
+type SObject = Record<string, unknown> & { Id: string };
+
+export interface SalesforceSandboxState {
+  requests: number;
+  tokensIssued: number;
+  apiUsed: number;
+  records: Record<string, SObject[]>;
+  fields: Record<string, FieldSpec[]>;
+}
+
+const MAX_COLLECTION = 200;
+
+function field(name: string, extra: Partial<FieldSpec> = {}): FieldSpec {
+  return { name, type: 'string', createable: true, updateable: true, nillable: true, defaultedOnCreate: false, externalId: false, unique: false, length: 255, ...extra };
+}
+
+function sfError(res: Response, status: number, errorCode: string, message: string, fields?: string[]): void {
+  res.status(status).json([{ message, errorCode, ...(fields ? { fields } : {}) }]);
+}
+
+/** Reads SOQL string literals and identifiers; enough for `SELECT … FROM … WHERE a IN (…) OR b = '…'`. */
+export function parseSoql(soql: string): { fields: string[]; object: string; conditions: Array<{ field: string; values: string[] }> } {
+  const match = /^SELECT\s+(.+?)\s+FROM\s+(\w+)(?:\s+WHERE\s+(.+))?$/is.exec(soql.trim());
+  if (!match) throw new Error(`unexpected token in ${soql.slice(0, 60)}`);
+  const literal = /'((?:[^'\\]|\\.)*)'/g;
+  const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
+  const conditions: Array<{ field: string; values: string[] }> = [];
+  let rest = match[3] ?? '';
+  while (rest.trim() !== '') {
+    const head = /^\s*(\w+)\s+(IN|=)\s*/i.exec(rest);
+    if (!head) throw new Error(`unexpected condition near ${rest.slice(0, 40)}`);
+    rest = rest.slice(head[0].length);
+    if (head[2]!.toUpperCase() === 'IN') {
+      const close = (() => {
+        let inString = false;
+        for (let i = 0; i < rest.length; i++) {
+          const ch = rest[i];
+          if (ch === '\\') i++;
+          else if (ch === "'") inString = !inString;
+          else if (ch === ')' && !inString) return i;
+        }
+        return -1;
+      })();
+      const list = rest.slice(1, close);
+      conditions.push({ field: head[1]!, values: [...list.matchAll(literal)].map((m) => unescape(m[1]!)) });
+      rest = rest.slice(close + 1);
+    } else {
+      const value = /^'((?:[^'\\]|\\.)*)'/.exec(rest)!;
+      conditions.push({ field: head[1]!, values: [unescape(value[1]!)] });
+      rest = rest.slice(value[0].length);
+    }
+    rest = rest.replace(/^\s*OR\s+/i, '');
+  }
+  return { fields: match[1]!.split(',').map((f) => f.trim()), object: match[2]!, conditions };
+}
+
+export class SalesforceSandbox {
+  readonly state: SalesforceSandboxState;
+  readonly #options: Required<SalesforceSandboxOptions>;
+  readonly #tokens: Set<string>;
+  #server: Server | undefined;
+  #nextId = 1;
+
+  constructor(options: SalesforceSandboxOptions = {}) {
+    this.#options = {
+      dailyMax: options.dailyMax ?? 15_000,
+      accessTokens: options.accessTokens ?? ['00Dsandbox!token'],
+      clientId: options.clientId ?? 'sandbox-client',
+      clientSecret: options.clientSecret ?? 'sandbox-secret',
+    };
+    this.#tokens = new Set(this.#options.accessTokens);
+    const person = [field('Id', { createable: false, updateable: false }), field('FirstName'), field('LastName', { nillable: false }), field('Phone'), field('MobilePhone'), field('WhatsApp_Id__c', { externalId: true, unique: true })];
+    this.state = {
+      requests: 0,
+      tokensIssued: 0,
+      apiUsed: 0,
+      records: { Lead: [], Contact: [], Task: [] },
+      fields: {
+        Lead: [...person, field('Company', { nillable: false })],
+        Contact: person,
+        Task: ['WhoId', 'Subject', 'ActivityDate', 'Status', 'Priority'].map((n) => field(n)).concat(field('Description', { length: 32_000 }), field('WhatsApp_Thread_Id__c', { externalId: true, unique: true }), field('Id', { createable: false, updateable: false })),
+      },
+    };
+  }
+
+  /** Makes every issued session invalid, as when Salesforce expires it. */
+  expireSessions(): void {
+    this.#tokens.clear();
+  }
+
+  async start(port = 0): Promise<string> {
+    const app = this.#app();
+    await new Promise<void>((resolve) => (this.#server = app.listen(port, '127.0.0.1', () => resolve())));
+    return `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.#server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+  }
+
+  #id(object: string): string {
+    const prefix = object === 'Lead' ? '00Q' : object === 'Contact' ? '003' : '00T';
+    return `${prefix}${String(this.#nextId++).padStart(15, '0')}`;
+  }
+
+  /** Applies a record's fields after checking them against describe; returns an error result or undefined. */
+  #validate(object: string, record: Record<string, unknown>, creating: boolean): { success: false; errors: unknown[] } | undefined {
+    const fields = this.state.fields[object] ?? [];
+    for (const name of Object.keys(record)) {
+      if (name === 'attributes' || name === 'Id' || name === 'id') continue;
+      const spec = fields.find((f) => f.name === name);
+      if (!spec || !(creating ? spec.createable : spec.updateable)) {
+        return { success: false, errors: [{ statusCode: 'INVALID_FIELD_FOR_INSERT_UPDATE', message: `Unable to create/update fields: ${name}`, fields: [name] }] };
+      }
+      if (typeof record[name] === 'string' && (record[name] as string).length > spec.length) {
+        return { success: false, errors: [{ statusCode: 'STRING_TOO_LONG', message: `${name}: data value too large`, fields: [name] }] };
+      }
+    }
+    if (creating) {
+      const missing = fields.filter((f) => !f.nillable && f.createable && !f.defaultedOnCreate && (record[f.name] === undefined || record[f.name] === ''));
+      if (missing.length > 0) {
+        return { success: false, errors: [{ statusCode: 'REQUIRED_FIELD_MISSING', message: `Required fields are missing: [${missing.map((f) => f.name).join(', ')}]`, fields: missing.map((f) => f.name) }] };
+      }
+    }
+    return undefined;
+  }
+
+  #app(): express.Express {
+    const app = express();
+    app.use(express.json({ limit: '20mb' }), express.urlencoded({ extended: false }));
+
+    app.get('/_sandbox/state', (_req, res) => void res.json(this.state));
+
+    app.post('/services/oauth2/token', (req, res) => {
+      this.state.requests++;
+      const grant = String(req.body.grant_type);
+      const ok =
+        (grant === 'client_credentials' && req.body.client_id === this.#options.clientId && req.body.client_secret === this.#options.clientSecret) ||
+        (grant === 'urn:ietf:params:oauth:grant-type:jwt-bearer' && typeof req.body.assertion === 'string' && req.body.assertion.split('.').length === 3);
+      if (!ok) return void res.status(400).json({ error: 'invalid_client', error_description: 'invalid client credentials' });
+      const token = `00Dsandbox!${randomBytes(12).toString('hex')}`;
+      this.#tokens.add(token);
+      this.state.tokensIssued++;
+      res.json({ access_token: token, instance_url: `http://${req.get('host')}`, token_type: 'Bearer', issued_at: String(Date.now()) });
+    });
+
+    const data = express.Router();
+    data.use((req, res, next) => {
+      this.state.requests++;
+      const token = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
+      if (!token || !this.#tokens.has(token)) return sfError(res, 401, 'INVALID_SESSION_ID', 'Session expired or invalid');
+      if (this.state.apiUsed >= this.#options.dailyMax) return sfError(res, 403, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');
+      this.state.apiUsed++;
+      res.set('Sforce-Limit-Info', `api-usage=${this.state.apiUsed}/${this.#options.dailyMax}`);
+      next();
+    });
+
+    data.get('/limits', (_req, res) => void res.json({ DailyApiRequests: { Max: this.#options.dailyMax, Remaining: this.#options.dailyMax - this.state.apiUsed } }));
+
+    data.get('/sobjects/:object/describe', (req, res) => {
+      const fields = this.state.fields[req.params.object];
+      if (!fields) return sfError(res, 404, 'NOT_FOUND', `The requested resource does not exist`);
+      res.json({ name: req.params.object, createable: true, updateable: true, fields });
+    });
+
+    data.get('/query', (req, res) => {
+      let parsed: ReturnType<typeof parseSoql>;
+      try {
+        parsed = parseSoql(String(req.query['q']));
+      } catch (error) {
+        return sfError(res, 400, 'MALFORMED_QUERY', (error as Error).message);
+      }
+      const records = (this.state.records[parsed.object] ?? []).filter(
+        (r) => parsed.conditions.length === 0 || parsed.conditions.some((c) => c.values.includes(String(r[c.field] ?? ''))),
+      );
+      res.json({
+        totalSize: records.length,
+        done: true,
+        records: records.slice(0, 2000).map((r) => ({ attributes: { type: parsed.object, url: `/services/data/v62.0/sobjects/${parsed.object}/${r.Id}` }, ...Object.fromEntries(parsed.fields.map((f) => [f, r[f] ?? null])) })),
+      });
+    });
+
+    data.patch('/composite/sobjects/:object/:externalIdField', (req, res) => {
+      const { object, externalIdField } = req.params;
+      const records = (req.body as { records?: Array<Record<string, unknown>> }).records ?? [];
+      if (records.length > MAX_COLLECTION) return sfError(res, 400, 'EXCEEDED_ID_LIMIT', `record count exceeds ${MAX_COLLECTION}`);
+      const spec = (this.state.fields[object] ?? []).find((f) => f.name === externalIdField);
+      if (!spec?.externalId) return sfError(res, 400, 'INVALID_FIELD', `Field ${externalIdField} is not an external id field`);
+      const table = (this.state.records[object] ??= []);
+      res.json(
+        records.map((record) => {
+          const { attributes: _attributes, ...fields } = record;
+          const existing = table.find((r) => r[externalIdField] === fields[externalIdField]);
+          const invalid = this.#validate(object, fields, !existing);
+          if (invalid) return invalid;
+          if (existing) {
+            Object.assign(existing, fields);
+            return { id: existing.Id, success: true, created: false, errors: [] };
+          }
+          const created = { ...fields, Id: this.#id(object) } as SObject;
+          table.push(created);
+          return { id: created.Id, success: true, created: true, errors: [] };
+        }),
+      );
+    });
+
+    data.patch('/composite/sobjects', (req, res) => {
+      const records = (req.body as { records?: Array<Record<string, unknown>> }).records ?? [];
+      if (records.length > MAX_COLLECTION) return sfError(res, 400, 'EXCEEDED_ID_LIMIT', `record count exceeds ${MAX_COLLECTION}`);
+      res.json(
+        records.map((record) => {
+          const { attributes, id, Id, ...fields } = record as { attributes?: { type?: string }; id?: string; Id?: string };
+          const object = attributes?.type ?? '';
+          const existing = (this.state.records[object] ?? []).find((r) => r.Id === (id ?? Id));
+          if (!existing) return { success: false, errors: [{ statusCode: 'ENTITY_IS_DELETED', message: 'entity is deleted', fields: [] }] };
+          const invalid = this.#validate(object, fields, false);
+          if (invalid) return invalid;
+          Object.assign(existing, fields);
+          return { id: existing.Id, success: true, errors: [] };
+        }),
+      );
+    });
+
+    app.use(/^\/services\/data\/v\d+\.0/, data);
+    app.use((req: Request, res: Response) => sfError(res, 404, 'NOT_FOUND', `sandbox: no route for ${req.method} ${req.path}`));
+    return app;
+  }
+}

@@ -1,0 +1,58 @@
+// The Salesforce connector inside the real service process, against the local Salesforce
+// sandbox: a Contact already in the org adopted, Leads created, one Task per thread, a session
+// that expires mid-way refreshed by the client-credentials flow.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SalesforceSandbox } from '../../sandbox/salesforce.js';
+import { textWebhook } from '../helpers/fixtures.js';
+import { baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
+import { freshStoreUrl, tempDir } from '../helpers/stores.js';
+
+describe('Salesforce end to end', () => {
+  const sandbox = new SalesforceSandbox();
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    const instanceUrl = await sandbox.start();
+    sandbox.state.records['Lead']!.push({ Id: '00Q000000000000999', FirstName: 'Sheena', LastName: 'N. (key account)', Phone: '(650) 555-1234', Company: 'Acme' });
+    const dir = tempDir();
+    const port = await freePort();
+    const configPath = join(dir, 'wa-crm-sync.yaml');
+    writeConfig(configPath, {
+      ...baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir }),
+      connectors: { salesforce: { enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 } } },
+    });
+    service = new ServiceProcess(configPath, port);
+    await service.start();
+  });
+
+  afterAll(async () => {
+    await service.kill('SIGTERM');
+    await sandbox.stop();
+  });
+
+  it('adopts the existing Lead, creates the others, and keeps one Task per thread with the whole conversation', { timeout: 60_000 }, async () => {
+    const numbers = ['16505551234', '447700900001', '447700900002'];
+    for (let m = 0; m < 4; m++) {
+      for (const [c, from] of numbers.entries()) {
+        await service.deliver(textWebhook({ from, id: `wamid.sf.${c}.${m}`, timestamp: 1_760_000_000 + m * 60, body: `line ${m}`, name: c === 0 ? 'Sheena Nelson' : `Customer ${c}` }));
+      }
+      // Salesforce expires the session: the connector must get a new one and carry on.
+      if (m === 1) sandbox.expireSessions();
+    }
+    const tasks = () => sandbox.state.records['Task']!;
+    await waitFor(() => tasks().length === 3 && tasks().every((t) => String(t['Description']).split('\n').length === 4), 30_000, 'three complete Tasks');
+
+    // One session at start, and another after Salesforce expired the first.
+    expect(sandbox.state.tokensIssued).toBeGreaterThanOrEqual(2);
+    const leads = sandbox.state.records['Lead']!;
+    expect(leads).toHaveLength(3);
+    expect(leads.find((l) => l.Id === '00Q000000000000999')).toMatchObject({ WhatsApp_Id__c: '+16505551234', FirstName: 'Sheena', LastName: 'N. (key account)' });
+    for (const [c, from] of numbers.entries()) {
+      const lead = leads.find((l) => l['WhatsApp_Id__c'] === `+${from}`)!;
+      const task = tasks().find((t) => t['WhoId'] === lead.Id)!;
+      expect(String(task['Description'])).toContain('Customer: line 3');
+      expect(task['Subject']).toBe(`WhatsApp conversation with ${c === 0 ? 'Sheena Nelson' : `Customer ${c}`}`);
+    }
+  });
+});
