@@ -48,12 +48,13 @@ function sfError(res: Response, status: number, errorCode: string, message: stri
 }
 
 /** Reads SOQL string literals and identifiers; enough for `SELECT … FROM … WHERE a IN (…) OR b = '…'`. */
-export function parseSoql(soql: string): { fields: string[]; object: string; conditions: Array<{ field: string; values: string[] }> } {
+export function parseSoql(soql: string): { fields: string[]; object: string; conditions: Array<{ field: string; values: string[] }>; join: 'AND' | 'OR' } {
   const match = /^SELECT\s+(.+?)\s+FROM\s+(\w+)(?:\s+WHERE\s+(.+))?$/is.exec(soql.trim());
   if (!match) throw new Error(`unexpected token in ${soql.slice(0, 60)}`);
   const literal = /'((?:[^'\\]|\\.)*)'/g;
   const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
   const conditions: Array<{ field: string; values: string[] }> = [];
+  let join: 'AND' | 'OR' = 'OR';
   let rest = match[3] ?? '';
   while (rest.trim() !== '') {
     const head = /^\s*(\w+)\s+(IN|=)\s*/i.exec(rest);
@@ -78,9 +79,13 @@ export function parseSoql(soql: string): { fields: string[]; object: string; con
       conditions.push({ field: head[1]!, values: [unescape(value[1]!)] });
       rest = rest.slice(value[0].length);
     }
-    rest = rest.replace(/^\s*OR\s+/i, '');
+    const joiner = /^\s*(OR|AND)\s+/i.exec(rest);
+    if (joiner) {
+      join = joiner[1]!.toUpperCase() as 'AND' | 'OR';
+      rest = rest.slice(joiner[0].length);
+    }
   }
-  return { fields: match[1]!.split(',').map((f) => f.trim()), object: match[2]!, conditions };
+  return { fields: match[1]!.split(',').map((f) => f.trim()), object: match[2]!, conditions, join };
 }
 
 export class SalesforceSandbox {
@@ -103,10 +108,11 @@ export class SalesforceSandbox {
       requests: 0,
       tokensIssued: 0,
       apiUsed: 0,
-      records: { Lead: [], Contact: [], Task: [] },
+      records: { Lead: [], Contact: [], Task: [], ContentVersion: [] },
       fields: {
         Lead: [...person, field('Company', { nillable: false })],
         Contact: person,
+        ContentVersion: ['Title', 'PathOnClient', 'FirstPublishLocationId'].map((n) => field(n)).concat(field('VersionData', { type: 'base64', length: 50_000_000 }), field('Id', { createable: false, updateable: false })),
         Task: ['WhoId', 'Subject', 'ActivityDate', 'Status', 'Priority'].map((n) => field(n)).concat(field('Description', { length: 32_000 }), field('WhatsApp_Thread_Id__c', { externalId: true, unique: true }), field('Id', { createable: false, updateable: false })),
       },
     };
@@ -129,7 +135,7 @@ export class SalesforceSandbox {
   }
 
   #id(object: string): string {
-    const prefix = object === 'Lead' ? '00Q' : object === 'Contact' ? '003' : '00T';
+    const prefix = ({ Lead: '00Q', Contact: '003', Task: '00T', ContentVersion: '068' } as Record<string, string>)[object] ?? '001';
     return `${prefix}${String(this.#nextId++).padStart(15, '0')}`;
   }
 
@@ -200,8 +206,9 @@ export class SalesforceSandbox {
       } catch (error) {
         return sfError(res, 400, 'MALFORMED_QUERY', (error as Error).message);
       }
+      const holds = (r: SObject, c: { field: string; values: string[] }) => c.values.includes(String(r[c.field] ?? ''));
       const records = (this.state.records[parsed.object] ?? []).filter(
-        (r) => parsed.conditions.length === 0 || parsed.conditions.some((c) => c.values.includes(String(r[c.field] ?? ''))),
+        (r) => parsed.conditions.length === 0 || (parsed.join === 'AND' ? parsed.conditions.every((c) => holds(r, c)) : parsed.conditions.some((c) => holds(r, c))),
       );
       res.json({
         totalSize: records.length,
@@ -232,6 +239,16 @@ export class SalesforceSandbox {
           return { id: created.Id, success: true, created: true, errors: [] };
         }),
       );
+    });
+
+    data.post('/sobjects/:object', (req, res) => {
+      const object = req.params.object;
+      if (!this.state.fields[object]) return sfError(res, 404, 'NOT_FOUND', 'The requested resource does not exist');
+      const invalid = this.#validate(object, req.body as Record<string, unknown>, true);
+      if (invalid) return void res.status(400).json((invalid.errors as Array<{ statusCode: string; message: string; fields: string[] }>).map((e) => ({ errorCode: e.statusCode, message: e.message, fields: e.fields })));
+      const created = { ...(req.body as Record<string, unknown>), Id: this.#id(object) } as SObject;
+      (this.state.records[object] ??= []).push(created);
+      res.status(201).json({ id: created.Id, success: true, errors: [] });
     });
 
     data.patch('/composite/sobjects', (req, res) => {

@@ -2,17 +2,22 @@
 // record the org already has, and each conversation thread as one Task kept up to date by
 // upsert on an external id. A burst costs few calls: records go in sObject Collections of 200,
 // and a thread's Task is rewritten once for all messages that arrived before it was written.
+import { readFile } from 'node:fs/promises';
 import type { DescribeSObjectResult } from 'jsforce';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { SyncError, VendorError } from '../../core/errors.js';
+import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { maskPhone } from '../../core/model/phone.js';
 import type { ModelChange } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { SalesforceApi } from './client.js';
 import {
   KIND,
+  MAX_INLINE_FILE_BYTES,
   existingPersonUpdate,
+  fileNameOnClient,
+  fileTitle,
+  soqlString,
   mappedFields,
   newPersonRecord,
   personQueries,
@@ -21,6 +26,7 @@ import {
   toOperationDrafts,
   writtenFields,
   type ActivityPayload,
+  type MediaFilePayload,
   type PersonPayload,
   type PersonRecord,
 } from './mappers.js';
@@ -62,13 +68,16 @@ export class SalesforceConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return toOperationDrafts(change);
+    return toOperationDrafts(change, { mediaFiles: this.#settings.mediaFiles });
   }
 
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = operations[0]?.kind;
     if (kind === KIND.person) return this.#upsertPeople(operations.map((op) => op.payload as PersonPayload), context);
     if (kind === KIND.activity) return this.#logActivity(operations.map((op) => op.payload as ActivityPayload), context);
+    if (kind === KIND.media) {
+      return Promise.all(operations.map((op) => this.#attachFile(op.payload as MediaFilePayload, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
+    }
     return operations.map(() => ({ ok: false, error: new SyncError(`salesforce: unknown operation kind ${kind}`) }));
   }
 
@@ -211,6 +220,29 @@ export class SalesforceConnector implements Connector {
       results.push({ ok: true, result: { salesforceId: id } });
     }
     return results;
+  }
+
+  // ---- media files on the Task ----
+
+  /** Uploads the file to the thread's Task unless the same bytes are already there. */
+  async #attachFile(payload: MediaFilePayload, context: ExecutionContext): Promise<OperationOutcome> {
+    const taskId = await context.getRef(REF.task, payload.threadId);
+    if (!taskId) return { ok: false, error: new SyncError("salesforce: the thread's Task is not written yet (its operation failed or is dead: replay it)", { retryable: true }) };
+    if (payload.size > MAX_INLINE_FILE_BYTES) {
+      return { ok: false, error: new VendorError('salesforce', `media file of ${payload.size} bytes is over the ${MAX_INLINE_FILE_BYTES}-byte limit for attaching through the REST API`) };
+    }
+    const title = fileTitle(payload);
+    const existing = await this.#api.call(context, 'looking for an attached file', async (c) => {
+      const result = await c.query<{ Id: string }>(`SELECT Id FROM ContentVersion WHERE Title = ${soqlString(title)} AND FirstPublishLocationId = ${soqlString(taskId)}`).execute();
+      return result.records as Array<{ Id: string }>;
+    });
+    if (existing[0]) return { ok: true, result: { salesforceContentVersionId: existing[0].Id } };
+    const data = await readFile(payload.path);
+    const created = (await this.#api.call(context, 'attaching a media file', (c) =>
+      c.sobject('ContentVersion').create({ Title: title, PathOnClient: fileNameOnClient(payload), VersionData: data.toString('base64'), FirstPublishLocationId: taskId } as never),
+    )) as unknown as RecordResult;
+    if (!created.success || !created.id) return { ok: false, error: recordFailure(created, 'ContentVersion') };
+    return { ok: true, result: { salesforceContentVersionId: created.id } };
   }
 
   // ---- activity (one Task per thread) ----

@@ -5,7 +5,32 @@ import type { ModelChange } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import type { SalesforceSettings } from './settings.js';
 
-export const KIND = { person: 'person.upsert', activity: 'thread.log' } as const;
+export const KIND = { person: 'person.upsert', activity: 'thread.log', media: 'media.file' } as const;
+
+export interface MediaFilePayload {
+  readonly messageId: string;
+  readonly threadId: string;
+  readonly path: string;
+  readonly sha256: string;
+  readonly mimeType: string;
+  readonly size: number;
+  readonly filename: string | null;
+  [key: string]: string | number | null;
+}
+
+/** Largest file sent inline as base64 JSON (the REST body limit is 50 MB once encoded). */
+export const MAX_INLINE_FILE_BYTES = 35 * 1024 * 1024;
+
+/** A title per content: the same bytes get the same title, so a second upload can be found first. */
+export function fileTitle(payload: Pick<MediaFilePayload, 'sha256'>): string {
+  return `whatsapp-${payload.sha256.slice(0, 32)}`;
+}
+
+export function fileNameOnClient(payload: Pick<MediaFilePayload, 'sha256' | 'filename' | 'mimeType'>): string {
+  if (payload.filename) return payload.filename;
+  const extension = payload.mimeType.split(';')[0]!.split('/')[1]?.replace(/[^a-z0-9]/gi, '') || 'bin';
+  return `${fileTitle(payload)}.${extension}`;
+}
 
 export interface PersonPayload {
   readonly contactId: string;
@@ -24,7 +49,21 @@ export interface ActivityPayload {
   [key: string]: string | number | null;
 }
 
-export function toOperationDrafts(change: ModelChange): OperationDraft[] {
+export function toOperationDrafts(change: ModelChange, options: { mediaFiles: boolean }): OperationDraft[] {
+  if (change.type === 'media.stored') {
+    if (!options.mediaFiles) return [];
+    const { media } = change;
+    const payload: MediaFilePayload = {
+      messageId: change.message.id,
+      threadId: change.message.threadId,
+      path: media.path,
+      sha256: media.sha256,
+      mimeType: media.mimeType,
+      size: media.size,
+      filename: media.filename,
+    };
+    return [{ kind: KIND.media, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+  }
   if (change.type === 'contact.upserted') {
     const c = change.contact;
     const payload: PersonPayload = { contactId: c.id, waId: c.waId, profileName: c.profileName };
@@ -165,5 +204,6 @@ export function writtenFields(settings: SalesforceSettings): Record<string, stri
   return {
     [settings.target]: [...new Set([...mappedFields(settings), ...Object.keys(settings.defaults)])],
     Task: [settings.taskExternalIdField, 'WhoId', 'Subject', 'Description', 'ActivityDate', 'Status', 'Priority'],
+    ...(settings.mediaFiles ? { ContentVersion: ['Title', 'PathOnClient', 'VersionData', 'FirstPublishLocationId'] } : {}),
   };
 }

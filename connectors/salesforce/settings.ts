@@ -27,6 +27,8 @@ export const salesforceSettingsSchema = z
     unknownLastName: z.string().default('(WhatsApp customer)'),
     taskStatus: z.string().default('Completed'),
     taskPriority: z.string().default('Normal'),
+    /** Attach received media to the thread's Task as files (ContentVersion). */
+    mediaFiles: z.boolean().default(false),
     /** Share of the org's daily API allowance left for its own users and other integrations. */
     dailyReserveShare: z.number().min(0).max(0.9).default(0.2),
     rateLimit: dispatchOverrides,

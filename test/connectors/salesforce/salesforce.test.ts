@@ -1,4 +1,6 @@
 // The Salesforce connector over the real jsforce, HTTP mocked with nock.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { salesforceConnector } from '../../../connectors/salesforce/index.js';
@@ -11,6 +13,7 @@ import { silentLogger } from '../../../core/logger.js';
 import type { OutboxOperation } from '../../../core/outbox/queries.js';
 import { missingScopesReason } from '../../../core/scopes.js';
 import { testContext } from '../../helpers/context.js';
+import { tempDir } from '../../helpers/stores.js';
 
 const ORG = 'https://acme.my.salesforce.com';
 const DATA = '/services/data/v62.0';
@@ -165,6 +168,7 @@ describe('Salesforce connector', () => {
       expect(queries.flatMap((q) => q.waIds)).toEqual(numbers);
       for (const q of queries) expect(encodeURIComponent(q.soql).length).toBeLessThanOrEqual(8000);
       expect(parseSoql(queries[0]!.soql).conditions.map((c) => c.field)).toEqual(['WhatsApp_Id__c', 'Phone', 'MobilePhone']);
+      expect(parseSoql("SELECT Id FROM ContentVersion WHERE Title = 'a\\'b' AND FirstPublishLocationId = 'x'")).toMatchObject({ join: 'AND', conditions: [{ field: 'Title', values: ["a'b"] }, { field: 'FirstPublishLocationId', values: ['x'] }] });
     });
 
     it('keeps the newest lines of a transcript that outgrows the Description field', () => {
@@ -174,6 +178,41 @@ describe('Salesforce connector', () => {
       expect(text.startsWith('[earlier messages omitted]')).toBe(true);
       expect(text).toContain('line 49');
       expect(text).not.toContain('line 0 ');
+    });
+  });
+
+  describe('media files', () => {
+    const fileOp = (path: string) => op(KIND.media, { messageId: 'wamid.IMG', threadId: 't-1', path, sha256: 'b'.repeat(64), mimeType: 'image/jpeg', size: 5, filename: null });
+
+    it('attaches a received file to the thread\'s Task once, found again by its content title', async () => {
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'bytes');
+      let soql = '';
+      let body: any;
+      nock(ORG)
+        .get(`${DATA}/query`).query((q) => ((soql = String(q['q'])), true))
+        .reply(200, { totalSize: 0, done: true, records: [] })
+        .post(`${DATA}/sobjects/ContentVersion`, (b) => ((body = b), true))
+        .reply(201, { id: '068000000000001', success: true, errors: [] });
+      const context = testContext();
+      context.refs.set('task:t-1', '00T1');
+      const [outcome] = await connectorWith({ mediaFiles: true }).execute([fileOp(path)], context);
+      expect(outcome).toEqual({ ok: true, result: { salesforceContentVersionId: '068000000000001' } });
+      expect(soql).toBe(`SELECT Id FROM ContentVersion WHERE Title = 'whatsapp-${'b'.repeat(32)}' AND FirstPublishLocationId = '00T1'`);
+      expect(body).toEqual({ Title: `whatsapp-${'b'.repeat(32)}`, PathOnClient: `whatsapp-${'b'.repeat(32)}.jpeg`, VersionData: Buffer.from('bytes').toString('base64'), FirstPublishLocationId: '00T1' });
+    });
+
+    it('does not upload twice after a crash', async () => {
+      nock(ORG).get(`${DATA}/query`).query(true).reply(200, { totalSize: 1, done: true, records: [{ attributes: { type: 'ContentVersion' }, Id: '068000000000001' }] });
+      const context = testContext();
+      context.refs.set('task:t-1', '00T1');
+      const [outcome] = await connectorWith({ mediaFiles: true }).execute([fileOp('/nonexistent')], context);
+      expect(outcome).toEqual({ ok: true, result: { salesforceContentVersionId: '068000000000001' } });
+    });
+
+    it('needs ContentVersion permissions only with mediaFiles on', () => {
+      expect(connectorWith().requiredScopes!()).not.toContain('ContentVersion.create');
+      expect(connectorWith({ mediaFiles: true }).requiredScopes!()).toContain('ContentVersion.VersionData.create');
     });
   });
 
