@@ -1,8 +1,10 @@
 // The Salesforce connector over the real jsforce, HTTP mocked with nock.
+import { createVerify, generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { jwtAssertion } from '../../../connectors/salesforce/client.js';
 import { salesforceConnector } from '../../../connectors/salesforce/index.js';
 import { KIND, personQueries, transcript } from '../../../connectors/salesforce/mappers.js';
 import { parseSoql } from '../../../sandbox/salesforce.js';
@@ -255,6 +257,16 @@ describe('Salesforce connector', () => {
       const [outcome] = await connector.execute([personOp('c1', '+16505551234')], testContext());
       expect(outcome!.ok).toBe(true);
       expect(seen).toEqual(['Bearer at-1', 'Bearer at-2']);
+    });
+
+    it('signs a JWT bearer assertion that the connected app\'s certificate verifies', () => {
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const assertion = jwtAssertion({ clientId: 'cid', username: 'integration@acme.com', privateKey: pem, audience: 'https://login.salesforce.com' }, 1_750_000_000_000);
+      const [header, claims, signature] = assertion.split('.');
+      expect(JSON.parse(Buffer.from(header!, 'base64url').toString())).toEqual({ alg: 'RS256', typ: 'JWT' });
+      expect(JSON.parse(Buffer.from(claims!, 'base64url').toString())).toEqual({ iss: 'cid', sub: 'integration@acme.com', aud: 'https://login.salesforce.com', exp: 1_750_000_300 });
+      expect(createVerify('RSA-SHA256').update(`${header}.${claims}`).verify(publicKey, Buffer.from(signature!, 'base64url'))).toBe(true);
     });
 
     it('names each missing object and field permission from describe', async () => {
