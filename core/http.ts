@@ -1,7 +1,29 @@
-// One vendor request over fetch, for connectors that speak HTTP directly: waits for the shared
-// rate budget, times out, counts the answer, and turns failures into typed errors.
+// Vendor requests: one call through a vendor SDK (vendorCall), or one request over fetch for
+// connectors that speak HTTP directly (vendorFetch). Both wait for the shared rate budget,
+// count the answer for /metrics, settle the rate slot when the answer came, and turn failures
+// into typed errors.
 import type { ExecutionContext } from './connector.js';
 import { TransportError, errorFromHttpStatus, type SyncError } from './errors.js';
+
+/** One SDK call: rate budget first, answer counted, failure classified by the vendor's own rules. */
+export async function vendorCall<T>(
+  context: ExecutionContext,
+  options: { readonly bucket?: string; readonly classify: (error: unknown) => SyncError },
+  run: () => Promise<T>,
+): Promise<T> {
+  const slot = await context.throttle(1, options.bucket);
+  try {
+    const result = await run();
+    context.recordVendorCall(200);
+    return result;
+  } catch (error) {
+    const failure = options.classify(error);
+    context.recordVendorCall(failure.status ?? 0);
+    throw failure;
+  } finally {
+    await slot.settle();
+  }
+}
 
 export interface VendorRequest {
   readonly vendor: string;

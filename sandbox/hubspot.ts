@@ -2,8 +2,7 @@
 // its batch and search limits, and its rolling burst limit (real 429s). State is inspectable
 // at GET /_sandbox/state; faults can be injected with POST /_sandbox/faults.
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { LoopbackServer } from './loopback.js';
 import express, { type Request, type Response } from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 
@@ -65,7 +64,7 @@ export class HubSpotSandbox {
   readonly #searchWindow: number[] = [];
   #faults: Array<{ status: number; count: number }> = [];
   #nextId = 1000;
-  #server: Server | undefined;
+  readonly #server = new LoopbackServer();
 
   constructor(options: HubSpotSandboxOptions = {}) {
     this.#options = {
@@ -77,15 +76,12 @@ export class HubSpotSandbox {
     for (const type of ['contacts', 'communications']) this.state.properties[type] = [];
   }
 
-  async start(port = 0): Promise<string> {
-    const app = this.#app();
-    await new Promise<void>((resolve) => (this.#server = app.listen(port, '127.0.0.1', () => resolve())));
-    return `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}`;
+  start(port = 0): Promise<string> {
+    return this.#server.start(this.#app(), port);
   }
 
-  async stop(): Promise<void> {
-    this.#server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+  stop(): Promise<void> {
+    return this.#server.stop();
   }
 
   #records(type: string): CrmRecord[] {

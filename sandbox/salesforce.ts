@@ -3,8 +3,7 @@
 // Collections upsert and update, /limits with a daily allowance and Sforce-Limit-Info, and
 // errors in Salesforce's format. State is at GET /_sandbox/state.
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LoopbackServer } from './loopback.js';
 import express, { type Request, type Response } from 'express';
 
 export interface SalesforceSandboxOptions {
@@ -92,7 +91,7 @@ export class SalesforceSandbox {
   readonly state: SalesforceSandboxState;
   readonly #options: Required<SalesforceSandboxOptions>;
   readonly #tokens: Set<string>;
-  #server: Server | undefined;
+  readonly #server = new LoopbackServer();
   #nextId = 1;
 
   constructor(options: SalesforceSandboxOptions = {}) {
@@ -123,15 +122,12 @@ export class SalesforceSandbox {
     this.#tokens.clear();
   }
 
-  async start(port = 0): Promise<string> {
-    const app = this.#app();
-    await new Promise<void>((resolve) => (this.#server = app.listen(port, '127.0.0.1', () => resolve())));
-    return `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}`;
+  start(port = 0): Promise<string> {
+    return this.#server.start(this.#app(), port);
   }
 
-  async stop(): Promise<void> {
-    this.#server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+  stop(): Promise<void> {
+    return this.#server.stop();
   }
 
   #id(object: string): string {

@@ -4,6 +4,7 @@
 import { Client } from '@hubspot/api-client';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, SyncError, TransportError, VendorError, parseRetryAfter } from '../../core/errors.js';
+import { vendorCall } from '../../core/http.js';
 import type { HubSpotSettings } from './settings.js';
 
 /** The parts of an SDK ApiException we read. */
@@ -96,23 +97,13 @@ export class HubSpotApi {
   /** One SDK call: rate budget first; on 401 with OAuth, one refresh and one retry. */
   async call<T>(context: ExecutionContext, action: string, run: (client: Client) => Promise<T>, bucket?: string): Promise<T> {
     await this.#ensureFreshToken(context);
-    for (let attempt = 1; ; attempt++) {
-      const slot = await context.throttle(1, bucket);
-      try {
-        const result = await run(this.client);
-        context.recordVendorCall(200);
-        return result;
-      } catch (error) {
-        const failure = classifyHubSpotError(error, action);
-        context.recordVendorCall(failure.status ?? 0);
-        if (failure.status === 401 && this.usesOAuth && attempt === 1) {
-          await this.#ensureFreshToken(context, true);
-          continue;
-        }
-        throw failure;
-      } finally {
-        await slot.settle();
-      }
+    const once = () => vendorCall(context, { ...(bucket ? { bucket } : {}), classify: (error) => classifyHubSpotError(error, action) }, () => run(this.client));
+    try {
+      return await once();
+    } catch (error) {
+      if (!(error instanceof SyncError) || error.status !== 401 || !this.usesOAuth) throw error;
+      await this.#ensureFreshToken(context, true);
+      return once();
     }
   }
 

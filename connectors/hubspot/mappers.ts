@@ -1,7 +1,7 @@
 // Pure mapping between our model and HubSpot records: no I/O, tested against plain objects.
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js';
-import type { DeliveryStatus, ModelChange, VendorErrorDetail } from '../../core/model/types.js';
+import { storedMediaPayload, type DeliveryStatus, type ModelChange, type StoredMediaPayload, type VendorErrorDetail } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 
 export const KIND = { contact: 'contact.upsert', message: 'message.log', status: 'message.status', media: 'media.attach', thread: 'thread.activity' } as const;
@@ -15,16 +15,7 @@ export interface ThreadPayload {
   [key: string]: string | number | null;
 }
 
-export interface MediaPayload {
-  readonly messageId: string;
-  readonly contactId: string;
-  readonly path: string;
-  readonly sha256: string;
-  readonly mimeType: string;
-  readonly size: number;
-  readonly filename: string | null;
-  [key: string]: string | number | null;
-}
+export type MediaPayload = StoredMediaPayload;
 
 export interface ContactPayload {
   readonly contactId: string;
@@ -48,16 +39,7 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
   switch (change.type) {
     case 'media.stored': {
       if (!options.mediaUpload) return [];
-      const { media } = change;
-      const payload: MediaPayload = {
-        messageId: change.message.id,
-        contactId: change.contact.id,
-        path: media.path,
-        sha256: media.sha256,
-        mimeType: media.mimeType,
-        size: media.size,
-        filename: media.filename,
-      };
+      const payload = storedMediaPayload(change);
       // Same ordering key as the message: the attachment goes onto an already logged record.
       return [{ kind: KIND.media, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
     }

@@ -6,6 +6,7 @@ import jsforce from 'jsforce';
 import type { Connection } from 'jsforce';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, SyncError, TransportError, VendorError } from '../../core/errors.js';
+import { vendorCall } from '../../core/http.js';
 import type { SalesforceSettings } from './settings.js';
 
 interface SalesforceFailure {
@@ -137,17 +138,9 @@ export class SalesforceApi {
         );
       }
     }
-    const slot = await context.throttle();
     try {
-      const result = await run(this.connection);
-      context.recordVendorCall(200);
-      return result;
-    } catch (error) {
-      const failure = classifySalesforceError(error, action);
-      context.recordVendorCall(failure.status ?? (failure instanceof TransportError ? 0 : 400));
-      throw failure;
+      return await vendorCall(context, { classify: (error) => classifySalesforceError(error, action) }, () => run(this.connection));
     } finally {
-      await slot.settle();
       const after = (this.connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;
       if (after) context.reportQuota(after.limit - after.used, after.limit);
     }

@@ -1,22 +1,13 @@
 // Pure mapping between our model and Salesforce records and SOQL: no I/O.
 import type { ThreadMessage } from '../../core/connector.js';
 import { samePerson, writtenForms, type E164 } from '../../core/model/phone.js';
-import type { ModelChange } from '../../core/model/types.js';
+import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import type { SalesforceSettings } from './settings.js';
 
 export const KIND = { person: 'person.upsert', activity: 'thread.log', media: 'media.file' } as const;
 
-export interface MediaFilePayload {
-  readonly messageId: string;
-  readonly threadId: string;
-  readonly path: string;
-  readonly sha256: string;
-  readonly mimeType: string;
-  readonly size: number;
-  readonly filename: string | null;
-  [key: string]: string | number | null;
-}
+export type MediaFilePayload = StoredMediaPayload;
 
 /** Largest file sent inline as base64 JSON (the REST body limit is 50 MB once encoded). */
 export const MAX_INLINE_FILE_BYTES = 35 * 1024 * 1024;
@@ -52,16 +43,7 @@ export interface ActivityPayload {
 export function toOperationDrafts(change: ModelChange, options: { mediaFiles: boolean }): OperationDraft[] {
   if (change.type === 'media.stored') {
     if (!options.mediaFiles) return [];
-    const { media } = change;
-    const payload: MediaFilePayload = {
-      messageId: change.message.id,
-      threadId: change.message.threadId,
-      path: media.path,
-      sha256: media.sha256,
-      mimeType: media.mimeType,
-      size: media.size,
-      filename: media.filename,
-    };
+    const payload = storedMediaPayload(change);
     return [{ kind: KIND.media, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
   }
   if (change.type === 'contact.upserted') {

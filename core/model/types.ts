@@ -174,3 +174,30 @@ export type ModelChange =
     }
   | { readonly type: 'media.stored'; readonly contact: Contact; readonly message: Message; readonly media: StoredMedia }
   | { readonly type: 'account.event'; readonly field: string; readonly accountId: string; readonly at: number; readonly raw: JsonValue };
+
+/** What a connector needs to upload a stored media file: the operation payload of media attachments. */
+export interface StoredMediaPayload {
+  readonly messageId: string;
+  readonly contactId: string;
+  readonly threadId: string;
+  readonly path: string;
+  readonly sha256: string;
+  readonly mimeType: string;
+  readonly size: number;
+  readonly filename: string | null;
+  [key: string]: string | number | null;
+}
+
+export function storedMediaPayload(change: Extract<ModelChange, { type: 'media.stored' }>): StoredMediaPayload {
+  const { media } = change;
+  return {
+    messageId: change.message.id,
+    contactId: change.contact.id,
+    threadId: change.message.threadId,
+    path: media.path,
+    sha256: media.sha256,
+    mimeType: media.mimeType,
+    size: media.size,
+    filename: media.filename,
+  };
+}
