@@ -9,6 +9,7 @@ import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
 import { buildConnectors, Service } from './service.js';
+import { runDemo } from './demo.js';
 import type { Connector } from '../core/connector.js';
 
 function configPath(options: { config?: string }): string {
@@ -196,6 +197,19 @@ export function buildCli(): Command {
       } finally {
         await store.close();
       }
+    });
+
+  program
+    .command('demo')
+    .description('the whole flow on this machine: local sandboxes for WhatsApp, HubSpot and Salesforce, simulated customers, a summary')
+    .option('--customers <n>', 'simulated customers', (v) => Number.parseInt(v, 10), 12)
+    .option('--messages <n>', 'messages per customer (plus a burst of 20 from one)', (v) => Number.parseInt(v, 10), 6)
+    .option('--data-dir <path>', 'where the demo store, media and log go (emptied first)', './data/demo')
+    .action(async (options: { customers: number; messages: number; dataDir: string }) => {
+      const summary = await runDemo({ customers: options.customers, messagesPerCustomer: options.messages, dataDir: options.dataDir, print: (line) => console.log(line) });
+      if (summary.dead > 0) process.exitCode = 1;
+      // The sandboxes' keep-alive sockets must not hold the process open.
+      setTimeout(() => process.exit(), 200).unref();
     });
 
   return program;

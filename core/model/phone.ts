@@ -86,9 +86,10 @@ export function toE164Loose(input: string, reference?: E164): E164 | undefined {
   const trimmed = input.trim();
   if (trimmed.startsWith('+') || trimmed.startsWith('00')) return toE164(trimmed);
   if (reference) {
-    const country = parsePhoneNumberFromString(reference)?.country;
-    if (country) {
-      const parsed = parsePhoneNumberFromString(trimmed, country);
+    // The calling code, not the country: some ranges (e.g. UK drama numbers) have no country.
+    const callingCode = parsePhoneNumberFromString(reference)?.countryCallingCode;
+    if (callingCode) {
+      const parsed = parsePhoneNumberFromString(trimmed, { defaultCallingCode: callingCode });
       if (parsed?.isPossible()) return parsed.number as E164;
     }
   }

@@ -33,6 +33,12 @@ describe('phone numbers', () => {
     expect(samePerson('+1 650 555 1234', '+16505551234')).toBe(true);
   });
 
+  it('reads national numbers with the reference number\'s calling code, even in ranges with no country', () => {
+    expect(samePerson('07700 900000', '+447700900000', '+447700900000')).toBe(true);
+    expect(samePerson('(650) 555-1234', '+16505551234', '+16505551234')).toBe(true);
+    expect(samePerson('(650) 555-1299', '+16505551234', '+16505551234')).toBe(false);
+  });
+
   it('masks numbers for logs', () => {
     expect(maskPhone('+16505551234')).toBe('+16*******34');
     expect(maskPhone('16505551234')).not.toContain('5551');

@@ -1,0 +1,132 @@
+// A local stand-in for the WhatsApp Cloud API (Graph API v23.0) parts the service uses: token
+// introspection, media metadata and download with the bearer token, and message sending; plus a
+// simulator that builds customers' webhook deliveries in Meta's shapes and signs them.
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import express, { type Request, type Response } from 'express';
+import { LoopbackServer } from './loopback.js';
+
+export interface WhatsAppSandboxState {
+  requests: number;
+  media: Record<string, { bytes: number; mimeType: string }>;
+  sent: Array<{ to: string; type: string; body: unknown; id: string }>;
+}
+
+function graphError(res: Response, status: number, message: string, code: number): void {
+  res.status(status).json({ error: { message, type: 'OAuthException', code, fbtrace_id: randomBytes(6).toString('hex') } });
+}
+
+export class WhatsAppSandbox {
+  readonly state: WhatsAppSandboxState = { requests: 0, media: {}, sent: [] };
+  readonly #media = new Map<string, { data: Buffer; mimeType: string }>();
+  readonly #server = new LoopbackServer();
+  #baseUrl = '';
+
+  constructor(readonly accessToken = 'EAAG-sandbox-token') {}
+
+  async start(port = 0): Promise<string> {
+    this.#baseUrl = await this.#server.start(this.#app(), port);
+    return `${this.#baseUrl}/v23.0`;
+  }
+
+  stop(): Promise<void> {
+    return this.#server.stop();
+  }
+
+  /** Makes a media file available under a new media id, as when a customer sends one. */
+  addMedia(data: Buffer, mimeType: string): { id: string; sha256Base64: string } {
+    const id = String(1_000_000_000_000 + this.#media.size + 1);
+    this.#media.set(id, { data, mimeType });
+    this.state.media[id] = { bytes: data.length, mimeType };
+    return { id, sha256Base64: createHash('sha256').update(data).digest('base64') };
+  }
+
+  #authorised(req: Request, res: Response): boolean {
+    this.state.requests++;
+    if (req.get('authorization') === `Bearer ${this.accessToken}`) return true;
+    graphError(res, 401, 'Error validating access token: The session is invalid.', 190);
+    return false;
+  }
+
+  #app(): express.Express {
+    const app = express();
+    app.use(express.json());
+    app.get('/_sandbox/state', (_req, res) => void res.json(this.state));
+
+    app.get('/v23.0/debug_token', (req, res) => {
+      if (!this.#authorised(req, res)) return;
+      const valid = req.query['input_token'] === this.accessToken;
+      res.json({ data: { is_valid: valid, scopes: valid ? ['whatsapp_business_messaging', 'whatsapp_business_management'] : [] } });
+    });
+
+    app.get('/media-download/:id', (req, res) => {
+      if (!this.#authorised(req, res)) return;
+      const media = this.#media.get(req.params.id);
+      if (!media) return graphError(res, 404, 'Media not found', 100);
+      res.type(media.mimeType).send(media.data);
+    });
+
+    app.post('/v23.0/:phoneNumberId/messages', (req, res) => {
+      if (!this.#authorised(req, res)) return;
+      const body = req.body as { to?: string; type?: string };
+      if (!body.to || !body.type) return graphError(res, 400, '(#100) The parameter to is required.', 100);
+      const id = `wamid.SANDBOX${randomBytes(8).toString('hex').toUpperCase()}`;
+      this.state.sent.push({ to: body.to, type: body.type, body, id });
+      res.json({ messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: body.to }], messages: [{ id }] });
+    });
+
+    app.get('/v23.0/:mediaId', (req, res) => {
+      if (!this.#authorised(req, res)) return;
+      const media = this.#media.get(req.params.mediaId);
+      if (!media) return graphError(res, 404, 'Unsupported get request. Object does not exist', 100);
+      res.json({
+        messaging_product: 'whatsapp',
+        url: `${this.#baseUrl}/media-download/${req.params.mediaId}`,
+        mime_type: media.mimeType,
+        sha256: createHash('sha256').update(media.data).digest('hex'),
+        file_size: media.data.length,
+        id: req.params.mediaId,
+      });
+    });
+    return app;
+  }
+}
+
+/** Builds customers' webhook deliveries in Meta's shapes, signed with the app secret. */
+export class WhatsAppSimulator {
+  #sequence = 0;
+
+  constructor(
+    readonly appSecret: string,
+    readonly phoneNumberId = '106540352242922',
+    readonly displayNumber = '15550783881',
+  ) {}
+
+  sign(body: string): string {
+    return `sha256=${createHmac('sha256', this.appSecret).update(body).digest('hex')}`;
+  }
+
+  /** One delivery with one message from a customer; `content` is the type-specific part (e.g. `{ type: 'text', text: { body } }`). */
+  message(customer: { waId: string; name: string }, content: Record<string, unknown>, timestamp: number): { body: string; messageId: string } {
+    const messageId = `wamid.SIM${String(++this.#sequence).padStart(8, '0')}${randomBytes(4).toString('hex').toUpperCase()}`;
+    const body = JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: '419561257915477',
+          changes: [
+            {
+              field: 'messages',
+              value: {
+                messaging_product: 'whatsapp',
+                metadata: { display_phone_number: this.displayNumber, phone_number_id: this.phoneNumberId },
+                contacts: [{ profile: { name: customer.name }, wa_id: customer.waId }],
+                messages: [{ from: customer.waId, id: messageId, timestamp: String(timestamp), ...content }],
+              },
+            },
+          ],
+        },
+      ],
+    });
+    return { body, messageId };
+  }
+}

@@ -1,0 +1,176 @@
+// `wa-crm-sync demo`: the whole flow on one machine with no accounts. Local sandboxes stand in
+// for the WhatsApp Cloud API, HubSpot and Salesforce; the real service (on SQLite) takes signed
+// webhooks from simulated customers and syncs them; a summary shows what each CRM now holds.
+import { rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { stringify } from 'yaml';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { createLogger } from '../core/logger.js';
+import { maskPhone } from '../core/model/phone.js';
+import { outboxDepth } from '../core/outbox/queries.js';
+import { HubSpotSandbox } from '../sandbox/hubspot.js';
+import { SalesforceSandbox } from '../sandbox/salesforce.js';
+import { WhatsAppSandbox, WhatsAppSimulator } from '../sandbox/whatsapp.js';
+import { Service } from './service.js';
+
+export interface DemoOptions {
+  readonly customers: number;
+  readonly messagesPerCustomer: number;
+  readonly dataDir: string;
+  readonly print: (line: string) => void;
+}
+
+export interface DemoSummary {
+  readonly delivered: number;
+  readonly hubspot: { contacts: number; communications: number; tasks: number };
+  readonly salesforce: { leads: number; tasks: number; files: number };
+  readonly mediaFetched: number;
+  readonly dead: number;
+}
+
+const FIRST_NAMES = ['Sheena', 'Lucía', 'Kwame', 'Mei', 'Arjun', 'Olga', 'Tomás', 'Amara', 'Yuki', 'Farid', 'Ingrid', 'Chidi'];
+const LAST_NAMES = ['Nelson', 'Gómez', 'Mensah', 'Chen', 'Patel', 'Ivanova', 'Silva', 'Okafor', 'Tanaka', 'Haddad', 'Berg', 'Eze'];
+// A tiny valid JPEG header is enough for a demo attachment.
+const PHOTO = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(2048), Buffer.from([0xff, 0xd9])]);
+
+/** The message mix a customer sends, in order: one of each common type. */
+function contentFor(step: number, sandbox: WhatsAppSandbox): Record<string, unknown> {
+  switch (step % 6) {
+    case 0:
+      return { type: 'text', text: { body: 'Hi! Is the blue jacket still available in M?' } };
+    case 1: {
+      const media = sandbox.addMedia(PHOTO, 'image/jpeg');
+      return { type: 'image', image: { id: media.id, mime_type: 'image/jpeg', sha256: media.sha256Base64, caption: 'This one' } };
+    }
+    case 2:
+      return { type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'yes', title: 'Yes, reserve it' } } };
+    case 3:
+      return { type: 'location', location: { latitude: 51.5072, longitude: -0.1276, name: 'Covent Garden store', address: 'London WC2' } };
+    case 4:
+      return { type: 'text', text: { body: 'Can you deliver on Saturday?' } };
+    default:
+      return { type: 'reaction', reaction: { message_id: 'wamid.previous', emoji: '👍' } };
+  }
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const { print } = options;
+  const dataDir = resolve(options.dataDir);
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+
+  const whatsapp = new WhatsAppSandbox();
+  const hubspot = new HubSpotSandbox();
+  const salesforce = new SalesforceSandbox();
+  const [graphBaseUrl, hubspotUrl, salesforceUrl] = await Promise.all([whatsapp.start(), hubspot.start(), salesforce.start()]);
+  print(`sandboxes: WhatsApp Cloud API ${graphBaseUrl}, HubSpot ${hubspotUrl}, Salesforce ${salesforceUrl}`);
+
+  const customers = Array.from({ length: options.customers }, (_, i) => ({
+    waId: `4477009${String(100_000 + i).slice(1)}`,
+    name: `${FIRST_NAMES[i % FIRST_NAMES.length]} ${LAST_NAMES[(i * 5) % LAST_NAMES.length]}`,
+  }));
+  // The first customer is already in both CRMs, typed the way a rep would: the sync adopts them.
+  const known = customers[0]!;
+  hubspot.state.objects['contacts'] = [
+    { id: '1', properties: { firstname: known.name.split(' ')[0]!, lastname: `${known.name.split(' ')[1]} (VIP)`, phone: `+44 7700 9${known.waId.slice(7, 9)} ${known.waId.slice(9)}` }, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() },
+  ];
+  salesforce.state.records['Lead']!.push({ Id: '00Q000000000000999', FirstName: known.name.split(' ')[0]!, LastName: known.name.split(' ')[1]!, Company: 'Existing customer', Phone: `0${known.waId.slice(2, 6)} ${known.waId.slice(6)}` });
+
+  const appSecret = randomBytes(24).toString('hex');
+  const configPath = join(dataDir, 'demo.yaml');
+  writeFileSync(
+    configPath,
+    stringify({
+      server: { port: 0, host: '127.0.0.1' },
+      store: { url: `sqlite:${join(dataDir, 'demo.sqlite')}` },
+      log: { level: 'info' },
+      whatsapp: { appSecret, verifyToken: randomBytes(8).toString('hex'), accessToken: whatsapp.accessToken, graphBaseUrl, media: { dir: join(dataDir, 'media') } },
+      outbox: { pollIntervalMs: 100 },
+      connectors: {
+        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'task' },
+        salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true },
+      },
+    }),
+  );
+  const logPath = join(dataDir, 'service.log');
+  const { pino } = await import('pino');
+  const log = createLogger({ level: 'info', destination: pino.destination({ dest: logPath, sync: false }) });
+  const service = await Service.start({ configPath, watchConfig: false, log, port: 0 });
+  print(`service: http://127.0.0.1:${service.port} on SQLite (${join(dataDir, 'demo.sqlite')}), log in ${logPath}`);
+
+  const simulator = new WhatsAppSimulator(appSecret);
+  const webhookUrl = `http://127.0.0.1:${service.port}/webhooks/whatsapp`;
+  const send = async (body: string) => {
+    for (;;) {
+      const res = await fetch(webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': simulator.sign(body) }, body });
+      if (res.ok) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const start = Math.floor(Date.now() / 1000) - 3600;
+  let delivered = 0;
+  for (let step = 0; step < options.messagesPerCustomer; step++) {
+    await Promise.all(
+      customers.map(async (customer, c) => {
+        await send(simulator.message(customer, contentFor(step + c, whatsapp), start + step * 30).body);
+        delivered++;
+      }),
+    );
+  }
+  // A burst: one customer sends a flurry of messages at once.
+  const burst = customers[customers.length - 1]!;
+  await Promise.all(Array.from({ length: 20 }, (_, i) => send(simulator.message(burst, { type: 'text', text: { body: `burst message ${i + 1}` } }, start + 3000 + i).body)));
+  delivered += 20;
+  print(`ingested: ${delivered} webhook deliveries from ${customers.length} customers (text, image, button reply, location, reaction, and a burst of 20)`);
+
+  // Watch the outbox drain.
+  const deadline = Date.now() + 180_000;
+  let depth = await outboxDepth(service.store.db);
+  for (;;) {
+    depth = await outboxDepth(service.store.db);
+    const open = depth.filter((d) => d.state === 'pending' || d.state === 'in_flight').reduce((n, d) => n + d.count, 0);
+    const pendingDeliveries = await service.store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow();
+    const done = depth.filter((d) => d.state === 'done').map((d) => `${d.connector} ${d.count}`).join(', ');
+    print(`  syncing: ${open} operations open, ${Number(pendingDeliveries.n)} deliveries waiting; done: ${done || 'none yet'}`);
+    if (open === 0 && Number(pendingDeliveries.n) === 0) break;
+    if (Date.now() > deadline) {
+      print('  stopped waiting after 3 minutes; see `wa-crm-sync status` with the demo config');
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+  await service.stop();
+  await Promise.all([whatsapp.stop(), hubspot.stop(), salesforce.stop()]);
+
+  const dead = depth.filter((d) => d.state === 'dead').reduce((n, d) => n + d.count, 0);
+  const summary: DemoSummary = {
+    delivered,
+    hubspot: {
+      contacts: hubspot.state.objects['contacts']?.length ?? 0,
+      communications: hubspot.state.objects['communications']?.length ?? 0,
+      tasks: hubspot.state.objects['tasks']?.length ?? 0,
+    },
+    salesforce: { leads: salesforce.state.records['Lead']!.length, tasks: salesforce.state.records['Task']!.length, files: salesforce.state.records['ContentVersion']!.length },
+    mediaFetched: Object.keys(whatsapp.state.media).length,
+    dead,
+  };
+
+  print('');
+  print('HubSpot contacts (communications on each timeline):');
+  for (const contact of hubspot.state.objects['contacts'] ?? []) {
+    const count = hubspot.state.associations.filter((a) => a.from === 'communications' && a.toId === contact.id).length;
+    const name = `${contact.properties['firstname'] ?? ''} ${contact.properties['lastname'] ?? ''}`.trim();
+    print(`  ${name.padEnd(28)} ${maskPhone(String(contact.properties['whatsapp_id'] ?? '')).padEnd(16)} ${String(count).padStart(3)} messages${contact.id === '1' ? '  (existing contact, adopted)' : ''}`);
+  }
+  print('Salesforce Leads (Task per conversation):');
+  for (const lead of salesforce.state.records['Lead']!) {
+    const task = salesforce.state.records['Task']!.find((t) => t['WhoId'] === lead.Id);
+    const lines = task ? String(task['Description']).split('\n').length : 0;
+    print(`  ${`${lead['FirstName'] ?? ''} ${lead['LastName'] ?? ''}`.trim().padEnd(28)} ${maskPhone(String(lead['WhatsApp_Id__c'] ?? '')).padEnd(16)} ${String(lines).padStart(3)} transcript lines${lead.Id === '00Q000000000000999' ? '  (existing Lead, adopted)' : ''}`);
+  }
+  print('');
+  print(`summary: ${summary.delivered} messages ingested; HubSpot ${summary.hubspot.contacts} contacts, ${summary.hubspot.communications} communications, ${summary.hubspot.tasks} tasks; Salesforce ${summary.salesforce.leads} Leads, ${summary.salesforce.tasks} Tasks, ${summary.salesforce.files} files; dead operations: ${summary.dead}`);
+  print(`the store stays in ${dataDir} (wa-crm-sync status --config ${configPath})`);
+  return summary;
+}
