@@ -1,11 +1,11 @@
 // `wa-crm-sync demo`: the whole flow on one machine with no accounts. Local sandboxes stand in
 // for the WhatsApp Cloud API, HubSpot and Salesforce; the real service (on SQLite) takes signed
 // webhooks from simulated customers and syncs them; a summary shows what each CRM now holds.
-import { rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pino } from 'pino';
 import { stringify } from 'yaml';
-import { writeFileSync, mkdirSync } from 'node:fs';
 import { createLogger } from '../core/logger.js';
 import { maskPhone } from '../core/model/phone.js';
 import { outboxDepth } from '../core/outbox/queries.js';
@@ -94,7 +94,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }),
   );
   const logPath = join(dataDir, 'service.log');
-  const { pino } = await import('pino');
   const log = createLogger({ level: 'info', destination: pino.destination({ dest: logPath, sync: false }) });
   const service = await Service.start({ configPath, watchConfig: false, log, port: 0 });
   print(`service: http://127.0.0.1:${service.port} on SQLite (${join(dataDir, 'demo.sqlite')}), log in ${logPath}`);
