@@ -193,15 +193,14 @@ export class Service {
         },
       });
       this.#dispatchers.set(id, dispatcher);
-      const scopes = await dispatcher.checkScopes();
-      if (scopes.ok) await dispatcher.runSetup();
+      await dispatcher.checkScopes({ thenSetup: true });
       dispatcher.start();
     }
     this.#updateConnectorGauge();
   }
 
   async #checkAllScopes(): Promise<void> {
-    for (const dispatcher of this.#dispatchers.values()) await dispatcher.checkScopes();
+    for (const dispatcher of this.#dispatchers.values()) await dispatcher.checkScopes({ thenSetup: true });
     this.#updateConnectorGauge();
   }
 

@@ -55,6 +55,7 @@ export class ConnectorDispatcher {
   #loop: Promise<void> | undefined;
   #wakeUp: (() => void) | undefined;
   #blockedReason: string | undefined;
+  #setupDone = false;
 
   constructor(deps: {
     connector: Connector;
@@ -111,12 +112,20 @@ export class ConnectorDispatcher {
     await this.connector.close?.();
   }
 
-  /** Checks the credentials' scopes with the vendor; blocks or unblocks dispatch accordingly. */
-  async checkScopes(): Promise<ScopeCheck> {
+  /**
+   * Checks the credentials' scopes with the vendor; blocks or unblocks dispatch accordingly.
+   * With `thenSetup`, a connector whose setup has not succeeded yet runs it once the scopes are
+   * there (the vendor may have been unreachable at start).
+   */
+  async checkScopes(options: { thenSetup?: boolean } = {}): Promise<ScopeCheck> {
     const check = await checkConnectorScopes(this.connector, this.#context());
     this.lastScopeCheck = check;
     if (check.ok) {
       if (check.report.extra.length > 0) this.#log.warn({ extra: check.report.extra }, 'credentials hold more scopes than needed (over-privileged)');
+      if (options.thenSetup && !this.#setupDone) {
+        const setup = await this.runSetup();
+        if (!setup.ok) return check;
+      }
       this.unblock();
     } else if (check.definitive) this.block(check.reason);
     else this.#log.warn({ reason: check.reason }, 'could not check scopes now; keeping the current state');
@@ -130,6 +139,7 @@ export class ConnectorDispatcher {
     if (!this.connector.setup) return { ok: true, actions: [] };
     try {
       const actions = await this.connector.setup(this.#context());
+      this.#setupDone = true;
       for (const action of actions) this.#log.info({ action }, 'setup');
       return { ok: true, actions };
     } catch (error) {

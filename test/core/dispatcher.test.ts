@@ -153,6 +153,18 @@ describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
     expect(d.state).toEqual({ state: 'blocked', reason: 'Fake CRM credentials lack scope crm.write (needed by sync); grant it in the fake admin, then reload' });
   });
 
+  it('runs setup once the scopes are there, and blocks with the reason when setup cannot be done', async () => {
+    let setups = 0;
+    const d = start(scriptedConnector(async (ops) => ops.map(() => ({ ok: true })), { setup: async () => (++setups === 1 ? ['created a property'] : []) }));
+    expect((await d.checkScopes({ thenSetup: true })).ok).toBe(true);
+    await d.checkScopes({ thenSetup: true });
+    expect(setups).toBe(1);
+    await d.stop();
+    const failing = start(scriptedConnector(async (ops) => ops.map(() => ({ ok: true })), { setup: async () => { throw new VendorError('fake', 'property x has the wrong type'); } }));
+    await failing.checkScopes({ thenSetup: true });
+    expect(failing.state).toEqual({ state: 'blocked', reason: 'setup failed: fake: property x has the wrong type' });
+  });
+
   it('hands a connector batches up to its declared size', async () => {
     const sizes: number[] = [];
     await enqueue(7);
