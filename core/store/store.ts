@@ -161,7 +161,13 @@ export async function openStore(url: string): Promise<Store> {
     provider: new StaticMigrationProvider(store.dialect),
     ...(store.schema ? { migrationTableSchema: store.schema } : {}),
   });
-  const { error } = await migrator.migrateToLatest();
+  // Kysely reads the catalogue of the whole database first; a schema dropped meanwhile by someone
+  // else (parallel test suites, another tenant) fails that read, and a second try succeeds.
+  let { error } = await migrator.migrateToLatest();
+  for (let attempt = 1; error && attempt < 3 && /does not exist/.test((error as Error).message); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    ({ error } = await migrator.migrateToLatest());
+  }
   if (error) {
     await store.close();
     throw new ConfigError(`store.url: could not prepare the tables of ${store.description}: ${(error as Error).message}`);
