@@ -18,6 +18,8 @@ export interface DispatchTuning {
   readonly rateLimit: RateLimit | null;
   /** Lower limits of some endpoints (e.g. HubSpot search), on top of `rateLimit`; a request names its bucket. */
   readonly bucketRateLimits?: Readonly<Record<string, RateLimit>>;
+  /** Requests allowed per UTC day for every request of this connector (a vendor's daily allowance). */
+  readonly dailyLimit?: number;
   readonly maxAttempts: number;
   /** First retry waits up to this long; each further one doubles it (full jitter). */
   readonly backoffBaseMs: number;
@@ -172,6 +174,7 @@ export function resolveTuning(
     concurrency: overrides?.concurrency ?? defaults.concurrency,
     rateLimit,
     ...(defaults.bucketRateLimits ? { bucketRateLimits: defaults.bucketRateLimits } : {}),
+    ...(defaults.dailyLimit ? { dailyLimit: defaults.dailyLimit } : {}),
     maxAttempts: overrides?.maxAttempts ?? defaults.maxAttempts,
     backoffBaseMs: overrides?.backoffBaseMs ?? defaults.backoffBaseMs,
     backoffMaxMs: overrides?.backoffMaxMs ?? defaults.backoffMaxMs,

@@ -63,7 +63,11 @@ export class HubSpotConnector implements Connector {
     this.#settings = settings;
     this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : [])];
     const tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
-    this.tuning = { ...tuning, bucketRateLimits: { [SEARCH_BUCKET]: { requests: settings.searchRequestsPerSecond, intervalMs: 1000 } } };
+    this.tuning = {
+      ...tuning,
+      bucketRateLimits: { [SEARCH_BUCKET]: { requests: settings.searchRequestsPerSecond, intervalMs: 1000 } },
+      dailyLimit: settings.dailyLimit,
+    };
     this.#api = new HubSpotApi(settings);
   }
 

@@ -29,6 +29,11 @@ export const hubspotSettingsSchema = z
     autoSetup: z.boolean().default(true),
     /** Burst limit of the account's tier: Free/Starter 100, Professional and Enterprise 190 per 10 s. */
     rateLimit: dispatchOverrides,
+    /**
+     * Requests per UTC day this service may use. HubSpot's allowance is per account and shared by
+     * all its apps (Free/Starter 250,000; Professional 625,000; Enterprise 1,000,000): leave room.
+     */
+    dailyLimit: z.number().int().min(1).default(200_000),
     /** The CRM search endpoints' own limit, per second. */
     searchRequestsPerSecond: z.number().int().min(1).max(20).default(4),
   })

@@ -51,6 +51,8 @@ export class ConnectorDispatcher {
   readonly #queue: PQueue;
   readonly #inFlight = new Set<number>();
   readonly #abort = new AbortController();
+  /** Aborted as soon as stopping starts: waits for rate budget end at once, calls under way get the grace period. */
+  readonly #stopping = new AbortController();
   #running = false;
   #loop: Promise<void> | undefined;
   #wakeUp: (() => void) | undefined;
@@ -100,6 +102,7 @@ export class ConnectorDispatcher {
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    this.#stopping.abort();
     this.wake();
     await this.#loop;
     const idle = this.#queue.onIdle();
@@ -245,8 +248,15 @@ export class ConnectorDispatcher {
       throttle: async (weight = 1, bucket?: string) => {
         const slots: number[] = [];
         const bucketLimit = bucket === undefined ? undefined : this.connector.tuning.bucketRateLimits?.[bucket];
-        if (bucketLimit) slots.push(await this.#budget.acquire(`${connector}:${bucket}`, bucketLimit, weight, this.#abort.signal));
-        if (limit) slots.push(await this.#budget.acquire(connector, limit, weight, this.#abort.signal));
+        const waiting = this.#stopping.signal;
+        if (bucketLimit) slots.push(await this.#budget.acquire(`${connector}:${bucket}`, bucketLimit, weight, waiting));
+        const perDay = this.connector.tuning.dailyLimit;
+        if (perDay) {
+          await this.#budget.acquireDaily(connector, perDay, weight, waiting);
+          this.#metrics?.vendorQuotaRemaining.set({ connector }, perDay - (await this.#budget.usedToday(connector)));
+          this.#metrics?.vendorQuotaMax.set({ connector }, perDay);
+        }
+        if (limit) slots.push(await this.#budget.acquire(connector, limit, weight, waiting));
         else {
           const pausedUntil = await this.#budget.pausedUntil(connector);
           if (pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, pausedUntil - Date.now()));
@@ -317,7 +327,8 @@ export class ConnectorDispatcher {
         }
         toRun.forEach((op, i) => outcomes.set(op.id, results[i]!));
       } catch (error) {
-        const failure = asSyncError(error);
+        // Stopping interrupted the wait for rate budget: hand the work back, no attempt used.
+        const failure = this.#stopping.signal.aborted ? new StoppedError() : asSyncError(error);
         for (const op of toRun) outcomes.set(op.id, { ok: false, error: failure });
       }
     }
@@ -340,6 +351,10 @@ export class ConnectorDispatcher {
           continue;
         }
         const error = outcome.error;
+        if (error instanceof StoppedError) {
+          await deferOperation(tx, workerId, op.id, now, now);
+          continue;
+        }
         if (error instanceof CredentialError) {
           credentialProblem = error.message;
           await deferOperation(tx, workerId, op.id, now, now);
@@ -379,5 +394,13 @@ export class ConnectorDispatcher {
       this.#log.warn({ pauseMs: pauseUntil - now }, 'vendor asked us to slow down; pausing this connector');
     }
     if (credentialProblem !== undefined) this.block(credentialProblem);
+  }
+}
+
+/** The dispatcher stopped before the operation could run. */
+class StoppedError extends SyncError {
+  override readonly name = 'StoppedError';
+  constructor() {
+    super('dispatch stopped before the operation ran', { retryable: true });
   }
 }

@@ -6,6 +6,7 @@ import type { RateLimit } from '../connector.js';
 import type { Store } from '../store/store.js';
 
 const PAUSE_KEY = 'rate_paused_until';
+const DAILY_KEY = 'rate_daily';
 
 /** Clock slack between us and the vendor; small, because settled slots already count from the answer. */
 function safetyMargin(limit: RateLimit): number {
@@ -63,6 +64,43 @@ export class RateBudget {
   async settle(slots: readonly number[]): Promise<void> {
     if (slots.length === 0) return;
     await this.#store.db.updateTable('rate_events').set({ at: Date.now() }).where('id', 'in', [...slots]).execute();
+  }
+
+  /**
+   * Counts requests against an allowance per UTC day (a fixed window: vendors reset daily
+   * allowances at a set time). Waits for the next day when the allowance is used up.
+   */
+  async acquireDaily(connector: string, perDay: number, weight: number, signal?: AbortSignal): Promise<void> {
+    const day = 86_400_000;
+    for (;;) {
+      signal?.throwIfAborted();
+      const waitMs = await this.#store.db.transaction().execute(async (tx) => {
+        await this.#store.lockForTransaction(tx, `rate:${connector}:daily`);
+        const now = Date.now();
+        const windowStart = Math.floor(now / day) * day;
+        const row = await tx.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', DAILY_KEY).executeTakeFirst();
+        const current = row ? (JSON.parse(row.value) as { start: number; used: number }) : { start: windowStart, used: 0 };
+        const used = current.start === windowStart ? current.used : 0;
+        if (used + weight > perDay) return windowStart + day - now;
+        const value = JSON.stringify({ start: windowStart, used: used + weight });
+        await tx
+          .insertInto('connector_state')
+          .values({ connector, key: DAILY_KEY, value, updated_at: now })
+          .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value, updated_at: now }))
+          .execute();
+        return 0;
+      });
+      if (waitMs === 0) return;
+      await sleep(Math.min(waitMs, 60_000), undefined, signal ? { signal } : undefined);
+    }
+  }
+
+  /** Requests counted today against the daily allowance. */
+  async usedToday(connector: string): Promise<number> {
+    const row = await this.#store.db.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', DAILY_KEY).executeTakeFirst();
+    if (!row) return 0;
+    const current = JSON.parse(row.value) as { start: number; used: number };
+    return current.start === Math.floor(Date.now() / 86_400_000) * 86_400_000 ? current.used : 0;
   }
 
   /** Stops every instance from calling this vendor until `until` (after a 429 with Retry-After). */

@@ -165,6 +165,29 @@ describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
     expect(failing.state).toEqual({ state: 'blocked', reason: 'setup failed: fake: property x has the wrong type' });
   });
 
+  it('stops at the daily allowance: no request beyond it today, shared through the store', async () => {
+    let sent = 0;
+    await enqueue(5);
+    const connector = scriptedConnector(async (ops, ctx) => {
+      for (const _ of ops) {
+        const slot = await ctx.throttle();
+        sent++;
+        await slot.settle();
+      }
+      return ops.map(() => ({ ok: true }));
+    });
+    start({ ...connector, tuning: { ...connector.tuning, dailyLimit: 3 } });
+    await until(async () => (await states()).filter((s) => s === 'done').length === 3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sent).toBe(3);
+    expect(await new RateBudget(store).usedToday('fake')).toBe(3);
+    // Stopping while waiting for tomorrow hands the rest back without using up attempts.
+    await dispatcher!.stop();
+    dispatcher = undefined;
+    const waiting = (await listOperations(store.db, { limit: 10 })).filter((o) => o.state !== 'done');
+    expect(waiting.map((o) => [o.state, o.attempts])).toEqual([['pending', 0], ['pending', 0]]);
+  });
+
   it('hands a connector batches up to its declared size', async () => {
     const sizes: number[] = [];
     await enqueue(7);
