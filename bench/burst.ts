@@ -48,7 +48,7 @@ export async function burstThroughConnector(options: {
     budget: new RateBudget(store),
     applyEffects: (tx, effects, now) => engine.applyEffects(tx, effects, now),
     log,
-    options: { workerId: 'bench', leaseMs: 120_000, pollIntervalMs: 50, claimBatch: 400 },
+    options: { workerId: 'bench', leaseMs: 120_000, pollIntervalMs: 50, claimBatch: 200 },
   });
   // Scope check and setup happen at service start; the burst is timed from dispatch on.
   await dispatcher.checkScopes();

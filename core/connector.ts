@@ -18,7 +18,7 @@ export interface DispatchTuning {
   readonly rateLimit: RateLimit | null;
   /** Lower limits of some endpoints (e.g. HubSpot search), on top of `rateLimit`; a request names its bucket. */
   readonly bucketRateLimits?: Readonly<Record<string, RateLimit>>;
-  /** Requests allowed per UTC day for every request of this connector (a vendor's daily allowance). */
+  /** Requests allowed per UTC day (a vendor's daily allowance), counted with `rateLimit`. */
   readonly dailyLimit?: number;
   readonly maxAttempts: number;
   /** First retry waits up to this long; each further one doubles it (full jitter). */

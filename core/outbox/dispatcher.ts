@@ -249,15 +249,16 @@ export class ConnectorDispatcher {
         const slots: number[] = [];
         const bucketLimit = bucket === undefined ? undefined : this.connector.tuning.bucketRateLimits?.[bucket];
         const waiting = this.#stopping.signal;
-        if (bucketLimit) slots.push(await this.#budget.acquire(`${connector}:${bucket}`, bucketLimit, weight, waiting));
+        if (bucketLimit) slots.push((await this.#budget.acquire(`${connector}:${bucket}`, bucketLimit, weight, waiting)).slot);
         const perDay = this.connector.tuning.dailyLimit;
-        if (perDay) {
-          await this.#budget.acquireDaily(connector, perDay, weight, waiting);
-          this.#metrics?.vendorQuotaRemaining.set({ connector }, perDay - (await this.#budget.usedToday(connector)));
-          this.#metrics?.vendorQuotaMax.set({ connector }, perDay);
-        }
-        if (limit) slots.push(await this.#budget.acquire(connector, limit, weight, waiting));
-        else {
+        if (limit) {
+          const taken = await this.#budget.acquire(connector, limit, weight, waiting, perDay);
+          slots.push(taken.slot);
+          if (perDay) {
+            this.#metrics?.vendorQuotaRemaining.set({ connector }, perDay - taken.usedToday);
+            this.#metrics?.vendorQuotaMax.set({ connector }, perDay);
+          }
+        } else {
           const pausedUntil = await this.#budget.pausedUntil(connector);
           if (pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, pausedUntil - Date.now()));
         }

@@ -7,6 +7,7 @@ import type { Store } from '../store/store.js';
 
 const PAUSE_KEY = 'rate_paused_until';
 const DAILY_KEY = 'rate_daily';
+const DAY = 86_400_000;
 
 /** Clock slack between us and the vendor; small, because settled slots already count from the answer. */
 function safetyMargin(limit: RateLimit): number {
@@ -22,21 +23,27 @@ export class RateBudget {
   }
 
   /**
-   * Waits until `weight` more requests fit in the window (and any pause is over), then takes them.
-   * Returns the slot's id: `settle` moves it to when the answer came, because the vendor counts the
-   * request on arrival, which can be well after we took the slot.
+   * Waits until `weight` more requests fit in the window (and any pause is over, and, with
+   * `perDay`, the day's allowance has room), then takes them, all in one transaction.
+   * Returns the slot's id (`settle` moves it to when the answer came: the vendor counts the
+   * request on arrival, which can be well after we took the slot) and the day's count.
    */
-  async acquire(connector: string, limit: RateLimit, weight: number, signal?: AbortSignal): Promise<number> {
+  async acquire(connector: string, limit: RateLimit, weight: number, signal?: AbortSignal, perDay?: number): Promise<{ slot: number; usedToday: number }> {
     let slot = 0;
+    let usedToday = 0;
     if (weight > limit.requests) throw new RangeError(`Expected \`weight\` to be at most ${limit.requests}, got ${weight}`);
     for (;;) {
       signal?.throwIfAborted();
       const waitMs = await this.#store.db.transaction().execute(async (tx) => {
         await this.#store.lockForTransaction(tx, `rate:${connector}`);
         const now = Date.now();
-        const paused = await tx.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', PAUSE_KEY).executeTakeFirst();
-        const pausedUntil = paused ? Number(paused.value) : 0;
+        const states = await tx.selectFrom('connector_state').select(['key', 'value']).where('connector', '=', connector).where('key', 'in', [PAUSE_KEY, DAILY_KEY]).execute();
+        const pausedUntil = Number(states.find((r) => r.key === PAUSE_KEY)?.value ?? 0);
         if (pausedUntil > now) return pausedUntil - now;
+        const dayStart = Math.floor(now / DAY) * DAY;
+        const daily = JSON.parse(states.find((r) => r.key === DAILY_KEY)?.value ?? 'null') as { start: number; used: number } | null;
+        const usedSoFar = daily?.start === dayStart ? daily.used : 0;
+        if (perDay !== undefined && usedSoFar + weight > perDay) return dayStart + DAY - now;
         // The vendor counts a request when it arrives; settle() moves our count to when the answer
         // came (later still), and a small margin covers clock slack, so their count never runs over.
         const windowStart = now - limit.intervalMs - safetyMargin(limit);
@@ -46,18 +53,27 @@ export class RateBudget {
           .where('connector', '=', connector)
           .where('at', '>', windowStart)
           .executeTakeFirstOrThrow();
-        if (Number(used.used) + weight <= limit.requests) {
-          slot = (await tx.insertInto('rate_events').values({ connector, at: now, weight }).returning('id').executeTakeFirstOrThrow()).id;
-          return 0;
+        if (Number(used.used) + weight > limit.requests) {
+          // Room opens when the oldest request in the window leaves it.
+          return Math.max(1, Number(used.oldest) + limit.intervalMs + safetyMargin(limit) - now + 1);
         }
-        // Room opens when the oldest request in the window leaves it.
-        return Math.max(1, Number(used.oldest) + limit.intervalMs + safetyMargin(limit) - now + 1);
+        slot = (await tx.insertInto('rate_events').values({ connector, at: now, weight }).returning('id').executeTakeFirstOrThrow()).id;
+        if (perDay !== undefined) {
+          usedToday = usedSoFar + weight;
+          const value = JSON.stringify({ start: dayStart, used: usedToday });
+          await tx
+            .insertInto('connector_state')
+            .values({ connector, key: DAILY_KEY, value, updated_at: now })
+            .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value, updated_at: now }))
+            .execute();
+        }
+        return 0;
       });
       if (waitMs === 0) break;
       await sleep(Math.min(waitMs, 1000), undefined, signal ? { signal } : undefined);
     }
     if (++this.#acquisitions % 200 === 0) await this.prune(connector, limit);
-    return slot;
+    return { slot, usedToday };
   }
 
   /** The request in these slots got its answer now: count it from now. */
@@ -66,41 +82,12 @@ export class RateBudget {
     await this.#store.db.updateTable('rate_events').set({ at: Date.now() }).where('id', 'in', [...slots]).execute();
   }
 
-  /**
-   * Counts requests against an allowance per UTC day (a fixed window: vendors reset daily
-   * allowances at a set time). Waits for the next day when the allowance is used up.
-   */
-  async acquireDaily(connector: string, perDay: number, weight: number, signal?: AbortSignal): Promise<void> {
-    const day = 86_400_000;
-    for (;;) {
-      signal?.throwIfAborted();
-      const waitMs = await this.#store.db.transaction().execute(async (tx) => {
-        await this.#store.lockForTransaction(tx, `rate:${connector}:daily`);
-        const now = Date.now();
-        const windowStart = Math.floor(now / day) * day;
-        const row = await tx.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', DAILY_KEY).executeTakeFirst();
-        const current = row ? (JSON.parse(row.value) as { start: number; used: number }) : { start: windowStart, used: 0 };
-        const used = current.start === windowStart ? current.used : 0;
-        if (used + weight > perDay) return windowStart + day - now;
-        const value = JSON.stringify({ start: windowStart, used: used + weight });
-        await tx
-          .insertInto('connector_state')
-          .values({ connector, key: DAILY_KEY, value, updated_at: now })
-          .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value, updated_at: now }))
-          .execute();
-        return 0;
-      });
-      if (waitMs === 0) return;
-      await sleep(Math.min(waitMs, 60_000), undefined, signal ? { signal } : undefined);
-    }
-  }
-
   /** Requests counted today against the daily allowance. */
   async usedToday(connector: string): Promise<number> {
     const row = await this.#store.db.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', DAILY_KEY).executeTakeFirst();
     if (!row) return 0;
     const current = JSON.parse(row.value) as { start: number; used: number };
-    return current.start === Math.floor(Date.now() / 86_400_000) * 86_400_000 ? current.used : 0;
+    return current.start === Math.floor(Date.now() / DAY) * DAY ? current.used : 0;
   }
 
   /** Stops every instance from calling this vendor until `until` (after a 429 with Retry-After). */

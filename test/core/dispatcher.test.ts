@@ -176,7 +176,7 @@ describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
       }
       return ops.map(() => ({ ok: true }));
     });
-    start({ ...connector, tuning: { ...connector.tuning, dailyLimit: 3 } });
+    start({ ...connector, tuning: { ...connector.tuning, rateLimit: { requests: 100, intervalMs: 1000 }, dailyLimit: 3 } });
     await until(async () => (await states()).filter((s) => s === 'done').length === 3);
     await new Promise((r) => setTimeout(r, 300));
     expect(sent).toBe(3);
