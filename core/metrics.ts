@@ -42,17 +42,27 @@ export class Metrics {
     labelNames: ['connector'] as const,
     registers: [this.registry],
   });
-  readonly connectorState = new Gauge({
-    name: 'wa_crm_sync_connector_up',
-    help: '1 when the connector is dispatching; 0 when disabled, paused or blocked (see the state label)',
-    labelNames: ['connector', 'state'] as const,
-    registers: [this.registry],
-  });
+  readonly connectorState: Gauge<'connector' | 'state'>;
   readonly outboxDepth: Gauge<'connector' | 'state'>;
   readonly outboxOldestAge: Gauge<'connector' | 'state'>;
 
-  constructor(store?: Store) {
+  /**
+   * @param store read at scrape time for outbox depth (shared by all instances)
+   * @param connectorStates read at scrape time, so a block between checks shows at once
+   */
+  constructor(store?: Store, connectorStates?: () => ReadonlyArray<{ connector: string; state: string }>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'wa_crm_sync_' });
+    this.connectorState = new Gauge({
+      name: 'wa_crm_sync_connector_up',
+      help: '1 when the connector is dispatching; 0 when disabled or blocked (see the state label)',
+      labelNames: ['connector', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        if (!connectorStates) return;
+        this.reset();
+        for (const s of connectorStates()) this.set({ connector: s.connector, state: s.state }, s.state === 'running' ? 1 : 0);
+      },
+    });
     this.outboxOldestAge = new Gauge({
       name: 'wa_crm_sync_outbox_oldest_age_seconds',
       help: 'Age of the oldest operation by connector and state (pending and in_flight)',

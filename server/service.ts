@@ -91,7 +91,7 @@ export class Service {
     this.config = config;
     this.store = store;
     this.log = log;
-    this.metrics = new Metrics(store);
+    this.metrics = new Metrics(store, () => this.connectorStates());
     this.#budget = new RateBudget(store);
     this.inbox = new DeliveryInbox(store, () => this.#wakeProcessor?.());
     this.engine = new Engine({
@@ -196,17 +196,10 @@ export class Service {
       await dispatcher.checkScopes({ thenSetup: true });
       dispatcher.start();
     }
-    this.#updateConnectorGauge();
   }
 
   async #checkAllScopes(): Promise<void> {
     for (const dispatcher of this.#dispatchers.values()) await dispatcher.checkScopes({ thenSetup: true });
-    this.#updateConnectorGauge();
-  }
-
-  #updateConnectorGauge(): void {
-    this.metrics.connectorState.reset();
-    for (const s of this.connectorStates()) this.metrics.connectorState.set({ connector: s.connector, state: s.state }, s.state === 'running' ? 1 : 0);
   }
 
   /**

@@ -52,6 +52,8 @@ describe('hot reload', () => {
     }
     await new Promise((r) => setTimeout(r, 1000));
     expect(recorder.messages()).toHaveLength(1);
+    const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    expect(metrics).toContain('wa_crm_sync_connector_up{connector="webhook",state="disabled"} 0');
 
     setEnabled(true);
     await waitFor(() => recorder.messages().length === 21, 15_000, 'messages sent while disabled');

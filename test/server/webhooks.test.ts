@@ -75,6 +75,7 @@ describe('WhatsApp webhook endpoint', () => {
     expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="bad_signature"\} 3/);
     expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="too_large"\} 1/);
     expect(metrics).toContain('wa_crm_sync_outbox_operations');
+    expect(metrics).toContain('# TYPE wa_crm_sync_connector_up gauge');
   });
 
   it('keeps message bodies, phone numbers and secrets out of the logs', () => {
