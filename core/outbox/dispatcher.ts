@@ -14,6 +14,7 @@ import {
   claimOperations,
   completeOperations,
   deferOperation,
+  extendLeases,
   failOperation,
   releaseExpiredLeases,
   releaseOperations,
@@ -96,12 +97,25 @@ export class ConnectorDispatcher {
     if (this.#running) return;
     this.#running = true;
     this.#loop = this.#run();
+    // Work may wait long for rate budget (a Retry-After, a used-up daily allowance) or a slow
+    // vendor: renew the leases of everything this dispatcher holds, so no other worker (nor our
+    // own sweep) takes it over and runs it a second time meanwhile.
+    this.#heartbeat = setInterval(() => {
+      const ids = [...this.#inFlight];
+      void extendLeases(this.#store.db, this.#options.workerId, ids, Date.now() + this.#options.leaseMs).catch((error: unknown) =>
+        this.#log.warn({ err: errorMessage(error) }, 'could not renew leases; another worker may take the operations over'),
+      );
+    }, Math.max(100, Math.floor(this.#options.leaseMs / 3)));
+    this.#heartbeat.unref();
   }
+
+  #heartbeat: NodeJS.Timeout | undefined;
 
   /** Stops claiming, lets running batches finish (up to `graceMs`), and hands back the rest. */
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    clearInterval(this.#heartbeat);
     this.#stopping.abort();
     this.wake();
     await this.#loop;
@@ -200,7 +214,13 @@ export class ConnectorDispatcher {
           const released = await releaseExpiredLeases(this.#store.db, now);
           if (released > 0) this.#log.warn({ released }, 'took back operations whose lease expired (a worker stopped mid-way)');
         }
-        // Keep at most two batches waiting per slot so the lease clock does not run while queued.
+        // While the vendor asked us to wait, claim nothing: the work would only sit leased.
+        const pausedUntil = await this.#budget.pausedUntil(this.id);
+        if (pausedUntil > now) {
+          await this.#sleep(Math.min(pausedUntil - now, this.#options.pollIntervalMs * 4));
+          continue;
+        }
+        // Keep at most one batch waiting per slot: claimed work should not sit in a queue.
         if (this.#queue.size >= concurrency) {
           await Promise.race([this.#queue.onSizeLessThan(concurrency), this.#sleep(this.#options.pollIntervalMs)]);
           continue;

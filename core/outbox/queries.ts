@@ -158,6 +158,23 @@ export async function releaseExpiredLeases(db: Db, now: number): Promise<number>
   return Number(result.numUpdatedRows);
 }
 
+/** Keeps this worker's leases alive while its operations wait for rate budget or a slow vendor. */
+export async function extendLeases(db: Db, workerId: string, ids: readonly number[], leaseUntil: number): Promise<number> {
+  if (ids.length === 0) return 0;
+  let extended = 0;
+  for (let i = 0; i < ids.length; i += 500) {
+    const result = await db
+      .updateTable('outbox')
+      .set({ lease_until: leaseUntil })
+      .where('id', 'in', ids.slice(i, i + 500))
+      .where('locked_by', '=', workerId)
+      .where('state', '=', 'in_flight')
+      .executeTakeFirst();
+    extended += Number(result.numUpdatedRows);
+  }
+  return extended;
+}
+
 /** Hands in-flight operations of this worker back without using up an attempt (graceful shutdown). */
 export async function releaseOperations(db: Db, workerId: string, ids: readonly number[], now: number): Promise<void> {
   if (ids.length === 0) return;

@@ -188,6 +188,28 @@ describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
     expect(waiting.map((o) => [o.state, o.attempts])).toEqual([['pending', 0], ['pending', 0]]);
   });
 
+  it('renews its leases while an operation runs longer than the lease, so nobody else runs it too', async () => {
+    let runs = 0;
+    await enqueue(1);
+    const connector = scriptedConnector(async (ops) => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 1200));
+      return ops.map(() => ({ ok: true }));
+    });
+    dispatcher = new ConnectorDispatcher({
+      connector,
+      store,
+      budget: new RateBudget(store),
+      applyEffects: async () => 0,
+      log: silentLogger(),
+      options: { workerId: 'slow', leaseMs: 500, pollIntervalMs: 20, claimBatch: 50 },
+    });
+    dispatcher.start();
+    await until(async () => (await states())[0] === 'done');
+    expect(runs).toBe(1);
+    expect((await listOperations(store.db, { limit: 1 }))[0]!.attempts).toBe(1);
+  });
+
   it('hands a connector batches up to its declared size', async () => {
     const sizes: number[] = [];
     await enqueue(7);
