@@ -25,8 +25,8 @@ const PROCESS_BATCH = 20;
 const PROCESS_SLICE_MS = 8;
 /** A delivery this recent means a burst is under way (longer than a slice, which blocks HTTP). */
 const INGEST_PRESSURE_WINDOW_MS = 50;
-/** Pause after each slice during a burst: acknowledging keeps ~90% of the loop... */
-const PROCESS_PAUSE_UNDER_PRESSURE_MS = 80;
+/** Pause after each slice during a burst: acknowledging keeps ~95% of the loop... */
+const PROCESS_PAUSE_UNDER_PRESSURE_MS = 150;
 /** ...until a backlog has lasted this long; then processing takes half, so it always catches up. */
 const BACKLOG_CATCH_UP_AFTER_MS = 10_000;
 const PROCESS_PAUSE_CATCHING_UP_MS = 8;
