@@ -15,6 +15,7 @@ import { HubSpotApi } from './client.js';
 import {
   KIND,
   PHONE_PROPERTIES,
+  communicationBody,
   communicationProperties,
   existingContactProperties,
   newContactProperties,
@@ -78,7 +79,8 @@ export class HubSpotConnector implements Connector {
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = operations[0]?.kind;
     if (kind === KIND.contact) return this.#upsertContacts(operations, context);
-    if (kind === KIND.message || kind === KIND.status) return this.#logMessages(operations, context, kind === KIND.message);
+    if (kind === KIND.message) return this.#logMessages(operations, context);
+    if (kind === KIND.status) return this.#updateStatuses(operations.map((op) => op.payload as MessagePayload), context);
     if (kind === KIND.thread) return this.#threadActivities(operations, context);
     if (kind === KIND.media) return Promise.all(operations.map((op) => this.#attachMedia(op.payload as MediaPayload, context).catch((error: unknown) => failed(asSyncError(error)))));
     return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
@@ -336,7 +338,30 @@ export class HubSpotConnector implements Connector {
 
   // ---- conversation ----
 
-  async #logMessages(operations: readonly OutboxOperation[], context: ExecutionContext, associate: boolean): Promise<OperationOutcome[]> {
+  /** Rewrites the body of communications we logged with their delivery status; never creates one. */
+  async #updateStatuses(payloads: readonly MessagePayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
+    const ready: Array<{ index: number; id: string; payload: MessagePayload }> = [];
+    for (const [index, payload] of payloads.entries()) {
+      const id = await context.getRef(REF.communication, payload.messageId);
+      if (id) ready.push({ index, id, payload });
+      else outcomes[index] = failed(new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true }));
+    }
+    if (ready.length === 0) return outcomes;
+    const response = (await this.#api.call(context, 'updating message statuses', (c) =>
+      c.crm.objects.communications.batchApi.update({
+        inputs: ready.map(({ id, payload }) => ({ id, properties: { hs_communication_body: communicationBody(payload) } })),
+      }),
+    )) as BatchResult;
+    for (const { index, id } of ready) {
+      outcomes[index] = response.results.some((r) => r.id === id)
+        ? { ok: true, result: { hubspotCommunicationId: id } }
+        : failed(new VendorError('hubspot', `status not saved on communication ${id}: ${errorFor(response, id) ?? 'no result'}`));
+    }
+    return outcomes;
+  }
+
+  async #logMessages(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const idProperty = this.#settings.messageIdProperty;
     const payloads = operations.map((op) => op.payload as MessagePayload);
     const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
@@ -354,7 +379,7 @@ export class HubSpotConnector implements Connector {
     }
     if (ready.length === 0) return outcomes;
 
-    const response = (await this.#api.call(context, associate ? 'logging messages' : 'updating message statuses', (c) =>
+    const response = (await this.#api.call(context, 'logging messages', (c) =>
       c.crm.objects.communications.batchApi.upsert({
         inputs: ready.map(({ payload }) => ({ idProperty, id: payload.messageId, properties: communicationProperties(payload, idProperty) })),
       }),
@@ -371,7 +396,7 @@ export class HubSpotConnector implements Connector {
     }
 
     const logged = ready.filter(({ payload }) => communicationIds.has(payload.messageId));
-    if (associate && logged.length > 0) {
+    if (logged.length > 0) {
       // Associating again is harmless, so a re-run after a crash simply repeats it.
       await this.#api.call(context, 'associating messages with contacts', (c) =>
         c.crm.associations.v4.batchApi.createDefault('communications', 'contacts', {

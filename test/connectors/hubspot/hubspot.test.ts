@@ -183,6 +183,29 @@ describe('HubSpot connector', () => {
       expect(nock.isDone()).toBe(true);
     });
 
+    it('writes a delivery failure onto the logged outbound message, and never creates a record for a status', async () => {
+      let updateBody: any;
+      nock(API)
+        .post('/crm/v3/objects/communications/batch/update', (body) => ((updateBody = body), true))
+        .reply(200, batchBody([upsertResult('9001', {})]));
+      const context = testContext();
+      context.refs.set('communication:wamid.OUT', '9001');
+      const status = (messageId: string) =>
+        op(KIND.status, { messageId, contactId: 'c1', direction: 'outbound', text: 'Your order shipped', sentAt: 1749416383000, status: 'failed', statusNote: 'Re-engagement message (WhatsApp error 131047)' });
+      const [done, waiting] = await connectorWith().execute([status('wamid.OUT'), status('wamid.NEVER-LOGGED')], context);
+      expect(done).toEqual({ ok: true, result: { hubspotCommunicationId: '9001' } });
+      expect(!waiting!.ok && waiting!.error.retryable).toBe(true);
+      expect(updateBody.inputs).toEqual([
+        {
+          id: '9001',
+          properties: {
+            hs_communication_body:
+              '<p><strong>WhatsApp message to the customer</strong></p><p>Your order shipped</p><p><em>NOT DELIVERED: Re-engagement message (WhatsApp error 131047)</em></p>',
+          },
+        },
+      ]);
+    });
+
     it('waits for the contact when its operation has not succeeded', async () => {
       const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c-unknown')], testContext());
       expect(outcome!.ok).toBe(false);
