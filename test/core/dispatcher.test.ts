@@ -53,14 +53,14 @@ describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
     await drop();
   });
 
-  function start(connector: Connector): ConnectorDispatcher {
+  function start(connector: Connector, options: { leaseMs?: number } = {}): ConnectorDispatcher {
     dispatcher = new ConnectorDispatcher({
       connector,
       store,
       budget: new RateBudget(store),
       applyEffects: async () => 0,
       log: silentLogger(),
-      options: { workerId: 'test', leaseMs: 5000, pollIntervalMs: 20, claimBatch: 50 },
+      options: { workerId: 'test', leaseMs: options.leaseMs ?? 5000, pollIntervalMs: 20, claimBatch: 50 },
     });
     dispatcher.start();
     return dispatcher;
@@ -196,15 +196,7 @@ describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
       await new Promise((r) => setTimeout(r, 1200));
       return ops.map(() => ({ ok: true }));
     });
-    dispatcher = new ConnectorDispatcher({
-      connector,
-      store,
-      budget: new RateBudget(store),
-      applyEffects: async () => 0,
-      log: silentLogger(),
-      options: { workerId: 'slow', leaseMs: 500, pollIntervalMs: 20, claimBatch: 50 },
-    });
-    dispatcher.start();
+    start(connector, { leaseMs: 500 });
     await until(async () => (await states())[0] === 'done');
     expect(runs).toBe(1);
     expect((await listOperations(store.db, { limit: 1 }))[0]!.attempts).toBe(1);
