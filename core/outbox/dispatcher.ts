@@ -136,7 +136,6 @@ export class ConnectorDispatcher {
    */
   async checkScopes(options: { thenSetup?: boolean } = {}): Promise<ScopeCheck> {
     const check = await checkConnectorScopes(this.connector, this.#context());
-    this.lastScopeCheck = check;
     if (check.ok) {
       if (check.report.extra.length > 0) this.#log.warn({ extra: check.report.extra }, 'credentials hold more scopes than needed (over-privileged)');
       if (options.thenSetup && !this.#setupDone) {
@@ -148,8 +147,6 @@ export class ConnectorDispatcher {
     else this.#log.warn({ reason: check.reason }, 'could not check scopes now; keeping the current state');
     return check;
   }
-
-  lastScopeCheck: ScopeCheck | undefined;
 
   /** Runs the connector's setup; a failure blocks dispatch with the reason (operations stay queued). */
   async runSetup(): Promise<{ ok: true; actions: string[] } | { ok: false; reason: string }> {
