@@ -1,5 +1,7 @@
 // An ExecutionContext for connector unit tests: no rate budget, refs kept in memory.
 import type { ExecutionContext, ThreadMessage } from '../../core/connector.js';
+import type { JsonValue } from '../../core/model/types.js';
+import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { silentLogger } from '../../core/logger.js';
 
 export function testContext(): ExecutionContext & { calls: number[]; refs: Map<string, string>; threads: Map<string, ThreadMessage[]>; quota: Array<[number, number]> } {
@@ -20,5 +22,27 @@ export function testContext(): ExecutionContext & { calls: number[]; refs: Map<s
     setRef: async (kind, id, external) => void refs.set(`${kind}:${id}`, external),
     calls,
     refs,
+  };
+}
+
+let nextOperationId = 1;
+
+/** An operation as the dispatcher hands it to a connector: claimed, leased, on its first attempt unless told. */
+export function claimedOperation(connector: string, kind: string, payload: Record<string, unknown>, options: { attempts?: number; orderingKey?: string } = {}): OutboxOperation {
+  const id = nextOperationId++;
+  return {
+    id,
+    idempotencyKey: `${connector}:${kind}:${id}`,
+    connector,
+    kind,
+    orderingKey: options.orderingKey ?? 'k',
+    payload: payload as JsonValue,
+    state: 'in_flight',
+    runAt: 0,
+    attempts: options.attempts ?? 1,
+    maxAttempts: 5,
+    lastError: null,
+    result: null,
+    createdAt: 0,
   };
 }

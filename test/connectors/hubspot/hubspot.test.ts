@@ -2,16 +2,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hubspotConnector } from '../../../connectors/hubspot/index.js';
 import { KIND } from '../../../connectors/hubspot/mappers.js';
 import { hubspotSettingsSchema } from '../../../connectors/hubspot/settings.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
 import { CredentialError, VendorError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
-import type { OutboxOperation } from '../../../core/outbox/queries.js';
 import { missingScopesReason } from '../../../core/scopes.js';
-import { testContext } from '../../helpers/context.js';
+import { claimedOperation, testContext } from '../../helpers/context.js';
+import { onlyMockedHttp } from '../../helpers/nock.js';
 import { tempDir } from '../../helpers/stores.js';
 
 const API = 'https://api.hubapi.com';
@@ -20,11 +20,7 @@ function connectorWith(settings: Record<string, unknown> = {}): Connector {
   return hubspotConnector.create(hubspotSettingsSchema.parse({ enabled: true, accessToken: 'pat-na1-test', ...settings }), { log: silentLogger(), mediaDir: '/tmp' });
 }
 
-let nextId = 1;
-function op(kind: string, payload: Record<string, unknown>, attempts = 1): OutboxOperation {
-  const id = nextId++;
-  return { id, idempotencyKey: `hubspot:${kind}:${id}`, connector: 'hubspot', kind, orderingKey: 'k', payload: payload as never, state: 'in_flight', runAt: 0, attempts, maxAttempts: 5, lastError: null, result: null, createdAt: 0 };
-}
+const op = (kind: string, payload: Record<string, unknown>) => claimedOperation('hubspot', kind, payload);
 
 const contactOp = (contactId: string, waId: string, profileName: string | null = 'Sheena Nelson') => op(KIND.contact, { contactId, waId, profileName });
 const messageOp = (messageId: string, contactId: string, text = 'Does it come in another color?') =>
@@ -34,11 +30,7 @@ const upsertResult = (id: string, properties: Record<string, string>) => ({ id, 
 const batchBody = (results: unknown[], extra: Record<string, unknown> = {}) => ({ status: 'COMPLETE', results, startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:01Z', ...extra });
 
 describe('HubSpot connector', () => {
-  beforeEach(() => nock.disableNetConnect());
-  afterEach(() => {
-    nock.cleanAll();
-    nock.enableNetConnect();
-  });
+  onlyMockedHttp();
 
   describe('contacts', () => {
     it('creates new contacts in one batch upsert keyed on the WhatsApp id property', async () => {

@@ -3,7 +3,7 @@ import { createVerify, generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jwtAssertion } from '../../../connectors/salesforce/client.js';
 import { salesforceConnector } from '../../../connectors/salesforce/index.js';
 import { KIND, personQueries, transcript } from '../../../connectors/salesforce/mappers.js';
@@ -12,9 +12,9 @@ import { salesforceSettingsSchema } from '../../../connectors/salesforce/setting
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
 import { VendorError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
-import type { OutboxOperation } from '../../../core/outbox/queries.js';
 import { missingScopesReason } from '../../../core/scopes.js';
-import { testContext } from '../../helpers/context.js';
+import { claimedOperation, testContext } from '../../helpers/context.js';
+import { onlyMockedHttp } from '../../helpers/nock.js';
 import { tempDir } from '../../helpers/stores.js';
 
 const ORG = 'https://acme.my.salesforce.com';
@@ -27,11 +27,7 @@ function connectorWith(settings: Record<string, unknown> = {}): Connector {
   );
 }
 
-let nextId = 1;
-function op(kind: string, payload: Record<string, unknown>): OutboxOperation {
-  const id = nextId++;
-  return { id, idempotencyKey: `salesforce:${kind}:${id}`, connector: 'salesforce', kind, orderingKey: 'k', payload: payload as never, state: 'in_flight', runAt: 0, attempts: 1, maxAttempts: 5, lastError: null, result: null, createdAt: 0 };
-}
+const op = (kind: string, payload: Record<string, unknown>) => claimedOperation('salesforce', kind, payload);
 const personOp = (contactId: string, waId: string, profileName: string | null = 'Sheena Nelson') => op(KIND.person, { contactId, waId, profileName });
 const activityOp = (messageId: string, arrivalSeq: number) =>
   op(KIND.activity, { messageId, contactId: 'c1', threadId: 't-1', arrivalSeq, threadStartedAt: 1749416383000, profileName: 'Sheena Nelson' });
@@ -41,11 +37,7 @@ function field(name: string, extra: Record<string, unknown> = {}) {
 }
 
 describe('Salesforce connector', () => {
-  beforeEach(() => nock.disableNetConnect());
-  afterEach(() => {
-    nock.cleanAll();
-    nock.enableNetConnect();
-  });
+  onlyMockedHttp();
 
   describe('records', () => {
     it('creates Leads in one collections upsert on the external id, after looking for them', async () => {

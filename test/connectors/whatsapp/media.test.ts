@@ -2,23 +2,21 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { whatsappConnector } from '../../../connectors/whatsapp/index.js';
 import { whatsappSection } from '../../../core/config/schema.js';
 import type { Connector } from '../../../core/connector.js';
 import { CredentialError, VendorError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
-import type { OutboxOperation } from '../../../core/outbox/queries.js';
-import { testContext } from '../../helpers/context.js';
+import { claimedOperation, testContext } from '../../helpers/context.js';
+import { onlyMockedHttp } from '../../helpers/nock.js';
 import { tempDir } from '../../helpers/stores.js';
 
 const GRAPH = 'https://graph.facebook.com';
 const bytes = Buffer.from('fake jpeg bytes');
 const hex = createHash('sha256').update(bytes).digest('hex');
 
-function operation(payload: Record<string, unknown>): OutboxOperation {
-  return { id: 1, idempotencyKey: 'whatsapp:media.fetch:wamid.1', connector: 'whatsapp', kind: 'media.fetch', orderingKey: 'media:wamid.1', payload: payload as never, state: 'in_flight', runAt: 0, attempts: 1, maxAttempts: 5, lastError: null, result: null, createdAt: 0 };
-}
+const operation = (payload: Record<string, unknown>) => claimedOperation('whatsapp', 'media.fetch', payload, { orderingKey: 'media:wamid.1' });
 
 const imagePayload = { messageId: 'wamid.1', mediaId: '1003383421387256', kind: 'image', mimeType: 'image/jpeg', sha256: createHash('sha256').update(bytes).digest('base64'), filename: null };
 
@@ -26,15 +24,11 @@ describe('WhatsApp media fetch', () => {
   let connector: Connector;
   let mediaDir: string;
 
+  onlyMockedHttp();
   beforeEach(() => {
-    nock.disableNetConnect();
     mediaDir = tempDir();
     const settings = whatsappSection.parse({ appSecret: 'a', verifyToken: 'b', accessToken: 'EAAG-token' });
     connector = whatsappConnector.create(settings, { log: silentLogger(), mediaDir });
-  });
-  afterEach(() => {
-    nock.cleanAll();
-    nock.enableNetConnect();
   });
 
   it('plans one fetch per media message, on its own ordering key', () => {
