@@ -3,7 +3,7 @@
 import type { z } from 'zod';
 import type { SyncError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { JsonValue, ModelChange, StoredMedia } from './model/types.js';
+import type { JsonValue, ModelChange, OutboundReply, StoredMedia } from './model/types.js';
 import type { OperationDraft, OutboxOperation } from './outbox/queries.js';
 
 /** A vendor rate limit: at most `requests` calls in any `intervalMs` window. */
@@ -50,7 +50,13 @@ export type OperationOutcome =
   | { readonly ok: false; readonly error: SyncError };
 
 /** A change to our own model that an operation brought about. */
-export type OperationEffect = { readonly type: 'media.stored'; readonly media: StoredMedia };
+export type OperationEffect =
+  | { readonly type: 'media.stored'; readonly media: StoredMedia }
+  /** A helpdesk connector found an agent reply for this thread. */
+  | { readonly type: 'reply.requested'; readonly threadId: string; readonly reply: OutboundReply }
+  /** A message went out on WhatsApp: recorded as an outbound message of the thread. */
+  | { readonly type: 'message.sent'; readonly threadId: string; readonly messageId: string; readonly text: string; readonly origin: string; readonly sentAt: number }
+  | { readonly type: 'reply.undeliverable'; readonly threadId: string; readonly reply: OutboundReply; readonly reason: string };
 
 export interface ThreadMessage {
   readonly id: string;
@@ -58,6 +64,10 @@ export interface ThreadMessage {
   readonly text: string;
   readonly sentAt: number;
   readonly arrivalSeq: number;
+  /** See Message.origin: set on replies this service sent for a connector. */
+  readonly origin: string | null;
+  /** See Message.warnings. */
+  readonly warnings: readonly string[];
 }
 
 export interface RateSlot {
@@ -69,20 +79,29 @@ export interface ExecutionContext {
   readonly log: Logger;
   /**
    * Waits for room in the vendor's rate budget (shared by all instances) before one request;
-   * `bucket` adds an endpoint's own limit. Call the returned `settle` when the answer arrives,
+   * `bucket` adds an endpoint's own limit (or several). A bucket named `name:key` counts per key
+   * against the limit declared for `name` (e.g. Zendesk's updates per ticket). Call the returned `settle` when the answer arrives,
    * so the slot counts from then (the vendor counted it on arrival, not when we took it).
    */
-  throttle(weight?: number, bucket?: string): Promise<RateSlot>;
+  throttle(weight?: number, bucket?: string | readonly string[]): Promise<RateSlot>;
   /** Counts one vendor answer by HTTP status (0 when none came) for /metrics. */
   recordVendorCall(status: number): void;
   /** A thread's messages in order (timestamp, then arrival), for transcripts. */
   threadMessages(threadId: string): Promise<ThreadMessage[]>;
+  /** When the contact last wrote to us (any thread): WhatsApp's customer service window runs 24 h from it. */
+  lastInboundAt(contactId: string): Promise<number | undefined>;
   /** Reports the vendor's remaining allowance (e.g. Salesforce's daily API requests) for /metrics and `status`. */
   reportQuota(remaining: number, max: number): void;
   getRef(kind: string, localId: string): Promise<string | undefined>;
   setRef(kind: string, localId: string, externalId: string): Promise<void>;
   readonly signal: AbortSignal;
 }
+
+/**
+ * The ref under which the WhatsApp connector keeps each wamid it sent (local id: the reply part),
+ * written as soon as the Cloud API answers; the engine reads it to tell our messages from a stranger's.
+ */
+export const SENT_MESSAGE_REF = { connector: 'whatsapp', kind: 'sent' } as const;
 
 /** Credentials' granted scopes, or `unknown` when the vendor offers no way to read them. */
 export type GrantedScopes = readonly string[] | 'unknown';

@@ -1,7 +1,7 @@
 // The sync engine: turns stored deliveries into model changes, and model changes into outbox
 // operations through each configured connector, in the transaction that marks the delivery done.
 import type { Transaction } from 'kysely';
-import type { Connector, OperationEffect } from './connector.js';
+import { SENT_MESSAGE_REF, type Connector, type OperationEffect } from './connector.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import {
@@ -14,9 +14,27 @@ import {
   toContact,
   loadContact,
   loadMessage,
+  loadThread,
+  nextArrivalSeq,
+  touchThread,
 } from './model/repository.js';
 import { maskPhone } from './model/phone.js';
 import type { DeliveryParser, InboundEvent, Message, ModelChange } from './model/types.js';
+import { checkLinks, linkWarning, linksOutsideAllowList, type LinkPolicy } from './security/links.js';
+import type { Alerts } from './security/alerts.js';
+import { accountEventAlert, unknownSenderAlert, unknownStatusAlert } from './security/signals.js';
+
+/**
+ * Whether this service sent the message: its wamid is kept the moment WhatsApp answers the send,
+ * before the message itself is recorded, so a status arriving in between is not taken for a stranger's.
+ */
+async function sentByUs(tx: Transaction<Database>, messageId: string): Promise<boolean> {
+  const row = await tx.selectFrom('external_refs').select('local_id').where('connector', '=', SENT_MESSAGE_REF.connector).where('kind', '=', SENT_MESSAGE_REF.kind).where('external_id', '=', messageId).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** One parser per delivery source (`whatsapp`, `zendesk`): the source a delivery was stored under picks it. */
+export type DeliveryParsers = Readonly<Record<string, DeliveryParser>>;
 import { enqueueOperations } from './outbox/queries.js';
 import type { Database } from './store/schema.js';
 import type { Store } from './store/store.js';
@@ -25,6 +43,8 @@ export interface EngineOptions {
   readonly threadGapMs: number;
   /** Business phone_number_ids served; empty serves all. */
   readonly servedNumbers: readonly string[];
+  /** Phishing-link checks on customers' messages and agents' replies (security.links). */
+  readonly links?: LinkPolicy & { readonly outboundReplies: 'off' | 'warn' | 'block' };
 }
 
 export interface ProcessResult {
@@ -38,22 +58,26 @@ export type PlanningConnectors = () => readonly Connector[];
 
 export class Engine {
   readonly #store: Store;
-  readonly #parse: DeliveryParser;
+  readonly #parsers: DeliveryParsers;
   readonly #connectors: PlanningConnectors;
   readonly #log: Logger;
   readonly #options: () => EngineOptions;
   readonly #maxAttempts: (connector: Connector) => number;
+  readonly #alerts: Alerts | undefined;
 
   constructor(deps: {
     store: Store;
-    parse: DeliveryParser;
+    parsers: DeliveryParsers;
     connectors: PlanningConnectors;
     log: Logger;
     /** Read on every use, so a config reload takes effect at once. */
     options: () => EngineOptions;
+    /** Where compromise signals seen in deliveries are raised. */
+    alerts?: Alerts;
   }) {
+    this.#alerts = deps.alerts;
     this.#store = deps.store;
-    this.#parse = deps.parse;
+    this.#parsers = deps.parsers;
     this.#connectors = deps.connectors;
     this.#log = deps.log;
     this.#options = deps.options;
@@ -94,10 +118,15 @@ export class Engine {
     return queued;
   }
 
-  /** Records what operations changed (media stored) and plans what follows from it. */
+  /** Records what operations changed (media stored, replies found or sent) and plans what follows from it. */
   async applyEffects(tx: Transaction<Database>, effects: readonly OperationEffect[], now = Date.now()): Promise<number> {
     const changes: ModelChange[] = [];
     for (const effect of effects) {
+      if (effect.type !== 'media.stored') {
+        const change = await this.#replyChange(tx, effect, now);
+        if (change) changes.push(change);
+        continue;
+      }
       const { media } = effect;
       await tx
         .updateTable('media')
@@ -111,6 +140,51 @@ export class Engine {
     return this.planChanges(tx, changes, now);
   }
 
+  /** The model change a reply effect stands for; a sent reply is recorded as an outbound message first. */
+  async #replyChange(tx: Transaction<Database>, effect: Exclude<OperationEffect, { type: 'media.stored' }>, now: number): Promise<ModelChange | undefined> {
+    const thread = await loadThread(tx, effect.threadId);
+    const contact = thread ? await loadContact(tx, thread.contactId) : undefined;
+    if (!thread || !contact) {
+      this.#log.error({ threadId: effect.threadId, effect: effect.type }, 'effect names a thread that is not in the store; ignored');
+      return undefined;
+    }
+    if (effect.type === 'reply.requested') {
+      const links = this.#options().links;
+      const outside = links && links.outboundReplies !== 'off' ? linksOutsideAllowList(effect.reply.text, links) : [];
+      if (outside.length > 0 && links) {
+        const hosts = [...new Set(outside.map((u) => u.replace(/^https?:\/\//i, '').split(/[/?#]/)[0]))].join(', ');
+        this.#log.warn({ origin: effect.reply.origin, sourceRecord: effect.reply.sourceRecord, hosts, policy: links.outboundReplies }, "an agent's reply links outside security.links.allow");
+        if (links.outboundReplies === 'block') {
+          const reason = `it links to ${hosts}, which is not on security.links.allow or brandDomains, and security.links.outboundReplies is block; add the domain to the allow list or remove the link, then reply again`;
+          return { type: 'reply.undeliverable', contact, thread, reply: effect.reply, reason };
+        }
+      }
+      return { type: 'reply.requested', contact, thread, reply: effect.reply };
+    }
+    if (effect.type === 'reply.undeliverable') return { type: 'reply.undeliverable', contact, thread, reply: effect.reply, reason: effect.reason };
+    if (await messageExists(tx, effect.messageId)) return undefined;
+    await this.#store.lockForTransaction(tx, 'process-deliveries');
+    const message: Message = {
+      id: effect.messageId,
+      threadId: thread.id,
+      contactId: contact.id,
+      direction: 'outbound',
+      type: 'text',
+      originalType: 'text',
+      text: effect.text,
+      media: null,
+      sentAt: effect.sentAt,
+      arrivalSeq: await nextArrivalSeq(tx),
+      status: 'sent',
+      replyToId: null,
+      origin: effect.origin,
+      warnings: [],
+    };
+    if (!(await insertMessage(tx, { ...message, errors: [], raw: null }, now))) return undefined;
+    await touchThread(tx, thread.id, effect.sentAt);
+    return { type: 'message.recorded', contact, thread: { ...thread, lastMessageAt: Math.max(thread.lastMessageAt, effect.sentAt) }, threadCreated: false, message };
+  }
+
   async #processBatch(tx: Transaction<Database>, limit: number, failure: unknown): Promise<ProcessResult> {
     await this.#store.lockForTransaction(tx, 'process-deliveries');
     const rows = await tx.selectFrom('webhook_deliveries').selectAll().where('state', '=', 'pending').orderBy('id').limit(limit).execute();
@@ -118,6 +192,9 @@ export class Engine {
     let processed = 0;
     let flagged = 0;
     let operationsQueued = 0;
+    // The arrival counter is read once per batch, under the processing lock, then counted up.
+    const arrival = { next: undefined as number | undefined };
+    const nextSeq = async () => (arrival.next = arrival.next === undefined ? await nextArrivalSeq(tx) : arrival.next + 1);
     for (const row of rows) {
       if (failure !== undefined) {
         // Kept and flagged with the reason; `replay --deliveries` puts it back once fixed.
@@ -130,9 +207,10 @@ export class Engine {
         flagged++;
         continue;
       }
-      const parsed = this.#parse(row.body);
+      const parse = this.#parsers[row.source];
+      const parsed = parse ? parse(row.body) : { events: [], problems: [`no parser for deliveries from "${row.source}"`] };
       const problems = [...parsed.problems];
-      const changes = await this.#applyEvents(tx, parsed.events, row.id, now, problems);
+      const changes = await this.#applyEvents(tx, parsed.events, row.id, now, problems, nextSeq);
       operationsQueued += await this.planChanges(tx, changes, now);
       const state = problems.length > 0 ? 'flagged' : 'processed';
       await tx
@@ -154,11 +232,10 @@ export class Engine {
     deliveryId: number,
     now: number,
     problems: string[],
+    nextSeq: () => Promise<number>,
   ): Promise<ModelChange[]> {
     const changes: ModelChange[] = [];
-    let index = 0;
     for (const event of events) {
-      index++;
       if (event.kind === 'account') {
         await tx
           .insertInto('account_events')
@@ -166,10 +243,23 @@ export class Engine {
           .execute();
         changes.push({ type: 'account.event', field: event.field, accountId: event.accountId, at: event.at, raw: event.raw });
         this.#log.warn({ field: event.field, deliveryId }, 'WhatsApp account event received');
+        const alert = accountEventAlert(event.field, event.accountId, event.raw);
+        if (alert) await this.#alerts?.raise(tx, alert, now);
+        continue;
+      }
+      if (event.kind === 'helpdesk') {
+        const thread = event.threadId ? await loadThread(tx, event.threadId) : undefined;
+        const contact = thread ? await loadContact(tx, thread.contactId) : undefined;
+        if (!thread || !contact) {
+          problems.push(`${event.connector} record ${event.recordId} names no WhatsApp thread of ours (external id ${JSON.stringify(event.threadId)}); check the trigger's conditions`);
+          continue;
+        }
+        changes.push({ type: 'helpdesk.updated', connector: event.connector, recordId: event.recordId, contact, thread, deliveryId });
         continue;
       }
       if (this.#options().servedNumbers.length > 0 && !this.#options().servedNumbers.includes(event.businessNumberId)) {
         problems.push(`event for business number ${event.businessNumberId}, which is not in whatsapp.phoneNumbers`);
+        if (event.kind === 'message' && event.direction === 'outbound') await this.#alerts?.raise(tx, unknownSenderAlert(event.businessNumberId), now);
         continue;
       }
       if (event.kind === 'status') {
@@ -182,6 +272,7 @@ export class Engine {
           now,
         });
         if (!isNew) continue;
+        if (!message && this.#alerts && !(await sentByUs(tx, event.messageId))) await this.#alerts.raise(tx, unknownStatusAlert(event.businessNumberId, event.status), now);
         const contact = message ? await tx.selectFrom('contacts').selectAll().where('id', '=', message.contactId).executeTakeFirst() : undefined;
         changes.push({
           type: 'message.status',
@@ -214,6 +305,9 @@ export class Engine {
         sentAt: event.sentAt,
         gapMs: this.#options().threadGapMs,
       });
+      // Suspicious links get a visible warning in front of the text, in every CRM and ticket.
+      const findings = event.direction === 'inbound' && this.#options().links ? checkLinks(event.text, this.#options().links!) : [];
+      if (findings.length > 0) this.#log.warn({ deliveryId, messageId: event.messageId, hosts: findings.map((f) => f.host) }, 'suspicious link in a customer message');
       const message: Message = {
         id: event.messageId,
         threadId: thread.id,
@@ -221,12 +315,14 @@ export class Engine {
         direction: event.direction,
         type: event.type,
         originalType: event.originalType,
-        text: event.text,
+        text: findings.length > 0 ? `${linkWarning(findings)}\n\n${event.text}` : event.text,
         media: event.media,
         sentAt: event.sentAt,
-        arrivalSeq: deliveryId * 1000 + index,
+        arrivalSeq: await nextSeq(),
         status: null,
         replyToId: event.replyToId,
+        origin: null,
+        warnings: findings.length > 0 ? ['suspicious_link'] : [],
       };
       await insertMessage(tx, { ...message, errors: event.errors, raw: event.raw }, now);
       if (event.media) {

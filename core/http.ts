@@ -8,7 +8,7 @@ import { TransportError, errorFromHttpStatus, type SyncError } from './errors.js
 /** One SDK call: rate budget first, answer counted, failure classified by the vendor's own rules. */
 export async function vendorCall<T>(
   context: ExecutionContext,
-  options: { readonly bucket?: string; readonly classify: (error: unknown) => SyncError },
+  options: { readonly bucket?: string | readonly string[]; readonly classify: (error: unknown) => SyncError },
   run: () => Promise<T>,
 ): Promise<T> {
   const slot = await context.throttle(1, options.bucket);
@@ -30,7 +30,7 @@ export interface VendorRequest {
   readonly url: string;
   readonly method?: string;
   readonly headers?: Record<string, string>;
-  readonly body?: string | Uint8Array;
+  readonly body?: string | Uint8Array | FormData;
   readonly timeoutMs: number;
   /** Statuses that are answers, not failures (e.g. 404 when looking a record up). */
   readonly acceptStatuses?: readonly number[];

@@ -58,6 +58,9 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: str
   return value;
 }
 
+/** Connectors whose agents answer customers through WhatsApp. */
+const REPLYING_CONNECTORS = ['zendesk'];
+
 /** Validates an already-parsed config document. Throws ConfigError listing every problem. */
 export function validateConfig(document: unknown, schemas: ConnectorSettingsSchemas, env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
@@ -79,6 +82,12 @@ export function validateConfig(document: unknown, schemas: ConnectorSettingsSche
       const settings = schema.safeParse(section);
       if (!settings.success) problems.push(...describeZodIssues(`connectors.${id}`, settings.error).filter(notEnvReported));
       else connectors[id] = { enabled: section.enabled, settings: settings.data };
+    }
+  }
+  // Connectors that send replies on WhatsApp (a helpdesk) need the Cloud API token to send with.
+  if (parsed.success && !parsed.data.whatsapp.accessToken) {
+    for (const id of REPLYING_CONNECTORS) {
+      if (connectors[id]?.enabled) problems.push(`whatsapp.accessToken: required when connectors.${id} is enabled (agents' replies are sent through the Cloud API with it)`);
     }
   }
   if (problems.length > 0 || !parsed.success) {

@@ -41,6 +41,11 @@ export function requiredWhenEnabled<T extends { enabled: boolean }>(
   }) as z.ZodType<T>;
 }
 
+const domainName = z
+  .string()
+  .transform((d) => d.trim().toLowerCase())
+  .pipe(z.string().regex(/^(?:[a-z0-9\u00a1-\uffff-]+\.)+[a-z\u00a1-\uffff-]{2,}$/, 'a domain name such as example.com (no scheme or path)'));
+
 /** Rate-limit and retry overrides, common to every connector section. */
 export const dispatchOverrides = z
   .strictObject({
@@ -106,6 +111,66 @@ export const serviceConfigSchema = z.strictObject({
     })
     .prefault({}),
   scopes: z.strictObject({ recheckIntervalMs: z.number().int().min(1000).default(3_600_000) }).prefault({}),
+  alerts: z
+    .strictObject({
+      /** The same alert reaches the sinks at most once in this many minutes (it is still counted and logged). */
+      throttleMinutes: z.number().positive().default(60),
+      /** This many refused webhook signatures within the window raise an alert. */
+      badSignatures: z.strictObject({ count: z.number().int().min(1).default(20), windowSeconds: z.number().int().min(10).default(300) }).prefault({}),
+      sinks: z
+        .array(
+          z.discriminatedUnion('type', [
+            z.strictObject({ type: z.literal('webhook'), url: vendorUrl, secret: z.string().min(16, 'use at least 16 characters').optional() }),
+            z.strictObject({ type: z.literal('slack'), url: vendorUrl }),
+          ]),
+        )
+        .default([]),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      /** Addresses (exact IPs as the service sees them) allowed to use the admin API; empty allows all. */
+      allowIps: z.array(z.string().min(2)).default([]),
+      /** Browser sessions end after this long without activity, and in any case after absoluteHours. */
+      session: z.strictObject({ idleMinutes: z.number().positive().default(30), absoluteHours: z.number().positive().default(12) }).prefault({}),
+    })
+    .prefault({}),
+  backup: z
+    .strictObject({
+      /** Where `wa-crm-sync backup` and scheduled backups write (files are encrypted). */
+      dir: z.string().default('./data/backups'),
+      /** A file holding the backup passphrase (16+ characters); WA_CRM_SYNC_BACKUP_KEY wins over it. */
+      keyFile: z.string().optional(),
+      /** Take a backup every this many hours while the service runs; 0 turns scheduled backups off. */
+      everyHours: z.number().min(0).default(0),
+      /** Scheduled backups kept; older ones are deleted. */
+      keep: z.number().int().min(1).default(7),
+    })
+    .prefault({}),
+  retention: z
+    .strictObject({
+      /** Replace message texts (and the webhook bodies they came in) older than this many days; 0 keeps them. */
+      messageBodyDays: z.number().int().min(0).default(0),
+    })
+    .prefault({}),
+  security: z
+    .strictObject({
+      links: z
+        .strictObject({
+          /** Your own domains: look-alikes of them are flagged, and links to them never are. */
+          brandDomains: z.array(domainName).default([]),
+          /** Domains (and subdomains) never flagged, and allowed in agents' replies. */
+          allow: z.array(domainName).default([]),
+          /** Domains (and subdomains) always flagged. */
+          deny: z.array(domainName).default([]),
+          /** Agents' replies linking outside brandDomains and allow: `warn` (log and send), `block` (note on the ticket instead), or `off`. */
+          outboundReplies: z.enum(['off', 'warn', 'block']).default('warn'),
+        })
+        .prefault({}),
+      /** Run the security self-audit this often while the service runs, raising an alert when a check fails; 0 is off. */
+      auditEveryHours: z.number().min(0).default(24),
+    })
+    .prefault({}),
   connectors: z.record(z.string(), z.looseObject({ enabled: z.boolean() })).default({}),
 });
 

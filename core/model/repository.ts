@@ -40,6 +40,8 @@ export function toMessage(row: MessageRow): Message {
     arrivalSeq: row.arrival_seq,
     status: row.status as DeliveryStatus | null,
     replyToId: row.reply_to_id,
+    origin: row.origin,
+    warnings: row.warnings === null ? [] : (JSON.parse(row.warnings) as string[]),
   };
 }
 
@@ -182,6 +184,8 @@ export async function insertMessage(
       errors: message.errors.length > 0 ? JSON.stringify(message.errors) : null,
       raw: JSON.stringify(message.raw),
       created_at: now,
+      origin: message.origin,
+      warnings: message.warnings.length > 0 ? JSON.stringify(message.warnings) : null,
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .executeTakeFirst();
@@ -227,7 +231,47 @@ export async function loadContact(db: Db, id: string): Promise<Contact | undefin
   return row ? toContact(row) : undefined;
 }
 
+/**
+ * The next arrival sequence: one counter for every message stored, so "arrived after" holds
+ * across deliveries, replays of flagged deliveries and replies we sent. Callers hold the
+ * `process-deliveries` lock, which serialises everyone who stores messages.
+ */
+export async function nextArrivalSeq(db: Db): Promise<number> {
+  const row = await db.selectFrom('messages').select((eb) => eb.fn.max('arrival_seq').as('last')).executeTakeFirst();
+  return (row?.last === null || row?.last === undefined ? 0 : Number(row.last)) + 1;
+}
+
+export async function loadThread(db: Db, id: string): Promise<Thread | undefined> {
+  const row = await db.selectFrom('threads').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toThread(row) : undefined;
+}
+
+/** Keeps a thread's last-message time current when we add a message to it (a reply we sent). */
+export async function touchThread(db: Db, threadId: string, at: number): Promise<void> {
+  await db.updateTable('threads').set({ last_message_at: at }).where('id', '=', threadId).where('last_message_at', '<', at).execute();
+}
+
 export async function loadMessage(db: Db, id: string): Promise<Message | undefined> {
   const row = await db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? toMessage(row) : undefined;
+}
+
+/** What a purged message's text becomes. */
+export const PURGED_TEXT = '[message text removed by the retention policy]';
+
+/**
+ * Removes message texts sent before `cutoff`, and the bodies of the processed webhook deliveries
+ * received before it (they hold the same texts). Contacts, threads and the record that a message
+ * existed stay. Returns how many of each were purged.
+ */
+export async function purgeMessageBodies(db: Db, cutoff: number): Promise<{ messages: number; deliveries: number }> {
+  const messages = await db.updateTable('messages').set({ text: PURGED_TEXT, raw: 'null' }).where('sent_at', '<', cutoff).where('text', '!=', PURGED_TEXT).executeTakeFirst();
+  const deliveries = await db
+    .updateTable('webhook_deliveries')
+    .set({ body: '{"purged":true}' })
+    .where('received_at', '<', cutoff)
+    .where('state', '=', 'processed')
+    .where('body', '!=', '{"purged":true}')
+    .executeTakeFirst();
+  return { messages: Number(messages.numUpdatedRows), deliveries: Number(deliveries.numUpdatedRows) };
 }

@@ -85,6 +85,38 @@ export interface Message {
   readonly arrivalSeq: number;
   readonly status: DeliveryStatus | null;
   readonly replyToId: string | null;
+  /**
+   * For outbound messages this service sent: the connector the reply came from (e.g. `zendesk`),
+   * so that connector never writes its own reply back (no echo loops). Null for customer
+   * messages and for echoes of messages sent from the business's own WhatsApp app.
+   */
+  readonly origin: string | null;
+  /** Security findings on the message (e.g. `suspicious_link`); the text already carries a visible warning. */
+  readonly warnings: readonly string[];
+}
+
+/** A file kept in the media directory (content-addressed), ready to send or upload. */
+export interface LocalFile {
+  readonly path: string;
+  readonly sha256: string;
+  readonly mimeType: string;
+  readonly size: number;
+  readonly filename: string | null;
+  [key: string]: string | number | null;
+}
+
+/** A reply a helpdesk agent wrote, to go out to the customer on WhatsApp. */
+export interface OutboundReply {
+  /** The connector the reply came from; stored on the sent message as its origin. */
+  readonly origin: string;
+  /** Unique per reply at its origin (e.g. the Zendesk comment id): the send's idempotency key. */
+  readonly sourceId: string;
+  /** The origin's record the reply belongs to (e.g. the ticket id), for notes about it. */
+  readonly sourceRecord: string;
+  readonly text: string;
+  readonly attachments: readonly LocalFile[];
+  /** Approved template sent instead when the customer service window is closed; none means "do not send". */
+  readonly template: { readonly name: string; readonly language: string; readonly parameters: readonly string[] } | null;
 }
 
 // ---- Inbound events: what a source (the WhatsApp webhook) parses a delivery into ----
@@ -132,7 +164,17 @@ export interface InboundAccountEvent {
   readonly raw: JsonValue;
 }
 
-export type InboundEvent = InboundMessageEvent | InboundStatusEvent | InboundAccountEvent;
+/** A helpdesk says one of its records changed (e.g. an agent commented on a ticket): the connector fetches what is new. */
+export interface InboundHelpdeskEvent {
+  readonly kind: 'helpdesk';
+  readonly connector: string;
+  /** The helpdesk's record id (a ticket id). */
+  readonly recordId: string;
+  /** Our thread id as the helpdesk holds it (the ticket's external id), when it holds one. */
+  readonly threadId: string | null;
+}
+
+export type InboundEvent = InboundMessageEvent | InboundStatusEvent | InboundAccountEvent | InboundHelpdeskEvent;
 
 export interface ParsedDelivery {
   readonly events: readonly InboundEvent[];
@@ -173,19 +215,19 @@ export type ModelChange =
       readonly errors: readonly VendorErrorDetail[];
     }
   | { readonly type: 'media.stored'; readonly contact: Contact; readonly message: Message; readonly media: StoredMedia }
-  | { readonly type: 'account.event'; readonly field: string; readonly accountId: string; readonly at: number; readonly raw: JsonValue };
+  | { readonly type: 'account.event'; readonly field: string; readonly accountId: string; readonly at: number; readonly raw: JsonValue }
+  /** A helpdesk record of this thread changed: its connector looks for agent replies. */
+  | { readonly type: 'helpdesk.updated'; readonly connector: string; readonly recordId: string; readonly contact: Contact; readonly thread: Thread; readonly deliveryId: number }
+  /** An agent's reply is ready to go to the customer on WhatsApp. */
+  | { readonly type: 'reply.requested'; readonly contact: Contact; readonly thread: Thread; readonly reply: OutboundReply }
+  /** A reply could not go out (e.g. outside the 24-hour window with no template); its origin is told why. */
+  | { readonly type: 'reply.undeliverable'; readonly contact: Contact; readonly thread: Thread; readonly reply: OutboundReply; readonly reason: string };
 
 /** What a connector needs to upload a stored media file: the operation payload of media attachments. */
-export interface StoredMediaPayload {
+export interface StoredMediaPayload extends LocalFile {
   readonly messageId: string;
   readonly contactId: string;
   readonly threadId: string;
-  readonly path: string;
-  readonly sha256: string;
-  readonly mimeType: string;
-  readonly size: number;
-  readonly filename: string | null;
-  [key: string]: string | number | null;
 }
 
 export function storedMediaPayload(change: Extract<ModelChange, { type: 'media.stored' }>): StoredMediaPayload {

@@ -3,6 +3,9 @@
 // done, retried with full-jitter backoff or Retry-After, or dead with the last error kept.
 import PQueue from 'p-queue';
 import type { Connector, ExecutionContext, OperationEffect, OperationOutcome } from '../connector.js';
+import type { AlertDraft, Alerts } from '../security/alerts.js';
+import { pausedConnectors } from '../admin/pause.js';
+import { connectorBlockedAlert, overPrivilegedAlert } from '../security/signals.js';
 import { CredentialError, SyncError, asSyncError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -48,6 +51,8 @@ export class ConnectorDispatcher {
   readonly #applyEffects: EffectApplier;
   readonly #log: Logger;
   readonly #metrics: Metrics | undefined;
+  readonly #alerts: Alerts | undefined;
+  readonly #onSetup: ((actions: readonly string[]) => Promise<void>) | undefined;
   readonly #options: DispatcherOptions;
   readonly #queue: PQueue;
   readonly #inFlight = new Set<number>();
@@ -58,6 +63,9 @@ export class ConnectorDispatcher {
   #loop: Promise<void> | undefined;
   #wakeUp: (() => void) | undefined;
   #blockedReason: string | undefined;
+  #paused = false;
+  #lastScopeCheck: { at: number; check: ScopeCheck } | undefined;
+  #pauseReadAt = 0;
   #setupDone = false;
 
   constructor(deps: {
@@ -67,8 +75,14 @@ export class ConnectorDispatcher {
     applyEffects: EffectApplier;
     log: Logger;
     metrics?: Metrics;
+    /** Where a blocked or over-privileged credential is raised as a security alert. */
+    alerts?: Alerts;
+    /** Told what a setup changed at the vendor (for the audit trail). */
+    onSetup?: (actions: readonly string[]) => Promise<void>;
     options: DispatcherOptions;
   }) {
+    this.#alerts = deps.alerts;
+    this.#onSetup = deps.onSetup;
     this.connector = deps.connector;
     this.#store = deps.store;
     this.#budget = deps.budget;
@@ -136,8 +150,12 @@ export class ConnectorDispatcher {
    */
   async checkScopes(options: { thenSetup?: boolean } = {}): Promise<ScopeCheck> {
     const check = await checkConnectorScopes(this.connector, this.#context());
+    this.#lastScopeCheck = { at: Date.now(), check };
     if (check.ok) {
-      if (check.report.extra.length > 0) this.#log.warn({ extra: check.report.extra }, 'credentials hold more scopes than needed (over-privileged)');
+      if (check.report.extra.length > 0) {
+        this.#log.warn({ extra: check.report.extra }, 'credentials hold more scopes than needed (over-privileged)');
+        this.#raise(overPrivilegedAlert(this.id, check.report.extra));
+      }
       if (options.thenSetup && !this.#setupDone) {
         const setup = await this.runSetup();
         if (!setup.ok) return check;
@@ -155,6 +173,7 @@ export class ConnectorDispatcher {
       const actions = await this.connector.setup(this.#context());
       this.#setupDone = true;
       for (const action of actions) this.#log.info({ action }, 'setup');
+      if (actions.length > 0) await this.#onSetup?.(actions);
       return { ok: true, actions };
     } catch (error) {
       const reason = `setup failed: ${errorMessage(error)}`;
@@ -162,6 +181,12 @@ export class ConnectorDispatcher {
       else this.#log.warn({ reason }, 'setup could not run now; will try again at the next scope check');
       return { ok: false, reason };
     }
+  }
+
+  /** An admin paused or resumed this connector: read the pause state again now, not within a second. */
+  pauseChanged(): void {
+    this.#pauseReadAt = 0;
+    this.wake();
   }
 
   /** New operations were queued: look now rather than at the next poll. */
@@ -174,6 +199,31 @@ export class ConnectorDispatcher {
     if (this.#blockedReason === reason) return;
     this.#blockedReason = reason;
     this.#log.error({ reason }, 'connector blocked; its operations stay queued');
+    this.#raise(connectorBlockedAlert(this.id, reason));
+  }
+
+  /** Whether an admin paused this connector (read from the store at most once a second: it is shared by instances). */
+  async #pausedByAdmin(): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.#pauseReadAt >= 1000) {
+      this.#pauseReadAt = now;
+      this.#paused = (await pausedConnectors(this.#store)).has(this.id);
+    }
+    return this.#paused;
+  }
+
+  /** The latest scope check (start, reload, the periodic recheck), for the dashboard. */
+  get lastScopeCheck(): { at: number; check: ScopeCheck } | undefined {
+    return this.#lastScopeCheck;
+  }
+
+  /** Whether dispatch is paused by an admin, as last read. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  #raise(alert: AlertDraft): void {
+    this.#alerts?.report(this.#store.db, alert);
   }
 
   unblock(): void {
@@ -201,7 +251,7 @@ export class ConnectorDispatcher {
     let lastSweep = 0;
     while (this.#running) {
       try {
-        if (this.#blockedReason !== undefined) {
+        if (this.#blockedReason !== undefined || (await this.#pausedByAdmin())) {
           await this.#sleep(this.#options.pollIntervalMs * 4);
           continue;
         }
@@ -262,11 +312,14 @@ export class ConnectorDispatcher {
     return {
       log: this.#log,
       signal: this.#abort.signal,
-      throttle: async (weight = 1, bucket?: string) => {
+      throttle: async (weight = 1, bucket?: string | readonly string[]) => {
         const slots: number[] = [];
-        const bucketLimit = bucket === undefined ? undefined : this.connector.tuning.bucketRateLimits?.[bucket];
         const waiting = this.#stopping.signal;
-        if (bucketLimit) slots.push((await this.#budget.acquire(`${connector}:${bucket}`, bucketLimit, weight, waiting)).slot);
+        for (const name of bucket === undefined ? [] : typeof bucket === 'string' ? [bucket] : bucket) {
+          const limits = this.connector.tuning.bucketRateLimits;
+          const bucketLimit = limits?.[name] ?? limits?.[name.split(':')[0]!];
+          if (bucketLimit) slots.push((await this.#budget.acquire(`${connector}:${name}`, bucketLimit, weight, waiting)).slot);
+        }
         const perDay = this.connector.tuning.dailyLimit;
         if (limit) {
           const taken = await this.#budget.acquire(connector, limit, weight, waiting, perDay);
@@ -289,12 +342,21 @@ export class ConnectorDispatcher {
         (
           await db
             .selectFrom('messages')
-            .select(['id', 'direction', 'text', 'sent_at', 'arrival_seq'])
+            .select(['id', 'direction', 'text', 'sent_at', 'arrival_seq', 'origin', 'warnings'])
             .where('thread_id', '=', threadId)
             .orderBy('sent_at')
             .orderBy('arrival_seq')
             .execute()
-        ).map((m) => ({ id: m.id, direction: m.direction as 'inbound' | 'outbound', text: m.text, sentAt: m.sent_at, arrivalSeq: m.arrival_seq })),
+        ).map((m) => ({ id: m.id, direction: m.direction as 'inbound' | 'outbound', text: m.text, sentAt: m.sent_at, arrivalSeq: m.arrival_seq, origin: m.origin, warnings: m.warnings === null ? [] : (JSON.parse(m.warnings) as string[]) })),
+      lastInboundAt: async (contactId) => {
+        const row = await db
+          .selectFrom('messages')
+          .select((eb) => eb.fn.max('sent_at').as('last'))
+          .where('contact_id', '=', contactId)
+          .where('direction', '=', 'inbound')
+          .executeTakeFirst();
+        return row?.last === null || row?.last === undefined ? undefined : Number(row.last);
+      },
       reportQuota: (remaining, max) => {
         this.#metrics?.vendorQuotaRemaining.set({ connector }, remaining);
         this.#metrics?.vendorQuotaMax.set({ connector }, max);

@@ -173,6 +173,100 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.createIndex('rate_events_window_v2').on('rate_events').columns(['connector', 'at']).execute();
       },
     },
+    '0003_message_origin': {
+      // Replies this service sends are recorded as messages; their origin stops echo loops.
+      // Messages also keep their security findings.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('messages').addColumn('origin', 'text').execute();
+        // Security findings (suspicious links) travel with the message to every connector.
+        await db.schema.alterTable('messages').addColumn('warnings', 'text').execute();
+        // The customer service window is read per contact: "when did this contact last write?".
+        await db.schema.createIndex('messages_contact_direction').on('messages').columns(['contact_id', 'direction', 'sent_at']).execute();
+        // Arrival sequences come from one counter (its maximum + 1).
+        await db.schema.createIndex('messages_arrival_seq').on('messages').column('arrival_seq').execute();
+      },
+    },
+    '0004_alerts': {
+      // Security alerts: one row per kind and key, counted while it repeats; sinks are told at most
+      // once per throttle window. And the hash-chained audit trail.
+      async up(db: Kysely<unknown>) {
+        await serialId(db, 'alerts')
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('dedupe_key', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('title', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .addColumn('count', 'integer', (c) => c.notNull())
+          .addColumn('first_at', int, (c) => c.notNull())
+          .addColumn('last_at', int, (c) => c.notNull())
+          .addColumn('notified_at', int)
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addUniqueConstraint('alerts_kind_key', ['kind', 'dedupe_key'])
+          .execute();
+        // The audit trail: append-only, each record hashed with the one before it.
+        await db.schema
+          .createTable('audit_trail')
+          .addColumn('seq', int, (c) => c.primaryKey())
+          .addColumn('at', int, (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .addColumn('prev_hash', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .execute();
+        // "Did we send this message?" is asked by wamid for every status report.
+        await db.schema.createIndex('external_refs_external').on('external_refs').columns(['connector', 'kind', 'external_id']).execute();
+      },
+    },
+    '0005_admin': {
+      // Admin accounts (scrypt password hashes, TOTP secrets, recovery-code hashes) and API tokens (hashes only).
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('admin_users')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('totp_secret', 'text', (c) => c.notNull())
+          .addColumn('recovery_codes', 'text', (c) => c.notNull())
+          .addColumn('disabled', 'integer', (c) => c.notNull())
+          .addColumn('failed_attempts', 'integer', (c) => c.notNull())
+          .addColumn('locked_until', int)
+          .addColumn('created_at', int, (c) => c.notNull())
+          .addColumn('last_login_at', int)
+          .execute();
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('expires_at', int, (c) => c.notNull())
+          .addColumn('created_at', int, (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('last_used_at', int)
+          .addColumn('revoked', 'integer', (c) => c.notNull())
+          .execute();
+      },
+    },
+    '0006_admin_sessions': {
+      // Browser sessions of admin accounts; the cookie is kept only as a hash.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('admin_sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('cookie_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('user', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('created_at', int, (c) => c.notNull())
+          .addColumn('last_seen_at', int, (c) => c.notNull())
+          .addColumn('ip', 'text', (c) => c.notNull())
+          .addColumn('device', 'text', (c) => c.notNull())
+          .addColumn('revoked', 'integer', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -55,6 +55,10 @@ export interface MessagesTable {
   errors: string | null;
   raw: string;
   created_at: number;
+  /** The connector a reply we sent came from; null otherwise (see Message.origin). */
+  origin: string | null;
+  /** JSON array of security findings (see Message.warnings); null when none. */
+  warnings: string | null;
 }
 
 export interface MessageStatusesTable {
@@ -136,6 +140,83 @@ export interface AccountEventsTable {
   received_at: number;
 }
 
+export type AlertSeverity = 'critical' | 'warning' | 'info';
+
+/** A security alert: repeats of the same kind and key are counted on one row. */
+export interface AlertsTable {
+  id: Generated<number>;
+  kind: string;
+  dedupe_key: string;
+  severity: AlertSeverity;
+  title: string;
+  /** What happened and what to check, in plain words. */
+  detail: string;
+  count: number;
+  first_at: number;
+  last_at: number;
+  /** When the sinks were last told (null: never, or no sinks). */
+  notified_at: number | null;
+  state: 'open' | 'resolved';
+}
+
+/** One record of the audit trail; `hash` = SHA-256(prev_hash + the record), see core/security/audit-trail.ts. */
+export interface AuditTrailTable {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  /** JSON. */
+  detail: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AdminUsersTable {
+  name: string;
+  role: 'viewer' | 'operator' | 'admin';
+  /** scrypt$N$r$p$salt$hash */
+  password_hash: string;
+  /** Base32 TOTP secret. */
+  totp_secret: string;
+  /** JSON array of SHA-256 hashes of unused recovery codes. */
+  recovery_codes: string;
+  disabled: number;
+  failed_attempts: number;
+  locked_until: number | null;
+  created_at: number;
+  last_login_at: number | null;
+}
+
+export interface ApiTokensTable {
+  /** The public part of the token (`wacs_<id>_<secret>`). */
+  id: string;
+  name: string;
+  role: 'viewer' | 'operator' | 'admin';
+  /** SHA-256 of the secret part. */
+  hash: string;
+  expires_at: number;
+  created_at: number;
+  created_by: string;
+  last_used_at: number | null;
+  revoked: number;
+}
+
+export interface AdminSessionsTable {
+  id: string;
+  /** SHA-256 of the cookie value. */
+  cookie_hash: string;
+  user: string;
+  role: 'viewer' | 'operator' | 'admin';
+  csrf_token: string;
+  created_at: number;
+  last_seen_at: number;
+  ip: string;
+  /** The browser's User-Agent, shortened. */
+  device: string;
+  revoked: number;
+}
+
 export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   contacts: ContactsTable;
@@ -149,6 +230,11 @@ export interface Database {
   rate_events: RateEventsTable;
   connector_state: ConnectorStateTable;
   account_events: AccountEventsTable;
+  alerts: AlertsTable;
+  audit_trail: AuditTrailTable;
+  admin_users: AdminUsersTable;
+  api_tokens: ApiTokensTable;
+  admin_sessions: AdminSessionsTable;
 }
 
 export type OutboxRow = Selectable<OutboxTable>;

@@ -19,6 +19,20 @@ function problemsOf(document: unknown, env: NodeJS.ProcessEnv = {}): string[] {
 }
 
 describe('config', () => {
+  it('refuses Zendesk without a WhatsApp access token to send replies with, naming both keys', () => {
+    const zendesk = { enabled: true, subdomain: 'acme', email: 'agent@acme.test', apiToken: 't' };
+    expect(problemsOf({ ...base, connectors: { zendesk } })).toEqual([
+      'whatsapp.accessToken: required when connectors.zendesk is enabled (agents\' replies are sent through the Cloud API with it)',
+    ]);
+    expect(problemsOf({ whatsapp: { ...base.whatsapp, accessToken: 'EAAG' }, connectors: { zendesk } })).toEqual([]);
+  });
+
+  it('accepts the example config file once its environment variables are set', () => {
+    const names = ['WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_ACCESS_TOKEN', 'HUBSPOT_ACCESS_TOKEN', 'SALESFORCE_CLIENT_ID', 'SALESFORCE_CLIENT_SECRET', 'ZENDESK_API_TOKEN', 'WEBHOOK_FORWARD_SECRET'];
+    const env = Object.fromEntries(names.map((n) => [n, `value-of-${n.toLowerCase()}-0123456789`]));
+    expect(() => loadConfig(join(import.meta.dirname, '../../wa-crm-sync.example.yaml'), connectorSettingsSchemas, env)).not.toThrow();
+  });
+
   it('fills defaults for a minimal file', () => {
     const config = validateConfig(base, connectorSettingsSchemas, {});
     expect(config.store.url).toBe('sqlite:./data/wa-crm-sync.sqlite');

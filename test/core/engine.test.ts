@@ -43,7 +43,7 @@ describe.each(STORE_KINDS)('engine on %s', (kind) => {
     changes = [];
     options = { threadGapMs: 24 * 3_600_000, servedNumbers: [] };
     const connector = recordingConnector(changes);
-    engine = new Engine({ store, parse: parseWhatsAppDelivery, connectors: () => [connector], log: silentLogger(), options: () => options });
+    engine = new Engine({ store, parsers: { whatsapp: parseWhatsAppDelivery }, connectors: () => [connector], log: silentLogger(), options: () => options });
   });
   afterEach(async () => {
     await store.close();
@@ -51,6 +51,30 @@ describe.each(STORE_KINDS)('engine on %s', (kind) => {
   });
 
   const messages = () => changes.filter((c) => c.type === 'message.recorded');
+  const links = { brandDomains: ['acme.com'], allow: ['partner-shop.example'], deny: [], outboundReplies: 'block' as const };
+
+  it('puts a visible warning in front of a customer message with a suspicious link, and keeps the finding', async () => {
+    options = { ...options, links };
+    await inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: 'wamid.PHISH', timestamp: 1_760_000_000, body: 'Your parcel is held, pay at https://acme-delivery.net/payment' }));
+    await inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: 'wamid.OK', timestamp: 1_760_000_001, body: 'See https://acme.com/help' }));
+    await engine.processPending();
+    const [flagged, ordinary] = messages().map((c) => (c.type === 'message.recorded' ? c.message : undefined));
+    expect(flagged!.text).toMatch(/^⚠️ Suspicious link: acme-delivery\.net \(uses the name of acme\.com on a domain that is not yours; asks for a login, payment or account details\)[\s\S]*\n\nYour parcel is held/);
+    expect(flagged!.warnings).toEqual(['suspicious_link']);
+    expect(ordinary).toMatchObject({ text: 'See https://acme.com/help', warnings: [] });
+  });
+
+  it("turns an agent's reply linking outside the allow list into an undeliverable reply when the policy blocks", async () => {
+    options = { ...options, links };
+    await inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: 'wamid.1', timestamp: 1_760_000_000, body: 'hi' }));
+    await engine.processPending();
+    const threadId = messages()[0]!.type === 'message.recorded' ? (messages()[0] as Extract<ModelChange, { type: 'message.recorded' }>).thread.id : '';
+    const reply = (text: string, sourceId: string) => ({ type: 'reply.requested' as const, threadId, reply: { origin: 'zendesk', sourceId, sourceRecord: '7', text, attachments: [], template: null } });
+    await store.db.transaction().execute((tx) => engine.applyEffects(tx, [reply('Try https://cheap-jackets.example/deal', '1'), reply('See https://partner-shop.example/size', '2')]));
+    const [blocked, allowed] = changes.slice(-2);
+    expect(blocked).toMatchObject({ type: 'reply.undeliverable', reason: expect.stringMatching(/links to cheap-jackets\.example, which is not on security\.links\.allow/) });
+    expect(allowed).toMatchObject({ type: 'reply.requested' });
+  });
 
   it('turns a delivery into a contact, a thread, a message and queued operations', async () => {
     await inbox.accept('whatsapp', readExample('message-text'));

@@ -4,7 +4,15 @@ import type { JsonValue } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { silentLogger } from '../../core/logger.js';
 
-export function testContext(): ExecutionContext & { calls: number[]; refs: Map<string, string>; threads: Map<string, ThreadMessage[]>; quota: Array<[number, number]> } {
+export function testContext(): ExecutionContext & {
+  calls: number[];
+  refs: Map<string, string>;
+  threads: Map<string, ThreadMessage[]>;
+  quota: Array<[number, number]>;
+  /** When each contact last wrote (tests set it to open or close the customer service window). */
+  lastInbound: Map<string, number>;
+} {
+  const lastInbound = new Map<string, number>();
   const refs = new Map<string, string>();
   const calls: number[] = [];
   const threads = new Map<string, ThreadMessage[]>();
@@ -14,6 +22,8 @@ export function testContext(): ExecutionContext & { calls: number[]; refs: Map<s
     reportQuota: (remaining, max) => void quota.push([remaining, max]),
     threads,
     quota,
+    lastInbound,
+    lastInboundAt: async (contactId) => lastInbound.get(contactId),
     log: silentLogger(),
     signal: new AbortController().signal,
     throttle: async () => ({ settle: async () => {} }),

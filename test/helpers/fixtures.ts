@@ -3,9 +3,11 @@ import { createHmac } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { messagesEnvelope } from '../../sandbox/whatsapp.js';
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const examplesDir = resolve(projectRoot, '../shared/vendor-specs/whatsapp/examples');
+export const specsDir = resolve(projectRoot, '../shared/vendor-specs');
+export const examplesDir = resolve(specsDir, 'whatsapp/examples');
 
 export function exampleNames(prefix = ''): string[] {
   return readdirSync(examplesDir)
@@ -32,20 +34,7 @@ export interface TextMessageSpec {
 
 /** A `messages` webhook envelope around one change value, shaped like Meta's own examples. */
 function messagesWebhook(value: Record<string, unknown>, phoneNumberId = '106540352242922'): string {
-  return JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: '419561257915477',
-        changes: [
-          {
-            field: 'messages',
-            value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '15550783881', phone_number_id: phoneNumberId }, ...value },
-          },
-        ],
-      },
-    ],
-  });
+  return messagesEnvelope(value, { phoneNumberId, displayNumber: '15550783881' });
 }
 
 /** A `messages` webhook carrying one text message. */

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { projectRoot, sign } from './fixtures.js';
+import { freshStoreUrl, tempDir } from './stores.js';
 
 export const APP_SECRET = 'test-app-secret-0123456789';
 /** The heap flags of bin/wa-crm-sync.js's shebang and `npm start`: the service runs as shipped. */
@@ -36,6 +37,18 @@ export function baseConfig(options: { storeUrl: string; port: number; dir: strin
       ? { webhook: { enabled: options.webhookEnabled ?? true, url: options.recorderUrl, timeoutMs: 2000, rateLimit: { backoffBaseMs: 50, backoffMaxMs: 500, maxAttempts: 50 } } }
       : {},
   };
+}
+
+export type BaseConfig = Record<string, unknown> & { whatsapp: Record<string, unknown> };
+
+/** A service (not started yet) on a fresh SQLite store and a free port, its base config changed by `adjust`. */
+export async function serviceWith(adjust: (base: { config: BaseConfig; port: number; dir: string }) => Record<string, unknown>): Promise<{ service: ServiceProcess; configPath: string; port: number }> {
+  const dir = tempDir();
+  const port = await freePort();
+  const configPath = join(dir, 'wa-crm-sync.yaml');
+  const config = baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir }) as BaseConfig;
+  writeConfig(configPath, adjust({ config, port, dir }));
+  return { service: new ServiceProcess(configPath, port), configPath, port };
 }
 
 export class ServiceProcess {

@@ -236,7 +236,7 @@ describe('HubSpot connector', () => {
         contact: { id: 'c1', waId: '+16505551234' as const, userId: null, profileName: 'S', createdAt: 0, updatedAt: 0 },
         thread: { id: 't-1', contactId: 'c1', businessNumberId: '1', startedAt: 5, lastMessageAt: 5 },
         threadCreated,
-        message: { id: 'wamid.1', threadId: 't-1', contactId: 'c1', direction: 'inbound' as const, type: 'text' as const, originalType: 'text', text: 'hi', media: null, sentAt: 5, arrivalSeq: 1, status: null, replyToId: null },
+        message: { id: 'wamid.1', threadId: 't-1', contactId: 'c1', direction: 'inbound' as const, type: 'text' as const, originalType: 'text', text: 'hi', media: null, sentAt: 5, arrivalSeq: 1, status: null, replyToId: null, origin: null, warnings: [] },
       });
       expect(connectorWith().plan(change(true)).map((d) => d.kind)).toEqual([KIND.message]);
       expect(connectorWith({ threadActivity: 'note' }).plan(change(true)).map((d) => d.kind)).toEqual([KIND.message, KIND.thread]);
@@ -291,7 +291,7 @@ describe('HubSpot connector', () => {
       const change = {
         type: 'media.stored' as const,
         contact: { id: 'c1', waId: '+16505551234' as const, userId: null, profileName: null, createdAt: 0, updatedAt: 0 },
-        message: { id: 'wamid.IMG', threadId: 't', contactId: 'c1', direction: 'inbound' as const, type: 'image' as const, originalType: 'image', text: '[image]', media: null, sentAt: 0, arrivalSeq: 1, status: null, replyToId: null },
+        message: { id: 'wamid.IMG', threadId: 't', contactId: 'c1', direction: 'inbound' as const, type: 'image' as const, originalType: 'image', text: '[image]', media: null, sentAt: 0, arrivalSeq: 1, status: null, replyToId: null, origin: null, warnings: [] },
         media: { messageId: 'wamid.IMG', sha256: 'a'.repeat(64), mimeType: 'image/jpeg', size: 5, path: '/x', filename: null },
       };
       expect(connectorWith().plan(change)).toEqual([]);

@@ -131,8 +131,8 @@ describe('Salesforce connector', () => {
       const context = testContext();
       context.refs.set('person:c1', '00Q1');
       context.threads.set('t-1', [
-        { id: 'wamid.1', direction: 'inbound', text: 'Hi, is it in stock?', sentAt: 1749416383000, arrivalSeq: 1001 },
-        { id: 'wamid.2', direction: 'inbound', text: 'In blue?', sentAt: 1749416390000, arrivalSeq: 2001 },
+        { id: 'wamid.1', direction: 'inbound', text: 'Hi, is it in stock?', sentAt: 1749416383000, arrivalSeq: 1001, origin: null, warnings: [] },
+        { id: 'wamid.2', direction: 'inbound', text: 'In blue?', sentAt: 1749416390000, arrivalSeq: 2001, origin: null, warnings: [] },
       ]);
       const connector = connectorWith();
       const [first] = await connector.execute([activityOp('wamid.1', 1001)], context);
@@ -166,7 +166,7 @@ describe('Salesforce connector', () => {
     });
 
     it('keeps the newest lines of a transcript that outgrows the Description field', () => {
-      const messages = Array.from({ length: 50 }, (_, i) => ({ id: `m${i}`, direction: 'inbound' as const, text: `line ${i} ${'x'.repeat(40)}`, sentAt: 0, arrivalSeq: i }));
+      const messages = Array.from({ length: 50 }, (_, i) => ({ id: `m${i}`, direction: 'inbound' as const, text: `line ${i} ${'x'.repeat(40)}`, sentAt: 0, arrivalSeq: i, origin: null, warnings: [] }));
       const text = transcript(messages, 500);
       expect(text.length).toBeLessThanOrEqual(500);
       expect(text.startsWith('[earlier messages omitted]')).toBe(true);

@@ -1,0 +1,184 @@
+// Encrypted, consistent backups of the store, and restores into an empty store. A backup is
+// a logical dump (every table, read in one transaction, so it is consistent while the service
+// runs), gzipped and sealed with AES-256-GCM under a key derived from a passphrase by scrypt.
+// The same format serves SQLite and PostgreSQL, so a backup of one restores into the other.
+import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { readFile, writeFile, rename } from 'node:fs/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { sql } from 'kysely';
+import { SyncError } from '../errors.js';
+import type { Database } from './schema.js';
+import type { Store } from './store.js';
+
+/** Every table a backup holds. `rate_events` is left out: it is a few minutes of rate bookkeeping. */
+export const BACKUP_TABLES = [
+  'webhook_deliveries',
+  'contacts',
+  'contact_identities',
+  'threads',
+  'messages',
+  'message_statuses',
+  'media',
+  'outbox',
+  'external_refs',
+  'connector_state',
+  'account_events',
+  'alerts',
+  'audit_trail',
+  'admin_users',
+  'api_tokens',
+  'admin_sessions',
+] as const satisfies ReadonlyArray<keyof Database>;
+export type BackupTable = (typeof BACKUP_TABLES)[number];
+/** Tables whose `id` comes from a sequence on PostgreSQL: it must continue after the restored rows. */
+const SERIAL_TABLES: readonly BackupTable[] = ['webhook_deliveries', 'outbox', 'account_events', 'alerts'];
+
+const MAGIC = Buffer.from('WACSBK01');
+const FORMAT = 'wa-crm-sync-backup';
+
+/** A backup that cannot be read or restored; the message says why and what to do. Nothing was changed. */
+export class BackupError extends SyncError {
+  override readonly name = 'BackupError';
+}
+
+interface BackupHeader {
+  readonly format: typeof FORMAT;
+  readonly version: 1;
+  readonly createdAt: string;
+  readonly dialect: string;
+  readonly counts: Record<string, number>;
+}
+
+/** The passphrase (at least 16 characters) that keys backups, from the environment or a key file. */
+export async function backupPassphrase(options: { env: NodeJS.ProcessEnv; keyFile?: string | undefined }): Promise<string> {
+  const fromEnv = options.env['WA_CRM_SYNC_BACKUP_KEY'];
+  const passphrase = fromEnv ?? (options.keyFile ? (await readFile(options.keyFile, 'utf8').catch(() => '')).trim() : undefined);
+  if (passphrase === undefined) throw new BackupError('no backup key: set WA_CRM_SYNC_BACKUP_KEY or backup.keyFile (a file holding a passphrase of at least 16 characters)');
+  if (passphrase.length < 16) throw new BackupError(`the backup key ${fromEnv ? 'in WA_CRM_SYNC_BACKUP_KEY' : `in ${options.keyFile}`} is shorter than 16 characters (or the file is missing); use a long random passphrase`);
+  return passphrase;
+}
+
+function keyFrom(passphrase: string, salt: Buffer): Buffer {
+  return scryptSync(passphrase, salt, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+}
+
+/** Reads every table in one transaction: a consistent snapshot while writers carry on. */
+async function snapshot(store: Store): Promise<Record<BackupTable, unknown[]>> {
+  const read = async (db: Parameters<Parameters<ReturnType<Store['db']['transaction']>['execute']>[0]>[0]) => {
+    const tables = {} as Record<BackupTable, unknown[]>;
+    for (const table of BACKUP_TABLES) tables[table] = await db.selectFrom(table).selectAll().execute();
+    return tables;
+  };
+  if (store.dialect === 'postgres') return store.db.transaction().setIsolationLevel('repeatable read').execute(read);
+  // SQLite in WAL mode: a read transaction sees one snapshot from its first read to its end.
+  return store.db.transaction().execute(read);
+}
+
+/** Writes an encrypted backup of the store to `path` (via a temporary file, so a crash leaves no half backup). */
+export async function writeBackup(store: Store, path: string, passphrase: string, now = new Date()): Promise<{ bytes: number; counts: Record<string, number> }> {
+  const tables = await snapshot(store);
+  const counts = Object.fromEntries(BACKUP_TABLES.map((t) => [t, tables[t].length]));
+  const header: BackupHeader = { format: FORMAT, version: 1, createdAt: now.toISOString(), dialect: store.dialect, counts };
+  const lines = [JSON.stringify(header), ...BACKUP_TABLES.flatMap((table) => tables[table].map((row) => JSON.stringify({ table, row })))];
+  const plain = gzipSync(Buffer.from(lines.join('\n'), 'utf8'));
+  const salt = randomBytes(16);
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
+  cipher.setAAD(Buffer.concat([MAGIC, salt, iv]));
+  const sealed = Buffer.concat([MAGIC, salt, iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(temp, sealed, { mode: 0o600 });
+  await rename(temp, path);
+  return { bytes: sealed.length, counts };
+}
+
+/** Opens a backup: checks the key and the file's integrity before anything else is done with it. */
+export async function readBackup(path: string, passphrase: string): Promise<{ header: BackupHeader; rows: Array<{ table: BackupTable; row: Record<string, unknown> }> }> {
+  const sealed = await readFile(path).catch((error: Error) => {
+    throw new BackupError(`cannot read ${path}: ${error.message}`);
+  });
+  if (sealed.length < MAGIC.length + 16 + 12 + 16 || !sealed.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw new BackupError(`${path} is not a wa-crm-sync backup (or it was cut short); nothing was changed`);
+  }
+  const salt = sealed.subarray(8, 24);
+  const iv = sealed.subarray(24, 36);
+  const decipher = createDecipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
+  decipher.setAAD(Buffer.concat([MAGIC, salt, iv]));
+  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+  let plain: Buffer;
+  try {
+    plain = Buffer.concat([decipher.update(sealed.subarray(36, sealed.length - 16)), decipher.final()]);
+  } catch {
+    throw new BackupError(`${path}: the key is wrong or the file is damaged (it failed authentication); nothing was changed`);
+  }
+  const [first, ...rest] = gunzipSync(plain).toString('utf8').split('\n');
+  const header = JSON.parse(first ?? '{}') as BackupHeader;
+  if (header.format !== FORMAT || header.version !== 1) throw new BackupError(`${path}: unknown backup format ${header.format}/${header.version}`);
+  const rows = rest.filter((l) => l !== '').map((l) => JSON.parse(l) as { table: BackupTable; row: Record<string, unknown> });
+  for (const table of BACKUP_TABLES) {
+    const found = rows.filter((r) => r.table === table).length;
+    if (found !== (header.counts[table] ?? 0)) throw new BackupError(`${path}: ${table} holds ${found} rows where the header says ${header.counts[table]}; nothing was changed`);
+  }
+  return { header, rows };
+}
+
+/** Restores a backup into an empty store in one transaction: all of it, or (on any error) nothing. */
+export async function restoreBackup(store: Store, path: string, passphrase: string): Promise<{ header: BackupHeader; restored: number }> {
+  const { header, rows } = await readBackup(path, passphrase);
+  for (const table of BACKUP_TABLES) {
+    const { n } = await store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    if (Number(n) > 0) throw new BackupError(`the target store is not empty (${n} rows in ${table}); restore only into an empty store: point store.url at a new database and run restore again`);
+  }
+  await store.db.transaction().execute(async (tx) => {
+    for (const table of BACKUP_TABLES) {
+      const values = rows.filter((r) => r.table === table).map((r) => r.row);
+      if (values.length === 0) continue;
+      // Chunks keep each statement under SQLite's bound-parameter limit.
+      const chunk = Math.max(1, Math.floor(900 / Object.keys(values[0]!).length));
+      for (let i = 0; i < values.length; i += chunk) await tx.insertInto(table).values(values.slice(i, i + chunk) as never).execute();
+    }
+    if (store.dialect === 'postgres') {
+      for (const table of SERIAL_TABLES) {
+        await sql`select setval(pg_get_serial_sequence(${table}, 'id'), coalesce((select max(id) from ${sql.table(table)}), 0) + 1, false)`.execute(tx);
+      }
+    }
+  });
+  return { header, restored: rows.length };
+}
+
+/** Where the last good backup is remembered (shared by instances, read by the audit). */
+const LAST_BACKUP = { connector: '_service', key: 'last-backup' } as const;
+const BACKUP_NAME = /^wa-crm-sync-\d{8}T\d{6}Z\.backup$/;
+
+export async function recordBackup(store: Store, info: { path: string; bytes: number; at: number }): Promise<void> {
+  const value = JSON.stringify(info);
+  await store.db
+    .insertInto('connector_state')
+    .values({ ...LAST_BACKUP, value, updated_at: info.at })
+    .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value, updated_at: info.at }))
+    .execute();
+}
+
+export async function lastBackup(store: Store): Promise<{ path: string; bytes: number; at: number } | undefined> {
+  const row = await store.db.selectFrom('connector_state').select('value').where('connector', '=', LAST_BACKUP.connector).where('key', '=', LAST_BACKUP.key).executeTakeFirst();
+  return row ? (JSON.parse(row.value) as { path: string; bytes: number; at: number }) : undefined;
+}
+
+/** A backup into `dir` named by its time, remembered as the last good one; with `keep`, older scheduled ones are deleted. */
+export async function backupToDir(store: Store, dir: string, passphrase: string, keep?: number, now = new Date()): Promise<{ path: string; bytes: number; removed: string[] }> {
+  const { mkdir, readdir, rm } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `wa-crm-sync-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}.backup`);
+  const { bytes } = await writeBackup(store, path, passphrase, now);
+  await recordBackup(store, { path, bytes, at: now.getTime() });
+  const removed: string[] = [];
+  if (keep !== undefined) {
+    const backups = (await readdir(dir)).filter((f) => BACKUP_NAME.test(f)).sort();
+    for (const old of backups.slice(0, Math.max(0, backups.length - keep))) {
+      await rm(join(dir, old), { force: true });
+      removed.push(old);
+    }
+  }
+  return { path, bytes, removed };
+}
