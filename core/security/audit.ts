@@ -1,0 +1,155 @@
+// The security self-audit: a checklist of pass, warn and fail, each with how to fix it. Pure:
+// the caller gathers the facts (scope reports, last backup, open alerts), this judges them.
+import { parse } from 'yaml';
+import type { Config } from '../config/schema.js';
+import { isLoopbackHost } from '../config/schema.js';
+import type { ScopeReport } from '../connector.js';
+
+export type AuditStatus = 'pass' | 'warn' | 'fail';
+
+export interface AuditCheck {
+  readonly check: string;
+  readonly status: AuditStatus;
+  /** What was found, and for warn and fail what to do. */
+  readonly detail: string;
+}
+
+export interface AuditFacts {
+  /** The config file as written, to tell inline secrets from ${ENV} references. */
+  readonly configText: string;
+  readonly scopes: ReadonlyArray<{ connector: string; report: ScopeReport | null; error?: string }>;
+  readonly lastBackup: { at: number; path: string } | undefined;
+  readonly openAlerts: ReadonlyArray<{ severity: string; title: string }>;
+  /** Whether Zendesk's webhook signing secret is known (in the config or kept by setup). */
+  readonly zendeskSecretKnown: boolean;
+  /** Whether a backup passphrase is available (environment or key file). */
+  readonly backupKeyAvailable: boolean;
+  /** Admin accounts (two-step verification is mandatory for each; recovery codes run out). */
+  readonly adminUsers: ReadonlyArray<{ name: string; disabled: boolean; recoveryCodesLeft: number }>;
+  /** The audit trail's verification. */
+  readonly auditTrail: { readonly ok: boolean; readonly records: number; readonly reason?: string };
+  readonly now: number;
+}
+
+/** Keys whose values are secrets wherever they appear. */
+const SECRET_KEYS = new Set(['appSecret', 'verifyToken', 'accessToken', 'apiToken', 'oauthToken', 'clientSecret', 'privateKey', 'secret', 'refreshToken', 'webhookSecret']);
+const URL_KEYS = new Set(['graphBaseUrl', 'baseUrl', 'instanceUrl', 'url', 'publicUrl', 'audience']);
+
+function walk(node: unknown, path: string[], visit: (path: string[], value: unknown) => void): void {
+  if (Array.isArray(node)) node.forEach((v, i) => walk(v, [...path, String(i)], visit));
+  else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) walk(v, [...path, k], visit);
+  else visit(path, node);
+}
+
+function webhookSecrets(config: Config, facts: AuditFacts): AuditCheck {
+  const problems: string[] = [];
+  const weak: string[] = [];
+  if (config.whatsapp.appSecret.length < 32) weak.push('whatsapp.appSecret is shorter than the 32 characters of a Meta app secret');
+  if (config.whatsapp.verifyToken.length < 16) weak.push('whatsapp.verifyToken is shorter than 16 characters: use a long random string');
+  const zendesk = config.connectors['zendesk'];
+  if (zendesk?.enabled && !facts.zendeskSecretKnown) problems.push('connectors.zendesk has no webhook signing secret: set webhookSecret or run wa-crm-sync setup zendesk (every reply webhook is refused until then)');
+  const webhook = config.connectors['webhook'];
+  if (webhook?.enabled && !(webhook.settings as { secret?: string }).secret) weak.push('connectors.webhook has no secret: your endpoint cannot tell our events from forged ones');
+  config.alerts.sinks.forEach((sink, i) => {
+    if (sink.type === 'webhook' && !sink.secret) weak.push(`alerts.sinks.${i} (webhook) has no secret: the receiver cannot tell our alerts from forged ones`);
+  });
+  if (problems.length > 0) return { check: 'webhook secrets set and strong', status: 'fail', detail: [...problems, ...weak].join('; ') };
+  if (weak.length > 0) return { check: 'webhook secrets set and strong', status: 'warn', detail: weak.join('; ') };
+  return { check: 'webhook secrets set and strong', status: 'pass', detail: 'every webhook secret is set and long enough' };
+}
+
+function inlineSecrets(facts: AuditFacts): AuditCheck {
+  const inline: string[] = [];
+  let document: unknown;
+  try {
+    document = parse(facts.configText);
+  } catch {
+    return { check: 'secrets not inline in the config file', status: 'warn', detail: 'the config file could not be read as YAML' };
+  }
+  walk(document, [], (path, value) => {
+    const key = path[path.length - 1] ?? '';
+    if (SECRET_KEYS.has(key) && typeof value === 'string' && value !== '' && !/^\$\{[A-Z0-9_]+(:-[^}]*)?\}$/.test(value.trim())) inline.push(path.join('.'));
+  });
+  if (inline.length === 0) return { check: 'secrets not inline in the config file', status: 'pass', detail: 'every secret is read from the environment (${NAME})' };
+  return { check: 'secrets not inline in the config file', status: 'warn', detail: `${inline.join(', ')} ${inline.length === 1 ? 'is' : 'are'} written in the file: move each to the environment (key: \${NAME}) so the file can be shared and versioned safely` };
+}
+
+function httpsUrls(config: Config): AuditCheck {
+  const plain: string[] = [];
+  const loopback: string[] = [];
+  walk(config, [], (path, value) => {
+    const key = path[path.length - 1] ?? '';
+    if (!URL_KEYS.has(key) || typeof value !== 'string') return;
+    try {
+      const url = new URL(value);
+      if (url.protocol !== 'http:') return;
+      (isLoopbackHost(url.hostname) ? loopback : plain).push(path.join('.'));
+    } catch {
+      // Not a URL: the config schema reports it.
+    }
+  });
+  if (plain.length > 0) return { check: 'https base URLs', status: 'fail', detail: `${plain.join(', ')} use plain http: switch to https` };
+  if (loopback.length > 0) return { check: 'https base URLs', status: 'warn', detail: `${loopback.join(', ')} use plain http to this machine (a sandbox or a local proxy); fine for trials, not for customer data` };
+  return { check: 'https base URLs', status: 'pass', detail: 'every vendor and sink URL uses https' };
+}
+
+function scopeChecks(facts: AuditFacts): AuditCheck[] {
+  return facts.scopes.map(({ connector, report, error }) => {
+    const check = `${connector}: scopes exactly as needed`;
+    if (!report) return { check, status: 'fail' as const, detail: error ?? 'the credentials could not be checked' };
+    if (report.missing.length > 0) return { check, status: 'fail' as const, detail: `missing ${report.missing.join(', ')}: grant them, or the connector stays blocked` };
+    if (report.granted === 'unknown') return { check, status: 'warn' as const, detail: 'the vendor does not say which scopes the credentials hold' };
+    if (report.extra.length > 0) return { check, status: 'warn' as const, detail: `over-privileged: also holds ${report.extra.join(', ')}; issue credentials with only what is required` };
+    return { check, status: 'pass' as const, detail: `holds exactly ${report.required.length} required scope${report.required.length === 1 ? '' : 's'}` };
+  });
+}
+
+function backupAge(config: Config, facts: AuditFacts): AuditCheck {
+  const check = 'recent good backup';
+  if ((config.backup.everyHours > 0 || facts.lastBackup) && !facts.backupKeyAvailable) return { check, status: 'fail', detail: 'no backup key: set WA_CRM_SYNC_BACKUP_KEY or backup.keyFile, or backups cannot be written or restored' };
+  if (!facts.lastBackup) return { check, status: 'warn', detail: 'no backup has been taken: run wa-crm-sync backup, and set backup.everyHours to take them daily' };
+  const ageHours = (facts.now - facts.lastBackup.at) / 3_600_000;
+  const limit = config.backup.everyHours > 0 ? config.backup.everyHours * 2 : 7 * 24;
+  const age = ageHours < 48 ? `${ageHours.toFixed(1)} h` : `${(ageHours / 24).toFixed(1)} days`;
+  if (ageHours > limit) return { check, status: 'warn', detail: `the last good backup is ${age} old (${facts.lastBackup.path}): check that scheduled backups run, or set backup.everyHours` };
+  return { check, status: 'pass', detail: `last good backup ${age} ago` };
+}
+
+function alertsCheck(facts: AuditFacts): AuditCheck {
+  const critical = facts.openAlerts.filter((a) => a.severity === 'critical');
+  if (critical.length > 0) return { check: 'no open security alerts', status: 'fail', detail: `${critical.length} critical: ${critical.map((a) => a.title).join('; ')} (wa-crm-sync alerts says what to check)` };
+  if (facts.openAlerts.length > 0) return { check: 'no open security alerts', status: 'warn', detail: `${facts.openAlerts.length} open: ${facts.openAlerts.map((a) => a.title).join('; ')}` };
+  return { check: 'no open security alerts', status: 'pass', detail: 'none open' };
+}
+
+function twoStep(facts: AuditFacts): AuditCheck {
+  const check = 'two-step verification on every admin';
+  const active = facts.adminUsers.filter((u) => !u.disabled);
+  if (active.length === 0) return { check, status: 'warn', detail: 'no admin accounts: add one with wa-crm-sync users add (each gets two-step verification)' };
+  const low = active.filter((u) => u.recoveryCodesLeft < 3).map((u) => u.name);
+  if (low.length > 0) return { check, status: 'warn', detail: `${low.join(', ')} ${low.length === 1 ? 'has' : 'have'} fewer than 3 recovery codes left: run wa-crm-sync users reset-2fa for a new set` };
+  return { check, status: 'pass', detail: `${active.length} active account${active.length === 1 ? '' : 's'}, each with two-step verification (it cannot be switched off)` };
+}
+
+export function runAudit(config: Config, facts: AuditFacts): AuditCheck[] {
+  return [
+    webhookSecrets(config, facts),
+    inlineSecrets(facts),
+    httpsUrls(config),
+    ...scopeChecks(facts),
+    backupAge(config, facts),
+    alertsCheck(facts),
+    twoStep(facts),
+    facts.auditTrail.ok
+      ? { check: 'audit trail intact', status: 'pass', detail: `${facts.auditTrail.records} records, each chained to the one before` }
+      : { check: 'audit trail intact', status: 'fail', detail: `${facts.auditTrail.reason ?? 'the chain is broken'}: someone changed the store directly; restore the trail from a backup and find out who had access (wa-crm-sync audit verify)` },
+  ];
+}
+
+/** The checklist as a person reads it. */
+export function formatAudit(checks: readonly AuditCheck[]): string {
+  const mark: Record<AuditStatus, string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' };
+  const lines = checks.map((c) => `${mark[c.status]}  ${c.check}\n      ${c.detail}`);
+  const count = (s: AuditStatus) => checks.filter((c) => c.status === s).length;
+  return `${lines.join('\n')}\n\n${count('pass')} pass, ${count('warn')} warn, ${count('fail')} fail`;
+}
