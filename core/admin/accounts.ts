@@ -1,0 +1,176 @@
+// Admin accounts and API tokens. Passwords are hashed with scrypt (memory-hard); two-step
+// verification by TOTP is mandatory for every account, with single-use recovery codes; repeated
+// failures lock the account for a while. API tokens are random, stored only as a hash, scoped
+// to a role and expiring.
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Secret, TOTP } from 'otpauth';
+import { SyncError } from '../errors.js';
+import type { Store } from '../store/store.js';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Whether `role` may do what needs `needed` (viewer < operator < admin). */
+export function roleAllows(role: Role, needed: Role): boolean {
+  return ROLES.indexOf(role) >= ROLES.indexOf(needed);
+}
+
+/** A refused account operation or sign-in; the message is safe to show the person. */
+export class AccountError extends SyncError {
+  override readonly name = 'AccountError';
+}
+
+const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+/** Failed sign-ins before the account locks, and for how long. */
+export const LOCKOUT = { failures: 5, minutes: 15 } as const;
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scryptAsync(password, salt, 32, SCRYPT);
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+export async function passwordMatches(password: string, stored: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, hash] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64');
+  const actual = await scryptAsync(password, Buffer.from(salt, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
+  return timingSafeEqual(actual, expected);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function totpFor(name: string, secret: string): TOTP {
+  return new TOTP({ issuer: 'wa-crm-sync', label: name, secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 });
+}
+
+export interface Enrolment {
+  /** The otpauth:// URI an authenticator app reads (from a QR code). */
+  readonly totpUri: string;
+  /** Shown once; each works once instead of a code. */
+  readonly recoveryCodes: readonly string[];
+}
+
+function newEnrolment(name: string): { secret: string; enrolment: Enrolment; codeHashes: string[] } {
+  const secret = new Secret({ size: 20 }).base32;
+  const recoveryCodes = Array.from({ length: 10 }, () => randomBytes(5).toString('hex').replace(/(.{5})/, '$1-'));
+  return { secret, enrolment: { totpUri: totpFor(name, secret).toString(), recoveryCodes }, codeHashes: recoveryCodes.map(sha256) };
+}
+
+function checkPassword(password: string): void {
+  if (password.length < 12) throw new AccountError('the password must have at least 12 characters');
+}
+
+export async function addUser(store: Store, input: { name: string; role: Role; password: string }, now = Date.now()): Promise<Enrolment> {
+  if (!/^[a-z0-9][a-z0-9._-]{1,63}$/i.test(input.name)) throw new AccountError('a user name is 2 to 64 letters, digits, dots, dashes or underscores');
+  checkPassword(input.password);
+  const existing = await store.db.selectFrom('admin_users').select('name').where('name', '=', input.name).executeTakeFirst();
+  if (existing) throw new AccountError(`user ${input.name} exists already`);
+  const { secret, enrolment, codeHashes } = newEnrolment(input.name);
+  await store.db
+    .insertInto('admin_users')
+    .values({ name: input.name, role: input.role, password_hash: await hashPassword(input.password), totp_secret: secret, recovery_codes: JSON.stringify(codeHashes), disabled: 0, failed_attempts: 0, locked_until: null, created_at: now, last_login_at: null })
+    .execute();
+  return enrolment;
+}
+
+export async function listUsers(store: Store): Promise<Array<{ name: string; role: Role; disabled: boolean; lockedUntil: number | null; lastLoginAt: number | null; recoveryCodesLeft: number }>> {
+  const rows = await store.db.selectFrom('admin_users').selectAll().orderBy('name').execute();
+  return rows.map((r) => ({ name: r.name, role: r.role, disabled: r.disabled === 1, lockedUntil: r.locked_until, lastLoginAt: r.last_login_at, recoveryCodesLeft: (JSON.parse(r.recovery_codes) as string[]).length }));
+}
+
+async function requireUser(store: Store, name: string) {
+  const user = await store.db.selectFrom('admin_users').selectAll().where('name', '=', name).executeTakeFirst();
+  if (!user) throw new AccountError(`no user ${name}`);
+  return user;
+}
+
+export async function disableUser(store: Store, name: string): Promise<void> {
+  await requireUser(store, name);
+  await store.db.updateTable('admin_users').set({ disabled: 1 }).where('name', '=', name).execute();
+  // A disabled person's tokens stop working with them.
+  await store.db.updateTable('api_tokens').set({ revoked: 1 }).where('created_by', '=', name).execute();
+}
+
+/** A new TOTP secret and recovery codes (the old ones stop working); also lifts a lockout. */
+export async function resetTwoFactor(store: Store, name: string): Promise<Enrolment> {
+  await requireUser(store, name);
+  const { secret, enrolment, codeHashes } = newEnrolment(name);
+  await store.db.updateTable('admin_users').set({ totp_secret: secret, recovery_codes: JSON.stringify(codeHashes), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
+  return enrolment;
+}
+
+/**
+ * Checks a sign-in: password and a current TOTP code (or an unused recovery code). Failures count
+ * towards a lockout; the message never says which part was wrong.
+ */
+export async function verifySignIn(store: Store, input: { name: string; password: string; code: string }, now = Date.now()): Promise<{ name: string; role: Role; usedRecoveryCode: boolean }> {
+  const user = await store.db.selectFrom('admin_users').selectAll().where('name', '=', input.name).executeTakeFirst();
+  const refused = new AccountError('wrong user name, password or code');
+  if (!user) {
+    await hashPassword(input.password); // the same time as for a real user, so names cannot be probed
+    throw refused;
+  }
+  if (user.disabled === 1) throw new AccountError('this account is disabled; ask an admin');
+  if (user.locked_until !== null && user.locked_until > now) {
+    throw new AccountError(`too many failed sign-ins: locked until ${new Date(user.locked_until).toISOString()}; wait, or ask an admin to run wa-crm-sync users reset-2fa ${user.name}`);
+  }
+  const passwordOk = await passwordMatches(input.password, user.password_hash);
+  const code = input.code.trim();
+  const totpOk = /^\d{6}$/.test(code) && totpFor(user.name, user.totp_secret).validate({ token: code, window: 1, timestamp: now }) !== null;
+  const codes = JSON.parse(user.recovery_codes) as string[];
+  const recovery = !totpOk && codes.includes(sha256(code.toLowerCase()));
+  if (!passwordOk || !(totpOk || recovery)) {
+    const failures = user.failed_attempts + 1;
+    const lock = failures >= LOCKOUT.failures ? now + LOCKOUT.minutes * 60_000 : null;
+    await store.db.updateTable('admin_users').set({ failed_attempts: lock ? 0 : failures, locked_until: lock }).where('name', '=', user.name).execute();
+    if (lock) throw new AccountError(`too many failed sign-ins: the account is locked for ${LOCKOUT.minutes} minutes`);
+    throw refused;
+  }
+  await store.db
+    .updateTable('admin_users')
+    .set({ failed_attempts: 0, locked_until: null, last_login_at: now, ...(recovery ? { recovery_codes: JSON.stringify(codes.filter((c) => c !== sha256(code.toLowerCase()))) } : {}) })
+    .where('name', '=', user.name)
+    .execute();
+  return { name: user.name, role: user.role, usedRecoveryCode: recovery };
+}
+
+// ---- API tokens ----
+
+export async function createToken(store: Store, input: { name: string; role: Role; expiresInDays: number; createdBy: string }, now = Date.now()): Promise<{ id: string; token: string; expiresAt: number }> {
+  if (!(input.expiresInDays > 0 && input.expiresInDays <= 366)) throw new AccountError('a token expires in 1 to 366 days');
+  const id = randomBytes(6).toString('hex');
+  const secret = randomBytes(24).toString('base64url');
+  const expiresAt = now + input.expiresInDays * 86_400_000;
+  await store.db
+    .insertInto('api_tokens')
+    .values({ id, name: input.name, role: input.role, hash: sha256(secret), expires_at: expiresAt, created_at: now, created_by: input.createdBy, last_used_at: null, revoked: 0 })
+    .execute();
+  return { id, token: `wacs_${id}_${secret}`, expiresAt };
+}
+
+/** The token's identity when `Authorization: Bearer` carries a live token; records its last use. */
+export async function authenticateToken(store: Store, bearer: string, now = Date.now()): Promise<{ id: string; name: string; role: Role } | undefined> {
+  const match = /^wacs_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$/.exec(bearer);
+  if (!match) return undefined;
+  const row = await store.db.selectFrom('api_tokens').selectAll().where('id', '=', match[1]!).executeTakeFirst();
+  if (!row || row.revoked === 1 || row.expires_at <= now) return undefined;
+  const given = Buffer.from(sha256(match[2]!), 'hex');
+  if (!timingSafeEqual(given, Buffer.from(row.hash, 'hex'))) return undefined;
+  await store.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
+  return { id: row.id, name: row.name, role: row.role };
+}
+
+export async function listTokens(store: Store): Promise<Array<{ id: string; name: string; role: Role; expiresAt: number; lastUsedAt: number | null; revoked: boolean; createdBy: string }>> {
+  const rows = await store.db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute();
+  return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revoked: r.revoked === 1, createdBy: r.created_by }));
+}
+
+export async function revokeToken(store: Store, id: string): Promise<boolean> {
+  const result = await store.db.updateTable('api_tokens').set({ revoked: 1 }).where('id', '=', id).executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}

@@ -1,0 +1,79 @@
+// Admin accounts and API tokens on both stores: scrypt passwords, mandatory TOTP, single-use
+// recovery codes, lockout, disable, reset-2fa; tokens hashed, scoped, expiring, revocable.
+import { Secret, TOTP, URI } from 'otpauth';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { LOCKOUT, addUser, authenticateToken, createToken, disableUser, listUsers, resetTwoFactor, revokeToken, roleAllows, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
+import type { Store } from '../../../core/store/store.js';
+import { freshStorePerTest } from '../../helpers/store-per-test.js';
+import { STORE_KINDS } from '../../helpers/stores.js';
+
+const PASSWORD = 'correct horse battery staple';
+const codeFor = (enrolment: Enrolment, at = Date.now()) => (URI.parse(enrolment.totpUri) as TOTP).generate({ timestamp: at });
+
+describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
+  const fresh = freshStorePerTest(kind);
+  let store: Store;
+  beforeEach(() => {
+    store = fresh.store;
+  });
+
+  it('signs in with password and TOTP code only; stores neither in clear', async () => {
+    const enrolment = await addUser(store, { name: 'alice', role: 'operator', password: PASSWORD });
+    expect(enrolment.totpUri).toMatch(/^otpauth:\/\/totp\/wa-crm-sync:alice\?.*secret=/);
+    expect(enrolment.recoveryCodes).toHaveLength(10);
+    const row = await store.db.selectFrom('admin_users').selectAll().where('name', '=', 'alice').executeTakeFirstOrThrow();
+    expect(row.password_hash).toMatch(/^scrypt\$32768\$8\$1\$/);
+    expect(row.password_hash).not.toContain(PASSWORD);
+    expect(row.recovery_codes).not.toContain(enrolment.recoveryCodes[0]);
+    expect(await verifySignIn(store, { name: 'alice', password: PASSWORD, code: codeFor(enrolment) })).toEqual({ name: 'alice', role: 'operator', usedRecoveryCode: false });
+    await expect(verifySignIn(store, { name: 'alice', password: PASSWORD, code: '000000' })).rejects.toThrow('wrong user name, password or code');
+    await expect(verifySignIn(store, { name: 'alice', password: 'wrong password!!', code: codeFor(enrolment) })).rejects.toThrow('wrong user name, password or code');
+    await expect(verifySignIn(store, { name: 'nobody', password: PASSWORD, code: '123456' })).rejects.toThrow('wrong user name, password or code');
+  });
+
+  it('takes a recovery code once', async () => {
+    const enrolment = await addUser(store, { name: 'bob', role: 'viewer', password: PASSWORD });
+    const code = enrolment.recoveryCodes[3]!;
+    expect(await verifySignIn(store, { name: 'bob', password: PASSWORD, code })).toMatchObject({ usedRecoveryCode: true });
+    await expect(verifySignIn(store, { name: 'bob', password: PASSWORD, code })).rejects.toThrow('wrong user name, password or code');
+    expect((await listUsers(store))[0]).toMatchObject({ recoveryCodesLeft: 9 });
+  });
+
+  it(`locks the account after ${LOCKOUT.failures} failures, with a clear message; reset-2fa lifts it and replaces the secret`, async () => {
+    const enrolment = await addUser(store, { name: 'carol', role: 'admin', password: PASSWORD });
+    for (let i = 1; i < LOCKOUT.failures; i++) await expect(verifySignIn(store, { name: 'carol', password: 'nope nope nope', code: '111111' })).rejects.toThrow('wrong user name');
+    await expect(verifySignIn(store, { name: 'carol', password: 'nope nope nope', code: '111111' })).rejects.toThrow(`locked for ${LOCKOUT.minutes} minutes`);
+    await expect(verifySignIn(store, { name: 'carol', password: PASSWORD, code: codeFor(enrolment) })).rejects.toThrow(/locked until .* ask an admin to run wa-crm-sync users reset-2fa carol/);
+    const fresh = await resetTwoFactor(store, 'carol');
+    await expect(verifySignIn(store, { name: 'carol', password: PASSWORD, code: enrolment.recoveryCodes[0]! })).rejects.toThrow('wrong user name');
+    expect(await verifySignIn(store, { name: 'carol', password: PASSWORD, code: codeFor(fresh) })).toMatchObject({ role: 'admin' });
+  });
+
+  it('refuses a disabled account and revokes the tokens it created', async () => {
+    const enrolment = await addUser(store, { name: 'dave', role: 'admin', password: PASSWORD });
+    const token = await createToken(store, { name: 'ci', role: 'operator', expiresInDays: 30, createdBy: 'dave' });
+    await disableUser(store, 'dave');
+    await expect(verifySignIn(store, { name: 'dave', password: PASSWORD, code: codeFor(enrolment) })).rejects.toThrow('disabled');
+    expect(await authenticateToken(store, token.token)).toBeUndefined();
+  });
+
+  it('authenticates live tokens only: hashed at rest, expiring, revocable, last use recorded', async () => {
+    const now = Date.now();
+    const token = await createToken(store, { name: 'monitoring', role: 'viewer', expiresInDays: 1, createdBy: 'cli:root' }, now);
+    expect(token.token).toMatch(/^wacs_[0-9a-f]{12}_[A-Za-z0-9_-]{32}$/);
+    const row = await store.db.selectFrom('api_tokens').selectAll().executeTakeFirstOrThrow();
+    // The secret is base64url and may itself hold '_': take it by position, not by splitting.
+    const secret = token.token.slice('wacs_'.length + 12 + 1);
+    expect(secret).toHaveLength(32);
+    expect(row.hash).not.toContain(secret);
+    expect(await authenticateToken(store, token.token, now + 1000)).toEqual({ id: token.id, name: 'monitoring', role: 'viewer' });
+    expect((await store.db.selectFrom('api_tokens').select('last_used_at').executeTakeFirstOrThrow()).last_used_at).toBe(now + 1000);
+    expect(await authenticateToken(store, token.token, now + 86_400_001)).toBeUndefined();
+    const tampered = `${token.token.slice(0, -1)}${token.token.endsWith('x') ? 'y' : 'x'}`;
+    expect(await authenticateToken(store, tampered, now)).toBeUndefined();
+    expect(await revokeToken(store, token.id)).toBe(true);
+    expect(await authenticateToken(store, token.token, now)).toBeUndefined();
+    expect(roleAllows('operator', 'viewer') && !roleAllows('viewer', 'operator') && roleAllows('admin', 'operator')).toBe(true);
+    expect(new Secret({ size: 20 }).base32).toHaveLength(32);
+  });
+});
