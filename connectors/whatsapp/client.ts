@@ -37,6 +37,16 @@ const mediaInfo = z.looseObject({
 });
 export type MediaInfo = z.infer<typeof mediaInfo>;
 
+const sendAnswer = z.looseObject({ messages: z.array(z.looseObject({ id: z.string() })).min(1) });
+const uploadAnswer = z.looseObject({ id: z.string() });
+
+/** The body of `POST /{phone-number-id}/messages` after the common fields: one message of any type. */
+export type OutgoingMessage =
+  | { readonly type: 'text'; readonly text: { readonly body: string; readonly preview_url: boolean } }
+  | { readonly type: 'image' | 'video' | 'audio'; readonly [kind: string]: unknown }
+  | { readonly type: 'document'; readonly document: { readonly id: string; readonly filename?: string } }
+  | { readonly type: 'template'; readonly template: { readonly name: string; readonly language: { readonly policy: 'deterministic'; readonly code: string }; readonly components?: unknown[] } };
+
 const tokenInfo = z.looseObject({
   data: z.looseObject({ is_valid: z.boolean().optional(), scopes: z.array(z.string()).optional() }),
 });
@@ -77,6 +87,48 @@ export class CloudApiClient {
     const bytes = new Uint8Array(await response.arrayBuffer());
     if (bytes.byteLength > maxBytes) throw new VendorError('whatsapp', `media is ${bytes.byteLength} bytes, over the ${maxBytes}-byte cap`, { retryable: false });
     return bytes;
+  }
+
+  /**
+   * POST /{phone-number-id}/messages: one message to one customer; returns its wamid.
+   * https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
+   */
+  async sendMessage(context: ExecutionContext, phoneNumberId: string, to: string, message: OutgoingMessage): Promise<string> {
+    const response = await vendorFetch(context, {
+      vendor: 'whatsapp',
+      method: 'POST',
+      url: `${this.baseUrl}/${encodeURIComponent(phoneNumberId)}/messages`,
+      headers: { ...this.#headers(), 'content-type': 'application/json' },
+      body: JSON.stringify({ messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message }),
+      timeoutMs: this.timeoutMs,
+      classify: classifyGraphError,
+    });
+    const parsed = sendAnswer.safeParse(await response.json());
+    if (!parsed.success) throw new InvalidPayloadError('whatsapp: the send answer carried no message id');
+    return parsed.data.messages[0]!.id;
+  }
+
+  /**
+   * POST /{phone-number-id}/media (multipart): uploads a file to send by id; returns the media id.
+   * https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media
+   */
+  async uploadMedia(context: ExecutionContext, phoneNumberId: string, file: { bytes: Uint8Array; mimeType: string; filename: string }): Promise<string> {
+    const form = new FormData();
+    form.set('messaging_product', 'whatsapp');
+    form.set('type', file.mimeType);
+    form.set('file', new Blob([file.bytes], { type: file.mimeType }), file.filename);
+    const response = await vendorFetch(context, {
+      vendor: 'whatsapp',
+      method: 'POST',
+      url: `${this.baseUrl}/${encodeURIComponent(phoneNumberId)}/media`,
+      headers: this.#headers(),
+      body: form,
+      timeoutMs: this.timeoutMs * 4,
+      classify: classifyGraphError,
+    });
+    const parsed = uploadAnswer.safeParse(await response.json());
+    if (!parsed.success) throw new InvalidPayloadError('whatsapp: the media upload answer carried no id');
+    return parsed.data.id;
   }
 
   /** GET /debug_token: the scopes the access token holds. */

@@ -13,7 +13,7 @@ export const whatsappMetadata: ConnectorMetadata = {
   featureScopes: { media: ['whatsapp_business_messaging'], send: ['whatsapp_business_messaging'] },
   grantScopesHint:
     'in Meta Business Settings > Users > System users, generate a token for the app with the listed permissions and assign the WhatsApp account to the system user',
-  maxBatch: { [KIND.fetchMedia]: 1 },
+  maxBatch: { [KIND.fetchMedia]: 1, [KIND.send]: 1 },
   // About 80 messages/s per number; media calls are lighter, keep well under the app limit.
   defaultTuning: { concurrency: 4, rateLimit: { requests: 50, intervalMs: 1000 }, maxAttempts: 10, backoffBaseMs: 2000, backoffMaxMs: 30 * 60_000 },
 };

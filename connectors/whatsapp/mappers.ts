@@ -1,8 +1,12 @@
 // Pure planning for the WhatsApp side: which stored messages need their media fetched.
-import type { MediaKind, ModelChange } from '../../core/model/types.js';
+import type { LocalFile, MediaKind, ModelChange, OutboundReply } from '../../core/model/types.js';
+import type { OutgoingMessage } from './client.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 
-export const KIND = { fetchMedia: 'media.fetch' } as const;
+export const KIND = { fetchMedia: 'media.fetch', send: 'message.send' } as const;
+
+/** WhatsApp's customer service window: free-form messages only this long after the customer last wrote. */
+export const SERVICE_WINDOW_MS = 24 * 3_600_000;
 
 /** Meta's size caps per media kind (animated stickers are the larger sticker cap). */
 export const MEDIA_SIZE_CAPS: Record<MediaKind, number> = {
@@ -23,8 +27,30 @@ export interface FetchMediaPayload {
   [key: string]: string | null;
 }
 
-export function toOperationDrafts(change: ModelChange): OperationDraft[] {
-  if (change.type !== 'message.recorded' || change.message.media === null) return [];
+export interface SendReplyPayload {
+  readonly contactId: string;
+  readonly threadId: string;
+  /** The customer's WhatsApp id. */
+  readonly to: string;
+  /** The business number the conversation is on (phone_number_id). */
+  readonly businessNumberId: string;
+  readonly reply: OutboundReply;
+  [key: string]: unknown;
+}
+
+export function toOperationDrafts(change: ModelChange, options: { fetchMedia: boolean }): OperationDraft[] {
+  if (change.type === 'reply.requested') {
+    const payload: SendReplyPayload = {
+      contactId: change.contact.id,
+      threadId: change.thread.id,
+      to: change.contact.waId,
+      businessNumberId: change.thread.businessNumberId,
+      reply: change.reply,
+    };
+    // One at a time per customer, after earlier replies: WhatsApp keeps the order we send in.
+    return [{ kind: KIND.send, key: `${change.reply.origin}:${change.reply.sourceId}`, orderingKey: `contact:${change.contact.id}`, payload: payload as never }];
+  }
+  if (!options.fetchMedia || change.type !== 'message.recorded' || change.message.media === null) return [];
   const media = change.message.media;
   const payload: FetchMediaPayload = {
     messageId: change.message.id,
@@ -36,4 +62,44 @@ export function toOperationDrafts(change: ModelChange): OperationDraft[] {
   };
   // Its own ordering key: a slow or failing download never holds up the conversation.
   return [{ kind: KIND.fetchMedia, key: change.message.id, orderingKey: `media:${change.message.id}`, payload }];
+}
+
+/** The media kind WhatsApp sends a file as, by its MIME type (anything else goes as a document). */
+export function mediaKindFor(mimeType: string): Exclude<MediaKind, 'sticker'> {
+  const type = mimeType.split(';')[0]!.trim().toLowerCase();
+  if (['image/jpeg', 'image/png'].includes(type)) return 'image';
+  if (type.startsWith('video/')) return 'video';
+  if (type.startsWith('audio/')) return 'audio';
+  return 'document';
+}
+
+export interface ReplyPart {
+  readonly description: string;
+  readonly message?: OutgoingMessage;
+  /** A file to upload first; its media id completes the message. */
+  readonly file?: LocalFile;
+}
+
+/**
+ * What goes out for a reply: inside the window its text and each attachment; outside it the
+ * approved template alone; an empty list when nothing may be sent.
+ */
+export function replyParts(reply: OutboundReply, windowOpen: boolean): ReplyPart[] {
+  if (!windowOpen) {
+    if (!reply.template) return [];
+    const { name, language, parameters } = reply.template;
+    const components = parameters.length > 0 ? [{ type: 'body', parameters: parameters.map((text) => ({ type: 'text', text })) }] : undefined;
+    return [{ description: `[template ${name}]`, message: { type: 'template', template: { name, language: { policy: 'deterministic', code: language }, ...(components ? { components } : {}) } } }];
+  }
+  const parts: ReplyPart[] = [];
+  if (reply.text.trim() !== '') parts.push({ description: reply.text, message: { type: 'text', text: { body: reply.text, preview_url: false } } });
+  for (const file of reply.attachments) parts.push({ description: `[${mediaKindFor(file.mimeType)}: ${file.filename ?? file.sha256.slice(0, 12)}]`, file });
+  return parts;
+}
+
+/** The message that sends an uploaded file. */
+export function mediaMessage(file: LocalFile, mediaId: string): OutgoingMessage {
+  const kind = mediaKindFor(file.mimeType);
+  if (kind === 'document') return { type: 'document', document: { id: mediaId, ...(file.filename ? { filename: file.filename } : {}) } };
+  return { type: kind, [kind]: { id: mediaId } };
 }

@@ -37,7 +37,7 @@ describe('WhatsApp media fetch', () => {
       contact: { id: 'c1', waId: '+16505551234', userId: null, profileName: null, createdAt: 0, updatedAt: 0 },
       thread: { id: 't1', contactId: 'c1', businessNumberId: '1', startedAt: 0, lastMessageAt: 0 },
       threadCreated: true,
-      message: { id: 'wamid.1', threadId: 't1', contactId: 'c1', direction: 'inbound', type: 'image', originalType: 'image', text: '[image]', media: { kind: 'image', mediaId: 'm1', mimeType: 'image/jpeg' }, sentAt: 0, arrivalSeq: 1, status: null, replyToId: null },
+      message: { id: 'wamid.1', threadId: 't1', contactId: 'c1', direction: 'inbound', type: 'image', originalType: 'image', text: '[image]', media: { kind: 'image', mediaId: 'm1', mimeType: 'image/jpeg' }, sentAt: 0, arrivalSeq: 1, status: null, replyToId: null, origin: null, warnings: [] },
     });
     expect(drafts).toEqual([expect.objectContaining({ kind: 'media.fetch', key: 'wamid.1', orderingKey: 'media:wamid.1' })]);
   });
@@ -52,7 +52,8 @@ describe('WhatsApp media fetch', () => {
       .reply(200, bytes, { 'content-type': 'image/jpeg' });
     const [outcome] = await connector.execute([operation(imagePayload)], testContext());
     expect(outcome).toMatchObject({ ok: true, effects: [{ type: 'media.stored', media: { messageId: 'wamid.1', sha256: hex, size: bytes.length } }] });
-    const stored = outcome!.ok ? outcome!.effects![0]!.media.path : '';
+    const effect = outcome!.ok ? outcome!.effects![0] : undefined;
+    const stored = effect?.type === 'media.stored' ? effect.media.path : '';
     expect(readFileSync(stored)).toEqual(bytes);
     expect(nock.isDone()).toBe(true);
   });

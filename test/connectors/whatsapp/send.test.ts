@@ -1,0 +1,104 @@
+// Sending agents' replies through the Cloud API, HTTP mocked with nock: the 24-hour customer
+// service window, templates, files, and no second send after a lost answer.
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nock from 'nock';
+import { describe, expect, it } from 'vitest';
+import { whatsappConnector } from '../../../connectors/whatsapp/index.js';
+import { KIND } from '../../../connectors/whatsapp/mappers.js';
+import { whatsappSection } from '../../../core/config/schema.js';
+import { silentLogger } from '../../../core/logger.js';
+import type { OutboundReply } from '../../../core/model/types.js';
+import { claimedOperation, testContext } from '../../helpers/context.js';
+import { onlyMockedHttp } from '../../helpers/nock.js';
+import { readExample } from '../../helpers/fixtures.js';
+import { tempDir } from '../../helpers/stores.js';
+
+const GRAPH = 'https://graph.facebook.com';
+const NUMBER_ID = '106540352242922';
+const connector = whatsappConnector.create(whatsappSection.parse({ appSecret: 'a', verifyToken: 'b', accessToken: 'EAAG-token' }), { log: silentLogger(), mediaDir: '/tmp' });
+
+const reply = (extra: Partial<OutboundReply> = {}): OutboundReply => ({ origin: 'zendesk', sourceId: '14', sourceRecord: '4107', text: 'Your order ships today.', attachments: [], template: null, ...extra });
+const sendOp = (r: OutboundReply, attempts = 1) =>
+  claimedOperation('whatsapp', KIND.send, { contactId: 'c1', threadId: 't-1', to: '+447700900123', businessNumberId: NUMBER_ID, reply: r }, { attempts });
+const answer = (id: string) => ({ messaging_product: 'whatsapp', contacts: [{ input: '+447700900123', wa_id: '447700900123' }], messages: [{ id }] });
+
+describe('WhatsApp replies', () => {
+  onlyMockedHttp();
+
+  it('sends a text reply inside the 24-hour window and records it as an outbound message of the thread', async () => {
+    let sent: any;
+    nock(GRAPH, { reqheaders: { authorization: 'Bearer EAAG-token' } })
+      .post(`/v23.0/${NUMBER_ID}/messages`, (b) => ((sent = b), true))
+      .reply(200, answer('wamid.R1'));
+    const context = testContext();
+    context.lastInbound.set('c1', Date.now() - 3_600_000);
+    const [outcome] = await connector.execute([sendOp(reply())], context);
+    expect(sent).toEqual({ messaging_product: 'whatsapp', recipient_type: 'individual', to: '+447700900123', type: 'text', text: { body: 'Your order ships today.', preview_url: false } });
+    expect(outcome).toMatchObject({ ok: true, effects: [{ type: 'message.sent', threadId: 't-1', messageId: 'wamid.R1', origin: 'zendesk', text: 'Your order ships today.' }] });
+  });
+
+  it("builds text and template requests of the spec examples' shape and reads the example answer", async () => {
+    const bodies: unknown[] = [];
+    const example = JSON.parse(readExample('send-response'));
+    nock(GRAPH).post(`/v23.0/${NUMBER_ID}/messages`, (b) => (bodies.push(b), true)).times(2).reply(200, example);
+    const textContext = testContext();
+    textContext.lastInbound.set('c1', Date.now());
+    const [text] = await connector.execute([sendOp(reply({ text: 'Thanks, an agent will reply shortly.' }))], textContext);
+    const [template] = await connector.execute([sendOp(reply({ sourceId: '15', template: { name: 'order_update', language: 'en_US', parameters: ['4471'] } }))], testContext());
+    const withTo = (b: unknown) => ({ ...(b as object), to: '16505551234' });
+    expect(withTo(bodies[0])).toEqual(JSON.parse(readExample('send-request-text')));
+    // The template example leaves out recipient_type (default individual) and the language policy,
+    // which Meta's OpenAPI schema requires (test/contract checks the request against it).
+    const templateExample = JSON.parse(readExample('send-request-template'));
+    expect(withTo(bodies[1])).toEqual({ ...templateExample, recipient_type: 'individual', template: { ...templateExample.template, language: { policy: 'deterministic', ...templateExample.template.language } } });
+    expect(text).toMatchObject({ ok: true, result: { messageIds: [example.messages[0].id] } });
+    expect(template).toMatchObject({ ok: true });
+  });
+
+  it('outside the window sends the configured template, with the ticket number as its parameter', async () => {
+    let sent: any;
+    nock(GRAPH).post(`/v23.0/${NUMBER_ID}/messages`, (b) => ((sent = b), true)).reply(200, answer('wamid.T1'));
+    const context = testContext();
+    context.lastInbound.set('c1', Date.now() - 30 * 3_600_000);
+    const [outcome] = await connector.execute([sendOp(reply({ template: { name: 'ticket_update', language: 'en_US', parameters: ['4107'] } }))], context);
+    expect(sent).toMatchObject({ type: 'template', template: { name: 'ticket_update', language: { policy: 'deterministic', code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: '4107' }] }] } });
+    expect(outcome).toMatchObject({ ok: true, effects: [{ type: 'message.sent', messageId: 'wamid.T1', text: '[template ticket_update]' }] });
+  });
+
+  it('outside the window with no template sends nothing and says why, for a note on the ticket', async () => {
+    const context = testContext();
+    context.lastInbound.set('c1', Date.now() - 30 * 3_600_000);
+    const [outcome] = await connector.execute([sendOp(reply())], context);
+    expect(outcome).toMatchObject({ ok: true, effects: [{ type: 'reply.undeliverable', threadId: 't-1', reason: expect.stringMatching(/last wrote 30 h ago.*24-hour customer service window is closed.*outsideWindowTemplate/) }] });
+  });
+
+  it('uploads an attachment and sends it by media id; a retry after a lost answer sends only what was not sent', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'manual');
+    writeFileSync(path, Buffer.from('%PDF-1.7'));
+    const file = { path, sha256: createHash('sha256').update('%PDF-1.7').digest('hex'), mimeType: 'application/pdf', size: 8, filename: 'manual.pdf' };
+    const context = testContext();
+    context.lastInbound.set('c1', Date.now() - 60_000);
+    let document: any;
+    nock(GRAPH)
+      .post(`/v23.0/${NUMBER_ID}/messages`)
+      .reply(200, answer('wamid.TXT'))
+      .post(`/v23.0/${NUMBER_ID}/media`, (b) => String(b).includes('name="messaging_product"') && String(b).includes('%PDF-1.7'))
+      .reply(200, { id: 'media-77' })
+      .post(`/v23.0/${NUMBER_ID}/messages`)
+      .replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
+    const [first] = await connector.execute([sendOp(reply({ attachments: [file] }))], context);
+    expect(first).toMatchObject({ ok: false, error: { retryable: true } });
+    nock(GRAPH)
+      .post(`/v23.0/${NUMBER_ID}/media`)
+      .reply(200, { id: 'media-78' })
+      .post(`/v23.0/${NUMBER_ID}/messages`, (b) => ((document = b), true))
+      .reply(200, answer('wamid.DOC'));
+    const [second] = await connector.execute([sendOp(reply({ attachments: [file] }), 2)], context);
+    expect(document).toMatchObject({ type: 'document', document: { id: 'media-78', filename: 'manual.pdf' } });
+    expect(second).toMatchObject({ ok: true, result: { sent: 2, messageIds: ['wamid.TXT', 'wamid.DOC'] } });
+    expect(nock.isDone()).toBe(true);
+  });
+});
