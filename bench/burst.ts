@@ -29,7 +29,7 @@ export async function burstThroughConnector(options: {
   const store = await openStore(`sqlite:${join(dir, `${options.name}.sqlite`)}`);
   const log = silentLogger();
   const connector = options.create(log, join(dir, 'media'));
-  const engine = new Engine({ store, parse: parseWhatsAppDelivery, connectors: () => [connector], log, options: () => ({ threadGapMs: 86_400_000, servedNumbers: [] }) });
+  const engine = new Engine({ store, parsers: { whatsapp: parseWhatsAppDelivery }, connectors: () => [connector], log, options: () => ({ threadGapMs: 86_400_000, servedNumbers: [] }) });
   const inbox = new DeliveryInbox(store);
   const { contacts, perContact } = options;
   await Promise.all(

@@ -2,8 +2,9 @@
 // ingest_ratio_vs_bare_express >= 0.6, ingest_p99_ms_at_1000rps < 25,
 // outbox_dispatch_ops_per_s_sqlite >= 2000, peak_rss_mb_1m_pending < 200; issue 4:
 // hubspot_calls_per_message <= 0.03, hubspot_drain_ratio_vs_limit_floor <= 1.1; issue 5:
-// salesforce_calls_per_message <= 0.015.
-// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce).
+// salesforce_calls_per_message <= 0.015; issue 6: zendesk_calls_per_message <= 0.2 with
+// zendesk_per_ticket_limit_violations = 0.
+// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { APP_SECRET, baseConfig, freePort, SERVICE_NODE_FLAGS, ServiceProcess, w
 import { tempDir } from '../test/helpers/stores.js';
 import { benchHubSpot } from './hubspot.js';
 import { benchSalesforce } from './salesforce.js';
+import { benchZendesk } from './zendesk.js';
 import { closedLoop, openLoop, percentile, type LoadTarget } from './load.js';
 
 function metric(name: string, value: number, digits = 2): void {
@@ -155,7 +157,7 @@ async function benchPendingRss(): Promise<void> {
 }
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric) };
+const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric) };
 for (const [name, run] of Object.entries(suites)) {
   if (only && only !== name) continue;
   await run();

@@ -5,13 +5,20 @@ import type { ConnectorSettingsSchemas } from '../core/config/load.js';
 import { hubspotConnector } from './hubspot/index.js';
 import { salesforceConnector } from './salesforce/index.js';
 import { webhookConnector } from './webhook/index.js';
+import { parseWhatsAppDelivery } from './whatsapp/index.js';
+import { parseZendeskDelivery, zendeskConnector } from './zendesk/index.js';
+import type { DeliveryParsers } from '../core/engine.js';
 
 export const connectorRegistry: Readonly<Record<string, ConnectorFactory<any>>> = {
   // `any`: each factory has its own settings type; the config loader checks settings with the factory's own schema.
   hubspot: hubspotConnector,
   salesforce: salesforceConnector,
   webhook: webhookConnector,
+  zendesk: zendeskConnector,
 };
+
+/** Parsers of stored webhook deliveries, by the source they came in from. */
+export const deliveryParsers: DeliveryParsers = { whatsapp: parseWhatsAppDelivery, zendesk: parseZendeskDelivery };
 
 export const connectorSettingsSchemas: ConnectorSettingsSchemas = Object.fromEntries(
   Object.entries(connectorRegistry).map(([id, factory]) => [id, factory.settingsSchema]),

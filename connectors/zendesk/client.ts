@@ -1,0 +1,150 @@
+// Zendesk Support API calls through node-zendesk 6: the shared rate budget before every call,
+// every answer's status checked (the SDK resolves some failures, e.g. a 429 with Retry-After,
+// instead of throwing), typed errors from Zendesk's status and error names, and the
+// Idempotency-Key header on ticket creation (the SDK sends none by itself).
+import { createReadStream } from 'node:fs';
+import zendesk from 'node-zendesk';
+import type { ZendeskClient, ZendeskClientOptions } from 'node-zendesk';
+import type { ExecutionContext } from '../../core/connector.js';
+import { CredentialError, SyncError, TransportError, VendorError, parseRetryAfter } from '../../core/errors.js';
+import { vendorCall } from '../../core/http.js';
+import { apiRoot, type ZendeskSettings } from './settings.js';
+
+/** What node-zendesk resolves with: the adapted fetch response and the parsed body. */
+interface SdkAnswer {
+  readonly response: { readonly status: number; readonly headers: { get(name: string): string | null } };
+  readonly result: unknown;
+}
+
+/** What node-zendesk throws with `throwOriginalException`: the status and the parsed body. */
+interface SdkFailure {
+  readonly message?: string;
+  readonly statusCode?: number;
+  readonly result?: unknown;
+  readonly name?: string;
+}
+
+/** Zendesk's error body: `{ error: "RecordInvalid", description, details }` or `{ error: { title, message } }`. */
+function describeBody(body: unknown): { code: string | undefined; text: string } {
+  if (!body || typeof body !== 'object' || body instanceof Error) return { code: undefined, text: '' };
+  const record = body as { error?: unknown; description?: string; details?: unknown };
+  if (typeof record.error === 'string') {
+    const details = record.details ? ` ${JSON.stringify(record.details).slice(0, 300)}` : '';
+    return { code: record.error, text: `${record.error}${record.description ? `: ${record.description}` : ''}${details}` };
+  }
+  if (record.error && typeof record.error === 'object') {
+    const e = record.error as { title?: string; message?: string };
+    return { code: e.title, text: [e.title, e.message].filter(Boolean).join(': ') };
+  }
+  return { code: undefined, text: JSON.stringify(body).slice(0, 300) };
+}
+
+/** One failed answer as a typed error, by status and Zendesk's error name. */
+export function zendeskError(action: string, status: number, body: unknown, retryAfter: string | null): SyncError {
+  const { code, text } = describeBody(body);
+  const detail = `${action}: HTTP ${status}${text ? ` ${text}` : ''}`;
+  const options = { status, ...(code ? { code } : {}) };
+  if (status === 401) return new CredentialError('zendesk', `${detail}; the API token or OAuth token was refused: check connectors.zendesk credentials`, options);
+  if (status === 403) return new CredentialError('zendesk', `${detail}; the token's user lacks access: wa-crm-sync scopes lists what is needed`, options);
+  if (status === 429) return new VendorError('zendesk', `rate limited: ${detail}`, { ...options, retryable: true, retryAfterMs: parseRetryAfter(retryAfter) ?? 60_000 });
+  if (status >= 500 || status === 408 || status === 409) return new VendorError('zendesk', detail, { ...options, retryable: true, retryAfterMs: parseRetryAfter(retryAfter) });
+  return new VendorError('zendesk', detail, options);
+}
+
+/** A thrown SDK or network error as a typed error. */
+export function classifyZendeskFailure(error: unknown, action: string): SyncError {
+  if (error instanceof SyncError) return error;
+  const failure = (error ?? {}) as SdkFailure;
+  if (typeof failure.statusCode === 'number' && failure.statusCode >= 400) return zendeskError(action, failure.statusCode, failure.result, null);
+  const reason = failure.name === 'TimeoutError' || failure.name === 'AbortError' ? 'no answer in time' : (failure.message ?? String(error));
+  return new TransportError(`zendesk: ${action} failed: ${reason}`, { cause: error });
+}
+
+/** Whether a failed update was refused because the ticket is closed (a follow-up is needed). */
+export function isClosedTicketError(error: unknown): boolean {
+  return error instanceof VendorError && error.status === 422 && /closed/i.test(error.message);
+}
+
+/** Whether a ticket creation reused an Idempotency-Key with a different body. */
+export function isIdempotencyMismatch(error: unknown): boolean {
+  return error instanceof VendorError && error.status === 400 && error.code === 'IdempotentRequestError';
+}
+
+export class ZendeskApi {
+  readonly #settings: ZendeskSettings;
+  readonly #client: ZendeskClient;
+
+  constructor(settings: ZendeskSettings) {
+    this.#settings = settings;
+    this.#client = zendesk.createClient(this.#options());
+  }
+
+  /** The Authorization header value, for downloads the SDK does not make (attachment content URLs). */
+  authorization(): string {
+    const { oauthToken, email, apiToken } = this.#settings;
+    if (oauthToken) return `Bearer ${oauthToken}`;
+    return `Basic ${Buffer.from(`${email}/token:${apiToken}`).toString('base64')}`;
+  }
+
+  #options(extraHeaders: Record<string, string> = {}): ZendeskClientOptions {
+    const { oauthToken, email, apiToken, timeoutMs } = this.#settings;
+    return {
+      endpointUri: apiRoot(this.#settings),
+      ...(oauthToken ? { token: oauthToken, oauth: true, useOAuth: true } : { username: email!, token: apiToken! }),
+      throwOriginalException: true,
+      customHeaders: extraHeaders,
+      // Node's own fetch with a timeout, instead of the SDK's bundled fetch which has none.
+      transportConfig: {
+        transportFn: (uri: string, init: { method: string; headers: Record<string, string>; body?: unknown }) =>
+          fetch(uri, {
+            method: init.method,
+            headers: init.headers,
+            ...(init.body === undefined ? {} : { body: init.body as never, duplex: 'half' }),
+            signal: AbortSignal.timeout(init.body !== undefined && typeof init.body !== 'string' ? timeoutMs * 4 : timeoutMs),
+          } as RequestInit),
+        responseAdapter: (response: Response) => ({
+          json: () => response.json(),
+          status: response.status,
+          headers: { get: (name: string) => response.headers.get(name) },
+          statusText: response.statusText,
+        }),
+      },
+    };
+  }
+
+  /**
+   * One SDK call: waits for the rate budget (and the named endpoint buckets), then checks the
+   * answer's status, since node-zendesk resolves some failures instead of throwing.
+   */
+  async call<T = unknown>(
+    context: ExecutionContext,
+    action: string,
+    run: (client: ZendeskClient) => Promise<unknown>,
+    options: { buckets?: readonly string[]; idempotencyKey?: string } = {},
+  ): Promise<{ result: T; headers: SdkAnswer['response']['headers'] }> {
+    const client = options.idempotencyKey ? zendesk.createClient(this.#options({ 'Idempotency-Key': options.idempotencyKey })) : this.#client;
+    return vendorCall(context, { ...(options.buckets ? { bucket: options.buckets } : {}), classify: (error) => classifyZendeskFailure(error, action) }, async () => {
+      const answer = (await run(client)) as SdkAnswer;
+      const status = answer?.response?.status;
+      if (typeof status !== 'number') return { result: answer as T, headers: { get: () => null } };
+      if (status >= 400 || answer.result instanceof Error) {
+        const body = answer.result instanceof Error ? (answer.result as SdkFailure).result : answer.result;
+        throw zendeskError(action, status >= 400 ? status : 429, body, answer.response.headers.get('retry-after'));
+      }
+      return { result: answer.result as T, headers: answer.response.headers };
+    });
+  }
+
+  /** POST /uploads?filename=… with the file's bytes; returns the upload token for a comment. */
+  async upload(context: ExecutionContext, path: string, filename: string, buckets?: readonly string[]): Promise<string> {
+    const { result } = await this.call<{ upload?: { token?: string } }>(
+      context,
+      'uploading an attachment',
+      async (client) => ({ response: { status: 201, headers: { get: () => null } }, result: await client.attachments.upload(createReadStream(path) as never, { filename, binary: true }) }),
+      buckets ? { buckets } : {},
+    );
+    const token = result.upload?.token;
+    if (!token) throw new VendorError('zendesk', 'the upload answer carried no token', { retryable: true });
+    return token;
+  }
+}

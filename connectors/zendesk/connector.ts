@@ -1,0 +1,583 @@
+// Zendesk: one ticket per WhatsApp thread, the customer as its requester (an end user keyed by
+// the WhatsApp id), each message a comment; agents' public replies go back to the customer on
+// WhatsApp through the outbox. A burst costs few calls: messages not yet on the ticket are
+// written together, one update for all that arrived before it.
+import { createHash } from 'node:crypto';
+import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
+import { resolveTuning } from '../../core/connector.js';
+import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { vendorFetch } from '../../core/http.js';
+import { sha256Hex, storeContentAddressed } from '../../core/media-store.js';
+import { samePerson } from '../../core/model/phone.js';
+import type { LocalFile, ModelChange, OutboundReply } from '../../core/model/types.js';
+import type { OutboxOperation } from '../../core/outbox/queries.js';
+import { ZendeskApi, isClosedTicketError, isIdempotencyMismatch } from './client.js';
+import {
+  KIND,
+  ORIGIN,
+  WHATSAPP_TAG,
+  acknowledgement,
+  agentReplies,
+  commentBody,
+  flaggedTags,
+  nextCommentRun,
+  ticketDefaults,
+  ticketSubject,
+  toOperationDrafts,
+  type AttachmentPayload,
+  type CommentPayload,
+  type NotePayload,
+  type RepliesPayload,
+  type UserPayload,
+  type ZendeskComment,
+} from './mappers.js';
+import type { ZendeskSettings } from './settings.js';
+
+/** Ref kinds: Zendesk ids of our records and how far each ticket is written. */
+const REF = {
+  user: 'user',
+  ticket: 'ticket',
+  syncedTo: 'ticket-synced-to',
+  /** Set before a write whose answer may be lost: the arrival sequence it carries and its body's hash. */
+  pendingWrite: 'ticket-pending-write',
+  attachment: 'attachment-comment',
+  replyCursor: 'reply-cursor',
+  requester: 'ticket-requester',
+  webhook: 'webhook',
+} as const;
+
+interface ZendeskUser {
+  readonly id: number;
+  readonly name?: string;
+  readonly phone?: string | null;
+  readonly external_id?: string | null;
+  readonly role?: string;
+}
+
+interface JobStatus {
+  readonly id: string;
+  readonly status: string;
+  readonly message?: string | null;
+  readonly results?: ReadonlyArray<{ id?: number; index?: number; external_id?: string; status?: string; error?: string; details?: string }>;
+}
+
+interface TicketAnswer {
+  readonly id: number;
+  readonly status?: string;
+  readonly requester_id?: number;
+}
+
+interface PendingWrite {
+  /** The highest arrival sequence the write carries. */
+  readonly seq: number;
+  readonly hash: string;
+}
+
+function bodyHash(body: string): string {
+  return createHash('sha256').update(body.trim()).digest('hex').slice(0, 24);
+}
+
+/** How long an operation waits for a bulk job before retrying later. */
+const JOB_WAIT_MS = 60_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class ZendeskConnector implements Connector {
+  readonly features: string[];
+  readonly tuning;
+  readonly #settings: ZendeskSettings;
+  readonly #api: ZendeskApi;
+  readonly #mediaDir: string;
+  #integrationUserId: number | undefined;
+
+  constructor(
+    readonly metadata: ConnectorMetadata,
+    settings: ZendeskSettings,
+    mediaDir: string,
+  ) {
+    this.#settings = settings;
+    this.#mediaDir = mediaDir;
+    this.#api = new ZendeskApi(settings);
+    this.features = settings.autoSetup ? ['tickets', 'users', 'setup'] : ['tickets', 'users'];
+    const base = resolveTuning(metadata.defaultTuning, settings.rateLimit);
+    this.tuning = {
+      ...base,
+      bucketRateLimits: {
+        'ticket-update': { requests: settings.ticketUpdatesPerMinute, intervalMs: 60_000 },
+        ticket: { requests: settings.updatesPerTicketPer10Minutes, intervalMs: 600_000 },
+      },
+    };
+  }
+
+  plan(change: ModelChange) {
+    return toOperationDrafts(change);
+  }
+
+  async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const kind = operations[0]?.kind;
+    if (kind === KIND.user) return this.#upsertUsers(operations.map((op) => op.payload as UserPayload), context);
+    const one = async (op: OutboxOperation): Promise<OperationOutcome> => {
+      try {
+        if (kind === KIND.comment) return await this.#writeComments(op.payload as CommentPayload, context, op.attempts > 1);
+        if (kind === KIND.attachment) return await this.#attach(op.payload as AttachmentPayload, context, op.attempts > 1);
+        if (kind === KIND.replies) return await this.#fetchReplies(op.payload as RepliesPayload, context);
+        if (kind === KIND.note) return await this.#note(op.payload as NotePayload, context, op.attempts > 1);
+        return { ok: false, error: new SyncError(`zendesk: unknown operation kind ${kind}`) };
+      } catch (error) {
+        return { ok: false, error: asSyncError(error) };
+      }
+    };
+    // One at a time: operations of a batch belong to different customers, and each may wait for its ticket's own limit.
+    const outcomes: OperationOutcome[] = [];
+    for (const op of operations) outcomes.push(await one(op));
+    return outcomes;
+  }
+
+  /** Every write either carries its own key (ticket creation, users by external id) or checks what landed first (comments): running again is the reconciliation. */
+  async reconcile(): Promise<undefined> {
+    return undefined;
+  }
+
+  // ---- scopes and setup ----
+
+  /**
+   * OAuth tokens: the token's own scopes (`read`/`write` cover every resource). API tokens act
+   * as their agent: an admin may do everything used here, an agent tickets and users only.
+   * https://developer.zendesk.com/api-reference/ticketing/oauth/oauth_tokens/#show-token
+   */
+  async grantedScopes(context: ExecutionContext): Promise<GrantedScopes> {
+    const resources = ['tickets', 'users', 'webhooks', 'triggers'];
+    if (this.#settings.oauthToken) {
+      // node-zendesk unwraps `{ token: {...} }` to the token itself.
+      const { result } = await this.#api.call<{ scopes?: string[]; token?: { scopes?: string[] } }>(context, 'reading the OAuth token', (c) => c.oauthtokens.get(['oauth', 'tokens', 'current']));
+      const scopes = result.scopes ?? result.token?.scopes ?? [];
+      return resources.flatMap((r) => ['read', 'write'].filter((a) => scopes.includes(a) || scopes.includes(`${r}:${a}`)).map((a) => `${r}:${a}`));
+    }
+    const me = await this.#me(context);
+    const allowed = me.role === 'admin' ? resources : me.role === 'agent' ? ['tickets', 'users'] : [];
+    return allowed.flatMap((r) => [`${r}:read`, `${r}:write`]);
+  }
+
+  async #me(context: ExecutionContext): Promise<ZendeskUser> {
+    const { result } = await this.#api.call<ZendeskUser>(context, 'reading the integration user', (c) => c.users.get(['users', 'me']));
+    if (!result.id) throw new VendorError('zendesk', 'GET /users/me answered anonymous: the credentials are not an agent\'s', { status: 401 });
+    this.#integrationUserId = result.id;
+    return result;
+  }
+
+  async #integrationUser(context: ExecutionContext): Promise<number> {
+    return this.#integrationUserId ?? (await this.#me(context)).id;
+  }
+
+  /**
+   * Creates the webhook Zendesk calls on agent comments and the trigger that calls it, once
+   * (found by name on later runs), and keeps the webhook's signing secret for verification.
+   * https://developer.zendesk.com/api-reference/webhooks/webhooks-api/webhooks/
+   */
+  async setup(context: ExecutionContext): Promise<string[]> {
+    const name = 'wa-crm-sync agent replies';
+    if (!this.#settings.publicUrl) {
+      return [
+        'connectors.zendesk.publicUrl is not set, so no webhook was created. Either set it to this service\'s public https URL and run setup again, or in Admin Center > Apps and integrations > Webhooks create a webhook',
+        `"${name}" (POST, JSON, endpoint https://YOUR-HOST/webhooks/zendesk), copy its signing secret into connectors.zendesk.webhookSecret, and add a trigger: conditions "Comment is Public", "Current user is (agent)", "Tags contain ${WHATSAPP_TAG}"; action "Notify webhook" with body {"ticket_id": "{{ticket.id}}", "external_id": "{{ticket.external_id}}"}`,
+      ];
+    }
+    const done: string[] = [];
+    const endpoint = `${this.#settings.publicUrl.replace(/\/$/, '')}/webhooks/zendesk`;
+    const { result: webhooks } = await this.#api.call<Array<{ id: string; name: string; endpoint: string }>>(context, 'listing webhooks', (c) =>
+      c.webhooks.get(['webhooks', { 'filter[name_contains]': 'wa-crm-sync' }]),
+    );
+    let webhook = (Array.isArray(webhooks) ? webhooks : []).find((w) => w.name === name);
+    if (!webhook) {
+      const { result } = await this.#api.call<{ id: string; name: string; endpoint: string }>(context, 'creating the webhook', (c) =>
+        c.webhooks.post(['webhooks'], { webhook: { name, endpoint, http_method: 'POST', request_format: 'json', status: 'active', subscriptions: ['conditional_ticket_events'] } }),
+      );
+      webhook = result;
+      done.push(`created the Zendesk webhook "${name}" calling ${endpoint}`);
+    } else if (webhook.endpoint !== endpoint) {
+      done.push(`the Zendesk webhook "${name}" calls ${webhook.endpoint}, not ${endpoint}: edit it in Admin Center > Webhooks`);
+    }
+    const { result: secret } = await this.#api.call<{ signing_secret?: { secret?: string } }>(context, "reading the webhook's signing secret", (c) =>
+      c.webhooks.get(['webhooks', webhook.id, 'signing_secret']),
+    );
+    if (secret.signing_secret?.secret) await context.setRef(REF.webhook, 'signing-secret', secret.signing_secret.secret);
+    const title = 'wa-crm-sync: send agent replies to WhatsApp';
+    const { result: found } = await this.#api.call<Array<{ id: number; title: string }>>(context, 'looking for the trigger', (c) => c.triggers.get(['triggers', 'search', { query: title }]));
+    if (!(Array.isArray(found) ? found : []).some((t) => t.title === title)) {
+      const trigger = {
+        title,
+        conditions: {
+          all: [
+            { field: 'comment_is_public', operator: 'is', value: 'true' },
+            { field: 'role', operator: 'is', value: 'agent' },
+            { field: 'current_tags', operator: 'includes', value: WHATSAPP_TAG },
+          ],
+        },
+        actions: [{ field: 'notification_webhook', value: [webhook.id, JSON.stringify({ ticket_id: '{{ticket.id}}', external_id: '{{ticket.external_id}}' })] }],
+      };
+      await this.#api.call(context, 'creating the trigger', (c) => c.triggers.post(['triggers'], { trigger }));
+      done.push(`created the Zendesk trigger "${title}"`);
+    }
+    return done;
+  }
+
+  // ---- end users ----
+
+  /**
+   * Finds each customer's end user by our external id, else by phone (adopting it), else
+   * creates it; new and adopted users are written in bulk jobs of up to 100.
+   */
+  async #upsertUsers(payloads: readonly UserPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const ids = new Map<string, number>();
+    const unlinked: UserPayload[] = [];
+    for (const p of payloads) {
+      const known = await context.getRef(REF.user, p.contactId);
+      if (known) ids.set(p.contactId, Number(known));
+      else unlinked.push(p);
+    }
+    const adopt: Array<{ payload: UserPayload; user: ZendeskUser }> = [];
+    if (unlinked.length > 0) {
+      // https://developer.zendesk.com/api-reference/ticketing/users/users/#show-many-users
+      const { result } = await this.#api.call<ZendeskUser[]>(context, 'looking up users by WhatsApp id', (c) =>
+        c.users.get(['users', 'show_many', { external_ids: unlinked.map((p) => p.waId).join(',') }]),
+      );
+      for (const user of Array.isArray(result) ? result : []) {
+        const payload = unlinked.find((p) => p.waId === user.external_id);
+        if (payload) ids.set(payload.contactId, user.id);
+      }
+      for (const payload of this.#settings.matchExistingByPhone ? unlinked.filter((p) => !ids.has(p.contactId)) : []) {
+        // https://developer.zendesk.com/api-reference/ticketing/users/users/#search-users
+        const { result: matches } = await this.#api.call<ZendeskUser[]>(context, 'searching users by phone', (c) =>
+          c.users.get(['users', 'search', { query: `phone:${payload.waId}` }]),
+        );
+        const user = (Array.isArray(matches) ? matches : []).find((u) => !u.external_id && u.phone && samePerson(u.phone, payload.waId, payload.waId));
+        if (user) adopt.push({ payload, user });
+      }
+    }
+    const failures = new Map<string, SyncError>();
+    const creates = unlinked.filter((p) => !ids.has(p.contactId) && !adopt.some((a) => a.payload === p));
+    if (creates.length > 0) {
+      const job = await this.#runJob(context, 'creating users', (c) =>
+        c.users.post(['users', 'create_or_update_many'], {
+          users: creates.map((p) => ({ name: p.profileName ?? p.waId, phone: p.waId, external_id: p.waId, role: 'end-user' })),
+        }),
+      );
+      for (const [index, p] of creates.entries()) {
+        const result = job.results?.find((r) => r.external_id === p.waId) ?? job.results?.find((r) => r.index === index);
+        if (result?.id) ids.set(p.contactId, result.id);
+        else failures.set(p.contactId, new VendorError('zendesk', `end user for a WhatsApp customer refused: ${result?.error ?? 'no result'}${result?.details ? ` (${result.details})` : ''}`));
+      }
+    }
+    if (adopt.length > 0) {
+      // The adopted user gets our external id, so the next look-up finds it directly.
+      const job = await this.#runJob(context, 'linking existing users', (c) =>
+        c.users.put(['users', 'update_many'], { users: adopt.map((a) => ({ id: a.user.id, external_id: a.payload.waId })) }),
+      );
+      for (const a of adopt) {
+        const result = job.results?.find((r) => r.id === a.user.id);
+        if (result?.error) failures.set(a.payload.contactId, new VendorError('zendesk', `user ${a.user.id} could not be linked: ${result.error}`));
+        else {
+          ids.set(a.payload.contactId, a.user.id);
+          context.log.info({ zendeskUserId: a.user.id, phone: a.payload.waId }, 'adopted an existing Zendesk user with the same phone number');
+        }
+      }
+    }
+    const outcomes: OperationOutcome[] = [];
+    for (const p of payloads) {
+      const failed = failures.get(p.contactId);
+      const id = ids.get(p.contactId);
+      if (failed || id === undefined) {
+        outcomes.push({ ok: false, error: failed ?? new SyncError('zendesk: no user id came back', { retryable: true }) });
+        continue;
+      }
+      await context.setRef(REF.user, p.contactId, String(id));
+      outcomes.push({ ok: true, result: { zendeskUserId: id } });
+    }
+    return outcomes;
+  }
+
+  /** Starts a bulk job and waits for it (polling with growing pauses). */
+  async #runJob(context: ExecutionContext, action: string, start: Parameters<ZendeskApi['call']>[2]): Promise<JobStatus> {
+    const { result } = await this.#api.call<{ job_status?: JobStatus }>(context, action, start);
+    if (!result.job_status?.id) throw new VendorError('zendesk', `${action}: no job status in the answer`, { retryable: true });
+    let job: JobStatus = result.job_status;
+    const giveUpAt = Date.now() + JOB_WAIT_MS;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5000)) {
+      if (job.status === 'completed') return job;
+      if (job.status === 'failed' || job.status === 'killed') throw new VendorError('zendesk', `${action}: job ${job.status}: ${job.message ?? ''}`, { retryable: true });
+      // The job may still finish: a retry finds its users by external id.
+      if (Date.now() > giveUpAt || context.signal.aborted) throw new VendorError('zendesk', `${action}: job ${job.id} still ${job.status}; will look again`, { retryable: true });
+      await sleep(wait);
+      const jobId: string = job.id;
+      // https://developer.zendesk.com/api-reference/ticketing/ticket-management/job_statuses/#show-job-status
+      const polled: { result: { job_status?: JobStatus } } = await this.#api.call<{ job_status?: JobStatus }>(context, 'checking a job', (c) => c.jobstatuses.get(['job_statuses', jobId]));
+      job = polled.result.job_status ?? job;
+    }
+  }
+
+  // ---- tickets and comments ----
+
+  /**
+   * Writes every message of the thread not yet on its ticket, up to and including this
+   * operation's: creates the ticket on the first (with an Idempotency-Key), adds comments after,
+   * opens a follow-up when the ticket is closed. Later operations of messages already written cost no call.
+   */
+  async #writeComments(payload: CommentPayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
+    const effects: OperationEffect[] = [];
+    // After a lost answer, first ask whether the write then under way landed (once per run).
+    let landingChecked = !retried;
+    for (let step = 0; step < 50; step++) {
+      const syncedTo = Number((await context.getRef(REF.syncedTo, payload.threadId)) ?? -1);
+      if (syncedTo >= payload.arrivalSeq) break;
+      if (!landingChecked) {
+        landingChecked = true;
+        const landed = await this.#landedWrite(payload.threadId, syncedTo, context);
+        if (landed !== undefined) {
+          await context.setRef(REF.syncedTo, payload.threadId, String(landed));
+          continue;
+        }
+      }
+      const requesterId = await context.getRef(REF.user, payload.contactId);
+      if (!requesterId) return { ok: false, error: new SyncError('zendesk: the customer is not in Zendesk yet (their user operation failed or is dead: replay it)', { retryable: true }) };
+      const run = nextCommentRun(await context.threadMessages(payload.threadId), syncedTo);
+      if (!run || run.lastSeq <= syncedTo) {
+        // The message is not in the thread as we read it (moved or gone): nothing to write.
+        await context.setRef(REF.syncedTo, payload.threadId, String(Math.max(syncedTo, payload.arrivalSeq)));
+        break;
+      }
+      if (run.messages.length === 0) {
+        await context.setRef(REF.syncedTo, payload.threadId, String(run.lastSeq));
+        continue;
+      }
+      const body = commentBody(run.messages, run.public);
+      const comment = { body, public: run.public, ...(run.public ? { author_id: Number(requesterId) } : {}) };
+      const ticketId = await context.getRef(REF.ticket, payload.threadId);
+      await this.#rememberWrite(payload.threadId, { seq: run.lastSeq, hash: bodyHash(body) }, !ticketId, context);
+      if (!ticketId) {
+        const created = await this.#createTicket(payload, comment, flaggedTags(run.messages), Number(requesterId), `wa-crm-sync:${payload.threadId}`, null, context);
+        if (created.adoptedSyncedTo !== undefined) {
+          // An earlier attempt created it: what it carried is on the ticket already.
+          await context.setRef(REF.syncedTo, payload.threadId, String(created.adoptedSyncedTo));
+          continue;
+        }
+      } else {
+        // Read again once the ticket's limit lets the update through: what arrived while it waited goes in the same update.
+        let sent: { run: typeof run; comment: Record<string, unknown> } = { run, comment };
+        try {
+          await this.#api.call(
+            context,
+            `adding a comment to ticket ${ticketId}`,
+            async (c) => {
+              sent = await this.#widenRun(payload.threadId, syncedTo, sent, context);
+              const tags = flaggedTags(sent.run.messages);
+              return c.tickets.put(['tickets', ticketId], { ticket: { comment: sent.comment, ...(run.public ? { status: 'open' } : {}), ...(tags.length > 0 ? { additional_tags: tags } : {}) } });
+            },
+            { buckets: ['ticket-update', `ticket:${ticketId}`] },
+          );
+        } catch (error) {
+          if (!isClosedTicketError(error)) throw error;
+          // https://developer.zendesk.com/documentation/ticketing/managing-tickets/creating-and-managing-follow-up-tickets/
+          const created = await this.#createTicket(payload, sent.comment, flaggedTags(sent.run.messages), Number(requesterId), `wa-crm-sync:${payload.threadId}:followup:${ticketId}`, ticketId, context);
+          context.log.info({ closedTicket: ticketId, followUp: created.ticketId }, 'customer wrote on a closed ticket; opened a follow-up');
+        }
+        await context.setRef(REF.syncedTo, payload.threadId, String(sent.run.lastSeq));
+        continue;
+      }
+      await context.setRef(REF.syncedTo, payload.threadId, String(run.lastSeq));
+    }
+    const ticketId = await context.getRef(REF.ticket, payload.threadId);
+    // Asked for at every success, not only by the write that created the ticket (that operation
+    // may fail at a later step and lose its effects): the send's key makes it one message.
+    if (ticketId) effects.push(...this.#acknowledge(payload.threadId, ticketId));
+    return { ok: true, result: { zendeskTicketId: ticketId ?? null }, ...(effects.length > 0 ? { effects } : {}) };
+  }
+
+  /** The same comment with the messages of its run that arrived since it was put together. */
+  async #widenRun(
+    threadId: string,
+    syncedTo: number,
+    current: { run: NonNullable<ReturnType<typeof nextCommentRun>>; comment: Record<string, unknown> },
+    context: ExecutionContext,
+  ): Promise<typeof current> {
+    const latest = nextCommentRun(await context.threadMessages(threadId), syncedTo);
+    if (!latest || latest.public !== current.run.public || latest.lastSeq <= current.run.lastSeq) return current;
+    const body = commentBody(latest.messages, latest.public);
+    await this.#rememberWrite(threadId, { seq: latest.lastSeq, hash: bodyHash(body) }, false, context);
+    return { run: latest, comment: { ...current.comment, body } };
+  }
+
+  /**
+   * Notes what a write carries before it is sent, for when its answer is lost. Creation attempts
+   * accumulate (each retry may carry more messages, and any one of them may be the one Zendesk
+   * kept); a comment write replaces the note.
+   */
+  async #rememberWrite(threadId: string, write: PendingWrite, creating: boolean, context: ExecutionContext): Promise<void> {
+    const earlier = creating ? await this.#pendingWrites(threadId, context) : [];
+    await context.setRef(REF.pendingWrite, threadId, JSON.stringify([...earlier.filter((w) => w.hash !== write.hash), write]));
+  }
+
+  async #pendingWrites(threadId: string, context: ExecutionContext): Promise<PendingWrite[]> {
+    const stored = await context.getRef(REF.pendingWrite, threadId);
+    return stored ? (JSON.parse(stored) as PendingWrite[]) : [];
+  }
+
+  /**
+   * After a lost answer: how far the writes noted before it reached the ticket (a comment among
+   * its newest has the body of one of them), or undefined when none did. The next write is
+   * recomputed from there, so messages that arrived since are added, not written twice.
+   */
+  async #landedWrite(threadId: string, syncedTo: number, context: ExecutionContext): Promise<number | undefined> {
+    const pending = (await this.#pendingWrites(threadId, context)).filter((w) => w.seq > syncedTo);
+    const ticketId = await context.getRef(REF.ticket, threadId);
+    if (!ticketId || pending.length === 0) return undefined;
+    const onTicket = new Set((await this.#newestComments(ticketId, context)).map((c) => bodyHash(c.body ?? c.plain_body ?? '')));
+    const landed = pending.filter((w) => onTicket.has(w.hash)).map((w) => w.seq);
+    return landed.length > 0 ? Math.max(...landed) : undefined;
+  }
+
+  /** Whether one of the ticket's newest comments has this body: how a retry after a lost answer avoids writing twice. */
+  async #onTicket(ticketId: string, body: string, context: ExecutionContext): Promise<boolean> {
+    const comments = await this.#newestComments(ticketId, context);
+    return comments.some((c) => (c.body ?? c.plain_body ?? '').trim() === body.trim());
+  }
+
+  async #newestComments(ticketId: string, context: ExecutionContext): Promise<ZendeskComment[]> {
+    // https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#list-comments
+    const { result } = await this.#api.call<ZendeskComment[]>(context, `reading comments of ticket ${ticketId}`, (c) => c.tickets.get(['tickets', ticketId, 'comments', { sort_order: 'desc' }]));
+    return Array.isArray(result) ? result : [];
+  }
+
+  /**
+   * POST /tickets with an Idempotency-Key: a repeat with the same body returns the first ticket.
+   * A repeat with a different body (more messages arrived since) is refused by Zendesk; then the
+   * ticket is found by its external id (our thread id) and adopted.
+   * https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#create-ticket
+   */
+  async #createTicket(
+    payload: CommentPayload,
+    comment: Record<string, unknown>,
+    extraTags: readonly string[],
+    requesterId: number,
+    idempotencyKey: string,
+    followUpOf: string | null,
+    context: ExecutionContext,
+  ): Promise<{ ticketId: string; adoptedSyncedTo?: number }> {
+    const ticket = {
+      subject: ticketSubject(payload),
+      comment,
+      requester_id: requesterId,
+      external_id: payload.threadId,
+      ...ticketDefaults(this.#settings, extraTags),
+      ...(followUpOf ? { via_followup_source_id: Number(followUpOf) } : {}),
+    };
+    try {
+      const { result } = await this.#api.call<TicketAnswer>(context, 'creating a ticket', (c) => c.tickets.post(['tickets'], { ticket }), { idempotencyKey });
+      await context.setRef(REF.ticket, payload.threadId, String(result.id));
+      return { ticketId: String(result.id) };
+    } catch (error) {
+      if (!isIdempotencyMismatch(error)) throw error;
+      const { result } = await this.#api.call<TicketAnswer[]>(context, 'finding the ticket an earlier attempt created', (c) => c.tickets.get(['tickets', { external_id: payload.threadId }]));
+      const found = (Array.isArray(result) ? result : []).filter((t) => !followUpOf || String(t.id) !== followUpOf).sort((a, b) => b.id - a.id)[0];
+      if (!found) throw error;
+      await context.setRef(REF.ticket, payload.threadId, String(found.id));
+      // The ticket's first comment is the body Zendesk kept for this key: it says how far that attempt went.
+      const comments = await this.#newestComments(String(found.id), context);
+      const first = comments[comments.length - 1];
+      const attempts = await this.#pendingWrites(payload.threadId, context);
+      const kept = first ? attempts.find((w) => w.hash === bodyHash((first.body ?? first.plain_body ?? '').trim())) : undefined;
+      // Unknown: assume the least was carried; a message written twice beats a message lost.
+      const carried = kept?.seq ?? Math.min(...attempts.map((w) => w.seq), payload.arrivalSeq);
+      return { ticketId: String(found.id), adoptedSyncedTo: carried };
+    }
+  }
+
+  /** The optional WhatsApp acknowledgement with the new ticket's number. */
+  #acknowledge(threadId: string, ticketId: string): OperationEffect[] {
+    if (!this.#settings.autoAcknowledge.enabled) return [];
+    const reply: OutboundReply = {
+      origin: ORIGIN,
+      sourceId: `ack:${ticketId}`,
+      sourceRecord: ticketId,
+      text: acknowledgement(this.#settings.autoAcknowledge.text, ticketId),
+      attachments: [],
+      template: null,
+    };
+    return [{ type: 'reply.requested', threadId, reply }];
+  }
+
+  /** A received file as an attachment on a comment of the thread's ticket, or a note when it is too large. */
+  async #attach(payload: AttachmentPayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
+    const done = await context.getRef(REF.attachment, payload.messageId);
+    if (done) return { ok: true, result: { zendeskTicketId: done } };
+    const ticketId = await context.getRef(REF.ticket, payload.threadId);
+    const requesterId = await context.getRef(REF.user, payload.contactId);
+    if (!ticketId || !requesterId) return { ok: false, error: new SyncError("zendesk: the thread's ticket is not written yet (its comment operation failed or is dead: replay it)", { retryable: true }) };
+    const buckets = ['ticket-update', `ticket:${ticketId}`];
+    const name = payload.filename ?? `whatsapp-${payload.sha256.slice(0, 16)}.${payload.mimeType.split('/')[1]?.split(';')[0] ?? 'bin'}`;
+    const tooLarge = payload.size > this.#settings.maxAttachmentBytes;
+    const body = tooLarge
+      ? `${payload.text}\n\n(The file ${name}, ${(payload.size / 1048576).toFixed(1)} MB, is over the ${(this.#settings.maxAttachmentBytes / 1048576).toFixed(0)} MB attachment limit and was not attached; it is kept by wa-crm-sync.)`
+      : `${payload.text} (attached: ${name})`;
+    if (retried && (await this.#onTicket(ticketId, body, context))) {
+      await context.setRef(REF.attachment, payload.messageId, ticketId);
+      return { ok: true, result: { zendeskTicketId: ticketId } };
+    }
+    const comment = tooLarge ? { body, public: false } : { body, public: true, author_id: Number(requesterId), uploads: [await this.#api.upload(context, payload.path, name)] };
+    await this.#api.call(context, `attaching a file to ticket ${ticketId}`, (c) => c.tickets.put(['tickets', ticketId], { ticket: { comment } }), { buckets });
+    await context.setRef(REF.attachment, payload.messageId, ticketId);
+    return { ok: true, result: { zendeskTicketId: ticketId } };
+  }
+
+  // ---- agent replies ----
+
+  /**
+   * Reads the ticket's newest comments and hands every new public agent comment to WhatsApp,
+   * with its attachments downloaded first. Comments by the customer or by this integration
+   * (its notes, the business app's messages) are never sent: no echo loop.
+   */
+  async #fetchReplies(payload: RepliesPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    const cursor = Number((await context.getRef(REF.replyCursor, payload.ticketId)) ?? 0);
+    const [comments, integrationUser] = [await this.#newestComments(payload.ticketId, context), await this.#integrationUser(context)];
+    const requester = await context.getRef(REF.user, payload.contactId);
+    const replies = agentReplies(comments, cursor, requester === undefined ? undefined : Number(requester), integrationUser);
+    const effects: OperationEffect[] = [];
+    for (const comment of replies) {
+      const attachments: LocalFile[] = [];
+      for (const file of comment.attachments ?? []) attachments.push(await this.#download(file, context));
+      const template = this.#settings.outsideWindowTemplate;
+      const reply: OutboundReply = {
+        origin: ORIGIN,
+        sourceId: String(comment.id),
+        sourceRecord: payload.ticketId,
+        text: (comment.plain_body ?? comment.body ?? '').trim(),
+        attachments,
+        template: template ? { name: template.name, language: template.language, parameters: template.ticketNumberParameter ? [payload.ticketId] : [] } : null,
+      };
+      effects.push({ type: 'reply.requested', threadId: payload.threadId, reply });
+    }
+    const newest = Math.max(cursor, ...comments.map((c) => c.id));
+    if (newest > cursor) await context.setRef(REF.replyCursor, payload.ticketId, String(newest));
+    return { ok: true, result: { replies: replies.length }, ...(effects.length > 0 ? { effects } : {}) };
+  }
+
+  /** Downloads an attachment (content URLs need the same credentials) into the media directory, by SHA-256. */
+  async #download(file: NonNullable<ZendeskComment['attachments']>[number], context: ExecutionContext): Promise<LocalFile> {
+    if (file.size > this.#settings.maxAttachmentBytes) throw new VendorError('zendesk', `attachment ${file.file_name} is ${file.size} bytes, over connectors.zendesk.maxAttachmentBytes`);
+    const response = await vendorFetch(context, { vendor: 'zendesk', url: file.content_url, headers: { authorization: this.#api.authorization() }, timeoutMs: this.#settings.timeoutMs * 4 });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const sha256 = sha256Hex(bytes);
+    const path = await storeContentAddressed(this.#mediaDir, bytes, sha256);
+    return { path, sha256, mimeType: file.content_type, size: bytes.byteLength, filename: file.file_name };
+  }
+
+  /** An internal note on the ticket (never public, so no trigger sends it). */
+  async #note(payload: NotePayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
+    const ticketId = payload.ticketId ?? (await context.getRef(REF.ticket, payload.threadId));
+    if (!ticketId) return { ok: false, error: new SyncError("zendesk: the thread's ticket is not written yet", { retryable: true }) };
+    if (retried && (await this.#onTicket(ticketId, payload.body, context))) return { ok: true, result: { zendeskTicketId: ticketId } };
+    await this.#api.call(context, `adding a note to ticket ${ticketId}`, (c) => c.tickets.put(['tickets', ticketId], { ticket: { comment: { body: payload.body, public: false } } }), {
+      buckets: ['ticket-update', `ticket:${ticketId}`],
+    });
+    return { ok: true, result: { zendeskTicketId: ticketId } };
+  }
+}

@@ -1,0 +1,28 @@
+// Zendesk: tickets from WhatsApp chats, agents' replies back to WhatsApp.
+import type { ConnectorFactory, ConnectorMetadata } from '../../core/connector.js';
+import { ZendeskConnector } from './connector.js';
+import { KIND } from './mappers.js';
+import { zendeskSettingsSchema, type ZendeskSettings } from './settings.js';
+export { parseZendeskDelivery } from './webhook.js';
+
+export const zendeskMetadata: ConnectorMetadata = {
+  id: 'zendesk',
+  displayName: 'Zendesk',
+  // OAuth scope names; an API token acts with its agent's role (see ZendeskConnector.grantedScopes).
+  featureScopes: {
+    tickets: ['tickets:read', 'tickets:write'],
+    users: ['users:read', 'users:write'],
+    setup: ['webhooks:read', 'webhooks:write', 'triggers:read', 'triggers:write'],
+  },
+  grantScopesHint:
+    'for an API token, use an agent (an admin for the webhook and trigger setup); for OAuth, authorise the client with the listed scopes (or read and write)',
+  maxBatch: { [KIND.user]: 100, [KIND.comment]: 10, [KIND.attachment]: 5, [KIND.replies]: 1, [KIND.note]: 10 },
+  // The Team plan's 200 requests a minute; set rateLimit.requests to your plan's limit.
+  defaultTuning: { concurrency: 4, rateLimit: { requests: 200, intervalMs: 60_000 }, maxAttempts: 10, backoffBaseMs: 2000, backoffMaxMs: 30 * 60_000 },
+};
+
+export const zendeskConnector: ConnectorFactory<ZendeskSettings> = {
+  metadata: zendeskMetadata,
+  settingsSchema: zendeskSettingsSchema,
+  create: (settings, deps) => new ZendeskConnector(zendeskMetadata, settings, deps.mediaDir),
+};

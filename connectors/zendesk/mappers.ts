@@ -1,0 +1,190 @@
+// Pure mapping between our model and Zendesk: which operations a change needs, ticket and
+// comment bodies, which agent comments are replies to send. No I/O.
+import { createHash } from 'node:crypto';
+import type { ThreadMessage } from '../../core/connector.js';
+import type { E164 } from '../../core/model/phone.js';
+import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
+import type { OperationDraft } from '../../core/outbox/queries.js';
+import type { ZendeskSettings } from './settings.js';
+
+/** The origin our replies carry: messages with it are never written back to Zendesk (no echo loop). */
+export const ORIGIN = 'zendesk';
+/** Every ticket gets this tag; the setup trigger only fires on tickets that carry it. */
+export const WHATSAPP_TAG = 'whatsapp';
+
+export const KIND = {
+  user: 'user.upsert',
+  comment: 'ticket.comment',
+  attachment: 'ticket.attachment',
+  replies: 'replies.fetch',
+  note: 'ticket.note',
+} as const;
+
+export interface UserPayload {
+  readonly contactId: string;
+  readonly waId: E164;
+  readonly profileName: string | null;
+  [key: string]: string | null;
+}
+
+export interface CommentPayload {
+  readonly messageId: string;
+  readonly contactId: string;
+  readonly threadId: string;
+  readonly arrivalSeq: number;
+  readonly waId: E164;
+  readonly profileName: string | null;
+  [key: string]: string | number | null;
+}
+
+export type AttachmentPayload = StoredMediaPayload & { readonly text: string };
+
+export interface RepliesPayload {
+  readonly ticketId: string;
+  readonly threadId: string;
+  readonly contactId: string;
+  [key: string]: string;
+}
+
+export interface NotePayload {
+  readonly threadId: string;
+  /** The ticket the note is about; the thread's current ticket when null. */
+  readonly ticketId: string | null;
+  readonly body: string;
+  [key: string]: string | null;
+}
+
+function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+export function toOperationDrafts(change: ModelChange): OperationDraft[] {
+  switch (change.type) {
+    case 'contact.upserted': {
+      const c = change.contact;
+      const payload: UserPayload = { contactId: c.id, waId: c.waId, profileName: c.profileName };
+      return [{ kind: KIND.user, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
+    }
+    case 'message.recorded': {
+      // Our own replies are already on the ticket as the agent's comment.
+      if (change.message.origin === ORIGIN) return [];
+      const payload: CommentPayload = {
+        messageId: change.message.id,
+        contactId: change.contact.id,
+        threadId: change.thread.id,
+        arrivalSeq: change.message.arrivalSeq,
+        waId: change.contact.waId,
+        profileName: change.contact.profileName,
+      };
+      return [{ kind: KIND.comment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+    }
+    case 'media.stored': {
+      if (change.message.direction !== 'inbound') return [];
+      const payload: AttachmentPayload = { ...storedMediaPayload(change), text: change.message.text };
+      return [{ kind: KIND.attachment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+    }
+    case 'helpdesk.updated': {
+      if (change.connector !== ORIGIN) return [];
+      const payload: RepliesPayload = { ticketId: change.recordId, threadId: change.thread.id, contactId: change.contact.id };
+      // A key per notification: a fetch finds every comment since the last one, so extra fetches cost a call, never a duplicate.
+      return [{ kind: KIND.replies, key: `${change.recordId}:${change.deliveryId}`, orderingKey: `contact:${change.contact.id}`, payload }];
+    }
+    case 'reply.undeliverable': {
+      if (change.reply.origin !== ORIGIN) return [];
+      const body = `This reply was not sent to the customer on WhatsApp: ${change.reason}.`;
+      const payload: NotePayload = { threadId: change.thread.id, ticketId: change.reply.sourceRecord, body };
+      return [{ kind: KIND.note, key: `undeliverable:${change.reply.sourceId}:${shortHash(change.reason)}`, orderingKey: `contact:${change.contact.id}`, payload }];
+    }
+    case 'message.status': {
+      if (change.status !== 'failed' || change.message?.origin !== ORIGIN || !change.contact) return [];
+      const reasons = change.errors.map((e) => `${e.code} ${e.title}${e.details ? ` (${e.details})` : ''}`).join('; ') || 'no reason given';
+      const body = `WhatsApp could not deliver a reply to the customer ("${change.message.text.slice(0, 200)}"): ${reasons}.${change.errors.some((e) => e.code === 131047) ? ' The customer has not written for more than 24 hours: only an approved template can reach them now.' : ''}`;
+      const payload: NotePayload = { threadId: change.message.threadId, ticketId: null, body };
+      return [{ kind: KIND.note, key: `failed:${change.messageId}`, orderingKey: `contact:${change.contact.id}`, payload }];
+    }
+    default:
+      return [];
+  }
+}
+
+/** Public comments hold the customer's messages; private notes hold what the business sent from elsewhere (its WhatsApp app). */
+export function isPublic(message: Pick<ThreadMessage, 'direction'>): boolean {
+  return message.direction === 'inbound';
+}
+
+/**
+ * The next comment for a ticket: the run of not-yet-written messages of one visibility, in
+ * order. Messages that are our own replies are skipped (they are the agents' comments already).
+ */
+export function nextCommentRun(messages: readonly ThreadMessage[], syncedTo: number): { messages: ThreadMessage[]; public: boolean; lastSeq: number } | undefined {
+  // In arrival order: "written up to" is an arrival sequence, so what is written is always a prefix
+  // (a late message with an older timestamp is appended, never skipped).
+  const unwritten = messages.filter((m) => m.arrivalSeq > syncedTo).sort((a, b) => a.arrivalSeq - b.arrivalSeq);
+  const first = unwritten.find((m) => m.origin !== ORIGIN);
+  if (!first) return unwritten.length > 0 ? { messages: [], public: true, lastSeq: Math.max(...unwritten.map((m) => m.arrivalSeq)) } : undefined;
+  const run: ThreadMessage[] = [];
+  let lastSeq = syncedTo;
+  for (const m of unwritten) {
+    if (m.origin === ORIGIN) {
+      lastSeq = m.arrivalSeq;
+      continue;
+    }
+    if (isPublic(m) !== isPublic(first)) break;
+    run.push(m);
+    lastSeq = m.arrivalSeq;
+  }
+  return { messages: run, public: isPublic(first), lastSeq };
+}
+
+/** A comment body: one message as it is; several as paragraphs with their times. */
+export function commentBody(run: readonly ThreadMessage[], isPublicComment: boolean): string {
+  const lines =
+    run.length === 1
+      ? [run[0]!.text]
+      : run.map((m) => `${new Date(m.sentAt).toISOString().slice(11, 16)} UTC  ${m.text}`);
+  const body = lines.join('\n\n');
+  return isPublicComment ? body : `Sent from the business's WhatsApp app:\n\n${body}`;
+}
+
+export function ticketSubject(payload: Pick<CommentPayload, 'profileName' | 'waId'>): string {
+  return `WhatsApp conversation with ${payload.profileName ?? payload.waId}`.slice(0, 150);
+}
+
+/** Tags a run of messages adds to its ticket: `suspicious_link` when one carries a phishing warning. */
+export function flaggedTags(messages: readonly ThreadMessage[]): string[] {
+  return [...new Set(messages.flatMap((m) => m.warnings))];
+}
+
+/** The fields every new ticket (and follow-up) gets from the configuration. */
+export function ticketDefaults(settings: ZendeskSettings, extraTags: readonly string[] = []): Record<string, unknown> {
+  return {
+    tags: [...new Set([WHATSAPP_TAG, ...settings.tags, ...extraTags])],
+    ...(settings.brandId ? { brand_id: settings.brandId } : {}),
+    ...(settings.groupId ? { group_id: settings.groupId } : {}),
+    ...(settings.customFields.length > 0 ? { custom_fields: settings.customFields } : {}),
+  };
+}
+
+export interface ZendeskComment {
+  readonly id: number;
+  readonly author_id: number;
+  readonly public: boolean;
+  readonly body?: string;
+  readonly plain_body?: string;
+  readonly attachments?: ReadonlyArray<{ readonly id: number; readonly file_name: string; readonly content_url: string; readonly content_type: string; readonly size: number }>;
+}
+
+/**
+ * The comments to send to the customer: public, newer than the last one looked at, and written by
+ * neither the customer (their own messages) nor this integration's user (notes and echoes).
+ */
+export function agentReplies(comments: readonly ZendeskComment[], after: number, requesterId: number | undefined, integrationUserId: number): ZendeskComment[] {
+  return comments
+    .filter((c) => c.id > after && c.public && c.author_id !== requesterId && c.author_id !== integrationUserId)
+    .sort((a, b) => a.id - b.id);
+}
+
+/** The acknowledgement text with the ticket number in place of `{{ticket}}`. */
+export function acknowledgement(template: string, ticketId: string): string {
+  return template.replaceAll('{{ticket}}', ticketId);
+}
