@@ -2,6 +2,7 @@
 // its batch and search limits, and its rolling burst limit (real 429s). State is inspectable
 // at GET /_sandbox/state; faults can be injected with POST /_sandbox/faults.
 import { randomUUID } from 'node:crypto';
+import { Chaos } from './chaos.js';
 import { LoopbackServer } from './loopback.js';
 import express, { type Request, type Response } from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
@@ -63,6 +64,8 @@ export class HubSpotSandbox {
   readonly #window: number[] = [];
   readonly #searchWindow: number[] = [];
   #faults: Array<{ status: number; count: number }> = [];
+  /** Random faults on API requests (off until set). */
+  readonly chaos = new Chaos();
   #nextId = 1000;
   readonly #server = new LoopbackServer();
 
@@ -191,6 +194,7 @@ export class HubSpotSandbox {
       if (!this.#scopesOf(req)) return error(res, 401, 'INVALID_AUTHENTICATION', 'Authentication credentials not found.');
       next();
     });
+    app.use(this.chaos.middleware((res) => error(res, 502, 'BAD_GATEWAY', 'The server encountered a temporary error')));
 
     app.get('/crm/v3/properties/:type/:name', (req, res) => {
       const found = (this.state.properties[req.params.type] ?? []).find((p) => p.name === req.params.name);

@@ -3,10 +3,13 @@
 // simulator that builds customers' webhook deliveries in Meta's shapes and signs them.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
+import { Chaos } from './chaos.js';
 import { LoopbackServer } from './loopback.js';
 
 export interface WhatsAppSandboxState {
   requests: number;
+  /** Sends refused for going over the business number's throughput (error 130429). */
+  throttled: number;
   media: Record<string, { bytes: number; mimeType: string }>;
   sent: Array<{ to: string; type: string; body: unknown; id: string }>;
 }
@@ -16,12 +19,19 @@ function graphError(res: Response, status: number, message: string, code: number
 }
 
 export class WhatsAppSandbox {
-  readonly state: WhatsAppSandboxState = { requests: 0, media: {}, sent: [] };
+  readonly state: WhatsAppSandboxState = { requests: 0, throttled: 0, media: {}, sent: [] };
+  /** Random faults on API requests (off until set). */
+  readonly chaos = new Chaos();
+  readonly #sendWindow: number[] = [];
   readonly #media = new Map<string, { data: Buffer; mimeType: string }>();
   readonly #server = new LoopbackServer();
   #baseUrl = '';
 
-  constructor(readonly accessToken = 'EAAG-sandbox-token') {}
+  constructor(
+    readonly accessToken = 'EAAG-sandbox-token',
+    /** Messages per second per business number (Meta's default throughput is about 80). */
+    readonly messagesPerSecond = 80,
+  ) {}
 
   async start(port = 0): Promise<string> {
     this.#baseUrl = await this.#server.start(this.#app(), port);
@@ -51,6 +61,7 @@ export class WhatsAppSandbox {
     const app = express();
     app.use(express.json());
     app.get('/_sandbox/state', (_req, res) => void res.json(this.state));
+    app.use('/v23.0', this.chaos.middleware((res) => graphError(res, 500, 'An unexpected error has occurred. Please retry your request later.', 2)));
 
     app.get('/v23.0/debug_token', (req, res) => {
       if (!this.#authorised(req, res)) return;
@@ -69,9 +80,27 @@ export class WhatsAppSandbox {
       if (!this.#authorised(req, res)) return;
       const body = req.body as { to?: string; type?: string };
       if (!body.to || !body.type) return graphError(res, 400, '(#100) The parameter to is required.', 100);
+      const now = Date.now();
+      while (this.#sendWindow.length > 0 && this.#sendWindow[0]! <= now - 1000) this.#sendWindow.shift();
+      if (this.#sendWindow.length >= this.messagesPerSecond) {
+        this.state.throttled++;
+        res.set('retry-after', '1');
+        return graphError(res, 429, '(#130429) Rate limit hit: message throughput for this phone number was exceeded', 130429);
+      }
+      this.#sendWindow.push(now);
       const id = `wamid.SANDBOX${randomBytes(8).toString('hex').toUpperCase()}`;
       this.state.sent.push({ to: body.to, type: body.type, body, id });
       res.json({ messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: body.to }], messages: [{ id }] });
+    });
+
+    // Media upload for sending: multipart with messaging_product, type and file.
+    app.post('/v23.0/:phoneNumberId/media', express.raw({ type: 'multipart/form-data', limit: '110mb' }), async (req, res) => {
+      if (!this.#authorised(req, res)) return;
+      const form = await new Response(req.body as Buffer, { headers: { 'content-type': req.get('content-type') ?? '' } }).formData().catch(() => undefined);
+      const file = form?.get('file');
+      if (!form || form.get('messaging_product') !== 'whatsapp' || !(file instanceof Blob)) return graphError(res, 400, '(#100) Param file must be a file with one of the supported types', 100);
+      const { id } = this.addMedia(Buffer.from(await file.arrayBuffer()), String(form.get('type') ?? file.type));
+      res.json({ id });
     });
 
     app.get('/v23.0/:mediaId', (req, res) => {
@@ -83,12 +112,31 @@ export class WhatsAppSandbox {
         url: `${this.#baseUrl}/media-download/${req.params.mediaId}`,
         mime_type: media.mimeType,
         sha256: createHash('sha256').update(media.data).digest('hex'),
-        file_size: media.data.length,
+        // A string, as in Meta's spec.
+        file_size: String(media.data.length),
         id: req.params.mediaId,
       });
     });
     return app;
   }
+}
+
+/** A `messages` webhook delivery around one change value (messages, contacts or statuses), in Meta's shape. */
+export function messagesEnvelope(value: Record<string, unknown>, business: { phoneNumberId: string; displayNumber: string }): string {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: '419561257915477',
+        changes: [
+          {
+            field: 'messages',
+            value: { messaging_product: 'whatsapp', metadata: { display_phone_number: business.displayNumber, phone_number_id: business.phoneNumberId }, ...value },
+          },
+        ],
+      },
+    ],
+  });
 }
 
 /** Builds customers' webhook deliveries in Meta's shapes, signed with the app secret. */
@@ -105,28 +153,19 @@ export class WhatsAppSimulator {
     return `sha256=${createHmac('sha256', this.appSecret).update(body).digest('hex')}`;
   }
 
+  /** One delivery with one status report for a message we sent (`failed` with Meta's error details). */
+  status(messageId: string, recipientWaId: string, status: 'sent' | 'delivered' | 'read' | 'failed', timestamp: number, error?: { code: number; title: string; details: string }): string {
+    const errors = error ? { errors: [{ code: error.code, title: error.title, message: error.title, error_data: { details: error.details } }] } : {};
+    return messagesEnvelope({ statuses: [{ id: messageId, status, timestamp: String(timestamp), recipient_id: recipientWaId, ...errors }] }, this);
+  }
+
   /** One delivery with one message from a customer; `content` is the type-specific part (e.g. `{ type: 'text', text: { body } }`). */
   message(customer: { waId: string; name: string }, content: Record<string, unknown>, timestamp: number): { body: string; messageId: string } {
     const messageId = `wamid.SIM${String(++this.#sequence).padStart(8, '0')}${randomBytes(4).toString('hex').toUpperCase()}`;
-    const body = JSON.stringify({
-      object: 'whatsapp_business_account',
-      entry: [
-        {
-          id: '419561257915477',
-          changes: [
-            {
-              field: 'messages',
-              value: {
-                messaging_product: 'whatsapp',
-                metadata: { display_phone_number: this.displayNumber, phone_number_id: this.phoneNumberId },
-                contacts: [{ profile: { name: customer.name }, wa_id: customer.waId }],
-                messages: [{ from: customer.waId, id: messageId, timestamp: String(timestamp), ...content }],
-              },
-            },
-          ],
-        },
-      ],
-    });
+    const body = messagesEnvelope(
+      { contacts: [{ profile: { name: customer.name }, wa_id: customer.waId }], messages: [{ from: customer.waId, id: messageId, timestamp: String(timestamp), ...content }] },
+      this,
+    );
     return { body, messageId };
   }
 }

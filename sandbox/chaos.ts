@@ -1,0 +1,76 @@
+// Random faults for the sandboxes, as express middleware: a share of API requests fails the way
+// vendors' networks and servers do. Some faults strike before the request is handled (a 5xx, a
+// reset connection), some after (the work is done but the answer is lost or comes too late),
+// which is what makes idempotency matter. Seeded, so a failing run can be repeated.
+import type { NextFunction, Request, Response } from 'express';
+
+export type FaultKind =
+  /** A 5xx answer in the vendor's error shape, before anything is done. */
+  | 'server-error'
+  /** The connection is reset before the request is handled. */
+  | 'reset-before'
+  /** The request is handled, then the connection is reset instead of answering. */
+  | 'reset-after'
+  /** The request is handled, and the answer comes after `slowMs` (past the client's timeout). */
+  | 'slow';
+
+export interface ChaosOptions {
+  /** Share of requests that fail, 0 to 1. */
+  readonly rate: number;
+  readonly kinds: readonly FaultKind[];
+  readonly seed?: number;
+  readonly slowMs?: number;
+  /** Only requests with these methods fail (e.g. writes); all when absent. */
+  readonly methods?: readonly string[];
+}
+
+/** mulberry32: a small seeded generator, enough to spread faults reproducibly. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+export class Chaos {
+  options: ChaosOptions | undefined;
+  /** Faults dealt, by kind. */
+  readonly dealt: Record<FaultKind, number> = { 'server-error': 0, 'reset-before': 0, 'reset-after': 0, slow: 0 };
+  #random = seededRandom(1);
+
+  set(options: ChaosOptions | undefined): void {
+    this.options = options;
+    this.#random = seededRandom(options?.seed ?? 1);
+  }
+
+  /** The middleware; `serverError` answers a 5xx in the vendor's own shape. */
+  middleware(serverError: (res: Response) => void) {
+    return (req: Request, res: Response, next: NextFunction): void => {
+      const options = this.options;
+      if (!options || options.kinds.length === 0 || (options.methods && !options.methods.includes(req.method))) return next();
+      if (this.#random() >= options.rate) return next();
+      const kind = options.kinds[Math.floor(this.#random() * options.kinds.length)]!;
+      this.dealt[kind]++;
+      if (kind === 'server-error') return serverError(res);
+      if (kind === 'reset-before') {
+        req.socket.destroy();
+        return;
+      }
+      // Let the handler do its work, then lose or delay the answer.
+      const end = res.end.bind(res) as (...args: unknown[]) => Response;
+      res.end = ((...args: unknown[]) => {
+        if (kind === 'reset-after') {
+          req.socket.destroy();
+          return res;
+        }
+        setTimeout(() => end(...args), options.slowMs ?? 2_000);
+        return res;
+      }) as Response['end'];
+      next();
+    };
+  }
+}

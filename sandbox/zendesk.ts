@@ -1,0 +1,457 @@
+// A local stand-in for the parts of the Zendesk Support API the connector uses, in Zendesk's
+// shapes: end users (show_many, search, bulk jobs), tickets with Idempotency-Key, comments,
+// uploads and attachment downloads, webhooks with signing secrets and triggers, and signed
+// webhook calls when a sandbox agent replies. It enforces the account's per-minute limit, the
+// Update Ticket limit and the per-ticket update limit with real 429s and Retry-After. State is
+// at GET /_sandbox/state; faults are injected with POST /_sandbox/faults.
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { Chaos } from './chaos.js';
+import { LoopbackServer } from './loopback.js';
+
+export interface ZendeskSandboxOptions {
+  /** The account's requests per minute (Team 200, Growth/Professional 400, Enterprise 700, Enterprise Plus 2,500). */
+  readonly requestsPerMinute?: number;
+  /** Update Ticket requests per minute for the account. */
+  readonly ticketUpdatesPerMinute?: number;
+  /** Updates per ticket per 10 minutes. */
+  readonly updatesPerTicket?: number;
+  readonly email?: string;
+  readonly apiToken?: string;
+  /** The integration agent's role: admin may manage webhooks and triggers. */
+  readonly role?: 'admin' | 'agent';
+}
+
+interface SandboxUser {
+  id: number;
+  name: string;
+  phone: string | null;
+  external_id: string | null;
+  role: string;
+  created_at: string;
+}
+
+interface SandboxComment {
+  id: number;
+  author_id: number;
+  public: boolean;
+  body: string;
+  plain_body: string;
+  created_at: string;
+  via: { channel: string };
+  attachments: Array<{ id: number; file_name: string; content_url: string; content_type: string; size: number }>;
+}
+
+interface SandboxTicket {
+  id: number;
+  subject: string;
+  status: string;
+  requester_id: number;
+  external_id: string | null;
+  tags: string[];
+  brand_id: number | null;
+  group_id: number | null;
+  custom_fields: Array<{ id: number; value: unknown }>;
+  via_followup_source_id: number | null;
+  created_at: string;
+  updated_at: string;
+  comments: SandboxComment[];
+}
+
+export interface ZendeskSandboxState {
+  requests: number;
+  rateLimited: number;
+  /** 429s by the limit that gave them: account, ticket-update, per-ticket. */
+  rateLimitedBy: Record<string, number>;
+  users: SandboxUser[];
+  tickets: SandboxTicket[];
+  webhooks: Array<{ id: string; name: string; endpoint: string; secret: string }>;
+  triggers: Array<{ id: number; title: string; conditions: unknown; actions: Array<{ field: string; value: unknown }> }>;
+  /** Idempotency-Key hits: a repeated creation answered with the first ticket. */
+  idempotentReplays: number;
+  /** Webhook calls made to the service and the status each got. */
+  webhookCalls: Array<{ ticketId: number; status: number }>;
+}
+
+/** The integration's own agent and the sandbox agent who answers customers. */
+const INTEGRATION_USER_ID = 1;
+export const SANDBOX_AGENT_ID = 900;
+const IDEMPOTENCY_TTL_MS = 2 * 3_600_000;
+
+function zendeskError(res: Response, status: number, error: string, description?: string, details?: unknown): void {
+  res.status(status).json(description === undefined ? { error: { title: error, message: error } } : { error, description, ...(details ? { details } : {}) });
+}
+
+function samePhone(a: string | null, b: string): boolean {
+  if (!a) return false;
+  const parsed = parsePhoneNumberFromString(a.startsWith('+') ? a : `+${a}`);
+  return (parsed?.number ?? a) === b;
+}
+
+export class ZendeskSandbox {
+  readonly state: ZendeskSandboxState = { requests: 0, rateLimited: 0, rateLimitedBy: {}, users: [], tickets: [], webhooks: [], triggers: [], idempotentReplays: 0, webhookCalls: [] };
+  readonly #options: Required<ZendeskSandboxOptions>;
+  /** Random faults on API requests (off until set). */
+  readonly chaos = new Chaos();
+  readonly #server = new LoopbackServer();
+  readonly #account: number[] = [];
+  readonly #ticketUpdates: number[] = [];
+  readonly #perTicket = new Map<number, number[]>();
+  readonly #idempotency = new Map<string, { hash: string; at: number; status: number; body: unknown }>();
+  readonly #jobs = new Map<string, { polls: number; results: unknown[] }>();
+  readonly #uploads = new Map<string, { data: Buffer; name: string; type: string }>();
+  #faults: Array<{ status: number; count: number; path?: string }> = [];
+  #nextId = 10_000;
+  #baseUrl = '';
+
+  constructor(options: ZendeskSandboxOptions = {}) {
+    this.#options = {
+      requestsPerMinute: options.requestsPerMinute ?? 700,
+      ticketUpdatesPerMinute: options.ticketUpdatesPerMinute ?? 100,
+      updatesPerTicket: options.updatesPerTicket ?? 30,
+      email: options.email ?? 'integration@sandbox.zendesk.test',
+      apiToken: options.apiToken ?? 'zd-sandbox-token',
+      role: options.role ?? 'admin',
+    };
+  }
+
+  get credentials(): { email: string; apiToken: string } {
+    return { email: this.#options.email, apiToken: this.#options.apiToken };
+  }
+
+  async start(port = 0): Promise<string> {
+    this.#baseUrl = await this.#server.start(this.#app(), port);
+    return this.#baseUrl;
+  }
+
+  stop(): Promise<void> {
+    return this.#server.stop();
+  }
+
+  /** Answers the next `count` API requests (optionally only to paths containing `path`) with `status`. */
+  injectFault(status: number, count = 1, path?: string): void {
+    this.#faults.push({ status, count, ...(path ? { path } : {}) });
+  }
+
+  setStatus(ticketId: number, status: 'open' | 'pending' | 'solved' | 'closed'): void {
+    const ticket = this.state.tickets.find((t) => t.id === ticketId);
+    if (ticket) ticket.status = status;
+  }
+
+  /**
+   * A sandbox agent answers publicly (with optional files), and every matching trigger calls its
+   * webhook as Zendesk does: the trigger's JSON body with placeholders filled, signed with the
+   * webhook's secret over timestamp + body. Returns the HTTP statuses the service answered.
+   */
+  async agentReply(ticketId: number, text: string, files: Array<{ name: string; type: string; data: Buffer }> = []): Promise<number[]> {
+    const ticket = this.state.tickets.find((t) => t.id === ticketId);
+    if (!ticket) throw new Error(`no ticket ${ticketId}`);
+    const attachments = files.map((f) => this.#attachment(this.#upload(f.data, f.name, f.type)));
+    ticket.comments.push(this.#comment(SANDBOX_AGENT_ID, true, text, 'web', attachments));
+    ticket.status = 'open';
+    ticket.updated_at = new Date().toISOString();
+    const statuses: number[] = [];
+    for (const trigger of this.state.triggers) {
+      const tagged = JSON.stringify(trigger.conditions).includes('whatsapp') ? ticket.tags.includes('whatsapp') : true;
+      const action = trigger.actions.find((a) => a.field === 'notification_webhook');
+      const webhook = action && this.state.webhooks.find((w) => w.id === (action.value as string[])[0]);
+      if (!tagged || !action || !webhook) continue;
+      const body = String((action.value as string[])[1]).replaceAll('{{ticket.id}}', String(ticket.id)).replaceAll('{{ticket.external_id}}', ticket.external_id ?? '');
+      const timestamp = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const signature = createHmac('sha256', webhook.secret).update(timestamp + body).digest('base64');
+      const response = await fetch(webhook.endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-zendesk-webhook-signature': signature, 'x-zendesk-webhook-signature-timestamp': timestamp, 'x-zendesk-webhook-id': webhook.id },
+        body,
+      }).catch(() => undefined);
+      const status = response?.status ?? 0;
+      this.state.webhookCalls.push({ ticketId: ticket.id, status });
+      statuses.push(status);
+    }
+    return statuses;
+  }
+
+  #comment(authorId: number, isPublic: boolean, body: string, channel: string, attachments: SandboxComment['attachments'] = []): SandboxComment {
+    return { id: this.#nextId++, author_id: authorId, public: isPublic, body, plain_body: body, created_at: new Date().toISOString(), via: { channel }, attachments };
+  }
+
+  #upload(data: Buffer, name: string, type: string): string {
+    const token = randomBytes(12).toString('hex');
+    this.#uploads.set(token, { data, name, type });
+    return token;
+  }
+
+  #attachment(token: string): SandboxComment['attachments'][number] {
+    const upload = this.#uploads.get(token)!;
+    return { id: this.#nextId++, file_name: upload.name, content_url: `${this.#baseUrl}/attachments/token/${token}/?name=${encodeURIComponent(upload.name)}`, content_type: upload.type, size: upload.data.length };
+  }
+
+  #limited(window: number[], limit: number, intervalMs: number, now: number): number | undefined {
+    while (window.length > 0 && window[0]! <= now - intervalMs) window.shift();
+    if (window.length >= limit) return Math.max(1, Math.ceil((window[0]! + intervalMs - now) / 1000));
+    window.push(now);
+    return undefined;
+  }
+
+  #rateLimited(res: Response, by: string, retryAfter: number): void {
+    this.state.rateLimited++;
+    this.state.rateLimitedBy[by] = (this.state.rateLimitedBy[by] ?? 0) + 1;
+    res.set('retry-after', String(retryAfter)).status(429).json({ error: 'TooManyRequests', description: `You have exceeded a rate limit (${by})` });
+  }
+
+  /** Authentication, injected faults and the account's per-minute limit, for every API request. */
+  #gate = (req: Request, res: Response, next: NextFunction): void => {
+    this.state.requests++;
+    const basic = `Basic ${Buffer.from(`${this.#options.email}/token:${this.#options.apiToken}`).toString('base64')}`;
+    if (req.get('authorization') !== basic) return zendeskError(res, 401, "Couldn't authenticate you");
+    const fault = this.#faults.find((f) => f.count > 0 && (!f.path || req.path.includes(f.path)));
+    if (fault) {
+      fault.count--;
+      if (fault.status === 0) {
+        req.socket.destroy();
+        return;
+      }
+      return zendeskError(res, fault.status, fault.status >= 500 ? 'InternalError' : 'Error', 'injected fault');
+    }
+    const wait = this.#limited(this.#account, this.#options.requestsPerMinute, 60_000, Date.now());
+    if (wait !== undefined) return this.#rateLimited(res, 'account', wait);
+    res.set('x-rate-limit', String(this.#options.requestsPerMinute)).set('x-rate-limit-remaining', String(this.#options.requestsPerMinute - this.#account.length));
+    next();
+  };
+
+  #ticketUpdateAllowed(res: Response, ticketId: number): boolean {
+    const now = Date.now();
+    const account = this.#limited(this.#ticketUpdates, this.#options.ticketUpdatesPerMinute, 60_000, now);
+    if (account !== undefined) {
+      this.#rateLimited(res, 'ticket-update', account);
+      return false;
+    }
+    const window = this.#perTicket.get(ticketId) ?? [];
+    this.#perTicket.set(ticketId, window);
+    const perTicket = this.#limited(window, this.#options.updatesPerTicket, 600_000, now);
+    if (perTicket !== undefined) {
+      this.#rateLimited(res, 'per-ticket', perTicket);
+      return false;
+    }
+    return true;
+  }
+
+  #findUsers(predicate: (u: SandboxUser) => boolean): SandboxUser[] {
+    return this.state.users.filter(predicate);
+  }
+
+  #createTicket(body: Record<string, any>): SandboxTicket {
+    const now = new Date().toISOString();
+    const comment = body['comment'] ?? {};
+    const ticket: SandboxTicket = {
+      id: this.#nextId++,
+      subject: String(body['subject'] ?? ''),
+      status: 'new',
+      requester_id: Number(body['requester_id']),
+      external_id: body['external_id'] ?? null,
+      tags: body['tags'] ?? [],
+      brand_id: body['brand_id'] ?? null,
+      group_id: body['group_id'] ?? null,
+      custom_fields: body['custom_fields'] ?? [],
+      via_followup_source_id: body['via_followup_source_id'] ?? null,
+      created_at: now,
+      updated_at: now,
+      comments: [],
+    };
+    ticket.comments.push(this.#comment(comment.author_id ?? INTEGRATION_USER_ID, comment.public ?? true, String(comment.body ?? ''), 'api', (comment.uploads ?? []).map((t: string) => this.#attachment(t))));
+    this.state.tickets.push(ticket);
+    return ticket;
+  }
+
+  #job(results: unknown[]): { job_status: Record<string, unknown> } {
+    const id = randomBytes(8).toString('hex');
+    this.#jobs.set(id, { polls: 0, results });
+    return { job_status: { id, url: `${this.#baseUrl}/api/v2/job_statuses/${id}.json`, status: 'queued', total: results.length, progress: 0 } };
+  }
+
+  #app(): express.Express {
+    const app = express();
+    app.use(express.json({ limit: '10mb' }));
+    app.get('/_sandbox/state', (_req, res) => void res.json(this.state));
+    app.post('/_sandbox/faults', (req, res) => {
+      const { status, count, path } = req.body as { status: number; count?: number; path?: string };
+      this.injectFault(status, count ?? 1, path);
+      res.json({ ok: true });
+    });
+
+    app.get('/attachments/token/:token/', (req, res) => {
+      const upload = this.#uploads.get(req.params.token);
+      if (!upload) return zendeskError(res, 404, 'RecordNotFound');
+      res.type(upload.type).send(upload.data);
+    });
+
+    const api = express.Router();
+    api.use(this.#gate);
+    api.use(this.chaos.middleware((res) => zendeskError(res, 503, 'ServiceUnavailable', 'Zendesk is temporarily unavailable')));
+    // node-zendesk adds .json to most paths; Zendesk accepts both.
+    api.use((req, _res, next) => {
+      req.url = req.url.replace(/\.json(?=$|\?)/, '');
+      next();
+    });
+    const route = (path: string) => path;
+
+    api.get(route('/users/me'), (_req, res) => void res.json({ user: { id: INTEGRATION_USER_ID, name: 'wa-crm-sync', email: this.#options.email, role: this.#options.role } }));
+
+    api.get(route('/users/show_many'), (req, res) => {
+      const ids = String(req.query['external_ids'] ?? '').split(',').filter(Boolean);
+      if (ids.length > 100) return zendeskError(res, 400, 'InvalidValue', 'at most 100 external_ids');
+      res.json({ users: this.#findUsers((u) => u.external_id !== null && ids.includes(u.external_id)) });
+    });
+
+    api.get(route('/users/search'), (req, res) => {
+      const query = String(req.query['query'] ?? '');
+      const phone = /phone:(\+?\d+)/.exec(query)?.[1];
+      const external = req.query['external_id'];
+      const users = phone ? this.#findUsers((u) => samePhone(u.phone, phone.startsWith('+') ? phone : `+${phone}`)) : external ? this.#findUsers((u) => u.external_id === external) : [];
+      res.json({ users, count: users.length, next_page: null });
+    });
+
+    api.post(route('/users/create_or_update_many'), (req, res) => {
+      const users = (req.body as { users?: Array<Partial<SandboxUser>> }).users ?? [];
+      if (users.length > 100) return zendeskError(res, 400, 'InvalidValue', 'at most 100 users per job');
+      const results = users.map((input, index) => {
+        let user = input.external_id ? this.state.users.find((u) => u.external_id === input.external_id) : undefined;
+        if (user) {
+          Object.assign(user, { name: input.name ?? user.name, phone: input.phone ?? user.phone });
+          return { id: user.id, index, external_id: user.external_id, status: 'Updated', success: true };
+        }
+        user = { id: this.#nextId++, name: input.name ?? 'Unknown', phone: input.phone ?? null, external_id: input.external_id ?? null, role: input.role ?? 'end-user', created_at: new Date().toISOString() };
+        this.state.users.push(user);
+        return { id: user.id, index, external_id: user.external_id, status: 'Created', success: true };
+      });
+      res.json(this.#job(results));
+    });
+
+    api.put(route('/users/update_many'), (req, res) => {
+      const users = (req.body as { users?: Array<Partial<SandboxUser> & { id: number }> }).users ?? [];
+      const results = users.map((input, index) => {
+        const user = this.state.users.find((u) => u.id === input.id);
+        if (!user) return { id: input.id, index, error: 'UserNotFound', status: 'Failed' };
+        Object.assign(user, Object.fromEntries(Object.entries(input).filter(([k]) => k !== 'id')));
+        return { id: user.id, index, status: 'Updated', success: true };
+      });
+      res.json(this.#job(results));
+    });
+
+    api.get(route('/job_statuses/:id'), (req, res) => {
+      const job = this.#jobs.get(String(req.params.id)!);
+      if (!job) return zendeskError(res, 404, 'RecordNotFound');
+      job.polls++;
+      res.json({ job_status: { id: req.params.id, status: 'completed', total: job.results.length, progress: job.results.length, results: job.results } });
+    });
+
+    api.post(route('/tickets'), (req, res) => {
+      const body = (req.body as { ticket?: Record<string, unknown> }).ticket;
+      if (!body?.['comment'] || !body['requester_id']) return zendeskError(res, 422, 'RecordInvalid', 'Record validation errors', { base: [{ description: 'comment and requester are required' }] });
+      const key = req.get('idempotency-key');
+      const hash = createHash('sha256').update(JSON.stringify(req.body)).digest('hex');
+      if (key) {
+        const seen = this.#idempotency.get(key);
+        if (seen && Date.now() - seen.at < IDEMPOTENCY_TTL_MS) {
+          if (seen.hash !== hash) return zendeskError(res, 400, 'IdempotentRequestError', "Request parameters don't match the given idempotency key");
+          this.state.idempotentReplays++;
+          res.set('x-idempotency-lookup', 'hit').status(seen.status).json(seen.body);
+          return;
+        }
+      }
+      const followUp = body['via_followup_source_id'];
+      if (followUp !== undefined && this.state.tickets.find((t) => t.id === Number(followUp))?.status !== 'closed') {
+        return zendeskError(res, 422, 'RecordInvalid', 'Record validation errors', { via_followup_source_id: [{ description: 'is not a closed ticket' }] });
+      }
+      const ticket = this.#createTicket(body);
+      const answer = { ticket: { ...ticket, comments: undefined } };
+      if (key) this.#idempotency.set(key, { hash, at: Date.now(), status: 201, body: answer });
+      res.set('x-idempotency-lookup', 'miss').status(201).json(answer);
+    });
+
+    api.get(route('/tickets'), (req, res) => {
+      const external = req.query['external_id'];
+      const tickets = this.state.tickets.filter((t) => external === undefined || t.external_id === external).map((t) => ({ ...t, comments: undefined }));
+      res.json({ tickets, meta: { has_more: false }, links: { next: null } });
+    });
+
+    api.get(route('/tickets/:id'), (req, res) => {
+      const ticket = this.state.tickets.find((t) => t.id === Number(req.params.id));
+      if (!ticket) return zendeskError(res, 404, 'RecordNotFound', 'Not found');
+      res.json({ ticket: { ...ticket, comments: undefined } });
+    });
+
+    api.put(route('/tickets/:id'), (req, res) => {
+      const ticket = this.state.tickets.find((t) => t.id === Number(req.params.id));
+      if (!ticket) return zendeskError(res, 404, 'RecordNotFound', 'Not found');
+      if (!this.#ticketUpdateAllowed(res, ticket.id)) return;
+      if (ticket.status === 'closed') return zendeskError(res, 422, 'RecordInvalid', 'Record validation errors', { status: [{ description: 'Status: closed prevents ticket update' }] });
+      const update = (req.body as { ticket?: { comment?: { body?: string; public?: boolean; author_id?: number; uploads?: string[] }; status?: string; additional_tags?: string[] } }).ticket ?? {};
+      for (const tag of update.additional_tags ?? []) if (!ticket.tags.includes(tag)) ticket.tags.push(tag);
+      if (update.comment) {
+        const attachments = (update.comment.uploads ?? []).filter((t) => this.#uploads.has(t)).map((t) => this.#attachment(t));
+        ticket.comments.push(this.#comment(update.comment.author_id ?? INTEGRATION_USER_ID, update.comment.public ?? true, String(update.comment.body ?? ''), 'api', attachments));
+      }
+      if (update.status) ticket.status = update.status;
+      ticket.updated_at = new Date().toISOString();
+      res.json({ ticket: { ...ticket, comments: undefined }, audit: { id: this.#nextId++, events: [] } });
+    });
+
+    api.get(route('/tickets/:id/comments'), (req, res) => {
+      const ticket = this.state.tickets.find((t) => t.id === Number(req.params.id));
+      if (!ticket) return zendeskError(res, 404, 'RecordNotFound', 'Not found');
+      const comments = req.query['sort_order'] === 'desc' ? [...ticket.comments].reverse() : ticket.comments;
+      res.json({ comments: comments.slice(0, 100), meta: { has_more: comments.length > 100 }, links: { next: null } });
+    });
+
+    api.post(route('/uploads'), express.raw({ type: () => true, limit: '60mb' }), (req, res) => {
+      const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      if (data.length > 50 * 1024 * 1024) return zendeskError(res, 413, 'FileTooLarge', 'Uploads are limited to 50 MB');
+      const name = String(req.query['filename'] ?? 'file');
+      const token = this.#upload(data, name, 'application/octet-stream');
+      res.status(201).json({ upload: { token, attachment: this.#attachment(token) } });
+    });
+
+    const adminOnly = (res: Response) => {
+      if (this.#options.role === 'admin') return true;
+      zendeskError(res, 403, 'Forbidden', 'You do not have access to this page');
+      return false;
+    };
+    api.get('/webhooks', (req, res) => {
+      if (!adminOnly(res)) return;
+      const filter = String((req.query['filter'] as Record<string, string> | undefined)?.['name_contains'] ?? req.query['filter[name_contains]'] ?? '');
+      res.json({ webhooks: this.state.webhooks.filter((w) => w.name.includes(filter)).map(({ secret: _secret, ...w }) => w), meta: { has_more: false } });
+    });
+    api.post('/webhooks', (req, res) => {
+      if (!adminOnly(res)) return;
+      const input = (req.body as { webhook?: { name?: string; endpoint?: string } }).webhook;
+      if (!input?.name || !input.endpoint) return zendeskError(res, 400, 'InvalidValue', 'name and endpoint are required');
+      const webhook = { id: `01SANDBOX${randomBytes(6).toString('hex').toUpperCase()}`, name: input.name, endpoint: input.endpoint, secret: randomBytes(32).toString('base64') };
+      this.state.webhooks.push(webhook);
+      res.status(201).json({ webhook: { id: webhook.id, name: webhook.name, endpoint: webhook.endpoint, status: 'active' } });
+    });
+    api.get('/webhooks/:id/signing_secret', (req, res) => {
+      if (!adminOnly(res)) return;
+      const webhook = this.state.webhooks.find((w) => w.id === req.params.id);
+      if (!webhook) return zendeskError(res, 404, 'RecordNotFound', 'Not found');
+      res.json({ signing_secret: { algorithm: 'SHA256', secret: webhook.secret } });
+    });
+    api.get(route('/triggers/search'), (req, res) => {
+      if (!adminOnly(res)) return;
+      const query = String(req.query['query'] ?? '');
+      res.json({ triggers: this.state.triggers.filter((t) => t.title.includes(query)), count: 0, next_page: null });
+    });
+    api.post(route('/triggers'), (req, res) => {
+      if (!adminOnly(res)) return;
+      const input = (req.body as { trigger?: ZendeskSandboxState['triggers'][number] }).trigger;
+      if (!input?.title || !input.actions) return zendeskError(res, 422, 'RecordInvalid', 'Record validation errors', { base: [{ description: 'title, conditions and actions are required' }] });
+      const trigger = { id: this.#nextId++, title: input.title, conditions: input.conditions, actions: input.actions };
+      this.state.triggers.push(trigger);
+      res.status(201).json({ trigger });
+    });
+
+    app.use('/api/v2', api);
+    return app;
+  }
+}
