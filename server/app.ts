@@ -4,12 +4,13 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { DeliveryInbox } from '../core/ingest.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import { verifyHubSignature } from '../core/signature.js';
+import { verifyBase64Signature, verifyHubSignature } from '../core/signature.js';
 import { errorMessage } from '../core/errors.js';
+import { adminRoutes, type AdminApiDependencies } from './admin-api.js';
 
 export interface ConnectorReadiness {
   readonly connector: string;
-  readonly state: 'running' | 'blocked' | 'disabled';
+  readonly state: 'running' | 'paused' | 'blocked' | 'disabled';
   readonly reason?: string;
 }
 
@@ -20,7 +21,12 @@ export interface AppDependencies {
   /** Read per request, so a reloaded config applies at once. */
   whatsapp(): { appSecret: string; verifyToken: string };
   readonly bodyLimitBytes: number;
+  /** Zendesk's webhook settings while the connector is configured: the signing secret (config, else the one setup stored). */
+  zendesk(): Promise<{ secret: string | undefined; toleranceSeconds: number } | undefined>;
+  /** Told of every refused signature, so bursts can raise a security alert. */
+  onBadSignature?(source: 'whatsapp' | 'zendesk'): void;
   readiness(): Promise<{ store: boolean; connectors: ConnectorReadiness[] }>;
+  readonly admin: AdminApiDependencies;
 }
 
 export function createApp(deps: AppDependencies): express.Express {
@@ -53,6 +59,7 @@ export function createApp(deps: AppDependencies): express.Express {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       if (!verifyHubSignature(deps.whatsapp().appSecret, body, req.get('x-hub-signature-256'))) {
         badSignature.inc();
+        deps.onBadSignature?.('whatsapp');
         deps.log.warn({ ip: req.ip, bytes: body.length }, 'webhook refused: missing or wrong X-Hub-Signature-256 (check whatsapp.appSecret)');
         res.status(401).json({ error: 'invalid signature' });
         return;
@@ -70,6 +77,42 @@ export function createApp(deps: AppDependencies): express.Express {
       }
     },
   );
+
+  // Agent replies: Zendesk signs base64(HMAC-SHA256(secret, timestamp + body)); stale timestamps are replays.
+  app.post('/webhooks/zendesk', express.raw({ type: () => true, limit: deps.bodyLimitBytes }), async (req: Request, res: Response) => {
+    const settings = await deps.zendesk();
+    if (!settings) {
+      res.status(404).json({ error: 'the zendesk connector is not configured' });
+      return;
+    }
+    if (!settings.secret) {
+      deps.log.error('zendesk webhook refused: no signing secret; set connectors.zendesk.webhookSecret or run wa-crm-sync setup zendesk');
+      res.status(503).json({ error: 'no webhook signing secret configured' });
+      return;
+    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const timestamp = req.get('x-zendesk-webhook-signature-timestamp') ?? '';
+    const signedAt = Date.parse(timestamp);
+    const fresh = Number.isFinite(signedAt) && Math.abs(Date.now() - signedAt) <= settings.toleranceSeconds * 1000;
+    if (!fresh || !verifyBase64Signature(settings.secret, timestamp, body, req.get('x-zendesk-webhook-signature'))) {
+      deps.metrics.webhooks.inc({ source: 'zendesk', result: fresh ? 'bad_signature' : 'stale' });
+      deps.onBadSignature?.('zendesk');
+      deps.log.warn({ ip: req.ip, fresh }, fresh ? 'zendesk webhook refused: wrong X-Zendesk-Webhook-Signature (check connectors.zendesk.webhookSecret)' : 'zendesk webhook refused: timestamp missing or too far from now (a replay, or a clock off)');
+      res.status(401).json({ error: fresh ? 'invalid signature' : 'stale or missing timestamp' });
+      return;
+    }
+    try {
+      await deps.inbox.accept('zendesk', body.toString('utf8'));
+      deps.metrics.webhooks.inc({ source: 'zendesk', result: 'stored' });
+      res.status(200).json({ status: 'stored' });
+    } catch (error) {
+      deps.metrics.webhooks.inc({ source: 'zendesk', result: 'store_failed' });
+      deps.log.error({ err: errorMessage(error) }, 'zendesk webhook could not be stored; answering 503 so Zendesk retries');
+      res.status(503).json({ error: 'temporarily unable to store the delivery' });
+    }
+  });
+
+  app.use('/admin', adminRoutes(deps.admin));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -1,5 +1,8 @@
 // The `wa-crm-sync` command line: start, config check, status, replay, scopes.
+import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
+import QRCode from 'qrcode';
+import { AccountError, addUser, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, ROLES, type Enrolment, type Role } from '../core/admin/accounts.js';
 import { connectorSettingsSchemas } from '../connectors/registry.js';
 import { loadConfig } from '../core/config/load.js';
 import { ConfigError, errorMessage } from '../core/errors.js';
@@ -8,6 +11,11 @@ import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbo
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
+import { openAlerts } from '../core/security/alerts.js';
+import { formatAudit } from '../core/security/audit.js';
+import { appendAudit, listAudit, verifyAuditTrail } from '../core/security/audit-trail.js';
+import { auditService } from './audit.js';
+import { backupPassphrase, backupToDir, recordBackup, restoreBackup, writeBackup } from '../core/store/backup.js';
 import { buildConnectors, Service } from './service.js';
 import { runDemo } from './demo.js';
 import type { Connector } from '../core/connector.js';
@@ -103,6 +111,208 @@ export function buildCli(): Command {
       });
     });
 
+  const users = program.command('users').description('admin accounts: add, list, disable, reset-2fa');
+  users
+    .command('add <name>')
+    .description('add an admin account; reads the password (12+ characters) from standard input and prints the two-step enrolment')
+    .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
+    .addOption(configOption())
+    .action(async (name: string, options: { role: string; config?: string }) => {
+      if (!ROLES.includes(options.role as Role)) throw new AccountError(`--role must be one of ${ROLES.join(', ')}`);
+      const password = (await readStdin()).split('\n')[0]!.trim();
+      await withStore(options, async (store) => {
+        const enrolment = await addUser(store, { name, role: options.role as Role, password });
+        await appendAudit(store, { actor: cliActor(), action: 'user.add', target: name, detail: { role: options.role } });
+        await printEnrolment(name, enrolment);
+      });
+    });
+  users
+    .command('list')
+    .addOption(configOption())
+    .option('--json', 'machine-readable output')
+    .action(async (options: { config?: string; json?: boolean }) => {
+      await withStore(options, async (store) => {
+        const list = await listUsers(store);
+        if (options.json) console.log(JSON.stringify(list, null, 2));
+        else for (const u of list) console.log(`${u.name.padEnd(20)} ${u.role.padEnd(9)} ${u.disabled ? 'disabled' : u.lockedUntil && u.lockedUntil > Date.now() ? 'locked' : 'active'}  recovery codes left: ${u.recoveryCodesLeft}  last sign-in: ${u.lastLoginAt ? new Date(u.lastLoginAt).toISOString() : 'never'}`);
+      });
+    });
+  users
+    .command('disable <name>')
+    .description('disable an account and revoke the API tokens it created')
+    .addOption(configOption())
+    .action(async (name: string, options: { config?: string }) => {
+      await withStore(options, async (store) => {
+        await disableUser(store, name);
+        await appendAudit(store, { actor: cliActor(), action: 'user.disable', target: name });
+        console.log(`${name} disabled`);
+      });
+    });
+  users
+    .command('reset-2fa <name>')
+    .description('new two-step secret and recovery codes for an account (the old ones stop working); lifts a lockout')
+    .addOption(configOption())
+    .action(async (name: string, options: { config?: string }) => {
+      await withStore(options, async (store) => {
+        const enrolment = await resetTwoFactor(store, name);
+        await appendAudit(store, { actor: cliActor(), action: 'user.reset-2fa', target: name });
+        await printEnrolment(name, enrolment);
+      });
+    });
+
+  const tokens = program.command('tokens').description('API tokens for automation: create, list, revoke');
+  tokens
+    .command('create <name>')
+    .description('create an API token scoped to a role; it is shown once')
+    .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
+    .option('--days <days>', 'expires after this many days', (v) => Number.parseInt(v, 10), 90)
+    .addOption(configOption())
+    .action(async (name: string, options: { role: string; days: number; config?: string }) => {
+      if (!ROLES.includes(options.role as Role)) throw new AccountError(`--role must be one of ${ROLES.join(', ')}`);
+      await withStore(options, async (store) => {
+        const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: cliActor() });
+        await appendAudit(store, { actor: cliActor(), action: 'token.create', target: created.id, detail: { name, role: options.role, expiresAt: created.expiresAt } });
+        console.log(created.token);
+        console.error(`token ${created.id} (${options.role}) expires ${new Date(created.expiresAt).toISOString()}; it is not shown again`);
+      });
+    });
+  tokens
+    .command('list')
+    .addOption(configOption())
+    .action(async (options: { config?: string }) => {
+      await withStore(options, async (store) => {
+        for (const t of await listTokens(store)) console.log(`${t.id}  ${t.name.padEnd(20)} ${t.role.padEnd(9)} expires ${new Date(t.expiresAt).toISOString()}  last used ${t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : 'never'}${t.revoked ? '  REVOKED' : ''}`);
+      });
+    });
+  tokens
+    .command('revoke <id>')
+    .addOption(configOption())
+    .action(async (id: string, options: { config?: string }) => {
+      await withStore(options, async (store) => {
+        const revoked = await revokeToken(store, id);
+        await appendAudit(store, { actor: cliActor(), action: 'token.revoke', target: id, detail: { found: revoked } });
+        if (!revoked) {
+          console.error(`no token ${id}`);
+          process.exitCode = 1;
+        } else console.log(`token ${id} revoked`);
+      });
+    });
+
+  const audit = program.command('audit').description('security self-audit (the default), and the audit trail: verify, log');
+  audit
+    .command('check', { isDefault: true })
+    .description('security self-audit: a checklist of pass, warn and fail with how to fix each; exits 1 on a fail')
+    .addOption(configOption())
+    .option('--json', 'machine-readable output')
+    .action(async (options: { config?: string; json?: boolean }) => {
+      const path = configPath(options);
+      const config = loadConfig(path, connectorSettingsSchemas);
+      await withStore(options, async (store) => {
+        const checks = await auditService({
+          config,
+          configPath: path,
+          store,
+          env: process.env,
+          checkScopes: async () => {
+            const results = [];
+            for (const [id, configured] of buildConnectors(config, silentLogger())) {
+              if (configured.enabled) results.push({ connector: id, check: await cliDispatcher(configured.connector, store).checkScopes() });
+            }
+            return results;
+          },
+        });
+        console.log(options.json ? JSON.stringify(checks, null, 2) : formatAudit(checks));
+        if (checks.some((c) => c.status === 'fail')) process.exitCode = 1;
+      });
+    });
+
+  audit
+    .command('verify')
+    .description('check that no record of the audit trail was edited, removed or reordered; exits 1 naming the first bad one')
+    .addOption(configOption())
+    .action(async (options: { config?: string }) => {
+      await withStore(options, async (store) => {
+        const verdict = await verifyAuditTrail(store);
+        if (verdict.ok) console.log(`audit trail intact: ${verdict.records} records`);
+        else {
+          console.error(`audit trail broken at record ${verdict.firstBad} of ${verdict.records}: ${verdict.reason}`);
+          process.exitCode = 1;
+        }
+      });
+    });
+
+  audit
+    .command('log')
+    .description('audit trail records, newest first')
+    .addOption(configOption())
+    .option('--action <prefix>', 'only actions starting with this (e.g. backup, config)')
+    .option('--actor <actor>', 'only this actor (e.g. service, cli:alice)')
+    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 100)
+    .option('--json', 'machine-readable output (an export)')
+    .action(async (options: { config?: string; action?: string; actor?: string; limit: number; json?: boolean }) => {
+      await withStore(options, async (store) => {
+        const records = await listAudit(store, { ...(options.action ? { action: options.action } : {}), ...(options.actor ? { actor: options.actor } : {}), limit: options.limit });
+        if (options.json) console.log(JSON.stringify(records, null, 2));
+        else for (const r of records) console.log(`${String(r.seq).padStart(6)}  ${new Date(r.at).toISOString()}  ${r.actor.padEnd(16)} ${r.action.padEnd(18)} ${r.target}${r.detail === null ? '' : `  ${JSON.stringify(r.detail)}`}`);
+      });
+    });
+
+  program
+    .command('backup')
+    .description('write an encrypted, consistent backup of the store (the service may keep running)')
+    .addOption(configOption())
+    .option('-o, --out <file>', 'write here instead of a new file in backup.dir')
+    .action(async (options: { config?: string; out?: string }) => {
+      const config = loadConfig(configPath(options), connectorSettingsSchemas);
+      const passphrase = await backupPassphrase({ env: process.env, keyFile: config.backup.keyFile });
+      await withStore(options, async (store) => {
+        if (options.out) {
+          const written = await writeBackup(store, options.out, passphrase);
+          await recordBackup(store, { path: options.out, bytes: written.bytes, at: Date.now() });
+          await appendAudit(store, { actor: cliActor(), action: 'backup', target: options.out, detail: { bytes: written.bytes } });
+          console.log(`backup written to ${options.out} (${written.bytes} bytes, ${Object.values(written.counts).reduce((a, b) => a + b, 0)} rows)`);
+        } else {
+          const written = await backupToDir(store, config.backup.dir, passphrase);
+          await appendAudit(store, { actor: cliActor(), action: 'backup', target: written.path, detail: { bytes: written.bytes } });
+          console.log(`backup written to ${written.path} (${written.bytes} bytes)`);
+        }
+      });
+    });
+
+  program
+    .command('restore <file>')
+    .description('restore a backup into an empty store, after checking the key and the file')
+    .addOption(configOption())
+    .action(async (file: string, options: { config?: string }) => {
+      const config = loadConfig(configPath(options), connectorSettingsSchemas);
+      const passphrase = await backupPassphrase({ env: process.env, keyFile: config.backup.keyFile });
+      await withStore(options, async (store) => {
+        const result = await restoreBackup(store, file, passphrase);
+        await appendAudit(store, { actor: cliActor(), action: 'restore', target: file, detail: { rows: result.restored, backupOf: result.header.createdAt, from: result.header.dialect } });
+        console.log(`restored ${result.restored} rows from the backup of ${result.header.createdAt} (${result.header.dialect}) into ${store.description}`);
+      });
+    });
+
+  program
+    .command('alerts')
+    .description('open security alerts: compromise signals, refused credentials, bursts of bad signatures')
+    .addOption(configOption())
+    .option('--json', 'machine-readable output')
+    .action(async (options: { config?: string; json?: boolean }) => {
+      await withStore(options, async (store) => {
+        const alerts = await openAlerts(store.db);
+        if (options.json) {
+          console.log(JSON.stringify(alerts, null, 2));
+          return;
+        }
+        if (alerts.length === 0) console.log('no open alerts');
+        for (const a of alerts) {
+          console.log(`[${a.severity}] ${a.title}${a.count > 1 ? ` (${a.count} times)` : ''}, last ${new Date(a.lastAt).toISOString()}`);
+          console.log(`    ${a.detail}`);
+        }
+      });
+    });
+
   program
     .command('replay')
     .description('send dead operations (or flagged deliveries) back to be processed')
@@ -115,6 +325,7 @@ export function buildCli(): Command {
       await withStore(options, async (store) => {
         if (options.deliveries) {
           const result = await store.db.updateTable('webhook_deliveries').set({ state: 'pending' }).where('state', '=', 'flagged').executeTakeFirst();
+          await appendAudit(store, { actor: cliActor(), action: 'replay.deliveries', detail: { deliveries: Number(result.numUpdatedRows) } });
           console.log(`${Number(result.numUpdatedRows)} flagged deliveries queued for processing again`);
           return;
         }
@@ -126,6 +337,7 @@ export function buildCli(): Command {
           return;
         }
         const count = await replayDeadOperations(store.db, { ...(options.id ? { ids: options.id } : {}), ...(options.connector ? { connector: options.connector } : {}) }, Date.now());
+        await appendAudit(store, { actor: cliActor(), action: 'replay.operations', target: options.connector ?? (options.id ? options.id.join(',') : 'all dead'), detail: { operations: count } });
         console.log(`${count} dead operations queued again`);
       });
     });
@@ -193,6 +405,7 @@ export function buildCli(): Command {
           process.exitCode = 1;
           return;
         }
+        if (setup.actions.length > 0) await appendAudit(store, { actor: cliActor(), action: 'setup', target: id, detail: setup.actions });
         console.log(setup.actions.length > 0 ? setup.actions.map((a) => `${id}: ${a}`).join('\n') : `${id}: already set up, nothing to do`);
       } finally {
         await store.close();
@@ -216,6 +429,30 @@ export function buildCli(): Command {
 }
 
 /** A dispatcher that is never started: scope checks and setup from the command line. */
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new AccountError('pipe the password on standard input, e.g. from a password manager');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The enrolment a new or reset account needs: a QR code for the authenticator app, and recovery codes. */
+async function printEnrolment(name: string, enrolment: Enrolment): Promise<void> {
+  console.log(`Two-step verification for ${name}: scan this with an authenticator app, or enter the link below.`);
+  console.log(await QRCode.toString(enrolment.totpUri, { type: 'terminal', small: true }));
+  console.log(enrolment.totpUri);
+  console.log(`Recovery codes (each works once; keep them apart from the password):\n  ${enrolment.recoveryCodes.join('\n  ')}`);
+}
+
+/** Who runs a command, for the audit trail: the operating-system user. */
+function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli';
+  }
+}
+
 function cliDispatcher(connector: Connector, store: Store): ConnectorDispatcher {
   return new ConnectorDispatcher({
     connector,

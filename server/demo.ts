@@ -1,7 +1,9 @@
 // `wa-crm-sync demo`: the whole flow on one machine with no accounts. Local sandboxes stand in
-// for the WhatsApp Cloud API, HubSpot and Salesforce; the real service (on SQLite) takes signed
-// webhooks from simulated customers and syncs them; a summary shows what each CRM now holds.
+// for the WhatsApp Cloud API, HubSpot, Salesforce and Zendesk; the real service (on SQLite)
+// takes signed webhooks from simulated customers and syncs them; sandbox agents answer in
+// Zendesk and the replies reach the customers on WhatsApp; a summary shows what each holds.
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -12,6 +14,7 @@ import { outboxDepth } from '../core/outbox/queries.js';
 import { HubSpotSandbox } from '../sandbox/hubspot.js';
 import { SalesforceSandbox } from '../sandbox/salesforce.js';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../sandbox/whatsapp.js';
+import { SANDBOX_AGENT_ID, ZendeskSandbox } from '../sandbox/zendesk.js';
 import { Service } from './service.js';
 
 export interface DemoOptions {
@@ -25,8 +28,21 @@ export interface DemoSummary {
   readonly delivered: number;
   readonly hubspot: { contacts: number; communications: number; tasks: number };
   readonly salesforce: { leads: number; tasks: number; files: number };
+  readonly zendesk: { users: number; tickets: number; comments: number };
+  /** Agent replies (text and files) the customers received on WhatsApp, and ticket acknowledgements. */
+  readonly repliesDelivered: number;
+  readonly acknowledgements: number;
   readonly mediaFetched: number;
   readonly dead: number;
+}
+
+/** A free loopback port: Zendesk must know the service's URL before it starts (setup registers the webhook). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 const FIRST_NAMES = ['Sheena', 'Lucía', 'Kwame', 'Mei', 'Arjun', 'Olga', 'Tomás', 'Amara', 'Yuki', 'Farid', 'Ingrid', 'Chidi'];
@@ -63,8 +79,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const whatsapp = new WhatsAppSandbox();
   const hubspot = new HubSpotSandbox();
   const salesforce = new SalesforceSandbox();
-  const [graphBaseUrl, hubspotUrl, salesforceUrl] = await Promise.all([whatsapp.start(), hubspot.start(), salesforce.start()]);
-  print(`sandboxes: WhatsApp Cloud API ${graphBaseUrl}, HubSpot ${hubspotUrl}, Salesforce ${salesforceUrl}`);
+  const zendesk = new ZendeskSandbox();
+  const [graphBaseUrl, hubspotUrl, salesforceUrl, zendeskUrl] = await Promise.all([whatsapp.start(), hubspot.start(), salesforce.start(), zendesk.start()]);
+  print(`sandboxes: WhatsApp Cloud API ${graphBaseUrl}, HubSpot ${hubspotUrl}, Salesforce ${salesforceUrl}, Zendesk ${zendeskUrl}`);
 
   const customers = Array.from({ length: options.customers }, (_, i) => ({
     waId: `4477009${String(100_000 + i).slice(1)}`,
@@ -79,10 +96,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   const appSecret = randomBytes(24).toString('hex');
   const configPath = join(dataDir, 'demo.yaml');
+  const port = await freePort();
   writeFileSync(
     configPath,
     stringify({
-      server: { port: 0, host: '127.0.0.1' },
+      server: { port, host: '127.0.0.1' },
       store: { url: `sqlite:${join(dataDir, 'demo.sqlite')}` },
       log: { level: 'info' },
       whatsapp: { appSecret, verifyToken: randomBytes(8).toString('hex'), accessToken: whatsapp.accessToken, graphBaseUrl, media: { dir: join(dataDir, 'media') } },
@@ -90,12 +108,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       connectors: {
         hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'task' },
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true },
+        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true } },
       },
     }),
   );
   const logPath = join(dataDir, 'service.log');
   const log = createLogger({ level: 'info', destination: pino.destination({ dest: logPath, sync: false }) });
-  const service = await Service.start({ configPath, watchConfig: false, log, port: 0 });
+  const service = await Service.start({ configPath, watchConfig: false, log, port });
   print(`service: http://127.0.0.1:${service.port} on SQLite (${join(dataDir, 'demo.sqlite')}), log in ${logPath}`);
 
   const simulator = new WhatsAppSimulator(appSecret);
@@ -123,26 +142,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   delivered += 20;
   print(`ingested: ${delivered} webhook deliveries from ${customers.length} customers (text, image, button reply, location, reaction, and a burst of 20)`);
 
-  // Watch the outbox drain.
-  const deadline = Date.now() + 180_000;
-  let depth = await outboxDepth(service.store.db);
-  for (;;) {
-    depth = await outboxDepth(service.store.db);
-    const open = depth.filter((d) => d.state === 'pending' || d.state === 'in_flight').reduce((n, d) => n + d.count, 0);
-    const pendingDeliveries = await service.store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow();
-    const done = depth.filter((d) => d.state === 'done').map((d) => `${d.connector} ${d.count}`).join(', ');
-    print(`  syncing: ${open} operations open, ${Number(pendingDeliveries.n)} deliveries waiting; done: ${done || 'none yet'}`);
-    if (open === 0 && Number(pendingDeliveries.n) === 0) break;
-    if (Date.now() > deadline) {
-      print('  stopped waiting after 3 minutes; see `wa-crm-sync status` with the demo config');
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 1500));
+  let depth = await waitForDrain(service, print);
+
+  // Agents answer the first customers in Zendesk; one sends a file. The trigger calls the service.
+  const answered = customers.slice(0, Math.min(3, customers.length));
+  for (const [i, customer] of answered.entries()) {
+    const user = zendesk.state.users.find((u) => u.external_id === `+${customer.waId}`);
+    const ticket = zendesk.state.tickets.find((t) => t.requester_id === user?.id);
+    if (!ticket) continue;
+    const files = i === 0 ? [{ name: 'size-guide.pdf', type: 'application/pdf', data: Buffer.from('%PDF-1.7 size guide') }] : [];
+    await zendesk.agentReply(ticket.id, `Hi ${customer.name.split(' ')[0]}, yes: it is reserved for you until Saturday.${files.length ? ' The size guide is attached.' : ''}`, files);
   }
+  print(`agents replied in Zendesk to ${answered.length} tickets`);
+  depth = await waitForDrain(service, print);
   await service.stop();
-  await Promise.all([whatsapp.stop(), hubspot.stop(), salesforce.stop()]);
+  await Promise.all([whatsapp.stop(), hubspot.stop(), salesforce.stop(), zendesk.stop()]);
 
   const dead = depth.filter((d) => d.state === 'dead').reduce((n, d) => n + d.count, 0);
+  const acknowledgements = whatsapp.state.sent.filter((m) => JSON.stringify(m.body).includes('Your ticket number is')).length;
   const summary: DemoSummary = {
     delivered,
     hubspot: {
@@ -151,6 +168,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       tasks: hubspot.state.objects['tasks']?.length ?? 0,
     },
     salesforce: { leads: salesforce.state.records['Lead']!.length, tasks: salesforce.state.records['Task']!.length, files: salesforce.state.records['ContentVersion']!.length },
+    zendesk: { users: zendesk.state.users.length, tickets: zendesk.state.tickets.length, comments: zendesk.state.tickets.reduce((n, t) => n + t.comments.length, 0) },
+    repliesDelivered: whatsapp.state.sent.length - acknowledgements,
+    acknowledgements,
     mediaFetched: Object.keys(whatsapp.state.media).length,
     dead,
   };
@@ -168,8 +188,37 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const lines = task ? String(task['Description']).split('\n').length : 0;
     print(`  ${`${lead['FirstName'] ?? ''} ${lead['LastName'] ?? ''}`.trim().padEnd(28)} ${maskPhone(String(lead['WhatsApp_Id__c'] ?? '')).padEnd(16)} ${String(lines).padStart(3)} transcript lines${lead.Id === '00Q000000000000999' ? '  (existing Lead, adopted)' : ''}`);
   }
+  print('Zendesk tickets (customer comments, agent replies sent to WhatsApp):');
+  for (const ticket of zendesk.state.tickets) {
+    const user = zendesk.state.users.find((u) => u.id === ticket.requester_id);
+    const fromCustomer = ticket.comments.filter((c) => c.author_id === ticket.requester_id).length;
+    const replies = ticket.comments.filter((c) => c.author_id === SANDBOX_AGENT_ID).length;
+    print(`  #${String(ticket.id).padEnd(6)} ${String(user?.name ?? '').padEnd(22)} ${maskPhone(String(user?.external_id ?? '')).padEnd(16)} ${String(fromCustomer).padStart(3)} comments, ${replies} agent repl${replies === 1 ? 'y' : 'ies'}, ${ticket.status}`);
+  }
   print('');
-  print(`summary: ${summary.delivered} messages ingested; HubSpot ${summary.hubspot.contacts} contacts, ${summary.hubspot.communications} communications, ${summary.hubspot.tasks} tasks; Salesforce ${summary.salesforce.leads} Leads, ${summary.salesforce.tasks} Tasks, ${summary.salesforce.files} files; dead operations: ${summary.dead}`);
+  print(
+    `summary: ${summary.delivered} messages ingested; HubSpot ${summary.hubspot.contacts} contacts, ${summary.hubspot.communications} communications, ${summary.hubspot.tasks} tasks; Salesforce ${summary.salesforce.leads} Leads, ${summary.salesforce.tasks} Tasks, ${summary.salesforce.files} files; Zendesk ${summary.zendesk.tickets} tickets; ${summary.repliesDelivered} agent replies and ${summary.acknowledgements} ticket acknowledgements delivered on WhatsApp; dead operations: ${summary.dead}`,
+  );
   print(`the store stays in ${dataDir} (wa-crm-sync status --config ${configPath})`);
   return summary;
+}
+
+/** Prints progress until every operation and delivery is settled (3 minutes at most); returns the outbox depth. */
+async function waitForDrain(service: Service, print: (line: string) => void): Promise<Awaited<ReturnType<typeof outboxDepth>>> {
+  const deadline = Date.now() + 180_000;
+  let depth = await outboxDepth(service.store.db);
+  for (;;) {
+    depth = await outboxDepth(service.store.db);
+    const open = depth.filter((d) => d.state === 'pending' || d.state === 'in_flight').reduce((n, d) => n + d.count, 0);
+    const pendingDeliveries = await service.store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow();
+    const done = depth.filter((d) => d.state === 'done').map((d) => `${d.connector} ${d.count}`).join(', ');
+    print(`  syncing: ${open} operations open, ${Number(pendingDeliveries.n)} deliveries waiting; done: ${done || 'none yet'}`);
+    if (open === 0 && Number(pendingDeliveries.n) === 0) break;
+    if (Date.now() > deadline) {
+      print('  stopped waiting after 3 minutes; see `wa-crm-sync status` with the demo config');
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+  return depth;
 }

@@ -5,12 +5,12 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connectorRegistry, connectorSettingsSchemas, parseWhatsAppDelivery, whatsappConnector } from '../connectors/registry.js';
+import { connectorRegistry, connectorSettingsSchemas, deliveryParsers, whatsappConnector } from '../connectors/registry.js';
 import { changedKeys, loadConfig } from '../core/config/load.js';
 import type { Config } from '../core/config/schema.js';
 import type { Connector } from '../core/connector.js';
 import { Engine } from '../core/engine.js';
-import { errorMessage } from '../core/errors.js';
+import { ConfigError, errorMessage } from '../core/errors.js';
 import { DeliveryInbox } from '../core/ingest.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
@@ -18,6 +18,16 @@ import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
 import { createApp, type ConnectorReadiness } from './app.js';
+import { Alerts } from '../core/security/alerts.js';
+import { AlertSinksConnector, alertSinksMetadata } from '../core/security/alert-sinks.js';
+import { badSignaturesAlert } from '../core/security/signals.js';
+import { EventWindow } from '../core/security/event-window.js';
+import { backupPassphrase, backupToDir, lastBackup } from '../core/store/backup.js';
+import { purgeMessageBodies } from '../core/model/repository.js';
+import { auditService, storedZendeskSecret } from './audit.js';
+import { recordAudit, type AuditEntry } from '../core/security/audit-trail.js';
+import { auditFailedAlert } from '../core/security/signals.js';
+import type { ZendeskSettings } from '../connectors/zendesk/settings.js';
 
 /** Deliveries per processing transaction: small, so a transaction never holds the store long. */
 const PROCESS_BATCH = 20;
@@ -30,6 +40,8 @@ const PROCESS_PAUSE_UNDER_PRESSURE_MS = 150;
 /** ...until a backlog has lasted this long; then processing takes half, so it always catches up. */
 const BACKLOG_CATCH_UP_AFTER_MS = 10_000;
 const PROCESS_PAUSE_CATCHING_UP_MS = 8;
+/** How often scheduled backups and the retention purge look whether they are due. */
+const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
 
 export interface ServiceOptions {
   readonly configPath: string;
@@ -59,6 +71,9 @@ export function buildConnectors(config: Config, log: Logger): Map<string, Config
       fingerprint: JSON.stringify(config.whatsapp),
     });
   }
+  if (config.alerts.sinks.length > 0) {
+    built.set(alertSinksMetadata.id, { connector: new AlertSinksConnector(config.alerts.sinks), enabled: true, fingerprint: JSON.stringify(config.alerts.sinks) });
+  }
   for (const [id, section] of Object.entries(config.connectors)) {
     const factory = connectorRegistry[id]!;
     built.set(id, { connector: factory.create(section.settings, deps), enabled: section.enabled, fingerprint: JSON.stringify(section) });
@@ -73,6 +88,7 @@ export class Service {
   readonly log: Logger;
   readonly engine: Engine;
   readonly inbox: DeliveryInbox;
+  readonly alerts: Alerts;
   readonly workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   readonly #options: ServiceOptions;
   readonly #budget: RateBudget;
@@ -85,6 +101,10 @@ export class Service {
   #wakeProcessor: (() => void) | undefined;
   #timers: NodeJS.Timeout[] = [];
   #reloading: Promise<unknown> = Promise.resolve();
+  /** Refused webhook signatures per source in the current window, for burst alerts. */
+  #badSignatures: EventWindow | undefined;
+  /** The first scheduled audit comes one period after start (start already checks every connector's scopes). */
+  #lastAuditAt = Date.now();
 
   private constructor(options: ServiceOptions, config: Config, store: Store, log: Logger) {
     this.#options = options;
@@ -94,12 +114,18 @@ export class Service {
     this.metrics = new Metrics(store, () => this.connectorStates());
     this.#budget = new RateBudget(store);
     this.inbox = new DeliveryInbox(store, () => this.#wakeProcessor?.());
+    this.alerts = new Alerts({
+      log,
+      registry: this.metrics.registry,
+      options: () => ({ throttleMs: this.config.alerts.throttleMinutes * 60_000, sinkCount: this.config.alerts.sinks.length, maxAttempts: alertSinksMetadata.defaultTuning.maxAttempts }),
+    });
     this.engine = new Engine({
+      alerts: this.alerts,
       store,
-      parse: parseWhatsAppDelivery,
+      parsers: deliveryParsers,
       connectors: () => [...this.#connectors.values()].map((c) => c.connector),
       log,
-      options: () => ({ threadGapMs: this.config.sync.threadGapHours * 3_600_000, servedNumbers: this.config.whatsapp.phoneNumbers }),
+      options: () => ({ threadGapMs: this.config.sync.threadGapHours * 3_600_000, servedNumbers: this.config.whatsapp.phoneNumbers, links: this.config.security.links }),
     });
   }
 
@@ -112,6 +138,9 @@ export class Service {
     await service.#applyConnectors(buildConnectors(config, log));
     service.#processing = service.#processLoop();
     service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());
+    // Housekeeping: scheduled backups and the retention purge (read from the config each time).
+    service.#timers.push(setInterval(() => void service.#housekeeping(), HOUSEKEEPING_INTERVAL_MS).unref());
+    void service.#housekeeping();
     await service.#listen(options.port ?? config.server.port, config.server.host);
     if (options.watchConfig ?? true) service.#watchConfig();
     log.info({ store: store.description, port: service.port, connectors: service.connectorStates() }, 'wa-crm-sync started');
@@ -128,7 +157,8 @@ export class Service {
       const dispatcher = this.#dispatchers.get(id);
       if (!c.enabled || !dispatcher) return { connector: id, state: 'disabled' as const };
       const state = dispatcher.state;
-      return state.state === 'blocked' ? { connector: id, state: 'blocked' as const, reason: state.reason } : { connector: id, state: 'running' as const };
+      if (state.state === 'blocked') return { connector: id, state: 'blocked' as const, reason: state.reason };
+      return dispatcher.paused ? { connector: id, state: 'paused' as const, reason: 'paused by an admin' } : { connector: id, state: 'running' as const };
     });
   }
 
@@ -149,6 +179,7 @@ export class Service {
       next = loadConfig(this.#options.configPath, connectorSettingsSchemas, this.#options.env ?? process.env);
     } catch (error) {
       this.log.error({ err: errorMessage(error) }, 'config reload refused; the running config stays');
+      await this.#audit({ actor: 'service', action: 'config.reload.refused', detail: { problems: error instanceof ConfigError ? error.issues.length : 1 } });
       return { ok: false, changed: [], error: errorMessage(error) };
     }
     const changed = changedKeys(this.config, next);
@@ -161,6 +192,7 @@ export class Service {
     // Credentials may have been fixed (or revoked) without a settings change here.
     await this.#checkAllScopes();
     this.log.info({ changed, connectors: this.connectorStates() }, 'config reloaded');
+    await this.#audit({ actor: 'service', action: 'config.reload', detail: { changed } });
     return { ok: true, changed };
   }
 
@@ -185,6 +217,8 @@ export class Service {
         applyEffects: (tx, effects, now) => this.engine.applyEffects(tx, effects, now),
         log: this.log,
         metrics: this.metrics,
+        ...(id === alertSinksMetadata.id ? {} : { alerts: this.alerts }),
+        onSetup: (actions) => this.#audit({ actor: 'service', action: 'setup', target: id, detail: [...actions] }),
         options: {
           workerId: this.workerId,
           leaseMs: this.config.outbox.leaseMs,
@@ -255,6 +289,28 @@ export class Service {
       inbox: this.inbox,
       whatsapp: () => this.config.whatsapp,
       bodyLimitBytes: this.config.server.bodyLimitBytes,
+      onBadSignature: (source) => this.#badSignature(source),
+      zendesk: async () => {
+        const section = this.config.connectors['zendesk'];
+        if (!section) return undefined;
+        const settings = section.settings as ZendeskSettings;
+        const stored = settings.webhookSecret ? undefined : await storedZendeskSecret(this.store);
+        return { secret: settings.webhookSecret ?? stored, toleranceSeconds: settings.webhookToleranceSeconds };
+      },
+      admin: {
+        store: this.store,
+        log: this.log,
+        connectorStates: () => this.connectorStates(),
+        allowIps: () => this.config.admin.allowIps,
+        sessionLimits: () => ({ idleMs: this.config.admin.session.idleMinutes * 60_000, absoluteMs: this.config.admin.session.absoluteHours * 3_600_000 }),
+        alert: (draft) => this.alerts.report(this.store.db, draft),
+        pauseChanged: (id) => this.#dispatchers.get(id)?.pauseChanged(),
+        scopeReports: () =>
+          [...this.#dispatchers.entries()].flatMap(([connector, d]) => {
+            const last = d.lastScopeCheck;
+            return last ? [{ connector, at: last.at, ok: last.check.ok, report: last.check.report, ...(last.check.ok ? {} : { reason: last.check.reason }) }] : [];
+          }),
+      },
       readiness: async () => {
         const store = await this.store.ping().then(() => true, () => false);
         return { store, connectors: this.connectorStates() };
@@ -263,6 +319,63 @@ export class Service {
     await new Promise<void>((resolve, reject) => {
       this.#server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve()));
     });
+  }
+
+  #audit(entry: AuditEntry): Promise<void> {
+    return recordAudit(this.store, this.log, entry);
+  }
+
+  /**
+   * Takes a scheduled backup when the last good one is older than backup.everyHours, and purges
+   * message texts older than retention.messageBodyDays. Failures are logged and tried again later.
+   */
+  async #housekeeping(): Promise<void> {
+    const { backup, retention } = this.config;
+    const now = Date.now();
+    try {
+      if (backup.everyHours > 0) {
+        const last = await lastBackup(this.store);
+        if (!last || now - last.at >= backup.everyHours * 3_600_000) {
+          const passphrase = await backupPassphrase({ env: this.#options.env ?? process.env, keyFile: backup.keyFile });
+          const written = await backupToDir(this.store, resolve(backup.dir), passphrase, backup.keep);
+          await this.#audit({ actor: 'service', action: 'backup', target: written.path, detail: { bytes: written.bytes, removed: written.removed } });
+          this.log.info({ action: 'backup', path: written.path, bytes: written.bytes, removed: written.removed.length }, 'scheduled backup written');
+        }
+      }
+      const { auditEveryHours } = this.config.security;
+      if (auditEveryHours > 0 && now - this.#lastAuditAt >= auditEveryHours * 3_600_000) {
+        this.#lastAuditAt = now;
+        const checks = await auditService({
+          config: this.config,
+          configPath: this.#options.configPath,
+          store: this.store,
+          env: this.#options.env ?? process.env,
+          checkScopes: async () => Promise.all([...this.#dispatchers.entries()].map(async ([connector, d]) => ({ connector, check: await d.checkScopes() }))),
+        });
+        const failed = checks.filter((c) => c.status === 'fail');
+        this.log.info({ action: 'audit', pass: checks.length - failed.length, fail: failed.length }, 'security self-audit ran');
+        if (failed.length > 0) await this.alerts.raise(this.store.db, auditFailedAlert(failed), now);
+      }
+      if (retention.messageBodyDays > 0) {
+        const purged = await purgeMessageBodies(this.store.db, now - retention.messageBodyDays * 86_400_000);
+        if (purged.messages + purged.deliveries > 0) {
+          this.log.info({ action: 'retention.purge', days: retention.messageBodyDays, ...purged }, 'message texts past the retention period removed');
+          await this.#audit({ actor: 'service', action: 'retention.purge', detail: { days: retention.messageBodyDays, ...purged } });
+        }
+      }
+    } catch (error) {
+      this.log.error({ err: errorMessage(error) }, 'housekeeping failed (backup or retention purge); will try again');
+    }
+  }
+
+  /** Counts refused signatures per source in a sliding window; a burst raises an alert (repeats are throttled there). */
+  #badSignature(source: string): void {
+    const { count, windowSeconds } = this.config.alerts.badSignatures;
+    if (this.#badSignatures?.windowMs !== windowSeconds * 1000) this.#badSignatures = new EventWindow(windowSeconds * 1000);
+    const seen = this.#badSignatures.add(source);
+    if (seen < count) return;
+    this.#badSignatures.clear(source);
+    this.alerts.report(this.store.db, badSignaturesAlert(source, seen, windowSeconds));
   }
 
   #watchConfig(): void {

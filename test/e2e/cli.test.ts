@@ -56,6 +56,8 @@ describe('operator commands', () => {
     const { stdout } = await run(process.execPath, [bin, 'replay', '--all-dead', '--connector', 'webhook', '--config', configPath]);
     expect(stdout.trim()).toBe('2 dead operations queued again');
     await waitFor(() => recorder.messages().length === 1, 10_000, 'the replayed message');
+    // The vendor has the message before the dispatcher settles the operation: wait for that too.
+    await waitFor(async () => (await status()).outbox.every((d) => d.state === 'done'), 10_000, 'the replayed operations to settle');
     expect((await status()).outbox).toEqual([expect.objectContaining({ connector: 'webhook', state: 'done', count: 2 })]);
   });
 

@@ -1,0 +1,293 @@
+// The admin API under /admin/api: authorised people and automation only. Every request carries
+// an API token (`Authorization: Bearer wacs_…`) scoped to a role; every route names the role it
+// needs; a refused call gets 401 or 403 and is written to the audit trail, like every change.
+import { fileURLToPath } from 'node:url';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { AccountError, authenticateToken, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
+import { pausedConnectors, setPaused } from '../core/admin/pause.js';
+import { csrfMatches, listSessions, openSession, revokeSession, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
+import type { AlertDraft } from '../core/security/alerts.js';
+import { EventWindow } from '../core/security/event-window.js';
+import { newDeviceAlert, signInFailuresAlert } from '../core/security/signals.js';
+import { maskPhone } from '../core/model/phone.js';
+import type { Logger } from '../core/logger.js';
+import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
+import { openAlerts } from '../core/security/alerts.js';
+import { listAudit, recordAudit, type AuditEntry } from '../core/security/audit-trail.js';
+import type { Store } from '../core/store/store.js';
+import type { ConnectorReadiness } from './app.js';
+import type { ScopeReport } from '../core/connector.js';
+
+export interface AdminApiDependencies {
+  readonly store: Store;
+  readonly log: Logger;
+  /** Session timeouts (admin.session in the config). */
+  sessionLimits(): SessionLimits;
+  /** Raises a security alert (sign-ins from new devices, bursts of failed sign-ins). */
+  alert(draft: AlertDraft): void;
+  connectorStates(): ConnectorReadiness[];
+  /** Addresses allowed to reach the admin API (exact IPs); empty allows every address. */
+  allowIps(): readonly string[];
+  /** A connector's pause state changed: its dispatch should look at it now. */
+  pauseChanged(connector: string): void;
+  /** Each running connector's latest scope check. */
+  scopeReports(): Array<{ connector: string; at: number; ok: boolean; report: ScopeReport | null; reason?: string }>;
+}
+
+type Caller = { readonly actor: string; readonly role: Role; readonly user?: string };
+type Locals = { caller?: Caller };
+
+/** Every admin route and the least role that may call it: the contract the role tests walk through. */
+export const ADMIN_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'delete'; path: string; role: Role }> = [
+  { method: 'get', path: '/me', role: 'viewer' },
+  { method: 'get', path: '/status', role: 'viewer' },
+  { method: 'get', path: '/activity', role: 'viewer' },
+  { method: 'get', path: '/operations', role: 'viewer' },
+  { method: 'get', path: '/alerts', role: 'viewer' },
+  { method: 'get', path: '/scopes', role: 'viewer' },
+  { method: 'post', path: '/connectors/:id/pause', role: 'operator' },
+  { method: 'post', path: '/connectors/:id/resume', role: 'operator' },
+  { method: 'post', path: '/operations/replay', role: 'operator' },
+  { method: 'get', path: '/audit', role: 'admin' },
+  { method: 'get', path: '/users', role: 'admin' },
+  { method: 'get', path: '/tokens', role: 'admin' },
+  { method: 'post', path: '/tokens', role: 'admin' },
+  { method: 'delete', path: '/tokens/:id', role: 'admin' },
+  { method: 'get', path: '/sessions', role: 'viewer' },
+  { method: 'delete', path: '/sessions/:id', role: 'viewer' },
+];
+
+const COOKIE = 'wacs_session';
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Failed sign-ins from one address in the window: this many raise an alert... */
+const SIGN_IN_BURST = { count: 10 } as const;
+/** ...and this many refuse further attempts from it until the window has passed. */
+const SIGN_IN_LIMIT = { failures: 20, windowMs: 10 * 60_000 } as const;
+
+function cookieValue(req: Request, name: string): string | undefined {
+  for (const part of (req.get('cookie') ?? '').split(';')) {
+    const [key, ...rest] = part.trim().split('=');
+    if (key === name) return rest.join('=');
+  }
+  return undefined;
+}
+
+/**
+ * Sign-in and sign-out for people (`/admin/session`), then the API (`/admin/api`) for people
+ * with a session cookie (changes need the X-CSRF-Token header) and automation with a token.
+ */
+export function adminRoutes(deps: AdminApiDependencies): express.Router {
+  const router = express.Router();
+  const failures = new EventWindow(SIGN_IN_LIMIT.windowMs);
+  const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.log, entry);
+  // The allowlist covers everything under /admin: the page, sign-in and the API.
+  router.use(async (req: Request, res: Response, next: NextFunction) => {
+    const allow = deps.allowIps();
+    if (allow.length === 0 || allow.includes(req.ip ?? '')) return next();
+    await audit({ actor: `ip:${req.ip}`, action: 'admin.refused', target: `${req.method} ${req.path}`, detail: { reason: 'address not in admin.allowIps' } });
+    res.status(403).json({ error: 'this address may not use the admin pages or API (admin.allowIps)' });
+  });
+  router.post('/session', express.json({ limit: '4kb' }), async (req: Request, res: Response) => {
+    const body = (req.body ?? {}) as { name?: unknown; password?: unknown; code?: unknown };
+    const name = typeof body.name === 'string' ? body.name : '';
+    const ip = req.ip ?? '';
+    const now = Date.now();
+    const recent = failures.recent(ip, now);
+    if (recent.length >= SIGN_IN_LIMIT.failures) {
+      const retryAfter = Math.ceil((recent[0]! + SIGN_IN_LIMIT.windowMs - now) / 1000);
+      res.setHeader('retry-after', String(retryAfter));
+      res.status(429).json({ error: `too many failed sign-ins from this address; try again in ${Math.ceil(retryAfter / 60)} minutes` });
+      return;
+    }
+    try {
+      const user = await verifySignIn(deps.store, { name, password: typeof body.password === 'string' ? body.password : '', code: typeof body.code === 'string' ? body.code : '' });
+      const device = req.get('user-agent') ?? 'unknown';
+      const opened = await openSession(deps.store, { user: user.name, role: user.role, ip, device });
+      await audit({ actor: `user:${user.name}`, action: 'signin.success', detail: { ip, newDevice: opened.newDevice, recoveryCode: user.usedRecoveryCode } });
+      if (opened.newDevice) deps.alert(newDeviceAlert(user.name, ip, device));
+      const maxAge = Math.floor(deps.sessionLimits().absoluteMs / 1000);
+      res.setHeader('set-cookie', `${COOKIE}=${opened.cookie}; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=${maxAge}${req.secure ? '; Secure' : ''}`);
+      res.json({ user: user.name, role: user.role, csrfToken: opened.session.csrfToken, ...(user.usedRecoveryCode ? { warning: 'a recovery code was used; it will not work again' } : {}) });
+    } catch (error) {
+      if (!(error instanceof AccountError)) throw error;
+      await audit({ actor: `ip:${ip}`, action: 'signin.failure', target: name.slice(0, 64), detail: { reason: error.message } });
+      const seen = failures.add(ip, now);
+      if (seen === SIGN_IN_BURST.count) deps.alert(signInFailuresAlert(ip, seen, SIGN_IN_LIMIT.windowMs / 1000));
+      res.status(401).json({ error: error.message });
+    }
+  });
+  router.post('/session/logout', async (req: Request, res: Response) => {
+    const cookie = cookieValue(req, COOKIE);
+    const found = cookie ? await sessionFor(deps.store, cookie, deps.sessionLimits()) : undefined;
+    if (found && 'session' in found) {
+      await revokeSession(deps.store, found.session.id, { user: found.session.user, anyUser: false });
+      await audit({ actor: `user:${found.session.user}`, action: 'signout', target: found.session.id });
+    }
+    res.setHeader('set-cookie', `${COOKIE}=; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=0`);
+    res.json({ signedOut: true });
+  });
+  router.use('/api', adminApi(deps));
+  // The dashboard: three static files, nothing from elsewhere, no inline script.
+  router.use(
+    express.static(DASHBOARD_DIR, {
+      index: 'index.html',
+      setHeaders: (res) => {
+        res.setHeader('content-security-policy', "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+        res.setHeader('x-content-type-options', 'nosniff');
+        res.setHeader('referrer-policy', 'no-referrer');
+        res.setHeader('cache-control', 'no-store');
+      },
+    }),
+  );
+  return router;
+}
+
+/** server/dashboard in the project, whether this runs from server/ (tsx) or dist/server/. */
+const DASHBOARD_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../server/dashboard/' : './dashboard/', import.meta.url));
+
+export function adminApi(deps: AdminApiDependencies): express.Router {
+  const router = express.Router();
+  router.use(express.json({ limit: '64kb' }));
+  const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.log, entry);
+
+  router.use(async (req: Request, res: Response<unknown, Locals>, next: NextFunction) => {
+    const header = req.get('authorization') ?? '';
+    const token = header.startsWith('Bearer ') ? await authenticateToken(deps.store, header.slice(7).trim()) : undefined;
+    if (token) {
+      res.locals.caller = { actor: `token:${token.name}`, role: token.role };
+      return next();
+    }
+    const cookie = cookieValue(req, COOKIE);
+    const found = cookie ? await sessionFor(deps.store, cookie, deps.sessionLimits()) : undefined;
+    if (!found || !('session' in found)) {
+      await audit({ actor: `ip:${req.ip}`, action: 'admin.unauthenticated', target: `${req.method} ${req.path}` });
+      res.status(401).json({ error: found ? found.expired : 'sign in (POST /admin/session) or send an API token: Authorization: Bearer wacs_…' });
+      return;
+    }
+    const { session } = found;
+    // A cookie travels with any request the browser makes: changes must also prove they come from our page.
+    if (UNSAFE.has(req.method) && !csrfMatches(session, req.get('x-csrf-token'))) {
+      await audit({ actor: `user:${session.user}`, action: 'admin.csrf_refused', target: `${req.method} ${req.path}` });
+      res.status(403).json({ error: 'missing or wrong X-CSRF-Token header (it comes with the sign-in answer)' });
+      return;
+    }
+    res.locals.caller = { actor: `user:${session.user}`, role: session.role, user: session.user };
+    next();
+  });
+
+  const allowed = (needed: Role) => async (req: Request, res: Response<unknown, Locals>, next: NextFunction) => {
+    const caller = res.locals.caller!;
+    if (roleAllows(caller.role, needed)) return next();
+    await audit({ actor: caller.actor, action: 'admin.forbidden', target: `${req.method} ${req.path}`, detail: { role: caller.role, needed } });
+    res.status(403).json({ error: `this needs the ${needed} role; the token has ${caller.role}` });
+  };
+  const route = (method: 'get' | 'post' | 'delete', path: string, handler: (req: Request, res: Response<unknown, Locals>, caller: Caller) => Promise<void>) => {
+    const spec = ADMIN_ROUTES.find((r) => r.method === method && r.path === path)!;
+    router[method](path, allowed(spec.role), (req: Request, res: Response<unknown, Locals>, next: NextFunction) =>
+      handler(req, res, res.locals.caller!).catch((error: unknown) => (error instanceof AccountError ? void res.status(400).json({ error: error.message }) : next(error))),
+    );
+  };
+
+  route('get', '/me', async (_req, res, caller) => {
+    res.json({ actor: caller.actor, user: caller.user ?? null, role: caller.role });
+  });
+  route('get', '/activity', async (_req, res, caller) => {
+    const rows = await deps.store.db
+      .selectFrom('messages')
+      .innerJoin('contacts', 'contacts.id', 'messages.contact_id')
+      .select(['messages.id', 'messages.direction', 'messages.type', 'messages.sent_at', 'messages.status', 'contacts.wa_id'])
+      .orderBy('messages.created_at', 'desc')
+      .limit(50)
+      .execute();
+    // Customers' numbers in full only for admins; never message texts here.
+    const full = roleAllows(caller.role, 'admin');
+    res.json({ messages: rows.map((r) => ({ id: r.id, direction: r.direction, type: r.type, sentAt: r.sent_at, status: r.status, customer: full ? r.wa_id : maskPhone(r.wa_id) })) });
+  });
+  route('get', '/status', async (_req, res) => {
+    // The pause as stored, at once: dispatchers notice it on their next turn.
+    const paused = await pausedConnectors(deps.store);
+    const connectors = deps.connectorStates().map((c) =>
+      c.state === 'running' && paused.has(c.connector) ? { ...c, state: 'paused' as const, reason: `paused by ${paused.get(c.connector)!.by}` } : c.state === 'paused' && !paused.has(c.connector) ? { connector: c.connector, state: 'running' as const } : c,
+    );
+    res.json({ connectors, outbox: await outboxDepth(deps.store.db), openAlerts: (await openAlerts(deps.store.db)).length });
+  });
+  route('get', '/operations', async (req, res) => {
+    const state = req.query['state'] === 'pending' ? 'pending' : 'dead';
+    const connector = typeof req.query['connector'] === 'string' ? req.query['connector'] : undefined;
+    const operations = await listOperations(deps.store.db, { state, ...(connector ? { connector } : {}), limit: 200 });
+    // The payloads can hold personal data: the list shows what an operator acts on.
+    res.json({ operations: operations.map((op) => ({ id: op.id, connector: op.connector, kind: op.kind, attempts: op.attempts, lastError: op.lastError, createdAt: op.createdAt })) });
+  });
+  route('get', '/scopes', async (_req, res) => {
+    res.json({ scopes: deps.scopeReports() });
+  });
+  route('get', '/alerts', async (_req, res) => {
+    res.json({ alerts: await openAlerts(deps.store.db) });
+  });
+  for (const action of ['pause', 'resume'] as const) {
+    route('post', `/connectors/:id/${action}`, async (req, res, caller) => {
+      const id = String(req.params['id']);
+      if (!deps.connectorStates().some((c) => c.connector === id)) {
+        res.status(404).json({ error: `no connector ${id} in the config` });
+        return;
+      }
+      await setPaused(deps.store, id, action === 'pause' ? { by: caller.actor, at: Date.now() } : null);
+      await audit({ actor: caller.actor, action: `connector.${action}`, target: id });
+      deps.pauseChanged(id);
+      res.json({ connector: id, paused: action === 'pause' });
+    });
+  }
+  route('post', '/operations/replay', async (req, res, caller) => {
+    const body = (req.body ?? {}) as { ids?: unknown; connector?: unknown; allDead?: unknown };
+    const ids = Array.isArray(body.ids) ? body.ids.map(Number).filter(Number.isInteger) : undefined;
+    const connector = typeof body.connector === 'string' ? body.connector : undefined;
+    if (!ids && !connector && body.allDead !== true) {
+      res.status(400).json({ error: 'say what to replay: { ids: [...] }, { connector } or { allDead: true }' });
+      return;
+    }
+    const count = await replayDeadOperations(deps.store.db, { ...(ids ? { ids } : {}), ...(connector ? { connector } : {}) }, Date.now());
+    await audit({ actor: caller.actor, action: 'replay.operations', target: connector ?? (ids ? ids.join(',') : 'all dead'), detail: { operations: count } });
+    res.json({ replayed: count });
+  });
+  route('get', '/audit', async (req, res) => {
+    const records = await listAudit(deps.store, {
+      ...(typeof req.query['action'] === 'string' ? { action: req.query['action'] } : {}),
+      ...(typeof req.query['actor'] === 'string' ? { actor: req.query['actor'] } : {}),
+      limit: Math.min(1000, Number(req.query['limit'] ?? 200) || 200),
+    });
+    res.json({ records });
+  });
+  route('get', '/users', async (_req, res) => {
+    res.json({ users: await listUsers(deps.store) });
+  });
+  route('get', '/tokens', async (_req, res) => {
+    res.json({ tokens: await listTokens(deps.store) });
+  });
+  route('post', '/tokens', async (req, res, caller) => {
+    const body = (req.body ?? {}) as { name?: unknown; role?: unknown; expiresInDays?: unknown };
+    if (typeof body.name !== 'string' || !ROLES.includes(body.role as Role)) {
+      res.status(400).json({ error: `give { name, role: ${ROLES.join(' | ')}, expiresInDays }` });
+      return;
+    }
+    const created = await createToken(deps.store, { name: body.name, role: body.role as Role, expiresInDays: Number(body.expiresInDays ?? 90), createdBy: caller.actor });
+    await audit({ actor: caller.actor, action: 'token.create', target: created.id, detail: { name: body.name, role: body.role as string, expiresAt: created.expiresAt } });
+    res.status(201).json(created);
+  });
+  route('delete', '/tokens/:id', async (req, res, caller) => {
+    const id = String(req.params['id']);
+    const revoked = await revokeToken(deps.store, id);
+    await audit({ actor: caller.actor, action: 'token.revoke', target: id, detail: { found: revoked } });
+    res.status(revoked ? 200 : 404).json({ revoked });
+  });
+  route('get', '/sessions', async (_req, res, caller) => {
+    const all = roleAllows(caller.role, 'admin');
+    res.json({ sessions: await listSessions(deps.store, all ? {} : { user: caller.user ?? '' }, deps.sessionLimits()) });
+  });
+  route('delete', '/sessions/:id', async (req, res, caller) => {
+    const id = String(req.params['id']);
+    const revoked = await revokeSession(deps.store, id, { user: caller.user ?? '', anyUser: roleAllows(caller.role, 'admin') });
+    await audit({ actor: caller.actor, action: 'session.revoke', target: id, detail: { found: revoked } });
+    res.status(revoked ? 200 : 404).json({ revoked });
+  });
+  return router;
+}

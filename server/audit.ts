@@ -1,0 +1,43 @@
+// Gathers what the security self-audit judges (core/security/audit.ts): the config file as
+// written, scope reports, the last good backup, open alerts, whether secrets are at hand.
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../core/config/schema.js';
+import type { ScopeCheck } from '../core/scopes.js';
+import { openAlerts } from '../core/security/alerts.js';
+import { runAudit, type AuditCheck } from '../core/security/audit.js';
+import { verifyAuditTrail } from '../core/security/audit-trail.js';
+import { listUsers } from '../core/admin/accounts.js';
+import { backupPassphrase, lastBackup } from '../core/store/backup.js';
+import type { Store } from '../core/store/store.js';
+
+/** The Zendesk webhook signing secret `wa-crm-sync setup zendesk` read from Zendesk and kept. */
+export async function storedZendeskSecret(store: Store): Promise<string | undefined> {
+  const row = await store.db.selectFrom('external_refs').select('external_id').where('connector', '=', 'zendesk').where('kind', '=', 'webhook').where('local_id', '=', 'signing-secret').executeTakeFirst();
+  return row?.external_id;
+}
+
+export async function auditService(deps: {
+  config: Config;
+  configPath: string;
+  store: Store;
+  env: NodeJS.ProcessEnv;
+  /** Each enabled connector's scope check (a vendor call). */
+  checkScopes: () => Promise<Array<{ connector: string; check: ScopeCheck }>>;
+}): Promise<AuditCheck[]> {
+  const { config, store } = deps;
+  const zendesk = config.connectors['zendesk'];
+  const zendeskSecretKnown = !zendesk?.enabled || Boolean((zendesk.settings as { webhookSecret?: string }).webhookSecret) || (await storedZendeskSecret(store)) !== undefined;
+  const backupKeyAvailable = await backupPassphrase({ env: deps.env, keyFile: config.backup.keyFile }).then(() => true, () => false);
+  const scopes = (await deps.checkScopes()).map(({ connector, check }) => ({ connector, report: check.report, ...(check.ok ? {} : { error: check.reason }) }));
+  return runAudit(config, {
+    configText: await readFile(deps.configPath, 'utf8'),
+    scopes,
+    lastBackup: await lastBackup(store),
+    openAlerts: await openAlerts(store.db),
+    zendeskSecretKnown,
+    backupKeyAvailable,
+    adminUsers: await listUsers(store),
+    auditTrail: await verifyAuditTrail(store),
+    now: Date.now(),
+  });
+}

@@ -1,0 +1,135 @@
+// The admin dashboard: plain JavaScript against /admin/api, no external scripts (the page's
+// Content-Security-Policy allows only this origin). Changes carry the CSRF token from sign-in.
+'use strict';
+const state = { csrf: sessionStorage.getItem('csrf') || '', role: sessionStorage.getItem('role') || 'viewer' };
+const ROLES = ['viewer', 'operator', 'admin'];
+const $ = (selector) => document.querySelector(selector);
+const allows = (needed) => ROLES.indexOf(state.role) >= ROLES.indexOf(needed);
+const say = (text) => { $('#message').textContent = text; };
+
+async function api(method, path, body) {
+  const response = await fetch(`/admin/api${path}`, {
+    method,
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', ...(method === 'GET' ? {} : { 'x-csrf-token': state.csrf }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401) { showSignIn(data.error); throw new Error(data.error || 'signed out'); }
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+function cell(row, text, className) {
+  const td = row.insertCell();
+  td.textContent = text === null || text === undefined ? '' : String(text);
+  if (className) td.className = className;
+  return td;
+}
+
+function fill(selector, items, render) {
+  const body = $(`${selector} tbody`);
+  body.replaceChildren();
+  for (const item of items) render(body.insertRow(), item);
+  if (items.length === 0) cell(body.insertRow(), 'none');
+}
+
+function button(row, label, onClick) {
+  const b = document.createElement('button');
+  b.textContent = label;
+  b.addEventListener('click', () => onClick().then(refresh).catch((e) => say(e.message)));
+  row.insertCell().append(b);
+}
+
+async function refresh() {
+  const [status, dead, activity, alerts, scopes, sessions] = await Promise.all([
+    api('GET', '/status'), api('GET', '/operations?state=dead'), api('GET', '/activity'), api('GET', '/alerts'), api('GET', '/scopes'), api('GET', '/sessions'),
+  ]);
+  fill('#connectors', status.connectors, (row, c) => {
+    cell(row, c.connector);
+    cell(row, c.state, `state-${c.state}`);
+    cell(row, c.reason);
+    if (allows('operator') && (c.state === 'running' || c.state === 'paused')) {
+      const action = c.state === 'paused' ? 'resume' : 'pause';
+      button(row, action === 'pause' ? 'Pause' : 'Resume', () => api('POST', `/connectors/${encodeURIComponent(c.connector)}/${action}`));
+    }
+  });
+  fill('#scopes', scopes.scopes, (row, s) => {
+    cell(row, s.connector);
+    cell(row, new Date(s.at).toLocaleString());
+    cell(row, s.report ? s.report.missing.join(', ') || 'none' : s.reason, s.ok ? '' : 'critical');
+    cell(row, s.report && Array.isArray(s.report.extra) ? s.report.extra.join(', ') || 'none' : '');
+  });
+  fill('#queue', status.outbox, (row, q) => {
+    cell(row, q.connector); cell(row, q.state); cell(row, q.count);
+    cell(row, q.oldestCreatedAt && (q.state === 'pending' || q.state === 'in_flight') ? `${Math.round((Date.now() - q.oldestCreatedAt) / 1000)} s` : '');
+  });
+  fill('#sessions', sessions.sessions, (row, s) => {
+    cell(row, s.user); cell(row, s.ip); cell(row, s.device); cell(row, new Date(s.lastSeenAt).toLocaleString());
+    button(row, 'Revoke', () => api('DELETE', `/sessions/${encodeURIComponent(s.id)}`));
+  });
+  fill('#dead', dead.operations, (row, op) => {
+    cell(row, op.id); cell(row, op.connector); cell(row, op.kind); cell(row, op.lastError);
+    if (allows('operator')) button(row, 'Replay', () => api('POST', '/operations/replay', { ids: [op.id] }));
+  });
+  fill('#activity', activity.messages, (row, m) => { cell(row, new Date(m.sentAt).toLocaleString()); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); });
+  fill('#alerts', alerts.alerts, (row, a) => { cell(row, a.severity, a.severity); cell(row, a.title); cell(row, a.count); cell(row, new Date(a.lastAt).toLocaleString()); });
+  if (allows('admin')) await searchAudit();
+}
+
+async function searchAudit() {
+  const action = new FormData($('#audit-search')).get('action') || '';
+  const { records } = await api('GET', `/audit?limit=200${action ? `&action=${encodeURIComponent(action)}` : ''}`);
+  fill('#audit', records, (row, r) => { cell(row, r.seq); cell(row, new Date(r.at).toLocaleString()); cell(row, r.actor); cell(row, r.action); cell(row, r.target); });
+  return records;
+}
+
+function showSignIn(reason) {
+  $('#dashboard').hidden = true;
+  $('#signout').hidden = true;
+  $('#signin').hidden = false;
+  $('#who').textContent = '';
+  if (reason) say(reason);
+}
+
+function showDashboard(user) {
+  $('#signin').hidden = true;
+  $('#dashboard').hidden = false;
+  $('#signout').hidden = false;
+  $('#who').textContent = `${user} (${state.role})`;
+  for (const el of document.querySelectorAll('.operator')) el.hidden = !allows('operator');
+  for (const el of document.querySelectorAll('.admin')) el.hidden = !allows('admin');
+}
+
+$('#signin').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const response = await fetch('/admin/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(Object.fromEntries(form)) });
+  const data = await response.json();
+  if (!response.ok) return say(data.error);
+  Object.assign(state, { csrf: data.csrfToken, role: data.role });
+  sessionStorage.setItem('csrf', data.csrfToken);
+  sessionStorage.setItem('role', data.role);
+  sessionStorage.setItem('user', data.user);
+  say(data.warning || '');
+  event.target.reset();
+  showDashboard(data.user);
+  await refresh().catch((e) => say(e.message));
+});
+
+$('#signout').addEventListener('click', async () => {
+  await fetch('/admin/session/logout', { method: 'POST' });
+  sessionStorage.clear();
+  showSignIn('signed out');
+});
+$('#replay-all').addEventListener('click', () => api('POST', '/operations/replay', { allDead: true }).then(refresh).catch((e) => say(e.message)));
+$('#audit-search').addEventListener('submit', (event) => { event.preventDefault(); searchAudit().catch((e) => say(e.message)); });
+$('#audit-export').addEventListener('click', async () => {
+  const records = await searchAudit();
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(new Blob([JSON.stringify(records, null, 2)], { type: 'application/json' }));
+  link.download = 'wa-crm-sync-audit.json';
+  link.click();
+});
+
+api('GET', '/me').then((me) => { state.role = me.role; showDashboard(me.user || me.actor); return refresh(); }).catch(() => showSignIn());

@@ -1,0 +1,104 @@
+// Random faults through the real service process: the HubSpot and Zendesk sandboxes fail a share
+// of requests before or after doing the work (5xx, resets, answers lost or too late), WhatsApp
+// fails sends and downloads before doing them. Every message still lands exactly once, and
+// every agent reply reaches its customer exactly once.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HubSpotSandbox } from '../../sandbox/hubspot.js';
+import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
+import { ZendeskSandbox } from '../../sandbox/zendesk.js';
+import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+
+describe('random faults end to end', () => {
+  const hubspot = new HubSpotSandbox({ requests: 1000, intervalMs: 10_000, searchPerSecond: 20 });
+  const zendesk = new ZendeskSandbox({ requestsPerMinute: 2500 });
+  const whatsapp = new WhatsAppSandbox();
+  const simulator = new WhatsAppSimulator(APP_SECRET);
+  let service: ServiceProcess;
+  const customers = Array.from({ length: 8 }, (_, i) => ({ waId: `44770090060${i}`, name: `Customer ${i}` }));
+  const retryFast = { backoffBaseMs: 50, backoffMaxMs: 400, maxAttempts: 60 };
+
+  beforeAll(async () => {
+    const [hubspotUrl, zendeskUrl, graphUrl] = await Promise.all([hubspot.start(), zendesk.start(), whatsapp.start()]);
+    ({ service } = await serviceWith(({ config, port }) => ({
+      ...config,
+      whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, rateLimit: retryFast },
+      connectors: {
+        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
+        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, timeoutMs: 1000, autoAcknowledge: { enabled: true }, rateLimit: { ...retryFast, requests: 2500 } },
+      },
+    })));
+    await service.start();
+    // Setup ran at start without faults; from now on a fifth of requests fail.
+    await waitFor(() => zendesk.state.triggers.length === 1, 10_000, 'the Zendesk trigger');
+    const everything = { rate: 0.2, kinds: ['server-error', 'reset-before', 'reset-after', 'slow'] as const, slowMs: 1500 };
+    hubspot.chaos.set({ ...everything, seed: 3 });
+    // Zendesk's writes are where a lost answer could write twice: fail a third of them.
+    zendesk.chaos.set({ ...everything, rate: 0.35, methods: ['POST', 'PUT'], seed: 5 });
+    // The Cloud API has no idempotency key: only faults before a send are survivable without a duplicate.
+    whatsapp.chaos.set({ rate: 0.2, kinds: ['server-error', 'reset-before'], seed: 11 });
+  });
+
+  afterAll(async () => {
+    if (process.env['DEBUG_E2E']) {
+      for (const t of zendesk.state.tickets) console.log(JSON.stringify({ id: t.id, requester: t.requester_id, comments: t.comments.map((c) => c.body.replace(/\n/g, ' | ')) }));
+      console.log(JSON.stringify({ comms: hubspot.state.objects['communications']?.length, sent: whatsapp.state.sent.length, tickets: zendesk.state.tickets.length, dealt: [hubspot.chaos.dealt, zendesk.chaos.dealt, whatsapp.chaos.dealt] }));
+      console.log(service.output.split('\n').filter((l) => !l.includes('"level":30')).slice(-40).join('\n'));
+    }
+    await service.kill('SIGTERM');
+    await Promise.all([hubspot.stop(), zendesk.stop(), whatsapp.stop()]);
+  });
+
+  it('loses and duplicates nothing', { timeout: 120_000 }, async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const ids: string[] = [];
+    for (let m = 0; m < 5; m++) {
+      for (const [c, customer] of customers.entries()) {
+        const content = m === 2 ? (() => {
+          const photo = whatsapp.addMedia(Buffer.from(`photo ${c}`), 'image/jpeg');
+          return { type: 'image', image: { id: photo.id, mime_type: 'image/jpeg', sha256: photo.sha256Base64, caption: `photo c${c}` } };
+        })() : { type: 'text', text: { body: `message c${c} m${m}` } };
+        const { body, messageId } = simulator.message(customer, content, now - 60 + m);
+        ids.push(messageId);
+        await service.deliver(body);
+      }
+      // Each round reaches the tickets as its own update, so there are many writes to fail.
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    const ticketsOf = (waId: string) => {
+      const users = zendesk.state.users.filter((u) => u.external_id === `+${waId}`);
+      return zendesk.state.tickets.filter((t) => users.some((u) => u.id === t.requester_id));
+    };
+    const textOf = (waId: string) => ticketsOf(waId).flatMap((t) => t.comments.map((c) => c.body)).join('\n');
+    await waitFor(
+      () => customers.every((customer, c) => [0, 1, 3, 4].every((m) => textOf(customer.waId).includes(`message c${c} m${m}`)) && textOf(customer.waId).includes(`photo c${c} (attached:`)),
+      90_000,
+      'every message on its ticket',
+    );
+    await waitFor(() => (hubspot.state.objects['communications']?.length ?? 0) >= ids.length + customers.length, 60_000, 'every message and acknowledgement in HubSpot');
+
+    for (const [c, customer] of customers.entries()) {
+      expect(zendesk.state.users.filter((u) => u.external_id === `+${customer.waId}`)).toHaveLength(1);
+      expect(ticketsOf(customer.waId)).toHaveLength(1);
+      const text = textOf(customer.waId);
+      for (const m of [0, 1, 3, 4]) expect(text.split(`message c${c} m${m}`).length - 1).toBe(1);
+      expect(text.split(`photo c${c} (attached:`).length - 1).toBe(1);
+    }
+    const logged = hubspot.state.objects['communications']!.map((r) => r.properties['whatsapp_message_id']!);
+    expect(new Set(logged).size).toBe(logged.length);
+    expect(ids.every((id) => logged.includes(id))).toBe(true);
+
+    // Agents answer every ticket, faults still on.
+    for (const customer of customers) await zendesk.agentReply(ticketsOf(customer.waId)[0]!.id, `Reply for ${customer.name}`);
+    const sends = (waId: string, text: string) => whatsapp.state.sent.filter((s) => s.to === `+${waId}` && JSON.stringify(s.body).includes(text)).length;
+    await waitFor(() => customers.every((customer) => sends(customer.waId, `Reply for ${customer.name}`) >= 1), 60_000, 'every reply sent');
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const customer of customers) {
+      expect(sends(customer.waId, `Reply for ${customer.name}`)).toBe(1);
+      expect(sends(customer.waId, 'Your ticket number is')).toBe(1);
+    }
+    // The faults did happen, of every kind.
+    const dealt = Object.fromEntries(Object.keys(zendesk.chaos.dealt).map((k) => [k, zendesk.chaos.dealt[k as 'slow'] + hubspot.chaos.dealt[k as 'slow']]));
+    expect(Object.values(dealt).every((n) => n > 0), JSON.stringify(dealt)).toBe(true);
+    expect(whatsapp.chaos.dealt['server-error'] + whatsapp.chaos.dealt['reset-before']).toBeGreaterThan(0);
+  });
+});
