@@ -69,9 +69,10 @@ async function snapshot(store: Store): Promise<Record<BackupTable, unknown[]>> {
     for (const table of BACKUP_TABLES) tables[table] = await db.selectFrom(table).selectAll().execute();
     return tables;
   };
-  if (store.dialect === 'postgres') return store.db.transaction().setIsolationLevel('repeatable read').execute(read);
-  // SQLite in WAL mode: a read transaction sees one snapshot from its first read to its end.
-  return store.db.transaction().execute(read);
+  if (store.dialect === 'postgres') return store.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(read);
+  // SQLite in WAL mode: a read transaction sees one snapshot from its first read to its end (and, read
+  // only, takes no write lock, so the service keeps writing meanwhile).
+  return store.db.transaction().setAccessMode('read only').execute(read);
 }
 
 /** Writes an encrypted backup of the store to `path` (via a temporary file, so a crash leaves no half backup). */

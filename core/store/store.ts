@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type TransactionSettings, type Transaction } from 'kysely';
 import pg from 'pg';
 import { ConfigError } from '../errors.js';
 import { StaticMigrationProvider } from './migrations.js';
@@ -65,6 +65,30 @@ function withStatementCache(database: SQLite.Database, size = 200, maxSqlLength 
   };
 }
 
+/**
+ * SQLite's plain `begin` starts as a reader; when it then writes while another process (a CLI
+ * command beside the running service) has committed since its first read, SQLite answers
+ * "database is locked" at once instead of waiting out busy_timeout. `begin immediate` takes the
+ * write lock up front, so such transactions wait their turn. Read-only transactions (backups)
+ * keep plain `begin`, so a long read never holds writers off.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(settings?.accessMode === 'read only' ? 'begin' : 'begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
 function openSqlite(path: string): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new SQLite(path);
@@ -72,7 +96,7 @@ function openSqlite(path: string): Store {
   // NORMAL survives a process crash; durably() switches to FULL where a power cut matters too.
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }) });
   return {
     db,
     dialect: 'sqlite',
