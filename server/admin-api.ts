@@ -23,6 +23,8 @@ export interface AdminApiDependencies {
   readonly log: Logger;
   /** Session timeouts (admin.session in the config). */
   sessionLimits(): SessionLimits;
+  /** How often the dashboard reloads itself (admin.dashboard.refreshSeconds); 0 for never. */
+  dashboardRefreshSeconds(): number;
   /** Raises a security alert (sign-ins from new devices, bursts of failed sign-ins). */
   alert(draft: AlertDraft): void;
   connectorStates(): ConnectorReadiness[];
@@ -59,6 +61,8 @@ export const ADMIN_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'delete'; pa
 
 const COOKIE = 'wacs_session';
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Sent by the dashboard's own timed reloads: they read, and are not a person's activity. */
+const BACKGROUND_REFRESH = 'x-background-refresh';
 /** Failed sign-ins from one address in the window: this many raise an alert... */
 const SIGN_IN_BURST = { count: 10 } as const;
 /** ...and this many refuse further attempts from it until the window has passed. */
@@ -107,7 +111,7 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
       if (opened.newDevice) deps.alert(newDeviceAlert(user.name, ip, device));
       const maxAge = Math.floor(deps.sessionLimits().absoluteMs / 1000);
       res.setHeader('set-cookie', `${COOKIE}=${opened.cookie}; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=${maxAge}${req.secure ? '; Secure' : ''}`);
-      res.json({ user: user.name, role: user.role, csrfToken: opened.session.csrfToken, ...(user.usedRecoveryCode ? { warning: 'a recovery code was used; it will not work again' } : {}) });
+      res.json({ user: user.name, role: user.role, csrfToken: opened.session.csrfToken, refreshSeconds: deps.dashboardRefreshSeconds(), ...(user.usedRecoveryCode ? { warning: 'a recovery code was used; it will not work again' } : {}) });
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;
       await audit({ actor: `ip:${ip}`, action: 'signin.failure', target: name.slice(0, 64), detail: { reason: error.message } });
@@ -158,7 +162,8 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
       return next();
     }
     const cookie = cookieValue(req, COOKIE);
-    const found = cookie ? await sessionFor(deps.store, cookie, deps.sessionLimits()) : undefined;
+    const activity = !(req.method === 'GET' && req.get(BACKGROUND_REFRESH) === '1');
+    const found = cookie ? await sessionFor(deps.store, cookie, deps.sessionLimits(), Date.now(), activity) : undefined;
     if (!found || !('session' in found)) {
       await audit({ actor: `ip:${req.ip}`, action: 'admin.unauthenticated', target: `${req.method} ${req.path}` });
       res.status(401).json({ error: found ? found.expired : 'sign in (POST /admin/session) or send an API token: Authorization: Bearer wacs_…' });
@@ -189,7 +194,7 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
   };
 
   route('get', '/me', async (_req, res, caller) => {
-    res.json({ actor: caller.actor, user: caller.user ?? null, role: caller.role });
+    res.json({ actor: caller.actor, user: caller.user ?? null, role: caller.role, refreshSeconds: deps.dashboardRefreshSeconds() });
   });
   route('get', '/activity', async (_req, res, caller) => {
     const rows = await deps.store.db

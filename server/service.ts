@@ -303,6 +303,7 @@ export class Service {
         connectorStates: () => this.connectorStates(),
         allowIps: () => this.config.admin.allowIps,
         sessionLimits: () => ({ idleMs: this.config.admin.session.idleMinutes * 60_000, absoluteMs: this.config.admin.session.absoluteHours * 3_600_000 }),
+        dashboardRefreshSeconds: () => this.config.admin.dashboard.refreshSeconds,
         alert: (draft) => this.alerts.report(this.store.db, draft),
         pauseChanged: (id) => this.#dispatchers.get(id)?.pauseChanged(),
         scopeReports: () =>

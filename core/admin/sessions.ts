@@ -38,16 +38,21 @@ export async function openSession(store: Store, input: { user: string; role: Rol
   return { cookie, session: { id, user: input.user, role: input.role, csrfToken, createdAt: now, lastSeenAt: now, ip: input.ip, device: input.device }, newDevice: seen === undefined };
 }
 
-/** The live session a cookie belongs to (its last use moved on), or why there is none. */
-export async function sessionFor(store: Store, cookie: string, limits: SessionLimits, now = Date.now()): Promise<{ session: Session } | { expired: string }> {
+/**
+ * The live session a cookie belongs to, or why there is none. Its last use moves on only when
+ * `activity` is true: a page left open reloading itself is not a person at the keyboard, and must
+ * not hold the idle timeout off.
+ */
+export async function sessionFor(store: Store, cookie: string, limits: SessionLimits, now = Date.now(), activity = true): Promise<{ session: Session } | { expired: string }> {
   const row = await store.db.selectFrom('admin_sessions').selectAll().where('cookie_hash', '=', sha256(cookie)).executeTakeFirst();
   if (!row || row.revoked === 1) return { expired: 'not signed in (or the session was revoked)' };
   if (now - row.last_seen_at > limits.idleMs) return { expired: `signed out after ${Math.round(limits.idleMs / 60_000)} minutes without activity` };
   if (now - row.created_at > limits.absoluteMs) return { expired: `signed out: sessions last at most ${Math.round(limits.absoluteMs / 3_600_000)} hours` };
   const user = await store.db.selectFrom('admin_users').select(['disabled', 'role']).where('name', '=', row.user).executeTakeFirst();
   if (!user || user.disabled === 1) return { expired: 'the account is disabled' };
-  await store.db.updateTable('admin_sessions').set({ last_seen_at: now }).where('id', '=', row.id).execute();
-  return { session: { id: row.id, user: row.user, role: user.role, csrfToken: row.csrf_token, createdAt: row.created_at, lastSeenAt: now, ip: row.ip, device: row.device } };
+  if (activity) await store.db.updateTable('admin_sessions').set({ last_seen_at: now }).where('id', '=', row.id).execute();
+  const lastSeenAt = activity ? now : row.last_seen_at;
+  return { session: { id: row.id, user: row.user, role: user.role, csrfToken: row.csrf_token, createdAt: row.created_at, lastSeenAt, ip: row.ip, device: row.device } };
 }
 
 export function csrfMatches(session: Session, given: string | undefined): boolean {

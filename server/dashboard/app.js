@@ -1,17 +1,19 @@
 // The admin dashboard: plain JavaScript against /admin/api, no external scripts (the page's
 // Content-Security-Policy allows only this origin). Changes carry the CSRF token from sign-in.
 'use strict';
-const state = { csrf: sessionStorage.getItem('csrf') || '', role: sessionStorage.getItem('role') || 'viewer' };
+const state = { csrf: sessionStorage.getItem('csrf') || '', role: sessionStorage.getItem('role') || 'viewer', refreshSeconds: 0, timer: undefined };
 const ROLES = ['viewer', 'operator', 'admin'];
 const $ = (selector) => document.querySelector(selector);
 const allows = (needed) => ROLES.indexOf(state.role) >= ROLES.indexOf(needed);
 const say = (text) => { $('#message').textContent = text; };
 
-async function api(method, path, body) {
+// `background` marks the page's own timed reloads, which the service does not count as activity
+// (an open tab must not keep a session from timing out).
+async function api(method, path, body, background = false) {
   const response = await fetch(`/admin/api${path}`, {
     method,
     credentials: 'same-origin',
-    headers: { 'content-type': 'application/json', ...(method === 'GET' ? {} : { 'x-csrf-token': state.csrf }) },
+    headers: { 'content-type': 'application/json', ...(method === 'GET' ? {} : { 'x-csrf-token': state.csrf }), ...(background ? { 'x-background-refresh': '1' } : {}) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const data = await response.json().catch(() => ({}));
@@ -41,9 +43,10 @@ function button(row, label, onClick) {
   row.insertCell().append(b);
 }
 
-async function refresh() {
+async function refresh(background = false) {
+  const get = (path) => api('GET', path, undefined, background);
   const [status, dead, activity, alerts, scopes, sessions] = await Promise.all([
-    api('GET', '/status'), api('GET', '/operations?state=dead'), api('GET', '/activity'), api('GET', '/alerts'), api('GET', '/scopes'), api('GET', '/sessions'),
+    get('/status'), get('/operations?state=dead'), get('/activity'), get('/alerts'), get('/scopes'), get('/sessions'),
   ]);
   fill('#connectors', status.connectors, (row, c) => {
     cell(row, c.connector);
@@ -74,17 +77,27 @@ async function refresh() {
   });
   fill('#activity', activity.messages, (row, m) => { cell(row, new Date(m.sentAt).toLocaleString()); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); });
   fill('#alerts', alerts.alerts, (row, a) => { cell(row, a.severity, a.severity); cell(row, a.title); cell(row, a.count); cell(row, new Date(a.lastAt).toLocaleString()); });
-  if (allows('admin')) await searchAudit();
+  if (allows('admin')) await searchAudit(background);
+  $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
 }
 
-async function searchAudit() {
+function startAutoRefresh() {
+  clearInterval(state.timer);
+  if (!(state.refreshSeconds > 0)) return;
+  state.timer = setInterval(() => {
+    if (document.visibilityState === 'visible' && !$('#dashboard').hidden) refresh(true).catch((e) => say(e.message));
+  }, state.refreshSeconds * 1000);
+}
+
+async function searchAudit(background = false) {
   const action = new FormData($('#audit-search')).get('action') || '';
-  const { records } = await api('GET', `/audit?limit=200${action ? `&action=${encodeURIComponent(action)}` : ''}`);
+  const { records } = await api('GET', `/audit?limit=200${action ? `&action=${encodeURIComponent(action)}` : ''}`, undefined, background);
   fill('#audit', records, (row, r) => { cell(row, r.seq); cell(row, new Date(r.at).toLocaleString()); cell(row, r.actor); cell(row, r.action); cell(row, r.target); });
   return records;
 }
 
 function showSignIn(reason) {
+  clearInterval(state.timer);
   $('#dashboard').hidden = true;
   $('#signout').hidden = true;
   $('#signin').hidden = false;
@@ -107,13 +120,14 @@ $('#signin').addEventListener('submit', async (event) => {
   const response = await fetch('/admin/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(Object.fromEntries(form)) });
   const data = await response.json();
   if (!response.ok) return say(data.error);
-  Object.assign(state, { csrf: data.csrfToken, role: data.role });
+  Object.assign(state, { csrf: data.csrfToken, role: data.role, refreshSeconds: data.refreshSeconds });
   sessionStorage.setItem('csrf', data.csrfToken);
   sessionStorage.setItem('role', data.role);
   sessionStorage.setItem('user', data.user);
   say(data.warning || '');
   event.target.reset();
   showDashboard(data.user);
+  startAutoRefresh();
   await refresh().catch((e) => say(e.message));
 });
 
@@ -132,4 +146,9 @@ $('#audit-export').addEventListener('click', async () => {
   link.click();
 });
 
-api('GET', '/me').then((me) => { state.role = me.role; showDashboard(me.user || me.actor); return refresh(); }).catch(() => showSignIn());
+api('GET', '/me').then((me) => {
+  Object.assign(state, { role: me.role, refreshSeconds: me.refreshSeconds });
+  showDashboard(me.user || me.actor);
+  startAutoRefresh();
+  return refresh();
+}).catch(() => showSignIn());

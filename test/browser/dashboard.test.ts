@@ -27,7 +27,7 @@ describe('admin dashboard in Chromium', () => {
     let storeUrl = '';
     ({ service } = await serviceWith(({ config }) => {
       storeUrl = (config['store'] as { url: string }).url;
-      return { ...config, connectors: { webhook: { enabled: true, url: recorderUrl, timeoutMs: 2000 } } };
+      return { ...config, admin: { dashboard: { refreshSeconds: 1 } }, connectors: { webhook: { enabled: true, url: recorderUrl, timeoutMs: 2000 } } };
     }));
     const store = await openStore(storeUrl);
     people.ada = await addUser(store, { name: 'ada', role: 'admin', password: PASSWORD });
@@ -112,6 +112,15 @@ describe('admin dashboard in Chromium', () => {
     await waitFor(async () => !(await page.textContent('#sessions tbody'))!.includes('vic'), 5000, "Vic's session to go");
     const vicPage = await signIn('vic');
     await vicPage.close();
+  });
+
+  it('a page left open shows new messages without a click', { timeout: 60_000 }, async () => {
+    const page = await signIn('ada');
+    await expect(page.textContent('#activity tbody')).resolves.not.toContain('+447700900999');
+    await expect(page.textContent('#updated')).resolves.toMatch(/^Updated /);
+    await service.deliver(textWebhook({ from: '447700900999', id: 'wamid.DASH-LIVE', timestamp: Math.floor(Date.now() / 1000), body: 'while you watch' }));
+    await waitFor(async () => (await page.textContent('#activity tbody'))!.includes('+447700900999'), 10_000, 'the new message on the open page');
+    await page.close();
   });
 
   it('refuses the page and sign-in from an address outside admin.allowIps', async () => {
