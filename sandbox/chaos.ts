@@ -12,7 +12,13 @@ export type FaultKind =
   /** The request is handled, then the connection is reset instead of answering. */
   | 'reset-after'
   /** The request is handled, and the answer comes after `slowMs` (past the client's timeout). */
-  | 'slow';
+  | 'slow'
+  /**
+   * The vendor ends the caller's session just before the request (an access token expiring), so
+   * it is refused as unauthenticated. Only for sandboxes whose tokens expire (they pass
+   * `expireCredentials`); elsewhere this kind is never dealt.
+   */
+  | 'token-expired';
 
 export interface ChaosOptions {
   /** Share of requests that fail, 0 to 1. */
@@ -39,7 +45,7 @@ function seededRandom(seed: number): () => number {
 export class Chaos {
   options: ChaosOptions | undefined;
   /** Faults dealt, by kind. */
-  readonly dealt: Record<FaultKind, number> = { 'server-error': 0, 'reset-before': 0, 'reset-after': 0, slow: 0 };
+  readonly dealt: Record<FaultKind, number> = { 'server-error': 0, 'reset-before': 0, 'reset-after': 0, slow: 0, 'token-expired': 0 };
   #random = seededRandom(1);
 
   set(options: ChaosOptions | undefined): void {
@@ -47,15 +53,23 @@ export class Chaos {
     this.#random = seededRandom(options?.seed ?? 1);
   }
 
-  /** The middleware; `serverError` answers a 5xx in the vendor's own shape. */
-  middleware(serverError: (res: Response) => void) {
+  /**
+   * The middleware; `serverError` answers a 5xx in the vendor's own shape, `expireCredentials`
+   * (where tokens expire) invalidates the sessions the sandbox has issued.
+   */
+  middleware(serverError: (res: Response) => void, expireCredentials?: () => void) {
     return (req: Request, res: Response, next: NextFunction): void => {
       const options = this.options;
-      if (!options || options.kinds.length === 0 || (options.methods && !options.methods.includes(req.method))) return next();
+      const kinds = options?.kinds.filter((k) => k !== 'token-expired' || expireCredentials !== undefined) ?? [];
+      if (!options || kinds.length === 0 || (options.methods && !options.methods.includes(req.method))) return next();
       if (this.#random() >= options.rate) return next();
-      const kind = options.kinds[Math.floor(this.#random() * options.kinds.length)]!;
+      const kind = kinds[Math.floor(this.#random() * kinds.length)]!;
       this.dealt[kind]++;
       if (kind === 'server-error') return serverError(res);
+      if (kind === 'token-expired') {
+        expireCredentials!();
+        return next();
+      }
       if (kind === 'reset-before') {
         req.socket.destroy();
         return;

@@ -4,6 +4,7 @@
 // errors in Salesforce's format. State is at GET /_sandbox/state.
 import { randomBytes } from 'node:crypto';
 import { LoopbackServer } from './loopback.js';
+import { Chaos } from './chaos.js';
 import express, { type Request, type Response } from 'express';
 
 export interface SalesforceSandboxOptions {
@@ -92,6 +93,8 @@ export class SalesforceSandbox {
   readonly #options: Required<SalesforceSandboxOptions>;
   readonly #tokens: Set<string>;
   readonly #server = new LoopbackServer();
+  /** Random faults on data API requests, token expiry among them (off until set). */
+  readonly chaos = new Chaos();
   #nextId = 1;
 
   constructor(options: SalesforceSandboxOptions = {}) {
@@ -177,6 +180,7 @@ export class SalesforceSandbox {
     });
 
     const data = express.Router();
+    data.use(this.chaos.middleware((res) => sfError(res, 503, 'SERVER_UNAVAILABLE', 'injected fault: server unavailable'), () => this.expireSessions()));
     data.use((req, res, next) => {
       this.state.requests++;
       const token = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];

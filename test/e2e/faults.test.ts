@@ -1,9 +1,11 @@
-// Random faults through the real service process: the HubSpot and Zendesk sandboxes fail a share
-// of requests before or after doing the work (5xx, resets, answers lost or too late), WhatsApp
-// fails sends and downloads before doing them. Every message still lands exactly once, and
-// every agent reply reaches its customer exactly once.
+// Random faults through the real service process: the HubSpot, Zendesk and Salesforce sandboxes
+// fail a share of requests before or after doing the work (5xx, resets, answers lost or too
+// late; Salesforce also expires its sessions), WhatsApp fails sends and downloads before doing
+// them. Every message still lands exactly once, and every agent reply reaches its customer
+// exactly once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubSpotSandbox } from '../../sandbox/hubspot.js';
+import { SalesforceSandbox } from '../../sandbox/salesforce.js';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
 import { ZendeskSandbox } from '../../sandbox/zendesk.js';
 import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
@@ -12,18 +14,20 @@ describe('random faults end to end', () => {
   const hubspot = new HubSpotSandbox({ requests: 1000, intervalMs: 10_000, searchPerSecond: 20 });
   const zendesk = new ZendeskSandbox({ requestsPerMinute: 2500 });
   const whatsapp = new WhatsAppSandbox();
+  const salesforce = new SalesforceSandbox();
   const simulator = new WhatsAppSimulator(APP_SECRET);
   let service: ServiceProcess;
   const customers = Array.from({ length: 8 }, (_, i) => ({ waId: `44770090060${i}`, name: `Customer ${i}` }));
   const retryFast = { backoffBaseMs: 50, backoffMaxMs: 400, maxAttempts: 60 };
 
   beforeAll(async () => {
-    const [hubspotUrl, zendeskUrl, graphUrl] = await Promise.all([hubspot.start(), zendesk.start(), whatsapp.start()]);
+    const [hubspotUrl, zendeskUrl, graphUrl, salesforceUrl] = await Promise.all([hubspot.start(), zendesk.start(), whatsapp.start(), salesforce.start()]);
     ({ service } = await serviceWith(({ config, port }) => ({
       ...config,
       whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, rateLimit: retryFast },
       connectors: {
         hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
+        salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, timeoutMs: 1000, rateLimit: retryFast },
         zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, timeoutMs: 1000, autoAcknowledge: { enabled: true }, rateLimit: { ...retryFast, requests: 2500 } },
       },
     })));
@@ -34,6 +38,8 @@ describe('random faults end to end', () => {
     hubspot.chaos.set({ ...everything, seed: 3 });
     // Zendesk's writes are where a lost answer could write twice: fail a third of them.
     zendesk.chaos.set({ ...everything, rate: 0.35, methods: ['POST', 'PUT'], seed: 5 });
+    // Salesforce: the same, and sessions that expire at random (the connector must sign in again).
+    salesforce.chaos.set({ ...everything, rate: 0.3, kinds: [...everything.kinds, 'token-expired'], seed: 7 });
     // The Cloud API has no idempotency key: only faults before a send are survivable without a duplicate.
     whatsapp.chaos.set({ rate: 0.2, kinds: ['server-error', 'reset-before'], seed: 11 });
   });
@@ -41,11 +47,11 @@ describe('random faults end to end', () => {
   afterAll(async () => {
     if (process.env['DEBUG_E2E']) {
       for (const t of zendesk.state.tickets) console.log(JSON.stringify({ id: t.id, requester: t.requester_id, comments: t.comments.map((c) => c.body.replace(/\n/g, ' | ')) }));
-      console.log(JSON.stringify({ comms: hubspot.state.objects['communications']?.length, sent: whatsapp.state.sent.length, tickets: zendesk.state.tickets.length, dealt: [hubspot.chaos.dealt, zendesk.chaos.dealt, whatsapp.chaos.dealt] }));
+      console.log(JSON.stringify({ comms: hubspot.state.objects['communications']?.length, sent: whatsapp.state.sent.length, tickets: zendesk.state.tickets.length, dealt: [hubspot.chaos.dealt, zendesk.chaos.dealt, whatsapp.chaos.dealt, salesforce.chaos.dealt], salesforceTokens: salesforce.state.tokensIssued }));
       console.log(service.output.split('\n').filter((l) => !l.includes('"level":30')).slice(-40).join('\n'));
     }
     await service.kill('SIGTERM');
-    await Promise.all([hubspot.stop(), zendesk.stop(), whatsapp.stop()]);
+    await Promise.all([hubspot.stop(), zendesk.stop(), whatsapp.stop(), salesforce.stop()]);
   });
 
   it('loses and duplicates nothing', { timeout: 120_000 }, async () => {
@@ -87,6 +93,23 @@ describe('random faults end to end', () => {
     expect(new Set(logged).size).toBe(logged.length);
     expect(ids.every((id) => logged.includes(id))).toBe(true);
 
+    // Salesforce: one Lead and one Task per customer, each message once in the Task, one file per photo.
+    const leadOf = (waId: string) => salesforce.state.records['Lead']!.filter((l) => l['WhatsApp_Id__c'] === `+${waId}`);
+    const taskOf = (waId: string) => salesforce.state.records['Task']!.filter((t) => leadOf(waId).some((l) => l.Id === t['WhoId']));
+    await waitFor(
+      () => customers.every((customer, c) => taskOf(customer.waId).length > 0 && [0, 1, 3, 4].every((m) => String(taskOf(customer.waId)[0]!['Description']).includes(`message c${c} m${m}`))),
+      60_000,
+      'every message on its Salesforce Task',
+    );
+    await waitFor(() => salesforce.state.records['ContentVersion']!.length >= customers.length, 60_000, 'every photo as a Salesforce file');
+    for (const [c, customer] of customers.entries()) {
+      expect(leadOf(customer.waId)).toHaveLength(1);
+      expect(taskOf(customer.waId)).toHaveLength(1);
+      const description = String(taskOf(customer.waId)[0]!['Description']);
+      for (const m of [0, 1, 3, 4]) expect(description.split(`message c${c} m${m}`).length - 1).toBe(1);
+      expect(salesforce.state.records['ContentVersion']!.filter((f) => f['FirstPublishLocationId'] === taskOf(customer.waId)[0]!.Id)).toHaveLength(1);
+    }
+
     // Agents answer every ticket, faults still on.
     for (const customer of customers) await zendesk.agentReply(ticketsOf(customer.waId)[0]!.id, `Reply for ${customer.name}`);
     const sends = (waId: string, text: string) => whatsapp.state.sent.filter((s) => s.to === `+${waId}` && JSON.stringify(s.body).includes(text)).length;
@@ -97,8 +120,9 @@ describe('random faults end to end', () => {
       expect(sends(customer.waId, 'Your ticket number is')).toBe(1);
     }
     // The faults did happen, of every kind.
-    const dealt = Object.fromEntries(Object.keys(zendesk.chaos.dealt).map((k) => [k, zendesk.chaos.dealt[k as 'slow'] + hubspot.chaos.dealt[k as 'slow']]));
+    const dealt = Object.fromEntries(Object.keys(zendesk.chaos.dealt).map((k) => [k, [zendesk, hubspot, salesforce].reduce((n, s) => n + s.chaos.dealt[k as 'slow'], 0)]));
     expect(Object.values(dealt).every((n) => n > 0), JSON.stringify(dealt)).toBe(true);
+    expect(salesforce.state.tokensIssued).toBeGreaterThan(1);
     expect(whatsapp.chaos.dealt['server-error'] + whatsapp.chaos.dealt['reset-before']).toBeGreaterThan(0);
   });
 });
