@@ -44,8 +44,10 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+const TOTP_PERIOD_SECONDS = 30;
+
 function totpFor(name: string, secret: string): TOTP {
-  return new TOTP({ issuer: 'wa-crm-sync', label: name, secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 });
+  return new TOTP({ issuer: 'wa-crm-sync', label: name, secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: TOTP_PERIOD_SECONDS });
 }
 
 export interface Enrolment {
@@ -100,7 +102,7 @@ export async function disableUser(store: Store, name: string): Promise<void> {
 export async function resetTwoFactor(store: Store, name: string): Promise<Enrolment> {
   await requireUser(store, name);
   const { secret, enrolment, codeHashes } = newEnrolment(name);
-  await store.db.updateTable('admin_users').set({ totp_secret: secret, recovery_codes: JSON.stringify(codeHashes), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
+  await store.db.updateTable('admin_users').set({ totp_secret: secret, totp_last_step: null, recovery_codes: JSON.stringify(codeHashes), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
   return enrolment;
 }
 
@@ -121,7 +123,10 @@ export async function verifySignIn(store: Store, input: { name: string; password
   }
   const passwordOk = await passwordMatches(input.password, user.password_hash);
   const code = input.code.trim();
-  const totpOk = /^\d{6}$/.test(code) && totpFor(user.name, user.totp_secret).validate({ token: code, window: 1, timestamp: now }) !== null;
+  const delta = /^\d{6}$/.test(code) ? totpFor(user.name, user.totp_secret).validate({ token: code, window: 1, timestamp: now }) : null;
+  // A code seen once (over a shoulder, by a phishing page relaying it) must not sign in again.
+  const step = delta === null ? null : Math.floor(now / 1000 / TOTP_PERIOD_SECONDS) + delta;
+  const totpOk = step !== null && (user.totp_last_step === null || step > user.totp_last_step);
   const codes = JSON.parse(user.recovery_codes) as string[];
   const recovery = !totpOk && codes.includes(sha256(code.toLowerCase()));
   if (!passwordOk || !(totpOk || recovery)) {
@@ -131,11 +136,13 @@ export async function verifySignIn(store: Store, input: { name: string; password
     if (lock) throw new AccountError(`too many failed sign-ins: the account is locked for ${LOCKOUT.minutes} minutes`);
     throw refused;
   }
-  await store.db
+  let accept = store.db
     .updateTable('admin_users')
-    .set({ failed_attempts: 0, locked_until: null, last_login_at: now, ...(recovery ? { recovery_codes: JSON.stringify(codes.filter((c) => c !== sha256(code.toLowerCase()))) } : {}) })
-    .where('name', '=', user.name)
-    .execute();
+    .set({ failed_attempts: 0, locked_until: null, last_login_at: now, ...(recovery ? { recovery_codes: JSON.stringify(codes.filter((c) => c !== sha256(code.toLowerCase()))) } : { totp_last_step: step }) })
+    .where('name', '=', user.name);
+  // Two sign-ins racing with one code (or one recovery code): only the first changes the row.
+  accept = recovery ? accept.where('recovery_codes', '=', user.recovery_codes) : accept.where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step!)]));
+  if (Number((await accept.executeTakeFirst()).numUpdatedRows) === 0) throw refused;
   return { name: user.name, role: user.role, usedRecoveryCode: recovery };
 }
 

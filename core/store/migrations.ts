@@ -267,6 +267,12 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_totp_last_step': {
+      // The newest TOTP time step each account signed in with: a code works once (RFC 6238, 5.2).
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('admin_users').addColumn('totp_last_step', int).execute();
+      },
+    },
   };
 }
 

@@ -186,6 +186,8 @@ export interface AdminUsersTable {
   locked_until: number | null;
   created_at: number;
   last_login_at: number | null;
+  /** The TOTP time step (30 s) of the newest code accepted: older and equal steps are refused. */
+  totp_last_step: number | null;
 }
 
 export interface ApiTokensTable {

@@ -19,7 +19,8 @@ describe('admin dashboard in Chromium', () => {
   const recorder = new Recorder();
   let service: ServiceProcess;
   let browser: Browser;
-  const people = {} as Record<'ada' | 'olga' | 'vic', Enrolment>;
+  // A TOTP code signs in once, so each test signs in a person of its own or uses a recovery code.
+  const people = {} as Record<'ada' | 'abe' | 'olga' | 'vic', Enrolment>;
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
@@ -31,6 +32,7 @@ describe('admin dashboard in Chromium', () => {
     }));
     const store = await openStore(storeUrl);
     people.ada = await addUser(store, { name: 'ada', role: 'admin', password: PASSWORD });
+    people.abe = await addUser(store, { name: 'abe', role: 'admin', password: PASSWORD });
     people.olga = await addUser(store, { name: 'olga', role: 'operator', password: PASSWORD });
     people.vic = await addUser(store, { name: 'vic', role: 'viewer', password: PASSWORD });
     // A dead operation to replay.
@@ -49,7 +51,7 @@ describe('admin dashboard in Chromium', () => {
     await recorder.stop();
   });
 
-  async function signIn(name: 'ada' | 'olga' | 'vic'): Promise<Page> {
+  async function signIn(name: 'ada' | 'abe' | 'olga' | 'vic', code = (URI.parse(people[name].totpUri) as TOTP).generate()): Promise<Page> {
     const page = await (await browser.newContext()).newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -57,7 +59,7 @@ describe('admin dashboard in Chromium', () => {
     await page.goto(`${service.baseUrl}/admin/`);
     await page.fill('input[name=name]', name);
     await page.fill('input[name=password]', PASSWORD);
-    await page.fill('input[name=code]', (URI.parse(people[name].totpUri) as TOTP).generate());
+    await page.fill('input[name=code]', code);
     await page.click('form#signin button[type=submit]');
     await page.waitForSelector('#dashboard:not([hidden])');
     await expect(page.isVisible('form#signin')).resolves.toBe(false);
@@ -110,12 +112,12 @@ describe('admin dashboard in Chromium', () => {
     await waitFor(async () => (await page.textContent('#sessions tbody'))!.includes('vic'), 5000, "Vic's session in the list");
     await page.click('#sessions tbody tr:has-text("vic") >> text=Revoke');
     await waitFor(async () => !(await page.textContent('#sessions tbody'))!.includes('vic'), 5000, "Vic's session to go");
-    const vicPage = await signIn('vic');
+    const vicPage = await signIn('vic', people.vic.recoveryCodes[0]);
     await vicPage.close();
   });
 
   it('a page left open shows new messages without a click', { timeout: 60_000 }, async () => {
-    const page = await signIn('ada');
+    const page = await signIn('abe');
     await expect(page.textContent('#activity tbody')).resolves.not.toContain('+447700900999');
     await expect(page.textContent('#updated')).resolves.toMatch(/^Updated /);
     await service.deliver(textWebhook({ from: '447700900999', id: 'wamid.DASH-LIVE', timestamp: Math.floor(Date.now() / 1000), body: 'while you watch' }));

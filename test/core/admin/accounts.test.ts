@@ -31,6 +31,19 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     await expect(verifySignIn(store, { name: 'nobody', password: PASSWORD, code: '123456' })).rejects.toThrow('wrong user name, password or code');
   });
 
+  it('takes each TOTP code once, also when two sign-ins race with it; a later code still works', async () => {
+    const enrolment = await addUser(store, { name: 'erin', role: 'viewer', password: PASSWORD });
+    const t = 1_800_000_015_000; // the middle of a 30-second step
+    const signIn = (code: string, at: number) => verifySignIn(store, { name: 'erin', password: PASSWORD, code }, at);
+    const code = codeFor(enrolment, t);
+    const raced = await Promise.allSettled([signIn(code, t), signIn(code, t)]);
+    expect(raced.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    await expect(signIn(code, t + 5_000)).rejects.toThrow('wrong user name, password or code');
+    // The step before is still inside the clock-drift window, but older than the code used: refused.
+    await expect(signIn(codeFor(enrolment, t - 30_000), t)).rejects.toThrow('wrong user name, password or code');
+    expect(await signIn(codeFor(enrolment, t + 30_000), t + 30_000)).toMatchObject({ name: 'erin', usedRecoveryCode: false });
+  });
+
   it('takes a recovery code once', async () => {
     const enrolment = await addUser(store, { name: 'bob', role: 'viewer', password: PASSWORD });
     const code = enrolment.recoveryCodes[3]!;
