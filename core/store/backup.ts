@@ -2,11 +2,12 @@
 // a logical dump (every table, read in one transaction, so it is consistent while the service
 // runs), gzipped and sealed with AES-256-GCM under a key derived from a passphrase by scrypt.
 // The same format serves SQLite and PostgreSQL, so a backup of one restores into the other.
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { sql } from 'kysely';
 import { SyncError } from '../errors.js';
+import { looksSealed, passphraseFrom, seal, unseal } from '../passphrase-seal.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
@@ -51,15 +52,9 @@ interface BackupHeader {
 
 /** The passphrase (at least 16 characters) that keys backups, from the environment or a key file. */
 export async function backupPassphrase(options: { env: NodeJS.ProcessEnv; keyFile?: string | undefined }): Promise<string> {
-  const fromEnv = options.env['WA_CRM_SYNC_BACKUP_KEY'];
-  const passphrase = fromEnv ?? (options.keyFile ? (await readFile(options.keyFile, 'utf8').catch(() => '')).trim() : undefined);
+  const passphrase = await passphraseFrom({ ...options, envName: 'WA_CRM_SYNC_BACKUP_KEY', makeError: (message) => new BackupError(`backup key: ${message}`) });
   if (passphrase === undefined) throw new BackupError('no backup key: set WA_CRM_SYNC_BACKUP_KEY or backup.keyFile (a file holding a passphrase of at least 16 characters)');
-  if (passphrase.length < 16) throw new BackupError(`the backup key ${fromEnv ? 'in WA_CRM_SYNC_BACKUP_KEY' : `in ${options.keyFile}`} is shorter than 16 characters (or the file is missing); use a long random passphrase`);
   return passphrase;
-}
-
-function keyFrom(passphrase: string, salt: Buffer): Buffer {
-  return scryptSync(passphrase, salt, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
 }
 
 /** Reads every table in one transaction: a consistent snapshot while writers carry on. */
@@ -81,12 +76,7 @@ export async function writeBackup(store: Store, path: string, passphrase: string
   const counts = Object.fromEntries(BACKUP_TABLES.map((t) => [t, tables[t].length]));
   const header: BackupHeader = { format: FORMAT, version: 1, createdAt: now.toISOString(), dialect: store.dialect, counts };
   const lines = [JSON.stringify(header), ...BACKUP_TABLES.flatMap((table) => tables[table].map((row) => JSON.stringify({ table, row })))];
-  const plain = gzipSync(Buffer.from(lines.join('\n'), 'utf8'));
-  const salt = randomBytes(16);
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
-  cipher.setAAD(Buffer.concat([MAGIC, salt, iv]));
-  const sealed = Buffer.concat([MAGIC, salt, iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  const sealed = seal(passphrase, MAGIC, gzipSync(Buffer.from(lines.join('\n'), 'utf8')));
   const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(temp, sealed, { mode: 0o600 });
   await rename(temp, path);
@@ -98,20 +88,9 @@ export async function readBackup(path: string, passphrase: string): Promise<{ he
   const sealed = await readFile(path).catch((error: Error) => {
     throw new BackupError(`cannot read ${path}: ${error.message}`);
   });
-  if (sealed.length < MAGIC.length + 16 + 12 + 16 || !sealed.subarray(0, MAGIC.length).equals(MAGIC)) {
-    throw new BackupError(`${path} is not a wa-crm-sync backup (or it was cut short); nothing was changed`);
-  }
-  const salt = sealed.subarray(8, 24);
-  const iv = sealed.subarray(24, 36);
-  const decipher = createDecipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
-  decipher.setAAD(Buffer.concat([MAGIC, salt, iv]));
-  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
-  let plain: Buffer;
-  try {
-    plain = Buffer.concat([decipher.update(sealed.subarray(36, sealed.length - 16)), decipher.final()]);
-  } catch {
-    throw new BackupError(`${path}: the key is wrong or the file is damaged (it failed authentication); nothing was changed`);
-  }
+  if (!looksSealed(sealed, MAGIC)) throw new BackupError(`${path} is not a wa-crm-sync backup (or it was cut short); nothing was changed`);
+  const plain = unseal(passphrase, MAGIC, sealed);
+  if (!plain) throw new BackupError(`${path}: the key is wrong or the file is damaged (it failed authentication); nothing was changed`);
   const [first, ...rest] = gunzipSync(plain).toString('utf8').split('\n');
   const header = JSON.parse(first ?? '{}') as BackupHeader;
   if (header.format !== FORMAT || header.version !== 1) throw new BackupError(`${path}: unknown backup format ${header.format}/${header.version}`);
