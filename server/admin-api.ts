@@ -3,7 +3,7 @@
 // needs; a refused call gets 401 or 403 and is written to the audit trail, like every change.
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AccountError, authenticateToken, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
+import { AccountError, TwoStepSecretsError, authenticateToken, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
 import { pausedConnectors, setPaused } from '../core/admin/pause.js';
 import { csrfMatches, listSessions, openSession, revokeSession, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
 import type { AlertDraft } from '../core/security/alerts.js';
@@ -25,6 +25,8 @@ export interface AdminApiDependencies {
   sessionLimits(): SessionLimits;
   /** How often the dashboard reloads itself (admin.dashboard.refreshSeconds); 0 for never. */
   dashboardRefreshSeconds(): number;
+  /** The key that seals TOTP secrets in the store (WA_CRM_SYNC_SECRETS_KEY or admin.secretsKeyFile), if any. */
+  secretsKey(): Promise<string | undefined>;
   /** Raises a security alert (sign-ins from new devices, bursts of failed sign-ins). */
   alert(draft: AlertDraft): void;
   connectorStates(): ConnectorReadiness[];
@@ -104,7 +106,7 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
       return;
     }
     try {
-      const user = await verifySignIn(deps.store, { name, password: typeof body.password === 'string' ? body.password : '', code: typeof body.code === 'string' ? body.code : '' });
+      const user = await verifySignIn(deps.store, { name, password: typeof body.password === 'string' ? body.password : '', code: typeof body.code === 'string' ? body.code : '' }, await deps.secretsKey());
       const device = req.get('user-agent') ?? 'unknown';
       const opened = await openSession(deps.store, { user: user.name, role: user.role, ip, device });
       await audit({ actor: `user:${user.name}`, action: 'signin.success', detail: { ip, newDevice: opened.newDevice, recoveryCode: user.usedRecoveryCode } });
@@ -113,6 +115,13 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
       res.setHeader('set-cookie', `${COOKIE}=${opened.cookie}; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=${maxAge}${req.secure ? '; Secure' : ''}`);
       res.json({ user: user.name, role: user.role, csrfToken: opened.session.csrfToken, refreshSeconds: deps.dashboardRefreshSeconds(), ...(user.usedRecoveryCode ? { warning: 'a recovery code was used; it will not work again' } : {}) });
     } catch (error) {
+      if (error instanceof TwoStepSecretsError) {
+        // The operator's to fix; the person only learns that sign-in is down, not why.
+        deps.log.error({ err: error.message }, 'sign-in unavailable');
+        await audit({ actor: `ip:${ip}`, action: 'signin.unavailable', target: name.slice(0, 64), detail: { reason: error.message } });
+        res.status(503).json({ error: 'sign-in is unavailable: the service cannot read the two-step secrets; an admin must fix its key (the service log says what is wrong)' });
+        return;
+      }
       if (!(error instanceof AccountError)) throw error;
       await audit({ actor: `ip:${ip}`, action: 'signin.failure', target: name.slice(0, 64), detail: { reason: error.message } });
       const seen = failures.add(ip, now);

@@ -6,7 +6,7 @@ import type { ScopeCheck } from '../core/scopes.js';
 import { openAlerts } from '../core/security/alerts.js';
 import { runAudit, type AuditCheck } from '../core/security/audit.js';
 import { verifyAuditTrail } from '../core/security/audit-trail.js';
-import { listUsers } from '../core/admin/accounts.js';
+import { listUsers, secretsKey } from '../core/admin/accounts.js';
 import { backupPassphrase, lastBackup } from '../core/store/backup.js';
 import type { Store } from '../core/store/store.js';
 
@@ -28,6 +28,7 @@ export async function auditService(deps: {
   const zendesk = config.connectors['zendesk'];
   const zendeskSecretKnown = !zendesk?.enabled || Boolean((zendesk.settings as { webhookSecret?: string }).webhookSecret) || (await storedZendeskSecret(store)) !== undefined;
   const backupKeyAvailable = await backupPassphrase({ env: deps.env, keyFile: config.backup.keyFile }).then(() => true, () => false);
+  const secretsKeyAvailable = await secretsKey(deps.env, config.admin.secretsKeyFile).then((key) => key !== undefined, () => false);
   const scopes = (await deps.checkScopes()).map(({ connector, check }) => ({ connector, report: check.report, ...(check.ok ? {} : { error: check.reason }) }));
   return runAudit(config, {
     configText: await readFile(deps.configPath, 'utf8'),
@@ -36,6 +37,7 @@ export async function auditService(deps: {
     openAlerts: await openAlerts(store.db),
     zendeskSecretKnown,
     backupKeyAvailable,
+    secretsKeyAvailable,
     adminUsers: await listUsers(store),
     auditTrail: await verifyAuditTrail(store),
     now: Date.now(),

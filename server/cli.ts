@@ -2,9 +2,10 @@
 import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
 import QRCode from 'qrcode';
-import { AccountError, addUser, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, ROLES, type Enrolment, type Role } from '../core/admin/accounts.js';
+import { AccountError, addUser, secretsKey, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, ROLES, type Enrolment, type Role } from '../core/admin/accounts.js';
 import { connectorSettingsSchemas } from '../connectors/registry.js';
 import { loadConfig } from '../core/config/load.js';
+import type { Config } from '../core/config/schema.js';
 import { ConfigError, errorMessage } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
@@ -26,11 +27,11 @@ function configPath(options: { config?: string }): string {
 
 const configOption = () => new Option('-c, --config <path>', 'config file (default: $WA_CRM_SYNC_CONFIG or ./wa-crm-sync.yaml)');
 
-async function withStore<T>(options: { config?: string }, run: (store: Store) => Promise<T>): Promise<T> {
+async function withStore<T>(options: { config?: string }, run: (store: Store, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig(configPath(options), connectorSettingsSchemas);
   const store = await openStore(config.store.url);
   try {
-    return await run(store);
+    return await run(store, config);
   } finally {
     await store.close();
   }
@@ -120,8 +121,8 @@ export function buildCli(): Command {
     .action(async (name: string, options: { role: string; config?: string }) => {
       if (!ROLES.includes(options.role as Role)) throw new AccountError(`--role must be one of ${ROLES.join(', ')}`);
       const password = (await readStdin()).split('\n')[0]!.trim();
-      await withStore(options, async (store) => {
-        const enrolment = await addUser(store, { name, role: options.role as Role, password });
+      await withStore(options, async (store, config) => {
+        const enrolment = await addUser(store, { name, role: options.role as Role, password }, await secretsKey(process.env, config.admin.secretsKeyFile));
         await appendAudit(store, { actor: cliActor(), action: 'user.add', target: name, detail: { role: options.role } });
         await printEnrolment(name, enrolment);
       });
@@ -153,8 +154,8 @@ export function buildCli(): Command {
     .description('new two-step secret and recovery codes for an account (the old ones stop working); lifts a lockout')
     .addOption(configOption())
     .action(async (name: string, options: { config?: string }) => {
-      await withStore(options, async (store) => {
-        const enrolment = await resetTwoFactor(store, name);
+      await withStore(options, async (store, config) => {
+        const enrolment = await resetTwoFactor(store, name, await secretsKey(process.env, config.admin.secretsKeyFile));
         await appendAudit(store, { actor: cliActor(), action: 'user.reset-2fa', target: name });
         await printEnrolment(name, enrolment);
       });

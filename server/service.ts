@@ -7,6 +7,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { connectorRegistry, connectorSettingsSchemas, deliveryParsers, whatsappConnector } from '../connectors/registry.js';
 import { changedKeys, loadConfig } from '../core/config/load.js';
+import { secretsKey } from '../core/admin/accounts.js';
 import type { Config } from '../core/config/schema.js';
 import type { Connector } from '../core/connector.js';
 import { Engine } from '../core/engine.js';
@@ -304,6 +305,7 @@ export class Service {
         allowIps: () => this.config.admin.allowIps,
         sessionLimits: () => ({ idleMs: this.config.admin.session.idleMinutes * 60_000, absoluteMs: this.config.admin.session.absoluteHours * 3_600_000 }),
         dashboardRefreshSeconds: () => this.config.admin.dashboard.refreshSeconds,
+        secretsKey: () => secretsKey(this.#options.env ?? process.env, this.config.admin.secretsKeyFile),
         alert: (draft) => this.alerts.report(this.store.db, draft),
         pauseChanged: (id) => this.#dispatchers.get(id)?.pauseChanged(),
         scopeReports: () =>

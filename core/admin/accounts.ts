@@ -1,11 +1,13 @@
 // Admin accounts and API tokens. Passwords are hashed with scrypt (memory-hard); two-step
 // verification by TOTP is mandatory for every account, with single-use recovery codes; repeated
-// failures lock the account for a while. API tokens are random, stored only as a hash, scoped
-// to a role and expiring.
+// failures lock the account for a while. TOTP secrets must be readable to check codes, so they
+// cannot be hashed: with a secrets key they are sealed (AES-256-GCM) in the store. API tokens
+// are random, stored only as a hash, scoped to a role and expiring.
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Secret, TOTP } from 'otpauth';
 import { SyncError } from '../errors.js';
+import { passphraseFrom, seal, unseal } from '../passphrase-seal.js';
 import type { Store } from '../store/store.js';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -44,6 +46,40 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/**
+ * The stored TOTP secrets cannot be opened (sealed, and the key is missing or wrong): nobody can
+ * sign in until an operator fixes the key. Not the person's fault, so not an AccountError.
+ */
+export class TwoStepSecretsError extends SyncError {
+  override readonly name = 'TwoStepSecretsError';
+}
+
+export const SECRETS_KEY_ENV = 'WA_CRM_SYNC_SECRETS_KEY';
+
+/** The key that seals TOTP secrets, from WA_CRM_SYNC_SECRETS_KEY or admin.secretsKeyFile; undefined when neither is set. */
+export function secretsKey(env: NodeJS.ProcessEnv, keyFile: string | undefined): Promise<string | undefined> {
+  return passphraseFrom({ env, envName: SECRETS_KEY_ENV, keyFile, makeError: (message) => new TwoStepSecretsError(`secrets key: ${message}`) });
+}
+
+const SEALED_PREFIX = 'sealed:';
+const TOTP_SECRET_MAGIC = Buffer.from('WACSTS01');
+
+function storedSecret(secret: string, key: string | undefined): string {
+  return key ? `${SEALED_PREFIX}${seal(key, TOTP_SECRET_MAGIC, Buffer.from(secret)).toString('base64')}` : secret;
+}
+
+export function isSealedSecret(stored: string): boolean {
+  return stored.startsWith(SEALED_PREFIX);
+}
+
+function openSecret(stored: string, key: string | undefined): string {
+  if (!isSealedSecret(stored)) return stored;
+  if (!key) throw new TwoStepSecretsError(`the TOTP secrets are sealed but no key is set: set ${SECRETS_KEY_ENV} (or admin.secretsKeyFile) to the key they were sealed with`);
+  const plain = unseal(key, TOTP_SECRET_MAGIC, Buffer.from(stored.slice(SEALED_PREFIX.length), 'base64'));
+  if (!plain) throw new TwoStepSecretsError(`the TOTP secrets cannot be opened with this key: set ${SECRETS_KEY_ENV} (or admin.secretsKeyFile) to the key they were sealed with`);
+  return plain.toString();
+}
+
 const TOTP_PERIOD_SECONDS = 30;
 
 function totpFor(name: string, secret: string): TOTP {
@@ -67,7 +103,8 @@ function checkPassword(password: string): void {
   if (password.length < 12) throw new AccountError('the password must have at least 12 characters');
 }
 
-export async function addUser(store: Store, input: { name: string; role: Role; password: string }, now = Date.now()): Promise<Enrolment> {
+/** Adds an account; `key` (secretsKey) seals its TOTP secret in the store. */
+export async function addUser(store: Store, input: { name: string; role: Role; password: string }, key?: string, now = Date.now()): Promise<Enrolment> {
   if (!/^[a-z0-9][a-z0-9._-]{1,63}$/i.test(input.name)) throw new AccountError('a user name is 2 to 64 letters, digits, dots, dashes or underscores');
   checkPassword(input.password);
   const existing = await store.db.selectFrom('admin_users').select('name').where('name', '=', input.name).executeTakeFirst();
@@ -75,14 +112,14 @@ export async function addUser(store: Store, input: { name: string; role: Role; p
   const { secret, enrolment, codeHashes } = newEnrolment(input.name);
   await store.db
     .insertInto('admin_users')
-    .values({ name: input.name, role: input.role, password_hash: await hashPassword(input.password), totp_secret: secret, recovery_codes: JSON.stringify(codeHashes), disabled: 0, failed_attempts: 0, locked_until: null, created_at: now, last_login_at: null })
+    .values({ name: input.name, role: input.role, password_hash: await hashPassword(input.password), totp_secret: storedSecret(secret, key), recovery_codes: JSON.stringify(codeHashes), disabled: 0, failed_attempts: 0, locked_until: null, created_at: now, last_login_at: null })
     .execute();
   return enrolment;
 }
 
-export async function listUsers(store: Store): Promise<Array<{ name: string; role: Role; disabled: boolean; lockedUntil: number | null; lastLoginAt: number | null; recoveryCodesLeft: number }>> {
+export async function listUsers(store: Store): Promise<Array<{ name: string; role: Role; disabled: boolean; lockedUntil: number | null; lastLoginAt: number | null; recoveryCodesLeft: number; secretSealed: boolean }>> {
   const rows = await store.db.selectFrom('admin_users').selectAll().orderBy('name').execute();
-  return rows.map((r) => ({ name: r.name, role: r.role, disabled: r.disabled === 1, lockedUntil: r.locked_until, lastLoginAt: r.last_login_at, recoveryCodesLeft: (JSON.parse(r.recovery_codes) as string[]).length }));
+  return rows.map((r) => ({ name: r.name, role: r.role, disabled: r.disabled === 1, lockedUntil: r.locked_until, lastLoginAt: r.last_login_at, recoveryCodesLeft: (JSON.parse(r.recovery_codes) as string[]).length, secretSealed: isSealedSecret(r.totp_secret) }));
 }
 
 async function requireUser(store: Store, name: string) {
@@ -99,18 +136,19 @@ export async function disableUser(store: Store, name: string): Promise<void> {
 }
 
 /** A new TOTP secret and recovery codes (the old ones stop working); also lifts a lockout. */
-export async function resetTwoFactor(store: Store, name: string): Promise<Enrolment> {
+export async function resetTwoFactor(store: Store, name: string, key?: string): Promise<Enrolment> {
   await requireUser(store, name);
   const { secret, enrolment, codeHashes } = newEnrolment(name);
-  await store.db.updateTable('admin_users').set({ totp_secret: secret, totp_last_step: null, recovery_codes: JSON.stringify(codeHashes), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
+  await store.db.updateTable('admin_users').set({ totp_secret: storedSecret(secret, key), totp_last_step: null, recovery_codes: JSON.stringify(codeHashes), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
   return enrolment;
 }
 
 /**
  * Checks a sign-in: password and a current TOTP code (or an unused recovery code). Failures count
- * towards a lockout; the message never says which part was wrong.
+ * towards a lockout; the message never says which part was wrong. With `key`, a secret still
+ * stored in clear is sealed once the person has signed in.
  */
-export async function verifySignIn(store: Store, input: { name: string; password: string; code: string }, now = Date.now()): Promise<{ name: string; role: Role; usedRecoveryCode: boolean }> {
+export async function verifySignIn(store: Store, input: { name: string; password: string; code: string }, key?: string, now = Date.now()): Promise<{ name: string; role: Role; usedRecoveryCode: boolean }> {
   const user = await store.db.selectFrom('admin_users').selectAll().where('name', '=', input.name).executeTakeFirst();
   const refused = new AccountError('wrong user name, password or code');
   if (!user) {
@@ -121,9 +159,10 @@ export async function verifySignIn(store: Store, input: { name: string; password
   if (user.locked_until !== null && user.locked_until > now) {
     throw new AccountError(`too many failed sign-ins: locked until ${new Date(user.locked_until).toISOString()}; wait, or ask an admin to run wa-crm-sync users reset-2fa ${user.name}`);
   }
+  const secret = openSecret(user.totp_secret, key);
   const passwordOk = await passwordMatches(input.password, user.password_hash);
   const code = input.code.trim();
-  const delta = /^\d{6}$/.test(code) ? totpFor(user.name, user.totp_secret).validate({ token: code, window: 1, timestamp: now }) : null;
+  const delta = /^\d{6}$/.test(code) ? totpFor(user.name, secret).validate({ token: code, window: 1, timestamp: now }) : null;
   // A code seen once (over a shoulder, by a phishing page relaying it) must not sign in again.
   const step = delta === null ? null : Math.floor(now / 1000 / TOTP_PERIOD_SECONDS) + delta;
   const totpOk = step !== null && (user.totp_last_step === null || step > user.totp_last_step);
@@ -138,7 +177,13 @@ export async function verifySignIn(store: Store, input: { name: string; password
   }
   let accept = store.db
     .updateTable('admin_users')
-    .set({ failed_attempts: 0, locked_until: null, last_login_at: now, ...(recovery ? { recovery_codes: JSON.stringify(codes.filter((c) => c !== sha256(code.toLowerCase()))) } : { totp_last_step: step }) })
+    .set({
+      failed_attempts: 0,
+      locked_until: null,
+      last_login_at: now,
+      ...(recovery ? { recovery_codes: JSON.stringify(codes.filter((c) => c !== sha256(code.toLowerCase()))) } : { totp_last_step: step }),
+      ...(key && !isSealedSecret(user.totp_secret) ? { totp_secret: storedSecret(secret, key) } : {}),
+    })
     .where('name', '=', user.name);
   // Two sign-ins racing with one code (or one recovery code): only the first changes the row.
   accept = recovery ? accept.where('recovery_codes', '=', user.recovery_codes) : accept.where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step!)]));

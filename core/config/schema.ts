@@ -133,6 +133,8 @@ export const serviceConfigSchema = z.strictObject({
       allowIps: z.array(z.string().min(2)).default([]),
       /** Browser sessions end after this long without activity, and in any case after absoluteHours. */
       session: z.strictObject({ idleMinutes: z.number().positive().default(30), absoluteHours: z.number().positive().default(12) }).prefault({}),
+      /** A file holding the key (16+ characters) that seals admins' TOTP secrets in the store; WA_CRM_SYNC_SECRETS_KEY wins over it. */
+      secretsKeyFile: z.string().optional(),
       /** The dashboard reloads its tables this often while it is open and visible; 0 turns that off. Such reloads do not count as activity for idleMinutes. */
       dashboard: z.strictObject({ refreshSeconds: z.number().min(0).default(15) }).prefault({}),
     })

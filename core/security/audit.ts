@@ -25,7 +25,9 @@ export interface AuditFacts {
   /** Whether a backup passphrase is available (environment or key file). */
   readonly backupKeyAvailable: boolean;
   /** Admin accounts (two-step verification is mandatory for each; recovery codes run out). */
-  readonly adminUsers: ReadonlyArray<{ name: string; disabled: boolean; recoveryCodesLeft: number }>;
+  readonly adminUsers: ReadonlyArray<{ name: string; disabled: boolean; recoveryCodesLeft: number; secretSealed: boolean }>;
+  /** Whether the key that seals TOTP secrets is set and usable (environment or key file). */
+  readonly secretsKeyAvailable: boolean;
   /** The audit trail's verification. */
   readonly auditTrail: { readonly ok: boolean; readonly records: number; readonly reason?: string };
   readonly now: number;
@@ -131,6 +133,16 @@ function twoStep(facts: AuditFacts): AuditCheck {
   return { check, status: 'pass', detail: `${active.length} active account${active.length === 1 ? '' : 's'}, each with two-step verification (it cannot be switched off)` };
 }
 
+function twoStepSecrets(facts: AuditFacts): AuditCheck {
+  const check = 'two-step secrets sealed in the store';
+  const clear = facts.adminUsers.filter((u) => !u.secretSealed).map((u) => u.name);
+  const sealed = facts.adminUsers.length - clear.length;
+  if (sealed > 0 && !facts.secretsKeyAvailable) return { check, status: 'fail', detail: `${sealed} TOTP secret${sealed === 1 ? ' is' : 's are'} sealed but no usable key is set: nobody can sign in; set WA_CRM_SYNC_SECRETS_KEY (or admin.secretsKeyFile) to the key they were sealed with` };
+  if (clear.length > 0 && !facts.secretsKeyAvailable) return { check, status: 'warn', detail: `the TOTP secrets of ${clear.join(', ')} are stored in clear (whoever reads the store or a restored backup could make codes): set WA_CRM_SYNC_SECRETS_KEY (or admin.secretsKeyFile); each is sealed at the next sign-in` };
+  if (clear.length > 0) return { check, status: 'warn', detail: `${clear.join(', ')} not sealed yet: sealed at the next sign-in (or run wa-crm-sync users reset-2fa)` };
+  return { check, status: 'pass', detail: facts.adminUsers.length === 0 ? 'no accounts yet; a key is set' : `all ${sealed} sealed with AES-256-GCM` };
+}
+
 export function runAudit(config: Config, facts: AuditFacts): AuditCheck[] {
   return [
     webhookSecrets(config, facts),
@@ -140,6 +152,7 @@ export function runAudit(config: Config, facts: AuditFacts): AuditCheck[] {
     backupAge(config, facts),
     alertsCheck(facts),
     twoStep(facts),
+    twoStepSecrets(facts),
     facts.auditTrail.ok
       ? { check: 'audit trail intact', status: 'pass', detail: `${facts.auditTrail.records} records, each chained to the one before` }
       : { check: 'audit trail intact', status: 'fail', detail: `${facts.auditTrail.reason ?? 'the chain is broken'}: someone changed the store directly; restore the trail from a backup and find out who had access (wa-crm-sync audit verify)` },

@@ -2,6 +2,7 @@
 // expired tokens, pause and resume persisted and honoured, refusals in the audit trail; and
 // the users and tokens commands.
 import { execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { ADMIN_ROUTES } from '../../server/admin-api.js';
 import { projectRoot, textWebhook } from '../helpers/fixtures.js';
 import { Recorder } from '../helpers/recorder.js';
 import { serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { tempDir } from '../helpers/stores.js';
 
 describe('admin API end to end', () => {
   const recorder = new Recorder();
@@ -32,9 +34,13 @@ describe('admin API end to end', () => {
 
   beforeAll(async () => {
     const recorderUrl = await recorder.start();
+    // The service and the CLI seal TOTP secrets with the key in this file (olga's and vic's, added
+    // below without it, are sealed at their first sign-in).
+    const secretsKeyFile = join(tempDir(), 'secrets.key');
+    writeFileSync(secretsKeyFile, 'a long random secrets key\n', { mode: 0o600 });
     ({ service, configPath } = await serviceWith(({ config }) => {
       storeUrl = (config['store'] as { url: string }).url;
-      return { ...config, admin: { session: { idleMinutes: 0.05 } }, connectors: { webhook: { enabled: true, url: recorderUrl, timeoutMs: 2000 } } };
+      return { ...config, admin: { session: { idleMinutes: 0.05 }, secretsKeyFile }, connectors: { webhook: { enabled: true, url: recorderUrl, timeoutMs: 2000 } } };
     }));
     const store = await openStore(storeUrl);
     for (const role of ROLES) tokens[role] = (await createToken(store, { name: `${role}-bot`, role, expiresInDays: 1, createdBy: 'test' })).token;
@@ -95,11 +101,44 @@ describe('admin API end to end', () => {
     });
     expect(added).toMatch(/otpauth:\/\/totp\/wa-crm-sync:erin\?/);
     expect(added).toMatch(/▄|█/); // the terminal QR code
+    // Sealed with the key file's key, and the service, holding the same key, signs Erin in.
+    const totp = URI.parse(/otpauth:\/\/\S+/.exec(added)![0]) as TOTP;
+    const store = await openStore(storeUrl);
+    const row = await store.db.selectFrom('admin_users').select('totp_secret').where('name', '=', 'erin').executeTakeFirstOrThrow();
+    await store.close();
+    expect(row.totp_secret).toMatch(/^sealed:/);
+    expect(row.totp_secret).not.toContain(totp.secret.base32);
+    const signedIn = await fetch(`${service.baseUrl}/admin/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'erin', password: 'a strong enough password', code: totp.generate() }) });
+    expect(signedIn.status).toBe(200);
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'tokens', 'create', 'ops', '--role', 'operator', '--days', '7', '--config', configPath]);
     const token = stdout.trim();
     expect((await call('get', '/status', token)).status).toBe(200);
     const users = (await (await call('get', '/users', tokens.admin)).json()) as { users: Array<{ name: string; role: string }> };
     expect(users.users).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'erin', role: 'viewer' })]));
+  });
+
+  it('with the wrong secrets key, sign-in answers 503 and the log and audit trail say why', { timeout: 30_000 }, async () => {
+    let otherStoreUrl = '';
+    const other = await serviceWith(({ config, dir }) => {
+      otherStoreUrl = (config['store'] as { url: string }).url;
+      writeFileSync(join(dir, 'secrets.key'), 'not the key the secrets were sealed with');
+      return { ...config, admin: { secretsKeyFile: join(dir, 'secrets.key') } };
+    });
+    const store = await openStore(otherStoreUrl);
+    const enrolment = await addUser(store, { name: 'una', role: 'admin', password: PASSWORD }, 'the key they were sealed with');
+    await store.close();
+    await other.service.start();
+    try {
+      const res = await fetch(`${other.service.baseUrl}/admin/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'una', password: PASSWORD, code: (URI.parse(enrolment.totpUri) as TOTP).generate() }) });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ error: 'sign-in is unavailable: the service cannot read the two-step secrets; an admin must fix its key (the service log says what is wrong)' });
+      await waitFor(() => other.service.output.includes('cannot be opened with this key'), 5000, 'the reason in the log');
+    } finally {
+      await other.service.kill('SIGTERM');
+    }
+    const after = await openStore(otherStoreUrl);
+    expect((await listAudit(after, { action: 'signin' })).map((r) => r.action)).toEqual(['signin.unavailable']);
+    await after.close();
   });
 
   it('signs people in with password and TOTP into a cookie session: CSRF on changes, roles, revoke, idle timeout, alerts', { timeout: 30_000 }, async () => {
@@ -113,6 +152,9 @@ describe('admin API end to end', () => {
     expect(await signIn('olga', '000000')).toMatchObject({ status: 401, body: { error: 'wrong user name, password or code' } });
     const olga = await signIn('olga');
     expect(olga.status).toBe(200);
+    const sealedNow = await openStore(storeUrl);
+    expect((await sealedNow.db.selectFrom('admin_users').select('totp_secret').where('name', '=', 'olga').executeTakeFirstOrThrow()).totp_secret).toMatch(/^sealed:/);
+    await sealedNow.close();
     expect(olga.setCookie).toMatch(/^wacs_session=[\w-]+; HttpOnly; SameSite=Strict; Path=\/admin; Max-Age=43200$/);
     expect((await withCookie('GET', '/status', olga.cookie)).status).toBe(200);
     expect((await withCookie('POST', '/connectors/webhook/pause', olga.cookie)).status).toBe(403);

@@ -2,7 +2,7 @@
 // recovery codes, lockout, disable, reset-2fa; tokens hashed, scoped, expiring, revocable.
 import { Secret, TOTP, URI } from 'otpauth';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { LOCKOUT, addUser, authenticateToken, createToken, disableUser, listUsers, resetTwoFactor, revokeToken, roleAllows, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
+import { LOCKOUT, TwoStepSecretsError, addUser, authenticateToken, createToken, disableUser, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
 import type { Store } from '../../../core/store/store.js';
 import { freshStorePerTest } from '../../helpers/store-per-test.js';
 import { STORE_KINDS } from '../../helpers/stores.js';
@@ -34,7 +34,7 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
   it('takes each TOTP code once, also when two sign-ins race with it; a later code still works', async () => {
     const enrolment = await addUser(store, { name: 'erin', role: 'viewer', password: PASSWORD });
     const t = 1_800_000_015_000; // the middle of a 30-second step
-    const signIn = (code: string, at: number) => verifySignIn(store, { name: 'erin', password: PASSWORD, code }, at);
+    const signIn = (code: string, at: number) => verifySignIn(store, { name: 'erin', password: PASSWORD, code }, undefined, at);
     const code = codeFor(enrolment, t);
     const raced = await Promise.allSettled([signIn(code, t), signIn(code, t)]);
     expect(raced.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
@@ -42,6 +42,38 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     // The step before is still inside the clock-drift window, but older than the code used: refused.
     await expect(signIn(codeFor(enrolment, t - 30_000), t)).rejects.toThrow('wrong user name, password or code');
     expect(await signIn(codeFor(enrolment, t + 30_000), t + 30_000)).toMatchObject({ name: 'erin', usedRecoveryCode: false });
+  });
+
+  it('seals TOTP secrets under a key, seals clear ones at the next sign-in, and says which key to set when it cannot open them', async () => {
+    const KEY = 'sixteen or more characters';
+    const fay = await addUser(store, { name: 'fay', role: 'admin', password: PASSWORD }, KEY);
+    const secretOf = (enrolment: Enrolment) => new URL(enrolment.totpUri).searchParams.get('secret')!;
+    const stored = async (name: string) => (await store.db.selectFrom('admin_users').selectAll().where('name', '=', name).executeTakeFirstOrThrow());
+    expect((await stored('fay')).totp_secret).toMatch(/^sealed:/);
+    expect((await stored('fay')).totp_secret).not.toContain(secretOf(fay));
+    const now = Date.now();
+    expect(await verifySignIn(store, { name: 'fay', password: PASSWORD, code: codeFor(fay, now) }, KEY, now)).toMatchObject({ name: 'fay' });
+    const later = { name: 'fay', password: PASSWORD, code: codeFor(fay, now + 30_000) };
+    await expect(verifySignIn(store, later, undefined, now + 30_000)).rejects.toThrow(/sealed but no key is set: set WA_CRM_SYNC_SECRETS_KEY/);
+    await expect(verifySignIn(store, later, 'another key, also long', now + 30_000)).rejects.toThrow(TwoStepSecretsError);
+    // Those were the operator's failures, not Fay's: nothing counts towards her lockout.
+    expect((await stored('fay')).failed_attempts).toBe(0);
+    expect(await verifySignIn(store, later, KEY, now + 30_000)).toMatchObject({ name: 'fay' });
+
+    // An account made before there was a key: in clear until its next sign-in with the key.
+    const gus = await addUser(store, { name: 'gus', role: 'viewer', password: PASSWORD });
+    expect((await stored('gus')).totp_secret).toBe(secretOf(gus));
+    expect((await listUsers(store)).map((u) => [u.name, u.secretSealed])).toEqual([['fay', true], ['gus', false]]);
+    await verifySignIn(store, { name: 'gus', password: PASSWORD, code: codeFor(gus, now) }, KEY, now);
+    expect((await stored('gus')).totp_secret).toMatch(/^sealed:/);
+    expect(await verifySignIn(store, { name: 'gus', password: PASSWORD, code: codeFor(gus, now + 30_000) }, KEY, now + 30_000)).toMatchObject({ name: 'gus' });
+    // reset-2fa seals the new secret too.
+    const fresh = await resetTwoFactor(store, 'gus', KEY);
+    expect((await stored('gus')).totp_secret).not.toContain(secretOf(fresh));
+
+    expect(await secretsKey({}, undefined)).toBeUndefined();
+    expect(await secretsKey({ WA_CRM_SYNC_SECRETS_KEY: KEY }, undefined)).toBe(KEY);
+    await expect(secretsKey({ WA_CRM_SYNC_SECRETS_KEY: 'short' }, undefined)).rejects.toThrow(/WA_CRM_SYNC_SECRETS_KEY is shorter than 16 characters/);
   });
 
   it('takes a recovery code once', async () => {

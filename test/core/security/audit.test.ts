@@ -27,7 +27,8 @@ const facts = (extra: Partial<AuditFacts> = {}): AuditFacts => ({
   zendeskSecretKnown: true,
   backupKeyAvailable: true,
   auditTrail: { ok: true, records: 3 },
-  adminUsers: [{ name: 'alice', disabled: false, recoveryCodesLeft: 10 }],
+  adminUsers: [{ name: 'alice', disabled: false, recoveryCodesLeft: 10, secretSealed: true }],
+  secretsKeyAvailable: true,
   now: Date.now(),
   ...extra,
 });
@@ -38,8 +39,19 @@ describe('security self-audit', () => {
     const checks = runAudit(good, facts());
     expect(checks.filter((c) => c.status !== 'pass')).toEqual([]);
     expect(statusOf(runAudit(good, facts({ adminUsers: [] })), 'two-step verification on every admin')).toBe('warn');
-    expect(runAudit(good, facts({ adminUsers: [{ name: 'bob', disabled: false, recoveryCodesLeft: 1 }] })).find((c) => c.check === 'two-step verification on every admin')!.detail).toMatch(/bob has fewer than 3 recovery codes/);
+    expect(runAudit(good, facts({ adminUsers: [{ name: 'bob', disabled: false, recoveryCodesLeft: 1, secretSealed: true }] })).find((c) => c.check === 'two-step verification on every admin')!.detail).toMatch(/bob has fewer than 3 recovery codes/);
     expect(checks.some((c) => c.status === 'fail')).toBe(false);
+  });
+
+  it('judges how the TOTP secrets are kept: sealed with a key, in clear, or sealed with no key to open them', () => {
+    const check = 'two-step secrets sealed in the store';
+    const clearBob = { name: 'bob', disabled: false, recoveryCodesLeft: 10, secretSealed: false };
+    const sealedAlice = { name: 'alice', disabled: false, recoveryCodesLeft: 10, secretSealed: true };
+    const inClear = runAudit(good, facts({ adminUsers: [clearBob], secretsKeyAvailable: false })).find((c) => c.check === check)!;
+    expect(inClear).toMatchObject({ status: 'warn', detail: expect.stringMatching(/bob are stored in clear.*set WA_CRM_SYNC_SECRETS_KEY/) });
+    expect(runAudit(good, facts({ adminUsers: [sealedAlice, clearBob] })).find((c) => c.check === check)).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^bob not sealed yet/) });
+    const locked = runAudit(good, facts({ adminUsers: [sealedAlice], secretsKeyAvailable: false })).find((c) => c.check === check)!;
+    expect(locked).toMatchObject({ status: 'fail', detail: expect.stringMatching(/nobody can sign in/) });
   });
 
   it('fails or warns on each problem, saying how to fix it', () => {
