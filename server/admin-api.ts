@@ -3,9 +3,9 @@
 // needs; a refused call gets 401 or 403 and is written to the audit trail, like every change.
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AccountError, TwoStepSecretsError, authenticateToken, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
+import { AccountError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
 import { pausedConnectors, setPaused } from '../core/admin/pause.js';
-import { csrfMatches, listSessions, openSession, revokeSession, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
+import { csrfMatches, listSessions, openSession, revokeSession, revokeSessionsOf, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
 import type { AlertDraft } from '../core/security/alerts.js';
 import { EventWindow } from '../core/security/event-window.js';
 import { newDeviceAlert, signInFailuresAlert } from '../core/security/signals.js';
@@ -38,12 +38,13 @@ export interface AdminApiDependencies {
   scopeReports(): Array<{ connector: string; at: number; ok: boolean; report: ScopeReport | null; reason?: string }>;
 }
 
-type Caller = { readonly actor: string; readonly role: Role; readonly user?: string };
+type Caller = { readonly actor: string; readonly role: Role; readonly user?: string; readonly session?: string };
 type Locals = { caller?: Caller };
 
 /** Every admin route and the least role that may call it: the contract the role tests walk through. */
 export const ADMIN_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'delete'; path: string; role: Role }> = [
   { method: 'get', path: '/me', role: 'viewer' },
+  { method: 'post', path: '/me/password', role: 'viewer' },
   { method: 'get', path: '/status', role: 'viewer' },
   { method: 'get', path: '/activity', role: 'viewer' },
   { method: 'get', path: '/operations', role: 'viewer' },
@@ -185,7 +186,7 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
       res.status(403).json({ error: 'missing or wrong X-CSRF-Token header (it comes with the sign-in answer)' });
       return;
     }
-    res.locals.caller = { actor: `user:${session.user}`, role: session.role, user: session.user };
+    res.locals.caller = { actor: `user:${session.user}`, role: session.role, user: session.user, session: session.id };
     next();
   });
 
@@ -204,6 +205,21 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
 
   route('get', '/me', async (_req, res, caller) => {
     res.json({ actor: caller.actor, user: caller.user ?? null, role: caller.role, refreshSeconds: deps.dashboardRefreshSeconds() });
+  });
+  route('post', '/me/password', async (req, res, caller) => {
+    if (!caller.user) throw new AccountError('API tokens have no password: sign in as the person whose password it is');
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const text = (key: string) => (typeof body[key] === 'string' ? (body[key] as string) : '');
+    try {
+      await changePassword(deps.store, { name: caller.user, currentPassword: text('currentPassword'), newPassword: text('newPassword'), code: text('code') }, await deps.secretsKey());
+    } catch (error) {
+      if (error instanceof AccountError) await audit({ actor: caller.actor, action: 'user.password.refused', target: caller.user, detail: { reason: error.message } });
+      throw error;
+    }
+    // Whoever else held a session of this person (a stolen cookie) is signed out.
+    const ended = await revokeSessionsOf(deps.store, caller.user, caller.session);
+    await audit({ actor: caller.actor, action: 'user.password', target: caller.user, detail: { otherSessionsEnded: ended } });
+    res.json({ changed: true, otherSessionsEnded: ended });
   });
   route('get', '/activity', async (_req, res, caller) => {
     const rows = await deps.store.db

@@ -2,7 +2,8 @@
 import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
 import QRCode from 'qrcode';
-import { AccountError, addUser, secretsKey, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, ROLES, type Enrolment, type Role } from '../core/admin/accounts.js';
+import { AccountError, addUser, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, ROLES, secretsKey, setPassword, type Enrolment, type Role } from '../core/admin/accounts.js';
+import { revokeSessionsOf } from '../core/admin/sessions.js';
 import { connectorSettingsSchemas } from '../connectors/registry.js';
 import { loadConfig } from '../core/config/load.js';
 import type { Config } from '../core/config/schema.js';
@@ -112,7 +113,7 @@ export function buildCli(): Command {
       });
     });
 
-  const users = program.command('users').description('admin accounts: add, list, disable, reset-2fa');
+  const users = program.command('users').description('admin accounts: add, list, disable, set-password, reset-2fa');
   users
     .command('add <name>')
     .description('add an admin account; reads the password (12+ characters) from standard input and prints the two-step enrolment')
@@ -147,6 +148,19 @@ export function buildCli(): Command {
         await disableUser(store, name);
         await appendAudit(store, { actor: cliActor(), action: 'user.disable', target: name });
         console.log(`${name} disabled`);
+      });
+    });
+  users
+    .command('set-password <name>')
+    .description("set a forgotten password (read from standard input, 12+ characters); ends the account's sessions and lifts a lockout")
+    .addOption(configOption())
+    .action(async (name: string, options: { config?: string }) => {
+      const password = (await readStdin()).split('\n')[0]!.trim();
+      await withStore(options, async (store) => {
+        await setPassword(store, name, password);
+        const ended = await revokeSessionsOf(store, name);
+        await appendAudit(store, { actor: cliActor(), action: 'user.password.set', target: name, detail: { sessionsEnded: ended } });
+        console.log(`${name}: password set; ${ended} session${ended === 1 ? '' : 's'} ended`);
       });
     });
   users

@@ -191,6 +191,24 @@ export async function verifySignIn(store: Store, input: { name: string; password
   return { name: user.name, role: user.role, usedRecoveryCode: recovery };
 }
 
+/**
+ * A person changes their own password. The current password and a fresh TOTP code (or a recovery
+ * code) prove it is them; like a sign-in, failures count towards the lockout.
+ */
+export async function changePassword(store: Store, input: { name: string; currentPassword: string; newPassword: string; code: string }, key?: string, now = Date.now()): Promise<void> {
+  checkPassword(input.newPassword);
+  if (input.newPassword === input.currentPassword) throw new AccountError('the new password must differ from the current one');
+  await verifySignIn(store, { name: input.name, password: input.currentPassword, code: input.code }, key, now);
+  await store.db.updateTable('admin_users').set({ password_hash: await hashPassword(input.newPassword) }).where('name', '=', input.name).execute();
+}
+
+/** An admin sets someone's password (it was forgotten); two-step verification stays as it was. */
+export async function setPassword(store: Store, name: string, password: string): Promise<void> {
+  await requireUser(store, name);
+  checkPassword(password);
+  await store.db.updateTable('admin_users').set({ password_hash: await hashPassword(password), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
+}
+
 // ---- API tokens ----
 
 export async function createToken(store: Store, input: { name: string; role: Role; expiresInDays: number; createdBy: string }, now = Date.now()): Promise<{ id: string; token: string; expiresAt: number }> {

@@ -68,6 +68,13 @@ export async function listSessions(store: Store, filter: { user?: string }, limi
   return (await query.orderBy('last_seen_at', 'desc').execute()).map((r) => ({ id: r.id, user: r.user, role: r.role, createdAt: r.created_at, lastSeenAt: r.last_seen_at, ip: r.ip, device: r.device }));
 }
 
+/** Ends every session of `user` but `except` (after a password change); returns how many. */
+export async function revokeSessionsOf(store: Store, user: string, except?: string): Promise<number> {
+  let query = store.db.updateTable('admin_sessions').set({ revoked: 1 }).where('user', '=', user).where('revoked', '=', 0);
+  if (except) query = query.where('id', '!=', except);
+  return Number((await query.executeTakeFirst()).numUpdatedRows);
+}
+
 /** Revokes a session (only the owner's own, unless `anyUser`); true when one was revoked. */
 export async function revokeSession(store: Store, id: string, by: { user: string; anyUser: boolean }): Promise<boolean> {
   let query = store.db.updateTable('admin_sessions').set({ revoked: 1 }).where('id', '=', id);

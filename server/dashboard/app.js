@@ -137,6 +137,16 @@ $('#signout').addEventListener('click', async () => {
   showSignIn('signed out');
 });
 $('#replay-all').addEventListener('click', () => api('POST', '/operations/replay', { allDead: true }).then(refresh).catch((e) => say(e.message)));
+$('#password').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  try {
+    const { otherSessionsEnded } = await api('POST', '/me/password', Object.fromEntries(new FormData(event.target)));
+    event.target.reset();
+    say(`password changed${otherSessionsEnded > 0 ? `; ${otherSessionsEnded} other session${otherSessionsEnded === 1 ? '' : 's'} signed out` : ''}`);
+  } catch (e) {
+    say(e.message);
+  }
+});
 $('#audit-search').addEventListener('submit', (event) => { event.preventDefault(); searchAudit().catch((e) => say(e.message)); });
 $('#audit-export').addEventListener('click', async () => {
   const records = await searchAudit();

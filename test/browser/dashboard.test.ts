@@ -87,6 +87,13 @@ describe('admin dashboard in Chromium', () => {
     await waitFor(async () => !(await page.textContent('#dead tbody'))!.includes('HTTP 400'), 10_000, 'the replayed operation to leave the dead list');
     // The audit trail is for admins: hidden from an operator.
     await expect(page.isHidden('section.admin')).resolves.toBe(true);
+    // Olga changes her password, proving it with a recovery code (her TOTP code was just used).
+    await page.fill('#password input[name=currentPassword]', PASSWORD);
+    await page.fill('#password input[name=newPassword]', 'olga has a new password');
+    await page.fill('#password input[name=code]', people.olga.recoveryCodes[0]!);
+    await page.click('#password button[type=submit]');
+    await waitFor(async () => (await page.textContent('#message')) === 'password changed', 5000, 'the change confirmed on the page');
+    await expect(page.inputValue('#password input[name=newPassword]')).resolves.toBe('');
   });
 
   it('a viewer sees state and masked numbers but no buttons that change anything', { timeout: 60_000 }, async () => {

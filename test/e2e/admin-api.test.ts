@@ -61,7 +61,8 @@ describe('admin API end to end', () => {
       const body = route.method !== 'post' ? undefined : route.path === '/operations/replay' ? { allDead: true } : route.path === '/tokens' ? { name: 'x', role: 'viewer', expiresInDays: 1 } : {};
       for (const role of ROLES) {
         const status = (await call(route.method, path, tokens[role], body)).status;
-        if (roleAllows(role, route.role)) expect([200, 201, 404], `${role} ${route.method} ${path}`).toContain(status);
+        // Through the role check; changing a password is for people, so a token gets 400 there.
+        if (roleAllows(role, route.role)) expect(route.path === '/me/password' ? [400] : [200, 201, 404], `${role} ${route.method} ${path}`).toContain(status);
         else expect(status, `${role} ${route.method} ${path}`).toBe(403);
       }
       expect((await call(route.method, path)).status).toBe(401);
@@ -115,6 +116,43 @@ describe('admin API end to end', () => {
     expect((await call('get', '/status', token)).status).toBe(200);
     const users = (await (await call('get', '/users', tokens.admin)).json()) as { users: Array<{ name: string; role: string }> };
     expect(users.users).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'erin', role: 'viewer' })]));
+  });
+
+  it('a person changes their password from a session: the other sessions end; an admin sets a forgotten one from the CLI', { timeout: 30_000 }, async () => {
+    const store = await openStore(storeUrl);
+    const pat = await addUser(store, { name: 'pat', role: 'viewer', password: PASSWORD });
+    await store.close();
+    const signIn = async (password: string, code: string) => {
+      const res = await fetch(`${service.baseUrl}/admin/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'pat', password, code }) });
+      return { status: res.status, cookie: (res.headers.get('set-cookie') ?? '').split(';')[0]!, body: (await res.json()) as { csrfToken: string } };
+    };
+    const laptop = await signIn(PASSWORD, (URI.parse(pat.totpUri) as TOTP).generate());
+    const phone = await signIn(PASSWORD, pat.recoveryCodes[0]!);
+    expect([laptop.status, phone.status]).toEqual([200, 200]);
+    const change = (body: unknown) => fetch(`${service.baseUrl}/admin/api/me/password`, { method: 'POST', headers: { cookie: laptop.cookie, 'x-csrf-token': laptop.body.csrfToken, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const NEW = 'pat has a new password';
+    const wrong = await change({ currentPassword: 'not the password', newPassword: NEW, code: pat.recoveryCodes[1] });
+    expect(wrong.status).toBe(400);
+    const changed = await change({ currentPassword: PASSWORD, newPassword: NEW, code: pat.recoveryCodes[1] });
+    expect(await changed.json()).toEqual({ changed: true, otherSessionsEnded: 1 });
+    expect((await fetch(`${service.baseUrl}/admin/api/status`, { headers: { cookie: phone.cookie } })).status).toBe(401);
+    expect((await fetch(`${service.baseUrl}/admin/api/status`, { headers: { cookie: laptop.cookie } })).status).toBe(200);
+    expect((await signIn(PASSWORD, pat.recoveryCodes[2]!)).status).toBe(401);
+    expect((await signIn(NEW, pat.recoveryCodes[3]!)).status).toBe(200);
+
+    // Forgotten: an admin sets one from the command line, and every session of Pat's ends.
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [join(projectRoot, 'bin/wa-crm-sync.js'), 'users', 'set-password', 'pat', '--config', configPath]);
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('exit', (code) => (code === 0 && out.includes('pat: password set; 2 sessions ended') ? resolve() : reject(new Error(`exit ${code}: ${out}`))));
+      child.stdin.end('set by the admin for pat\n');
+    });
+    expect((await fetch(`${service.baseUrl}/admin/api/status`, { headers: { cookie: laptop.cookie } })).status).toBe(401);
+    expect((await signIn('set by the admin for pat', pat.recoveryCodes[4]!)).status).toBe(200);
+    const after = await openStore(storeUrl);
+    expect((await listAudit(after, { action: 'user.password' })).map((r) => r.action)).toEqual(expect.arrayContaining(['user.password.refused', 'user.password', 'user.password.set']));
+    await after.close();
   });
 
   it('with the wrong secrets key, sign-in answers 503 and the log and audit trail say why', { timeout: 30_000 }, async () => {

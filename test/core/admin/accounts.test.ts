@@ -2,7 +2,7 @@
 // recovery codes, lockout, disable, reset-2fa; tokens hashed, scoped, expiring, revocable.
 import { Secret, TOTP, URI } from 'otpauth';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { LOCKOUT, TwoStepSecretsError, addUser, authenticateToken, createToken, disableUser, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
+import { LOCKOUT, TwoStepSecretsError, addUser, authenticateToken, changePassword, createToken, disableUser, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, setPassword, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
 import type { Store } from '../../../core/store/store.js';
 import { freshStorePerTest } from '../../helpers/store-per-test.js';
 import { STORE_KINDS } from '../../helpers/stores.js';
@@ -74,6 +74,25 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     expect(await secretsKey({}, undefined)).toBeUndefined();
     expect(await secretsKey({ WA_CRM_SYNC_SECRETS_KEY: KEY }, undefined)).toBe(KEY);
     await expect(secretsKey({ WA_CRM_SYNC_SECRETS_KEY: 'short' }, undefined)).rejects.toThrow(/WA_CRM_SYNC_SECRETS_KEY is shorter than 16 characters/);
+  });
+
+  it('changes a password only with the current one and a fresh code; an admin can set a forgotten one', async () => {
+    const hal = await addUser(store, { name: 'hal', role: 'viewer', password: PASSWORD });
+    const NEW = 'a brand new long password';
+    const change = (input: { currentPassword?: string; newPassword?: string; code?: string }) => changePassword(store, { name: 'hal', currentPassword: PASSWORD, newPassword: NEW, code: codeFor(hal), ...input });
+    await expect(change({ newPassword: 'short' })).rejects.toThrow('at least 12 characters');
+    await expect(change({ newPassword: PASSWORD })).rejects.toThrow('must differ from the current one');
+    await expect(change({ currentPassword: 'not the password' })).rejects.toThrow('wrong user name, password or code');
+    await expect(change({ code: '000000' })).rejects.toThrow('wrong user name, password or code');
+    expect((await store.db.selectFrom('admin_users').select('failed_attempts').where('name', '=', 'hal').executeTakeFirstOrThrow()).failed_attempts).toBe(2);
+    await change({ code: hal.recoveryCodes[0]! });
+    await expect(verifySignIn(store, { name: 'hal', password: PASSWORD, code: hal.recoveryCodes[1]! })).rejects.toThrow('wrong user name, password or code');
+    expect(await verifySignIn(store, { name: 'hal', password: NEW, code: hal.recoveryCodes[2]! })).toMatchObject({ name: 'hal' });
+
+    await expect(setPassword(store, 'hal', 'short')).rejects.toThrow('at least 12 characters');
+    await expect(setPassword(store, 'nobody', 'long enough password')).rejects.toThrow('no user nobody');
+    await setPassword(store, 'hal', 'set by an admin, long');
+    expect(await verifySignIn(store, { name: 'hal', password: 'set by an admin, long', code: hal.recoveryCodes[3]! })).toMatchObject({ name: 'hal' });
   });
 
   it('takes a recovery code once', async () => {
