@@ -2,8 +2,9 @@
 // AES-256-GCM with a key derived by scrypt from the passphrase and a random salt. A sealed value
 // is `magic | salt | iv | ciphertext | tag`; the magic, salt and iv are authenticated too, so
 // a value cannot be passed off as another kind or have its header swapped.
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 
 const SALT_BYTES = 16;
 const IV_BYTES = 12;
@@ -11,16 +12,58 @@ const TAG_BYTES = 16;
 /** Passphrases shorter than this are refused: they would be the weak link. */
 export const MIN_PASSPHRASE_LENGTH = 16;
 
+const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+const scryptAsync = promisify(scrypt) as (passphrase: string, salt: Buffer, keylen: number, options: typeof SCRYPT) => Promise<Buffer>;
+
 function keyFrom(passphrase: string, salt: Buffer): Buffer {
-  return scryptSync(passphrase, salt, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+  return scryptSync(passphrase, salt, 32, SCRYPT);
 }
 
-export function seal(passphrase: string, magic: Buffer, plain: Buffer): Buffer {
-  const salt = randomBytes(SALT_BYTES);
+/**
+ * Derived keys of small secrets opened again and again (TOTP secrets at each sign-in), by
+ * passphrase and salt: scrypt is slow on purpose, and a sign-in must not pay it every time.
+ */
+const derivedKeys = new Map<string, Buffer>();
+const DERIVED_KEYS_KEPT = 256;
+
+async function cachedKeyFrom(passphrase: string, salt: Buffer): Promise<Buffer> {
+  const id = createHash('sha256').update(passphrase).update(salt).digest('hex');
+  const known = derivedKeys.get(id);
+  if (known) return known;
+  const key = await scryptAsync(passphrase, salt, 32, SCRYPT);
+  if (derivedKeys.size >= DERIVED_KEYS_KEPT) derivedKeys.delete(derivedKeys.keys().next().value!);
+  derivedKeys.set(id, key);
+  return key;
+}
+
+function sealWith(key: Buffer, salt: Buffer, magic: Buffer, plain: Buffer): Buffer {
   const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.concat([magic, salt, iv]));
   return Buffer.concat([magic, salt, iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+}
+
+function saltOf(sealed: Buffer, magic: Buffer): Buffer {
+  return sealed.subarray(magic.length, magic.length + SALT_BYTES);
+}
+
+function unsealWith(key: Buffer, magic: Buffer, sealed: Buffer): Buffer | undefined {
+  const salt = saltOf(sealed, magic);
+  const iv = sealed.subarray(magic.length + SALT_BYTES, magic.length + SALT_BYTES + IV_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', key, iv);
+  decipher.setAAD(Buffer.concat([magic, salt, iv]));
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  try {
+    return Buffer.concat([decipher.update(sealed.subarray(magic.length + SALT_BYTES + IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Seals a large value once (a backup): the key is derived here, synchronously. */
+export function seal(passphrase: string, magic: Buffer, plain: Buffer): Buffer {
+  const salt = randomBytes(SALT_BYTES);
+  return sealWith(keyFrom(passphrase, salt), salt, magic, plain);
 }
 
 /** Whether `sealed` starts with `magic` and is long enough to be a sealed value at all. */
@@ -31,16 +74,19 @@ export function looksSealed(sealed: Buffer, magic: Buffer): boolean {
 /** The plain bytes, or undefined when the passphrase is wrong or the value was altered. */
 export function unseal(passphrase: string, magic: Buffer, sealed: Buffer): Buffer | undefined {
   if (!looksSealed(sealed, magic)) return undefined;
-  const salt = sealed.subarray(magic.length, magic.length + SALT_BYTES);
-  const iv = sealed.subarray(magic.length + SALT_BYTES, magic.length + SALT_BYTES + IV_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
-  decipher.setAAD(Buffer.concat([magic, salt, iv]));
-  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-  try {
-    return Buffer.concat([decipher.update(sealed.subarray(magic.length + SALT_BYTES + IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
-  } catch {
-    return undefined;
-  }
+  return unsealWith(keyFrom(passphrase, saltOf(sealed, magic)), magic, sealed);
+}
+
+/** Seals a small secret; the key is derived off the event loop and kept for opening it again. */
+export async function sealSecret(passphrase: string, magic: Buffer, plain: Buffer): Promise<Buffer> {
+  const salt = randomBytes(SALT_BYTES);
+  return sealWith(await cachedKeyFrom(passphrase, salt), salt, magic, plain);
+}
+
+/** Opens a small secret sealed by sealSecret; undefined when the passphrase is wrong or the value was altered. */
+export async function unsealSecret(passphrase: string, magic: Buffer, sealed: Buffer): Promise<Buffer | undefined> {
+  if (!looksSealed(sealed, magic)) return undefined;
+  return unsealWith(await cachedKeyFrom(passphrase, saltOf(sealed, magic)), magic, sealed);
 }
 
 /**

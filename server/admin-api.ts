@@ -71,6 +71,12 @@ const SIGN_IN_BURST = { count: 10 } as const;
 /** ...and this many refuse further attempts from it until the window has passed. */
 const SIGN_IN_LIMIT = { failures: 20, windowMs: 10 * 60_000 } as const;
 
+/** The operator's to fix: the person only learns that sign-in is down, the log says why. */
+function secretsUnavailable(deps: AdminApiDependencies, res: Response, error: TwoStepSecretsError): void {
+  deps.log.error({ err: error.message }, 'sign-in unavailable');
+  res.status(503).json({ error: 'sign-in is unavailable: the service cannot read the two-step secrets; an admin must fix its key (the service log says what is wrong)' });
+}
+
 function cookieValue(req: Request, name: string): string | undefined {
   for (const part of (req.get('cookie') ?? '').split(';')) {
     const [key, ...rest] = part.trim().split('=');
@@ -117,11 +123,8 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
       res.json({ user: user.name, role: user.role, csrfToken: opened.session.csrfToken, refreshSeconds: deps.dashboardRefreshSeconds(), ...(user.usedRecoveryCode ? { warning: 'a recovery code was used; it will not work again' } : {}) });
     } catch (error) {
       if (error instanceof TwoStepSecretsError) {
-        // The operator's to fix; the person only learns that sign-in is down, not why.
-        deps.log.error({ err: error.message }, 'sign-in unavailable');
         await audit({ actor: `ip:${ip}`, action: 'signin.unavailable', target: name.slice(0, 64), detail: { reason: error.message } });
-        res.status(503).json({ error: 'sign-in is unavailable: the service cannot read the two-step secrets; an admin must fix its key (the service log says what is wrong)' });
-        return;
+        return secretsUnavailable(deps, res, error);
       }
       if (!(error instanceof AccountError)) throw error;
       await audit({ actor: `ip:${ip}`, action: 'signin.failure', target: name.slice(0, 64), detail: { reason: error.message } });
@@ -199,7 +202,11 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
   const route = (method: 'get' | 'post' | 'delete', path: string, handler: (req: Request, res: Response<unknown, Locals>, caller: Caller) => Promise<void>) => {
     const spec = ADMIN_ROUTES.find((r) => r.method === method && r.path === path)!;
     router[method](path, allowed(spec.role), (req: Request, res: Response<unknown, Locals>, next: NextFunction) =>
-      handler(req, res, res.locals.caller!).catch((error: unknown) => (error instanceof AccountError ? void res.status(400).json({ error: error.message }) : next(error))),
+      handler(req, res, res.locals.caller!).catch((error: unknown) => {
+        if (error instanceof AccountError) return void res.status(400).json({ error: error.message });
+        if (error instanceof TwoStepSecretsError) return void secretsUnavailable(deps, res, error);
+        next(error);
+      }),
     );
   };
 

@@ -7,7 +7,7 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Secret, TOTP } from 'otpauth';
 import { SyncError } from '../errors.js';
-import { passphraseFrom, seal, unseal } from '../passphrase-seal.js';
+import { passphraseFrom, sealSecret, unsealSecret } from '../passphrase-seal.js';
 import type { Store } from '../store/store.js';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -64,18 +64,18 @@ export function secretsKey(env: NodeJS.ProcessEnv, keyFile: string | undefined):
 const SEALED_PREFIX = 'sealed:';
 const TOTP_SECRET_MAGIC = Buffer.from('WACSTS01');
 
-function storedSecret(secret: string, key: string | undefined): string {
-  return key ? `${SEALED_PREFIX}${seal(key, TOTP_SECRET_MAGIC, Buffer.from(secret)).toString('base64')}` : secret;
+async function storedSecret(secret: string, key: string | undefined): Promise<string> {
+  return key ? `${SEALED_PREFIX}${(await sealSecret(key, TOTP_SECRET_MAGIC, Buffer.from(secret))).toString('base64')}` : secret;
 }
 
 export function isSealedSecret(stored: string): boolean {
   return stored.startsWith(SEALED_PREFIX);
 }
 
-function openSecret(stored: string, key: string | undefined): string {
+async function openSecret(stored: string, key: string | undefined): Promise<string> {
   if (!isSealedSecret(stored)) return stored;
   if (!key) throw new TwoStepSecretsError(`the TOTP secrets are sealed but no key is set: set ${SECRETS_KEY_ENV} (or admin.secretsKeyFile) to the key they were sealed with`);
-  const plain = unseal(key, TOTP_SECRET_MAGIC, Buffer.from(stored.slice(SEALED_PREFIX.length), 'base64'));
+  const plain = await unsealSecret(key, TOTP_SECRET_MAGIC, Buffer.from(stored.slice(SEALED_PREFIX.length), 'base64'));
   if (!plain) throw new TwoStepSecretsError(`the TOTP secrets cannot be opened with this key: set ${SECRETS_KEY_ENV} (or admin.secretsKeyFile) to the key they were sealed with`);
   return plain.toString();
 }
@@ -112,7 +112,7 @@ export async function addUser(store: Store, input: { name: string; role: Role; p
   const { secret, enrolment, codeHashes } = newEnrolment(input.name);
   await store.db
     .insertInto('admin_users')
-    .values({ name: input.name, role: input.role, password_hash: await hashPassword(input.password), totp_secret: storedSecret(secret, key), recovery_codes: JSON.stringify(codeHashes), disabled: 0, failed_attempts: 0, locked_until: null, created_at: now, last_login_at: null })
+    .values({ name: input.name, role: input.role, password_hash: await hashPassword(input.password), totp_secret: await storedSecret(secret, key), recovery_codes: JSON.stringify(codeHashes), disabled: 0, failed_attempts: 0, locked_until: null, created_at: now, last_login_at: null })
     .execute();
   return enrolment;
 }
@@ -139,7 +139,7 @@ export async function disableUser(store: Store, name: string): Promise<void> {
 export async function resetTwoFactor(store: Store, name: string, key?: string): Promise<Enrolment> {
   await requireUser(store, name);
   const { secret, enrolment, codeHashes } = newEnrolment(name);
-  await store.db.updateTable('admin_users').set({ totp_secret: storedSecret(secret, key), totp_last_step: null, recovery_codes: JSON.stringify(codeHashes), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
+  await store.db.updateTable('admin_users').set({ totp_secret: await storedSecret(secret, key), totp_last_step: null, recovery_codes: JSON.stringify(codeHashes), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
   return enrolment;
 }
 
@@ -159,7 +159,7 @@ export async function verifySignIn(store: Store, input: { name: string; password
   if (user.locked_until !== null && user.locked_until > now) {
     throw new AccountError(`too many failed sign-ins: locked until ${new Date(user.locked_until).toISOString()}; wait, or ask an admin to run wa-crm-sync users reset-2fa ${user.name}`);
   }
-  const secret = openSecret(user.totp_secret, key);
+  const secret = await openSecret(user.totp_secret, key);
   const passwordOk = await passwordMatches(input.password, user.password_hash);
   const code = input.code.trim();
   const delta = /^\d{6}$/.test(code) ? totpFor(user.name, secret).validate({ token: code, window: 1, timestamp: now }) : null;
@@ -182,7 +182,7 @@ export async function verifySignIn(store: Store, input: { name: string; password
       locked_until: null,
       last_login_at: now,
       ...(recovery ? { recovery_codes: JSON.stringify(codes.filter((c) => c !== sha256(code.toLowerCase()))) } : { totp_last_step: step }),
-      ...(key && !isSealedSecret(user.totp_secret) ? { totp_secret: storedSecret(secret, key) } : {}),
+      ...(key && !isSealedSecret(user.totp_secret) ? { totp_secret: await storedSecret(secret, key) } : {}),
     })
     .where('name', '=', user.name);
   // Two sign-ins racing with one code (or one recovery code): only the first changes the row.
