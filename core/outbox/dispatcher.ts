@@ -2,7 +2,7 @@
 // batches through a p-queue (concurrency and per-interval caps), and settles each outcome:
 // done, retried with full-jitter backoff or Retry-After, or dead with the last error kept.
 import PQueue from 'p-queue';
-import type { Connector, ExecutionContext, OperationEffect, OperationOutcome } from '../connector.js';
+import type { Connector, ExecutionContext, OperationEffect, OperationOutcome, RateLimit } from '../connector.js';
 import type { AlertDraft, Alerts } from '../security/alerts.js';
 import { pausedConnectors } from '../admin/pause.js';
 import { connectorBlockedAlert, overPrivilegedAlert } from '../security/signals.js';
@@ -313,25 +313,25 @@ export class ConnectorDispatcher {
       log: this.#log,
       signal: this.#abort.signal,
       throttle: async (weight = 1, bucket?: string | readonly string[]) => {
-        const slots: number[] = [];
-        const waiting = this.#stopping.signal;
+        const budgets: Array<{ key: string; limit: RateLimit; perDay?: number }> = [];
         for (const name of bucket === undefined ? [] : typeof bucket === 'string' ? [bucket] : bucket) {
           const limits = this.connector.tuning.bucketRateLimits;
           const bucketLimit = limits?.[name] ?? limits?.[name.split(':')[0]!];
-          if (bucketLimit) slots.push((await this.#budget.acquire(`${connector}:${name}`, bucketLimit, weight, waiting)).slot);
+          if (bucketLimit) budgets.push({ key: `${connector}:${name}`, limit: bucketLimit });
         }
         const perDay = this.connector.tuning.dailyLimit;
-        if (limit) {
-          const taken = await this.#budget.acquire(connector, limit, weight, waiting, perDay);
-          slots.push(taken.slot);
-          if (perDay) {
-            this.#metrics?.vendorQuotaRemaining.set({ connector }, perDay - taken.usedToday);
-            this.#metrics?.vendorQuotaMax.set({ connector }, perDay);
-          }
-        } else {
+        if (limit) budgets.push({ key: connector, limit, ...(perDay !== undefined ? { perDay } : {}) });
+        else {
           const pausedUntil = await this.#budget.pausedUntil(connector);
           if (pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, pausedUntil - Date.now()));
         }
+        // Every budget at once, stamped at the same moment, just before the request goes out.
+        const taken = budgets.length > 0 ? await this.#budget.acquireAll(budgets, weight, this.#stopping.signal) : [];
+        if (limit && perDay) {
+          this.#metrics?.vendorQuotaRemaining.set({ connector }, perDay - taken.at(-1)!.usedToday);
+          this.#metrics?.vendorQuotaMax.set({ connector }, perDay);
+        }
+        const slots = taken.map((t) => t.slot);
         return { settle: () => this.#budget.settle(slots) };
       },
       recordVendorCall: (status: number) => {

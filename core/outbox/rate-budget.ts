@@ -29,51 +29,76 @@ export class RateBudget {
    * request on arrival, which can be well after we took the slot) and the day's count.
    */
   async acquire(connector: string, limit: RateLimit, weight: number, signal?: AbortSignal, perDay?: number): Promise<{ slot: number; usedToday: number }> {
-    let slot = 0;
-    let usedToday = 0;
-    if (weight > limit.requests) throw new RangeError(`Expected \`weight\` to be at most ${limit.requests}, got ${weight}`);
+    const [taken] = await this.acquireAll([{ key: connector, limit, ...(perDay !== undefined ? { perDay } : {}) }], weight, signal);
+    return taken!;
+  }
+
+  /**
+   * Takes room in every budget one request needs (the account's limit and, say, a search or
+   * per-ticket limit) at the same moment, or waits and takes none. Taking them one after the
+   * other would stamp the first while waiting for the next: its stamp could leave the window
+   * before the request even went out, and let the vendor see more than its limit.
+   */
+  async acquireAll(budgets: ReadonlyArray<{ key: string; limit: RateLimit; perDay?: number }>, weight: number, signal?: AbortSignal): Promise<Array<{ slot: number; usedToday: number }>> {
+    for (const { limit } of budgets) {
+      if (weight > limit.requests) throw new RangeError(`Expected \`weight\` to be at most ${limit.requests}, got ${weight}`);
+    }
+    // One lock order for every caller, so two requests needing the same budgets cannot deadlock.
+    const ordered = [...budgets].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    let taken: Array<{ slot: number; usedToday: number }> = [];
     for (;;) {
       signal?.throwIfAborted();
       const waitMs = await this.#store.db.transaction().execute(async (tx) => {
-        await this.#store.lockForTransaction(tx, `rate:${connector}`);
+        for (const { key } of ordered) await this.#store.lockForTransaction(tx, `rate:${key}`);
         const now = Date.now();
-        const states = await tx.selectFrom('connector_state').select(['key', 'value']).where('connector', '=', connector).where('key', 'in', [PAUSE_KEY, DAILY_KEY]).execute();
-        const pausedUntil = Number(states.find((r) => r.key === PAUSE_KEY)?.value ?? 0);
-        if (pausedUntil > now) return pausedUntil - now;
-        const dayStart = Math.floor(now / DAY) * DAY;
-        const daily = JSON.parse(states.find((r) => r.key === DAILY_KEY)?.value ?? 'null') as { start: number; used: number } | null;
-        const usedSoFar = daily?.start === dayStart ? daily.used : 0;
-        if (perDay !== undefined && usedSoFar + weight > perDay) return dayStart + DAY - now;
-        // The vendor counts a request when it arrives; settle() moves our count to when the answer
-        // came (later still), and a small margin covers clock slack, so their count never runs over.
-        const windowStart = now - limit.intervalMs - safetyMargin(limit);
-        const used = await tx
-          .selectFrom('rate_events')
-          .select((eb) => [eb.fn.coalesce(eb.fn.sum<number>('weight'), eb.lit(0)).as('used'), eb.fn.min<number>('at').as('oldest')])
-          .where('connector', '=', connector)
-          .where('at', '>', windowStart)
-          .executeTakeFirstOrThrow();
-        if (Number(used.used) + weight > limit.requests) {
+        let wait = 0;
+        const usedSoFar = new Map<string, { dayStart: number; used: number }>();
+        for (const { key, limit, perDay } of ordered) {
+          const states = await tx.selectFrom('connector_state').select(['key', 'value']).where('connector', '=', key).where('key', 'in', [PAUSE_KEY, DAILY_KEY]).execute();
+          const pausedUntil = Number(states.find((r) => r.key === PAUSE_KEY)?.value ?? 0);
+          if (pausedUntil > now) wait = Math.max(wait, pausedUntil - now);
+          const dayStart = Math.floor(now / DAY) * DAY;
+          const daily = JSON.parse(states.find((r) => r.key === DAILY_KEY)?.value ?? 'null') as { start: number; used: number } | null;
+          const used = daily?.start === dayStart ? daily.used : 0;
+          usedSoFar.set(key, { dayStart, used });
+          if (perDay !== undefined && used + weight > perDay) wait = Math.max(wait, dayStart + DAY - now);
+          // The vendor counts a request when it arrives; settle() moves our count to when the answer
+          // came (later still), and a small margin covers clock slack, so their count never runs over.
+          const windowStart = now - limit.intervalMs - safetyMargin(limit);
+          const inWindow = await tx
+            .selectFrom('rate_events')
+            .select((eb) => [eb.fn.coalesce(eb.fn.sum<number>('weight'), eb.lit(0)).as('used'), eb.fn.min<number>('at').as('oldest')])
+            .where('connector', '=', key)
+            .where('at', '>', windowStart)
+            .executeTakeFirstOrThrow();
           // Room opens when the oldest request in the window leaves it.
-          return Math.max(1, Number(used.oldest) + limit.intervalMs + safetyMargin(limit) - now + 1);
+          if (Number(inWindow.used) + weight > limit.requests) wait = Math.max(wait, Number(inWindow.oldest) + limit.intervalMs + safetyMargin(limit) - now + 1, 1);
         }
-        slot = (await tx.insertInto('rate_events').values({ connector, at: now, weight }).returning('id').executeTakeFirstOrThrow()).id;
-        if (perDay !== undefined) {
-          usedToday = usedSoFar + weight;
-          const value = JSON.stringify({ start: dayStart, used: usedToday });
-          await tx
-            .insertInto('connector_state')
-            .values({ connector, key: DAILY_KEY, value, updated_at: now })
-            .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value, updated_at: now }))
-            .execute();
+        if (wait > 0) return wait;
+        const slots = new Map<string, { slot: number; usedToday: number }>();
+        for (const { key, perDay } of ordered) {
+          const slot = (await tx.insertInto('rate_events').values({ connector: key, at: now, weight }).returning('id').executeTakeFirstOrThrow()).id;
+          let usedToday = 0;
+          if (perDay !== undefined) {
+            const { dayStart, used } = usedSoFar.get(key)!;
+            usedToday = used + weight;
+            const value = JSON.stringify({ start: dayStart, used: usedToday });
+            await tx
+              .insertInto('connector_state')
+              .values({ connector: key, key: DAILY_KEY, value, updated_at: now })
+              .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value, updated_at: now }))
+              .execute();
+          }
+          slots.set(key, { slot, usedToday });
         }
+        taken = budgets.map((b) => slots.get(b.key)!);
         return 0;
       });
       if (waitMs === 0) break;
       await sleep(Math.min(waitMs, 1000), undefined, signal ? { signal } : undefined);
     }
-    if (++this.#acquisitions % 200 === 0) await this.prune(connector, limit);
-    return { slot, usedToday };
+    if (++this.#acquisitions % 200 === 0) for (const { key, limit } of budgets) await this.prune(key, limit);
+    return taken;
   }
 
   /** The request in these slots got its answer now: count it from now. */

@@ -214,6 +214,29 @@ describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(7);
   });
 
+  it('keeps a per-endpoint limit at send time while the account-wide limit holds requests back', async () => {
+    // Three operations each make a plain request (together they fill the account's window), then a
+    // search, which must wait for the account's window. When they finally go out, each search must
+    // still come the search limit's interval after the one before.
+    const account = { requests: 3, intervalMs: 1000 };
+    const search = { requests: 1, intervalMs: 300 };
+    const searchSentAt: number[] = [];
+    const connector = scriptedConnector(async (ops, ctx) => {
+      for (const bucket of [undefined, 'search']) {
+        const slot = await ctx.throttle(1, bucket);
+        if (bucket) searchSentAt.push(Date.now());
+        await slot.settle();
+      }
+      return ops.map(() => ({ ok: true }));
+    });
+    const tuning = { ...connector.tuning, concurrency: 3, rateLimit: account, bucketRateLimits: { search } };
+    await enqueue(3);
+    start({ ...connector, tuning, metadata: { ...connector.metadata, defaultTuning: tuning } });
+    await until(async () => searchSentAt.length === 3, 15_000);
+    searchSentAt.sort((a, b) => a - b);
+    for (let i = 1; i < searchSentAt.length; i++) expect(searchSentAt[i]! - searchSentAt[i - 1]!).toBeGreaterThanOrEqual(search.intervalMs - 5);
+  });
+
   it('runs the operations of one ordering key one at a time, in order', async () => {
     const order: number[] = [];
     let running = 0;
