@@ -77,8 +77,25 @@ async function refresh(background = false) {
   });
   fill('#activity', activity.messages, (row, m) => { cell(row, new Date(m.sentAt).toLocaleString()); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); });
   fill('#alerts', alerts.alerts, (row, a) => { cell(row, a.severity, a.severity); cell(row, a.title); cell(row, a.count); cell(row, new Date(a.lastAt).toLocaleString()); });
-  if (allows('admin')) await searchAudit(background);
+  if (allows('admin')) await Promise.all([searchAudit(background), showAccounts(get)]);
   $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+}
+
+const when = (ms) => (ms === null || ms === undefined ? 'never' : new Date(ms).toLocaleString());
+
+async function showAccounts(get) {
+  const [{ users }, { tokens }] = await Promise.all([get('/users'), get('/tokens')]);
+  fill('#users', users, (row, u) => {
+    cell(row, u.name); cell(row, u.role);
+    cell(row, u.disabled ? 'disabled' : u.lockedUntil && u.lockedUntil > Date.now() ? `locked until ${when(u.lockedUntil)}` : 'active', u.disabled || u.lockedUntil > Date.now() ? 'critical' : '');
+    cell(row, when(u.lastLoginAt)); cell(row, u.recoveryCodesLeft, u.recoveryCodesLeft < 3 ? 'critical' : '');
+    cell(row, u.secretSealed ? 'sealed' : 'in clear', u.secretSealed ? '' : 'critical');
+  });
+  const live = tokens.filter((t) => !t.revoked && t.expiresAt > Date.now());
+  fill('#tokens', live, (row, t) => {
+    cell(row, t.id); cell(row, t.name); cell(row, t.role); cell(row, when(t.expiresAt)); cell(row, when(t.lastUsedAt)); cell(row, t.createdBy);
+    button(row, 'Revoke', () => api('DELETE', `/tokens/${encodeURIComponent(t.id)}`));
+  });
 }
 
 function startAutoRefresh() {

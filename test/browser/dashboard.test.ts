@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { URI, type TOTP } from 'otpauth';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addUser, type Enrolment } from '../../core/admin/accounts.js';
+import { addUser, createToken, type Enrolment } from '../../core/admin/accounts.js';
 import { openStore } from '../../core/store/store.js';
 import { projectRoot, textWebhook } from '../helpers/fixtures.js';
 import { Recorder } from '../helpers/recorder.js';
@@ -21,6 +21,7 @@ describe('admin dashboard in Chromium', () => {
   let browser: Browser;
   // A TOTP code signs in once, so each test signs in a person of its own or uses a recovery code.
   const people = {} as Record<'ada' | 'abe' | 'olga' | 'vic', Enrolment>;
+  let reportBotToken = '';
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
@@ -35,6 +36,7 @@ describe('admin dashboard in Chromium', () => {
     people.abe = await addUser(store, { name: 'abe', role: 'admin', password: PASSWORD });
     people.olga = await addUser(store, { name: 'olga', role: 'operator', password: PASSWORD });
     people.vic = await addUser(store, { name: 'vic', role: 'viewer', password: PASSWORD });
+    reportBotToken = (await createToken(store, { name: 'report-bot', role: 'viewer', expiresInDays: 7, createdBy: 'cli:root' })).token;
     // A dead operation to replay.
     await store.db
       .insertInto('outbox')
@@ -121,6 +123,14 @@ describe('admin dashboard in Chromium', () => {
     await waitFor(async () => !(await page.textContent('#sessions tbody'))!.includes('vic'), 5000, "Vic's session to go");
     const vicPage = await signIn('vic', people.vic.recoveryCodes[0]);
     await vicPage.close();
+    // Accounts and API tokens: an admin sees them and revokes a token, which stops working.
+    await expect(page.textContent('#users tbody')).resolves.toMatch(/olga\s*operator\s*active/);
+    const status = () => fetch(`${service.baseUrl}/admin/api/status`, { headers: { authorization: `Bearer ${reportBotToken}` } }).then((r) => r.status);
+    expect(await status()).toBe(200);
+    await waitFor(async () => (await page.textContent('#tokens tbody'))!.includes('report-bot'), 5000, 'the token in the list');
+    await page.click('#tokens tbody tr:has-text("report-bot") >> text=Revoke');
+    await waitFor(async () => !(await page.textContent('#tokens tbody'))!.includes('report-bot'), 5000, 'the revoked token to leave the list');
+    expect(await status()).toBe(401);
   });
 
   it('a page left open shows new messages without a click', { timeout: 60_000 }, async () => {
