@@ -2,7 +2,7 @@
 // AES-256-GCM with a key derived by scrypt from the passphrase and a random salt. A sealed value
 // is `magic | salt | iv | ciphertext | tag`; the magic, salt and iv are authenticated too, so
 // a value cannot be passed off as another kind or have its header swapped.
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync, type CipherGCM } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
@@ -60,10 +60,16 @@ function unsealWith(key: Buffer, magic: Buffer, sealed: Buffer): Buffer | undefi
   }
 }
 
-/** Seals a large value once (a backup): the key is derived here, synchronously. */
-export function seal(passphrase: string, magic: Buffer, plain: Buffer): Buffer {
+/**
+ * Seals a value too large to hold in memory (a backup), in the same format as `sealSecret`: write
+ * `head`, then everything that comes out of `cipher`, then `tag()` once the cipher has ended.
+ */
+export function sealingStream(passphrase: string, magic: Buffer): { head: Buffer; cipher: CipherGCM; tag: () => Buffer } {
   const salt = randomBytes(SALT_BYTES);
-  return sealWith(keyFrom(passphrase, salt), salt, magic, plain);
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
+  cipher.setAAD(Buffer.concat([magic, salt, iv]));
+  return { head: Buffer.concat([magic, salt, iv]), cipher, tag: () => cipher.getAuthTag() };
 }
 
 /** Whether `sealed` starts with `magic` and is long enough to be a sealed value at all. */

@@ -3,11 +3,14 @@
 // runs), gzipped and sealed with AES-256-GCM under a key derived from a passphrase by scrypt.
 // The same format serves SQLite and PostgreSQL, so a backup of one restores into the other.
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile, rename } from 'node:fs/promises';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { createWriteStream } from 'node:fs';
+import { appendFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, gunzipSync } from 'node:zlib';
 import { sql } from 'kysely';
 import { SyncError } from '../errors.js';
-import { looksSealed, passphraseFrom, seal, unseal } from '../passphrase-seal.js';
+import { looksSealed, passphraseFrom, sealingStream, unseal } from '../passphrase-seal.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
@@ -35,6 +38,8 @@ export type BackupTable = (typeof BACKUP_TABLES)[number];
 const SERIAL_TABLES: readonly BackupTable[] = ['webhook_deliveries', 'outbox', 'account_events', 'alerts'];
 
 const MAGIC = Buffer.from('WACSBK01');
+/** Rows fetched per round trip while streaming a table (a PostgreSQL cursor page). */
+const STREAM_CHUNK_ROWS = 1000;
 const FORMAT = 'wa-crm-sync-backup';
 
 /** A backup that cannot be read or restored; the message says why and what to do. Nothing was changed. */
@@ -57,30 +62,38 @@ export async function backupPassphrase(options: { env: NodeJS.ProcessEnv; keyFil
   return passphrase;
 }
 
-/** Reads every table in one transaction: a consistent snapshot while writers carry on. */
-async function snapshot(store: Store): Promise<Record<BackupTable, unknown[]>> {
-  const read = async (db: Parameters<Parameters<ReturnType<Store['db']['transaction']>['execute']>[0]>[0]) => {
-    const tables = {} as Record<BackupTable, unknown[]>;
-    for (const table of BACKUP_TABLES) tables[table] = await db.selectFrom(table).selectAll().execute();
-    return tables;
-  };
-  if (store.dialect === 'postgres') return store.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(read);
-  // SQLite in WAL mode: a read transaction sees one snapshot from its first read to its end (and, read
-  // only, takes no write lock, so the service keeps writing meanwhile).
-  return store.db.transaction().setAccessMode('read only').execute(read);
-}
-
-/** Writes an encrypted backup of the store to `path` (via a temporary file, so a crash leaves no half backup). */
+/**
+ * Writes an encrypted backup of the store to `path` (via a temporary file, so a crash leaves no
+ * half backup). Rows stream from one consistent snapshot through gzip and the cipher to the file,
+ * so memory stays flat however large the store is.
+ */
 export async function writeBackup(store: Store, path: string, passphrase: string, now = new Date()): Promise<{ bytes: number; counts: Record<string, number> }> {
-  const tables = await snapshot(store);
-  const counts = Object.fromEntries(BACKUP_TABLES.map((t) => [t, tables[t].length]));
-  const header: BackupHeader = { format: FORMAT, version: 1, createdAt: now.toISOString(), dialect: store.dialect, counts };
-  const lines = [JSON.stringify(header), ...BACKUP_TABLES.flatMap((table) => tables[table].map((row) => JSON.stringify({ table, row })))];
-  const sealed = seal(passphrase, MAGIC, gzipSync(Buffer.from(lines.join('\n'), 'utf8')));
   const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temp, sealed, { mode: 0o600 });
-  await rename(temp, path);
-  return { bytes: sealed.length, counts };
+  const sealing = sealingStream(passphrase, MAGIC);
+  try {
+    await writeFile(temp, sealing.head, { mode: 0o600 });
+    const counts = await store.readSnapshot(async (db) => {
+      const counts: Record<string, number> = {};
+      for (const table of BACKUP_TABLES) {
+        counts[table] = Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      }
+      const header: BackupHeader = { format: FORMAT, version: 1, createdAt: now.toISOString(), dialect: store.dialect, counts };
+      async function* lines(): AsyncGenerator<string> {
+        yield JSON.stringify(header);
+        for (const table of BACKUP_TABLES) {
+          for await (const row of db.selectFrom(table).selectAll().stream(STREAM_CHUNK_ROWS)) yield `\n${JSON.stringify({ table, row })}`;
+        }
+      }
+      await pipeline(Readable.from(lines()), createGzip(), sealing.cipher, createWriteStream(temp, { flags: 'a' }));
+      return counts;
+    });
+    await appendFile(temp, sealing.tag());
+    await rename(temp, path);
+    return { bytes: (await stat(path)).size, counts };
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
 }
 
 /** Opens a backup: checks the key and the file's integrity before anything else is done with it. */

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type TransactionSettings, type Transaction } from 'kysely';
 import pg from 'pg';
+import Cursor from 'pg-cursor';
 import { ConfigError } from '../errors.js';
 import { StaticMigrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
@@ -30,6 +31,12 @@ export interface Store {
    * (PostgreSQL advisory lock; SQLite transactions are serial already).
    */
   lockForTransaction(tx: Transaction<Database>, name: string): Promise<void>;
+  /**
+   * Runs `work` in one consistent, read-only snapshot of the store while writers carry on (a
+   * backup). On SQLite it gets a connection of its own, so a long read never holds up the
+   * service's own single connection.
+   */
+  readSnapshot<T>(work: (db: Transaction<Database>) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -112,6 +119,16 @@ function openSqlite(path: string): Store {
         }
       }),
     async lockForTransaction() {},
+    async readSnapshot(work) {
+      // WAL: a read transaction sees one snapshot from its first read to its end.
+      if (path === ':memory:') return db.transaction().setAccessMode('read only').execute(work);
+      const reader = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: new SQLite(path, { fileMustExist: true, timeout: 5000 }) }) });
+      try {
+        return await reader.transaction().setAccessMode('read only').execute(work);
+      } finally {
+        await reader.destroy();
+      }
+    },
     async ping() {
       await sql`select 1`.execute(db);
     },
@@ -140,6 +157,8 @@ function openPostgres(url: string): Store {
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({
       pool,
+      // Streamed reads (backups) fetch rows in pages through a server-side cursor.
+      cursor: Cursor,
       onCreateConnection: async (connection) => {
         if (schema !== null) {
           // Two instances starting together may race to create it; the loser's duplicate-key error is harmless.
@@ -160,6 +179,7 @@ function openPostgres(url: string): Store {
     // PostgreSQL commits are durable by default (synchronous_commit = on).
     durably: (work) => work(db),
     description: `${safe.toString()}${schema ? ` (schema ${schema})` : ''}`,
+    readSnapshot: (work) => db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(work),
     async lockForTransaction(tx, name) {
       await sql`select pg_advisory_xact_lock(${hashLockName(name)})`.execute(tx);
     },
