@@ -4,7 +4,8 @@
 // hubspot_calls_per_message <= 0.03, hubspot_drain_ratio_vs_limit_floor <= 1.1; issue 5:
 // salesforce_calls_per_message <= 0.015; issue 6: zendesk_calls_per_message <= 0.2 with
 // zendesk_per_ticket_limit_violations = 0.
-// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk).
+// Backups: backup_peak_rss_ratio_10x_rows near 1 (memory flat as the store grows tenfold).
+// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, backup).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { tempDir } from '../test/helpers/stores.js';
 import { benchHubSpot } from './hubspot.js';
 import { benchSalesforce } from './salesforce.js';
 import { benchZendesk } from './zendesk.js';
+import { benchBackup } from './backup.js';
 import { closedLoop, openLoop, percentile, type LoadTarget } from './load.js';
 
 function metric(name: string, value: number, digits = 2): void {
@@ -157,7 +159,7 @@ async function benchPendingRss(): Promise<void> {
 }
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric) };
+const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), backup: () => benchBackup(metric) };
 for (const [name, run] of Object.entries(suites)) {
   if (only && only !== name) continue;
   await run();
