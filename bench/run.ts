@@ -4,7 +4,7 @@
 // hubspot_calls_per_message <= 0.03, hubspot_drain_ratio_vs_limit_floor <= 1.1; issue 5:
 // salesforce_calls_per_message <= 0.015; issue 6: zendesk_calls_per_message <= 0.2 with
 // zendesk_per_ticket_limit_violations = 0.
-// Backups: backup_peak_rss_ratio_10x_rows near 1 (memory flat as the store grows tenfold).
+// Backups: backup_peak_rss_ratio_10x_rows and restore_peak_rss_ratio_10x_rows near 1 (memory flat as the store grows tenfold).
 // `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, backup).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';

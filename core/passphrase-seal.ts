@@ -2,7 +2,7 @@
 // AES-256-GCM with a key derived by scrypt from the passphrase and a random salt. A sealed value
 // is `magic | salt | iv | ciphertext | tag`; the magic, salt and iv are authenticated too, so
 // a value cannot be passed off as another kind or have its header swapped.
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync, type CipherGCM } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync, type CipherGCM, type Decipher } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
@@ -72,15 +72,28 @@ export function sealingStream(passphrase: string, magic: Buffer): { head: Buffer
   return { head: Buffer.concat([magic, salt, iv]), cipher, tag: () => cipher.getAuthTag() };
 }
 
+/** Bytes before the ciphertext (magic, salt, iv) and after it (the tag), for reading a sealed file in parts. */
+export function sealedFraming(magic: Buffer): { head: number; tag: number } {
+  return { head: magic.length + SALT_BYTES + IV_BYTES, tag: TAG_BYTES };
+}
+
+/**
+ * Opens a value sealed by `sealingStream` piece by piece: feed it the ciphertext; it throws at the
+ * end (on `final`) if the passphrase is wrong or anything was altered, so act on what comes out
+ * only where that can still be undone.
+ */
+export function unsealingStream(passphrase: string, magic: Buffer, head: Buffer, tag: Buffer): Decipher {
+  const salt = head.subarray(magic.length, magic.length + SALT_BYTES);
+  const iv = head.subarray(magic.length + SALT_BYTES, magic.length + SALT_BYTES + IV_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
+  decipher.setAAD(Buffer.concat([magic, salt, iv]));
+  decipher.setAuthTag(tag);
+  return decipher;
+}
+
 /** Whether `sealed` starts with `magic` and is long enough to be a sealed value at all. */
 export function looksSealed(sealed: Buffer, magic: Buffer): boolean {
   return sealed.length >= magic.length + SALT_BYTES + IV_BYTES + TAG_BYTES && sealed.subarray(0, magic.length).equals(magic);
-}
-
-/** The plain bytes, or undefined when the passphrase is wrong or the value was altered. */
-export function unseal(passphrase: string, magic: Buffer, sealed: Buffer): Buffer | undefined {
-  if (!looksSealed(sealed, magic)) return undefined;
-  return unsealWith(keyFrom(passphrase, saltOf(sealed, magic)), magic, sealed);
 }
 
 /** Seals a small secret; the key is derived off the event loop and kept for opening it again. */

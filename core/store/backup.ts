@@ -3,14 +3,14 @@
 // runs), gzipped and sealed with AES-256-GCM under a key derived from a passphrase by scrypt.
 // The same format serves SQLite and PostgreSQL, so a backup of one restores into the other.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { appendFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { appendFile, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip, gunzipSync } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 import { sql } from 'kysely';
 import { SyncError } from '../errors.js';
-import { looksSealed, passphraseFrom, sealingStream, unseal } from '../passphrase-seal.js';
+import { looksSealed, passphraseFrom, sealedFraming, sealingStream, unsealingStream } from '../passphrase-seal.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
@@ -96,47 +96,129 @@ export async function writeBackup(store: Store, path: string, passphrase: string
   }
 }
 
-/** Opens a backup: checks the key and the file's integrity before anything else is done with it. */
-export async function readBackup(path: string, passphrase: string): Promise<{ header: BackupHeader; rows: Array<{ table: BackupTable; row: Record<string, unknown> }> }> {
-  const sealed = await readFile(path).catch((error: Error) => {
+/**
+ * The lines of a backup as they are decrypted and unzipped, read from the file in pieces. The
+ * authentication tag is checked when the last piece has been read: a wrong key or an altered file
+ * throws then (or sooner, when the unzipping fails), so whatever was done with the lines before
+ * must be undoable.
+ */
+async function* backupLines(path: string, passphrase: string): AsyncGenerator<string> {
+  const damaged = () => new BackupError(`${path}: the key is wrong or the file is damaged (it failed authentication); nothing was changed`);
+  const framing = sealedFraming(MAGIC);
+  const file = await open(path).catch((error: Error) => {
     throw new BackupError(`cannot read ${path}: ${error.message}`);
   });
-  if (!looksSealed(sealed, MAGIC)) throw new BackupError(`${path} is not a wa-crm-sync backup (or it was cut short); nothing was changed`);
-  const plain = unseal(passphrase, MAGIC, sealed);
-  if (!plain) throw new BackupError(`${path}: the key is wrong or the file is damaged (it failed authentication); nothing was changed`);
-  const [first, ...rest] = gunzipSync(plain).toString('utf8').split('\n');
-  const header = JSON.parse(first ?? '{}') as BackupHeader;
-  if (header.format !== FORMAT || header.version !== 1) throw new BackupError(`${path}: unknown backup format ${header.format}/${header.version}`);
-  const rows = rest.filter((l) => l !== '').map((l) => JSON.parse(l) as { table: BackupTable; row: Record<string, unknown> });
-  for (const table of BACKUP_TABLES) {
-    const found = rows.filter((r) => r.table === table).length;
-    if (found !== (header.counts[table] ?? 0)) throw new BackupError(`${path}: ${table} holds ${found} rows where the header says ${header.counts[table]}; nothing was changed`);
+  let head: Buffer;
+  let tag: Buffer;
+  let size: number;
+  try {
+    size = (await file.stat()).size;
+    head = Buffer.alloc(framing.head);
+    tag = Buffer.alloc(framing.tag);
+    await file.read(head, 0, framing.head, 0);
+    if (size < framing.head + framing.tag || !looksSealed(Buffer.concat([head, tag]), MAGIC)) {
+      throw new BackupError(`${path} is not a wa-crm-sync backup (or it was cut short); nothing was changed`);
+    }
+    await file.read(tag, 0, framing.tag, size - framing.tag);
+  } finally {
+    await file.close();
   }
-  return { header, rows };
+  const decipher = unsealingStream(passphrase, MAGIC, head, tag);
+  const gunzip = createGunzip();
+  const source = createReadStream(path, { start: framing.head, end: size - framing.tag - 1 });
+  // pipe() does not pass errors on: hand them to the end of the chain, where they are read.
+  source.on('error', (error) => gunzip.destroy(error));
+  decipher.on('error', (error) => gunzip.destroy(error));
+  source.pipe(decipher).pipe(gunzip);
+  let rest = '';
+  try {
+    for await (const chunk of gunzip) {
+      const lines = (rest + (chunk as Buffer).toString('utf8')).split('\n');
+      rest = lines.pop()!;
+      yield* lines;
+    }
+  } catch {
+    throw damaged();
+  } finally {
+    source.destroy();
+  }
+  yield rest;
 }
 
-/** Restores a backup into an empty store in one transaction: all of it, or (on any error) nothing. */
+function parseHeader(path: string, line: string | undefined): BackupHeader {
+  let header: BackupHeader;
+  try {
+    header = JSON.parse(line ?? '{}') as BackupHeader;
+  } catch {
+    // Altered bytes can unzip into garbage before the tag is reached.
+    throw new BackupError(`${path}: the key is wrong or the file is damaged (its header does not read); nothing was changed`);
+  }
+  if (header.format !== FORMAT || header.version !== 1) throw new BackupError(`${path}: unknown backup format ${header.format}/${header.version}`);
+  return header;
+}
+
+/** Checks the key, the file's integrity and its row counts, reading it through once; changes nothing. */
+export async function verifyBackup(path: string, passphrase: string): Promise<BackupHeader> {
+  let header: BackupHeader | undefined;
+  const found: Record<string, number> = {};
+  for await (const line of backupLines(path, passphrase)) {
+    if (header === undefined) {
+      header = parseHeader(path, line);
+      continue;
+    }
+    // Each row line starts {"table":"NAME", as writeBackup writes it.
+    const table = /^\{"table":"([a-z_]+)"/.exec(line)?.[1];
+    if (table) found[table] = (found[table] ?? 0) + 1;
+  }
+  if (header === undefined) throw new BackupError(`${path} holds no header; nothing was changed`);
+  for (const table of BACKUP_TABLES) {
+    if ((found[table] ?? 0) !== (header.counts[table] ?? 0)) throw new BackupError(`${path}: ${table} holds ${found[table] ?? 0} rows where the header says ${header.counts[table]}; nothing was changed`);
+  }
+  return header;
+}
+
+/**
+ * Restores a backup into an empty store in one transaction: all of it, or (on any error) nothing.
+ * The file is read twice, never whole in memory: once to check key, integrity and counts before
+ * anything is touched, once to insert (inside the transaction, which a failed check at the end
+ * of that read would still roll back).
+ */
 export async function restoreBackup(store: Store, path: string, passphrase: string): Promise<{ header: BackupHeader; restored: number }> {
-  const { header, rows } = await readBackup(path, passphrase);
+  const header = await verifyBackup(path, passphrase);
   for (const table of BACKUP_TABLES) {
     const { n } = await store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     if (Number(n) > 0) throw new BackupError(`the target store is not empty (${n} rows in ${table}); restore only into an empty store: point store.url at a new database and run restore again`);
   }
+  let restored = 0;
   await store.db.transaction().execute(async (tx) => {
-    for (const table of BACKUP_TABLES) {
-      const values = rows.filter((r) => r.table === table).map((r) => r.row);
-      if (values.length === 0) continue;
+    let table: BackupTable | undefined;
+    let pending: Array<Record<string, unknown>> = [];
+    const flush = async () => {
+      if (table && pending.length > 0) await tx.insertInto(table).values(pending as never).execute();
+      restored += pending.length;
+      pending = [];
+    };
+    let first = true;
+    for await (const line of backupLines(path, passphrase)) {
+      if (first || line === '') {
+        first = false;
+        continue;
+      }
+      const parsed = JSON.parse(line) as { table: BackupTable; row: Record<string, unknown> };
+      if (parsed.table !== table) await flush();
+      table = parsed.table;
+      pending.push(parsed.row);
       // Chunks keep each statement under SQLite's bound-parameter limit.
-      const chunk = Math.max(1, Math.floor(900 / Object.keys(values[0]!).length));
-      for (let i = 0; i < values.length; i += chunk) await tx.insertInto(table).values(values.slice(i, i + chunk) as never).execute();
+      if (pending.length >= Math.max(1, Math.floor(900 / Object.keys(parsed.row).length))) await flush();
     }
+    await flush();
     if (store.dialect === 'postgres') {
-      for (const table of SERIAL_TABLES) {
-        await sql`select setval(pg_get_serial_sequence(${table}, 'id'), coalesce((select max(id) from ${sql.table(table)}), 0) + 1, false)`.execute(tx);
+      for (const serial of SERIAL_TABLES) {
+        await sql`select setval(pg_get_serial_sequence(${serial}, 'id'), coalesce((select max(id) from ${sql.table(serial)}), 0) + 1, false)`.execute(tx);
       }
     }
   });
-  return { header, restored: rows.length };
+  return { header, restored };
 }
 
 /** Where the last good backup is remembered (shared by instances, read by the audit). */

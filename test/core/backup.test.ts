@@ -112,6 +112,13 @@ describe('backup and restore', () => {
     const damagedFile = join(tempDir(), 'damaged.backup');
     writeFileSync(damagedFile, damaged);
     await expect(restoreBackup(target, damagedFile, KEY)).rejects.toThrow(/failed authentication/);
+    // Altered near the start (what unzips first) and cut off in the middle: refused all the same.
+    const early = readFileSync(file);
+    early[40] = early[40]! ^ 0xff;
+    writeFileSync(damagedFile, early);
+    await expect(restoreBackup(target, damagedFile, KEY)).rejects.toThrow(/the key is wrong or the file is damaged/);
+    writeFileSync(damagedFile, readFileSync(file).subarray(0, Math.floor(damaged.length / 2)));
+    await expect(restoreBackup(target, damagedFile, KEY)).rejects.toThrow(/the key is wrong or the file is damaged/);
     writeFileSync(damagedFile, damaged.subarray(0, 20));
     await expect(restoreBackup(target, damagedFile, KEY)).rejects.toThrow(/not a wa-crm-sync backup/);
     expect(Object.values(await contents(target)).flat()).toEqual([]);
