@@ -36,25 +36,37 @@ async function cachedKeyFrom(passphrase: string, salt: Buffer): Promise<Buffer> 
   return key;
 }
 
-function sealWith(key: Buffer, salt: Buffer, magic: Buffer, plain: Buffer): Buffer {
+/** A cipher for a new sealed value, and the head (magic, salt, iv) to write before its output. */
+function cipherFor(key: Buffer, magic: Buffer, salt: Buffer): { head: Buffer; cipher: CipherGCM } {
   const iv = randomBytes(IV_BYTES);
+  const head = Buffer.concat([magic, salt, iv]);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(Buffer.concat([magic, salt, iv]));
-  return Buffer.concat([magic, salt, iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  cipher.setAAD(head);
+  return { head, cipher };
 }
 
 function saltOf(sealed: Buffer, magic: Buffer): Buffer {
   return sealed.subarray(magic.length, magic.length + SALT_BYTES);
 }
 
+/** A decipher for the ciphertext that follows `head`; its `final` throws unless `tag` matches. */
+function decipherFor(key: Buffer, magic: Buffer, head: Buffer, tag: Buffer): Decipher {
+  const decipher = createDecipheriv('aes-256-gcm', key, head.subarray(magic.length + SALT_BYTES, magic.length + SALT_BYTES + IV_BYTES));
+  decipher.setAAD(head.subarray(0, magic.length + SALT_BYTES + IV_BYTES));
+  decipher.setAuthTag(tag);
+  return decipher;
+}
+
+function sealWith(key: Buffer, salt: Buffer, magic: Buffer, plain: Buffer): Buffer {
+  const { head, cipher } = cipherFor(key, magic, salt);
+  return Buffer.concat([head, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+}
+
 function unsealWith(key: Buffer, magic: Buffer, sealed: Buffer): Buffer | undefined {
-  const salt = saltOf(sealed, magic);
-  const iv = sealed.subarray(magic.length + SALT_BYTES, magic.length + SALT_BYTES + IV_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', key, iv);
-  decipher.setAAD(Buffer.concat([magic, salt, iv]));
-  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  const { head, tag } = sealedFraming(magic);
+  const decipher = decipherFor(key, magic, sealed.subarray(0, head), sealed.subarray(sealed.length - tag));
   try {
-    return Buffer.concat([decipher.update(sealed.subarray(magic.length + SALT_BYTES + IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
+    return Buffer.concat([decipher.update(sealed.subarray(head, sealed.length - tag)), decipher.final()]);
   } catch {
     return undefined;
   }
@@ -66,10 +78,8 @@ function unsealWith(key: Buffer, magic: Buffer, sealed: Buffer): Buffer | undefi
  */
 export function sealingStream(passphrase: string, magic: Buffer): { head: Buffer; cipher: CipherGCM; tag: () => Buffer } {
   const salt = randomBytes(SALT_BYTES);
-  const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
-  cipher.setAAD(Buffer.concat([magic, salt, iv]));
-  return { head: Buffer.concat([magic, salt, iv]), cipher, tag: () => cipher.getAuthTag() };
+  const { head, cipher } = cipherFor(keyFrom(passphrase, salt), magic, salt);
+  return { head, cipher, tag: () => cipher.getAuthTag() };
 }
 
 /** Bytes before the ciphertext (magic, salt, iv) and after it (the tag), for reading a sealed file in parts. */
@@ -83,12 +93,7 @@ export function sealedFraming(magic: Buffer): { head: number; tag: number } {
  * only where that can still be undone.
  */
 export function unsealingStream(passphrase: string, magic: Buffer, head: Buffer, tag: Buffer): Decipher {
-  const salt = head.subarray(magic.length, magic.length + SALT_BYTES);
-  const iv = head.subarray(magic.length + SALT_BYTES, magic.length + SALT_BYTES + IV_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', keyFrom(passphrase, salt), iv);
-  decipher.setAAD(Buffer.concat([magic, salt, iv]));
-  decipher.setAuthTag(tag);
-  return decipher;
+  return decipherFor(keyFrom(passphrase, saltOf(head, magic)), magic, head, tag);
 }
 
 /** Whether `sealed` starts with `magic` and is long enough to be a sealed value at all. */
