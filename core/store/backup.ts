@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { sql } from 'kysely';
 import { SyncError } from '../errors.js';
-import { looksSealed, passphraseFrom, sealedFraming, sealingStream, unsealingStream } from '../passphrase-seal.js';
+import { passphraseFrom, sealedFraming, sealingStream, unsealingStream } from '../passphrase-seal.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
@@ -116,7 +116,7 @@ async function* backupLines(path: string, passphrase: string): AsyncGenerator<st
     head = Buffer.alloc(framing.head);
     tag = Buffer.alloc(framing.tag);
     await file.read(head, 0, framing.head, 0);
-    if (size < framing.head + framing.tag || !looksSealed(Buffer.concat([head, tag]), MAGIC)) {
+    if (size < framing.head + framing.tag || !head.subarray(0, MAGIC.length).equals(MAGIC)) {
       throw new BackupError(`${path} is not a wa-crm-sync backup (or it was cut short); nothing was changed`);
     }
     await file.read(tag, 0, framing.tag, size - framing.tag);
@@ -130,10 +130,12 @@ async function* backupLines(path: string, passphrase: string): AsyncGenerator<st
   source.on('error', (error) => gunzip.destroy(error));
   decipher.on('error', (error) => gunzip.destroy(error));
   source.pipe(decipher).pipe(gunzip);
+  // Decode across chunk ends: a character of several bytes may be split between two chunks.
+  gunzip.setEncoding('utf8');
   let rest = '';
   try {
     for await (const chunk of gunzip) {
-      const lines = (rest + (chunk as Buffer).toString('utf8')).split('\n');
+      const lines = (rest + (chunk as string)).split('\n');
       rest = lines.pop()!;
       yield* lines;
     }

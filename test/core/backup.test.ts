@@ -43,6 +43,8 @@ async function populated(kind: (typeof STORE_KINDS)[number]): Promise<{ store: S
     if (result.processed + result.flagged === 0) break;
   }
   await store.db.insertInto('external_refs').values({ connector: 'rec', kind: 'contact', local_id: 'c', external_id: '42', updated_at: 1 }).execute();
+  // Far longer than one unzipped chunk, in characters of several bytes: some fall across chunk ends.
+  await store.db.insertInto('connector_state').values({ connector: 'rec', key: 'long-text', value: 'ünï€😀'.repeat(40_000), updated_at: 1 }).execute();
   return { store, drop: fresh.drop };
 }
 
