@@ -6,6 +6,7 @@ const ROLES = ['viewer', 'operator', 'admin'];
 const $ = (selector) => document.querySelector(selector);
 const allows = (needed) => ROLES.indexOf(state.role) >= ROLES.indexOf(needed);
 const say = (text) => { $('#message').textContent = text; };
+const when = (ms) => (ms === null || ms === undefined ? 'never' : new Date(ms).toLocaleString());
 
 // `background` marks the page's own timed reloads, which the service does not count as activity
 // (an open tab must not keep a session from timing out).
@@ -59,7 +60,7 @@ async function refresh(background = false) {
   });
   fill('#scopes', scopes.scopes, (row, s) => {
     cell(row, s.connector);
-    cell(row, new Date(s.at).toLocaleString());
+    cell(row, when(s.at));
     cell(row, s.report ? s.report.missing.join(', ') || 'none' : s.reason, s.ok ? '' : 'critical');
     cell(row, s.report && Array.isArray(s.report.extra) ? s.report.extra.join(', ') || 'none' : '');
   });
@@ -68,26 +69,25 @@ async function refresh(background = false) {
     cell(row, q.oldestCreatedAt && (q.state === 'pending' || q.state === 'in_flight') ? `${Math.round((Date.now() - q.oldestCreatedAt) / 1000)} s` : '');
   });
   fill('#sessions', sessions.sessions, (row, s) => {
-    cell(row, s.user); cell(row, s.ip); cell(row, s.device); cell(row, new Date(s.lastSeenAt).toLocaleString());
+    cell(row, s.user); cell(row, s.ip); cell(row, s.device); cell(row, when(s.lastSeenAt));
     button(row, 'Revoke', () => api('DELETE', `/sessions/${encodeURIComponent(s.id)}`));
   });
   fill('#dead', dead.operations, (row, op) => {
     cell(row, op.id); cell(row, op.connector); cell(row, op.kind); cell(row, op.lastError);
     if (allows('operator')) button(row, 'Replay', () => api('POST', '/operations/replay', { ids: [op.id] }));
   });
-  fill('#activity', activity.messages, (row, m) => { cell(row, new Date(m.sentAt).toLocaleString()); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); });
-  fill('#alerts', alerts.alerts, (row, a) => { cell(row, a.severity, a.severity); cell(row, a.title); cell(row, a.count); cell(row, new Date(a.lastAt).toLocaleString()); });
+  fill('#activity', activity.messages, (row, m) => { cell(row, when(m.sentAt)); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); });
+  fill('#alerts', alerts.alerts, (row, a) => { cell(row, a.severity, a.severity); cell(row, a.title); cell(row, a.count); cell(row, when(a.lastAt)); });
   if (allows('admin')) await Promise.all([searchAudit(background), showAccounts(get)]);
   $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
 }
-
-const when = (ms) => (ms === null || ms === undefined ? 'never' : new Date(ms).toLocaleString());
 
 async function showAccounts(get) {
   const [{ users }, { tokens }] = await Promise.all([get('/users'), get('/tokens')]);
   fill('#users', users, (row, u) => {
     cell(row, u.name); cell(row, u.role);
-    cell(row, u.disabled ? 'disabled' : u.lockedUntil && u.lockedUntil > Date.now() ? `locked until ${when(u.lockedUntil)}` : 'active', u.disabled || u.lockedUntil > Date.now() ? 'critical' : '');
+    const locked = u.lockedUntil !== null && u.lockedUntil > Date.now();
+    cell(row, u.disabled ? 'disabled' : locked ? `locked until ${when(u.lockedUntil)}` : 'active', u.disabled || locked ? 'critical' : '');
     cell(row, when(u.lastLoginAt)); cell(row, u.recoveryCodesLeft, u.recoveryCodesLeft < 3 ? 'critical' : '');
     cell(row, u.secretSealed ? 'sealed' : 'in clear', u.secretSealed ? '' : 'critical');
   });
@@ -109,7 +109,7 @@ function startAutoRefresh() {
 async function searchAudit(background = false) {
   const action = new FormData($('#audit-search')).get('action') || '';
   const { records } = await api('GET', `/audit?limit=200${action ? `&action=${encodeURIComponent(action)}` : ''}`, undefined, background);
-  fill('#audit', records, (row, r) => { cell(row, r.seq); cell(row, new Date(r.at).toLocaleString()); cell(row, r.actor); cell(row, r.action); cell(row, r.target); });
+  fill('#audit', records, (row, r) => { cell(row, r.seq); cell(row, when(r.at)); cell(row, r.actor); cell(row, r.action); cell(row, r.target); });
   return records;
 }
 
