@@ -23,21 +23,14 @@ export class RateBudget {
   }
 
   /**
-   * Waits until `weight` more requests fit in the window (and any pause is over, and, with
-   * `perDay`, the day's allowance has room), then takes them, all in one transaction.
-   * Returns the slot's id (`settle` moves it to when the answer came: the vendor counts the
-   * request on arrival, which can be well after we took the slot) and the day's count.
-   */
-  async acquire(connector: string, limit: RateLimit, weight: number, signal?: AbortSignal, perDay?: number): Promise<{ slot: number; usedToday: number }> {
-    const [taken] = await this.acquireAll([{ key: connector, limit, ...(perDay !== undefined ? { perDay } : {}) }], weight, signal);
-    return taken!;
-  }
-
-  /**
    * Takes room in every budget one request needs (the account's limit and, say, a search or
    * per-ticket limit) at the same moment, or waits and takes none. Taking them one after the
    * other would stamp the first while waiting for the next: its stamp could leave the window
-   * before the request even went out, and let the vendor see more than its limit.
+   * before the request even went out, and let the vendor see more than its limit. Room means
+   * `weight` more requests fit in the window, no pause is on and, with `perDay`, the day's
+   * allowance holds them. Returns each budget's slot (`settle` moves it to when the answer came:
+   * the vendor counts the request on arrival, which can be well after we took the slot) and the
+   * day's count.
    */
   async acquireAll(budgets: ReadonlyArray<{ key: string; limit: RateLimit; perDay?: number }>, weight: number, signal?: AbortSignal): Promise<Array<{ slot: number; usedToday: number }>> {
     for (const { limit } of budgets) {

@@ -267,7 +267,7 @@ describe('rate budget', () => {
       const stamps: number[] = [];
       const caller = async (budget: RateBudget) => {
         for (let i = 0; i < 6; i++) {
-          await budget.acquire('v', limit, 1);
+          await budget.acquireAll([{ key: 'v', limit }], 1);
           stamps.push(Date.now());
         }
       };
