@@ -1,5 +1,5 @@
-// Contract tests against Meta's own OpenAPI description of the Cloud API (Graph v23.0, in
-// ../shared/vendor-specs): what the WhatsApp connector sends, what the WhatsApp sandbox answers,
+// Contract tests against Meta's own OpenAPI description of the Cloud API (Graph v23.0, vendored
+// in test/contract/specs/whatsapp): what the WhatsApp connector sends, what the WhatsApp sandbox answers,
 // and the webhooks the simulator builds must all validate against the spec's schemas.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,11 +12,11 @@ import { whatsappSection } from '../../core/config/schema.js';
 import { silentLogger } from '../../core/logger.js';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
 import { claimedOperation, testContext } from '../helpers/context.js';
-import { readExample, specsDir } from '../helpers/fixtures.js';
+import { exampleNames, readExample, whatsappSpecPath } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/stores.js';
 
-const spec = parse(readFileSync(join(specsDir, 'whatsapp/business-messaging-api_v23.0.yaml'), 'utf8')) as {
-  paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: unknown }> }> }>>;
+const spec = parse(readFileSync(whatsappSpecPath, 'utf8')) as {
+  paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: unknown }> }>; requestBody?: { content: Record<string, { examples?: Record<string, { value: unknown }> }> } }>>;
   components: { schemas: Record<string, Record<string, unknown>> };
 };
 type SchemaNode = { [key: string]: unknown };
@@ -121,7 +121,8 @@ describe('WhatsApp Cloud API contract', () => {
   });
 
   // The spec's WebhookPayload describes inbound messages with the outbound Message schema, so even
-  // Meta's own examples fail it; message webhooks are held to the shape of Meta's examples instead.
+  // Meta's own examples fail it; message webhooks are held to the shape of Meta's examples instead
+  // (the named examples of `POST /whatsapp/webhooks` in the vendored spec).
   it('message webhooks the simulator signs use only fields of Meta\'s own examples of the same type', () => {
     const shape = (value: unknown): unknown =>
       Array.isArray(value) ? (value.length > 0 ? [shape(value[0])] : []) : value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shape(v)])) : typeof value;
@@ -134,17 +135,29 @@ describe('WhatsApp Cloud API contract', () => {
       return ours === theirs || theirs === undefined ? [] : [`${path}: ${String(ours)} where Meta has ${String(theirs)}`];
     };
     const customer = { waId: '16505551234', name: 'Kerry Fisher' };
+    const metaExamples = spec.paths['/whatsapp/webhooks']!['post']!.requestBody!.content['application/json']!.examples!;
     const cases: Array<[string, Record<string, unknown>]> = [
-      ['message-text', { type: 'text', text: { body: 'hi' } }],
-      ['message-image', { type: 'image', image: { id: '1', mime_type: 'image/jpeg', sha256: 'x', caption: 'c' } }],
-      ['message-location', { type: 'location', location: { latitude: 1, longitude: 2, name: 'n', address: 'a' } }],
-      ['message-interactive-button-reply', { type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'y', title: 'Yes' } } }],
-      ['message-reaction', { type: 'reaction', reaction: { message_id: 'wamid.x', emoji: '👍' } }],
+      ['Text Message', { type: 'text', text: { body: 'hi' } }],
+      ['Image Message', { type: 'image', image: { id: '1', mime_type: 'image/jpeg', sha256: 'x', caption: 'c' } }],
+      ['Location Message', { type: 'location', location: { latitude: 1, longitude: 2, name: 'n', address: 'a' } }],
+      ['Interactive Button Reply Message', { type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'y', title: 'Yes' } } }],
+      ['Reaction Message', { type: 'reaction', reaction: { message_id: 'wamid.x', emoji: '👍' } }],
     ];
     for (const [example, content] of cases) {
+      const theirs = metaExamples[example];
+      expect(theirs, `Meta's example "${example}" in the vendored spec`).toBeDefined();
       const ours = JSON.parse(simulator.message(customer, content, 1_760_000_000).body);
-      expect(within(shape(ours), shape(JSON.parse(readExample(example))), example)).toEqual([]);
+      expect(within(shape(ours), shape(theirs!.value), example)).toEqual([]);
     }
+  });
+
+  // The project's own fixtures (test/fixtures/whatsapp) are written by hand: held to the same
+  // spec, so a test that reads them reads what Meta would send or answer.
+  it("the project's fixtures follow the spec: send requests, the send answer, the media answer, status webhooks", () => {
+    for (const name of exampleNames('send-request-')) expect(message(JSON.parse(readExample(name))), name).toBe('valid');
+    expect(messageResponse(JSON.parse(readExample('send-response')))).toBe('valid');
+    expect(mediaInfo(JSON.parse(readExample('media-get-response')))).toBe('valid');
+    for (const name of exampleNames('status-')) expect(webhook(JSON.parse(readExample(name))), name).toBe('valid');
   });
 
   it('would catch a malformed request (the check itself can fail)', () => {

@@ -7,7 +7,7 @@ import { DeliveryInbox } from '../../core/ingest.js';
 import { silentLogger } from '../../core/logger.js';
 import type { ModelChange } from '../../core/model/types.js';
 import { openStore, type Store } from '../../core/store/store.js';
-import { readExample, statusWebhook, textWebhook } from '../helpers/fixtures.js';
+import { FIXTURE, readExample, statusWebhook, textWebhook } from '../helpers/fixtures.js';
 import { freshStoreUrl, STORE_KINDS } from '../helpers/stores.js';
 
 /** A connector that records the changes it is asked to plan and queues one operation per change. */
@@ -82,10 +82,10 @@ describe.each(STORE_KINDS)('engine on %s', (kind) => {
     expect(result).toEqual({ processed: 1, flagged: 0, operationsQueued: 2 });
     expect(changes.map((c) => c.type)).toEqual(['contact.upserted', 'message.recorded']);
     const recorded = messages()[0]!;
-    expect(recorded.contact.waId).toBe('+16505551234');
-    expect(recorded.contact.profileName).toBe('Sheena Nelson');
+    expect(recorded.contact.waId).toBe(`+${FIXTURE.customerWaId}`);
+    expect(recorded.contact.profileName).toBe(FIXTURE.customerName);
     expect(recorded.threadCreated).toBe(true);
-    expect(recorded.message).toMatchObject({ direction: 'inbound', type: 'text', text: 'Does it come in another color?', sentAt: 1749416383000 });
+    expect(recorded.message).toMatchObject({ direction: 'inbound', type: 'text', text: 'Hello, is my kettle repair ready to collect?', sentAt: 1764583200000 });
     const delivery = await store.db.selectFrom('webhook_deliveries').selectAll().executeTakeFirstOrThrow();
     expect(delivery.state).toBe('processed');
   });
@@ -138,20 +138,20 @@ describe.each(STORE_KINDS)('engine on %s', (kind) => {
   it('moves a contact to its new number on user_changed_number, keeping its identity', async () => {
     await inbox.accept('whatsapp', readExample('message-text'));
     await inbox.accept('whatsapp', readExample('message-system'));
-    await inbox.accept('whatsapp', textWebhook({ from: '12195555358', id: 'wamid.after', timestamp: 1_750_269_400, body: 'new phone' }));
+    await inbox.accept('whatsapp', textWebhook({ from: FIXTURE.customerNewWaId, id: 'wamid.after', timestamp: 1_764_590_500, body: 'new phone' }));
     await engine.processPending();
     const ids = new Set(messages().map((m) => m.contact.id));
     expect(ids.size).toBe(1);
     const contact = await store.db.selectFrom('contacts').selectAll().executeTakeFirstOrThrow();
-    expect(contact.wa_id).toBe('+12195555358');
+    expect(contact.wa_id).toBe(`+${FIXTURE.customerNewWaId}`);
   });
 
   it('records each status once and moves the message status forward only', async () => {
     await inbox.accept('whatsapp', readExample('message-text'));
-    const id = 'wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=';
-    await inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_749_416_400, recipient: '16505551234' }));
-    await inbox.accept('whatsapp', statusWebhook({ id, status: 'delivered', timestamp: 1_749_416_390, recipient: '16505551234' }));
-    await inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_749_416_400, recipient: '16505551234' }));
+    const id = JSON.parse(readExample('message-text')).entry[0].changes[0].value.messages[0].id as string;
+    await inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_764_583_400, recipient: FIXTURE.customerWaId }));
+    await inbox.accept('whatsapp', statusWebhook({ id, status: 'delivered', timestamp: 1_764_583_390, recipient: FIXTURE.customerWaId }));
+    await inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_764_583_400, recipient: FIXTURE.customerWaId }));
     await engine.processPending();
     const statuses = changes.filter((c) => c.type === 'message.status');
     expect(statuses.map((s) => s.type === 'message.status' && s.status)).toEqual(['read', 'delivered']);

@@ -46,7 +46,7 @@ describe('security alerts end to end', () => {
     for (let i = 0; i < 5; i++) expect(await service.sendWebhook('{"object":"whatsapp_business_account","entry":[]}', 'sha256=00')).toBe(401);
     await waitFor(() => received.length >= 3, 15_000, 'three alerts at the sink');
     const texts = received.map((r) => r.text).join('\n');
-    expect(texts).toMatch(/:rotating_light: \*wa-crm-sync: WhatsApp number \+15\*+81: two-step verification PIN was changed\*/);
+    expect(texts).toMatch(/:rotating_light: \*wa-crm-sync: WhatsApp number \+15\*+47: two-step verification PIN was changed\*/);
     expect(texts).toMatch(/5 whatsapp webhook calls with a bad signature in 1 minutes/);
     expect(texts).toMatch(/zendesk: credentials refused or missing scopes/);
     const { stdout } = await promisify(execFile)(process.execPath, [join(projectRoot, 'bin/wa-crm-sync.js'), 'alerts', '--json', '--config', configPath]);

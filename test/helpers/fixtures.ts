@@ -1,13 +1,25 @@
-// Test fixtures: Meta's webhook examples from ../shared/vendor-specs, signing, and message builders.
+// Test fixtures: the project's WhatsApp webhook and Cloud API bodies (test/fixtures/whatsapp),
+// Meta's vendored OpenAPI description (test/contract/specs/whatsapp), signing, and message builders.
 import { createHmac } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { messagesEnvelope } from '../../sandbox/whatsapp.js';
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const specsDir = resolve(projectRoot, '../shared/vendor-specs');
-export const examplesDir = resolve(specsDir, 'whatsapp/examples');
+export const examplesDir = resolve(projectRoot, 'test/fixtures/whatsapp');
+/** Meta's OpenAPI description of the Cloud API (MIT, from facebook/openapi), vendored for the contract tests. */
+export const whatsappSpecPath = resolve(projectRoot, 'test/contract/specs/whatsapp/business-messaging-api_v23.0.yaml');
+
+/** The ids every body in test/fixtures/whatsapp uses (see test/fixtures/README.md). */
+export const FIXTURE = {
+  wabaId: '730019445812266',
+  phoneNumberId: '214880073361540',
+  displayNumber: '15550130147',
+  customerWaId: '447700900461',
+  customerName: 'Priya Raman',
+  customerNewWaId: '447700900782',
+} as const;
 
 export function exampleNames(prefix = ''): string[] {
   return readdirSync(examplesDir)
@@ -15,8 +27,11 @@ export function exampleNames(prefix = ''): string[] {
     .map((f) => f.replace(/\.json$/, ''));
 }
 
+/** One fixture body as stored (the exact bytes a test signs or ingests). */
 export function readExample(name: string): string {
-  return readFileSync(join(examplesDir, `${name}.json`), 'utf8');
+  const path = join(examplesDir, `${name}.json`);
+  if (!existsSync(path)) throw new Error(`No fixture ${name}.json in test/fixtures/whatsapp; the fixtures there are: ${exampleNames().join(', ')}`);
+  return readFileSync(path, 'utf8');
 }
 
 export function sign(secret: string, body: string): string {

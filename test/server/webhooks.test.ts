@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readExample, sign } from '../helpers/fixtures.js';
+import { FIXTURE, readExample, sign } from '../helpers/fixtures.js';
 import { APP_SECRET, baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
 import { tempDir } from '../helpers/stores.js';
 
@@ -79,8 +79,12 @@ describe('WhatsApp webhook endpoint', () => {
   });
 
   it('keeps message bodies, phone numbers and secrets out of the logs', () => {
-    expect(service.output).not.toContain('Does it come in another color?');
-    expect(service.output).not.toContain('16505551234');
+    // What the delivered fixture (message-text) carries: its text, the customer's number and name.
+    const value = JSON.parse(readExample('message-text')).entry[0].changes[0].value;
+    expect(value.messages[0].text.body).toBe('Hello, is my kettle repair ready to collect?');
+    expect(service.output).not.toContain(value.messages[0].text.body);
+    expect(service.output).not.toContain(FIXTURE.customerWaId);
+    expect(service.output).not.toContain(FIXTURE.customerWaId.slice(-7));
     expect(service.output).not.toContain(APP_SECRET);
   });
 });

@@ -12,7 +12,7 @@ import { silentLogger } from '../../../core/logger.js';
 import type { OutboundReply } from '../../../core/model/types.js';
 import { claimedOperation, testContext } from '../../helpers/context.js';
 import { onlyMockedHttp } from '../../helpers/nock.js';
-import { readExample } from '../../helpers/fixtures.js';
+import { FIXTURE, readExample } from '../../helpers/fixtures.js';
 import { tempDir } from '../../helpers/stores.js';
 
 const GRAPH = 'https://graph.facebook.com';
@@ -45,16 +45,22 @@ describe('WhatsApp replies', () => {
     nock(GRAPH).post(`/v23.0/${NUMBER_ID}/messages`, (b) => (bodies.push(b), true)).times(2).reply(200, example);
     const textContext = testContext();
     textContext.lastInbound.set('c1', Date.now());
-    const [text] = await connector.execute([sendOp(reply({ text: 'Thanks, an agent will reply shortly.' }))], textContext);
-    const [template] = await connector.execute([sendOp(reply({ sourceId: '15', template: { name: 'order_update', language: 'en_US', parameters: ['4471'] } }))], testContext());
-    const withTo = (b: unknown) => ({ ...(b as object), to: '16505551234' });
+    const [text] = await connector.execute([sendOp(reply({ text: 'Your kettle is ready: collect it any time before 5 pm.' }))], textContext);
+    const [template] = await connector.execute([sendOp(reply({ sourceId: '15', template: { name: 'repair_ready', language: 'en_GB', parameters: ['2093'] } }))], testContext());
+    // The fixtures are addressed to the fixture customer; ours to the operation's recipient.
+    const withTo = (b: unknown) => ({ ...(b as object), to: FIXTURE.customerWaId });
     expect(withTo(bodies[0])).toEqual(JSON.parse(readExample('send-request-text')));
-    // The template example leaves out recipient_type (default individual) and the language policy,
-    // which Meta's OpenAPI schema requires (test/contract checks the request against it).
-    const templateExample = JSON.parse(readExample('send-request-template'));
-    expect(withTo(bodies[1])).toEqual({ ...templateExample, recipient_type: 'individual', template: { ...templateExample.template, language: { policy: 'deterministic', ...templateExample.template.language } } });
+    expect(withTo(bodies[1])).toEqual(JSON.parse(readExample('send-request-template')));
     expect(text).toMatchObject({ ok: true, result: { messageIds: [example.messages[0].id] } });
     expect(template).toMatchObject({ ok: true });
+  });
+
+  it("fails a send that Graph refuses (its error envelope) without retrying, keeping Meta's code and message", async () => {
+    nock(GRAPH).post(`/v23.0/${NUMBER_ID}/messages`).reply(400, JSON.parse(readExample('send-error-response')));
+    const context = testContext();
+    context.lastInbound.set('c1', Date.now() - 3_600_000);
+    const [outcome] = await connector.execute([sendOp(reply())], context);
+    expect(outcome).toMatchObject({ ok: false, error: { status: 400, retryable: false, code: '131047', message: expect.stringMatching(/Re-engagement message/) } });
   });
 
   it('outside the window sends the configured template, with the ticket number as its parameter', async () => {

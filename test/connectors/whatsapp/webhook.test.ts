@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseWhatsAppDelivery } from '../../../connectors/whatsapp/webhook.js';
 import type { InboundMessageEvent, InboundStatusEvent } from '../../../core/model/types.js';
-import { exampleNames, readExample } from '../../helpers/fixtures.js';
+import { exampleNames, FIXTURE, readExample } from '../../helpers/fixtures.js';
 
 function onlyMessage(name: string): InboundMessageEvent {
   const parsed = parseWhatsAppDelivery(readExample(name));
@@ -16,30 +16,30 @@ describe('WhatsApp webhook parsing', () => {
   it.each(exampleNames('message-'))('parses %s without problems', (name) => {
     const event = onlyMessage(name);
     expect(event.messageId).toMatch(/^wamid\./);
-    expect(event.fromWaId).toBe('16505551234');
-    expect(event.businessNumberId).toBe('106540352242922');
+    expect(event.fromWaId).toBe(FIXTURE.customerWaId);
+    expect(event.businessNumberId).toBe(FIXTURE.phoneNumberId);
     expect(event.sentAt % 1000).toBe(0);
     expect(event.text.length).toBeGreaterThan(0);
   });
 
   it('renders each message type as readable text', () => {
-    expect(onlyMessage('message-text').text).toBe('Does it come in another color?');
-    expect(onlyMessage('message-image').text).toBe('[image] Taj Mahal');
+    expect(onlyMessage('message-text').text).toBe('Hello, is my kettle repair ready to collect?');
+    expect(onlyMessage('message-image').text).toBe('[image] Cracked lid');
     expect(onlyMessage('message-audio-voice').text).toBe('[voice message]');
-    expect(onlyMessage('message-document').text).toBe('[document: invoice-4471.pdf] invoice');
-    expect(onlyMessage('message-location').text).toContain('[location] Philz Coffee (101 Forest Ave, Palo Alto, CA 94301)');
-    expect(onlyMessage('message-contacts').text).toBe('[contact card] Lucía Gómez (Google) +1 (983) 555-2319');
-    expect(onlyMessage('message-interactive-list-reply').text).toBe('[list reply] Priority Mail Express - Next Day to 2 Days');
-    expect(onlyMessage('message-interactive-button-reply').text).toMatch(/^\[button reply\] /);
-    expect(onlyMessage('message-button').text).toBe('[button] Unsubscribe');
-    expect(onlyMessage('message-reaction').text).toBe('[reaction 👍]');
-    expect(onlyMessage('message-order').text).toBe('[order: 2 items] 2 x di9ozbzfi4 @ 30 USD; 1 x nqryix03ez @ 25 USD');
-    expect(onlyMessage('message-system').text).toBe('User Sheena Nelson changed from 16505551234 to 12195555358');
+    expect(onlyMessage('message-document').text).toBe('[document: receipt-2093.pdf] receipt');
+    expect(onlyMessage('message-location').text).toBe('[location] Harbour Lane Workshop (4 Harbour Lane, Whitby YO21 1AB) 54.48613,-0.61477 https://harbour-lane.example/workshop');
+    expect(onlyMessage('message-contacts').text).toBe('[contact card] Tomasz Wójcik (Northgate Lettings) +44 7700 900518');
+    expect(onlyMessage('message-interactive-list-reply').text).toBe('[list reply] Thursday 2-5 pm - Collection at the counter');
+    expect(onlyMessage('message-interactive-button-reply').text).toBe('[button reply] Confirm');
+    expect(onlyMessage('message-button').text).toBe('[button] Stop reminders');
+    expect(onlyMessage('message-reaction').text).toBe('[reaction 🙏]');
+    expect(onlyMessage('message-order').text).toBe('[order: 2 items] 1 x filter-jug-2l @ 18.5 GBP; 3 x descaler-6pk @ 4 GBP Please add gift wrap');
+    expect(onlyMessage('message-system').text).toBe(`User ${FIXTURE.customerName} changed from ${FIXTURE.customerWaId} to ${FIXTURE.customerNewWaId}`);
     expect(onlyMessage('message-unsupported').text).toBe('[unsupported message type unsupported] (Message type unknown)');
-    expect(onlyMessage('message-text-forwarded').text).toBe('[forwarded] forwarded text');
-    expect(onlyMessage('message-text-frequently-forwarded').text).toMatch(/^\[frequently forwarded\] /);
-    expect(onlyMessage('message-text-context-referred-product').text).toContain('(about product di9ozbzfi4 in catalog 194836987003835)');
-    expect(onlyMessage('message-text-referral-ctwa-ad').text).toContain('(via ad "Chat with us" https://fb.me/3cr4Wqqkv)');
+    expect(onlyMessage('message-text-forwarded').text).toBe('[forwarded] Opening hours this week: 9 to 5');
+    expect(onlyMessage('message-text-frequently-forwarded').text).toBe('[frequently forwarded] Win a free toaster, just share this message!');
+    expect(onlyMessage('message-text-context-referred-product').text).toBe('Do you have this one in stock? (about product kettle-ks200-blue in catalog 582017364490215)');
+    expect(onlyMessage('message-text-referral-ctwa-ad').text).toBe('Hi, I saw your ad. Can you fix a coffee grinder? (via ad "Message us about a repair" https://fb.me/8Kq2mVtLp)');
   });
 
   it('keeps an unknown message type with its raw payload', () => {
@@ -52,14 +52,22 @@ describe('WhatsApp webhook parsing', () => {
   });
 
   it('keeps media references for media messages', () => {
-    expect(onlyMessage('message-image').media).toMatchObject({ kind: 'image', mediaId: '1003383421387256', mimeType: 'image/jpeg' });
+    expect(onlyMessage('message-image').media).toMatchObject({ kind: 'image', mediaId: '2281945630017742', mimeType: 'image/jpeg', caption: 'Cracked lid' });
     expect(onlyMessage('message-audio-voice').media).toMatchObject({ kind: 'audio', voice: true });
-    expect(onlyMessage('message-document').media).toMatchObject({ kind: 'document', filename: 'invoice-4471.pdf' });
+    expect(onlyMessage('message-document').media).toMatchObject({ kind: 'document', filename: 'receipt-2093.pdf', mimeType: 'application/pdf' });
     expect(onlyMessage('message-text').media).toBeNull();
   });
 
+  it('links a reply and a reaction to the message they answer', () => {
+    const reply = JSON.parse(readExample('message-text-reply')).entry[0].changes[0].value.messages[0];
+    expect(onlyMessage('message-text-reply').replyToId).toBe(reply.context.id);
+    const reaction = JSON.parse(readExample('message-reaction')).entry[0].changes[0].value.messages[0];
+    expect(onlyMessage('message-reaction').replyToId).toBe(reaction.reaction.message_id);
+    expect(onlyMessage('message-text').replyToId).toBeNull();
+  });
+
   it('reads the new number from a user_changed_number system message', () => {
-    expect(onlyMessage('message-system').newWaId).toBe('12195555358');
+    expect(onlyMessage('message-system').newWaId).toBe(FIXTURE.customerNewWaId);
   });
 
   it.each(exampleNames('status-'))('parses %s', (name) => {

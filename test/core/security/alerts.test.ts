@@ -11,7 +11,7 @@ import { Alerts, openAlerts, type AlertPayload } from '../../../core/security/al
 import { accountEventAlert } from '../../../core/security/signals.js';
 import { openStore, type Store } from '../../../core/store/store.js';
 import { claimedOperation, testContext } from '../../helpers/context.js';
-import { readExample, statusWebhook } from '../../helpers/fixtures.js';
+import { FIXTURE, readExample, statusWebhook } from '../../helpers/fixtures.js';
 import { onlyMockedHttp } from '../../helpers/nock.js';
 import { freshStoreUrl, STORE_KINDS } from '../../helpers/stores.js';
 
@@ -19,13 +19,13 @@ describe('account webhooks in plain words', () => {
   it('explains a PIN change, a restriction and a quality drop, and stays quiet on good news', () => {
     const first = (name: string) => {
       const change = JSON.parse(readExample(name)).entry[0].changes[0];
-      return accountEventAlert(change.field, '102290129340398', change.value);
+      return accountEventAlert(change.field, FIXTURE.wabaId, change.value);
     };
     expect(first('field-security')).toMatchObject({ kind: 'account_security', severity: 'critical', title: expect.stringMatching(/two-step verification PIN was changed/), detail: expect.stringMatching(/reset the two-step verification PIN/) });
     expect(first('field-account_update')).toMatchObject({ kind: 'account_update', severity: 'critical', detail: expect.stringMatching(/ACCOUNT_RESTRICTION: RESTRICTED_ADD_PHONE_NUMBER_ACTION/) });
     expect(first('field-phone_number_quality_update')).toBeUndefined(); // an UPGRADE
-    expect(accountEventAlert('phone_number_quality_update', '1', { display_phone_number: '15550783881', event: 'DOWNGRADE', current_limit: 'TIER_250' })).toMatchObject({ kind: 'quality_drop', severity: 'warning', title: expect.stringMatching(/number \+15\*+81: quality downgraded/) });
-    expect(first('field-message_template_status_update')).toMatchObject({ kind: 'template_status', title: 'WhatsApp template "order_update" rejected' });
+    expect(accountEventAlert('phone_number_quality_update', '1', { display_phone_number: FIXTURE.displayNumber, event: 'DOWNGRADE', current_limit: 'TIER_250' })).toMatchObject({ kind: 'quality_drop', severity: 'warning', title: expect.stringMatching(/number \+15\*+47: quality downgraded/) });
+    expect(first('field-message_template_status_update')).toMatchObject({ kind: 'template_status', title: 'WhatsApp template "repair_ready" rejected' });
   });
 });
 
