@@ -1,5 +1,6 @@
 // WhatsApp Cloud API (Graph API) calls used by the connector: media metadata and download,
-// token introspection. Paths follow ../shared/vendor-specs/whatsapp/business-messaging-api_v23.0.yaml.
+// token introspection. Paths follow Meta's OpenAPI description, vendored at
+// test/contract/specs/whatsapp/business-messaging-api_v23.0.yaml (facebook/openapi, MIT).
 import { z } from 'zod';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, InvalidPayloadError, VendorError, errorFromHttpStatus, parseRetryAfter, type SyncError } from '../../core/errors.js';

@@ -1,5 +1,6 @@
 // zod schemas for the WhatsApp Cloud API webhook payload (Graph API v23.0,
-// `/whatsapp/webhooks` in ../shared/vendor-specs/whatsapp/business-messaging-api_v23.0.yaml).
+// `/whatsapp/webhooks` in test/contract/specs/whatsapp/business-messaging-api_v23.0.yaml,
+// Meta's OpenAPI description vendored from facebook/openapi, MIT).
 // Loose objects: Meta adds fields often, and an unknown field must never lose a message.
 import { z } from 'zod';
 
