@@ -40,11 +40,13 @@ describe('operator commands', () => {
     return JSON.parse(stdout);
   }
 
-  it('shows a dead operation and replays it once the vendor accepts again', { timeout: 30_000 }, async () => {
+  // Each CLI call starts a node process (3 s each at a load average of 19 on 2 cores) and this
+  // test makes several: the limits are wall-clock room for a busy machine, not expectations.
+  it('shows a dead operation and replays it once the vendor accepts again', { timeout: 120_000 }, async () => {
     // The endpoint refuses everything: operations go dead after their attempts.
     recorder.failWith = 422;
     await service.deliver(textWebhook({ from: '447700900123', id: 'wamid.cli.1', timestamp: 1_760_000_000, body: 'x' }));
-    await waitFor(async () => (await status()).outbox.some((d) => d.state === 'dead' && d.count === 2), 10_000, 'dead operations');
+    await waitFor(async () => (await status()).outbox.some((d) => d.state === 'dead' && d.count === 2), 30_000, 'dead operations');
     const { stdout: human } = await run(process.execPath, [bin, 'status', '--config', configPath]);
     expect(human).toMatch(/webhook\s+dead\s+2/);
 
@@ -55,9 +57,9 @@ describe('operator commands', () => {
     recorder.failWith = undefined;
     const { stdout } = await run(process.execPath, [bin, 'replay', '--all-dead', '--connector', 'webhook', '--config', configPath]);
     expect(stdout.trim()).toBe('2 dead operations queued again');
-    await waitFor(() => recorder.messages().length === 1, 10_000, 'the replayed message');
+    await waitFor(() => recorder.messages().length === 1, 30_000, 'the replayed message');
     // The vendor has the message before the dispatcher settles the operation: wait for that too.
-    await waitFor(async () => (await status()).outbox.every((d) => d.state === 'done'), 10_000, 'the replayed operations to settle');
+    await waitFor(async () => (await status()).outbox.every((d) => d.state === 'done'), 30_000, 'the replayed operations to settle');
     expect((await status()).outbox).toEqual([expect.objectContaining({ connector: 'webhook', state: 'done', count: 2 })]);
   });
 
