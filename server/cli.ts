@@ -53,10 +53,19 @@ export function buildCli(): Command {
     .addOption(configOption())
     .option('-p, --port <port>', 'listen on this port instead of server.port', (v) => Number.parseInt(v, 10))
     .action(async (options: { config?: string; port?: number }) => {
+      // A console or warning write to a stdout/stderr whose reader is gone fails with EPIPE;
+      // unheard, that error would crash the process mid-shutdown, before leases are handed back.
+      for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
       const service = await Service.start({ configPath: configPath(options), ...(options.port === undefined ? {} : { port: options.port }) });
       process.on('SIGHUP', () => void service.reload());
       const shutdown = (signal: string) => {
-        service.log.info({ signal }, 'shutting down');
+        const timeoutMs = service.config.server.shutdownTimeoutMs;
+        service.log.info({ signal, timeoutMs }, 'shutting down');
+        // The last resort, should a step hang anyway: leases then expire after outbox.leaseMs.
+        setTimeout(() => {
+          service.log.error({ timeoutMs }, 'shutdown did not finish within server.shutdownTimeoutMs; exiting anyway');
+          process.exit(1);
+        }, timeoutMs).unref();
         service.stop().then(
           () => process.exit(0),
           (error: unknown) => {

@@ -14,6 +14,7 @@ import { Engine } from '../core/engine.js';
 import { ConfigError, errorMessage } from '../core/errors.js';
 import { DeliveryInbox } from '../core/ingest.js';
 import { createLogger, type Logger } from '../core/logger.js';
+import { LogOutput } from '../core/log-output.js';
 import { Metrics } from '../core/metrics.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
@@ -43,6 +44,10 @@ const BACKLOG_CATCH_UP_AFTER_MS = 10_000;
 const PROCESS_PAUSE_CATCHING_UP_MS = 8;
 /** How often scheduled backups and the retention purge look whether they are due. */
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
+/** Of the shutdown time, what is kept back for handing operations back and closing the store. */
+const SHUTDOWN_RESERVE_MS = 1000;
+/** Longest wait for the last log lines to reach their reader before the process exits. */
+const SHUTDOWN_LOG_DRAIN_MS = 500;
 
 export interface ServiceOptions {
   readonly configPath: string;
@@ -106,6 +111,8 @@ export class Service {
   #badSignatures: EventWindow | undefined;
   /** The first scheduled audit comes one period after start (start already checks every connector's scopes). */
   #lastAuditAt = Date.now();
+  /** stdout, when this service made its own logger (not when a caller passed one). */
+  #logOutput: LogOutput | undefined;
 
   private constructor(options: ServiceOptions, config: Config, store: Store, log: Logger) {
     this.#options = options;
@@ -133,9 +140,11 @@ export class Service {
   static async start(options: ServiceOptions): Promise<Service> {
     const env = options.env ?? process.env;
     const config = loadConfig(options.configPath, connectorSettingsSchemas, env);
-    const log = options.log ?? createLogger({ level: config.log.level });
+    const logOutput = options.log ? undefined : new LogOutput(1);
+    const log = options.log ?? createLogger({ level: config.log.level, destination: logOutput });
     const store = await openStore(config.store.url);
     const service = new Service(options, config, store, log);
+    service.#logOutput = logOutput;
     await service.#applyConnectors(buildConnectors(config, log));
     service.#processing = service.#processLoop();
     service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());
@@ -393,20 +402,41 @@ export class Service {
     this.#watcher.unref();
   }
 
-  /** Stops taking work, finishes or hands back in-flight operations, closes the store. */
+  /**
+   * Stops taking work, finishes or hands back in-flight operations and closes the store, within
+   * server.shutdownTimeoutMs: requests under way get a quarter of it, running operations what is
+   * left but a reserve for handing them back. A log nobody reads never holds this up.
+   */
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    const deadline = Date.now() + this.config.server.shutdownTimeoutMs;
+    const timeLeft = () => Math.max(0, deadline - Date.now());
     this.#watcher?.close();
     for (const timer of this.#timers) clearInterval(timer);
     const closed = new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    // Idle keep-alive connections would hold close() open; requests under way still finish.
+    // Idle keep-alive connections would hold close() open; requests under way still finish...
     this.#server?.closeIdleConnections();
+    // ...unless they take too long: then their connections are cut.
+    if (!(await settlesWithin(closed, timeLeft() / 4))) this.#server?.closeAllConnections();
     await closed;
     this.#wakeProcessor?.();
     await this.#processing;
-    await Promise.all([...this.#dispatchers.values()].map((d) => d.stop()));
+    const graceMs = Math.max(0, timeLeft() - Math.min(SHUTDOWN_RESERVE_MS, timeLeft() / 4));
+    await Promise.all([...this.#dispatchers.values()].map((d) => d.stop(graceMs)));
     await this.store.close();
     this.log.info('wa-crm-sync stopped');
+    await this.#logOutput?.drain(Math.min(SHUTDOWN_LOG_DRAIN_MS, timeLeft()));
+  }
+}
+
+/** Whether `promise` settles within `ms` (it keeps running either way). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true as const), timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -84,6 +84,11 @@ export const serviceConfigSchema = z.strictObject({
       host: z.string().default('0.0.0.0'),
       /** Largest webhook body accepted, in bytes. */
       bodyLimitBytes: z.number().int().min(1024).default(1024 * 1024),
+      /**
+       * On SIGTERM the process has exited within this time, in-flight operations handed back:
+       * keep it below the process manager's own stop timeout (Docker 10 s, Kubernetes 30 s).
+       */
+      shutdownTimeoutMs: z.number().int().min(1000, 'use at least 1000 (ms): in-flight operations need time to be handed back').max(600_000).default(8000),
     })
     .prefault({}),
   store: z
