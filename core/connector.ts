@@ -56,7 +56,8 @@ export type OperationEffect =
   | { readonly type: 'reply.requested'; readonly threadId: string; readonly reply: OutboundReply }
   /** A message went out on WhatsApp: recorded as an outbound message of the thread. */
   | { readonly type: 'message.sent'; readonly threadId: string; readonly messageId: string; readonly text: string; readonly origin: string; readonly sentAt: number }
-  | { readonly type: 'reply.undeliverable'; readonly threadId: string; readonly reply: OutboundReply; readonly reason: string };
+  | { readonly type: 'reply.undeliverable'; readonly threadId: string; readonly reply: OutboundReply; readonly reason: string }
+  | { readonly type: 'reply.resent'; readonly threadId: string; readonly reply: OutboundReply; readonly reason: string };
 
 export interface ThreadMessage {
   readonly id: string;
@@ -102,6 +103,39 @@ export interface ExecutionContext {
  * written as soon as the Cloud API answers; the engine reads it to tell our messages from a stranger's.
  */
 export const SENT_MESSAGE_REF = { connector: 'whatsapp', kind: 'sent' } as const;
+
+/**
+ * The ref under which the WhatsApp connector notes each send before it goes out (local id: the
+ * callback data the message carries as biz_opaque_callback_data). Should the answer be lost, a
+ * status echoing that callback data tells the engine the message did arrive: it keeps the wamid
+ * under SENT_MESSAGE_REF for the part and wakes the waiting operation, so nothing is sent twice.
+ */
+export const PENDING_SEND_REF = { connector: 'whatsapp', kind: 'sending' } as const;
+
+/** What a PENDING_SEND_REF holds (as JSON in the ref's external id). */
+export interface PendingSend {
+  /** The SENT_MESSAGE_REF local id of the part. */
+  readonly part: string;
+  /** The outbox operation sending it. */
+  readonly operation: string;
+  /** When the send whose outcome is unknown went out; 0 when no send is in doubt (WhatsApp answered). */
+  readonly sentAt: number;
+}
+
+export function encodePendingSend(pending: PendingSend): string {
+  return JSON.stringify(pending);
+}
+
+export function decodePendingSend(value: string | undefined): PendingSend | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(value) as Partial<PendingSend>;
+    if (typeof parsed.part === 'string' && typeof parsed.operation === 'string' && typeof parsed.sentAt === 'number') return parsed as PendingSend;
+  } catch {
+    // not ours: treated as absent
+  }
+  return undefined;
+}
 
 /** Credentials' granted scopes, or `unknown` when the vendor offers no way to read them. */
 export type GrantedScopes = readonly string[] | 'unknown';

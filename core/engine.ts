@@ -1,7 +1,7 @@
 // The sync engine: turns stored deliveries into model changes, and model changes into outbox
 // operations through each configured connector, in the transaction that marks the delivery done.
 import type { Transaction } from 'kysely';
-import { SENT_MESSAGE_REF, type Connector, type OperationEffect } from './connector.js';
+import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, type Connector, type OperationEffect } from './connector.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import {
@@ -31,6 +31,30 @@ import { accountEventAlert, unknownSenderAlert, unknownStatusAlert } from './sec
 async function sentByUs(tx: Transaction<Database>, messageId: string): Promise<boolean> {
   const row = await tx.selectFrom('external_refs').select('local_id').where('connector', '=', SENT_MESSAGE_REF.connector).where('kind', '=', SENT_MESSAGE_REF.kind).where('external_id', '=', messageId).executeTakeFirst();
   return row !== undefined;
+}
+
+/**
+ * A status echoing the callback data of one of our sends: that send arrived. Its wamid is kept
+ * for the part (unless a wamid is already kept: a resend's), and the operation waiting to learn
+ * whether it may send again runs now. Returns whether the callback data was ours.
+ */
+async function settlePendingSend(tx: Transaction<Database>, callbackData: string, messageId: string, now: number): Promise<boolean> {
+  const row = await tx
+    .selectFrom('external_refs')
+    .select('external_id')
+    .where('connector', '=', PENDING_SEND_REF.connector)
+    .where('kind', '=', PENDING_SEND_REF.kind)
+    .where('local_id', '=', callbackData)
+    .executeTakeFirst();
+  const pending = decodePendingSend(row?.external_id);
+  if (!pending) return false;
+  await tx
+    .insertInto('external_refs')
+    .values({ connector: SENT_MESSAGE_REF.connector, kind: SENT_MESSAGE_REF.kind, local_id: pending.part, external_id: messageId, updated_at: now })
+    .onConflict((oc) => oc.columns(['connector', 'kind', 'local_id']).doNothing())
+    .execute();
+  await tx.updateTable('outbox').set({ run_at: now, updated_at: now }).where('idempotency_key', '=', pending.operation).where('state', '=', 'pending').where('run_at', '>', now).execute();
+  return true;
 }
 
 /** One parser per delivery source (`whatsapp`, `zendesk`): the source a delivery was stored under picks it. */
@@ -161,7 +185,7 @@ export class Engine {
       }
       return { type: 'reply.requested', contact, thread, reply: effect.reply };
     }
-    if (effect.type === 'reply.undeliverable') return { type: 'reply.undeliverable', contact, thread, reply: effect.reply, reason: effect.reason };
+    if (effect.type === 'reply.undeliverable' || effect.type === 'reply.resent') return { type: effect.type, contact, thread, reply: effect.reply, reason: effect.reason };
     if (await messageExists(tx, effect.messageId)) return undefined;
     await this.#store.lockForTransaction(tx, 'process-deliveries');
     const message: Message = {
@@ -263,6 +287,7 @@ export class Engine {
         continue;
       }
       if (event.kind === 'status') {
+        const tagged = event.callbackData !== null && (await settlePendingSend(tx, event.callbackData, event.messageId, now));
         const { isNew, message } = await recordStatus(tx, {
           messageId: event.messageId,
           status: event.status,
@@ -272,7 +297,7 @@ export class Engine {
           now,
         });
         if (!isNew) continue;
-        if (!message && this.#alerts && !(await sentByUs(tx, event.messageId))) await this.#alerts.raise(tx, unknownStatusAlert(event.businessNumberId, event.status), now);
+        if (!message && !tagged && this.#alerts && !(await sentByUs(tx, event.messageId))) await this.#alerts.raise(tx, unknownStatusAlert(event.businessNumberId, event.status), now);
         const contact = message ? await tx.selectFrom('contacts').selectAll().where('id', '=', message.contactId).executeTakeFirst() : undefined;
         changes.push({
           type: 'message.status',

@@ -80,6 +80,21 @@ export class TransportError extends SyncError {
   }
 }
 
+/**
+ * The operation cannot be decided yet: it waits for evidence (e.g. a vendor's webhook saying
+ * whether an earlier attempt arrived) until `untilMs`. It is put back without using an attempt
+ * and without pausing the connector's other work.
+ */
+export class DeferredError extends SyncError {
+  override readonly name = 'DeferredError';
+  constructor(
+    message: string,
+    readonly untilMs: number,
+  ) {
+    super(message, { retryable: true });
+  }
+}
+
 /** Reads `Retry-After` (seconds or an HTTP date) into milliseconds. */
 export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
   if (value === null || value === undefined || value.trim() === '') return undefined;

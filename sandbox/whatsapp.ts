@@ -1,6 +1,7 @@
 // A local stand-in for the WhatsApp Cloud API (Graph API v23.0) parts the service uses: token
-// introspection, media metadata and download with the bearer token, and message sending; plus a
-// simulator that builds customers' webhook deliveries in Meta's shapes and signs them.
+// introspection, media metadata and download with the bearer token, and message sending (with
+// the status webhooks Meta then delivers, once told where); plus a simulator that builds
+// customers' webhook deliveries in Meta's shapes and signs them.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import { Chaos } from './chaos.js';
@@ -12,6 +13,8 @@ export interface WhatsAppSandboxState {
   throttled: number;
   media: Record<string, { bytes: number; mimeType: string }>;
   sent: Array<{ to: string; type: string; body: unknown; id: string }>;
+  /** Sends made whose answer was then lost on purpose (see loseSendAnswers). */
+  answersLost: number;
 }
 
 function graphError(res: Response, status: number, message: string, code: number): void {
@@ -19,13 +22,18 @@ function graphError(res: Response, status: number, message: string, code: number
 }
 
 export class WhatsAppSandbox {
-  readonly state: WhatsAppSandboxState = { requests: 0, throttled: 0, media: {}, sent: [] };
+  readonly state: WhatsAppSandboxState = { requests: 0, throttled: 0, media: {}, sent: [], answersLost: 0 };
+  /** The next this many sends are made (statuses follow), then their connection is reset instead of answered. */
+  loseSendAnswers = 0;
   /** Random faults on API requests (off until set). */
   readonly chaos = new Chaos();
   readonly #sendWindow: number[] = [];
   readonly #media = new Map<string, { data: Buffer; mimeType: string }>();
   readonly #server = new LoopbackServer();
   #baseUrl = '';
+  #statusWebhook: { url: string; appSecret: string } | undefined;
+  #statusDeliveries = new Set<Promise<void>>();
+  #stopped = false;
 
   constructor(
     readonly accessToken = 'EAAG-sandbox-token',
@@ -38,8 +46,41 @@ export class WhatsAppSandbox {
     return `${this.#baseUrl}/v23.0`;
   }
 
-  stop(): Promise<void> {
-    return this.#server.stop();
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all(this.#statusDeliveries);
+    await this.#server.stop();
+  }
+
+  /**
+   * From now on every accepted send is followed by its `sent` and `delivered` status webhooks,
+   * signed with the app secret and retried until acknowledged, as Meta does. Each echoes the
+   * send's biz_opaque_callback_data, which is "returned as part of sent/delivered/read message
+   * webhooks" (https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/).
+   */
+  deliverStatusesTo(url: string, appSecret: string): void {
+    this.#statusWebhook = { url, appSecret };
+  }
+
+  #queueStatuses(phoneNumberId: string, recipient: string, messageId: string, callbackData: string | undefined): void {
+    const target = this.#statusWebhook;
+    if (!target) return;
+    const simulator = new WhatsAppSimulator(target.appSecret, phoneNumberId);
+    const delivery = (async () => {
+      for (const status of ['sent', 'delivered'] as const) {
+        const body = simulator.status(messageId, recipient.replace(/^\+/, ''), status, Math.floor(Date.now() / 1000), undefined, callbackData);
+        // Meta retries an unacknowledged delivery for days; a few seconds is enough here.
+        for (let attempt = 0; attempt < 100 && !this.#stopped; attempt++) {
+          const answer = await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': simulator.sign(body) }, body })
+            .then(async (res) => (await res.arrayBuffer(), res.status))
+            .catch(() => 0);
+          if (answer === 200) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    this.#statusDeliveries.add(delivery);
+    void delivery.finally(() => this.#statusDeliveries.delete(delivery));
   }
 
   /** Makes a media file available under a new media id, as when a customer sends one. */
@@ -78,8 +119,12 @@ export class WhatsAppSandbox {
 
     app.post('/v23.0/:phoneNumberId/messages', (req, res) => {
       if (!this.#authorised(req, res)) return;
-      const body = req.body as { to?: string; type?: string };
+      const body = req.body as { to?: string; type?: string; biz_opaque_callback_data?: unknown };
       if (!body.to || !body.type) return graphError(res, 400, '(#100) The parameter to is required.', 100);
+      const callbackData = body.biz_opaque_callback_data;
+      if (callbackData !== undefined && (typeof callbackData !== 'string' || callbackData.length > 512)) {
+        return graphError(res, 400, '(#100) Param biz_opaque_callback_data must be a string of at most 512 characters', 100);
+      }
       const now = Date.now();
       while (this.#sendWindow.length > 0 && this.#sendWindow[0]! <= now - 1000) this.#sendWindow.shift();
       if (this.#sendWindow.length >= this.messagesPerSecond) {
@@ -90,6 +135,13 @@ export class WhatsAppSandbox {
       this.#sendWindow.push(now);
       const id = `wamid.SANDBOX${randomBytes(8).toString('hex').toUpperCase()}`;
       this.state.sent.push({ to: body.to, type: body.type, body, id });
+      this.#queueStatuses(req.params.phoneNumberId, body.to, id, callbackData);
+      if (this.loseSendAnswers > 0) {
+        this.loseSendAnswers--;
+        this.state.answersLost++;
+        req.socket.destroy();
+        return;
+      }
       res.json({ messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: body.to }], messages: [{ id }] });
     });
 
@@ -153,10 +205,11 @@ export class WhatsAppSimulator {
     return `sha256=${createHmac('sha256', this.appSecret).update(body).digest('hex')}`;
   }
 
-  /** One delivery with one status report for a message we sent (`failed` with Meta's error details). */
-  status(messageId: string, recipientWaId: string, status: 'sent' | 'delivered' | 'read' | 'failed', timestamp: number, error?: { code: number; title: string; details: string }): string {
+  /** One delivery with one status report for a message we sent (`failed` with Meta's error details; the send's callback data echoed). */
+  status(messageId: string, recipientWaId: string, status: 'sent' | 'delivered' | 'read' | 'failed', timestamp: number, error?: { code: number; title: string; details: string }, callbackData?: string): string {
     const errors = error ? { errors: [{ code: error.code, title: error.title, message: error.title, error_data: { details: error.details } }] } : {};
-    return messagesEnvelope({ statuses: [{ id: messageId, status, timestamp: String(timestamp), recipient_id: recipientWaId, ...errors }] }, this);
+    const echo = callbackData === undefined ? {} : { biz_opaque_callback_data: callbackData };
+    return messagesEnvelope({ statuses: [{ id: messageId, status, timestamp: String(timestamp), recipient_id: recipientWaId, ...echo, ...errors }] }, this);
   }
 
   /** One delivery with one message from a customer; `content` is the type-specific part (e.g. `{ type: 'text', text: { body } }`). */

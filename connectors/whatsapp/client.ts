@@ -93,14 +93,17 @@ export class CloudApiClient {
   /**
    * POST /{phone-number-id}/messages: one message to one customer; returns its wamid.
    * https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
+   * `callbackData` goes out as biz_opaque_callback_data (at most 512 characters), which WhatsApp
+   * echoes in the message's status webhooks:
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/
    */
-  async sendMessage(context: ExecutionContext, phoneNumberId: string, to: string, message: OutgoingMessage): Promise<string> {
+  async sendMessage(context: ExecutionContext, phoneNumberId: string, to: string, message: OutgoingMessage, callbackData?: string): Promise<string> {
     const response = await vendorFetch(context, {
       vendor: 'whatsapp',
       method: 'POST',
       url: `${this.baseUrl}/${encodeURIComponent(phoneNumberId)}/messages`,
       headers: { ...this.#headers(), 'content-type': 'application/json' },
-      body: JSON.stringify({ messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message }),
+      body: JSON.stringify({ messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message, ...(callbackData === undefined ? {} : { biz_opaque_callback_data: callbackData }) }),
       timeoutMs: this.timeoutMs,
       classify: classifyGraphError,
     });

@@ -3,14 +3,14 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
-import { SENT_MESSAGE_REF, resolveTuning } from '../../core/connector.js';
-import { VendorError, asSyncError } from '../../core/errors.js';
+import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, encodePendingSend, resolveTuning } from '../../core/connector.js';
+import { DeferredError, SyncError, TransportError, VendorError, asSyncError } from '../../core/errors.js';
 import { storeContentAddressed } from '../../core/media-store.js';
 import type { WhatsAppSection } from '../../core/config/schema.js';
 import type { ModelChange, StoredMedia } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { CloudApiClient } from './client.js';
-import { KIND, MEDIA_SIZE_CAPS, SERVICE_WINDOW_MS, mediaKindFor, mediaMessage, replyParts, toOperationDrafts, type FetchMediaPayload, type SendReplyPayload } from './mappers.js';
+import { KIND, MEDIA_SIZE_CAPS, SERVICE_WINDOW_MS, callbackDataFor, mediaKindFor, mediaMessage, replyParts, toOperationDrafts, type FetchMediaPayload, type SendReplyPayload } from './mappers.js';
 
 /** Ref kind: the wamid of each part of a reply already sent, so a retry sends only the rest (and the engine knows it is ours). */
 const SENT_REF = SENT_MESSAGE_REF.kind;
@@ -46,7 +46,7 @@ export class WhatsAppConnector implements Connector {
     const outcomes: OperationOutcome[] = [];
     for (const op of operations) {
       try {
-        if (op.kind === KIND.send) outcomes.push(await this.#sendReply(op.payload as SendReplyPayload, context));
+        if (op.kind === KIND.send) outcomes.push(await this.#sendReply(op, context));
         else outcomes.push(await this.#fetchMedia(op.payload as FetchMediaPayload, context));
       } catch (error) {
         outcomes.push({ ok: false, error: asSyncError(error) });
@@ -58,9 +58,12 @@ export class WhatsAppConnector implements Connector {
   /**
    * Sends an agent's reply: text and files inside the customer service window, the approved
    * template outside it, or nothing (the origin is told why). Each part's wamid is kept as soon
-   * as WhatsApp answers, so a retry after a crash sends only the parts not yet sent.
+   * as WhatsApp answers, so a retry after a crash sends only the parts not yet sent. A part whose
+   * answer was lost is sent again only once its status webhooks have had lostAnswerWaitSeconds
+   * to say it arrived (they echo the part's callback data), and the origin is told.
    */
-  async #sendReply(payload: SendReplyPayload, context: ExecutionContext): Promise<OperationOutcome> {
+  async #sendReply(op: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome> {
+    const payload = op.payload as SendReplyPayload;
     const { reply } = payload;
     const lastInbound = await context.lastInboundAt(payload.contactId);
     const now = Date.now();
@@ -78,6 +81,8 @@ export class WhatsAppConnector implements Connector {
       const refKey = `${reply.origin}:${reply.sourceId}:${index}`;
       let wamid = await context.getRef(SENT_REF, refKey);
       if (!wamid) {
+        const callbackData = callbackDataFor(refKey);
+        const resending = await this.#earlierSendInDoubt(context, callbackData);
         let message = part.message;
         if (part.file) {
           const cap = Math.min(MEDIA_SIZE_CAPS[mediaKindFor(part.file.mimeType)], this.settings.media.maxBytes);
@@ -89,13 +94,39 @@ export class WhatsAppConnector implements Connector {
           const mediaId = await this.#client.uploadMedia(context, payload.businessNumberId, { bytes, mimeType: part.file.mimeType, filename: part.file.filename ?? part.file.sha256 });
           message = mediaMessage(part.file, mediaId);
         }
-        wamid = await this.#client.sendMessage(context, payload.businessNumberId, payload.to, message!);
+        const pending = { part: refKey, operation: op.idempotencyKey };
+        await context.setRef(PENDING_SEND_REF.kind, callbackData, encodePendingSend({ ...pending, sentAt: Date.now() }));
+        try {
+          wamid = await this.#client.sendMessage(context, payload.businessNumberId, payload.to, message!, callbackData);
+        } catch (error) {
+          // WhatsApp answered with an error: nothing went out, so nothing is in doubt.
+          const answered = error instanceof SyncError && !(error instanceof TransportError) && error.status !== undefined;
+          if (answered) await context.setRef(PENDING_SEND_REF.kind, callbackData, encodePendingSend({ ...pending, sentAt: 0 }));
+          throw error;
+        }
         await context.setRef(SENT_REF, refKey, wamid);
+        if (resending) {
+          const reason = `WhatsApp's answer to the first send was lost and no status for it came within ${this.settings.lostAnswerWaitSeconds} s, so it was sent again; the customer may see it twice`;
+          effects.push({ type: 'reply.resent', threadId: payload.threadId, reply, reason });
+        }
       }
       sent.push(wamid);
       effects.push({ type: 'message.sent', threadId: payload.threadId, messageId: wamid, text: part.description, origin: reply.origin, sentAt: now });
     }
     return { ok: true, result: { sent: sent.length, messageIds: sent }, effects };
+  }
+
+  /**
+   * Whether an earlier send of this part got no answer. While its statuses may still come, the
+   * operation waits (DeferredError); a status echoing the callback data keeps its wamid and
+   * wakes the operation. Past the wait, true: the part is sent again.
+   */
+  async #earlierSendInDoubt(context: ExecutionContext, callbackData: string): Promise<boolean> {
+    const earlier = decodePendingSend(await context.getRef(PENDING_SEND_REF.kind, callbackData));
+    if (!earlier || earlier.sentAt === 0) return false;
+    const waitUntil = earlier.sentAt + this.settings.lostAnswerWaitSeconds * 1000;
+    if (Date.now() < waitUntil) throw new DeferredError('the answer to an earlier send was lost; waiting for its status webhooks before sending again', waitUntil);
+    return true;
   }
 
   async #fetchMedia(payload: FetchMediaPayload, context: ExecutionContext): Promise<OperationOutcome> {

@@ -1,4 +1,5 @@
 // Pure planning for the WhatsApp side: which stored messages need their media fetched.
+import { createHash } from 'node:crypto';
 import type { LocalFile, MediaKind, ModelChange, OutboundReply } from '../../core/model/types.js';
 import type { OutgoingMessage } from './client.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
@@ -95,6 +96,20 @@ export function replyParts(reply: OutboundReply, windowOpen: boolean): ReplyPart
   if (reply.text.trim() !== '') parts.push({ description: reply.text, message: { type: 'text', text: { body: reply.text, preview_url: false } } });
   for (const file of reply.attachments) parts.push({ description: `[${mediaKindFor(file.mimeType)}: ${file.filename ?? file.sha256.slice(0, 12)}]`, file });
   return parts;
+}
+
+/** WhatsApp's limit on biz_opaque_callback_data (Cloud API messages reference). */
+export const CALLBACK_DATA_MAX_CHARS = 512;
+
+/**
+ * The tag a reply part is sent with as biz_opaque_callback_data: its idempotency key, hashed
+ * when it would exceed WhatsApp's 512 characters. Statuses echo it, so a send whose answer was
+ * lost can be recognised when its status arrives.
+ */
+export function callbackDataFor(partKey: string): string {
+  const plain = `wa-crm-sync:${partKey}`;
+  if (plain.length <= CALLBACK_DATA_MAX_CHARS) return plain;
+  return `wa-crm-sync:sha256:${createHash('sha256').update(partKey).digest('hex')}`;
 }
 
 /** The message that sends an uploaded file. */

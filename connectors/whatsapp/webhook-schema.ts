@@ -110,6 +110,9 @@ export const cloudApiStatus = z.looseObject({
   timestamp: z.string().regex(/^\d+$/),
   recipient_id: z.string(),
   errors: z.array(errorDetail).optional(),
+  // Echo of the sender's tag (at most 512 characters):
+  // https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/
+  biz_opaque_callback_data: z.string().optional(),
 });
 export type CloudApiStatus = z.infer<typeof cloudApiStatus>;
 

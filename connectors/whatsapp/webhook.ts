@@ -134,6 +134,7 @@ function parseMessagesChange(value: unknown, where: string, events: InboundEvent
       at: Number(s.timestamp) * 1000,
       recipientWaId: s.recipient_id,
       errors: toErrors(s.errors),
+      callbackData: s.biz_opaque_callback_data ?? null,
       raw: item as JsonValue,
     });
   });

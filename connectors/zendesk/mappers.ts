@@ -95,6 +95,12 @@ export function toOperationDrafts(change: ModelChange): OperationDraft[] {
       const payload: NotePayload = { threadId: change.thread.id, ticketId: change.reply.sourceRecord, body };
       return [{ kind: KIND.note, key: `undeliverable:${change.reply.sourceId}:${shortHash(change.reason)}`, orderingKey: `contact:${change.contact.id}`, payload }];
     }
+    case 'reply.resent': {
+      if (change.reply.origin !== ORIGIN) return [];
+      const body = `This reply was sent to the customer on WhatsApp a second time: ${change.reason}.`;
+      const payload: NotePayload = { threadId: change.thread.id, ticketId: change.reply.sourceRecord, body };
+      return [{ kind: KIND.note, key: `resent:${change.reply.sourceId}:${shortHash(change.reason)}`, orderingKey: `contact:${change.contact.id}`, payload }];
+    }
     case 'message.status': {
       if (change.status !== 'failed' || change.message?.origin !== ORIGIN || !change.contact) return [];
       const reasons = change.errors.map((e) => `${e.code} ${e.title}${e.details ? ` (${e.details})` : ''}`).join('; ') || 'no reason given';

@@ -73,6 +73,11 @@ export const whatsappSection = z.strictObject({
       maxBytes: z.number().int().min(1).default(100 * 1024 * 1024),
     })
     .prefault({}),
+  /**
+   * A reply part whose send got no answer (a reset, a timeout) may still have reached the
+   * customer: its status webhooks are awaited this long before it is sent again.
+   */
+  lostAnswerWaitSeconds: z.number().int().min(1).max(3600).default(60),
   rateLimit: dispatchOverrides,
 });
 export type WhatsAppSection = z.infer<typeof whatsappSection>;

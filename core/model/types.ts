@@ -152,6 +152,8 @@ export interface InboundStatusEvent {
   readonly at: number;
   readonly recipientWaId: string;
   readonly errors: readonly VendorErrorDetail[];
+  /** What the sender tagged the message with (WhatsApp's biz_opaque_callback_data), echoed in its statuses. */
+  readonly callbackData: string | null;
   readonly raw: JsonValue;
 }
 
@@ -221,7 +223,9 @@ export type ModelChange =
   /** An agent's reply is ready to go to the customer on WhatsApp. */
   | { readonly type: 'reply.requested'; readonly contact: Contact; readonly thread: Thread; readonly reply: OutboundReply }
   /** A reply could not go out (e.g. outside the 24-hour window with no template); its origin is told why. */
-  | { readonly type: 'reply.undeliverable'; readonly contact: Contact; readonly thread: Thread; readonly reply: OutboundReply; readonly reason: string };
+  | { readonly type: 'reply.undeliverable'; readonly contact: Contact; readonly thread: Thread; readonly reply: OutboundReply; readonly reason: string }
+  /** A reply went out a second time: the first send's answer was lost and no status told whether it had arrived. */
+  | { readonly type: 'reply.resent'; readonly contact: Contact; readonly thread: Thread; readonly reply: OutboundReply; readonly reason: string };
 
 /** What a connector needs to upload a stored media file: the operation payload of media attachments. */
 export interface StoredMediaPayload extends LocalFile {

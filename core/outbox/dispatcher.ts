@@ -6,7 +6,7 @@ import type { Connector, ExecutionContext, OperationEffect, OperationOutcome, Ra
 import type { AlertDraft, Alerts } from '../security/alerts.js';
 import { pausedConnectors } from '../admin/pause.js';
 import { connectorBlockedAlert, overPrivilegedAlert } from '../security/signals.js';
-import { CredentialError, SyncError, asSyncError, errorMessage } from '../errors.js';
+import { CredentialError, DeferredError, SyncError, asSyncError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Transaction } from 'kysely';
@@ -433,6 +433,11 @@ export class ConnectorDispatcher {
         const error = outcome.error;
         if (error instanceof StoppedError) {
           await deferOperation(tx, workerId, op.id, now, now);
+          continue;
+        }
+        if (error instanceof DeferredError) {
+          await deferOperation(tx, workerId, op.id, error.untilMs, now);
+          this.#log.info({ operationId: op.id, kind: op.kind, waitMs: error.untilMs - now, reason: error.message }, 'operation waits before running again');
           continue;
         }
         if (error instanceof CredentialError) {

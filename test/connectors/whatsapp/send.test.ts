@@ -1,12 +1,13 @@
 // Sending agents' replies through the Cloud API, HTTP mocked with nock: the 24-hour customer
-// service window, templates, files, and no second send after a lost answer.
+// service window, templates, files, each part tagged with its callback data, and no second send
+// after a lost answer while its statuses may still come.
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
 import { describe, expect, it } from 'vitest';
 import { whatsappConnector } from '../../../connectors/whatsapp/index.js';
-import { KIND } from '../../../connectors/whatsapp/mappers.js';
+import { CALLBACK_DATA_MAX_CHARS, KIND, callbackDataFor } from '../../../connectors/whatsapp/mappers.js';
 import { whatsappSection } from '../../../core/config/schema.js';
 import { silentLogger } from '../../../core/logger.js';
 import type { OutboundReply } from '../../../core/model/types.js';
@@ -35,7 +36,7 @@ describe('WhatsApp replies', () => {
     const context = testContext();
     context.lastInbound.set('c1', Date.now() - 3_600_000);
     const [outcome] = await connector.execute([sendOp(reply())], context);
-    expect(sent).toEqual({ messaging_product: 'whatsapp', recipient_type: 'individual', to: '+447700900123', type: 'text', text: { body: 'Your order ships today.', preview_url: false } });
+    expect(sent).toEqual({ messaging_product: 'whatsapp', recipient_type: 'individual', to: '+447700900123', type: 'text', text: { body: 'Your order ships today.', preview_url: false }, biz_opaque_callback_data: 'wa-crm-sync:zendesk:14:0' });
     expect(outcome).toMatchObject({ ok: true, effects: [{ type: 'message.sent', threadId: 't-1', messageId: 'wamid.R1', origin: 'zendesk', text: 'Your order ships today.' }] });
   });
 
@@ -48,7 +49,11 @@ describe('WhatsApp replies', () => {
     const [text] = await connector.execute([sendOp(reply({ text: 'Your kettle is ready: collect it any time before 5 pm.' }))], textContext);
     const [template] = await connector.execute([sendOp(reply({ sourceId: '15', template: { name: 'repair_ready', language: 'en_GB', parameters: ['2093'] } }))], testContext());
     // The fixtures are addressed to the fixture customer; ours to the operation's recipient.
-    const withTo = (b: unknown) => ({ ...(b as object), to: FIXTURE.customerWaId });
+    // They carry no callback data either; ours is checked in the first test.
+    const withTo = (b: unknown) => {
+      const { biz_opaque_callback_data: _tag, ...rest } = b as Record<string, unknown>;
+      return { ...rest, to: FIXTURE.customerWaId };
+    };
     expect(withTo(bodies[0])).toEqual(JSON.parse(readExample('send-request-text')));
     expect(withTo(bodies[1])).toEqual(JSON.parse(readExample('send-request-template')));
     expect(text).toMatchObject({ ok: true, result: { messageIds: [example.messages[0].id] } });
@@ -80,7 +85,7 @@ describe('WhatsApp replies', () => {
     expect(outcome).toMatchObject({ ok: true, effects: [{ type: 'reply.undeliverable', threadId: 't-1', reason: expect.stringMatching(/last wrote 30 h ago.*24-hour customer service window is closed.*outsideWindowTemplate/) }] });
   });
 
-  it('uploads an attachment and sends it by media id; a retry after a lost answer sends only what was not sent', async () => {
+  it('uploads an attachment and sends it by media id; a retry after WhatsApp refused a part sends only what was not sent', async () => {
     const dir = tempDir();
     const path = join(dir, 'manual');
     writeFileSync(path, Buffer.from('%PDF-1.7'));
@@ -94,7 +99,7 @@ describe('WhatsApp replies', () => {
       .post(`/v23.0/${NUMBER_ID}/media`, (b) => String(b).includes('name="messaging_product"') && String(b).includes('%PDF-1.7'))
       .reply(200, { id: 'media-77' })
       .post(`/v23.0/${NUMBER_ID}/messages`)
-      .replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
+      .reply(500, { error: { message: 'An unexpected error has occurred. Please retry your request later.', type: 'OAuthException', code: 2 } });
     const [first] = await connector.execute([sendOp(reply({ attachments: [file] }))], context);
     expect(first).toMatchObject({ ok: false, error: { retryable: true } });
     nock(GRAPH)
@@ -106,5 +111,43 @@ describe('WhatsApp replies', () => {
     expect(document).toMatchObject({ type: 'document', document: { id: 'media-78', filename: 'manual.pdf' } });
     expect(second).toMatchObject({ ok: true, result: { sent: 2, messageIds: ['wamid.TXT', 'wamid.DOC'] } });
     expect(nock.isDone()).toBe(true);
+  });
+
+  it('after a lost answer waits for the statuses instead of sending again, and resends once the wait is over', async () => {
+    const context = testContext();
+    context.lastInbound.set('c1', Date.now() - 60_000);
+    nock(GRAPH).post(`/v23.0/${NUMBER_ID}/messages`).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
+    const sentAt = Date.now();
+    const [first] = await connector.execute([sendOp(reply())], context);
+    expect(first).toMatchObject({ ok: false, error: { name: 'TransportError', retryable: true } });
+
+    // The retry makes no request (nock would refuse one): it waits out lostAnswerWaitSeconds (60).
+    const [waiting] = await connector.execute([sendOp(reply(), 2)], context);
+    expect(waiting).toMatchObject({ ok: false, error: { name: 'DeferredError' } });
+    const until = (waiting as unknown as { error: { untilMs: number } }).error.untilMs;
+    expect(until).toBeGreaterThanOrEqual(sentAt + 60_000);
+    expect(until).toBeLessThan(Date.now() + 60_000 + 1);
+
+    // A status echoing the callback data makes the engine keep the wamid: the part counts as sent.
+    context.refs.set('sent:zendesk:14:0', 'wamid.ARRIVED');
+    const [settled] = await connector.execute([sendOp(reply(), 2)], context);
+    expect(settled).toMatchObject({ ok: true, result: { messageIds: ['wamid.ARRIVED'] }, effects: [{ type: 'message.sent', messageId: 'wamid.ARRIVED' }] });
+
+    // No status ever: past the wait the part goes again, and the origin hears of it.
+    context.refs.delete('sent:zendesk:14:0');
+    const pending = JSON.parse(context.refs.get('sending:wa-crm-sync:zendesk:14:0')!);
+    context.refs.set('sending:wa-crm-sync:zendesk:14:0', JSON.stringify({ ...pending, sentAt: Date.now() - 61_000 }));
+    let resent: any;
+    nock(GRAPH).post(`/v23.0/${NUMBER_ID}/messages`, (b) => ((resent = b), true)).reply(200, answer('wamid.AGAIN'));
+    const [again] = await connector.execute([sendOp(reply(), 3)], context);
+    expect(resent).toMatchObject({ biz_opaque_callback_data: 'wa-crm-sync:zendesk:14:0' });
+    expect(again).toMatchObject({ ok: true, effects: [{ type: 'reply.resent', reason: expect.stringMatching(/no status for it came within 60 s/) }, { type: 'message.sent', messageId: 'wamid.AGAIN' }] });
+  });
+
+  it('tags each part with its idempotency key, hashed when it would exceed the 512 characters WhatsApp allows', () => {
+    expect(callbackDataFor('zendesk:14:1')).toBe('wa-crm-sync:zendesk:14:1');
+    const long = callbackDataFor(`zendesk:${'9'.repeat(600)}:0`);
+    expect(long).toMatch(/^wa-crm-sync:sha256:[0-9a-f]{64}$/);
+    expect(long.length).toBeLessThanOrEqual(CALLBACK_DATA_MAX_CHARS);
   });
 });
