@@ -1,13 +1,17 @@
 // Random faults through the real service process: the HubSpot, Zendesk and Salesforce sandboxes
 // fail a share of requests before or after doing the work (5xx, resets, answers lost or too
-// late; Salesforce also expires its sessions), WhatsApp fails sends and downloads before doing
-// them. Every message still lands exactly once, and every agent reply reaches its customer
-// exactly once.
+// late; Salesforce also expires its sessions), and so does WhatsApp, whose status webhooks echo
+// each send's callback data. Every message still lands exactly once, and every agent reply
+// reaches its customer exactly once, lost answers included.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubSpotSandbox } from '../../sandbox/hubspot.js';
 import { SalesforceSandbox } from '../../sandbox/salesforce.js';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
 import { ZendeskSandbox } from '../../sandbox/zendesk.js';
+import { projectRoot } from '../helpers/fixtures.js';
 import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
 describe('random faults end to end', () => {
@@ -17,12 +21,13 @@ describe('random faults end to end', () => {
   const salesforce = new SalesforceSandbox();
   const simulator = new WhatsAppSimulator(APP_SECRET);
   let service: ServiceProcess;
+  let configPath: string;
   const customers = Array.from({ length: 8 }, (_, i) => ({ waId: `44770090060${i}`, name: `Customer ${i}` }));
   const retryFast = { backoffBaseMs: 50, backoffMaxMs: 400, maxAttempts: 60 };
 
   beforeAll(async () => {
     const [hubspotUrl, zendeskUrl, graphUrl, salesforceUrl] = await Promise.all([hubspot.start(), zendesk.start(), whatsapp.start(), salesforce.start()]);
-    ({ service } = await serviceWith(({ config, port }) => ({
+    ({ service, configPath } = await serviceWith(({ config, port }) => ({
       ...config,
       whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, rateLimit: retryFast },
       connectors: {
@@ -40,8 +45,10 @@ describe('random faults end to end', () => {
     zendesk.chaos.set({ ...everything, rate: 0.35, methods: ['POST', 'PUT'], seed: 5 });
     // Salesforce: the same, and sessions that expire at random (the connector must sign in again).
     salesforce.chaos.set({ ...everything, rate: 0.3, kinds: [...everything.kinds, 'token-expired'], seed: 7 });
-    // The Cloud API has no idempotency key: only faults before a send are survivable without a duplicate.
-    whatsapp.chaos.set({ rate: 0.2, kinds: ['server-error', 'reset-before'], seed: 11 });
+    // WhatsApp, like Meta, reports each send's statuses with its callback data: a send whose
+    // answer is lost (or late) is recognised by them instead of going out again.
+    whatsapp.deliverStatusesTo(`${service.baseUrl}/webhooks/whatsapp`, APP_SECRET);
+    whatsapp.chaos.set({ ...everything, seed: 11 });
   });
 
   afterAll(async () => {
@@ -110,7 +117,8 @@ describe('random faults end to end', () => {
       expect(salesforce.state.records['ContentVersion']!.filter((f) => f['FirstPublishLocationId'] === taskOf(customer.waId)[0]!.Id)).toHaveLength(1);
     }
 
-    // Agents answer every ticket, faults still on.
+    // Agents answer every ticket, faults still on, and the first three sends lose their answer for sure.
+    whatsapp.loseSendAnswers = 3;
     for (const customer of customers) await zendesk.agentReply(ticketsOf(customer.waId)[0]!.id, `Reply for ${customer.name}`);
     const sends = (waId: string, text: string) => whatsapp.state.sent.filter((s) => s.to === `+${waId}` && JSON.stringify(s.body).includes(text)).length;
     await waitFor(() => customers.every((customer) => sends(customer.waId, `Reply for ${customer.name}`) >= 1), 60_000, 'every reply sent');
@@ -124,5 +132,9 @@ describe('random faults end to end', () => {
     expect(Object.values(dealt).every((n) => n > 0), JSON.stringify(dealt)).toBe(true);
     expect(salesforce.state.tokensIssued).toBeGreaterThan(1);
     expect(whatsapp.chaos.dealt['server-error'] + whatsapp.chaos.dealt['reset-before']).toBeGreaterThan(0);
+    expect(whatsapp.state.answersLost).toBe(3);
+    // The statuses of sends whose answer was lost were known as ours: no compromise alert.
+    const { stdout } = await promisify(execFile)(process.execPath, [join(projectRoot, 'bin/wa-crm-sync.js'), 'alerts', '--json', '--config', configPath]);
+    expect((JSON.parse(stdout) as Array<{ kind: string }>).filter((a) => a.kind === 'unknown_status')).toEqual([]);
   });
 });
