@@ -2,13 +2,11 @@
 // (`wa-crm-sync start | head`, a dead tee, a restarted log shipper): SIGTERM still ends it
 // within server.shutdownTimeoutMs, with its in-flight operations handed back in the store.
 import type { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../core/store/store.js';
 import { textWebhook } from '../helpers/fixtures.js';
 import { Recorder } from '../helpers/recorder.js';
-import { baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
-import { freshStoreUrl, tempDir } from '../helpers/stores.js';
+import { serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
 const SHUTDOWN_TIMEOUT_MS = 3000;
 /** Slack for a machine shared by many test runs: the deadline itself is the service's to keep. */
@@ -36,21 +34,18 @@ describe('shutdown with the log reader gone', () => {
   let storeUrl: string;
 
   beforeEach(async () => {
-    const dir = tempDir();
     const recorderUrl = await recorder.start();
-    const port = await freePort();
-    storeUrl = freshStoreUrl('sqlite').url;
-    const configPath = join(dir, 'wa-crm-sync.yaml');
-    const config = baseConfig({ storeUrl, port, dir, recorderUrl });
-    writeConfig(configPath, {
-      ...config,
-      server: { ...(config['server'] as object), shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS },
-      // Leases far longer than the test: only the shutdown itself can have handed them back.
-      outbox: { leaseMs: 600_000, pollIntervalMs: 50, claimBatch: 100 },
-      // A vendor call may take a minute: only the shutdown deadline can cut it short.
-      connectors: { webhook: { enabled: true, url: recorderUrl, timeoutMs: 60_000 } },
-    });
-    service = new ServiceProcess(configPath, port);
+    ({ service } = await serviceWith(({ config }) => {
+      storeUrl = (config['store'] as { url: string }).url;
+      return {
+        ...config,
+        server: { ...(config['server'] as object), shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS },
+        // Leases far longer than the test: only the shutdown itself can have handed them back.
+        outbox: { leaseMs: 600_000, pollIntervalMs: 50, claimBatch: 100 },
+        // A vendor call may take a minute: only the shutdown deadline can cut it short.
+        connectors: { webhook: { enabled: true, url: recorderUrl, timeoutMs: 60_000 } },
+      };
+    }));
     await service.start();
   });
 
