@@ -106,6 +106,17 @@ export interface OutboxTable {
   updated_at: number;
 }
 
+/**
+ * One row per connector and ordering key with unfinished operations (see core/outbox/key-queue.ts):
+ * the key's head, and when it may be claimed (null while its work is in flight).
+ */
+export interface OutboxKeysTable {
+  connector: string;
+  ordering_key: string;
+  head_id: number;
+  ready_at: number | null;
+}
+
 /** Vendor ids of our records (a contact's CRM id, a thread's ticket id), written after the first create. */
 export interface ExternalRefsTable {
   connector: string;
@@ -228,6 +239,7 @@ export interface Database {
   message_statuses: MessageStatusesTable;
   media: MediaTable;
   outbox: OutboxTable;
+  outbox_keys: OutboxKeysTable;
   external_refs: ExternalRefsTable;
   rate_events: RateEventsTable;
   connector_state: ConnectorStateTable;
