@@ -1,12 +1,13 @@
-// Dispatches one connector's outbox operations: claims due heads of ordering keys, runs them in
-// batches through a p-queue (concurrency and per-interval caps), and settles each outcome:
+// Dispatches one connector's outbox operations: claims due heads of ordering keys (or runs of a
+// key's operations, for connectors that declare `maxRun`), runs them in batches through a p-queue
+// (concurrency and per-interval caps), and settles each outcome:
 // done, retried with full-jitter backoff or Retry-After, or dead with the last error kept.
 import PQueue from 'p-queue';
 import type { Connector, ExecutionContext, OperationEffect, OperationOutcome, RateLimit } from '../connector.js';
 import type { AlertDraft, Alerts } from '../security/alerts.js';
 import { pausedConnectors } from '../admin/pause.js';
 import { connectorBlockedAlert, overPrivilegedAlert } from '../security/signals.js';
-import { CredentialError, SyncError, asSyncError, errorMessage } from '../errors.js';
+import { CredentialError, NotAttemptedError, SyncError, asSyncError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Transaction } from 'kysely';
@@ -276,6 +277,7 @@ export class ConnectorDispatcher {
           limit: this.#options.claimBatch,
           leaseMs: this.#options.leaseMs,
           now,
+          runLength: this.connector.metadata.maxRun ?? 1,
         });
         if (operations.length === 0) {
           await this.#sleep(this.#options.pollIntervalMs);
@@ -294,10 +296,16 @@ export class ConnectorDispatcher {
     }
   }
 
+  /** Runs of one key (more than one of its operations claimed) stay whole; single heads are grouped by kind up to `maxBatch`. */
   #batches(operations: readonly OutboxOperation[]): OutboxOperation[][] {
-    const byKind = new Map<string, OutboxOperation[]>();
-    for (const op of operations) byKind.set(op.kind, [...(byKind.get(op.kind) ?? []), op]);
+    const byKey = new Map<string, OutboxOperation[]>();
+    for (const op of operations) byKey.set(op.orderingKey, [...(byKey.get(op.orderingKey) ?? []), op]);
     const batches: OutboxOperation[][] = [];
+    const byKind = new Map<string, OutboxOperation[]>();
+    for (const ops of byKey.values()) {
+      if (ops.length > 1) batches.push(ops.sort((a, b) => a.id - b.id));
+      else byKind.set(ops[0]!.kind, [...(byKind.get(ops[0]!.kind) ?? []), ops[0]!]);
+    }
     for (const [kind, ops] of byKind) {
       const size = Math.max(1, this.connector.metadata.maxBatch[kind] ?? 1);
       for (let i = 0; i < ops.length; i += size) batches.push(ops.slice(i, i + size));
@@ -385,7 +393,10 @@ export class ConnectorDispatcher {
     const context = this.#context();
     const outcomes = new Map<number, OperationOutcome>();
     const toRun: OutboxOperation[] = [];
-    for (const op of batch) {
+    // A run is one key's operations in order: nothing after a failure may be sent.
+    const isRun = batch.length > 1 && batch.every((op) => op.orderingKey === batch[0]!.orderingKey);
+    let failedAt = -1;
+    for (const [index, op] of batch.entries()) {
       if (op.attempts <= 1) {
         toRun.push(op);
         continue;
@@ -397,7 +408,17 @@ export class ConnectorDispatcher {
         else toRun.push(op);
       } catch (error) {
         outcomes.set(op.id, { ok: false, error: asSyncError(error) });
+        if (isRun) {
+          failedAt = index;
+          break;
+        }
       }
+    }
+    if (failedAt >= 0) {
+      toRun.length = 0;
+      for (const op of batch.slice(failedAt + 1)) outcomes.set(op.id, { ok: false, error: new NotAttemptedError() });
+      // Those before the failure that needed no reconcile were not sent either.
+      for (const op of batch.slice(0, failedAt)) if (!outcomes.has(op.id)) outcomes.set(op.id, { ok: false, error: new NotAttemptedError() });
     }
     if (toRun.length > 0) {
       try {
@@ -413,6 +434,8 @@ export class ConnectorDispatcher {
       }
     }
     await this.#settle(batch, outcomes);
+    // The keys just settled may be ready again (the next of a run): claim now, not at the next poll.
+    this.wake();
   }
 
   async #settle(batch: readonly OutboxOperation[], outcomes: ReadonlyMap<number, OperationOutcome>): Promise<void> {
@@ -431,7 +454,7 @@ export class ConnectorDispatcher {
           continue;
         }
         const error = outcome.error;
-        if (error instanceof StoppedError) {
+        if (error instanceof StoppedError || error instanceof NotAttemptedError) {
           await deferOperation(tx, workerId, op.id, now, now);
           continue;
         }
