@@ -23,6 +23,13 @@ export interface OrderingKeyRef {
 /** Keys per statement: each key binds a handful of parameters, well under SQLite's limit. */
 const CHUNK = 200;
 
+/**
+ * The condition of the partial index `outbox_ordering_open`, written as literals: SQLite uses a
+ * partial index only when the query states its condition word for word, never with bound values
+ * (https://www.sqlite.org/partialindex.html, "Queries Using Partial Indexes").
+ */
+export const OPEN_STATES = sql<boolean>`state in ('pending', 'in_flight')`;
+
 /** Runs `work` in the transaction `db` is, or in a new one: a key refresh must commit with the change it follows. */
 export async function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
   if (db.isTransaction) return work(db);
@@ -69,7 +76,7 @@ export async function refreshOrderingKeys(tx: Db, keys: readonly OrderingKeyRef[
                 .select('p.id')
                 .whereRef('p.connector', '=', 'k.connector')
                 .whereRef('p.ordering_key', '=', 'k.ordering_key')
-                .where('p.state', 'in', ['pending', 'in_flight'])
+                .where(OPEN_STATES)
                 .orderBy('p.id')
                 .limit(1)
                 .as('head'),

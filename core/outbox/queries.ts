@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import type { JsonValue } from '../model/types.js';
 import type { OperationState, OutboxRow } from '../store/schema.js';
 import type { Db, Store } from '../store/store.js';
-import { healBusyKeys, inTransaction, noteEnqueued, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
+import { healBusyKeys, inTransaction, noteEnqueued, OPEN_STATES, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 
 /** What a connector asks the outbox to do; the engine adds the connector id and stores it. */
 export interface OperationDraft {
@@ -139,24 +139,30 @@ export async function claimOperations(store: Store, connector: string, workerId:
     const ids: number[] = [];
     const claimedKeys: string[] = [];
     const stale: string[] = [];
+    // Heads only (many keys ready): every head in one read by id. Runs (few keys ready): each
+    // key's unfinished operations from its head on, in order, from its own index range.
+    const heads = perKey === 1 ? await tx.selectFrom('outbox').select(['id', 'state', 'run_at']).where('id', 'in', keys.map((k) => k.head_id)).execute() : [];
+    const headById = new Map(heads.map((h) => [h.id, h]));
     for (const key of keys) {
-      // The key's unfinished operations from its head on, in order; the run stops at the first
-      // one not due (a retry later) or not pending.
-      const run = await tx
-        .selectFrom('outbox')
-        .select(['id', 'state', 'run_at'])
-        .where('connector', '=', connector)
-        .where('ordering_key', '=', key.ordering_key)
-        .where('state', 'in', ['pending', 'in_flight'])
-        .where('id', '>=', key.head_id)
-        .orderBy('id')
-        .limit(perKey)
-        .execute();
+      const run =
+        perKey === 1
+          ? [headById.get(key.head_id)].filter((h) => h !== undefined)
+          : await tx
+              .selectFrom('outbox')
+              .select(['id', 'state', 'run_at'])
+              .where('connector', '=', connector)
+              .where('ordering_key', '=', key.ordering_key)
+              .where(OPEN_STATES)
+              .where('id', '>=', key.head_id)
+              .orderBy('id')
+              .limit(perKey)
+              .execute();
       if (run[0]?.id !== key.head_id || run[0].state !== 'pending' || run[0].run_at > now) {
         stale.push(key.ordering_key);
         continue;
       }
       claimedKeys.push(key.ordering_key);
+      // The run stops at the first operation not due (a retry later) or not pending.
       for (const op of run) {
         if (op.state !== 'pending' || op.run_at > now) break;
         ids.push(op.id);

@@ -5,7 +5,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { claimOperations, completeOperations, enqueueOperations, failOperation, releaseExpiredLeases, type OperationDraft } from '../../core/outbox/queries.js';
+import { claimOperations, completeOperations, enqueueOperations, failOperation, releaseExpiredLeases, releaseOperations, type OperationDraft } from '../../core/outbox/queries.js';
 import { StaticMigrationProvider } from '../../core/store/migrations.js';
 import { openStore, type Store } from '../../core/store/store.js';
 import { freshStoreUrl, STORE_KINDS, type StoreKind } from '../helpers/stores.js';
@@ -103,6 +103,32 @@ describe.each(STORE_KINDS)('outbox key queues on %s', (kind) => {
     // PostgreSQL here). The margin is for a busy machine, not for the backlog.
     expect(median(loaded)).toBeLessThan(median(empty) * 4 + 5);
   });
+
+  it('claims and hands back 200 heads among 20,000 ready keys for about what it costs among 200', async () => {
+    const timeClaim = async (at: number) => {
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        const ops = await claim('w', 200, at);
+        expect(ops.length).toBe(200);
+        // Handing them back refreshes 200 key rows: each finds its key's head again.
+        await releaseOperations(store.db, 'w', ops.map((o) => o.id), at);
+        times.push(performance.now() - started);
+      }
+      return times.sort((a, b) => a - b)[1]!;
+    };
+    await enqueueOperations(store.db, 'c', Array.from({ length: 200 }, (_, i) => draft(`s${i}`, `small${i}`)), { maxAttempts: 3, now });
+    const small = await timeClaim(now);
+    await store.db.deleteFrom('outbox').execute();
+    await store.db.deleteFrom('outbox_keys').execute();
+    for (let i = 0; i < 20_000; i += 5000) {
+      await enqueueOperations(store.db, 'c', Array.from({ length: 5000 }, (_, j) => draft(`m${i + j}`, `many${i + j}`)), { maxAttempts: 3, now });
+    }
+    const many = await timeClaim(now);
+    // When the open-operations index went unused (SQLite and bound values), this took 300 ms
+    // and more: each key's head was looked for among all pending rows. Margin for a busy machine.
+    expect(many).toBeLessThan(small * 4 + 20);
+  }, 60_000);
 
   it('builds key queues for a store that had operations before they existed', async () => {
     await store.close();
