@@ -18,6 +18,7 @@ import { Metrics } from '../core/metrics.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
+import { shareMediaThroughStore } from '../core/media-store.js';
 import { createApp, type ConnectorReadiness } from './app.js';
 import { Alerts } from '../core/security/alerts.js';
 import { AlertSinksConnector, alertSinksMetadata } from '../core/security/alert-sinks.js';
@@ -130,12 +131,16 @@ export class Service {
     });
   }
 
+  #unshareMedia: (() => void) | undefined;
+
   static async start(options: ServiceOptions): Promise<Service> {
     const env = options.env ?? process.env;
     const config = loadConfig(options.configPath, connectorSettingsSchemas, env);
     const log = options.log ?? createLogger({ level: config.log.level });
     const store = await openStore(config.store.url);
     const service = new Service(options, config, store, log);
+    // Instances of one PostgreSQL store share no disk: media go through the store as well.
+    if (store.dialect === 'postgres') service.#unshareMedia = shareMediaThroughStore(resolve(config.whatsapp.media.dir), store);
     await service.#applyConnectors(buildConnectors(config, log));
     service.#processing = service.#processLoop();
     service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());
@@ -406,6 +411,7 @@ export class Service {
     this.#wakeProcessor?.();
     await this.#processing;
     await Promise.all([...this.#dispatchers.values()].map((d) => d.stop()));
+    this.#unshareMedia?.();
     await this.store.close();
     this.log.info('wa-crm-sync stopped');
   }

@@ -27,6 +27,7 @@ export const BACKUP_TABLES = [
   'messages',
   'message_statuses',
   'media',
+  'media_blobs',
   'outbox',
   'external_refs',
   'connector_state',

@@ -273,11 +273,19 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.alterTable('admin_users').addColumn('totp_last_step', int).execute();
       },
     },
-    '0009_outbox_key_queue': {
+    '0009_outbox_key_queue_media_blobs': {
       // Queue state per ordering key (core/outbox/key-queue.ts), so a claim reads ready keys
       // from an index instead of walking every pending operation. Existing stores get their
-      // keys built from the operations they hold.
+      // keys built from the operations they hold. And media bytes by hash, shared by the
+      // instances of a PostgreSQL store (core/media-store.ts).
       async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('media_blobs')
+          .addColumn('sha256', 'text', (c) => c.primaryKey())
+          .addColumn('size', int, (c) => c.notNull())
+          .addColumn('data_base64', 'text', (c) => c.notNull())
+          .addColumn('created_at', int, (c) => c.notNull())
+          .execute();
         await db.schema
           .createTable('outbox_keys')
           .addColumn('connector', 'text', (c) => c.notNull())

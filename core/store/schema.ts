@@ -117,6 +117,14 @@ export interface OutboxKeysTable {
   ready_at: number | null;
 }
 
+/** Media bytes by hash, kept in a PostgreSQL store so every instance can read them (core/media-store.ts). */
+export interface MediaBlobsTable {
+  sha256: string;
+  size: number;
+  data_base64: string;
+  created_at: number;
+}
+
 /** Vendor ids of our records (a contact's CRM id, a thread's ticket id), written after the first create. */
 export interface ExternalRefsTable {
   connector: string;
@@ -240,6 +248,7 @@ export interface Database {
   media: MediaTable;
   outbox: OutboxTable;
   outbox_keys: OutboxKeysTable;
+  media_blobs: MediaBlobsTable;
   external_refs: ExternalRefsTable;
   rate_events: RateEventsTable;
   connector_state: ConnectorStateTable;
