@@ -1,8 +1,8 @@
 // The outbox as plain rows. Each query is one named function; all of them run unchanged
 // on SQLite and PostgreSQL (PostgreSQL adds FOR UPDATE SKIP LOCKED when claiming).
-import { sql } from 'kysely';
+import { sql, type UpdateObject } from 'kysely';
 import type { JsonValue } from '../model/types.js';
-import type { OperationState, OutboxRow } from '../store/schema.js';
+import type { Database, OperationState, OutboxRow } from '../store/schema.js';
 import type { Db, Store } from '../store/store.js';
 import { healBusyKeys, inTransaction, noteEnqueued, OPEN_STATES, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 
@@ -290,26 +290,12 @@ export async function completeOperations(
   });
 }
 
-/** Records a failed attempt: back to pending at `retryAt`, or dead when `retryAt` is null. */
-export async function failOperation(
-  db: Db,
-  workerId: string,
-  id: number,
-  error: string,
-  retryAt: number | null,
-  now: number,
-): Promise<boolean> {
+/** Changes an operation this worker holds the lease of, and refreshes its key; whether it did. */
+async function settleLeased(db: Db, workerId: string, id: number, changes: UpdateObject<Database, 'outbox'>, now: number): Promise<boolean> {
   return inTransaction(db, async (tx) => {
     const row = await tx
       .updateTable('outbox')
-      .set({
-        state: retryAt === null ? 'dead' : 'pending',
-        run_at: retryAt ?? now,
-        locked_by: null,
-        lease_until: null,
-        last_error: error.slice(0, 4000),
-        updated_at: now,
-      })
+      .set(changes)
       .where('id', '=', id)
       .where('locked_by', '=', workerId)
       .where('state', '=', 'in_flight')
@@ -320,19 +306,27 @@ export async function failOperation(
   });
 }
 
+/** Records a failed attempt: back to pending at `retryAt`, or dead when `retryAt` is null. */
+export async function failOperation(
+  db: Db,
+  workerId: string,
+  id: number,
+  error: string,
+  retryAt: number | null,
+  now: number,
+): Promise<boolean> {
+  return settleLeased(
+    db,
+    workerId,
+    id,
+    { state: retryAt === null ? 'dead' : 'pending', run_at: retryAt ?? now, locked_by: null, lease_until: null, last_error: error.slice(0, 4000), updated_at: now },
+    now,
+  );
+}
+
 /** Puts an operation back without counting the attempt (e.g. the connector is blocked or rate-limited before calling). */
 export async function deferOperation(db: Db, workerId: string, id: number, runAt: number, now: number): Promise<void> {
-  await inTransaction(db, async (tx) => {
-    const row = await tx
-      .updateTable('outbox')
-      .set({ state: 'pending', run_at: runAt, locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now })
-      .where('id', '=', id)
-      .where('locked_by', '=', workerId)
-      .where('state', '=', 'in_flight')
-      .returning(['connector', 'ordering_key'])
-      .executeTakeFirst();
-    if (row) await refreshOrderingKeys(tx, keysOf([row]), now);
-  });
+  await settleLeased(db, workerId, id, { state: 'pending', run_at: runAt, locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now }, now);
 }
 
 export interface ReplaySelection {

@@ -296,6 +296,8 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           .execute();
         // The claim: a connector's ready keys, oldest turn first.
         await db.schema.createIndex('outbox_keys_ready').on('outbox_keys').columns(['connector', 'ready_at', 'head_id']).execute();
+        // The same statements as rebuildOrderingKeys (restore), written out: a migration must not
+        // change when the code it would import does.
         await sql`
           insert into outbox_keys (connector, ordering_key, head_id, ready_at)
           select connector, ordering_key, min(id), null from outbox

@@ -1,7 +1,7 @@
 // Runs, not heads: a connector that declares `maxRun` gets one key's consecutive operations in
 // one call, in order; a failure inside a run sends nothing after it until it succeeds. Also the
 // generic webhook connector posting a run to a real loopback endpoint.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { webhookConnector } from '../../connectors/webhook/index.js';
 import type { Connector, OperationOutcome } from '../../core/connector.js';
 import { NotAttemptedError, VendorError } from '../../core/errors.js';
@@ -9,9 +9,9 @@ import { silentLogger } from '../../core/logger.js';
 import { ConnectorDispatcher } from '../../core/outbox/dispatcher.js';
 import { enqueueOperations, listOperations, type OutboxOperation } from '../../core/outbox/queries.js';
 import { RateBudget } from '../../core/outbox/rate-budget.js';
-import { openStore, type Store } from '../../core/store/store.js';
 import { Recorder } from '../helpers/recorder.js';
-import { freshStoreUrl, STORE_KINDS } from '../helpers/stores.js';
+import { freshStorePerTest } from '../helpers/store-per-test.js';
+import { STORE_KINDS } from '../helpers/stores.js';
 
 type Script = (ops: readonly OutboxOperation[]) => Promise<OperationOutcome[]>;
 
@@ -39,27 +39,18 @@ async function until(probe: () => Promise<boolean>, timeoutMs = 15_000): Promise
 const indexOf = (op: OutboxOperation) => (op.payload as { i: number }).i;
 
 describe.each(STORE_KINDS)('runs of one key on %s', (kind) => {
-  let store: Store;
-  let drop: () => Promise<void>;
+  const fresh = freshStorePerTest(kind);
   let dispatcher: ConnectorDispatcher | undefined;
-
-  beforeEach(async () => {
-    const fresh = freshStoreUrl(kind);
-    drop = fresh.drop;
-    store = await openStore(fresh.url);
-  });
+  // Registered after the store's hooks, so it runs before the store closes.
   afterEach(async () => {
     await dispatcher?.stop();
     dispatcher = undefined;
-    await store.close();
-    await drop();
   });
-
   function start(connector: Connector): void {
     dispatcher = new ConnectorDispatcher({
       connector,
-      store,
-      budget: new RateBudget(store),
+      store: fresh.store,
+      budget: new RateBudget(fresh.store),
       applyEffects: async () => 0,
       log: silentLogger(),
       options: { workerId: 'test', leaseMs: 5000, pollIntervalMs: 200, claimBatch: 50 },
@@ -67,7 +58,7 @@ describe.each(STORE_KINDS)('runs of one key on %s', (kind) => {
     dispatcher.start();
   }
 
-  const allSettled = async (connector: string) => (await listOperations(store.db, { connector, limit: 1000 })).every((o) => o.state === 'done');
+  const allSettled = async (connector: string) => (await listOperations(fresh.store.db, { connector, limit: 1000 })).every((o) => o.state === 'done');
 
   it('hands a connector that declares maxRun one key\'s backlog in runs, in order, while other keys still get their turn', async () => {
     const drafts = [
@@ -75,7 +66,7 @@ describe.each(STORE_KINDS)('runs of one key on %s', (kind) => {
       { kind: 'op', key: 'b', orderingKey: 'B', payload: { i: 100 } },
       { kind: 'op', key: 'c', orderingKey: 'C', payload: { i: 200 } },
     ];
-    await enqueueOperations(store.db, 'fake', drafts, { maxAttempts: 3, now: Date.now() });
+    await enqueueOperations(fresh.store.db, 'fake', drafts, { maxAttempts: 3, now: Date.now() });
     const calls: number[][] = [];
     start(runningConnector(async (ops) => {
       calls.push(ops.map(indexOf));
@@ -91,7 +82,7 @@ describe.each(STORE_KINDS)('runs of one key on %s', (kind) => {
   });
 
   it('sends nothing after a failed operation of a run until it succeeds, and the unsent ones keep their attempts', async () => {
-    await enqueueOperations(store.db, 'fake', Array.from({ length: 6 }, (_, i) => ({ kind: 'op', key: `a${i}`, orderingKey: 'A', payload: { i } })), { maxAttempts: 3, now: Date.now() });
+    await enqueueOperations(fresh.store.db, 'fake', Array.from({ length: 6 }, (_, i) => ({ kind: 'op', key: `a${i}`, orderingKey: 'A', payload: { i } })), { maxAttempts: 3, now: Date.now() });
     const sent: number[] = [];
     let failedOnce = false;
     start(runningConnector(async (ops) => {
@@ -111,7 +102,7 @@ describe.each(STORE_KINDS)('runs of one key on %s', (kind) => {
     }, 10));
     await until(() => allSettled('fake'));
     expect(sent).toEqual([0, 1, 2, 2, 3, 4, 5]);
-    const attempts = (await listOperations(store.db, { connector: 'fake', limit: 10 })).map((o) => o.attempts);
+    const attempts = (await listOperations(fresh.store.db, { connector: 'fake', limit: 10 })).map((o) => o.attempts);
     expect(attempts).toEqual([1, 1, 2, 1, 1, 1]);
   });
 
@@ -125,7 +116,7 @@ describe.each(STORE_KINDS)('runs of one key on %s', (kind) => {
       );
       expect(connector.metadata.maxRun).toBeGreaterThan(1);
       const ops = Array.from({ length: 3 }, (_, i) => ({ kind: 'message.forward', key: `m${i}`, orderingKey: 'contact:1', payload: { messageId: `m${i}` } }));
-      await enqueueOperations(store.db, 'webhook', ops, { maxAttempts: 3, now: Date.now() });
+      await enqueueOperations(fresh.store.db, 'webhook', ops, { maxAttempts: 3, now: Date.now() });
       recorder.failWith = 503;
       let executions = 0;
       const counting: Connector = {
