@@ -24,6 +24,7 @@ import {
   releaseOperations,
   type OutboxOperation,
 } from './queries.js';
+import { refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 import type { RateBudget } from './rate-budget.js';
 import { checkConnectorScopes, type ScopeCheck } from '../scopes.js';
 
@@ -447,6 +448,9 @@ export class ConnectorDispatcher {
     await this.#store.db.transaction().execute(async (tx) => {
       const done: Array<{ id: number; result: JsonValue | undefined }> = [];
       const effects: OperationEffect[] = [];
+      // Keys are refreshed once, sorted, after every operation is settled: a transaction that
+      // locked them one by one in batch order could deadlock with another on PostgreSQL.
+      const touched: OrderingKeyRef[] = [];
       for (const op of batch) {
         const outcome = outcomes.get(op.id)!;
         if (outcome.ok) {
@@ -455,12 +459,12 @@ export class ConnectorDispatcher {
         }
         const error = outcome.error;
         if (error instanceof StoppedError || error instanceof NotAttemptedError) {
-          await deferOperation(tx, workerId, op.id, now, now);
+          await deferOperation(tx, workerId, op.id, now, now, touched);
           continue;
         }
         if (error instanceof CredentialError) {
           credentialProblem = error.message;
-          await deferOperation(tx, workerId, op.id, now, now);
+          await deferOperation(tx, workerId, op.id, now, now, touched);
           continue;
         }
         const retryable = error.retryable && op.attempts < op.maxAttempts;
@@ -470,7 +474,7 @@ export class ConnectorDispatcher {
           if (error.retryAfterMs !== undefined) pauseUntil = Math.max(pauseUntil, now + error.retryAfterMs);
           retryAt = now + waitMs;
         }
-        await failOperation(tx, workerId, op.id, `${error.name}: ${error.message}`, retryAt, now);
+        await failOperation(tx, workerId, op.id, `${error.name}: ${error.message}`, retryAt, now, touched);
         if (retryAt === null) {
           this.#log.error({ operationId: op.id, kind: op.kind, attempts: op.attempts, err: error.message }, 'operation dead; replay it once the cause is fixed');
           this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'dead' }, (now - op.createdAt) / 1000);
@@ -482,7 +486,8 @@ export class ConnectorDispatcher {
         const outcome = outcomes.get(op.id)!;
         if (outcome.ok && outcome.effects) effects.push(...outcome.effects);
       }
-      const completed = await completeOperations(tx, workerId, done, now);
+      const completed = await completeOperations(tx, workerId, done, now, touched);
+      await refreshOrderingKeys(tx, touched, now);
       if (completed.length < done.length) {
         this.#log.warn({ lost: done.length - completed.length }, 'lease lost before completion; another worker took these operations over');
       }

@@ -252,12 +252,17 @@ export async function releaseOperations(db: Db, workerId: string, ids: readonly 
   });
 }
 
-/** Marks operations done. Only the worker holding the lease may; returns the ids it did complete. */
+/**
+ * Marks operations done. Only the worker holding the lease may; returns the ids it did complete.
+ * `refreshLater` (here and in fail and defer): collect the keys for one refreshOrderingKeys at the
+ * end of the caller's transaction, so its key rows are locked once, in order (no deadlock).
+ */
 export async function completeOperations(
   db: Db,
   workerId: string,
   done: ReadonlyArray<{ id: number; result: JsonValue | undefined }>,
   now: number,
+  refreshLater?: OrderingKeyRef[],
 ): Promise<number[]> {
   return inTransaction(db, async (tx) => {
     const completed: Array<{ id: number; connector: string; ordering_key: string }> = [];
@@ -285,13 +290,17 @@ export async function completeOperations(
         .executeTakeFirst();
       if (row) completed.push(row);
     }
-    await refreshOrderingKeys(tx, keysOf(completed), now);
+    if (refreshLater) refreshLater.push(...keysOf(completed));
+    else await refreshOrderingKeys(tx, keysOf(completed), now);
     return completed.map((row) => row.id);
   });
 }
 
-/** Changes an operation this worker holds the lease of, and refreshes its key; whether it did. */
-async function settleLeased(db: Db, workerId: string, id: number, changes: UpdateObject<Database, 'outbox'>, now: number): Promise<boolean> {
+/**
+ * Changes an operation this worker holds the lease of, and refreshes its key (or, with
+ * `refreshLater`, leaves that to the caller); whether it did.
+ */
+async function settleLeased(db: Db, workerId: string, id: number, changes: UpdateObject<Database, 'outbox'>, now: number, refreshLater?: OrderingKeyRef[]): Promise<boolean> {
   return inTransaction(db, async (tx) => {
     const row = await tx
       .updateTable('outbox')
@@ -301,7 +310,8 @@ async function settleLeased(db: Db, workerId: string, id: number, changes: Updat
       .where('state', '=', 'in_flight')
       .returning(['connector', 'ordering_key'])
       .executeTakeFirst();
-    if (row) await refreshOrderingKeys(tx, keysOf([row]), now);
+    if (row && refreshLater) refreshLater.push(...keysOf([row]));
+    else if (row) await refreshOrderingKeys(tx, keysOf([row]), now);
     return row !== undefined;
   });
 }
@@ -314,6 +324,7 @@ export async function failOperation(
   error: string,
   retryAt: number | null,
   now: number,
+  refreshLater?: OrderingKeyRef[],
 ): Promise<boolean> {
   return settleLeased(
     db,
@@ -321,12 +332,13 @@ export async function failOperation(
     id,
     { state: retryAt === null ? 'dead' : 'pending', run_at: retryAt ?? now, locked_by: null, lease_until: null, last_error: error.slice(0, 4000), updated_at: now },
     now,
+    refreshLater,
   );
 }
 
 /** Puts an operation back without counting the attempt (e.g. the connector is blocked or rate-limited before calling). */
-export async function deferOperation(db: Db, workerId: string, id: number, runAt: number, now: number): Promise<void> {
-  await settleLeased(db, workerId, id, { state: 'pending', run_at: runAt, locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now }, now);
+export async function deferOperation(db: Db, workerId: string, id: number, runAt: number, now: number, refreshLater?: OrderingKeyRef[]): Promise<void> {
+  await settleLeased(db, workerId, id, { state: 'pending', run_at: runAt, locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now }, now, refreshLater);
 }
 
 export interface ReplaySelection {
