@@ -5,7 +5,11 @@
 // salesforce_calls_per_message <= 0.015; issue 6: zendesk_calls_per_message <= 0.2 with
 // zendesk_per_ticket_limit_violations = 0.
 // Backups: backup_peak_rss_ratio_10x_rows and restore_peak_rss_ratio_10x_rows near 1 (memory flat as the store grows tenfold).
-// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, backup).
+// Issue 17 (outbox): hotkey_cold_latency_ratio <= 1.5, hotkey_flood_drain_ratio_vs_limit >= 0.8, and
+// claim_ms_* with 1,000,000 pending in one key and over 100,000 keys against claim_ms_empty, per store;
+// scale: two instances on one PostgreSQL against one, scale_requests_over_vendor_limit = 0, scale_operations_run_twice = 0.
+// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, backup, outbox, scale;
+// `outbox hotkey` or `outbox claims` runs half of it).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +27,8 @@ import { benchHubSpot } from './hubspot.js';
 import { benchSalesforce } from './salesforce.js';
 import { benchZendesk } from './zendesk.js';
 import { benchBackup } from './backup.js';
+import { benchOutbox } from './outbox.js';
+import { benchScale } from './scale.js';
 import { closedLoop, openLoop, percentile, type LoadTarget } from './load.js';
 
 function metric(name: string, value: number, digits = 2): void {
@@ -159,7 +165,7 @@ async function benchPendingRss(): Promise<void> {
 }
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), backup: () => benchBackup(metric) };
+const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), backup: () => benchBackup(metric), outbox: () => benchOutbox(metric, process.argv[3]), scale: () => benchScale(metric) };
 for (const [name, run] of Object.entries(suites)) {
   if (only && only !== name) continue;
   await run();

@@ -36,6 +36,14 @@ export interface ConnectorMetadata {
   readonly grantScopesHint: string;
   /** Largest batch per operation kind; kinds not listed run one at a time. */
   readonly maxBatch: Readonly<Record<string, number>>;
+  /**
+   * Largest run of one ordering key's consecutive operations (any kinds, in queue order) that
+   * `execute` takes in one call and writes in that order, e.g. sequential posts or one vendor
+   * call carrying several. A run drains one key's backlog without a claim between its
+   * operations. When one of a run fails, the ones after it must come back as NotAttemptedError
+   * (or be left unsent and reported so). Absent or 1: heads only.
+   */
+  readonly maxRun?: number;
   readonly defaultTuning: DispatchTuning;
 }
 
@@ -148,8 +156,9 @@ export interface Connector {
   /** Pure: the operations a model change needs at this vendor (none is fine). */
   plan(change: ModelChange): OperationDraft[];
   /**
-   * Runs a batch of operations of one kind (at most `maxBatch[kind]`, each the head of its
-   * ordering key) and returns one outcome per operation, in the same order.
+   * Runs a batch of operations and returns one outcome per operation, in the same order. A batch
+   * is either operations of one kind (at most `maxBatch[kind]`, each the head of its ordering
+   * key) or, with `maxRun`, a run of one key's consecutive operations in queue order.
    */
   execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]>;
   /**

@@ -64,6 +64,17 @@ export class CredentialError extends SyncError {
   }
 }
 
+/**
+ * An operation of a run (see ConnectorMetadata.maxRun) that was not sent because an earlier one
+ * of its key failed: it goes back in line behind that one, without using up an attempt.
+ */
+export class NotAttemptedError extends SyncError {
+  override readonly name = 'NotAttemptedError';
+  constructor(message = 'not sent: an earlier operation of the same ordering key failed first') {
+    super(message, { retryable: true });
+  }
+}
+
 /** Input we received (a webhook body, a vendor response) does not have the shape we expect. */
 export class InvalidPayloadError extends SyncError {
   override readonly name = 'InvalidPayloadError';

@@ -1,11 +1,39 @@
 // The media directory: files named by the SHA-256 of their bytes, written whole (temporary file,
 // then rename), so the same file is stored once and a crash never leaves half a file under its name.
+//
+// Several instances on one PostgreSQL store do not share a disk: with `shareMediaThroughStore`
+// every file stored is also kept in the store (`media_blobs`, by hash, so in backups too), and a
+// file another instance stored is fetched from there on first read and kept in the local
+// directory as a cache. Connectors store with `storeContentAddressed` and read with
+// `readStoredMedia`, never the file system directly.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { SyncError } from './errors.js';
+import type { Store } from './store/store.js';
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+const HASH_NAME = /^[0-9a-f]{64}$/;
+
+/** Media directories whose files are also kept in a shared store (this process's instances of the service). */
+const sharedStores = new Map<string, Store>();
+
+/** From now on, files stored under `dir` are also kept in `store`, and files missing there are fetched from it. */
+export function shareMediaThroughStore(dir: string, store: Store): () => void {
+  const key = resolve(dir);
+  sharedStores.set(key, store);
+  return () => {
+    if (sharedStores.get(key) === store) sharedStores.delete(key);
+  };
+}
+
+async function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
+  const temp = `${path}.${randomUUID()}.tmp`;
+  await writeFile(temp, bytes);
+  await rename(temp, path);
 }
 
 /** Stores the bytes under their hash (`sha256` when the caller computed it already); returns the path. */
@@ -13,9 +41,44 @@ export async function storeContentAddressed(dir: string, bytes: Uint8Array, sha2
   await mkdir(dir, { recursive: true });
   const path = join(dir, sha256);
   const existing = await stat(path).catch(() => undefined);
-  if (existing?.size === bytes.byteLength) return path;
-  const temp = `${path}.${randomUUID()}.tmp`;
-  await writeFile(temp, bytes);
-  await rename(temp, path);
+  if (existing?.size !== bytes.byteLength) await writeWhole(path, bytes);
+  const shared = sharedStores.get(resolve(dir));
+  if (shared) {
+    // Base64 text: the same column type on both dialects, and backups carry it as it is.
+    await shared.db
+      .insertInto('media_blobs')
+      .values({ sha256, size: bytes.byteLength, data_base64: Buffer.from(bytes).toString('base64'), created_at: Date.now() })
+      .onConflict((oc) => oc.column('sha256').doNothing())
+      .execute();
+  }
   return path;
+}
+
+/** A stored file that is neither on this instance's disk nor in the shared store. */
+export class MediaMissingError extends SyncError {
+  override readonly name = 'MediaMissingError';
+}
+
+/** Reads a file stored by `storeContentAddressed`, on this instance or (through the shared store) on another. */
+export async function readStoredMedia(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const sha256 = basename(path);
+  // The path another instance wrote may name a directory this one does not have: look in each shared store.
+  for (const [dir, store] of HASH_NAME.test(sha256) ? sharedStores : []) {
+    const row = await store.db.selectFrom('media_blobs').select('data_base64').where('sha256', '=', sha256).executeTakeFirst();
+    if (!row) continue;
+    const bytes = Buffer.from(row.data_base64, 'base64');
+    if (sha256Hex(bytes) !== sha256) throw new MediaMissingError(`media ${sha256.slice(0, 12)}… in the store does not match its hash; fetch it again (replay the media operation)`);
+    await mkdir(dir, { recursive: true });
+    await writeWhole(join(dir, sha256), bytes);
+    return bytes;
+  }
+  throw new MediaMissingError(
+    `media file ${sha256.slice(0, 12)}… is not on this instance's disk${sharedStores.size > 0 ? ' nor in the shared store' : ''}; with several instances use a PostgreSQL store (media are then shared through it), or replay the media operation to fetch it again`,
+    { retryable: false },
+  );
 }

@@ -19,6 +19,7 @@ import { Metrics } from '../core/metrics.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
+import { shareMediaThroughStore } from '../core/media-store.js';
 import { createApp, type ConnectorReadiness } from './app.js';
 import { Alerts } from '../core/security/alerts.js';
 import { AlertSinksConnector, alertSinksMetadata } from '../core/security/alert-sinks.js';
@@ -137,6 +138,8 @@ export class Service {
     });
   }
 
+  #unshareMedia: (() => void) | undefined;
+
   static async start(options: ServiceOptions): Promise<Service> {
     const env = options.env ?? process.env;
     const config = loadConfig(options.configPath, connectorSettingsSchemas, env);
@@ -145,6 +148,8 @@ export class Service {
     const store = await openStore(config.store.url);
     const service = new Service(options, config, store, log);
     service.#logOutput = logOutput;
+    // Instances of one PostgreSQL store share no disk: media go through the store as well.
+    if (store.dialect === 'postgres') service.#unshareMedia = shareMediaThroughStore(resolve(config.whatsapp.media.dir), store);
     await service.#applyConnectors(buildConnectors(config, log));
     service.#processing = service.#processLoop();
     service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());
@@ -424,6 +429,7 @@ export class Service {
     await this.#processing;
     const graceMs = Math.max(0, timeLeft() - Math.min(SHUTDOWN_RESERVE_MS, timeLeft() / 4));
     await Promise.all([...this.#dispatchers.values()].map((d) => d.stop(graceMs)));
+    this.#unshareMedia?.();
     await this.store.close();
     this.log.info('wa-crm-sync stopped');
     await this.#logOutput?.drain(Math.min(SHUTDOWN_LOG_DRAIN_MS, timeLeft()));

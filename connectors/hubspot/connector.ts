@@ -5,7 +5,6 @@
 import type { SimplePublicObject, SimplePublicUpsertObject } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
 import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/contacts/models/Filter.js';
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
-import { readFile } from 'node:fs/promises';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
@@ -32,6 +31,7 @@ import {
   type MessagePayload,
 } from './mappers.js';
 import type { HubSpotSettings } from './settings.js';
+import { readStoredMedia } from '../../core/media-store.js';
 
 /** Ref kinds stored in external_refs. */
 const REF = { contact: 'contact', communication: 'communication' } as const;
@@ -320,7 +320,7 @@ export class HubSpotConnector implements Connector {
     );
     let fileId = found.results.find((f) => `${f.name}.${f.extension}` === name || f.name === name)?.id;
     if (!fileId) {
-      const data = await readFile(payload.path);
+      const data = await readStoredMedia(payload.path);
       const uploaded = (await this.#api.call(context, 'uploading a media file', (c) =>
         c.files.filesApi.upload({ data, name }, undefined, this.#settings.mediaFolder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false })),
       )) as { id?: string };

@@ -2,7 +2,6 @@
 // record the org already has, and each conversation thread as one Task kept up to date by
 // upsert on an external id. A burst costs few calls: records go in sObject Collections of 200,
 // and a thread's Task is rewritten once for all messages that arrived before it was written.
-import { readFile } from 'node:fs/promises';
 import type { DescribeSObjectResult } from 'jsforce';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
@@ -31,6 +30,7 @@ import {
   type PersonRecord,
 } from './mappers.js';
 import type { SalesforceSettings } from './settings.js';
+import { readStoredMedia } from '../../core/media-store.js';
 
 const REF = { person: 'person', task: 'task', taskSyncedTo: 'task-synced-to' } as const;
 /** Error codes of an org's own rules: the record is refused until someone changes data or rules. */
@@ -237,7 +237,7 @@ export class SalesforceConnector implements Connector {
       return result.records as Array<{ Id: string }>;
     });
     if (existing[0]) return { ok: true, result: { salesforceContentVersionId: existing[0].Id } };
-    const data = await readFile(payload.path);
+    const data = await readStoredMedia(payload.path);
     const created = (await this.#api.call(context, 'attaching a media file', (c) =>
       c.sobject('ContentVersion').create({ Title: title, PathOnClient: fileNameOnClient(payload), VersionData: data.toString('base64'), FirstPublishLocationId: taskId } as never),
     )) as unknown as RecordResult;

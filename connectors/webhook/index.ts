@@ -11,6 +11,8 @@ export const webhookMetadata: ConnectorMetadata = {
   featureScopes: { forward: [] },
   grantScopesHint: 'no scopes: the endpoint authenticates requests by the signature header',
   maxBatch: { [KIND.contact]: 1, [KIND.message]: 1, [KIND.status]: 1 },
+  // One contact's backlog is posted back to back, in order, without a claim between posts.
+  maxRun: 50,
   defaultTuning: { concurrency: 4, rateLimit: null, maxAttempts: 12, backoffBaseMs: 1000, backoffMaxMs: 15 * 60_000 },
 };
 

@@ -1,11 +1,10 @@
 // The WhatsApp Cloud API as a destination: fetches the media of received messages into the
 // media directory (content-addressed by SHA-256), so CRM connectors can attach the files.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
 import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, encodePendingSend, resolveTuning } from '../../core/connector.js';
 import { DeferredError, SyncError, TransportError, VendorError, asSyncError } from '../../core/errors.js';
-import { storeContentAddressed } from '../../core/media-store.js';
+import { readStoredMedia, storeContentAddressed } from '../../core/media-store.js';
 import type { WhatsAppSection } from '../../core/config/schema.js';
 import type { ModelChange, StoredMedia } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
@@ -90,7 +89,7 @@ export class WhatsAppConnector implements Connector {
             effects.push({ type: 'reply.undeliverable', threadId: payload.threadId, reply, reason: `the attachment ${part.file.filename ?? part.file.sha256.slice(0, 12)} is ${part.file.size} bytes, over WhatsApp's ${cap}-byte cap for this kind of file; it was not sent` });
             continue;
           }
-          const bytes = await readFile(part.file.path);
+          const bytes = await readStoredMedia(part.file.path);
           const mediaId = await this.#client.uploadMedia(context, payload.businessNumberId, { bytes, mimeType: part.file.mimeType, filename: part.file.filename ?? part.file.sha256 });
           message = mediaMessage(part.file, mediaId);
         }

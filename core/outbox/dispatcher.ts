@@ -1,12 +1,13 @@
-// Dispatches one connector's outbox operations: claims due heads of ordering keys, runs them in
-// batches through a p-queue (concurrency and per-interval caps), and settles each outcome:
+// Dispatches one connector's outbox operations: claims due heads of ordering keys (or runs of a
+// key's operations, for connectors that declare `maxRun`), runs them in batches through a p-queue
+// (concurrency and per-interval caps), and settles each outcome:
 // done, retried with full-jitter backoff or Retry-After, or dead with the last error kept.
 import PQueue from 'p-queue';
 import type { Connector, ExecutionContext, OperationEffect, OperationOutcome, RateLimit } from '../connector.js';
 import type { AlertDraft, Alerts } from '../security/alerts.js';
 import { pausedConnectors } from '../admin/pause.js';
 import { connectorBlockedAlert, overPrivilegedAlert } from '../security/signals.js';
-import { CredentialError, DeferredError, SyncError, asSyncError, errorMessage } from '../errors.js';
+import { CredentialError, DeferredError, NotAttemptedError, SyncError, asSyncError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Transaction } from 'kysely';
@@ -23,6 +24,7 @@ import {
   releaseOperations,
   type OutboxOperation,
 } from './queries.js';
+import { refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 import type { RateBudget } from './rate-budget.js';
 import { checkConnectorScopes, type ScopeCheck } from '../scopes.js';
 
@@ -276,6 +278,7 @@ export class ConnectorDispatcher {
           limit: this.#options.claimBatch,
           leaseMs: this.#options.leaseMs,
           now,
+          runLength: this.connector.metadata.maxRun ?? 1,
         });
         if (operations.length === 0) {
           await this.#sleep(this.#options.pollIntervalMs);
@@ -294,10 +297,16 @@ export class ConnectorDispatcher {
     }
   }
 
+  /** Runs of one key (more than one of its operations claimed) stay whole; single heads are grouped by kind up to `maxBatch`. */
   #batches(operations: readonly OutboxOperation[]): OutboxOperation[][] {
-    const byKind = new Map<string, OutboxOperation[]>();
-    for (const op of operations) byKind.set(op.kind, [...(byKind.get(op.kind) ?? []), op]);
+    const byKey = new Map<string, OutboxOperation[]>();
+    for (const op of operations) byKey.set(op.orderingKey, [...(byKey.get(op.orderingKey) ?? []), op]);
     const batches: OutboxOperation[][] = [];
+    const byKind = new Map<string, OutboxOperation[]>();
+    for (const ops of byKey.values()) {
+      if (ops.length > 1) batches.push(ops.sort((a, b) => a.id - b.id));
+      else byKind.set(ops[0]!.kind, [...(byKind.get(ops[0]!.kind) ?? []), ops[0]!]);
+    }
     for (const [kind, ops] of byKind) {
       const size = Math.max(1, this.connector.metadata.maxBatch[kind] ?? 1);
       for (let i = 0; i < ops.length; i += size) batches.push(ops.slice(i, i + size));
@@ -385,7 +394,10 @@ export class ConnectorDispatcher {
     const context = this.#context();
     const outcomes = new Map<number, OperationOutcome>();
     const toRun: OutboxOperation[] = [];
-    for (const op of batch) {
+    // A run is one key's operations in order: nothing after a failure may be sent.
+    const isRun = batch.length > 1 && batch.every((op) => op.orderingKey === batch[0]!.orderingKey);
+    let failedAt = -1;
+    for (const [index, op] of batch.entries()) {
       if (op.attempts <= 1) {
         toRun.push(op);
         continue;
@@ -397,7 +409,17 @@ export class ConnectorDispatcher {
         else toRun.push(op);
       } catch (error) {
         outcomes.set(op.id, { ok: false, error: asSyncError(error) });
+        if (isRun) {
+          failedAt = index;
+          break;
+        }
       }
+    }
+    if (failedAt >= 0) {
+      toRun.length = 0;
+      for (const op of batch.slice(failedAt + 1)) outcomes.set(op.id, { ok: false, error: new NotAttemptedError() });
+      // Those before the failure that needed no reconcile were not sent either.
+      for (const op of batch.slice(0, failedAt)) if (!outcomes.has(op.id)) outcomes.set(op.id, { ok: false, error: new NotAttemptedError() });
     }
     if (toRun.length > 0) {
       try {
@@ -413,6 +435,8 @@ export class ConnectorDispatcher {
       }
     }
     await this.#settle(batch, outcomes);
+    // The keys just settled may be ready again (the next of a run): claim now, not at the next poll.
+    this.wake();
   }
 
   async #settle(batch: readonly OutboxOperation[], outcomes: ReadonlyMap<number, OperationOutcome>): Promise<void> {
@@ -424,6 +448,9 @@ export class ConnectorDispatcher {
     await this.#store.db.transaction().execute(async (tx) => {
       const done: Array<{ id: number; result: JsonValue | undefined }> = [];
       const effects: OperationEffect[] = [];
+      // Keys are refreshed once, sorted, after every operation is settled: a transaction that
+      // locked them one by one in batch order could deadlock with another on PostgreSQL.
+      const touched: OrderingKeyRef[] = [];
       for (const op of batch) {
         const outcome = outcomes.get(op.id)!;
         if (outcome.ok) {
@@ -431,18 +458,18 @@ export class ConnectorDispatcher {
           continue;
         }
         const error = outcome.error;
-        if (error instanceof StoppedError) {
-          await deferOperation(tx, workerId, op.id, now, now);
+        if (error instanceof StoppedError || error instanceof NotAttemptedError) {
+          await deferOperation(tx, workerId, op.id, now, now, touched);
           continue;
         }
         if (error instanceof DeferredError) {
-          await deferOperation(tx, workerId, op.id, error.untilMs, now);
+          await deferOperation(tx, workerId, op.id, error.untilMs, now, touched);
           this.#log.info({ operationId: op.id, kind: op.kind, waitMs: error.untilMs - now, reason: error.message }, 'operation waits before running again');
           continue;
         }
         if (error instanceof CredentialError) {
           credentialProblem = error.message;
-          await deferOperation(tx, workerId, op.id, now, now);
+          await deferOperation(tx, workerId, op.id, now, now, touched);
           continue;
         }
         const retryable = error.retryable && op.attempts < op.maxAttempts;
@@ -452,7 +479,7 @@ export class ConnectorDispatcher {
           if (error.retryAfterMs !== undefined) pauseUntil = Math.max(pauseUntil, now + error.retryAfterMs);
           retryAt = now + waitMs;
         }
-        await failOperation(tx, workerId, op.id, `${error.name}: ${error.message}`, retryAt, now);
+        await failOperation(tx, workerId, op.id, `${error.name}: ${error.message}`, retryAt, now, touched);
         if (retryAt === null) {
           this.#log.error({ operationId: op.id, kind: op.kind, attempts: op.attempts, err: error.message }, 'operation dead; replay it once the cause is fixed');
           this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'dead' }, (now - op.createdAt) / 1000);
@@ -464,7 +491,8 @@ export class ConnectorDispatcher {
         const outcome = outcomes.get(op.id)!;
         if (outcome.ok && outcome.effects) effects.push(...outcome.effects);
       }
-      const completed = await completeOperations(tx, workerId, done, now);
+      const completed = await completeOperations(tx, workerId, done, now, touched);
+      await refreshOrderingKeys(tx, touched, now);
       if (completed.length < done.length) {
         this.#log.warn({ lost: done.length - completed.length }, 'lease lost before completion; another worker took these operations over');
       }

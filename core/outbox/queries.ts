@@ -1,9 +1,10 @@
 // The outbox as plain rows. Each query is one named function; all of them run unchanged
 // on SQLite and PostgreSQL (PostgreSQL adds FOR UPDATE SKIP LOCKED when claiming).
-import { sql } from 'kysely';
+import { sql, type UpdateObject } from 'kysely';
 import type { JsonValue } from '../model/types.js';
-import type { OperationState, OutboxRow } from '../store/schema.js';
+import type { Database, OperationState, OutboxRow } from '../store/schema.js';
 import type { Db, Store } from '../store/store.js';
+import { healBusyKeys, inTransaction, noteEnqueued, OPEN_STATES, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 
 /** What a connector asks the outbox to do; the engine adds the connector id and stores it. */
 export interface OperationDraft {
@@ -62,100 +63,158 @@ export async function enqueueOperations(
   options: { maxAttempts: number; now: number },
 ): Promise<number> {
   if (drafts.length === 0) return 0;
-  let inserted = 0;
-  // Chunks keep each statement under SQLite's bound-parameter limit.
-  for (let i = 0; i < drafts.length; i += 500) {
-    const chunk = drafts.slice(i, i + 500);
-    const result = await db
-      .insertInto('outbox')
-      .values(
-        chunk.map((draft) => ({
-          idempotency_key: idempotencyKeyOf(connector, draft),
-          connector,
-          kind: draft.kind,
-          ordering_key: draft.orderingKey,
-          payload: JSON.stringify(draft.payload),
-          state: 'pending' as const,
-          run_at: options.now,
-          attempts: 0,
-          max_attempts: options.maxAttempts,
-          locked_by: null,
-          lease_until: null,
-          last_error: null,
-          result: null,
-          created_at: options.now,
-          updated_at: options.now,
-        })),
-      )
-      .onConflict((oc) => oc.column('idempotency_key').doNothing())
-      .executeTakeFirst();
-    inserted += Number(result.numInsertedOrUpdatedRows ?? 0n);
-  }
-  return inserted;
+  return inTransaction(db, async (tx) => {
+    let inserted = 0;
+    // Chunks keep each statement under SQLite's bound-parameter limit.
+    for (let i = 0; i < drafts.length; i += 500) {
+      const chunk = drafts.slice(i, i + 500);
+      const rows = await tx
+        .insertInto('outbox')
+        .values(
+          chunk.map((draft) => ({
+            idempotency_key: idempotencyKeyOf(connector, draft),
+            connector,
+            kind: draft.kind,
+            ordering_key: draft.orderingKey,
+            payload: JSON.stringify(draft.payload),
+            state: 'pending' as const,
+            run_at: options.now,
+            attempts: 0,
+            max_attempts: options.maxAttempts,
+            locked_by: null,
+            lease_until: null,
+            last_error: null,
+            result: null,
+            created_at: options.now,
+            updated_at: options.now,
+          })),
+        )
+        .onConflict((oc) => oc.column('idempotency_key').doNothing())
+        .returning(['id', 'ordering_key'])
+        .execute();
+      await noteEnqueued(tx, connector, rows.map((r) => ({ id: r.id, orderingKey: r.ordering_key })), options.now);
+      inserted += rows.length;
+    }
+    return inserted;
+  });
+}
+
+export interface ClaimOptions {
+  /** At most this many operations in all. */
+  readonly limit: number;
+  readonly leaseMs: number;
+  readonly now: number;
+  /**
+   * Up to this many consecutive operations of one key in one claim, in order (a connector that
+   * writes several of a key's operations in one call); 1 (the default) claims heads only. A run
+   * never takes room from other ready keys: each claimed key gets its head first.
+   */
+  readonly runLength?: number;
 }
 
 /**
- * Claims up to `limit` due operations of one connector, each the oldest unfinished one of its
- * ordering key, and leases them to `workerId`. Attempts are counted here.
+ * Claims due work of one connector and leases it to `workerId`: ready ordering keys in the order
+ * their turn came (oldest first), each with its head and, with `runLength`, the operations queued
+ * right behind it. Costs what it returns: ready keys come from an index range, the run of each
+ * key from its own index range. Attempts are counted here.
  */
-export async function claimOperations(
-  store: Store,
-  connector: string,
-  workerId: string,
-  options: { limit: number; leaseMs: number; now: number },
-): Promise<OutboxOperation[]> {
+export async function claimOperations(store: Store, connector: string, workerId: string, options: ClaimOptions): Promise<OutboxOperation[]> {
   const { limit, leaseMs, now } = options;
+  const runLength = Math.max(1, options.runLength ?? 1);
   // The attempt must be on disk before the vendor is called: it is what triggers reconcile after a crash.
   return store.durably((db) => db.transaction().execute(async (tx) => {
-    let candidates = tx
-      .selectFrom('outbox as o')
-      .select('o.id')
-      .where('o.connector', '=', connector)
-      .where('o.state', '=', 'pending')
-      .where('o.run_at', '<=', now)
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('outbox as p')
-              .select('p.id')
-              .whereRef('p.connector', '=', 'o.connector')
-              .whereRef('p.ordering_key', '=', 'o.ordering_key')
-              .whereRef('p.id', '<', 'o.id')
-              .where('p.state', 'in', ['pending', 'in_flight']),
-          ),
-        ),
-      )
-      .orderBy('o.id')
+    let readyKeys = tx
+      .selectFrom('outbox_keys')
+      .select(['ordering_key', 'head_id'])
+      .where('connector', '=', connector)
+      .where('ready_at', '<=', now)
+      .orderBy('ready_at')
+      .orderBy('head_id')
       .limit(limit);
-    if (store.dialect === 'postgres') candidates = candidates.forUpdate().skipLocked();
-    const ids = (await candidates.execute()).map((row) => row.id);
+    // Another instance's claim holds its keys' rows: take the next ready ones instead of waiting.
+    if (store.dialect === 'postgres') readyKeys = readyKeys.forUpdate().skipLocked();
+    const keys = await readyKeys.execute();
+    if (keys.length === 0) return [];
+    const perKey = Math.max(1, Math.min(runLength, Math.floor(limit / keys.length)));
+    const ids: number[] = [];
+    const claimedKeys: string[] = [];
+    const stale: string[] = [];
+    // Heads only (many keys ready): every head in one read by id. Runs (few keys ready): each
+    // key's unfinished operations from its head on, in order, from its own index range.
+    const heads = perKey === 1 ? await tx.selectFrom('outbox').select(['id', 'state', 'run_at']).where('id', 'in', keys.map((k) => k.head_id)).execute() : [];
+    const headById = new Map(heads.map((h) => [h.id, h]));
+    for (const key of keys) {
+      const run =
+        perKey === 1
+          ? [headById.get(key.head_id)].filter((h) => h !== undefined)
+          : await tx
+              .selectFrom('outbox')
+              .select(['id', 'state', 'run_at'])
+              .where('connector', '=', connector)
+              .where('ordering_key', '=', key.ordering_key)
+              .where(OPEN_STATES)
+              .where('id', '>=', key.head_id)
+              .orderBy('id')
+              .limit(perKey)
+              .execute();
+      if (run[0]?.id !== key.head_id || run[0].state !== 'pending' || run[0].run_at > now) {
+        stale.push(key.ordering_key);
+        continue;
+      }
+      claimedKeys.push(key.ordering_key);
+      // The run stops at the first operation not due (a retry later) or not pending.
+      for (const op of run) {
+        if (op.state !== 'pending' || op.run_at > now) break;
+        ids.push(op.id);
+      }
+    }
+    // A key row that does not match its operations is put right, and claimed next time.
+    if (stale.length > 0) await refreshOrderingKeys(tx, stale.map((orderingKey) => ({ connector, orderingKey })), now);
     if (ids.length === 0) return [];
-    const rows = await tx
-      .updateTable('outbox')
-      .set({
-        state: 'in_flight',
-        locked_by: workerId,
-        lease_until: now + leaseMs,
-        attempts: sql`attempts + 1`,
-        updated_at: now,
-      })
-      .where('id', 'in', ids)
-      .where('state', '=', 'pending')
-      .returningAll()
-      .execute();
+    const rows: OutboxRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      rows.push(
+        ...(await tx
+          .updateTable('outbox')
+          .set({
+            state: 'in_flight',
+            locked_by: workerId,
+            lease_until: now + leaseMs,
+            attempts: sql`attempts + 1`,
+            updated_at: now,
+          })
+          .where('id', 'in', ids.slice(i, i + 500))
+          .where('state', '=', 'pending')
+          .returningAll()
+          .execute()),
+      );
+    }
+    for (let i = 0; i < claimedKeys.length; i += 500) {
+      await tx.updateTable('outbox_keys').set({ ready_at: null }).where('connector', '=', connector).where('ordering_key', 'in', claimedKeys.slice(i, i + 500)).execute();
+    }
     return rows.sort((a, b) => a.id - b.id).map(toOperation);
   }));
 }
 
+/** The keys of the operations a statement changed, to refresh their queue state. */
+function keysOf(rows: ReadonlyArray<{ connector: string; ordering_key: string }>): OrderingKeyRef[] {
+  return rows.map((row) => ({ connector: row.connector, orderingKey: row.ordering_key }));
+}
+
 /** Puts operations whose lease ran out (their worker died) back in line. Returns how many. */
 export async function releaseExpiredLeases(db: Db, now: number): Promise<number> {
-  const result = await db
-    .updateTable('outbox')
-    .set({ state: 'pending', locked_by: null, lease_until: null, updated_at: now })
-    .where('state', '=', 'in_flight')
-    .where('lease_until', '<', now)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
+  return inTransaction(db, async (tx) => {
+    const rows = await tx
+      .updateTable('outbox')
+      .set({ state: 'pending', locked_by: null, lease_until: null, updated_at: now })
+      .where('state', '=', 'in_flight')
+      .where('lease_until', '<', now)
+      .returning(['connector', 'ordering_key'])
+      .execute();
+    if (rows.length > 0) await refreshOrderingKeys(tx, keysOf(rows), now);
+    await healBusyKeys(tx, now);
+    return rows.length;
+  });
 }
 
 /** Keeps this worker's leases alive while its operations wait for rate budget or a slow vendor. */
@@ -178,48 +237,83 @@ export async function extendLeases(db: Db, workerId: string, ids: readonly numbe
 /** Hands in-flight operations of this worker back without using up an attempt (graceful shutdown). */
 export async function releaseOperations(db: Db, workerId: string, ids: readonly number[], now: number): Promise<void> {
   if (ids.length === 0) return;
-  await db
-    .updateTable('outbox')
-    .set({ state: 'pending', locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now })
-    .where('id', 'in', [...ids])
-    .where('locked_by', '=', workerId)
-    .where('state', '=', 'in_flight')
-    .execute();
+  await inTransaction(db, async (tx) => {
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await tx
+        .updateTable('outbox')
+        .set({ state: 'pending', locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now })
+        .where('id', 'in', ids.slice(i, i + 500))
+        .where('locked_by', '=', workerId)
+        .where('state', '=', 'in_flight')
+        .returning(['connector', 'ordering_key'])
+        .execute();
+      await refreshOrderingKeys(tx, keysOf(rows), now);
+    }
+  });
 }
 
-/** Marks operations done. Only the worker holding the lease may; returns the ids it did complete. */
+/**
+ * Marks operations done. Only the worker holding the lease may; returns the ids it did complete.
+ * `refreshLater` (here and in fail and defer): collect the keys for one refreshOrderingKeys at the
+ * end of the caller's transaction, so its key rows are locked once, in order (no deadlock).
+ */
 export async function completeOperations(
   db: Db,
   workerId: string,
   done: ReadonlyArray<{ id: number; result: JsonValue | undefined }>,
   now: number,
+  refreshLater?: OrderingKeyRef[],
 ): Promise<number[]> {
-  const completed: number[] = [];
-  const plain = done.filter((d) => d.result === undefined).map((d) => d.id);
-  if (plain.length > 0) {
-    const rows = await db
+  return inTransaction(db, async (tx) => {
+    const completed: Array<{ id: number; connector: string; ordering_key: string }> = [];
+    const plain = done.filter((d) => d.result === undefined).map((d) => d.id);
+    for (let i = 0; i < plain.length; i += 500) {
+      const rows = await tx
+        .updateTable('outbox')
+        .set({ state: 'done', locked_by: null, lease_until: null, last_error: null, updated_at: now })
+        .where('id', 'in', plain.slice(i, i + 500))
+        .where('locked_by', '=', workerId)
+        .where('state', '=', 'in_flight')
+        .returning(['id', 'connector', 'ordering_key'])
+        .execute();
+      completed.push(...rows);
+    }
+    for (const item of done) {
+      if (item.result === undefined) continue;
+      const row = await tx
+        .updateTable('outbox')
+        .set({ state: 'done', locked_by: null, lease_until: null, last_error: null, result: JSON.stringify(item.result), updated_at: now })
+        .where('id', '=', item.id)
+        .where('locked_by', '=', workerId)
+        .where('state', '=', 'in_flight')
+        .returning(['id', 'connector', 'ordering_key'])
+        .executeTakeFirst();
+      if (row) completed.push(row);
+    }
+    if (refreshLater) refreshLater.push(...keysOf(completed));
+    else await refreshOrderingKeys(tx, keysOf(completed), now);
+    return completed.map((row) => row.id);
+  });
+}
+
+/**
+ * Changes an operation this worker holds the lease of, and refreshes its key (or, with
+ * `refreshLater`, leaves that to the caller); whether it did.
+ */
+async function settleLeased(db: Db, workerId: string, id: number, changes: UpdateObject<Database, 'outbox'>, now: number, refreshLater?: OrderingKeyRef[]): Promise<boolean> {
+  return inTransaction(db, async (tx) => {
+    const row = await tx
       .updateTable('outbox')
-      .set({ state: 'done', locked_by: null, lease_until: null, last_error: null, updated_at: now })
-      .where('id', 'in', plain)
+      .set(changes)
+      .where('id', '=', id)
       .where('locked_by', '=', workerId)
       .where('state', '=', 'in_flight')
-      .returning('id')
-      .execute();
-    completed.push(...rows.map((r) => r.id));
-  }
-  for (const item of done) {
-    if (item.result === undefined) continue;
-    const row = await db
-      .updateTable('outbox')
-      .set({ state: 'done', locked_by: null, lease_until: null, last_error: null, result: JSON.stringify(item.result), updated_at: now })
-      .where('id', '=', item.id)
-      .where('locked_by', '=', workerId)
-      .where('state', '=', 'in_flight')
-      .returning('id')
+      .returning(['connector', 'ordering_key'])
       .executeTakeFirst();
-    if (row) completed.push(row.id);
-  }
-  return completed;
+    if (row && refreshLater) refreshLater.push(...keysOf([row]));
+    else if (row) await refreshOrderingKeys(tx, keysOf([row]), now);
+    return row !== undefined;
+  });
 }
 
 /** Records a failed attempt: back to pending at `retryAt`, or dead when `retryAt` is null. */
@@ -230,34 +324,21 @@ export async function failOperation(
   error: string,
   retryAt: number | null,
   now: number,
+  refreshLater?: OrderingKeyRef[],
 ): Promise<boolean> {
-  const row = await db
-    .updateTable('outbox')
-    .set({
-      state: retryAt === null ? 'dead' : 'pending',
-      run_at: retryAt ?? now,
-      locked_by: null,
-      lease_until: null,
-      last_error: error.slice(0, 4000),
-      updated_at: now,
-    })
-    .where('id', '=', id)
-    .where('locked_by', '=', workerId)
-    .where('state', '=', 'in_flight')
-    .returning('id')
-    .executeTakeFirst();
-  return row !== undefined;
+  return settleLeased(
+    db,
+    workerId,
+    id,
+    { state: retryAt === null ? 'dead' : 'pending', run_at: retryAt ?? now, locked_by: null, lease_until: null, last_error: error.slice(0, 4000), updated_at: now },
+    now,
+    refreshLater,
+  );
 }
 
 /** Puts an operation back without counting the attempt (e.g. the connector is blocked or rate-limited before calling). */
-export async function deferOperation(db: Db, workerId: string, id: number, runAt: number, now: number): Promise<void> {
-  await db
-    .updateTable('outbox')
-    .set({ state: 'pending', run_at: runAt, locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now })
-    .where('id', '=', id)
-    .where('locked_by', '=', workerId)
-    .where('state', '=', 'in_flight')
-    .execute();
+export async function deferOperation(db: Db, workerId: string, id: number, runAt: number, now: number, refreshLater?: OrderingKeyRef[]): Promise<void> {
+  await settleLeased(db, workerId, id, { state: 'pending', run_at: runAt, locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now }, now, refreshLater);
 }
 
 export interface ReplaySelection {
@@ -267,14 +348,17 @@ export interface ReplaySelection {
 
 /** Sends dead operations back to pending with fresh attempts. Returns how many. */
 export async function replayDeadOperations(db: Db, selection: ReplaySelection, now: number): Promise<number> {
-  let query = db
-    .updateTable('outbox')
-    .set({ state: 'pending', attempts: 0, run_at: now, updated_at: now })
-    .where('state', '=', 'dead');
-  if (selection.ids && selection.ids.length > 0) query = query.where('id', 'in', [...selection.ids]);
-  if (selection.connector) query = query.where('connector', '=', selection.connector);
-  const result = await query.executeTakeFirst();
-  return Number(result.numUpdatedRows);
+  return inTransaction(db, async (tx) => {
+    let query = tx
+      .updateTable('outbox')
+      .set({ state: 'pending', attempts: 0, run_at: now, updated_at: now })
+      .where('state', '=', 'dead');
+    if (selection.ids && selection.ids.length > 0) query = query.where('id', 'in', [...selection.ids]);
+    if (selection.connector) query = query.where('connector', '=', selection.connector);
+    const rows = await query.returning(['connector', 'ordering_key']).execute();
+    await refreshOrderingKeys(tx, keysOf(rows), now);
+    return rows.length;
+  });
 }
 
 export interface OutboxDepth {

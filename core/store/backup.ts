@@ -10,11 +10,15 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { sql } from 'kysely';
 import { SyncError } from '../errors.js';
+import { rebuildOrderingKeys } from '../outbox/key-queue.js';
 import { passphraseFrom, sealedFraming, sealingStream, unsealingStream } from '../passphrase-seal.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
-/** Every table a backup holds. `rate_events` is left out: it is a few minutes of rate bookkeeping. */
+/**
+ * Every table a backup holds. `rate_events` is left out: it is a few minutes of rate bookkeeping;
+ * `outbox_keys` too: restore rebuilds it from the outbox.
+ */
 export const BACKUP_TABLES = [
   'webhook_deliveries',
   'contacts',
@@ -23,6 +27,7 @@ export const BACKUP_TABLES = [
   'messages',
   'message_statuses',
   'media',
+  'media_blobs',
   'outbox',
   'external_refs',
   'connector_state',
@@ -34,6 +39,8 @@ export const BACKUP_TABLES = [
   'admin_sessions',
 ] as const satisfies ReadonlyArray<keyof Database>;
 export type BackupTable = (typeof BACKUP_TABLES)[number];
+/** Tables a backup leaves out: rate bookkeeping, and state a restore derives from the other tables. */
+export const UNSAVED_TABLES = ['rate_events', 'outbox_keys'] as const satisfies ReadonlyArray<Exclude<keyof Database, BackupTable>>;
 /** Tables whose `id` comes from a sequence on PostgreSQL: it must continue after the restored rows. */
 const SERIAL_TABLES: readonly BackupTable[] = ['webhook_deliveries', 'outbox', 'account_events', 'alerts'];
 
@@ -214,6 +221,8 @@ export async function restoreBackup(store: Store, path: string, passphrase: stri
       if (pending.length >= Math.max(1, Math.floor(900 / Object.keys(parsed.row).length))) await flush();
     }
     await flush();
+    // The outbox's per-key queue state is derived, so it is rebuilt rather than carried in the file.
+    await rebuildOrderingKeys(tx);
     if (store.dialect === 'postgres') {
       for (const serial of SERIAL_TABLES) {
         await sql`select setval(pg_get_serial_sequence(${serial}, 'id'), coalesce((select max(id) from ${sql.table(serial)}), 0) + 1, false)`.execute(tx);

@@ -106,6 +106,25 @@ export interface OutboxTable {
   updated_at: number;
 }
 
+/**
+ * One row per connector and ordering key with unfinished operations (see core/outbox/key-queue.ts):
+ * the key's head, and when it may be claimed (null while its work is in flight).
+ */
+export interface OutboxKeysTable {
+  connector: string;
+  ordering_key: string;
+  head_id: number;
+  ready_at: number | null;
+}
+
+/** Media bytes by hash, kept in a PostgreSQL store so every instance can read them (core/media-store.ts). */
+export interface MediaBlobsTable {
+  sha256: string;
+  size: number;
+  data_base64: string;
+  created_at: number;
+}
+
 /** Vendor ids of our records (a contact's CRM id, a thread's ticket id), written after the first create. */
 export interface ExternalRefsTable {
   connector: string;
@@ -228,6 +247,8 @@ export interface Database {
   message_statuses: MessageStatusesTable;
   media: MediaTable;
   outbox: OutboxTable;
+  outbox_keys: OutboxKeysTable;
+  media_blobs: MediaBlobsTable;
   external_refs: ExternalRefsTable;
   rate_events: RateEventsTable;
   connector_state: ConnectorStateTable;
