@@ -165,6 +165,32 @@ export function ticketDefaults(settings: ZendeskSettings, extraTags: readonly st
   };
 }
 
+/**
+ * A comment body reduced to what survives Zendesk's processing of `body` (runs of spaces and
+ * line breaks collapse, HTML tags are stripped): what we sent and what Zendesk kept compare equal
+ * this way. https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#bodies
+ */
+export function keptCommentText(body: string): string {
+  return body.replace(/<[^>]*>/g, '').replace(/\s+/g, ' ').trim();
+}
+
+const PLACEHOLDER = /\{\{[^{}]*\}\}/g;
+
+/**
+ * Whether a comment Zendesk kept is the body we sent. Zendesk also renders `{{placeholders}}` a
+ * customer may have typed (into values we cannot know), so each one matches any text.
+ */
+export function isKeptComment(sent: string, kept: string): boolean {
+  const ours = keptCommentText(sent.replace(PLACEHOLDER, '\u0000'));
+  const theirs = keptCommentText(kept);
+  if (!ours.includes('\u0000')) return ours === theirs;
+  const pattern = ours
+    .split('\u0000')
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*?');
+  return new RegExp(`^${pattern}$`, 's').test(theirs);
+}
+
 export interface ZendeskComment {
   readonly id: number;
   readonly author_id: number;

@@ -299,10 +299,11 @@ describe('Zendesk connector', () => {
       const path = join(dir, 'photo');
       writeFileSync(path, Buffer.from('jpeg bytes'));
       let comment: any;
-      nock(ZD)
+      nock(ZD, { reqheaders: { 'content-type': 'image/jpeg' } })
         .post(`${API}/uploads.json`)
-        .query({ filename: 'photo.jpg', binary: 'true' })
-        .reply(201, { upload: { token: 'tok-1' } })
+        .query({ filename: 'photo.jpg' })
+        .reply(201, { upload: { token: 'tok-1' } });
+      nock(ZD)
         .put(`${API}/tickets/4106.json`, (b) => ((comment = b.ticket.comment), true))
         .reply(200, { ticket: { id: 4106 } });
       const context = threadContext([]);
