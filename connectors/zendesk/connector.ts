@@ -421,7 +421,7 @@ export class ZendeskConnector implements Connector {
         await context.setRef(REF.syncedTo, payload.threadId, String(run.lastSeq));
         continue;
       }
-      const body = commentBody(run.messages, run.public);
+      const body = commentBody(run.messages, run.public, run.newestWrittenAt);
       const comment = { body, public: run.public, ...(run.public ? { author_id: Number(requesterId) } : {}) };
       const ticketId = await context.getRef(REF.ticket, payload.threadId);
       await this.#rememberWrite(payload.threadId, pendingWrite(run.lastSeq, body), !ticketId, context);
@@ -473,7 +473,7 @@ export class ZendeskConnector implements Connector {
   ): Promise<typeof current> {
     const latest = nextCommentRun(await context.threadMessages(threadId), syncedTo);
     if (!latest || latest.public !== current.run.public || latest.lastSeq <= current.run.lastSeq) return current;
-    const body = commentBody(latest.messages, latest.public);
+    const body = commentBody(latest.messages, latest.public, latest.newestWrittenAt);
     await this.#rememberWrite(threadId, pendingWrite(latest.lastSeq, body), false, context);
     return { run: latest, comment: { ...current.comment, body } };
   }
