@@ -4,6 +4,13 @@
 // webhook calls when a sandbox agent replies. It enforces the account's per-minute limit, the
 // Update Ticket limit and the per-ticket update limit with real 429s and Retry-After. State is
 // at GET /_sandbox/state; faults are injected with POST /_sandbox/faults.
+//
+// It behaves as Zendesk documents, not as our connector would like: comment bodies come back
+// processed (whitespace collapsed, HTML stripped, placeholders rendered), bulk jobs run in the
+// background (queued, working, completed) and report results by position without external_id,
+// Idempotency-Keys are forgotten after 2 hours (the sandbox clock can be moved by tests), new
+// users reach the search index after a delay, and any write can lose its answer after the work
+// is done (`loseAnswers`, or the random `reset-after` faults of `chaos`).
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
@@ -21,6 +28,15 @@ export interface ZendeskSandboxOptions {
   readonly apiToken?: string;
   /** The integration agent's role: admin may manage webhooks and triggers. */
   readonly role?: 'admin' | 'agent';
+  /**
+   * How long a new user stays out of search results. Zendesk: "It can take up to a few minutes
+   * for new tickets, users, and other resources to be indexed for search."
+   * https://developer.zendesk.com/api-reference/ticketing/ticket-management/search/
+   */
+  readonly searchIndexDelayMs?: number;
+  /** How long a bulk job stays `queued`, then `working`, before it is done (real time). */
+  readonly jobQueuedMs?: number;
+  readonly jobWorkingMs?: number;
 }
 
 interface SandboxUser {
@@ -38,6 +54,7 @@ interface SandboxComment {
   public: boolean;
   body: string;
   plain_body: string;
+  html_body: string;
   created_at: string;
   via: { channel: string };
   attachments: Array<{ id: number; file_name: string; content_url: string; content_type: string; size: number }>;
@@ -83,6 +100,30 @@ function zendeskError(res: Response, status: number, error: string, description?
   res.status(status).json(description === undefined ? { error: { title: error, message: error } } : { error, description, ...(details ? { details } : {}) });
 }
 
+/** A bulk job: it waits in the queue, runs, and only then has its work done and its results. */
+interface SandboxJob {
+  readonly id: string;
+  readonly total: number;
+  readonly queuedAt: number;
+  status: 'queued' | 'working' | 'completed';
+  readonly work: () => unknown[];
+  results: unknown[];
+}
+
+/**
+ * What Zendesk keeps of a comment's `body`: HTML tags stripped, placeholders rendered (unknown
+ * ones become empty), runs of spaces collapsed and runs of line breaks made one.
+ * https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#bodies
+ */
+export function processedCommentBody(body: string, placeholders: Readonly<Record<string, string>>): string {
+  return body
+    .replace(/<[^>]*>/g, '')
+    .replace(/\{\{\s*([\w.]+)\s*\}\}/g, (_match, name: string) => placeholders[name] ?? '')
+    .replace(/[ \t\u00a0]+/g, ' ')
+    .replace(/ ?\n[\s]*/g, '\n')
+    .trim();
+}
+
 function samePhone(a: string | null, b: string): boolean {
   if (!a) return false;
   const parsed = parsePhoneNumberFromString(a.startsWith('+') ? a : `+${a}`);
@@ -99,9 +140,13 @@ export class ZendeskSandbox {
   readonly #ticketUpdates: number[] = [];
   readonly #perTicket = new Map<number, number[]>();
   readonly #idempotency = new Map<string, { hash: string; at: number; status: number; body: unknown }>();
-  readonly #jobs = new Map<string, { polls: number; results: unknown[] }>();
+  /** Bulk jobs in the order they were queued: Zendesk runs an account's jobs one after another. */
+  readonly #jobs: SandboxJob[] = [];
   readonly #uploads = new Map<string, { data: Buffer; name: string; type: string }>();
   #faults: Array<{ status: number; count: number; path?: string }> = [];
+  #lostAnswers: Array<{ count: number; path?: string; method?: string }> = [];
+  /** Added to the wall clock: tests move time forward past the idempotency window. */
+  #clockOffsetMs = 0;
   #nextId = 10_000;
   #baseUrl = '';
 
@@ -113,7 +158,28 @@ export class ZendeskSandbox {
       email: options.email ?? 'integration@sandbox.zendesk.test',
       apiToken: options.apiToken ?? 'zd-sandbox-token',
       role: options.role ?? 'admin',
+      searchIndexDelayMs: options.searchIndexDelayMs ?? 1_500,
+      jobQueuedMs: options.jobQueuedMs ?? 150,
+      jobWorkingMs: options.jobWorkingMs ?? 300,
     };
+  }
+
+  /** The sandbox's clock (idempotency window, search index): the wall clock plus `advanceClock`. */
+  now(): number {
+    return Date.now() + this.#clockOffsetMs;
+  }
+
+  /** Moves the sandbox clock forward, e.g. past the 2 hours Zendesk keeps an Idempotency-Key. */
+  advanceClock(ms: number): void {
+    this.#clockOffsetMs += ms;
+  }
+
+  /**
+   * The next `count` write requests (optionally only to paths containing `path`, with `method`)
+   * are carried out, then their connection is reset instead of answering: the lost answer.
+   */
+  loseAnswers(count = 1, path?: string, method?: string): void {
+    this.#lostAnswers.push({ count, ...(path ? { path } : {}), ...(method ? { method } : {}) });
   }
 
   get credentials(): { email: string; apiToken: string } {
@@ -173,7 +239,21 @@ export class ZendeskSandbox {
   }
 
   #comment(authorId: number, isPublic: boolean, body: string, channel: string, attachments: SandboxComment['attachments'] = []): SandboxComment {
-    return { id: this.#nextId++, author_id: authorId, public: isPublic, body, plain_body: body, created_at: new Date().toISOString(), via: { channel }, attachments };
+    return { id: this.#nextId++, author_id: authorId, public: isPublic, body, plain_body: body, html_body: `<div class="zd-comment"><p>${body.replace(/\n/g, '<br>')}</p></div>`, created_at: new Date().toISOString(), via: { channel }, attachments };
+  }
+
+  /** A comment written through the API, kept the way Zendesk keeps it. */
+  #apiComment(ticket: SandboxTicket, input: { body?: unknown; html_body?: unknown; public?: boolean; author_id?: number }, attachments: SandboxComment['attachments']): SandboxComment {
+    const requester = this.state.users.find((u) => u.id === ticket.requester_id);
+    const placeholders = {
+      'ticket.id': String(ticket.id),
+      'ticket.external_id': ticket.external_id ?? '',
+      'ticket.requester.name': requester?.name ?? '',
+      'ticket.title': ticket.subject,
+      'current_user.name': 'wa-crm-sync',
+    };
+    const raw = String(input.body ?? input.html_body ?? '');
+    return this.#comment(input.author_id ?? INTEGRATION_USER_ID, input.public ?? true, processedCommentBody(raw, placeholders), 'api', attachments);
   }
 
   #upload(data: Buffer, name: string, type: string): string {
@@ -216,6 +296,16 @@ export class ZendeskSandbox {
     }
     const wait = this.#limited(this.#account, this.#options.requestsPerMinute, 60_000, Date.now());
     if (wait !== undefined) return this.#rateLimited(res, 'account', wait);
+    this.#advanceJobs();
+    const lost = req.method !== 'GET' ? this.#lostAnswers.find((l) => l.count > 0 && (!l.path || req.path.includes(l.path)) && (!l.method || l.method === req.method)) : undefined;
+    if (lost) {
+      lost.count--;
+      // The handler does its work; its answer never leaves.
+      res.end = (() => {
+        req.socket.destroy();
+        return res;
+      }) as unknown as Response['end'];
+    }
     res.set('x-rate-limit', String(this.#options.requestsPerMinute)).set('x-rate-limit-remaining', String(this.#options.requestsPerMinute - this.#account.length));
     next();
   };
@@ -259,15 +349,46 @@ export class ZendeskSandbox {
       updated_at: now,
       comments: [],
     };
-    ticket.comments.push(this.#comment(comment.author_id ?? INTEGRATION_USER_ID, comment.public ?? true, String(comment.body ?? ''), 'api', (comment.uploads ?? []).map((t: string) => this.#attachment(t))));
+    ticket.comments.push(this.#apiComment(ticket, comment, (comment.uploads ?? []).map((t: string) => this.#attachment(t))));
     this.state.tickets.push(ticket);
     return ticket;
   }
 
-  #job(results: unknown[]): { job_status: Record<string, unknown> } {
-    const id = randomBytes(8).toString('hex');
-    this.#jobs.set(id, { polls: 0, results });
-    return { job_status: { id, url: `${this.#baseUrl}/api/v2/job_statuses/${id}.json`, status: 'queued', total: results.length, progress: 0 } };
+  /**
+   * Queues a bulk job: its work is done when it runs, not when it is asked for, and its answer is
+   * only a job status to poll (queued, working, completed).
+   * https://developer.zendesk.com/api-reference/ticketing/ticket-management/job_statuses/
+   */
+  #job(total: number, work: () => unknown[]): { job_status: Record<string, unknown> } {
+    const job: SandboxJob = { id: randomBytes(8).toString('hex'), total, queuedAt: Date.now(), status: 'queued', work, results: [] };
+    this.#jobs.push(job);
+    return { job_status: this.#jobStatus(job) };
+  }
+
+  #jobStatus(job: SandboxJob): Record<string, unknown> {
+    const done = job.status === 'completed';
+    return {
+      id: job.id,
+      url: `${this.#baseUrl}/api/v2/job_statuses/${job.id}.json`,
+      status: job.status,
+      total: job.total,
+      progress: done ? job.total : 0,
+      message: done ? `Completed at ${new Date().toISOString()}` : null,
+      results: done ? job.results : null,
+    };
+  }
+
+  /** Runs queued jobs in order, each once its time has come and every earlier one is done. */
+  #advanceJobs(): void {
+    const now = Date.now();
+    for (const job of this.#jobs) {
+      if (job.status === 'completed') continue;
+      if (now - job.queuedAt < this.#options.jobQueuedMs) return;
+      job.status = 'working';
+      if (now - job.queuedAt < this.#options.jobQueuedMs + this.#options.jobWorkingMs) return;
+      job.results = job.work();
+      job.status = 'completed';
+    }
   }
 
   #app(): express.Express {
@@ -308,42 +429,48 @@ export class ZendeskSandbox {
       const query = String(req.query['query'] ?? '');
       const phone = /phone:(\+?\d+)/.exec(query)?.[1];
       const external = req.query['external_id'];
-      const users = phone ? this.#findUsers((u) => samePhone(u.phone, phone.startsWith('+') ? phone : `+${phone}`)) : external ? this.#findUsers((u) => u.external_id === external) : [];
+      // Search reads an index that new users reach only after a while.
+      const indexed = (u: SandboxUser) => this.now() - Date.parse(u.created_at) >= this.#options.searchIndexDelayMs;
+      const users = (phone ? this.#findUsers((u) => samePhone(u.phone, phone.startsWith('+') ? phone : `+${phone}`)) : external ? this.#findUsers((u) => u.external_id === external) : []).filter(indexed);
       res.json({ users, count: users.length, next_page: null });
     });
 
     api.post(route('/users/create_or_update_many'), (req, res) => {
       const users = (req.body as { users?: Array<Partial<SandboxUser>> }).users ?? [];
       if (users.length > 100) return zendeskError(res, 400, 'InvalidValue', 'at most 100 users per job');
-      const results = users.map((input, index) => {
-        let user = input.external_id ? this.state.users.find((u) => u.external_id === input.external_id) : undefined;
-        if (user) {
-          Object.assign(user, { name: input.name ?? user.name, phone: input.phone ?? user.phone });
-          return { id: user.id, index, external_id: user.external_id, status: 'Updated', success: true };
-        }
-        user = { id: this.#nextId++, name: input.name ?? 'Unknown', phone: input.phone ?? null, external_id: input.external_id ?? null, role: input.role ?? 'end-user', created_at: new Date().toISOString() };
-        this.state.users.push(user);
-        return { id: user.id, index, external_id: user.external_id, status: 'Created', success: true };
-      });
-      res.json(this.#job(results));
+      // Results come in request order as { id, action, status, success }, with no external_id:
+      // https://developer.zendesk.com/api-reference/ticketing/ticket-management/job_statuses/#results
+      // https://support.zendesk.com/hc/en-us/community/posts/4408861015066 (order confirmed by Zendesk)
+      const work = () =>
+        users.map((input) => {
+          let user = input.external_id ? this.state.users.find((u) => u.external_id === input.external_id) : undefined;
+          if (user) {
+            Object.assign(user, { name: input.name ?? user.name, phone: input.phone ?? user.phone });
+            return { id: user.id, action: 'update', status: 'Updated', success: true };
+          }
+          user = { id: this.#nextId++, name: input.name ?? 'Unknown', phone: input.phone ?? null, external_id: input.external_id ?? null, role: input.role ?? 'end-user', created_at: new Date(this.now()).toISOString() };
+          this.state.users.push(user);
+          return { id: user.id, action: 'create', status: 'Created', success: true };
+        });
+      res.json(this.#job(users.length, work));
     });
 
     api.put(route('/users/update_many'), (req, res) => {
       const users = (req.body as { users?: Array<Partial<SandboxUser> & { id: number }> }).users ?? [];
-      const results = users.map((input, index) => {
-        const user = this.state.users.find((u) => u.id === input.id);
-        if (!user) return { id: input.id, index, error: 'UserNotFound', status: 'Failed' };
-        Object.assign(user, Object.fromEntries(Object.entries(input).filter(([k]) => k !== 'id')));
-        return { id: user.id, index, status: 'Updated', success: true };
-      });
-      res.json(this.#job(results));
+      const work = () =>
+        users.map((input) => {
+          const user = this.state.users.find((u) => u.id === input.id);
+          if (!user) return { id: input.id, action: 'update', error: 'UserNotFound', details: `no user ${input.id}`, status: 'Failed', success: false };
+          Object.assign(user, Object.fromEntries(Object.entries(input).filter(([k]) => k !== 'id')));
+          return { id: user.id, action: 'update', status: 'Updated', success: true };
+        });
+      res.json(this.#job(users.length, work));
     });
 
     api.get(route('/job_statuses/:id'), (req, res) => {
-      const job = this.#jobs.get(String(req.params.id)!);
+      const job = this.#jobs.find((j) => j.id === String(req.params.id));
       if (!job) return zendeskError(res, 404, 'RecordNotFound');
-      job.polls++;
-      res.json({ job_status: { id: req.params.id, status: 'completed', total: job.results.length, progress: job.results.length, results: job.results } });
+      res.json({ job_status: this.#jobStatus(job) });
     });
 
     api.post(route('/tickets'), (req, res) => {
@@ -353,7 +480,9 @@ export class ZendeskSandbox {
       const hash = createHash('sha256').update(JSON.stringify(req.body)).digest('hex');
       if (key) {
         const seen = this.#idempotency.get(key);
-        if (seen && Date.now() - seen.at < IDEMPOTENCY_TTL_MS) {
+        // Keys live 2 hours; after that the same key creates again.
+        // https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
+        if (seen && this.now() - seen.at < IDEMPOTENCY_TTL_MS) {
           if (seen.hash !== hash) return zendeskError(res, 400, 'IdempotentRequestError', "Request parameters don't match the given idempotency key");
           this.state.idempotentReplays++;
           res.set('x-idempotency-lookup', 'hit').status(seen.status).json(seen.body);
@@ -366,7 +495,7 @@ export class ZendeskSandbox {
       }
       const ticket = this.#createTicket(body);
       const answer = { ticket: { ...ticket, comments: undefined } };
-      if (key) this.#idempotency.set(key, { hash, at: Date.now(), status: 201, body: answer });
+      if (key) this.#idempotency.set(key, { hash, at: this.now(), status: 201, body: answer });
       res.set('x-idempotency-lookup', 'miss').status(201).json(answer);
     });
 
@@ -391,7 +520,7 @@ export class ZendeskSandbox {
       for (const tag of update.additional_tags ?? []) if (!ticket.tags.includes(tag)) ticket.tags.push(tag);
       if (update.comment) {
         const attachments = (update.comment.uploads ?? []).filter((t) => this.#uploads.has(t)).map((t) => this.#attachment(t));
-        ticket.comments.push(this.#comment(update.comment.author_id ?? INTEGRATION_USER_ID, update.comment.public ?? true, String(update.comment.body ?? ''), 'api', attachments));
+        ticket.comments.push(this.#apiComment(ticket, update.comment, attachments));
       }
       if (update.status) ticket.status = update.status;
       ticket.updated_at = new Date().toISOString();
@@ -409,7 +538,9 @@ export class ZendeskSandbox {
       const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       if (data.length > 50 * 1024 * 1024) return zendeskError(res, 413, 'FileTooLarge', 'Uploads are limited to 50 MB');
       const name = String(req.query['filename'] ?? 'file');
-      const token = this.#upload(data, name, 'application/octet-stream');
+      // Zendesk takes the file's type from the request's Content-Type ("Content-Type: image/png"):
+      // https://developer.zendesk.com/api-reference/ticketing/tickets/ticket-attachments/#upload-files
+      const token = this.#upload(data, name, req.get('content-type') ?? 'application/octet-stream');
       res.status(201).json({ upload: { token, attachment: this.#attachment(token) } });
     });
 

@@ -135,12 +135,28 @@ export class ZendeskApi {
     });
   }
 
-  /** POST /uploads?filename=… with the file's bytes; returns the upload token for a comment. */
-  async upload(context: ExecutionContext, path: string, filename: string, buckets?: readonly string[]): Promise<string> {
+  /**
+   * POST /uploads?filename=… with the file's bytes and its real MIME type as Content-Type, as
+   * Zendesk asks (node-zendesk would send every stream as application/binary); returns the
+   * upload token for a comment.
+   * https://developer.zendesk.com/api-reference/ticketing/tickets/ticket-attachments/#upload-files
+   */
+  async upload(context: ExecutionContext, path: string, filename: string, mimeType: string, buckets?: readonly string[]): Promise<string> {
+    const url = `${apiRoot(this.#settings)}/uploads.json?filename=${encodeURIComponent(filename)}`;
     const { result } = await this.call<{ upload?: { token?: string } }>(
       context,
       'uploading an attachment',
-      async (client) => ({ response: { status: 201, headers: { get: () => null } }, result: await client.attachments.upload(createReadStream(path) as never, { filename, binary: true }) }),
+      async () => {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { authorization: this.authorization(), 'content-type': mimeType, accept: 'application/json' },
+          body: createReadStream(path) as never,
+          duplex: 'half',
+          signal: AbortSignal.timeout(this.#settings.timeoutMs * 4),
+        } as RequestInit);
+        const json: unknown = response.headers.get('content-type')?.includes('application/json') ? await response.json() : {};
+        return { response: { status: response.status, headers: { get: (name: string) => response.headers.get(name) } }, result: json };
+      },
       buckets ? { buckets } : {},
     );
     const token = result.upload?.token;

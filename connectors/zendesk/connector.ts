@@ -20,6 +20,8 @@ import {
   agentReplies,
   commentBody,
   flaggedTags,
+  isKeptComment,
+  keptCommentText,
   nextCommentRun,
   ticketDefaults,
   ticketSubject,
@@ -58,7 +60,32 @@ interface JobStatus {
   readonly id: string;
   readonly status: string;
   readonly message?: string | null;
-  readonly results?: ReadonlyArray<{ id?: number; index?: number; external_id?: string; status?: string; error?: string; details?: string }>;
+  readonly results?: ReadonlyArray<JobResult> | null;
+}
+
+/** One task's result in a job status: `{ id, action, status, success }`, `error` and `details` on failure. */
+interface JobResult {
+  readonly id?: number;
+  readonly index?: number;
+  readonly action?: string;
+  readonly external_id?: string;
+  readonly status?: string;
+  readonly success?: boolean;
+  readonly error?: string;
+  readonly details?: string;
+}
+
+/**
+ * The result of the job's `index`-th task. Zendesk lists results in request order, with no
+ * external_id (https://developer.zendesk.com/api-reference/ticketing/ticket-management/job_statuses/#results,
+ * order confirmed at https://support.zendesk.com/hc/en-us/community/posts/4408861015066); an
+ * explicit `index` wins where given, and `fits` cross-checks what a result does carry, so a
+ * shifted list is refused rather than trusted.
+ */
+function jobResult(job: JobStatus, index: number, fits: (result: JobResult) => boolean): JobResult | undefined {
+  const results = job.results ?? [];
+  const result = results.some((r) => r.index !== undefined) ? results.find((r) => r.index === index) : results[index];
+  return result && fits(result) ? result : undefined;
 }
 
 interface TicketAnswer {
@@ -70,11 +97,21 @@ interface TicketAnswer {
 interface PendingWrite {
   /** The highest arrival sequence the write carries. */
   readonly seq: number;
-  readonly hash: string;
+  /** The body as Zendesk will keep it (see keptCommentText), to recognise it on the ticket. */
+  readonly text?: string;
+  /** Written by earlier versions instead of `text`: a hash of the exact body. */
+  readonly hash?: string;
 }
 
-function bodyHash(body: string): string {
-  return createHash('sha256').update(body.trim()).digest('hex').slice(0, 24);
+function pendingWrite(seq: number, body: string): PendingWrite {
+  return { seq, text: keptCommentText(body) };
+}
+
+/** Whether a comment on the ticket is this noted write. */
+function isWriteOnTicket(write: PendingWrite, comment: ZendeskComment): boolean {
+  const kept = comment.body ?? comment.plain_body ?? '';
+  if (write.text !== undefined) return isKeptComment(write.text, kept);
+  return write.hash === createHash('sha256').update(kept.trim()).digest('hex').slice(0, 24);
 }
 
 /** How long an operation waits for a bulk job before retrying later. */
@@ -133,9 +170,41 @@ export class ZendeskConnector implements Connector {
     return outcomes;
   }
 
-  /** Every write either carries its own key (ticket creation, users by external id) or checks what landed first (comments): running again is the reconciliation. */
-  async reconcile(): Promise<undefined> {
+  /**
+   * Before a comment write runs again: if it may have created a ticket (none is known for the
+   * thread, or the known one is closed and a follow-up was under way), looks for that ticket by
+   * its external_id (our thread id) and adopts it, so the retry adds to it instead of creating
+   * another. The Idempotency-Key alone is not enough: Zendesk forgets it after 2 hours
+   * (https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency), and an
+   * outage or backlog can last longer. Then the write itself runs, and its landed-write check
+   * says how far the adopted ticket already goes. Users need no step here: every attempt looks
+   * them up by external id before creating; notes and attachments check the ticket's comments.
+   */
+  async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<undefined> {
+    if (operation.kind !== KIND.comment) return undefined;
+    const payload = operation.payload as CommentPayload;
+    const pending = await this.#pendingWrites(payload.threadId, context);
+    if (pending.length === 0) return undefined;
+    await this.#adoptCreatedTicket(payload.threadId, context);
     return undefined;
+  }
+
+  /**
+   * Adopts the newest ticket with the thread's external_id that is newer than the one we know
+   * (a creation or follow-up whose answer was lost). List Tickets filters by external_id
+   * without the search index's delay.
+   * https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#list-tickets
+   */
+  async #adoptCreatedTicket(threadId: string, context: ExecutionContext): Promise<string | undefined> {
+    const known = await context.getRef(REF.ticket, threadId);
+    const { result } = await this.#api.call<TicketAnswer[]>(context, 'looking up the thread\'s ticket by external id', (c) => c.tickets.get(['tickets', { external_id: threadId }]));
+    const newer = (Array.isArray(result) ? result : []).filter((t) => t.id > Number(known ?? 0)).sort((a, b) => a.id - b.id);
+    // The oldest newer one: if duplicates exist from before this check, keep writing to the first.
+    const found = newer[0];
+    if (!found) return undefined;
+    await context.setRef(REF.ticket, threadId, String(found.id));
+    context.log.info({ zendeskTicketId: found.id, threadId }, 'adopted a ticket an earlier attempt created');
+    return String(found.id);
   }
 
   // ---- scopes and setup ----
@@ -263,9 +332,11 @@ export class ZendeskConnector implements Connector {
         }),
       );
       for (const [index, p] of creates.entries()) {
-        const result = job.results?.find((r) => r.external_id === p.waId) ?? job.results?.find((r) => r.index === index);
-        if (result?.id) ids.set(p.contactId, result.id);
-        else failures.set(p.contactId, new VendorError('zendesk', `end user for a WhatsApp customer refused: ${result?.error ?? 'no result'}${result?.details ? ` (${result.details})` : ''}`));
+        const result = jobResult(job, index, (r) => r.external_id === undefined || r.external_id === p.waId);
+        if (result?.id && result.error === undefined && result.success !== false) ids.set(p.contactId, result.id);
+        else if (result) failures.set(p.contactId, new VendorError('zendesk', `end user for a WhatsApp customer refused: ${result.error ?? result.status ?? 'failed'}${result.details ? ` (${result.details})` : ''}`));
+        // No result for this position: the job answered for fewer users than it was given; the retry looks them up by external id.
+        else failures.set(p.contactId, new VendorError('zendesk', `creating users: job ${job.id} returned no result for one of ${creates.length} users; will look again`, { retryable: true }));
       }
     }
     if (adopt.length > 0) {
@@ -273,9 +344,10 @@ export class ZendeskConnector implements Connector {
       const job = await this.#runJob(context, 'linking existing users', (c) =>
         c.users.put(['users', 'update_many'], { users: adopt.map((a) => ({ id: a.user.id, external_id: a.payload.waId })) }),
       );
-      for (const a of adopt) {
-        const result = job.results?.find((r) => r.id === a.user.id);
-        if (result?.error) failures.set(a.payload.contactId, new VendorError('zendesk', `user ${a.user.id} could not be linked: ${result.error}`));
+      for (const [index, a] of adopt.entries()) {
+        const result = jobResult(job, index, (r) => r.id === undefined || r.id === a.user.id);
+        if (!result) failures.set(a.payload.contactId, new VendorError('zendesk', `linking users: job ${job.id} returned no result for user ${a.user.id}; will look again`, { retryable: true }));
+        else if (result.error || result.success === false) failures.set(a.payload.contactId, new VendorError('zendesk', `user ${a.user.id} could not be linked: ${result.error}`));
         else {
           ids.set(a.payload.contactId, a.user.id);
           context.log.info({ zendeskUserId: a.user.id, phone: a.payload.waId }, 'adopted an existing Zendesk user with the same phone number');
@@ -349,10 +421,10 @@ export class ZendeskConnector implements Connector {
         await context.setRef(REF.syncedTo, payload.threadId, String(run.lastSeq));
         continue;
       }
-      const body = commentBody(run.messages, run.public);
+      const body = commentBody(run.messages, run.public, run.newestWrittenAt);
       const comment = { body, public: run.public, ...(run.public ? { author_id: Number(requesterId) } : {}) };
       const ticketId = await context.getRef(REF.ticket, payload.threadId);
-      await this.#rememberWrite(payload.threadId, { seq: run.lastSeq, hash: bodyHash(body) }, !ticketId, context);
+      await this.#rememberWrite(payload.threadId, pendingWrite(run.lastSeq, body), !ticketId, context);
       if (!ticketId) {
         const created = await this.#createTicket(payload, comment, flaggedTags(run.messages), Number(requesterId), `wa-crm-sync:${payload.threadId}`, null, context);
         if (created.adoptedSyncedTo !== undefined) {
@@ -401,8 +473,8 @@ export class ZendeskConnector implements Connector {
   ): Promise<typeof current> {
     const latest = nextCommentRun(await context.threadMessages(threadId), syncedTo);
     if (!latest || latest.public !== current.run.public || latest.lastSeq <= current.run.lastSeq) return current;
-    const body = commentBody(latest.messages, latest.public);
-    await this.#rememberWrite(threadId, { seq: latest.lastSeq, hash: bodyHash(body) }, false, context);
+    const body = commentBody(latest.messages, latest.public, latest.newestWrittenAt);
+    await this.#rememberWrite(threadId, pendingWrite(latest.lastSeq, body), false, context);
     return { run: latest, comment: { ...current.comment, body } };
   }
 
@@ -413,7 +485,7 @@ export class ZendeskConnector implements Connector {
    */
   async #rememberWrite(threadId: string, write: PendingWrite, creating: boolean, context: ExecutionContext): Promise<void> {
     const earlier = creating ? await this.#pendingWrites(threadId, context) : [];
-    await context.setRef(REF.pendingWrite, threadId, JSON.stringify([...earlier.filter((w) => w.hash !== write.hash), write]));
+    await context.setRef(REF.pendingWrite, threadId, JSON.stringify([...earlier.filter((w) => w.text !== write.text), write]));
   }
 
   async #pendingWrites(threadId: string, context: ExecutionContext): Promise<PendingWrite[]> {
@@ -430,15 +502,15 @@ export class ZendeskConnector implements Connector {
     const pending = (await this.#pendingWrites(threadId, context)).filter((w) => w.seq > syncedTo);
     const ticketId = await context.getRef(REF.ticket, threadId);
     if (!ticketId || pending.length === 0) return undefined;
-    const onTicket = new Set((await this.#newestComments(ticketId, context)).map((c) => bodyHash(c.body ?? c.plain_body ?? '')));
-    const landed = pending.filter((w) => onTicket.has(w.hash)).map((w) => w.seq);
+    const comments = await this.#newestComments(ticketId, context);
+    const landed = pending.filter((w) => comments.some((c) => isWriteOnTicket(w, c))).map((w) => w.seq);
     return landed.length > 0 ? Math.max(...landed) : undefined;
   }
 
   /** Whether one of the ticket's newest comments has this body: how a retry after a lost answer avoids writing twice. */
   async #onTicket(ticketId: string, body: string, context: ExecutionContext): Promise<boolean> {
     const comments = await this.#newestComments(ticketId, context);
-    return comments.some((c) => (c.body ?? c.plain_body ?? '').trim() === body.trim());
+    return comments.some((c) => isKeptComment(body, c.body ?? c.plain_body ?? ''));
   }
 
   async #newestComments(ticketId: string, context: ExecutionContext): Promise<ZendeskComment[]> {
@@ -484,7 +556,7 @@ export class ZendeskConnector implements Connector {
       const comments = await this.#newestComments(String(found.id), context);
       const first = comments[comments.length - 1];
       const attempts = await this.#pendingWrites(payload.threadId, context);
-      const kept = first ? attempts.find((w) => w.hash === bodyHash((first.body ?? first.plain_body ?? '').trim())) : undefined;
+      const kept = first ? attempts.find((w) => isWriteOnTicket(w, first)) : undefined;
       // Unknown: assume the least was carried; a message written twice beats a message lost.
       const carried = kept?.seq ?? Math.min(...attempts.map((w) => w.seq), payload.arrivalSeq);
       return { ticketId: String(found.id), adoptedSyncedTo: carried };
@@ -522,7 +594,7 @@ export class ZendeskConnector implements Connector {
       await context.setRef(REF.attachment, payload.messageId, ticketId);
       return { ok: true, result: { zendeskTicketId: ticketId } };
     }
-    const comment = tooLarge ? { body, public: false } : { body, public: true, author_id: Number(requesterId), uploads: [await this.#api.upload(context, payload.path, name)] };
+    const comment = tooLarge ? { body, public: false } : { body, public: true, author_id: Number(requesterId), uploads: [await this.#api.upload(context, payload.path, name, payload.mimeType.split(';')[0]!.trim())] };
     await this.#api.call(context, `attaching a file to ticket ${ticketId}`, (c) => c.tickets.put(['tickets', ticketId], { ticket: { comment } }), { buckets });
     await context.setRef(REF.attachment, payload.messageId, ticketId);
     return { ok: true, result: { zendeskTicketId: ticketId } };

@@ -118,16 +118,29 @@ export function isPublic(message: Pick<ThreadMessage, 'direction'>): boolean {
   return message.direction === 'inbound';
 }
 
+/** The next comment for a ticket (see nextCommentRun). */
+export interface CommentRun {
+  /** What an agent reads, in the customer's order: by timestamp, then arrival. */
+  readonly messages: ThreadMessage[];
+  readonly public: boolean;
+  /** The highest arrival sequence the comment carries: how far the ticket is written after it. */
+  readonly lastSeq: number;
+  /** When the newest message already on the ticket was sent; older messages in this run arrived late. */
+  readonly newestWrittenAt: number | null;
+}
+
 /**
- * The next comment for a ticket: the run of not-yet-written messages of one visibility, in
- * order. Messages that are our own replies are skipped (they are the agents' comments already).
+ * The next comment for a ticket: the run of not-yet-written messages of one visibility. Which
+ * messages it takes follows arrival ("written up to" is an arrival sequence, so what is written
+ * is always a prefix and a late message is appended, never skipped); inside the comment they
+ * read in the customer's order. Our own replies are skipped (they are the agents' comments already).
  */
-export function nextCommentRun(messages: readonly ThreadMessage[], syncedTo: number): { messages: ThreadMessage[]; public: boolean; lastSeq: number } | undefined {
-  // In arrival order: "written up to" is an arrival sequence, so what is written is always a prefix
-  // (a late message with an older timestamp is appended, never skipped).
+export function nextCommentRun(messages: readonly ThreadMessage[], syncedTo: number): CommentRun | undefined {
   const unwritten = messages.filter((m) => m.arrivalSeq > syncedTo).sort((a, b) => a.arrivalSeq - b.arrivalSeq);
+  const written = messages.filter((m) => m.arrivalSeq <= syncedTo);
+  const newestWrittenAt = written.length > 0 ? Math.max(...written.map((m) => m.sentAt)) : null;
   const first = unwritten.find((m) => m.origin !== ORIGIN);
-  if (!first) return unwritten.length > 0 ? { messages: [], public: true, lastSeq: Math.max(...unwritten.map((m) => m.arrivalSeq)) } : undefined;
+  if (!first) return unwritten.length > 0 ? { messages: [], public: true, lastSeq: Math.max(...unwritten.map((m) => m.arrivalSeq)), newestWrittenAt } : undefined;
   const run: ThreadMessage[] = [];
   let lastSeq = syncedTo;
   for (const m of unwritten) {
@@ -139,15 +152,23 @@ export function nextCommentRun(messages: readonly ThreadMessage[], syncedTo: num
     run.push(m);
     lastSeq = m.arrivalSeq;
   }
-  return { messages: run, public: isPublic(first), lastSeq };
+  run.sort((a, b) => a.sentAt - b.sentAt || a.arrivalSeq - b.arrivalSeq);
+  return { messages: run, public: isPublic(first), lastSeq, newestWrittenAt };
 }
 
-/** A comment body: one message as it is; several as paragraphs with their times. */
-export function commentBody(run: readonly ThreadMessage[], isPublicComment: boolean): string {
+const clock = (at: number) => new Date(at).toISOString().slice(11, 16);
+
+/**
+ * A comment body: one message as it is; several as paragraphs with their times. A comment is
+ * never moved once written, so a message sent before the newest one already on the ticket says
+ * when it was sent and that it arrived late, instead of reading silently out of place.
+ */
+export function commentBody(run: readonly ThreadMessage[], isPublicComment: boolean, newestWrittenAt: number | null = null): string {
+  const late = (m: ThreadMessage) => newestWrittenAt !== null && m.sentAt < newestWrittenAt;
   const lines =
-    run.length === 1
+    run.length === 1 && !late(run[0]!)
       ? [run[0]!.text]
-      : run.map((m) => `${new Date(m.sentAt).toISOString().slice(11, 16)} UTC  ${m.text}`);
+      : run.map((m) => (late(m) ? `(sent ${clock(m.sentAt)} UTC, arrived late)  ${m.text}` : `${clock(m.sentAt)} UTC  ${m.text}`));
   const body = lines.join('\n\n');
   return isPublicComment ? body : `Sent from the business's WhatsApp app:\n\n${body}`;
 }
@@ -169,6 +190,32 @@ export function ticketDefaults(settings: ZendeskSettings, extraTags: readonly st
     ...(settings.groupId ? { group_id: settings.groupId } : {}),
     ...(settings.customFields.length > 0 ? { custom_fields: settings.customFields } : {}),
   };
+}
+
+/**
+ * A comment body reduced to what survives Zendesk's processing of `body` (runs of spaces and
+ * line breaks collapse, HTML tags are stripped): what we sent and what Zendesk kept compare equal
+ * this way. https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#bodies
+ */
+export function keptCommentText(body: string): string {
+  return body.replace(/<[^>]*>/g, '').replace(/\s+/g, ' ').trim();
+}
+
+const PLACEHOLDER = /\{\{[^{}]*\}\}/g;
+
+/**
+ * Whether a comment Zendesk kept is the body we sent. Zendesk also renders `{{placeholders}}` a
+ * customer may have typed (into values we cannot know), so each one matches any text.
+ */
+export function isKeptComment(sent: string, kept: string): boolean {
+  const ours = keptCommentText(sent.replace(PLACEHOLDER, '\u0000'));
+  const theirs = keptCommentText(kept);
+  if (!ours.includes('\u0000')) return ours === theirs;
+  const pattern = ours
+    .split('\u0000')
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*?');
+  return new RegExp(`^${pattern}$`, 's').test(theirs);
 }
 
 export interface ZendeskComment {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import nock from 'nock';
 import { describe, expect, it } from 'vitest';
 import { zendeskConnector } from '../../../connectors/zendesk/index.js';
-import { KIND, agentReplies, nextCommentRun, toOperationDrafts } from '../../../connectors/zendesk/mappers.js';
+import { KIND, agentReplies, commentBody, nextCommentRun, toOperationDrafts } from '../../../connectors/zendesk/mappers.js';
 import { zendeskSettingsSchema } from '../../../connectors/zendesk/settings.js';
 import { parseZendeskDelivery } from '../../../connectors/zendesk/webhook.js';
 import { buildScopeReport, type Connector, type ThreadMessage } from '../../../core/connector.js';
@@ -279,16 +279,41 @@ describe('Zendesk connector', () => {
       expect(context.refs.get('ticket-synced-to:t-1')).toBe('1');
     });
 
-    it('writes in arrival order, so a late message with an older timestamp is appended, never skipped', () => {
+    it('takes messages in arrival order, so a late message with an older timestamp is appended, never skipped', () => {
       // m3 arrived last but was sent first (a delayed delivery); r1 is our reply, arrived between.
       const messages = [line('m3', 9, 'late one', { sentAt: 1 }), line('m1', 5, 'first'), line('r1', 6, 'agent reply', { direction: 'outbound', origin: 'zendesk' })];
-      expect(nextCommentRun(messages, 4)).toEqual({ messages: [expect.objectContaining({ id: 'm1' }), expect.objectContaining({ id: 'm3' })], public: true, lastSeq: 9 });
-      expect(nextCommentRun(messages, 6)).toEqual({ messages: [expect.objectContaining({ id: 'm3' })], public: true, lastSeq: 9 });
+      expect(nextCommentRun(messages, 4)).toMatchObject({ messages: [expect.objectContaining({ id: 'm3' }), expect.objectContaining({ id: 'm1' })], public: true, lastSeq: 9 });
+      expect(nextCommentRun(messages, 6)).toMatchObject({ messages: [expect.objectContaining({ id: 'm3' })], public: true, lastSeq: 9 });
+    });
+
+    it("inside a comment, a shuffled burst reads in the customer's order (timestamp, then arrival)", () => {
+      const minute = 60_000;
+      const at = Date.UTC(2026, 0, 5, 16, 0);
+      // Six messages written a minute apart, delivered in the order 3, 0, 5, 1, 4, 2.
+      const burst = [3, 0, 5, 1, 4, 2].map((n, i) => line(`m${n}`, i + 1, `message ${n}`, { sentAt: at + n * minute }));
+      const run = nextCommentRun(burst, 0)!;
+      expect(run.messages.map((m) => m.id)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+      expect(run.lastSeq).toBe(6);
+      const body = commentBody(run.messages, true, run.newestWrittenAt);
+      expect(body.split('\n\n')).toEqual([0, 1, 2, 3, 4, 5].map((n) => `16:0${n} UTC  message ${n}`));
+    });
+
+    it('a message that arrives after later ones are on the ticket is written with its own time, marked as arriving late', () => {
+      const at = Date.UTC(2026, 0, 5, 16, 0);
+      const thread = [line('m1', 1, 'first', { sentAt: at + 60_000 }), line('m2', 2, 'third', { sentAt: at + 600_000 }), line('m0', 3, 'sent early', { sentAt: at + 300_000 })];
+      const run = nextCommentRun(thread, 2)!;
+      expect(run.newestWrittenAt).toBe(at + 600_000);
+      expect(commentBody(run.messages, true, run.newestWrittenAt)).toBe('(sent 16:05 UTC, arrived late)  sent early');
+      // With a later message in the same comment, only the late one is marked.
+      const more = nextCommentRun([...thread, line('m3', 4, 'newest', { sentAt: at + 660_000 })], 2)!;
+      expect(commentBody(more.messages, true, more.newestWrittenAt)).toBe('(sent 16:05 UTC, arrived late)  sent early\n\n16:11 UTC  newest');
+      // Nothing written yet: nothing is late.
+      expect(commentBody(nextCommentRun(thread, 0)!.messages, true, null)).not.toContain('arrived late');
     });
 
     it('writes messages sent from the business app as internal notes, and never writes our own replies', () => {
       const run = nextCommentRun([line('m1', 1, 'hi'), line('r1', 2, 'agent reply', { direction: 'outbound', origin: 'zendesk' }), line('m2', 3, 'thanks'), line('e1', 4, 'from the phone app', { direction: 'outbound' })], 0);
-      expect(run).toEqual({ messages: [expect.objectContaining({ id: 'm1' }), expect.objectContaining({ id: 'm2' })], public: true, lastSeq: 3 });
+      expect(run).toEqual({ messages: [expect.objectContaining({ id: 'm1' }), expect.objectContaining({ id: 'm2' })], public: true, lastSeq: 3, newestWrittenAt: null });
       const next = nextCommentRun([line('e1', 4, 'from the phone app', { direction: 'outbound' })], 3);
       expect(next).toMatchObject({ public: false, lastSeq: 4 });
       expect(toOperationDrafts({ type: 'message.recorded', contact, thread, threadCreated: false, message: message({ direction: 'outbound', origin: 'zendesk' }) })).toEqual([]);
@@ -299,10 +324,11 @@ describe('Zendesk connector', () => {
       const path = join(dir, 'photo');
       writeFileSync(path, Buffer.from('jpeg bytes'));
       let comment: any;
-      nock(ZD)
+      nock(ZD, { reqheaders: { 'content-type': 'image/jpeg' } })
         .post(`${API}/uploads.json`)
-        .query({ filename: 'photo.jpg', binary: 'true' })
-        .reply(201, { upload: { token: 'tok-1' } })
+        .query({ filename: 'photo.jpg' })
+        .reply(201, { upload: { token: 'tok-1' } });
+      nock(ZD)
         .put(`${API}/tickets/4106.json`, (b) => ((comment = b.ticket.comment), true))
         .reply(200, { ticket: { id: 4106 } });
       const context = threadContext([]);
