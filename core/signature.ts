@@ -1,18 +1,36 @@
-// Webhook signature checks over the raw body, in constant time.
+// Webhook signature checks over the raw body, in constant time. The header is parsed strictly
+// first: Node's hex and base64 decoders stop at (or skip) characters they do not know, so a valid
+// signature followed by junk, or the same header sent twice (Node joins repeats with ", "),
+// would otherwise decode to the right 32 bytes and pass.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Exactly what Meta sends: `sha256=` and the HMAC-SHA256 in 64 lowercase hex digits.
+ * https://developers.facebook.com/docs/graph-api/webhooks/getting-started ("Validating Payloads":
+ * the signature is generated "with lowercase hex digits").
+ */
+const HUB_SIGNATURE = /^sha256=([0-9a-f]{64})$/;
+
+/** One base64 HMAC-SHA256 (32 bytes): 43 characters and one `=` of padding, nothing else. */
+const BASE64_SHA256 = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
 /** Checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>` (Meta's format). */
 export function verifyHubSignature(secret: string, rawBody: Uint8Array, header: string | undefined): boolean {
-  if (!header?.startsWith('sha256=')) return false;
-  const given = Buffer.from(header.slice('sha256='.length), 'hex');
-  const expected = createHmac('sha256', secret).update(rawBody).digest();
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  const hex = HUB_SIGNATURE.exec(header ?? '')?.[1];
+  if (hex === undefined) return false;
+  return sameDigest(Buffer.from(hex, 'hex'), createHmac('sha256', secret).update(rawBody).digest());
 }
 
-/** Checks a base64 HMAC-SHA256 over `prefix + raw body` (Zendesk signs timestamp + body). */
+/**
+ * Checks a base64 HMAC-SHA256 over `prefix + raw body` (Zendesk signs timestamp + body:
+ * https://developer.zendesk.com/documentation/webhooks/verifying/).
+ */
 export function verifyBase64Signature(secret: string, signedPrefix: string, rawBody: Uint8Array, header: string | undefined): boolean {
-  if (!header) return false;
-  const given = Buffer.from(header, 'base64');
-  const expected = createHmac('sha256', secret).update(signedPrefix).update(rawBody).digest();
+  if (header === undefined || !BASE64_SHA256.test(header)) return false;
+  return sameDigest(Buffer.from(header, 'base64'), createHmac('sha256', secret).update(signedPrefix).update(rawBody).digest());
+}
+
+/** Constant time; the lengths are public (both are 32 bytes once the header has parsed). */
+function sameDigest(given: Buffer, expected: Buffer): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
