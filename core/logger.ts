@@ -17,8 +17,10 @@ const SECRET_KEYS = [
   'webhookSecret',
   'authorization',
   'token',
+  // Message texts: a text's body, a media message's caption.
   'body',
   'text',
+  'caption',
 ];
 
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
