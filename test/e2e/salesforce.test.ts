@@ -1,10 +1,12 @@
 // The Salesforce connector inside the real service process, against the local Salesforce
 // sandbox: a Contact already in the org adopted, Leads created, one Task per thread, a session
-// that expires mid-way refreshed by the client-credentials flow.
+// that expires mid-way refreshed by the client-credentials flow; and no number, name or text in
+// the service's output, although it logs the adoption.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SalesforceSandbox } from '../../sandbox/salesforce.js';
 import { textWebhook } from '../helpers/fixtures.js';
+import { expectNoPersonalData } from '../helpers/personal-data.js';
 import { baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
 import { freshStoreUrl, tempDir } from '../helpers/stores.js';
 
@@ -20,6 +22,8 @@ describe('Salesforce end to end', () => {
     const configPath = join(dir, 'wa-crm-sync.yaml');
     writeConfig(configPath, {
       ...baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir }),
+      // Debug: every line the service can write is checked for personal data below.
+      log: { level: 'debug' },
       connectors: { salesforce: { enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 } } },
     });
     service = new ServiceProcess(configPath, port);
@@ -35,7 +39,7 @@ describe('Salesforce end to end', () => {
     const numbers = ['16505551234', '447700900001', '447700900002'];
     for (let m = 0; m < 4; m++) {
       for (const [c, from] of numbers.entries()) {
-        await service.deliver(textWebhook({ from, id: `wamid.sf.${c}.${m}`, timestamp: 1_760_000_000 + m * 60, body: `line ${m}`, name: c === 0 ? 'Sheena Nelson' : `Customer ${c}` }));
+        await service.deliver(textWebhook({ from, id: `wamid.sf.${c}.${m}`, timestamp: 1_760_000_000 + m * 60, body: `line ${m} from customer ${c}`, name: c === 0 ? 'Sheena Nelson' : `Customer ${c}` }));
       }
       // Salesforce expires the session: the connector must get a new one and carry on.
       if (m === 1) sandbox.expireSessions();
@@ -51,8 +55,23 @@ describe('Salesforce end to end', () => {
     for (const [c, from] of numbers.entries()) {
       const lead = leads.find((l) => l['WhatsApp_Id__c'] === `+${from}`)!;
       const task = tasks().find((t) => t['WhoId'] === lead.Id)!;
-      expect(String(task['Description'])).toContain('Customer: line 3');
+      // The whole conversation of this customer, in order, each line with its minute (UTC) and speaker.
+      expect(task['Description']).toBe(
+        [
+          `2025-10-09 08:53 UTC  Customer: line 0 from customer ${c}`,
+          `2025-10-09 08:54 UTC  Customer: line 1 from customer ${c}`,
+          `2025-10-09 08:55 UTC  Customer: line 2 from customer ${c}`,
+          `2025-10-09 08:56 UTC  Customer: line 3 from customer ${c}`,
+        ].join('\n'),
+      );
       expect(task['Subject']).toBe(`WhatsApp conversation with ${c === 0 ? 'Sheena Nelson' : `Customer ${c}`}`);
     }
+
+    // The adoption was logged (so there was a number to leak), masked; nothing else shows one.
+    expect(service.output).toMatch(/"phone":"\+16\*+34".*adopted an existing Lead with the same phone number/);
+    expectNoPersonalData(service.output, {
+      phones: numbers,
+      values: ['Sheena Nelson', 'Sheena', 'key account', 'from customer', 'sandbox-secret'],
+    });
   });
 });
