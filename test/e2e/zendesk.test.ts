@@ -1,6 +1,7 @@
 // Zendesk inside the real service process, against the local Zendesk and WhatsApp sandboxes:
 // tickets from chats, setup of the webhook and trigger, an agent's reply reaching the customer
-// on WhatsApp (with a file), no echo, the 24-hour window, delivery failures and closed tickets.
+// on WhatsApp (with a file), no echo, the 24-hour window, delivery failures and closed tickets;
+// malformed webhook signatures refused; no number, name or text in the service's output.
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
 import { SANDBOX_AGENT_ID, ZendeskSandbox } from '../../sandbox/zendesk.js';
 import { projectRoot } from '../helpers/fixtures.js';
+import { postWithHeaders } from '../helpers/http.js';
+import { expectNoPersonalData } from '../helpers/personal-data.js';
 import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
 describe('Zendesk end to end', () => {
@@ -27,8 +30,12 @@ describe('Zendesk end to end', () => {
   beforeAll(async () => {
     const zendeskUrl = await zendesk.start();
     const graphUrl = await whatsapp.start();
+    // An agent already made Ada an end user, number typed their own way: the connector adopts her.
+    zendesk.state.users.push({ id: 901, name: 'Ada L.', phone: '+44 7700 900501', external_id: null, role: 'end-user', created_at: '2026-01-01T00:00:00Z' });
     ({ service, configPath } = await serviceWith(({ config, port }) => ({
       ...config,
+      // Debug: every line the service can write is checked for personal data at the end.
+      log: { level: 'debug' },
       whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl },
       connectors: {
         zendesk: {
@@ -59,6 +66,7 @@ describe('Zendesk end to end', () => {
     await service.deliver(simulator.message(customer, { type: 'image', image: { id: photo.id, mime_type: 'image/jpeg', sha256: photo.sha256Base64, caption: 'see' } }, now()).body);
     await waitFor(() => (ticketOf(customer.waId)?.comments.length ?? 0) >= 2, 20_000, 'the ticket with the text and the photo');
     const ticket = ticketOf(customer.waId)!;
+    expect(ticket.requester_id).toBe(901);
     expect(ticket).toMatchObject({ subject: 'WhatsApp conversation with Ada Lovelace', tags: ['whatsapp', 'sales'], status: 'new' });
     expect(ticket.comments[0]!.body).toContain('My order arrived broken');
     expect(ticket.comments.some((c) => c.attachments.length === 1 && c.public)).toBe(true);
@@ -121,6 +129,34 @@ describe('Zendesk end to end', () => {
     expect(await post(fresh, sign(fresh))).toBe(200);
   });
 
+  it('refuses malformed signatures, even those that decode to the right bytes, and stores none of them', async () => {
+    const body = JSON.stringify({ ticket_id: '2', external_id: 'malformed' });
+    const secret = zendesk.state.webhooks[0]!.secret;
+    const timestamp = new Date().toISOString();
+    const good = createHmac('sha256', secret).update(timestamp + body).digest('base64');
+    const post = (signature: string | string[]) =>
+      postWithHeaders(`${service.baseUrl}/webhooks/zendesk`, { 'content-type': 'application/json', 'x-zendesk-webhook-signature-timestamp': timestamp, 'x-zendesk-webhook-signature': signature }, body);
+    const metric = async () => Number(/wa_crm_sync_webhooks_total\{source="zendesk",result="stored"\} (\d+)/.exec(await (await fetch(`${service.baseUrl}/metrics`)).text())?.[1] ?? 0);
+    const storedBefore = await metric();
+    const malformed: Array<[string, string | string[]]> = [
+      ['empty', ''],
+      ['one byte', Buffer.from(good, 'base64').subarray(0, 1).toString('base64')],
+      ['31 of the 32 bytes', Buffer.from(good, 'base64').subarray(0, 31).toString('base64')],
+      ['no padding', good.slice(0, -1)],
+      ['one character more (odd length)', `${good}A`],
+      ['junk after it', `${good}!!`],
+      ['sent twice (two header lines)', [good, good]],
+      ['the right one and a wrong one (two header lines)', [good, Buffer.alloc(32).toString('base64')]],
+      ['a sha256= prefix', `sha256=${good}`],
+      ['base64url', Buffer.from(good, 'base64').toString('base64url')],
+      ['hex', Buffer.from(good, 'base64').toString('hex')],
+    ];
+    for (const [what, signature] of malformed) expect(await post(signature), what).toBe(401);
+    expect(await metric()).toBe(storedBefore);
+    expect(await post(good)).toBe(200);
+    expect(await metric()).toBe(storedBefore + 1);
+  });
+
   it('reports scopes and setup from the command line', async () => {
     const run = promisify(execFile);
     const bin = join(projectRoot, 'bin/wa-crm-sync.js');
@@ -130,5 +166,19 @@ describe('Zendesk end to end', () => {
     expect(setup.stdout.trim()).toBe('zendesk: already set up, nothing to do');
     expect(zendesk.state.webhooks).toHaveLength(1);
     expect(zendesk.state.triggers).toHaveLength(1);
+  });
+
+  it('kept customers\' numbers, names, their texts and the agents\' replies out of its output', () => {
+    // Ada's adoption was logged (so there was a number to leak), masked.
+    expect(service.output).toMatch(/"phone":"\+44\*+01".*adopted an existing Zendesk user with the same phone number/);
+    expectNoPersonalData(service.output, {
+      phones: ['447700900501', '447700900502', '447700900503'],
+      values: [
+        'Ada Lovelace', 'Ada L.', 'Grace Hopper', 'Alan Turing',
+        'My order arrived broken', 'Question about my invoice', 'it broke again',
+        'A replacement ships today', 'Your invoice is attached', 'label.pdf', 'jpeg bytes of a broken part',
+        zendesk.state.webhooks[0]!.secret, whatsapp.accessToken,
+      ],
+    });
   });
 });

@@ -3,7 +3,8 @@
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE, readExample, sign } from '../helpers/fixtures.js';
+import { FIXTURE, readExample, sign, textWebhook } from '../helpers/fixtures.js';
+import { postWithHeaders } from '../helpers/http.js';
 import { APP_SECRET, baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
 import { tempDir } from '../helpers/stores.js';
 
@@ -49,6 +50,26 @@ describe('WhatsApp webhook endpoint', () => {
     expect(deliveries()).toEqual([]);
   });
 
+  it('rejects malformed signatures, even those that decode to the right bytes, and stores nothing', async () => {
+    const body = textWebhook({ from: '447700900123', id: 'wamid.forged', timestamp: 1_760_000_000, body: 'forged' });
+    const good = sign(APP_SECRET, body);
+    const post = (signature: string | string[]) => postWithHeaders(`${service.baseUrl}/webhooks/whatsapp`, { 'content-type': 'application/json', 'x-hub-signature-256': signature }, body);
+    const malformed: Array<[string, string | string[]]> = [
+      ['the prefix alone', 'sha256='],
+      ['one byte', good.slice(0, 'sha256='.length + 2)],
+      ['31 of the 32 bytes', good.slice(0, -2)],
+      ['odd length: one digit more', `${good}0`],
+      ['non-hex junk after it', `${good}zz`],
+      ['sent twice (two header lines)', [good, good]],
+      ['the right one and a wrong one (two header lines)', [good, `sha256=${'0'.repeat(64)}`]],
+      ['SHA256= in capitals', good.replace('sha256=', 'SHA256=')],
+      ['sha1= prefix', good.replace('sha256=', 'sha1=')],
+      ['no prefix', good.slice('sha256='.length)],
+    ];
+    for (const [what, signature] of malformed) expect(await post(signature), what).toBe(401);
+    expect(deliveries()).toEqual([]);
+  });
+
   it('stores a signed delivery before answering 200', async () => {
     expect(await service.sendWebhook(readExample('message-text'))).toBe(200);
     expect(deliveries()).toHaveLength(1);
@@ -72,7 +93,7 @@ describe('WhatsApp webhook endpoint', () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready', store: true });
     const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
-    expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="bad_signature"\} 3/);
+    expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="bad_signature"\} 13/);
     expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="too_large"\} 1/);
     expect(metrics).toContain('wa_crm_sync_outbox_operations');
     expect(metrics).toContain('# TYPE wa_crm_sync_connector_up gauge');
