@@ -62,9 +62,10 @@ export function csrfMatches(session: Session, given: string | undefined): boolea
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** Live sessions: of `filter.user` when given (an empty name, an API token's, matches none), else everyone's. */
 export async function listSessions(store: Store, filter: { user?: string }, limits: SessionLimits, now = Date.now()): Promise<Array<Omit<Session, 'csrfToken'>>> {
   let query = store.db.selectFrom('admin_sessions').selectAll().where('revoked', '=', 0).where('last_seen_at', '>', now - limits.idleMs).where('created_at', '>', now - limits.absoluteMs);
-  if (filter.user) query = query.where('user', '=', filter.user);
+  if (filter.user !== undefined) query = query.where('user', '=', filter.user);
   return (await query.orderBy('last_seen_at', 'desc').execute()).map((r) => ({ id: r.id, user: r.user, role: r.role, createdAt: r.created_at, lastSeenAt: r.last_seen_at, ip: r.ip, device: r.device }));
 }
 

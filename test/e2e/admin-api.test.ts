@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { URI, type TOTP } from 'otpauth';
-import { addUser, createToken, roleAllows, ROLES, type Enrolment, type Role } from '../../core/admin/accounts.js';
+import { addUser, createToken, ROLES, type Enrolment, type Role } from '../../core/admin/accounts.js';
 import { openAlerts } from '../../core/security/alerts.js';
 import { listAudit, verifyAuditTrail } from '../../core/security/audit-trail.js';
 import { openStore } from '../../core/store/store.js';
@@ -55,21 +55,129 @@ describe('admin API end to end', () => {
     await recorder.stop();
   });
 
-  it('checks the role on every route: allowed roles get through, others get 403, no or expired token 401', async () => {
-    for (const route of ADMIN_ROUTES) {
-      const path = route.path.replace(':id', route.path.startsWith('/tokens') ? '000000000000' : 'webhook');
-      const body = route.method !== 'post' ? undefined : route.path === '/operations/replay' ? { allDead: true } : route.path === '/tokens' ? { name: 'x', role: 'viewer', expiresInDays: 1 } : {};
+  // What each role SHOULD get on each route, written out by hand (not derived from the server's
+  // ADMIN_ROUTES or roleAllows, so a wrong entry in either fails here). 404 is never "allowed":
+  // every :id below names a record that exists. Tokens have no password (400 on /me/password)
+  // and own no sessions (another person's session is not found for them: 404; an admin revokes any).
+  const ROLE_TABLE = `
+    method  path                             viewer  operator  admin
+    get     /me                              200     200       200
+    post    /me/password                     400     400       400
+    get     /status                          200     200       200
+    get     /activity                        200     200       200
+    get     /operations                      200     200       200
+    get     /alerts                          200     200       200
+    get     /scopes                          200     200       200
+    post    /connectors/webhook/pause        403     200       200
+    post    /connectors/webhook/resume       403     200       200
+    post    /operations/replay               403     200       200
+    get     /audit                           403     403       200
+    get     /users                           403     403       200
+    get     /tokens                          403     403       200
+    post    /tokens                          403     403       201
+    delete  /tokens/:id                      403     403       200
+    get     /sessions                        200     200       200
+    delete  /sessions/:id                    404     404       200
+  `;
+  const roleTable = ROLE_TABLE.trim().split('\n').slice(1).map((line) => {
+    const [method, path, viewer, operator, admin] = line.trim().split(/\s+/) as [string, string, string, string, string];
+    return { method, path, expected: { viewer: Number(viewer), operator: Number(operator), admin: Number(admin) } as Record<Role, number> };
+  });
+
+  it('the table covers every admin route the server has, and no other', () => {
+    const served = ADMIN_ROUTES.map((r) => `${r.method} ${r.path.replace('/connectors/:id/', '/connectors/webhook/')}`).sort();
+    expect(roleTable.map((r) => `${r.method} ${r.path}`).sort()).toEqual(served);
+  });
+
+  it('answers every route for every role token as the table says; no token or an expired one gets 401', { timeout: 60_000 }, async () => {
+    const signInWithRecoveryCode = async (name: 'olga' | 'vic', code: string) => {
+      const res = await fetch(`${service.baseUrl}/admin/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, password: PASSWORD, code }) });
+      expect(res.status, `${name} signs in`).toBe(200);
+    };
+    const sessionIdOf = async (user: string) => {
+      const listed = (await (await call('get', '/sessions', tokens.admin)).json()) as { sessions: Array<{ id: string; user: string }> };
+      return listed.sessions.find((x) => x.user === user)!.id;
+    };
+    const liveToken = async (token: string) => (await call('get', '/me', token)).status === 200;
+    const tokenNames = async () => ((await (await call('get', '/tokens', tokens.admin)).json()) as { tokens: Array<{ name: string; revoked: boolean }> }).tokens.filter((t) => !t.revoked).map((t) => t.name);
+
+    const answered: string[] = [];
+    const wanted: string[] = [];
+    for (const row of roleTable) {
       for (const role of ROLES) {
-        const status = (await call(route.method, path, tokens[role], body)).status;
-        // Through the role check; changing a password is for people, so a token gets 400 there.
-        if (roleAllows(role, route.role)) expect(route.path === '/me/password' ? [400] : [200, 201, 404], `${role} ${route.method} ${path}`).toContain(status);
-        else expect(status, `${role} ${route.method} ${path}`).toBe(403);
+        // A fresh record for each call that acts on one, so an answer never depends on an earlier call.
+        let path = row.path;
+        let victimToken: string | undefined;
+        if (row.path === '/tokens/:id') {
+          const victim = (await (await call('post', '/tokens', tokens.admin, { name: `victim-of-${role}`, role: 'viewer', expiresInDays: 1 })).json()) as { id: string; token: string };
+          path = `/tokens/${victim.id}`;
+          victimToken = victim.token;
+        }
+        if (row.path === '/sessions/:id') {
+          await signInWithRecoveryCode('vic', enrolments.vic.recoveryCodes[ROLES.indexOf(role)]!);
+          path = `/sessions/${await sessionIdOf('vic')}`;
+        }
+        const body = row.method !== 'post' ? undefined : row.path === '/operations/replay' ? { allDead: true } : row.path === '/tokens' ? { name: `minted-by-${role}`, role: 'admin', expiresInDays: 1 } : row.path === '/me/password' ? { currentPassword: PASSWORD, newPassword: 'whatever it is now', code: '000000' } : {};
+        const status = (await call(row.method, path, tokens[role], body)).status;
+        answered.push(`${role} ${row.method} ${row.path} ${status}`);
+        wanted.push(`${role} ${row.method} ${row.path} ${row.expected[role]}`);
+        // A refusal changes nothing; an allowed revoke takes effect.
+        if (victimToken) expect(await liveToken(victimToken), `${role}'s delete of a token`).toBe(status !== 200);
       }
-      expect((await call(route.method, path)).status).toBe(401);
-      expect((await call(route.method, path, tokens.expired)).status).toBe(401);
+      expect((await call(row.method, row.path.replace(':id', '000000000000'))).status, `no token: ${row.method} ${row.path}`).toBe(401);
+      expect((await call(row.method, row.path.replace(':id', '000000000000'), tokens.expired)).status, `expired token: ${row.method} ${row.path}`).toBe(401);
     }
-    // Resume what the walk paused last (pause ran before resume for operator and admin).
-    expect((await call('post', '/connectors/webhook/resume', tokens.operator)).status).toBe(200);
+    expect(answered).toEqual(wanted);
+    // Only the admin's mint went through; the viewer's and operator's refused ones left nothing.
+    expect((await tokenNames()).filter((n) => n.startsWith('minted-by-'))).toEqual(['minted-by-admin']);
+    // A token owns no sessions: a viewer's or operator's token sees nobody's, an admin's sees everyone's.
+    await signInWithRecoveryCode('olga', enrolments.olga.recoveryCodes[0]!);
+    for (const role of ['viewer', 'operator'] as const) {
+      expect(((await (await call('get', '/sessions', tokens[role])).json()) as { sessions: unknown[] }).sessions, `${role} token's sessions`).toEqual([]);
+    }
+    expect(((await (await call('get', '/sessions', tokens.admin)).json()) as { sessions: Array<{ user: string }> }).sessions.map((x) => x.user)).toContain('olga');
+    // The walk ended with a resume (the admin's, after every pause).
+    expect(((await (await call('get', '/status', tokens.admin)).json()) as { connectors: Array<{ state: string }> }).connectors[0]!.state).toBe('running');
+  });
+
+  it('people signed in get what their role allows, with the same table as tokens for the role routes', { timeout: 30_000 }, async () => {
+    // Vic (viewer) and Olga (operator) through cookie sessions: changes carry the CSRF token.
+    const open = async (name: 'olga' | 'vic', code: string) => {
+      const res = await fetch(`${service.baseUrl}/admin/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, password: PASSWORD, code }) });
+      expect(res.status).toBe(200);
+      const { csrfToken } = (await res.json()) as { csrfToken: string };
+      const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0]!;
+      return (method: string, path: string, body?: unknown) =>
+        fetch(`${service.baseUrl}/admin/api${path}`, { method: method.toUpperCase(), headers: { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    };
+    const vic = await open('vic', enrolments.vic.recoveryCodes[5]!);
+    const olga = await open('olga', enrolments.olga.recoveryCodes[1]!);
+    const sessions = async (as: typeof vic) => ((await (await as('get', '/sessions')).json()) as { sessions: Array<{ id: string; user: string }> }).sessions;
+    const PEOPLE_TABLE: Array<[string, string, unknown, number, number]> = [
+      // method, path, body, vic (viewer), olga (operator)
+      ['get', '/status', undefined, 200, 200],
+      ['post', '/connectors/webhook/pause', {}, 403, 200],
+      ['post', '/connectors/webhook/resume', {}, 403, 200],
+      ['post', '/operations/replay', { allDead: true }, 403, 200],
+      ['get', '/audit', undefined, 403, 403],
+      ['get', '/users', undefined, 403, 403],
+      ['get', '/tokens', undefined, 403, 403],
+      ['post', '/tokens', { name: 'by-a-person', role: 'admin', expiresInDays: 1 }, 403, 403],
+    ];
+    for (const [method, path, body, vicStatus, olgaStatus] of PEOPLE_TABLE) {
+      expect((await vic(method, path, body)).status, `vic ${method} ${path}`).toBe(vicStatus);
+      expect((await olga(method, path, body)).status, `olga ${method} ${path}`).toBe(olgaStatus);
+    }
+    // Each sees only their own sessions; another's is not found for them; their own one they revoke.
+    const vicSessions = await sessions(vic);
+    const olgaSessions = await sessions(olga);
+    expect(new Set(vicSessions.map((x) => x.user))).toEqual(new Set(['vic']));
+    expect(new Set(olgaSessions.map((x) => x.user))).toEqual(new Set(['olga']));
+    expect((await vic('delete', `/sessions/${olgaSessions[0]!.id}`)).status).toBe(404);
+    expect((await olga('get', '/status')).status).toBe(200);
+    const newest = vicSessions[0]!.id;
+    expect((await vic('delete', `/sessions/${newest}`)).status).toBe(200);
+    expect((await vic('get', '/status')).status).toBe(401);
   });
 
   it('pauses a connector for every instance until resumed, and writes it all to the audit trail', { timeout: 30_000 }, async () => {
