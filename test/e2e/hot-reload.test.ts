@@ -7,7 +7,7 @@ import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { textWebhook } from '../helpers/fixtures.js';
 import { Recorder } from '../helpers/recorder.js';
-import { baseConfig, freePort, holdsFor, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
+import { baseConfig, freePort, holdsFor, outboxOperations, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
 import { freshStoreUrl, tempDir } from '../helpers/stores.js';
 
 async function connectorState(service: ServiceProcess, id: string): Promise<string | undefined> {
@@ -52,8 +52,7 @@ describe('hot reload', () => {
       await service.deliver(textWebhook({ from: '447700900001', id: `wamid.while-off.${i}`, timestamp: 1_760_000_010 + i, body: 'x' }));
     }
     // The 20 are queued for the connector (so a running dispatch would have them), and none goes out.
-    const pendingMessages = async () => Number(/wa_crm_sync_outbox_operations\{connector="webhook",state="pending"\} (\d+)/.exec(await (await fetch(`${service.baseUrl}/metrics`)).text())?.[1] ?? 0);
-    await waitFor(async () => (await pendingMessages()) >= 20, 10_000, 'the messages queued while disabled');
+    await waitFor(async () => (await outboxOperations(service, 'webhook', 'pending')) >= 20, 10_000, 'the messages queued while disabled');
     await holdsFor(() => recorder.messages().length === 1, 1000, 'nothing sent while the connector is disabled');
     const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
     expect(metrics).toContain('wa_crm_sync_connector_up{connector="webhook",state="disabled"} 0');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { textWebhook } from '../helpers/fixtures.js';
 import { Recorder } from '../helpers/recorder.js';
-import { baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
+import { baseConfig, freePort, holdsFor, outboxSettled, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
 import { freshStoreUrl, tempDir } from '../helpers/stores.js';
 
 describe('two instances on one PostgreSQL', () => {
@@ -48,7 +48,9 @@ describe('two instances on one PostgreSQL', () => {
       }),
     );
     await waitFor(() => recorder.messages().length >= total, 60_000, 'all messages at the recorder');
-    await new Promise((r) => setTimeout(r, 1000));
+    // Everything delivered and nothing left in the shared outbox; then a bounded quiet period for a late duplicate.
+    await waitFor(() => outboxSettled(instances[0]!, 'webhook'), 30_000, 'the outbox drained');
+    await holdsFor(() => recorder.messages().length === total, 1000, 'no late duplicate');
     expect([...recorder.posts.values()].filter((n) => n > 1)).toEqual([]);
     expect(recorder.messages()).toHaveLength(total);
     const byContact = new Map<string, number[]>();

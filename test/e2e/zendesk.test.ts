@@ -12,7 +12,7 @@ import { SANDBOX_AGENT_ID, ZendeskSandbox } from '../../sandbox/zendesk.js';
 import { projectRoot } from '../helpers/fixtures.js';
 import { postWithHeaders } from '../helpers/http.js';
 import { expectNoPersonalData } from '../helpers/personal-data.js';
-import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { APP_SECRET, holdsFor, outboxSettled, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
 describe('Zendesk end to end', () => {
   const zendesk = new ZendeskSandbox({ requestsPerMinute: 700 });
@@ -83,8 +83,10 @@ describe('Zendesk end to end', () => {
     expect(sent.map((s) => s.type)).toEqual(['text', 'text', 'document']);
     expect(sent[1]!.body).toMatchObject({ text: { body: 'Sorry! A replacement ships today. Here is the label.' } });
     expect(sent[2]!.body).toMatchObject({ document: { filename: 'label.pdf' } });
-    // No echo: the reply is not written back to the ticket, and no second send follows.
-    await new Promise((r) => setTimeout(r, 1500));
+    // No echo: the reply is not written back to the ticket, and no second send follows. Once both
+    // connectors have nothing left to do, a bounded quiet period shows nothing else happens.
+    await waitFor(async () => (await outboxSettled(service, 'zendesk')) && (await outboxSettled(service, 'whatsapp')), 15_000, 'both connectors done');
+    await holdsFor(() => sentTo(customer.waId).length === 3, 1000, 'no second send');
     expect(ticketOf(customer.waId)!.comments.filter((c) => c.author_id !== SANDBOX_AGENT_ID).every((c) => !c.body.includes('replacement ships'))).toBe(true);
     expect(sentTo(customer.waId)).toHaveLength(3);
 

@@ -140,3 +140,14 @@ export async function holdsFor(condition: () => boolean | Promise<boolean>, quie
     await new Promise((r) => setTimeout(r, 50));
   } while (Date.now() < until);
 }
+
+/** Outbox operations of `connector` in `state`, as the service's /metrics reads them from the store (0 when none). */
+export async function outboxOperations(service: ServiceProcess, connector: string, state: 'pending' | 'in_flight' | 'done' | 'dead'): Promise<number> {
+  const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
+  return Number(new RegExp(`wa_crm_sync_outbox_operations\\{connector="${connector}",state="${state}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+}
+
+/** Nothing of `connector` waiting or under way: whatever it was going to do, it has done. */
+export async function outboxSettled(service: ServiceProcess, connector: string): Promise<boolean> {
+  return (await outboxOperations(service, connector, 'pending')) === 0 && (await outboxOperations(service, connector, 'in_flight')) === 0;
+}
