@@ -7,6 +7,8 @@ import { stringify } from 'yaml';
 import { projectRoot, sign } from './fixtures.js';
 import { freshStoreUrl, tempDir } from './stores.js';
 
+export { holdsFor } from './wait.js';
+
 export const APP_SECRET = 'test-app-secret-0123456789';
 /** The heap flags of bin/wa-crm-sync.js's shebang and `npm start`: the service runs as shipped. */
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=256'];
@@ -126,19 +128,6 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/**
- * For a negative check: `condition` holds at every look for `quietMs` (fails at the first look it
- * does not). Call it once whatever would break it has had its chance to start (an observable
- * condition first, e.g. the work is queued), so the quiet period is a bound, not a guess.
- */
-export async function holdsFor(condition: () => boolean | Promise<boolean>, quietMs: number, what: string): Promise<void> {
-  const until = Date.now() + quietMs;
-  do {
-    if (!(await condition())) throw new Error(`no longer true: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  } while (Date.now() < until);
 }
 
 /** Outbox operations of `connector` in `state`, as the service's /metrics reads them from the store (0 when none). */
