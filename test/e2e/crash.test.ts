@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { textWebhook } from '../helpers/fixtures.js';
 import { Recorder } from '../helpers/recorder.js';
-import { baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
+import { baseConfig, freePort, holdsFor, outboxSettled, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
 import { freshStoreUrl, STORE_KINDS, tempDir } from '../helpers/stores.js';
 
 const CONTACTS = 50;
@@ -73,8 +73,12 @@ describe.each(STORE_KINDS)('crash safety on %s', (kind) => {
       await service.start();
     }
     await waitFor(() => recorder.messages().length >= CONTACTS * PER_CONTACT, 120_000, 'every message at the recorder');
-    // Give any duplicate a chance to show up before judging.
-    await new Promise((r) => setTimeout(r, 2000));
+    // Before judging: nothing left to send or under way (a re-send after the last kill would be
+    // among those), then a bounded quiet period in which no late duplicate arrives.
+    await waitFor(() => outboxSettled(service, 'webhook'), 60_000, 'the outbox drained');
+    const postsSoFar = () => [...recorder.posts.values()].reduce((a, b) => a + b, 0);
+    const settledPosts = postsSoFar();
+    await holdsFor(() => postsSoFar() === settledPosts, 1000, 'no post after the outbox drained');
 
     const messages = recorder.messages();
     const duplicates = [...recorder.posts.entries()].filter(([, n]) => n > 1);

@@ -12,7 +12,7 @@ import { SalesforceSandbox } from '../../sandbox/salesforce.js';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
 import { ZendeskSandbox } from '../../sandbox/zendesk.js';
 import { projectRoot } from '../helpers/fixtures.js';
-import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { APP_SECRET, holdsFor, outboxSettled, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
 /** FAULT_SEED=n runs the same faults with other seeds (each sandbox's seed is offset by it). */
 const seedOffset = Number(process.env['FAULT_SEED'] ?? 0);
@@ -131,7 +131,10 @@ describe('random faults end to end', () => {
     for (const customer of customers) await zendesk.agentReply(ticketsOf(customer.waId)[0]!.id, `Reply for ${customer.name}`);
     const sends = (waId: string, text: string) => whatsapp.state.sent.filter((s) => s.to === `+${waId}` && JSON.stringify(s.body).includes(text)).length;
     await waitFor(() => customers.every((customer) => sends(customer.waId, `Reply for ${customer.name}`) >= 1), 60_000, 'every reply sent');
-    await new Promise((r) => setTimeout(r, 2000));
+    // A second send would come from a retry still queued: wait until WhatsApp's queue is empty, then a quiet period.
+    await waitFor(() => outboxSettled(service, 'whatsapp'), 60_000, 'the WhatsApp sends settled');
+    const sentSoFar = whatsapp.state.sent.length;
+    await holdsFor(() => whatsapp.state.sent.length === sentSoFar, 1000, 'no send after the queue emptied');
     for (const customer of customers) {
       expect(sends(customer.waId, `Reply for ${customer.name}`)).toBe(1);
       expect(sends(customer.waId, 'Your ticket number is')).toBe(1);
