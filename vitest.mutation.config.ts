@@ -10,6 +10,7 @@ export default defineConfig({
       'test/core/admin/accounts.test.ts',
       'test/core/admin/roles-sessions.test.ts',
       'test/core/outbox-store.test.ts',
+      'test/core/engine.test.ts',
     ],
     pool: 'forks',
     testTimeout: 30_000,
