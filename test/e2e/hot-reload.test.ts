@@ -16,16 +16,19 @@ async function connectorState(service: ServiceProcess, id: string): Promise<stri
   return body.connectors.find((c) => c.connector === id)?.state;
 }
 
+/** Writes the file in place with the webhook connector enabled or not, everything else as it was. */
+function setWebhookEnabled(path: string, enabled: boolean): void {
+  const config = parse(readFileSync(path, 'utf8')) as { connectors: { webhook: { enabled: boolean } } };
+  config.connectors.webhook.enabled = enabled;
+  writeFileSync(path, stringify(config));
+}
+
 describe('hot reload', () => {
   const recorder = new Recorder();
   let service: ServiceProcess;
   let configPath: string;
 
-  const setEnabled = (enabled: boolean) => {
-    const config = parse(readFileSync(configPath, 'utf8')) as { connectors: { webhook: { enabled: boolean } } };
-    config.connectors.webhook.enabled = enabled;
-    writeFileSync(configPath, stringify(config));
-  };
+  const setEnabled = (enabled: boolean) => setWebhookEnabled(configPath, enabled);
 
   beforeAll(async () => {
     const dir = tempDir();
@@ -90,11 +93,7 @@ describe('SIGHUP with a config the file watcher cannot see change', () => {
   const recorder = new Recorder();
   let service: ServiceProcess;
   let realPath: string;
-  const setEnabled = (enabled: boolean) => {
-    const config = parse(readFileSync(realPath, 'utf8')) as { connectors: { webhook: { enabled: boolean } } };
-    config.connectors.webhook.enabled = enabled;
-    writeFileSync(realPath, stringify(config));
-  };
+  const setEnabled = (enabled: boolean) => setWebhookEnabled(realPath, enabled);
 
   beforeAll(async () => {
     const recorderUrl = await recorder.start();
