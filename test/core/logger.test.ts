@@ -82,6 +82,20 @@ describe('logger: message texts and secrets', () => {
     expect(lines()[0]).toMatchObject({ msg: 'vendor answered 429; retrying', connector: 'hubspot', attempts: 3, kind: 'message.log', service: 'wa-crm-sync', level: 40 });
   });
 
+  it('keeps an absent phone absent (null stays null, nothing crashes)', () => {
+    const { log, lines } = capturingLogger();
+    log.info({ phone: null, waId: undefined }, 'no number known');
+    expect(lines()[0]).toMatchObject({ phone: null, msg: 'no number known' });
+  });
+
+  it('logs at info unless told otherwise', () => {
+    const chunks: string[] = [];
+    const log = createLogger({ destination: new Writable({ write: (c: Buffer, _e, done) => void (chunks.push(c.toString()), done()) }) });
+    log.debug('not this');
+    log.info('this');
+    expect(chunks.map((c) => (JSON.parse(c) as { msg: string }).msg)).toEqual(['this']);
+  });
+
   it('writes nothing below its level', () => {
     const { log, text } = capturingLogger('info');
     log.debug({ deliveryId: 1 }, 'webhook stored');

@@ -93,6 +93,11 @@ describe.each(STORE_KINDS)('sessions on %s', (kind) => {
     expect((await open('olga', 'operator')).newDevice).toBe(true);
   });
 
+  it('keeps at most 300 characters of a browser name, so a huge User-Agent cannot bloat the store', async () => {
+    await open('vic', 'viewer', T0, 'B'.repeat(1000));
+    expect((await listSessions(store, {}, LIMITS, T0 + 1))[0]!.device).toBe('B'.repeat(300));
+  });
+
   it("lists one person's live sessions, everyone's without a filter, nobody's for an empty name", async () => {
     const vic = await open('vic', 'viewer');
     const olga = await open('olga', 'operator');
