@@ -16,6 +16,12 @@ const ENDPOINT = 'https://hooks.acme.test';
 const SECRET = 'a shared secret of the receiver';
 const create = (extra: Record<string, unknown> = {}) =>
   webhookConnector.create(webhookSettingsSchema.parse({ enabled: true, url: `${ENDPOINT}/wa-events/`, timeoutMs: 500, ...extra }), { log: silentLogger(), mediaDir: '/tmp' });
+/** The error of a send that failed: the connector reports it as the operation's outcome. */
+const failureOf = async (connector: ReturnType<typeof create>) => {
+  const [outcome] = await connector.execute([messageOp()], testContext());
+  expect(outcome).toMatchObject({ ok: false });
+  return (outcome as { error: unknown }).error;
+};
 const messageOp = () => claimedOperation('webhook', KIND.message, { messageId: 'wamid.W1', waId: '+447700900123', text: 'hello' });
 
 describe('webhook connector', () => {
@@ -66,23 +72,32 @@ describe('webhook connector', () => {
     [422, false],
   ])('HTTP %i fails the send, retryable: %s', async (status, retryable) => {
     nock(ENDPOINT).post('/wa-events').reply(status, 'nope');
-    const error = await create().execute([messageOp()], testContext()).catch((e: unknown) => e);
+    const error = await failureOf(create());
     expect(error).toBeInstanceOf(VendorError);
     expect(error).toMatchObject({ status, retryable });
   });
 
   it('a 429 is retryable after exactly the receiver\'s Retry-After; a 401 is a credential problem', async () => {
     nock(ENDPOINT).post('/wa-events').reply(429, 'slow down', { 'retry-after': '7' });
-    expect(await create().execute([messageOp()], testContext()).catch((e: unknown) => e)).toMatchObject({ status: 429, retryable: true, retryAfterMs: 7000 });
+    expect(await failureOf(create())).toMatchObject({ status: 429, retryable: true, retryAfterMs: 7000 });
     nock(ENDPOINT).post('/wa-events').reply(401, 'who are you');
-    expect(await create().execute([messageOp()], testContext()).catch((e: unknown) => e)).toBeInstanceOf(CredentialError);
+    expect(await failureOf(create())).toBeInstanceOf(CredentialError);
   });
 
   it('no answer within timeoutMs is a transport failure (the send may have landed: reconcile decides)', async () => {
     nock(ENDPOINT).post('/wa-events').delay(2000).reply(200);
-    const error = await create().execute([messageOp()], testContext()).catch((e: unknown) => e);
+    const error = await failureOf(create());
     expect(error).toBeInstanceOf(TransportError);
     expect(String((error as Error).message)).toContain('no answer within 500 ms');
+  });
+
+  it("a run of one contact's operations stops at the first failure: the rest are not sent", async () => {
+    nock(ENDPOINT).post('/wa-events').reply(200).post('/wa-events').reply(503, 'down');
+    const outcomes = await create().execute([messageOp(), messageOp(), messageOp()], testContext());
+    expect(outcomes.map((o) => o.ok)).toEqual([true, false, false]);
+    expect(outcomes[1]).toMatchObject({ error: { status: 503, retryable: true } });
+    expect((outcomes[2] as { error: Error }).error.name).toBe('NotAttemptedError');
+    expect(nock.isDone()).toBe(true);
   });
 
   it('before a re-send, asks GET {url}/{key}: 200 means it landed, 404 means send again; anything else is an error', async () => {
