@@ -53,13 +53,13 @@ async function settlePendingSend(tx: Transaction<Database>, callbackData: string
     .values({ connector: SENT_MESSAGE_REF.connector, kind: SENT_MESSAGE_REF.kind, local_id: pending.part, external_id: messageId, updated_at: now })
     .onConflict((oc) => oc.columns(['connector', 'kind', 'local_id']).doNothing())
     .execute();
-  await tx.updateTable('outbox').set({ run_at: now, updated_at: now }).where('idempotency_key', '=', pending.operation).where('state', '=', 'pending').where('run_at', '>', now).execute();
+  await runPendingOperationNow(tx, pending.operation, now);
   return true;
 }
 
 /** One parser per delivery source (`whatsapp`, `zendesk`): the source a delivery was stored under picks it. */
 export type DeliveryParsers = Readonly<Record<string, DeliveryParser>>;
-import { enqueueOperations } from './outbox/queries.js';
+import { enqueueOperations, runPendingOperationNow } from './outbox/queries.js';
 import type { Database } from './store/schema.js';
 import type { Store } from './store/store.js';
 

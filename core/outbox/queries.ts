@@ -341,6 +341,33 @@ export async function deferOperation(db: Db, workerId: string, id: number, runAt
   await settleLeased(db, workerId, id, { state: 'pending', run_at: runAt, locked_by: null, lease_until: null, attempts: sql`attempts - 1`, updated_at: now }, now, refreshLater);
 }
 
+/**
+ * Brings a pending operation that waits for a later time forward to now (something it waited
+ * for has happened). Its key is ready now too when that operation is the key's head: a key's
+ * `ready_at` only moves later on refresh, so waking must move it explicitly. Returns whether
+ * an operation was woken.
+ */
+export async function runPendingOperationNow(tx: Db, idempotencyKey: string, now: number): Promise<boolean> {
+  const op = await tx
+    .selectFrom('outbox')
+    .select(['id', 'connector', 'ordering_key'])
+    .where('idempotency_key', '=', idempotencyKey)
+    .where('state', '=', 'pending')
+    .where('run_at', '>', now)
+    .executeTakeFirst();
+  if (!op) return false;
+  await tx.updateTable('outbox').set({ run_at: now, updated_at: now }).where('id', '=', op.id).execute();
+  await tx
+    .updateTable('outbox_keys')
+    .set({ ready_at: now })
+    .where('connector', '=', op.connector)
+    .where('ordering_key', '=', op.ordering_key)
+    .where('head_id', '=', op.id)
+    .where('ready_at', '>', now)
+    .execute();
+  return true;
+}
+
 export interface ReplaySelection {
   readonly ids?: readonly number[];
   readonly connector?: string;

@@ -5,7 +5,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { claimOperations, completeOperations, enqueueOperations, failOperation, releaseExpiredLeases, releaseOperations, type OperationDraft } from '../../core/outbox/queries.js';
+import { claimOperations, completeOperations, deferOperation, enqueueOperations, failOperation, runPendingOperationNow, releaseExpiredLeases, releaseOperations, type OperationDraft } from '../../core/outbox/queries.js';
 import { StaticMigrationProvider } from '../../core/store/migrations.js';
 import { openStore, type Store } from '../../core/store/store.js';
 import { freshStoreUrl, STORE_KINDS, type StoreKind } from '../helpers/stores.js';
@@ -179,6 +179,18 @@ describe.each(STORE_KINDS)('outbox key queues on %s', (kind) => {
     const keyRows = await store.db.selectFrom('outbox_keys').select('ordering_key').orderBy('ordering_key').execute();
     // A has nothing left; B and C are busy with their last operations; D never had a row.
     expect(keyRows.map((r) => r.ordering_key)).toEqual(['B', 'C']);
+  });
+
+  it('a deferred head woken early is claimable at once, its key ready too', async () => {
+    await enqueueOperations(store.db, 'c', [draft('a1', 'A')], { maxAttempts: 3, now });
+    const [op] = await claim('w', 1);
+    // The operation waits a minute (e.g. for a lost send's status webhooks) ...
+    await store.db.transaction().execute((tx) => deferOperation(tx, 'w', op!.id, now + 60_000, now));
+    expect(await claim('w', 1, now + 10)).toEqual([]);
+    // ... and what it waited for arrives after 20 ms: it runs now, not in a minute.
+    const woken = await store.db.transaction().execute((tx) => runPendingOperationNow(tx, `c:message.forward:a1`, now + 20));
+    expect(woken).toBe(true);
+    expect(keysOf(await claim('w', 1, now + 30))).toEqual(['a1']);
   });
 
   it('puts right a busy key whose head was finished behind its back, at the next lease sweep', async () => {
