@@ -176,7 +176,7 @@ describe('WhatsApp replies to a customer who withholds the number', () => {
       .reply(400, { error: { message: '(#131062) Business-scoped User ID recipients are not supported for this message.', type: 'OAuthException', code: 131062 } });
     const [outcome] = await connector.execute([bsuidOp(reply({ template: { name: 'login_code', language: 'en', parameters: [] } }))], testContext());
     expect(outcome).toMatchObject({ ok: true });
-    const effects = (outcome as { effects: Array<{ type: string; reason?: string }> }).effects;
+    const effects = (outcome as unknown as { effects: Array<{ type: string; reason?: string }> }).effects;
     expect(effects).toHaveLength(1);
     expect(effects[0]!.type).toBe('reply.undeliverable');
     expect(effects[0]!.reason).toMatch(/error 131062.*withholds their phone number\). What you can do: answer with plain text or a file while the 24-hour window is open, use a template that is not a one-tap, zero-tap or copy-code authentication template, or ask the customer to share their phone number/);
