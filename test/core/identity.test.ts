@@ -11,7 +11,9 @@ import { resolveContact, toContact } from '../../core/model/repository.js';
 import type { Contact, ModelChange } from '../../core/model/types.js';
 import { openStore, type Store } from '../../core/store/store.js';
 import { WhatsAppSimulator, type SimulatedCustomer } from '../../sandbox/whatsapp.js';
-import { freshStoreUrl, STORE_KINDS } from '../helpers/stores.js';
+import { freshStoreUrl, STORE_KINDS, tempDir } from '../helpers/stores.js';
+import { restoreBackup, writeBackup } from '../../core/store/backup.js';
+import { join } from 'node:path';
 
 function recordingConnector(seen: ModelChange[]): Connector {
   return {
@@ -147,6 +149,30 @@ describe.each(STORE_KINDS)('identities on %s', (kind) => {
     // And a phone-less contact can be stored now.
     const hidden = await resolveContact(store.db, { customer: { waId: null, bsuid: 'GB.99999999999999999999', parentBsuid: null, username: null }, profileName: null, now: 7 });
     expect(hidden).toMatchObject({ created: true, contact: { waId: null } });
+  });
+});
+
+describe.each(STORE_KINDS)('a backup from before BSUIDs, restored on %s', (kind) => {
+  it('restores with CRM keys and BSUIDs as migration 0013 would give them', async () => {
+    const before = freshStoreUrl('sqlite');
+    const old = await openStore(before.url, { migrateUpTo: '0007_totp_last_step' });
+    await old.db.insertInto('contacts').values([{ id: 'c-bsuid', wa_id: '+447700900123', user_id: BSUID, created_at: 1, updated_at: 1, profile_name: 'Old' }] as never).execute();
+    await old.db.insertInto('contact_identities').values([{ identity: `user:${BSUID}`, contact_id: 'c-bsuid' }, { identity: 'wa:+447700900123', contact_id: 'c-bsuid' }]).execute();
+    const file = join(tempDir(), 'old.backup');
+    await writeBackup(old, file, 'a backup passphrase long enough');
+    await old.close();
+    const target = freshStoreUrl(kind);
+    const store = await openStore(target.url);
+    try {
+      await restoreBackup(store, file, 'a backup passphrase long enough');
+      const [contact] = (await store.db.selectFrom('contacts').selectAll().execute()).map(toContact);
+      expect(contact).toMatchObject({ id: 'c-bsuid', crmKey: '+447700900123', bsuid: BSUID, userId: null });
+      const found = await resolveContact(store.db, { customer: { waId: null, bsuid: BSUID, parentBsuid: null, username: null }, profileName: null, now: 2 });
+      expect(found).toMatchObject({ created: false, contact: { id: 'c-bsuid' } });
+    } finally {
+      await store.close();
+      await target.drop();
+    }
   });
 });
 
