@@ -142,7 +142,10 @@ export type CloudApiStatus = z.infer<typeof cloudApiStatus>;
 /** `smb_message_echoes`: messages sent from the WhatsApp Business app on a coexistence number. */
 export const cloudApiEcho = z.looseObject({
   from: z.string(),
-  /** The customer's number, or their BSUID in `to_user_id` when the number is withheld. */
+  /**
+   * The customer's number. `to_user_id` (their BSUID) is read when present, by analogy with
+   * `from_user_id`; the echo reference we could check does not name it yet.
+   */
   to: z.string().optional(),
   to_user_id: z.string().optional(),
   id: z.string(),

@@ -3,6 +3,9 @@
 // linked business portfolios, and a username. Pure: recognising, masking and describing them.
 // https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
 import { maskPhone, samePerson, type E164 } from './phone.js';
+import type { Contact, CustomerIdentity } from './types.js';
+
+export type { CustomerIdentity } from './types.js';
 
 /**
  * A BSUID: an ISO 3166 alpha-2 country code, a dot, up to 128 letters and digits
@@ -12,22 +15,6 @@ const BSUID = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
 
 export function isBsuid(value: string): boolean {
   return BSUID.test(value);
-}
-
-/** The identifiers one webhook gives for the customer; any may be missing. */
-export interface CustomerIdentity {
-  /** The phone number as WhatsApp sends it (digits with the country code), or null when withheld. */
-  readonly waId: string | null;
-  readonly bsuid: string | null;
-  readonly parentBsuid: string | null;
-  /** The WhatsApp username, without the `@`; it can change. */
-  readonly username: string | null;
-}
-
-export const NO_IDENTITY: CustomerIdentity = { waId: null, bsuid: null, parentBsuid: null, username: null };
-
-export function hasIdentifier(identity: CustomerIdentity): boolean {
-  return identity.waId !== null || identity.bsuid !== null || identity.parentBsuid !== null;
 }
 
 /** `@jane.doe` → `@j******e`: enough to tell usernames apart in logs, not to look the person up. */
@@ -91,15 +78,7 @@ export function identitySummary(contact: Pick<ContactIdentityFields, 'phone' | '
 }
 
 /** The identity fields of a contact, as every CRM connector's payload carries them. */
-export function identityFields(contact: {
-  readonly id: string;
-  readonly crmKey: string;
-  readonly waId: E164 | null;
-  readonly bsuid: string | null;
-  readonly parentBsuid: string | null;
-  readonly username: string | null;
-  readonly profileName: string | null;
-}, previousPhone: E164 | null = null): ContactIdentityFields {
+export function identityFields(contact: Pick<Contact, 'id' | 'crmKey' | 'waId' | 'bsuid' | 'parentBsuid' | 'username' | 'profileName'>, previousPhone: E164 | null = null): ContactIdentityFields {
   return {
     contactId: contact.id,
     crmKey: contact.crmKey,

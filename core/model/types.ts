@@ -1,11 +1,21 @@
 // The domain model every connector maps from: contacts, threads, messages, statuses,
 // plus the events a source parses webhooks into and the changes the engine hands to connectors.
-import type { CustomerIdentity } from './identity.js';
 import type { E164 } from './phone.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 export type MessageDirection = 'inbound' | 'outbound';
+
+/** The identifiers one webhook gives for the customer; any may be missing. */
+export interface CustomerIdentity {
+  /** The phone number as WhatsApp sends it (digits with the country code), or null when withheld. */
+  readonly waId: string | null;
+  readonly bsuid: string | null;
+  readonly parentBsuid: string | null;
+  /** The WhatsApp username, without the `@`; it can change. */
+  readonly username: string | null;
+}
+
 
 /** WhatsApp Cloud API message types we render; anything else is kept as `unsupported`. */
 export const MESSAGE_TYPES = [

@@ -2,7 +2,6 @@
 // contact with a CRM key that never changes; a store from before BSUIDs migrates keeping its keys.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseWhatsAppDelivery } from '../../connectors/whatsapp/webhook.js';
-import type { Connector } from '../../core/connector.js';
 import { Engine } from '../../core/engine.js';
 import { DeliveryInbox } from '../../core/ingest.js';
 import { createLogger, silentLogger } from '../../core/logger.js';
@@ -11,24 +10,10 @@ import { resolveContact, toContact } from '../../core/model/repository.js';
 import type { Contact, ModelChange } from '../../core/model/types.js';
 import { openStore, type Store } from '../../core/store/store.js';
 import { WhatsAppSimulator, type SimulatedCustomer } from '../../sandbox/whatsapp.js';
+import { recordingConnector } from '../helpers/recording-connector.js';
 import { freshStoreUrl, STORE_KINDS, tempDir } from '../helpers/stores.js';
 import { restoreBackup, writeBackup } from '../../core/store/backup.js';
 import { join } from 'node:path';
-
-function recordingConnector(seen: ModelChange[]): Connector {
-  return {
-    metadata: { id: 'rec', displayName: 'Recorder', featureScopes: {}, grantScopesHint: '', maxBatch: {}, defaultTuning: { concurrency: 1, rateLimit: null, maxAttempts: 3, backoffBaseMs: 1, backoffMaxMs: 1 } },
-    features: [],
-    tuning: { concurrency: 1, rateLimit: null, maxAttempts: 3, backoffBaseMs: 1, backoffMaxMs: 1 },
-    plan(change) {
-      seen.push(change);
-      return [{ kind: change.type, key: `${change.type}:${seen.length}`, orderingKey: 'k', payload: null }];
-    },
-    execute: async () => [],
-    reconcile: async () => undefined,
-    grantedScopes: async () => [],
-  };
-}
 
 const BSUID = 'GB.80412277419022635518';
 const NEW_BSUID = 'GB.55512277419022635599';
