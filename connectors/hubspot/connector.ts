@@ -103,14 +103,16 @@ export class HubSpotConnector implements Connector {
     if (!this.#settings.autoSetup) return [];
     const actions: string[] = [];
     // [object, property, label, setting, unique values]
-    const wanted: Array<readonly [string, string, string, string, boolean]> = [
-      ['contacts', this.#settings.contactIdProperty, 'WhatsApp ID', 'contactIdProperty', true],
-      // Searchable, readable identifiers: a BSUID and a username change, so they are not unique keys.
-      ['contacts', this.#settings.bsuidProperty, 'WhatsApp BSUID', 'bsuidProperty', false],
-      ['contacts', this.#settings.usernameProperty, 'WhatsApp username', 'usernameProperty', false],
-      ['contacts', this.#settings.identityNoteProperty, 'WhatsApp identity note', 'identityNoteProperty', false],
-      ['communications', this.#settings.messageIdProperty, 'WhatsApp message ID', 'messageIdProperty', true],
-    ];
+    const wanted: Array<readonly [string, string, string, string, boolean]> = [['contacts', this.#settings.contactIdProperty, 'WhatsApp ID', 'contactIdProperty', true]];
+    // Searchable, readable identifiers: a BSUID and a username change, so they are not unique keys.
+    for (const [name, label, setting] of [
+      [this.#settings.bsuidProperty, 'WhatsApp BSUID', 'bsuidProperty'],
+      [this.#settings.usernameProperty, 'WhatsApp username', 'usernameProperty'],
+      [this.#settings.identityNoteProperty, 'WhatsApp identity note', 'identityNoteProperty'],
+    ] as const) {
+      if (name) wanted.push(['contacts', name, label, setting, false]);
+    }
+    wanted.push(['communications', this.#settings.messageIdProperty, 'WhatsApp message ID', 'messageIdProperty', true]);
     if (this.#settings.threadActivity !== 'none') {
       wanted.push([`${this.#settings.threadActivity}s`, this.#settings.threadIdProperty, 'WhatsApp thread ID', 'threadIdProperty', true]);
     }
@@ -156,7 +158,7 @@ export class HubSpotConnector implements Connector {
   async #upsertContacts(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const idProperty = this.#settings.contactIdProperty;
     const names = this.#contactPropertyNames();
-    const readProperties = [idProperty, 'firstname', 'lastname', 'phone', 'mobilephone', names.identityNote];
+    const readProperties = [idProperty, 'firstname', 'lastname', 'phone', 'mobilephone', ...(names.identityNote ? [names.identityNote] : [])];
     const payloads = operations.map((op) => contactPayloadOf(op.payload));
     const hubspotIds = new Map<string, string>();
     for (const p of payloads) {

@@ -24,9 +24,10 @@ export type ContactPayload = ContactIdentityFields;
 /** The contact properties this connector writes besides names: from settings, created by setup. */
 export interface ContactPropertyNames {
   readonly id: string;
-  readonly bsuid: string;
-  readonly username: string;
-  readonly identityNote: string;
+  /** Null: the account does not keep it (the property is not written). */
+  readonly bsuid: string | null;
+  readonly username: string | null;
+  readonly identityNote: string | null;
 }
 
 export interface MessagePayload {
@@ -114,10 +115,10 @@ function contactName(payload: ContactPayload): { firstname?: string; lastname?: 
 function identityProperties(payload: ContactPayload, names: ContactPropertyNames): Record<string, string> {
   return {
     [names.id]: payload.crmKey,
-    ...(payload.bsuid ? { [names.bsuid]: payload.bsuid } : {}),
-    ...(payload.username ? { [names.username]: `@${payload.username}` } : {}),
+    ...(payload.bsuid && names.bsuid ? { [names.bsuid]: payload.bsuid } : {}),
+    ...(payload.username && names.username ? { [names.username]: `@${payload.username}` } : {}),
     // Said while the number is withheld.
-    ...(payload.phone ? {} : { [names.identityNote]: NUMBER_WITHHELD_NOTE }),
+    ...(payload.phone || !names.identityNote ? {} : { [names.identityNote]: NUMBER_WITHHELD_NOTE }),
   };
 }
 
@@ -134,7 +135,7 @@ export function newContactProperties(payload: ContactPayload, names: ContactProp
 export function existingContactProperties(payload: ContactPayload, names: ContactPropertyNames, current: Record<string, string | null | undefined>): Record<string, string> {
   const properties: Record<string, string> = identityProperties(payload, names);
   // The note goes once WhatsApp shares the number.
-  if (payload.phone && current[names.identityNote]) properties[names.identityNote] = '';
+  if (payload.phone && names.identityNote && current[names.identityNote]) properties[names.identityNote] = '';
   if (phoneFieldNeedsUpdate(current['phone'], payload, [current['mobilephone']])) properties['phone'] = payload.phone!;
   if (!current['firstname'] && !current['lastname']) {
     const name = contactName(payload);

@@ -19,12 +19,16 @@ export const hubspotSettingsSchema = z
      * never changes, so number and BSUID changes keep one contact.
      */
     contactIdProperty: propertyName.default('whatsapp_id'),
-    /** Contact property (text, searchable) holding the current business-scoped user id; created by setup. */
-    bsuidProperty: propertyName.default('whatsapp_bsuid'),
-    /** Contact property (text) holding the WhatsApp @username; created by setup. */
-    usernameProperty: propertyName.default('whatsapp_username'),
-    /** Contact property (text) saying when WhatsApp withholds the number; created by setup. */
-    identityNoteProperty: propertyName.default('whatsapp_identity_note'),
+    /**
+     * Contact property (text, searchable) holding the current business-scoped user id; created by
+     * setup. HubSpot refuses writes to a property that does not exist: with autoSetup off, create
+     * it (and the two below) by hand, or set it to null to not write it.
+     */
+    bsuidProperty: propertyName.nullable().default('whatsapp_bsuid'),
+    /** Contact property (text) holding the WhatsApp @username; created by setup; null: not written. */
+    usernameProperty: propertyName.nullable().default('whatsapp_username'),
+    /** Contact property (text) saying when WhatsApp withholds the number; created by setup; null: not written. */
+    identityNoteProperty: propertyName.nullable().default('whatsapp_identity_note'),
     /** Communication property holding the WhatsApp message id (unique values; makes logging idempotent). */
     messageIdProperty: propertyName.default('whatsapp_message_id'),
     /** One note or task per new conversation thread, for the contact's owner. */

@@ -5,6 +5,7 @@ import nock from 'nock';
 import { describe, expect, it } from 'vitest';
 import { hubspotConnector } from '../../../connectors/hubspot/index.js';
 import { KIND } from '../../../connectors/hubspot/mappers.js';
+import { NUMBER_WITHHELD_NOTE } from '../../../core/model/identity.js';
 import { hubspotSettingsSchema } from '../../../connectors/hubspot/settings.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
 import { CredentialError, VendorError } from '../../../core/errors.js';
@@ -419,5 +420,38 @@ describe('HubSpot connector', () => {
         .reply(200, { name: 'whatsapp_id', label: 'x', type: 'number', fieldType: 'number', groupName: 'contactinformation', hasUniqueValue: false });
       await expect(connectorWith().setup!(testContext())).rejects.toThrow(/property contacts\.whatsapp_id exists as type "number" without unique values; it must be a single-line text property with unique values/);
     });
+  });
+});
+
+describe('HubSpot contacts of customers known by BSUID', () => {
+  onlyMockedHttp();
+  const bsuidOp = (extra: Record<string, string | null> = {}) =>
+    op(KIND.contact, { contactId: 'c9', crmKey: 'GB.80412277419022635518', phone: null, bsuid: 'GB.80412277419022635518', parentBsuid: null, username: 'ada.builds', profileName: null, previousPhone: null, ...extra });
+
+  it('creates a phone-less contact named by @username, with the BSUID and the withheld-number note, and no phone search', async () => {
+    let upsert: any;
+    nock(API)
+      .post('/crm/v3/objects/contacts/batch/read').reply(200, { status: 'COMPLETE', results: [], startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:00Z' })
+      .post('/crm/v3/objects/contacts/batch/upsert', (b) => ((upsert = b), true))
+      .reply(200, batchBody([upsertResult('301', { whatsapp_id: 'GB.80412277419022635518' })]));
+    const [outcome] = await connectorWith().execute([bsuidOp()], testContext());
+    expect(outcome).toEqual({ ok: true, result: { hubspotContactId: '301' } });
+    expect(upsert.inputs[0].properties).toEqual({
+      whatsapp_id: 'GB.80412277419022635518',
+      whatsapp_bsuid: 'GB.80412277419022635518',
+      whatsapp_username: '@ada.builds',
+      whatsapp_identity_note: NUMBER_WITHHELD_NOTE,
+      firstname: '@ada.builds',
+    });
+  });
+
+  it('writes no identity property an account chose not to keep (set to null)', async () => {
+    let upsert: any;
+    nock(API)
+      .post('/crm/v3/objects/contacts/batch/read').reply(200, { status: 'COMPLETE', results: [], startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:00Z' })
+      .post('/crm/v3/objects/contacts/batch/upsert', (b) => ((upsert = b), true))
+      .reply(200, batchBody([upsertResult('302', { whatsapp_id: 'GB.80412277419022635518' })]));
+    await connectorWith({ bsuidProperty: null, usernameProperty: null, identityNoteProperty: null }).execute([bsuidOp()], testContext());
+    expect(upsert.inputs[0].properties).toEqual({ whatsapp_id: 'GB.80412277419022635518', firstname: '@ada.builds' });
   });
 });
