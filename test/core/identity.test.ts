@@ -104,7 +104,7 @@ describe.each(STORE_KINDS)('identities on %s', (kind) => {
   it('migrates a store from before BSUIDs: keys stay the WhatsApp ids, user ids that are BSUIDs move over', async () => {
     await store.close();
     const fresh = freshStoreUrl(kind);
-    const old = await openStore(fresh.url, { migrateUpTo: '0007_totp_last_step' });
+    const old = await openStore(fresh.url, { migrateUpTo: '0009_outbox_key_queue_media_blobs' });
     const legacy = { created_at: 1, updated_at: 1, profile_name: 'Old Timer' };
     await old.db.insertInto('contacts').values([
       { id: 'c-old', wa_id: '+16505551234', user_id: null, ...legacy },
@@ -140,7 +140,7 @@ describe.each(STORE_KINDS)('identities on %s', (kind) => {
 describe.each(STORE_KINDS)('a backup from before BSUIDs, restored on %s', (kind) => {
   it('restores with CRM keys and BSUIDs as migration 0013 would give them', async () => {
     const before = freshStoreUrl('sqlite');
-    const old = await openStore(before.url, { migrateUpTo: '0007_totp_last_step' });
+    const old = await openStore(before.url, { migrateUpTo: '0009_outbox_key_queue_media_blobs' });
     await old.db.insertInto('contacts').values([{ id: 'c-bsuid', wa_id: '+447700900123', user_id: BSUID, created_at: 1, updated_at: 1, profile_name: 'Old' }] as never).execute();
     await old.db.insertInto('contact_identities').values([{ identity: `user:${BSUID}`, contact_id: 'c-bsuid' }, { identity: 'wa:+447700900123', contact_id: 'c-bsuid' }]).execute();
     const file = join(tempDir(), 'old.backup');

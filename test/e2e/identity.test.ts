@@ -74,7 +74,7 @@ describe('identities end to end', () => {
     await service.deliver(simulator.bsuidChange(moved, NEW_BSUID, now()).body);
     await service.deliver(simulator.message({ ...moved, bsuid: NEW_BSUID }, { type: 'text', text: { body: 'New number, new id' } }, now()).body);
     await waitFor(
-      () => leads()[0]?.['WhatsApp_BSUID__c'] === NEW_BSUID && endUsers()[0]?.user_fields['whatsapp_bsuid'] === NEW_BSUID && hubspotContacts()[0]?.properties['whatsapp_bsuid'] === NEW_BSUID,
+      () => leads()[0]?.['WhatsApp_BSUID__c'] === NEW_BSUID && endUsers()[0]?.user_fields?.['whatsapp_bsuid'] === NEW_BSUID && hubspotContacts()[0]?.properties['whatsapp_bsuid'] === NEW_BSUID,
       30_000,
       'the new BSUID reaching every CRM',
     );
