@@ -5,7 +5,9 @@ import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, type Connector, 
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import {
+  changeContactBsuid,
   changeContactNumber,
+  linkKnownContact,
   insertMessage,
   messageExists,
   recordStatus,
@@ -18,7 +20,7 @@ import {
   nextArrivalSeq,
   touchThread,
 } from './model/repository.js';
-import { maskPhone } from './model/phone.js';
+import { maskIdentifier } from './model/identity.js';
 import type { DeliveryParser, InboundEvent, Message, ModelChange } from './model/types.js';
 import { checkLinks, linkWarning, linksOutsideAllowList, type LinkPolicy } from './security/links.js';
 import type { Alerts } from './security/alerts.js';
@@ -286,13 +288,20 @@ export class Engine {
         if (event.kind === 'message' && event.direction === 'outbound') await this.#alerts?.raise(tx, unknownSenderAlert(event.businessNumberId), now);
         continue;
       }
+      if (event.kind === 'identity') {
+        // Identifiers seen together (e.g. a user_preferences webhook with wa_id and user_id) join the person they name.
+        const linked = await linkKnownContact(tx, { customer: event.customer, profileName: event.profileName, now });
+        if (linked?.changed) changes.push({ type: 'contact.upserted', contact: linked.contact, created: false });
+        continue;
+      }
       if (event.kind === 'status') {
         const tagged = event.callbackData !== null && (await settlePendingSend(tx, event.callbackData, event.messageId, now));
         const { isNew, message } = await recordStatus(tx, {
           messageId: event.messageId,
           status: event.status,
           at: event.at,
-          recipient: event.recipientWaId,
+          // A status of a message sent to a BSUID may carry no number: the BSUID names the recipient then.
+          recipient: event.recipient.waId ?? event.recipient.bsuid ?? event.recipient.parentBsuid ?? '',
           errors: event.errors,
           now,
         });
@@ -313,14 +322,20 @@ export class Engine {
       // A redelivered message (same wamid) changes nothing.
       if (await messageExists(tx, event.messageId)) continue;
       const resolved = await resolveContact(tx, {
-        waId: event.fromWaId,
-        userId: event.fromUserId,
+        customer: event.customer,
         profileName: event.direction === 'inbound' ? event.profileName : null,
         now,
       });
       if (!resolved) {
-        problems.push(`message ${event.messageId}: sender "${maskPhone(event.fromWaId)}" is not a phone number`);
+        const sender = event.customer.waId ?? event.customer.bsuid ?? '';
+        problems.push(`message ${event.messageId}: sender "${maskIdentifier(sender)}" is neither a phone number nor a business-scoped user id`);
         continue;
+      }
+      if (resolved.relinkedFrom.length > 0) {
+        this.#log.warn(
+          { deliveryId, contactId: resolved.contact.id, otherContactIds: resolved.relinkedFrom },
+          'a BSUID and a number seen together belonged to two contacts: the number now finds the BSUID\'s contact; their CRM records stay apart (merge them in the CRM if they are one person)',
+        );
       }
       let contact = resolved.contact;
       if (resolved.changed) changes.push({ type: 'contact.upserted', contact, created: resolved.created });
@@ -361,7 +376,14 @@ export class Engine {
       if (event.type === 'system' && event.newWaId) {
         const moved = await changeContactNumber(tx, contact, event.newWaId, now);
         if (moved) {
+          changes.push({ type: 'contact.upserted', contact: moved, created: false, previousWaId: contact.waId });
           contact = moved;
+        }
+      }
+      if (event.type === 'system' && event.newBsuid) {
+        const renamed = await changeContactBsuid(tx, contact, { bsuid: event.newBsuid, parentBsuid: event.newParentBsuid }, now);
+        if (renamed) {
+          contact = renamed;
           changes.push({ type: 'contact.upserted', contact, created: false });
         }
       }

@@ -1,7 +1,8 @@
-// pino JSON logs. Secrets are redacted by key; phone numbers are masked by the `phone`
-// and `waId` fields' serialisers. Message bodies are never passed to a logger at all.
+// pino JSON logs. Secrets are redacted by key; customers' identifiers (phone numbers, BSUIDs,
+// usernames) are masked by the serialisers of the fields that carry them. Message bodies are
+// never passed to a logger at all.
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
-import { maskPhone } from './model/phone.js';
+import { maskIdentifier, maskUsername } from './model/identity.js';
 
 export type Logger = PinoLogger;
 
@@ -24,7 +25,8 @@ const SECRET_KEYS = [
 ];
 
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
-  const masked = (value: unknown) => (typeof value === 'string' ? maskPhone(value) : value);
+  const masked = (value: unknown) => (typeof value === 'string' ? maskIdentifier(value) : value);
+  const maskedUsername = (value: unknown) => (typeof value === 'string' ? maskUsername(value) : value);
   return pino(
     {
       level: options.level ?? 'info',
@@ -33,7 +35,18 @@ export function createLogger(options: { level?: string; destination?: Destinatio
         paths: [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`)],
         censor: '[redacted]',
       },
-      serializers: { phone: masked, waId: masked, from: masked, to: masked, recipient: masked },
+      serializers: {
+        phone: masked,
+        waId: masked,
+        from: masked,
+        to: masked,
+        recipient: masked,
+        customer: masked,
+        bsuid: masked,
+        parentBsuid: masked,
+        userId: masked,
+        username: maskedUsername,
+      },
     },
     options.destination,
   );

@@ -105,7 +105,7 @@ export class SalesforceSandbox {
       clientSecret: options.clientSecret ?? 'sandbox-secret',
     };
     this.#tokens = new Set(this.#options.accessTokens);
-    const person = [field('Id', { createable: false, updateable: false }), field('FirstName'), field('LastName', { nillable: false }), field('Phone'), field('MobilePhone'), field('WhatsApp_Id__c', { externalId: true, unique: true })];
+    const person = [field('Id', { createable: false, updateable: false }), field('FirstName'), field('LastName', { nillable: false }), field('Phone'), field('MobilePhone'), field('WhatsApp_Id__c', { externalId: true, unique: true }), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('Description', { length: 32_000 })];
     this.state = {
       requests: 0,
       tokensIssued: 0,

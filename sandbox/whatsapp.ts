@@ -12,10 +12,14 @@ export interface WhatsAppSandboxState {
   /** Sends refused for going over the business number's throughput (error 130429). */
   throttled: number;
   media: Record<string, { bytes: number; mimeType: string }>;
-  sent: Array<{ to: string; type: string; body: unknown; id: string }>;
+  /** Each accepted send: `to` is the phone number or, for a send by `recipient`, the BSUID. */
+  sent: Array<{ to: string; type: string; body: unknown; id: string; by: 'phone' | 'bsuid' }>;
   /** Sends made whose answer was then lost on purpose (see loseSendAnswers). */
   answersLost: number;
 }
+
+/** A BSUID or parent BSUID: country, dot, (ENT.), up to 128 letters and digits. */
+const BSUID = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
 
 function graphError(res: Response, status: number, message: string, code: number): void {
   res.status(status).json({ error: { message, type: 'OAuthException', code, fbtrace_id: randomBytes(6).toString('hex') } });
@@ -34,6 +38,12 @@ export class WhatsAppSandbox {
   #statusWebhook: { url: string; appSecret: string } | undefined;
   #statusDeliveries = new Set<Promise<void>>();
   #stopped = false;
+  /**
+   * Authentication templates (one-tap, zero-tap, copy-code): Meta refuses them for BSUID
+   * recipients with error 131062.
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+   */
+  readonly authenticationTemplates = new Set<string>();
 
   constructor(
     readonly accessToken = 'EAAG-sandbox-token',
@@ -62,13 +72,13 @@ export class WhatsAppSandbox {
     this.#statusWebhook = { url, appSecret };
   }
 
-  #queueStatuses(phoneNumberId: string, recipient: string, messageId: string, callbackData: string | undefined): void {
+  #queueStatuses(phoneNumberId: string, recipient: string | SimulatedCustomer, messageId: string, callbackData: string | undefined): void {
     const target = this.#statusWebhook;
     if (!target) return;
     const simulator = new WhatsAppSimulator(target.appSecret, phoneNumberId);
     const delivery = (async () => {
       for (const status of ['sent', 'delivered'] as const) {
-        const body = simulator.status(messageId, recipient.replace(/^\+/, ''), status, Math.floor(Date.now() / 1000), undefined, callbackData);
+        const body = simulator.status(messageId, typeof recipient === 'string' ? recipient.replace(/^\+/, '') : recipient, status, Math.floor(Date.now() / 1000), undefined, callbackData);
         // Meta retries an unacknowledged delivery for days; a few seconds is enough here.
         for (let attempt = 0; attempt < 100 && !this.#stopped; attempt++) {
           const answer = await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': simulator.sign(body) }, body })
@@ -119,8 +129,14 @@ export class WhatsAppSandbox {
 
     app.post('/v23.0/:phoneNumberId/messages', (req, res) => {
       if (!this.#authorised(req, res)) return;
-      const body = req.body as { to?: string; type?: string; biz_opaque_callback_data?: unknown };
-      if (!body.to || !body.type) return graphError(res, 400, '(#100) The parameter to is required.', 100);
+      // `to` takes a phone number, `recipient` a BSUID or parent BSUID; with both, `to` wins.
+      const body = req.body as { to?: string; recipient?: string; type?: string; template?: { name?: string }; biz_opaque_callback_data?: unknown };
+      if ((!body.to && !body.recipient) || !body.type) return graphError(res, 400, '(#100) The parameter to or recipient is required.', 100);
+      const byBsuid = !body.to;
+      if (byBsuid && !BSUID.test(body.recipient!)) return graphError(res, 400, '(#100) Param recipient must be a business-scoped user ID', 100);
+      if (byBsuid && body.type === 'template' && this.authenticationTemplates.has(body.template?.name ?? '')) {
+        return graphError(res, 400, '(#131062) Business-scoped User ID recipients are not supported for this message.', 131062);
+      }
       const callbackData = body.biz_opaque_callback_data;
       if (callbackData !== undefined && (typeof callbackData !== 'string' || callbackData.length > 512)) {
         return graphError(res, 400, '(#100) Param biz_opaque_callback_data must be a string of at most 512 characters', 100);
@@ -134,15 +150,17 @@ export class WhatsAppSandbox {
       }
       this.#sendWindow.push(now);
       const id = `wamid.SANDBOX${randomBytes(8).toString('hex').toUpperCase()}`;
-      this.state.sent.push({ to: body.to, type: body.type, body, id });
-      this.#queueStatuses(req.params.phoneNumberId, body.to, id, callbackData);
+      const address = body.to ?? body.recipient!;
+      this.state.sent.push({ to: address, type: body.type, body, id, by: byBsuid ? 'bsuid' : 'phone' });
+      this.#queueStatuses(req.params.phoneNumberId, byBsuid ? { waId: null, bsuid: address, name: '' } : address, id, callbackData);
       if (this.loseSendAnswers > 0) {
         this.loseSendAnswers--;
         this.state.answersLost++;
         req.socket.destroy();
         return;
       }
-      res.json({ messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: body.to }], messages: [{ id }] });
+      // contacts[]: `wa_id` for a send to a phone, `user_id` for one to a BSUID.
+      res.json({ messaging_product: 'whatsapp', contacts: [byBsuid ? { input: address, user_id: address } : { input: address, wa_id: address.replace(/^\+/, '') }], messages: [{ id }] });
     });
 
     // Media upload for sending: multipart with messaging_product, type and file.
@@ -191,6 +209,25 @@ export function messagesEnvelope(value: Record<string, unknown>, business: { pho
   });
 }
 
+/** A simulated customer: a number (null when a username user withholds it), and a BSUID and username once they have them. */
+export interface SimulatedCustomer {
+  readonly waId: string | null;
+  readonly name: string;
+  readonly bsuid?: string;
+  readonly parentBsuid?: string;
+  readonly username?: string;
+}
+
+/** The customer's `contacts[]` entry; a sent status carries no username. */
+function contactEntry(customer: SimulatedCustomer, withoutUsername: boolean): Record<string, unknown> {
+  return {
+    profile: { name: customer.name, ...(customer.username && !withoutUsername ? { username: customer.username } : {}) },
+    ...(customer.waId ? { wa_id: customer.waId } : {}),
+    ...(customer.bsuid ? { user_id: customer.bsuid } : {}),
+    ...(customer.parentBsuid ? { parent_user_id: customer.parentBsuid } : {}),
+  };
+}
+
 /** Builds customers' webhook deliveries in Meta's shapes, signed with the app secret. */
 export class WhatsAppSimulator {
   #sequence = 0;
@@ -205,20 +242,62 @@ export class WhatsAppSimulator {
     return `sha256=${createHmac('sha256', this.appSecret).update(body).digest('hex')}`;
   }
 
-  /** One delivery with one status report for a message we sent (`failed` with Meta's error details; the send's callback data echoed). */
-  status(messageId: string, recipientWaId: string, status: 'sent' | 'delivered' | 'read' | 'failed', timestamp: number, error?: { code: number; title: string; details: string }, callbackData?: string): string {
+  /**
+   * One delivery with one status report for a message we sent (`failed` with Meta's error
+   * details; the send's callback data echoed). The recipient is a phone number, or a customer
+   * whose BSUID is given (and whose number is left out when they withhold it). A failed status
+   * has no contacts entry.
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/
+   */
+  status(messageId: string, recipient: string | SimulatedCustomer, status: 'sent' | 'delivered' | 'read' | 'failed', timestamp: number, error?: { code: number; title: string; details: string }, callbackData?: string): string {
     const errors = error ? { errors: [{ code: error.code, title: error.title, message: error.title, error_data: { details: error.details } }] } : {};
     const echo = callbackData === undefined ? {} : { biz_opaque_callback_data: callbackData };
-    return messagesEnvelope({ statuses: [{ id: messageId, status, timestamp: String(timestamp), recipient_id: recipientWaId, ...echo, ...errors }] }, this);
+    const customer: SimulatedCustomer = typeof recipient === 'string' ? { waId: recipient, name: '' } : recipient;
+    const ids = {
+      ...(customer.waId ? { recipient_id: customer.waId } : {}),
+      ...(customer.bsuid ? { recipient_user_id: customer.bsuid } : {}),
+      ...(customer.parentBsuid ? { recipient_parent_user_id: customer.parentBsuid } : {}),
+    };
+    const contacts = typeof recipient === 'string' || status === 'failed' ? {} : { contacts: [contactEntry(customer, status === 'sent')] };
+    return messagesEnvelope({ ...contacts, statuses: [{ id: messageId, status, timestamp: String(timestamp), ...ids, ...echo, ...errors }] }, this);
   }
 
-  /** One delivery with one message from a customer; `content` is the type-specific part (e.g. `{ type: 'text', text: { body } }`). */
-  message(customer: { waId: string; name: string }, content: Record<string, unknown>, timestamp: number): { body: string; messageId: string } {
-    const messageId = `wamid.SIM${String(++this.#sequence).padStart(8, '0')}${randomBytes(4).toString('hex').toUpperCase()}`;
-    const body = messagesEnvelope(
-      { contacts: [{ profile: { name: customer.name }, wa_id: customer.waId }], messages: [{ from: customer.waId, id: messageId, timestamp: String(timestamp), ...content }] },
-      this,
-    );
+  /**
+   * One delivery with one message from a customer; `content` is the type-specific part (e.g.
+   * `{ type: 'text', text: { body } }`). A customer with a username who withholds the number
+   * comes with `user_id` and `profile.username` and no `wa_id` or `from`.
+   */
+  message(customer: SimulatedCustomer, content: Record<string, unknown>, timestamp: number): { body: string; messageId: string } {
+    const messageId = this.#messageId();
+    const from = {
+      ...(customer.waId ? { from: customer.waId } : {}),
+      ...(customer.bsuid ? { from_user_id: customer.bsuid } : {}),
+      ...(customer.parentBsuid ? { from_parent_user_id: customer.parentBsuid } : {}),
+    };
+    const body = messagesEnvelope({ contacts: [contactEntry(customer, false)], messages: [{ ...from, id: messageId, timestamp: String(timestamp), ...content }] }, this);
     return { body, messageId };
+  }
+
+  /**
+   * A `user_changed_number` system message (no contacts array): the new number in `system.wa_id`.
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/system/
+   */
+  numberChange(customer: SimulatedCustomer, newWaId: string, timestamp: number): { body: string; messageId: string } {
+    const messageId = this.#messageId();
+    const system = { body: `User ${customer.name} changed from ${customer.waId ?? 'a hidden number'} to ${newWaId}`, wa_id: newWaId, type: 'user_changed_number' };
+    const from = { ...(customer.waId ? { from: customer.waId } : {}), ...(customer.bsuid ? { from_user_id: customer.bsuid } : {}) };
+    return { body: messagesEnvelope({ messages: [{ ...from, id: messageId, timestamp: String(timestamp), type: 'system', system }] }, this), messageId };
+  }
+
+  /** A `user_changed_user_id` system message: the new BSUID in `system.user_id`, the old one in `previous_user_id`. */
+  bsuidChange(customer: SimulatedCustomer, newBsuid: string, timestamp: number): { body: string; messageId: string } {
+    const messageId = this.#messageId();
+    const system = { body: `User ${customer.name} changed their business-scoped user ID`, user_id: newBsuid, previous_user_id: customer.bsuid, type: 'user_changed_user_id' };
+    const from = { ...(customer.waId ? { from: customer.waId } : {}), from_user_id: newBsuid };
+    return { body: messagesEnvelope({ messages: [{ ...from, id: messageId, timestamp: String(timestamp), type: 'system', system }] }, this), messageId };
+  }
+
+  #messageId(): string {
+    return `wamid.SIM${String(++this.#sequence).padStart(8, '0')}${randomBytes(4).toString('hex').toUpperCase()}`;
   }
 }

@@ -44,6 +44,9 @@ interface SandboxUser {
   name: string;
   phone: string | null;
   external_id: string | null;
+  notes?: string | null;
+  /** Values of the account's user fields (keys of fields that do not exist are dropped, as Zendesk does). */
+  user_fields?: Record<string, unknown>;
   role: string;
   created_at: string;
 }
@@ -89,6 +92,8 @@ export interface ZendeskSandboxState {
   idempotentReplays: number;
   /** Webhook calls made to the service and the status each got. */
   webhookCalls: Array<{ ticketId: number; status: number }>;
+  /** Custom user fields (`POST /user_fields`). */
+  userFields: Array<{ id: number; key: string; type: string; title: string }>;
 }
 
 /** The integration's own agent and the sandbox agent who answers customers. */
@@ -131,7 +136,7 @@ function samePhone(a: string | null, b: string): boolean {
 }
 
 export class ZendeskSandbox {
-  readonly state: ZendeskSandboxState = { requests: 0, rateLimited: 0, rateLimitedBy: {}, users: [], tickets: [], webhooks: [], triggers: [], idempotentReplays: 0, webhookCalls: [] };
+  readonly state: ZendeskSandboxState = { requests: 0, rateLimited: 0, rateLimitedBy: {}, users: [], tickets: [], webhooks: [], triggers: [], idempotentReplays: 0, webhookCalls: [], userFields: [] };
   readonly #options: Required<ZendeskSandboxOptions>;
   /** Random faults on API requests (off until set). */
   readonly chaos = new Chaos();
@@ -327,6 +332,11 @@ export class ZendeskSandbox {
     return true;
   }
 
+  /** Only the keys of user fields that exist are kept. */
+  #knownUserFields(input: Record<string, unknown> | undefined): Record<string, unknown> {
+    return Object.fromEntries(Object.entries(input ?? {}).filter(([key]) => this.state.userFields.some((f) => f.key === key)));
+  }
+
   #findUsers(predicate: (u: SandboxUser) => boolean): SandboxUser[] {
     return this.state.users.filter(predicate);
   }
@@ -419,10 +429,23 @@ export class ZendeskSandbox {
 
     api.get(route('/users/me'), (_req, res) => void res.json({ user: { id: INTEGRATION_USER_ID, name: 'wa-crm-sync', email: this.#options.email, role: this.#options.role } }));
 
+    // https://developer.zendesk.com/api-reference/ticketing/users/users/#show-many-users (by ids or external_ids)
     api.get(route('/users/show_many'), (req, res) => {
+      const byId = String(req.query['ids'] ?? '').split(',').filter(Boolean).map(Number);
       const ids = String(req.query['external_ids'] ?? '').split(',').filter(Boolean);
-      if (ids.length > 100) return zendeskError(res, 400, 'InvalidValue', 'at most 100 external_ids');
-      res.json({ users: this.#findUsers((u) => u.external_id !== null && ids.includes(u.external_id)) });
+      if (ids.length > 100 || byId.length > 100) return zendeskError(res, 400, 'InvalidValue', 'at most 100 ids or external_ids');
+      res.json({ users: this.#findUsers((u) => byId.includes(u.id) || (u.external_id !== null && ids.includes(u.external_id))) });
+    });
+
+    // https://developer.zendesk.com/api-reference/ticketing/users/user_fields/
+    api.get(route('/user_fields'), (_req, res) => void res.json({ user_fields: this.state.userFields, next_page: null, count: this.state.userFields.length }));
+    api.post(route('/user_fields'), (req, res) => {
+      const input = (req.body as { user_field?: { key?: string; type?: string; title?: string } }).user_field ?? {};
+      if (!input.key || !/^[a-z0-9_]+$/.test(input.key) || !input.title) return zendeskError(res, 422, 'RecordInvalid', 'key and title are required; key is lower-case letters, digits and underscores');
+      if (this.state.userFields.some((f) => f.key === input.key)) return zendeskError(res, 422, 'RecordInvalid', `Key ${input.key} has already been taken`);
+      const field = { id: this.#nextId++, key: input.key, type: input.type ?? 'text', title: input.title };
+      this.state.userFields.push(field);
+      res.status(201).json({ user_field: field });
     });
 
     api.get(route('/users/search'), (req, res) => {
@@ -445,10 +468,19 @@ export class ZendeskSandbox {
         users.map((input) => {
           let user = input.external_id ? this.state.users.find((u) => u.external_id === input.external_id) : undefined;
           if (user) {
-            Object.assign(user, { name: input.name ?? user.name, phone: input.phone ?? user.phone });
+            Object.assign(user, { name: input.name ?? user.name, phone: input.phone ?? user.phone, notes: input.notes ?? user.notes, user_fields: { ...user.user_fields, ...this.#knownUserFields(input.user_fields) } });
             return { id: user.id, action: 'update', status: 'Updated', success: true };
           }
-          user = { id: this.#nextId++, name: input.name ?? 'Unknown', phone: input.phone ?? null, external_id: input.external_id ?? null, role: input.role ?? 'end-user', created_at: new Date(this.now()).toISOString() };
+          user = {
+            id: this.#nextId++,
+            name: input.name ?? 'Unknown',
+            phone: input.phone ?? null,
+            external_id: input.external_id ?? null,
+            notes: input.notes ?? null,
+            user_fields: this.#knownUserFields(input.user_fields),
+            role: input.role ?? 'end-user',
+            created_at: new Date(this.now()).toISOString(),
+          };
           this.state.users.push(user);
           return { id: user.id, action: 'create', status: 'Created', success: true };
         });
@@ -461,7 +493,9 @@ export class ZendeskSandbox {
         users.map((input) => {
           const user = this.state.users.find((u) => u.id === input.id);
           if (!user) return { id: input.id, action: 'update', error: 'UserNotFound', details: `no user ${input.id}`, status: 'Failed', success: false };
-          Object.assign(user, Object.fromEntries(Object.entries(input).filter(([k]) => k !== 'id')));
+          const { user_fields: fields, ...rest } = input;
+          Object.assign(user, Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'id')));
+          if (fields) user.user_fields = { ...user.user_fields, ...this.#knownUserFields(fields) };
           return { id: user.id, action: 'update', status: 'Updated', success: true };
         });
       res.json(this.#job(users.length, work));

@@ -9,7 +9,7 @@ import { csrfMatches, listSessions, openSession, revokeSession, revokeSessionsOf
 import type { AlertDraft } from '../core/security/alerts.js';
 import { EventWindow } from '../core/security/event-window.js';
 import { newDeviceAlert, signInFailuresAlert } from '../core/security/signals.js';
-import { maskPhone } from '../core/model/phone.js';
+import { maskIdentifier, maskUsername } from '../core/model/identity.js';
 import type { Logger } from '../core/logger.js';
 import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
 import { openAlerts } from '../core/security/alerts.js';
@@ -232,13 +232,18 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
     const rows = await deps.store.db
       .selectFrom('messages')
       .innerJoin('contacts', 'contacts.id', 'messages.contact_id')
-      .select(['messages.id', 'messages.direction', 'messages.type', 'messages.sent_at', 'messages.status', 'contacts.wa_id'])
+      .select(['messages.id', 'messages.direction', 'messages.type', 'messages.sent_at', 'messages.status', 'contacts.wa_id', 'contacts.bsuid', 'contacts.username'])
       .orderBy('messages.created_at', 'desc')
       .limit(50)
       .execute();
-    // Customers' numbers in full only for admins; never message texts here.
+    // Customers' numbers (or, when WhatsApp withholds them, BSUIDs) in full only for admins; never message texts here.
     const full = roleAllows(caller.role, 'admin');
-    res.json({ messages: rows.map((r) => ({ id: r.id, direction: r.direction, type: r.type, sentAt: r.sent_at, status: r.status, customer: full ? r.wa_id : maskPhone(r.wa_id) })) });
+    const customer = (r: { wa_id: string | null; bsuid: string | null; username: string | null }) => {
+      const id = r.wa_id ?? r.bsuid ?? '';
+      const handle = r.username ? ` @${full ? r.username : maskUsername(r.username).slice(1)}` : '';
+      return `${full ? id : maskIdentifier(id)}${handle}`;
+    };
+    res.json({ messages: rows.map((r) => ({ id: r.id, direction: r.direction, type: r.type, sentAt: r.sent_at, status: r.status, customer: customer(r) })) });
   });
   route('get', '/status', async (_req, res) => {
     // The pause as stored, at once: dispatchers notice it on their next turn.

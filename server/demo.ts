@@ -9,11 +9,11 @@ import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { createLogger } from '../core/logger.js';
-import { maskPhone } from '../core/model/phone.js';
+import { maskIdentifier } from '../core/model/identity.js';
 import { outboxDepth } from '../core/outbox/queries.js';
 import { HubSpotSandbox } from '../sandbox/hubspot.js';
 import { SalesforceSandbox } from '../sandbox/salesforce.js';
-import { WhatsAppSandbox, WhatsAppSimulator } from '../sandbox/whatsapp.js';
+import { WhatsAppSandbox, WhatsAppSimulator, type SimulatedCustomer } from '../sandbox/whatsapp.js';
 import { SANDBOX_AGENT_ID, ZendeskSandbox } from '../sandbox/zendesk.js';
 import { Service } from './service.js';
 
@@ -83,12 +83,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const [graphBaseUrl, hubspotUrl, salesforceUrl, zendeskUrl] = await Promise.all([whatsapp.start(), hubspot.start(), salesforce.start(), zendesk.start()]);
   print(`sandboxes: WhatsApp Cloud API ${graphBaseUrl}, HubSpot ${hubspotUrl}, Salesforce ${salesforceUrl}, Zendesk ${zendeskUrl}`);
 
-  const customers = Array.from({ length: options.customers }, (_, i) => ({
-    waId: `4477009${String(100_000 + i).slice(1)}`,
-    name: `${FIRST_NAMES[i % FIRST_NAMES.length]} ${LAST_NAMES[(i * 5) % LAST_NAMES.length]}`,
-  }));
+  const customers: SimulatedCustomer[] = Array.from({ length: options.customers }, (_, i) => {
+    const name = `${FIRST_NAMES[i % FIRST_NAMES.length]} ${LAST_NAMES[(i * 5) % LAST_NAMES.length]}`;
+    const bsuid = `GB.804122774190${String(10_000 + i)}`;
+    // The second customer uses a WhatsApp username and withholds the number: only the BSUID names them.
+    if (i === 1) return { waId: null, bsuid, username: name.toLowerCase().replace(' ', '.'), name };
+    return { waId: `4477009${String(100_000 + i).slice(1)}`, bsuid, name };
+  });
+  /** Our key for a customer in every CRM: the first BSUID WhatsApp gave (it comes with every webhook since April 2026). */
+  const crmKeyOf = (customer: SimulatedCustomer) => customer.bsuid!;
   // The first customer is already in both CRMs, typed the way a rep would: the sync adopts them.
-  const known = customers[0]!;
+  const known = customers[0]! as SimulatedCustomer & { waId: string };
   hubspot.state.objects['contacts'] = [
     { id: '1', properties: { firstname: known.name.split(' ')[0]!, lastname: `${known.name.split(' ')[1]} (VIP)`, phone: `+44 7700 9${known.waId.slice(7, 9)} ${known.waId.slice(9)}` }, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() },
   ];
@@ -140,14 +145,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const burst = customers[customers.length - 1]!;
   await Promise.all(Array.from({ length: 20 }, (_, i) => send(simulator.message(burst, { type: 'text', text: { body: `burst message ${i + 1}` } }, start + 3000 + i).body)));
   delivered += 20;
-  print(`ingested: ${delivered} webhook deliveries from ${customers.length} customers (text, image, button reply, location, reaction, and a burst of 20)`);
+  print(`ingested: ${delivered} webhook deliveries from ${customers.length} customers (text, image, button reply, location, reaction, and a burst of 20; one uses a WhatsApp username and withholds the number)`);
 
   let depth = await waitForDrain(service, print);
 
   // Agents answer the first customers in Zendesk; one sends a file. The trigger calls the service.
   const answered = customers.slice(0, Math.min(3, customers.length));
   for (const [i, customer] of answered.entries()) {
-    const user = zendesk.state.users.find((u) => u.external_id === `+${customer.waId}`);
+    const user = zendesk.state.users.find((u) => u.external_id === crmKeyOf(customer));
     const ticket = zendesk.state.tickets.find((t) => t.requester_id === user?.id);
     if (!ticket) continue;
     const files = i === 0 ? [{ name: 'size-guide.pdf', type: 'application/pdf', data: Buffer.from('%PDF-1.7 size guide') }] : [];
@@ -180,20 +185,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   for (const contact of hubspot.state.objects['contacts'] ?? []) {
     const count = hubspot.state.associations.filter((a) => a.from === 'communications' && a.toId === contact.id).length;
     const name = `${contact.properties['firstname'] ?? ''} ${contact.properties['lastname'] ?? ''}`.trim();
-    print(`  ${name.padEnd(28)} ${maskPhone(String(contact.properties['whatsapp_id'] ?? '')).padEnd(16)} ${String(count).padStart(3)} messages${contact.id === '1' ? '  (existing contact, adopted)' : ''}`);
+    const withheld = contact.properties['phone'] ? '' : `  (${contact.properties['whatsapp_username'] ?? 'username user'}, number withheld)`;
+    print(`  ${name.padEnd(28)} ${maskIdentifier(String(contact.properties['whatsapp_id'] ?? '')).padEnd(24)} ${String(count).padStart(3)} messages${contact.id === '1' ? '  (existing contact, adopted)' : withheld}`);
   }
   print('Salesforce Leads (Task per conversation):');
   for (const lead of salesforce.state.records['Lead']!) {
     const task = salesforce.state.records['Task']!.find((t) => t['WhoId'] === lead.Id);
     const lines = task ? String(task['Description']).split('\n').length : 0;
-    print(`  ${`${lead['FirstName'] ?? ''} ${lead['LastName'] ?? ''}`.trim().padEnd(28)} ${maskPhone(String(lead['WhatsApp_Id__c'] ?? '')).padEnd(16)} ${String(lines).padStart(3)} transcript lines${lead.Id === '00Q000000000000999' ? '  (existing Lead, adopted)' : ''}`);
+    print(`  ${`${lead['FirstName'] ?? ''} ${lead['LastName'] ?? ''}`.trim().padEnd(28)} ${maskIdentifier(String(lead['WhatsApp_Id__c'] ?? '')).padEnd(24)} ${String(lines).padStart(3)} transcript lines${lead.Id === '00Q000000000000999' ? '  (existing Lead, adopted)' : ''}`);
   }
   print('Zendesk tickets (customer comments, agent replies sent to WhatsApp):');
   for (const ticket of zendesk.state.tickets) {
     const user = zendesk.state.users.find((u) => u.id === ticket.requester_id);
     const fromCustomer = ticket.comments.filter((c) => c.author_id === ticket.requester_id).length;
     const replies = ticket.comments.filter((c) => c.author_id === SANDBOX_AGENT_ID).length;
-    print(`  #${String(ticket.id).padEnd(6)} ${String(user?.name ?? '').padEnd(22)} ${maskPhone(String(user?.external_id ?? '')).padEnd(16)} ${String(fromCustomer).padStart(3)} comments, ${replies} agent repl${replies === 1 ? 'y' : 'ies'}, ${ticket.status}`);
+    print(`  #${String(ticket.id).padEnd(6)} ${String(user?.name ?? '').padEnd(30)} ${maskIdentifier(String(user?.external_id ?? '')).padEnd(24)} ${String(fromCustomer).padStart(3)} comments, ${replies} agent repl${replies === 1 ? 'y' : 'ies'}, ${ticket.status}`);
   }
   print('');
   print(

@@ -8,6 +8,8 @@ import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/ap
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
+import type { E164 } from '../../core/model/phone.js';
 import type { ModelChange } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { HubSpotApi } from './client.js';
@@ -26,6 +28,7 @@ import {
   mediaFileName,
   threadActivityProperties,
   type ContactPayload,
+  type ContactPropertyNames,
   type ThreadPayload,
   type MediaPayload,
   type MessagePayload,
@@ -99,14 +102,21 @@ export class HubSpotConnector implements Connector {
   async setup(context: ExecutionContext): Promise<string[]> {
     if (!this.#settings.autoSetup) return [];
     const actions: string[] = [];
-    const wanted: Array<readonly [string, string, string, string]> = [
-      ['contacts', this.#settings.contactIdProperty, 'WhatsApp ID', 'contactIdProperty'],
-      ['communications', this.#settings.messageIdProperty, 'WhatsApp message ID', 'messageIdProperty'],
-    ];
-    if (this.#settings.threadActivity !== 'none') {
-      wanted.push([`${this.#settings.threadActivity}s`, this.#settings.threadIdProperty, 'WhatsApp thread ID', 'threadIdProperty']);
+    // [object, property, label, setting, unique values]
+    const wanted: Array<readonly [string, string, string, string, boolean]> = [['contacts', this.#settings.contactIdProperty, 'WhatsApp ID', 'contactIdProperty', true]];
+    // Searchable, readable identifiers: a BSUID and a username change, so they are not unique keys.
+    for (const [name, label, setting] of [
+      [this.#settings.bsuidProperty, 'WhatsApp BSUID', 'bsuidProperty'],
+      [this.#settings.usernameProperty, 'WhatsApp username', 'usernameProperty'],
+      [this.#settings.identityNoteProperty, 'WhatsApp identity note', 'identityNoteProperty'],
+    ] as const) {
+      if (name) wanted.push(['contacts', name, label, setting, false]);
     }
-    for (const [objectType, name, label, settingKey] of wanted) {
+    wanted.push(['communications', this.#settings.messageIdProperty, 'WhatsApp message ID', 'messageIdProperty', true]);
+    if (this.#settings.threadActivity !== 'none') {
+      wanted.push([`${this.#settings.threadActivity}s`, this.#settings.threadIdProperty, 'WhatsApp thread ID', 'threadIdProperty', true]);
+    }
+    for (const [objectType, name, label, settingKey, unique] of wanted) {
       const existing = await this.#api
         .call(context, `reading property ${objectType}.${name}`, (c) => c.crm.properties.coreApi.getByName(objectType, name))
         .catch((error: SyncError) => {
@@ -114,10 +124,10 @@ export class HubSpotConnector implements Connector {
           throw error;
         });
       if (existing) {
-        if (existing.type !== 'string' || !existing.hasUniqueValue) {
+        if (existing.type !== 'string' || (unique && !existing.hasUniqueValue)) {
           throw new VendorError(
             'hubspot',
-            `property ${objectType}.${name} exists as type "${existing.type}"${existing.hasUniqueValue ? '' : ' without unique values'}; it must be a single-line text property with unique values. Rename it in HubSpot, or set connectors.hubspot.${settingKey} to another name`,
+            `property ${objectType}.${name} exists as type "${existing.type}"${unique && !existing.hasUniqueValue ? ' without unique values' : ''}; it must be a single-line text property${unique ? ' with unique values' : ''}. Rename it in HubSpot, or set connectors.hubspot.${settingKey} to another name`,
           );
         }
         continue;
@@ -134,11 +144,11 @@ export class HubSpotConnector implements Connector {
           type: PropertyCreateTypeEnum.String,
           fieldType: PropertyCreateFieldTypeEnum.Text,
           groupName: PROPERTY_GROUP,
-          hasUniqueValue: true,
+          hasUniqueValue: unique,
           description: 'Written by wa-crm-sync',
         }),
       );
-      actions.push(`created ${objectType} property ${name} (unique values)`);
+      actions.push(`created ${objectType} property ${name}${unique ? ' (unique values)' : ''}`);
     }
     return actions;
   }
@@ -147,7 +157,9 @@ export class HubSpotConnector implements Connector {
 
   async #upsertContacts(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const idProperty = this.#settings.contactIdProperty;
-    const payloads = operations.map((op) => op.payload as ContactPayload);
+    const names = this.#contactPropertyNames();
+    const readProperties = [idProperty, 'firstname', 'lastname', 'phone', 'mobilephone', ...(names.identityNote ? [names.identityNote] : [])];
+    const payloads = operations.map((op) => contactPayloadOf(op.payload));
     const hubspotIds = new Map<string, string>();
     for (const p of payloads) {
       const known = await context.getRef(REF.contact, p.contactId);
@@ -159,10 +171,10 @@ export class HubSpotConnector implements Connector {
     const unlinked = payloads.filter((p) => !hubspotIds.has(p.contactId));
     if (unlinked.length > 0) {
       const found = await this.#api.call(context, 'reading contacts by WhatsApp id', (c) =>
-        c.crm.contacts.batchApi.read({ idProperty, inputs: unlinked.map((p) => ({ id: p.waId })), properties: [idProperty, 'firstname', 'lastname'], propertiesWithHistory: [] }),
+        c.crm.contacts.batchApi.read({ idProperty, inputs: unlinked.map((p) => ({ id: p.crmKey })), properties: readProperties, propertiesWithHistory: [] }),
       );
       for (const record of found.results) {
-        const payload = unlinked.find((p) => p.waId === record.properties[idProperty]);
+        const payload = unlinked.find((p) => p.crmKey === record.properties[idProperty]);
         if (payload) {
           hubspotIds.set(payload.contactId, record.id);
           current.set(payload.contactId, record.properties);
@@ -171,11 +183,12 @@ export class HubSpotConnector implements Connector {
     }
 
     // 2. Contacts a rep created by hand with the same number, written any common way: adopt them.
-    const unmatched = payloads.filter((p) => !hubspotIds.has(p.contactId));
-    for (const chunk of phoneSearchChunks(unmatched.map((p) => p.waId))) {
+    // (A person whose number WhatsApp withholds can only be found by our key.)
+    const unmatched = payloads.filter((p): p is ContactPayload & { phone: E164 } => !hubspotIds.has(p.contactId) && p.phone !== null);
+    for (const chunk of phoneSearchChunks(unmatched.map((p) => p.phone))) {
       const candidates = await this.#searchByPhone(chunk, context);
-      for (const payload of unmatched.filter((p) => chunk.waIds.includes(p.waId))) {
-        const match = pickPhoneMatch(candidates.filter((c) => !c.properties[idProperty]), payload.waId);
+      for (const payload of unmatched.filter((p) => chunk.waIds.includes(p.phone))) {
+        const match = pickPhoneMatch(candidates.filter((c) => !c.properties[idProperty]), payload.phone);
         if (match) {
           hubspotIds.set(payload.contactId, match.id);
           current.set(payload.contactId, match.properties);
@@ -188,7 +201,7 @@ export class HubSpotConnector implements Connector {
     const unread = payloads.filter((p) => hubspotIds.has(p.contactId) && !current.has(p.contactId));
     if (unread.length > 0) {
       const read = await this.#api.call(context, 'reading contacts', (c) =>
-        c.crm.contacts.batchApi.read({ inputs: unread.map((p) => ({ id: hubspotIds.get(p.contactId)! })), properties: [idProperty, 'firstname', 'lastname'], propertiesWithHistory: [] }),
+        c.crm.contacts.batchApi.read({ inputs: unread.map((p) => ({ id: hubspotIds.get(p.contactId)! })), properties: readProperties, propertiesWithHistory: [] }),
       );
       for (const record of read.results) {
         const payload = unread.find((p) => hubspotIds.get(p.contactId) === record.id);
@@ -200,7 +213,7 @@ export class HubSpotConnector implements Connector {
     // 4. Existing records: our id, and names only where empty.
     const updates = payloads
       .filter((p) => hubspotIds.has(p.contactId))
-      .map((p) => ({ payload: p, properties: existingContactProperties(p, idProperty, current.get(p.contactId) ?? {}) }))
+      .map((p) => ({ payload: p, properties: existingContactProperties(p, names, current.get(p.contactId) ?? {}) }))
       .filter(({ payload, properties }) => Object.entries(properties).some(([k, v]) => current.get(payload.contactId)?.[k] !== v));
     if (updates.length > 0) {
       const response = (await this.#api.call(context, 'updating contacts', (c) =>
@@ -218,12 +231,12 @@ export class HubSpotConnector implements Connector {
     const creates = payloads.filter((p) => !hubspotIds.has(p.contactId));
     if (creates.length > 0) {
       const response = (await this.#api.call(context, 'creating contacts', (c) =>
-        c.crm.contacts.batchApi.upsert({ inputs: creates.map((p) => ({ idProperty, id: p.waId, properties: newContactProperties(p, idProperty) })) }),
+        c.crm.contacts.batchApi.upsert({ inputs: creates.map((p) => ({ idProperty, id: p.crmKey, properties: newContactProperties(p, names) })) }),
       )) as BatchResult;
       for (const payload of creates) {
-        const record = response.results.find((r) => r.properties[idProperty] === payload.waId);
+        const record = response.results.find((r) => r.properties[idProperty] === payload.crmKey);
         if (record) hubspotIds.set(payload.contactId, record.id);
-        else outcomes.set(payload.contactId, failed(new VendorError('hubspot', `contact ${payload.waId.slice(0, 4)}… not created: ${errorFor(response, payload.waId) ?? 'no result'}`)));
+        else outcomes.set(payload.contactId, failed(new VendorError('hubspot', `contact ${maskIdentifier(payload.crmKey)} not created: ${errorFor(response, payload.crmKey) ?? 'no result'}`)));
       }
     }
 
@@ -239,6 +252,11 @@ export class HubSpotConnector implements Connector {
       results.push({ ok: true, result: { hubspotContactId: id } });
     }
     return results;
+  }
+
+  #contactPropertyNames(): ContactPropertyNames {
+    const s = this.#settings;
+    return { id: s.contactIdProperty, bsuid: s.bsuidProperty, username: s.usernameProperty, identityNote: s.identityNoteProperty };
   }
 
   async #searchByPhone(values: PhoneSearchValues, context: ExecutionContext): Promise<SimplePublicObject[]> {

@@ -1,5 +1,6 @@
 // Pure mapping between our model and HubSpot records: no I/O, tested against plain objects.
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js';
 import { storedMediaPayload, type DeliveryStatus, type ModelChange, type StoredMediaPayload, type VendorErrorDetail } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
@@ -17,11 +18,16 @@ export interface ThreadPayload {
 
 export type MediaPayload = StoredMediaPayload;
 
-export interface ContactPayload {
-  readonly contactId: string;
-  readonly waId: E164;
-  readonly profileName: string | null;
-  [key: string]: string | null;
+/** A contact's identifiers (see core/model/identity.ts); `crmKey` is the upsert key, `phone` may be null. */
+export type ContactPayload = ContactIdentityFields;
+
+/** The contact properties this connector writes besides names: from settings, created by setup. */
+export interface ContactPropertyNames {
+  readonly id: string;
+  /** Null: the account does not keep it (the property is not written). */
+  readonly bsuid: string | null;
+  readonly username: string | null;
+  readonly identityNote: string | null;
 }
 
 export interface MessagePayload {
@@ -45,7 +51,7 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
     }
     case 'contact.upserted': {
       const c = change.contact;
-      const payload: ContactPayload = { contactId: c.id, waId: c.waId, profileName: c.profileName };
+      const payload: ContactPayload = identityFields(c, change.previousWaId ?? null);
       return [{ kind: KIND.contact, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
     }
     case 'message.recorded': {
@@ -98,19 +104,41 @@ export function splitName(profileName: string | null): { firstname?: string; las
   return { firstname: parts.slice(0, -1).join(' '), lastname: parts[parts.length - 1]! };
 }
 
-/** Properties for a contact we create: the WhatsApp id, its number, and the profile name. */
-export function newContactProperties(payload: ContactPayload, idProperty: string): Record<string, string> {
-  return { [idProperty]: payload.waId, phone: payload.waId, ...splitName(payload.profileName) };
+/** First and last name from the profile name, else the @username (a phone-less person still reads well). */
+function contactName(payload: ContactPayload): { firstname?: string; lastname?: string } {
+  const name = splitName(payload.profileName);
+  if (name.firstname || name.lastname) return name;
+  return payload.username ? { firstname: `@${payload.username}` } : {};
+}
+
+/** The WhatsApp identifiers as readable, searchable properties (ours: always current); unknown ones are left out. */
+function identityProperties(payload: ContactPayload, names: ContactPropertyNames): Record<string, string> {
+  return {
+    [names.id]: payload.crmKey,
+    ...(payload.bsuid && names.bsuid ? { [names.bsuid]: payload.bsuid } : {}),
+    ...(payload.username && names.username ? { [names.username]: `@${payload.username}` } : {}),
+    // Said while the number is withheld.
+    ...(payload.phone || !names.identityNote ? {} : { [names.identityNote]: NUMBER_WITHHELD_NOTE }),
+  };
+}
+
+/** Properties for a contact we create: our key, the identifiers, the number when known, and the name. */
+export function newContactProperties(payload: ContactPayload, names: ContactPropertyNames): Record<string, string> {
+  return { ...identityProperties(payload, names), ...(payload.phone ? { phone: payload.phone } : {}), ...contactName(payload) };
 }
 
 /**
- * Properties to write on a contact that already exists: our id, and the name only where
- * the record has none (an admin's own edits are never overwritten).
+ * Properties to write on a contact that already exists: our key and identifiers, the phone where
+ * it is empty or still the person's previous number, and the name only where the record has none
+ * (an admin's own edits are never overwritten).
  */
-export function existingContactProperties(payload: ContactPayload, idProperty: string, current: Record<string, string | null | undefined>): Record<string, string> {
-  const name = splitName(payload.profileName);
-  const properties: Record<string, string> = { [idProperty]: payload.waId };
+export function existingContactProperties(payload: ContactPayload, names: ContactPropertyNames, current: Record<string, string | null | undefined>): Record<string, string> {
+  const properties: Record<string, string> = identityProperties(payload, names);
+  // The note goes once WhatsApp shares the number.
+  if (payload.phone && names.identityNote && current[names.identityNote]) properties[names.identityNote] = '';
+  if (phoneFieldNeedsUpdate(current['phone'], payload, [current['mobilephone']])) properties['phone'] = payload.phone!;
   if (!current['firstname'] && !current['lastname']) {
+    const name = contactName(payload);
     if (name.firstname) properties['firstname'] = name.firstname;
     if (name.lastname) properties['lastname'] = name.lastname;
   }

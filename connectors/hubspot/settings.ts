@@ -13,8 +13,22 @@ export const hubspotSettingsSchema = z
     oauth: z.strictObject({ clientId: z.string().min(1), clientSecret: z.string().min(1), refreshToken: z.string().min(1) }).optional(),
     baseUrl: vendorUrl.default('https://api.hubapi.com'),
     timeoutMs: z.number().int().min(1000).default(30_000),
-    /** Contact property holding the WhatsApp id (unique values; created by setup). */
+    /**
+     * Contact property holding our stable key per person (unique values; created by setup): the
+     * WhatsApp id for contacts synced before BSUIDs, else the first BSUID (or number) seen. It
+     * never changes, so number and BSUID changes keep one contact.
+     */
     contactIdProperty: propertyName.default('whatsapp_id'),
+    /**
+     * Contact property (text, searchable) holding the current business-scoped user id; created by
+     * setup. HubSpot refuses writes to a property that does not exist: with autoSetup off, create
+     * it (and the two below) by hand, or set it to null to not write it.
+     */
+    bsuidProperty: propertyName.nullable().default('whatsapp_bsuid'),
+    /** Contact property (text) holding the WhatsApp @username; created by setup; null: not written. */
+    usernameProperty: propertyName.nullable().default('whatsapp_username'),
+    /** Contact property (text) saying when WhatsApp withholds the number; created by setup; null: not written. */
+    identityNoteProperty: propertyName.nullable().default('whatsapp_identity_note'),
     /** Communication property holding the WhatsApp message id (unique values; makes logging idempotent). */
     messageIdProperty: propertyName.default('whatsapp_message_id'),
     /** One note or task per new conversation thread, for the contact's owner. */

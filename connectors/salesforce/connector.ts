@@ -6,7 +6,7 @@ import type { DescribeSObjectResult } from 'jsforce';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
-import { maskPhone } from '../../core/model/phone.js';
+import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
 import type { ModelChange } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { SalesforceApi } from './client.js';
@@ -19,6 +19,7 @@ import {
   soqlString,
   mappedFields,
   newPersonRecord,
+  personFields,
   personQueries,
   pickPerson,
   taskRecord,
@@ -73,7 +74,7 @@ export class SalesforceConnector implements Connector {
 
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = operations[0]?.kind;
-    if (kind === KIND.person) return this.#upsertPeople(operations.map((op) => op.payload as PersonPayload), context);
+    if (kind === KIND.person) return this.#upsertPeople(operations.map((op) => contactPayloadOf(op.payload)), context);
     if (kind === KIND.activity) return this.#logActivity(operations.map((op) => op.payload as ActivityPayload), context);
     if (kind === KIND.media) {
       return Promise.all(operations.map((op) => this.#attachFile(op.payload as MediaFilePayload, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
@@ -123,11 +124,25 @@ export class SalesforceConnector implements Connector {
   async setup(context: ExecutionContext): Promise<string[]> {
     const problems: string[] = [];
     const target = this.#settings.target;
+    const described = new Map<string, DescribeSObjectResult>();
+    const describeOnce = async (object: string) => described.get(object) ?? described.set(object, await this.#describe(context, object)).get(object)!;
+    // The identifiers people read and search by: plain text fields (a BSUID and a username change, so no external id).
+    for (const [field, label, setting] of [
+      [this.#settings.bsuidField, 'WhatsApp BSUID', 'bsuidField'],
+      [this.#settings.usernameField, 'WhatsApp Username', 'usernameField'],
+    ] as const) {
+      const describe = await describeOnce(target);
+      if (!describe.fields.some((f) => f.name === field)) {
+        problems.push(
+          `${target}.${field} does not exist: in Setup > Object Manager > ${target} > Fields & Relationships > New, create a Text(255) field labelled "${label}" with API name ${field.replace(/__c$/, '')} (or set connectors.salesforce.${setting} to a field you have)`,
+        );
+      }
+    }
     for (const [object, field, label] of [
       [target, this.#settings.externalIdField, 'WhatsApp Id'],
       ['Task', this.#settings.taskExternalIdField, 'WhatsApp Thread Id'],
     ] as const) {
-      const describe = await this.#describe(context, object);
+      const describe = await describeOnce(object);
       const found = describe.fields.find((f) => f.name === field);
       if (!found) {
         problems.push(
@@ -165,18 +180,29 @@ export class SalesforceConnector implements Connector {
       else unlinked.push(p);
     }
 
-    // Find records already holding our id, or with the same number however it was typed.
-    for (const query of personQueries(unlinked.map((p) => p.waId), target, externalIdField)) {
+    // People linked earlier: read them, so a new number, BSUID or username reaches the record.
+    const linked = payloads.filter((p) => ids.has(p.contactId));
+    if (linked.length > 0) {
+      const soql = `SELECT ${personFields(this.#settings)} FROM ${target} WHERE Id IN (${[...new Set(linked.map((p) => ids.get(p.contactId)!))].map(soqlString).join(', ')})`;
+      const records = await this.#api.call(context, `reading ${target} records`, async (c) => (await c.query<PersonRecord>(soql).execute({ autoFetch: true, maxFetch: 2000 })).records as PersonRecord[]);
+      for (const p of linked) {
+        const record = records.find((r) => r.Id === ids.get(p.contactId));
+        if (record) found.set(p.contactId, record);
+      }
+    }
+
+    // Find records already holding our key, or with the same number however it was typed.
+    for (const query of personQueries(unlinked.map((p) => ({ crmKey: p.crmKey, phone: p.phone })), target, this.#settings)) {
       const records = await this.#api.call(context, `looking up ${target} records`, async (c) => {
         const result = await c.query<PersonRecord>(query.soql).execute({ autoFetch: true, maxFetch: 2000 });
         return result.records as PersonRecord[];
       });
-      for (const payload of unlinked.filter((p) => query.waIds.includes(p.waId))) {
-        const match = pickPerson(records, payload.waId, externalIdField);
+      for (const payload of unlinked.filter((p) => query.keys.includes(p.crmKey))) {
+        const match = pickPerson(records, { crmKey: payload.crmKey, phone: payload.phone }, externalIdField);
         if (!match) continue;
         ids.set(payload.contactId, match.record.Id);
         found.set(payload.contactId, match.record);
-        if (match.by === 'phone') context.log.info({ salesforceId: match.record.Id, phone: payload.waId }, `adopted an existing ${target} with the same phone number`);
+        if (match.by === 'phone') context.log.info({ salesforceId: match.record.Id, phone: payload.phone }, `adopted an existing ${target} with the same phone number`);
       }
     }
 
@@ -204,7 +230,7 @@ export class SalesforceConnector implements Connector {
       creates.forEach((p, i) => {
         const result = results[i];
         if (result?.success && result.id) ids.set(p.contactId, result.id);
-        else outcomes.set(p.contactId, { ok: false, error: recordFailure(result, `${target} for ${maskPhone(p.waId)}`) });
+        else outcomes.set(p.contactId, { ok: false, error: recordFailure(result, `${target} for ${maskIdentifier(p.crmKey)}`) });
       });
     }
 

@@ -1,5 +1,6 @@
 // Pure mapping between our model and Salesforce records and SOQL: no I/O.
 import type { ThreadMessage } from '../../core/connector.js';
+import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { samePerson, writtenForms, type E164 } from '../../core/model/phone.js';
 import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
@@ -23,12 +24,8 @@ export function fileNameOnClient(payload: Pick<MediaFilePayload, 'sha256' | 'fil
   return `${fileTitle(payload)}.${extension}`;
 }
 
-export interface PersonPayload {
-  readonly contactId: string;
-  readonly waId: E164;
-  readonly profileName: string | null;
-  [key: string]: string | null;
-}
+/** A person's identifiers (see core/model/identity.ts): `crmKey` is the external id, `phone` may be null. */
+export type PersonPayload = ContactIdentityFields;
 
 export interface ActivityPayload {
   readonly messageId: string;
@@ -48,7 +45,7 @@ export function toOperationDrafts(change: ModelChange, options: { mediaFiles: bo
   }
   if (change.type === 'contact.upserted') {
     const c = change.contact;
-    const payload: PersonPayload = { contactId: c.id, waId: c.waId, profileName: c.profileName };
+    const payload: PersonPayload = identityFields(c, change.previousWaId ?? null);
     return [{ kind: KIND.person, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
   }
   if (change.type === 'message.recorded') {
@@ -75,27 +72,39 @@ export const PHONE_FIELDS = ['Phone', 'MobilePhone'] as const;
 /** SOQL travels URL-encoded in a GET query string: keep it well under the ~16 KB URL Salesforce accepts. */
 const MAX_ENCODED_SOQL_CHARS = 8_000;
 
+/** The fields read of a person: names, phones, our key and identifiers, and the note. */
+export function personFields(settings: Pick<SalesforceSettings, 'externalIdField' | 'bsuidField' | 'usernameField'>): string {
+  return `Id, FirstName, LastName, Phone, MobilePhone, Description, ${settings.externalIdField}, ${settings.bsuidField}, ${settings.usernameField}`;
+}
+
+/** Who a lookup is for: our key, and the number when WhatsApp shares it. */
+export interface PersonLookup {
+  readonly crmKey: string;
+  readonly phone: E164 | null;
+}
+
 /**
  * Queries finding people by our external id or by phone in any common written form, each short
- * enough for one request. Returns the numbers each query covers.
+ * enough for one request. Returns the people each query covers.
  */
-export function personQueries(waIds: readonly E164[], target: string, externalIdField: string): Array<{ soql: string; waIds: E164[] }> {
-  const select = `SELECT Id, FirstName, LastName, Phone, MobilePhone, ${externalIdField} FROM ${target} WHERE `;
-  const build = (numbers: readonly E164[]) => {
-    const ids = numbers.map(soqlString).join(', ');
-    const forms = [...new Set(numbers.flatMap((n) => writtenForms(n)))].map(soqlString).join(', ');
-    return `${select}${externalIdField} IN (${ids}) OR ${PHONE_FIELDS.map((f) => `${f} IN (${forms})`).join(' OR ')}`;
+export function personQueries(people: readonly PersonLookup[], target: string, settings: Pick<SalesforceSettings, 'externalIdField' | 'bsuidField' | 'usernameField'>): Array<{ soql: string; keys: string[] }> {
+  const select = `SELECT ${personFields(settings)} FROM ${target} WHERE `;
+  const build = (batch: readonly PersonLookup[]) => {
+    const ids = batch.map((p) => soqlString(p.crmKey)).join(', ');
+    const forms = [...new Set(batch.flatMap((p) => (p.phone ? writtenForms(p.phone) : [])))].map(soqlString).join(', ');
+    const byPhone = forms === '' ? '' : ` OR ${PHONE_FIELDS.map((f) => `${f} IN (${forms})`).join(' OR ')}`;
+    return `${select}${settings.externalIdField} IN (${ids})${byPhone}`;
   };
-  const queries: Array<{ soql: string; waIds: E164[] }> = [];
-  let current: E164[] = [];
-  for (const waId of waIds) {
-    if (current.length > 0 && encodeURIComponent(build([...current, waId])).length > MAX_ENCODED_SOQL_CHARS) {
-      queries.push({ soql: build(current), waIds: current });
+  const queries: Array<{ soql: string; keys: string[] }> = [];
+  let current: PersonLookup[] = [];
+  for (const person of people) {
+    if (current.length > 0 && encodeURIComponent(build([...current, person])).length > MAX_ENCODED_SOQL_CHARS) {
+      queries.push({ soql: build(current), keys: current.map((p) => p.crmKey) });
       current = [];
     }
-    current.push(waId);
+    current.push(person);
   }
-  if (current.length > 0) queries.push({ soql: build(current), waIds: current });
+  if (current.length > 0) queries.push({ soql: build(current), keys: current.map((p) => p.crmKey) });
   return queries;
 }
 
@@ -108,43 +117,65 @@ export interface PersonRecord {
   [field: string]: unknown;
 }
 
-/** The record already holding this WhatsApp id, else one whose phone is this number. */
-export function pickPerson(records: readonly PersonRecord[], waId: E164, externalIdField: string): { record: PersonRecord; by: 'externalId' | 'phone' } | undefined {
-  const byId = records.find((r) => r[externalIdField] === waId);
+/** The record already holding our key, else one whose phone is this number. */
+export function pickPerson(records: readonly PersonRecord[], person: PersonLookup, externalIdField: string): { record: PersonRecord; by: 'externalId' | 'phone' } | undefined {
+  const byId = records.find((r) => r[externalIdField] === person.crmKey);
   if (byId) return { record: byId, by: 'externalId' };
+  const phone = person.phone;
+  if (!phone) return undefined;
   const byPhone = records.find(
-    (r) => !r[externalIdField] && PHONE_FIELDS.some((f) => typeof r[f] === 'string' && samePerson(r[f] as string, waId, waId)),
+    (r) => !r[externalIdField] && PHONE_FIELDS.some((f) => typeof r[f] === 'string' && samePerson(r[f] as string, phone, phone)),
   );
   return byPhone ? { record: byPhone, by: 'phone' } : undefined;
 }
 
-export function nameParts(profileName: string | null, unknownLastName: string): { FirstName?: string; LastName: string } {
+/** First and last name from the profile name; a person with none is named by their @username, else `unknownLastName`. */
+export function nameParts(profileName: string | null, unknownLastName: string, username: string | null = null): { FirstName?: string; LastName: string } {
   const parts = (profileName ?? '').trim().split(/\s+/).filter(Boolean);
-  if (parts.length === 0) return { LastName: unknownLastName };
+  if (parts.length === 0) return { LastName: username ? `@${username}` : unknownLastName };
   if (parts.length === 1) return { LastName: parts[0]! };
   return { FirstName: parts.slice(0, -1).join(' '), LastName: parts[parts.length - 1]! };
 }
 
 /** Fields the org requires on create that our mapping fills itself. */
 export function mappedFields(settings: SalesforceSettings): string[] {
-  return [settings.externalIdField, 'Phone', 'FirstName', 'LastName', ...(settings.target === 'Lead' ? ['Company'] : [])];
+  return [settings.externalIdField, settings.bsuidField, settings.usernameField, 'Phone', 'FirstName', 'LastName', 'Description', ...(settings.target === 'Lead' ? ['Company'] : [])];
 }
 
-/** A person we create: our id, the number, the profile name, and the org's required defaults. */
-export function newPersonRecord(payload: PersonPayload, settings: SalesforceSettings): Record<string, string> {
+/** The identifiers as readable, searchable fields (ours: always current). */
+function identityValues(payload: PersonPayload, settings: SalesforceSettings): Record<string, string | null> {
   return {
-    ...(settings.target === 'Lead' ? { Company: 'WhatsApp' } : {}),
-    ...settings.defaults,
-    [settings.externalIdField]: payload.waId,
-    Phone: payload.waId,
-    ...nameParts(payload.profileName, settings.unknownLastName),
+    [settings.externalIdField]: payload.crmKey,
+    [settings.bsuidField]: payload.bsuid,
+    [settings.usernameField]: payload.username ? `@${payload.username}` : null,
   };
 }
 
-/** What to write on a person who already exists: our id if missing; a first name only where empty. Undefined when nothing. */
-export function existingPersonUpdate(record: PersonRecord, payload: PersonPayload, settings: SalesforceSettings): Record<string, string> | undefined {
-  const update: Record<string, string> = {};
-  if (record[settings.externalIdField] !== payload.waId) update[settings.externalIdField] = payload.waId;
+/** A person we create: our key, the identifiers, the number (or a note that it is withheld), the name, the org's defaults. */
+export function newPersonRecord(payload: PersonPayload, settings: SalesforceSettings): Record<string, string> {
+  const identity = Object.fromEntries(Object.entries(identityValues(payload, settings)).filter((entry): entry is [string, string] => entry[1] !== null));
+  return {
+    ...(settings.target === 'Lead' ? { Company: 'WhatsApp' } : {}),
+    ...settings.defaults,
+    ...identity,
+    ...(payload.phone ? { Phone: payload.phone } : { Description: NUMBER_WITHHELD_NOTE }),
+    ...nameParts(payload.profileName, settings.unknownLastName, payload.username),
+  };
+}
+
+/**
+ * What to write on a person who already exists: our key and identifiers where they differ, the
+ * phone where empty or still the previous number, our withheld-number note removed once the
+ * number is known, a first name only where empty. Undefined when nothing.
+ */
+export function existingPersonUpdate(record: PersonRecord, payload: PersonPayload, settings: SalesforceSettings): Record<string, string | null> | undefined {
+  const update: Record<string, string | null> = {};
+  for (const [field, value] of Object.entries(identityValues(payload, settings))) {
+    if ((record[field] ?? null) !== value) update[field] = value;
+  }
+  if (phoneFieldNeedsUpdate(record.Phone, payload, [record.MobilePhone])) update['Phone'] = payload.phone;
+  if (payload.phone && record['Description'] === NUMBER_WITHHELD_NOTE) update['Description'] = null;
+  if (!payload.phone && !record.Phone && !record['Description']) update['Description'] = NUMBER_WITHHELD_NOTE;
   const name = nameParts(payload.profileName, settings.unknownLastName);
   if (!record.FirstName && name.FirstName) update['FirstName'] = name.FirstName;
   return Object.keys(update).length > 0 ? { Id: record.Id, ...update } : undefined;

@@ -17,8 +17,15 @@ export const salesforceSettingsSchema = z
     timeoutMs: z.number().int().min(1000).default(60_000),
     /** Where WhatsApp customers live: Lead or Contact. */
     target: z.enum(['Lead', 'Contact']).default('Lead'),
-    /** External-id field on the target object holding the WhatsApp id. */
+    /**
+     * External-id field on the target object holding our stable key per person: the WhatsApp id for
+     * people synced before BSUIDs, else the first BSUID (or number) seen. It never changes.
+     */
     externalIdField: apiName.default('WhatsApp_Id__c'),
+    /** Text field on the target object holding the current business-scoped user id (searchable). */
+    bsuidField: apiName.default('WhatsApp_BSUID__c'),
+    /** Text field on the target object holding the WhatsApp @username. */
+    usernameField: apiName.default('WhatsApp_Username__c'),
     /** External-id field on Task holding our thread id: one Task per thread, kept up to date. */
     taskExternalIdField: apiName.default('WhatsApp_Thread_Id__c'),
     /** Values for fields the org requires on create. Lead's Company is 'WhatsApp' unless set here. */

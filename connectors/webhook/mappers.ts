@@ -15,7 +15,18 @@ export function toOperationDrafts(change: ModelChange, events: WebhookSettings['
           kind: KIND.contact,
           key: `${c.id}:${c.updatedAt}`,
           orderingKey: `contact:${c.id}`,
-          payload: { contactId: c.id, waId: c.waId, userId: c.userId, profileName: c.profileName, created: change.created },
+          // waId is null while WhatsApp withholds the number; bsuid then names the person.
+          payload: {
+            contactId: c.id,
+            crmKey: c.crmKey,
+            waId: c.waId,
+            bsuid: c.bsuid,
+            parentBsuid: c.parentBsuid,
+            username: c.username,
+            userId: c.userId,
+            profileName: c.profileName,
+            created: change.created,
+          },
         },
       ];
     }
@@ -26,6 +37,7 @@ export function toOperationDrafts(change: ModelChange, events: WebhookSettings['
         messageId: m.id,
         contactId: change.contact.id,
         waId: change.contact.waId,
+        bsuid: change.contact.bsuid,
         threadId: m.threadId,
         newThread: change.threadCreated,
         direction: m.direction,

@@ -38,7 +38,11 @@ const mediaInfo = z.looseObject({
 });
 export type MediaInfo = z.infer<typeof mediaInfo>;
 
-const sendAnswer = z.looseObject({ messages: z.array(z.looseObject({ id: z.string() })).min(1) });
+// `contacts[]` echoes the address: `input`, and `wa_id` for a send to a phone or `user_id` for one to a BSUID.
+const sendAnswer = z.looseObject({
+  contacts: z.array(z.looseObject({ input: z.string().optional(), wa_id: z.string().optional(), user_id: z.string().optional() })).optional(),
+  messages: z.array(z.looseObject({ id: z.string() })).min(1),
+});
 const uploadAnswer = z.looseObject({ id: z.string() });
 
 /** The body of `POST /{phone-number-id}/messages` after the common fields: one message of any type. */
@@ -91,19 +95,21 @@ export class CloudApiClient {
   }
 
   /**
-   * POST /{phone-number-id}/messages: one message to one customer; returns its wamid.
+   * POST /{phone-number-id}/messages: one message to one customer, addressed by phone (`to`) or
+   * by BSUID (`recipient`); returns its wamid.
    * https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
    * `callbackData` goes out as biz_opaque_callback_data (at most 512 characters), which WhatsApp
    * echoes in the message's status webhooks:
    * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/
    */
-  async sendMessage(context: ExecutionContext, phoneNumberId: string, to: string, message: OutgoingMessage, callbackData?: string): Promise<string> {
+  async sendMessage(context: ExecutionContext, phoneNumberId: string, address: { to: string } | { recipient: string }, message: OutgoingMessage, callbackData?: string): Promise<string> {
     const response = await vendorFetch(context, {
       vendor: 'whatsapp',
       method: 'POST',
       url: `${this.baseUrl}/${encodeURIComponent(phoneNumberId)}/messages`,
       headers: { ...this.#headers(), 'content-type': 'application/json' },
-      body: JSON.stringify({ messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message, ...(callbackData === undefined ? {} : { biz_opaque_callback_data: callbackData }) }),
+      body: JSON.stringify({ messaging_product: 'whatsapp', recipient_type: 'individual', ...address, ...message, ...(callbackData === undefined ? {} : { biz_opaque_callback_data: callbackData }) }),
       timeoutMs: this.timeoutMs,
       classify: classifyGraphError,
     });

@@ -9,7 +9,21 @@ import type { WhatsAppSection } from '../../core/config/schema.js';
 import type { ModelChange, StoredMedia } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { CloudApiClient } from './client.js';
-import { KIND, MEDIA_SIZE_CAPS, SERVICE_WINDOW_MS, callbackDataFor, mediaKindFor, mediaMessage, replyParts, toOperationDrafts, type FetchMediaPayload, type SendReplyPayload } from './mappers.js';
+import {
+  BSUID_NOT_SUPPORTED,
+  KIND,
+  MEDIA_SIZE_CAPS,
+  SERVICE_WINDOW_MS,
+  addressOf,
+  bsuidRefusalReason,
+  callbackDataFor,
+  mediaKindFor,
+  mediaMessage,
+  replyParts,
+  toOperationDrafts,
+  type FetchMediaPayload,
+  type SendReplyPayload,
+} from './mappers.js';
 
 /** Ref kind: the wamid of each part of a reply already sent, so a retry sends only the rest (and the engine knows it is ours). */
 const SENT_REF = SENT_MESSAGE_REF.kind;
@@ -75,6 +89,11 @@ export class WhatsAppConnector implements Connector {
       effects.push({ type: 'reply.undeliverable', threadId: payload.threadId, reply, reason });
       return { ok: true, result: { sent: 0, reason: 'outside the customer service window' }, effects };
     }
+    const address = addressOf(payload);
+    if (!address) {
+      effects.push({ type: 'reply.undeliverable', threadId: payload.threadId, reply, reason: 'WhatsApp has given neither a phone number nor a business-scoped user id for this customer, so there is nobody to address the reply to' });
+      return { ok: true, result: { sent: 0, reason: 'no address' }, effects };
+    }
     const sent: string[] = [];
     for (const [index, part] of parts.entries()) {
       const refKey = `${reply.origin}:${reply.sourceId}:${index}`;
@@ -96,11 +115,17 @@ export class WhatsAppConnector implements Connector {
         const pending = { part: refKey, operation: op.idempotencyKey };
         await context.setRef(PENDING_SEND_REF.kind, callbackData, encodePendingSend({ ...pending, sentAt: Date.now() }));
         try {
-          wamid = await this.#client.sendMessage(context, payload.businessNumberId, payload.to, message!, callbackData);
+          wamid = await this.#client.sendMessage(context, payload.businessNumberId, address, message!, callbackData);
         } catch (error) {
           // WhatsApp answered with an error: nothing went out, so nothing is in doubt.
           const answered = error instanceof SyncError && !(error instanceof TransportError) && error.status !== undefined;
           if (answered) await context.setRef(PENDING_SEND_REF.kind, callbackData, encodePendingSend({ ...pending, sentAt: 0 }));
+          // A part WhatsApp cannot send to a BSUID is told to the agent; the other parts still go.
+          if ('recipient' in address && error instanceof VendorError && error.code === BSUID_NOT_SUPPORTED) {
+            context.log.warn({ threadId: payload.threadId, part: index }, 'WhatsApp refused a reply part for a BSUID recipient (131062)');
+            effects.push({ type: 'reply.undeliverable', threadId: payload.threadId, reply, reason: bsuidRefusalReason(part.description) });
+            continue;
+          }
           throw error;
         }
         await context.setRef(SENT_REF, refKey, wamid);

@@ -28,11 +28,21 @@ export interface FetchMediaPayload {
   [key: string]: string | null;
 }
 
+/** Who a reply goes to: the phone number when WhatsApp shares it (Meta's advice), else the BSUID. */
+export interface ReplyRecipient {
+  readonly waId: string | null;
+  readonly bsuid: string | null;
+  readonly parentBsuid: string | null;
+  [key: string]: string | null;
+}
+
 export interface SendReplyPayload {
   readonly contactId: string;
   readonly threadId: string;
-  /** The customer's WhatsApp id. */
-  readonly to: string;
+  /** The customer's identifiers when the reply was queued. */
+  readonly recipient: ReplyRecipient;
+  /** The WhatsApp id of operations queued before BSUIDs (read when `recipient` is absent). */
+  readonly to?: string;
   /** The business number the conversation is on (phone_number_id). */
   readonly businessNumberId: string;
   readonly reply: OutboundReply;
@@ -44,7 +54,7 @@ export function toOperationDrafts(change: ModelChange, options: { fetchMedia: bo
     const payload: SendReplyPayload = {
       contactId: change.contact.id,
       threadId: change.thread.id,
-      to: change.contact.waId,
+      recipient: { waId: change.contact.waId, bsuid: change.contact.bsuid, parentBsuid: change.contact.parentBsuid },
       businessNumberId: change.thread.businessNumberId,
       reply: change.reply,
     };
@@ -63,6 +73,26 @@ export function toOperationDrafts(change: ModelChange, options: { fetchMedia: bo
   };
   // Its own ordering key: a slow or failing download never holds up the conversation.
   return [{ kind: KIND.fetchMedia, key: change.message.id, orderingKey: `media:${change.message.id}`, payload }];
+}
+
+/**
+ * The addressing fields of a send: `to` with the phone number when known (Meta recommends it, so
+ * numbers keep appearing in webhooks), else `recipient` with the BSUID or parent BSUID.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+ */
+export function addressOf(payload: Pick<SendReplyPayload, 'recipient' | 'to'>): { to: string } | { recipient: string } | undefined {
+  const phone = payload.recipient?.waId ?? payload.to;
+  if (phone) return { to: phone };
+  const bsuid = payload.recipient?.bsuid ?? payload.recipient?.parentBsuid;
+  return bsuid ? { recipient: bsuid } : undefined;
+}
+
+/** Meta's code for "this message cannot go to a business-scoped user id" (e.g. one-tap authentication templates). */
+export const BSUID_NOT_SUPPORTED = '131062';
+
+/** What the agent reads on the ticket when WhatsApp refuses a part of a reply for a BSUID-only customer. */
+export function bsuidRefusalReason(description: string): string {
+  return `WhatsApp refused to send ${description.startsWith('[') ? description : 'the text'} to this customer's business-scoped user id (error 131062: this kind of message cannot go to a BSUID, and the customer withholds their phone number). What you can do: answer with plain text or a file while the 24-hour window is open, use a template that is not a one-tap, zero-tap or copy-code authentication template, or ask the customer to share their phone number`;
 }
 
 /** The media kind WhatsApp sends a file as, by its MIME type (anything else goes as a document). */

@@ -2,6 +2,8 @@
 // `/whatsapp/webhooks` in test/contract/specs/whatsapp/business-messaging-api_v23.0.yaml,
 // Meta's OpenAPI description vendored from facebook/openapi, MIT).
 // Loose objects: Meta adds fields often, and an unknown field must never lose a message.
+// Identity fields (BSUIDs, parent BSUIDs, usernames; the phone withheld from username users):
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
 import { z } from 'zod';
 
 const errorDetail = z.looseObject({
@@ -22,12 +24,15 @@ const media = z.looseObject({
 });
 
 export const cloudApiMessage = z.looseObject({
-  from: z.string(),
+  /** The sender's phone number; omitted when a username user withholds it. */
+  from: z.string().optional(),
   id: z.string(),
   timestamp: z.string().regex(/^\d+$/),
   type: z.string(),
-  /** Business-scoped user id, sent alongside `from` by newer API versions. */
+  /** The sender's business-scoped user id (BSUID), sent since April 2026. */
   from_user_id: z.string().optional(),
+  /** The sender's parent BSUID, when the business has parent BSUIDs enabled. */
+  from_parent_user_id: z.string().optional(),
   context: z
     .looseObject({
       from: z.string().optional(),
@@ -97,18 +102,36 @@ export const cloudApiMessage = z.looseObject({
         .optional(),
     })
     .optional(),
+  // https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/system/
+  // `user_changed_number` gives the new number in `wa_id`; `user_changed_user_id` the new BSUID
+  // in `user_id` (and `parent_user_id`) with the old ones in `previous_user_id` / `previous_parent_user_id`.
   system: z
-    .looseObject({ body: z.string().optional(), wa_id: z.string().optional(), new_wa_id: z.string().optional(), type: z.string().optional() })
+    .looseObject({
+      body: z.string().optional(),
+      wa_id: z.string().optional(),
+      new_wa_id: z.string().optional(),
+      user_id: z.string().optional(),
+      parent_user_id: z.string().optional(),
+      previous_user_id: z.string().optional(),
+      previous_parent_user_id: z.string().optional(),
+      type: z.string().optional(),
+    })
     .optional(),
   errors: z.array(errorDetail).optional(),
 });
 export type CloudApiMessage = z.infer<typeof cloudApiMessage>;
 
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/
 export const cloudApiStatus = z.looseObject({
   id: z.string(),
   status: z.enum(['sent', 'delivered', 'read', 'failed', 'deleted', 'warning']),
   timestamp: z.string().regex(/^\d+$/),
-  recipient_id: z.string(),
+  /** The recipient's phone number; omitted when a message sent to a BSUID goes to a username user. */
+  recipient_id: z.string().optional(),
+  recipient_user_id: z.string().optional(),
+  /** Meta's status reference names it `recipient_parent_user_id`; some pages write `parent_recipient_user_id`: both are read. */
+  recipient_parent_user_id: z.string().optional(),
+  parent_recipient_user_id: z.string().optional(),
   errors: z.array(errorDetail).optional(),
   // Echo of the sender's tag (at most 512 characters):
   // https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/
@@ -119,18 +142,50 @@ export type CloudApiStatus = z.infer<typeof cloudApiStatus>;
 /** `smb_message_echoes`: messages sent from the WhatsApp Business app on a coexistence number. */
 export const cloudApiEcho = z.looseObject({
   from: z.string(),
-  to: z.string(),
+  /**
+   * The customer's number. `to_user_id` (their BSUID) is read when present, by analogy with
+   * `from_user_id`; the echo reference we could check does not name it yet.
+   */
+  to: z.string().optional(),
+  to_user_id: z.string().optional(),
   id: z.string(),
   timestamp: z.string().regex(/^\d+$/),
   type: z.string(),
 });
 
+/** `contacts[]` of a messages value: the phone (`wa_id`) is omitted when a username user withholds it. */
+export const webhookContact = z.looseObject({
+  wa_id: z.string().optional(),
+  user_id: z.string().optional(),
+  parent_user_id: z.string().optional(),
+  profile: z.looseObject({ name: z.string().optional(), username: z.string().optional() }).optional(),
+});
+export type WebhookContact = z.infer<typeof webhookContact>;
+
+/**
+ * `user_preferences` (marketing message stop/resume), with the user's BSUID beside or instead of `wa_id`.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/user_preferences/
+ */
+export const userPreferencesValue = z.looseObject({
+  messaging_product: z.literal('whatsapp'),
+  metadata: z.looseObject({ display_phone_number: z.string(), phone_number_id: z.string() }),
+  contacts: z.array(webhookContact).optional(),
+  user_preferences: z.array(
+    z.looseObject({
+      wa_id: z.string().optional(),
+      user_id: z.string().optional(),
+      parent_user_id: z.string().optional(),
+      category: z.string().optional(),
+      value: z.string().optional(),
+      timestamp: z.number().optional(),
+    }),
+  ),
+});
+
 export const messagesValue = z.looseObject({
   messaging_product: z.literal('whatsapp'),
   metadata: z.looseObject({ display_phone_number: z.string(), phone_number_id: z.string() }),
-  contacts: z
-    .array(z.looseObject({ wa_id: z.string(), user_id: z.string().optional(), profile: z.looseObject({ name: z.string().optional() }).optional() }))
-    .optional(),
+  contacts: z.array(webhookContact).optional(),
   // Each item is checked on its own so that one odd message does not hide the others.
   messages: z.array(z.unknown()).optional(),
   statuses: z.array(z.unknown()).optional(),

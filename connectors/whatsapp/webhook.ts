@@ -13,7 +13,17 @@ import type {
 } from '../../core/model/types.js';
 import { MESSAGE_TYPES } from '../../core/model/types.js';
 import { renderMessage } from './render.js';
-import { cloudApiEcho, cloudApiMessage, cloudApiStatus, messagesValue, webhookEnvelope, type CloudApiMessage } from './webhook-schema.js';
+import type { CustomerIdentity } from '../../core/model/identity.js';
+import {
+  cloudApiEcho,
+  cloudApiMessage,
+  cloudApiStatus,
+  messagesValue,
+  userPreferencesValue,
+  webhookEnvelope,
+  type CloudApiMessage,
+  type WebhookContact,
+} from './webhook-schema.js';
 import type { z } from 'zod';
 
 const MEDIA_KINDS: readonly string[] = ['image', 'audio', 'video', 'document', 'sticker'] satisfies MediaKind[];
@@ -55,18 +65,49 @@ function knownType(type: string): MessageType {
   return (MESSAGE_TYPES as readonly string[]).includes(type) ? (type as MessageType) : 'unsupported';
 }
 
+/** Usernames are written with `@` in the app; we keep them without it. */
+function usernameOf(contact: WebhookContact | undefined): string | null {
+  const username = contact?.profile?.username?.trim().replace(/^@/, '');
+  return username ? username : null;
+}
+
+/**
+ * The `contacts[]` entry describing a sender or recipient: by phone when both carry one, else by
+ * BSUID (a username user's entries have no `wa_id`), else the only entry there is.
+ */
+function contactFor(contacts: readonly WebhookContact[], waId: string | undefined, bsuid: string | undefined): WebhookContact | undefined {
+  return (
+    (waId ? contacts.find((c) => c.wa_id === waId) : undefined) ??
+    (bsuid ? contacts.find((c) => c.user_id === bsuid) : undefined) ??
+    (contacts.length === 1 && (!waId || !contacts[0]!.wa_id) && (!bsuid || !contacts[0]!.user_id) ? contacts[0] : undefined)
+  );
+}
+
+/** Every identifier given for one person, from the message or status itself and its contacts entry. */
+function identityOf(ids: { waId?: string | undefined; bsuid?: string | undefined; parentBsuid?: string | undefined }, contact: WebhookContact | undefined): CustomerIdentity {
+  return {
+    waId: ids.waId ?? contact?.wa_id ?? null,
+    bsuid: ids.bsuid ?? contact?.user_id ?? null,
+    parentBsuid: ids.parentBsuid ?? contact?.parent_user_id ?? null,
+    username: usernameOf(contact),
+  };
+}
+
 /** The event for one parsed message, as received from the customer. */
 function messageEvent(
   m: CloudApiMessage,
   raw: unknown,
   number: { businessNumberId: string; businessDisplayNumber: string },
+  customer: CustomerIdentity,
 ): InboundMessageEvent {
+  const system = m.type === 'system' ? m.system : undefined;
+  const bsuidChanged = system?.type === 'user_changed_user_id';
   return {
     kind: 'message',
     direction: 'inbound',
     ...number,
-    fromWaId: m.from,
-    fromUserId: null,
+    // A BSUID change names the person by the BSUID they had: that is the one we know.
+    customer: bsuidChanged && system?.previous_user_id ? { ...customer, bsuid: system.previous_user_id, parentBsuid: system.previous_parent_user_id ?? customer.parentBsuid } : customer,
     profileName: null,
     messageId: m.id,
     sentAt: Number(m.timestamp) * 1000,
@@ -75,7 +116,9 @@ function messageEvent(
     text: renderMessage(m),
     media: mediaOf(m),
     replyToId: m.context?.id ?? (m.type === 'reaction' ? (m.reaction?.message_id ?? null) : null),
-    newWaId: m.type === 'system' ? (m.system?.wa_id ?? m.system?.new_wa_id ?? null) : null,
+    newWaId: system && !bsuidChanged ? (system.wa_id ?? system.new_wa_id ?? null) : null,
+    newBsuid: bsuidChanged ? (system?.user_id ?? null) : null,
+    newParentBsuid: bsuidChanged ? (system?.parent_user_id ?? null) : null,
     errors: toErrors(m.errors),
     raw: raw as JsonValue,
   };
@@ -89,7 +132,7 @@ function parseMessagesChange(value: unknown, where: string, events: InboundEvent
   }
   const v = parsedValue.data;
   const businessNumberId = v.metadata.phone_number_id;
-  const profiles = new Map((v.contacts ?? []).map((c) => [c.wa_id, c]));
+  const contacts = v.contacts ?? [];
 
   const number = { businessNumberId, businessDisplayNumber: v.metadata.display_phone_number };
 
@@ -100,23 +143,25 @@ function parseMessagesChange(value: unknown, where: string, events: InboundEvent
       return;
     }
     const m = parsed.data;
-    const profile = profiles.get(m.from);
-    events.push({
-      ...messageEvent(m, item, number),
-      fromUserId: m.from_user_id ?? profile?.user_id ?? null,
-      profileName: profile?.profile?.name ?? null,
-    });
+    const contact = contactFor(contacts, m.from, m.from_user_id);
+    const customer = identityOf({ waId: m.from, bsuid: m.from_user_id, parentBsuid: m.from_parent_user_id }, contact);
+    if (!customer.waId && !customer.bsuid && !customer.parentBsuid && !m.system?.previous_user_id) {
+      problems.push(`${where}.messages[${index}]: names no sender (no from, from_user_id or contacts entry)`);
+      return;
+    }
+    events.push({ ...messageEvent(m, item, number, customer), profileName: contact?.profile?.name ?? null });
   });
 
   // Echoes of messages sent from the WhatsApp Business app: the customer is the recipient.
   (v.message_echoes ?? []).forEach((item, index) => {
     const echo = cloudApiEcho.safeParse(item);
     const message = cloudApiMessage.safeParse(item && typeof item === 'object' ? { ...item, from: (item as { to?: unknown }).to } : item);
-    if (!echo.success || !message.success) {
-      problems.push(`${where}.message_echoes[${index}]: ${echo.error ? describeIssues(echo.error) : 'unreadable message'}`);
+    if (!echo.success || !message.success || (!echo.data.to && !echo.data.to_user_id)) {
+      problems.push(`${where}.message_echoes[${index}]: ${echo.error ? describeIssues(echo.error) : message.success ? 'names no recipient (no to, to_user_id)' : 'unreadable message'}`);
       return;
     }
-    events.push({ ...messageEvent(message.data, item, number), direction: 'outbound' });
+    const customer = identityOf({ waId: echo.data.to, bsuid: echo.data.to_user_id }, contactFor(contacts, echo.data.to, echo.data.to_user_id));
+    events.push({ ...messageEvent(message.data, item, number, customer), direction: 'outbound' });
   });
 
   (v.statuses ?? []).forEach((item, index) => {
@@ -126,13 +171,18 @@ function parseMessagesChange(value: unknown, where: string, events: InboundEvent
       return;
     }
     const s = parsed.data;
+    // A failed status has no contacts entry; a message sent to a BSUID may come back without recipient_id.
+    const recipient = identityOf(
+      { waId: s.recipient_id, bsuid: s.recipient_user_id, parentBsuid: s.recipient_parent_user_id ?? s.parent_recipient_user_id },
+      contactFor(contacts, s.recipient_id, s.recipient_user_id),
+    );
     events.push({
       kind: 'status',
       businessNumberId,
       messageId: s.id,
       status: s.status as DeliveryStatus,
       at: Number(s.timestamp) * 1000,
-      recipientWaId: s.recipient_id,
+      recipient,
       errors: toErrors(s.errors),
       callbackData: s.biz_opaque_callback_data ?? null,
       raw: item as JsonValue,
@@ -142,6 +192,22 @@ function parseMessagesChange(value: unknown, where: string, events: InboundEvent
   if (v.errors && v.errors.length > 0) {
     // Errors at value level (throughput, account problems) concern the account, not a message.
     events.push({ kind: 'account', field: 'messages.errors', accountId: businessNumberId, at: Date.now(), raw: value as JsonValue });
+  }
+}
+
+/** `user_preferences`: the identifiers of each entry are linked to the person they name (who must be known already). */
+function parseUserPreferences(value: unknown, where: string, events: InboundEvent[], problems: string[]): void {
+  const parsed = userPreferencesValue.safeParse(value);
+  if (!parsed.success) {
+    problems.push(`${where}: not a user_preferences value (${describeIssues(parsed.error)})`);
+    return;
+  }
+  const contacts = parsed.data.contacts ?? [];
+  for (const preference of parsed.data.user_preferences) {
+    const contact = contactFor(contacts, preference.wa_id, preference.user_id);
+    const customer = identityOf({ waId: preference.wa_id, bsuid: preference.user_id, parentBsuid: preference.parent_user_id }, contact);
+    if (!customer.waId && !customer.bsuid && !customer.parentBsuid) continue;
+    events.push({ kind: 'identity', businessNumberId: parsed.data.metadata.phone_number_id, customer, profileName: contact?.profile?.name ?? null, source: 'user_preferences' });
   }
 }
 
@@ -165,6 +231,7 @@ export function parseWhatsAppDelivery(body: string): ParsedDelivery {
       if (change.field === 'messages' || change.field === 'smb_message_echoes') {
         parseMessagesChange(change.value, where, events, problems);
       } else {
+        if (change.field === 'user_preferences') parseUserPreferences(change.value, where, events, problems);
         // Account fields carry no metadata: route on the field name, keep the value whole.
         events.push({
           kind: 'account',

@@ -8,6 +8,7 @@ import { resolveTuning } from '../../core/connector.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
 import { sha256Hex, storeContentAddressed } from '../../core/media-store.js';
+import { contactPayloadOf } from '../../core/model/identity.js';
 import { samePerson } from '../../core/model/phone.js';
 import type { LocalFile, ModelChange, OutboundReply } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
@@ -25,6 +26,9 @@ import {
   nextCommentRun,
   ticketDefaults,
   ticketSubject,
+  endUser,
+  endUserUpdate,
+  USER_FIELDS,
   toOperationDrafts,
   type AttachmentPayload,
   type CommentPayload,
@@ -52,8 +56,18 @@ interface ZendeskUser {
   readonly id: number;
   readonly name?: string;
   readonly phone?: string | null;
+  readonly notes?: string | null;
+  readonly user_fields?: Record<string, unknown> | null;
   readonly external_id?: string | null;
   readonly role?: string;
+}
+
+/** Whether an update would change anything on the user as read (so an unchanged person costs no job). */
+function differs(update: Record<string, unknown>, user: ZendeskUser): boolean {
+  return Object.entries(update).some(([key, value]) => {
+    if (key === 'user_fields') return Object.entries(value as Record<string, unknown>).some(([field, v]) => (user.user_fields?.[field] ?? null) !== v);
+    return ((user as unknown as Record<string, unknown>)[key] ?? null) !== value;
+  });
 }
 
 interface JobStatus {
@@ -152,7 +166,7 @@ export class ZendeskConnector implements Connector {
 
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = operations[0]?.kind;
-    if (kind === KIND.user) return this.#upsertUsers(operations.map((op) => op.payload as UserPayload), context);
+    if (kind === KIND.user) return this.#upsertUsers(operations.map((op) => contactPayloadOf(op.payload)), context);
     const one = async (op: OutboxOperation): Promise<OperationOutcome> => {
       try {
         if (kind === KIND.comment) return await this.#writeComments(op.payload as CommentPayload, context, op.attempts > 1);
@@ -245,13 +259,15 @@ export class ZendeskConnector implements Connector {
    */
   async setup(context: ExecutionContext): Promise<string[]> {
     const name = 'wa-crm-sync agent replies';
+    const fields = await this.#ensureUserFields(context);
     if (!this.#settings.publicUrl) {
       return [
+        ...fields,
         'connectors.zendesk.publicUrl is not set, so no webhook was created. Either set it to this service\'s public https URL and run setup again, or in Admin Center > Apps and integrations > Webhooks create a webhook',
         `"${name}" (POST, JSON, endpoint https://YOUR-HOST/webhooks/zendesk), copy its signing secret into connectors.zendesk.webhookSecret, and add a trigger: conditions "Comment is Public", "Current user is (agent)", "Tags contain ${WHATSAPP_TAG}"; action "Notify webhook" with body {"ticket_id": "{{ticket.id}}", "external_id": "{{ticket.external_id}}"}`,
       ];
     }
-    const done: string[] = [];
+    const done: string[] = [...fields];
     const endpoint = `${this.#settings.publicUrl.replace(/\/$/, '')}/webhooks/zendesk`;
     const { result: webhooks } = await this.#api.call<Array<{ id: string; name: string; endpoint: string }>>(context, 'listing webhooks', (c) =>
       c.webhooks.get(['webhooks', { 'filter[name_contains]': 'wa-crm-sync' }]),
@@ -290,6 +306,25 @@ export class ZendeskConnector implements Connector {
     return done;
   }
 
+  /**
+   * The user fields holding each customer's BSUID and @username, readable and searchable by agents.
+   * https://developer.zendesk.com/api-reference/ticketing/users/user_fields/
+   */
+  async #ensureUserFields(context: ExecutionContext): Promise<string[]> {
+    const { result } = await this.#api.call<Array<{ key: string }> | { user_fields?: Array<{ key: string }> }>(context, 'listing user fields', (c) => c.users.get(['user_fields']));
+    const existing = new Set((Array.isArray(result) ? result : (result.user_fields ?? [])).map((f) => f.key));
+    const done: string[] = [];
+    for (const [key, title] of [
+      [USER_FIELDS.bsuid, 'WhatsApp BSUID'],
+      [USER_FIELDS.username, 'WhatsApp username'],
+    ] as const) {
+      if (existing.has(key)) continue;
+      await this.#api.call(context, `creating the user field ${key}`, (c) => c.users.post(['user_fields'], { user_field: { type: 'text', key, title, description: 'Written by wa-crm-sync' } }));
+      done.push(`created the Zendesk user field ${key}`);
+    }
+    return done;
+  }
+
   // ---- end users ----
 
   /**
@@ -299,27 +334,46 @@ export class ZendeskConnector implements Connector {
   async #upsertUsers(payloads: readonly UserPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const ids = new Map<string, number>();
     const unlinked: UserPayload[] = [];
+    const linked: UserPayload[] = [];
     for (const p of payloads) {
       const known = await context.getRef(REF.user, p.contactId);
-      if (known) ids.set(p.contactId, Number(known));
-      else unlinked.push(p);
+      if (known) {
+        ids.set(p.contactId, Number(known));
+        linked.push(p);
+      } else unlinked.push(p);
     }
     const adopt: Array<{ payload: UserPayload; user: ZendeskUser }> = [];
-    if (unlinked.length > 0) {
+    const current = new Map<number, ZendeskUser>();
+    const lookups = [...new Set([...linked.map((p) => String(ids.get(p.contactId))), ...unlinked.map((p) => p.crmKey)])];
+    if (lookups.length > 0) {
+      // Linked users are read by id (their phone and note decide what an update writes), the rest by our key.
       // https://developer.zendesk.com/api-reference/ticketing/users/users/#show-many-users
-      const { result } = await this.#api.call<ZendeskUser[]>(context, 'looking up users by WhatsApp id', (c) =>
-        c.users.get(['users', 'show_many', { external_ids: unlinked.map((p) => p.waId).join(',') }]),
-      );
-      for (const user of Array.isArray(result) ? result : []) {
-        const payload = unlinked.find((p) => p.waId === user.external_id);
-        if (payload) ids.set(payload.contactId, user.id);
+      if (linked.length > 0) {
+        const { result } = await this.#api.call<ZendeskUser[]>(context, 'reading linked users', (c) =>
+          c.users.get(['users', 'show_many', { ids: [...new Set(linked.map((p) => ids.get(p.contactId)!))].join(',') }]),
+        );
+        for (const user of Array.isArray(result) ? result : []) current.set(user.id, user);
       }
-      for (const payload of this.#settings.matchExistingByPhone ? unlinked.filter((p) => !ids.has(p.contactId)) : []) {
+      if (unlinked.length > 0) {
+        const { result } = await this.#api.call<ZendeskUser[]>(context, 'looking up users by WhatsApp id', (c) =>
+          c.users.get(['users', 'show_many', { external_ids: unlinked.map((p) => p.crmKey).join(',') }]),
+        );
+        for (const user of Array.isArray(result) ? result : []) {
+          const payload = unlinked.find((p) => p.crmKey === user.external_id);
+          if (payload) {
+            ids.set(payload.contactId, user.id);
+            linked.push(payload);
+            current.set(user.id, user);
+          }
+        }
+      }
+      for (const payload of this.#settings.matchExistingByPhone ? unlinked.filter((p) => !ids.has(p.contactId) && p.phone) : []) {
+        const phone = payload.phone!;
         // https://developer.zendesk.com/api-reference/ticketing/users/users/#search-users
         const { result: matches } = await this.#api.call<ZendeskUser[]>(context, 'searching users by phone', (c) =>
-          c.users.get(['users', 'search', { query: `phone:${payload.waId}` }]),
+          c.users.get(['users', 'search', { query: `phone:${phone}` }]),
         );
-        const user = (Array.isArray(matches) ? matches : []).find((u) => !u.external_id && u.phone && samePerson(u.phone, payload.waId, payload.waId));
+        const user = (Array.isArray(matches) ? matches : []).find((u) => !u.external_id && u.phone && samePerson(u.phone, phone, phone));
         if (user) adopt.push({ payload, user });
       }
     }
@@ -327,30 +381,37 @@ export class ZendeskConnector implements Connector {
     const creates = unlinked.filter((p) => !ids.has(p.contactId) && !adopt.some((a) => a.payload === p));
     if (creates.length > 0) {
       const job = await this.#runJob(context, 'creating users', (c) =>
-        c.users.post(['users', 'create_or_update_many'], {
-          users: creates.map((p) => ({ name: p.profileName ?? p.waId, phone: p.waId, external_id: p.waId, role: 'end-user' })),
-        }),
+        c.users.post(['users', 'create_or_update_many'], { users: creates.map((p) => ({ ...endUser(p), role: 'end-user' })) }),
       );
       for (const [index, p] of creates.entries()) {
-        const result = jobResult(job, index, (r) => r.external_id === undefined || r.external_id === p.waId);
+        const result = jobResult(job, index, (r) => r.external_id === undefined || r.external_id === p.crmKey);
         if (result?.id && result.error === undefined && result.success !== false) ids.set(p.contactId, result.id);
         else if (result) failures.set(p.contactId, new VendorError('zendesk', `end user for a WhatsApp customer refused: ${result.error ?? result.status ?? 'failed'}${result.details ? ` (${result.details})` : ''}`));
         // No result for this position: the job answered for fewer users than it was given; the retry looks them up by external id.
         else failures.set(p.contactId, new VendorError('zendesk', `creating users: job ${job.id} returned no result for one of ${creates.length} users; will look again`, { retryable: true }));
       }
     }
-    if (adopt.length > 0) {
-      // The adopted user gets our external id, so the next look-up finds it directly.
-      const job = await this.#runJob(context, 'linking existing users', (c) =>
-        c.users.put(['users', 'update_many'], { users: adopt.map((a) => ({ id: a.user.id, external_id: a.payload.waId })) }),
+    // Adopted users get our key and identifiers (so the next look-up finds them directly); linked
+    // users get the current number, BSUID and username.
+    const updates = [
+      ...adopt.map((a) => ({ payload: a.payload, user: a.user, adopted: true })),
+      ...linked.flatMap((p) => {
+        const user = current.get(ids.get(p.contactId)!);
+        return user && differs(endUserUpdate(p, user), user) ? [{ payload: p, user, adopted: false }] : [];
+      }),
+    ];
+    if (updates.length > 0) {
+      const job = await this.#runJob(context, 'updating users', (c) =>
+        c.users.put(['users', 'update_many'], { users: updates.map((u) => ({ id: u.user.id, ...endUserUpdate(u.payload, u.user) })) }),
       );
-      for (const [index, a] of adopt.entries()) {
-        const result = jobResult(job, index, (r) => r.id === undefined || r.id === a.user.id);
-        if (!result) failures.set(a.payload.contactId, new VendorError('zendesk', `linking users: job ${job.id} returned no result for user ${a.user.id}; will look again`, { retryable: true }));
-        else if (result.error || result.success === false) failures.set(a.payload.contactId, new VendorError('zendesk', `user ${a.user.id} could not be linked: ${result.error}`));
-        else {
-          ids.set(a.payload.contactId, a.user.id);
-          context.log.info({ zendeskUserId: a.user.id, phone: a.payload.waId }, 'adopted an existing Zendesk user with the same phone number');
+      for (const [index, u] of updates.entries()) {
+        const result = jobResult(job, index, (r) => r.id === undefined || r.id === u.user.id);
+        const action = u.adopted ? 'linked' : 'updated';
+        if (!result) failures.set(u.payload.contactId, new VendorError('zendesk', `updating users: job ${job.id} returned no result for user ${u.user.id}; will look again`, { retryable: true }));
+        else if (result.error || result.success === false) failures.set(u.payload.contactId, new VendorError('zendesk', `user ${u.user.id} could not be ${action}: ${result.error}`));
+        else if (u.adopted) {
+          ids.set(u.payload.contactId, u.user.id);
+          context.log.info({ zendeskUserId: u.user.id, phone: u.payload.phone }, 'adopted an existing Zendesk user with the same phone number');
         }
       }
     }

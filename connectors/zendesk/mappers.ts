@@ -2,7 +2,7 @@
 // comment bodies, which agent comments are replies to send. No I/O.
 import { createHash } from 'node:crypto';
 import type { ThreadMessage } from '../../core/connector.js';
-import type { E164 } from '../../core/model/phone.js';
+import { NUMBER_WITHHELD_NOTE, displayName, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import type { ZendeskSettings } from './settings.js';
@@ -20,11 +20,40 @@ export const KIND = {
   note: 'ticket.note',
 } as const;
 
-export interface UserPayload {
-  readonly contactId: string;
-  readonly waId: E164;
-  readonly profileName: string | null;
-  [key: string]: string | null;
+/** A customer's identifiers (see core/model/identity.ts): `crmKey` is the external id, `phone` may be null. */
+export type UserPayload = ContactIdentityFields;
+
+/** Zendesk user fields (created by setup) holding the identifiers people read and search by. */
+export const USER_FIELDS = { bsuid: 'whatsapp_bsuid', username: 'whatsapp_username' } as const;
+
+/**
+ * The end user as written: name (with the @username), phone in E.164 with its `+`, our key as
+ * external id, the identifiers as user fields, and a note when WhatsApp withholds the number.
+ * https://developer.zendesk.com/api-reference/ticketing/users/users/
+ */
+export function endUser(payload: UserPayload): Record<string, unknown> {
+  const userFields = {
+    ...(payload.bsuid ? { [USER_FIELDS.bsuid]: payload.bsuid } : {}),
+    ...(payload.username ? { [USER_FIELDS.username]: `@${payload.username}` } : {}),
+  };
+  return {
+    name: displayName(payload),
+    external_id: payload.crmKey,
+    ...(payload.phone ? { phone: payload.phone } : {}),
+    ...(Object.keys(userFields).length > 0 ? { user_fields: userFields } : {}),
+    ...(payload.phone ? {} : { notes: NUMBER_WITHHELD_NOTE }),
+  };
+}
+
+/** What an update of a linked end user writes: identifiers always; the phone where empty or still the previous number. */
+export function endUserUpdate(payload: UserPayload, current: { phone?: string | null; notes?: string | null }): Record<string, unknown> {
+  const { name: _name, phone: _phone, notes: _notes, ...identity } = endUser(payload);
+  return {
+    ...identity,
+    ...(phoneFieldNeedsUpdate(current.phone, payload) ? { phone: payload.phone } : {}),
+    ...(payload.phone && current.notes === NUMBER_WITHHELD_NOTE ? { notes: '' } : {}),
+    ...(!payload.phone && !current.notes ? { notes: NUMBER_WITHHELD_NOTE } : {}),
+  };
 }
 
 export interface CommentPayload {
@@ -32,8 +61,8 @@ export interface CommentPayload {
   readonly contactId: string;
   readonly threadId: string;
   readonly arrivalSeq: number;
-  readonly waId: E164;
-  readonly profileName: string | null;
+  /** How the customer reads in the ticket subject: name, @username, else number. */
+  readonly customerName: string;
   [key: string]: string | number | null;
 }
 
@@ -62,7 +91,7 @@ export function toOperationDrafts(change: ModelChange): OperationDraft[] {
   switch (change.type) {
     case 'contact.upserted': {
       const c = change.contact;
-      const payload: UserPayload = { contactId: c.id, waId: c.waId, profileName: c.profileName };
+      const payload: UserPayload = identityFields(c, change.previousWaId ?? null);
       return [{ kind: KIND.user, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
     }
     case 'message.recorded': {
@@ -73,8 +102,7 @@ export function toOperationDrafts(change: ModelChange): OperationDraft[] {
         contactId: change.contact.id,
         threadId: change.thread.id,
         arrivalSeq: change.message.arrivalSeq,
-        waId: change.contact.waId,
-        profileName: change.contact.profileName,
+        customerName: displayName(identityFields(change.contact)),
       };
       return [{ kind: KIND.comment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
     }
@@ -173,8 +201,10 @@ export function commentBody(run: readonly ThreadMessage[], isPublicComment: bool
   return isPublicComment ? body : `Sent from the business's WhatsApp app:\n\n${body}`;
 }
 
-export function ticketSubject(payload: Pick<CommentPayload, 'profileName' | 'waId'>): string {
-  return `WhatsApp conversation with ${payload.profileName ?? payload.waId}`.slice(0, 150);
+export function ticketSubject(payload: Pick<CommentPayload, 'customerName'> & { waId?: string | null; profileName?: string | null }): string {
+  // Comments queued before identities carried waId and profileName instead of customerName.
+  const who = payload.customerName ?? payload.profileName ?? payload.waId ?? 'a WhatsApp customer';
+  return `WhatsApp conversation with ${who}`.slice(0, 150);
 }
 
 /** Tags a run of messages adds to its ticket: `suspicious_link` when one carries a phishing warning. */

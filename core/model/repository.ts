@@ -3,12 +3,17 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../store/store.js';
 import type { ContactRow, MessageRow, ThreadRow } from '../store/schema.js';
 import { numberVariants, toE164, type E164 } from './phone.js';
+import type { CustomerIdentity } from './identity.js';
 import type { Contact, DeliveryStatus, MediaReference, Message, MessageDirection, MessageType, Thread, VendorErrorDetail } from './types.js';
 
 export function toContact(row: ContactRow): Contact {
   return {
     id: row.id,
-    waId: row.wa_id as E164,
+    crmKey: row.crm_key,
+    waId: row.wa_id as E164 | null,
+    bsuid: row.bsuid,
+    parentBsuid: row.parent_bsuid,
+    username: row.username,
     userId: row.user_id,
     profileName: row.profile_name,
     createdAt: row.created_at,
@@ -45,50 +50,83 @@ export function toMessage(row: MessageRow): Message {
   };
 }
 
-function identitiesOf(waId: E164, userId: string | null): string[] {
-  const identities = numberVariants(waId).map((v) => `wa:${v}`);
-  if (userId) identities.push(`user:${userId}`);
+/** The identity rows of each identifier, strongest first: BSUID, parent BSUID, the number's variants. */
+function identitiesOf(identity: { waId: E164 | null; bsuid: string | null; parentBsuid: string | null }): string[] {
+  const identities: string[] = [];
+  if (identity.bsuid) identities.push(`bsuid:${identity.bsuid}`);
+  if (identity.parentBsuid) identities.push(`parent:${identity.parentBsuid}`);
+  if (identity.waId) identities.push(...numberVariants(identity.waId).map((v) => `wa:${v}`));
   return identities;
+}
+
+/** Which identifier found a contact, for choosing between two: numbers get reassigned, BSUIDs do not. */
+function rank(identity: string): number {
+  if (identity.startsWith('bsuid:')) return 0;
+  if (identity.startsWith('parent:')) return 1;
+  if (identity.startsWith('wa:')) return 2;
+  return 3;
 }
 
 export interface ContactResolution {
   readonly contact: Contact;
   readonly created: boolean;
   readonly changed: boolean;
+  /** Identifiers that were another contact's and now are this one's (the two were one person). */
+  readonly relinkedFrom: readonly string[];
+}
+
+/** A CRM key nobody holds: the natural one (BSUID, else number) unless an earlier contact has it. */
+async function freshCrmKey(db: Db, natural: string, id: string): Promise<string> {
+  const taken = await db.selectFrom('contacts').select('id').where('crm_key', '=', natural).executeTakeFirst();
+  return taken ? `wacs:${id}` : natural;
 }
 
 /**
- * Finds the contact behind a WhatsApp id (any of its number variants) or Meta user id,
- * creating it when new, and records identities not seen before.
+ * Finds the person behind the identifiers of one webhook (BSUID first, then parent BSUID, then
+ * the number in any of its variants), creating them when new: a BSUID alone is enough. Links
+ * every identifier seen together to that person, and keeps the current number, BSUID, username
+ * and profile name. Undefined when the webhook names nobody (no number, no BSUID).
  */
 export async function resolveContact(
   db: Db,
-  input: { waId: string; userId: string | null; profileName: string | null; now: number },
+  input: { customer: CustomerIdentity; profileName: string | null; now: number },
 ): Promise<ContactResolution | undefined> {
-  const waId = toE164(input.waId);
-  if (!waId) return undefined;
-  const identities = identitiesOf(waId, input.userId);
+  const waId = input.customer.waId === null ? null : (toE164(input.customer.waId) ?? null);
+  const { bsuid, parentBsuid, username } = input.customer;
+  if (!waId && !bsuid && !parentBsuid) return undefined;
+  const identities = identitiesOf({ waId, bsuid, parentBsuid });
   const known = await db.selectFrom('contact_identities').select(['identity', 'contact_id']).where('identity', 'in', identities).execute();
-  const knownSet = new Set(known.map((k) => k.identity));
 
   if (known.length === 0) {
+    const id = randomUUID();
     const row: ContactRow = {
-      id: randomUUID(),
+      id,
+      crm_key: await freshCrmKey(db, bsuid ?? waId ?? parentBsuid!, id),
       wa_id: waId,
-      user_id: input.userId,
+      bsuid,
+      parent_bsuid: parentBsuid,
+      username,
+      user_id: null,
       profile_name: input.profileName,
       created_at: input.now,
       updated_at: input.now,
     };
     await db.insertInto('contacts').values(row).execute();
-    await db.insertInto('contact_identities').values(identities.map((identity) => ({ identity, contact_id: row.id }))).execute();
-    return { contact: toContact(row), created: true, changed: true };
+    await db.insertInto('contact_identities').values(identities.map((identity) => ({ identity, contact_id: id }))).execute();
+    return { contact: toContact(row), created: true, changed: true, relinkedFrom: [] };
   }
 
-  // A Meta user id outranks a number match: numbers get reassigned, user ids do not.
-  const byUser = known.find((k) => k.identity.startsWith('user:'));
-  const contactId = (byUser ?? known[0]!).contact_id;
-  const missing = identities.filter((i) => !knownSet.has(i));
+  const best = [...known].sort((a, b) => rank(a.identity) - rank(b.identity))[0]!;
+  const contactId = best.contact_id;
+  const knownSet = new Set(known.filter((k) => k.contact_id === contactId).map((k) => k.identity));
+  // Seen together with this person's BSUID, a number (or parent BSUID) held by another contact is
+  // this person's now: move it, so the next webhook with only that number finds the right one.
+  const elsewhere = known.filter((k) => k.contact_id !== contactId && rank(k.identity) > rank(best.identity));
+  if (elsewhere.length > 0) {
+    await db.updateTable('contact_identities').set({ contact_id: contactId }).where('identity', 'in', elsewhere.map((k) => k.identity)).execute();
+    for (const k of elsewhere) knownSet.add(k.identity);
+  }
+  const missing = identities.filter((i) => !knownSet.has(i) && !known.some((k) => k.identity === i));
   if (missing.length > 0) {
     await db
       .insertInto('contact_identities')
@@ -97,29 +135,62 @@ export async function resolveContact(
       .execute();
   }
   const row = await db.selectFrom('contacts').selectAll().where('id', '=', contactId).executeTakeFirstOrThrow();
-  const profileName = input.profileName ?? row.profile_name;
-  const userId = row.user_id ?? input.userId;
-  if (profileName !== row.profile_name || userId !== row.user_id) {
-    const updated = { ...row, profile_name: profileName, user_id: userId, updated_at: input.now };
-    await db.updateTable('contacts').set({ profile_name: profileName, user_id: userId, updated_at: input.now }).where('id', '=', contactId).execute();
-    return { contact: toContact(updated), created: false, changed: true };
+  const next = {
+    wa_id: waId ?? row.wa_id,
+    bsuid: bsuid ?? row.bsuid,
+    parent_bsuid: parentBsuid ?? row.parent_bsuid,
+    username: username ?? row.username,
+    profile_name: input.profileName ?? row.profile_name,
+  };
+  const relinkedFrom = [...new Set(elsewhere.map((k) => k.contact_id))];
+  if ((Object.keys(next) as Array<keyof typeof next>).some((k) => next[k] !== row[k])) {
+    await db.updateTable('contacts').set({ ...next, updated_at: input.now }).where('id', '=', contactId).execute();
+    return { contact: toContact({ ...row, ...next, updated_at: input.now }), created: false, changed: true, relinkedFrom };
   }
-  return { contact: toContact(row), created: false, changed: false };
+  return { contact: toContact(row), created: false, changed: false, relinkedFrom };
+}
+
+/**
+ * Links identifiers seen outside a message (e.g. `user_preferences`) to the person they name.
+ * Creates nobody: a preference change alone is no conversation. Undefined when nobody is known.
+ */
+export async function linkKnownContact(db: Db, input: { customer: CustomerIdentity; profileName: string | null; now: number }): Promise<ContactResolution | undefined> {
+  const waId = input.customer.waId === null ? null : (toE164(input.customer.waId) ?? null);
+  const identities = identitiesOf({ waId, bsuid: input.customer.bsuid, parentBsuid: input.customer.parentBsuid });
+  if (identities.length === 0) return undefined;
+  const known = await db.selectFrom('contact_identities').select('identity').where('identity', 'in', identities).executeTakeFirst();
+  return known ? resolveContact(db, input) : undefined;
 }
 
 /** Moves a contact to a new WhatsApp number (a `user_changed_number` system message). */
 export async function changeContactNumber(db: Db, contact: Contact, newWaId: string, now: number): Promise<Contact | undefined> {
   const waId = toE164(newWaId);
   if (!waId || waId === contact.waId) return undefined;
-  const clash = await db.selectFrom('contacts').select('id').where('wa_id', '=', waId).executeTakeFirst();
-  if (clash && clash.id !== contact.id) return undefined;
-  await db
-    .insertInto('contact_identities')
-    .values(identitiesOf(waId, null).map((identity) => ({ identity, contact_id: contact.id })))
-    .onConflict((oc) => oc.column('identity').doNothing())
-    .execute();
+  // The new number is this person's from now on, whoever held it before.
+  for (const identity of identitiesOf({ waId, bsuid: null, parentBsuid: null })) {
+    await db
+      .insertInto('contact_identities')
+      .values({ identity, contact_id: contact.id })
+      .onConflict((oc) => oc.column('identity').doUpdateSet({ contact_id: contact.id }))
+      .execute();
+  }
   await db.updateTable('contacts').set({ wa_id: waId, updated_at: now }).where('id', '=', contact.id).execute();
   return { ...contact, waId, updatedAt: now };
+}
+
+/** Gives a contact its new BSUID (a `user_changed_user_id` system message); the old one keeps finding them. */
+export async function changeContactBsuid(db: Db, contact: Contact, change: { bsuid: string; parentBsuid: string | null }, now: number): Promise<Contact | undefined> {
+  const parentBsuid = change.parentBsuid ?? contact.parentBsuid;
+  if (change.bsuid === contact.bsuid && parentBsuid === contact.parentBsuid) return undefined;
+  for (const identity of identitiesOf({ waId: null, bsuid: change.bsuid, parentBsuid })) {
+    await db
+      .insertInto('contact_identities')
+      .values({ identity, contact_id: contact.id })
+      .onConflict((oc) => oc.column('identity').doUpdateSet({ contact_id: contact.id }))
+      .execute();
+  }
+  await db.updateTable('contacts').set({ bsuid: change.bsuid, parent_bsuid: parentBsuid, updated_at: now }).where('id', '=', contact.id).execute();
+  return { ...contact, bsuid: change.bsuid, parentBsuid, updatedAt: now };
 }
 
 export async function messageExists(db: Db, messageId: string): Promise<boolean> {

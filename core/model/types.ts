@@ -6,6 +6,17 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 
 export type MessageDirection = 'inbound' | 'outbound';
 
+/** The identifiers one webhook gives for the customer; any may be missing. */
+export interface CustomerIdentity {
+  /** The phone number as WhatsApp sends it (digits with the country code), or null when withheld. */
+  readonly waId: string | null;
+  readonly bsuid: string | null;
+  readonly parentBsuid: string | null;
+  /** The WhatsApp username, without the `@`; it can change. */
+  readonly username: string | null;
+}
+
+
 /** WhatsApp Cloud API message types we render; anything else is kept as `unsupported`. */
 export const MESSAGE_TYPES = [
   'text',
@@ -48,11 +59,27 @@ export interface VendorErrorDetail {
   readonly details?: string;
 }
 
+/**
+ * One person, known by every identifier WhatsApp has given for them. Any of phone, BSUID and
+ * parent BSUID may be missing (a username user withholds the phone), never all three.
+ */
 export interface Contact {
   readonly id: string;
-  /** The WhatsApp id as first seen, normalised to E.164: the key CRMs store. */
-  readonly waId: E164;
-  /** Meta's user id when it sends one; stable across number changes. */
+  /**
+   * The key CRMs store and upsert on: set when the contact is created (its first BSUID, else its
+   * number; the WhatsApp id for contacts from before BSUIDs) and never changed, so number and
+   * BSUID changes keep one record per person.
+   */
+  readonly crmKey: string;
+  /** The current phone number in E.164, or null while WhatsApp withholds it. */
+  readonly waId: E164 | null;
+  /** The current business-scoped user id (a new one comes with a new number). */
+  readonly bsuid: string | null;
+  /** The parent BSUID shared by linked business portfolios, when enabled. */
+  readonly parentBsuid: string | null;
+  /** The WhatsApp username (without `@`), when the person has one; it can change. */
+  readonly username: string | null;
+  /** An older Meta user id kept from before BSUIDs (not a BSUID). */
   readonly userId: string | null;
   readonly profileName: string | null;
   readonly createdAt: number;
@@ -127,9 +154,8 @@ export interface InboundMessageEvent {
   readonly direction: MessageDirection;
   readonly businessNumberId: string;
   readonly businessDisplayNumber: string;
-  /** The customer's WhatsApp id (the sender of inbound messages, the recipient of echoes). */
-  readonly fromWaId: string;
-  readonly fromUserId: string | null;
+  /** The customer (the sender of inbound messages, the recipient of echoes), by every identifier given. */
+  readonly customer: CustomerIdentity;
   readonly profileName: string | null;
   readonly messageId: string;
   readonly sentAt: number;
@@ -138,8 +164,11 @@ export interface InboundMessageEvent {
   readonly text: string;
   readonly media: MediaReference | null;
   readonly replyToId: string | null;
-  /** For `system` messages announcing a new number: the user's new WhatsApp id. */
+  /** For `system` messages announcing a new number (`user_changed_number`): the user's new WhatsApp id. */
   readonly newWaId: string | null;
+  /** For `system` messages announcing a new BSUID (`user_changed_user_id`): the new one. */
+  readonly newBsuid: string | null;
+  readonly newParentBsuid: string | null;
   readonly errors: readonly VendorErrorDetail[];
   readonly raw: JsonValue;
 }
@@ -150,11 +179,21 @@ export interface InboundStatusEvent {
   readonly messageId: string;
   readonly status: DeliveryStatus;
   readonly at: number;
-  readonly recipientWaId: string;
+  /** Who the message went to: a phone number, a BSUID, or both (a failed send to a phone has no BSUID). */
+  readonly recipient: CustomerIdentity;
   readonly errors: readonly VendorErrorDetail[];
   /** What the sender tagged the message with (WhatsApp's biz_opaque_callback_data), echoed in its statuses. */
   readonly callbackData: string | null;
   readonly raw: JsonValue;
+}
+
+/** Identifiers seen together outside a message (e.g. a `user_preferences` webhook): linked to a known person, nothing else. */
+export interface InboundIdentityEvent {
+  readonly kind: 'identity';
+  readonly businessNumberId: string;
+  readonly customer: CustomerIdentity;
+  readonly profileName: string | null;
+  readonly source: string;
 }
 
 /** Account-level webhooks (security, quality, bans): surfaced to people, never synced to CRMs. */
@@ -176,7 +215,7 @@ export interface InboundHelpdeskEvent {
   readonly threadId: string | null;
 }
 
-export type InboundEvent = InboundMessageEvent | InboundStatusEvent | InboundAccountEvent | InboundHelpdeskEvent;
+export type InboundEvent = InboundMessageEvent | InboundStatusEvent | InboundAccountEvent | InboundHelpdeskEvent | InboundIdentityEvent;
 
 export interface ParsedDelivery {
   readonly events: readonly InboundEvent[];
@@ -199,7 +238,13 @@ export interface StoredMedia {
 }
 
 export type ModelChange =
-  | { readonly type: 'contact.upserted'; readonly contact: Contact; readonly created: boolean }
+  | {
+      readonly type: 'contact.upserted';
+      readonly contact: Contact;
+      readonly created: boolean;
+      /** The number the person had before a `user_changed_number`: a CRM phone field holding it is ours to update. */
+      readonly previousWaId?: E164 | null;
+    }
   | {
       readonly type: 'message.recorded';
       readonly contact: Contact;

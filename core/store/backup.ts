@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { sql } from 'kysely';
+import { isBsuid } from '../model/identity.js';
 import { SyncError } from '../errors.js';
 import { rebuildOrderingKeys } from '../outbox/key-queue.js';
 import { passphraseFrom, sealedFraming, sealingStream, unsealingStream } from '../passphrase-seal.js';
@@ -187,6 +188,31 @@ export async function verifyBackup(path: string, passphrase: string): Promise<Ba
 }
 
 /**
+ * A row from a backup an earlier release wrote, as this release's tables hold it: contacts from
+ * before BSUIDs get their WhatsApp id as CRM key, and user ids that are BSUIDs move over
+ * (what migration 0013 does to a live store).
+ */
+function rowOfThisRelease(table: BackupTable, row: Record<string, unknown>): Record<string, unknown> {
+  if (table === 'contacts' && row['crm_key'] === undefined) {
+    const userId = typeof row['user_id'] === 'string' ? row['user_id'] : null;
+    const bsuid = userId && isBsuid(userId) ? userId : null;
+    return {
+      ...row,
+      crm_key: row['wa_id'],
+      bsuid: bsuid && !bsuid.includes('.ENT.') ? bsuid : null,
+      parent_bsuid: bsuid?.includes('.ENT.') ? bsuid : null,
+      username: null,
+      user_id: bsuid ? null : userId,
+    };
+  }
+  if (table === 'contact_identities' && typeof row['identity'] === 'string' && row['identity'].startsWith('user:') && isBsuid(row['identity'].slice(5))) {
+    const id = row['identity'].slice(5);
+    return { ...row, identity: `${id.includes('.ENT.') ? 'parent' : 'bsuid'}:${id}` };
+  }
+  return row;
+}
+
+/**
  * Restores a backup into an empty store in one transaction: all of it, or (on any error) nothing.
  * The file is read twice, never whole in memory: once to check key, integrity and counts before
  * anything is touched, once to insert (inside the transaction, which a failed check at the end
@@ -216,7 +242,7 @@ export async function restoreBackup(store: Store, path: string, passphrase: stri
       const parsed = JSON.parse(line) as { table: BackupTable; row: Record<string, unknown> };
       if (parsed.table !== table) await flush();
       table = parsed.table;
-      pending.push(parsed.row);
+      pending.push(rowOfThisRelease(parsed.table, parsed.row));
       // Chunks keep each statement under SQLite's bound-parameter limit.
       if (pending.length >= Math.max(1, Math.floor(900 / Object.keys(parsed.row).length))) await flush();
     }

@@ -17,14 +17,21 @@ export interface WebhookDeliveriesTable {
 
 export interface ContactsTable {
   id: string;
-  wa_id: string;
+  /** The stable key every CRM upserts on (see Contact.crmKey). */
+  crm_key: string;
+  /** The current phone number in E.164; null while WhatsApp withholds it. */
+  wa_id: string | null;
+  bsuid: string | null;
+  parent_bsuid: string | null;
+  username: string | null;
+  /** An older Meta user id (not a BSUID). */
   user_id: string | null;
   profile_name: string | null;
   created_at: number;
   updated_at: number;
 }
 
-/** Every E.164 variant and Meta user id under which a contact has been seen. */
+/** Every identifier a contact has been seen under: `wa:+E164` (each number variant), `bsuid:`, `parent:`, `user:`. */
 export interface ContactIdentitiesTable {
   identity: string;
   contact_id: string;

@@ -192,8 +192,11 @@ function openPostgres(url: string): Store {
   };
 }
 
-/** Opens the store and brings its tables up to date. */
-export async function openStore(url: string): Promise<Store> {
+/**
+ * Opens the store and brings its tables up to date (or only up to `migrateUpTo`, a migration
+ * name: how the migration tests build a store as an earlier release left it).
+ */
+export async function openStore(url: string, options: { readonly migrateUpTo?: string } = {}): Promise<Store> {
   let store: Store;
   if (url.startsWith('sqlite:')) store = openSqlite(url.slice('sqlite:'.length));
   else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) store = openPostgres(url);
@@ -207,10 +210,11 @@ export async function openStore(url: string): Promise<Store> {
   });
   // Kysely reads the catalogue of the whole database first; a schema dropped meanwhile by someone
   // else (parallel test suites, another tenant) fails that read, and a second try succeeds.
-  let { error } = await migrator.migrateToLatest();
+  const migrate = () => (options.migrateUpTo ? migrator.migrateTo(options.migrateUpTo) : migrator.migrateToLatest());
+  let { error } = await migrate();
   for (let attempt = 1; error && attempt < 3 && /does not exist/.test((error as Error).message); attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-    ({ error } = await migrator.migrateToLatest());
+    ({ error } = await migrate());
   }
   if (error) {
     await store.close();

@@ -1,31 +1,14 @@
 // The engine on both stores: deliveries → model → operations, dedupe, threads, identity.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseWhatsAppDelivery } from '../../connectors/whatsapp/webhook.js';
-import type { Connector } from '../../core/connector.js';
 import { Engine, type EngineOptions } from '../../core/engine.js';
 import { DeliveryInbox } from '../../core/ingest.js';
 import { silentLogger } from '../../core/logger.js';
 import type { ModelChange } from '../../core/model/types.js';
 import { openStore, type Store } from '../../core/store/store.js';
 import { FIXTURE, readExample, statusWebhook, textWebhook } from '../helpers/fixtures.js';
+import { recordingConnector } from '../helpers/recording-connector.js';
 import { freshStoreUrl, STORE_KINDS } from '../helpers/stores.js';
-
-/** A connector that records the changes it is asked to plan and queues one operation per change. */
-function recordingConnector(seen: ModelChange[]): Connector {
-  return {
-    metadata: { id: 'rec', displayName: 'Recorder', featureScopes: {}, grantScopesHint: '', maxBatch: {}, defaultTuning: { concurrency: 1, rateLimit: null, maxAttempts: 3, backoffBaseMs: 1, backoffMaxMs: 1 } },
-    features: [],
-    tuning: { concurrency: 1, rateLimit: null, maxAttempts: 3, backoffBaseMs: 1, backoffMaxMs: 1 },
-    plan(change) {
-      seen.push(change);
-      const key = change.type === 'message.recorded' ? change.message.id : `${change.type}:${seen.length}`;
-      return [{ kind: change.type, key, orderingKey: 'k', payload: null }];
-    },
-    execute: async () => [],
-    reconcile: async () => undefined,
-    grantedScopes: async () => [],
-  };
-}
 
 describe.each(STORE_KINDS)('engine on %s', (kind) => {
   let store: Store;

@@ -54,7 +54,13 @@ describe('HubSpot end to end', () => {
     await waitFor(() => (sandbox.state.objects['communications']?.length ?? 0) >= ids.length && communicationLinks() >= ids.length, 30_000, 'all communications');
     await waitFor(() => (sandbox.state.objects['tasks']?.length ?? 0) >= numbers.length, 10_000, 'a task per thread');
 
-    expect(sandbox.state.properties['contacts']!.map((p) => [p.name, p.hasUniqueValue])).toEqual([['whatsapp_id', true]]);
+    // The key is unique; the identifiers people read and search by are plain text.
+    expect(sandbox.state.properties['contacts']!.map((p) => [p.name, p.hasUniqueValue])).toEqual([
+      ['whatsapp_id', true],
+      ['whatsapp_bsuid', false],
+      ['whatsapp_username', false],
+      ['whatsapp_identity_note', false],
+    ]);
     expect(sandbox.state.properties['communications']!.map((p) => [p.name, p.hasUniqueValue])).toEqual([['whatsapp_message_id', true]]);
 
     const contacts = sandbox.state.objects['contacts']!;

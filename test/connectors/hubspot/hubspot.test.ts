@@ -5,6 +5,7 @@ import nock from 'nock';
 import { describe, expect, it } from 'vitest';
 import { hubspotConnector } from '../../../connectors/hubspot/index.js';
 import { KIND } from '../../../connectors/hubspot/mappers.js';
+import { NUMBER_WITHHELD_NOTE } from '../../../core/model/identity.js';
 import { hubspotSettingsSchema } from '../../../connectors/hubspot/settings.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
 import { CredentialError, VendorError } from '../../../core/errors.js';
@@ -233,7 +234,7 @@ describe('HubSpot connector', () => {
     it('plans a thread activity only for the first inbound message of a new thread, when configured', () => {
       const change = (threadCreated: boolean) => ({
         type: 'message.recorded' as const,
-        contact: { id: 'c1', waId: '+16505551234' as const, userId: null, profileName: 'S', createdAt: 0, updatedAt: 0 },
+        contact: { id: 'c1', crmKey: '+16505551234', waId: '+16505551234' as const, bsuid: null, parentBsuid: null, username: null, userId: null, profileName: 'S', createdAt: 0, updatedAt: 0 },
         thread: { id: 't-1', contactId: 'c1', businessNumberId: '1', startedAt: 5, lastMessageAt: 5 },
         threadCreated,
         message: { id: 'wamid.1', threadId: 't-1', contactId: 'c1', direction: 'inbound' as const, type: 'text' as const, originalType: 'text', text: 'hi', media: null, sentAt: 5, arrivalSeq: 1, status: null, replyToId: null, origin: null, warnings: [] },
@@ -290,7 +291,7 @@ describe('HubSpot connector', () => {
     it('plans attachments only when media upload is on', () => {
       const change = {
         type: 'media.stored' as const,
-        contact: { id: 'c1', waId: '+16505551234' as const, userId: null, profileName: null, createdAt: 0, updatedAt: 0 },
+        contact: { id: 'c1', crmKey: '+16505551234', waId: '+16505551234' as const, bsuid: null, parentBsuid: null, username: null, userId: null, profileName: null, createdAt: 0, updatedAt: 0 },
         message: { id: 'wamid.IMG', threadId: 't', contactId: 'c1', direction: 'inbound' as const, type: 'image' as const, originalType: 'image', text: '[image]', media: null, sentAt: 0, arrivalSeq: 1, status: null, replyToId: null, origin: null, warnings: [] },
         media: { messageId: 'wamid.IMG', sha256: 'a'.repeat(64), mimeType: 'image/jpeg', size: 5, path: '/x', filename: null },
       };
@@ -395,11 +396,22 @@ describe('HubSpot connector', () => {
         .reply(404, { status: 'error', message: 'Unable to find property', category: 'OBJECT_NOT_FOUND' })
         .post('/crm/v3/properties/contacts/groups').reply(201, { name: 'whatsapp', label: 'WhatsApp', displayOrder: -1, archived: false })
         .post('/crm/v3/properties/contacts', (body) => (created.push(body), true)).reply(201, { name: 'whatsapp_id', label: 'WhatsApp ID', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: true })
+        .get('/crm/v3/properties/contacts/whatsapp_bsuid').query(true)
+        .reply(404, { status: 'error', message: 'Unable to find property', category: 'OBJECT_NOT_FOUND' })
+        .post('/crm/v3/properties/contacts/groups').reply(409, { status: 'error', message: 'exists', category: 'CONFLICT' })
+        .post('/crm/v3/properties/contacts', (body) => (created.push(body), true)).reply(201, { name: 'whatsapp_bsuid', label: 'WhatsApp BSUID', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: false })
+        // An identifier property that is there already, unique or not, is fine as long as it is text.
+        .get('/crm/v3/properties/contacts/whatsapp_username').query(true)
+        .reply(200, { name: 'whatsapp_username', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: false })
+        .get('/crm/v3/properties/contacts/whatsapp_identity_note').query(true)
+        .reply(200, { name: 'whatsapp_identity_note', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: false })
         .get('/crm/v3/properties/communications/whatsapp_message_id').query(true)
         .reply(200, { name: 'whatsapp_message_id', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: true });
       const actions = await connectorWith().setup!(testContext());
-      expect(actions).toEqual(['created contacts property whatsapp_id (unique values)']);
+      expect(actions).toEqual(['created contacts property whatsapp_id (unique values)', 'created contacts property whatsapp_bsuid']);
       expect(created[0]).toMatchObject({ name: 'whatsapp_id', type: 'string', fieldType: 'text', hasUniqueValue: true, groupName: 'whatsapp' });
+      // BSUIDs change with the number: searchable text, not a unique key.
+      expect(created[1]).toMatchObject({ name: 'whatsapp_bsuid', type: 'string', fieldType: 'text', hasUniqueValue: false, groupName: 'whatsapp' });
     });
 
     it('refuses a property that exists with the wrong type, saying what to do', async () => {
@@ -408,5 +420,38 @@ describe('HubSpot connector', () => {
         .reply(200, { name: 'whatsapp_id', label: 'x', type: 'number', fieldType: 'number', groupName: 'contactinformation', hasUniqueValue: false });
       await expect(connectorWith().setup!(testContext())).rejects.toThrow(/property contacts\.whatsapp_id exists as type "number" without unique values; it must be a single-line text property with unique values/);
     });
+  });
+});
+
+describe('HubSpot contacts of customers known by BSUID', () => {
+  onlyMockedHttp();
+  const bsuidOp = (extra: Record<string, string | null> = {}) =>
+    op(KIND.contact, { contactId: 'c9', crmKey: 'GB.80412277419022635518', phone: null, bsuid: 'GB.80412277419022635518', parentBsuid: null, username: 'ada.builds', profileName: null, previousPhone: null, ...extra });
+
+  it('creates a phone-less contact named by @username, with the BSUID and the withheld-number note, and no phone search', async () => {
+    let upsert: any;
+    nock(API)
+      .post('/crm/v3/objects/contacts/batch/read').reply(200, { status: 'COMPLETE', results: [], startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:00Z' })
+      .post('/crm/v3/objects/contacts/batch/upsert', (b) => ((upsert = b), true))
+      .reply(200, batchBody([upsertResult('301', { whatsapp_id: 'GB.80412277419022635518' })]));
+    const [outcome] = await connectorWith().execute([bsuidOp()], testContext());
+    expect(outcome).toEqual({ ok: true, result: { hubspotContactId: '301' } });
+    expect(upsert.inputs[0].properties).toEqual({
+      whatsapp_id: 'GB.80412277419022635518',
+      whatsapp_bsuid: 'GB.80412277419022635518',
+      whatsapp_username: '@ada.builds',
+      whatsapp_identity_note: NUMBER_WITHHELD_NOTE,
+      firstname: '@ada.builds',
+    });
+  });
+
+  it('writes no identity property an account chose not to keep (set to null)', async () => {
+    let upsert: any;
+    nock(API)
+      .post('/crm/v3/objects/contacts/batch/read').reply(200, { status: 'COMPLETE', results: [], startedAt: '2026-01-01T00:00:00Z', completedAt: '2026-01-01T00:00:00Z' })
+      .post('/crm/v3/objects/contacts/batch/upsert', (b) => ((upsert = b), true))
+      .reply(200, batchBody([upsertResult('302', { whatsapp_id: 'GB.80412277419022635518' })]));
+    await connectorWith({ bsuidProperty: null, usernameProperty: null, identityNoteProperty: null }).execute([bsuidOp()], testContext());
+    expect(upsert.inputs[0].properties).toEqual({ whatsapp_id: 'GB.80412277419022635518', firstname: '@ada.builds' });
   });
 });

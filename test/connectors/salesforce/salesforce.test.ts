@@ -58,7 +58,7 @@ describe('Salesforce connector', () => {
         { ok: true, result: { salesforceId: '00Q1' } },
         { ok: true, result: { salesforceId: '00Q2' } },
       ]);
-      expect(soql).toMatch(/^SELECT Id, FirstName, LastName, Phone, MobilePhone, WhatsApp_Id__c FROM Lead WHERE WhatsApp_Id__c IN \('\+16505551234', '\+447700900123'\) OR Phone IN \(/);
+      expect(soql).toMatch(/^SELECT Id, FirstName, LastName, Phone, MobilePhone, Description, WhatsApp_Id__c, WhatsApp_BSUID__c, WhatsApp_Username__c FROM Lead WHERE WhatsApp_Id__c IN \('\+16505551234', '\+447700900123'\) OR Phone IN \(/);
       expect(soql).toContain("'(650) 555-1234'");
       expect(body).toEqual({
         allOrNone: false,
@@ -157,9 +157,9 @@ describe('Salesforce connector', () => {
 
     it('splits phone look-ups so each query stays within the URL length Salesforce accepts', () => {
       const numbers = Array.from({ length: 200 }, (_, i) => `+4477009${String(10000 + i).slice(1)}` as const);
-      const queries = personQueries(numbers, 'Lead', 'WhatsApp_Id__c');
+      const queries = personQueries(numbers.map((n) => ({ crmKey: n, phone: n })), 'Lead', { externalIdField: 'WhatsApp_Id__c', bsuidField: 'WhatsApp_BSUID__c', usernameField: 'WhatsApp_Username__c' });
       expect(queries.length).toBeGreaterThan(1);
-      expect(queries.flatMap((q) => q.waIds)).toEqual(numbers);
+      expect(queries.flatMap((q) => q.keys)).toEqual(numbers);
       for (const q of queries) expect(encodeURIComponent(q.soql).length).toBeLessThanOrEqual(8000);
       expect(parseSoql(queries[0]!.soql).conditions.map((c) => c.field)).toEqual(['WhatsApp_Id__c', 'Phone', 'MobilePhone']);
       expect(parseSoql("SELECT Id FROM ContentVersion WHERE Title = 'a\\'b' AND FirstPublishLocationId = 'x'")).toMatchObject({ join: 'AND', conditions: [{ field: 'Title', values: ["a'b"] }, { field: 'FirstPublishLocationId', values: ['x'] }] });
@@ -262,7 +262,7 @@ describe('Salesforce connector', () => {
     });
 
     it('names each missing object and field permission from describe', async () => {
-      const leadFields = [field('Id'), field('Phone'), field('FirstName'), field('LastName'), field('Company'), field('WhatsApp_Id__c', { createable: false, updateable: false, externalId: true })];
+      const leadFields = [field('Id'), field('Phone'), field('FirstName'), field('LastName'), field('Company'), field('Description'), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('WhatsApp_Id__c', { createable: false, updateable: false, externalId: true })];
       const taskFields = ['WhatsApp_Thread_Id__c', 'WhoId', 'Subject', 'Description', 'ActivityDate', 'Status', 'Priority'].map((n) => field(n));
       nock(ORG)
         .get(`${DATA}/sobjects/Lead/describe`).reply(200, { name: 'Lead', createable: true, updateable: true, fields: leadFields })
@@ -286,6 +286,9 @@ describe('Salesforce connector', () => {
       expect((error as Error).message).toContain('Lead.WhatsApp_Id__c does not exist: in Setup > Object Manager > Lead > Fields & Relationships > New, create a Text(255) field labelled "WhatsApp Id" with API name WhatsApp_Id');
       expect((error as Error).message).toContain('Lead.Region__c is required by the org on create: set connectors.salesforce.defaults.Region__c');
       expect((error as Error).message).toContain('Task.WhatsApp_Thread_Id__c exists but is not an External ID');
+      // The identifiers people search by are named too, with the setting that picks another field.
+      expect((error as Error).message).toContain('Lead.WhatsApp_BSUID__c does not exist: in Setup > Object Manager > Lead > Fields & Relationships > New, create a Text(255) field labelled "WhatsApp BSUID" with API name WhatsApp_BSUID (or set connectors.salesforce.bsuidField');
+      expect((error as Error).message).toContain('Lead.WhatsApp_Username__c does not exist');
     });
   });
 });

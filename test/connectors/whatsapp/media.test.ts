@@ -34,7 +34,7 @@ describe('WhatsApp media fetch', () => {
   it('plans one fetch per media message, on its own ordering key', () => {
     const drafts = connector.plan({
       type: 'message.recorded',
-      contact: { id: 'c1', waId: '+16505551234', userId: null, profileName: null, createdAt: 0, updatedAt: 0 },
+      contact: { id: 'c1', crmKey: '+16505551234', waId: '+16505551234', bsuid: null, parentBsuid: null, username: null, userId: null, profileName: null, createdAt: 0, updatedAt: 0 },
       thread: { id: 't1', contactId: 'c1', businessNumberId: '1', startedAt: 0, lastMessageAt: 0 },
       threadCreated: true,
       message: { id: 'wamid.1', threadId: 't1', contactId: 'c1', direction: 'inbound', type: 'image', originalType: 'image', text: '[image]', media: { kind: 'image', mediaId: 'm1', mimeType: 'image/jpeg' }, sentAt: 0, arrivalSeq: 1, status: null, replyToId: null, origin: null, warnings: [] },

@@ -151,3 +151,35 @@ describe('WhatsApp replies', () => {
     expect(long.length).toBeLessThanOrEqual(CALLBACK_DATA_MAX_CHARS);
   });
 });
+
+describe('WhatsApp replies to a customer who withholds the number', () => {
+  onlyMockedHttp();
+  const BSUID = 'GB.80412277419022635518';
+  const bsuidOp = (r: OutboundReply) =>
+    claimedOperation('whatsapp', KIND.send, { contactId: 'c1', threadId: 't-1', recipient: { waId: null, bsuid: BSUID, parentBsuid: null }, businessNumberId: NUMBER_ID, reply: r });
+
+  it('addresses the reply by recipient (the BSUID), never by to', async () => {
+    let sent: any;
+    nock(GRAPH)
+      .post(`/v23.0/${NUMBER_ID}/messages`, (b) => ((sent = b), true))
+      .reply(200, { messaging_product: 'whatsapp', contacts: [{ input: BSUID, user_id: BSUID }], messages: [{ id: 'wamid.B1' }] });
+    const context = testContext();
+    context.lastInbound.set('c1', Date.now() - 60_000);
+    const [outcome] = await connector.execute([bsuidOp(reply())], context);
+    expect(sent).toMatchObject({ messaging_product: 'whatsapp', recipient_type: 'individual', recipient: BSUID, type: 'text', text: { body: 'Your order ships today.', preview_url: false } });
+    expect(sent).not.toHaveProperty('to');
+    expect(outcome).toMatchObject({ ok: true, effects: [{ type: 'message.sent', messageId: 'wamid.B1' }] });
+  });
+
+  it('turns a 131062 refusal into an undeliverable reply saying what the agent can do, not a retry', async () => {
+    nock(GRAPH)
+      .post(`/v23.0/${NUMBER_ID}/messages`)
+      .reply(400, { error: { message: '(#131062) Business-scoped User ID recipients are not supported for this message.', type: 'OAuthException', code: 131062 } });
+    const [outcome] = await connector.execute([bsuidOp(reply({ template: { name: 'login_code', language: 'en', parameters: [] } }))], testContext());
+    expect(outcome).toMatchObject({ ok: true });
+    const effects = (outcome as unknown as { effects: Array<{ type: string; reason?: string }> }).effects;
+    expect(effects).toHaveLength(1);
+    expect(effects[0]!.type).toBe('reply.undeliverable');
+    expect(effects[0]!.reason).toMatch(/error 131062.*withholds their phone number\). What you can do: answer with plain text or a file while the 24-hour window is open, use a template that is not a one-tap, zero-tap or copy-code authentication template, or ask the customer to share their phone number/);
+  });
+});

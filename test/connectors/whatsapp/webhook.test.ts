@@ -16,7 +16,7 @@ describe('WhatsApp webhook parsing', () => {
   it.each(exampleNames('message-'))('parses %s without problems', (name) => {
     const event = onlyMessage(name);
     expect(event.messageId).toMatch(/^wamid\./);
-    expect(event.fromWaId).toBe(FIXTURE.customerWaId);
+    expect(event.customer.waId).toBe(FIXTURE.customerWaId);
     expect(event.businessNumberId).toBe(FIXTURE.phoneNumberId);
     expect(event.sentAt % 1000).toBe(0);
     expect(event.text.length).toBeGreaterThan(0);

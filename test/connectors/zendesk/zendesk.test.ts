@@ -37,7 +37,7 @@ function threadContext(messages: ThreadMessage[]) {
   return context;
 }
 
-const contact: Contact = { id: 'c1', waId: '+447700900123' as E164, userId: null, profileName: 'Sheena Nelson', createdAt: 0, updatedAt: 1 };
+const contact: Contact = { id: 'c1', crmKey: '+447700900123', waId: '+447700900123' as E164, bsuid: null, parentBsuid: null, username: null, userId: null, profileName: 'Sheena Nelson', createdAt: 0, updatedAt: 1 };
 const thread: Thread = { id: 't-1', contactId: 'c1', businessNumberId: '106540352242922', startedAt: 0, lastMessageAt: 0 };
 const message = (extra: Partial<Message>): Message => ({ id: 'wamid.1', threadId: 't-1', contactId: 'c1', direction: 'inbound', type: 'text', originalType: 'text', text: 'hi', media: null, sentAt: 0, arrivalSeq: 1, status: null, replyToId: null, origin: null, warnings: [], ...extra });
 
@@ -452,7 +452,13 @@ describe('Zendesk connector', () => {
 
     it('creates the webhook and trigger once, keeping the signing secret', async () => {
       let trigger: any;
+      const userFields: any[] = [];
       nock(ZD)
+        // The user fields that hold BSUIDs and usernames: one is there, one is made.
+        .get(/\/api\/v2\/user_fields(\.json)?$/)
+        .reply(200, { user_fields: [{ id: 1, key: 'whatsapp_bsuid', type: 'text', title: 'WhatsApp BSUID' }] })
+        .post(/\/api\/v2\/user_fields(\.json)?$/, (b) => (userFields.push(b.user_field), true))
+        .reply(201, { user_field: { id: 2, key: 'whatsapp_username' } })
         .get(`${API}/webhooks`)
         .query(true)
         .reply(200, { webhooks: [] })
@@ -467,7 +473,9 @@ describe('Zendesk connector', () => {
         .reply(201, { trigger: { id: 5 } });
       const context = testContext();
       const done = await connectorWith({ publicUrl: 'https://sync.acme.test' }).setup!(context);
-      expect(done).toHaveLength(2);
+      expect(done).toHaveLength(3);
+      expect(done[0]).toBe('created the Zendesk user field whatsapp_username');
+      expect(userFields).toEqual([{ type: 'text', key: 'whatsapp_username', title: 'WhatsApp username', description: 'Written by wa-crm-sync' }]);
       expect(context.refs.get('webhook:signing-secret')).toBe('dGhpcyBpcyBhIHNlY3JldA==');
       expect(trigger.actions[0].value[0]).toBe('wh1');
       expect(JSON.parse(trigger.actions[0].value[1])).toEqual({ ticket_id: '{{ticket.id}}', external_id: '{{ticket.external_id}}' });

@@ -1,5 +1,6 @@
 // Compromise signals on both stores: account webhooks, statuses of messages we never sent,
 // echoes from an unknown number; alerts deduplicated, throttled, and delivered to the sinks.
+import { WhatsAppSimulator } from '../../../sandbox/whatsapp.js';
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseWhatsAppDelivery } from '../../../connectors/whatsapp/webhook.js';
@@ -75,6 +76,18 @@ describe.each(STORE_KINDS)('compromise signals on %s', (kind) => {
     expect(alerts[0]).toMatchObject({ kind: 'unknown_status', count: 3, title: 'WhatsApp reported "delivered" for a message this service never sent' });
     // Counted three times, but the sinks hear once within the throttle window.
     expect(await deliveries()).toHaveLength(2);
+  });
+
+  it('raises the same alert for a status with only a BSUID (a recipient who withholds the number), not for ours', async () => {
+    const simulator = new WhatsAppSimulator('secret');
+    const hidden = { waId: null, bsuid: 'GB.80412277419022635518', name: 'Ada' };
+    await store.db.insertInto('external_refs').values({ connector: 'whatsapp', kind: 'sent', local_id: 'zendesk:15:0', external_id: 'wamid.OURS2', updated_at: 0 }).execute();
+    await inbox.accept('whatsapp', simulator.status('wamid.OURS2', hidden, 'read', 1_760_000_000));
+    await inbox.accept('whatsapp', simulator.status('wamid.STRANGER9', hidden, 'failed', 1_760_000_001, { code: 131026, title: 'Message undeliverable', details: 'x' }));
+    const result = await engine.processPending();
+    expect(result.flagged).toBe(0);
+    const alerts = await openAlerts(store.db);
+    expect(alerts).toMatchObject([{ kind: 'unknown_status', count: 1, title: 'WhatsApp reported "failed" for a message this service never sent' }]);
   });
 
   it('stores and counts alerts with no sink configured, queuing nothing', async () => {
