@@ -38,6 +38,22 @@ describe('logger: phone numbers', () => {
     expect(lines().map((l) => l[field])).toEqual(['+16*******34', '+16*******34', '+16*******34', '+16*******34']);
   });
 
+  // Customers who hide their number are known by a business-scoped user id and a username.
+  it.each(['bsuid', 'parentBsuid', 'userId', 'customer'])('masks %s carrying a BSUID', (field) => {
+    const { log, text, lines } = capturingLogger();
+    const bsuid = 'US.13491208655302741918';
+    log.info({ [field]: bsuid }, 'identified');
+    expect(text()).not.toContain('13491208655302741918');
+    expect(typeof lines()[0]![field]).toBe('string');
+  });
+
+  it('masks a username', () => {
+    const { log, text, lines } = capturingLogger();
+    log.info({ username: 'priya.raman.77' }, 'identified');
+    expect(text()).not.toContain('priya.raman.77');
+    expect(typeof lines()[0]!['username']).toBe('string');
+  });
+
   it('masks the phone fields on child loggers too (connectors log through children)', () => {
     const { log, text, lines } = capturingLogger();
     log.child({ connector: 'zendesk' }).info({ phone: PHONE, zendeskUserId: 42 }, 'adopted an existing Zendesk user with the same phone number');
