@@ -3,7 +3,7 @@
 // needs; a refused call gets 401 or 403 and is written to the audit trail, like every change.
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AccountError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
+import { AccountError, SignInBusyError, SignInRefusedError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
 import { pausedConnectors, setPaused } from '../core/admin/pause.js';
 import { csrfMatches, listSessions, openSession, revokeSession, revokeSessionsOf, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
 import type { AlertDraft } from '../core/security/alerts.js';
@@ -112,8 +112,12 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
       res.status(429).json({ error: `too many failed sign-ins from this address; try again in ${Math.ceil(retryAfter / 60)} minutes` });
       return;
     }
+    // The address's slot is taken before the check, in the same turn as the count was read:
+    // attempts sent together cannot all pass the limit while the first ones are still hashing.
+    const seen = failures.add(ip, now);
     try {
       const user = await verifySignIn(deps.store, { name, password: typeof body.password === 'string' ? body.password : '', code: typeof body.code === 'string' ? body.code : '' }, await deps.secretsKey());
+      failures.remove(ip, now);
       const device = req.get('user-agent') ?? 'unknown';
       const opened = await openSession(deps.store, { user: user.name, role: user.role, ip, device });
       await audit({ actor: `user:${user.name}`, action: 'signin.success', detail: { ip, newDevice: opened.newDevice, recoveryCode: user.usedRecoveryCode } });
@@ -122,13 +126,19 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
       res.setHeader('set-cookie', `${COOKIE}=${opened.cookie}; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=${maxAge}${req.secure ? '; Secure' : ''}`);
       res.json({ user: user.name, role: user.role, csrfToken: opened.session.csrfToken, refreshSeconds: deps.dashboardRefreshSeconds(), ...(user.usedRecoveryCode ? { warning: 'a recovery code was used; it will not work again' } : {}) });
     } catch (error) {
+      if (!(error instanceof AccountError)) failures.remove(ip, now); // not the person's failure
+      if (error instanceof SignInBusyError) {
+        res.setHeader('retry-after', String(Math.ceil(error.retryAfterMs! / 1000)));
+        res.status(503).json({ error: error.message });
+        return;
+      }
       if (error instanceof TwoStepSecretsError) {
         await audit({ actor: `ip:${ip}`, action: 'signin.unavailable', target: name.slice(0, 64), detail: { reason: error.message } });
         return secretsUnavailable(deps, res, error);
       }
       if (!(error instanceof AccountError)) throw error;
-      await audit({ actor: `ip:${ip}`, action: 'signin.failure', target: name.slice(0, 64), detail: { reason: error.message } });
-      const seen = failures.add(ip, now);
+      const reason = error instanceof SignInRefusedError ? error.reason : error.message;
+      await audit({ actor: `ip:${ip}`, action: 'signin.failure', target: name.slice(0, 64), detail: { reason, ...(error instanceof SignInRefusedError && error.lockedNow ? { locked: true } : {}) } });
       if (seen === SIGN_IN_BURST.count) deps.alert(signInFailuresAlert(ip, seen, SIGN_IN_LIMIT.windowMs / 1000));
       res.status(401).json({ error: error.message });
     }

@@ -6,6 +6,7 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Secret, TOTP } from 'otpauth';
+import PQueue from 'p-queue';
 import { SyncError } from '../errors.js';
 import { passphraseFrom, sealSecret, unsealSecret } from '../passphrase-seal.js';
 import type { Store } from '../store/store.js';
@@ -28,18 +29,53 @@ const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 /** Failed sign-ins before the account locks, and for how long. */
 export const LOCKOUT = { failures: 5, minutes: 15 } as const;
 
+/**
+ * Each scrypt takes 32 MB and a libuv thread for tens of milliseconds, and anyone who can reach
+ * the sign-in page can ask for one: at most `concurrent` run at once, and a sign-in that would
+ * wait behind more than `waiting` others is turned away at once (SignInBusyError) rather than
+ * queued, so a flood of requests holds neither the CPU nor the memory.
+ */
+export const HASHING = { concurrent: 2, waiting: 32 } as const;
+const hashing = new PQueue({ concurrency: HASHING.concurrent });
+
+/** Too many sign-ins are being checked right now; the caller should answer 503 with Retry-After. */
+export class SignInBusyError extends SyncError {
+  override readonly name = 'SignInBusyError';
+  constructor() {
+    super('too many sign-ins are being checked right now; try again in a few seconds', { status: 503, retryable: true, retryAfterMs: 2000 });
+  }
+}
+
+/** How many password hashes are running and waiting now (for tests and metrics). */
+export function hashingLoad(): { running: number; waiting: number } {
+  return { running: hashing.pending, waiting: hashing.size };
+}
+
+function queuedScrypt(password: string, salt: Buffer, keylen: number, params: { N: number; r: number; p: number }, shed: boolean): Promise<Buffer> {
+  if (shed && hashing.size >= HASHING.waiting) throw new SignInBusyError();
+  return hashing.add(() => scryptAsync(password, salt, keylen, { ...params, maxmem: SCRYPT.maxmem }));
+}
+
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const hash = await scryptAsync(password, salt, 32, SCRYPT);
+  const hash = await queuedScrypt(password, salt, 32, SCRYPT, false);
   return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-export async function passwordMatches(password: string, stored: string): Promise<boolean> {
+/** `shed`: refuse with SignInBusyError instead of waiting when the hashing queue is full (sign-ins). */
+export async function passwordMatches(password: string, stored: string, shed = false): Promise<boolean> {
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
-  const actual = await scryptAsync(password, Buffer.from(salt, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
+  const actual = await queuedScrypt(password, Buffer.from(salt, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p) }, shed);
   return timingSafeEqual(actual, expected);
+}
+
+/** A hash no password matches: checked instead of a real one, so every refusal costs the same. */
+let placeholderHash: Promise<string> | undefined;
+function placeholder(): Promise<string> {
+  placeholderHash ??= hashPassword(randomBytes(32).toString('base64'));
+  return placeholderHash;
 }
 
 function sha256(text: string): string {
@@ -143,24 +179,80 @@ export async function resetTwoFactor(store: Store, name: string, key?: string): 
   return enrolment;
 }
 
+/** Why a sign-in was refused: for the audit trail only; the person always reads the same message. */
+export type SignInRefusal = 'unknown user' | 'disabled' | 'locked' | 'wrong password or code' | 'locked meanwhile or code already used';
+
 /**
- * Checks a sign-in: password and a current TOTP code (or an unused recovery code). Failures count
- * towards a lockout; the message never says which part was wrong. With `key`, a secret still
- * stored in clear is sealed once the person has signed in.
+ * A refused sign-in. Every cause (no such user, disabled, locked, wrong password or code) reads
+ * the same and costs the same work, so the answer tells an outsider nothing about the account.
+ */
+export class SignInRefusedError extends AccountError {
+  constructor(
+    readonly reason: SignInRefusal,
+    /** This failure locked the account. */
+    readonly lockedNow = false,
+  ) {
+    super('wrong user name, password or code');
+  }
+}
+
+/**
+ * Takes one of the account's LOCKOUT.failures attempts before anything is checked: the count
+ * moves in the store, in one statement, so attempts running at once cannot all read the same
+ * count (each would write back old + 1). False when the account is disabled, locked, or every
+ * attempt is taken by failures and attempts still being checked.
+ */
+async function reserveAttempt(store: Store, name: string, now: number): Promise<boolean> {
+  const result = await store.db
+    .updateTable('admin_users')
+    .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) }))
+    .where('name', '=', name)
+    .where('disabled', '=', 0)
+    .where('failed_attempts', '<', LOCKOUT.failures)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/** Gives a reserved attempt back: the check could not run, which is not the person's failure. */
+async function releaseAttempt(store: Store, name: string): Promise<void> {
+  await store.db.updateTable('admin_users').set((eb) => ({ failed_attempts: eb('failed_attempts', '-', 1) })).where('name', '=', name).where('failed_attempts', '>', 0).execute();
+}
+
+/** The reserved attempt failed (it stays counted); locks the account once the failures reach the limit. True when this locked it. */
+async function lockIfExhausted(store: Store, name: string, now: number): Promise<boolean> {
+  const result = await store.db
+    .updateTable('admin_users')
+    .set({ failed_attempts: 0, locked_until: now + LOCKOUT.minutes * 60_000 })
+    .where('name', '=', name)
+    .where('failed_attempts', '>=', LOCKOUT.failures)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/**
+ * Checks a sign-in: password and a current TOTP code (or an unused recovery code). Each attempt
+ * holds one of the account's attempt slots while it is checked, and failures lock the account;
+ * every refusal reads alike (SignInRefusedError) and costs one password hash. Throws
+ * SignInBusyError when too many hashes are waiting. With `key`, a secret still stored in clear
+ * is sealed once the person has signed in.
  */
 export async function verifySignIn(store: Store, input: { name: string; password: string; code: string }, key?: string, now = Date.now()): Promise<{ name: string; role: Role; usedRecoveryCode: boolean }> {
   const user = await store.db.selectFrom('admin_users').selectAll().where('name', '=', input.name).executeTakeFirst();
-  const refused = new AccountError('wrong user name, password or code');
-  if (!user) {
-    await hashPassword(input.password); // the same time as for a real user, so names cannot be probed
-    throw refused;
+  const reserved = user !== undefined && (await reserveAttempt(store, user.name, now));
+  const refusal: SignInRefusal = !user ? 'unknown user' : user.disabled === 1 ? 'disabled' : 'locked';
+  let passwordOk: boolean;
+  let secret: string;
+  try {
+    // Unknown, disabled and locked accounts cost a hash too, against one no password matches.
+    passwordOk = await passwordMatches(input.password, reserved ? user.password_hash : await placeholder(), true);
+    if (!reserved) throw new SignInRefusedError(refusal);
+    secret = await openSecret(user.totp_secret, key);
+  } catch (error) {
+    if (reserved && !(error instanceof SignInRefusedError)) await releaseAttempt(store, user.name);
+    throw error;
   }
-  if (user.disabled === 1) throw new AccountError('this account is disabled; ask an admin');
-  if (user.locked_until !== null && user.locked_until > now) {
-    throw new AccountError(`too many failed sign-ins: locked until ${new Date(user.locked_until).toISOString()}; wait, or ask an admin to run wa-crm-sync users reset-2fa ${user.name}`);
-  }
-  const secret = await openSecret(user.totp_secret, key);
-  const passwordOk = await passwordMatches(input.password, user.password_hash);
   const code = input.code.trim();
   const delta = /^\d{6}$/.test(code) ? totpFor(user.name, secret).validate({ token: code, window: 1, timestamp: now }) : null;
   // A code seen once (over a shoulder, by a phishing page relaying it) must not sign in again.
@@ -168,13 +260,8 @@ export async function verifySignIn(store: Store, input: { name: string; password
   const totpOk = step !== null && (user.totp_last_step === null || step > user.totp_last_step);
   const codes = JSON.parse(user.recovery_codes) as string[];
   const recovery = !totpOk && codes.includes(sha256(code.toLowerCase()));
-  if (!passwordOk || !(totpOk || recovery)) {
-    const failures = user.failed_attempts + 1;
-    const lock = failures >= LOCKOUT.failures ? now + LOCKOUT.minutes * 60_000 : null;
-    await store.db.updateTable('admin_users').set({ failed_attempts: lock ? 0 : failures, locked_until: lock }).where('name', '=', user.name).execute();
-    if (lock) throw new AccountError(`too many failed sign-ins: the account is locked for ${LOCKOUT.minutes} minutes`);
-    throw refused;
-  }
+  const fail = async (reason: SignInRefusal) => new SignInRefusedError(reason, await lockIfExhausted(store, user.name, now));
+  if (!passwordOk || !(totpOk || recovery)) throw await fail('wrong password or code');
   let accept = store.db
     .updateTable('admin_users')
     .set({
@@ -184,10 +271,13 @@ export async function verifySignIn(store: Store, input: { name: string; password
       ...(recovery ? { recovery_codes: JSON.stringify(codes.filter((c) => c !== sha256(code.toLowerCase()))) } : { totp_last_step: step }),
       ...(key && !isSealedSecret(user.totp_secret) ? { totp_secret: await storedSecret(secret, key) } : {}),
     })
-    .where('name', '=', user.name);
+    .where('name', '=', user.name)
+    // Attempts running beside this one may have locked the account meanwhile: the lock wins.
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+    .where('disabled', '=', 0);
   // Two sign-ins racing with one code (or one recovery code): only the first changes the row.
   accept = recovery ? accept.where('recovery_codes', '=', user.recovery_codes) : accept.where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step!)]));
-  if (Number((await accept.executeTakeFirst()).numUpdatedRows) === 0) throw refused;
+  if (Number((await accept.executeTakeFirst()).numUpdatedRows) === 0) throw await fail('locked meanwhile or code already used');
   return { name: user.name, role: user.role, usedRecoveryCode: recovery };
 }
 

@@ -2,7 +2,7 @@
 // recovery codes, lockout, disable, reset-2fa; tokens hashed, scoped, expiring, revocable.
 import { Secret, TOTP, URI } from 'otpauth';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { LOCKOUT, TwoStepSecretsError, addUser, authenticateToken, changePassword, createToken, disableUser, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, setPassword, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
+import { HASHING, LOCKOUT, SignInBusyError, TwoStepSecretsError, hashingLoad, addUser, authenticateToken, changePassword, createToken, disableUser, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, setPassword, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
 import type { Store } from '../../../core/store/store.js';
 import { freshStorePerTest } from '../../helpers/store-per-test.js';
 import { STORE_KINDS } from '../../helpers/stores.js';
@@ -103,21 +103,48 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     expect((await listUsers(store))[0]).toMatchObject({ recoveryCodesLeft: 9 });
   });
 
-  it(`locks the account after ${LOCKOUT.failures} failures, with a clear message; reset-2fa lifts it and replaces the secret`, async () => {
+  it(`locks the account after ${LOCKOUT.failures} failures, answering like any other failure; reset-2fa lifts it and replaces the secret`, async () => {
     const enrolment = await addUser(store, { name: 'carol', role: 'admin', password: PASSWORD });
-    for (let i = 1; i < LOCKOUT.failures; i++) await expect(verifySignIn(store, { name: 'carol', password: 'nope nope nope', code: '111111' })).rejects.toThrow('wrong user name');
-    await expect(verifySignIn(store, { name: 'carol', password: 'nope nope nope', code: '111111' })).rejects.toThrow(`locked for ${LOCKOUT.minutes} minutes`);
-    await expect(verifySignIn(store, { name: 'carol', password: PASSWORD, code: codeFor(enrolment) })).rejects.toThrow(/locked until .* ask an admin to run wa-crm-sync users reset-2fa carol/);
+    for (let i = 1; i <= LOCKOUT.failures; i++) await expect(verifySignIn(store, { name: 'carol', password: 'nope nope nope', code: '111111' })).rejects.toThrow('wrong user name, password or code');
+    const row = await store.db.selectFrom('admin_users').select(['failed_attempts', 'locked_until']).where('name', '=', 'carol').executeTakeFirstOrThrow();
+    expect(row.locked_until).toBeGreaterThan(Date.now() + (LOCKOUT.minutes - 1) * 60_000);
+    // Locked: the right password and code read like a wrong one, so nobody learns the account exists.
+    await expect(verifySignIn(store, { name: 'carol', password: PASSWORD, code: codeFor(enrolment) })).rejects.toMatchObject({ message: 'wrong user name, password or code', reason: 'locked' });
     const fresh = await resetTwoFactor(store, 'carol');
     await expect(verifySignIn(store, { name: 'carol', password: PASSWORD, code: enrolment.recoveryCodes[0]! })).rejects.toThrow('wrong user name');
     expect(await verifySignIn(store, { name: 'carol', password: PASSWORD, code: codeFor(fresh) })).toMatchObject({ role: 'admin' });
+  });
+
+  it('200 sign-ins sent at once, all with a wrong password but the last: only five are checked, the account locks, the right one is refused', async () => {
+    const enrolment = await addUser(store, { name: 'ivy', role: 'admin', password: PASSWORD });
+    const now = Date.now();
+    const peak = { running: 0, waiting: 0 };
+    const sampler = setInterval(() => {
+      const load = hashingLoad();
+      peak.running = Math.max(peak.running, load.running);
+      peak.waiting = Math.max(peak.waiting, load.waiting);
+    }, 1);
+    const attempts = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => verifySignIn(store, { name: 'ivy', password: i === 199 ? PASSWORD : 'a wrong password', code: codeFor(enrolment, now) }, undefined, now)));
+    clearInterval(sampler);
+    expect(attempts.filter((a) => a.status === 'fulfilled')).toEqual([]);
+    const reasons = attempts.map((a) => (a as PromiseRejectedResult).reason as Error & { reason?: string });
+    for (const r of reasons) expect(r.message).toMatch(/^(wrong user name, password or code|too many sign-ins are being checked right now; try again in a few seconds)$/);
+    // Exactly LOCKOUT.failures attempts had the account's password checked; the rest were locked out before.
+    expect(reasons.filter((r) => r.reason === 'wrong password or code')).toHaveLength(LOCKOUT.failures);
+    const row = await store.db.selectFrom('admin_users').select(['failed_attempts', 'locked_until']).where('name', '=', 'ivy').executeTakeFirstOrThrow();
+    expect(row.locked_until).toBeGreaterThan(now);
+    await expect(verifySignIn(store, { name: 'ivy', password: PASSWORD, code: codeFor(enrolment, now + 30_000) }, undefined, now + 30_000)).rejects.toMatchObject({ reason: 'locked' });
+    // The hashing never ran wider than its bound, and the queue never grew past its cap.
+    expect(peak.running).toBeLessThanOrEqual(HASHING.concurrent);
+    expect(peak.waiting).toBeLessThanOrEqual(HASHING.waiting);
+    expect(reasons.some((r) => r instanceof SignInBusyError)).toBe(true);
   });
 
   it('refuses a disabled account and revokes the tokens it created', async () => {
     const enrolment = await addUser(store, { name: 'dave', role: 'admin', password: PASSWORD });
     const token = await createToken(store, { name: 'ci', role: 'operator', expiresInDays: 30, createdBy: 'dave' });
     await disableUser(store, 'dave');
-    await expect(verifySignIn(store, { name: 'dave', password: PASSWORD, code: codeFor(enrolment) })).rejects.toThrow('disabled');
+    await expect(verifySignIn(store, { name: 'dave', password: PASSWORD, code: codeFor(enrolment) })).rejects.toMatchObject({ message: 'wrong user name, password or code', reason: 'disabled' });
     expect(await authenticateToken(store, token.token)).toBeUndefined();
   });
 
