@@ -38,7 +38,7 @@ export interface AdminApiDependencies {
   scopeReports(): Array<{ connector: string; at: number; ok: boolean; report: ScopeReport | null; reason?: string }>;
 }
 
-type Caller = { readonly actor: string; readonly role: Role; readonly user?: string; readonly session?: string };
+type Caller = { readonly actor: string; readonly role: Role; readonly user?: string; readonly session?: string; readonly tokenId?: string };
 type Locals = { caller?: Caller };
 
 /** Every admin route and the least role that may call it: the contract the role tests walk through. */
@@ -181,7 +181,7 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
     const header = req.get('authorization') ?? '';
     const token = header.startsWith('Bearer ') ? await authenticateToken(deps.store, header.slice(7).trim()) : undefined;
     if (token) {
-      res.locals.caller = { actor: `token:${token.name}`, role: token.role };
+      res.locals.caller = { actor: `token:${token.name}`, role: token.role, tokenId: token.id };
       return next();
     }
     const cookie = cookieValue(req, COOKIE);
@@ -316,7 +316,7 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
       res.status(400).json({ error: `give { name, role: ${ROLES.join(' | ')}, expiresInDays }` });
       return;
     }
-    const created = await createToken(deps.store, { name: body.name, role: body.role as Role, expiresInDays: Number(body.expiresInDays ?? 90), createdBy: caller.actor });
+    const created = await createToken(deps.store, { name: body.name, role: body.role as Role, expiresInDays: Number(body.expiresInDays ?? 90), createdBy: caller.tokenId ? { token: caller.tokenId } : { user: caller.user! } });
     await audit({ actor: caller.actor, action: 'token.create', target: created.id, detail: { name: body.name, role: body.role as string, expiresAt: created.expiresAt } });
     res.status(201).json(created);
   });

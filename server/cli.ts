@@ -141,13 +141,14 @@ export function buildCli(): Command {
     });
   users
     .command('disable <name>')
-    .description('disable an account and revoke the API tokens it created')
+    .description('disable an account, end its sessions and revoke every API token it owns (made from its sessions or its tokens)')
     .addOption(configOption())
     .action(async (name: string, options: { config?: string }) => {
       await withStore(options, async (store) => {
-        await disableUser(store, name);
-        await appendAudit(store, { actor: cliActor(), action: 'user.disable', target: name });
-        console.log(`${name} disabled`);
+        const { tokensRevoked } = await disableUser(store, name);
+        const sessionsEnded = await revokeSessionsOf(store, name);
+        await appendAudit(store, { actor: cliActor(), action: 'user.disable', target: name, detail: { tokensRevoked, sessionsEnded } });
+        console.log(`${name} disabled; ${tokensRevoked} API token${tokensRevoked === 1 ? '' : 's'} revoked, ${sessionsEnded} session${sessionsEnded === 1 ? '' : 's'} ended`);
       });
     });
   users
@@ -185,7 +186,7 @@ export function buildCli(): Command {
     .action(async (name: string, options: { role: string; days: number; config?: string }) => {
       if (!ROLES.includes(options.role as Role)) throw new AccountError(`--role must be one of ${ROLES.join(', ')}`);
       await withStore(options, async (store) => {
-        const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: cliActor() });
+        const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: { cli: cliActor() } });
         await appendAudit(store, { actor: cliActor(), action: 'token.create', target: created.id, detail: { name, role: options.role, expiresAt: created.expiresAt } });
         console.log(created.token);
         console.error(`token ${created.id} (${options.role}) expires ${new Date(created.expiresAt).toISOString()}; it is not shown again`);

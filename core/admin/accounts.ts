@@ -164,11 +164,13 @@ async function requireUser(store: Store, name: string) {
   return user;
 }
 
-export async function disableUser(store: Store, name: string): Promise<void> {
+/** Disables an account and revokes every token it owns (made by its sessions, or by its tokens); returns how many tokens. */
+export async function disableUser(store: Store, name: string): Promise<{ tokensRevoked: number }> {
   await requireUser(store, name);
   await store.db.updateTable('admin_users').set({ disabled: 1 }).where('name', '=', name).execute();
-  // A disabled person's tokens stop working with them.
-  await store.db.updateTable('api_tokens').set({ revoked: 1 }).where('created_by', '=', name).execute();
+  // Tokens check their owner at every use too; revoking them keeps them dead if the account is enabled again.
+  const owned = await store.db.selectFrom('api_tokens').select('id').where('owner', '=', name).execute();
+  return { tokensRevoked: await revokeTokenTree(store, owned.map((t) => t.id)) };
 }
 
 /** A new TOTP secret and recovery codes (the old ones stop working); also lifts a lockout. */
@@ -301,36 +303,100 @@ export async function setPassword(store: Store, name: string, password: string):
 
 // ---- API tokens ----
 
-export async function createToken(store: Store, input: { name: string; role: Role; expiresInDays: number; createdBy: string }, now = Date.now()): Promise<{ id: string; token: string; expiresAt: number }> {
+/**
+ * Who makes a token. A person (their session) or a token acting for a person makes a token owned
+ * by that person: it lives only as long as the account stays enabled, never holds a higher role
+ * than the account, and a token made by a token dies with it. The command line (someone with the
+ * store's config on the machine) makes tokens owned by nobody.
+ */
+export type TokenCreator = { readonly user: string } | { readonly token: string } | { readonly cli: string };
+
+function creatorLabel(creator: TokenCreator): string {
+  return 'user' in creator ? `user:${creator.user}` : 'token' in creator ? `token:${creator.token}` : creator.cli;
+}
+
+export async function createToken(store: Store, input: { name: string; role: Role; expiresInDays: number; createdBy: TokenCreator }, now = Date.now()): Promise<{ id: string; token: string; expiresAt: number }> {
   if (!(input.expiresInDays > 0 && input.expiresInDays <= 366)) throw new AccountError('a token expires in 1 to 366 days');
+  let expiresAt = now + input.expiresInDays * 86_400_000;
+  let owner: string | null = null;
+  let parentId: string | null = null;
+  if ('token' in input.createdBy) {
+    const parent = await store.db.selectFrom('api_tokens').select(['id', 'owner', 'expires_at']).where('id', '=', input.createdBy.token).executeTakeFirst();
+    if (!parent) throw new AccountError(`no token ${input.createdBy.token}`);
+    ({ owner } = parent);
+    parentId = parent.id;
+    // A token cannot outlive the one that made it.
+    expiresAt = Math.min(expiresAt, parent.expires_at);
+  } else if ('user' in input.createdBy) owner = input.createdBy.user;
+  if (owner !== null) {
+    const account = await store.db.selectFrom('admin_users').select(['role', 'disabled']).where('name', '=', owner).executeTakeFirst();
+    if (!account || account.disabled === 1) throw new AccountError(`the account ${owner} is disabled or gone: it cannot make tokens`);
+    if (!roleAllows(account.role, input.role)) throw new AccountError(`a token made for ${owner} can have at most the ${account.role} role`);
+  }
   const id = randomBytes(6).toString('hex');
   const secret = randomBytes(24).toString('base64url');
-  const expiresAt = now + input.expiresInDays * 86_400_000;
   await store.db
     .insertInto('api_tokens')
-    .values({ id, name: input.name, role: input.role, hash: sha256(secret), expires_at: expiresAt, created_at: now, created_by: input.createdBy, last_used_at: null, revoked: 0 })
+    .values({ id, name: input.name, role: input.role, hash: sha256(secret), expires_at: expiresAt, created_at: now, created_by: creatorLabel(input.createdBy), owner, parent_id: parentId, last_used_at: null, revoked: 0 })
     .execute();
   return { id, token: `wacs_${id}_${secret}`, expiresAt };
 }
 
-/** The token's identity when `Authorization: Bearer` carries a live token; records its last use. */
-export async function authenticateToken(store: Store, bearer: string, now = Date.now()): Promise<{ id: string; name: string; role: Role } | undefined> {
+/** Tokens made by a token, made by those, and so on, at most this deep (a loop in edited rows ends here). */
+const TOKEN_CHAIN_DEPTH = 32;
+
+/**
+ * The token's identity when `Authorization: Bearer` carries a live token; records its last use.
+ * Checked at every use, not only when the token was made: the token and every token above it
+ * unrevoked and unexpired, and its owner's account enabled, whose role caps the token's.
+ */
+export async function authenticateToken(store: Store, bearer: string, now = Date.now()): Promise<{ id: string; name: string; role: Role; owner: string | null } | undefined> {
   const match = /^wacs_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$/.exec(bearer);
   if (!match) return undefined;
   const row = await store.db.selectFrom('api_tokens').selectAll().where('id', '=', match[1]!).executeTakeFirst();
   if (!row || row.revoked === 1 || row.expires_at <= now) return undefined;
   const given = Buffer.from(sha256(match[2]!), 'hex');
   if (!timingSafeEqual(given, Buffer.from(row.hash, 'hex'))) return undefined;
+  let role = row.role;
+  if (row.owner !== null) {
+    const account = await store.db.selectFrom('admin_users').select(['role', 'disabled']).where('name', '=', row.owner).executeTakeFirst();
+    if (!account || account.disabled === 1) return undefined;
+    if (!roleAllows(account.role, role)) role = account.role;
+  }
+  let parentId = row.parent_id;
+  for (let depth = 0; parentId !== null; depth++) {
+    const parent = depth < TOKEN_CHAIN_DEPTH ? await store.db.selectFrom('api_tokens').select(['revoked', 'expires_at', 'parent_id']).where('id', '=', parentId).executeTakeFirst() : undefined;
+    if (!parent || parent.revoked === 1 || parent.expires_at <= now) return undefined;
+    parentId = parent.parent_id;
+  }
   await store.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
-  return { id: row.id, name: row.name, role: row.role };
+  return { id: row.id, name: row.name, role, owner: row.owner };
 }
 
-export async function listTokens(store: Store): Promise<Array<{ id: string; name: string; role: Role; expiresAt: number; lastUsedAt: number | null; revoked: boolean; createdBy: string }>> {
+export async function listTokens(store: Store): Promise<Array<{ id: string; name: string; role: Role; expiresAt: number; lastUsedAt: number | null; revoked: boolean; createdBy: string; owner: string | null }>> {
   const rows = await store.db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revoked: r.revoked === 1, createdBy: r.created_by }));
+  return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revoked: r.revoked === 1, createdBy: r.created_by, owner: r.owner }));
 }
 
+/** Revokes the tokens with these ids and every token made from them, however deep; returns how many were live. */
+async function revokeTokenTree(store: Store, roots: readonly string[]): Promise<number> {
+  let revoked = 0;
+  let level = [...roots];
+  const seen = new Set<string>();
+  while (level.length > 0) {
+    level = level.filter((id) => !seen.has(id));
+    if (level.length === 0) break;
+    for (const id of level) seen.add(id);
+    revoked += Number((await store.db.updateTable('api_tokens').set({ revoked: 1 }).where('id', 'in', level).where('revoked', '=', 0).executeTakeFirst()).numUpdatedRows);
+    level = (await store.db.selectFrom('api_tokens').select('id').where('parent_id', 'in', level).execute()).map((r) => r.id);
+  }
+  return revoked;
+}
+
+/** Revokes a token and every token it made; false when there is no such token. */
 export async function revokeToken(store: Store, id: string): Promise<boolean> {
-  const result = await store.db.updateTable('api_tokens').set({ revoked: 1 }).where('id', '=', id).executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+  const found = await store.db.selectFrom('api_tokens').select('id').where('id', '=', id).executeTakeFirst();
+  if (!found) return false;
+  await revokeTokenTree(store, [id]);
+  return true;
 }

@@ -273,6 +273,35 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.alterTable('admin_users').addColumn('totp_last_step', int).execute();
       },
     },
+    '0008_security_hardening': {
+      // Tokens record the account they act for and the token that made them, so disabling an
+      // account or revoking a token reaches every token made from it.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('api_tokens').addColumn('owner', 'text').execute();
+        await db.schema.alterTable('api_tokens').addColumn('parent_id', 'text').execute();
+        await db.schema.createIndex('api_tokens_owner').on('api_tokens').column('owner').execute();
+        await db.schema.createIndex('api_tokens_parent').on('api_tokens').column('parent_id').execute();
+        // Earlier tokens said `user:NAME` or `token:NAME` (a token's name, not its id): a name
+        // that is unique points to its token; tokens made by a token inherit that token's owner.
+        const tokens = db.withTables<{ api_tokens: { id: string; name: string; created_by: string; created_at: number; owner: string | null; parent_id: string | null } }>();
+        const rows = await tokens.selectFrom('api_tokens').select(['id', 'name', 'created_by', 'created_at']).orderBy('created_at').execute();
+        const owners = new Map<string, string | null>();
+        for (const row of rows) {
+          let owner: string | null = null;
+          let parent: string | null = null;
+          if (row.created_by.startsWith('user:')) owner = row.created_by.slice('user:'.length);
+          else if (row.created_by.startsWith('token:')) {
+            const named = rows.filter((r) => r.name === row.created_by.slice('token:'.length) && r.created_at <= row.created_at && r.id !== row.id);
+            if (named.length === 1) {
+              parent = named[0]!.id;
+              owner = owners.get(parent) ?? null;
+            }
+          }
+          owners.set(row.id, owner);
+          if (owner !== null || parent !== null) await tokens.updateTable('api_tokens').set({ owner, parent_id: parent }).where('id', '=', row.id).execute();
+        }
+      },
+    },
   };
 }
 

@@ -43,8 +43,8 @@ describe('admin API end to end', () => {
       return { ...config, admin: { session: { idleMinutes: 0.05 }, secretsKeyFile }, connectors: { webhook: { enabled: true, url: recorderUrl, timeoutMs: 2000 } } };
     }));
     const store = await openStore(storeUrl);
-    for (const role of ROLES) tokens[role] = (await createToken(store, { name: `${role}-bot`, role, expiresInDays: 1, createdBy: 'test' })).token;
-    tokens.expired = (await createToken(store, { name: 'old', role: 'admin', expiresInDays: 1, createdBy: 'test' }, Date.now() - 2 * 86_400_000)).token;
+    for (const role of ROLES) tokens[role] = (await createToken(store, { name: `${role}-bot`, role, expiresInDays: 1, createdBy: { cli: 'cli:test' } })).token;
+    tokens.expired = (await createToken(store, { name: 'old', role: 'admin', expiresInDays: 1, createdBy: { cli: 'cli:test' } }, Date.now() - 2 * 86_400_000)).token;
     enrolments.olga = await addUser(store, { name: 'olga', role: 'operator', password: PASSWORD });
     enrolments.vic = await addUser(store, { name: 'vic', role: 'viewer', password: PASSWORD });
     await store.close();

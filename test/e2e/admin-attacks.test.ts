@@ -1,22 +1,27 @@
 // Attacks on the admin surface through the real service process over HTTP, as an outsider on
 // this machine would make them: sign-in floods sent all at once, forged forwarding headers,
 // audit-trail flooding. Each stays here so that what was fixed stays fixed.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { URI, type TOTP } from 'otpauth';
 import { addUser, LOCKOUT, type Enrolment } from '../../core/admin/accounts.js';
 import { listAudit } from '../../core/security/audit-trail.js';
 import { openStore } from '../../core/store/store.js';
+import { projectRoot } from '../helpers/fixtures.js';
 import { serviceWith, type ServiceProcess } from '../helpers/service-process.js';
 
 const PASSWORD = 'a long admin password for attacks';
 
 describe('attacks on the admin sign-in, through the real service', () => {
   let service: ServiceProcess;
+  let configPath = '';
   let storeUrl = '';
   const enrolments = {} as Record<string, Enrolment>;
 
   beforeAll(async () => {
-    ({ service } = await serviceWith(({ config }) => {
+    ({ service, configPath } = await serviceWith(({ config }) => {
       storeUrl = (config['store'] as { url: string }).url;
       return config;
     }));
@@ -42,6 +47,30 @@ describe('attacks on the admin sign-in, through the real service', () => {
     }
   };
 
+  it("disabling an account from the CLI kills its session's tokens and the tokens those made", { timeout: 60_000 }, async () => {
+    const code = (URI.parse(enrolments['ned']!.totpUri) as TOTP).generate();
+    const res = await fetch(`${service.baseUrl}/admin/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'ned', password: PASSWORD, code }) });
+    expect(res.status).toBe(200);
+    const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const { csrfToken } = (await res.json()) as { csrfToken: string };
+    const api = (method: string, path: string, auth: Record<string, string>, body?: unknown) =>
+      fetch(`${service.baseUrl}/admin/api${path}`, { method, headers: { 'content-type': 'application/json', ...auth }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const first = (await (await api('POST', '/tokens', { cookie, 'x-csrf-token': csrfToken }, { name: 'ned-bot', role: 'admin', expiresInDays: 30 })).json()) as { token: string };
+    const minted = await api('POST', '/tokens', { authorization: `Bearer ${first.token}` }, { name: 'ned-bot-2', role: 'admin', expiresInDays: 366 });
+    expect(minted.status).toBe(201);
+    const second = (await minted.json()) as { token: string };
+    expect((await api('GET', '/status', { authorization: `Bearer ${second.token}` })).status).toBe(200);
+
+    const { stdout } = await promisify(execFile)(process.execPath, [join(projectRoot, 'bin/wa-crm-sync.js'), 'users', 'disable', 'ned', '--config', configPath]);
+    expect(stdout).toContain('ned disabled; 2 API tokens revoked, 1 session ended');
+    for (const token of [first.token, second.token]) {
+      expect((await api('GET', '/status', { authorization: `Bearer ${token}` })).status).toBe(401);
+      expect((await api('POST', '/tokens', { authorization: `Bearer ${token}` }, { name: 'again', role: 'admin', expiresInDays: 366 })).status).toBe(401);
+    }
+    expect((await api('GET', '/status', { cookie })).status).toBe(401);
+  });
+
+  // Last: it uses up this address's sign-in allowance for the window.
   it('200 wrong sign-ins sent at once from one address, the right one last: the address limit and the account lock hold', { timeout: 60_000 }, async () => {
     const code = (URI.parse(enrolments['mia']!.totpUri) as TOTP).generate();
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => signIn({ name: 'mia', password: i === 199 ? PASSWORD : 'not the password', code })));

@@ -2,7 +2,7 @@
 // recovery codes, lockout, disable, reset-2fa; tokens hashed, scoped, expiring, revocable.
 import { Secret, TOTP, URI } from 'otpauth';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { HASHING, LOCKOUT, SignInBusyError, TwoStepSecretsError, hashingLoad, addUser, authenticateToken, changePassword, createToken, disableUser, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, setPassword, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
+import { HASHING, LOCKOUT, SignInBusyError, TwoStepSecretsError, hashingLoad, addUser, authenticateToken, changePassword, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, setPassword, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
 import type { Store } from '../../../core/store/store.js';
 import { freshStorePerTest } from '../../helpers/store-per-test.js';
 import { STORE_KINDS } from '../../helpers/stores.js';
@@ -140,24 +140,47 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     expect(reasons.some((r) => r instanceof SignInBusyError)).toBe(true);
   });
 
-  it('refuses a disabled account and revokes the tokens it created', async () => {
+  it('refuses a disabled account and revokes every token it owns, down the chain of tokens made by tokens', async () => {
     const enrolment = await addUser(store, { name: 'dave', role: 'admin', password: PASSWORD });
-    const token = await createToken(store, { name: 'ci', role: 'operator', expiresInDays: 30, createdBy: 'dave' });
-    await disableUser(store, 'dave');
+    const fromSession = await createToken(store, { name: 'ci', role: 'admin', expiresInDays: 30, createdBy: { user: 'dave' } });
+    const minted = await createToken(store, { name: 'ci', role: 'admin', expiresInDays: 366, createdBy: { token: fromSession.id } });
+    const grandchild = await createToken(store, { name: 'nightly', role: 'viewer', expiresInDays: 366, createdBy: { token: minted.id } });
+    const cli = await createToken(store, { name: 'monitoring', role: 'viewer', expiresInDays: 30, createdBy: { cli: 'cli:root' } });
+    // A token made by a token cannot outlive it, and is owned by the same person.
+    expect(minted.expiresAt).toBe(fromSession.expiresAt);
+    expect((await authenticateToken(store, grandchild.token))).toMatchObject({ owner: 'dave', role: 'viewer' });
+    expect(await disableUser(store, 'dave')).toEqual({ tokensRevoked: 3 });
     await expect(verifySignIn(store, { name: 'dave', password: PASSWORD, code: codeFor(enrolment) })).rejects.toMatchObject({ message: 'wrong user name, password or code', reason: 'disabled' });
-    expect(await authenticateToken(store, token.token)).toBeUndefined();
+    for (const t of [fromSession, minted, grandchild]) expect(await authenticateToken(store, t.token)).toBeUndefined();
+    expect(await authenticateToken(store, cli.token)).toMatchObject({ name: 'monitoring', owner: null });
+    await expect(createToken(store, { name: 'again', role: 'admin', expiresInDays: 1, createdBy: { user: 'dave' } })).rejects.toThrow('the account dave is disabled or gone');
+  });
+
+  it("checks the owner's account at every use, and revoking a token revokes the tokens it made", async () => {
+    await addUser(store, { name: 'eve', role: 'operator', password: PASSWORD });
+    const parent = await createToken(store, { name: 'deploy', role: 'operator', expiresInDays: 30, createdBy: { user: 'eve' } });
+    const child = await createToken(store, { name: 'deploy-2', role: 'viewer', expiresInDays: 30, createdBy: { token: parent.id } });
+    await expect(createToken(store, { name: 'more', role: 'admin', expiresInDays: 1, createdBy: { token: parent.id } })).rejects.toThrow('at most the operator role');
+    // Disabled straight in the store (or by an older build): the tokens stop at once all the same.
+    await store.db.updateTable('admin_users').set({ disabled: 1 }).where('name', '=', 'eve').execute();
+    expect(await authenticateToken(store, child.token)).toBeUndefined();
+    await store.db.updateTable('admin_users').set({ disabled: 0 }).where('name', '=', 'eve').execute();
+    expect(await authenticateToken(store, child.token)).toMatchObject({ name: 'deploy-2' });
+    expect(await revokeToken(store, parent.id)).toBe(true);
+    expect(await authenticateToken(store, child.token)).toBeUndefined();
+    expect((await listTokens(store)).map((t) => [t.name, t.revoked, t.createdBy])).toEqual([['deploy', true, 'user:eve'], ['deploy-2', true, `token:${parent.id}`]]);
   });
 
   it('authenticates live tokens only: hashed at rest, expiring, revocable, last use recorded', async () => {
     const now = Date.now();
-    const token = await createToken(store, { name: 'monitoring', role: 'viewer', expiresInDays: 1, createdBy: 'cli:root' }, now);
+    const token = await createToken(store, { name: 'monitoring', role: 'viewer', expiresInDays: 1, createdBy: { cli: 'cli:root' } }, now);
     expect(token.token).toMatch(/^wacs_[0-9a-f]{12}_[A-Za-z0-9_-]{32}$/);
     const row = await store.db.selectFrom('api_tokens').selectAll().executeTakeFirstOrThrow();
     // The secret is base64url and may itself hold '_': take it by position, not by splitting.
     const secret = token.token.slice('wacs_'.length + 12 + 1);
     expect(secret).toHaveLength(32);
     expect(row.hash).not.toContain(secret);
-    expect(await authenticateToken(store, token.token, now + 1000)).toEqual({ id: token.id, name: 'monitoring', role: 'viewer' });
+    expect(await authenticateToken(store, token.token, now + 1000)).toEqual({ id: token.id, name: 'monitoring', role: 'viewer', owner: null });
     expect((await store.db.selectFrom('api_tokens').select('last_used_at').executeTakeFirstOrThrow()).last_used_at).toBe(now + 1000);
     expect(await authenticateToken(store, token.token, now + 86_400_001)).toBeUndefined();
     const tampered = `${token.token.slice(0, -1)}${token.token.endsWith('x') ? 'y' : 'x'}`;
