@@ -1,5 +1,6 @@
 // HTTP routes: WhatsApp webhooks (handshake and signed deliveries), health, readiness, metrics.
 // A delivery is answered 200 only after it is committed to the store; processing comes after.
+import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { DeliveryInbox } from '../core/ingest.js';
 import type { Logger } from '../core/logger.js';
@@ -21,6 +22,8 @@ export interface AppDependencies {
   /** Read per request, so a reloaded config applies at once. */
   whatsapp(): { appSecret: string; verifyToken: string };
   readonly bodyLimitBytes: number;
+  /** server.trustedProxies: whose X-Forwarded-For is believed (empty: nobody's). */
+  readonly trustedProxies: readonly string[];
   /** Zendesk's webhook settings while the connector is configured: the signing secret (config, else the one setup stored). */
   zendesk(): Promise<{ secret: string | undefined; toleranceSeconds: number } | undefined>;
   /** Told of every refused signature, so bursts can raise a security alert. */
@@ -35,7 +38,15 @@ export function createApp(deps: AppDependencies): express.Express {
   const stored = deps.metrics.webhooks.labels('whatsapp', 'stored');
   const badSignature = deps.metrics.webhooks.labels('whatsapp', 'bad_signature');
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Only configured proxies may say who the client is: otherwise anyone on this machine (a
+  // sidecar, a port-forward) could pick their address past admin.allowIps and the limits.
+  app.set('trust proxy', deps.trustedProxies.length > 0 ? [...deps.trustedProxies] : false);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (isIP(req.ip ?? '') !== 0) return next();
+    // What a trusted proxy forwarded is not an address: it reaches no log, limit or audit record.
+    deps.log.warn({ peer: req.socket.remoteAddress }, 'request refused: X-Forwarded-For from a trusted proxy holds something that is not an IP address');
+    res.status(400).json({ error: 'X-Forwarded-For holds something that is not an IP address (check the proxy in server.trustedProxies)' });
+  });
 
   // Meta's subscription handshake: echo the challenge only for our verify token.
   app.get('/webhooks/whatsapp', (req, res) => {

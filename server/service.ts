@@ -290,6 +290,7 @@ export class Service {
       inbox: this.inbox,
       whatsapp: () => this.config.whatsapp,
       bodyLimitBytes: this.config.server.bodyLimitBytes,
+      trustedProxies: this.config.server.trustedProxies,
       onBadSignature: (source) => this.#badSignature(source),
       zendesk: async () => {
         const section = this.config.connectors['zendesk'];

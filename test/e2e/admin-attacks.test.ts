@@ -89,3 +89,59 @@ describe('attacks on the admin sign-in, through the real service', () => {
     expect(failures.filter((r) => (r.detail as { reason?: string }).reason === 'wrong password or code')).toHaveLength(LOCKOUT.failures);
   });
 });
+
+describe('forwarded addresses, through the real service', () => {
+  const started: ServiceProcess[] = [];
+  afterAll(async () => {
+    for (const s of started) await s.kill('SIGTERM');
+  });
+  const start = async (server: Record<string, unknown>, admin: Record<string, unknown>, users: string[] = []) => {
+    let storeUrl = '';
+    const { service } = await serviceWith(({ config }) => {
+      storeUrl = (config['store'] as { url: string }).url;
+      return { ...config, server: { ...(config['server'] as object), ...server }, admin };
+    });
+    const store = await openStore(storeUrl);
+    const enrolments: Record<string, Enrolment> = {};
+    for (const name of users) enrolments[name] = await addUser(store, { name, role: 'admin', password: PASSWORD });
+    await store.close();
+    await service.start();
+    started.push(service);
+    return { service, storeUrl, enrolments };
+  };
+  const status = async (service: ServiceProcess, forwardedFor: string) => (await fetch(`${service.baseUrl}/admin/api/status`, { headers: { 'x-forwarded-for': forwardedFor } })).status;
+
+  it('by default nobody is a trusted proxy: X-Forwarded-For from this machine does not get past admin.allowIps', async () => {
+    const { service } = await start({}, { allowIps: ['10.9.9.9'] });
+    expect(await status(service, '10.9.9.9')).toBe(403);
+  });
+
+  it('from a configured proxy only addresses are taken: a forged string is refused with 400, an address is checked against allowIps', async () => {
+    const { service } = await start({ trustedProxies: ['127.0.0.1'] }, { allowIps: ['10.9.9.9'] });
+    expect(await status(service, '10.9.9.9')).toBe(401);
+    expect(await status(service, '10.9.9.8')).toBe(403);
+    const forged = await fetch(`${service.baseUrl}/admin/api/status`, { headers: { 'x-forwarded-for': 'alert title <b>pwned</b>' } });
+    expect(forged.status).toBe(400);
+    expect(await forged.json()).toEqual({ error: 'X-Forwarded-For holds something that is not an IP address (check the proxy in server.trustedProxies)' });
+    expect(service.output).not.toContain('pwned');
+  });
+
+  it('200 wrong sign-ins sent at once from 200 addresses: the account still locks after five and the right code is refused after', { timeout: 60_000 }, async () => {
+    const { service, storeUrl, enrolments } = await start({ trustedProxies: ['127.0.0.1'] }, {}, ['oli']);
+    const totp = URI.parse(enrolments['oli']!.totpUri) as TOTP;
+    const code = totp.generate();
+    const attempt = (i: number, password: string, c = code) =>
+      fetch(`${service.baseUrl}/admin/session`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': `10.0.${i >> 8}.${i & 255}` }, body: JSON.stringify({ name: 'oli', password, code: c }) }).then((r) => r.status);
+    const statuses = await Promise.all(Array.from({ length: 200 }, (_, i) => attempt(i, 'not the password')));
+    expect(statuses.every((s) => s === 401 || s === 503)).toBe(true);
+    expect(statuses.filter((s) => s === 401).length).toBeGreaterThanOrEqual(LOCKOUT.failures);
+    const store = await openStore(storeUrl);
+    const row = await store.db.selectFrom('admin_users').select(['locked_until']).where('name', '=', 'oli').executeTakeFirstOrThrow();
+    const checked = (await listAudit(store, { action: 'signin.failure', limit: 500 })).filter((r) => (r.detail as { reason?: string }).reason === 'wrong password or code');
+    await store.close();
+    expect(row.locked_until).toBeGreaterThan(Date.now());
+    expect(checked).toHaveLength(LOCKOUT.failures);
+    // From a fresh address, with the right password and code: still refused while locked.
+    expect(await attempt(500, PASSWORD)).toBe(401);
+  });
+});
