@@ -14,6 +14,7 @@ import type { Logger } from '../core/logger.js';
 import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
 import { openAlerts } from '../core/security/alerts.js';
 import { listAudit, recordAudit, type AuditEntry } from '../core/security/audit-trail.js';
+import { RefusalAudit } from '../core/security/refusal-audit.js';
 import type { Store } from '../core/store/store.js';
 import type { ConnectorReadiness } from './app.js';
 import type { ScopeReport } from '../core/connector.js';
@@ -70,6 +71,10 @@ const BACKGROUND_REFRESH = 'x-background-refresh';
 const SIGN_IN_BURST = { count: 10 } as const;
 /** ...and this many refuse further attempts from it until the window has passed. */
 const SIGN_IN_LIMIT = { failures: 20, windowMs: 10 * 60_000 } as const;
+/** Refusals of strangers (no credentials, address not allowed): one audit record per address and kind in this window. */
+/** Most audit records one GET /admin/api/audit returns. */
+const AUDIT_PAGE_MAX = 1000;
+const REFUSAL_AUDIT = { windowMs: 60_000, maxKeys: 10_000 } as const;
 
 /** The operator's to fix: the person only learns that sign-in is down, the log says why. */
 function secretsUnavailable(deps: AdminApiDependencies, res: Response, error: TwoStepSecretsError): void {
@@ -93,11 +98,14 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
   const router = express.Router();
   const failures = new EventWindow(SIGN_IN_LIMIT.windowMs);
   const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.log, entry);
+  const refusals = new RefusalAudit(REFUSAL_AUDIT, audit);
+  // Repeats are written when their window ends, also when no further refusal comes to trigger it.
+  setInterval(() => void refusals.flush(), REFUSAL_AUDIT.windowMs).unref();
   // The allowlist covers everything under /admin: the page, sign-in and the API.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const allow = deps.allowIps();
     if (allow.length === 0 || allow.includes(req.ip ?? '')) return next();
-    await audit({ actor: `ip:${req.ip}`, action: 'admin.refused', target: `${req.method} ${req.path}`, detail: { reason: 'address not in admin.allowIps' } });
+    await refusals.refused({ actor: `ip:${req.ip}`, action: 'admin.refused', target: `${req.method} ${req.path}`, detail: { reason: 'address not in admin.allowIps' } });
     res.status(403).json({ error: 'this address may not use the admin pages or API (admin.allowIps)' });
   });
   router.post('/session', express.json({ limit: '4kb' }), async (req: Request, res: Response) => {
@@ -153,7 +161,7 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
     res.setHeader('set-cookie', `${COOKIE}=; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=0`);
     res.json({ signedOut: true });
   });
-  router.use('/api', adminApi(deps));
+  router.use('/api', adminApi(deps, refusals));
   // The dashboard: three static files, nothing from elsewhere, no inline script.
   router.use(
     express.static(DASHBOARD_DIR, {
@@ -172,9 +180,8 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
 /** server/dashboard in the project, whether this runs from server/ (tsx) or dist/server/. */
 const DASHBOARD_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../server/dashboard/' : './dashboard/', import.meta.url));
 
-export function adminApi(deps: AdminApiDependencies): express.Router {
+export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): express.Router {
   const router = express.Router();
-  router.use(express.json({ limit: '64kb' }));
   const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.log, entry);
 
   router.use(async (req: Request, res: Response<unknown, Locals>, next: NextFunction) => {
@@ -188,7 +195,7 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
     const activity = !(req.method === 'GET' && req.get(BACKGROUND_REFRESH) === '1');
     const found = cookie ? await sessionFor(deps.store, cookie, deps.sessionLimits(), Date.now(), activity) : undefined;
     if (!found || !('session' in found)) {
-      await audit({ actor: `ip:${req.ip}`, action: 'admin.unauthenticated', target: `${req.method} ${req.path}` });
+      await refusals.refused({ actor: `ip:${req.ip}`, action: 'admin.unauthenticated', target: `${req.method} ${req.path}` });
       res.status(401).json({ error: found ? found.expired : 'sign in (POST /admin/session) or send an API token: Authorization: Bearer wacs_…' });
       return;
     }
@@ -202,6 +209,8 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
     res.locals.caller = { actor: `user:${session.user}`, role: session.role, user: session.user, session: session.id };
     next();
   });
+  // Bodies are read only for callers who got through: a stranger's body is never parsed.
+  router.use(express.json({ limit: '64kb' }));
 
   const allowed = (needed: Role) => async (req: Request, res: Response<unknown, Locals>, next: NextFunction) => {
     const caller = res.locals.caller!;
@@ -297,10 +306,16 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
     res.json({ replayed: count });
   });
   route('get', '/audit', async (req, res) => {
+    const limit = req.query['limit'] === undefined ? 200 : Number(req.query['limit']);
+    // A negative limit means "no limit" to SQLite: the whole trail in one answer.
+    if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_MAX) {
+      res.status(400).json({ error: `limit must be a whole number from 1 to ${AUDIT_PAGE_MAX}` });
+      return;
+    }
     const records = await listAudit(deps.store, {
       ...(typeof req.query['action'] === 'string' ? { action: req.query['action'] } : {}),
       ...(typeof req.query['actor'] === 'string' ? { actor: req.query['actor'] } : {}),
-      limit: Math.min(1000, Number(req.query['limit'] ?? 200) || 200),
+      limit,
     });
     res.json({ records });
   });

@@ -68,6 +68,9 @@ describe('admin API end to end', () => {
       expect((await call(route.method, path)).status).toBe(401);
       expect((await call(route.method, path, tokens.expired)).status).toBe(401);
     }
+    // A page of the audit trail is bounded: -1 would mean no limit to SQLite.
+    for (const limit of ['-1', '0', '1.5', '5000', 'all']) expect((await call('get', `/audit?limit=${limit}`, tokens.admin)).status, limit).toBe(400);
+    expect(((await (await call('get', '/audit?limit=2', tokens.admin)).json()) as { records: unknown[] }).records).toHaveLength(2);
     // Resume what the walk paused last (pause ran before resume for operator and admin).
     expect((await call('post', '/connectors/webhook/resume', tokens.operator)).status).toBe(200);
   });

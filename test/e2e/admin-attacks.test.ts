@@ -70,6 +70,21 @@ describe('attacks on the admin sign-in, through the real service', () => {
     expect((await api('GET', '/status', { cookie })).status).toBe(401);
   });
 
+  it('400 unauthenticated requests with 15 kB paths write one short audit record, not megabytes', { timeout: 60_000 }, async () => {
+    const store = await openStore(storeUrl);
+    const before = (await listAudit(store, { limit: 10_000 })).length;
+    const long = `/status/${'x'.repeat(15_000)}`;
+    for (let batch = 0; batch < 8; batch++) {
+      const statuses = await Promise.all(Array.from({ length: 50 }, () => fetch(`${service.baseUrl}/admin/api${long}`).then((r) => r.status)));
+      expect(statuses.every((s) => s === 401)).toBe(true);
+    }
+    const added = (await listAudit(store, { limit: 10_000 })).slice(0, -before || undefined);
+    await store.close();
+    expect(added.map((r) => r.action)).toEqual(['admin.unauthenticated']);
+    expect(added[0]!.target.length).toBeLessThan(260);
+    expect(added[0]!.target).toMatch(/^GET \/status\/x+… \(15012 characters\)$/);
+  });
+
   // Last: it uses up this address's sign-in allowance for the window.
   it('200 wrong sign-ins sent at once from one address, the right one last: the address limit and the account lock hold', { timeout: 60_000 }, async () => {
     const code = (URI.parse(enrolments['mia']!.totpUri) as TOTP).generate();
