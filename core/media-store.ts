@@ -10,12 +10,13 @@ export function sha256Hex(bytes: Uint8Array): string {
 
 /** Stores the bytes under their hash (`sha256` when the caller computed it already); returns the path. */
 export async function storeContentAddressed(dir: string, bytes: Uint8Array, sha256 = sha256Hex(bytes)): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  // Customers' photos and documents: readable by the service's user only.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, sha256);
   const existing = await stat(path).catch(() => undefined);
   if (existing?.size === bytes.byteLength) return path;
   const temp = `${path}.${randomUUID()}.tmp`;
-  await writeFile(temp, bytes);
+  await writeFile(temp, bytes, { mode: 0o600 });
   await rename(temp, path);
   return path;
 }

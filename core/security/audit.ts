@@ -28,6 +28,8 @@ export interface AuditFacts {
   readonly adminUsers: ReadonlyArray<{ name: string; disabled: boolean; recoveryCodesLeft: number; secretSealed: boolean }>;
   /** Whether the key that seals TOTP secrets is set and usable (environment or key file). */
   readonly secretsKeyAvailable: boolean;
+  /** Modes of the store's files and folders, the media folder and the backup folder (those that exist). */
+  readonly storagePermissions: ReadonlyArray<{ readonly path: string; readonly mode: number; readonly directory: boolean }>;
   /** The audit trail's verification. */
   readonly auditTrail: { readonly ok: boolean; readonly records: number; readonly reason?: string };
   readonly now: number;
@@ -143,6 +145,16 @@ function twoStepSecrets(facts: AuditFacts): AuditCheck {
   return { check, status: 'pass', detail: facts.adminUsers.length === 0 ? 'no accounts yet; a key is set' : `all ${sealed} sealed with AES-256-GCM` };
 }
 
+function storagePermissions(facts: AuditFacts): AuditCheck {
+  const check = 'store, media and backups readable by the service only';
+  const open = facts.storagePermissions.filter((p) => (p.mode & 0o077) !== 0);
+  if (open.length > 0) {
+    const list = open.map((p) => `${p.path} (${(p.mode & 0o777).toString(8).padStart(4, '0')})`).join(', ');
+    return { check, status: 'fail', detail: `${list} can be read by other users of this machine, and hold message texts, phone numbers and session tokens: chmod 700 the folders and 600 the files (the service makes new ones so)` };
+  }
+  return { check, status: 'pass', detail: facts.storagePermissions.length === 0 ? 'no local files (PostgreSQL store)' : `${facts.storagePermissions.length} files and folders, none open to other users` };
+}
+
 export function runAudit(config: Config, facts: AuditFacts): AuditCheck[] {
   return [
     webhookSecrets(config, facts),
@@ -153,6 +165,7 @@ export function runAudit(config: Config, facts: AuditFacts): AuditCheck[] {
     alertsCheck(facts),
     twoStep(facts),
     twoStepSecrets(facts),
+    storagePermissions(facts),
     facts.auditTrail.ok
       ? { check: 'audit trail intact', status: 'pass', detail: `${facts.auditTrail.records} records, each chained to the one before` }
       : { check: 'audit trail intact', status: 'fail', detail: `${facts.auditTrail.reason ?? 'the chain is broken'}: someone changed the store directly; restore the trail from a backup and find out who had access (wa-crm-sync audit verify)` },

@@ -29,12 +29,18 @@ const facts = (extra: Partial<AuditFacts> = {}): AuditFacts => ({
   auditTrail: { ok: true, records: 3 },
   adminUsers: [{ name: 'alice', disabled: false, recoveryCodesLeft: 10, secretSealed: true }],
   secretsKeyAvailable: true,
+  storagePermissions: [{ path: '/data', mode: 0o40700, directory: true }, { path: '/data/store.sqlite', mode: 0o100600, directory: false }],
   now: Date.now(),
   ...extra,
 });
 const statusOf = (checks: ReturnType<typeof runAudit>, name: string) => checks.find((c) => c.check === name)?.status;
 
 describe('security self-audit', () => {
+  it('fails when the store, media or backups can be read by other users of the machine', () => {
+    const checks = runAudit(good, facts({ storagePermissions: [{ path: '/data/store.sqlite-wal', mode: 0o100644, directory: false }, { path: '/data/media', mode: 0o40755, directory: true }] }));
+    expect(checks.find((c) => c.check === 'store, media and backups readable by the service only')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^\/data\/store\.sqlite-wal \(0644\), \/data\/media \(0755\) can be read by other users/) });
+  });
+
   it('passes a good configuration', () => {
     const checks = runAudit(good, facts());
     expect(checks.filter((c) => c.status !== 'pass')).toEqual([]);
