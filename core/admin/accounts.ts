@@ -129,10 +129,34 @@ export interface Enrolment {
   readonly recoveryCodes: readonly string[];
 }
 
-function newEnrolment(name: string): { secret: string; enrolment: Enrolment; codeHashes: string[] } {
+/**
+ * Recovery codes are 40 random bits: unsalted SHA-256 would fall to a table in hours. Each is
+ * stored as `rc1$SALT$HASH`, scrypt (a lighter cost than passwords: ten are made at once) of the
+ * code's SHA-256 under one salt per account, so a sign-in hashes the code given once and compares.
+ * Hashing the SHA-256 rather than the code lets migration 0008 convert hashes stored before.
+ */
+export const RECOVERY_SCRYPT = { N: 1 << 14, r: 8, p: 1 } as const;
+const RECOVERY_CODE = /^[0-9a-f]{5}-[0-9a-f]{5}$/;
+
+export async function recoveryCodeHash(codeSha256: string, salt: Buffer): Promise<string> {
+  return `rc1$${salt.toString('base64')}$${(await queuedScrypt(codeSha256, salt, 32, RECOVERY_SCRYPT, false)).toString('base64')}`;
+}
+
+/** The stored entry the code matches, if any (one hash, whatever the number of codes left). */
+async function matchingRecoveryCode(stored: readonly string[], code: string): Promise<string | undefined> {
+  const normalised = code.toLowerCase();
+  const salt = stored[0]?.split('$')[1];
+  if (!RECOVERY_CODE.test(normalised) || salt === undefined) return undefined;
+  const expected = Buffer.from(await recoveryCodeHash(sha256(normalised), Buffer.from(salt, 'base64')));
+  return stored.find((entry) => entry.length === expected.length && timingSafeEqual(Buffer.from(entry), expected));
+}
+
+async function newEnrolment(name: string): Promise<{ secret: string; enrolment: Enrolment; codeHashes: string[] }> {
   const secret = new Secret({ size: 20 }).base32;
   const recoveryCodes = Array.from({ length: 10 }, () => randomBytes(5).toString('hex').replace(/(.{5})/, '$1-'));
-  return { secret, enrolment: { totpUri: totpFor(name, secret).toString(), recoveryCodes }, codeHashes: recoveryCodes.map(sha256) };
+  const salt = randomBytes(16);
+  const codeHashes = await Promise.all(recoveryCodes.map((c) => recoveryCodeHash(sha256(c), salt)));
+  return { secret, enrolment: { totpUri: totpFor(name, secret).toString(), recoveryCodes }, codeHashes };
 }
 
 function checkPassword(password: string): void {
@@ -145,7 +169,7 @@ export async function addUser(store: Store, input: { name: string; role: Role; p
   checkPassword(input.password);
   const existing = await store.db.selectFrom('admin_users').select('name').where('name', '=', input.name).executeTakeFirst();
   if (existing) throw new AccountError(`user ${input.name} exists already`);
-  const { secret, enrolment, codeHashes } = newEnrolment(input.name);
+  const { secret, enrolment, codeHashes } = await newEnrolment(input.name);
   await store.db
     .insertInto('admin_users')
     .values({ name: input.name, role: input.role, password_hash: await hashPassword(input.password), totp_secret: await storedSecret(secret, key), recovery_codes: JSON.stringify(codeHashes), disabled: 0, failed_attempts: 0, locked_until: null, created_at: now, last_login_at: null })
@@ -176,7 +200,7 @@ export async function disableUser(store: Store, name: string): Promise<{ tokensR
 /** A new TOTP secret and recovery codes (the old ones stop working); also lifts a lockout. */
 export async function resetTwoFactor(store: Store, name: string, key?: string): Promise<Enrolment> {
   await requireUser(store, name);
-  const { secret, enrolment, codeHashes } = newEnrolment(name);
+  const { secret, enrolment, codeHashes } = await newEnrolment(name);
   await store.db.updateTable('admin_users').set({ totp_secret: await storedSecret(secret, key), totp_last_step: null, recovery_codes: JSON.stringify(codeHashes), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
   return enrolment;
 }
@@ -261,7 +285,8 @@ export async function verifySignIn(store: Store, input: { name: string; password
   const step = delta === null ? null : Math.floor(now / 1000 / TOTP_PERIOD_SECONDS) + delta;
   const totpOk = step !== null && (user.totp_last_step === null || step > user.totp_last_step);
   const codes = JSON.parse(user.recovery_codes) as string[];
-  const recovery = !totpOk && codes.includes(sha256(code.toLowerCase()));
+  const usedCode = totpOk ? undefined : await matchingRecoveryCode(codes, code);
+  const recovery = usedCode !== undefined;
   const fail = async (reason: SignInRefusal) => new SignInRefusedError(reason, await lockIfExhausted(store, user.name, now));
   if (!passwordOk || !(totpOk || recovery)) throw await fail('wrong password or code');
   let accept = store.db
@@ -270,7 +295,7 @@ export async function verifySignIn(store: Store, input: { name: string; password
       failed_attempts: 0,
       locked_until: null,
       last_login_at: now,
-      ...(recovery ? { recovery_codes: JSON.stringify(codes.filter((c) => c !== sha256(code.toLowerCase()))) } : { totp_last_step: step }),
+      ...(recovery ? { recovery_codes: JSON.stringify(codes.filter((c) => c !== usedCode)) } : { totp_last_step: step }),
       ...(key && !isSealedSecret(user.totp_secret) ? { totp_secret: await storedSecret(secret, key) } : {}),
     })
     .where('name', '=', user.name)

@@ -1,5 +1,7 @@
 // Numbered migrations, written once for both dialects. Add a new entry; never edit a shipped one.
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { randomBytes } from 'node:crypto';
+import { recoveryCodeHash } from '../admin/accounts.js';
 import type { StoreDialect } from './store.js';
 
 function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
@@ -299,6 +301,15 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           }
           owners.set(row.id, owner);
           if (owner !== null || parent !== null) await tokens.updateTable('api_tokens').set({ owner, parent_id: parent }).where('id', '=', row.id).execute();
+        }
+        // Recovery codes were unsalted SHA-256: each becomes scrypt(that SHA-256, a salt per account).
+        const users = db.withTables<{ admin_users: { name: string; recovery_codes: string } }>();
+        for (const user of await users.selectFrom('admin_users').select(['name', 'recovery_codes']).execute()) {
+          const legacy = JSON.parse(user.recovery_codes) as string[];
+          if (legacy.every((entry) => entry.startsWith('rc1$'))) continue;
+          const salt = randomBytes(16);
+          const hashed = await Promise.all(legacy.map((entry) => (entry.startsWith('rc1$') ? entry : recoveryCodeHash(entry, salt))));
+          await users.updateTable('admin_users').set({ recovery_codes: JSON.stringify(hashed) }).where('name', '=', user.name).execute();
         }
       },
     },

@@ -1,5 +1,6 @@
 // Admin accounts and API tokens on both stores: scrypt passwords, mandatory TOTP, single-use
 // recovery codes, lockout, disable, reset-2fa; tokens hashed, scoped, expiring, revocable.
+import { createHash } from 'node:crypto';
 import { Secret, TOTP, URI } from 'otpauth';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { HASHING, LOCKOUT, SignInBusyError, TwoStepSecretsError, hashingLoad, addUser, authenticateToken, changePassword, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, setPassword, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
@@ -98,6 +99,19 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
   it('takes a recovery code once', async () => {
     const enrolment = await addUser(store, { name: 'bob', role: 'viewer', password: PASSWORD });
     const code = enrolment.recoveryCodes[3]!;
+    // Stored salted and slow (scrypt under a salt per account), never as a bare SHA-256 of a 40-bit code.
+    const stored = JSON.parse((await store.db.selectFrom('admin_users').select('recovery_codes').where('name', '=', 'bob').executeTakeFirstOrThrow()).recovery_codes) as string[];
+    expect(stored).toHaveLength(10);
+    for (const entry of stored) expect(entry).toMatch(/^rc1\$[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}$/);
+    expect(stored.join()).not.toContain(createHash('sha256').update(code).digest('hex'));
+    expect(await verifySignIn(store, { name: 'bob', password: PASSWORD, code: code.toUpperCase() })).toMatchObject({ usedRecoveryCode: true });
+    await expect(verifySignIn(store, { name: 'bob', password: PASSWORD, code })).rejects.toThrow('wrong user name, password or code');
+    expect((await listUsers(store))[0]).toMatchObject({ recoveryCodesLeft: 9 });
+  });
+
+  it('takes a recovery code once, typed as shown', async () => {
+    const enrolment = await addUser(store, { name: 'bob', role: 'viewer', password: PASSWORD });
+    const code = enrolment.recoveryCodes[5]!;
     expect(await verifySignIn(store, { name: 'bob', password: PASSWORD, code })).toMatchObject({ usedRecoveryCode: true });
     await expect(verifySignIn(store, { name: 'bob', password: PASSWORD, code })).rejects.toThrow('wrong user name, password or code');
     expect((await listUsers(store))[0]).toMatchObject({ recoveryCodesLeft: 9 });
