@@ -342,8 +342,9 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
     res.status(revoked ? 200 : 404).json({ revoked });
   });
   route('get', '/sessions', async (_req, res, caller) => {
-    const all = roleAllows(caller.role, 'admin');
-    res.json({ sessions: await listSessions(deps.store, all ? {} : { user: caller.user ?? '' }, deps.sessionLimits()) });
+    // Admins see everyone's; a person their own; a token below admin acts for nobody's sessions.
+    if (roleAllows(caller.role, 'admin')) return void res.json({ sessions: await listSessions(deps.store, {}, deps.sessionLimits()) });
+    res.json({ sessions: caller.user ? await listSessions(deps.store, { user: caller.user }, deps.sessionLimits()) : [] });
   });
   route('delete', '/sessions/:id', async (req, res, caller) => {
     const id = String(req.params['id']);

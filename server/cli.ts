@@ -166,12 +166,15 @@ export function buildCli(): Command {
     });
   users
     .command('reset-2fa <name>')
-    .description('new two-step secret and recovery codes for an account (the old ones stop working); lifts a lockout')
+    .description('new two-step secret and recovery codes for an account (the old ones stop working); ends its sessions and lifts a lockout')
     .addOption(configOption())
     .action(async (name: string, options: { config?: string }) => {
       await withStore(options, async (store, config) => {
         const enrolment = await resetTwoFactor(store, name, await secretsKey(process.env, config.admin.secretsKeyFile));
-        await appendAudit(store, { actor: cliActor(), action: 'user.reset-2fa', target: name });
+        // Whoever signed in with the old secret (the reason for a reset, often) is signed out.
+        const sessionsEnded = await revokeSessionsOf(store, name);
+        await appendAudit(store, { actor: cliActor(), action: 'user.reset-2fa', target: name, detail: { sessionsEnded } });
+        console.error(`${name}: ${sessionsEnded} session${sessionsEnded === 1 ? '' : 's'} ended`);
         await printEnrolment(name, enrolment);
       });
     });

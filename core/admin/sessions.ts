@@ -64,7 +64,8 @@ export function csrfMatches(session: Session, given: string | undefined): boolea
 
 export async function listSessions(store: Store, filter: { user?: string }, limits: SessionLimits, now = Date.now()): Promise<Array<Omit<Session, 'csrfToken'>>> {
   let query = store.db.selectFrom('admin_sessions').selectAll().where('revoked', '=', 0).where('last_seen_at', '>', now - limits.idleMs).where('created_at', '>', now - limits.absoluteMs);
-  if (filter.user) query = query.where('user', '=', filter.user);
+  // An empty name filters too (to nothing): only a missing filter lists everyone's.
+  if (filter.user !== undefined) query = query.where('user', '=', filter.user);
   return (await query.orderBy('last_seen_at', 'desc').execute()).map((r) => ({ id: r.id, user: r.user, role: r.role, createdAt: r.created_at, lastSeenAt: r.last_seen_at, ip: r.ip, device: r.device }));
 }
 

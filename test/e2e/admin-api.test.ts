@@ -152,7 +152,11 @@ describe('admin API end to end', () => {
       child.stdin.end('set by the admin for pat\n');
     });
     expect((await fetch(`${service.baseUrl}/admin/api/status`, { headers: { cookie: laptop.cookie } })).status).toBe(401);
-    expect((await signIn('set by the admin for pat', pat.recoveryCodes[4]!)).status).toBe(200);
+    const again = await signIn('set by the admin for pat', pat.recoveryCodes[4]!);
+    expect(again.status).toBe(200);
+    // reset-2fa (the old secret may be in someone else's hands) ends the sessions too.
+    await promisify(execFile)(process.execPath, [join(projectRoot, 'bin/wa-crm-sync.js'), 'users', 'reset-2fa', 'pat', '--config', configPath]);
+    expect((await fetch(`${service.baseUrl}/admin/api/status`, { headers: { cookie: again.cookie } })).status).toBe(401);
     const after = await openStore(storeUrl);
     expect((await listAudit(after, { action: 'user.password' })).map((r) => r.action)).toEqual(expect.arrayContaining(['user.password.refused', 'user.password', 'user.password.set']));
     await after.close();
@@ -208,6 +212,8 @@ describe('admin API end to end', () => {
     // Olga sees her own session and revokes Vic's? No: only her own; an admin may revoke any.
     const mine = (await (await withCookie('GET', '/sessions', olga.cookie)).json()) as { sessions: Array<{ id: string; user: string; ip: string; device: string }> };
     expect(mine.sessions).toEqual([expect.objectContaining({ user: 'olga', device: 'TestBrowser/1.0' })]);
+    // A viewer or operator token acts for no person: it sees no one's sessions (it saw everyone's).
+    for (const role of ['viewer', 'operator'] as const) expect(await (await call('get', '/sessions', tokens[role])).json()).toEqual({ sessions: [] });
     const all = (await (await call('get', '/sessions', tokens.admin)).json()) as { sessions: Array<{ id: string; user: string }> };
     const vicSession = all.sessions.find((x) => x.user === 'vic')!;
     expect((await withCookie('DELETE', `/sessions/${vicSession.id}`, olga.cookie, olga.body.csrfToken)).status).toBe(404);
