@@ -37,10 +37,26 @@ export function createApp(deps: AppDependencies): express.Express {
   // Bound once: label lookups on every delivery add up at thousands of requests per second.
   const stored = deps.metrics.webhooks.labels('whatsapp', 'stored');
   const badSignature = deps.metrics.webhooks.labels('whatsapp', 'bad_signature');
+  /** A refused large body, counted under the webhook it was sent to (the Zendesk one is not WhatsApp's). */
+  const countTooLarge = (req: Request) => {
+    const source = req.path.startsWith('/webhooks/zendesk') ? 'zendesk' : req.path.startsWith('/webhooks/whatsapp') ? 'whatsapp' : undefined;
+    if (source) deps.metrics.webhooks.inc({ source, result: 'too_large' });
+    deps.log.warn({ limit: deps.bodyLimitBytes, path: req.path.slice(0, 64) }, 'request refused: body over server.bodyLimitBytes');
+  };
   app.disable('x-powered-by');
   // Only configured proxies may say who the client is: otherwise anyone on this machine (a
   // sidecar, a port-forward) could pick their address past admin.allowIps and the limits.
   app.set('trust proxy', deps.trustedProxies.length > 0 ? [...deps.trustedProxies] : false);
+  // A declared body over the limit is refused before a byte of it is read, and the connection is
+  // closed: otherwise the parser would refuse it and then drain all of it (5 GB, if declared so).
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const declared = Number(req.get('content-length') ?? 0);
+    if (!(declared > deps.bodyLimitBytes)) return next();
+    countTooLarge(req);
+    res.setHeader('connection', 'close');
+    res.status(413).json({ error: `body larger than ${deps.bodyLimitBytes} bytes` });
+    res.on('finish', () => req.socket.destroy());
+  });
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (isIP(req.ip ?? '') !== 0) return next();
     // What a trusted proxy forwarded is not an address: it reaches no log, limit or audit record.
@@ -140,8 +156,7 @@ export function createApp(deps: AppDependencies): express.Express {
 
   app.use((error: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     if (error.type === 'entity.too.large') {
-      deps.metrics.webhooks.inc({ source: 'whatsapp', result: 'too_large' });
-      deps.log.warn({ limit: deps.bodyLimitBytes }, 'webhook refused: body over server.bodyLimitBytes');
+      countTooLarge(_req);
       res.status(413).json({ error: `body larger than ${deps.bodyLimitBytes} bytes` });
       return;
     }
