@@ -116,7 +116,7 @@ export function buildCli(): Command {
   const users = program.command('users').description('admin accounts: add, list, disable, set-password, reset-2fa');
   users
     .command('add <name>')
-    .description('add an admin account; reads the password (12+ characters) from standard input and prints the two-step enrolment')
+    .description('add an admin account; reads the password (12+ characters, not easy to guess) from standard input and prints the two-step enrolment')
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
     .addOption(configOption())
     .action(async (name: string, options: { role: string; config?: string }) => {
@@ -153,7 +153,7 @@ export function buildCli(): Command {
     });
   users
     .command('set-password <name>')
-    .description("set a forgotten password (read from standard input, 12+ characters); ends the account's sessions and lifts a lockout")
+    .description("set a forgotten password (read from standard input, 12+ characters, not easy to guess); ends the account's sessions and lifts a lockout")
     .addOption(configOption())
     .action(async (name: string, options: { config?: string }) => {
       const password = (await readStdin()).split('\n')[0]!.trim();

@@ -7,6 +7,9 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Secret, TOTP } from 'otpauth';
 import PQueue from 'p-queue';
+import { ZxcvbnFactory } from '@zxcvbn-ts/core';
+import * as commonPasswords from '@zxcvbn-ts/language-common';
+import * as englishWords from '@zxcvbn-ts/language-en';
 import { SyncError } from '../errors.js';
 import { passphraseFrom, sealSecret, unsealSecret } from '../passphrase-seal.js';
 import type { Store } from '../store/store.js';
@@ -159,14 +162,28 @@ async function newEnrolment(name: string): Promise<{ secret: string; enrolment: 
   return { secret, enrolment: { totpUri: totpFor(name, secret).toString(), recoveryCodes }, codeHashes };
 }
 
-function checkPassword(password: string): void {
+/**
+ * Length alone lets `passwordpassword` and `qwertyuiop123` through. zxcvbn (the maintained
+ * TypeScript port) scores a password against common passwords, English words and names,
+ * keyboard walks, repeats and dates, and the account's own name: we ask for a 3 of 4 or better,
+ * "safely unguessable: moderate protection from offline slow-hash attacks".
+ */
+const strength = new ZxcvbnFactory({ dictionary: { ...commonPasswords.dictionary, ...englishWords.dictionary }, graphs: commonPasswords.adjacencyGraphs, translations: englishWords.translations });
+export const MIN_PASSWORD_SCORE = 3;
+
+function checkPassword(password: string, name?: string): void {
   if (password.length < 12) throw new AccountError('the password must have at least 12 characters');
+  const result = strength.check(password, name ? [name, 'wa-crm-sync', 'whatsapp'] : ['wa-crm-sync', 'whatsapp']);
+  if (result.score < MIN_PASSWORD_SCORE) {
+    const why = [result.feedback.warning, ...result.feedback.suggestions].filter(Boolean).join(' ');
+    throw new AccountError(`the password is too easy to guess${why ? `: ${why}` : ''}; a few unrelated words make a strong one`);
+  }
 }
 
 /** Adds an account; `key` (secretsKey) seals its TOTP secret in the store. */
 export async function addUser(store: Store, input: { name: string; role: Role; password: string }, key?: string, now = Date.now()): Promise<Enrolment> {
   if (!/^[a-z0-9][a-z0-9._-]{1,63}$/i.test(input.name)) throw new AccountError('a user name is 2 to 64 letters, digits, dots, dashes or underscores');
-  checkPassword(input.password);
+  checkPassword(input.password, input.name);
   const existing = await store.db.selectFrom('admin_users').select('name').where('name', '=', input.name).executeTakeFirst();
   if (existing) throw new AccountError(`user ${input.name} exists already`);
   const { secret, enrolment, codeHashes } = await newEnrolment(input.name);
@@ -313,7 +330,7 @@ export async function verifySignIn(store: Store, input: { name: string; password
  * code) prove it is them; like a sign-in, failures count towards the lockout.
  */
 export async function changePassword(store: Store, input: { name: string; currentPassword: string; newPassword: string; code: string }, key?: string, now = Date.now()): Promise<void> {
-  checkPassword(input.newPassword);
+  checkPassword(input.newPassword, input.name);
   if (input.newPassword === input.currentPassword) throw new AccountError('the new password must differ from the current one');
   await verifySignIn(store, { name: input.name, password: input.currentPassword, code: input.code }, key, now);
   await store.db.updateTable('admin_users').set({ password_hash: await hashPassword(input.newPassword) }).where('name', '=', input.name).execute();
@@ -322,7 +339,7 @@ export async function changePassword(store: Store, input: { name: string; curren
 /** An admin sets someone's password (it was forgotten); two-step verification stays as it was. */
 export async function setPassword(store: Store, name: string, password: string): Promise<void> {
   await requireUser(store, name);
-  checkPassword(password);
+  checkPassword(password, name);
   await store.db.updateTable('admin_users').set({ password_hash: await hashPassword(password), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
 }
 

@@ -91,6 +91,9 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     expect(await verifySignIn(store, { name: 'hal', password: NEW, code: hal.recoveryCodes[2]! })).toMatchObject({ name: 'hal' });
 
     await expect(setPassword(store, 'hal', 'short')).rejects.toThrow('at least 12 characters');
+    // Long is not enough: repeats, keyboard walks, common passwords and the account's own name are refused.
+    for (const weak of ['passwordpassword', 'aaaaaaaaaaaaaaaa', 'qwertyuiop123', 'hal hal hal hal']) await expect(setPassword(store, 'hal', weak), weak).rejects.toThrow(/^the password is too easy to guess/);
+    await expect(addUser(store, { name: 'ivan', role: 'viewer', password: 'ivanivan1234' })).rejects.toThrow(/too easy to guess/);
     await expect(setPassword(store, 'nobody', 'long enough password')).rejects.toThrow('no user nobody');
     await setPassword(store, 'hal', 'set by an admin, long');
     expect(await verifySignIn(store, { name: 'hal', password: 'set by an admin, long', code: hal.recoveryCodes[3]! })).toMatchObject({ name: 'hal' });
