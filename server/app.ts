@@ -47,6 +47,11 @@ export function createApp(deps: AppDependencies): express.Express {
   // Only configured proxies may say who the client is: otherwise anyone on this machine (a
   // sidecar, a port-forward) could pick their address past admin.allowIps and the limits.
   app.set('trust proxy', deps.trustedProxies.length > 0 ? [...deps.trustedProxies] : false);
+  // Served over https (directly, or behind a trusted proxy saying so): browsers keep to https.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.secure) res.setHeader('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    next();
+  });
   // A declared body over the limit is refused before a byte of it is read, and the connection is
   // closed: otherwise the parser would refuse it and then drain all of it (5 GB, if declared so).
   app.use((req: Request, res: Response, next: NextFunction) => {

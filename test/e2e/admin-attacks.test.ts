@@ -139,6 +139,10 @@ describe('forwarded addresses, through the real service', () => {
     expect(forged.status).toBe(400);
     expect(await forged.json()).toEqual({ error: 'X-Forwarded-For holds something that is not an IP address (check the proxy in server.trustedProxies)' });
     expect(service.output).not.toContain('pwned');
+    // HSTS once the trusted proxy says the client came over https; never over plain http.
+    const overHttps = await fetch(`${service.baseUrl}/healthz`, { headers: { 'x-forwarded-proto': 'https' } });
+    expect(overHttps.headers.get('strict-transport-security')).toBe('max-age=31536000; includeSubDomains');
+    expect((await fetch(`${service.baseUrl}/healthz`)).headers.get('strict-transport-security')).toBeNull();
   });
 
   it('200 wrong sign-ins sent at once from 200 addresses: the account still locks after five and the right code is refused after', { timeout: 60_000 }, async () => {
