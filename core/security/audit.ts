@@ -45,8 +45,13 @@ function walk(node: unknown, path: string[], visit: (path: string[], value: unkn
   else visit(path, node);
 }
 
+/** The fallbacks published in examples/local.yaml: anyone can sign webhooks with them. */
+export const PUBLISHED_EXAMPLE_SECRETS: ReadonlySet<string> = new Set(['local-only-app-secret', 'local-only-verify-token']);
+
 function webhookSecrets(config: Config, facts: AuditFacts): AuditCheck {
   const problems: string[] = [];
+  if (PUBLISHED_EXAMPLE_SECRETS.has(config.whatsapp.appSecret)) problems.push("whatsapp.appSecret is the example's published fallback: anyone can forge webhooks; set WHATSAPP_APP_SECRET to your Meta app secret");
+  if (PUBLISHED_EXAMPLE_SECRETS.has(config.whatsapp.verifyToken)) problems.push("whatsapp.verifyToken is the example's published fallback: set WHATSAPP_VERIFY_TOKEN to a long random string");
   const weak: string[] = [];
   if (config.whatsapp.appSecret.length < 32) weak.push('whatsapp.appSecret is shorter than the 32 characters of a Meta app secret');
   if (config.whatsapp.verifyToken.length < 16) weak.push('whatsapp.verifyToken is shorter than 16 characters: use a long random string');
@@ -72,7 +77,8 @@ function inlineSecrets(facts: AuditFacts): AuditCheck {
   }
   walk(document, [], (path, value) => {
     const key = path[path.length - 1] ?? '';
-    if (SECRET_KEYS.has(key) && typeof value === 'string' && value !== '' && !/^\$\{[A-Z0-9_]+(:-[^}]*)?\}$/.test(value.trim())) inline.push(path.join('.'));
+    // ${NAME:-fallback} writes the fallback in the file: only ${NAME} (or an empty fallback) is read from the environment.
+    if (SECRET_KEYS.has(key) && typeof value === 'string' && value !== '' && !/^\$\{[A-Z0-9_]+(:-)?\}$/.test(value.trim())) inline.push(path.join('.'));
   });
   if (inline.length === 0) return { check: 'secrets not inline in the config file', status: 'pass', detail: 'every secret is read from the environment (${NAME})' };
   return { check: 'secrets not inline in the config file', status: 'warn', detail: `${inline.join(', ')} ${inline.length === 1 ? 'is' : 'are'} written in the file: move each to the environment (key: \${NAME}) so the file can be shared and versioned safely` };
