@@ -32,13 +32,15 @@ export function shareMediaThroughStore(dir: string, store: Store): () => void {
 
 async function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
   const temp = `${path}.${randomUUID()}.tmp`;
-  await writeFile(temp, bytes);
+  // Customers' photos and documents: readable by the service's user only.
+  await writeFile(temp, bytes, { mode: 0o600 });
   await rename(temp, path);
 }
 
 /** Stores the bytes under their hash (`sha256` when the caller computed it already); returns the path. */
 export async function storeContentAddressed(dir: string, bytes: Uint8Array, sha256 = sha256Hex(bytes)): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  // Customers' photos and documents: readable by the service's user only.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, sha256);
   const existing = await stat(path).catch(() => undefined);
   if (existing?.size !== bytes.byteLength) await writeWhole(path, bytes);
@@ -73,7 +75,7 @@ export async function readStoredMedia(path: string): Promise<Buffer> {
     if (!row) continue;
     const bytes = Buffer.from(row.data_base64, 'base64');
     if (sha256Hex(bytes) !== sha256) throw new MediaMissingError(`media ${sha256.slice(0, 12)}… in the store does not match its hash; fetch it again (replay the media operation)`);
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     await writeWhole(join(dir, sha256), bytes);
     return bytes;
   }

@@ -3,7 +3,7 @@
 // needs; a refused call gets 401 or 403 and is written to the audit trail, like every change.
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AccountError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
+import { AccountError, SignInBusyError, SignInRefusedError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
 import { pausedConnectors, setPaused } from '../core/admin/pause.js';
 import { csrfMatches, listSessions, openSession, revokeSession, revokeSessionsOf, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
 import type { AlertDraft } from '../core/security/alerts.js';
@@ -14,6 +14,7 @@ import type { Logger } from '../core/logger.js';
 import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
 import { openAlerts } from '../core/security/alerts.js';
 import { listAudit, recordAudit, type AuditEntry } from '../core/security/audit-trail.js';
+import { RefusalAudit } from '../core/security/refusal-audit.js';
 import type { Store } from '../core/store/store.js';
 import type { ConnectorReadiness } from './app.js';
 import type { ScopeReport } from '../core/connector.js';
@@ -38,7 +39,7 @@ export interface AdminApiDependencies {
   scopeReports(): Array<{ connector: string; at: number; ok: boolean; report: ScopeReport | null; reason?: string }>;
 }
 
-type Caller = { readonly actor: string; readonly role: Role; readonly user?: string; readonly session?: string };
+type Caller = { readonly actor: string; readonly role: Role; readonly user?: string; readonly session?: string; readonly tokenId?: string };
 type Locals = { caller?: Caller };
 
 /** Every admin route and the least role that may call it: the contract the role tests walk through. */
@@ -70,6 +71,10 @@ const BACKGROUND_REFRESH = 'x-background-refresh';
 const SIGN_IN_BURST = { count: 10 } as const;
 /** ...and this many refuse further attempts from it until the window has passed. */
 const SIGN_IN_LIMIT = { failures: 20, windowMs: 10 * 60_000 } as const;
+/** Refusals of strangers (no credentials, address not allowed): one audit record per address and kind in this window. */
+/** Most audit records one GET /admin/api/audit returns. */
+const AUDIT_PAGE_MAX = 1000;
+const REFUSAL_AUDIT = { windowMs: 60_000, maxKeys: 10_000 } as const;
 
 /** The operator's to fix: the person only learns that sign-in is down, the log says why. */
 function secretsUnavailable(deps: AdminApiDependencies, res: Response, error: TwoStepSecretsError): void {
@@ -93,11 +98,14 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
   const router = express.Router();
   const failures = new EventWindow(SIGN_IN_LIMIT.windowMs);
   const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.log, entry);
+  const refusals = new RefusalAudit(REFUSAL_AUDIT, audit);
+  // Repeats are written when their window ends, also when no further refusal comes to trigger it.
+  setInterval(() => void refusals.flush(), REFUSAL_AUDIT.windowMs).unref();
   // The allowlist covers everything under /admin: the page, sign-in and the API.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const allow = deps.allowIps();
     if (allow.length === 0 || allow.includes(req.ip ?? '')) return next();
-    await audit({ actor: `ip:${req.ip}`, action: 'admin.refused', target: `${req.method} ${req.path}`, detail: { reason: 'address not in admin.allowIps' } });
+    await refusals.refused({ actor: `ip:${req.ip}`, action: 'admin.refused', target: `${req.method} ${req.path}`, detail: { reason: 'address not in admin.allowIps' } });
     res.status(403).json({ error: 'this address may not use the admin pages or API (admin.allowIps)' });
   });
   router.post('/session', express.json({ limit: '4kb' }), async (req: Request, res: Response) => {
@@ -112,8 +120,12 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
       res.status(429).json({ error: `too many failed sign-ins from this address; try again in ${Math.ceil(retryAfter / 60)} minutes` });
       return;
     }
+    // The address's slot is taken before the check, in the same turn as the count was read:
+    // attempts sent together cannot all pass the limit while the first ones are still hashing.
+    const seen = failures.add(ip, now);
     try {
       const user = await verifySignIn(deps.store, { name, password: typeof body.password === 'string' ? body.password : '', code: typeof body.code === 'string' ? body.code : '' }, await deps.secretsKey());
+      failures.remove(ip, now);
       const device = req.get('user-agent') ?? 'unknown';
       const opened = await openSession(deps.store, { user: user.name, role: user.role, ip, device });
       await audit({ actor: `user:${user.name}`, action: 'signin.success', detail: { ip, newDevice: opened.newDevice, recoveryCode: user.usedRecoveryCode } });
@@ -122,13 +134,19 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
       res.setHeader('set-cookie', `${COOKIE}=${opened.cookie}; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=${maxAge}${req.secure ? '; Secure' : ''}`);
       res.json({ user: user.name, role: user.role, csrfToken: opened.session.csrfToken, refreshSeconds: deps.dashboardRefreshSeconds(), ...(user.usedRecoveryCode ? { warning: 'a recovery code was used; it will not work again' } : {}) });
     } catch (error) {
+      if (!(error instanceof AccountError)) failures.remove(ip, now); // not the person's failure
+      if (error instanceof SignInBusyError) {
+        res.setHeader('retry-after', String(Math.ceil(error.retryAfterMs! / 1000)));
+        res.status(503).json({ error: error.message });
+        return;
+      }
       if (error instanceof TwoStepSecretsError) {
         await audit({ actor: `ip:${ip}`, action: 'signin.unavailable', target: name.slice(0, 64), detail: { reason: error.message } });
         return secretsUnavailable(deps, res, error);
       }
       if (!(error instanceof AccountError)) throw error;
-      await audit({ actor: `ip:${ip}`, action: 'signin.failure', target: name.slice(0, 64), detail: { reason: error.message } });
-      const seen = failures.add(ip, now);
+      const reason = error instanceof SignInRefusedError ? error.reason : error.message;
+      await audit({ actor: `ip:${ip}`, action: 'signin.failure', target: name.slice(0, 64), detail: { reason, ...(error instanceof SignInRefusedError && error.lockedNow ? { locked: true } : {}) } });
       if (seen === SIGN_IN_BURST.count) deps.alert(signInFailuresAlert(ip, seen, SIGN_IN_LIMIT.windowMs / 1000));
       res.status(401).json({ error: error.message });
     }
@@ -143,7 +161,7 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
     res.setHeader('set-cookie', `${COOKIE}=; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=0`);
     res.json({ signedOut: true });
   });
-  router.use('/api', adminApi(deps));
+  router.use('/api', adminApi(deps, refusals));
   // The dashboard: three static files, nothing from elsewhere, no inline script.
   router.use(
     express.static(DASHBOARD_DIR, {
@@ -162,23 +180,22 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
 /** server/dashboard in the project, whether this runs from server/ (tsx) or dist/server/. */
 const DASHBOARD_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../server/dashboard/' : './dashboard/', import.meta.url));
 
-export function adminApi(deps: AdminApiDependencies): express.Router {
+export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): express.Router {
   const router = express.Router();
-  router.use(express.json({ limit: '64kb' }));
   const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.log, entry);
 
   router.use(async (req: Request, res: Response<unknown, Locals>, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
     const token = header.startsWith('Bearer ') ? await authenticateToken(deps.store, header.slice(7).trim()) : undefined;
     if (token) {
-      res.locals.caller = { actor: `token:${token.name}`, role: token.role };
+      res.locals.caller = { actor: `token:${token.name}`, role: token.role, tokenId: token.id };
       return next();
     }
     const cookie = cookieValue(req, COOKIE);
     const activity = !(req.method === 'GET' && req.get(BACKGROUND_REFRESH) === '1');
     const found = cookie ? await sessionFor(deps.store, cookie, deps.sessionLimits(), Date.now(), activity) : undefined;
     if (!found || !('session' in found)) {
-      await audit({ actor: `ip:${req.ip}`, action: 'admin.unauthenticated', target: `${req.method} ${req.path}` });
+      await refusals.refused({ actor: `ip:${req.ip}`, action: 'admin.unauthenticated', target: `${req.method} ${req.path}` });
       res.status(401).json({ error: found ? found.expired : 'sign in (POST /admin/session) or send an API token: Authorization: Bearer wacs_…' });
       return;
     }
@@ -192,6 +209,8 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
     res.locals.caller = { actor: `user:${session.user}`, role: session.role, user: session.user, session: session.id };
     next();
   });
+  // Bodies are read only for callers who got through: a stranger's body is never parsed.
+  router.use(express.json({ limit: '64kb' }));
 
   const allowed = (needed: Role) => async (req: Request, res: Response<unknown, Locals>, next: NextFunction) => {
     const caller = res.locals.caller!;
@@ -292,10 +311,16 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
     res.json({ replayed: count });
   });
   route('get', '/audit', async (req, res) => {
+    const limit = req.query['limit'] === undefined ? 200 : Number(req.query['limit']);
+    // A negative limit means "no limit" to SQLite: the whole trail in one answer.
+    if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_MAX) {
+      res.status(400).json({ error: `limit must be a whole number from 1 to ${AUDIT_PAGE_MAX}` });
+      return;
+    }
     const records = await listAudit(deps.store, {
       ...(typeof req.query['action'] === 'string' ? { action: req.query['action'] } : {}),
       ...(typeof req.query['actor'] === 'string' ? { actor: req.query['actor'] } : {}),
-      limit: Math.min(1000, Number(req.query['limit'] ?? 200) || 200),
+      limit,
     });
     res.json({ records });
   });
@@ -311,7 +336,7 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
       res.status(400).json({ error: `give { name, role: ${ROLES.join(' | ')}, expiresInDays }` });
       return;
     }
-    const created = await createToken(deps.store, { name: body.name, role: body.role as Role, expiresInDays: Number(body.expiresInDays ?? 90), createdBy: caller.actor });
+    const created = await createToken(deps.store, { name: body.name, role: body.role as Role, expiresInDays: Number(body.expiresInDays ?? 90), createdBy: caller.tokenId ? { token: caller.tokenId } : { user: caller.user! } });
     await audit({ actor: caller.actor, action: 'token.create', target: created.id, detail: { name: body.name, role: body.role as string, expiresAt: created.expiresAt } });
     res.status(201).json(created);
   });
@@ -322,8 +347,9 @@ export function adminApi(deps: AdminApiDependencies): express.Router {
     res.status(revoked ? 200 : 404).json({ revoked });
   });
   route('get', '/sessions', async (_req, res, caller) => {
-    const all = roleAllows(caller.role, 'admin');
-    res.json({ sessions: await listSessions(deps.store, all ? {} : { user: caller.user ?? '' }, deps.sessionLimits()) });
+    // Admins see everyone's; a person their own; a token below admin acts for nobody's sessions.
+    if (roleAllows(caller.role, 'admin')) return void res.json({ sessions: await listSessions(deps.store, {}, deps.sessionLimits()) });
+    res.json({ sessions: caller.user ? await listSessions(deps.store, { user: caller.user }, deps.sessionLimits()) : [] });
   });
   route('delete', '/sessions/:id', async (req, res, caller) => {
     const id = String(req.params['id']);

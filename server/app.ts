@@ -1,5 +1,6 @@
 // HTTP routes: WhatsApp webhooks (handshake and signed deliveries), health, readiness, metrics.
 // A delivery is answered 200 only after it is committed to the store; processing comes after.
+import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { DeliveryInbox } from '../core/ingest.js';
 import type { Logger } from '../core/logger.js';
@@ -21,6 +22,8 @@ export interface AppDependencies {
   /** Read per request, so a reloaded config applies at once. */
   whatsapp(): { appSecret: string; verifyToken: string };
   readonly bodyLimitBytes: number;
+  /** server.trustedProxies: whose X-Forwarded-For is believed (empty: nobody's). */
+  readonly trustedProxies: readonly string[];
   /** Zendesk's webhook settings while the connector is configured: the signing secret (config, else the one setup stored). */
   zendesk(): Promise<{ secret: string | undefined; toleranceSeconds: number } | undefined>;
   /** Told of every refused signature, so bursts can raise a security alert. */
@@ -34,8 +37,37 @@ export function createApp(deps: AppDependencies): express.Express {
   // Bound once: label lookups on every delivery add up at thousands of requests per second.
   const stored = deps.metrics.webhooks.labels('whatsapp', 'stored');
   const badSignature = deps.metrics.webhooks.labels('whatsapp', 'bad_signature');
+  /** A refused large body, counted under the webhook it was sent to (the Zendesk one is not WhatsApp's). */
+  const countTooLarge = (req: Request) => {
+    const source = req.path.startsWith('/webhooks/zendesk') ? 'zendesk' : req.path.startsWith('/webhooks/whatsapp') ? 'whatsapp' : undefined;
+    if (source) deps.metrics.webhooks.inc({ source, result: 'too_large' });
+    deps.log.warn({ limit: deps.bodyLimitBytes, path: req.path.slice(0, 64) }, 'request refused: body over server.bodyLimitBytes');
+  };
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Only configured proxies may say who the client is: otherwise anyone on this machine (a
+  // sidecar, a port-forward) could pick their address past admin.allowIps and the limits.
+  app.set('trust proxy', deps.trustedProxies.length > 0 ? [...deps.trustedProxies] : false);
+  // Served over https (directly, or behind a trusted proxy saying so): browsers keep to https.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.secure) res.setHeader('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    next();
+  });
+  // A declared body over the limit is refused before a byte of it is read, and the connection is
+  // closed: otherwise the parser would refuse it and then drain all of it (5 GB, if declared so).
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const declared = Number(req.get('content-length') ?? 0);
+    if (!(declared > deps.bodyLimitBytes)) return next();
+    countTooLarge(req);
+    res.setHeader('connection', 'close');
+    res.status(413).json({ error: `body larger than ${deps.bodyLimitBytes} bytes` });
+    res.on('finish', () => req.socket.destroy());
+  });
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (isIP(req.ip ?? '') !== 0) return next();
+    // What a trusted proxy forwarded is not an address: it reaches no log, limit or audit record.
+    deps.log.warn({ peer: req.socket.remoteAddress }, 'request refused: X-Forwarded-For from a trusted proxy holds something that is not an IP address');
+    res.status(400).json({ error: 'X-Forwarded-For holds something that is not an IP address (check the proxy in server.trustedProxies)' });
+  });
 
   // Meta's subscription handshake: echo the challenge only for our verify token.
   app.get('/webhooks/whatsapp', (req, res) => {
@@ -129,8 +161,7 @@ export function createApp(deps: AppDependencies): express.Express {
 
   app.use((error: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     if (error.type === 'entity.too.large') {
-      deps.metrics.webhooks.inc({ source: 'whatsapp', result: 'too_large' });
-      deps.log.warn({ limit: deps.bodyLimitBytes }, 'webhook refused: body over server.bodyLimitBytes');
+      countTooLarge(_req);
       res.status(413).json({ error: `body larger than ${deps.bodyLimitBytes} bytes` });
       return;
     }

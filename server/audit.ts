@@ -1,6 +1,7 @@
 // Gathers what the security self-audit judges (core/security/audit.ts): the config file as
 // written, scope reports, the last good backup, open alerts, whether secrets are at hand.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Config } from '../core/config/schema.js';
 import type { ScopeCheck } from '../core/scopes.js';
 import { openAlerts } from '../core/security/alerts.js';
@@ -8,12 +9,26 @@ import { runAudit, type AuditCheck } from '../core/security/audit.js';
 import { verifyAuditTrail } from '../core/security/audit-trail.js';
 import { listUsers, secretsKey } from '../core/admin/accounts.js';
 import { backupPassphrase, lastBackup } from '../core/store/backup.js';
-import type { Store } from '../core/store/store.js';
+import { sqliteFiles, type Store } from '../core/store/store.js';
 
 /** The Zendesk webhook signing secret `wa-crm-sync setup zendesk` read from Zendesk and kept. */
 export async function storedZendeskSecret(store: Store): Promise<string | undefined> {
   const row = await store.db.selectFrom('external_refs').select('external_id').where('connector', '=', 'zendesk').where('kind', '=', 'webhook').where('local_id', '=', 'signing-secret').executeTakeFirst();
   return row?.external_id;
+}
+
+/** The modes of the local files that hold customers' data: the SQLite store, media, backups. */
+async function storagePermissions(config: Config): Promise<Array<{ path: string; mode: number; directory: boolean }>> {
+  const paths: string[] = [resolve(config.whatsapp.media.dir), resolve(config.backup.dir)];
+  if (config.store.url.startsWith('sqlite:') && config.store.url !== 'sqlite::memory:') {
+    const file = resolve(config.store.url.slice('sqlite:'.length));
+    paths.push(dirname(file), ...sqliteFiles(file));
+  }
+  const found = await Promise.all(paths.map(async (path) => {
+    const info = await stat(path).catch(() => undefined);
+    return info ? [{ path, mode: info.mode, directory: info.isDirectory() }] : [];
+  }));
+  return found.flat();
 }
 
 export async function auditService(deps: {
@@ -39,6 +54,7 @@ export async function auditService(deps: {
     backupKeyAvailable,
     secretsKeyAvailable,
     adminUsers: await listUsers(store),
+    storagePermissions: await storagePermissions(config),
     auditTrail: await verifyAuditTrail(store),
     now: Date.now(),
   });

@@ -125,7 +125,7 @@ export function buildCli(): Command {
   const users = program.command('users').description('admin accounts: add, list, disable, set-password, reset-2fa');
   users
     .command('add <name>')
-    .description('add an admin account; reads the password (12+ characters) from standard input and prints the two-step enrolment')
+    .description('add an admin account; reads the password (12+ characters, not easy to guess) from standard input and prints the two-step enrolment')
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
     .addOption(configOption())
     .action(async (name: string, options: { role: string; config?: string }) => {
@@ -150,18 +150,19 @@ export function buildCli(): Command {
     });
   users
     .command('disable <name>')
-    .description('disable an account and revoke the API tokens it created')
+    .description('disable an account, end its sessions and revoke every API token it owns (made from its sessions or its tokens)')
     .addOption(configOption())
     .action(async (name: string, options: { config?: string }) => {
       await withStore(options, async (store) => {
-        await disableUser(store, name);
-        await appendAudit(store, { actor: cliActor(), action: 'user.disable', target: name });
-        console.log(`${name} disabled`);
+        const { tokensRevoked } = await disableUser(store, name);
+        const sessionsEnded = await revokeSessionsOf(store, name);
+        await appendAudit(store, { actor: cliActor(), action: 'user.disable', target: name, detail: { tokensRevoked, sessionsEnded } });
+        console.log(`${name} disabled; ${tokensRevoked} API token${tokensRevoked === 1 ? '' : 's'} revoked, ${sessionsEnded} session${sessionsEnded === 1 ? '' : 's'} ended`);
       });
     });
   users
     .command('set-password <name>')
-    .description("set a forgotten password (read from standard input, 12+ characters); ends the account's sessions and lifts a lockout")
+    .description("set a forgotten password (read from standard input, 12+ characters, not easy to guess); ends the account's sessions and lifts a lockout")
     .addOption(configOption())
     .action(async (name: string, options: { config?: string }) => {
       const password = (await readStdin()).split('\n')[0]!.trim();
@@ -174,12 +175,15 @@ export function buildCli(): Command {
     });
   users
     .command('reset-2fa <name>')
-    .description('new two-step secret and recovery codes for an account (the old ones stop working); lifts a lockout')
+    .description('new two-step secret and recovery codes for an account (the old ones stop working); ends its sessions and lifts a lockout')
     .addOption(configOption())
     .action(async (name: string, options: { config?: string }) => {
       await withStore(options, async (store, config) => {
         const enrolment = await resetTwoFactor(store, name, await secretsKey(process.env, config.admin.secretsKeyFile));
-        await appendAudit(store, { actor: cliActor(), action: 'user.reset-2fa', target: name });
+        // Whoever signed in with the old secret (the reason for a reset, often) is signed out.
+        const sessionsEnded = await revokeSessionsOf(store, name);
+        await appendAudit(store, { actor: cliActor(), action: 'user.reset-2fa', target: name, detail: { sessionsEnded } });
+        console.error(`${name}: ${sessionsEnded} session${sessionsEnded === 1 ? '' : 's'} ended`);
         await printEnrolment(name, enrolment);
       });
     });
@@ -194,7 +198,7 @@ export function buildCli(): Command {
     .action(async (name: string, options: { role: string; days: number; config?: string }) => {
       if (!ROLES.includes(options.role as Role)) throw new AccountError(`--role must be one of ${ROLES.join(', ')}`);
       await withStore(options, async (store) => {
-        const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: cliActor() });
+        const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: { cli: cliActor() } });
         await appendAudit(store, { actor: cliActor(), action: 'token.create', target: created.id, detail: { name, role: options.role, expiresAt: created.expiresAt } });
         console.log(created.token);
         console.error(`token ${created.id} (${options.role}) expires ${new Date(created.expiresAt).toISOString()}; it is not shown again`);

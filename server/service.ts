@@ -43,6 +43,8 @@ const PROCESS_PAUSE_UNDER_PRESSURE_MS = 150;
 /** ...until a backlog has lasted this long; then processing takes half, so it always catches up. */
 const BACKLOG_CATCH_UP_AFTER_MS = 10_000;
 const PROCESS_PAUSE_CATCHING_UP_MS = 8;
+/** Time to send the headers, time to send the whole request, and connections open at once. */
+const HTTP_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024 } as const;
 /** How often scheduled backups and the retention purge look whether they are due. */
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
 /** Of the shutdown time, what is kept back for handing operations back and closing the store. */
@@ -304,6 +306,7 @@ export class Service {
       inbox: this.inbox,
       whatsapp: () => this.config.whatsapp,
       bodyLimitBytes: this.config.server.bodyLimitBytes,
+      trustedProxies: this.config.server.trustedProxies,
       onBadSignature: (source) => this.#badSignature(source),
       zendesk: async () => {
         const section = this.config.connectors['zendesk'];
@@ -336,6 +339,10 @@ export class Service {
     await new Promise<void>((resolve, reject) => {
       this.#server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve()));
     });
+    // A client trickling its headers or body holds a connection and a socket buffer: bounded.
+    this.#server!.headersTimeout = HTTP_LIMITS.headersTimeoutMs;
+    this.#server!.requestTimeout = HTTP_LIMITS.requestTimeoutMs;
+    this.#server!.maxConnections = HTTP_LIMITS.maxConnections;
   }
 
   #audit(entry: AuditEntry): Promise<void> {

@@ -1,12 +1,28 @@
 // The shape of wa-crm-sync.yaml. Connector sections are checked by each connector's own
 // schema (see connectors/registry.ts); this file holds what the service itself needs.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
+/** localhost, ::1 or an IPv4 address in 127.0.0.0/8: parsed, so 127.evil.example is not one. */
 export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname) || hostname.startsWith('127.');
+  return LOOPBACK_HOSTS.has(hostname) || (isIP(hostname) === 4 && hostname.split('.')[0] === '127');
 }
+
+/** An IPv4 or IPv6 address as written (no port, no brackets). */
+export const ipAddress = z.string().refine((v) => isIP(v) !== 0, { error: (issue) => `"${String(issue.input)}" is not an IP address; write it like 10.0.0.5 or fd00::5` });
+
+/** An address or a CIDR block (10.0.0.0/8, fd00::/8). */
+const ipOrBlock = z.string().refine(
+  (v) => {
+    const [address, prefix, ...rest] = v.split('/');
+    const family = isIP(address ?? '');
+    if (family === 0 || rest.length > 0) return false;
+    return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+  },
+  { error: (issue) => `"${String(issue.input)}" is not an IP address or CIDR block; write it like 10.0.0.5 or 10.0.0.0/8` },
+);
 
 /** A vendor base URL: https, or plain http only to this machine (sandboxes, tests). */
 export const vendorUrl = z.string().superRefine((value, ctx) => {
@@ -87,6 +103,11 @@ export const serviceConfigSchema = z.strictObject({
     .strictObject({
       port: z.number().int().min(0).max(65535).default(3000),
       host: z.string().default('0.0.0.0'),
+      /**
+       * Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For is believed. Empty (the
+       * default): the address of whoever connects is the client's, whatever headers it sends.
+       */
+      trustedProxies: z.array(ipOrBlock).default([]),
       /** Largest webhook body accepted, in bytes. */
       bodyLimitBytes: z.number().int().min(1024).default(1024 * 1024),
       /**
@@ -140,7 +161,7 @@ export const serviceConfigSchema = z.strictObject({
   admin: z
     .strictObject({
       /** Addresses (exact IPs as the service sees them) allowed to use the admin API; empty allows all. */
-      allowIps: z.array(z.string().min(2)).default([]),
+      allowIps: z.array(ipAddress).default([]),
       /** Browser sessions end after this long without activity, and in any case after absoluteHours. */
       session: z.strictObject({ idleMinutes: z.number().positive().default(30), absoluteHours: z.number().positive().default(12) }).prefault({}),
       /** A file holding the key (16+ characters) that seals admins' TOTP secrets in the store; WA_CRM_SYNC_SECRETS_KEY wins over it. */

@@ -27,6 +27,12 @@ export interface AuditRecord extends Required<Omit<AuditEntry, 'detail'>> {
 }
 
 const GENESIS = '0'.repeat(64);
+/** Longest actor and target kept: both can come from a request (a path, a name typed at sign-in). */
+export const AUDIT_TEXT_LIMIT = 200;
+
+function bounded(text: string): string {
+  return text.length <= AUDIT_TEXT_LIMIT ? text : `${text.slice(0, AUDIT_TEXT_LIMIT)}… (${text.length} characters)`;
+}
 /** Where the newest record's number and hash are kept too, so cutting records off the end shows. */
 const HEAD = { connector: '_service', key: 'audit-head' } as const;
 
@@ -39,7 +45,7 @@ export async function appendAudit(store: Store, entry: AuditEntry, now = Date.no
   return store.db.transaction().execute(async (tx) => {
     await store.lockForTransaction(tx, 'audit-trail');
     const last = await tx.selectFrom('audit_trail').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-    const base = { seq: (last?.seq ?? 0) + 1, at: now, actor: entry.actor, action: entry.action, target: entry.target ?? '', detail: entry.detail ?? null };
+    const base = { seq: (last?.seq ?? 0) + 1, at: now, actor: bounded(entry.actor), action: entry.action, target: bounded(entry.target ?? ''), detail: entry.detail ?? null };
     const prevHash = last?.hash ?? GENESIS;
     const hash = recordHash(prevHash, base);
     await tx.insertInto('audit_trail').values({ seq: base.seq, at: base.at, actor: base.actor, action: base.action, target: base.target, detail: JSON.stringify(base.detail), prev_hash: prevHash, hash }).execute();
@@ -82,7 +88,7 @@ export async function verifyAuditTrail(store: Store): Promise<AuditVerdict> {
 
 /** Records, newest first, optionally filtered by action or actor (for listing and export). */
 export async function listAudit(store: Store, filter: { action?: string; actor?: string; limit?: number } = {}): Promise<AuditRecord[]> {
-  let query = store.db.selectFrom('audit_trail').selectAll().orderBy('seq', 'desc').limit(filter.limit ?? 100);
+  let query = store.db.selectFrom('audit_trail').selectAll().orderBy('seq', 'desc').limit(Math.max(1, filter.limit ?? 100));
   if (filter.action) query = query.where('action', 'like', `${filter.action}%`);
   if (filter.actor) query = query.where('actor', '=', filter.actor);
   return (await query.execute()).map((r) => ({ seq: r.seq, at: r.at, actor: r.actor, action: r.action, target: r.target, detail: JSON.parse(r.detail) as JsonValue, prevHash: r.prev_hash, hash: r.hash }));

@@ -28,6 +28,8 @@ export interface AuditFacts {
   readonly adminUsers: ReadonlyArray<{ name: string; disabled: boolean; recoveryCodesLeft: number; secretSealed: boolean }>;
   /** Whether the key that seals TOTP secrets is set and usable (environment or key file). */
   readonly secretsKeyAvailable: boolean;
+  /** Modes of the store's files and folders, the media folder and the backup folder (those that exist). */
+  readonly storagePermissions: ReadonlyArray<{ readonly path: string; readonly mode: number; readonly directory: boolean }>;
   /** The audit trail's verification. */
   readonly auditTrail: { readonly ok: boolean; readonly records: number; readonly reason?: string };
   readonly now: number;
@@ -43,8 +45,13 @@ function walk(node: unknown, path: string[], visit: (path: string[], value: unkn
   else visit(path, node);
 }
 
+/** The fallbacks published in examples/local.yaml: anyone can sign webhooks with them. */
+export const PUBLISHED_EXAMPLE_SECRETS: ReadonlySet<string> = new Set(['local-only-app-secret', 'local-only-verify-token']);
+
 function webhookSecrets(config: Config, facts: AuditFacts): AuditCheck {
   const problems: string[] = [];
+  if (PUBLISHED_EXAMPLE_SECRETS.has(config.whatsapp.appSecret)) problems.push("whatsapp.appSecret is the example's published fallback: anyone can forge webhooks; set WHATSAPP_APP_SECRET to your Meta app secret");
+  if (PUBLISHED_EXAMPLE_SECRETS.has(config.whatsapp.verifyToken)) problems.push("whatsapp.verifyToken is the example's published fallback: set WHATSAPP_VERIFY_TOKEN to a long random string");
   const weak: string[] = [];
   if (config.whatsapp.appSecret.length < 32) weak.push('whatsapp.appSecret is shorter than the 32 characters of a Meta app secret');
   if (config.whatsapp.verifyToken.length < 16) weak.push('whatsapp.verifyToken is shorter than 16 characters: use a long random string');
@@ -70,7 +77,8 @@ function inlineSecrets(facts: AuditFacts): AuditCheck {
   }
   walk(document, [], (path, value) => {
     const key = path[path.length - 1] ?? '';
-    if (SECRET_KEYS.has(key) && typeof value === 'string' && value !== '' && !/^\$\{[A-Z0-9_]+(:-[^}]*)?\}$/.test(value.trim())) inline.push(path.join('.'));
+    // ${NAME:-fallback} writes the fallback in the file: only ${NAME} (or an empty fallback) is read from the environment.
+    if (SECRET_KEYS.has(key) && typeof value === 'string' && value !== '' && !/^\$\{[A-Z0-9_]+(:-)?\}$/.test(value.trim())) inline.push(path.join('.'));
   });
   if (inline.length === 0) return { check: 'secrets not inline in the config file', status: 'pass', detail: 'every secret is read from the environment (${NAME})' };
   return { check: 'secrets not inline in the config file', status: 'warn', detail: `${inline.join(', ')} ${inline.length === 1 ? 'is' : 'are'} written in the file: move each to the environment (key: \${NAME}) so the file can be shared and versioned safely` };
@@ -143,6 +151,16 @@ function twoStepSecrets(facts: AuditFacts): AuditCheck {
   return { check, status: 'pass', detail: facts.adminUsers.length === 0 ? 'no accounts yet; a key is set' : `all ${sealed} sealed with AES-256-GCM` };
 }
 
+function storagePermissions(facts: AuditFacts): AuditCheck {
+  const check = 'store, media and backups readable by the service only';
+  const open = facts.storagePermissions.filter((p) => (p.mode & 0o077) !== 0);
+  if (open.length > 0) {
+    const list = open.map((p) => `${p.path} (${(p.mode & 0o777).toString(8).padStart(4, '0')})`).join(', ');
+    return { check, status: 'fail', detail: `${list} can be read by other users of this machine, and hold message texts, phone numbers and session tokens: chmod 700 the folders and 600 the files (the service makes new ones so)` };
+  }
+  return { check, status: 'pass', detail: facts.storagePermissions.length === 0 ? 'no local files (PostgreSQL store)' : `${facts.storagePermissions.length} files and folders, none open to other users` };
+}
+
 export function runAudit(config: Config, facts: AuditFacts): AuditCheck[] {
   return [
     webhookSecrets(config, facts),
@@ -153,6 +171,7 @@ export function runAudit(config: Config, facts: AuditFacts): AuditCheck[] {
     alertsCheck(facts),
     twoStep(facts),
     twoStepSecrets(facts),
+    storagePermissions(facts),
     facts.auditTrail.ok
       ? { check: 'audit trail intact', status: 'pass', detail: `${facts.auditTrail.records} records, each chained to the one before` }
       : { check: 'audit trail intact', status: 'fail', detail: `${facts.auditTrail.reason ?? 'the chain is broken'}: someone changed the store directly; restore the trail from a backup and find out who had access (wa-crm-sync audit verify)` },

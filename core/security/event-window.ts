@@ -21,6 +21,15 @@ export class EventWindow {
     return kept.length;
   }
 
+  /** Takes back one event recorded at `at` (a slot reserved for something that then did not count). */
+  remove(key: string, at: number): void {
+    const events = this.#events.get(key);
+    const index = events?.lastIndexOf(at) ?? -1;
+    if (index < 0) return;
+    events!.splice(index, 1);
+    if (events!.length === 0) this.#events.delete(key);
+  }
+
   clear(key: string): void {
     this.#events.delete(key);
   }

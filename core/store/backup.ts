@@ -280,7 +280,7 @@ export async function lastBackup(store: Store): Promise<{ path: string; bytes: n
 export async function backupToDir(store: Store, dir: string, passphrase: string, keep?: number, now = new Date()): Promise<{ path: string; bytes: number; removed: string[] }> {
   const { mkdir, readdir, rm } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, `wa-crm-sync-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}.backup`);
   const { bytes } = await writeBackup(store, path, passphrase, now);
   await recordBackup(store, { path, bytes, at: now.getTime() });

@@ -225,7 +225,12 @@ export interface ApiTokensTable {
   hash: string;
   expires_at: number;
   created_at: number;
+  /** Who made it: `user:NAME` (a session), `token:ID` (another token), `cli:OSUSER`. */
   created_by: string;
+  /** The account the token acts for (its state and role are checked at every use); null for tokens made on the command line. */
+  owner: string | null;
+  /** The token that made this one: revoking it revokes this one. */
+  parent_id: string | null;
   last_used_at: number | null;
   revoked: number;
 }

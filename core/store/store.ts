@@ -1,6 +1,6 @@
 // Opens the durable store from its URL: `sqlite:PATH` (embedded default) or `postgres://...`
 // (several instances behind a load balancer). One Kysely code path serves both.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type TransactionSettings, type Transaction } from 'kysely';
@@ -96,8 +96,24 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/** The store file and the two SQLite keeps beside it (they hold the same data). */
+export function sqliteFiles(path: string): string[] {
+  return [path, `${path}-wal`, `${path}-shm`];
+}
+
+/**
+ * The store holds message texts, phone numbers and session tokens: its folder is the owner's
+ * alone (0700) and its files too (0600). SQLite gives the -wal and -shm files the database file's
+ * mode, so the file is made 0600 before SQLite opens it; files of an older store are tightened.
+ */
+function restrictSqliteFiles(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const file of sqliteFiles(path)) if (existsSync(file)) chmodSync(file, 0o600);
+}
+
 function openSqlite(path: string): Store {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') restrictSqliteFiles(path);
   const database = new SQLite(path);
   database.pragma('journal_mode = WAL');
   // NORMAL survives a process crash; durably() switches to FULL where a power cut matters too.

@@ -36,7 +36,7 @@ describe('admin dashboard in Chromium', () => {
     people.abe = await addUser(store, { name: 'abe', role: 'admin', password: PASSWORD });
     people.olga = await addUser(store, { name: 'olga', role: 'operator', password: PASSWORD });
     people.vic = await addUser(store, { name: 'vic', role: 'viewer', password: PASSWORD });
-    reportBotToken = (await createToken(store, { name: 'report-bot', role: 'viewer', expiresInDays: 7, createdBy: 'cli:root' })).token;
+    reportBotToken = (await createToken(store, { name: 'report-bot', role: 'viewer', expiresInDays: 7, createdBy: { cli: 'cli:root' } })).token;
     // A dead operation to replay.
     await store.db
       .insertInto('outbox')

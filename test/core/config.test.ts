@@ -71,6 +71,19 @@ describe('config', () => {
     );
     expect(problemsOf({ ...base, connectors: { webhook: { enabled: true, url: 'http://127.0.0.1:9/x' } } })).toEqual([]);
     expect(problemsOf({ whatsapp: { ...base.whatsapp, graphBaseUrl: 'http://graph.example.com' } })[0]).toMatch(/whatsapp\.graphBaseUrl/);
+    // The host is parsed, not matched by its first characters.
+    expect(problemsOf({ ...base, connectors: { webhook: { enabled: true, url: 'http://127.evil.example/x' } } })[0]).toMatch(/must use https/);
+    expect(problemsOf({ ...base, connectors: { webhook: { enabled: true, url: 'http://127.0.0.2.nip.io/x' } } })[0]).toMatch(/must use https/);
+    expect(problemsOf({ ...base, connectors: { webhook: { enabled: true, url: 'http://127.0.0.9:9/x' } } })).toEqual([]);
+  });
+
+  it('takes trusted proxies and allowed admin addresses only as IP addresses (and proxies as CIDR blocks)', () => {
+    expect(problemsOf({ ...base, server: { trustedProxies: ['10.0.0.0/8', '127.0.0.1', 'fd00::/8'] }, admin: { allowIps: ['192.0.2.7', '::1'] } })).toEqual([]);
+    expect(problemsOf({ ...base, server: { trustedProxies: ['loopback', '10.0.0.0/33'] }, admin: { allowIps: ['office'] } })).toEqual([
+      'server.trustedProxies[0]: "loopback" is not an IP address or CIDR block; write it like 10.0.0.5 or 10.0.0.0/8',
+      'server.trustedProxies[1]: "10.0.0.0/33" is not an IP address or CIDR block; write it like 10.0.0.5 or 10.0.0.0/8',
+      'admin.allowIps[0]: "office" is not an IP address; write it like 10.0.0.5 or fd00::5',
+    ]);
   });
 
   it('rejects unknown keys and unknown connectors by name', () => {

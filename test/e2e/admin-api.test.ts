@@ -43,8 +43,8 @@ describe('admin API end to end', () => {
       return { ...config, admin: { session: { idleMinutes: 0.05 }, secretsKeyFile }, connectors: { webhook: { enabled: true, url: recorderUrl, timeoutMs: 2000 } } };
     }));
     const store = await openStore(storeUrl);
-    for (const role of ROLES) tokens[role] = (await createToken(store, { name: `${role}-bot`, role, expiresInDays: 1, createdBy: 'test' })).token;
-    tokens.expired = (await createToken(store, { name: 'old', role: 'admin', expiresInDays: 1, createdBy: 'test' }, Date.now() - 2 * 86_400_000)).token;
+    for (const role of ROLES) tokens[role] = (await createToken(store, { name: `${role}-bot`, role, expiresInDays: 1, createdBy: { cli: 'cli:test' } })).token;
+    tokens.expired = (await createToken(store, { name: 'old', role: 'admin', expiresInDays: 1, createdBy: { cli: 'cli:test' } }, Date.now() - 2 * 86_400_000)).token;
     enrolments.olga = await addUser(store, { name: 'olga', role: 'operator', password: PASSWORD });
     enrolments.vic = await addUser(store, { name: 'vic', role: 'viewer', password: PASSWORD });
     await store.close();
@@ -128,6 +128,9 @@ describe('admin API end to end', () => {
       expect((await call(row.method, row.path.replace(':id', '000000000000'), tokens.expired)).status, `expired token: ${row.method} ${row.path}`).toBe(401);
     }
     expect(answered).toEqual(wanted);
+    // A page of the audit trail is bounded: -1 would mean no limit to SQLite.
+    for (const limit of ['-1', '0', '1.5', '5000', 'all']) expect((await call('get', `/audit?limit=${limit}`, tokens.admin)).status, limit).toBe(400);
+    expect(((await (await call('get', '/audit?limit=2', tokens.admin)).json()) as { records: unknown[] }).records).toHaveLength(2);
     // Only the admin's mint went through; the viewer's and operator's refused ones left nothing.
     expect((await tokenNames()).filter((n) => n.startsWith('minted-by-'))).toEqual(['minted-by-admin']);
     // A token owns no sessions: a viewer's or operator's token sees nobody's, an admin's sees everyone's.
@@ -258,7 +261,11 @@ describe('admin API end to end', () => {
       child.stdin.end('set by the admin for pat\n');
     });
     expect((await fetch(`${service.baseUrl}/admin/api/status`, { headers: { cookie: laptop.cookie } })).status).toBe(401);
-    expect((await signIn('set by the admin for pat', pat.recoveryCodes[4]!)).status).toBe(200);
+    const again = await signIn('set by the admin for pat', pat.recoveryCodes[4]!);
+    expect(again.status).toBe(200);
+    // reset-2fa (the old secret may be in someone else's hands) ends the sessions too.
+    await promisify(execFile)(process.execPath, [join(projectRoot, 'bin/wa-crm-sync.js'), 'users', 'reset-2fa', 'pat', '--config', configPath]);
+    expect((await fetch(`${service.baseUrl}/admin/api/status`, { headers: { cookie: again.cookie } })).status).toBe(401);
     const after = await openStore(storeUrl);
     expect((await listAudit(after, { action: 'user.password' })).map((r) => r.action)).toEqual(expect.arrayContaining(['user.password.refused', 'user.password', 'user.password.set']));
     await after.close();
@@ -314,6 +321,8 @@ describe('admin API end to end', () => {
     // Olga sees her own session and revokes Vic's? No: only her own; an admin may revoke any.
     const mine = (await (await withCookie('GET', '/sessions', olga.cookie)).json()) as { sessions: Array<{ id: string; user: string; ip: string; device: string }> };
     expect(mine.sessions).toEqual([expect.objectContaining({ user: 'olga', device: 'TestBrowser/1.0' })]);
+    // A viewer or operator token acts for no person: it sees no one's sessions (it saw everyone's).
+    for (const role of ['viewer', 'operator'] as const) expect(await (await call('get', '/sessions', tokens[role])).json()).toEqual({ sessions: [] });
     const all = (await (await call('get', '/sessions', tokens.admin)).json()) as { sessions: Array<{ id: string; user: string }> };
     const vicSession = all.sessions.find((x) => x.user === 'vic')!;
     expect((await withCookie('DELETE', `/sessions/${vicSession.id}`, olga.cookie, olga.body.csrfToken)).status).toBe(404);

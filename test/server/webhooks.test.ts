@@ -81,6 +81,31 @@ describe('WhatsApp webhook endpoint', () => {
     expect(await service.sendWebhook(big)).toBe(413);
   });
 
+  it('refuses a declared 5 GB body with 413 at once and closes the connection instead of draining it', async () => {
+    const { connect } = await import('node:net');
+    const socket = connect(service.port, '127.0.0.1');
+    const started = Date.now();
+    socket.write('POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000000\r\n\r\n{"a":');
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString()));
+      socket.on('close', () => resolve(text));
+      // Keep sending as a client with 5 GB would: a server that drains never answers.
+      const timer = setInterval(() => socket.writable && socket.write('x'.repeat(1024)), 20);
+      socket.on('close', () => clearInterval(timer));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('counts a too-large body on /webhooks/zendesk as zendesk, not whatsapp', async () => {
+    const before = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    const count = (text: string, source: string) => Number(new RegExp(`wa_crm_sync_webhooks_total\\{source="${source}",result="too_large"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    expect((await fetch(`${service.baseUrl}/webhooks/zendesk`, { method: 'POST', body: 'x'.repeat(10_000) })).status).toBe(413);
+    const after = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    expect([count(after, 'zendesk') - count(before, 'zendesk'), count(after, 'whatsapp') - count(before, 'whatsapp')]).toEqual([1, 0]);
+  });
+
   it('keeps malformed JSON and unknown shapes, flagged, without crashing', async () => {
     expect(await service.sendWebhook('{"broken": ')).toBe(200);
     expect(await service.sendWebhook('{"object":"page","entry":[]}')).toBe(200);
@@ -94,7 +119,7 @@ describe('WhatsApp webhook endpoint', () => {
     expect(await ready.json()).toMatchObject({ status: 'ready', store: true });
     const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
     expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="bad_signature"\} 13/);
-    expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="too_large"\} 1/);
+    expect(metrics).toMatch(/wa_crm_sync_webhooks_total\{source="whatsapp",result="too_large"\} 2/); // the 4 kB one and the declared 5 GB one
     expect(metrics).toContain('wa_crm_sync_outbox_operations');
     expect(metrics).toContain('# TYPE wa_crm_sync_connector_up gauge');
   });

@@ -1,8 +1,9 @@
 // Admin accounts and API tokens on both stores: scrypt passwords, mandatory TOTP, single-use
 // recovery codes, lockout, disable, reset-2fa; tokens hashed, scoped, expiring, revocable.
+import { createHash } from 'node:crypto';
 import { Secret, TOTP, URI } from 'otpauth';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { TwoStepSecretsError, addUser, authenticateToken, changePassword, createToken, disableUser, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, setPassword, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
+import { HASHING, LOCKOUT, SignInBusyError, TwoStepSecretsError, hashingLoad, addUser, authenticateToken, changePassword, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, roleAllows, secretsKey, setPassword, verifySignIn, type Enrolment } from '../../../core/admin/accounts.js';
 import type { Store } from '../../../core/store/store.js';
 import { freshStorePerTest } from '../../helpers/store-per-test.js';
 import { STORE_KINDS } from '../../helpers/stores.js';
@@ -90,6 +91,9 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     expect(await verifySignIn(store, { name: 'hal', password: NEW, code: hal.recoveryCodes[2]! })).toMatchObject({ name: 'hal' });
 
     await expect(setPassword(store, 'hal', 'short')).rejects.toThrow('at least 12 characters');
+    // Long is not enough: repeats, keyboard walks, common passwords and the account's own name are refused.
+    for (const weak of ['passwordpassword', 'aaaaaaaaaaaaaaaa', 'qwertyuiop123', 'hal hal hal hal']) await expect(setPassword(store, 'hal', weak), weak).rejects.toThrow(/^the password is too easy to guess/);
+    await expect(addUser(store, { name: 'ivan', role: 'viewer', password: 'ivanivan1234' })).rejects.toThrow(/too easy to guess/);
     await expect(setPassword(store, 'nobody', 'long enough password')).rejects.toThrow('no user nobody');
     await setPassword(store, 'hal', 'set by an admin, long');
     expect(await verifySignIn(store, { name: 'hal', password: 'set by an admin, long', code: hal.recoveryCodes[3]! })).toMatchObject({ name: 'hal' });
@@ -98,6 +102,19 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
   it('takes a recovery code once', async () => {
     const enrolment = await addUser(store, { name: 'bob', role: 'viewer', password: PASSWORD });
     const code = enrolment.recoveryCodes[3]!;
+    // Stored salted and slow (scrypt under a salt per account), never as a bare SHA-256 of a 40-bit code.
+    const stored = JSON.parse((await store.db.selectFrom('admin_users').select('recovery_codes').where('name', '=', 'bob').executeTakeFirstOrThrow()).recovery_codes) as string[];
+    expect(stored).toHaveLength(10);
+    for (const entry of stored) expect(entry).toMatch(/^rc1\$[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}$/);
+    expect(stored.join()).not.toContain(createHash('sha256').update(code).digest('hex'));
+    expect(await verifySignIn(store, { name: 'bob', password: PASSWORD, code: code.toUpperCase() })).toMatchObject({ usedRecoveryCode: true });
+    await expect(verifySignIn(store, { name: 'bob', password: PASSWORD, code })).rejects.toThrow('wrong user name, password or code');
+    expect((await listUsers(store))[0]).toMatchObject({ recoveryCodesLeft: 9 });
+  });
+
+  it('takes a recovery code once, typed as shown', async () => {
+    const enrolment = await addUser(store, { name: 'bob', role: 'viewer', password: PASSWORD });
+    const code = enrolment.recoveryCodes[5]!;
     expect(await verifySignIn(store, { name: 'bob', password: PASSWORD, code })).toMatchObject({ usedRecoveryCode: true });
     await expect(verifySignIn(store, { name: 'bob', password: PASSWORD, code })).rejects.toThrow('wrong user name, password or code');
     expect((await listUsers(store))[0]).toMatchObject({ recoveryCodesLeft: 9 });
@@ -105,11 +122,18 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
 
   // The promise as the README states it (five failures, 15 minutes), not the code's own constant:
   // a changed LOCKOUT must fail here until the documentation and this test agree with it.
-  it('locks the account at the fifth failure (not the fourth), for 15 minutes, with a clear message; reset-2fa lifts it and replaces the secret', async () => {
+  it('locks the account at the fifth failure (not the fourth), for 15 minutes, answering like any other failure; reset-2fa lifts it and replaces the secret', async () => {
     const enrolment = await addUser(store, { name: 'carol', role: 'admin', password: PASSWORD });
-    for (let i = 1; i <= 4; i++) await expect(verifySignIn(store, { name: 'carol', password: 'nope nope nope', code: '111111' }), `failure ${i}`).rejects.toThrow('wrong user name');
-    await expect(verifySignIn(store, { name: 'carol', password: 'nope nope nope', code: '111111' })).rejects.toThrow('locked for 15 minutes');
-    await expect(verifySignIn(store, { name: 'carol', password: PASSWORD, code: codeFor(enrolment) })).rejects.toThrow(/locked until .* ask an admin to run wa-crm-sync users reset-2fa carol/);
+    const lockedUntil = async () => (await store.db.selectFrom('admin_users').select('locked_until').where('name', '=', 'carol').executeTakeFirstOrThrow()).locked_until;
+    for (let i = 1; i <= 4; i++) await expect(verifySignIn(store, { name: 'carol', password: 'nope nope nope', code: '111111' }), `failure ${i}`).rejects.toThrow('wrong user name, password or code');
+    const before = Date.now();
+    expect(await lockedUntil() ?? 0).toBeLessThanOrEqual(before);
+    await expect(verifySignIn(store, { name: 'carol', password: 'nope nope nope', code: '111111' })).rejects.toThrow('wrong user name, password or code');
+    const until = (await lockedUntil())!;
+    expect(until).toBeGreaterThan(before + 14 * 60_000);
+    expect(until).toBeLessThanOrEqual(Date.now() + 15 * 60_000);
+    // Locked: the right password and code read like a wrong one, so nobody learns the account exists.
+    await expect(verifySignIn(store, { name: 'carol', password: PASSWORD, code: codeFor(enrolment) })).rejects.toMatchObject({ message: 'wrong user name, password or code', reason: 'locked' });
     const fresh = await resetTwoFactor(store, 'carol');
     await expect(verifySignIn(store, { name: 'carol', password: PASSWORD, code: enrolment.recoveryCodes[0]! })).rejects.toThrow('wrong user name');
     expect(await verifySignIn(store, { name: 'carol', password: PASSWORD, code: codeFor(fresh) })).toMatchObject({ role: 'admin' });
@@ -122,24 +146,72 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     for (let i = 1; i <= 4; i++) await expect(verifySignIn(store, { name: 'dora', password: 'nope nope nope', code: '111111' }), `failure ${i} after a success`).rejects.toThrow('wrong user name');
   });
 
-  it('refuses a disabled account and revokes the tokens it created', async () => {
+  it('200 sign-ins sent at once, all with a wrong password but the last: only five are checked, the account locks, the right one is refused', async () => {
+    const enrolment = await addUser(store, { name: 'ivy', role: 'admin', password: PASSWORD });
+    const now = Date.now();
+    const peak = { running: 0, waiting: 0 };
+    const sampler = setInterval(() => {
+      const load = hashingLoad();
+      peak.running = Math.max(peak.running, load.running);
+      peak.waiting = Math.max(peak.waiting, load.waiting);
+    }, 1);
+    const attempts = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => verifySignIn(store, { name: 'ivy', password: i === 199 ? PASSWORD : 'a wrong password', code: codeFor(enrolment, now) }, undefined, now)));
+    clearInterval(sampler);
+    expect(attempts.filter((a) => a.status === 'fulfilled')).toEqual([]);
+    const reasons = attempts.map((a) => (a as PromiseRejectedResult).reason as Error & { reason?: string });
+    for (const r of reasons) expect(r.message).toMatch(/^(wrong user name, password or code|too many sign-ins are being checked right now; try again in a few seconds)$/);
+    // Exactly LOCKOUT.failures attempts had the account's password checked; the rest were locked out before.
+    expect(reasons.filter((r) => r.reason === 'wrong password or code')).toHaveLength(LOCKOUT.failures);
+    const row = await store.db.selectFrom('admin_users').select(['failed_attempts', 'locked_until']).where('name', '=', 'ivy').executeTakeFirstOrThrow();
+    expect(row.locked_until).toBeGreaterThan(now);
+    await expect(verifySignIn(store, { name: 'ivy', password: PASSWORD, code: codeFor(enrolment, now + 30_000) }, undefined, now + 30_000)).rejects.toMatchObject({ reason: 'locked' });
+    // The hashing never ran wider than its bound, and the queue never grew past its cap.
+    expect(peak.running).toBeLessThanOrEqual(HASHING.concurrent);
+    expect(peak.waiting).toBeLessThanOrEqual(HASHING.waiting);
+    expect(reasons.some((r) => r instanceof SignInBusyError)).toBe(true);
+  });
+
+  it('refuses a disabled account and revokes every token it owns, down the chain of tokens made by tokens', async () => {
     const enrolment = await addUser(store, { name: 'dave', role: 'admin', password: PASSWORD });
-    const token = await createToken(store, { name: 'ci', role: 'operator', expiresInDays: 30, createdBy: 'dave' });
-    await disableUser(store, 'dave');
-    await expect(verifySignIn(store, { name: 'dave', password: PASSWORD, code: codeFor(enrolment) })).rejects.toThrow('disabled');
-    expect(await authenticateToken(store, token.token)).toBeUndefined();
+    const fromSession = await createToken(store, { name: 'ci', role: 'admin', expiresInDays: 30, createdBy: { user: 'dave' } });
+    const minted = await createToken(store, { name: 'ci', role: 'admin', expiresInDays: 366, createdBy: { token: fromSession.id } });
+    const grandchild = await createToken(store, { name: 'nightly', role: 'viewer', expiresInDays: 366, createdBy: { token: minted.id } });
+    const cli = await createToken(store, { name: 'monitoring', role: 'viewer', expiresInDays: 30, createdBy: { cli: 'cli:root' } });
+    // A token made by a token cannot outlive it, and is owned by the same person.
+    expect(minted.expiresAt).toBe(fromSession.expiresAt);
+    expect((await authenticateToken(store, grandchild.token))).toMatchObject({ owner: 'dave', role: 'viewer' });
+    expect(await disableUser(store, 'dave')).toEqual({ tokensRevoked: 3 });
+    await expect(verifySignIn(store, { name: 'dave', password: PASSWORD, code: codeFor(enrolment) })).rejects.toMatchObject({ message: 'wrong user name, password or code', reason: 'disabled' });
+    for (const t of [fromSession, minted, grandchild]) expect(await authenticateToken(store, t.token)).toBeUndefined();
+    expect(await authenticateToken(store, cli.token)).toMatchObject({ name: 'monitoring', owner: null });
+    await expect(createToken(store, { name: 'again', role: 'admin', expiresInDays: 1, createdBy: { user: 'dave' } })).rejects.toThrow('the account dave is disabled or gone');
+  });
+
+  it("checks the owner's account at every use, and revoking a token revokes the tokens it made", async () => {
+    await addUser(store, { name: 'eve', role: 'operator', password: PASSWORD });
+    const parent = await createToken(store, { name: 'deploy', role: 'operator', expiresInDays: 30, createdBy: { user: 'eve' } });
+    const child = await createToken(store, { name: 'deploy-2', role: 'viewer', expiresInDays: 30, createdBy: { token: parent.id } });
+    await expect(createToken(store, { name: 'more', role: 'admin', expiresInDays: 1, createdBy: { token: parent.id } })).rejects.toThrow('at most the operator role');
+    // Disabled straight in the store (or by an older build): the tokens stop at once all the same.
+    await store.db.updateTable('admin_users').set({ disabled: 1 }).where('name', '=', 'eve').execute();
+    expect(await authenticateToken(store, child.token)).toBeUndefined();
+    await store.db.updateTable('admin_users').set({ disabled: 0 }).where('name', '=', 'eve').execute();
+    expect(await authenticateToken(store, child.token)).toMatchObject({ name: 'deploy-2' });
+    expect(await revokeToken(store, parent.id)).toBe(true);
+    expect(await authenticateToken(store, child.token)).toBeUndefined();
+    expect((await listTokens(store)).map((t) => [t.name, t.revoked, t.createdBy])).toEqual([['deploy', true, 'user:eve'], ['deploy-2', true, `token:${parent.id}`]]);
   });
 
   it('authenticates live tokens only: hashed at rest, expiring, revocable, last use recorded', async () => {
     const now = Date.now();
-    const token = await createToken(store, { name: 'monitoring', role: 'viewer', expiresInDays: 1, createdBy: 'cli:root' }, now);
+    const token = await createToken(store, { name: 'monitoring', role: 'viewer', expiresInDays: 1, createdBy: { cli: 'cli:root' } }, now);
     expect(token.token).toMatch(/^wacs_[0-9a-f]{12}_[A-Za-z0-9_-]{32}$/);
     const row = await store.db.selectFrom('api_tokens').selectAll().executeTakeFirstOrThrow();
     // The secret is base64url and may itself hold '_': take it by position, not by splitting.
     const secret = token.token.slice('wacs_'.length + 12 + 1);
     expect(secret).toHaveLength(32);
     expect(row.hash).not.toContain(secret);
-    expect(await authenticateToken(store, token.token, now + 1000)).toEqual({ id: token.id, name: 'monitoring', role: 'viewer' });
+    expect(await authenticateToken(store, token.token, now + 1000)).toEqual({ id: token.id, name: 'monitoring', role: 'viewer', owner: null });
     expect((await store.db.selectFrom('api_tokens').select('last_used_at').executeTakeFirstOrThrow()).last_used_at).toBe(now + 1000);
     expect(await authenticateToken(store, token.token, now + 86_400_001)).toBeUndefined();
     const tampered = `${token.token.slice(0, -1)}${token.token.endsWith('x') ? 'y' : 'x'}`;

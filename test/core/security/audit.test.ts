@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { connectorSettingsSchemas } from '../../../connectors/registry.js';
 import { validateConfig } from '../../../core/config/load.js';
-import { runAudit, type AuditFacts } from '../../../core/security/audit.js';
+import { PUBLISHED_EXAMPLE_SECRETS, runAudit, type AuditFacts } from '../../../core/security/audit.js';
 import { projectRoot } from '../../helpers/fixtures.js';
 import { writeConfig } from '../../helpers/service-process.js';
 import { freshStoreUrl, tempDir } from '../../helpers/stores.js';
@@ -29,12 +29,30 @@ const facts = (extra: Partial<AuditFacts> = {}): AuditFacts => ({
   auditTrail: { ok: true, records: 3 },
   adminUsers: [{ name: 'alice', disabled: false, recoveryCodesLeft: 10, secretSealed: true }],
   secretsKeyAvailable: true,
+  storagePermissions: [{ path: '/data', mode: 0o40700, directory: true }, { path: '/data/store.sqlite', mode: 0o100600, directory: false }],
   now: Date.now(),
   ...extra,
 });
 const statusOf = (checks: ReturnType<typeof runAudit>, name: string) => checks.find((c) => c.check === name)?.status;
 
 describe('security self-audit', () => {
+  it("fails on examples/local.yaml's published fallback secrets, and counts ${NAME:-fallback} as written in the file", async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(join(projectRoot, 'examples/local.yaml'), 'utf8');
+    const fallbacks = [...text.matchAll(/(appSecret|verifyToken): \$\{[A-Z_]+:-([^}]+)\}/g)].map((m) => m[2]!);
+    expect(fallbacks.length).toBeGreaterThan(0);
+    for (const f of fallbacks) expect(PUBLISHED_EXAMPLE_SECRETS.has(f), f).toBe(true);
+    const local = validateConfig({ whatsapp: { appSecret: 'local-only-app-secret', verifyToken: 'local-only-verify-token' } }, connectorSettingsSchemas, {});
+    const checks = runAudit(local, facts({ configText: text }));
+    expect(checks.find((c) => c.check === 'webhook secrets set and strong')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/whatsapp\.appSecret is the example's published fallback/) });
+    expect(checks.find((c) => c.check === 'secrets not inline in the config file')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^whatsapp\.appSecret, whatsapp\.verifyToken are written in the file/) });
+  });
+
+  it('fails when the store, media or backups can be read by other users of the machine', () => {
+    const checks = runAudit(good, facts({ storagePermissions: [{ path: '/data/store.sqlite-wal', mode: 0o100644, directory: false }, { path: '/data/media', mode: 0o40755, directory: true }] }));
+    expect(checks.find((c) => c.check === 'store, media and backups readable by the service only')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^\/data\/store\.sqlite-wal \(0644\), \/data\/media \(0755\) can be read by other users/) });
+  });
+
   it('passes a good configuration', () => {
     const checks = runAudit(good, facts());
     expect(checks.filter((c) => c.status !== 'pass')).toEqual([]);
