@@ -34,6 +34,11 @@ export const hubspotSettingsSchema = z
      * all its apps (Free/Starter 250,000; Professional 625,000; Enterprise 1,000,000): leave room.
      */
     dailyLimit: z.number().int().min(1).default(200_000),
+    /**
+     * Largest search request body, in characters: HubSpot refuses a search body over 3,000
+     * (https://developers.hubspot.com/docs/api/crm/search#limitations). Lower it, never raise it.
+     */
+    searchBodyMaxChars: z.number().int().min(500).max(3000).default(3000),
     /** The CRM search endpoints' own limit, per second. */
     searchRequestsPerSecond: z.number().int().min(1).max(20).default(4),
   })

@@ -89,6 +89,55 @@ describe('HubSpot connector', () => {
       expect(nock.isDone()).toBe(true);
     });
 
+    it('keeps every phone search body within HubSpot\'s 3,000 characters for a burst of 60 Brazilian and 40 German numbers', async () => {
+      const numbers = [
+        ...Array.from({ length: 60 }, (_, i) => `+55119${String(87_650_000 + i * 37).padStart(8, '0')}`),
+        ...Array.from({ length: 40 }, (_, i) => `+49151${String(23_450_000 + i * 41).padStart(8, '0')}`),
+      ];
+      const bodies: string[] = [];
+      nock(API)
+        .post('/crm/v3/objects/contacts/batch/read')
+        .reply(200, batchBody([]))
+        .post('/crm/v3/objects/contacts/search', (body) => (bodies.push(JSON.stringify(body)), true))
+        .times(100)
+        .reply(200, { total: 0, results: [] })
+        .post('/crm/v3/objects/contacts/batch/upsert')
+        .reply(200, (_uri, body: any) => batchBody(body.inputs.map((input: any, i: number) => upsertResult(String(500 + i), { whatsapp_id: input.id }))));
+      const outcomes = await connectorWith().execute(numbers.map((n, i) => contactOp(`c${i}`, n)), testContext());
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+      expect(bodies.length).toBeGreaterThan(2);
+      expect(Math.max(...bodies.map((b) => b.length))).toBeLessThanOrEqual(3000);
+      // Every number was searched, each in exactly one body.
+      for (const n of numbers) expect(bodies.filter((b) => b.includes(`"${n}"`))).toHaveLength(1);
+    });
+
+    it('splits a phone search that HubSpot refuses as too large instead of failing the contacts', async () => {
+      const searched: number[] = [];
+      nock(API)
+        .post('/crm/v3/objects/contacts/batch/read')
+        .reply(200, batchBody([]))
+        .post('/crm/v3/objects/contacts/search', (body) => (searched.push(body.filterGroups[0].filters[0].values.length), true))
+        .reply(400, { status: 'error', message: 'The request body of 2950 characters exceeds the maximum of 2,000 characters for a search query.', category: 'VALIDATION_ERROR' })
+        .post('/crm/v3/objects/contacts/search')
+        .times(2)
+        .reply(200, { total: 0, results: [] })
+        .post('/crm/v3/objects/contacts/batch/upsert')
+        .reply(200, (_uri, body: any) => batchBody(body.inputs.map((input: any, i: number) => upsertResult(String(600 + i), { whatsapp_id: input.id }))));
+      const outcomes = await connectorWith().execute([contactOp('c1', '+5511987650001'), contactOp('c2', '+4915123450001'), contactOp('c3', '+447700900123')], testContext());
+      expect(outcomes.map((o) => o.ok)).toEqual([true, true, true]);
+      expect(searched[0]).toBeGreaterThan(2);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('still fails a contact with HubSpot\'s message when a search of one number is refused as too large', async () => {
+      nock(API)
+        .post('/crm/v3/objects/contacts/batch/read')
+        .reply(200, batchBody([]))
+        .post('/crm/v3/objects/contacts/search')
+        .reply(400, { status: 'error', message: 'exceeds the maximum of 3,000 characters', category: 'VALIDATION_ERROR' });
+      await expect(connectorWith().execute([contactOp('c1', '+5511987650001')], testContext())).rejects.toThrow(/3,000 characters/);
+    });
+
     it('fills the name of an adopted contact only where it is empty', async () => {
       let updateBody: any;
       nock(API)
