@@ -80,7 +80,9 @@ const MAX_ENCODED_SOQL_CHARS = 8_000;
  * enough for one request. Returns the numbers each query covers.
  */
 export function personQueries(waIds: readonly E164[], target: string, externalIdField: string): Array<{ soql: string; waIds: E164[] }> {
-  const select = `SELECT Id, FirstName, LastName, Phone, MobilePhone, ${externalIdField} FROM ${target} WHERE `;
+  // Leads: whether each was converted, and into which Contact (a converted Lead refuses writes).
+  const conversion = target === 'Lead' ? ', IsConverted, ConvertedContactId' : '';
+  const select = `SELECT Id, FirstName, LastName, Phone, MobilePhone, ${externalIdField}${conversion} FROM ${target} WHERE `;
   const build = (numbers: readonly E164[]) => {
     const ids = numbers.map(soqlString).join(', ');
     const forms = [...new Set(numbers.flatMap((n) => writtenForms(n)))].map(soqlString).join(', ');
@@ -108,14 +110,31 @@ export interface PersonRecord {
   [field: string]: unknown;
 }
 
-/** The record already holding this WhatsApp id, else one whose phone is this number. */
-export function pickPerson(records: readonly PersonRecord[], waId: E164, externalIdField: string): { record: PersonRecord; by: 'externalId' | 'phone' } | undefined {
-  const byId = records.find((r) => r[externalIdField] === waId);
+export type PersonMatch =
+  | { readonly record: PersonRecord; readonly by: 'externalId' | 'phone' }
+  /** The person was a Lead since converted: they live on as this Contact, and the Lead refuses writes. */
+  | { readonly convertedContactId: string; readonly leadId: string; readonly by: 'convertedLead' };
+
+/**
+ * The record already holding this WhatsApp id, else one whose phone is this number. Converted
+ * Leads are never matched for writing (Salesforce answers CANNOT_UPDATE_CONVERTED_LEAD to every
+ * write on them): a live record wins, and failing that the Contact the Lead was converted into.
+ * Conversion sets IsConverted and ConvertedContactId on the Lead:
+ * https://developer.salesforce.com/docs/atlas.en-us.api.meta/object_ref/sforce_api_calls_convertlead.htm
+ */
+export function pickPerson(records: readonly PersonRecord[], waId: E164, externalIdField: string): PersonMatch | undefined {
+  const live = records.filter((r) => r['IsConverted'] !== true);
+  const holdsId = (r: PersonRecord) => r[externalIdField] === waId;
+  const samePhone = (r: PersonRecord) => !r[externalIdField] && PHONE_FIELDS.some((f) => typeof r[f] === 'string' && samePerson(r[f] as string, waId, waId));
+  const byId = live.find(holdsId);
   if (byId) return { record: byId, by: 'externalId' };
-  const byPhone = records.find(
-    (r) => !r[externalIdField] && PHONE_FIELDS.some((f) => typeof r[f] === 'string' && samePerson(r[f] as string, waId, waId)),
-  );
-  return byPhone ? { record: byPhone, by: 'phone' } : undefined;
+  const converted = records.filter((r) => r['IsConverted'] === true && typeof r['ConvertedContactId'] === 'string');
+  const convertedById = converted.find(holdsId);
+  if (convertedById) return { convertedContactId: convertedById['ConvertedContactId'] as string, leadId: convertedById.Id, by: 'convertedLead' };
+  const byPhone = live.find(samePhone);
+  if (byPhone) return { record: byPhone, by: 'phone' };
+  const convertedByPhone = converted.find(samePhone);
+  return convertedByPhone ? { convertedContactId: convertedByPhone['ConvertedContactId'] as string, leadId: convertedByPhone.Id, by: 'convertedLead' } : undefined;
 }
 
 export function nameParts(profileName: string | null, unknownLastName: string): { FirstName?: string; LastName: string } {

@@ -58,7 +58,7 @@ describe('Salesforce connector', () => {
         { ok: true, result: { salesforceId: '00Q1' } },
         { ok: true, result: { salesforceId: '00Q2' } },
       ]);
-      expect(soql).toMatch(/^SELECT Id, FirstName, LastName, Phone, MobilePhone, WhatsApp_Id__c FROM Lead WHERE WhatsApp_Id__c IN \('\+16505551234', '\+447700900123'\) OR Phone IN \(/);
+      expect(soql).toMatch(/^SELECT Id, FirstName, LastName, Phone, MobilePhone, WhatsApp_Id__c, IsConverted, ConvertedContactId FROM Lead WHERE WhatsApp_Id__c IN \('\+16505551234', '\+447700900123'\) OR Phone IN \(/);
       expect(soql).toContain("'(650) 555-1234'");
       expect(body).toEqual({
         allOrNone: false,
@@ -68,6 +68,74 @@ describe('Salesforce connector', () => {
         ],
       });
       expect(context.refs.get('person:c1')).toBe('00Q1');
+    });
+
+    it('saves a Lead over a duplicate rule that only alerts, with the Duplicate Rule header', async () => {
+      nock(ORG)
+        .get(`${DATA}/query`)
+        .query(true)
+        .reply(200, { totalSize: 0, done: true, records: [] })
+        .patch(`${DATA}/composite/sobjects/Lead/WhatsApp_Id__c`)
+        .matchHeader('sforce-duplicate-rule-header', 'allowSave=true')
+        .reply(200, [{ id: '00Q9', success: true, created: true, errors: [] }]);
+      const outcomes = await connectorWith().execute([personOp('c1', '+6281234567002', 'Budi Santoso')], testContext());
+      expect(outcomes).toEqual([{ ok: true, result: { salesforceId: '00Q9' } }]);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('fails a Lead refused by a blocking duplicate rule for good, naming the rule and the fix', async () => {
+      nock(ORG)
+        .get(`${DATA}/query`)
+        .query(true)
+        .reply(200, { totalSize: 0, done: true, records: [] })
+        .patch(`${DATA}/composite/sobjects/Lead/WhatsApp_Id__c`)
+        .reply(200, [
+          {
+            success: false,
+            errors: [{ statusCode: 'DUPLICATES_DETECTED', message: 'Use one of these records?', fields: [], duplicateResult: { allowSave: false, duplicateRule: 'Block_Same_Name_Leads', duplicateRuleEntityType: 'Lead', matchResults: [] } }],
+          },
+        ]);
+      const [outcome] = await connectorWith().execute([personOp('c1', '+6281234567002', 'Budi Santoso')], testContext());
+      expect(outcome!.ok).toBe(false);
+      const error = (outcome as { error: Error & { retryable: boolean } }).error;
+      expect(error.retryable).toBe(false);
+      expect(error.message).toMatch(/duplicate rule Block_Same_Name_Leads: DUPLICATES_DETECTED.*the rule blocks duplicates: in Setup > Duplicate Rules, change Block_Same_Name_Leads/);
+    });
+
+    it('never writes to a converted Lead: follows it to the Contact it became', async () => {
+      let soql = '';
+      nock(ORG)
+        .get(`${DATA}/query`)
+        .query((q) => ((soql = String(q['q'])), true))
+        .reply(200, {
+          totalSize: 1,
+          done: true,
+          records: [{ attributes: { type: 'Lead' }, Id: '00Q7', FirstName: 'Ana', LastName: 'Souza', Phone: '+5511987650777', MobilePhone: null, WhatsApp_Id__c: '+5511987650777', IsConverted: true, ConvertedContactId: '0037' }],
+        });
+      const context = testContext();
+      const outcomes = await connectorWith().execute([personOp('c1', '+5511987650777', 'Ana Souza')], context);
+      expect(outcomes).toEqual([{ ok: true, result: { salesforceId: '0037' } }]);
+      expect(soql).toContain('IsConverted, ConvertedContactId FROM Lead');
+      expect(context.refs.get('person:c1')).toBe('0037');
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('prefers a live Lead with the same number over a converted one', async () => {
+      nock(ORG)
+        .get(`${DATA}/query`)
+        .query(true)
+        .reply(200, {
+          totalSize: 2,
+          done: true,
+          records: [
+            { attributes: { type: 'Lead' }, Id: '00Q7', FirstName: 'Ana', LastName: 'Souza', Phone: '(11) 98765-0777', MobilePhone: null, WhatsApp_Id__c: null, IsConverted: true, ConvertedContactId: '0037' },
+            { attributes: { type: 'Lead' }, Id: '00Q8', FirstName: 'Ana', LastName: 'Souza', Phone: '+55 11 98765-0777', MobilePhone: null, WhatsApp_Id__c: null, IsConverted: false, ConvertedContactId: null },
+          ],
+        })
+        .patch(`${DATA}/composite/sobjects`)
+        .reply(200, [{ id: '00Q8', success: true, errors: [] }]);
+      const outcomes = await connectorWith().execute([personOp('c1', '+5511987650777', 'Ana Souza')], testContext());
+      expect(outcomes).toEqual([{ ok: true, result: { salesforceId: '00Q8' } }]);
     });
 
     it('adopts an existing Contact whose phone is the same number typed otherwise, keeping its names', async () => {
