@@ -10,7 +10,7 @@ import { KIND, personQueries, transcript } from '../../../connectors/salesforce/
 import { parseSoql } from '../../../sandbox/salesforce.js';
 import { salesforceSettingsSchema } from '../../../connectors/salesforce/settings.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
-import { VendorError } from '../../../core/errors.js';
+import { CredentialError, VendorError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
 import { missingScopesReason } from '../../../core/scopes.js';
 import { claimedOperation, testContext } from '../../helpers/context.js';
@@ -319,13 +319,34 @@ describe('Salesforce connector', () => {
       expect(seen).toEqual(['Bearer at-1', 'Bearer at-2']);
     });
 
+    it('blocks with a credential error when the session expires and Salesforce refuses the refresh', async () => {
+      nock(ORG)
+        .post('/services/oauth2/token')
+        .reply(200, { access_token: 'at-1', instance_url: ORG, token_type: 'Bearer' })
+        .get(`${DATA}/query`).query(true)
+        .reply(401, [{ errorCode: 'INVALID_SESSION_ID', message: 'Session expired or invalid' }])
+        .post('/services/oauth2/token')
+        .reply(400, { error: 'invalid_client', error_description: 'invalid client credentials' });
+      const connector = connectorWith({ accessToken: undefined, clientCredentials: { clientId: 'cid', clientSecret: 'revoked' } });
+      const outcome = await connector.execute([personOp('c1', '+16505551234')], testContext()).then(
+        (outcomes) => outcomes[0],
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+      expect(outcome!.ok).toBe(false);
+      const error = (outcome as { error: unknown }).error;
+      expect(error).toBeInstanceOf(CredentialError);
+      expect(String((error as Error).message)).toMatch(/token request refused: invalid_client/);
+    });
+
     it('signs a JWT bearer assertion that the connected app\'s certificate verifies', () => {
       const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
       const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
       const assertion = jwtAssertion({ clientId: 'cid', username: 'integration@acme.com', privateKey: pem, audience: 'https://login.salesforce.com' }, 1_750_000_000_000);
       const [header, claims, signature] = assertion.split('.');
       expect(JSON.parse(Buffer.from(header!, 'base64url').toString())).toEqual({ alg: 'RS256', typ: 'JWT' });
-      expect(JSON.parse(Buffer.from(claims!, 'base64url').toString())).toEqual({ iss: 'cid', sub: 'integration@acme.com', aud: 'https://login.salesforce.com', exp: 1_750_000_300 });
+      expect(JSON.parse(Buffer.from(claims!, 'base64url').toString())).toEqual({ iss: 'cid', sub: 'integration@acme.com', aud: 'https://login.salesforce.com', exp: 1_750_000_120 });
+      // Salesforce wants the assertion to expire within 3 minutes.
+      expect(JSON.parse(Buffer.from(claims!, 'base64url').toString()).exp - 1_750_000_000).toBeLessThanOrEqual(180);
       expect(createVerify('RSA-SHA256').update(`${header}.${claims}`).verify(publicKey, Buffer.from(signature!, 'base64url'))).toBe(true);
     });
 
