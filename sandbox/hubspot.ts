@@ -29,6 +29,12 @@ export interface HubSpotSandboxOptions {
    * On by default: results come back in reverse order, so a caller reading them by position fails.
    */
   readonly shuffleBatchResults?: boolean;
+  /**
+   * OAuth apps installed in the account, by client id. Only the date-versioned OAuth endpoints are
+   * served (token, token/introspect; form-encoded bodies): the v1 endpoints end on 16 February 2027.
+   * https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/refresh-oauth-token
+   */
+  readonly oauthApps?: Record<string, { clientSecret: string; refreshToken: string; scopes: string[] }>;
 }
 
 interface CrmRecord {
@@ -57,6 +63,7 @@ export interface HubSpotSandboxState {
   objects: Record<string, CrmRecord[]>;
   associations: Array<{ from: string; fromId: string; to: string; toId: string }>;
   properties: Record<string, PropertyDefinition[]>;
+  oauthTokensIssued: number;
 }
 
 function searchableDigits(value: string | null | undefined): string | null {
@@ -80,7 +87,7 @@ function error(res: Response, status: number, category: string, message: string,
 }
 
 export class HubSpotSandbox {
-  readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {} };
+  readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {}, oauthTokensIssued: 0 };
   readonly #options: Required<HubSpotSandboxOptions>;
   /** What the search index holds of each record, and from when (eventual consistency). */
   readonly #index = new Map<string, Array<{ from: number; properties: Record<string, string | null> }>>();
@@ -100,6 +107,7 @@ export class HubSpotSandbox {
       tokens: options.tokens ?? { 'pat-sandbox': DEFAULT_SCOPES },
       searchIndexDelayMs: options.searchIndexDelayMs ?? 0,
       shuffleBatchResults: options.shuffleBatchResults ?? true,
+      oauthApps: options.oauthApps ?? {},
     };
     for (const type of ['contacts', 'communications']) this.state.properties[type] = [];
   }
@@ -231,6 +239,31 @@ export class HubSpotSandbox {
       const scopes = this.#options.tokens[String(req.body.tokenKey)];
       if (!scopes) return error(res, 401, 'INVALID_AUTHENTICATION', 'The token is not valid');
       res.json({ userId: 1, hubId: 12345, appId: 1, scopes });
+    });
+
+    // OAuth 2.0 at the date-versioned endpoints, answering with RFC 6749 / 7662 shapes.
+    const oauthVersion = '2026-03';
+    app.post(`/oauth/${oauthVersion}/token`, (req, res) => {
+      if (!this.#admit(req, res)) return;
+      if (!req.is('application/x-www-form-urlencoded')) return void res.status(400).json({ error: 'invalid_request', error_description: 'parameters go in a form-encoded body' });
+      const body = req.body as Record<string, string>;
+      const app = this.#options.oauthApps[body['client_id'] ?? ''];
+      if (!app || app.clientSecret !== body['client_secret']) return void res.status(401).json({ error: 'invalid_client', error_description: 'unknown client or wrong secret' });
+      if (body['grant_type'] !== 'refresh_token' || body['refresh_token'] !== app.refreshToken) {
+        return void res.status(400).json({ error: 'invalid_grant', error_description: 'refresh token is invalid, expired or revoked', status: 'BAD_REFRESH_TOKEN' });
+      }
+      const accessToken = `oauth-${randomUUID()}`;
+      this.#options.tokens[accessToken] = app.scopes;
+      this.state.oauthTokensIssued++;
+      res.json({ access_token: accessToken, refresh_token: app.refreshToken, expires_in: 1800, token_type: 'bearer', hub_id: 12345, scopes: app.scopes });
+    });
+    app.post(`/oauth/${oauthVersion}/token/introspect`, (req, res) => {
+      if (!this.#admit(req, res)) return;
+      const body = req.body as Record<string, string>;
+      const app = this.#options.oauthApps[body['client_id'] ?? ''];
+      if (!app || app.clientSecret !== body['client_secret']) return void res.status(401).json({ error: 'invalid_client', error_description: 'unknown client or wrong secret' });
+      const scopes = this.#options.tokens[body['token'] ?? ''];
+      res.json(scopes ? { active: true, token_type: 'access_token', client_id: body['client_id'], hub_id: 12345, scopes, scope: scopes.join(' ') } : { active: false });
     });
 
     app.use((req, res, next) => {

@@ -12,6 +12,8 @@ export const hubspotSettingsSchema = z
     /** OAuth app credentials instead of a private app: access tokens are refreshed automatically. */
     oauth: z.strictObject({ clientId: z.string().min(1), clientSecret: z.string().min(1), refreshToken: z.string().min(1) }).optional(),
     baseUrl: vendorUrl.default('https://api.hubapi.com'),
+    /** Date version of HubSpot's OAuth endpoints (token refresh, introspection); v1 ends on 16 Feb 2027. */
+    oauthApiVersion: z.string().regex(/^(\d{4}-\d{2}|v3)$/, 'a date version such as 2026-03').default('2026-03'),
     timeoutMs: z.number().int().min(1000).default(30_000),
     /** Contact property holding the WhatsApp id (unique values; created by setup). */
     contactIdProperty: propertyName.default('whatsapp_id'),

@@ -140,3 +140,33 @@ describe('HubSpot end to end: a burst of new customers in one webhook', () => {
     expect((await outbox()).filter((d) => d.state === 'dead')).toEqual([]);
   });
 });
+
+describe('HubSpot end to end: an OAuth app', () => {
+  // The sandbox speaks only the date-versioned OAuth endpoints; the v1 ones are gone.
+  const scopes = ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write'];
+  const sandbox = new HubSpotSandbox({ tokens: {}, oauthApps: { 'client-1': { clientSecret: 'secret-1', refreshToken: 'refresh-1', scopes } } });
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    const baseUrl = await sandbox.start();
+    const dir = tempDir();
+    const port = await freePort();
+    const configPath = join(dir, 'wa-crm-sync.yaml');
+    const config = baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir });
+    writeConfig(configPath, { ...config, connectors: { hubspot: { enabled: true, oauth: { clientId: 'client-1', clientSecret: 'secret-1', refreshToken: 'refresh-1' }, baseUrl, rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 } } } });
+    service = new ServiceProcess(configPath, port);
+    await service.start();
+  });
+
+  afterAll(async () => {
+    await service.kill('SIGTERM');
+    await sandbox.stop();
+  });
+
+  it('refreshes its token, checks its scopes and logs messages with it', { timeout: 60_000 }, async () => {
+    await service.deliver(textWebhook({ from: '447700900311', id: 'wamid.oauth.1', timestamp: 1_760_000_000, body: 'hello', name: 'OAuth Customer' }));
+    await waitFor(() => (sandbox.state.objects['communications']?.length ?? 0) === 1, 30_000, 'the message logged');
+    expect(sandbox.state.oauthTokensIssued).toBeGreaterThanOrEqual(1);
+    expect(sandbox.state.objects['contacts']!.map((c) => c.properties['whatsapp_id'])).toEqual(['+447700900311']);
+  });
+});

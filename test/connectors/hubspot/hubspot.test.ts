@@ -369,14 +369,15 @@ describe('HubSpot connector', () => {
     it('refreshes an OAuth token by its TTL and once more on 401', async () => {
       const tokens: string[] = [];
       nock(API)
-        .post('/oauth/v1/token', (body) => body.grant_type === 'refresh_token' && body.refresh_token === 'rt-1' && body.client_id === 'cid')
+        .post('/oauth/2026-03/token', (body) => body.grant_type === 'refresh_token' && body.refresh_token === 'rt-1' && body.client_id === 'cid' && body.client_secret === 'cs')
+        .matchHeader('content-type', 'application/x-www-form-urlencoded')
         .reply(200, { access_token: 'at-1', refresh_token: 'rt-1', expires_in: 1800, token_type: 'bearer' })
         .post('/crm/v3/objects/communications/batch/upsert')
         .reply(function () {
           tokens.push(String(this.req.headers['authorization']));
           return [401, { status: 'error', message: 'The OAuth token used to make this call expired', category: 'EXPIRED_AUTHENTICATION' }];
         })
-        .post('/oauth/v1/token')
+        .post('/oauth/2026-03/token')
         .reply(200, { access_token: 'at-2', refresh_token: 'rt-1', expires_in: 1800, token_type: 'bearer' })
         .post('/crm/v3/objects/communications/batch/upsert')
         .reply(function () {
@@ -410,8 +411,39 @@ describe('HubSpot connector', () => {
       expect((error as Error).message).toMatch(/lacks scope crm\.objects\.contacts\.write; add them to the private app/);
     });
 
+    it('reads missing scopes from requiredScopes as well as requiredGranularScopes', async () => {
+      nock(API)
+        .post('/crm/v3/objects/communications/batch/upsert')
+        .reply(403, {
+          status: 'error',
+          message: 'This app hasn\'t been granted all required scopes to make this call.',
+          category: 'MISSING_SCOPES',
+          errors: [{ message: 'One or more of the following scopes are required.', context: { requiredScopes: ['crm.objects.contacts.write', 'files'] } }],
+        });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const error = await connectorWith().execute([messageOp('wamid.A', 'c1')], context).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CredentialError);
+      expect((error as Error).message).toMatch(/lacks scopes crm\.objects\.contacts\.write, files;/);
+    });
+
+    it('reads an OAuth token\'s scopes from the date-versioned introspection endpoint, form-encoded', async () => {
+      let introspected: any;
+      nock(API)
+        .post('/oauth/2026-03/token')
+        .reply(200, { access_token: 'at-1', refresh_token: 'rt-2', expires_in: 1800, token_type: 'bearer' })
+        .post('/oauth/2026-03/token/introspect', (body) => ((introspected = body), true))
+        .matchHeader('content-type', 'application/x-www-form-urlencoded')
+        .reply(200, { active: true, scopes: ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write'] });
+      const connector = connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt-1' } });
+      const report = buildScopeReport(connector, await connector.grantedScopes(testContext()));
+      expect(report.missing).toEqual([]);
+      expect(introspected).toEqual({ client_id: 'cid', client_secret: 'cs', token: 'at-1', token_type_hint: 'access_token' });
+      expect(nock.isDone()).toBe(true);
+    });
+
     it('blocks with a credential error when the refresh token is revoked', async () => {
-      nock(API).post('/oauth/v1/token').reply(400, { status: 'BAD_REFRESH_TOKEN', message: 'missing or unknown refresh token' });
+      nock(API).post('/oauth/2026-03/token').reply(400, { status: 'BAD_REFRESH_TOKEN', message: 'missing or unknown refresh token' });
       const connector = connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'revoked' } });
       const context = testContext();
       context.refs.set('contact:c1', '101');
