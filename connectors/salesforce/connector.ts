@@ -157,6 +157,16 @@ export class SalesforceConnector implements Connector {
         );
       } else if (!found.externalId) {
         problems.push(`${object}.${field} exists but is not an External ID: edit the field and tick "External ID" (and "Unique")`);
+      } else if (!found.unique) {
+        // Without "Unique", an upsert can match several records (HTTP 300) and, for users without
+        // View All Data, miss records they cannot see and create a second one: no exactly-once.
+        // Salesforce does not document whether an Activity field can be both External ID and
+        // Unique, so we check describe's `unique` rather than assume, and refuse to run without it
+        // (a query-then-write path would race the same way). Describe's fields:
+        // https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_describesobjects_describesobjectresult.htm
+        problems.push(
+          `${object}.${field} is an External ID but not Unique, so writes keyed on it are not exactly once: edit the field and tick "Unique" (if Salesforce does not offer it on this object, create the field again with both ticked)`,
+        );
       }
       if (object === target) {
         const covered = new Set([...mappedFields(this.#settings), ...Object.keys(this.#settings.defaults)]);

@@ -376,5 +376,16 @@ describe('Salesforce connector', () => {
       expect((error as Error).message).toContain('Lead.Region__c is required by the org on create: set connectors.salesforce.defaults.Region__c');
       expect((error as Error).message).toContain('Task.WhatsApp_Thread_Id__c exists but is not an External ID');
     });
+
+    it('refuses an external-id field that is not Unique, since writes keyed on it would not be exactly once', async () => {
+      const person = [field('Phone'), field('FirstName'), field('LastName', { nillable: false }), field('Company', { nillable: false }), field('WhatsApp_Id__c', { externalId: true, unique: true })];
+      nock(ORG)
+        .get(`${DATA}/sobjects/Lead/describe`).reply(200, { name: 'Lead', createable: true, updateable: true, fields: person })
+        .get(`${DATA}/sobjects/Task/describe`).reply(200, { name: 'Task', createable: true, updateable: true, fields: [field('WhatsApp_Thread_Id__c', { externalId: true, unique: false })] });
+      const error = await connectorWith().setup!(testContext()).catch((e: Error) => e);
+      expect(error).toBeInstanceOf(VendorError);
+      expect((error as Error).message).toMatch(/^salesforce: Task\.WhatsApp_Thread_Id__c is an External ID but not Unique, so writes keyed on it are not exactly once: edit the field and tick "Unique"/);
+      expect((error as Error).message).not.toContain('Lead.');
+    });
   });
 });
