@@ -68,7 +68,11 @@ export class HubSpotConnector implements Connector {
   ) {
     this.#settings = settings;
     this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : [])];
-    const tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
+    // OAuth apps get 110 requests per 10 s per installing account whatever the tier (the limit
+    // add-on does not raise it); private apps 100 (Free/Starter) or 190 (Professional, Enterprise).
+    // https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
+    const defaults = settings.oauth ? { ...metadata.defaultTuning, rateLimit: { requests: 110, intervalMs: 10_000 } } : metadata.defaultTuning;
+    const tuning = resolveTuning(defaults, settings.rateLimit);
     this.tuning = {
       ...tuning,
       bucketRateLimits: { [SEARCH_BUCKET]: { requests: settings.searchRequestsPerSecond, intervalMs: 1000 } },

@@ -411,6 +411,12 @@ describe('HubSpot connector', () => {
       expect((error as Error).message).toMatch(/lacks scope crm\.objects\.contacts\.write; add them to the private app/);
     });
 
+    it('paces an OAuth app at its own 110 requests per 10 s, a private app at 100 unless told', () => {
+      expect(connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt' } }).tuning.rateLimit).toEqual({ requests: 110, intervalMs: 10_000 });
+      expect(connectorWith().tuning.rateLimit).toEqual({ requests: 100, intervalMs: 10_000 });
+      expect(connectorWith({ rateLimit: { requests: 190 } }).tuning.rateLimit).toEqual({ requests: 190, intervalMs: 10_000 });
+    });
+
     it('reads missing scopes from requiredScopes as well as requiredGranularScopes', async () => {
       nock(API)
         .post('/crm/v3/objects/communications/batch/upsert')
