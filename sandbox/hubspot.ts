@@ -15,6 +15,26 @@ export interface HubSpotSandboxOptions {
   readonly searchPerSecond?: number;
   /** Private-app tokens accepted, with their scopes. */
   readonly tokens?: Record<string, string[]>;
+  /**
+   * Search is eventually consistent: a record created or changed is seen by the search endpoints
+   * only this long after the write (batch read sees it at once). HubSpot's search guide: newly
+   * created or updated objects can take a few moments to appear in search results.
+   * https://developers.hubspot.com/docs/api/crm/search
+   */
+  readonly searchIndexDelayMs?: number;
+  /**
+   * Batch answers list their results in no particular order (the documented way to match a result
+   * to its input is a property such as the upsert key, or objectWriteTraceId):
+   * https://developers.hubspot.com/docs/api-reference/latest/crm/objects/contacts/batch/upsert-contacts
+   * On by default: results come back in reverse order, so a caller reading them by position fails.
+   */
+  readonly shuffleBatchResults?: boolean;
+  /**
+   * OAuth apps installed in the account, by client id. Only the date-versioned OAuth endpoints are
+   * served (token, token/introspect; form-encoded bodies): the v1 endpoints end on 16 February 2027.
+   * https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/refresh-oauth-token
+   */
+  readonly oauthApps?: Record<string, { clientSecret: string; refreshToken: string; scopes: string[] }>;
 }
 
 interface CrmRecord {
@@ -43,6 +63,7 @@ export interface HubSpotSandboxState {
   objects: Record<string, CrmRecord[]>;
   associations: Array<{ from: string; fromId: string; to: string; toId: string }>;
   properties: Record<string, PropertyDefinition[]>;
+  oauthTokensIssued: number;
 }
 
 function searchableDigits(value: string | null | undefined): string | null {
@@ -50,6 +71,13 @@ function searchableDigits(value: string | null | undefined): string | null {
   const parsed = value.trim().startsWith('+') ? parsePhoneNumberFromString(value) : undefined;
   return parsed?.nationalNumber ?? (value.replace(/\D/g, '') || null);
 }
+
+/**
+ * HubSpot's search guide, Limitations: "A query can contain a maximum of 3,000 characters. If the
+ * body of your request exceeds 3,000 characters, a 400 error will be returned."
+ * https://developers.hubspot.com/docs/api/crm/search#limitations
+ */
+export const SEARCH_BODY_MAX_CHARS = 3_000;
 
 const DEFAULT_SCOPES = ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write'];
 const BATCH_LIMIT = 100;
@@ -59,8 +87,10 @@ function error(res: Response, status: number, category: string, message: string,
 }
 
 export class HubSpotSandbox {
-  readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {} };
+  readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {}, oauthTokensIssued: 0 };
   readonly #options: Required<HubSpotSandboxOptions>;
+  /** What the search index holds of each record, and from when (eventual consistency). */
+  readonly #index = new Map<string, Array<{ from: number; properties: Record<string, string | null> }>>();
   readonly #window: number[] = [];
   readonly #searchWindow: number[] = [];
   #faults: Array<{ status: number; count: number }> = [];
@@ -75,6 +105,9 @@ export class HubSpotSandbox {
       intervalMs: options.intervalMs ?? 10_000,
       searchPerSecond: options.searchPerSecond ?? 4,
       tokens: options.tokens ?? { 'pat-sandbox': DEFAULT_SCOPES },
+      searchIndexDelayMs: options.searchIndexDelayMs ?? 0,
+      shuffleBatchResults: options.shuffleBatchResults ?? true,
+      oauthApps: options.oauthApps ?? {},
     };
     for (const type of ['contacts', 'communications']) this.state.properties[type] = [];
   }
@@ -145,13 +178,35 @@ export class HubSpotSandbox {
     if (existing) {
       Object.assign(existing.properties, input.properties);
       existing.updatedAt = now;
+      this.#reindex(type, existing);
       return { record: existing, created: false };
     }
     const properties: Record<string, string | null> = { ...input.properties };
     if (input.idProperty) properties[input.idProperty] = input.id ?? null;
     const record = { id: String(this.#nextId++), properties, createdAt: now, updatedAt: now };
     records.push(record);
+    this.#reindex(type, record);
     return { record, created: true };
+  }
+
+  /** The search index picks up this state of the record after the indexing delay. */
+  #reindex(type: string, record: CrmRecord): void {
+    const key = `${type}/${record.id}`;
+    const versions = this.#index.get(key) ?? [];
+    versions.push({ from: Date.now() + this.#options.searchIndexDelayMs, properties: { ...record.properties } });
+    this.#index.set(key, versions);
+  }
+
+  /**
+   * The record as search sees it now: its last indexed state, or undefined when not indexed yet.
+   * Records put into the state directly (fixtures) have no history and are indexed as they are.
+   */
+  #indexed(type: string, record: CrmRecord): CrmRecord | undefined {
+    const versions = this.#index.get(`${type}/${record.id}`);
+    if (!versions) return record;
+    const now = Date.now();
+    const seen = versions.filter((v) => v.from <= now).pop();
+    return seen ? { ...record, properties: seen.properties } : undefined;
   }
 
   #view(record: CrmRecord, properties: readonly string[] | undefined): CrmRecord {
@@ -168,7 +223,10 @@ export class HubSpotSandbox {
 
   #app(): express.Express {
     const app = express();
-    app.use(express.json({ limit: '10mb' }), express.urlencoded({ extended: false }));
+    app.use(
+      express.json({ limit: '10mb', verify: (req, _res, raw) => void ((req as Request & { bodyChars?: number }).bodyChars = raw.toString('utf8').length) }),
+      express.urlencoded({ extended: false }),
+    );
 
     app.get('/_sandbox/state', (_req, res) => void res.json(this.state));
     app.post('/_sandbox/faults', (req, res) => {
@@ -181,6 +239,31 @@ export class HubSpotSandbox {
       const scopes = this.#options.tokens[String(req.body.tokenKey)];
       if (!scopes) return error(res, 401, 'INVALID_AUTHENTICATION', 'The token is not valid');
       res.json({ userId: 1, hubId: 12345, appId: 1, scopes });
+    });
+
+    // OAuth 2.0 at the date-versioned endpoints, answering with RFC 6749 / 7662 shapes.
+    const oauthVersion = '2026-03';
+    app.post(`/oauth/${oauthVersion}/token`, (req, res) => {
+      if (!this.#admit(req, res)) return;
+      if (!req.is('application/x-www-form-urlencoded')) return void res.status(400).json({ error: 'invalid_request', error_description: 'parameters go in a form-encoded body' });
+      const body = req.body as Record<string, string>;
+      const app = this.#options.oauthApps[body['client_id'] ?? ''];
+      if (!app || app.clientSecret !== body['client_secret']) return void res.status(401).json({ error: 'invalid_client', error_description: 'unknown client or wrong secret' });
+      if (body['grant_type'] !== 'refresh_token' || body['refresh_token'] !== app.refreshToken) {
+        return void res.status(400).json({ error: 'invalid_grant', error_description: 'refresh token is invalid, expired or revoked', status: 'BAD_REFRESH_TOKEN' });
+      }
+      const accessToken = `oauth-${randomUUID()}`;
+      this.#options.tokens[accessToken] = app.scopes;
+      this.state.oauthTokensIssued++;
+      res.json({ access_token: accessToken, refresh_token: app.refreshToken, expires_in: 1800, token_type: 'bearer', hub_id: 12345, scopes: app.scopes });
+    });
+    app.post(`/oauth/${oauthVersion}/token/introspect`, (req, res) => {
+      if (!this.#admit(req, res)) return;
+      const body = req.body as Record<string, string>;
+      const app = this.#options.oauthApps[body['client_id'] ?? ''];
+      if (!app || app.clientSecret !== body['client_secret']) return void res.status(401).json({ error: 'invalid_client', error_description: 'unknown client or wrong secret' });
+      const scopes = this.#options.tokens[body['token'] ?? ''];
+      res.json(scopes ? { active: true, token_type: 'access_token', client_id: body['client_id'], hub_id: 12345, scopes, scope: scopes.join(' ') } : { active: false });
     });
 
     app.use((req, res, next) => {
@@ -210,7 +293,8 @@ export class HubSpotSandbox {
       res.status(201).json(property);
     });
 
-    const batch = (res: Response, results: unknown[], errors: unknown[]) => {
+    const batch = (res: Response, inOrder: unknown[], errors: unknown[]) => {
+      const results = this.#options.shuffleBatchResults ? [...inOrder].reverse() : inOrder;
       const body = { status: 'COMPLETE', results, startedAt: new Date().toISOString(), completedAt: new Date().toISOString(), ...(errors.length ? { numErrors: errors.length, errors } : {}) };
       res.status(errors.length ? 207 : 200).json(body);
     };
@@ -266,6 +350,10 @@ export class HubSpotSandbox {
         limit?: number;
         after?: string;
       };
+      const chars = (req as Request & { bodyChars?: number }).bodyChars ?? 0;
+      if (chars > SEARCH_BODY_MAX_CHARS) {
+        return error(res, 400, 'VALIDATION_ERROR', `The request body of ${chars} characters exceeds the maximum of ${SEARCH_BODY_MAX_CHARS} characters for a search query.`);
+      }
       if (limit > 200) return error(res, 400, 'VALIDATION_ERROR', 'limit must be at most 200');
       if (filterGroups.length > 5 || filterGroups.some((g) => g.filters.some((f) => (f.values?.length ?? 0) > 100))) {
         return error(res, 400, 'VALIDATION_ERROR', 'at most 5 filter groups and 100 values per filter');
@@ -277,7 +365,10 @@ export class HubSpotSandbox {
         if (f.operator === 'HAS_PROPERTY') return value !== null;
         return false;
       };
-      const all = this.#records(req.params.type).filter((r) => filterGroups.length === 0 || filterGroups.some((g) => g.filters.every((f) => matches(r, f))));
+      const all = this.#records(req.params.type)
+        .map((r) => this.#indexed(req.params.type, r))
+        .filter((r): r is CrmRecord => r !== undefined)
+        .filter((r) => filterGroups.length === 0 || filterGroups.some((g) => g.filters.every((f) => matches(r, f))));
       const start = Number(after ?? 0);
       const page = all.slice(start, start + limit);
       res.json({

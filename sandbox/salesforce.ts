@@ -13,6 +13,15 @@ export interface SalesforceSandboxOptions {
   readonly accessTokens?: readonly string[];
   readonly clientId?: string;
   readonly clientSecret?: string;
+  /**
+   * The Standard Lead Duplicate Rule, active in every new org: Leads matching an existing Lead on
+   * first name, last name and company are refused with DUPLICATES_DETECTED. 'alert' is its default
+   * action ("Allow" with an alert: saved when the request sends `Sforce-Duplicate-Rule-Header:
+   * allowSave=true`), 'block' refuses whatever the header says, 'off' deactivates it.
+   * https://help.salesforce.com/s/articleView?id=sales.duplicate_rules_standard_lead_rule.htm (Default Action On Create: Allow, with an alert; alert text "Use one of these records?")
+   * https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_duplicaterules.htm
+   */
+  readonly leadDuplicateRule?: 'off' | 'alert' | 'block';
 }
 
 interface FieldSpec {
@@ -41,6 +50,11 @@ const MAX_COLLECTION = 200;
 
 function field(name: string, extra: Partial<FieldSpec> = {}): FieldSpec {
   return { name, type: 'string', createable: true, updateable: true, nillable: true, defaultedOnCreate: false, externalId: false, unique: false, length: 255, ...extra };
+}
+
+/** A converted Lead is read-only: every write on it is refused. */
+function convertedLeadError(): { success: false; errors: unknown[] } {
+  return { success: false, errors: [{ statusCode: 'CANNOT_UPDATE_CONVERTED_LEAD', message: 'cannot reference converted lead', fields: [] }] };
 }
 
 function sfError(res: Response, status: number, errorCode: string, message: string, fields?: string[]): void {
@@ -91,6 +105,8 @@ export function parseSoql(soql: string): { fields: string[]; object: string; con
 export class SalesforceSandbox {
   readonly state: SalesforceSandboxState;
   readonly #options: Required<SalesforceSandboxOptions>;
+  /** Duplicate rule verdicts given, by outcome. */
+  readonly duplicates = { refused: 0, savedOverAlert: 0 };
   readonly #tokens: Set<string>;
   readonly #server = new LoopbackServer();
   /** Random faults on data API requests, token expiry among them (off until set). */
@@ -103,6 +119,7 @@ export class SalesforceSandbox {
       accessTokens: options.accessTokens ?? ['00Dsandbox!token'],
       clientId: options.clientId ?? 'sandbox-client',
       clientSecret: options.clientSecret ?? 'sandbox-secret',
+      leadDuplicateRule: options.leadDuplicateRule ?? 'alert',
     };
     this.#tokens = new Set(this.#options.accessTokens);
     const person = [field('Id', { createable: false, updateable: false }), field('FirstName'), field('LastName', { nillable: false }), field('Phone'), field('MobilePhone'), field('WhatsApp_Id__c', { externalId: true, unique: true }), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('Description', { length: 32_000 })];
@@ -112,11 +129,65 @@ export class SalesforceSandbox {
       apiUsed: 0,
       records: { Lead: [], Contact: [], Task: [], ContentVersion: [] },
       fields: {
-        Lead: [...person, field('Company', { nillable: false })],
+        Lead: [
+          ...person,
+          field('Company', { nillable: false }),
+          field('IsConverted', { type: 'boolean', createable: false, updateable: false, nillable: false, defaultedOnCreate: true }),
+          field('ConvertedContactId', { type: 'reference', createable: false, updateable: false }),
+        ],
         Contact: person,
         ContentVersion: ['Title', 'PathOnClient', 'FirstPublishLocationId'].map((n) => field(n)).concat(field('VersionData', { type: 'base64', length: 50_000_000 }), field('Id', { createable: false, updateable: false })),
         Task: ['WhoId', 'Subject', 'ActivityDate', 'Status', 'Priority'].map((n) => field(n)).concat(field('Description', { length: 32_000 }), field('WhatsApp_Thread_Id__c', { externalId: true, unique: true }), field('Id', { createable: false, updateable: false })),
       },
+    };
+  }
+
+  /**
+   * Converts a Lead the way a rep does: a Contact is created with the Lead's names and phone
+   * (Lead field mapping copies custom fields only where an admin maps them: not ours here), and
+   * the Lead becomes read-only with IsConverted and ConvertedContactId set. Returns the Contact id.
+   * https://developer.salesforce.com/docs/atlas.en-us.api.meta/object_ref/sforce_api_calls_convertlead.htm
+   */
+  convertLead(leadId: string): string {
+    const lead = this.state.records['Lead']!.find((l) => l.Id === leadId);
+    if (!lead) throw new Error(`no Lead ${leadId}`);
+    const contact: SObject = { Id: this.#id('Contact'), FirstName: lead['FirstName'] ?? null, LastName: lead['LastName'], Phone: lead['Phone'] ?? null, MobilePhone: lead['MobilePhone'] ?? null };
+    this.state.records['Contact']!.push(contact);
+    Object.assign(lead, { IsConverted: true, ConvertedContactId: contact.Id });
+    return contact.Id;
+  }
+
+  /** The duplicate rule's verdict on a new record, or undefined when it may be saved. */
+  #duplicateOf(object: string, record: Record<string, unknown>, req: Request): { success: false; errors: unknown[] } | undefined {
+    const rule = this.#options.leadDuplicateRule;
+    if (object !== 'Lead' || rule === 'off') return undefined;
+    const same = (a: unknown, b: unknown) => String(a ?? '').trim().toLowerCase() === String(b ?? '').trim().toLowerCase();
+    const matches = this.state.records['Lead']!.filter(
+      (l) => l['IsConverted'] !== true && same(l['FirstName'], record['FirstName']) && same(l['LastName'], record['LastName']) && same(l['Company'], record['Company']),
+    );
+    if (matches.length === 0) return undefined;
+    const allowSave = /(^|;)\s*allowSave=true\b/i.test(req.get('sforce-duplicate-rule-header') ?? '');
+    if (rule === 'alert' && allowSave) {
+      this.duplicates.savedOverAlert++;
+      return undefined;
+    }
+    this.duplicates.refused++;
+    return {
+      success: false,
+      errors: [
+        {
+          statusCode: 'DUPLICATES_DETECTED',
+          message: 'Use one of these records?',
+          fields: [],
+          duplicateResult: {
+            allowSave: rule === 'alert',
+            duplicateRule: 'Standard_Lead_Duplicate_Rule',
+            duplicateRuleEntityType: 'Lead',
+            errorMessage: 'Use one of these records?',
+            matchResults: [{ entityType: 'Lead', matchEngine: 'FuzzyMatchEngine', rule: 'Standard_Lead_Match_Rule_v1_0', size: matches.length, success: true, matchRecords: matches.map((m) => ({ record: { Id: m.Id } })) }],
+          },
+        },
+      ],
     };
   }
 
@@ -228,13 +299,14 @@ export class SalesforceSandbox {
         records.map((record) => {
           const { attributes: _attributes, ...fields } = record;
           const existing = table.find((r) => r[externalIdField] === fields[externalIdField]);
-          const invalid = this.#validate(object, fields, !existing);
+          if (existing?.['IsConverted'] === true) return convertedLeadError();
+          const invalid = this.#validate(object, fields, !existing) ?? (existing ? undefined : this.#duplicateOf(object, fields, req));
           if (invalid) return invalid;
           if (existing) {
             Object.assign(existing, fields);
             return { id: existing.Id, success: true, created: false, errors: [] };
           }
-          const created = { ...fields, Id: this.#id(object) } as SObject;
+          const created = { ...fields, ...(object === 'Lead' ? { IsConverted: false } : {}), Id: this.#id(object) } as SObject;
           table.push(created);
           return { id: created.Id, success: true, created: true, errors: [] };
         }),
@@ -260,6 +332,7 @@ export class SalesforceSandbox {
           const object = attributes?.type ?? '';
           const existing = (this.state.records[object] ?? []).find((r) => r.Id === (id ?? Id));
           if (!existing) return { success: false, errors: [{ statusCode: 'ENTITY_IS_DELETED', message: 'entity is deleted', fields: [] }] };
+          if (existing['IsConverted'] === true) return convertedLeadError();
           const invalid = this.#validate(object, fields, false);
           if (invalid) return invalid;
           Object.assign(existing, fields);

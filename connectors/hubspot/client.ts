@@ -4,7 +4,7 @@
 import { Client } from '@hubspot/api-client';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, SyncError, TransportError, VendorError, parseRetryAfter } from '../../core/errors.js';
-import { vendorCall } from '../../core/http.js';
+import { vendorCall, vendorFetch } from '../../core/http.js';
 import type { HubSpotSettings } from './settings.js';
 
 /** The parts of an SDK ApiException we read. */
@@ -32,7 +32,8 @@ export function classifyHubSpotError(error: unknown, action: string): SyncError 
     return new CredentialError('hubspot', `${action}: access token rejected (HTTP 401: ${detail}); issue a new token and update connectors.hubspot`, { status });
   }
   if (status === 403 && body.category === 'MISSING_SCOPES') {
-    const scopes = body.errors?.flatMap((e) => e.context?.['requiredGranularScopes'] ?? []) ?? [];
+    // HubSpot names the scopes as requiredGranularScopes, requiredScopes, or both.
+    const scopes = [...new Set(body.errors?.flatMap((e) => [...(e.context?.['requiredGranularScopes'] ?? []), ...(e.context?.['requiredScopes'] ?? [])]) ?? [])];
     return new CredentialError('hubspot', `${action}: the token lacks scope${scopes.length > 1 ? 's' : ''} ${scopes.join(', ') || '(unnamed)'}; add them to the private app (Settings > Integrations > Private apps > Scopes)`, { status });
   }
   if (status === 429) {
@@ -70,28 +71,47 @@ export class HubSpotApi {
 
   #currentOAuthToken = '';
 
+  /** The refresh token in use: HubSpot may rotate it with each refresh. */
+  #refreshToken: string | undefined;
+
+  /**
+   * Refreshes the access token at the date-versioned OAuth endpoint (the v1 endpoints go away on
+   * 16 February 2027), parameters in a form-encoded body, never in the URL:
+   * https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/refresh-oauth-token
+   */
   async #ensureFreshToken(context: ExecutionContext, force = false): Promise<void> {
     const oauth = this.#settings.oauth;
     // Refresh a minute before the TTL runs out, so no request goes out with a dying token.
     if (!oauth || (!force && Date.now() < this.#tokenExpiresAt - 60_000)) return;
-    const slot = await context.throttle();
+    const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: oauth.clientId, client_secret: oauth.clientSecret, refresh_token: this.#refreshToken ?? oauth.refreshToken });
+    let response: Response;
     try {
-      const token = await this.client.oauth.tokensApi.create('refresh_token', undefined, undefined, oauth.clientId, oauth.clientSecret, oauth.refreshToken);
-      context.recordVendorCall(200);
-      this.#currentOAuthToken = token.accessToken;
-      this.#tokenExpiresAt = Date.now() + token.expiresIn * 1000;
-      this.client.setAccessToken(token.accessToken);
+      response = await vendorFetch(context, {
+        vendor: 'hubspot',
+        url: this.#oauthUrl('token'),
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+        timeoutMs: this.#settings.timeoutMs,
+        acceptStatuses: [400, 401],
+      });
     } catch (error) {
-      const failure = classifyHubSpotError(error, 'refreshing the OAuth token');
-      context.recordVendorCall(failure.status ?? 0);
-      // A refresh token HubSpot refuses (400/401) was revoked: only an admin can fix that.
-      if (failure.status === 400 || failure.status === 401) {
-        throw new CredentialError('hubspot', `the OAuth refresh token was refused (${failure.message}); reinstall the app and update connectors.hubspot.oauth.refreshToken`, { status: failure.status });
-      }
-      throw failure;
-    } finally {
-      await slot.settle();
+      throw error instanceof SyncError ? error : classifyHubSpotError(error, 'refreshing the OAuth token');
     }
+    const body = (await response.json().catch(() => ({}))) as { access_token?: string; refresh_token?: string; expires_in?: number; error?: string; error_description?: string; message?: string };
+    // A refresh token HubSpot refuses (400/401, RFC 6749 invalid_grant) was revoked: only an admin can fix that.
+    if (!response.ok || !body.access_token) {
+      const reason = [body.error, body.error_description ?? body.message].filter(Boolean).join(': ') || `HTTP ${response.status}`;
+      throw new CredentialError('hubspot', `the OAuth refresh token was refused (${reason}); reinstall the app and update connectors.hubspot.oauth.refreshToken`, { status: response.status });
+    }
+    this.#currentOAuthToken = body.access_token;
+    if (body.refresh_token) this.#refreshToken = body.refresh_token;
+    this.#tokenExpiresAt = Date.now() + (body.expires_in ?? 1800) * 1000;
+    this.client.setAccessToken(body.access_token);
+  }
+
+  #oauthUrl(endpoint: 'token' | 'token/introspect'): string {
+    return `${this.#settings.baseUrl.replace(/\/$/, '')}/oauth/${this.#settings.oauthApiVersion}/${endpoint}`;
   }
 
   /** One SDK call: rate budget first; on 401 with OAuth, one refresh and one retry. */
@@ -110,9 +130,24 @@ export class HubSpotApi {
   /** Scopes of the token: OAuth token metadata, or the private-app token-info endpoint. */
   async tokenScopes(context: ExecutionContext): Promise<string[]> {
     const token = await this.accessToken(context);
-    if (this.usesOAuth) {
-      const info = await this.call(context, 'reading the token metadata', (c) => c.oauth.accessTokensApi.get(token));
-      return info.scopes;
+    const oauth = this.#settings.oauth;
+    if (oauth) {
+      // Token introspection (RFC 7662) at the date-versioned endpoint, form-encoded:
+      // https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/token-introspect
+      const response = await vendorFetch(context, {
+        vendor: 'hubspot',
+        url: this.#oauthUrl('token/introspect'),
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: oauth.clientId, client_secret: oauth.clientSecret, token, token_type_hint: 'access_token' }).toString(),
+        timeoutMs: this.#settings.timeoutMs,
+      });
+      const info = (await response.json()) as { active?: boolean; scopes?: unknown; scope?: unknown };
+      if (info.active === false) throw new CredentialError('hubspot', 'the OAuth access token is not active; reinstall the app and update connectors.hubspot.oauth.refreshToken');
+      // RFC 7662 gives `scope` as a space-separated string; HubSpot's metadata also lists `scopes`.
+      const scopes = Array.isArray(info.scopes) ? info.scopes : typeof info.scope === 'string' ? info.scope.split(/\s+/) : undefined;
+      if (!scopes) throw new VendorError('hubspot', 'token introspection came without a scopes list');
+      return scopes.filter((s): s is string => typeof s === 'string' && s !== '');
     }
     const response = await this.call(context, 'reading the token metadata', (c) =>
       c.apiRequest({ method: 'POST', path: '/oauth/v2/private-apps/get/access-token-info', body: { tokenKey: token } }),

@@ -3,7 +3,6 @@
 // a unique-value property (the WhatsApp id, the message id), so re-running any operation after
 // a crash or a lost answer finds the record instead of writing a second one.
 import type { SimplePublicObject, SimplePublicUpsertObject } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
-import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/contacts/models/Filter.js';
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
@@ -20,9 +19,10 @@ import {
   communicationProperties,
   existingContactProperties,
   newContactProperties,
+  halveChunk,
   phoneSearchChunks,
-  phoneSearchFilterGroups,
-  type PhoneSearchValues,
+  phoneSearchRequest,
+  type PhoneSearchChunk,
   pickPhoneMatch,
   toOperationDrafts,
   mediaFileName,
@@ -42,6 +42,11 @@ const SEARCH_BUCKET = 'search';
 const PROPERTY_GROUP = 'whatsapp';
 
 type BatchResult = { results: Array<SimplePublicObject | SimplePublicUpsertObject>; errors?: Array<{ message: string; context?: Record<string, string[]> }> };
+
+/** A 400 whose message names a size limit of the request (characters, length, too large, too long). */
+function isRequestTooLarge(error: unknown): boolean {
+  return error instanceof SyncError && error.status === 400 && /(\d[\d,]*\s*characters|too (large|long)|exceeds?.*(size|length|limit)|request size)/i.test(error.message);
+}
 
 function failed(error: SyncError): OperationOutcome {
   return { ok: false, error };
@@ -66,7 +71,11 @@ export class HubSpotConnector implements Connector {
   ) {
     this.#settings = settings;
     this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : [])];
-    const tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
+    // OAuth apps get 110 requests per 10 s per installing account whatever the tier (the limit
+    // add-on does not raise it); private apps 100 (Free/Starter) or 190 (Professional, Enterprise).
+    // https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
+    const defaults = settings.oauth ? { ...metadata.defaultTuning, rateLimit: { requests: 110, intervalMs: 10_000 } } : metadata.defaultTuning;
+    const tuning = resolveTuning(defaults, settings.rateLimit);
     this.tuning = {
       ...tuning,
       bucketRateLimits: { [SEARCH_BUCKET]: { requests: settings.searchRequestsPerSecond, intervalMs: 1000 } },
@@ -185,7 +194,7 @@ export class HubSpotConnector implements Connector {
     // 2. Contacts a rep created by hand with the same number, written any common way: adopt them.
     // (A person whose number WhatsApp withholds can only be found by our key.)
     const unmatched = payloads.filter((p): p is ContactPayload & { phone: E164 } => !hubspotIds.has(p.contactId) && p.phone !== null);
-    for (const chunk of phoneSearchChunks(unmatched.map((p) => p.phone))) {
+    for (const chunk of phoneSearchChunks(unmatched.map((p) => p.phone), this.#phoneSearchProperties, this.#settings.searchBodyMaxChars)) {
       const candidates = await this.#searchByPhone(chunk, context);
       for (const payload of unmatched.filter((p) => chunk.waIds.includes(p.phone))) {
         const match = pickPhoneMatch(candidates.filter((c) => !c.properties[idProperty]), payload.phone);
@@ -259,19 +268,29 @@ export class HubSpotConnector implements Connector {
     return { id: s.contactIdProperty, bsuid: s.bsuidProperty, username: s.usernameProperty, identityNote: s.identityNoteProperty };
   }
 
-  async #searchByPhone(values: PhoneSearchValues, context: ExecutionContext): Promise<SimplePublicObject[]> {
-    const properties = [this.#settings.contactIdProperty, 'firstname', 'lastname', ...PHONE_PROPERTIES];
-    const request = (after?: string) => ({
-      filterGroups: phoneSearchFilterGroups(values).map((f) => ({ filters: [{ propertyName: f.propertyName, operator: FilterOperatorEnum.In, values: f.values }] })),
-      properties,
-      limit: 200,
-      ...(after ? { after } : {}),
-    });
+  get #phoneSearchProperties(): string[] {
+    return [this.#settings.contactIdProperty, 'firstname', 'lastname', ...PHONE_PROPERTIES];
+  }
+
+  /**
+   * Contacts whose phone matches any number of the chunk. A 400 that names a request-size limit
+   * (HubSpot counted the body otherwise than we did) splits the chunk and searches each half:
+   * never a dead end while there are two numbers to split.
+   */
+  async #searchByPhone(chunk: PhoneSearchChunk, context: ExecutionContext): Promise<SimplePublicObject[]> {
     const found: SimplePublicObject[] = [];
     let after: string | undefined;
     // A handful of pages at most: a number matching more records than that is no match to adopt.
     for (let page = 0; page < 5; page++) {
-      const response = await this.#api.call(context, 'searching contacts by phone', (c) => c.crm.contacts.searchApi.doSearch(request(after)), SEARCH_BUCKET);
+      let response;
+      try {
+        response = await this.#api.call(context, 'searching contacts by phone', (c) => c.crm.contacts.searchApi.doSearch(phoneSearchRequest(chunk, this.#phoneSearchProperties, after)), SEARCH_BUCKET);
+      } catch (error) {
+        if (page > 0 || chunk.waIds.length < 2 || !isRequestTooLarge(error)) throw error;
+        context.log.warn({ numbers: chunk.waIds.length }, 'HubSpot refused a phone search as too large; searching in two halves');
+        const halves = halveChunk(chunk);
+        return [...(await this.#searchByPhone(halves[0], context)), ...(await this.#searchByPhone(halves[1], context))];
+      }
       found.push(...response.results);
       after = response.paging?.next?.after;
       if (!after) break;

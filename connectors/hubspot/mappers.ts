@@ -1,4 +1,5 @@
 // Pure mapping between our model and HubSpot records: no I/O, tested against plain objects.
+import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/contacts/models/Filter.js';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js';
@@ -170,19 +171,65 @@ export function phoneSearchValues(waId: E164): PhoneSearchValues {
 /** HubSpot's search takes at most this many values in one IN filter. */
 export const SEARCH_VALUES_PER_FILTER = 100;
 
-/** Groups numbers so that each search's IN filters stay within HubSpot's value limit. */
-export function phoneSearchChunks(waIds: readonly E164[]): Array<PhoneSearchValues & { waIds: E164[] }> {
-  const chunks: Array<PhoneSearchValues & { waIds: E164[] }> = [];
+/**
+ * HubSpot's search guide, Limitations: "A query can contain a maximum of 3,000 characters. If the
+ * body of your request exceeds 3,000 characters, a 400 error will be returned."
+ * https://developers.hubspot.com/docs/api/crm/search#limitations
+ */
+export const SEARCH_BODY_MAX_CHARS = 3_000;
+
+/** Room kept in every body for the paging cursor (`"after":"…"`) added from the second page on. */
+const PAGING_ALLOWANCE_CHARS = 40;
+
+export type PhoneSearchChunk = PhoneSearchValues & { waIds: E164[] };
+
+/** The search request body for one chunk of numbers: five OR'ed groups, one IN filter each. */
+export function phoneSearchRequest(values: PhoneSearchValues, properties: readonly string[], after?: string) {
+  return {
+    filterGroups: phoneSearchFilterGroups(values).map((f) => ({ filters: [{ propertyName: f.propertyName, operator: FilterOperatorEnum.In, values: f.values }] })),
+    properties: [...properties],
+    limit: 200,
+    ...(after ? { after } : {}),
+  };
+}
+
+/** Characters of the JSON body HubSpot counts against its limit (what the SDK sends). */
+export function searchBodyChars(values: PhoneSearchValues, properties: readonly string[]): number {
+  return JSON.stringify(phoneSearchRequest(values, properties)).length + PAGING_ALLOWANCE_CHARS;
+}
+
+/**
+ * Groups numbers so that each search stays within HubSpot's limits: at most 100 values per IN
+ * filter, and a body of at most `maxBodyChars` characters (with room for the paging cursor).
+ * A Brazilian number brings a dozen values (with and without its ninth digit), so the body, not
+ * the value count, is what fills first.
+ */
+export function phoneSearchChunks(waIds: readonly E164[], properties: readonly string[] = [], maxBodyChars = SEARCH_BODY_MAX_CHARS): PhoneSearchChunk[] {
+  const chunks: PhoneSearchChunk[] = [];
+  const keys = ['e164', 'digits', 'national'] as const;
   for (const waId of waIds) {
     const values = phoneSearchValues(waId);
     const last = chunks[chunks.length - 1];
-    const fits = last && (['e164', 'digits', 'national'] as const).every((k) => last[k].length + values[k].length <= SEARCH_VALUES_PER_FILTER);
-    if (last && fits) {
-      last.waIds.push(waId);
-      for (const k of ['e164', 'digits', 'national'] as const) last[k].push(...values[k]);
-    } else chunks.push({ waIds: [waId], ...values });
+    if (last) {
+      const merged: PhoneSearchValues = { e164: [...last.e164, ...values.e164], digits: [...last.digits, ...values.digits], national: [...last.national, ...values.national] };
+      const fits = keys.every((k) => merged[k].length <= SEARCH_VALUES_PER_FILTER) && searchBodyChars(merged, properties) <= maxBodyChars;
+      if (fits) {
+        last.waIds.push(waId);
+        for (const k of keys) last[k].push(...values[k]);
+        continue;
+      }
+    }
+    chunks.push({ waIds: [waId], ...values });
   }
   return chunks;
+}
+
+/** Splits a chunk of two or more numbers in two halves (for a search HubSpot refused as too large). */
+export function halveChunk(chunk: PhoneSearchChunk): [PhoneSearchChunk, PhoneSearchChunk] {
+  const middle = Math.ceil(chunk.waIds.length / 2);
+  // Each half holds fewer values than the whole, so each stays one chunk.
+  const half = (waIds: E164[]) => phoneSearchChunks(waIds, [], Number.MAX_SAFE_INTEGER)[0]!;
+  return [half(chunk.waIds.slice(0, middle)), half(chunk.waIds.slice(middle))];
 }
 
 /** The five filter groups (HubSpot's maximum) of one phone search; groups are OR'ed. */

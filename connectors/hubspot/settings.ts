@@ -12,6 +12,8 @@ export const hubspotSettingsSchema = z
     /** OAuth app credentials instead of a private app: access tokens are refreshed automatically. */
     oauth: z.strictObject({ clientId: z.string().min(1), clientSecret: z.string().min(1), refreshToken: z.string().min(1) }).optional(),
     baseUrl: vendorUrl.default('https://api.hubapi.com'),
+    /** Date version of HubSpot's OAuth endpoints (token refresh, introspection); v1 ends on 16 Feb 2027. */
+    oauthApiVersion: z.string().regex(/^(\d{4}-\d{2}|v3)$/, 'a date version such as 2026-03').default('2026-03'),
     timeoutMs: z.number().int().min(1000).default(30_000),
     /**
      * Contact property holding our stable key per person (unique values; created by setup): the
@@ -48,6 +50,11 @@ export const hubspotSettingsSchema = z
      * all its apps (Free/Starter 250,000; Professional 625,000; Enterprise 1,000,000): leave room.
      */
     dailyLimit: z.number().int().min(1).default(200_000),
+    /**
+     * Largest search request body, in characters: HubSpot refuses a search body over 3,000
+     * (https://developers.hubspot.com/docs/api/crm/search#limitations). Lower it, never raise it.
+     */
+    searchBodyMaxChars: z.number().int().min(500).max(3000).default(3000),
     /** The CRM search endpoints' own limit, per second. */
     searchRequestsPerSecond: z.number().int().min(1).max(20).default(4),
   })

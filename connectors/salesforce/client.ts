@@ -50,10 +50,17 @@ function base64Url(input: string | Buffer): string {
   return Buffer.from(input).toString('base64url');
 }
 
-/** A signed JWT for the OAuth 2.0 JWT bearer flow (RS256, five minutes). */
+/**
+ * How long a JWT bearer assertion is valid. Salesforce wants "the expiration time of the assertion
+ * within 3 minutes": https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm
+ * Two minutes leaves room for a clock running a little ahead of Salesforce's.
+ */
+export const JWT_ASSERTION_LIFETIME_S = 120;
+
+/** A signed JWT for the OAuth 2.0 JWT bearer flow (RS256, valid for JWT_ASSERTION_LIFETIME_S). */
 export function jwtAssertion(jwt: NonNullable<SalesforceSettings['jwt']>, now = Date.now()): string {
   const header = base64Url(JSON.stringify({ alg: 'RS256', typ: 'JWT' }));
-  const claims = base64Url(JSON.stringify({ iss: jwt.clientId, sub: jwt.username, aud: jwt.audience, exp: Math.floor(now / 1000) + 300 }));
+  const claims = base64Url(JSON.stringify({ iss: jwt.clientId, sub: jwt.username, aud: jwt.audience, exp: Math.floor(now / 1000) + JWT_ASSERTION_LIFETIME_S }));
   const signature = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(jwt.privateKey.replace(/\\n/g, '\n'));
   return `${header}.${claims}.${base64Url(signature)}`;
 }
@@ -62,6 +69,11 @@ export class SalesforceApi {
   readonly connection: Connection;
   readonly #settings: SalesforceSettings;
   #hasSession: boolean;
+  /**
+   * Why the last session refresh inside jsforce failed: jsforce hands our typed error on as a plain
+   * one, which would read as a transport failure (retried forever) instead of a credential problem.
+   */
+  #refreshFailure: SyncError | undefined;
 
   constructor(settings: SalesforceSettings) {
     this.#settings = settings;
@@ -76,8 +88,14 @@ export class SalesforceApi {
         ? {
             refreshFn: (_conn, callback) => {
               this.#requestToken().then(
-                (token) => callback(null, token.access_token, token as never),
-                (error: unknown) => callback(error as Error),
+                (token) => {
+                  this.#refreshFailure = undefined;
+                  callback(null, token.access_token, token as never);
+                },
+                (error: unknown) => {
+                  this.#refreshFailure = error instanceof SyncError ? error : undefined;
+                  callback(error as Error);
+                },
               );
             },
           }
@@ -139,7 +157,8 @@ export class SalesforceApi {
       }
     }
     try {
-      return await vendorCall(context, { classify: (error) => classifySalesforceError(error, action) }, () => run(this.connection));
+      this.#refreshFailure = undefined;
+      return await vendorCall(context, { classify: (error) => this.#refreshFailure ?? classifySalesforceError(error, action) }, () => run(this.connection));
     } finally {
       const after = (this.connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;
       if (after) context.reportQuota(after.limit - after.used, after.limit);

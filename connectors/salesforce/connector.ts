@@ -37,16 +37,38 @@ const REF = { person: 'person', task: 'task', taskSyncedTo: 'task-synced-to' } a
 /** Error codes of an org's own rules: the record is refused until someone changes data or rules. */
 const ORG_RULE_CODES = new Set(['DUPLICATES_DETECTED', 'FIELD_CUSTOM_VALIDATION_EXCEPTION', 'REQUIRED_FIELD_MISSING', 'INVALID_FIELD_FOR_INSERT_UPDATE', 'STRING_TOO_LONG', 'INVALID_EMAIL_ADDRESS']);
 
+/** A duplicate rule's verdict on a DUPLICATES_DETECTED error (Salesforce's DuplicateResult). */
+interface DuplicateResult {
+  duplicateRule?: string;
+  allowSave?: boolean;
+  errorMessage?: string | null;
+}
+
 /** What a collections call answers per record (REST gives statusCode, jsforce's types say errorCode). */
 interface RecordResult {
   success: boolean;
   id?: string;
-  errors?: Array<{ statusCode?: string; errorCode?: string; message: string; fields?: string[] }>;
+  errors?: Array<{ statusCode?: string; errorCode?: string; message: string; fields?: string[]; duplicateResult?: DuplicateResult }>;
+}
+
+/**
+ * A record refused by a duplicate rule: names the rule and what to do. A rule that only alerts
+ * (allowSave true) is saved over by connectors.salesforce.saveOverDuplicateAlerts; one that blocks
+ * needs an admin. https://developer.salesforce.com/docs/platform/api/guide/sforce-api-objects-duplicateresult.html
+ */
+function duplicateFailure(duplicate: DuplicateResult | undefined, what: string, message: string): SyncError {
+  const rule = duplicate?.duplicateRule ?? '(the rule was not named)';
+  const fix =
+    duplicate?.allowSave === true
+      ? 'the rule only alerts: set connectors.salesforce.saveOverDuplicateAlerts to true, then replay'
+      : `the rule blocks duplicates: in Setup > Duplicate Rules, change ${rule} to "Allow" with an alert (or exclude the integration user), then replay`;
+  return new VendorError('salesforce', `${what} refused by the org's duplicate rule ${rule}: DUPLICATES_DETECTED: ${message}; ${fix}`, { code: 'DUPLICATES_DETECTED' });
 }
 
 function recordFailure(result: RecordResult | undefined, what: string): SyncError {
   const error = result?.errors?.[0];
   const code = error?.statusCode ?? error?.errorCode ?? 'NO_RESULT';
+  if (code === 'DUPLICATES_DETECTED') return duplicateFailure(error?.duplicateResult, what, error?.message ?? 'duplicate detected');
   const fields = error?.fields?.length ? ` (fields: ${error.fields.join(', ')})` : '';
   const message = `${what} refused by the org: ${code}: ${error?.message ?? 'no result for it'}${fields}`;
   if (code === 'UNABLE_TO_LOCK_ROW') return new VendorError('salesforce', message, { code, retryable: true });
@@ -150,6 +172,16 @@ export class SalesforceConnector implements Connector {
         );
       } else if (!found.externalId) {
         problems.push(`${object}.${field} exists but is not an External ID: edit the field and tick "External ID" (and "Unique")`);
+      } else if (!found.unique) {
+        // Without "Unique", an upsert can match several records (HTTP 300) and, for users without
+        // View All Data, miss records they cannot see and create a second one: no exactly-once.
+        // Salesforce does not document whether an Activity field can be both External ID and
+        // Unique, so we check describe's `unique` rather than assume, and refuse to run without it
+        // (a query-then-write path would race the same way). Describe's fields:
+        // https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_describesobjects_describesobjectresult.htm
+        problems.push(
+          `${object}.${field} is an External ID but not Unique, so writes keyed on it are not exactly once: edit the field and tick "Unique" (if Salesforce does not offer it on this object, create the field again with both ticked)`,
+        );
       }
       if (object === target) {
         const covered = new Set([...mappedFields(this.#settings), ...Object.keys(this.#settings.defaults)]);
@@ -168,6 +200,15 @@ export class SalesforceConnector implements Connector {
   }
 
   // ---- people (Lead or Contact) ----
+
+  /**
+   * Duplicate Rule header (REST API v52+): with allowSave=true a rule whose action is "Allow" with
+   * an alert lets the record be saved; a rule set to "Block" refuses it all the same.
+   * https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_duplicaterules.htm
+   */
+  get #duplicateRuleHeader(): Record<string, string> {
+    return this.#settings.saveOverDuplicateAlerts ? { 'Sforce-Duplicate-Rule-Header': 'allowSave=true' } : {};
+  }
 
   async #upsertPeople(payloads: readonly PersonPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const { target, externalIdField } = this.#settings;
@@ -200,6 +241,12 @@ export class SalesforceConnector implements Connector {
       for (const payload of unlinked.filter((p) => query.keys.includes(p.crmKey))) {
         const match = pickPerson(records, { crmKey: payload.crmKey, phone: payload.phone }, externalIdField);
         if (!match) continue;
+        if (match.by === 'convertedLead') {
+          // The customer's Lead was converted: their activity goes on the Contact it became.
+          ids.set(payload.contactId, match.convertedContactId);
+          context.log.info({ salesforceLeadId: match.leadId, salesforceContactId: match.convertedContactId }, 'the matching Lead was converted; following it to its Contact');
+          continue;
+        }
         ids.set(payload.contactId, match.record.Id);
         found.set(payload.contactId, match.record);
         if (match.by === 'phone') context.log.info({ salesforceId: match.record.Id, phone: payload.phone }, `adopted an existing ${target} with the same phone number`);
@@ -214,7 +261,7 @@ export class SalesforceConnector implements Connector {
     });
     if (updates.length > 0) {
       const results = (await this.#api.call(context, `updating ${target} records`, (c) =>
-        c.sobject(target).update(updates.map((u) => u.update) as never[], { allOrNone: false }),
+        c.sobject(target).update(updates.map((u) => u.update) as never[], { allOrNone: false, headers: this.#duplicateRuleHeader }),
       )) as RecordResult[];
       updates.forEach((u, i) => {
         if (!results[i]?.success) outcomes.set(u.payload.contactId, { ok: false, error: recordFailure(results[i], `${target} ${u.update['Id']}`) });
@@ -225,7 +272,7 @@ export class SalesforceConnector implements Connector {
     if (creates.length > 0) {
       // Upsert on the external id: a repeat after a lost answer finds the record it made.
       const results = (await this.#api.call(context, `creating ${target} records`, (c) =>
-        c.sobject(target).upsert(creates.map((p) => newPersonRecord(p, this.#settings)) as never[], externalIdField, { allOrNone: false }),
+        c.sobject(target).upsert(creates.map((p) => newPersonRecord(p, this.#settings)) as never[], externalIdField, { allOrNone: false, headers: this.#duplicateRuleHeader }),
       )) as RecordResult[];
       creates.forEach((p, i) => {
         const result = results[i];

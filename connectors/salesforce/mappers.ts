@@ -88,7 +88,9 @@ export interface PersonLookup {
  * enough for one request. Returns the people each query covers.
  */
 export function personQueries(people: readonly PersonLookup[], target: string, settings: Pick<SalesforceSettings, 'externalIdField' | 'bsuidField' | 'usernameField'>): Array<{ soql: string; keys: string[] }> {
-  const select = `SELECT ${personFields(settings)} FROM ${target} WHERE `;
+  // Leads: whether each was converted, and into which Contact (a converted Lead refuses writes).
+  const conversion = target === 'Lead' ? ', IsConverted, ConvertedContactId' : '';
+  const select = `SELECT ${personFields(settings)}${conversion} FROM ${target} WHERE `;
   const build = (batch: readonly PersonLookup[]) => {
     const ids = batch.map((p) => soqlString(p.crmKey)).join(', ');
     const forms = [...new Set(batch.flatMap((p) => (p.phone ? writtenForms(p.phone) : [])))].map(soqlString).join(', ');
@@ -117,16 +119,33 @@ export interface PersonRecord {
   [field: string]: unknown;
 }
 
-/** The record already holding our key, else one whose phone is this number. */
-export function pickPerson(records: readonly PersonRecord[], person: PersonLookup, externalIdField: string): { record: PersonRecord; by: 'externalId' | 'phone' } | undefined {
-  const byId = records.find((r) => r[externalIdField] === person.crmKey);
-  if (byId) return { record: byId, by: 'externalId' };
+export type PersonMatch =
+  | { readonly record: PersonRecord; readonly by: 'externalId' | 'phone' }
+  /** The person was a Lead since converted: they live on as this Contact, and the Lead refuses writes. */
+  | { readonly convertedContactId: string; readonly leadId: string; readonly by: 'convertedLead' };
+
+/**
+ * The record already holding our key, else one whose phone is this number. Converted Leads are
+ * never matched for writing (Salesforce answers CANNOT_UPDATE_CONVERTED_LEAD to every write on
+ * them): a live record wins, and failing that the Contact the Lead was converted into.
+ * Conversion sets IsConverted and ConvertedContactId on the Lead:
+ * https://developer.salesforce.com/docs/atlas.en-us.api.meta/object_ref/sforce_api_calls_convertlead.htm
+ */
+export function pickPerson(records: readonly PersonRecord[], person: PersonLookup, externalIdField: string): PersonMatch | undefined {
+  const live = records.filter((r) => r['IsConverted'] !== true);
+  const converted = records.filter((r) => r['IsConverted'] === true && typeof r['ConvertedContactId'] === 'string');
+  const holdsKey = (r: PersonRecord) => r[externalIdField] === person.crmKey;
   const phone = person.phone;
-  if (!phone) return undefined;
-  const byPhone = records.find(
-    (r) => !r[externalIdField] && PHONE_FIELDS.some((f) => typeof r[f] === 'string' && samePerson(r[f] as string, phone, phone)),
-  );
-  return byPhone ? { record: byPhone, by: 'phone' } : undefined;
+  const samePhone = (r: PersonRecord) => phone !== null && !r[externalIdField] && PHONE_FIELDS.some((f) => typeof r[f] === 'string' && samePerson(r[f] as string, phone, phone));
+  const toContact = (lead: PersonRecord): PersonMatch => ({ convertedContactId: lead['ConvertedContactId'] as string, leadId: lead.Id, by: 'convertedLead' });
+  const byKey = live.find(holdsKey);
+  if (byKey) return { record: byKey, by: 'externalId' };
+  const convertedByKey = converted.find(holdsKey);
+  if (convertedByKey) return toContact(convertedByKey);
+  const byPhone = live.find(samePhone);
+  if (byPhone) return { record: byPhone, by: 'phone' };
+  const convertedByPhone = converted.find(samePhone);
+  return convertedByPhone ? toContact(convertedByPhone) : undefined;
 }
 
 /** First and last name from the profile name; a person with none is named by their @username, else `unknownLastName`. */

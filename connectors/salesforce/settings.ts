@@ -34,6 +34,13 @@ export const salesforceSettingsSchema = z
     unknownLastName: z.string().default('(WhatsApp customer)'),
     taskStatus: z.string().default('Completed'),
     taskPriority: z.string().default('Normal'),
+    /**
+     * Save a Lead or Contact that an org's duplicate rule only *alerts* on (the Standard Lead
+     * Duplicate Rule is on by default, "Allow" with an alert, and every Lead we create has the same
+     * Company: two customers called "Budi Santoso" match). Sends `Sforce-Duplicate-Rule-Header:
+     * allowSave=true` (REST API v52+). Rules set to Block still refuse, naming the rule.
+     */
+    saveOverDuplicateAlerts: z.boolean().default(true),
     /** Attach received media to the thread's Task as files (ContentVersion). */
     mediaFiles: z.boolean().default(false),
     /** Share of the org's daily API allowance left for its own users and other integrations. */

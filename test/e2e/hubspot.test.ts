@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubSpotSandbox } from '../../sandbox/hubspot.js';
+import { messagesEnvelope } from '../../sandbox/whatsapp.js';
 import { projectRoot, textWebhook } from '../helpers/fixtures.js';
 import { baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
 import { freshStoreUrl, tempDir } from '../helpers/stores.js';
@@ -92,5 +93,86 @@ describe('HubSpot end to end', () => {
     expect(scopes.stdout).toMatch(/missing:\s+\(none\)/);
     const setup = await run(process.execPath, [bin, 'setup', 'hubspot', '--config', configPath]);
     expect(setup.stdout.trim()).toBe('hubspot: already set up, nothing to do');
+  });
+});
+
+describe('HubSpot end to end: a burst of new customers in one webhook', () => {
+  // The sandbox refuses search bodies over 3,000 characters, as HubSpot documents, and its search
+  // index lags writes by half a second.
+  const sandbox = new HubSpotSandbox({ requests: 1000, intervalMs: 10_000, searchPerSecond: 20, searchIndexDelayMs: 500 });
+  let service: ServiceProcess;
+  let configPath: string;
+
+  beforeAll(async () => {
+    const baseUrl = await sandbox.start();
+    const dir = tempDir();
+    const port = await freePort();
+    configPath = join(dir, 'wa-crm-sync.yaml');
+    const config = baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir });
+    writeConfig(configPath, { ...config, connectors: { hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl, searchRequestsPerSecond: 20, rateLimit: { requests: 1000, intervalMs: 10_000, backoffBaseMs: 100, backoffMaxMs: 1000 } } } });
+    service = new ServiceProcess(configPath, port);
+    await service.start();
+  });
+
+  afterAll(async () => {
+    await service.kill('SIGTERM');
+    await sandbox.stop();
+  });
+
+  it('creates 100 contacts (60 Brazilian, 40 German numbers) from one webhook, with nothing dead', { timeout: 90_000 }, async () => {
+    // Brazilian mobiles (+55 11 9xxxx-xxxx: each searched with and without its ninth digit) and
+    // German mobiles (+49 151 xxxxxxxx): a few dozen of either already pass 3,000 characters.
+    const numbers = [
+      ...Array.from({ length: 60 }, (_, i) => `55119${String(87_650_000 + i * 37).padStart(8, '0')}`),
+      ...Array.from({ length: 40 }, (_, i) => `49151${String(23_450_000 + i * 41).padStart(8, '0')}`),
+    ];
+    const body = messagesEnvelope(
+      {
+        contacts: numbers.map((n, i) => ({ profile: { name: `Burst Customer ${i}` }, wa_id: n })),
+        messages: numbers.map((n, i) => ({ from: n, id: `wamid.burst.${i}`, timestamp: String(1_760_000_000 + i), type: 'text', text: { body: `hello ${i}` } })),
+      },
+      { phoneNumberId: '106540352242922', displayNumber: '15550783881' },
+    );
+    await service.deliver(body);
+    const bin = join(projectRoot, 'bin/wa-crm-sync.js');
+    const outbox = async () => (JSON.parse((await run(process.execPath, [bin, 'status', '--json', '--config', configPath])).stdout) as { outbox: Array<{ state: string; count: number }> }).outbox;
+    await waitFor(() => (sandbox.state.objects['communications']?.length ?? 0) >= numbers.length, 60_000, 'a communication per customer');
+    await waitFor(async () => (await outbox()).every((d) => d.state === 'done' || d.state === 'dead'), 20_000, 'the outbox to settle');
+
+    const contacts = sandbox.state.objects['contacts']!;
+    expect(contacts).toHaveLength(100);
+    expect(new Set(contacts.map((c) => c.properties['whatsapp_id'])).size).toBe(100);
+    expect(contacts.map((c) => c.properties['whatsapp_id']).sort()).toEqual(numbers.map((n) => `+${n}`).sort());
+    expect((await outbox()).filter((d) => d.state === 'dead')).toEqual([]);
+  });
+});
+
+describe('HubSpot end to end: an OAuth app', () => {
+  // The sandbox speaks only the date-versioned OAuth endpoints; the v1 ones are gone.
+  const scopes = ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write'];
+  const sandbox = new HubSpotSandbox({ tokens: {}, oauthApps: { 'client-1': { clientSecret: 'secret-1', refreshToken: 'refresh-1', scopes } } });
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    const baseUrl = await sandbox.start();
+    const dir = tempDir();
+    const port = await freePort();
+    const configPath = join(dir, 'wa-crm-sync.yaml');
+    const config = baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir });
+    writeConfig(configPath, { ...config, connectors: { hubspot: { enabled: true, oauth: { clientId: 'client-1', clientSecret: 'secret-1', refreshToken: 'refresh-1' }, baseUrl, rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 } } } });
+    service = new ServiceProcess(configPath, port);
+    await service.start();
+  });
+
+  afterAll(async () => {
+    await service.kill('SIGTERM');
+    await sandbox.stop();
+  });
+
+  it('refreshes its token, checks its scopes and logs messages with it', { timeout: 60_000 }, async () => {
+    await service.deliver(textWebhook({ from: '447700900311', id: 'wamid.oauth.1', timestamp: 1_760_000_000, body: 'hello', name: 'OAuth Customer' }));
+    await waitFor(() => (sandbox.state.objects['communications']?.length ?? 0) === 1, 30_000, 'the message logged');
+    expect(sandbox.state.oauthTokensIssued).toBeGreaterThanOrEqual(1);
+    expect(sandbox.state.objects['contacts']!.map((c) => c.properties['whatsapp_id'])).toEqual(['+447700900311']);
   });
 });

@@ -75,3 +75,45 @@ describe('Salesforce end to end', () => {
     });
   });
 });
+
+describe('Salesforce end to end: duplicate rules and converted Leads', () => {
+  // The Standard Lead Duplicate Rule at its default (Allow, with an alert).
+  const sandbox = new SalesforceSandbox({ leadDuplicateRule: 'alert' });
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    const instanceUrl = await sandbox.start();
+    // A customer who wrote before is a Lead a rep has since converted into a Contact.
+    sandbox.state.records['Lead']!.push({ Id: '00Q000000000000777', FirstName: 'Ana', LastName: 'Souza', Phone: '+5511987650777', WhatsApp_Id__c: '+5511987650777', Company: 'WhatsApp', IsConverted: false });
+    const dir = tempDir();
+    const port = await freePort();
+    const configPath = join(dir, 'wa-crm-sync.yaml');
+    writeConfig(configPath, {
+      ...baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir }),
+      connectors: { salesforce: { enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 } } },
+    });
+    service = new ServiceProcess(configPath, port);
+    await service.start();
+  });
+
+  afterAll(async () => {
+    await service.kill('SIGTERM');
+    await sandbox.stop();
+  });
+
+  it('gives two customers called Budi Santoso two Leads, and logs a converted Lead\'s customer on its Contact', { timeout: 60_000 }, async () => {
+    const contactId = sandbox.convertLead('00Q000000000000777');
+    await service.deliver(textWebhook({ from: '6281234567001', id: 'wamid.dup.1', timestamp: 1_760_000_000, body: 'halo', name: 'Budi Santoso' }));
+    await service.deliver(textWebhook({ from: '6281234567002', id: 'wamid.dup.2', timestamp: 1_760_000_001, body: 'halo juga', name: 'Budi Santoso' }));
+    await service.deliver(textWebhook({ from: '5511987650777', id: 'wamid.conv.1', timestamp: 1_760_000_002, body: 'oi de novo', name: 'Ana Souza' }));
+    const tasks = () => sandbox.state.records['Task']!;
+    await waitFor(() => tasks().length === 3, 30_000, 'three Tasks');
+
+    const budis = sandbox.state.records['Lead']!.filter((l) => l['LastName'] === 'Santoso');
+    expect(budis.map((l) => l['WhatsApp_Id__c']).sort()).toEqual(['+6281234567001', '+6281234567002']);
+    expect(sandbox.duplicates.savedOverAlert).toBeGreaterThanOrEqual(1);
+    // The converted Lead was never written to (it refuses writes); its Contact got the Task.
+    expect(tasks().filter((t) => t['WhoId'] === contactId)).toHaveLength(1);
+    expect(sandbox.state.records['Lead']!.filter((l) => l['LastName'] === 'Souza')).toHaveLength(1);
+  });
+});

@@ -90,6 +90,55 @@ describe('HubSpot connector', () => {
       expect(nock.isDone()).toBe(true);
     });
 
+    it('keeps every phone search body within HubSpot\'s 3,000 characters for a burst of 60 Brazilian and 40 German numbers', async () => {
+      const numbers = [
+        ...Array.from({ length: 60 }, (_, i) => `+55119${String(87_650_000 + i * 37).padStart(8, '0')}`),
+        ...Array.from({ length: 40 }, (_, i) => `+49151${String(23_450_000 + i * 41).padStart(8, '0')}`),
+      ];
+      const bodies: string[] = [];
+      nock(API)
+        .post('/crm/v3/objects/contacts/batch/read')
+        .reply(200, batchBody([]))
+        .post('/crm/v3/objects/contacts/search', (body) => (bodies.push(JSON.stringify(body)), true))
+        .times(100)
+        .reply(200, { total: 0, results: [] })
+        .post('/crm/v3/objects/contacts/batch/upsert')
+        .reply(200, (_uri, body: any) => batchBody(body.inputs.map((input: any, i: number) => upsertResult(String(500 + i), { whatsapp_id: input.id }))));
+      const outcomes = await connectorWith().execute(numbers.map((n, i) => contactOp(`c${i}`, n)), testContext());
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+      expect(bodies.length).toBeGreaterThan(2);
+      expect(Math.max(...bodies.map((b) => b.length))).toBeLessThanOrEqual(3000);
+      // Every number was searched, each in exactly one body.
+      for (const n of numbers) expect(bodies.filter((b) => b.includes(`"${n}"`))).toHaveLength(1);
+    });
+
+    it('splits a phone search that HubSpot refuses as too large instead of failing the contacts', async () => {
+      const searched: number[] = [];
+      nock(API)
+        .post('/crm/v3/objects/contacts/batch/read')
+        .reply(200, batchBody([]))
+        .post('/crm/v3/objects/contacts/search', (body) => (searched.push(body.filterGroups[0].filters[0].values.length), true))
+        .reply(400, { status: 'error', message: 'The request body of 2950 characters exceeds the maximum of 2,000 characters for a search query.', category: 'VALIDATION_ERROR' })
+        .post('/crm/v3/objects/contacts/search')
+        .times(2)
+        .reply(200, { total: 0, results: [] })
+        .post('/crm/v3/objects/contacts/batch/upsert')
+        .reply(200, (_uri, body: any) => batchBody(body.inputs.map((input: any, i: number) => upsertResult(String(600 + i), { whatsapp_id: input.id }))));
+      const outcomes = await connectorWith().execute([contactOp('c1', '+5511987650001'), contactOp('c2', '+4915123450001'), contactOp('c3', '+447700900123')], testContext());
+      expect(outcomes.map((o) => o.ok)).toEqual([true, true, true]);
+      expect(searched[0]).toBeGreaterThan(2);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('still fails a contact with HubSpot\'s message when a search of one number is refused as too large', async () => {
+      nock(API)
+        .post('/crm/v3/objects/contacts/batch/read')
+        .reply(200, batchBody([]))
+        .post('/crm/v3/objects/contacts/search')
+        .reply(400, { status: 'error', message: 'exceeds the maximum of 3,000 characters', category: 'VALIDATION_ERROR' });
+      await expect(connectorWith().execute([contactOp('c1', '+5511987650001')], testContext())).rejects.toThrow(/3,000 characters/);
+    });
+
     it('fills the name of an adopted contact only where it is empty', async () => {
       let updateBody: any;
       nock(API)
@@ -321,14 +370,15 @@ describe('HubSpot connector', () => {
     it('refreshes an OAuth token by its TTL and once more on 401', async () => {
       const tokens: string[] = [];
       nock(API)
-        .post('/oauth/v1/token', (body) => body.grant_type === 'refresh_token' && body.refresh_token === 'rt-1' && body.client_id === 'cid')
+        .post('/oauth/2026-03/token', (body) => body.grant_type === 'refresh_token' && body.refresh_token === 'rt-1' && body.client_id === 'cid' && body.client_secret === 'cs')
+        .matchHeader('content-type', 'application/x-www-form-urlencoded')
         .reply(200, { access_token: 'at-1', refresh_token: 'rt-1', expires_in: 1800, token_type: 'bearer' })
         .post('/crm/v3/objects/communications/batch/upsert')
         .reply(function () {
           tokens.push(String(this.req.headers['authorization']));
           return [401, { status: 'error', message: 'The OAuth token used to make this call expired', category: 'EXPIRED_AUTHENTICATION' }];
         })
-        .post('/oauth/v1/token')
+        .post('/oauth/2026-03/token')
         .reply(200, { access_token: 'at-2', refresh_token: 'rt-1', expires_in: 1800, token_type: 'bearer' })
         .post('/crm/v3/objects/communications/batch/upsert')
         .reply(function () {
@@ -362,8 +412,45 @@ describe('HubSpot connector', () => {
       expect((error as Error).message).toMatch(/lacks scope crm\.objects\.contacts\.write; add them to the private app/);
     });
 
+    it('paces an OAuth app at its own 110 requests per 10 s, a private app at 100 unless told', () => {
+      expect(connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt' } }).tuning.rateLimit).toEqual({ requests: 110, intervalMs: 10_000 });
+      expect(connectorWith().tuning.rateLimit).toEqual({ requests: 100, intervalMs: 10_000 });
+      expect(connectorWith({ rateLimit: { requests: 190 } }).tuning.rateLimit).toEqual({ requests: 190, intervalMs: 10_000 });
+    });
+
+    it('reads missing scopes from requiredScopes as well as requiredGranularScopes', async () => {
+      nock(API)
+        .post('/crm/v3/objects/communications/batch/upsert')
+        .reply(403, {
+          status: 'error',
+          message: 'This app hasn\'t been granted all required scopes to make this call.',
+          category: 'MISSING_SCOPES',
+          errors: [{ message: 'One or more of the following scopes are required.', context: { requiredScopes: ['crm.objects.contacts.write', 'files'] } }],
+        });
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const error = await connectorWith().execute([messageOp('wamid.A', 'c1')], context).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CredentialError);
+      expect((error as Error).message).toMatch(/lacks scopes crm\.objects\.contacts\.write, files;/);
+    });
+
+    it('reads an OAuth token\'s scopes from the date-versioned introspection endpoint, form-encoded', async () => {
+      let introspected: any;
+      nock(API)
+        .post('/oauth/2026-03/token')
+        .reply(200, { access_token: 'at-1', refresh_token: 'rt-2', expires_in: 1800, token_type: 'bearer' })
+        .post('/oauth/2026-03/token/introspect', (body) => ((introspected = body), true))
+        .matchHeader('content-type', 'application/x-www-form-urlencoded')
+        .reply(200, { active: true, scopes: ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write'] });
+      const connector = connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt-1' } });
+      const report = buildScopeReport(connector, await connector.grantedScopes(testContext()));
+      expect(report.missing).toEqual([]);
+      expect(introspected).toEqual({ client_id: 'cid', client_secret: 'cs', token: 'at-1', token_type_hint: 'access_token' });
+      expect(nock.isDone()).toBe(true);
+    });
+
     it('blocks with a credential error when the refresh token is revoked', async () => {
-      nock(API).post('/oauth/v1/token').reply(400, { status: 'BAD_REFRESH_TOKEN', message: 'missing or unknown refresh token' });
+      nock(API).post('/oauth/2026-03/token').reply(400, { status: 'BAD_REFRESH_TOKEN', message: 'missing or unknown refresh token' });
       const connector = connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'revoked' } });
       const context = testContext();
       context.refs.set('contact:c1', '101');

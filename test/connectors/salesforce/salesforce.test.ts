@@ -10,7 +10,7 @@ import { KIND, personQueries, transcript } from '../../../connectors/salesforce/
 import { parseSoql } from '../../../sandbox/salesforce.js';
 import { salesforceSettingsSchema } from '../../../connectors/salesforce/settings.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
-import { VendorError } from '../../../core/errors.js';
+import { CredentialError, VendorError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
 import { missingScopesReason } from '../../../core/scopes.js';
 import { claimedOperation, testContext } from '../../helpers/context.js';
@@ -58,7 +58,7 @@ describe('Salesforce connector', () => {
         { ok: true, result: { salesforceId: '00Q1' } },
         { ok: true, result: { salesforceId: '00Q2' } },
       ]);
-      expect(soql).toMatch(/^SELECT Id, FirstName, LastName, Phone, MobilePhone, Description, WhatsApp_Id__c, WhatsApp_BSUID__c, WhatsApp_Username__c FROM Lead WHERE WhatsApp_Id__c IN \('\+16505551234', '\+447700900123'\) OR Phone IN \(/);
+      expect(soql).toMatch(/^SELECT Id, FirstName, LastName, Phone, MobilePhone, Description, WhatsApp_Id__c, WhatsApp_BSUID__c, WhatsApp_Username__c, IsConverted, ConvertedContactId FROM Lead WHERE WhatsApp_Id__c IN \('\+16505551234', '\+447700900123'\) OR Phone IN \(/);
       expect(soql).toContain("'(650) 555-1234'");
       expect(body).toEqual({
         allOrNone: false,
@@ -68,6 +68,74 @@ describe('Salesforce connector', () => {
         ],
       });
       expect(context.refs.get('person:c1')).toBe('00Q1');
+    });
+
+    it('saves a Lead over a duplicate rule that only alerts, with the Duplicate Rule header', async () => {
+      nock(ORG)
+        .get(`${DATA}/query`)
+        .query(true)
+        .reply(200, { totalSize: 0, done: true, records: [] })
+        .patch(`${DATA}/composite/sobjects/Lead/WhatsApp_Id__c`)
+        .matchHeader('sforce-duplicate-rule-header', 'allowSave=true')
+        .reply(200, [{ id: '00Q9', success: true, created: true, errors: [] }]);
+      const outcomes = await connectorWith().execute([personOp('c1', '+6281234567002', 'Budi Santoso')], testContext());
+      expect(outcomes).toEqual([{ ok: true, result: { salesforceId: '00Q9' } }]);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('fails a Lead refused by a blocking duplicate rule for good, naming the rule and the fix', async () => {
+      nock(ORG)
+        .get(`${DATA}/query`)
+        .query(true)
+        .reply(200, { totalSize: 0, done: true, records: [] })
+        .patch(`${DATA}/composite/sobjects/Lead/WhatsApp_Id__c`)
+        .reply(200, [
+          {
+            success: false,
+            errors: [{ statusCode: 'DUPLICATES_DETECTED', message: 'Use one of these records?', fields: [], duplicateResult: { allowSave: false, duplicateRule: 'Block_Same_Name_Leads', duplicateRuleEntityType: 'Lead', matchResults: [] } }],
+          },
+        ]);
+      const [outcome] = await connectorWith().execute([personOp('c1', '+6281234567002', 'Budi Santoso')], testContext());
+      expect(outcome!.ok).toBe(false);
+      const error = (outcome as { error: Error & { retryable: boolean } }).error;
+      expect(error.retryable).toBe(false);
+      expect(error.message).toMatch(/duplicate rule Block_Same_Name_Leads: DUPLICATES_DETECTED.*the rule blocks duplicates: in Setup > Duplicate Rules, change Block_Same_Name_Leads/);
+    });
+
+    it('never writes to a converted Lead: follows it to the Contact it became', async () => {
+      let soql = '';
+      nock(ORG)
+        .get(`${DATA}/query`)
+        .query((q) => ((soql = String(q['q'])), true))
+        .reply(200, {
+          totalSize: 1,
+          done: true,
+          records: [{ attributes: { type: 'Lead' }, Id: '00Q7', FirstName: 'Ana', LastName: 'Souza', Phone: '+5511987650777', MobilePhone: null, WhatsApp_Id__c: '+5511987650777', IsConverted: true, ConvertedContactId: '0037' }],
+        });
+      const context = testContext();
+      const outcomes = await connectorWith().execute([personOp('c1', '+5511987650777', 'Ana Souza')], context);
+      expect(outcomes).toEqual([{ ok: true, result: { salesforceId: '0037' } }]);
+      expect(soql).toContain('IsConverted, ConvertedContactId FROM Lead');
+      expect(context.refs.get('person:c1')).toBe('0037');
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('prefers a live Lead with the same number over a converted one', async () => {
+      nock(ORG)
+        .get(`${DATA}/query`)
+        .query(true)
+        .reply(200, {
+          totalSize: 2,
+          done: true,
+          records: [
+            { attributes: { type: 'Lead' }, Id: '00Q7', FirstName: 'Ana', LastName: 'Souza', Phone: '(11) 98765-0777', MobilePhone: null, WhatsApp_Id__c: null, IsConverted: true, ConvertedContactId: '0037' },
+            { attributes: { type: 'Lead' }, Id: '00Q8', FirstName: 'Ana', LastName: 'Souza', Phone: '+55 11 98765-0777', MobilePhone: null, WhatsApp_Id__c: null, IsConverted: false, ConvertedContactId: null },
+          ],
+        })
+        .patch(`${DATA}/composite/sobjects`)
+        .reply(200, [{ id: '00Q8', success: true, errors: [] }]);
+      const outcomes = await connectorWith().execute([personOp('c1', '+5511987650777', 'Ana Souza')], testContext());
+      expect(outcomes).toEqual([{ ok: true, result: { salesforceId: '00Q8' } }]);
     });
 
     it('adopts an existing Contact whose phone is the same number typed otherwise, keeping its names', async () => {
@@ -251,13 +319,34 @@ describe('Salesforce connector', () => {
       expect(seen).toEqual(['Bearer at-1', 'Bearer at-2']);
     });
 
+    it('blocks with a credential error when the session expires and Salesforce refuses the refresh', async () => {
+      nock(ORG)
+        .post('/services/oauth2/token')
+        .reply(200, { access_token: 'at-1', instance_url: ORG, token_type: 'Bearer' })
+        .get(`${DATA}/query`).query(true)
+        .reply(401, [{ errorCode: 'INVALID_SESSION_ID', message: 'Session expired or invalid' }])
+        .post('/services/oauth2/token')
+        .reply(400, { error: 'invalid_client', error_description: 'invalid client credentials' });
+      const connector = connectorWith({ accessToken: undefined, clientCredentials: { clientId: 'cid', clientSecret: 'revoked' } });
+      const outcome = await connector.execute([personOp('c1', '+16505551234')], testContext()).then(
+        (outcomes) => outcomes[0],
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+      expect(outcome!.ok).toBe(false);
+      const error = (outcome as { error: unknown }).error;
+      expect(error).toBeInstanceOf(CredentialError);
+      expect(String((error as Error).message)).toMatch(/token request refused: invalid_client/);
+    });
+
     it('signs a JWT bearer assertion that the connected app\'s certificate verifies', () => {
       const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
       const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
       const assertion = jwtAssertion({ clientId: 'cid', username: 'integration@acme.com', privateKey: pem, audience: 'https://login.salesforce.com' }, 1_750_000_000_000);
       const [header, claims, signature] = assertion.split('.');
       expect(JSON.parse(Buffer.from(header!, 'base64url').toString())).toEqual({ alg: 'RS256', typ: 'JWT' });
-      expect(JSON.parse(Buffer.from(claims!, 'base64url').toString())).toEqual({ iss: 'cid', sub: 'integration@acme.com', aud: 'https://login.salesforce.com', exp: 1_750_000_300 });
+      expect(JSON.parse(Buffer.from(claims!, 'base64url').toString())).toEqual({ iss: 'cid', sub: 'integration@acme.com', aud: 'https://login.salesforce.com', exp: 1_750_000_120 });
+      // Salesforce wants the assertion to expire within 3 minutes.
+      expect(JSON.parse(Buffer.from(claims!, 'base64url').toString()).exp - 1_750_000_000).toBeLessThanOrEqual(180);
       expect(createVerify('RSA-SHA256').update(`${header}.${claims}`).verify(publicKey, Buffer.from(signature!, 'base64url'))).toBe(true);
     });
 
@@ -289,6 +378,17 @@ describe('Salesforce connector', () => {
       // The identifiers people search by are named too, with the setting that picks another field.
       expect((error as Error).message).toContain('Lead.WhatsApp_BSUID__c does not exist: in Setup > Object Manager > Lead > Fields & Relationships > New, create a Text(255) field labelled "WhatsApp BSUID" with API name WhatsApp_BSUID (or set connectors.salesforce.bsuidField');
       expect((error as Error).message).toContain('Lead.WhatsApp_Username__c does not exist');
+    });
+
+    it('refuses an external-id field that is not Unique, since writes keyed on it would not be exactly once', async () => {
+      const person = [field('Phone'), field('FirstName'), field('LastName', { nillable: false }), field('Company', { nillable: false }), field('WhatsApp_Id__c', { externalId: true, unique: true })];
+      nock(ORG)
+        .get(`${DATA}/sobjects/Lead/describe`).reply(200, { name: 'Lead', createable: true, updateable: true, fields: person })
+        .get(`${DATA}/sobjects/Task/describe`).reply(200, { name: 'Task', createable: true, updateable: true, fields: [field('WhatsApp_Thread_Id__c', { externalId: true, unique: false })] });
+      const error = await connectorWith().setup!(testContext()).catch((e: Error) => e);
+      expect(error).toBeInstanceOf(VendorError);
+      expect((error as Error).message).toMatch(/^salesforce: Task\.WhatsApp_Thread_Id__c is an External ID but not Unique, so writes keyed on it are not exactly once: edit the field and tick "Unique"/);
+      expect((error as Error).message).not.toContain('Lead.');
     });
   });
 });
