@@ -381,7 +381,7 @@ describe('Salesforce connector', () => {
     });
 
     it('refuses an external-id field that is not Unique, since writes keyed on it would not be exactly once', async () => {
-      const person = [field('Phone'), field('FirstName'), field('LastName', { nillable: false }), field('Company', { nillable: false }), field('WhatsApp_Id__c', { externalId: true, unique: true })];
+      const person = [field('Phone'), field('FirstName'), field('LastName', { nillable: false }), field('Company', { nillable: false }), field('Description'), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('WhatsApp_Id__c', { externalId: true, unique: true })];
       nock(ORG)
         .get(`${DATA}/sobjects/Lead/describe`).reply(200, { name: 'Lead', createable: true, updateable: true, fields: person })
         .get(`${DATA}/sobjects/Task/describe`).reply(200, { name: 'Task', createable: true, updateable: true, fields: [field('WhatsApp_Thread_Id__c', { externalId: true, unique: false })] });
