@@ -445,63 +445,69 @@ export class ConnectorDispatcher {
     const { backoffBaseMs, backoffMaxMs } = this.connector.tuning;
     let pauseUntil = 0;
     let credentialProblem: string | undefined;
-    await this.#store.db.transaction().execute(async (tx) => {
-      const done: Array<{ id: number; result: JsonValue | undefined }> = [];
-      const effects: OperationEffect[] = [];
-      // Keys are refreshed once, sorted, after every operation is settled: a transaction that
-      // locked them one by one in batch order could deadlock with another on PostgreSQL.
-      const touched: OrderingKeyRef[] = [];
-      for (const op of batch) {
-        const outcome = outcomes.get(op.id)!;
-        if (outcome.ok) {
-          done.push({ id: op.id, result: outcome.result });
-          continue;
+    try {
+      await this.#store.db.transaction().execute(async (tx) => {
+        const done: Array<{ id: number; result: JsonValue | undefined }> = [];
+        const effects: OperationEffect[] = [];
+        // Keys are refreshed once, sorted, after every operation is settled: a transaction that
+        // locked them one by one in batch order could deadlock with another on PostgreSQL.
+        const touched: OrderingKeyRef[] = [];
+        for (const op of batch) {
+          const outcome = outcomes.get(op.id)!;
+          if (outcome.ok) {
+            done.push({ id: op.id, result: outcome.result });
+            continue;
+          }
+          const error = outcome.error;
+          if (error instanceof StoppedError || error instanceof NotAttemptedError) {
+            await deferOperation(tx, workerId, op.id, now, now, touched);
+            continue;
+          }
+          if (error instanceof DeferredError) {
+            await deferOperation(tx, workerId, op.id, error.untilMs, now, touched);
+            this.#log.info({ operationId: op.id, kind: op.kind, waitMs: error.untilMs - now, reason: error.message }, 'operation waits before running again');
+            continue;
+          }
+          if (error instanceof CredentialError) {
+            credentialProblem = error.message;
+            await deferOperation(tx, workerId, op.id, now, now, touched);
+            continue;
+          }
+          const retryable = error.retryable && op.attempts < op.maxAttempts;
+          let retryAt: number | null = null;
+          if (retryable) {
+            const waitMs = error.retryAfterMs ?? backoffDelay(op.attempts, backoffBaseMs, backoffMaxMs);
+            if (error.retryAfterMs !== undefined) pauseUntil = Math.max(pauseUntil, now + error.retryAfterMs);
+            retryAt = now + waitMs;
+          }
+          await failOperation(tx, workerId, op.id, `${error.name}: ${error.message}`, retryAt, now, touched);
+          if (retryAt === null) {
+            this.#log.error({ operationId: op.id, kind: op.kind, attempts: op.attempts, err: error.message }, 'operation dead; replay it once the cause is fixed');
+            this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'dead' }, (now - op.createdAt) / 1000);
+          } else {
+            this.#log.warn({ operationId: op.id, kind: op.kind, attempts: op.attempts, retryInMs: retryAt - now, err: error.message }, 'operation failed; will retry');
+          }
         }
-        const error = outcome.error;
-        if (error instanceof StoppedError || error instanceof NotAttemptedError) {
-          await deferOperation(tx, workerId, op.id, now, now, touched);
-          continue;
+        for (const op of batch) {
+          const outcome = outcomes.get(op.id)!;
+          if (outcome.ok && outcome.effects) effects.push(...outcome.effects);
         }
-        if (error instanceof DeferredError) {
-          await deferOperation(tx, workerId, op.id, error.untilMs, now, touched);
-          this.#log.info({ operationId: op.id, kind: op.kind, waitMs: error.untilMs - now, reason: error.message }, 'operation waits before running again');
-          continue;
+        const completed = await completeOperations(tx, workerId, done, now, touched);
+        await refreshOrderingKeys(tx, touched, now);
+        if (completed.length < done.length) {
+          this.#log.warn({ lost: done.length - completed.length }, 'lease lost before completion; another worker took these operations over');
         }
-        if (error instanceof CredentialError) {
-          credentialProblem = error.message;
-          await deferOperation(tx, workerId, op.id, now, now, touched);
-          continue;
+        if (effects.length > 0) await this.#applyEffects(tx, effects, now);
+        for (const op of batch) {
+          if (completed.includes(op.id)) this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'done' }, (now - op.createdAt) / 1000);
         }
-        const retryable = error.retryable && op.attempts < op.maxAttempts;
-        let retryAt: number | null = null;
-        if (retryable) {
-          const waitMs = error.retryAfterMs ?? backoffDelay(op.attempts, backoffBaseMs, backoffMaxMs);
-          if (error.retryAfterMs !== undefined) pauseUntil = Math.max(pauseUntil, now + error.retryAfterMs);
-          retryAt = now + waitMs;
-        }
-        await failOperation(tx, workerId, op.id, `${error.name}: ${error.message}`, retryAt, now, touched);
-        if (retryAt === null) {
-          this.#log.error({ operationId: op.id, kind: op.kind, attempts: op.attempts, err: error.message }, 'operation dead; replay it once the cause is fixed');
-          this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'dead' }, (now - op.createdAt) / 1000);
-        } else {
-          this.#log.warn({ operationId: op.id, kind: op.kind, attempts: op.attempts, retryInMs: retryAt - now, err: error.message }, 'operation failed; will retry');
-        }
-      }
-      for (const op of batch) {
-        const outcome = outcomes.get(op.id)!;
-        if (outcome.ok && outcome.effects) effects.push(...outcome.effects);
-      }
-      const completed = await completeOperations(tx, workerId, done, now, touched);
-      await refreshOrderingKeys(tx, touched, now);
-      if (completed.length < done.length) {
-        this.#log.warn({ lost: done.length - completed.length }, 'lease lost before completion; another worker took these operations over');
-      }
-      if (effects.length > 0) await this.#applyEffects(tx, effects, now);
-      for (const op of batch) {
-        if (completed.includes(op.id)) this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'done' }, (now - op.createdAt) / 1000);
-      }
-    });
-    for (const op of batch) this.#inFlight.delete(op.id);
+      });
+    } finally {
+      // Settled or not, these are no longer ours to keep alive: had the transaction failed (a
+      // deadlock, a lost connection), renewing their leases would keep them in flight, and their
+      // keys busy, until this process exits; let the leases run out and the sweep take them back.
+      for (const op of batch) this.#inFlight.delete(op.id);
+    }
     if (pauseUntil > now) {
       await this.#budget.pauseUntil(this.id, pauseUntil);
       this.#log.warn({ pauseMs: pauseUntil - now }, 'vendor asked us to slow down; pausing this connector');
