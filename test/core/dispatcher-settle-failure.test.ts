@@ -1,30 +1,23 @@
 // A settlement that fails (a deadlock or a lost connection on PostgreSQL, a busy SQLite) leaves
 // its operations in flight. The heartbeat must stop renewing their leases then: otherwise the
 // lease sweep never takes them back and their ordering key stays busy until the process dies.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Connector } from '../../core/connector.js';
 import { silentLogger } from '../../core/logger.js';
 import { ConnectorDispatcher } from '../../core/outbox/dispatcher.js';
 import { enqueueOperations, listOperations } from '../../core/outbox/queries.js';
 import { RateBudget } from '../../core/outbox/rate-budget.js';
-import { openStore, type Store } from '../../core/store/store.js';
-import { freshStoreUrl, STORE_KINDS } from '../helpers/stores.js';
+import { freshStorePerTest } from '../helpers/store-per-test.js';
+import { STORE_KINDS } from '../helpers/stores.js';
 
 describe.each(STORE_KINDS)('a failed settlement on %s', (kind) => {
-  let store: Store;
-  let drop: () => Promise<void>;
+  // Registered first, so its store is closed after the dispatcher below has stopped.
+  const fresh = freshStorePerTest(kind);
   let dispatcher: ConnectorDispatcher | undefined;
 
-  beforeEach(async () => {
-    const fresh = freshStoreUrl(kind);
-    drop = fresh.drop;
-    store = await openStore(fresh.url);
-  });
   afterEach(async () => {
     await dispatcher?.stop();
     dispatcher = undefined;
-    await store.close();
-    await drop();
   });
 
   it('lets the lease run out, so the sweep hands the operation back and it runs again', async () => {
@@ -45,8 +38,8 @@ describe.each(STORE_KINDS)('a failed settlement on %s', (kind) => {
     let applied = 0;
     dispatcher = new ConnectorDispatcher({
       connector,
-      store,
-      budget: new RateBudget(store),
+      store: fresh.store,
+      budget: new RateBudget(fresh.store),
       // The first settlement fails (as a deadlock would); the transaction rolls back.
       applyEffects: async () => {
         if (applied++ === 0) throw new Error('deadlock detected');
@@ -55,12 +48,12 @@ describe.each(STORE_KINDS)('a failed settlement on %s', (kind) => {
       log: silentLogger(),
       options: { workerId: 'test', leaseMs: 400, pollIntervalMs: 20, claimBatch: 10 },
     });
-    await enqueueOperations(store.db, 'fake', [{ kind: 'op', key: 'a', orderingKey: 'k', payload: {} }], { maxAttempts: 5, now: Date.now() });
+    await enqueueOperations(fresh.store.db, 'fake', [{ kind: 'op', key: 'a', orderingKey: 'k', payload: {} }], { maxAttempts: 5, now: Date.now() });
     dispatcher.start();
     const deadline = Date.now() + 8000;
     let state = '';
     while (Date.now() < deadline) {
-      state = (await listOperations(store.db, { limit: 10 }))[0]!.state;
+      state = (await listOperations(fresh.store.db, { limit: 10 }))[0]!.state;
       if (state === 'done') break;
       await new Promise((r) => setTimeout(r, 50));
     }
