@@ -36,6 +36,9 @@ function sha256Matches(expected: string | null, bytes: Uint8Array): { hex: strin
   return { hex, ok: expected.toLowerCase() === hex || expected === digest.toString('base64') };
 }
 
+
+/** How often an operation waiting for a lost send's status webhooks looks for them again. */
+const LOST_ANSWER_RECHECK_MS = 2_000;
 export class WhatsAppConnector implements Connector {
   readonly features: string[];
   readonly tuning;
@@ -149,7 +152,10 @@ export class WhatsAppConnector implements Connector {
     const earlier = decodePendingSend(await context.getRef(PENDING_SEND_REF.kind, callbackData));
     if (!earlier || earlier.sentAt === 0) return false;
     const waitUntil = earlier.sentAt + this.settings.lostAnswerWaitSeconds * 1000;
-    if (Date.now() < waitUntil) throw new DeferredError('the answer to an earlier send was lost; waiting for its status webhooks before sending again', waitUntil);
+    // Wake to look again every few seconds until then: a status that came while this operation
+    // was still in flight (before it was put back) found nothing to wake, and would otherwise be
+    // seen only at the end of the wait.
+    if (Date.now() < waitUntil) throw new DeferredError('the answer to an earlier send was lost; waiting for its status webhooks before sending again', Math.min(waitUntil, Date.now() + LOST_ANSWER_RECHECK_MS));
     return true;
   }
 
