@@ -161,7 +161,7 @@ export class ZendeskConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return toOperationDrafts(change);
+    return toOperationDrafts(change, { settleMs: this.#settings.settleMs });
   }
 
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {

@@ -87,7 +87,8 @@ function shortHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-export function toOperationDrafts(change: ModelChange): OperationDraft[] {
+/** `settleMs`: how long a message's comment waits for the rest of its burst (settings.settleMs). */
+export function toOperationDrafts(change: ModelChange, options: { settleMs: number } = { settleMs: 0 }): OperationDraft[] {
   switch (change.type) {
     case 'contact.upserted': {
       const c = change.contact;
@@ -104,7 +105,7 @@ export function toOperationDrafts(change: ModelChange): OperationDraft[] {
         arrivalSeq: change.message.arrivalSeq,
         customerName: displayName(identityFields(change.contact)),
       };
-      return [{ kind: KIND.comment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+      return [{ kind: KIND.comment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload, settleMs: options.settleMs }];
     }
     case 'media.stored': {
       if (change.message.direction !== 'inbound') return [];

@@ -56,6 +56,12 @@ export const zendeskSettingsSchema = z
       .optional(),
     /** Largest file attached to a comment (Zendesk's limit is 50 MB); larger ones get a note instead. */
     maxAttachmentBytes: z.number().int().min(1).max(50 * 1024 * 1024).default(50 * 1024 * 1024),
+    /**
+     * How long a new message waits before its comment (or the ticket) is written, so a burst Meta
+     * delivers out of order lands as one comment in the customer's order (a comment is never
+     * moved once written). Every message's first write is this much later; 0 writes at once.
+     */
+    settleMs: z.number().int().min(0).max(60_000).default(2000),
     /** Update Ticket endpoint limit per minute for the account (100; 300 with the high-volume add-on). */
     ticketUpdatesPerMinute: z.number().int().min(1).default(100),
     /** Updates one ticket may take per 10 minutes (Zendesk allows 30). */

@@ -121,12 +121,15 @@ export async function refreshOrderingKeys(tx: Db, keys: readonly OrderingKeyRef[
 
 /**
  * New operations were inserted (ids from the insert): keys seen for the first time get a row,
- * ready now; keys already queued keep their head and their place, unless a concurrent enqueue
- * gave the new operation a lower id than a head still waiting.
+ * ready when their first operation may run (now, or after its settle time); keys already queued
+ * keep their head and their place, unless a concurrent enqueue gave the new operation a lower id
+ * than a head still waiting.
  */
-export async function noteEnqueued(tx: Db, connector: string, inserted: ReadonlyArray<{ id: number; orderingKey: string }>, now: number): Promise<void> {
+export async function noteEnqueued(tx: Db, connector: string, inserted: ReadonlyArray<{ id: number; orderingKey: string; runAt?: number }>, now: number): Promise<void> {
   const firstNew = new Map<string, number>();
+  const runAtOf = new Map<number, number>();
   for (const op of inserted) {
+    runAtOf.set(op.id, Math.max(now, op.runAt ?? now));
     const seen = firstNew.get(op.orderingKey);
     if (seen === undefined || op.id < seen) firstNew.set(op.orderingKey, op.id);
   }
@@ -135,7 +138,7 @@ export async function noteEnqueued(tx: Db, connector: string, inserted: Readonly
     const chunk = orderingKeys.slice(i, i + CHUNK);
     const rows = await tx
       .insertInto('outbox_keys')
-      .values(chunk.map((orderingKey) => ({ connector, ordering_key: orderingKey, head_id: firstNew.get(orderingKey)!, ready_at: now })))
+      .values(chunk.map((orderingKey) => ({ connector, ordering_key: orderingKey, head_id: firstNew.get(orderingKey)!, ready_at: runAtOf.get(firstNew.get(orderingKey)!)! })))
       .onConflict((oc) => oc.columns(['connector', 'ordering_key']).doUpdateSet({ head_id: sql.ref('outbox_keys.head_id') }))
       .returning(['ordering_key', 'head_id', 'ready_at'])
       .execute();

@@ -14,6 +14,12 @@ export interface OperationDraft {
   /** Operations sharing this key run one at a time, in the order they were queued. */
   readonly orderingKey: string;
   readonly payload: JsonValue;
+  /**
+   * Not claimable until this long after it is queued (a not-before time, `run_at`): a connector
+   * whose records are append-only lets a burst delivered out of order gather first, so the
+   * operation that runs writes it sorted. Retries keep their own backoff; 0 or absent runs at once.
+   */
+  readonly settleMs?: number;
 }
 
 export interface OutboxOperation {
@@ -78,7 +84,7 @@ export async function enqueueOperations(
             ordering_key: draft.orderingKey,
             payload: JSON.stringify(draft.payload),
             state: 'pending' as const,
-            run_at: options.now,
+            run_at: options.now + Math.max(0, draft.settleMs ?? 0),
             attempts: 0,
             max_attempts: options.maxAttempts,
             locked_by: null,
@@ -90,9 +96,9 @@ export async function enqueueOperations(
           })),
         )
         .onConflict((oc) => oc.column('idempotency_key').doNothing())
-        .returning(['id', 'ordering_key'])
+        .returning(['id', 'ordering_key', 'run_at'])
         .execute();
-      await noteEnqueued(tx, connector, rows.map((r) => ({ id: r.id, orderingKey: r.ordering_key })), options.now);
+      await noteEnqueued(tx, connector, rows.map((r) => ({ id: r.id, orderingKey: r.ordering_key, runAt: Number(r.run_at) })), options.now);
       inserted += rows.length;
     }
     return inserted;

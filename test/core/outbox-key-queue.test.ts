@@ -181,6 +181,19 @@ describe.each(STORE_KINDS)('outbox key queues on %s', (kind) => {
     expect(keyRows.map((r) => r.ordering_key)).toEqual(['B', 'C']);
   });
 
+  it('an operation with a settle time is not claimed before it has settled, and neither are the ones behind it', async () => {
+    await enqueueOperations(store.db, 'c', [{ ...draft('s1', 'S'), settleMs: 2000 }, draft('s2', 'S')], { maxAttempts: 3, now });
+    await enqueueOperations(store.db, 'c', [draft('t1', 'T')], { maxAttempts: 3, now: now + 10 });
+    // The settling key holds no place in line: its row is ready when the head may run.
+    const row = await store.db.selectFrom('outbox_keys').select('ready_at').where('ordering_key', '=', 'S').executeTakeFirstOrThrow();
+    expect(Number(row.ready_at)).toBe(now + 2000);
+    expect(keysOf(await claim('w', 10, now + 1999, 4))).toEqual(['t1']);
+    const settled = await claim('w', 10, now + 2000, 4);
+    expect(keysOf(settled)).toEqual(['s1', 's2']);
+    // Counted from when it was queued, not from when it was claimed.
+    expect(settled[0]!.createdAt).toBe(now);
+  });
+
   it('a deferred head woken early is claimable at once, its key ready too', async () => {
     await enqueueOperations(store.db, 'c', [draft('a1', 'A')], { maxAttempts: 3, now });
     const [op] = await claim('w', 1);

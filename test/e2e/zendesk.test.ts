@@ -117,6 +117,32 @@ describe('Zendesk end to end', () => {
     expect(ticketOf(customer.waId)!.comments[0]!.body).toBe('it broke again');
   });
 
+  it("a burst Meta delivers shuffled lands in the customer's order in one write; a message after the settle time is marked late", { timeout: 60_000 }, async () => {
+    const customer = { waId: '447700900504', name: 'Katherine Johnson' };
+    // Six messages written a minute apart (an hour ago), delivered within a second as 3, 0, 5, 1, 4, 2.
+    const written = now() - 3600;
+    const bodies = Array.from({ length: 6 }, (_, n) => simulator.message(customer, { type: 'text', text: { body: `burst line ${n}` } }, written + n * 60).body);
+    const started = Date.now();
+    for (const n of [3, 0, 5, 1, 4, 2]) await service.deliver(bodies[n]!);
+    const deliveredIn = Date.now() - started;
+    await waitFor(() => ticketOf(customer.waId) !== undefined, 20_000, 'the ticket');
+    // The premise, not a speed target: the whole burst arrived inside the default 2 s settle time.
+    expect(deliveredIn, 'the burst took longer to deliver than the settle time').toBeLessThan(2000);
+    await waitFor(() => outboxSettled(service, 'zendesk'), 20_000, 'the burst written');
+    const ticket = ticketOf(customer.waId)!;
+    const clock = (n: number) => new Date((written + n * 60) * 1000).toISOString().slice(11, 16);
+    expect(ticket.comments).toHaveLength(1);
+    // Compared with whitespace collapsed: Zendesk reflows what it keeps.
+    const flat = (body: string) => body.replace(/\s+/g, ' ');
+    expect(flat(ticket.comments[0]!.body)).toBe([0, 1, 2, 3, 4, 5].map((n) => `${clock(n)} UTC burst line ${n}`).join(' '));
+    expect(ticket.comments[0]!.body).not.toContain('arrived late');
+
+    // Written between lines 2 and 3, arriving after all of them are on the ticket.
+    await service.deliver(simulator.message(customer, { type: 'text', text: { body: 'a straggler' } }, written + 150).body);
+    await waitFor(() => ticketOf(customer.waId)!.comments.length === 2, 20_000, 'the late message');
+    expect(flat(ticketOf(customer.waId)!.comments[1]!.body)).toBe(`(sent ${new Date((written + 150) * 1000).toISOString().slice(11, 16)} UTC, arrived late) a straggler`);
+  });
+
   it('refuses unsigned, wrongly signed and stale Zendesk webhook calls', async () => {
     const body = JSON.stringify({ ticket_id: '1', external_id: 'x' });
     const secret = zendesk.state.webhooks[0]!.secret;
@@ -174,9 +200,9 @@ describe('Zendesk end to end', () => {
     // Ada's adoption was logged (so there was a number to leak), masked.
     expect(service.output).toMatch(/"phone":"\+44\*+01".*adopted an existing Zendesk user with the same phone number/);
     expectNoPersonalData(service.output, {
-      phones: ['447700900501', '447700900502', '447700900503'],
+      phones: ['447700900501', '447700900502', '447700900503', '447700900504'],
       values: [
-        'Ada Lovelace', 'Ada L.', 'Grace Hopper', 'Alan Turing',
+        'Ada Lovelace', 'Ada L.', 'Grace Hopper', 'Alan Turing', 'Katherine Johnson', 'burst line', 'a straggler',
         'My order arrived broken', 'Question about my invoice', 'it broke again',
         'A replacement ships today', 'Your invoice is attached', 'label.pdf', 'jpeg bytes of a broken part',
         zendesk.state.webhooks[0]!.secret, whatsapp.accessToken,
