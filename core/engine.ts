@@ -21,6 +21,7 @@ import {
   touchThread,
 } from './model/repository.js';
 import { maskIdentifier } from './model/identity.js';
+import { explainReference } from './model/references.js';
 import type { DeliveryParser, InboundEvent, Message, ModelChange } from './model/types.js';
 import { checkLinks, linkWarning, linksOutsideAllowList, type LinkPolicy } from './security/links.js';
 import type { Alerts } from './security/alerts.js';
@@ -348,6 +349,9 @@ export class Engine {
       // Suspicious links get a visible warning in front of the text, in every CRM and ticket.
       const findings = event.direction === 'inbound' && this.#options().links ? checkLinks(event.text, this.#options().links!) : [];
       if (findings.length > 0) this.#log.warn({ deliveryId, messageId: event.messageId, hosts: findings.map((f) => f.host) }, 'suspicious link in a customer message');
+      // What it replies or reacts to, quoted from the store: the same words in every CRM.
+      const referenced = event.replyToId ? await loadMessage(tx, event.replyToId) : undefined;
+      const explained = explainReference(event, referenced);
       const message: Message = {
         id: event.messageId,
         threadId: thread.id,
@@ -355,7 +359,7 @@ export class Engine {
         direction: event.direction,
         type: event.type,
         originalType: event.originalType,
-        text: findings.length > 0 ? `${linkWarning(findings)}\n\n${event.text}` : event.text,
+        text: findings.length > 0 ? `${linkWarning(findings)}\n\n${explained}` : explained,
         media: event.media,
         sentAt: event.sentAt,
         arrivalSeq: await nextSeq(),

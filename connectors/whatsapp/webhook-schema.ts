@@ -71,8 +71,9 @@ export const cloudApiMessage = z.looseObject({
       z.looseObject({
         name: z.looseObject({ formatted_name: z.string().optional() }).optional(),
         org: z.looseObject({ company: z.string().optional() }).optional(),
-        phones: z.array(z.looseObject({ phone: z.string().optional(), wa_id: z.string().optional() })).optional(),
-        emails: z.array(z.looseObject({ email: z.string().optional() })).optional(),
+        // https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/contacts
+        phones: z.array(z.looseObject({ phone: z.string().optional(), wa_id: z.string().optional(), type: z.string().optional() })).optional(),
+        emails: z.array(z.looseObject({ email: z.string().optional(), type: z.string().optional() })).optional(),
       }),
     )
     .optional(),
@@ -82,6 +83,17 @@ export const cloudApiMessage = z.looseObject({
       button_reply: z.looseObject({ id: z.string(), title: z.string() }).optional(),
       list_reply: z.looseObject({ id: z.string(), title: z.string(), description: z.string().optional() }).optional(),
       nfm_reply: z.looseObject({ name: z.string().optional(), body: z.string().optional() }).optional(),
+      // The business's own interactive message (`button` or `list`), as an smb_message_echoes echo
+      // carries it: the question a customer's button or list reply answers.
+      // https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-reply-buttons-messages
+      body: z.looseObject({ text: z.string().optional() }).optional(),
+      action: z
+        .looseObject({
+          buttons: z.array(z.looseObject({ reply: z.looseObject({ id: z.string().optional(), title: z.string().optional() }).optional() })).optional(),
+          button: z.string().optional(),
+          sections: z.array(z.looseObject({ title: z.string().optional(), rows: z.array(z.looseObject({ id: z.string().optional(), title: z.string().optional() })).optional() })).optional(),
+        })
+        .optional(),
     })
     .optional(),
   button: z.looseObject({ text: z.string().optional(), payload: z.string().optional() }).optional(),

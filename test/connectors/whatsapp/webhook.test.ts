@@ -27,13 +27,13 @@ describe('WhatsApp webhook parsing', () => {
     expect(onlyMessage('message-image').text).toBe('[image] Cracked lid');
     expect(onlyMessage('message-audio-voice').text).toBe('[voice message]');
     expect(onlyMessage('message-document').text).toBe('[document: receipt-2093.pdf] receipt');
-    expect(onlyMessage('message-location').text).toBe('[location] Harbour Lane Workshop (4 Harbour Lane, Whitby YO21 1AB) 54.48613,-0.61477 https://harbour-lane.example/workshop');
-    expect(onlyMessage('message-contacts').text).toBe('[contact card] Tomasz Wójcik (Northgate Lettings) +44 7700 900518');
+    expect(onlyMessage('message-location').text).toBe('[location] Harbour Lane Workshop (4 Harbour Lane, Whitby YO21 1AB) 54.48613,-0.61477 https://www.openstreetmap.org/?mlat=54.48613&mlon=-0.61477#map=17/54.48613/-0.61477 https://harbour-lane.example/workshop');
+    expect(onlyMessage('message-contacts').text).toBe('[contact card] Tomasz Wójcik (Northgate Lettings) phone +44 7700 900518 (work), +44 1947 600123 (home) email tomasz@northgate-lettings.example (work), t.wojcik@mail.example (home)');
     expect(onlyMessage('message-interactive-list-reply').text).toBe('[list reply] Thursday 2-5 pm - Collection at the counter');
     expect(onlyMessage('message-interactive-button-reply').text).toBe('[button reply] Confirm');
     expect(onlyMessage('message-button').text).toBe('[button] Stop reminders');
     expect(onlyMessage('message-reaction').text).toBe('[reaction 🙏]');
-    expect(onlyMessage('message-order').text).toBe('[order: 2 items] 1 x filter-jug-2l @ 18.5 GBP; 3 x descaler-6pk @ 4 GBP Please add gift wrap');
+    expect(onlyMessage('message-order').text).toBe('[order: 2 items] 1 x filter-jug-2l at GBP 18.50; 3 x descaler-6pk at GBP 4.00; total GBP 30.50 (note: Please add gift wrap)');
     expect(onlyMessage('message-system').text).toBe(`User ${FIXTURE.customerName} changed from ${FIXTURE.customerWaId} to ${FIXTURE.customerNewWaId}`);
     expect(onlyMessage('message-unsupported').text).toBe('[unsupported message type unsupported] (Message type unknown)');
     expect(onlyMessage('message-text-forwarded').text).toBe('[forwarded] Opening hours this week: 9 to 5');
