@@ -5,6 +5,7 @@
 import type { DescribeSObjectResult } from 'jsforce';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
+import { lateArrivals } from '../../core/model/late.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
 import type { ModelChange } from '../../core/model/types.js';
@@ -33,7 +34,8 @@ import {
 import type { SalesforceSettings } from './settings.js';
 import { readStoredMedia } from '../../core/media-store.js';
 
-const REF = { person: 'person', task: 'task', taskSyncedTo: 'task-synced-to' } as const;
+/** `taskLate`: ids of the thread's messages that arrived after later ones were on its Task (JSON list). */
+const REF = { person: 'person', task: 'task', taskSyncedTo: 'task-synced-to', taskLate: 'task-late' } as const;
 /** Error codes of an org's own rules: the record is refused until someone changes data or rules. */
 const ORG_RULE_CODES = new Set(['DUPLICATES_DETECTED', 'FIELD_CUSTOM_VALIDATION_EXCEPTION', 'REQUIRED_FIELD_MISSING', 'INVALID_FIELD_FOR_INSERT_UPDATE', 'STRING_TOO_LONG', 'INVALID_EMAIL_ADDRESS']);
 
@@ -322,7 +324,7 @@ export class SalesforceConnector implements Connector {
 
   async #logActivity(payloads: readonly ActivityPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
-    const pending = new Map<string, { payload: ActivityPayload; whoId: string; indexes: number[] }>();
+    const pending = new Map<string, { payload: ActivityPayload; whoId: string; indexes: number[]; syncedTo: number }>();
     for (const [index, payload] of payloads.entries()) {
       // An earlier write of this thread's Task already carried this message: nothing to do.
       const syncedTo = Number((await context.getRef(REF.taskSyncedTo, payload.threadId)) ?? -1);
@@ -332,7 +334,7 @@ export class SalesforceConnector implements Connector {
         outcomes[index] = { ok: false, error: new SyncError('salesforce: the person is not in Salesforce yet (its record operation failed or is dead: replay it)', { retryable: true }) };
         continue;
       }
-      const entry = pending.get(payload.threadId) ?? { payload, whoId, indexes: [] };
+      const entry = pending.get(payload.threadId) ?? { payload, whoId, indexes: [], syncedTo };
       entry.indexes.push(index);
       pending.set(payload.threadId, entry);
     }
@@ -340,9 +342,16 @@ export class SalesforceConnector implements Connector {
 
     const threads = [...pending.values()];
     const transcripts = await Promise.all(threads.map((t) => context.threadMessages(t.payload.threadId)));
+    // Late once, late for good: the mark stays on every later rewrite of the Task.
+    const late = await Promise.all(
+      threads.map(async (t, i) => {
+        const earlier = JSON.parse((await context.getRef(REF.taskLate, t.payload.threadId)) ?? '[]') as string[];
+        return new Set([...earlier, ...lateArrivals(transcripts[i]!, t.syncedTo)]);
+      }),
+    );
     const results = (await this.#api.call(context, 'writing conversation Tasks', (c) =>
       c.sobject('Task').upsert(
-        threads.map((t, i) => taskRecord(t.payload, transcripts[i]!, t.whoId, this.#settings)) as never[],
+        threads.map((t, i) => taskRecord(t.payload, transcripts[i]!, t.whoId, this.#settings, late[i])) as never[],
         this.#settings.taskExternalIdField,
         { allOrNone: false },
       ),
@@ -353,6 +362,7 @@ export class SalesforceConnector implements Connector {
         const syncedTo = Math.max(...transcripts[i]!.map((m) => m.arrivalSeq), thread.payload.arrivalSeq);
         await context.setRef(REF.task, thread.payload.threadId, result.id);
         await context.setRef(REF.taskSyncedTo, thread.payload.threadId, String(syncedTo));
+        if (late[i]!.size > 0) await context.setRef(REF.taskLate, thread.payload.threadId, JSON.stringify([...late[i]!]));
         for (const index of thread.indexes) outcomes[index] = { ok: true, result: { salesforceTaskId: result.id } };
       } else {
         const error = recordFailure(result, `Task for thread ${thread.payload.threadId}`);

@@ -1,5 +1,6 @@
 // Pure mapping between our model and Salesforce records and SOQL: no I/O.
 import type { ThreadMessage } from '../../core/connector.js';
+import { ARRIVED_LATE } from '../../core/model/late.js';
 import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { samePerson, writtenForms, type E164 } from '../../core/model/phone.js';
 import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
@@ -207,9 +208,13 @@ function stamp(ms: number): string {
   return new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
 }
 
-/** The conversation as plain text, newest lines kept when it outgrows the field. */
-export function transcript(messages: readonly ThreadMessage[], limit = DESCRIPTION_LIMIT): string {
-  const lines = messages.map((m) => `${stamp(m.sentAt)} UTC  ${m.direction === 'inbound' ? 'Customer' : 'Us'}: ${m.text}`);
+/**
+ * The conversation as plain text, in the order it was written, newest lines kept when it outgrows
+ * the field. The Task is rewritten whole, so a late message takes its place by time; a reader who
+ * saw the transcript before would miss it there, so it is marked (`late`: ids from lateArrivals).
+ */
+export function transcript(messages: readonly ThreadMessage[], limit = DESCRIPTION_LIMIT, late: ReadonlySet<string> = new Set()): string {
+  const lines = messages.map((m) => `${stamp(m.sentAt)} UTC  ${m.direction === 'inbound' ? 'Customer' : 'Us'}${late.has(m.id) ? ` (${ARRIVED_LATE})` : ''}: ${m.text}`);
   let text = lines.join('\n');
   if (text.length <= limit) return text;
   const marker = '[earlier messages omitted]\n';
@@ -218,13 +223,13 @@ export function transcript(messages: readonly ThreadMessage[], limit = DESCRIPTI
   return text.length > limit ? text.slice(text.length - limit) : text;
 }
 
-export function taskRecord(payload: ActivityPayload, messages: readonly ThreadMessage[], whoId: string, settings: SalesforceSettings): Record<string, string> {
+export function taskRecord(payload: ActivityPayload, messages: readonly ThreadMessage[], whoId: string, settings: SalesforceSettings, late: ReadonlySet<string> = new Set()): Record<string, string> {
   const who = payload.profileName ?? 'customer';
   return {
     [settings.taskExternalIdField]: payload.threadId,
     WhoId: whoId,
     Subject: `WhatsApp conversation with ${who}`.slice(0, 255),
-    Description: transcript(messages),
+    Description: transcript(messages, DESCRIPTION_LIMIT, late),
     ActivityDate: new Date(payload.threadStartedAt).toISOString().slice(0, 10),
     Status: settings.taskStatus,
     Priority: settings.taskPriority,

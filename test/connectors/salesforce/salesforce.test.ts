@@ -223,6 +223,32 @@ describe('Salesforce connector', () => {
       expect(nock.isDone()).toBe(true);
     });
 
+    it('marks a message that arrived after later ones were on the Task, in its place by time, on every rewrite after', async () => {
+      const descriptions: string[] = [];
+      nock(ORG)
+        .patch(`${DATA}/composite/sobjects/Task/WhatsApp_Thread_Id__c`, (b: any) => (descriptions.push(b.records[0].Description), true))
+        .times(3)
+        .reply(200, [{ id: '00T1', success: true, created: false, errors: [] }]);
+      const context = testContext();
+      context.refs.set('person:c1', '00Q1');
+      const at = Date.UTC(2026, 11, 1, 16, 0);
+      const line = (id: string, minute: number, arrivalSeq: number, text: string) => ({ id, direction: 'inbound' as const, text, sentAt: at + minute * 60_000, arrivalSeq, origin: null, warnings: [] });
+      const thread = [line('wamid.1', 0, 1, 'first'), line('wamid.3', 10, 2, 'third')];
+      context.threads.set('t-1', thread);
+      const connector = connectorWith();
+      await connector.execute([activityOp('wamid.3', 2)], context);
+      // Sent at 16:05, arrived after the 16:10 message was on the Task.
+      thread.splice(1, 0, line('wamid.2', 5, 3, 'second, delayed'));
+      await connector.execute([activityOp('wamid.2', 3)], context);
+      thread.push(line('wamid.4', 12, 4, 'fourth'));
+      await connector.execute([activityOp('wamid.4', 4)], context);
+      expect(descriptions[0]).not.toContain('arrived late');
+      expect(descriptions[1]).toBe('2026-12-01 16:00 UTC  Customer: first\n2026-12-01 16:05 UTC  Customer (arrived late): second, delayed\n2026-12-01 16:10 UTC  Customer: third');
+      expect(descriptions[2]).toContain('16:05 UTC  Customer (arrived late): second, delayed');
+      expect(descriptions[2]).toContain('16:12 UTC  Customer: fourth');
+      expect(nock.isDone()).toBe(true);
+    });
+
     it('splits phone look-ups so each query stays within the URL length Salesforce accepts', () => {
       const numbers = Array.from({ length: 200 }, (_, i) => `+4477009${String(10000 + i).slice(1)}` as const);
       const queries = personQueries(numbers.map((n) => ({ crmKey: n, phone: n })), 'Lead', { externalIdField: 'WhatsApp_Id__c', bsuidField: 'WhatsApp_BSUID__c', usernameField: 'WhatsApp_Username__c' });
