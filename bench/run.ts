@@ -8,7 +8,8 @@
 // Issue 17 (outbox): hotkey_cold_latency_ratio <= 1.5, hotkey_flood_drain_ratio_vs_limit >= 0.8, and
 // claim_ms_* with 1,000,000 pending in one key and over 100,000 keys against claim_ms_empty, per store;
 // scale: two instances on one PostgreSQL against one, scale_requests_over_vendor_limit = 0, scale_operations_run_twice = 0.
-// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, backup, outbox, scale;
+// Issue 24: zendesk_shuffled_settle_* with settleMs 0 and 2000 (calls, comments, lines marked late, landing latency).
+// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, settle, backup, outbox, scale;
 // `outbox hotkey` or `outbox claims` runs half of it).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { tempDir } from '../test/helpers/stores.js';
 import { benchHubSpot } from './hubspot.js';
 import { benchSalesforce } from './salesforce.js';
 import { benchZendesk } from './zendesk.js';
+import { benchZendeskSettle } from './zendesk-settle.js';
 import { benchBackup } from './backup.js';
 import { benchOutbox } from './outbox.js';
 import { benchScale } from './scale.js';
@@ -165,7 +167,7 @@ async function benchPendingRss(): Promise<void> {
 }
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), backup: () => benchBackup(metric), outbox: () => benchOutbox(metric, process.argv[3]), scale: () => benchScale(metric) };
+const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), settle: () => benchZendeskSettle(metric), backup: () => benchBackup(metric), outbox: () => benchOutbox(metric, process.argv[3]), scale: () => benchScale(metric) };
 for (const [name, run] of Object.entries(suites)) {
   if (only && only !== name) continue;
   await run();
