@@ -9,9 +9,21 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { outboxDepth } from '../core/outbox/queries.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
-import { openStore } from '../core/store/store.js';
+import { openStore, type Store } from '../core/store/store.js';
 import { textWebhook } from '../test/helpers/fixtures.js';
 import { tempDir } from '../test/helpers/stores.js';
+
+/** One dispatcher draining a connector's operations as the service would, effects planned by the engine. */
+export function benchDispatcher(connector: Connector, store: Store, engine: Engine, log: Logger): ConnectorDispatcher {
+  return new ConnectorDispatcher({
+    connector,
+    store,
+    budget: new RateBudget(store),
+    applyEffects: (tx, effects, now) => engine.applyEffects(tx, effects, now),
+    log,
+    options: { workerId: 'bench', leaseMs: 120_000, pollIntervalMs: 50, claimBatch: 200 },
+  });
+}
 
 export interface BurstResult {
   readonly drainMs: number;
@@ -42,14 +54,7 @@ export async function burstThroughConnector(options: {
   while ((await engine.processPending(500)).processed > 0);
   const operations = (await outboxDepth(store.db)).reduce((n, d) => n + d.count, 0);
 
-  const dispatcher = new ConnectorDispatcher({
-    connector,
-    store,
-    budget: new RateBudget(store),
-    applyEffects: (tx, effects, now) => engine.applyEffects(tx, effects, now),
-    log,
-    options: { workerId: 'bench', leaseMs: 120_000, pollIntervalMs: 50, claimBatch: 200 },
-  });
+  const dispatcher = benchDispatcher(connector, store, engine, log);
   // Scope check and setup happen at service start; the burst is timed from dispatch on.
   await dispatcher.checkScopes();
   await dispatcher.runSetup();

@@ -10,13 +10,12 @@ import { zendeskSettingsSchema } from '../connectors/zendesk/settings.js';
 import { Engine } from '../core/engine.js';
 import { DeliveryInbox } from '../core/ingest.js';
 import { silentLogger } from '../core/logger.js';
-import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { outboxDepth } from '../core/outbox/queries.js';
-import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore } from '../core/store/store.js';
 import { ZendeskSandbox } from '../sandbox/zendesk.js';
 import { textWebhook } from '../test/helpers/fixtures.js';
 import { tempDir } from '../test/helpers/stores.js';
+import { benchDispatcher } from './burst.js';
 import { percentile } from './load.js';
 
 const ORDER = [3, 0, 5, 1, 4, 2];
@@ -52,14 +51,7 @@ async function shuffledBursts(settleMs: number) {
   );
   const engine = new Engine({ store, parsers: { whatsapp: parseWhatsAppDelivery }, connectors: () => [connector], log, options: () => ({ threadGapMs: 86_400_000, servedNumbers: [] }) });
   const inbox = new DeliveryInbox(store);
-  const dispatcher = new ConnectorDispatcher({
-    connector,
-    store,
-    budget: new RateBudget(store),
-    applyEffects: (tx, effects, now) => engine.applyEffects(tx, effects, now),
-    log,
-    options: { workerId: 'bench', leaseMs: 120_000, pollIntervalMs: 50, claimBatch: 200 },
-  });
+  const dispatcher = benchDispatcher(connector, store, engine, log);
   await dispatcher.checkScopes();
   dispatcher.start();
   let processing = true;
