@@ -2,6 +2,7 @@
 // PostgreSQL store drain the same outbox to a loopback endpoint with a fixed answer time and a
 // configured rate limit. Prints the dispatch throughput ratio (2 instances / 1), the requests
 // that went over the limit in any window (must be 0) and operations posted twice (must be 0).
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { enqueueOperations } from '../core/outbox/queries.js';
 import { openStore } from '../core/store/store.js';
@@ -98,6 +99,10 @@ export async function benchScale(metric: Metric): Promise<void> {
   metric('scale_dispatch_ops_per_s_1_instance', one.opsPerSecond, 0);
   metric('scale_dispatch_ops_per_s_2_instances', two.opsPerSecond, 0);
   metric('scale_dispatch_throughput_ratio_2_vs_1', two.opsPerSecond / one.opsPerSecond);
+  // What bounds the ratio: the vendor's limit caps two instances at limit / (one's rate), and on
+  // this machine two service processes, PostgreSQL and the endpoint share these cores.
+  metric('scale_ratio_ceiling_from_vendor_limit', Math.min(2, (LIMIT.requests * 1000) / LIMIT.intervalMs / one.opsPerSecond));
+  metric('scale_cpu_cores', availableParallelism(), 0);
   metric('scale_requests_over_vendor_limit', one.overLimit + two.overLimit, 0);
   // Without a rate limit there is no shared budget to take per request (one store transaction
   // under a lock that every instance queues for): what the instances themselves can do.

@@ -19,7 +19,8 @@ import { Metrics } from '../core/metrics.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
-import { shareMediaThroughStore } from '../core/media-store.js';
+import { openS3Media } from '../core/media-s3.js';
+import { shareMedia, shareMediaThroughStore } from '../core/media-store.js';
 import { createApp, type ConnectorReadiness } from './app.js';
 import { Alerts } from '../core/security/alerts.js';
 import { AlertSinksConnector, alertSinksMetadata } from '../core/security/alert-sinks.js';
@@ -150,8 +151,19 @@ export class Service {
     const store = await openStore(config.store.url);
     const service = new Service(options, config, store, log);
     service.#logOutput = logOutput;
-    // Instances of one PostgreSQL store share no disk: media go through the store as well.
-    if (store.dialect === 'postgres') service.#unshareMedia = shareMediaThroughStore(resolve(config.whatsapp.media.dir), store);
+    // Instances share no disk: media go through object storage or, on PostgreSQL, the store as well.
+    const media = config.whatsapp.media;
+    if (media.store === 's3') {
+      const shared = await openS3Media(media.s3!).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
+      const unshare = shareMedia(resolve(media.dir), shared);
+      service.#unshareMedia = () => {
+        unshare();
+        shared.close?.();
+      };
+    } else if (store.dialect === 'postgres') service.#unshareMedia = shareMediaThroughStore(resolve(media.dir), store);
     await service.#applyConnectors(buildConnectors(config, log));
     service.#processing = service.#processLoop();
     service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());

@@ -87,6 +87,30 @@ export const whatsappSection = z.strictObject({
       fetch: z.boolean().default(true),
       dir: z.string().default('./data/media'),
       maxBytes: z.number().int().min(1).default(100 * 1024 * 1024),
+      /**
+       * Where the instances share media files: `auto` keeps them in the store on PostgreSQL
+       * (`media_blobs`, in backups) and on this disk only with SQLite; `s3` keeps them in
+       * S3-compatible object storage (`s3` below), outside the store and its backups.
+       */
+      store: z.enum(['auto', 's3']).default('auto'),
+      s3: z
+        .strictObject({
+          bucket: z.string().min(1, 'required: the bucket media files go to'),
+          region: z.string().min(1).default('us-east-1'),
+          /** An S3-compatible server other than AWS (https, or http on this machine). */
+          endpoint: vendorUrl.optional(),
+          prefix: z.string().default('media/'),
+          /** Write them as ${S3_ACCESS_KEY_ID} and ${S3_SECRET_ACCESS_KEY}; without them the library's default chain applies. */
+          accessKeyId: z.string().min(1).optional(),
+          secretAccessKey: z.string().min(1).optional(),
+        })
+        .optional(),
+    })
+    .superRefine((media, ctx) => {
+      if (media.store === 's3' && !media.s3) ctx.addIssue({ code: 'custom', path: ['s3'], message: 'required with store: s3 (at least s3.bucket)' });
+      if (media.s3 && (media.s3.accessKeyId === undefined) !== (media.s3.secretAccessKey === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['s3'], message: 'give both accessKeyId and secretAccessKey, or neither (the default credential chain)' });
+      }
     })
     .prefault({}),
   /**

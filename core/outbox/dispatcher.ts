@@ -142,6 +142,8 @@ export class ConnectorDispatcher {
     // Whatever is still leased to us goes back without using up an attempt.
     await releaseOperations(this.#store.db, this.#options.workerId, [...this.#inFlight], Date.now());
     this.#inFlight.clear();
+    // Room reserved and not used goes back for the other instances.
+    await this.#budget.releaseBlocks(this.id);
     await this.connector.close?.();
   }
 
@@ -335,13 +337,12 @@ export class ConnectorDispatcher {
           if (pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, pausedUntil - Date.now()));
         }
         // Every budget at once, stamped at the same moment, just before the request goes out.
-        const taken = budgets.length > 0 ? await this.#budget.acquireAll(budgets, weight, this.#stopping.signal) : [];
+        const ticket = await this.#budget.take(budgets, weight, this.#stopping.signal);
         if (limit && perDay) {
-          this.#metrics?.vendorQuotaRemaining.set({ connector }, perDay - taken.at(-1)!.usedToday);
+          this.#metrics?.vendorQuotaRemaining.set({ connector }, perDay - ticket.usedToday);
           this.#metrics?.vendorQuotaMax.set({ connector }, perDay);
         }
-        const slots = taken.map((t) => t.slot);
-        return { settle: () => this.#budget.settle(slots) };
+        return { settle: () => ticket.settle() };
       },
       recordVendorCall: (status: number) => {
         this.#metrics?.vendorCalls.inc({ connector, status: String(status) });
@@ -510,6 +511,8 @@ export class ConnectorDispatcher {
     }
     if (pauseUntil > now) {
       await this.#budget.pauseUntil(this.id, pauseUntil);
+      // Room this instance reserved ahead would let it keep calling through the pause.
+      await this.#budget.releaseBlocks(this.id);
       this.#log.warn({ pauseMs: pauseUntil - now }, 'vendor asked us to slow down; pausing this connector');
     }
     if (credentialProblem !== undefined) this.block(credentialProblem);

@@ -170,13 +170,13 @@ export async function healBusyKeys(tx: Db, now: number): Promise<number> {
  */
 export async function rebuildOrderingKeys(tx: Db): Promise<void> {
   await tx.deleteFrom('outbox_keys').execute();
+  // One insert, readiness included: inserting and then updating every row would leave a dead
+  // copy of each behind on PostgreSQL, which every claim then steps over until a vacuum.
   await sql`
     insert into outbox_keys (connector, ordering_key, head_id, ready_at)
-    select connector, ordering_key, min(id), null from outbox
-    where state in ('pending', 'in_flight')
-    group by connector, ordering_key`.execute(tx);
-  await sql`
-    update outbox_keys set ready_at = (
-      select case when h.state = 'pending' then h.run_at end from outbox h where h.id = outbox_keys.head_id
-    )`.execute(tx);
+    select f.connector, f.ordering_key, f.head_id, case when h.state = 'pending' then h.run_at end
+    from (select connector, ordering_key, min(id) as head_id from outbox
+          where state in ('pending', 'in_flight')
+          group by connector, ordering_key) f
+    join outbox h on h.id = f.head_id`.execute(tx);
 }

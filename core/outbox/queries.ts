@@ -127,9 +127,10 @@ export interface ClaimOptions {
 export async function claimOperations(store: Store, connector: string, workerId: string, options: ClaimOptions): Promise<OutboxOperation[]> {
   const { limit, leaseMs, now } = options;
   const runLength = Math.max(1, options.runLength ?? 1);
+  if (store.dialect === 'postgres') return claimInOneStatement(store, connector, workerId, { limit, leaseMs, now, runLength });
   // The attempt must be on disk before the vendor is called: it is what triggers reconcile after a crash.
   return store.durably((db) => db.transaction().execute(async (tx) => {
-    let readyKeys = tx
+    const readyKeys = tx
       .selectFrom('outbox_keys')
       .select(['ordering_key', 'head_id'])
       .where('connector', '=', connector)
@@ -137,8 +138,6 @@ export async function claimOperations(store: Store, connector: string, workerId:
       .orderBy('ready_at')
       .orderBy('head_id')
       .limit(limit);
-    // Another instance's claim holds its keys' rows: take the next ready ones instead of waiting.
-    if (store.dialect === 'postgres') readyKeys = readyKeys.forUpdate().skipLocked();
     const keys = await readyKeys.execute();
     if (keys.length === 0) return [];
     const perKey = Math.max(1, Math.min(runLength, Math.floor(limit / keys.length)));
@@ -200,6 +199,57 @@ export async function claimOperations(store: Store, connector: string, workerId:
     }
     return rows.sort((a, b) => a.id - b.id).map(toOperation);
   }));
+}
+
+/**
+ * The same claim as SQLite's, on PostgreSQL in one statement: a claim of 200 heads took six
+ * round trips (begin, ready keys, heads, two updates, commit), and on a busy server each round
+ * trip costs more than the work. Every step reads the same snapshot; the key rows stay locked
+ * (FOR UPDATE SKIP LOCKED: another instance takes the next ready keys instead of waiting) until
+ * the statement commits. A run is each key's open operations from its head on (its own index
+ * range, `outbox_ordering_open`), cut at the first one not due; a key whose row names no due
+ * head is stale and put right afterwards.
+ */
+async function claimInOneStatement(store: Store, connector: string, workerId: string, options: Required<ClaimOptions>): Promise<OutboxOperation[]> {
+  const { limit, leaseMs, now, runLength } = options;
+  const bigint = (value: number) => sql`cast(${value} as bigint)`;
+  const result = await sql<{ ops: OutboxRow[]; stale: string[] }>`
+    with ready as (
+      select ordering_key, head_id from outbox_keys
+      where connector = ${connector} and ready_at <= ${bigint(now)}
+      order by ready_at, head_id
+      limit ${bigint(limit)}
+      for update skip locked
+    ), sized as (
+      -- A run never takes room from other ready keys: each key gets an equal share of the limit.
+      select ordering_key, head_id, greatest(1, least(${bigint(runLength)}, ${bigint(limit)} / count(*) over ())) as per_key from ready
+    ), run as (
+      select s.ordering_key, s.head_id, o.id, o.due, bool_and(o.due) over (partition by s.ordering_key order by o.id) as due_so_far
+      from sized s
+      left join lateral (
+        select p.id, (p.state = 'pending' and p.run_at <= ${bigint(now)}) as due from outbox p
+        where p.connector = ${connector} and p.ordering_key = s.ordering_key and ${OPEN_STATES} and p.id >= s.head_id
+        order by p.id
+        limit s.per_key
+      ) o on true
+    ), fresh as (
+      select ordering_key from run where id = head_id and due
+    ), claimed as (
+      update outbox set state = 'in_flight', locked_by = ${workerId}, lease_until = ${bigint(now + leaseMs)}, attempts = attempts + 1, updated_at = ${bigint(now)}
+      where id in (select id from run where due_so_far and ordering_key in (select ordering_key from fresh)) and state = 'pending'
+      returning *
+    ), busy as (
+      update outbox_keys set ready_at = null
+      where connector = ${connector} and ordering_key in (select ordering_key from fresh)
+      returning 1
+    )
+    select
+      (select coalesce(json_agg(c order by c.id), '[]'::json) from claimed c) as ops,
+      (select coalesce(json_agg(r.ordering_key), '[]'::json) from ready r where r.ordering_key not in (select ordering_key from fresh)) as stale`.execute(store.db);
+  const { ops, stale } = result.rows[0]!;
+  // A key row that does not match its operations is put right, and claimed next time.
+  if (stale.length > 0) await inTransaction(store.db, (tx) => refreshOrderingKeys(tx, stale.map((orderingKey) => ({ connector, orderingKey })), now));
+  return ops.map(toOperation);
 }
 
 /** The keys of the operations a statement changed, to refresh their queue state. */

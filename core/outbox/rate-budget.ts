@@ -1,6 +1,13 @@
 // A vendor's rate limit belongs to the vendor account, not to one process: the budget is kept
 // in the store as a sliding log of requests, so N instances together never exceed the limit.
 // After a 429 the whole connector waits out `Retry-After`, on every instance.
+//
+// Taking room one request at a time costs each request a store transaction under a lock every
+// instance queues for, so instances added mostly wait for each other. `take` reserves room in
+// blocks instead (a share of the window in one log row) and hands it out locally; the block's
+// row counts its whole size from the moment it was reserved until it is closed, when it shrinks
+// to what was used and is stamped with the last answer. Counting room not yet used is the safe
+// side of the vendor's count; the only cost is that another instance may wait for it a moment.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RateLimit } from '../connector.js';
 import type { Store } from '../store/store.js';
@@ -14,12 +21,142 @@ function safetyMargin(limit: RateLimit): number {
   return Math.max(10, Math.round(limit.intervalMs * 0.001));
 }
 
+/** Room reserved by `take`, handed out locally until it is used up or too old to be trusted. */
+interface RateBlock {
+  readonly key: string;
+  readonly slot: number;
+  readonly size: number;
+  readonly openUntil: number;
+  used: number;
+  /** Requests of this block whose answer has not come yet. */
+  outstanding: number;
+  lastAnswerAt: number;
+  closed: boolean;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** A request's room: call `settle` when its answer came. */
+export interface RateTicket {
+  readonly usedToday: number;
+  settle(): Promise<void>;
+}
+
+/** How much of a window one block reserves, and for how long it may be handed out. */
+export function blockShape(limit: RateLimit): { size: number; openMs: number } {
+  // A tenth of the window's room, so several instances each hold a block and none waits long for
+  // another's leftovers; open for a fifth of the window, so a block never outlives its row's
+  // window while its requests are still out (a request slower than the rest of the window is
+  // the same edge as with one row per request).
+  return { size: Math.max(1, Math.min(50, Math.floor(limit.requests / 10))), openMs: Math.max(1, Math.floor(limit.intervalMs / 5)) };
+}
+
 export class RateBudget {
   readonly #store: Store;
   #acquisitions = 0;
+  readonly #blocks = new Map<string, RateBlock>();
+  /** One reservation at a time per key: concurrent requests wait for it rather than reserve their own. */
+  readonly #reserving = new Map<string, Promise<RateBlock>>();
+  readonly #closing = new Set<Promise<void>>();
+  readonly #useBlocks: boolean;
 
-  constructor(store: Store) {
+  /** `blocks: false` takes one row per request (what `take` does for budgets blocks do not serve). */
+  constructor(store: Store, options: { blocks?: boolean } = {}) {
     this.#store = store;
+    this.#useBlocks = options.blocks ?? true;
+  }
+
+  /**
+   * Room for one request of `weight` in every budget it needs. A request needing only the
+   * connector's own window is served from a reserved block; one that needs several budgets at
+   * once (an endpoint's or a ticket's limit beside the account's) or a daily allowance takes its
+   * room on its own (`acquireAll`), since a block per combination would hold room nobody else
+   * could use.
+   */
+  async take(budgets: ReadonlyArray<{ key: string; limit: RateLimit; perDay?: number }>, weight: number, signal?: AbortSignal): Promise<RateTicket> {
+    const only = budgets.length === 1 ? budgets[0]! : undefined;
+    if (!this.#useBlocks || only === undefined || only.perDay !== undefined || weight > blockShape(only.limit).size) {
+      const taken = budgets.length > 0 ? await this.acquireAll(budgets, weight, signal) : [];
+      const slots = taken.map((t) => t.slot);
+      return { usedToday: taken.at(-1)?.usedToday ?? 0, settle: () => this.settle(slots) };
+    }
+    for (;;) {
+      signal?.throwIfAborted();
+      let block = this.#blocks.get(only.key);
+      if (block && (block.closed || Date.now() >= block.openUntil || block.used + weight > block.size)) {
+        this.#close(block);
+        block = undefined;
+      }
+      if (!block) {
+        let reserving = this.#reserving.get(only.key);
+        if (!reserving) {
+          reserving = this.#reserve(only.key, only.limit, signal).finally(() => this.#reserving.delete(only.key));
+          this.#reserving.set(only.key, reserving);
+        }
+        await reserving;
+        continue;
+      }
+      block.used += weight;
+      block.outstanding++;
+      const held = block;
+      let settled = false;
+      return {
+        usedToday: 0,
+        settle: async () => {
+          if (settled) return;
+          settled = true;
+          held.outstanding--;
+          held.lastAnswerAt = Date.now();
+          if (held.closed && held.outstanding === 0) await this.#finish(held);
+        },
+      };
+    }
+  }
+
+  async #reserve(key: string, limit: RateLimit, signal?: AbortSignal): Promise<RateBlock> {
+    const { size, openMs } = blockShape(limit);
+    // Less than a whole block when the window has less room left: take what fits, at least one.
+    const [taken] = await this.acquireAll([{ key, limit }], size, signal, true);
+    const now = Date.now();
+    const block: RateBlock = {
+      key,
+      slot: taken!.slot,
+      size: taken!.weight,
+      openUntil: now + openMs,
+      used: 0,
+      outstanding: 0,
+      lastAnswerAt: now,
+      closed: false,
+      timer: setTimeout(() => this.#close(block), openMs).unref(),
+    };
+    this.#blocks.set(key, block);
+    return block;
+  }
+
+  /** No more requests from this block; once its last answer is in, its row shrinks to what was used. */
+  #close(block: RateBlock): void {
+    if (block.closed) return;
+    block.closed = true;
+    clearTimeout(block.timer);
+    if (this.#blocks.get(block.key) === block) this.#blocks.delete(block.key);
+    if (block.outstanding === 0) void this.#finish(block);
+  }
+
+  #finish(block: RateBlock): Promise<void> {
+    const db = this.#store.db;
+    const work = (async () => {
+      if (block.used === 0) await db.deleteFrom('rate_events').where('id', '=', block.slot).execute();
+      else await db.updateTable('rate_events').set({ at: block.lastAnswerAt, weight: block.used }).where('id', '=', block.slot).execute();
+    })();
+    // A store error leaves the row as it was: over-counted, never under.
+    const tracked = work.catch(() => undefined).finally(() => this.#closing.delete(tracked));
+    this.#closing.add(tracked);
+    return tracked;
+  }
+
+  /** Closes every block (the dispatcher stops, or the vendor said to pause): unused room goes back. */
+  async releaseBlocks(key?: string): Promise<void> {
+    for (const block of [...this.#blocks.values()]) if (key === undefined || block.key === key) this.#close(block);
+    await Promise.all([...this.#closing]);
   }
 
   /**
@@ -32,13 +169,20 @@ export class RateBudget {
    * the vendor counts the request on arrival, which can be well after we took the slot) and the
    * day's count.
    */
-  async acquireAll(budgets: ReadonlyArray<{ key: string; limit: RateLimit; perDay?: number }>, weight: number, signal?: AbortSignal): Promise<Array<{ slot: number; usedToday: number }>> {
+  async acquireAll(
+    budgets: ReadonlyArray<{ key: string; limit: RateLimit; perDay?: number }>,
+    weight: number,
+    signal?: AbortSignal,
+    /** Take as much of `weight` as fits (at least 1) instead of waiting for all of it: a block. */
+    partial = false,
+  ): Promise<Array<{ slot: number; usedToday: number; weight: number }>> {
     for (const { limit } of budgets) {
       if (weight > limit.requests) throw new RangeError(`Expected \`weight\` to be at most ${limit.requests}, got ${weight}`);
     }
     // One lock order for every caller, so two requests needing the same budgets cannot deadlock.
     const ordered = [...budgets].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    let taken: Array<{ slot: number; usedToday: number }> = [];
+    let taken: Array<{ slot: number; usedToday: number; weight: number }> = [];
+    let granted = weight;
     for (;;) {
       signal?.throwIfAborted();
       const waitMs = await this.#store.db.transaction().execute(async (tx) => {
@@ -64,13 +208,14 @@ export class RateBudget {
             .where('connector', '=', key)
             .where('at', '>', windowStart)
             .executeTakeFirstOrThrow();
+          if (partial) granted = Math.min(weight, limit.requests - Number(inWindow.used));
           // Room opens when the oldest request in the window leaves it.
-          if (Number(inWindow.used) + weight > limit.requests) wait = Math.max(wait, Number(inWindow.oldest) + limit.intervalMs + safetyMargin(limit) - now + 1, 1);
+          if (partial ? granted < 1 : Number(inWindow.used) + weight > limit.requests) wait = Math.max(wait, Number(inWindow.oldest) + limit.intervalMs + safetyMargin(limit) - now + 1, 1);
         }
         if (wait > 0) return wait;
-        const slots = new Map<string, { slot: number; usedToday: number }>();
+        const slots = new Map<string, { slot: number; usedToday: number; weight: number }>();
         for (const { key, perDay } of ordered) {
-          const slot = (await tx.insertInto('rate_events').values({ connector: key, at: now, weight }).returning('id').executeTakeFirstOrThrow()).id;
+          const slot = (await tx.insertInto('rate_events').values({ connector: key, at: now, weight: granted }).returning('id').executeTakeFirstOrThrow()).id;
           let usedToday = 0;
           if (perDay !== undefined) {
             const { dayStart, used } = usedSoFar.get(key)!;
@@ -82,7 +227,7 @@ export class RateBudget {
               .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value, updated_at: now }))
               .execute();
           }
-          slots.set(key, { slot, usedToday });
+          slots.set(key, { slot, usedToday, weight: granted });
         }
         taken = budgets.map((b) => slots.get(b.key)!);
         return 0;

@@ -336,7 +336,7 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           .execute();
         // The claim: a connector's ready keys, oldest turn first.
         await db.schema.createIndex('outbox_keys_ready').on('outbox_keys').columns(['connector', 'ready_at', 'head_id']).execute();
-        // The same statements as rebuildOrderingKeys (restore), written out: a migration must not
+        // The same rows as rebuildOrderingKeys (restore) builds, written out: a migration must not
         // change when the code it would import does.
         await sql`
           insert into outbox_keys (connector, ordering_key, head_id, ready_at)

@@ -65,6 +65,14 @@ describe('config', () => {
     expect(problemsOf({ ...base, connectors: { webhook: { enabled: false } } })).toEqual([]);
   });
 
+  it('asks for a bucket with media in object storage, and for both keys or neither', () => {
+    const media = (m: object) => ({ whatsapp: { ...base.whatsapp, media: m } });
+    expect(problemsOf(media({ store: 's3' }))).toEqual(['whatsapp.media.s3: required with store: s3 (at least s3.bucket)']);
+    expect(problemsOf(media({ store: 's3', s3: { bucket: 'm', accessKeyId: 'AKIA' } }))[0]).toMatch(/^whatsapp\.media\.s3: give both accessKeyId and secretAccessKey, or neither/);
+    expect(problemsOf(media({ store: 's3', s3: { bucket: 'm', endpoint: 'http://s3.example.com' } }))[0]).toMatch(/whatsapp\.media\.s3\.endpoint.*must use https/);
+    expect(problemsOf(media({ store: 's3', s3: { bucket: 'm', endpoint: 'http://127.0.0.1:9000' } }))).toEqual([]);
+  });
+
   it('refuses plain http to anything but loopback', () => {
     expect(problemsOf({ ...base, connectors: { webhook: { enabled: true, url: 'http://example.com/x' } } })[0]).toMatch(
       /^connectors\.webhook\.url: "http:\/\/example.com\/x" must use https/,
