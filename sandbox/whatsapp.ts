@@ -209,6 +209,120 @@ export function messagesEnvelope(value: Record<string, unknown>, business: { pho
   });
 }
 
+/** One message of a simulated WhatsApp Business app chat history. */
+export interface PastMessage {
+  readonly id: string;
+  /** The customer's number (the thread) the message belongs to. */
+  readonly customer: string;
+  readonly fromBusiness: boolean;
+  /** Unix seconds (the device's time). */
+  readonly timestamp: number;
+  readonly text?: string;
+  /** A media message: a placeholder until a later webhook carries `media`. */
+  readonly placeholder?: boolean;
+  readonly media?: { readonly kind: 'image'; readonly id: string; readonly mimeType: string; readonly caption?: string };
+  readonly status?: string;
+}
+
+/**
+ * A coexistence onboarding's history as Meta sends it: the messages of each phase in chunks of
+ * at most `chunkSize` (numbered by chunk_order), each chunk a webhook grouping its messages by
+ * thread, with the sync's overall progress (100 on the last). Chunks come out of order, so the
+ * caller shuffles them as it likes.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/
+ */
+export function historyWebhooks(
+  messages: readonly PastMessage[],
+  business: { phoneNumberId: string; displayNumber: string },
+  options: { chunkSize: number; onboardedAt: number },
+): string[] {
+  const day = 86_400;
+  const phaseOf = (m: PastMessage) => (options.onboardedAt - m.timestamp <= day ? 0 : options.onboardedAt - m.timestamp <= 90 * day ? 1 : 2);
+  const chunks: Array<{ phase: number; order: number; messages: PastMessage[] }> = [];
+  for (const phase of [0, 1, 2]) {
+    // A phase with no history sends nothing.
+    const ofPhase = messages.filter((m) => phaseOf(m) === phase).sort((a, b) => a.timestamp - b.timestamp);
+    for (let i = 0; i < ofPhase.length; i += options.chunkSize) chunks.push({ phase, order: i / options.chunkSize + 1, messages: ofPhase.slice(i, i + options.chunkSize) });
+  }
+  return chunks.map((chunk, index) => {
+    const threads = new Map<string, unknown[]>();
+    for (const m of chunk.messages) {
+      const body = m.placeholder
+        ? { type: 'media_placeholder' }
+        : m.media
+          ? { type: m.media.kind, [m.media.kind]: { id: m.media.id, mime_type: m.media.mimeType, ...(m.media.caption ? { caption: m.media.caption } : {}) } }
+          : { type: 'text', text: { body: m.text ?? '' } };
+      const message = {
+        from: m.fromBusiness ? business.displayNumber : m.customer,
+        // `to` only on the business's own messages.
+        ...(m.fromBusiness ? { to: m.customer } : {}),
+        id: m.id,
+        timestamp: String(m.timestamp),
+        ...body,
+        history_context: { status: m.status ?? (m.fromBusiness ? 'read' : 'delivered') },
+      };
+      threads.set(m.customer, [...(threads.get(m.customer) ?? []), message]);
+    }
+    return historyEnvelope(business, {
+      metadata: { phase: chunk.phase, chunk_order: chunk.order, progress: Math.round(((index + 1) / chunks.length) * 100) },
+      threads: [...threads].map(([id, list]) => ({ id, messages: list })),
+    });
+  });
+}
+
+/** One `history` webhook body holding one chunk (or a declined sync's errors). */
+export function historyEnvelope(business: { phoneNumberId: string; displayNumber: string }, chunk: Record<string, unknown>): string {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: '419561257915477',
+        changes: [
+          {
+            field: 'history',
+            value: { messaging_product: 'whatsapp', metadata: { display_phone_number: business.displayNumber, phone_number_id: business.phoneNumberId }, history: [chunk] },
+          },
+        ],
+      },
+    ],
+  });
+}
+
+/**
+ * The app's address book as `smb_app_state_sync` sends it.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_app_state_sync/
+ */
+export function appContactsWebhook(
+  business: { phoneNumberId: string; displayNumber: string },
+  contacts: ReadonlyArray<{ phone: string; fullName?: string; firstName?: string; action?: 'add' | 'remove' }>,
+  at: number,
+): string {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: '419561257915477',
+        changes: [
+          {
+            field: 'smb_app_state_sync',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: business.displayNumber, phone_number_id: business.phoneNumberId },
+              state_sync: contacts.map((c) => ({
+                type: 'contact',
+                // Names are left out of removals.
+                contact: c.action === 'remove' ? { phone_number: c.phone } : { full_name: c.fullName, first_name: c.firstName, phone_number: c.phone },
+                action: c.action ?? 'add',
+                metadata: { timestamp: String(at) },
+              })),
+            },
+          },
+        ],
+      },
+    ],
+  });
+}
+
 /** A simulated customer: a number (null when a username user withholds it), and a BSUID and username once they have them. */
 export interface SimulatedCustomer {
   readonly waId: string | null;

@@ -47,6 +47,7 @@ export function toMessage(row: MessageRow): Message {
     replyToId: row.reply_to_id,
     origin: row.origin,
     warnings: row.warnings === null ? [] : (JSON.parse(row.warnings) as string[]),
+    ...(row.history ? { history: true } : {}),
   };
 }
 
@@ -89,7 +90,13 @@ async function freshCrmKey(db: Db, natural: string, id: string): Promise<string>
  */
 export async function resolveContact(
   db: Db,
-  input: { customer: CustomerIdentity; profileName: string | null; now: number },
+  input: {
+    customer: CustomerIdentity;
+    profileName: string | null;
+    now: number;
+    /** A name kept only while the contact has none (e.g. from the business's own address book). */
+    profileNameIfEmpty?: string | null;
+  },
 ): Promise<ContactResolution | undefined> {
   const waId = input.customer.waId === null ? null : (toE164(input.customer.waId) ?? null);
   const { bsuid, parentBsuid, username } = input.customer;
@@ -107,7 +114,7 @@ export async function resolveContact(
       parent_bsuid: parentBsuid,
       username,
       user_id: null,
-      profile_name: input.profileName,
+      profile_name: input.profileName ?? input.profileNameIfEmpty ?? null,
       created_at: input.now,
       updated_at: input.now,
     };
@@ -140,7 +147,7 @@ export async function resolveContact(
     bsuid: bsuid ?? row.bsuid,
     parent_bsuid: parentBsuid ?? row.parent_bsuid,
     username: username ?? row.username,
-    profile_name: input.profileName ?? row.profile_name,
+    profile_name: input.profileName ?? row.profile_name ?? input.profileNameIfEmpty ?? null,
   };
   const relinkedFrom = [...new Set(elsewhere.map((k) => k.contact_id))];
   if ((Object.keys(next) as Array<keyof typeof next>).some((k) => next[k] !== row[k])) {
@@ -257,6 +264,7 @@ export async function insertMessage(
       created_at: now,
       origin: message.origin,
       warnings: message.warnings.length > 0 ? JSON.stringify(message.warnings) : null,
+      history: message.history ? 1 : 0,
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .executeTakeFirst();

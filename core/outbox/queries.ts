@@ -123,17 +123,23 @@ export async function claimOperations(store: Store, connector: string, workerId:
   const runLength = Math.max(1, options.runLength ?? 1);
   // The attempt must be on disk before the vendor is called: it is what triggers reconcile after a crash.
   return store.durably((db) => db.transaction().execute(async (tx) => {
-    let readyKeys = tx
-      .selectFrom('outbox_keys')
-      .select(['ordering_key', 'head_id'])
-      .where('connector', '=', connector)
-      .where('ready_at', '<=', now)
-      .orderBy('ready_at')
-      .orderBy('head_id')
-      .limit(limit);
-    // Another instance's claim holds its keys' rows: take the next ready ones instead of waiting.
-    if (store.dialect === 'postgres') readyKeys = readyKeys.forUpdate().skipLocked();
-    const keys = await readyKeys.execute();
+    // Lane 0 (live work) first; background keys fill what room is left. Each lane is one index range.
+    const keys: Array<{ ordering_key: string; head_id: number }> = [];
+    for (const lane of [0, 1]) {
+      if (keys.length >= limit) break;
+      let readyKeys = tx
+        .selectFrom('outbox_keys')
+        .select(['ordering_key', 'head_id'])
+        .where('connector', '=', connector)
+        .where('lane', '=', lane)
+        .where('ready_at', '<=', now)
+        .orderBy('ready_at')
+        .orderBy('head_id')
+        .limit(limit - keys.length);
+      // Another instance's claim holds its keys' rows: take the next ready ones instead of waiting.
+      if (store.dialect === 'postgres') readyKeys = readyKeys.forUpdate().skipLocked();
+      keys.push(...(await readyKeys.execute()));
+    }
     if (keys.length === 0) return [];
     const perKey = Math.max(1, Math.min(runLength, Math.floor(limit / keys.length)));
     const ids: number[] = [];
