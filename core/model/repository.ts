@@ -207,7 +207,7 @@ export async function messageExists(db: Db, messageId: string): Promise<boolean>
 /**
  * The thread a message at `sentAt` belongs to: the latest thread of this contact and business
  * number unless the message comes more than `gapMs` after its last message. A late arrival
- * (older than the latest message) joins the thread that was open at its time.
+ * (older than the latest message) joins the thread that was open at its time, or starts one.
  */
 export async function threadFor(
   db: Db,
@@ -220,10 +220,13 @@ export async function threadFor(
   if (latest && sentAt >= latest.last_message_at) {
     target = sentAt - latest.last_message_at <= gapMs ? latest : undefined;
   } else if (latest) {
-    target =
-      (await base.where('started_at', '<=', sentAt).orderBy('started_at', 'desc').limit(1).executeTakeFirst()) ??
-      (await base.orderBy('started_at', 'asc').limit(1).executeTakeFirst());
-    if (target && target.started_at - sentAt > gapMs) target = undefined;
+    // Within the gap of the thread before it (or inside it), else of the thread after it, else its
+    // own: an imported history comes in any order, and a message weeks older than the thread it
+    // would otherwise join is another conversation.
+    const before = await base.where('started_at', '<=', sentAt).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+    const after = await base.where('started_at', '>', sentAt).orderBy('started_at', 'asc').limit(1).executeTakeFirst();
+    if (before && sentAt - before.last_message_at <= gapMs) target = before;
+    else if (after && after.started_at - sentAt <= gapMs) target = after;
   }
   if (target) {
     const started = Math.min(target.started_at, sentAt);

@@ -81,6 +81,19 @@ describe.each(STORE_KINDS)('history import on %s', (kind) => {
     expect(Math.max(...chunks.map((c) => c.progress))).toBe(100);
   });
 
+  it('keeps conversations weeks apart in threads of their own when the newer ones come first', async () => {
+    const { engine, inbox, recorded } = setup();
+    const conversation = (n: number): PastMessage[] =>
+      [0, 1, 2].map((m) => ({ id: `wamid.C${n}.${m}`, customer: '447700900461', fromBusiness: m === 1, timestamp: ONBOARDED - (100 - n * 30) * 86_400 + m * 60, text: `c${n}.${m}` }));
+    // Newest conversation first, then the oldest, then the middle one: the middle one must not join the oldest.
+    for (const n of [2, 0, 1]) for (const body of historyWebhooks(conversation(n), business, { chunkSize: 3, onboardedAt: ONBOARDED })) await inbox.accept('whatsapp', body);
+    await engine.processPending();
+    const threadOf = new Map(recorded().map((c) => [c.message.id, c.thread.id]));
+    const threads = [0, 1, 2].map((n) => new Set([0, 1, 2].map((m) => threadOf.get(`wamid.C${n}.${m}`))));
+    for (const t of threads) expect(t.size).toBe(1);
+    expect(new Set(threads.map((t) => [...t][0])).size).toBe(3);
+  });
+
   it('does not write again a past message already known from a live webhook (same wamid)', async () => {
     const { engine, inbox, recorded } = setup();
     const live = { from: '447700900461', id: 'wamid.SEENLIVE', timestamp: ONBOARDED - 3600, body: 'seen live' };
