@@ -169,6 +169,11 @@ export class ConnectorDispatcher {
   }
 
   /** Runs the connector's setup; a failure blocks dispatch with the reason (operations stay queued). */
+  /** A context for one-off vendor calls outside the queue (the command line): the same shared rate budget. */
+  executionContext(): ExecutionContext {
+    return this.#context();
+  }
+
   async runSetup(): Promise<{ ok: true; actions: string[] } | { ok: false; reason: string }> {
     if (!this.connector.setup) return { ok: true, actions: [] };
     try {
