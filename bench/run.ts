@@ -9,7 +9,8 @@
 // claim_ms_* with 1,000,000 pending in one key and over 100,000 keys against claim_ms_empty, per store;
 // scale: two instances on one PostgreSQL against one, scale_requests_over_vendor_limit = 0, scale_operations_run_twice = 0.
 // Issue 24: zendesk_shuffled_settle_* with settleMs 0 and 2000 (calls, comments, lines marked late, landing latency).
-// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, settle, backup, outbox, scale;
+// Issue 19 (history): history_requests_over_limit = 0, history_live_latency_ratio_during_vs_baseline near 1, history_messages_per_vendor_call.
+// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, settle, backup, outbox, scale, history;
 // `outbox hotkey` or `outbox claims` runs half of it).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -31,6 +32,7 @@ import { benchZendeskSettle } from './zendesk-settle.js';
 import { benchBackup } from './backup.js';
 import { benchOutbox } from './outbox.js';
 import { benchScale } from './scale.js';
+import { benchHistory } from './history.js';
 import { closedLoop, openLoop, percentile, type LoadTarget } from './load.js';
 
 function metric(name: string, value: number, digits = 2): void {
@@ -167,7 +169,7 @@ async function benchPendingRss(): Promise<void> {
 }
 
 const only = process.argv[2];
-const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), settle: () => benchZendeskSettle(metric), backup: () => benchBackup(metric), outbox: () => benchOutbox(metric, process.argv[3]), scale: () => benchScale(metric) };
+const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), settle: () => benchZendeskSettle(metric), backup: () => benchBackup(metric), outbox: () => benchOutbox(metric, process.argv[3]), scale: () => benchScale(metric), history: () => benchHistory(metric) };
 for (const [name, run] of Object.entries(suites)) {
   if (only && only !== name) continue;
   await run();

@@ -5,6 +5,7 @@ import type { SyncError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { JsonValue, ModelChange, OutboundReply, StoredMedia } from './model/types.js';
 import type { OperationDraft, OutboxOperation } from './outbox/queries.js';
+import { BACKGROUND_KEY_PREFIX } from './outbox/key-queue.js';
 
 /** A vendor rate limit: at most `requests` calls in any `intervalMs` window. */
 export interface RateLimit {
@@ -241,4 +242,18 @@ export function resolveTuning(
     backoffBaseMs: overrides?.backoffBaseMs ?? defaults.backoffBaseMs,
     backoffMaxMs: overrides?.backoffMaxMs ?? defaults.backoffMaxMs,
   };
+}
+
+/**
+ * Where a connector queues the write of a recorded message (or its media): live messages on the
+ * contact's key, in order with everything else of that person; messages of an imported chat
+ * history on a background key of their own, claimed after live work and batched freely (the
+ * CRM's timeline orders them by their original time). A history placeholder that got its media
+ * later is written again under a key of its own.
+ */
+export function messagePlacement(change: Extract<ModelChange, { type: 'message.recorded' | 'media.stored' }>): { key: string; orderingKey: string; history: boolean } {
+  const { message } = change;
+  if (!message.history) return { key: message.id, orderingKey: `contact:${change.contact.id}`, history: false };
+  const refilled = change.type === 'message.recorded' && change.refilled === true;
+  return { key: refilled ? `${message.id}:media` : message.id, orderingKey: `${BACKGROUND_KEY_PREFIX}message:${message.id}`, history: true };
 }

@@ -22,7 +22,7 @@ import {
 } from './model/repository.js';
 import { maskIdentifier } from './model/identity.js';
 import { explainReference } from './model/references.js';
-import type { DeliveryParser, InboundEvent, Message, ModelChange } from './model/types.js';
+import { DELIVERY_STATUSES, type DeliveryParser, type DeliveryStatus, type InboundAppContactEvent, type InboundEvent, type InboundHistoryChunkEvent, type InboundMessageEvent, type Message, type ModelChange } from './model/types.js';
 import { checkLinks, linkWarning, linksOutsideAllowList, type LinkPolicy } from './security/links.js';
 import type { Alerts } from './security/alerts.js';
 import { accountEventAlert, unknownSenderAlert, unknownStatusAlert } from './security/signals.js';
@@ -60,6 +60,13 @@ async function settlePendingSend(tx: Transaction<Database>, callbackData: string
   return true;
 }
 
+/** The original type a source gives a history media message whose media is not shared yet. */
+const HISTORY_PLACEHOLDER_TYPE = 'media_placeholder';
+
+function historyStatus(status: string | null): DeliveryStatus | null {
+  return status !== null && (DELIVERY_STATUSES as readonly string[]).includes(status) ? (status as DeliveryStatus) : null;
+}
+
 /** One parser per delivery source (`whatsapp`, `zendesk`): the source a delivery was stored under picks it. */
 export type DeliveryParsers = Readonly<Record<string, DeliveryParser>>;
 import { enqueueOperations, runPendingOperationNow } from './outbox/queries.js';
@@ -72,6 +79,8 @@ export interface EngineOptions {
   readonly servedNumbers: readonly string[];
   /** Phishing-link checks on customers' messages and agents' replies (security.links). */
   readonly links?: LinkPolicy & { readonly outboundReplies: 'off' | 'warn' | 'block' };
+  /** Coexistence onboarding: whether the business app's address book becomes contacts (whatsapp.history.appContacts). */
+  readonly history?: { readonly appContacts: boolean };
 }
 
 export interface ProcessResult {
@@ -235,7 +244,7 @@ export class Engine {
         continue;
       }
       const parse = this.#parsers[row.source];
-      const parsed = parse ? parse(row.body) : { events: [], problems: [`no parser for deliveries from "${row.source}"`] };
+      const parsed = parse ? parse(row.body, row.received_at) : { events: [], problems: [`no parser for deliveries from "${row.source}"`] };
       const problems = [...parsed.problems];
       const changes = await this.#applyEvents(tx, parsed.events, row.id, now, problems, nextSeq);
       operationsQueued += await this.planChanges(tx, changes, now);
@@ -289,6 +298,15 @@ export class Engine {
         if (event.kind === 'message' && event.direction === 'outbound') await this.#alerts?.raise(tx, unknownSenderAlert(event.businessNumberId), now);
         continue;
       }
+      if (event.kind === 'history.chunk') {
+        await this.#recordHistoryChunk(tx, event, deliveryId, now);
+        continue;
+      }
+      if (event.kind === 'app.contact') {
+        const change = await this.#appContact(tx, event, now);
+        if (change) changes.push(change);
+        continue;
+      }
       if (event.kind === 'identity') {
         // Identifiers seen together (e.g. a user_preferences webhook with wa_id and user_id) join the person they name.
         const linked = await linkKnownContact(tx, { customer: event.customer, profileName: event.profileName, now });
@@ -320,8 +338,15 @@ export class Engine {
         });
         continue;
       }
-      // A redelivered message (same wamid) changes nothing.
-      if (await messageExists(tx, event.messageId)) continue;
+      // A redelivered message (same wamid) changes nothing; nor does the history copy of a message
+      // already known live. Only a history placeholder's media, come later, fills it in.
+      if (await messageExists(tx, event.messageId)) {
+        if (event.history && !event.history.placeholder && event.media) {
+          const refilled = await this.#fillPlaceholder(tx, event, now, nextSeq);
+          if (refilled) changes.push(refilled);
+        }
+        continue;
+      }
       const resolved = await resolveContact(tx, {
         customer: event.customer,
         profileName: event.direction === 'inbound' ? event.profileName : null,
@@ -363,10 +388,12 @@ export class Engine {
         media: event.media,
         sentAt: event.sentAt,
         arrivalSeq: await nextSeq(),
-        status: null,
+        // The app's last status of the business's own past messages (read, delivered) is kept.
+        status: event.history && event.direction === 'outbound' ? historyStatus(event.history.status) : null,
         replyToId: event.replyToId,
         origin: null,
         warnings: findings.length > 0 ? ['suspicious_link'] : [],
+        ...(event.history ? { history: true } : {}),
       };
       await insertMessage(tx, { ...message, errors: event.errors, raw: event.raw }, now);
       if (event.media) {
@@ -393,5 +420,61 @@ export class Engine {
       }
     }
     return changes;
+  }
+
+  /** Counts one history chunk once (a redelivery changes nothing); a declined sync is said plainly. */
+  async #recordHistoryChunk(tx: Transaction<Database>, event: InboundHistoryChunkEvent, deliveryId: number, now: number): Promise<void> {
+    const declined = event.errors.length > 0;
+    await tx
+      .insertInto('history_chunks')
+      .values({
+        business_number_id: event.businessNumberId,
+        phase: event.phase ?? -1,
+        chunk_order: event.chunkOrder ?? -1,
+        progress: event.progress ?? 0,
+        threads: event.threads,
+        messages: event.messages,
+        errors: declined ? JSON.stringify(event.errors) : null,
+        delivery_id: deliveryId,
+        received_at: now,
+      })
+      .onConflict((oc) => oc.columns(['business_number_id', 'phase', 'chunk_order']).doNothing())
+      .execute();
+    if (declined) this.#log.warn({ deliveryId, codes: event.errors.map((e) => e.code) }, 'the business declined to share its WhatsApp Business app chat history: none will be imported');
+  }
+
+  /**
+   * A contact of the business's own app address book becomes a contact like any other (the same
+   * identity rules), named from the address book only where no name is known; removals change
+   * nothing (CRM records are never deleted for it). Off unless whatsapp.history.appContacts.
+   */
+  async #appContact(tx: Transaction<Database>, event: InboundAppContactEvent, now: number): Promise<ModelChange | undefined> {
+    if (event.action !== 'add' || !this.#options().history?.appContacts) return undefined;
+    const resolved = await resolveContact(tx, { customer: event.customer, profileName: null, profileNameIfEmpty: event.fullName ?? event.firstName, now });
+    if (!resolved?.changed) return undefined;
+    return { type: 'contact.upserted', contact: resolved.contact, created: resolved.created };
+  }
+
+  /** A history media placeholder whose media id came in a later history webhook: recorded with its media, to be written again. */
+  async #fillPlaceholder(tx: Transaction<Database>, event: InboundMessageEvent, now: number, nextSeq: () => Promise<number>): Promise<ModelChange | undefined> {
+    const row = await tx.selectFrom('messages').selectAll().where('id', '=', event.messageId).executeTakeFirst();
+    if (!row || row.history !== 1 || row.media !== null || row.original_type !== HISTORY_PLACEHOLDER_TYPE || !event.media) return undefined;
+    // A new arrival number: connectors that keep a "synced up to" mark write the thread again.
+    const arrivalSeq = await nextSeq();
+    await tx
+      .updateTable('messages')
+      .set({ type: event.type, original_type: event.originalType, text: event.text, media: JSON.stringify(event.media), arrival_seq: arrivalSeq, raw: JSON.stringify(event.raw) })
+      .where('id', '=', row.id)
+      .execute();
+    await tx
+      .insertInto('media')
+      .values({ message_id: row.id, media_id: event.media.mediaId, mime_type: event.media.mimeType, sha256: event.media.sha256 ?? null, state: 'pending', path: null, size: null, error: null, updated_at: now })
+      .onConflict((oc) => oc.column('message_id').doNothing())
+      .execute();
+    const message = await loadMessage(tx, row.id);
+    const thread = await loadThread(tx, row.thread_id);
+    const contact = await loadContact(tx, row.contact_id);
+    if (!message || !thread || !contact) return undefined;
+    return { type: 'message.recorded', contact, thread, threadCreated: false, message, refilled: true };
   }
 }

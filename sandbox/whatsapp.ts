@@ -16,6 +16,16 @@ export interface WhatsAppSandboxState {
   sent: Array<{ to: string; type: string; body: unknown; id: string; by: 'phone' | 'bsuid' }>;
   /** Sends made whose answer was then lost on purpose (see loseSendAnswers). */
   answersLost: number;
+  /** `POST /{phone-number-id}/smb_app_data` requests accepted, in order. */
+  appSyncRequests: Array<{ phoneNumberId: string; syncType: string }>;
+}
+
+/** What a coexistence onboarding plays when its syncs are requested (see prepareOnboarding). */
+export interface Onboarding {
+  readonly business: { readonly phoneNumberId: string; readonly displayNumber: string };
+  readonly history: readonly PastMessage[];
+  readonly contacts: ReadonlyArray<{ phone: string; fullName?: string; firstName?: string }>;
+  readonly chunkSize: number;
 }
 
 /** A BSUID or parent BSUID: country, dot, (ENT.), up to 128 letters and digits. */
@@ -26,7 +36,8 @@ function graphError(res: Response, status: number, message: string, code: number
 }
 
 export class WhatsAppSandbox {
-  readonly state: WhatsAppSandboxState = { requests: 0, throttled: 0, media: {}, sent: [], answersLost: 0 };
+  readonly state: WhatsAppSandboxState = { requests: 0, throttled: 0, media: {}, sent: [], answersLost: 0, appSyncRequests: [] };
+  #onboarding: Onboarding | undefined;
   /** The next this many sends are made (statuses follow), then their connection is reset instead of answered. */
   loseSendAnswers = 0;
   /** Random faults on API requests (off until set). */
@@ -70,6 +81,59 @@ export class WhatsAppSandbox {
    */
   deliverStatusesTo(url: string, appSecret: string): void {
     this.#statusWebhook = { url, appSecret };
+  }
+
+  /**
+   * A WhatsApp Business app number onboarded with its past: when the service requests the syncs,
+   * the contacts come as `smb_app_state_sync`, the history as `history` webhooks in shuffled chunks
+   * (Meta: "they may not be delivered sequentially"), media messages first as placeholders, and
+   * the media of those under 14 days old in a later history webhook. Webhooks go where
+   * deliverStatusesTo points.
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/
+   */
+  prepareOnboarding(onboarding: Onboarding): void {
+    this.#onboarding = onboarding;
+  }
+
+  #playSync(syncType: string): void {
+    const onboarding = this.#onboarding;
+    const target = this.#statusWebhook;
+    if (!onboarding || !target) return;
+    const now = Math.floor(Date.now() / 1000);
+    const bodies: string[] = [];
+    if (syncType === 'smb_app_state_sync') bodies.push(appContactsWebhook(onboarding.business, onboarding.contacts, now));
+    if (syncType === 'history') {
+      const chunks = historyWebhooks(
+        onboarding.history.map((m) => (m.media ? { ...m, placeholder: true } : m)),
+        onboarding.business,
+        { chunkSize: onboarding.chunkSize, onboardedAt: now },
+      );
+      for (let i = chunks.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [chunks[i], chunks[j]] = [chunks[j]!, chunks[i]!];
+      }
+      bodies.push(...chunks);
+      // Only media of the last 14 days are shared, afterwards.
+      const recentMedia = onboarding.history.filter((m) => m.media && now - m.timestamp <= 14 * 86_400);
+      if (recentMedia.length > 0) bodies.push(...historyWebhooks(recentMedia, onboarding.business, { chunkSize: onboarding.chunkSize, onboardedAt: now }));
+    }
+    const delivery = (async () => {
+      for (const body of bodies) await this.#deliverSigned(target, body);
+    })();
+    this.#statusDeliveries.add(delivery);
+    void delivery.finally(() => this.#statusDeliveries.delete(delivery));
+  }
+
+  /** Delivers one signed webhook, retried until acknowledged (Meta retries for days; a few seconds is enough here). */
+  async #deliverSigned(target: { url: string; appSecret: string }, body: string): Promise<void> {
+    const signature = `sha256=${createHmac('sha256', target.appSecret).update(body).digest('hex')}`;
+    for (let attempt = 0; attempt < 100 && !this.#stopped; attempt++) {
+      const answer = await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature }, body })
+        .then(async (res) => (await res.arrayBuffer(), res.status))
+        .catch(() => 0);
+      if (answer === 200) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   #queueStatuses(phoneNumberId: string, recipient: string | SimulatedCustomer, messageId: string, callbackData: string | undefined): void {
@@ -125,6 +189,22 @@ export class WhatsAppSandbox {
       const media = this.#media.get(req.params.id);
       if (!media) return graphError(res, 404, 'Media not found', 100);
       res.type(media.mimeType).send(media.data);
+    });
+
+    // https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/onboarding-business-app-users/
+    // Each sync can be requested once per onboarding; a second request is refused.
+    app.post('/v23.0/:phoneNumberId/smb_app_data', (req, res) => {
+      if (!this.#authorised(req, res)) return;
+      const body = req.body as { messaging_product?: string; sync_type?: string };
+      if (body.messaging_product !== 'whatsapp' || (body.sync_type !== 'smb_app_state_sync' && body.sync_type !== 'history')) {
+        return graphError(res, 400, '(#100) Param sync_type must be one of {smb_app_state_sync, history}', 100);
+      }
+      if (this.state.appSyncRequests.some((r) => r.phoneNumberId === req.params.phoneNumberId && r.syncType === body.sync_type)) {
+        return graphError(res, 400, `(#100) ${body.sync_type} was already requested for this phone number`, 100);
+      }
+      this.state.appSyncRequests.push({ phoneNumberId: req.params.phoneNumberId, syncType: body.sync_type });
+      res.json({ messaging_product: 'whatsapp', request_id: randomBytes(8).toString('hex') });
+      this.#playSync(body.sync_type);
     });
 
     app.post('/v23.0/:phoneNumberId/messages', (req, res) => {
@@ -202,6 +282,120 @@ export function messagesEnvelope(value: Record<string, unknown>, business: { pho
           {
             field: 'messages',
             value: { messaging_product: 'whatsapp', metadata: { display_phone_number: business.displayNumber, phone_number_id: business.phoneNumberId }, ...value },
+          },
+        ],
+      },
+    ],
+  });
+}
+
+/** One message of a simulated WhatsApp Business app chat history. */
+export interface PastMessage {
+  readonly id: string;
+  /** The customer's number (the thread) the message belongs to. */
+  readonly customer: string;
+  readonly fromBusiness: boolean;
+  /** Unix seconds (the device's time). */
+  readonly timestamp: number;
+  readonly text?: string;
+  /** A media message: a placeholder until a later webhook carries `media`. */
+  readonly placeholder?: boolean;
+  readonly media?: { readonly kind: 'image'; readonly id: string; readonly mimeType: string; readonly caption?: string };
+  readonly status?: string;
+}
+
+/**
+ * A coexistence onboarding's history as Meta sends it: the messages of each phase in chunks of
+ * at most `chunkSize` (numbered by chunk_order), each chunk a webhook grouping its messages by
+ * thread, with the sync's overall progress (100 on the last). Chunks come out of order, so the
+ * caller shuffles them as it likes.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/
+ */
+export function historyWebhooks(
+  messages: readonly PastMessage[],
+  business: { phoneNumberId: string; displayNumber: string },
+  options: { chunkSize: number; onboardedAt: number },
+): string[] {
+  const day = 86_400;
+  const phaseOf = (m: PastMessage) => (options.onboardedAt - m.timestamp <= day ? 0 : options.onboardedAt - m.timestamp <= 90 * day ? 1 : 2);
+  const chunks: Array<{ phase: number; order: number; messages: PastMessage[] }> = [];
+  for (const phase of [0, 1, 2]) {
+    // A phase with no history sends nothing.
+    const ofPhase = messages.filter((m) => phaseOf(m) === phase).sort((a, b) => a.timestamp - b.timestamp);
+    for (let i = 0; i < ofPhase.length; i += options.chunkSize) chunks.push({ phase, order: i / options.chunkSize + 1, messages: ofPhase.slice(i, i + options.chunkSize) });
+  }
+  return chunks.map((chunk, index) => {
+    const threads = new Map<string, unknown[]>();
+    for (const m of chunk.messages) {
+      const body = m.placeholder
+        ? { type: 'media_placeholder' }
+        : m.media
+          ? { type: m.media.kind, [m.media.kind]: { id: m.media.id, mime_type: m.media.mimeType, ...(m.media.caption ? { caption: m.media.caption } : {}) } }
+          : { type: 'text', text: { body: m.text ?? '' } };
+      const message = {
+        from: m.fromBusiness ? business.displayNumber : m.customer,
+        // `to` only on the business's own messages.
+        ...(m.fromBusiness ? { to: m.customer } : {}),
+        id: m.id,
+        timestamp: String(m.timestamp),
+        ...body,
+        history_context: { status: m.status ?? (m.fromBusiness ? 'read' : 'delivered') },
+      };
+      threads.set(m.customer, [...(threads.get(m.customer) ?? []), message]);
+    }
+    return historyEnvelope(business, {
+      metadata: { phase: chunk.phase, chunk_order: chunk.order, progress: Math.round(((index + 1) / chunks.length) * 100) },
+      threads: [...threads].map(([id, list]) => ({ id, messages: list })),
+    });
+  });
+}
+
+/** One `history` webhook body holding one chunk (or a declined sync's errors). */
+export function historyEnvelope(business: { phoneNumberId: string; displayNumber: string }, chunk: Record<string, unknown>): string {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: '419561257915477',
+        changes: [
+          {
+            field: 'history',
+            value: { messaging_product: 'whatsapp', metadata: { display_phone_number: business.displayNumber, phone_number_id: business.phoneNumberId }, history: [chunk] },
+          },
+        ],
+      },
+    ],
+  });
+}
+
+/**
+ * The app's address book as `smb_app_state_sync` sends it.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_app_state_sync/
+ */
+export function appContactsWebhook(
+  business: { phoneNumberId: string; displayNumber: string },
+  contacts: ReadonlyArray<{ phone: string; fullName?: string; firstName?: string; action?: 'add' | 'remove' }>,
+  at: number,
+): string {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: '419561257915477',
+        changes: [
+          {
+            field: 'smb_app_state_sync',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: business.displayNumber, phone_number_id: business.phoneNumberId },
+              state_sync: contacts.map((c) => ({
+                type: 'contact',
+                // Names are left out of removals.
+                contact: c.action === 'remove' ? { phone_number: c.phone } : { full_name: c.fullName, first_name: c.firstName, phone_number: c.phone },
+                action: c.action ?? 'add',
+                metadata: { timestamp: String(at) },
+              })),
+            },
           },
         ],
       },

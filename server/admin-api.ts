@@ -2,6 +2,7 @@
 // an API token (`Authorization: Bearer wacs_…`) scoped to a role; every route names the role it
 // needs; a refused call gets 401 or 403 and is written to the audit trail, like every change.
 import { fileURLToPath } from 'node:url';
+import { historyProgress } from '../core/history-progress.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AccountError, SignInBusyError, SignInRefusedError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
 import { pausedConnectors, setPaused } from '../core/admin/pause.js';
@@ -51,6 +52,7 @@ export const ADMIN_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'delete'; pa
   { method: 'get', path: '/operations', role: 'viewer' },
   { method: 'get', path: '/alerts', role: 'viewer' },
   { method: 'get', path: '/scopes', role: 'viewer' },
+  { method: 'get', path: '/history', role: 'viewer' },
   { method: 'post', path: '/connectors/:id/pause', role: 'operator' },
   { method: 'post', path: '/connectors/:id/resume', role: 'operator' },
   { method: 'post', path: '/operations/replay', role: 'operator' },
@@ -281,6 +283,10 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
   });
   route('get', '/scopes', async (_req, res) => {
     res.json({ scopes: deps.scopeReports() });
+  });
+  // Coexistence history import: counts only, no personal data.
+  route('get', '/history', async (_req, res) => {
+    res.json(await historyProgress(deps.store.db));
   });
   route('get', '/alerts', async (_req, res) => {
     res.json({ alerts: await openAlerts(deps.store.db) });

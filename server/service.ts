@@ -137,7 +137,12 @@ export class Service {
       parsers: deliveryParsers,
       connectors: () => [...this.#connectors.values()].map((c) => c.connector),
       log,
-      options: () => ({ threadGapMs: this.config.sync.threadGapHours * 3_600_000, servedNumbers: this.config.whatsapp.phoneNumbers, links: this.config.security.links }),
+      options: () => ({
+        threadGapMs: this.config.sync.threadGapHours * 3_600_000,
+        servedNumbers: this.config.whatsapp.phoneNumbers,
+        links: this.config.security.links,
+        history: { appContacts: this.config.whatsapp.history.appContacts },
+      }),
     });
   }
 

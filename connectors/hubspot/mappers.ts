@@ -5,6 +5,7 @@ import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type Conta
 import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js';
 import { storedMediaPayload, type DeliveryStatus, type ModelChange, type StoredMediaPayload, type VendorErrorDetail } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
+import { messagePlacement } from '../../core/connector.js';
 
 export const KIND = { contact: 'contact.upsert', message: 'message.log', status: 'message.status', media: 'media.attach', thread: 'thread.activity' } as const;
 
@@ -48,7 +49,8 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
       if (!options.mediaUpload) return [];
       const payload = storedMediaPayload(change);
       // Same ordering key as the message: the attachment goes onto an already logged record.
-      return [{ kind: KIND.media, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+      const { key, orderingKey } = messagePlacement(change);
+      return [{ kind: KIND.media, key, orderingKey, payload }];
     }
     case 'contact.upserted': {
       const c = change.contact;
@@ -58,8 +60,10 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
     case 'message.recorded': {
       const m = change.message;
       const payload: MessagePayload = { messageId: m.id, contactId: change.contact.id, direction: m.direction, text: m.text, sentAt: m.sentAt, status: null, statusNote: null };
-      const drafts: OperationDraft[] = [{ kind: KIND.message, key: m.id, orderingKey: `contact:${change.contact.id}`, payload }];
-      if (options.threadActivity && change.threadCreated && m.direction === 'inbound') {
+      const { key, orderingKey, history } = messagePlacement(change);
+      const drafts: OperationDraft[] = [{ kind: KIND.message, key, orderingKey, payload }];
+      // A past conversation is logged, not handed to anyone as a new one.
+      if (options.threadActivity && change.threadCreated && m.direction === 'inbound' && !history) {
         const thread: ThreadPayload = {
           threadId: change.thread.id,
           contactId: change.contact.id,

@@ -5,6 +5,7 @@ import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type Conta
 import { samePerson, writtenForms, type E164 } from '../../core/model/phone.js';
 import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
+import { messagePlacement } from '../../core/connector.js';
 import type { SalesforceSettings } from './settings.js';
 
 export const KIND = { person: 'person.upsert', activity: 'thread.log', media: 'media.file' } as const;
@@ -42,7 +43,8 @@ export function toOperationDrafts(change: ModelChange, options: { mediaFiles: bo
   if (change.type === 'media.stored') {
     if (!options.mediaFiles) return [];
     const payload = storedMediaPayload(change);
-    return [{ kind: KIND.media, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+    const { key, orderingKey } = messagePlacement(change);
+    return [{ kind: KIND.media, key, orderingKey, payload }];
   }
   if (change.type === 'contact.upserted') {
     const c = change.contact;
@@ -58,7 +60,8 @@ export function toOperationDrafts(change: ModelChange, options: { mediaFiles: bo
       threadStartedAt: change.thread.startedAt,
       profileName: change.contact.profileName,
     };
-    return [{ kind: KIND.activity, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+    const { key, orderingKey } = messagePlacement(change);
+    return [{ kind: KIND.activity, key, orderingKey, payload }];
   }
   return [];
 }

@@ -1,6 +1,7 @@
 // Pure mapping from model changes to the forwarded event bodies.
 import type { JsonValue, ModelChange } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
+import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
 import type { WebhookSettings } from './settings.js';
 
 export const KIND = { contact: 'contact.forward', message: 'message.forward', status: 'status.forward' } as const;
@@ -48,8 +49,11 @@ export function toOperationDrafts(change: ModelChange, events: WebhookSettings['
         sentAt: new Date(m.sentAt).toISOString(),
         arrivalSeq: m.arrivalSeq,
         replyToId: m.replyToId,
+        history: m.history === true,
       };
-      return [{ kind: KIND.message, key: m.id, orderingKey: `contact:${change.contact.id}`, payload }];
+      // History goes in the contact's own background key: in order, behind live work.
+      const orderingKey = m.history ? `${BACKGROUND_KEY_PREFIX}contact:${change.contact.id}` : `contact:${change.contact.id}`;
+      return [{ kind: KIND.message, key: change.refilled ? `${m.id}:media` : m.id, orderingKey, payload }];
     }
     case 'message.status': {
       if (!events.includes('status')) return [];

@@ -44,6 +44,7 @@ const sendAnswer = z.looseObject({
   messages: z.array(z.looseObject({ id: z.string() })).min(1),
 });
 const uploadAnswer = z.looseObject({ id: z.string() });
+const syncAnswer = z.looseObject({ request_id: z.string().optional() });
 
 /** The body of `POST /{phone-number-id}/messages` after the common fields: one message of any type. */
 export type OutgoingMessage =
@@ -139,6 +140,27 @@ export class CloudApiClient {
     const parsed = uploadAnswer.safeParse(await response.json());
     if (!parsed.success) throw new InvalidPayloadError('whatsapp: the media upload answer carried no id');
     return parsed.data.id;
+  }
+
+  /**
+   * POST /{phone-number-id}/smb_app_data: asks WhatsApp to send a coexistence number's app
+   * contacts (`smb_app_state_sync`) or its chat history (`history`) as webhooks. Possible once,
+   * within 24 hours of onboarding the WhatsApp Business app number; returns the request id.
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/onboarding-business-app-users/
+   */
+  async requestAppSync(context: ExecutionContext, phoneNumberId: string, syncType: 'smb_app_state_sync' | 'history'): Promise<string | null> {
+    const response = await vendorFetch(context, {
+      vendor: 'whatsapp',
+      method: 'POST',
+      url: `${this.baseUrl}/${encodeURIComponent(phoneNumberId)}/smb_app_data`,
+      headers: { ...this.#headers(), 'content-type': 'application/json' },
+      body: JSON.stringify({ messaging_product: 'whatsapp', sync_type: syncType }),
+      timeoutMs: this.timeoutMs,
+      classify: classifyGraphError,
+    });
+    const parsed = syncAnswer.safeParse(await response.json());
+    if (!parsed.success) throw new InvalidPayloadError(`whatsapp: unexpected answer to the ${syncType} request`);
+    return parsed.data.request_id ?? null;
   }
 
   /** GET /debug_token: the scopes the access token holds. */

@@ -54,6 +54,11 @@ export class WhatsAppConnector implements Connector {
     this.#client = new CloudApiClient(settings.graphBaseUrl.replace(/\/$/, ''), settings.accessToken ?? '');
   }
 
+  /** Asks WhatsApp for a coexistence number's app contacts or chat history (see CloudApiClient.requestAppSync). */
+  requestAppSync(context: ExecutionContext, phoneNumberId: string, syncType: 'smb_app_state_sync' | 'history'): Promise<string | null> {
+    return this.#client.requestAppSync(context, phoneNumberId, syncType);
+  }
+
   plan(change: ModelChange) {
     return toOperationDrafts(change, { fetchMedia: this.settings.media.fetch });
   }

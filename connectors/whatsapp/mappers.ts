@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { LocalFile, MediaKind, ModelChange, OutboundReply } from '../../core/model/types.js';
 import type { OutgoingMessage } from './client.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
+import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
 
 export const KIND = { fetchMedia: 'media.fetch', send: 'message.send' } as const;
 
@@ -72,7 +73,9 @@ export function toOperationDrafts(change: ModelChange, options: { fetchMedia: bo
     filename: media.filename ?? null,
   };
   // Its own ordering key: a slow or failing download never holds up the conversation.
-  return [{ kind: KIND.fetchMedia, key: change.message.id, orderingKey: `media:${change.message.id}`, payload }];
+  // History media wait behind live work.
+  const orderingKey = change.message.history ? `${BACKGROUND_KEY_PREFIX}media:${change.message.id}` : `media:${change.message.id}`;
+  return [{ kind: KIND.fetchMedia, key: change.message.id, orderingKey, payload }];
 }
 
 /**

@@ -215,3 +215,86 @@ export const webhookEnvelope = z.looseObject({
     }),
   ),
 });
+
+// ---- Coexistence onboarding: the WhatsApp Business app's past chats and its contacts ----
+
+/**
+ * One message of a `history` thread: a Cloud API message shape (`from`, `id`, device `timestamp`,
+ * `type` and its content), with `to` on the business's own messages and `history_context.status`.
+ * Media come first as `type: media_placeholder` (no media id); a later `history` webhook carries
+ * the same wamid with its media id, for media of the last 14 days only.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/
+ */
+export const historyMessage = z.looseObject({
+  from: z.string(),
+  to: z.string().optional(),
+  id: z.string(),
+  timestamp: z.string().regex(/^\d+$/),
+  type: z.string(),
+  history_context: z.looseObject({ status: z.string().optional() }).optional(),
+});
+
+/** A `history` thread: one chat of the app, named by the customer's number, with the identifiers WhatsApp gives for them. */
+export const historyThread = z.looseObject({
+  id: z.string(),
+  context: z
+    .looseObject({
+      wa_id: z.string().optional(),
+      user_id: z.string().optional(),
+      parent_user_id: z.string().optional(),
+      username: z.string().optional(),
+    })
+    .optional(),
+  // Each message is checked on its own: one odd message does not hide the thread's others.
+  messages: z.array(z.unknown()),
+});
+
+/**
+ * One chunk of a history phase (0: day 0-1, 1: day 1-90, 2: day 90-180). `chunk_order` orders a
+ * phase's chunks, which may come out of order; `progress` (0-100) is the sync's overall progress,
+ * 100 when it is complete. A business that declined sharing sends `errors` (code 2593109) instead.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/
+ */
+export const historyChunk = z.looseObject({
+  metadata: z
+    .looseObject({
+      phase: z.coerce.number().int().min(0).max(2),
+      chunk_order: z.coerce.number().int().min(0),
+      progress: z.coerce.number().min(0).max(100),
+    })
+    .optional(),
+  threads: z.array(historyThread).optional(),
+  errors: z.array(errorDetail).optional(),
+});
+
+export const historyValue = z.looseObject({
+  messaging_product: z.literal('whatsapp'),
+  metadata: z.looseObject({ display_phone_number: z.string(), phone_number_id: z.string() }),
+  history: z.array(historyChunk),
+});
+
+/**
+ * `smb_app_state_sync`: the app's address book, once at onboarding and then on every edit.
+ * `action` is `add` (added or edited) or `remove` (names are left out then).
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_app_state_sync/
+ */
+export const appStateSyncItem = z.looseObject({
+  type: z.string(),
+  contact: z
+    .looseObject({
+      full_name: z.string().optional(),
+      first_name: z.string().optional(),
+      phone_number: z.string().optional(),
+      user_id: z.string().optional(),
+      username: z.string().optional(),
+    })
+    .optional(),
+  action: z.enum(['add', 'remove']),
+  metadata: z.looseObject({ timestamp: z.coerce.number().int() }).optional(),
+});
+
+export const appStateSyncValue = z.looseObject({
+  messaging_product: z.literal('whatsapp'),
+  metadata: z.looseObject({ display_phone_number: z.string(), phone_number_id: z.string() }),
+  state_sync: z.array(z.unknown()),
+});

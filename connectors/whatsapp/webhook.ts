@@ -15,6 +15,10 @@ import { MESSAGE_TYPES } from '../../core/model/types.js';
 import { renderMessage } from './render.js';
 import type { CustomerIdentity } from '../../core/model/identity.js';
 import {
+  appStateSyncItem,
+  appStateSyncValue,
+  historyMessage,
+  historyValue,
   cloudApiEcho,
   cloudApiMessage,
   cloudApiStatus,
@@ -211,8 +215,123 @@ function parseUserPreferences(value: unknown, where: string, events: InboundEven
   }
 }
 
+/** WhatsApp shares the media of history messages from the last 14 days only (see the history reference). */
+export const HISTORY_MEDIA_DAYS = 14;
+export const MEDIA_NOT_SHARED_TEXT = `[media not shared by WhatsApp (older than ${HISTORY_MEDIA_DAYS} days)]`;
+export const MEDIA_PENDING_TEXT = '[media: WhatsApp shares the file in a later history webhook]';
+
+function digitsOf(number: string): string {
+  return number.replace(/\D/g, '');
+}
+
+/**
+ * `history`: the app's past chats, in chunks per phase. Each message becomes a message event
+ * marked as history (the customer is the thread's person; the business's own messages carry `to`
+ * or come from the business number), and each chunk a progress event.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/
+ */
+function parseHistory(value: unknown, where: string, receivedAt: number, events: InboundEvent[], problems: string[]): void {
+  const parsed = historyValue.safeParse(value);
+  if (!parsed.success) {
+    problems.push(`${where}: not a history value (${describeIssues(parsed.error)})`);
+    return;
+  }
+  const v = parsed.data;
+  const number = { businessNumberId: v.metadata.phone_number_id, businessDisplayNumber: v.metadata.display_phone_number };
+  const businessDigits = digitsOf(v.metadata.display_phone_number);
+  v.history.forEach((chunk, chunkIndex) => {
+    const at = `${where}.history[${chunkIndex}]`;
+    let messages = 0;
+    (chunk.threads ?? []).forEach((thread, threadIndex) => {
+      const customer: CustomerIdentity = {
+        waId: thread.context?.wa_id ?? thread.id,
+        bsuid: thread.context?.user_id ?? null,
+        parentBsuid: thread.context?.parent_user_id ?? null,
+        username: thread.context?.username?.trim().replace(/^@/, '') || null,
+      };
+      thread.messages.forEach((item, messageIndex) => {
+        const place = `${at}.threads[${threadIndex}].messages[${messageIndex}]`;
+        const h = historyMessage.safeParse(item);
+        const m = cloudApiMessage.safeParse(item);
+        if (!h.success || !m.success) {
+          problems.push(`${place}: ${describeIssues((h.error ?? m.error)!)}`);
+          return;
+        }
+        const outbound = h.data.to !== undefined || digitsOf(h.data.from) === businessDigits;
+        const placeholder = h.data.type === 'media_placeholder';
+        const event = messageEvent(m.data, item, number, customer);
+        const sentAt = event.sentAt;
+        const text = placeholder ? (receivedAt - sentAt > HISTORY_MEDIA_DAYS * 86_400_000 ? MEDIA_NOT_SHARED_TEXT : MEDIA_PENDING_TEXT) : event.text;
+        events.push({
+          ...event,
+          direction: outbound ? 'outbound' : 'inbound',
+          text,
+          // Old system notices (a number change months ago) must not move today's contact.
+          newWaId: null,
+          newBsuid: null,
+          newParentBsuid: null,
+          history: { status: h.data.history_context?.status ?? null, placeholder },
+        });
+        messages++;
+      });
+    });
+    events.push({
+      kind: 'history.chunk',
+      businessNumberId: number.businessNumberId,
+      phase: chunk.metadata?.phase ?? null,
+      chunkOrder: chunk.metadata?.chunk_order ?? null,
+      progress: chunk.metadata?.progress ?? null,
+      threads: chunk.threads?.length ?? 0,
+      messages,
+      errors: toErrors(chunk.errors),
+    });
+    if (!chunk.metadata && !chunk.errors) problems.push(`${at}: a history chunk with neither metadata nor errors`);
+  });
+}
+
+/**
+ * `smb_app_state_sync`: the app's contacts, added or edited (`add`) or removed (`remove`).
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_app_state_sync/
+ */
+function parseAppStateSync(value: unknown, where: string, events: InboundEvent[], problems: string[]): void {
+  const parsed = appStateSyncValue.safeParse(value);
+  if (!parsed.success) {
+    problems.push(`${where}: not an smb_app_state_sync value (${describeIssues(parsed.error)})`);
+    return;
+  }
+  parsed.data.state_sync.forEach((raw, index) => {
+    const item = appStateSyncItem.safeParse(raw);
+    if (!item.success) {
+      problems.push(`${where}.state_sync[${index}]: ${describeIssues(item.error)}`);
+      return;
+    }
+    // Other kinds of app state may come one day: they concern no contact.
+    if (item.data.type !== 'contact') return;
+    const contact = item.data.contact;
+    const customer: CustomerIdentity = {
+      waId: contact?.phone_number ?? null,
+      bsuid: contact?.user_id ?? null,
+      parentBsuid: null,
+      username: contact?.username?.trim().replace(/^@/, '') || null,
+    };
+    if (!customer.waId && !customer.bsuid) {
+      problems.push(`${where}.state_sync[${index}]: a contact with neither phone_number nor user_id`);
+      return;
+    }
+    events.push({
+      kind: 'app.contact',
+      businessNumberId: parsed.data.metadata.phone_number_id,
+      customer,
+      fullName: contact?.full_name?.trim() || null,
+      firstName: contact?.first_name?.trim() || null,
+      action: item.data.action,
+      at: (item.data.metadata?.timestamp ?? 0) * 1000,
+    });
+  });
+}
+
 /** Parses one webhook body (as received, before JSON parsing) into inbound events. */
-export function parseWhatsAppDelivery(body: string): ParsedDelivery {
+export function parseWhatsAppDelivery(body: string, receivedAt = Date.now()): ParsedDelivery {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -230,6 +349,10 @@ export function parseWhatsAppDelivery(body: string): ParsedDelivery {
       const where = `entry[${entryIndex}].changes[${changeIndex}]`;
       if (change.field === 'messages' || change.field === 'smb_message_echoes') {
         parseMessagesChange(change.value, where, events, problems);
+      } else if (change.field === 'history') {
+        parseHistory(change.value, where, receivedAt, events, problems);
+      } else if (change.field === 'smb_app_state_sync') {
+        parseAppStateSync(change.value, where, events, problems);
       } else {
         if (change.field === 'user_preferences') parseUserPreferences(change.value, where, events, problems);
         // Account fields carry no metadata: route on the field name, keep the value whole.

@@ -98,6 +98,8 @@ export function toOperationDrafts(change: ModelChange, options: { settleMs: numb
     case 'message.recorded': {
       // Our own replies are already on the ticket as the agent's comment.
       if (change.message.origin === ORIGIN) return [];
+      // The business app's past chats open no tickets: a helpdesk queue is for what needs an answer now.
+      if (change.message.history) return [];
       const payload: CommentPayload = {
         messageId: change.message.id,
         contactId: change.contact.id,
@@ -108,7 +110,7 @@ export function toOperationDrafts(change: ModelChange, options: { settleMs: numb
       return [{ kind: KIND.comment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload, settleMs: options.settleMs }];
     }
     case 'media.stored': {
-      if (change.message.direction !== 'inbound') return [];
+      if (change.message.direction !== 'inbound' || change.message.history) return [];
       const payload: AttachmentPayload = { ...storedMediaPayload(change), text: change.message.text };
       return [{ kind: KIND.attachment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
     }

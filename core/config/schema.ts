@@ -118,6 +118,17 @@ export const whatsappSection = z.strictObject({
    * customer: its status webhooks are awaited this long before it is sent again.
    */
   lostAnswerWaitSeconds: z.number().int().min(1).max(3600).default(60),
+  /** Coexistence onboarding (the WhatsApp Business app on the same number): its chat history and contacts. */
+  history: z
+    .strictObject({
+      /**
+       * Contacts of the app's address book (`smb_app_state_sync`) become contacts in the CRMs,
+       * named from it only where no name is known. Off by default: an address book holds more
+       * than customers.
+       */
+      appContacts: z.boolean().default(false),
+    })
+    .prefault({}),
   rateLimit: dispatchOverrides,
 });
 export type WhatsAppSection = z.infer<typeof whatsappSection>;

@@ -47,6 +47,7 @@ export function toMessage(row: MessageRow): Message {
     replyToId: row.reply_to_id,
     origin: row.origin,
     warnings: row.warnings === null ? [] : (JSON.parse(row.warnings) as string[]),
+    ...(row.history ? { history: true } : {}),
   };
 }
 
@@ -89,7 +90,13 @@ async function freshCrmKey(db: Db, natural: string, id: string): Promise<string>
  */
 export async function resolveContact(
   db: Db,
-  input: { customer: CustomerIdentity; profileName: string | null; now: number },
+  input: {
+    customer: CustomerIdentity;
+    profileName: string | null;
+    now: number;
+    /** A name kept only while the contact has none (e.g. from the business's own address book). */
+    profileNameIfEmpty?: string | null;
+  },
 ): Promise<ContactResolution | undefined> {
   const waId = input.customer.waId === null ? null : (toE164(input.customer.waId) ?? null);
   const { bsuid, parentBsuid, username } = input.customer;
@@ -107,7 +114,7 @@ export async function resolveContact(
       parent_bsuid: parentBsuid,
       username,
       user_id: null,
-      profile_name: input.profileName,
+      profile_name: input.profileName ?? input.profileNameIfEmpty ?? null,
       created_at: input.now,
       updated_at: input.now,
     };
@@ -140,7 +147,7 @@ export async function resolveContact(
     bsuid: bsuid ?? row.bsuid,
     parent_bsuid: parentBsuid ?? row.parent_bsuid,
     username: username ?? row.username,
-    profile_name: input.profileName ?? row.profile_name,
+    profile_name: input.profileName ?? row.profile_name ?? input.profileNameIfEmpty ?? null,
   };
   const relinkedFrom = [...new Set(elsewhere.map((k) => k.contact_id))];
   if ((Object.keys(next) as Array<keyof typeof next>).some((k) => next[k] !== row[k])) {
@@ -200,7 +207,7 @@ export async function messageExists(db: Db, messageId: string): Promise<boolean>
 /**
  * The thread a message at `sentAt` belongs to: the latest thread of this contact and business
  * number unless the message comes more than `gapMs` after its last message. A late arrival
- * (older than the latest message) joins the thread that was open at its time.
+ * (older than the latest message) joins the thread that was open at its time, or starts one.
  */
 export async function threadFor(
   db: Db,
@@ -213,10 +220,13 @@ export async function threadFor(
   if (latest && sentAt >= latest.last_message_at) {
     target = sentAt - latest.last_message_at <= gapMs ? latest : undefined;
   } else if (latest) {
-    target =
-      (await base.where('started_at', '<=', sentAt).orderBy('started_at', 'desc').limit(1).executeTakeFirst()) ??
-      (await base.orderBy('started_at', 'asc').limit(1).executeTakeFirst());
-    if (target && target.started_at - sentAt > gapMs) target = undefined;
+    // Within the gap of the thread before it (or inside it), else of the thread after it, else its
+    // own: an imported history comes in any order, and a message weeks older than the thread it
+    // would otherwise join is another conversation.
+    const before = await base.where('started_at', '<=', sentAt).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+    const after = await base.where('started_at', '>', sentAt).orderBy('started_at', 'asc').limit(1).executeTakeFirst();
+    if (before && sentAt - before.last_message_at <= gapMs) target = before;
+    else if (after && after.started_at - sentAt <= gapMs) target = after;
   }
   if (target) {
     const started = Math.min(target.started_at, sentAt);
@@ -257,6 +267,7 @@ export async function insertMessage(
       created_at: now,
       origin: message.origin,
       warnings: message.warnings.length > 0 ? JSON.stringify(message.warnings) : null,
+      history: message.history ? 1 : 0,
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .executeTakeFirst();

@@ -50,7 +50,8 @@ export interface MediaReference {
   readonly animated?: boolean;
 }
 
-export type DeliveryStatus = 'sent' | 'delivered' | 'read' | 'failed' | 'deleted' | 'warning';
+export const DELIVERY_STATUSES = ['sent', 'delivered', 'read', 'failed', 'deleted', 'warning'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 export interface VendorErrorDetail {
   readonly code: number;
@@ -120,6 +121,8 @@ export interface Message {
   readonly origin: string | null;
   /** Security findings on the message (e.g. `suspicious_link`); the text already carries a visible warning. */
   readonly warnings: readonly string[];
+  /** True for messages imported from the WhatsApp Business app's chat history (the past, not live traffic). */
+  readonly history?: boolean;
 }
 
 /** A file kept in the media directory (content-addressed), ready to send or upload. */
@@ -171,6 +174,45 @@ export interface InboundMessageEvent {
   readonly newParentBsuid: string | null;
   readonly errors: readonly VendorErrorDetail[];
   readonly raw: JsonValue;
+  /** Set on messages from the WhatsApp Business app's past (coexistence onboarding): see HistoryMark. */
+  readonly history?: HistoryMark;
+}
+
+/**
+ * A message imported from the app's chat history: logged in the CRMs as the past, never treated
+ * as live traffic (no tickets, acknowledgements, alerts, or customer service window).
+ */
+export interface HistoryMark {
+  /** The message's last status in the app (`history_context.status`), e.g. `read`; null when not given. */
+  readonly status: string | null;
+  /** A media message whose media id WhatsApp has not shared (yet): a later history webhook may fill it in. */
+  readonly placeholder: boolean;
+}
+
+/** One chunk of a history phase, counted for progress (its messages come as their own events). */
+export interface InboundHistoryChunkEvent {
+  readonly kind: 'history.chunk';
+  readonly businessNumberId: string;
+  /** 0: day 0-1, 1: day 1-90, 2: day 90-180 before onboarding; null on a declined sync. */
+  readonly phase: number | null;
+  readonly chunkOrder: number | null;
+  /** The sync's overall progress, 0-100. */
+  readonly progress: number | null;
+  readonly threads: number;
+  readonly messages: number;
+  /** The business declined to share its history (code 2593109): nothing will come. */
+  readonly errors: readonly VendorErrorDetail[];
+}
+
+/** A contact of the WhatsApp Business app's address book (`smb_app_state_sync`). */
+export interface InboundAppContactEvent {
+  readonly kind: 'app.contact';
+  readonly businessNumberId: string;
+  readonly customer: CustomerIdentity;
+  readonly fullName: string | null;
+  readonly firstName: string | null;
+  readonly action: 'add' | 'remove';
+  readonly at: number;
 }
 
 export interface InboundStatusEvent {
@@ -215,7 +257,14 @@ export interface InboundHelpdeskEvent {
   readonly threadId: string | null;
 }
 
-export type InboundEvent = InboundMessageEvent | InboundStatusEvent | InboundAccountEvent | InboundHelpdeskEvent | InboundIdentityEvent;
+export type InboundEvent =
+  | InboundMessageEvent
+  | InboundStatusEvent
+  | InboundAccountEvent
+  | InboundHelpdeskEvent
+  | InboundIdentityEvent
+  | InboundHistoryChunkEvent
+  | InboundAppContactEvent;
 
 export interface ParsedDelivery {
   readonly events: readonly InboundEvent[];
@@ -223,8 +272,8 @@ export interface ParsedDelivery {
   readonly problems: readonly string[];
 }
 
-/** Turns one stored webhook body into events. Pure: no I/O. */
-export type DeliveryParser = (body: string) => ParsedDelivery;
+/** Turns one stored webhook body into events. Pure: no I/O. `receivedAt`: when the delivery came (some texts depend on age). */
+export type DeliveryParser = (body: string, receivedAt: number) => ParsedDelivery;
 
 // ---- Model changes: what the engine hands to connectors to plan operations from ----
 
@@ -251,6 +300,8 @@ export type ModelChange =
       readonly thread: Thread;
       readonly threadCreated: boolean;
       readonly message: Message;
+      /** A history media placeholder recorded before got its media (and text) now: write it again. */
+      readonly refilled?: boolean;
     }
   | {
       readonly type: 'message.status';

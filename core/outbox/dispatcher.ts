@@ -24,7 +24,7 @@ import {
   releaseOperations,
   type OutboxOperation,
 } from './queries.js';
-import { refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
+import { laneOf, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 import type { RateBudget } from './rate-budget.js';
 import { checkConnectorScopes, type ScopeCheck } from '../scopes.js';
 
@@ -171,6 +171,11 @@ export class ConnectorDispatcher {
   }
 
   /** Runs the connector's setup; a failure blocks dispatch with the reason (operations stay queued). */
+  /** A context for one-off vendor calls outside the queue (the command line): the same shared rate budget. */
+  executionContext(): ExecutionContext {
+    return this.#context();
+  }
+
   async runSetup(): Promise<{ ok: true; actions: string[] } | { ok: false; reason: string }> {
     if (!this.connector.setup) return { ok: true, actions: [] };
     try {
@@ -311,9 +316,12 @@ export class ConnectorDispatcher {
     }
     for (const [kind, ops] of byKind) {
       const size = Math.max(1, this.connector.metadata.maxBatch[kind] ?? 1);
-      for (let i = 0; i < ops.length; i += size) batches.push(ops.slice(i, i + size));
+      // Live work rides in the first batch of its kind, background work fills the rest.
+      const ordered = [...ops].sort((a, b) => laneOf(a.orderingKey) - laneOf(b.orderingKey));
+      for (let i = 0; i < ordered.length; i += size) batches.push(ordered.slice(i, i + size));
     }
-    return batches;
+    // Batches with live work go first into the queue.
+    return batches.sort((a, b) => Math.min(...a.map((op) => laneOf(op.orderingKey))) - Math.min(...b.map((op) => laneOf(op.orderingKey))));
   }
 
   #context(): ExecutionContext {
@@ -364,6 +372,8 @@ export class ConnectorDispatcher {
           .select((eb) => eb.fn.max('sent_at').as('last'))
           .where('contact_id', '=', contactId)
           .where('direction', '=', 'inbound')
+          // The app's past (imported history) opens no customer service window on the Cloud API.
+          .where('history', '=', 0)
           .executeTakeFirst();
         return row?.last === null || row?.last === undefined ? undefined : Number(row.last);
       },

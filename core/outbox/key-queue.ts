@@ -15,6 +15,18 @@
 import { sql } from 'kysely';
 import type { Db } from '../store/store.js';
 
+/**
+ * Ordering keys that start with this are background work (e.g. an imported chat history): their
+ * keys are claimed only after every ready key of lane 0, so a backlog of them never makes live
+ * work wait for its turn.
+ */
+export const BACKGROUND_KEY_PREFIX = 'background:';
+
+/** 1 for background keys (see BACKGROUND_KEY_PREFIX), 0 for the rest. */
+export function laneOf(orderingKey: string): number {
+  return orderingKey.startsWith(BACKGROUND_KEY_PREFIX) ? 1 : 0;
+}
+
 export interface OrderingKeyRef {
   readonly connector: string;
   readonly orderingKey: string;
@@ -60,7 +72,7 @@ export async function refreshOrderingKeys(tx: Db, keys: readonly OrderingKeyRef[
       // Lock (or create) each key's row before reading its operations.
       const prior = await tx
         .insertInto('outbox_keys')
-        .values(chunk.map((orderingKey) => ({ connector, ordering_key: orderingKey, head_id: 0, ready_at: null })))
+        .values(chunk.map((orderingKey) => ({ connector, ordering_key: orderingKey, head_id: 0, ready_at: null, lane: laneOf(orderingKey) })))
         .onConflict((oc) => oc.columns(['connector', 'ordering_key']).doUpdateSet({ head_id: sql.ref('outbox_keys.head_id') }))
         .returning(['ordering_key', 'head_id', 'ready_at'])
         .execute();
@@ -138,7 +150,7 @@ export async function noteEnqueued(tx: Db, connector: string, inserted: Readonly
     const chunk = orderingKeys.slice(i, i + CHUNK);
     const rows = await tx
       .insertInto('outbox_keys')
-      .values(chunk.map((orderingKey) => ({ connector, ordering_key: orderingKey, head_id: firstNew.get(orderingKey)!, ready_at: runAtOf.get(firstNew.get(orderingKey)!)! })))
+      .values(chunk.map((orderingKey) => ({ connector, ordering_key: orderingKey, head_id: firstNew.get(orderingKey)!, ready_at: runAtOf.get(firstNew.get(orderingKey)!)!, lane: laneOf(orderingKey) })))
       .onConflict((oc) => oc.columns(['connector', 'ordering_key']).doUpdateSet({ head_id: sql.ref('outbox_keys.head_id') }))
       .returning(['ordering_key', 'head_id', 'ready_at'])
       .execute();
@@ -173,8 +185,9 @@ export async function rebuildOrderingKeys(tx: Db): Promise<void> {
   // One insert, readiness included: inserting and then updating every row would leave a dead
   // copy of each behind on PostgreSQL, which every claim then steps over until a vacuum.
   await sql`
-    insert into outbox_keys (connector, ordering_key, head_id, ready_at)
-    select f.connector, f.ordering_key, f.head_id, case when h.state = 'pending' then h.run_at end
+    insert into outbox_keys (connector, ordering_key, head_id, ready_at, lane)
+    select f.connector, f.ordering_key, f.head_id, case when h.state = 'pending' then h.run_at end,
+           case when f.ordering_key like ${`${BACKGROUND_KEY_PREFIX}%`} then 1 else 0 end
     from (select connector, ordering_key, min(id) as head_id from outbox
           where state in ('pending', 'in_flight')
           group by connector, ordering_key) f

@@ -130,15 +130,21 @@ export async function claimOperations(store: Store, connector: string, workerId:
   if (store.dialect === 'postgres') return claimInOneStatement(store, connector, workerId, { limit, leaseMs, now, runLength });
   // The attempt must be on disk before the vendor is called: it is what triggers reconcile after a crash.
   return store.durably((db) => db.transaction().execute(async (tx) => {
-    const readyKeys = tx
-      .selectFrom('outbox_keys')
-      .select(['ordering_key', 'head_id'])
-      .where('connector', '=', connector)
-      .where('ready_at', '<=', now)
-      .orderBy('ready_at')
-      .orderBy('head_id')
-      .limit(limit);
-    const keys = await readyKeys.execute();
+    // Lane 0 (live work) first; background keys fill what room is left. Each lane is one index range.
+    const keys: Array<{ ordering_key: string; head_id: number }> = [];
+    for (const lane of [0, 1]) {
+      if (keys.length >= limit) break;
+      const readyKeys = tx
+        .selectFrom('outbox_keys')
+        .select(['ordering_key', 'head_id'])
+        .where('connector', '=', connector)
+        .where('lane', '=', lane)
+        .where('ready_at', '<=', now)
+        .orderBy('ready_at')
+        .orderBy('head_id')
+        .limit(limit - keys.length);
+      keys.push(...(await readyKeys.execute()));
+    }
     if (keys.length === 0) return [];
     const perKey = Math.max(1, Math.min(runLength, Math.floor(limit / keys.length)));
     const ids: number[] = [];
@@ -214,12 +220,24 @@ async function claimInOneStatement(store: Store, connector: string, workerId: st
   const { limit, leaseMs, now, runLength } = options;
   const bigint = (value: number) => sql`cast(${value} as bigint)`;
   const result = await sql<{ ops: OutboxRow[]; stale: string[] }>`
-    with ready as (
-      select ordering_key, head_id from outbox_keys
-      where connector = ${connector} and ready_at <= ${bigint(now)}
+    with live as (
+      -- Lane 0 (live work) first; background keys (lane 1) fill what room is left. Each lane is one
+      -- index range; another instance's claim holds its keys' rows, so take the next ready ones.
+      select ordering_key, head_id, ready_at, 0 as lane from outbox_keys
+      where connector = ${connector} and lane = 0 and ready_at <= ${bigint(now)}
       order by ready_at, head_id
       limit ${bigint(limit)}
       for update skip locked
+    ), background as (
+      select ordering_key, head_id, ready_at, 1 as lane from outbox_keys
+      where connector = ${connector} and lane = 1 and ready_at <= ${bigint(now)}
+      order by ready_at, head_id
+      limit ${bigint(limit)}
+      for update skip locked
+    ), ready as (
+      select ordering_key, head_id from (select * from live union all select * from background) k
+      order by lane, ready_at, head_id
+      limit ${bigint(limit)}
     ), sized as (
       -- A run never takes room from other ready keys: each key gets an equal share of the limit.
       select ordering_key, head_id, greatest(1, least(${bigint(runLength)}, ${bigint(limit)} / count(*) over ())) as per_key from ready

@@ -38,6 +38,7 @@ export const BACKUP_TABLES = [
   'admin_users',
   'api_tokens',
   'admin_sessions',
+  'history_chunks',
 ] as const satisfies ReadonlyArray<keyof Database>;
 export type BackupTable = (typeof BACKUP_TABLES)[number];
 /** Tables a backup leaves out: rate bookkeeping, and state a restore derives from the other tables. */

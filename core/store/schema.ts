@@ -66,6 +66,8 @@ export interface MessagesTable {
   origin: string | null;
   /** JSON array of security findings (see Message.warnings); null when none. */
   warnings: string | null;
+  /** 1: imported from the WhatsApp Business app's chat history (see HistoryMark), 0: live. */
+  history: Generated<number>;
 }
 
 export interface MessageStatusesTable {
@@ -122,6 +124,25 @@ export interface OutboxKeysTable {
   ordering_key: string;
   head_id: number;
   ready_at: number | null;
+  /** 0: claimed first; 1: background work (ordering keys starting `background:`), claimed after every ready lane-0 key. */
+  lane: Generated<number>;
+}
+
+/**
+ * One chunk of a coexistence history sync, once (a redelivery changes nothing): progress per
+ * phase. A declined sync is kept as phase -1, chunk -1, with its errors.
+ */
+export interface HistoryChunksTable {
+  business_number_id: string;
+  phase: number;
+  chunk_order: number;
+  /** The sync's overall progress (0-100) when this chunk came. */
+  progress: number;
+  threads: number;
+  messages: number;
+  errors: string | null;
+  delivery_id: number;
+  received_at: number;
 }
 
 /** Media bytes by hash, kept in a PostgreSQL store so every instance can read them (core/media-store.ts). */
@@ -270,6 +291,7 @@ export interface Database {
   admin_users: AdminUsersTable;
   api_tokens: ApiTokensTable;
   admin_sessions: AdminSessionsTable;
+  history_chunks: HistoryChunksTable;
 }
 
 export type OutboxRow = Selectable<OutboxTable>;

@@ -222,6 +222,9 @@ export async function openStore(url: string, options: { readonly migrateUpTo?: s
   const migrator = new Migrator({
     db: store.db,
     provider: new StaticMigrationProvider(store.dialect),
+    // Numbers are handed out to parallel work ahead of time (0013 shipped before 0010-0012): a store
+    // migrated by a release with a higher number still takes a lower one that came later.
+    allowUnorderedMigrations: true,
     ...(store.schema ? { migrationTableSchema: store.schema } : {}),
   });
   // Kysely reads the catalogue of the whole database first; a schema dropped meanwhile by someone

@@ -78,8 +78,30 @@ async function refresh(background = false) {
   });
   fill('#activity', activity.messages, (row, m) => { cell(row, when(m.sentAt)); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); });
   fill('#alerts', alerts.alerts, (row, a) => { cell(row, a.severity, a.severity); cell(row, a.title); cell(row, a.count); cell(row, when(a.lastAt)); });
+  await showHistory(get);
   if (allows('admin')) await Promise.all([searchAudit(background), showAccounts(get)]);
   $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+}
+
+// The coexistence history import, shown once one has begun: WhatsApp's own progress, messages
+// per phase, and each connector's share written.
+async function showHistory(get) {
+  const h = await get('/history');
+  const begun = h.progress !== null || h.declined;
+  $('#history').hidden = !begun;
+  if (!begun) return;
+  const phases = h.phases.map((p) => `phase ${p.phase}: ${p.chunks} chunks, ${p.messages} messages`).join(' · ');
+  $('#history-summary').textContent = h.declined
+    ? 'The business declined to share its chat history (WhatsApp error 2593109).'
+    : `WhatsApp's sync ${h.progress}% · ${phases} · ${h.messagesStored} messages stored`;
+  fill('#history-connectors', h.connectors, (row, c) => {
+    cell(row, c.connector);
+    cell(row, `${c.done} of ${c.total}${c.dead > 0 ? ` (${c.dead} failed)` : ''}`);
+    const bar = document.createElement('progress');
+    bar.max = Math.max(1, c.total);
+    bar.value = c.done;
+    row.insertCell().append(bar);
+  });
 }
 
 async function showAccounts(get) {

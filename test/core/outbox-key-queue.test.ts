@@ -6,6 +6,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { claimOperations, completeOperations, deferOperation, enqueueOperations, failOperation, runPendingOperationNow, releaseExpiredLeases, releaseOperations, type OperationDraft } from '../../core/outbox/queries.js';
+import { rebuildOrderingKeys } from '../../core/outbox/key-queue.js';
 import { StaticMigrationProvider } from '../../core/store/migrations.js';
 import { openStore, type Store } from '../../core/store/store.js';
 import { freshStoreUrl, STORE_KINDS, type StoreKind } from '../helpers/stores.js';
@@ -39,6 +40,22 @@ describe.each(STORE_KINDS)('outbox key queues on %s', (kind) => {
   afterEach(async () => {
     await store.close();
     await drop();
+  });
+
+  it('claims background keys only after every ready live key, however long the background has waited', async () => {
+    // An imported history: many background keys, all waiting since before the live message came.
+    await enqueueOperations(store.db, 'c', Array.from({ length: 30 }, (_, i) => draft(`h${i}`, `background:message:${i}`)), { maxAttempts: 3, now });
+    await enqueueOperations(store.db, 'c', [draft('live1', 'contact:1'), draft('live2', 'contact:2')], { maxAttempts: 3, now: now + 50 });
+    const first = await claim('w', 5, now + 100);
+    expect(keysOf(first).sort()).toEqual(['h0', 'h1', 'h2', 'live1', 'live2']);
+    // Background work still drains when no live work is ready.
+    const second = await claim('w', 5, now + 100);
+    expect(keysOf(second)).toEqual(['h3', 'h4', 'h5', 'h6', 'h7']);
+    // A rebuilt queue (a restore) keeps the lanes.
+    await store.db.transaction().execute((tx) => rebuildOrderingKeys(tx));
+    const lanes = await store.db.selectFrom('outbox_keys').select(['ordering_key', 'lane']).execute();
+    expect(lanes.filter((k) => k.lane === 1).every((k) => k.ordering_key.startsWith('background:'))).toBe(true);
+    expect(lanes.filter((k) => k.lane === 1).length).toBe(30);
   });
 
   it('serves ready keys by the age of their turn: a key whose work just finished waits behind the keys already waiting', async () => {

@@ -68,6 +68,7 @@ describe('admin API end to end', () => {
     get     /operations                      200     200       200
     get     /alerts                          200     200       200
     get     /scopes                          200     200       200
+    get     /history                         200     200       200
     post    /connectors/webhook/pause        403     200       200
     post    /connectors/webhook/resume       403     200       200
     post    /operations/replay               403     200       200
