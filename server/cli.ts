@@ -56,7 +56,15 @@ export function buildCli(): Command {
       // A console or warning write to a stdout/stderr whose reader is gone fails with EPIPE;
       // unheard, that error would crash the process mid-shutdown, before leases are handed back.
       for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
-      const service = await Service.start({ configPath: configPath(options), ...(options.port === undefined ? {} : { port: options.port }) });
+      let service: Service;
+      try {
+        service = await Service.start({ configPath: configPath(options), ...(options.port === undefined ? {} : { port: options.port }) });
+      } catch (error) {
+        // Whatever failed (the config, the store, the port), a supervisor must see a failed start:
+        // exit at once, non-zero, rather than linger on a handle that a half-start left open.
+        console.error(error instanceof ConfigError ? error.message : `wa-crm-sync: ${errorMessage(error)}`);
+        process.exit(1);
+      }
       process.on('SIGHUP', () => void service.reload());
       const shutdown = (signal: string) => {
         const timeoutMs = service.config.server.shutdownTimeoutMs;

@@ -11,7 +11,7 @@ import { secretsKey } from '../core/admin/accounts.js';
 import type { Config } from '../core/config/schema.js';
 import type { Connector } from '../core/connector.js';
 import { Engine } from '../core/engine.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
+import { ConfigError, errorMessage, ListenError } from '../core/errors.js';
 import { DeliveryInbox } from '../core/ingest.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { LogOutput } from '../core/log-output.js';
@@ -158,7 +158,15 @@ export class Service {
     // Housekeeping: scheduled backups and the retention purge (read from the config each time).
     service.#timers.push(setInterval(() => void service.#housekeeping(), HOUSEKEEPING_INTERVAL_MS).unref());
     void service.#housekeeping();
-    await service.#listen(options.port ?? config.server.port, config.server.host);
+    const port = options.port ?? config.server.port;
+    try {
+      await service.#listen(port, config.server.host);
+    } catch (error) {
+      // Dispatchers and timers already run: without stopping them the process would stay up
+      // half-started, taking operations while nothing can deliver a webhook to it.
+      await service.stop();
+      throw new ListenError(config.server.host, port, error);
+    }
     if (options.watchConfig ?? true) service.#watchConfig();
     log.info({ store: store.description, port: service.port, connectors: service.connectorStates() }, 'wa-crm-sync started');
     return service;
