@@ -144,9 +144,11 @@ export class Service {
 
   static async start(options: ServiceOptions): Promise<Service> {
     const env = options.env ?? process.env;
-    const config = loadConfig(options.configPath, connectorSettingsSchemas, env);
+    const warnings: string[] = [];
+    const config = loadConfig(options.configPath, connectorSettingsSchemas, env, { onWarning: (w) => warnings.push(w) });
     const logOutput = options.log ? undefined : new LogOutput(1);
     const log = options.log ?? createLogger({ level: config.log.level, destination: logOutput });
+    for (const warning of warnings) log.warn({ warning }, 'config: probably not what was meant');
     const store = await openStore(config.store.url);
     const service = new Service(options, config, store, log);
     service.#logOutput = logOutput;
