@@ -341,6 +341,7 @@ export class Service {
             return last ? [{ connector, at: last.at, ok: last.check.ok, report: last.check.report, ...(last.check.ok ? {} : { reason: last.check.reason }) }] : [];
           }),
       },
+      metricsAccess: () => this.config.metrics,
       readiness: async () => {
         const store = await this.store.ping().then(() => true, () => false);
         return { store, connectors: this.connectorStates() };
