@@ -40,6 +40,23 @@ export class ConfigError extends SyncError {
   }
 }
 
+/** The service could not take its port: another process holds it, or the address is not this machine's. */
+export class ListenError extends SyncError {
+  override readonly name = 'ListenError';
+  constructor(host: string, port: number, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const why =
+      code === 'EADDRINUSE'
+        ? 'the port is in use by another process (stop it, or choose another with server.port or --port)'
+        : code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges: use a higher port behind the reverse proxy)'
+          : code === 'EADDRNOTAVAIL'
+            ? 'the address is not one of this machine\'s (check server.host)'
+            : errorMessage(cause);
+    super(`cannot listen on ${host}:${port}: ${why}`, { cause, code });
+  }
+}
+
 /** A vendor answered with an error. Retryable for 429, 5xx, timeouts and lock contention. */
 export class VendorError extends SyncError {
   override readonly name = 'VendorError';

@@ -1,6 +1,7 @@
 // HTTP routes: WhatsApp webhooks (handshake and signed deliveries), health, readiness, metrics.
 // A delivery is answered 200 only after it is committed to the store; processing comes after.
-import { isIP } from 'node:net';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { DeliveryInbox } from '../core/ingest.js';
 import type { Logger } from '../core/logger.js';
@@ -29,7 +30,32 @@ export interface AppDependencies {
   /** Told of every refused signature, so bursts can raise a security alert. */
   onBadSignature?(source: 'whatsapp' | 'zendesk'): void;
   readiness(): Promise<{ store: boolean; connectors: ConnectorReadiness[] }>;
+  /** metrics.*: who may scrape /metrics, read per request so a reload applies at once. */
+  metricsAccess(): { readonly bearerToken?: string | undefined; readonly allowIps: readonly string[] };
   readonly admin: AdminApiDependencies;
+}
+
+/** Whether `ip` is one of `allowed` (addresses or CIDR blocks); IPv4 seen as ::ffff:a.b.c.d counts as a.b.c.d. */
+export function addressAllowed(ip: string, allowed: readonly string[]): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  const address = mapped ? mapped[1]! : ip;
+  const family = isIP(address);
+  if (family === 0) return false;
+  const list = new BlockList();
+  for (const entry of allowed) {
+    const [base, prefix] = entry.split('/');
+    const type = isIP(base ?? '') === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) list.addAddress(base!, type);
+    else list.addSubnet(base!, Number(prefix), type);
+  }
+  return list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** Constant-time comparison of an Authorization header with the expected bearer token. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = /^Bearer (.+)$/i.exec(header ?? '')?.[1] ?? '';
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(given), digest(token));
 }
 
 export function createApp(deps: AppDependencies): express.Express {
@@ -155,7 +181,17 @@ export function createApp(deps: AppDependencies): express.Express {
     res.status(readiness.store ? 200 : 503).json({ status: readiness.store ? 'ready' : 'store unreachable', ...readiness });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    const access = deps.metricsAccess();
+    // Metrics name connectors, queue sizes and error rates: worth keeping from strangers.
+    if (access.allowIps.length > 0 && !addressAllowed(req.ip ?? '', access.allowIps)) {
+      res.status(403).type('text/plain').send('this address may not read /metrics (metrics.allowIps)\n');
+      return;
+    }
+    if (access.bearerToken !== undefined && !bearerMatches(req.get('authorization'), access.bearerToken)) {
+      res.status(401).setHeader('www-authenticate', 'Bearer realm="metrics"').type('text/plain').send('missing or wrong bearer token (metrics.bearerToken)\n');
+      return;
+    }
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 

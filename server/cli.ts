@@ -1,8 +1,10 @@
 // The `wa-crm-sync` command line: start, config check, status, replay, scopes.
+import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import QRCode from 'qrcode';
 import { AccountError, addUser, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, ROLES, secretsKey, setPassword, type Enrolment, type Role } from '../core/admin/accounts.js';
+import { pausedConnectors, setPaused } from '../core/admin/pause.js';
 import { revokeSessionsOf } from '../core/admin/sessions.js';
 import { connectorSettingsSchemas } from '../connectors/registry.js';
 import { loadConfig } from '../core/config/load.js';
@@ -19,10 +21,22 @@ import { appendAudit, listAudit, verifyAuditTrail } from '../core/security/audit
 import { auditService } from './audit.js';
 import { backupPassphrase, backupToDir, recordBackup, restoreBackup, writeBackup } from '../core/store/backup.js';
 import { buildConnectors, Service } from './service.js';
-import { runDemo } from './demo.js';
+import { DEMO_LIMITS, runDemo } from './demo.js';
 import type { Connector } from '../core/connector.js';
 import { historyProgress, progressBar } from '../core/history-progress.js';
 import { WhatsAppConnector } from '../connectors/whatsapp/connector.js';
+
+/** The version in package.json, read beside the sources or beside dist/ (one level further up). */
+function packageVersion(): string {
+  for (const relative of ['../package.json', '../../package.json']) {
+    const file = new URL(relative, import.meta.url);
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'wa-crm-sync' && pkg.version) return pkg.version;
+    }
+  }
+  return 'unknown';
+}
 
 function configPath(options: { config?: string }): string {
   return options.config ?? process.env['WA_CRM_SYNC_CONFIG'] ?? './wa-crm-sync.yaml';
@@ -47,7 +61,10 @@ function formatAge(ms: number): string {
 }
 
 export function buildCli(): Command {
-  const program = new Command('wa-crm-sync').description('Sync WhatsApp Business conversations to HubSpot, Salesforce and Zendesk').showHelpAfterError();
+  const program = new Command('wa-crm-sync')
+    .description('Sync WhatsApp Business conversations to HubSpot, Salesforce and Zendesk')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .showHelpAfterError();
 
   program
     .command('start')
@@ -58,7 +75,15 @@ export function buildCli(): Command {
       // A console or warning write to a stdout/stderr whose reader is gone fails with EPIPE;
       // unheard, that error would crash the process mid-shutdown, before leases are handed back.
       for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
-      const service = await Service.start({ configPath: configPath(options), ...(options.port === undefined ? {} : { port: options.port }) });
+      let service: Service;
+      try {
+        service = await Service.start({ configPath: configPath(options), ...(options.port === undefined ? {} : { port: options.port }) });
+      } catch (error) {
+        // Whatever failed (the config, the store, the port), a supervisor must see a failed start:
+        // exit at once, non-zero, rather than linger on a handle that a half-start left open.
+        console.error(error instanceof ConfigError ? error.message : `wa-crm-sync: ${errorMessage(error)}`);
+        process.exit(1);
+      }
       process.on('SIGHUP', () => void service.reload());
       const shutdown = (signal: string) => {
         const timeoutMs = service.config.server.shutdownTimeoutMs;
@@ -86,7 +111,8 @@ export function buildCli(): Command {
     .description('validate the config file without starting anything')
     .addOption(configOption())
     .action((options: { config?: string }) => {
-      const loaded = loadConfig(configPath(options), connectorSettingsSchemas);
+      // Printed as they come, so they show beside the problems of a file that does not pass.
+      const loaded = loadConfig(configPath(options), connectorSettingsSchemas, process.env, { onWarning: (w) => console.error(`warning: ${w}`) });
       const connectors = Object.entries(loaded.connectors).map(([id, c]) => `${id} (${c.enabled ? 'enabled' : 'disabled'})`);
       console.log(`${configPath(options)}: OK`);
       console.log(`  store: ${loaded.store.url.startsWith('sqlite:') ? loaded.store.url : 'postgres'}`);
@@ -95,27 +121,36 @@ export function buildCli(): Command {
 
   program
     .command('status')
-    .description('outbox depth by connector and state, oldest pending age, flagged deliveries')
+    .description('connector states, outbox depth by connector and state, oldest pending age, flagged deliveries and why')
     .addOption(configOption())
     .option('--json', 'machine-readable output')
     .action(async (options: { config?: string; json?: boolean }) => {
-      await withStore(options, async (store) => {
+      await withStore(options, async (store, config) => {
         const depth = await outboxDepth(store.db);
         const flagged = await store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'flagged').executeTakeFirstOrThrow();
         const pending = await store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow();
+        const recentFlagged = (
+          await store.db.selectFrom('webhook_deliveries').select(['id', 'source', 'received_at', 'problems']).where('state', '=', 'flagged').orderBy('id', 'desc').limit(FLAGGED_SHOWN).execute()
+        ).map((row) => ({ id: row.id, source: row.source, receivedAt: row.received_at, problems: row.problems === null ? [] : (JSON.parse(row.problems) as string[]) }));
         const quotas = (await store.db.selectFrom('connector_state').select(['connector', 'value']).where('key', '=', 'quota').execute()).map((row) => ({
           connector: row.connector,
           ...(JSON.parse(row.value) as { remaining: number; max: number; at: number }),
         }));
+        const connectors = await connectorStatus(config, store);
         const now = Date.now();
         if (options.json) {
-          console.log(JSON.stringify({ outbox: depth, deliveries: { pending: Number(pending.n), flagged: Number(flagged.n) }, vendorAllowance: quotas }, null, 2));
+          console.log(JSON.stringify({ connectors, outbox: depth, deliveries: { pending: Number(pending.n), flagged: Number(flagged.n), recentFlagged }, vendorAllowance: quotas }, null, 2));
           return;
         }
+        if (connectors.states.length === 0) console.log('connectors: none configured');
+        for (const c of connectors.states) console.log(`${c.connector.padEnd(12)} ${c.state}${c.reason ? `: ${c.reason}` : ''}`);
+        if (!connectors.service) console.log(`  (no running service answered at ${connectors.readyUrl}: states from the config and the store only; a block is known only to the service)`);
         for (const q of quotas) {
           console.log(`${q.connector}: ${q.remaining} of ${q.max} API requests left today (as of ${formatAge(now - q.at)} ago)`);
         }
         console.log(`deliveries: ${Number(pending.n)} waiting, ${Number(flagged.n)} flagged`);
+        for (const d of recentFlagged) console.log(`  flagged ${d.id} (${d.source}, ${new Date(d.receivedAt).toISOString()}): ${d.problems.join('; ') || 'no reason recorded'}`);
+        if (Number(flagged.n) > recentFlagged.length) console.log(`  ... and ${Number(flagged.n) - recentFlagged.length} older; wa-crm-sync replay --deliveries processes them again once the cause is fixed`);
         if (depth.length === 0) console.log('outbox: empty');
         for (const row of depth) {
           const age = row.oldestCreatedAt !== null && (row.state === 'pending' || row.state === 'in_flight') ? `  oldest ${formatAge(now - row.oldestCreatedAt)}` : '';
@@ -123,6 +158,35 @@ export function buildCli(): Command {
         }
       });
     });
+
+  for (const action of ['pause', 'resume'] as const) {
+    program
+      .command(`${action} <connector>`)
+      .description(
+        action === 'pause'
+          ? 'stop dispatching a connector on every instance (operations keep being queued) until resumed; kept across restarts'
+          : 'dispatch a paused connector again, on every instance',
+      )
+      .addOption(configOption())
+      .action(async (id: string, options: { config?: string }) => {
+        await withStore(options, async (store, config) => {
+          const known = [...buildConnectors(config, silentLogger()).keys()];
+          if (!known.includes(id)) {
+            console.error(`no connector ${id} in ${configPath(options)}; configured: ${known.join(', ') || 'none'}`);
+            process.exitCode = 2;
+            return;
+          }
+          // The same record the admin API writes: every instance reads it within a second.
+          await setPaused(store, id, action === 'pause' ? { by: cliActor(), at: Date.now() } : null);
+          await appendAudit(store, { actor: cliActor(), action: `connector.${action}`, target: id });
+          console.log(
+            action === 'pause'
+              ? `${id} paused: no instance dispatches it from now on; operations keep being queued (wa-crm-sync resume ${id} to go on)`
+              : `${id} resumed: queued operations are dispatched again`,
+          );
+        });
+      });
+  }
 
   const users = program.command('users').description('admin accounts: add, list, disable, set-password, reset-2fa');
   users
@@ -147,6 +211,7 @@ export function buildCli(): Command {
       await withStore(options, async (store) => {
         const list = await listUsers(store);
         if (options.json) console.log(JSON.stringify(list, null, 2));
+        else if (list.length === 0) console.log('no admin accounts yet: wa-crm-sync users add NAME --role admin');
         else for (const u of list) console.log(`${u.name.padEnd(20)} ${u.role.padEnd(9)} ${u.disabled ? 'disabled' : u.lockedUntil && u.lockedUntil > Date.now() ? 'locked' : 'active'}  recovery codes left: ${u.recoveryCodesLeft}  last sign-in: ${u.lastLoginAt ? new Date(u.lastLoginAt).toISOString() : 'never'}`);
       });
     });
@@ -211,7 +276,9 @@ export function buildCli(): Command {
     .addOption(configOption())
     .action(async (options: { config?: string }) => {
       await withStore(options, async (store) => {
-        for (const t of await listTokens(store)) console.log(`${t.id}  ${t.name.padEnd(20)} ${t.role.padEnd(9)} expires ${new Date(t.expiresAt).toISOString()}  last used ${t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : 'never'}${t.revoked ? '  REVOKED' : ''}`);
+        const list = await listTokens(store);
+        if (list.length === 0) console.log('no API tokens: wa-crm-sync tokens create NAME --role ROLE');
+        for (const t of list) console.log(`${t.id}  ${t.name.padEnd(20)} ${t.role.padEnd(9)} expires ${new Date(t.expiresAt).toISOString()}  last used ${t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : 'never'}${t.revoked ? '  REVOKED' : ''}`);
       });
     });
   tokens
@@ -283,6 +350,7 @@ export function buildCli(): Command {
       await withStore(options, async (store) => {
         const records = await listAudit(store, { ...(options.action ? { action: options.action } : {}), ...(options.actor ? { actor: options.actor } : {}), limit: options.limit });
         if (options.json) console.log(JSON.stringify(records, null, 2));
+        else if (records.length === 0) console.log(options.action || options.actor ? 'no audit records match' : 'the audit trail is empty');
         else for (const r of records) console.log(`${String(r.seq).padStart(6)}  ${new Date(r.at).toISOString()}  ${r.actor.padEnd(16)} ${r.action.padEnd(18)} ${r.target}${r.detail === null ? '' : `  ${JSON.stringify(r.detail)}`}`);
       });
     });
@@ -361,7 +429,7 @@ export function buildCli(): Command {
         }
         if (!options.id && !options.connector && !options.allDead) {
           const dead = await listOperations(store.db, { state: 'dead', limit: 20 });
-          console.error('say what to replay: --id N, --connector ID or --all-dead. Dead operations:');
+          console.error(`say what to replay: --id N, --connector ID or --all-dead. ${dead.length === 0 ? 'There are no dead operations.' : 'Dead operations:'}`);
           for (const op of dead) console.error(`  ${op.id}  ${op.connector}  ${op.kind}  ${op.lastError ?? ''}`);
           process.exitCode = 2;
           return;
@@ -514,9 +582,9 @@ export function buildCli(): Command {
   program
     .command('demo')
     .description('the whole flow on this machine: local sandboxes for WhatsApp, HubSpot and Salesforce, simulated customers, a summary')
-    .option('--customers <n>', 'simulated customers', (v) => Number.parseInt(v, 10), 12)
-    .option('--messages <n>', 'messages per customer (plus a burst of 20 from one)', (v) => Number.parseInt(v, 10), 6)
-    .option('--data-dir <path>', 'where the demo store, media and log go (emptied first)', './data/demo')
+    .option('--customers <n>', `simulated customers (${DEMO_LIMITS.customers.min}-${DEMO_LIMITS.customers.max})`, wholeNumber(DEMO_LIMITS.customers), 12)
+    .option('--messages <n>', `messages per customer, plus a burst of 20 from one (${DEMO_LIMITS.messagesPerCustomer.min}-${DEMO_LIMITS.messagesPerCustomer.max})`, wholeNumber(DEMO_LIMITS.messagesPerCustomer), 6)
+    .option('--data-dir <path>', 'where the demo store, media and log go: a new or empty folder, or one an earlier demo made (emptied first)', './data/demo')
     .action(async (options: { customers: number; messages: number; dataDir: string }) => {
       const summary = await runDemo({ customers: options.customers, messagesPerCustomer: options.messages, dataDir: options.dataDir, print: (line) => console.log(line) });
       if (summary.dead > 0) process.exitCode = 1;
@@ -552,6 +620,46 @@ function cliActor(): string {
   }
 }
 
+const FLAGGED_SHOWN = 10;
+
+/** A commander parser for a whole number within bounds: "12x", "-1" and "" are refused before anything runs. */
+function wholeNumber(bounds: { readonly min: number; readonly max: number }): (value: string) => number {
+  return (value) => {
+    const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+    if (!Number.isInteger(n) || n < bounds.min || n > bounds.max) throw new InvalidArgumentError(`expected a whole number from ${bounds.min} to ${bounds.max}, got "${value}"`);
+    return n;
+  };
+}
+
+interface ConnectorStatus {
+  readonly connector: string;
+  readonly state: 'running' | 'paused' | 'blocked' | 'disabled';
+  readonly reason?: string;
+}
+
+/**
+ * Each configured connector's state: from the running service's /readyz when one answers on
+ * this machine (only it knows a block), else from the config and the pauses in the store.
+ */
+async function connectorStatus(config: Config, store: Store): Promise<{ states: ConnectorStatus[]; service: boolean; readyUrl: string }> {
+  const host = ['0.0.0.0', '::', ''].includes(config.server.host) ? '127.0.0.1' : config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  const readyUrl = `http://${host}:${config.server.port}/readyz`;
+  try {
+    const res = await fetch(readyUrl, { signal: AbortSignal.timeout(2000) });
+    const body = (await res.json()) as { connectors?: ConnectorStatus[] };
+    if (Array.isArray(body.connectors)) return { states: body.connectors, service: true, readyUrl };
+  } catch {
+    // No service here (or another program on the port): fall back to what the store says.
+  }
+  const paused = await pausedConnectors(store);
+  const states = [...buildConnectors(config, silentLogger())].map(([id, c]): ConnectorStatus => {
+    if (!c.enabled) return { connector: id, state: 'disabled', reason: 'enabled: false in the config' };
+    const by = paused.get(id);
+    return by ? { connector: id, state: 'paused', reason: `paused by ${by.by} at ${new Date(by.at).toISOString()}` } : { connector: id, state: 'running' };
+  });
+  return { states, service: false, readyUrl };
+}
+
 function cliDispatcher(connector: Connector, store: Store): ConnectorDispatcher {
   return new ConnectorDispatcher({
     connector,
@@ -565,6 +673,9 @@ function cliDispatcher(connector: Connector, store: Store): ConnectorDispatcher 
 
 export async function runCli(argv: string[]): Promise<void> {
   try {
+    // A .env file in the working directory fills in variables that are not set already (the
+    // environment wins), read by Node's own parser: the same file works with Docker Compose.
+    if (existsSync('.env')) process.loadEnvFile('.env');
     await buildCli().parseAsync(argv);
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -4,10 +4,11 @@
 // Zendesk and the replies reach the customers on WhatsApp; a summary shows what each holds.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
+import { SyncError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { maskIdentifier } from '../core/model/identity.js';
 import { outboxDepth } from '../core/outbox/queries.js';
@@ -16,6 +17,11 @@ import { SalesforceSandbox } from '../sandbox/salesforce.js';
 import { WhatsAppSandbox, WhatsAppSimulator, type SimulatedCustomer } from '../sandbox/whatsapp.js';
 import { SANDBOX_AGENT_ID, ZendeskSandbox } from '../sandbox/zendesk.js';
 import { Service } from './service.js';
+
+/** The demo was asked for something it cannot do; the message says what to change. */
+export class DemoError extends SyncError {
+  override readonly name = 'DemoError';
+}
 
 export interface DemoOptions {
   readonly customers: number;
@@ -70,11 +76,38 @@ function contentFor(step: number, sandbox: WhatsAppSandbox): Record<string, unkn
   }
 }
 
+/** Written into the demo's folder: only a folder holding it is ever emptied by a later run. */
+export const DEMO_MARKER = '.wa-crm-sync-demo';
+
+/** The demo's option bounds: a customer needs a message to exist; more would only take long on a small machine. */
+export const DEMO_LIMITS = { customers: { min: 1, max: 1000 }, messagesPerCustomer: { min: 1, max: 100 } } as const;
+
+/**
+ * Makes `dataDir` an empty folder for the demo. A folder that a previous demo made (it holds the
+ * marker) is emptied; any other folder with something in it is left alone and refused, since
+ * --data-dir pointed at the wrong place must not cost someone their files.
+ */
+export function prepareDemoDir(dataDir: string): void {
+  if (existsSync(dataDir)) {
+    if (!statSync(dataDir).isDirectory()) throw new DemoError(`--data-dir ${dataDir} is a file, not a folder; choose a new folder`);
+    const entries = readdirSync(dataDir);
+    if (entries.length > 0 && !entries.includes(DEMO_MARKER)) {
+      throw new DemoError(`--data-dir ${dataDir} already holds files the demo did not make; it is left untouched. Choose a new or empty folder`);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(join(dataDir, DEMO_MARKER), 'made by wa-crm-sync demo: the next demo run empties this folder\n');
+}
+
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const { print } = options;
+  for (const key of ['customers', 'messagesPerCustomer'] as const) {
+    const { min, max } = DEMO_LIMITS[key];
+    if (!Number.isInteger(options[key]) || options[key] < min || options[key] > max) throw new DemoError(`${key} must be a whole number from ${min} to ${max}, got ${options[key]}`);
+  }
   const dataDir = resolve(options.dataDir);
-  rmSync(dataDir, { recursive: true, force: true });
-  mkdirSync(dataDir, { recursive: true });
+  prepareDemoDir(dataDir);
 
   const whatsapp = new WhatsAppSandbox();
   const hubspot = new HubSpotSandbox();

@@ -11,7 +11,7 @@ import { secretsKey } from '../core/admin/accounts.js';
 import type { Config } from '../core/config/schema.js';
 import type { Connector } from '../core/connector.js';
 import { Engine } from '../core/engine.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
+import { ConfigError, errorMessage, ListenError } from '../core/errors.js';
 import { DeliveryInbox } from '../core/ingest.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { LogOutput } from '../core/log-output.js';
@@ -150,9 +150,11 @@ export class Service {
 
   static async start(options: ServiceOptions): Promise<Service> {
     const env = options.env ?? process.env;
-    const config = loadConfig(options.configPath, connectorSettingsSchemas, env);
+    const warnings: string[] = [];
+    const config = loadConfig(options.configPath, connectorSettingsSchemas, env, { onWarning: (w) => warnings.push(w) });
     const logOutput = options.log ? undefined : new LogOutput(1);
     const log = options.log ?? createLogger({ level: config.log.level, destination: logOutput });
+    for (const warning of warnings) log.warn({ warning }, 'config: probably not what was meant');
     const store = await openStore(config.store.url);
     const service = new Service(options, config, store, log);
     service.#logOutput = logOutput;
@@ -175,7 +177,15 @@ export class Service {
     // Housekeeping: scheduled backups and the retention purge (read from the config each time).
     service.#timers.push(setInterval(() => void service.#housekeeping(), HOUSEKEEPING_INTERVAL_MS).unref());
     void service.#housekeeping();
-    await service.#listen(options.port ?? config.server.port, config.server.host);
+    const port = options.port ?? config.server.port;
+    try {
+      await service.#listen(port, config.server.host);
+    } catch (error) {
+      // Dispatchers and timers already run: without stopping them the process would stay up
+      // half-started, taking operations while nothing can deliver a webhook to it.
+      await service.stop();
+      throw new ListenError(config.server.host, port, error);
+    }
     if (options.watchConfig ?? true) service.#watchConfig();
     log.info({ store: store.description, port: service.port, connectors: service.connectorStates() }, 'wa-crm-sync started');
     return service;
@@ -348,6 +358,7 @@ export class Service {
             return last ? [{ connector, at: last.at, ok: last.check.ok, report: last.check.report, ...(last.check.ok ? {} : { reason: last.check.reason }) }] : [];
           }),
       },
+      metricsAccess: () => this.config.metrics,
       readiness: async () => {
         const store = await this.store.ping().then(() => true, () => false);
         return { store, connectors: this.connectorStates() };

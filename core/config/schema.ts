@@ -241,6 +241,14 @@ export const serviceConfigSchema = z.strictObject({
       auditEveryHours: z.number().min(0).default(24),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      /** When set, GET /metrics needs `Authorization: Bearer <this>` (Prometheus: authorization.credentials). */
+      bearerToken: z.string().min(16, 'use at least 16 characters').optional(),
+      /** When not empty, only these addresses or CIDR blocks (as the service sees them, after server.trustedProxies) may scrape. */
+      allowIps: z.array(ipOrBlock).default([]),
+    })
+    .prefault({}),
   connectors: z.record(z.string(), z.looseObject({ enabled: z.boolean() })).default({}),
 });
 

@@ -95,8 +95,50 @@ describe('config', () => {
   });
 
   it('rejects unknown keys and unknown connectors by name', () => {
-    expect(problemsOf({ ...base, sever: {} })[0]).toMatch(/unknown key sever/);
-    expect(problemsOf({ ...base, connectors: { hubspt: { enabled: true } } })[0]).toMatch(/^connectors\.hubspt: unknown connector; known connectors are /);
+    expect(problemsOf({ ...base, sever: {} })[0]).toBe('sever: unknown key; did you mean server?');
+    expect(problemsOf({ ...base, connectors: { hubspt: { enabled: true } } })[0]).toMatch(/^connectors\.hubspt: unknown connector; did you mean connectors\.hubspot\? known connectors are /);
+  });
+
+  it('suggests the key a misspelt one meant, with its full path as written in the file', () => {
+    expect(problemsOf({ ...base, server: { prot: 3000, trustedproxies: [] } })).toEqual([
+      'server.prot: unknown key; did you mean server.port?',
+      'server.trustedproxies: unknown key; did you mean server.trustedProxies?',
+    ]);
+    expect(problemsOf({ ...base, alerts: { sinks: [{ type: 'slack', url: 'https://hooks.example.com/x', urll: 'y' }] } })).toEqual(['alerts.sinks[0].urll: unknown key; did you mean alerts.sinks[0].url?']);
+    expect(problemsOf({ ...base, connectors: { webhook: { enabled: false, rateLimt: {} } } })).toEqual(['connectors.webhook.rateLimt: unknown key; did you mean connectors.webhook.rateLimit?']);
+    expect(problemsOf({ ...base, connectors: { webhok: { enabled: false } } })[0]).toMatch(/^connectors\.webhok: unknown connector; did you mean connectors\.webhook\?/);
+    // Nothing close: the keys that are declared there.
+    expect(problemsOf({ ...base, sync: { zzzzzz: 1 } })).toEqual(['sync.zzzzzz: unknown key; known keys here: threadGapHours']);
+  });
+
+  it('says which type a value has when it is the wrong one, and never shows the value', () => {
+    expect(problemsOf({ ...base, connectors: { webhook: { enabled: 'yes' } } })).toEqual(['connectors.webhook.enabled: expected boolean, got string (write true or false without quotes)']);
+    expect(problemsOf({ ...base, server: { port: 'secret-looking' } })).toEqual(['server.port: expected number, got string']);
+    expect(problemsOf({ whatsapp: { verifyToken: 'b' } })).toEqual(['whatsapp.appSecret: required (expected string)']);
+  });
+
+  it('names list items by index in env problems as in schema problems, and reports each key once', () => {
+    expect(problemsOf({ ...base, alerts: { sinks: [{ type: 'slack', url: '${NOPE}' }] } })).toEqual([
+      "alerts.sinks[0].url: environment variable NOPE is not set (export it, or add it to the service's environment file)",
+    ]);
+  });
+
+  it('needs no variables for disabled connectors, and still every one for enabled ones', () => {
+    const salesforce = { instanceUrl: 'https://acme.my.salesforce.com', clientCredentials: { clientId: '${SF_ID}', clientSecret: '${SF_SECRET}' } };
+    expect(problemsOf({ ...base, connectors: { salesforce: { enabled: false, ...salesforce } } })).toEqual([]);
+    expect(problemsOf({ ...base, connectors: { salesforce: { enabled: true, ...salesforce } } })).toEqual([
+      "connectors.salesforce.clientCredentials.clientId: environment variable SF_ID is not set (export it, or add it to the service's environment file)",
+      "connectors.salesforce.clientCredentials.clientSecret: environment variable SF_SECRET is not set (export it, or add it to the service's environment file)",
+    ]);
+    // The disabled connector is still configured (its operations keep being queued).
+    expect(validateConfig({ ...base, connectors: { salesforce: { enabled: false, ...salesforce } } }, connectorSettingsSchemas, {}).connectors['salesforce']?.enabled).toBe(false);
+  });
+
+  it('warns about $NAME without braces, which is taken literally', () => {
+    const warnings: string[] = [];
+    const config = validateConfig({ whatsapp: { appSecret: '$WHATSAPP_APP_SECRET', verifyToken: 'price$5 ${V:-x}' } }, connectorSettingsSchemas, { WHATSAPP_APP_SECRET: 's' }, { onWarning: (w) => warnings.push(w) });
+    expect(config.whatsapp.appSecret).toBe('$WHATSAPP_APP_SECRET');
+    expect(warnings).toEqual(['whatsapp.appSecret: $WHATSAPP_APP_SECRET is taken literally; write ${WHATSAPP_APP_SECRET} to read the environment variable (it is set)']);
   });
 
   it('reports an unreadable file and bad YAML clearly', () => {

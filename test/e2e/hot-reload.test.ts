@@ -58,7 +58,8 @@ describe('hot reload', () => {
     await waitFor(async () => (await outboxOperations(service, 'webhook', 'pending')) >= 20, 10_000, 'the messages queued while disabled');
     await holdsFor(() => recorder.messages().length === 1, 1000, 'nothing sent while the connector is disabled');
     const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
-    expect(metrics).toContain('wa_crm_sync_connector_up{connector="webhook",state="disabled"} 0');
+    expect(metrics).toContain('wa_crm_sync_connector_up{connector="webhook"} 0');
+    expect(metrics).toContain('wa_crm_sync_connector_state{connector="webhook",state="disabled"} 1');
 
     setEnabled(true);
     await waitFor(() => recorder.messages().length === 21, 15_000, 'messages sent while disabled');
