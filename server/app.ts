@@ -28,7 +28,8 @@ export interface AppDependencies {
   zendesk(): Promise<{ secret: string | undefined; toleranceSeconds: number } | undefined>;
   /** Told of every refused signature, so bursts can raise a security alert. */
   onBadSignature?(source: 'whatsapp' | 'zendesk'): void;
-  readiness(): Promise<{ store: boolean; connectors: ConnectorReadiness[] }>;
+  /** `degraded`: running connectors whose every recent call failed. */
+  readiness(): Promise<{ store: boolean; connectors: ConnectorReadiness[]; degraded: string[] }>;
   readonly admin: AdminApiDependencies;
 }
 
@@ -152,7 +153,9 @@ export function createApp(deps: AppDependencies): express.Express {
 
   app.get('/readyz', async (_req, res) => {
     const readiness = await deps.readiness();
-    res.status(readiness.store ? 200 : 503).json({ status: readiness.store ? 'ready' : 'store unreachable', ...readiness });
+    // A degraded connector still answers 200: the service takes webhooks and keeps the work queued.
+    const status = !readiness.store ? 'store unreachable' : readiness.degraded.length > 0 ? 'degraded' : 'ready';
+    res.status(readiness.store ? 200 : 503).json({ status, ...readiness });
   });
 
   app.get('/metrics', async (_req, res) => {

@@ -222,6 +222,10 @@ export async function openStore(url: string, options: { readonly migrateUpTo?: s
   const migrator = new Migrator({
     db: store.db,
     provider: new StaticMigrationProvider(store.dialect),
+    // Numbers are handed out to work in parallel: a store of a release that shipped 0013 still
+    // needs 0011 when that lands later. Each migration touches its own tables, so order between
+    // them does not matter.
+    allowUnorderedMigrations: true,
     ...(store.schema ? { migrationTableSchema: store.schema } : {}),
   });
   // Kysely reads the catalogue of the whole database first; a schema dropped meanwhile by someone
