@@ -7,13 +7,16 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { AccountError, SignInBusyError, SignInRefusedError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
 import { pausedConnectors, setPaused } from '../core/admin/pause.js';
 import { csrfMatches, listSessions, openSession, revokeSession, revokeSessionsOf, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
-import type { AlertDraft } from '../core/security/alerts.js';
+import type { AlertDraft, Alerts } from '../core/security/alerts.js';
 import { EventWindow } from '../core/security/event-window.js';
 import { newDeviceAlert, signInFailuresAlert } from '../core/security/signals.js';
 import { maskIdentifier, maskUsername } from '../core/model/identity.js';
 import type { Logger } from '../core/logger.js';
 import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
 import { openAlerts } from '../core/security/alerts.js';
+import { alertRoutes } from './admin/alerts.js';
+import { connectorRoutes } from './admin/connectors.js';
+import type { Caller, DefineRoute, Locals } from './admin/route.js';
 import { listAudit, recordAudit, type AuditEntry } from '../core/security/audit-trail.js';
 import { RefusalAudit } from '../core/security/refusal-audit.js';
 import type { Store } from '../core/store/store.js';
@@ -31,6 +34,8 @@ export interface AdminApiDependencies {
   secretsKey(): Promise<string | undefined>;
   /** Raises a security alert (sign-ins from new devices, bursts of failed sign-ins). */
   alert(draft: AlertDraft): void;
+  /** Where alerts are acknowledged and resolved (audited there). */
+  readonly alerts: Alerts;
   connectorStates(): ConnectorReadiness[];
   /** Addresses allowed to reach the admin API (exact IPs); empty allows every address. */
   allowIps(): readonly string[];
@@ -40,8 +45,6 @@ export interface AdminApiDependencies {
   scopeReports(): Array<{ connector: string; at: number; ok: boolean; report: ScopeReport | null; reason?: string }>;
 }
 
-type Caller = { readonly actor: string; readonly role: Role; readonly user?: string; readonly session?: string; readonly tokenId?: string };
-type Locals = { caller?: Caller };
 
 /** Every admin route and the least role that may call it: the contract the role tests walk through. */
 export const ADMIN_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'delete'; path: string; role: Role }> = [
@@ -51,8 +54,12 @@ export const ADMIN_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'delete'; pa
   { method: 'get', path: '/activity', role: 'viewer' },
   { method: 'get', path: '/operations', role: 'viewer' },
   { method: 'get', path: '/alerts', role: 'viewer' },
+  { method: 'post', path: '/alerts/:id/acknowledge', role: 'operator' },
+  { method: 'post', path: '/alerts/:id/resolve', role: 'operator' },
   { method: 'get', path: '/scopes', role: 'viewer' },
   { method: 'get', path: '/history', role: 'viewer' },
+  { method: 'get', path: '/connectors/health', role: 'viewer' },
+  { method: 'post', path: '/connectors/:id/retry', role: 'operator' },
   { method: 'post', path: '/connectors/:id/pause', role: 'operator' },
   { method: 'post', path: '/connectors/:id/resume', role: 'operator' },
   { method: 'post', path: '/operations/replay', role: 'operator' },
@@ -73,6 +80,8 @@ const BACKGROUND_REFRESH = 'x-background-refresh';
 const SIGN_IN_BURST = { count: 10 } as const;
 /** ...and this many refuse further attempts from it until the window has passed. */
 const SIGN_IN_LIMIT = { failures: 20, windowMs: 10 * 60_000 } as const;
+/** The window failed sign-ins are counted in: a burst alert is over once one passes without another. */
+export const SIGN_IN_WINDOW_MS = SIGN_IN_LIMIT.windowMs;
 /** Refusals of strangers (no credentials, address not allowed): one audit record per address and kind in this window. */
 /** Most audit records one GET /admin/api/audit returns. */
 const AUDIT_PAGE_MAX = 1000;
@@ -109,6 +118,16 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
     if (allow.length === 0 || allow.includes(req.ip ?? '')) return next();
     await refusals.refused({ actor: `ip:${req.ip}`, action: 'admin.refused', target: `${req.method} ${req.path}`, detail: { reason: 'address not in admin.allowIps' } });
     res.status(403).json({ error: 'this address may not use the admin pages or API (admin.allowIps)' });
+  });
+  // The page asks who it is signed in as, and for the CSRF token bound to that session: a second
+  // tab, or the browser opened again while the cookie lives, needs no new sign-in. Another site
+  // cannot read this answer (no CORS) and the cookie is SameSite=Strict.
+  router.get('/session', async (req: Request, res: Response) => {
+    res.setHeader('cache-control', 'no-store');
+    const cookie = cookieValue(req, COOKIE);
+    const found = cookie ? await sessionFor(deps.store, cookie, deps.sessionLimits(), Date.now(), false) : undefined;
+    if (!found || !('session' in found)) return void res.status(401).json({ error: found ? found.expired : 'not signed in' });
+    res.json({ user: found.session.user, role: found.session.role, csrfToken: found.session.csrfToken, refreshSeconds: deps.dashboardRefreshSeconds() });
   });
   router.post('/session', express.json({ limit: '4kb' }), async (req: Request, res: Response) => {
     const body = (req.body ?? {}) as { name?: unknown; password?: unknown; code?: unknown };
@@ -220,7 +239,7 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
     await audit({ actor: caller.actor, action: 'admin.forbidden', target: `${req.method} ${req.path}`, detail: { role: caller.role, needed } });
     res.status(403).json({ error: `this needs the ${needed} role; the token has ${caller.role}` });
   };
-  const route = (method: 'get' | 'post' | 'delete', path: string, handler: (req: Request, res: Response<unknown, Locals>, caller: Caller) => Promise<void>) => {
+  const route: DefineRoute = (method, path, handler) => {
     const spec = ADMIN_ROUTES.find((r) => r.method === method && r.path === path)!;
     router[method](path, allowed(spec.role), (req: Request, res: Response<unknown, Locals>, next: NextFunction) =>
       handler(req, res, res.locals.caller!).catch((error: unknown) => {
@@ -288,9 +307,8 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
   route('get', '/history', async (_req, res) => {
     res.json(await historyProgress(deps.store.db));
   });
-  route('get', '/alerts', async (_req, res) => {
-    res.json({ alerts: await openAlerts(deps.store.db) });
-  });
+  alertRoutes(route, deps);
+  connectorRoutes(route, { store: deps.store, connectorStates: () => deps.connectorStates(), audit, wake: (id) => deps.pauseChanged(id) });
   for (const action of ['pause', 'resume'] as const) {
     route('post', `/connectors/:id/${action}`, async (req, res, caller) => {
       const id = String(req.params['id']);

@@ -29,7 +29,8 @@ export interface AppDependencies {
   zendesk(): Promise<{ secret: string | undefined; toleranceSeconds: number } | undefined>;
   /** Told of every refused signature, so bursts can raise a security alert. */
   onBadSignature?(source: 'whatsapp' | 'zendesk'): void;
-  readiness(): Promise<{ store: boolean; connectors: ConnectorReadiness[] }>;
+  /** `degraded`: running connectors whose every recent call failed. */
+  readiness(): Promise<{ store: boolean; connectors: ConnectorReadiness[]; degraded: string[] }>;
   /** metrics.*: who may scrape /metrics, read per request so a reload applies at once. */
   metricsAccess(): { readonly bearerToken?: string | undefined; readonly allowIps: readonly string[] };
   readonly admin: AdminApiDependencies;
@@ -178,7 +179,9 @@ export function createApp(deps: AppDependencies): express.Express {
 
   app.get('/readyz', async (_req, res) => {
     const readiness = await deps.readiness();
-    res.status(readiness.store ? 200 : 503).json({ status: readiness.store ? 'ready' : 'store unreachable', ...readiness });
+    // A degraded connector still answers 200: the service takes webhooks and keeps the work queued.
+    const status = !readiness.store ? 'store unreachable' : readiness.degraded.length > 0 ? 'degraded' : 'ready';
+    res.status(readiness.store ? 200 : 503).json({ status, ...readiness });
   });
 
   app.get('/metrics', async (req, res) => {

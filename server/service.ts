@@ -18,13 +18,15 @@ import { LogOutput } from '../core/log-output.js';
 import { Metrics } from '../core/metrics.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
+import { connectorHealth } from '../core/outbox/health.js';
 import { openStore, type Store } from '../core/store/store.js';
 import { openS3Media } from '../core/media-s3.js';
 import { shareMedia, shareMediaThroughStore } from '../core/media-store.js';
 import { createApp, type ConnectorReadiness } from './app.js';
 import { Alerts } from '../core/security/alerts.js';
 import { AlertSinksConnector, alertSinksMetadata } from '../core/security/alert-sinks.js';
-import { badSignaturesAlert } from '../core/security/signals.js';
+import { BAD_SIGNATURES, SIGN_IN_FAILURES, badSignaturesAlert } from '../core/security/signals.js';
+import { SIGN_IN_WINDOW_MS } from './admin-api.js';
 import { EventWindow } from '../core/security/event-window.js';
 import { backupPassphrase, backupToDir, lastBackup } from '../core/store/backup.js';
 import { purgeMessageBodies } from '../core/model/repository.js';
@@ -48,6 +50,8 @@ const PROCESS_PAUSE_CATCHING_UP_MS = 8;
 const HTTP_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024 } as const;
 /** How often scheduled backups and the retention purge look whether they are due. */
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
+/** How often bursts that are over (bad signatures, failed sign-ins) get their alerts resolved: one indexed query. */
+const QUIET_ALERTS_INTERVAL_MS = 5_000;
 /** Of the shutdown time, what is kept back for handing operations back and closing the store. */
 const SHUTDOWN_RESERVE_MS = 1000;
 /** Longest wait for the last log lines to reach their reader before the process exits. */
@@ -130,6 +134,7 @@ export class Service {
       log,
       registry: this.metrics.registry,
       options: () => ({ throttleMs: this.config.alerts.throttleMinutes * 60_000, sinkCount: this.config.alerts.sinks.length, maxAttempts: alertSinksMetadata.defaultTuning.maxAttempts }),
+      audit: (entry) => this.#audit(entry),
     });
     this.engine = new Engine({
       alerts: this.alerts,
@@ -177,6 +182,7 @@ export class Service {
     // Housekeeping: scheduled backups and the retention purge (read from the config each time).
     service.#timers.push(setInterval(() => void service.#housekeeping(), HOUSEKEEPING_INTERVAL_MS).unref());
     void service.#housekeeping();
+    service.#timers.push(setInterval(() => void service.#resolveQuietAlerts(), QUIET_ALERTS_INTERVAL_MS).unref());
     const port = options.port ?? config.server.port;
     try {
       await service.#listen(port, config.server.host);
@@ -351,6 +357,7 @@ export class Service {
         dashboardRefreshSeconds: () => this.config.admin.dashboard.refreshSeconds,
         secretsKey: () => secretsKey(this.#options.env ?? process.env, this.config.admin.secretsKeyFile),
         alert: (draft) => this.alerts.report(this.store.db, draft),
+        alerts: this.alerts,
         pauseChanged: (id) => this.#dispatchers.get(id)?.pauseChanged(),
         scopeReports: () =>
           [...this.#dispatchers.entries()].flatMap(([connector, d]) => {
@@ -361,7 +368,11 @@ export class Service {
       metricsAccess: () => this.config.metrics,
       readiness: async () => {
         const store = await this.store.ping().then(() => true, () => false);
-        return { store, connectors: this.connectorStates() };
+        const connectors = this.connectorStates();
+        const running = connectors.filter((c) => c.state === 'running').map((c) => c.connector);
+        // Degraded: running, yet every recent call failed (before anything is dead).
+        const degraded = store ? (await connectorHealth(this.store.db, running)).filter((h) => h.degraded).map((h) => h.connector) : [];
+        return { store, connectors, degraded };
       },
     });
     await new Promise<void>((resolve, reject) => {
@@ -417,6 +428,16 @@ export class Service {
       }
     } catch (error) {
       this.log.error({ err: errorMessage(error) }, 'housekeeping failed (backup or retention purge); will try again');
+    }
+  }
+
+  /** A burst alert is over once a whole window passed without it being raised again. */
+  async #resolveQuietAlerts(): Promise<void> {
+    try {
+      await this.alerts.resolveQuiet(this.store.db, BAD_SIGNATURES, this.config.alerts.badSignatures.windowSeconds * 1000, 'the burst of bad signatures is over: none in a whole window');
+      await this.alerts.resolveQuiet(this.store.db, SIGN_IN_FAILURES, SIGN_IN_WINDOW_MS, 'the burst of failed sign-ins is over: none in a whole window');
+    } catch (error) {
+      this.log.warn({ err: errorMessage(error) }, 'could not resolve the alerts of bursts that are over; will try again');
     }
   }
 

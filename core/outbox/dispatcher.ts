@@ -6,7 +6,7 @@ import PQueue from 'p-queue';
 import type { Connector, ExecutionContext, OperationEffect, OperationOutcome, RateLimit } from '../connector.js';
 import type { AlertDraft, Alerts } from '../security/alerts.js';
 import { pausedConnectors } from '../admin/pause.js';
-import { connectorBlockedAlert, overPrivilegedAlert } from '../security/signals.js';
+import { CREDENTIAL_REFUSED, connectorBlockedAlert, overPrivilegedAlert } from '../security/signals.js';
 import { CredentialError, DeferredError, NotAttemptedError, SyncError, asSyncError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -165,6 +165,8 @@ export class ConnectorDispatcher {
         if (!setup.ok) return check;
       }
       this.unblock();
+      // Also after a restart, when nothing was blocked in memory but the alert from before is still open.
+      this.#alerts?.reportCleared(this.#store.db, { kind: CREDENTIAL_REFUSED, key: this.id }, 'the credentials were accepted again (the scope check passed)');
     } else if (check.definitive) this.block(check.reason);
     else this.#log.warn({ reason: check.reason }, 'could not check scopes now; keeping the current state');
     return check;

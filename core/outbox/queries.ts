@@ -442,6 +442,35 @@ export async function runPendingOperationNow(tx: Db, idempotencyKey: string, now
   return true;
 }
 
+/**
+ * "Retry now": a connector's operations waiting out a backoff run at once (a person fixed the
+ * cause). Their keys' queue rows move with them. Returns how many.
+ */
+export async function runBackedOffNow(db: Db, connector: string, now: number): Promise<number> {
+  return inTransaction(db, async (tx) => {
+    const rows = await tx
+      .updateTable('outbox')
+      .set({ run_at: now, updated_at: now })
+      .where('connector', '=', connector)
+      .where('state', '=', 'pending')
+      .where('attempts', '>', 0)
+      .where('run_at', '>', now)
+      .returning(['id', 'connector', 'ordering_key'])
+      .execute();
+    if (rows.length === 0) return 0;
+    // A key's ready_at only moves later on refresh (see runPendingOperationNow): the keys whose
+    // head was brought forward are made ready explicitly.
+    await tx
+      .updateTable('outbox_keys')
+      .set({ ready_at: now })
+      .where('connector', '=', connector)
+      .where('head_id', 'in', rows.map((r) => r.id))
+      .where('ready_at', '>', now)
+      .execute();
+    return rows.length;
+  });
+}
+
 export interface ReplaySelection {
   readonly ids?: readonly number[];
   readonly connector?: string;

@@ -127,9 +127,10 @@ function backupAge(config: Config, facts: AuditFacts): AuditCheck {
 
 function alertsCheck(facts: AuditFacts): AuditCheck {
   const critical = facts.openAlerts.filter((a) => a.severity === 'critical');
-  if (critical.length > 0) return { check: 'no open security alerts', status: 'fail', detail: `${critical.length} critical: ${critical.map((a) => a.title).join('; ')} (wa-crm-sync alerts says what to check)` };
-  if (facts.openAlerts.length > 0) return { check: 'no open security alerts', status: 'warn', detail: `${facts.openAlerts.length} open: ${facts.openAlerts.map((a) => a.title).join('; ')}` };
-  return { check: 'no open security alerts', status: 'pass', detail: 'none open' };
+  // Only unresolved alerts reach here: one resolved (by hand, or when its condition cleared) no longer fails the audit.
+  if (critical.length > 0) return { check: 'no open security alerts', status: 'fail', detail: `${critical.length} critical unresolved: ${critical.map((a) => a.title).join('; ')} (wa-crm-sync alerts says what to check; once handled, wa-crm-sync alerts resolve ID --note "what was done")` };
+  if (facts.openAlerts.length > 0) return { check: 'no open security alerts', status: 'warn', detail: `${facts.openAlerts.length} unresolved: ${facts.openAlerts.map((a) => a.title).join('; ')}` };
+  return { check: 'no open security alerts', status: 'pass', detail: 'none unresolved' };
 }
 
 function twoStep(facts: AuditFacts): AuditCheck {

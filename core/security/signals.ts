@@ -96,19 +96,32 @@ export function unknownSenderAlert(businessNumberId: string): AlertDraft {
   };
 }
 
+/** A window in words: "45 seconds", "1 minute", "10 minutes". */
+function span(seconds: number): string {
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.round(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
 export function badSignaturesAlert(source: string, count: number, windowSeconds: number): AlertDraft {
   return {
-    kind: 'bad_signatures',
+    kind: BAD_SIGNATURES,
     key: source,
     severity: 'warning',
-    title: `${count} ${source} webhook calls with a bad signature in ${Math.round(windowSeconds / 60)} minutes`,
+    title: `${count} ${source} webhook calls with a bad signature in ${span(windowSeconds)}`,
     detail: `Someone is posting to /webhooks/${source} without a valid signature (they were refused and nothing was stored). Either the secret changed on the vendor's side (update the config), or someone is probing or forging webhooks: check the source addresses in the logs.`,
   };
 }
 
+/** The kind of a connector's blocked-credentials alert, keyed by the connector: resolved when its credentials work again. */
+export const CREDENTIAL_REFUSED = 'credential_refused';
+/** Bursts of refused webhook signatures and of failed sign-ins: resolved once a window passes without another. */
+export const BAD_SIGNATURES = 'bad_signatures';
+export const SIGN_IN_FAILURES = 'admin_signin_failures';
+
 export function connectorBlockedAlert(connector: string, reason: string): AlertDraft {
   return {
-    kind: 'credential_refused',
+    kind: CREDENTIAL_REFUSED,
     key: connector,
     severity: 'critical',
     title: `${connector}: credentials refused or missing scopes; sync to it has stopped`,
@@ -148,10 +161,10 @@ export function newDeviceAlert(user: string, ip: string, device: string): AlertD
 
 export function signInFailuresAlert(ip: string, count: number, windowSeconds: number): AlertDraft {
   return {
-    kind: 'admin_signin_failures',
+    kind: SIGN_IN_FAILURES,
     key: ip,
     severity: 'warning',
-    title: `${count} failed admin sign-ins from ${ip} in ${Math.round(windowSeconds / 60)} minutes`,
+    title: `${count} failed admin sign-ins from ${ip} in ${span(windowSeconds)}`,
     detail: `Someone at ${ip} keeps failing to sign in to the wa-crm-sync admin (accounts lock after 5 failures each). If it is not one of your people, block the address (admin.allowIps, or your firewall) and check the audit trail: wa-crm-sync audit log --action signin.`,
   };
 }

@@ -349,6 +349,15 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           )`.execute(db);
       },
     },
+    '0011_alert_lifecycle': {
+      // Alerts are acknowledged by a person, and resolved by hand (with a note) or by the service
+      // when the condition clears: who and when is kept on the row (the audit trail has it too).
+      async up(db: Kysely<unknown>) {
+        for (const column of ['acknowledged_at', 'resolved_at'] as const) await db.schema.alterTable('alerts').addColumn(column, int).execute();
+        for (const column of ['acknowledged_by', 'resolved_by', 'resolution_note'] as const) await db.schema.alterTable('alerts').addColumn(column, 'text').execute();
+        await db.schema.createIndex('alerts_state').on('alerts').columns(['state', 'last_at']).execute();
+      },
+    },
     '0012_history_import': {
       // Coexistence onboarding: the WhatsApp Business app's past chats are imported as history
       // (kept apart from live traffic: no service window, no tickets), with the chunks counted for

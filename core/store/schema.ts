@@ -203,8 +203,19 @@ export interface AlertsTable {
   last_at: number;
   /** When the sinks were last told (null: never, or no sinks). */
   notified_at: number | null;
-  state: 'open' | 'resolved';
+  /** open: nobody has looked; acknowledged: a person is on it; resolved: the condition cleared or a person closed it. */
+  state: AlertState;
+  acknowledged_at: number | null;
+  /** `user:NAME`, `token:NAME`, `cli:OSUSER`. */
+  acknowledged_by: string | null;
+  resolved_at: number | null;
+  /** Who resolved it, or `service` when the condition cleared by itself. */
+  resolved_by: string | null;
+  /** What the person who resolved it wrote, or what cleared it. */
+  resolution_note: string | null;
 }
+
+export type AlertState = 'open' | 'acknowledged' | 'resolved';
 
 /** One record of the audit trail; `hash` = SHA-256(prev_hash + the record), see core/security/audit-trail.ts. */
 export interface AuditTrailTable {

@@ -1,12 +1,19 @@
 // The admin dashboard: plain JavaScript against /admin/api, no external scripts (the page's
-// Content-Security-Policy allows only this origin). Changes carry the CSRF token from sign-in.
+// Content-Security-Policy allows only this origin). One section shows at a time, chosen by the
+// address's #fragment. Changes carry the session's CSRF token, which the page asks the service
+// for (GET /admin/session), so a second tab or a restarted browser works with the same session.
 'use strict';
-const state = { csrf: sessionStorage.getItem('csrf') || '', role: sessionStorage.getItem('role') || 'viewer', refreshSeconds: 0, timer: undefined };
+const state = { csrf: '', role: 'viewer', refreshSeconds: 0, timer: undefined, showResolved: false };
 const ROLES = ['viewer', 'operator', 'admin'];
+const PAGES = ['overview', 'alerts', 'connectors', 'dead', 'activity', 'account', 'admin'];
 const $ = (selector) => document.querySelector(selector);
 const allows = (needed) => ROLES.indexOf(state.role) >= ROLES.indexOf(needed);
 const say = (text) => { $('#message').textContent = text; };
 const when = (ms) => (ms === null || ms === undefined ? 'never' : new Date(ms).toLocaleString());
+const ago = (ms) => {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 90 ? `${s} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : s < 129600 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86400)} days ago`;
+};
 
 // `background` marks the page's own timed reloads, which the service does not count as activity
 // (an open tab must not keep a session from timing out).
@@ -23,6 +30,17 @@ async function api(method, path, body, background = false) {
   return data;
 }
 
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === 'className') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c !== undefined && c !== null));
+  return node;
+}
+
 function cell(row, text, className) {
   const td = row.insertCell();
   td.textContent = text === null || text === undefined ? '' : String(text);
@@ -30,26 +48,60 @@ function cell(row, text, className) {
   return td;
 }
 
-function fill(selector, items, render) {
+function fill(selector, items, render, empty = 'none') {
   const body = $(`${selector} tbody`);
   body.replaceChildren();
   for (const item of items) render(body.insertRow(), item);
-  if (items.length === 0) cell(body.insertRow(), 'none');
+  if (items.length === 0) cell(body.insertRow(), empty, 'empty').colSpan = 8;
+}
+
+function actionButton(label, onClick, className = '') {
+  const b = el('button', { text: label, className });
+  b.addEventListener('click', () => onClick().then(() => refresh()).catch((e) => say(e.message)));
+  return b;
 }
 
 function button(row, label, onClick) {
-  const b = document.createElement('button');
-  b.textContent = label;
-  b.addEventListener('click', () => onClick().then(refresh).catch((e) => say(e.message)));
-  row.insertCell().append(b);
+  row.insertCell().append(actionButton(label, onClick));
+}
+
+/** Asks before a change; resolves with the note typed (or '' when no note is asked), or null when cancelled. */
+function confirmChange({ title, text, confirm = 'Confirm', note = false }) {
+  const dialog = $('#confirm');
+  $('#confirm-title').textContent = title;
+  $('#confirm-text').textContent = text;
+  $('#confirm-ok').textContent = confirm;
+  $('#confirm-note-label').hidden = !note;
+  $('#confirm-note').value = '';
+  $('#confirm-note').required = note;
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok' ? $('#confirm-note').value.trim() : null), { once: true });
+  });
 }
 
 async function refresh(background = false) {
   const get = (path) => api('GET', path, undefined, background);
-  const [status, dead, activity, alerts, scopes, sessions] = await Promise.all([
-    get('/status'), get('/operations?state=dead'), get('/activity'), get('/alerts'), get('/scopes'), get('/sessions'),
+  const [status, dead, activity, alerts, scopes, sessions, health] = await Promise.all([
+    get('/status'), get('/operations?state=dead'), get('/activity'), get(`/alerts${state.showResolved ? '?include=resolved' : ''}`), get('/scopes'), get('/sessions'), get('/connectors/health'),
   ]);
-  fill('#connectors', status.connectors, (row, c) => {
+  fill('#health', health.connectors, (row, h) => {
+    cell(row, h.connector, h.degraded ? 'critical' : '');
+    cell(row, h.lastSuccessAt ? ago(h.lastSuccessAt) : 'none yet');
+    cell(row, h.errorRate === null ? 'no recent work' : `${Math.round(h.errorRate * 100)}% of ${h.recent.succeeded + h.recent.failing}${h.degraded ? ' (degraded)' : ''}`, h.degraded ? 'critical' : '');
+    cell(row, h.lastError ? `${ago(h.lastError.at)}: ${h.lastError.message}` : 'none');
+    cell(row, h.backoff.count > 0 ? `${h.backoff.count}, next ${when(h.backoff.nextRunAt)}` : 'none');
+    if (allows('operator') && h.backoff.count > 0) {
+      button(row, 'Retry now', async () => {
+        const ok = await confirmChange({ title: `Retry ${h.connector} now?`, text: `${h.backoff.count} operation(s) waiting out a backoff run at once.`, confirm: 'Retry now' });
+        if (ok === null) return;
+        const { retried } = await api('POST', `/connectors/${encodeURIComponent(h.connector)}/retry`);
+        say(`${retried} operation(s) of ${h.connector} run now`);
+      });
+    } else row.insertCell();
+  });
+  showOverview(status, alerts.alerts, dead.operations);
+  fill('#connector-table', status.connectors, (row, c) => {
     cell(row, c.connector);
     cell(row, c.state, `state-${c.state}`);
     cell(row, c.reason);
@@ -67,20 +119,64 @@ async function refresh(background = false) {
   fill('#queue', status.outbox, (row, q) => {
     cell(row, q.connector); cell(row, q.state); cell(row, q.count);
     cell(row, q.oldestCreatedAt && (q.state === 'pending' || q.state === 'in_flight') ? `${Math.round((Date.now() - q.oldestCreatedAt) / 1000)} s` : '');
-  });
+  }, 'the queue is empty');
   fill('#sessions', sessions.sessions, (row, s) => {
     cell(row, s.user); cell(row, s.ip); cell(row, s.device); cell(row, when(s.lastSeenAt));
     button(row, 'Revoke', () => api('DELETE', `/sessions/${encodeURIComponent(s.id)}`));
   });
-  fill('#dead', dead.operations, (row, op) => {
+  fill('#dead-table', dead.operations, (row, op) => {
     cell(row, op.id); cell(row, op.connector); cell(row, op.kind); cell(row, op.lastError);
     if (allows('operator')) button(row, 'Replay', () => api('POST', '/operations/replay', { ids: [op.id] }));
-  });
-  fill('#activity', activity.messages, (row, m) => { cell(row, when(m.sentAt)); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); });
-  fill('#alerts', alerts.alerts, (row, a) => { cell(row, a.severity, a.severity); cell(row, a.title); cell(row, a.count); cell(row, when(a.lastAt)); });
+  }, 'no dead operations');
+  fill('#activity-table', activity.messages, (row, m) => { cell(row, when(m.sentAt)); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); }, 'no messages yet');
+  showAlerts(alerts.alerts);
   await showHistory(get);
   if (allows('admin')) await Promise.all([searchAudit(background), showAccounts(get)]);
   $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+}
+
+function showOverview(status, alerts, dead) {
+  const unresolved = alerts.filter((a) => a.state !== 'resolved');
+  const critical = unresolved.filter((a) => a.severity === 'critical').length;
+  const waiting = status.outbox.filter((q) => q.state === 'pending' || q.state === 'in_flight').reduce((n, q) => n + q.count, 0);
+  const running = status.connectors.filter((c) => c.state === 'running').length;
+  const tile = (label, value, href, tone) => el('a', { className: `tile ${tone}`, href }, el('span', { className: 'value', text: String(value) }), el('span', { className: 'label', text: label }));
+  $('#tiles').replaceChildren(
+    tile('unresolved alerts', unresolved.length, '#alerts', critical > 0 ? 'bad' : unresolved.length > 0 ? 'warn' : 'good'),
+    tile('connectors running', `${running} of ${status.connectors.length}`, '#connectors', running < status.connectors.filter((c) => c.state !== 'disabled').length ? 'warn' : 'good'),
+    tile('operations waiting', waiting, '#overview', 'plain'),
+    tile('dead operations', dead.length, '#dead', dead.length > 0 ? 'bad' : 'good'),
+  );
+  $('#nav-alerts').textContent = unresolved.length > 0 ? String(unresolved.length) : '';
+  $('#nav-alerts').className = `count ${critical > 0 ? 'bad' : 'warn'}`;
+  $('#nav-dead').textContent = dead.length > 0 ? String(dead.length) : '';
+}
+
+function showAlerts(alerts) {
+  const list = $('#alert-list');
+  list.replaceChildren();
+  if (alerts.length === 0) list.append(el('p', { className: 'empty', text: state.showResolved ? 'No alerts.' : 'No unresolved alerts.' }));
+  for (const a of alerts) {
+    const who = a.state === 'acknowledged' ? `acknowledged by ${a.acknowledgedBy} ${ago(a.acknowledgedAt)}` : a.state === 'resolved' ? `resolved by ${a.resolvedBy} ${ago(a.resolvedAt)}` : 'open';
+    const actions = el('div', { className: 'actions' });
+    if (allows('operator') && a.state === 'open') actions.append(actionButton('Acknowledge', () => api('POST', `/alerts/${a.id}/acknowledge`)));
+    if (allows('operator') && a.state !== 'resolved') {
+      actions.append(actionButton('Resolve…', async () => {
+        const note = await confirmChange({ title: `Resolve "${a.title}"`, text: 'Say what you found or did: the note is kept with the alert and in the audit trail.', confirm: 'Resolve', note: true });
+        if (note === null) return;
+        await api('POST', `/alerts/${a.id}/resolve`, { note });
+      }));
+    }
+    list.append(el('article', { className: `alert ${a.severity} ${a.state}`, 'data-alert': String(a.id) },
+      el('header', {},
+        el('span', { className: `badge ${a.severity}`, text: a.severity }),
+        el('h3', { text: a.title }),
+        el('span', { className: `pill ${a.state}`, text: who })),
+      el('p', { className: 'meta', text: `${a.count === 1 ? 'once' : `${a.count} times`}, first ${when(a.firstAt)}, last ${ago(a.lastAt)}` }),
+      el('div', { className: 'check' }, el('strong', { text: 'What to check: ' }), a.detail),
+      a.resolutionNote ? el('p', { className: 'note', text: `Note: ${a.resolutionNote}` }) : undefined,
+      actions));
+  }
 }
 
 // The coexistence history import, shown once one has begun: WhatsApp's own progress, messages
@@ -124,7 +220,7 @@ function startAutoRefresh() {
   clearInterval(state.timer);
   if (!(state.refreshSeconds > 0)) return;
   state.timer = setInterval(() => {
-    if (document.visibilityState === 'visible' && !$('#dashboard').hidden) refresh(true).catch((e) => say(e.message));
+    if (document.visibilityState === 'visible' && !$('#dashboard').hidden && !$('#confirm').open) refresh(true).catch((e) => say(e.message));
   }, state.refreshSeconds * 1000);
 }
 
@@ -135,22 +231,47 @@ async function searchAudit(background = false) {
   return records;
 }
 
+/** Shows the section the address names (#alerts, #dead, ...), the overview when it names none. */
+function showPage() {
+  const wanted = location.hash.slice(1);
+  const page = PAGES.includes(wanted) && (wanted !== 'admin' || allows('admin')) ? wanted : 'overview';
+  for (const section of document.querySelectorAll('section.page')) section.hidden = section.id !== page;
+  for (const link of document.querySelectorAll('#nav a')) link.classList.toggle('current', link.getAttribute('href') === `#${page}`);
+}
+
 function showSignIn(reason) {
   clearInterval(state.timer);
   $('#dashboard').hidden = true;
+  $('#nav').hidden = true;
   $('#signout').hidden = true;
-  $('#signin').hidden = false;
+  $('#signin-page').hidden = false;
   $('#who').textContent = '';
   if (reason) say(reason);
 }
 
 function showDashboard(user) {
-  $('#signin').hidden = true;
+  $('#signin-page').hidden = true;
   $('#dashboard').hidden = false;
+  $('#nav').hidden = false;
   $('#signout').hidden = false;
   $('#who').textContent = `${user} (${state.role})`;
-  for (const el of document.querySelectorAll('.operator')) el.hidden = !allows('operator');
-  for (const el of document.querySelectorAll('.admin')) el.hidden = !allows('admin');
+  for (const node of document.querySelectorAll('.operator')) node.hidden = !allows('operator');
+  for (const node of document.querySelectorAll('.admin:not(section)')) node.hidden = !allows('admin');
+  showPage();
+}
+
+/** The session this browser holds (its cookie), with the CSRF token bound to it; undefined when signed out. */
+async function currentSession() {
+  const response = await fetch('/admin/session', { credentials: 'same-origin' });
+  if (!response.ok) return undefined;
+  return response.json();
+}
+
+function enter(session) {
+  Object.assign(state, { csrf: session.csrfToken, role: session.role, refreshSeconds: session.refreshSeconds });
+  showDashboard(session.user);
+  startAutoRefresh();
+  return refresh();
 }
 
 $('#signin').addEventListener('submit', async (event) => {
@@ -159,23 +280,24 @@ $('#signin').addEventListener('submit', async (event) => {
   const response = await fetch('/admin/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(Object.fromEntries(form)) });
   const data = await response.json();
   if (!response.ok) return say(data.error);
-  Object.assign(state, { csrf: data.csrfToken, role: data.role, refreshSeconds: data.refreshSeconds });
-  sessionStorage.setItem('csrf', data.csrfToken);
-  sessionStorage.setItem('role', data.role);
-  sessionStorage.setItem('user', data.user);
   say(data.warning || '');
   event.target.reset();
-  showDashboard(data.user);
-  startAutoRefresh();
-  await refresh().catch((e) => say(e.message));
+  await enter(data).catch((e) => say(e.message));
 });
 
 $('#signout').addEventListener('click', async () => {
   await fetch('/admin/session/logout', { method: 'POST' });
-  sessionStorage.clear();
   showSignIn('signed out');
 });
-$('#replay-all').addEventListener('click', () => api('POST', '/operations/replay', { allDead: true }).then(refresh).catch((e) => say(e.message)));
+$('#replay-all').addEventListener('click', async () => {
+  const ok = await confirmChange({ title: 'Replay every dead operation?', text: 'Each is queued again and runs with a fresh set of attempts.', confirm: 'Replay all' });
+  if (ok === null) return;
+  await api('POST', '/operations/replay', { allDead: true }).then(() => refresh()).catch((e) => say(e.message));
+});
+$('#alerts-resolved').addEventListener('change', (event) => {
+  state.showResolved = event.target.checked;
+  refresh().catch((e) => say(e.message));
+});
 $('#password').addEventListener('submit', async (event) => {
   event.preventDefault();
   try {
@@ -194,10 +316,6 @@ $('#audit-export').addEventListener('click', async () => {
   link.download = 'wa-crm-sync-audit.json';
   link.click();
 });
+window.addEventListener('hashchange', showPage);
 
-api('GET', '/me').then((me) => {
-  Object.assign(state, { role: me.role, refreshSeconds: me.refreshSeconds });
-  showDashboard(me.user || me.actor);
-  startAutoRefresh();
-  return refresh();
-}).catch(() => showSignIn());
+currentSession().then((session) => (session ? enter(session) : showSignIn())).catch(() => showSignIn());

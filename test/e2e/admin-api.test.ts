@@ -67,8 +67,12 @@ describe('admin API end to end', () => {
     get     /activity                        200     200       200
     get     /operations                      200     200       200
     get     /alerts                          200     200       200
+    post    /alerts/:id/acknowledge          403     200       200
+    post    /alerts/:id/resolve              403     200       200
     get     /scopes                          200     200       200
     get     /history                         200     200       200
+    get     /connectors/health               200     200       200
+    post    /connectors/webhook/retry        403     200       200
     post    /connectors/webhook/pause        403     200       200
     post    /connectors/webhook/resume       403     200       200
     post    /operations/replay               403     200       200
@@ -114,11 +118,17 @@ describe('admin API end to end', () => {
           path = `/tokens/${victim.id}`;
           victimToken = victim.token;
         }
+        if (row.path.startsWith('/alerts/:id/')) {
+          const store = await openStore(storeUrl);
+          const raised = await store.db.insertInto('alerts').values({ kind: 'role_table', dedupe_key: `${role}${row.path}`, severity: 'warning', title: 't', detail: 'd', count: 1, first_at: 1, last_at: 1, notified_at: null, state: 'open', acknowledged_at: null, acknowledged_by: null, resolved_at: null, resolved_by: null, resolution_note: null }).returning('id').executeTakeFirstOrThrow();
+          await store.close();
+          path = row.path.replace(':id', String(raised.id));
+        }
         if (row.path === '/sessions/:id') {
           await signInWithRecoveryCode('vic', enrolments.vic.recoveryCodes[ROLES.indexOf(role)]!);
           path = `/sessions/${await sessionIdOf('vic')}`;
         }
-        const body = row.method !== 'post' ? undefined : row.path === '/operations/replay' ? { allDead: true } : row.path === '/tokens' ? { name: `minted-by-${role}`, role: 'admin', expiresInDays: 1 } : row.path === '/me/password' ? { currentPassword: PASSWORD, newPassword: 'whatever it is now', code: '000000' } : {};
+        const body = row.method !== 'post' ? undefined : row.path === '/operations/replay' ? { allDead: true } : row.path === '/tokens' ? { name: `minted-by-${role}`, role: 'admin', expiresInDays: 1 } : row.path === '/me/password' ? { currentPassword: PASSWORD, newPassword: 'whatever it is now', code: '000000' } : row.path === '/alerts/:id/resolve' ? { note: 'checked' } : {};
         const status = (await call(row.method, path, tokens[role], body)).status;
         answered.push(`${role} ${row.method} ${row.path} ${status}`);
         wanted.push(`${role} ${row.method} ${row.path} ${row.expected[role]}`);
