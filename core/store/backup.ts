@@ -12,6 +12,7 @@ import { sql } from 'kysely';
 import { isBsuid } from '../model/identity.js';
 import { SyncError } from '../errors.js';
 import { rebuildOrderingKeys } from '../outbox/key-queue.js';
+import { auditHead, formatAuditHead } from '../security/audit-trail.js';
 import { passphraseFrom, sealedFraming, sealingStream, unsealingStream } from '../passphrase-seal.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
@@ -61,6 +62,12 @@ interface BackupHeader {
   readonly createdAt: string;
   readonly dialect: string;
   readonly counts: Record<string, number>;
+  /**
+   * The audit trail's head in this snapshot (SEQ:HASH): a backup is sealed with a key the store
+   * does not hold, so it keeps the head where the store's writer cannot change it. Absent in
+   * backups from before.
+   */
+  readonly auditHead?: string;
 }
 
 /** The passphrase (at least 16 characters) that keys backups, from the environment or a key file. */
@@ -85,7 +92,7 @@ export async function writeBackup(store: Store, path: string, passphrase: string
       for (const table of BACKUP_TABLES) {
         counts[table] = Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
       }
-      const header: BackupHeader = { format: FORMAT, version: 1, createdAt: now.toISOString(), dialect: store.dialect, counts };
+      const header: BackupHeader = { format: FORMAT, version: 1, createdAt: now.toISOString(), dialect: store.dialect, counts, auditHead: formatAuditHead(await auditHead(db)) };
       async function* lines(): AsyncGenerator<string> {
         yield JSON.stringify(header);
         for (const table of BACKUP_TABLES) {

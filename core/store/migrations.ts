@@ -349,6 +349,14 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           )`.execute(db);
       },
     },
+    '0010_audit_key': {
+      // The audit chain is keyed from here on (an HMAC under a key kept outside the store). Older
+      // records keep their SHA-256 hashes and key_id null: history is never re-hashed; the first
+      // keyed record after them vouches for them (see sealLegacyAudit).
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('audit_trail').addColumn('key_id', 'text').execute();
+      },
+    },
     '0013_contact_identities': {
       // A person is known by phone, BSUID, parent BSUID and username, and the phone may be withheld.
       // Contacts get a stable CRM key (their WhatsApp id for those from before, so every CRM record

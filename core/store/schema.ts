@@ -185,7 +185,7 @@ export interface AlertsTable {
   state: 'open' | 'resolved';
 }
 
-/** One record of the audit trail; `hash` = SHA-256(prev_hash + the record), see core/security/audit-trail.ts. */
+/** One record of the audit trail; `hash` = HMAC-SHA-256 under the audit key of prev_hash + the record (SHA-256 for records from before the key), see core/security/audit-trail.ts. */
 export interface AuditTrailTable {
   seq: number;
   at: number;
@@ -196,6 +196,8 @@ export interface AuditTrailTable {
   detail: string;
   prev_hash: string;
   hash: string;
+  /** The public id of the key that keyed `hash`; null for records written before the trail was keyed. */
+  key_id: string | null;
 }
 
 export interface AdminUsersTable {
