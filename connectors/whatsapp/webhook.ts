@@ -18,6 +18,7 @@ import {
   cloudApiEcho,
   cloudApiMessage,
   cloudApiStatus,
+  MEDIA_ID,
   messagesValue,
   userPreferencesValue,
   webhookEnvelope,
@@ -44,11 +45,23 @@ function toErrors(errors: CloudApiMessage['errors']): VendorErrorDetail[] {
   }));
 }
 
+/** A media id that is not one (`..`, a path): the message is kept, its file is not fetched. */
+const REFUSED_MEDIA_ID: VendorErrorDetail = {
+  code: 0,
+  title: 'media id refused',
+  message: 'the media id is not a Graph API media id (letters, digits, "_" and "-" only), so the file was not fetched; the raw webhook body is kept',
+};
+
+function refusedMediaId(message: CloudApiMessage): boolean {
+  const media = MEDIA_KINDS.includes(message.type) ? message[message.type as MediaKind] : undefined;
+  return media !== undefined && !MEDIA_ID.test(media.id);
+}
+
 function mediaOf(message: CloudApiMessage): MediaReference | null {
   if (!MEDIA_KINDS.includes(message.type)) return null;
   const kind = message.type as MediaKind;
   const media = message[kind];
-  if (!media) return null;
+  if (!media || !MEDIA_ID.test(media.id)) return null;
   return {
     kind,
     mediaId: media.id,
@@ -119,7 +132,7 @@ function messageEvent(
     newWaId: system && !bsuidChanged ? (system.wa_id ?? system.new_wa_id ?? null) : null,
     newBsuid: bsuidChanged ? (system?.user_id ?? null) : null,
     newParentBsuid: bsuidChanged ? (system?.parent_user_id ?? null) : null,
-    errors: toErrors(m.errors),
+    errors: refusedMediaId(m) ? [...toErrors(m.errors), REFUSED_MEDIA_ID] : toErrors(m.errors),
     raw: raw as JsonValue,
   };
 }
