@@ -224,13 +224,22 @@ function parseUserPreferences(value: unknown, where: string, events: InboundEven
   }
 }
 
+/**
+ * JSON.parse's message quotes a piece of the body (a phone number, a message text), and problems
+ * are logged: only where the error is and how long the body is are said.
+ */
+function notJsonProblem(body: string, error: unknown): string {
+  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
+  return `body is not valid JSON (${body.length} characters${position === undefined ? '' : `; the first error at position ${position}`})`;
+}
+
 /** Parses one webhook body (as received, before JSON parsing) into inbound events. */
 export function parseWhatsAppDelivery(body: string): ParsedDelivery {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch (error) {
-    return { events: [], problems: [`body is not valid JSON: ${(error as Error).message}`] };
+    return { events: [], problems: [notJsonProblem(body, error)] };
   }
   const envelope = webhookEnvelope.safeParse(json);
   if (!envelope.success) {
