@@ -185,6 +185,12 @@ export interface AlertsTable {
   state: 'open' | 'resolved';
 }
 
+/** A signed webhook call already stored (hash of its signature and timestamp), kept while a replay would still pass the timestamp check. */
+export interface WebhookReplaysTable {
+  replay_key: string;
+  expires_at: number;
+}
+
 /** One record of the audit trail; `hash` = HMAC-SHA-256 under the audit key of prev_hash + the record (SHA-256 for records from before the key), see core/security/audit-trail.ts. */
 export interface AuditTrailTable {
   seq: number;
@@ -269,6 +275,7 @@ export interface Database {
   account_events: AccountEventsTable;
   alerts: AlertsTable;
   audit_trail: AuditTrailTable;
+  webhook_replays: WebhookReplaysTable;
   admin_users: AdminUsersTable;
   api_tokens: ApiTokensTable;
   admin_sessions: AdminSessionsTable;
