@@ -37,6 +37,24 @@ export class DeliveryInbox {
     });
   }
 
+  /**
+   * Claims a signed call's replay key (its signature and timestamp) until `expiresAt`: false when
+   * it was claimed already (a replay inside the signature's tolerance). Durable, so a restart does
+   * not reopen the window; expired keys are dropped on the way, so the table stays small.
+   */
+  async claimReplayKey(replayKey: string, expiresAt: number, now = Date.now()): Promise<boolean> {
+    return this.#store.durably(async (db) => {
+      await db.deleteFrom('webhook_replays').where('expires_at', '<', now).execute();
+      const claimed = await db.insertInto('webhook_replays').values({ replay_key: replayKey, expires_at: expiresAt }).onConflict((oc) => oc.column('replay_key').doNothing()).returning('replay_key').executeTakeFirst();
+      return claimed !== undefined;
+    });
+  }
+
+  /** Gives a replay key back when its call could not be stored, so the sender's retry is taken. */
+  async releaseReplayKey(replayKey: string): Promise<void> {
+    await this.#store.db.deleteFrom('webhook_replays').where('replay_key', '=', replayKey).execute();
+  }
+
   async #flush(): Promise<void> {
     try {
       while (this.#queue.length > 0) {

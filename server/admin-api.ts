@@ -17,7 +17,7 @@ import { openAlerts } from '../core/security/alerts.js';
 import { alertRoutes } from './admin/alerts.js';
 import { connectorRoutes } from './admin/connectors.js';
 import type { Caller, DefineRoute, Locals } from './admin/route.js';
-import { listAudit, recordAudit, type AuditEntry } from '../core/security/audit-trail.js';
+import { listAudit, recordAudit, type AuditEntry, type AuditKey } from '../core/security/audit-trail.js';
 import { RefusalAudit } from '../core/security/refusal-audit.js';
 import type { Store } from '../core/store/store.js';
 import type { ConnectorReadiness } from './app.js';
@@ -32,6 +32,8 @@ export interface AdminApiDependencies {
   dashboardRefreshSeconds(): number;
   /** The key that seals TOTP secrets in the store (WA_CRM_SYNC_SECRETS_KEY or admin.secretsKeyFile), if any. */
   secretsKey(): Promise<string | undefined>;
+  /** Keys the audit trail's chain (kept outside the store). */
+  readonly auditKey: AuditKey;
   /** Raises a security alert (sign-ins from new devices, bursts of failed sign-ins). */
   alert(draft: AlertDraft): void;
   /** Where alerts are acknowledged and resolved (audited there). */
@@ -108,7 +110,7 @@ function cookieValue(req: Request, name: string): string | undefined {
 export function adminRoutes(deps: AdminApiDependencies): express.Router {
   const router = express.Router();
   const failures = new EventWindow(SIGN_IN_LIMIT.windowMs);
-  const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.log, entry);
+  const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.auditKey, deps.log, entry);
   const refusals = new RefusalAudit(REFUSAL_AUDIT, audit);
   // Repeats are written when their window ends, also when no further refusal comes to trigger it.
   setInterval(() => void refusals.flush(), REFUSAL_AUDIT.windowMs).unref();
@@ -203,7 +205,7 @@ const DASHBOARD_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/') ?
 
 export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): express.Router {
   const router = express.Router();
-  const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.log, entry);
+  const audit = (entry: AuditEntry) => recordAudit(deps.store, deps.auditKey, deps.log, entry);
 
   router.use(async (req: Request, res: Response<unknown, Locals>, next: NextFunction) => {
     const header = req.get('authorization') ?? '';

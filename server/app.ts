@@ -160,11 +160,23 @@ export function createApp(deps: AppDependencies): express.Express {
       res.status(401).json({ error: fresh ? 'invalid signature' : 'stale or missing timestamp' });
       return;
     }
+    // A captured call sent again inside the tolerance passes both checks: it is stored once.
+    // Zendesk retries with a fresh timestamp and signature, so only a true replay matches.
+    const replayKey = createHash('sha256').update(timestamp).update('\n').update(req.get('x-zendesk-webhook-signature') ?? '').digest('hex');
+    let claimed = false;
     try {
+      claimed = await deps.inbox.claimReplayKey(replayKey, signedAt + settings.toleranceSeconds * 1000);
+      if (!claimed) {
+        deps.metrics.webhooks.inc({ source: 'zendesk', result: 'replayed' });
+        deps.log.warn({ ip: req.ip }, 'zendesk webhook call already stored (same signature and timestamp): a replay, not stored again');
+        res.status(200).json({ status: 'duplicate' });
+        return;
+      }
       await deps.inbox.accept('zendesk', body.toString('utf8'));
       deps.metrics.webhooks.inc({ source: 'zendesk', result: 'stored' });
       res.status(200).json({ status: 'stored' });
     } catch (error) {
+      if (claimed) await deps.inbox.releaseReplayKey(replayKey).catch(() => undefined);
       deps.metrics.webhooks.inc({ source: 'zendesk', result: 'store_failed' });
       deps.log.error({ err: errorMessage(error) }, 'zendesk webhook could not be stored; answering 503 so Zendesk retries');
       res.status(503).json({ error: 'temporarily unable to store the delivery' });

@@ -6,7 +6,8 @@ import type { Config } from '../core/config/schema.js';
 import type { ScopeCheck } from '../core/scopes.js';
 import { openAlerts } from '../core/security/alerts.js';
 import { runAudit, type AuditCheck } from '../core/security/audit.js';
-import { verifyAuditTrail } from '../core/security/audit-trail.js';
+import { auditHead, auditKeyPath, loadAuditKey, verifyAuditTrail } from '../core/security/audit-trail.js';
+import { errorMessage } from '../core/errors.js';
 import { listUsers, secretsKey } from '../core/admin/accounts.js';
 import { backupPassphrase, lastBackup } from '../core/store/backup.js';
 import { sqliteFiles, type Store } from '../core/store/store.js';
@@ -55,7 +56,11 @@ export async function auditService(deps: {
     secretsKeyAvailable,
     adminUsers: await listUsers(store),
     storagePermissions: await storagePermissions(config),
-    auditTrail: await verifyAuditTrail(store),
+    auditTrail: await loadAuditKey({ env: deps.env, keyFile: auditKeyPath(config.security.auditKeyFile, deps.configPath), create: false }).then(
+      (key) => verifyAuditTrail(store, key),
+      // Before the first start there is neither a key nor a record: nothing to vouch for yet.
+      async (error: unknown) => ((await auditHead(store.db)).seq === 0 ? { ok: true, records: 0 } : { ok: false, records: 0, reason: errorMessage(error) }),
+    ),
     now: Date.now(),
   });
 }

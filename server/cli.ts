@@ -1,5 +1,6 @@
 // The `wa-crm-sync` command line: start, config check, status, replay, scopes.
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import QRCode from 'qrcode';
@@ -17,9 +18,9 @@ import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
 import { AlertChangeError, Alerts, listAlerts, type Alert } from '../core/security/alerts.js';
 import { formatAudit } from '../core/security/audit.js';
-import { appendAudit, listAudit, verifyAuditTrail } from '../core/security/audit-trail.js';
+import { appendAudit, auditKeyPath, listAudit, loadAuditKey, parseAuditHead, verifyAuditTrail, type AuditHead, type AuditKey } from '../core/security/audit-trail.js';
 import { auditService } from './audit.js';
-import { backupPassphrase, backupToDir, recordBackup, restoreBackup, writeBackup } from '../core/store/backup.js';
+import { backupPassphrase, backupToDir, recordBackup, restoreBackup, verifyBackup, writeBackup } from '../core/store/backup.js';
 import { buildConnectors, Service } from './service.js';
 import { DEMO_LIMITS, runDemo } from './demo.js';
 import type { Connector } from '../core/connector.js';
@@ -53,6 +54,31 @@ async function withStore<T>(options: { config?: string }, run: (store: Store, co
     await store.close();
   }
 }
+
+/** The audit key the service uses (made beside the config when missing, as the service's first start would). */
+async function cliAuditKey(options: { config?: string }, create = true): Promise<AuditKey> {
+  const path = configPath(options);
+  const config = loadConfig(path, connectorSettingsSchemas);
+  return loadAuditKey({ env: process.env, keyFile: auditKeyPath(config.security.auditKeyFile, path), create });
+}
+
+/** Heads the service published in a log file (JSON lines; other lines are skipped). */
+async function headsInLog(file: string): Promise<AuditHead[]> {
+  const heads: AuditHead[] = [];
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    if (!line.includes('"auditHead"')) continue;
+    try {
+      const entry = JSON.parse(line) as { auditHead?: unknown };
+      if (typeof entry.auditHead === 'string') heads.push(parseAuditHead(entry.auditHead));
+    } catch {
+      // Not one of our JSON lines (a wrapper's own output): not a head.
+    }
+  }
+  if (heads.length === 0) throw new ConfigError(`${file} holds no audit trail head (the service logs one as "auditHead" at start, every security.auditHeadMinutes and at shutdown)`);
+  return heads;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 function formatAge(ms: number): string {
   if (ms < 60_000) return `${Math.round(ms / 1000)}s`;
@@ -178,7 +204,7 @@ export function buildCli(): Command {
           }
           // The same record the admin API writes: every instance reads it within a second.
           await setPaused(store, id, action === 'pause' ? { by: cliActor(), at: Date.now() } : null);
-          await appendAudit(store, { actor: cliActor(), action: `connector.${action}`, target: id });
+          await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: `connector.${action}`, target: id });
           console.log(
             action === 'pause'
               ? `${id} paused: no instance dispatches it from now on; operations keep being queued (wa-crm-sync resume ${id} to go on)`
@@ -199,7 +225,7 @@ export function buildCli(): Command {
       const password = (await readStdin()).split('\n')[0]!.trim();
       await withStore(options, async (store, config) => {
         const enrolment = await addUser(store, { name, role: options.role as Role, password }, await secretsKey(process.env, config.admin.secretsKeyFile));
-        await appendAudit(store, { actor: cliActor(), action: 'user.add', target: name, detail: { role: options.role } });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'user.add', target: name, detail: { role: options.role } });
         await printEnrolment(name, enrolment);
       });
     });
@@ -223,7 +249,7 @@ export function buildCli(): Command {
       await withStore(options, async (store) => {
         const { tokensRevoked } = await disableUser(store, name);
         const sessionsEnded = await revokeSessionsOf(store, name);
-        await appendAudit(store, { actor: cliActor(), action: 'user.disable', target: name, detail: { tokensRevoked, sessionsEnded } });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'user.disable', target: name, detail: { tokensRevoked, sessionsEnded } });
         console.log(`${name} disabled; ${tokensRevoked} API token${tokensRevoked === 1 ? '' : 's'} revoked, ${sessionsEnded} session${sessionsEnded === 1 ? '' : 's'} ended`);
       });
     });
@@ -236,7 +262,7 @@ export function buildCli(): Command {
       await withStore(options, async (store) => {
         await setPassword(store, name, password);
         const ended = await revokeSessionsOf(store, name);
-        await appendAudit(store, { actor: cliActor(), action: 'user.password.set', target: name, detail: { sessionsEnded: ended } });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'user.password.set', target: name, detail: { sessionsEnded: ended } });
         console.log(`${name}: password set; ${ended} session${ended === 1 ? '' : 's'} ended`);
       });
     });
@@ -249,7 +275,7 @@ export function buildCli(): Command {
         const enrolment = await resetTwoFactor(store, name, await secretsKey(process.env, config.admin.secretsKeyFile));
         // Whoever signed in with the old secret (the reason for a reset, often) is signed out.
         const sessionsEnded = await revokeSessionsOf(store, name);
-        await appendAudit(store, { actor: cliActor(), action: 'user.reset-2fa', target: name, detail: { sessionsEnded } });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'user.reset-2fa', target: name, detail: { sessionsEnded } });
         console.error(`${name}: ${sessionsEnded} session${sessionsEnded === 1 ? '' : 's'} ended`);
         await printEnrolment(name, enrolment);
       });
@@ -266,7 +292,7 @@ export function buildCli(): Command {
       if (!ROLES.includes(options.role as Role)) throw new AccountError(`--role must be one of ${ROLES.join(', ')}`);
       await withStore(options, async (store) => {
         const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: { cli: cliActor() } });
-        await appendAudit(store, { actor: cliActor(), action: 'token.create', target: created.id, detail: { name, role: options.role, expiresAt: created.expiresAt } });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'token.create', target: created.id, detail: { name, role: options.role, expiresAt: created.expiresAt } });
         console.log(created.token);
         console.error(`token ${created.id} (${options.role}) expires ${new Date(created.expiresAt).toISOString()}; it is not shown again`);
       });
@@ -287,7 +313,7 @@ export function buildCli(): Command {
     .action(async (id: string, options: { config?: string }) => {
       await withStore(options, async (store) => {
         const revoked = await revokeToken(store, id);
-        await appendAudit(store, { actor: cliActor(), action: 'token.revoke', target: id, detail: { found: revoked } });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'token.revoke', target: id, detail: { found: revoked } });
         if (!revoked) {
           console.error(`no token ${id}`);
           process.exitCode = 1;
@@ -325,13 +351,31 @@ export function buildCli(): Command {
 
   audit
     .command('verify')
-    .description('check that no record of the audit trail was edited, removed or reordered; exits 1 naming the first bad one')
+    .description('check the audit trail\'s keyed chain and compare it with heads published outside the store; exits 1 naming the first bad record')
     .addOption(configOption())
-    .action(async (options: { config?: string }) => {
+    .option('--head <seq:hash>', 'a head the service published (its log\'s "auditHead"); repeatable', collect)
+    .option('--log <file>', 'read published heads from this log file (the service\'s JSON lines); repeatable', collect)
+    .option('--backup <file>', 'compare with the head inside this backup (needs the backup key); repeatable', collect)
+    .action(async (options: { config?: string; head?: string[]; log?: string[]; backup?: string[] }) => {
+      const key = await cliAuditKey(options, false);
+      const published: AuditHead[] = (options.head ?? []).map(parseAuditHead);
+      for (const file of options.log ?? []) published.push(...(await headsInLog(file)));
+      if (options.backup?.length) {
+        const config = loadConfig(configPath(options), connectorSettingsSchemas);
+        const passphrase = await backupPassphrase({ env: process.env, keyFile: config.backup.keyFile });
+        for (const file of options.backup) {
+          const header = await verifyBackup(file, passphrase);
+          if (!header.auditHead) throw new ConfigError(`${file} is a backup from before audit heads were kept in backups; compare with a log (--log) instead`);
+          published.push(parseAuditHead(header.auditHead));
+        }
+      }
       await withStore(options, async (store) => {
-        const verdict = await verifyAuditTrail(store);
-        if (verdict.ok) console.log(`audit trail intact: ${verdict.records} records`);
-        else {
+        const verdict = await verifyAuditTrail(store, key, published);
+        if (verdict.ok) {
+          const legacy = verdict.legacy > 0 ? `; records 1–${verdict.legacy} are from before the audit key, sealed by record ${verdict.legacy + 1}` : '';
+          const against = published.length > 0 ? `, matching ${published.length} published head${published.length === 1 ? '' : 's'} (newest: record ${Math.max(...published.map((h) => h.seq))})` : ' (no published head given: records cut off the end show only against one, see --log)';
+          console.log(`audit trail intact: ${verdict.records} records keyed with audit key ${key.id}${against}${legacy}`);
+        } else {
           console.error(`audit trail broken at record ${verdict.firstBad} of ${verdict.records}: ${verdict.reason}`);
           process.exitCode = 1;
         }
@@ -367,11 +411,11 @@ export function buildCli(): Command {
         if (options.out) {
           const written = await writeBackup(store, options.out, passphrase);
           await recordBackup(store, { path: options.out, bytes: written.bytes, at: Date.now() });
-          await appendAudit(store, { actor: cliActor(), action: 'backup', target: options.out, detail: { bytes: written.bytes } });
+          await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'backup', target: options.out, detail: { bytes: written.bytes } });
           console.log(`backup written to ${options.out} (${written.bytes} bytes, ${Object.values(written.counts).reduce((a, b) => a + b, 0)} rows)`);
         } else {
           const written = await backupToDir(store, config.backup.dir, passphrase);
-          await appendAudit(store, { actor: cliActor(), action: 'backup', target: written.path, detail: { bytes: written.bytes } });
+          await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'backup', target: written.path, detail: { bytes: written.bytes } });
           console.log(`backup written to ${written.path} (${written.bytes} bytes)`);
         }
       });
@@ -386,7 +430,7 @@ export function buildCli(): Command {
       const passphrase = await backupPassphrase({ env: process.env, keyFile: config.backup.keyFile });
       await withStore(options, async (store) => {
         const result = await restoreBackup(store, file, passphrase);
-        await appendAudit(store, { actor: cliActor(), action: 'restore', target: file, detail: { rows: result.restored, backupOf: result.header.createdAt, from: result.header.dialect } });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'restore', target: file, detail: { rows: result.restored, backupOf: result.header.createdAt, from: result.header.dialect } });
         console.log(`restored ${result.restored} rows from the backup of ${result.header.createdAt} (${result.header.dialect}) into ${store.description}`);
       });
     });
@@ -416,7 +460,8 @@ export function buildCli(): Command {
   // A person taking an alert, and closing it: both audited (core/security/alerts.ts).
   const alertChange = (run: (book: Alerts, store: Store, id: number) => Promise<Alert>) => async (id: string, options: { config?: string }) => {
     await withStore(options, async (store) => {
-      const book = new Alerts({ log: silentLogger(), options: () => ({ throttleMs: 0, sinkCount: 0, maxAttempts: 1 }), audit: (entry) => appendAudit(store, entry).then(() => undefined) });
+      const key = await cliAuditKey(options);
+      const book = new Alerts({ log: silentLogger(), options: () => ({ throttleMs: 0, sinkCount: 0, maxAttempts: 1 }), audit: (entry) => appendAudit(store, key, entry).then(() => undefined) });
       try {
         const alert = await run(book, store, Number(id));
         console.log(`#${alert.id} ${alert.state}: ${alert.title}`);
@@ -451,7 +496,7 @@ export function buildCli(): Command {
       await withStore(options, async (store) => {
         if (options.deliveries) {
           const result = await store.db.updateTable('webhook_deliveries').set({ state: 'pending' }).where('state', '=', 'flagged').executeTakeFirst();
-          await appendAudit(store, { actor: cliActor(), action: 'replay.deliveries', detail: { deliveries: Number(result.numUpdatedRows) } });
+          await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'replay.deliveries', detail: { deliveries: Number(result.numUpdatedRows) } });
           console.log(`${Number(result.numUpdatedRows)} flagged deliveries queued for processing again`);
           return;
         }
@@ -463,7 +508,7 @@ export function buildCli(): Command {
           return;
         }
         const count = await replayDeadOperations(store.db, { ...(options.id ? { ids: options.id } : {}), ...(options.connector ? { connector: options.connector } : {}) }, Date.now());
-        await appendAudit(store, { actor: cliActor(), action: 'replay.operations', target: options.connector ?? (options.id ? options.id.join(',') : 'all dead'), detail: { operations: count } });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'replay.operations', target: options.connector ?? (options.id ? options.id.join(',') : 'all dead'), detail: { operations: count } });
         console.log(`${count} dead operations queued again`);
       });
     });
@@ -544,7 +589,7 @@ export function buildCli(): Command {
           console.log('WhatsApp sends the contacts and up to 180 days of chats as webhooks over the next minutes to hours; follow the import with `wa-crm-sync history status`.');
           console.log('Note: this works only within 24 hours of onboarding the number, and only once.');
         }
-        await appendAudit(store, { actor: cliActor(), action: 'history.request', target: phoneNumberId, detail: { ok: !process.exitCode } });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'history.request', target: phoneNumberId, detail: { ok: !process.exitCode } });
       } finally {
         await store.close();
       }
@@ -600,7 +645,7 @@ export function buildCli(): Command {
           process.exitCode = 1;
           return;
         }
-        if (setup.actions.length > 0) await appendAudit(store, { actor: cliActor(), action: 'setup', target: id, detail: setup.actions });
+        if (setup.actions.length > 0) await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'setup', target: id, detail: setup.actions });
         console.log(setup.actions.length > 0 ? setup.actions.map((a) => `${id}: ${a}`).join('\n') : `${id}: already set up, nothing to do`);
       } finally {
         await store.close();

@@ -31,7 +31,7 @@ import { EventWindow } from '../core/security/event-window.js';
 import { backupPassphrase, backupToDir, lastBackup } from '../core/store/backup.js';
 import { purgeMessageBodies } from '../core/model/repository.js';
 import { auditService, storedZendeskSecret } from './audit.js';
-import { recordAudit, type AuditEntry } from '../core/security/audit-trail.js';
+import { auditHead, auditKeyPath, formatAuditHead, loadAuditKey, recordAudit, sealLegacyAudit, type AuditEntry, type AuditKey } from '../core/security/audit-trail.js';
 import { auditFailedAlert } from '../core/security/signals.js';
 import type { ZendeskSettings } from '../connectors/zendesk/settings.js';
 
@@ -122,8 +122,14 @@ export class Service {
   /** stdout, when this service made its own logger (not when a caller passed one). */
   #logOutput: LogOutput | undefined;
 
-  private constructor(options: ServiceOptions, config: Config, store: Store, log: Logger) {
+  /** Keys the audit chain; read once at start (from outside the store). */
+  readonly auditKey: AuditKey;
+  /** The head last written to the log, so the interval logs only a changed one. */
+  #publishedAuditHead = '';
+
+  private constructor(options: ServiceOptions, config: Config, store: Store, log: Logger, auditKey: AuditKey) {
     this.#options = options;
+    this.auditKey = auditKey;
     this.config = config;
     this.store = store;
     this.log = log;
@@ -160,8 +166,13 @@ export class Service {
     const logOutput = options.log ? undefined : new LogOutput(1);
     const log = options.log ?? createLogger({ level: config.log.level, destination: logOutput });
     for (const warning of warnings) log.warn({ warning }, 'config: probably not what was meant');
+    const auditKey = await loadAuditKey({ env, keyFile: auditKeyPath(config.security.auditKeyFile, options.configPath), create: true });
     const store = await openStore(config.store.url);
-    const service = new Service(options, config, store, log);
+    const service = new Service(options, config, store, log, auditKey);
+    const sealed = await sealLegacyAudit(store, auditKey);
+    if (sealed > 0) log.info({ legacyRecords: sealed }, 'audit trail keyed from here on; the records before the audit key are sealed by the one just written');
+    await service.#publishAuditHead();
+    if (config.security.auditHeadMinutes > 0) service.#timers.push(setInterval(() => void service.#publishAuditHead(), config.security.auditHeadMinutes * 60_000).unref());
     service.#logOutput = logOutput;
     // Instances share no disk: media go through object storage or, on PostgreSQL, the store as well.
     const media = config.whatsapp.media;
@@ -356,6 +367,7 @@ export class Service {
         sessionLimits: () => ({ idleMs: this.config.admin.session.idleMinutes * 60_000, absoluteMs: this.config.admin.session.absoluteHours * 3_600_000 }),
         dashboardRefreshSeconds: () => this.config.admin.dashboard.refreshSeconds,
         secretsKey: () => secretsKey(this.#options.env ?? process.env, this.config.admin.secretsKeyFile),
+        auditKey: this.auditKey,
         alert: (draft) => this.alerts.report(this.store.db, draft),
         alerts: this.alerts,
         pauseChanged: (id) => this.#dispatchers.get(id)?.pauseChanged(),
@@ -385,7 +397,22 @@ export class Service {
   }
 
   #audit(entry: AuditEntry): Promise<void> {
-    return recordAudit(this.store, this.log, entry);
+    return recordAudit(this.store, this.auditKey, this.log, entry);
+  }
+
+  /**
+   * Writes the audit trail's head to the log, which leaves this machine (a collector, journald)
+   * where the store's writer cannot follow: `wa-crm-sync audit verify --log` compares with it.
+   */
+  async #publishAuditHead(always = false): Promise<void> {
+    try {
+      const head = formatAuditHead(await auditHead(this.store.db));
+      if (!always && head === this.#publishedAuditHead) return;
+      this.#publishedAuditHead = head;
+      this.log.info({ auditHead: head }, 'audit trail head');
+    } catch (error) {
+      this.log.error({ err: errorMessage(error) }, 'could not read the audit trail head to publish it; will try again');
+    }
   }
 
   /**
@@ -486,6 +513,7 @@ export class Service {
     const graceMs = Math.max(0, timeLeft() - Math.min(SHUTDOWN_RESERVE_MS, timeLeft() / 4));
     await Promise.all([...this.#dispatchers.values()].map((d) => d.stop(graceMs)));
     this.#unshareMedia?.();
+    await this.#publishAuditHead(true);
     await this.store.close();
     this.log.info('wa-crm-sync stopped');
     await this.#logOutput?.drain(Math.min(SHUTDOWN_LOG_DRAIN_MS, timeLeft()));

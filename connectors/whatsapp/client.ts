@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, InvalidPayloadError, VendorError, errorFromHttpStatus, parseRetryAfter, type SyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
+import { MEDIA_ID } from './webhook-schema.js';
 
 const graphError = z.looseObject({
   error: z.looseObject({ message: z.string(), type: z.string().optional(), code: z.number().optional(), error_subcode: z.number().optional() }),
@@ -70,6 +71,8 @@ export class CloudApiClient {
 
   /** GET /{media-id}: a short-lived download URL and the file's facts. */
   async getMedia(context: ExecutionContext, mediaId: string): Promise<MediaInfo> {
+    // Checked again where it is used: an id from an older store or a replayed operation never passed the webhook's check.
+    if (!MEDIA_ID.test(mediaId)) throw new InvalidPayloadError(`whatsapp: the media id (${mediaId.length} characters) is not a Graph API media id (letters, digits, "_" and "-" only); the message is kept without its file`);
     const response = await vendorFetch(context, {
       vendor: 'whatsapp',
       url: `${this.baseUrl}/${encodeURIComponent(mediaId)}`,

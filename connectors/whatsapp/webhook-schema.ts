@@ -13,6 +13,13 @@ const errorDetail = z.looseObject({
   error_data: z.looseObject({ details: z.string().optional() }).optional(),
 });
 
+/**
+ * A Graph API media id: Meta's are digits; letters, `_` and `-` are allowed too, nothing else.
+ * The id becomes a URL path segment (GET /{media-id}), so `..` or a slash would reach another
+ * path on the Graph host. https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media
+ */
+export const MEDIA_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
 const media = z.looseObject({
   id: z.string(),
   mime_type: z.string().optional(),

@@ -22,6 +22,7 @@ import {
   cloudApiEcho,
   cloudApiMessage,
   cloudApiStatus,
+  MEDIA_ID,
   messagesValue,
   userPreferencesValue,
   webhookEnvelope,
@@ -48,11 +49,23 @@ function toErrors(errors: CloudApiMessage['errors']): VendorErrorDetail[] {
   }));
 }
 
+/** A media id that is not one (`..`, a path): the message is kept, its file is not fetched. */
+const REFUSED_MEDIA_ID: VendorErrorDetail = {
+  code: 0,
+  title: 'media id refused',
+  message: 'the media id is not a Graph API media id (letters, digits, "_" and "-" only), so the file was not fetched; the raw webhook body is kept',
+};
+
+function refusedMediaId(message: CloudApiMessage): boolean {
+  const media = MEDIA_KINDS.includes(message.type) ? message[message.type as MediaKind] : undefined;
+  return media !== undefined && !MEDIA_ID.test(media.id);
+}
+
 function mediaOf(message: CloudApiMessage): MediaReference | null {
   if (!MEDIA_KINDS.includes(message.type)) return null;
   const kind = message.type as MediaKind;
   const media = message[kind];
-  if (!media) return null;
+  if (!media || !MEDIA_ID.test(media.id)) return null;
   return {
     kind,
     mediaId: media.id,
@@ -123,7 +136,7 @@ function messageEvent(
     newWaId: system && !bsuidChanged ? (system.wa_id ?? system.new_wa_id ?? null) : null,
     newBsuid: bsuidChanged ? (system?.user_id ?? null) : null,
     newParentBsuid: bsuidChanged ? (system?.parent_user_id ?? null) : null,
-    errors: toErrors(m.errors),
+    errors: refusedMediaId(m) ? [...toErrors(m.errors), REFUSED_MEDIA_ID] : toErrors(m.errors),
     raw: raw as JsonValue,
   };
 }
@@ -330,13 +343,22 @@ function parseAppStateSync(value: unknown, where: string, events: InboundEvent[]
   });
 }
 
+/**
+ * JSON.parse's message quotes a piece of the body (a phone number, a message text), and problems
+ * are logged: only where the error is and how long the body is are said.
+ */
+function notJsonProblem(body: string, error: unknown): string {
+  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
+  return `body is not valid JSON (${body.length} characters${position === undefined ? '' : `; the first error at position ${position}`})`;
+}
+
 /** Parses one webhook body (as received, before JSON parsing) into inbound events. */
 export function parseWhatsAppDelivery(body: string, receivedAt = Date.now()): ParsedDelivery {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch (error) {
-    return { events: [], problems: [`body is not valid JSON: ${(error as Error).message}`] };
+    return { events: [], problems: [notJsonProblem(body, error)] };
   }
   const envelope = webhookEnvelope.safeParse(json);
   if (!envelope.success) {

@@ -239,6 +239,10 @@ export const serviceConfigSchema = z.strictObject({
         .prefault({}),
       /** Run the security self-audit this often while the service runs, raising an alert when a check fails; 0 is off. */
       auditEveryHours: z.number().min(0).default(24),
+      /** The file holding the key that chains the audit trail (HMAC); default audit.key beside the config, made at first start. WA_CRM_SYNC_AUDIT_KEY wins over it. */
+      auditKeyFile: z.string().optional(),
+      /** Log the audit trail's head (newest record number and hash) this often when it changed, and always at start and shutdown; 0 logs only then. */
+      auditHeadMinutes: z.number().min(0).default(15),
     })
     .prefault({}),
   metrics: z

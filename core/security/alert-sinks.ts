@@ -27,9 +27,9 @@ export const alertSinksMetadata: ConnectorMetadata = {
 export function sinkBody(sink: AlertSink, alert: AlertPayload): string {
   if (sink.type === 'slack') {
     const repeat = alert.count > 1 ? ` (${alert.count} times since ${new Date(alert.firstAt).toISOString()})` : '';
-    return JSON.stringify({ text: `${SEVERITY_ICON[alert.severity] ?? ''} *wa-crm-sync: ${alert.title}*${repeat}\n${alert.detail}` });
+    return JSON.stringify({ text: `${SEVERITY_ICON[alert.severity] ?? ''} *wa-crm-sync: ${alert.title}*${repeat}\n${alert.detail}${alert.auditHead ? `\naudit trail head: ${alert.auditHead}` : ''}` });
   }
-  return JSON.stringify({ type: 'alert', service: 'wa-crm-sync', id: alert.id, kind: alert.kind, severity: alert.severity, title: alert.title, detail: alert.detail, count: alert.count, firstAt: new Date(alert.firstAt).toISOString(), lastAt: new Date(alert.lastAt).toISOString() });
+  return JSON.stringify({ type: 'alert', service: 'wa-crm-sync', id: alert.id, kind: alert.kind, severity: alert.severity, title: alert.title, detail: alert.detail, count: alert.count, firstAt: new Date(alert.firstAt).toISOString(), lastAt: new Date(alert.lastAt).toISOString(), ...(alert.auditHead ? { auditHead: alert.auditHead } : {}) });
 }
 
 export class AlertSinksConnector implements Connector {

@@ -8,6 +8,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { enqueueOperations } from '../outbox/queries.js';
 import type { AuditEntry } from './audit-trail.js';
+import { auditHead, formatAuditHead } from './audit-trail.js';
 import type { Selectable } from 'kysely';
 import type { AlertSeverity, AlertState, AlertsTable } from '../store/schema.js';
 import type { Db } from '../store/store.js';
@@ -36,7 +37,9 @@ export interface AlertPayload {
   readonly count: number;
   readonly firstAt: number;
   readonly lastAt: number;
-  [key: string]: string | number;
+  /** The audit trail's head when the alert was raised (SEQ:HASH): sinks keep it outside the store, for `audit verify --head`. Absent in alerts queued before. */
+  readonly auditHead?: string;
+  [key: string]: string | number | undefined;
 }
 
 export interface AlertOptions {
@@ -97,6 +100,7 @@ export class Alerts {
   /** Records the alert in `db` (a transaction when the caller has one) and queues the sinks' delivery when due. */
   async raise(db: Db, draft: AlertDraft, now = Date.now()): Promise<void> {
     const options = this.#options();
+    const head = formatAuditHead(await auditHead(db));
     const existing = await db.selectFrom('alerts').selectAll().where('kind', '=', draft.kind).where('dedupe_key', '=', draft.key).executeTakeFirst();
     let payload: AlertPayload;
     if (existing) {
@@ -116,7 +120,7 @@ export class Alerts {
         })
         .where('id', '=', existing.id)
         .execute();
-      payload = { id: existing.id, kind: draft.kind, severity: draft.severity, title: draft.title, detail: draft.detail, count: existing.count + 1, firstAt: existing.first_at, lastAt: now };
+      payload = { id: existing.id, kind: draft.kind, severity: draft.severity, title: draft.title, detail: draft.detail, count: existing.count + 1, firstAt: existing.first_at, lastAt: now, auditHead: head };
       if (due) await this.#queue(db, payload, now, options);
     } else {
       const row = await db
@@ -124,7 +128,7 @@ export class Alerts {
         .values({ kind: draft.kind, dedupe_key: draft.key, severity: draft.severity, title: draft.title, detail: draft.detail, count: 1, first_at: now, last_at: now, notified_at: options.sinkCount > 0 ? now : null, state: 'open' })
         .returning('id')
         .executeTakeFirstOrThrow();
-      payload = { id: row.id, kind: draft.kind, severity: draft.severity, title: draft.title, detail: draft.detail, count: 1, firstAt: now, lastAt: now };
+      payload = { id: row.id, kind: draft.kind, severity: draft.severity, title: draft.title, detail: draft.detail, count: 1, firstAt: now, lastAt: now, auditHead: head };
       if (options.sinkCount > 0) await this.#queue(db, payload, now, options);
     }
     this.#raised.inc({ kind: draft.kind, severity: draft.severity });

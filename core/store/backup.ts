@@ -12,6 +12,7 @@ import { sql } from 'kysely';
 import { isBsuid } from '../model/identity.js';
 import { SyncError } from '../errors.js';
 import { rebuildOrderingKeys } from '../outbox/key-queue.js';
+import { auditHead, formatAuditHead } from '../security/audit-trail.js';
 import { passphraseFrom, sealedFraming, sealingStream, unsealingStream } from '../passphrase-seal.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
@@ -41,8 +42,8 @@ export const BACKUP_TABLES = [
   'history_chunks',
 ] as const satisfies ReadonlyArray<keyof Database>;
 export type BackupTable = (typeof BACKUP_TABLES)[number];
-/** Tables a backup leaves out: rate bookkeeping, and state a restore derives from the other tables. */
-export const UNSAVED_TABLES = ['rate_events', 'outbox_keys'] as const satisfies ReadonlyArray<Exclude<keyof Database, BackupTable>>;
+/** Tables a backup leaves out: rate bookkeeping, state a restore derives from the other tables, and replay keys that live minutes. */
+export const UNSAVED_TABLES = ['rate_events', 'outbox_keys', 'webhook_replays'] as const satisfies ReadonlyArray<Exclude<keyof Database, BackupTable>>;
 /** Tables whose `id` comes from a sequence on PostgreSQL: it must continue after the restored rows. */
 const SERIAL_TABLES: readonly BackupTable[] = ['webhook_deliveries', 'outbox', 'account_events', 'alerts'];
 
@@ -62,6 +63,12 @@ interface BackupHeader {
   readonly createdAt: string;
   readonly dialect: string;
   readonly counts: Record<string, number>;
+  /**
+   * The audit trail's head in this snapshot (SEQ:HASH): a backup is sealed with a key the store
+   * does not hold, so it keeps the head where the store's writer cannot change it. Absent in
+   * backups from before.
+   */
+  readonly auditHead?: string;
 }
 
 /** The passphrase (at least 16 characters) that keys backups, from the environment or a key file. */
@@ -86,7 +93,7 @@ export async function writeBackup(store: Store, path: string, passphrase: string
       for (const table of BACKUP_TABLES) {
         counts[table] = Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
       }
-      const header: BackupHeader = { format: FORMAT, version: 1, createdAt: now.toISOString(), dialect: store.dialect, counts };
+      const header: BackupHeader = { format: FORMAT, version: 1, createdAt: now.toISOString(), dialect: store.dialect, counts, auditHead: formatAuditHead(await auditHead(db)) };
       async function* lines(): AsyncGenerator<string> {
         yield JSON.stringify(header);
         for (const table of BACKUP_TABLES) {

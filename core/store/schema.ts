@@ -217,7 +217,13 @@ export interface AlertsTable {
 
 export type AlertState = 'open' | 'acknowledged' | 'resolved';
 
-/** One record of the audit trail; `hash` = SHA-256(prev_hash + the record), see core/security/audit-trail.ts. */
+/** A signed webhook call already stored (hash of its signature and timestamp), kept while a replay would still pass the timestamp check. */
+export interface WebhookReplaysTable {
+  replay_key: string;
+  expires_at: number;
+}
+
+/** One record of the audit trail; `hash` = HMAC-SHA-256 under the audit key of prev_hash + the record (SHA-256 for records from before the key), see core/security/audit-trail.ts. */
 export interface AuditTrailTable {
   seq: number;
   at: number;
@@ -228,6 +234,8 @@ export interface AuditTrailTable {
   detail: string;
   prev_hash: string;
   hash: string;
+  /** The public id of the key that keyed `hash`; null for records written before the trail was keyed. */
+  key_id: string | null;
 }
 
 export interface AdminUsersTable {
@@ -299,6 +307,7 @@ export interface Database {
   account_events: AccountEventsTable;
   alerts: AlertsTable;
   audit_trail: AuditTrailTable;
+  webhook_replays: WebhookReplaysTable;
   admin_users: AdminUsersTable;
   api_tokens: ApiTokensTable;
   admin_sessions: AdminSessionsTable;

@@ -7,6 +7,7 @@ import { storeContentAddressed } from '../../core/media-store.js';
 import { openStore, sqliteFiles } from '../../core/store/store.js';
 import { appendAudit } from '../../core/security/audit-trail.js';
 import { tempDir } from '../helpers/stores.js';
+import { TEST_AUDIT_KEY } from '../helpers/fixtures.js';
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
 
@@ -14,7 +15,7 @@ describe('file permissions of what the service writes', () => {
   it('creates the store folder 0700 and the store and its WAL files 0600, and tightens an older store', async () => {
     const file = join(tempDir(), 'nested', 'store.sqlite');
     const store = await openStore(`sqlite:${file}`);
-    await appendAudit(store, { actor: 'test', action: 'test.write' });
+    await appendAudit(store, TEST_AUDIT_KEY, { actor: 'test', action: 'test.write' });
     expect(modeOf(dirname(file))).toBe(0o700);
     for (const f of sqliteFiles(file)) expect(modeOf(f), f).toBe(0o600);
     await store.close();

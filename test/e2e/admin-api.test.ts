@@ -14,7 +14,7 @@ import { openStore } from '../../core/store/store.js';
 import { ADMIN_ROUTES } from '../../server/admin-api.js';
 import { projectRoot, textWebhook } from '../helpers/fixtures.js';
 import { Recorder } from '../helpers/recorder.js';
-import { holdsFor, outboxOperations, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { holdsFor, outboxOperations, serviceAuditKey, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 import { tempDir } from '../helpers/stores.js';
 
 describe('admin API end to end', () => {
@@ -210,7 +210,7 @@ describe('admin API end to end', () => {
     expect(records.some((r) => r.action === 'admin.forbidden' && r.actor === 'token:viewer-bot')).toBe(true);
     expect(records.some((r) => r.action === 'admin.unauthenticated')).toBe(true);
     expect(records.filter((r) => r.action === 'connector.pause' && r.actor === 'token:operator-bot').length).toBeGreaterThan(0);
-    expect(await verifyAuditTrail(store)).toMatchObject({ ok: true });
+    expect(await verifyAuditTrail(store, await serviceAuditKey(configPath))).toMatchObject({ ok: true });
     await store.close();
   });
 

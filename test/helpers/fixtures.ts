@@ -4,7 +4,11 @@ import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { auditKeyFrom } from '../../core/security/audit-trail.js';
 import { messagesEnvelope } from '../../sandbox/whatsapp.js';
+
+/** The audit key of tests that write the trail themselves (the service makes its own beside its config). */
+export const TEST_AUDIT_KEY = auditKeyFrom('test-audit-key-0123456789');
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const examplesDir = resolve(projectRoot, 'test/fixtures/whatsapp');

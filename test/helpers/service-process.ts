@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { auditKeyPath, loadAuditKey, type AuditKey } from '../../core/security/audit-trail.js';
 import { projectRoot, sign } from './fixtures.js';
 import { freshStoreUrl, tempDir } from './stores.js';
 
@@ -22,6 +23,11 @@ export async function freePort(): Promise<number> {
     });
     server.on('error', reject);
   });
+}
+
+/** The audit key a service made beside its config at its first start. */
+export function serviceAuditKey(configPath: string): Promise<AuditKey> {
+  return loadAuditKey({ env: {}, keyFile: auditKeyPath(undefined, configPath), create: false });
 }
 
 export function writeConfig(path: string, config: Record<string, unknown>): void {

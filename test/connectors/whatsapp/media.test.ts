@@ -98,4 +98,9 @@ describe('WhatsApp media fetch', () => {
     nock(GRAPH).get('/v23.0/debug_token').query({ input_token: 'EAAG-token' }).reply(200, { data: { is_valid: true, scopes: ['whatsapp_business_messaging', 'whatsapp_business_management'] } });
     expect(await connector.grantedScopes(testContext())).toEqual(['whatsapp_business_messaging', 'whatsapp_business_management']);
   });
+
+  it.each(['..', '../me', '1%2F2', 'a b'])('refuses the media id %j before any request reaches the Graph host', async (mediaId) => {
+    const [outcome] = await connector.execute([operation({ ...imagePayload, mediaId })], testContext());
+    expect(outcome).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false, message: expect.stringMatching(/is not a Graph API media id/) } });
+  });
 });

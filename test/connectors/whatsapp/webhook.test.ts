@@ -58,6 +58,16 @@ describe('WhatsApp webhook parsing', () => {
     expect(onlyMessage('message-text').media).toBeNull();
   });
 
+  it.each(['..', '.', '../v23.0/me', '1%2F..', '123/../456', ''])('keeps a media message whose id is %j, without its media reference, saying why', (id) => {
+    const body = readExample('message-image').replace('"id": "2281945630017742"', `"id": ${JSON.stringify(id)}`);
+    expect(body).not.toBe(readExample('message-image'));
+    const parsed = parseWhatsAppDelivery(body);
+    expect(parsed.problems).toEqual([]);
+    const event = parsed.events[0] as InboundMessageEvent;
+    expect(event).toMatchObject({ kind: 'message', type: 'image', text: '[image] Cracked lid', media: null });
+    expect(event.errors).toEqual([expect.objectContaining({ title: 'media id refused', message: expect.stringMatching(/not a Graph API media id .* the raw webhook body is kept/) })]);
+  });
+
   it('links a reply and a reaction to the message they answer', () => {
     const reply = JSON.parse(readExample('message-text-reply')).entry[0].changes[0].value.messages[0];
     expect(onlyMessage('message-text-reply').replyToId).toBe(reply.context.id);
