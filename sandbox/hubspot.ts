@@ -517,6 +517,25 @@ export class HubSpotSandbox {
       });
     });
 
+    // Files: upload (multipart) and search by name.
+    // https://developers.hubspot.com/docs/guides/api/library/files
+    app.post('/files/v3/files', express.raw({ type: 'multipart/form-data', limit: '50mb' }), (req, res) => {
+      const raw = Buffer.isBuffer(req.body) ? req.body.toString('latin1') : '';
+      const fileName = /name="fileName"\r\n\r\n([^\r]*)/.exec(raw)?.[1] ?? /filename="([^"]+)"/.exec(raw)?.[1];
+      if (!fileName) return error(res, 400, 'VALIDATION_ERROR', 'a file and fileName are required');
+      const folderPath = /name="folderPath"\r\n\r\n([^\r]*)/.exec(raw)?.[1] ?? '/';
+      const dot = fileName.lastIndexOf('.');
+      const file = { id: String(this.#nextId++), name: dot > 0 ? fileName.slice(0, dot) : fileName, extension: dot > 0 ? fileName.slice(dot + 1) : '', folderPath, size: raw.length };
+      this.state.files.push(file);
+      const now = new Date().toISOString();
+      res.status(201).json({ ...file, access: 'PRIVATE', createdAt: now, updatedAt: now, archived: false });
+    });
+    app.get('/files/v3/files/search', (req, res) => {
+      const name = typeof req.query['name'] === 'string' ? req.query['name'] : undefined;
+      const now = new Date().toISOString();
+      res.json({ results: this.state.files.filter((f) => name === undefined || f.name === name).map((f) => ({ ...f, access: 'PRIVATE', createdAt: now, updatedAt: now, archived: false })) });
+    });
+
     app.post('/crm/v4/associations/:from/:to/batch/associate/default', (req, res) => {
       const { inputs } = req.body as { inputs: Array<{ from: { id: string }; to: { id: string } }> };
       if (tooMany(res, inputs)) return;

@@ -47,7 +47,10 @@ import { readStoredMedia } from '../../core/media-store.js';
  * Ref kinds stored in external_refs. `communicationSent` notes when a communication create went
  * out (local id: the message id), so a retry knows the create may have landed.
  */
-const REF = { contact: 'contact', communication: 'communication', communicationSent: 'communication-sent' } as const;
+const REF = { contact: 'contact', communication: 'communication', communicationSent: 'communication-sent', mediaNote: 'media-note', mediaNoteSent: 'media-note-sent' } as const;
+
+/** HubSpot-defined association type of a note to its contact (inline on create). */
+const NOTE_TO_CONTACT = 202;
 
 /** HubSpot-defined association type of a communication to its contact (inline on create). */
 const COMMUNICATION_TO_CONTACT = 81;
@@ -85,6 +88,12 @@ export class HubSpotConnector implements Connector {
    * until it ran, `upsert` (the property was made unique by hand, or the write is refused).
    */
   #messageWrites: 'upsert' | 'create' = 'upsert';
+  /**
+   * Where media go: onto the communication's `hs_attachment_ids` where communications have that
+   * property, else onto a note associated with the contact and the communication (attachments
+   * are documented for notes). Setup decides with mediaUpload on; until then, the communication.
+   */
+  #mediaOn: 'communication' | 'note' = 'communication';
 
   constructor(
     readonly metadata: ConnectorMetadata,
@@ -134,43 +143,62 @@ export class HubSpotConnector implements Connector {
    * values on notes and tasks, and we do not ask it here (see the README).
    */
   async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    // Media notes are looked up by #attachMedia itself, on every attempt: it needs the file id first.
     if (operation.kind !== KIND.message || this.#messageWrites !== 'create') return undefined;
     return this.#findLoggedMessage(operation.payload as MessagePayload, context);
   }
 
-  /**
-   * The communication of a message that an earlier attempt may have created: its ref, else, when
-   * a create went out, a search by message id once the index has had time to show it (before
-   * that, the operation waits). Undefined: not logged, create it.
-   */
+  /** The communication of a message an earlier attempt may have created (see #findCreated). */
   async #findLoggedMessage(payload: MessagePayload, context: ExecutionContext): Promise<OperationOutcome | undefined> {
-    const known = await context.getRef(REF.communication, payload.messageId);
-    if (known) return { ok: true, result: { hubspotCommunicationId: known } };
-    const sentAt = Number(await context.getRef(REF.communicationSent, payload.messageId));
+    const id = await this.#findCreated(context, {
+      objectType: 'communications',
+      ref: REF.communication,
+      sentRef: REF.communicationSent,
+      localId: payload.messageId,
+      property: this.#settings.messageIdProperty,
+      value: payload.messageId,
+      what: 'message',
+    });
+    return id ? { ok: true, result: { hubspotCommunicationId: id } } : undefined;
+  }
+
+  /**
+   * The record an earlier attempt may have created without a unique key: its ref, else, when a
+   * create went out (its `sentRef`), a search by a property it carries once the index has had
+   * time to show it (before that, the operation waits: HubSpot's search shows new records only
+   * after a delay, https://developers.hubspot.com/docs/api/crm/search). Undefined: not there, create it.
+   */
+  async #findCreated(
+    context: ExecutionContext,
+    spec: { objectType: 'communications' | 'notes'; ref: string; sentRef: string; localId: string; property: string; value: string; what: string },
+  ): Promise<string | undefined> {
+    const known = await context.getRef(spec.ref, spec.localId);
+    if (known) return known;
+    const sentAt = Number(await context.getRef(spec.sentRef, spec.localId));
     if (!sentAt) return undefined;
     const searchableAt = sentAt + this.#settings.searchIndexWaitSeconds * 1000;
     if (Date.now() < searchableAt) {
-      throw new DeferredError('an earlier create of this message may have landed; waiting for HubSpot\'s search index before looking it up', searchableAt);
+      throw new DeferredError(`an earlier create of this ${spec.what} may have landed; waiting for HubSpot's search index before looking it up`, searchableAt);
     }
-    const idProperty = this.#settings.messageIdProperty;
+    const api = spec.objectType === 'notes' ? this.#api.client.crm.objects.notes.searchApi : this.#api.client.crm.objects.communications.searchApi;
     const found = await this.#api.call(
       context,
-      'looking up a message by its id',
-      (c) =>
-        c.crm.objects.communications.searchApi.doSearch({
-          filterGroups: [{ filters: [{ propertyName: idProperty, operator: FilterOperatorEnum.Eq, value: payload.messageId }] }],
-          properties: [idProperty],
+      `looking up a ${spec.what} an earlier attempt may have created`,
+      () =>
+        api.doSearch({
+          filterGroups: [{ filters: [{ propertyName: spec.property, operator: FilterOperatorEnum.Eq, value: spec.value }] }],
+          properties: [spec.property],
           sorts: ['hs_createdate'],
           limit: 10,
         }),
       SEARCH_BUCKET,
     );
     // The oldest, should duplicates exist from before this check.
-    const record = found.results.filter((r) => r.properties[idProperty] === payload.messageId).sort((a, b) => Number(a.id) - Number(b.id))[0];
+    const record = found.results.filter((r) => r.properties[spec.property] === spec.value).sort((a, b) => Number(a.id) - Number(b.id))[0];
     if (!record) return undefined;
-    await context.setRef(REF.communication, payload.messageId, record.id);
-    context.log.info({ hubspotCommunicationId: record.id }, 'found the communication an earlier attempt created');
-    return { ok: true, result: { hubspotCommunicationId: record.id } };
+    await context.setRef(spec.ref, spec.localId, record.id);
+    context.log.info({ objectType: spec.objectType, hubspotId: record.id }, 'found the record an earlier attempt created');
+    return record.id;
   }
 
   async grantedScopes(context: ExecutionContext): Promise<GrantedScopes> {
@@ -186,6 +214,7 @@ export class HubSpotConnector implements Connector {
   async setup(context: ExecutionContext): Promise<string[]> {
     const actions: string[] = [];
     await this.#readAccountTimeZone(context, actions);
+    if (this.#settings.mediaUpload) actions.push(...(await this.#checkCommunicationAttachments(context)));
     if (!this.#settings.autoSetup) {
       // Without the schema scopes we cannot read the property: the create path is correct either way.
       this.#messageWrites = 'create';
@@ -239,6 +268,26 @@ export class HubSpotConnector implements Connector {
     }
     if (zone !== this.#accountTimeZone) actions.push(`daily limit counted by the account's days (time zone ${zone})`);
     this.#accountTimeZone = zone;
+  }
+
+  /**
+   * `hs_attachment_ids` is documented for notes
+   * (https://developers.hubspot.com/docs/api-reference/latest/crm/activities/notes/guide), not for
+   * communications: where communications lack it, media go on a note with the contact and the
+   * communication. Without the schema scopes to check, the note (documented) is used.
+   */
+  async #checkCommunicationAttachments(context: ExecutionContext): Promise<string[]> {
+    let property;
+    try {
+      property = await this.#readProperty(context, 'communications', 'hs_attachment_ids');
+    } catch (error) {
+      if (!(error instanceof SyncError) || (error.status !== 403 && error.name !== 'CredentialError')) throw error;
+      property = undefined;
+    }
+    const mode = property ? 'communication' : 'note';
+    const changed = mode !== this.#mediaOn;
+    this.#mediaOn = mode;
+    return changed && mode === 'note' ? ['communications have no hs_attachment_ids here: media are attached through a note on the contact and the communication'] : [];
   }
 
   async #readProperty(context: ExecutionContext, objectType: string, name: string) {
@@ -501,6 +550,7 @@ export class HubSpotConnector implements Connector {
       if (!uploaded.id) throw new VendorError('hubspot', 'file upload answered without a file id');
       fileId = uploaded.id;
     }
+    if (this.#mediaOn === 'note') return this.#attachThroughNote(payload, communicationId, fileId, context);
     const response = (await this.#api.call(context, 'attaching a media file', (c) =>
       c.crm.objects.communications.batchApi.update({ inputs: [{ id: communicationId, properties: { hs_attachment_ids: fileId } }] }),
     )) as BatchResult;
@@ -508,6 +558,40 @@ export class HubSpotConnector implements Connector {
       return failed(new VendorError('hubspot', `attachment not saved: ${errorFor(response, communicationId) ?? 'no result'}`));
     }
     return { ok: true, result: { hubspotFileId: fileId } };
+  }
+
+  /**
+   * A note carrying the file (`hs_attachment_ids`), on the contact (type 202, inline) and the
+   * communication (HubSpot's default association, after). Once per media: the ref, else, after a
+   * create whose answer was lost, a search for a note with this file once indexed.
+   */
+  async #attachThroughNote(payload: MediaPayload, communicationId: string, fileId: string, context: ExecutionContext): Promise<OperationOutcome> {
+    const localId = `${payload.messageId}:${payload.sha256}`;
+    const spec = { objectType: 'notes' as const, ref: REF.mediaNote, sentRef: REF.mediaNoteSent, localId, property: 'hs_attachment_ids', value: fileId, what: 'media note' };
+    let noteId = await this.#findCreated(context, spec);
+    if (!noteId) {
+      const contactId = await context.getRef(REF.contact, payload.contactId);
+      if (!contactId) return failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
+      await context.setRef(REF.mediaNoteSent, localId, String(Date.now()));
+      const response = (await this.#api.call(context, 'attaching a media file through a note', (c) =>
+        c.crm.objects.notes.batchApi.create({
+          inputs: [
+            {
+              properties: { hs_note_body: `<p>WhatsApp media: ${mediaFileName(payload)}</p>`, hs_timestamp: new Date().toISOString(), hs_attachment_ids: fileId },
+              associations: [{ to: { id: contactId }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: NOTE_TO_CONTACT }] }],
+            },
+          ],
+        }),
+      )) as BatchResult;
+      noteId = response.results.find((r) => r.properties['hs_attachment_ids'] === fileId)?.id;
+      if (!noteId) return failed(new VendorError('hubspot', `media note not created: ${response.errors?.[0]?.message ?? 'no result'}`));
+      await context.setRef(REF.mediaNote, localId, noteId);
+    }
+    // Associating again is harmless, so a retry simply repeats it.
+    await this.#api.call(context, 'associating the media note with the message', (c) =>
+      c.crm.associations.v4.batchApi.createDefault('notes', 'communications', { inputs: [{ _from: { id: noteId! }, to: { id: communicationId } }] }),
+    );
+    return { ok: true, result: { hubspotFileId: fileId, hubspotNoteId: noteId } };
   }
 
   // ---- conversation ----

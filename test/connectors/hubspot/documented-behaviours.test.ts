@@ -2,6 +2,8 @@
 // limit's day in the account's time zone, unique values on communications honoured or not (not
 // documented either way), search that shows new records only after a delay, and answers lost
 // after the work is done. Real HTTP, real @hubspot/api-client; refs kept in memory.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hubspotConnector } from '../../../connectors/hubspot/index.js';
 import { KIND } from '../../../connectors/hubspot/mappers.js';
@@ -12,6 +14,7 @@ import { silentLogger } from '../../../core/logger.js';
 import type { OutboxOperation } from '../../../core/outbox/queries.js';
 import { HubSpotSandbox, type HubSpotSandboxOptions } from '../../../sandbox/hubspot.js';
 import { claimedOperation, testContext } from '../../helpers/context.js';
+import { tempDir } from '../../helpers/stores.js';
 
 const SCOPES = ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write'];
 
@@ -135,6 +138,48 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
       expect(communications('wamid.N1')).toHaveLength(0);
       expect((await dispatch(connector, { ...op, attempts: 2 }, context)).ok).toBe(true);
       expect(communications('wamid.N1')).toHaveLength(1);
+    });
+  });
+
+  describe('media', () => {
+    const SHA = 'b'.repeat(64);
+    function mediaOp(): OutboxOperation {
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'photo bytes');
+      return claimedOperation('hubspot', KIND.media, { messageId: 'wamid.M1', contactId: 'c1', threadId: 't1', path, sha256: SHA, mimeType: 'image/jpeg', size: 11, filename: null, caption: null });
+    }
+    async function logged(options: HubSpotSandboxOptions): Promise<{ connector: Connector; context: ReturnType<typeof testContext>; actions: string[] }> {
+      const connector = await connectorOn({ communicationUniqueValues: 'honoured', ...options }, { mediaUpload: true });
+      const context = testContext();
+      const actions = await connector.setup!(context);
+      await withContact(connector, context);
+      expect((await dispatch(connector, messageOp('wamid.M1'), context)).ok).toBe(true);
+      return { connector, context, actions };
+    }
+
+    it('attaches the file to the communication where communications have hs_attachment_ids', async () => {
+      const { connector, context, actions } = await logged({ communicationAttachments: true });
+      expect(actions.some((a) => a.includes('through a note'))).toBe(false);
+      const outcome = await dispatch(connector, mediaOp(), context);
+      expect(outcome.ok).toBe(true);
+      expect(communications('wamid.M1')[0]!.properties['hs_attachment_ids']).toBe(sandbox.state.files[0]!.id);
+      expect(sandbox.state.objects['notes'] ?? []).toHaveLength(0);
+    });
+
+    it('where they do not, attaches it through one note on the contact and the communication, a lost answer included', async () => {
+      const { connector, context, actions } = await logged({ communicationAttachments: false, searchIndexDelayMs: 500 });
+      expect(actions).toContain('communications have no hs_attachment_ids here: media are attached through a note on the contact and the communication');
+      sandbox.loseAnswers('POST /crm/v3/objects/notes/batch/create');
+      const outcome = await dispatch(connector, mediaOp(), context);
+      expect(outcome.ok).toBe(true);
+      const notes = sandbox.state.objects['notes'] ?? [];
+      expect(notes).toHaveLength(1);
+      expect(sandbox.state.files).toHaveLength(1);
+      expect(notes[0]!.properties['hs_attachment_ids']).toBe(sandbox.state.files[0]!.id);
+      const contactId = sandbox.state.objects['contacts']![0]!.id;
+      expect(sandbox.state.associations).toContainEqual({ from: 'notes', fromId: notes[0]!.id, to: 'contacts', toId: contactId });
+      expect(sandbox.state.associations).toContainEqual({ from: 'notes', fromId: notes[0]!.id, to: 'communications', toId: communications('wamid.M1')[0]!.id });
+      expect(communications('wamid.M1')[0]!.properties['hs_attachment_ids']).toBeUndefined();
     });
   });
 });
