@@ -213,7 +213,7 @@ export class HubSpotConnector implements Connector {
    */
   async setup(context: ExecutionContext): Promise<string[]> {
     const actions: string[] = [];
-    await this.#readAccountTimeZone(context, actions);
+    await this.#readAccountTimeZone(context);
     if (this.#settings.mediaUpload) actions.push(...(await this.#checkCommunicationAttachments(context)));
     if (!this.#settings.autoSetup) {
       // Without the schema scopes we cannot read the property: the create path is correct either way.
@@ -257,7 +257,7 @@ export class HubSpotConnector implements Connector {
    * read from the account details:
    * https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
    */
-  async #readAccountTimeZone(context: ExecutionContext, actions: string[]): Promise<void> {
+  async #readAccountTimeZone(context: ExecutionContext): Promise<void> {
     const response = await this.#api.call(context, 'reading the account details', (c) => c.apiRequest({ method: 'GET', path: '/account-info/v3/details' }));
     const body = (await response.json().catch(() => ({}))) as { timeZone?: unknown };
     if (!response.ok) throw new VendorError('hubspot', `reading the account details: HTTP ${response.status}`, { status: response.status, retryable: response.status === 429 || response.status >= 500 });
@@ -266,7 +266,8 @@ export class HubSpotConnector implements Connector {
       context.log.warn({ timeZone: zone }, 'HubSpot gave an account time zone this system does not know; counting the daily limit by UTC days');
       return;
     }
-    if (zone !== this.#accountTimeZone) actions.push(`daily limit counted by the account's days (time zone ${zone})`);
+    // Logged, not an action: setup changes nothing at HubSpot by reading it.
+    if (zone !== this.#accountTimeZone) context.log.info({ timeZone: zone }, "daily limit counted by the account's days");
     this.#accountTimeZone = zone;
   }
 

@@ -60,8 +60,7 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
     it('counts the account\'s days in its time zone, read at setup', async () => {
       const connector = await connectorOn({ timeZone: 'Pacific/Kiritimati', dailyLimit: 1000 });
       expect(connector.tuning.dailyLimitTimeZone).toBeUndefined();
-      const actions = await connector.setup!(testContext());
-      expect(actions).toContain("daily limit counted by the account's days (time zone Pacific/Kiritimati)");
+      await connector.setup!(testContext());
       expect(connector.tuning.dailyLimitTimeZone).toBe('Pacific/Kiritimati');
     });
 

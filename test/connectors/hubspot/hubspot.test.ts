@@ -498,7 +498,7 @@ describe('HubSpot connector', () => {
         .reply(200, { name: 'whatsapp_message_id', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: true });
       const connector = connectorWith();
       const actions = await connector.setup!(testContext());
-      expect(actions).toEqual(["daily limit counted by the account's days (time zone Asia/Tokyo)", 'created contacts property whatsapp_id (unique values)', 'created contacts property whatsapp_bsuid']);
+      expect(actions).toEqual(['created contacts property whatsapp_id (unique values)', 'created contacts property whatsapp_bsuid']);
       expect(connector.tuning.dailyLimitTimeZone).toBe('Asia/Tokyo');
       expect(created[0]).toMatchObject({ name: 'whatsapp_id', type: 'string', fieldType: 'text', hasUniqueValue: true, groupName: 'whatsapp' });
       // BSUIDs change with the number: searchable text, not a unique key.
