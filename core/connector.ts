@@ -19,8 +19,13 @@ export interface DispatchTuning {
   readonly rateLimit: RateLimit | null;
   /** Lower limits of some endpoints (e.g. HubSpot search), on top of `rateLimit`; a request names its bucket. */
   readonly bucketRateLimits?: Readonly<Record<string, RateLimit>>;
-  /** Requests allowed per UTC day (a vendor's daily allowance), counted with `rateLimit`. */
+  /** Requests allowed per day (a vendor's daily allowance), counted with `rateLimit`. */
   readonly dailyLimit?: number;
+  /**
+   * The IANA time zone whose midnight starts the vendor's day for `dailyLimit` (a vendor may reset
+   * it at the account's own midnight); UTC when absent. A connector may learn it at setup.
+   */
+  readonly dailyLimitTimeZone?: string;
   readonly maxAttempts: number;
   /** First retry waits up to this long; each further one doubles it (full jitter). */
   readonly backoffBaseMs: number;
@@ -238,6 +243,7 @@ export function resolveTuning(
     rateLimit,
     ...(defaults.bucketRateLimits ? { bucketRateLimits: defaults.bucketRateLimits } : {}),
     ...(defaults.dailyLimit ? { dailyLimit: defaults.dailyLimit } : {}),
+    ...(defaults.dailyLimitTimeZone ? { dailyLimitTimeZone: defaults.dailyLimitTimeZone } : {}),
     maxAttempts: overrides?.maxAttempts ?? defaults.maxAttempts,
     backoffBaseMs: overrides?.backoffBaseMs ?? defaults.backoffBaseMs,
     backoffMaxMs: overrides?.backoffMaxMs ?? defaults.backoffMaxMs,

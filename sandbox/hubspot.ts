@@ -35,6 +35,30 @@ export interface HubSpotSandboxOptions {
    * https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/refresh-oauth-token
    */
   readonly oauthApps?: Record<string, { clientSecret: string; refreshToken: string; scopes: string[] }>;
+  /**
+   * The account's time zone, as the account-info API reports it; the daily limit resets at
+   * midnight in it, not UTC ("Daily limits reset at midnight based on your time zone setting"):
+   * https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
+   * https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
+   */
+  readonly timeZone?: string;
+  /** Requests per day of the account (its own calendar day); 429 DAILY beyond. Off when absent. */
+  readonly dailyLimit?: number;
+  /**
+   * What HubSpot does with `hasUniqueValue: true` on a communications property. Unique values are
+   * documented for contacts, companies, deals, tickets and custom objects only ("only net new
+   * properties can be set to contain a unique value"), not for communications:
+   * https://developers.hubspot.com/docs/api/crm/properties#create-unique-identifier-properties
+   * `honoured`: unique, upsert by it works; `ignored`: created, but reads back without unique
+   * values (so upsert by it is refused); `refused`: the creation answers 400. Default `ignored`.
+   */
+  readonly communicationUniqueValues?: 'honoured' | 'ignored' | 'refused';
+  /**
+   * Whether communications have `hs_attachment_ids`. Attachments are documented for notes, not
+   * for communications (https://developers.hubspot.com/docs/api-reference/latest/crm/activities/notes/guide);
+   * off (default): the property does not exist there and writes to it are refused.
+   */
+  readonly communicationAttachments?: boolean;
 }
 
 interface CrmRecord {
@@ -64,6 +88,10 @@ export interface HubSpotSandboxState {
   associations: Array<{ from: string; fromId: string; to: string; toId: string }>;
   properties: Record<string, PropertyDefinition[]>;
   oauthTokensIssued: number;
+  /** Requests counted by day of the account's time zone (YYYY-MM-DD there). */
+  dailyUsage: Record<string, number>;
+  /** Files uploaded to the Files API. */
+  files: Array<{ id: string; name: string; extension: string; folderPath: string; size: number }>;
 }
 
 function searchableDigits(value: string | null | undefined): string | null {
@@ -87,17 +115,45 @@ function error(res: Response, status: number, category: string, message: string,
 }
 
 export class HubSpotSandbox {
-  readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {}, oauthTokensIssued: 0 };
+  readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {}, oauthTokensIssued: 0, dailyUsage: {}, files: [] };
   readonly #options: Required<HubSpotSandboxOptions>;
   /** What the search index holds of each record, and from when (eventual consistency). */
   readonly #index = new Map<string, Array<{ from: number; properties: Record<string, string | null> }>>();
   readonly #window: number[] = [];
   readonly #searchWindow: number[] = [];
   #faults: Array<{ status: number; count: number }> = [];
+  /** Answers to lose after the work is done, by `METHOD /path` (a reset connection instead of the answer). */
+  readonly #losses: Array<{ request: string; count: number }> = [];
   /** Random faults on API requests (off until set). */
   readonly chaos = new Chaos();
   #nextId = 1000;
   readonly #server = new LoopbackServer();
+  /** Added to the wall clock (daily limit, search index): tests move time, e.g. past the account's midnight. */
+  #clockOffsetMs = 0;
+
+  /** The sandbox's clock: the wall clock plus `advanceClock`. */
+  now(): number {
+    return Date.now() + this.#clockOffsetMs;
+  }
+
+  advanceClock(ms: number): void {
+    this.#clockOffsetMs += ms;
+  }
+
+  /** Sets the sandbox clock to `instant` (e.g. a minute before the account's midnight). */
+  setClock(instant: number): void {
+    this.#clockOffsetMs = instant - Date.now();
+  }
+
+  /** The next `count` requests `METHOD /path` are handled, then their answers lost (the connection reset). */
+  loseAnswers(request: string, count = 1): void {
+    this.#losses.push({ request, count });
+  }
+
+  /** The account's calendar day at `instant`, in its time zone. */
+  accountDay(instant = this.now()): string {
+    return new Intl.DateTimeFormat('en-CA', { timeZone: this.#options.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(instant));
+  }
 
   constructor(options: HubSpotSandboxOptions = {}) {
     this.#options = {
@@ -108,8 +164,16 @@ export class HubSpotSandbox {
       searchIndexDelayMs: options.searchIndexDelayMs ?? 0,
       shuffleBatchResults: options.shuffleBatchResults ?? true,
       oauthApps: options.oauthApps ?? {},
+      timeZone: options.timeZone ?? 'US/Eastern',
+      dailyLimit: options.dailyLimit ?? Number.POSITIVE_INFINITY,
+      communicationUniqueValues: options.communicationUniqueValues ?? 'ignored',
+      communicationAttachments: options.communicationAttachments ?? false,
     };
-    for (const type of ['contacts', 'communications']) this.state.properties[type] = [];
+    for (const type of ['contacts', 'communications', 'notes']) this.state.properties[type] = [];
+    // HubSpot's own properties the connector checks for.
+    const builtIn = (name: string) => ({ name, label: name, type: 'string', fieldType: 'text', groupName: 'engagement', hasUniqueValue: false });
+    this.state.properties['notes']!.push(builtIn('hs_attachment_ids'));
+    if (this.#options.communicationAttachments) this.state.properties['communications']!.push(builtIn('hs_attachment_ids'));
   }
 
   start(port = 0): Promise<string> {
@@ -131,6 +195,13 @@ export class HubSpotSandbox {
   /** Counts the request against the rolling window; answers 429 and returns false when it is full. */
   #admit(req: Request, res: Response): boolean {
     this.state.requests++;
+    const day = this.accountDay();
+    if ((this.state.dailyUsage[day] ?? 0) >= this.#options.dailyLimit) {
+      this.#count429('DAILY');
+      error(res, 429, 'RATE_LIMITS', 'You have reached your daily limit.', { policyName: 'DAILY' });
+      return false;
+    }
+    this.state.dailyUsage[day] = (this.state.dailyUsage[day] ?? 0) + 1;
     const now = Date.now();
     const trim = (log: number[], span: number) => {
       while (log.length > 0 && log[0]! <= now - span) log.shift();
@@ -193,7 +264,7 @@ export class HubSpotSandbox {
   #reindex(type: string, record: CrmRecord): void {
     const key = `${type}/${record.id}`;
     const versions = this.#index.get(key) ?? [];
-    versions.push({ from: Date.now() + this.#options.searchIndexDelayMs, properties: { ...record.properties } });
+    versions.push({ from: this.now() + this.#options.searchIndexDelayMs, properties: { ...record.properties } });
     this.#index.set(key, versions);
   }
 
@@ -204,7 +275,7 @@ export class HubSpotSandbox {
   #indexed(type: string, record: CrmRecord): CrmRecord | undefined {
     const versions = this.#index.get(`${type}/${record.id}`);
     if (!versions) return record;
-    const now = Date.now();
+    const now = this.now();
     const seen = versions.filter((v) => v.from <= now).pop();
     return seen ? { ...record, properties: seen.properties } : undefined;
   }
@@ -278,6 +349,37 @@ export class HubSpotSandbox {
       next();
     });
     app.use(this.chaos.middleware((res) => error(res, 502, 'BAD_GATEWAY', 'The server encountered a temporary error')));
+    app.use((req, res, next) => {
+      const loss = this.#losses.find((l) => l.request === `${req.method} ${req.path}`);
+      if (loss) {
+        if (--loss.count <= 0) this.#losses.splice(this.#losses.indexOf(loss), 1);
+        res.end = (() => (req.socket.destroy(), res)) as unknown as Response['end'];
+      }
+      next();
+    });
+
+    // Account details: the time zone the daily limit resets in.
+    // https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
+    app.get(['/account-info/v3/details', '/account-info/2026-03/details'], (_req, res) => {
+      const zone = this.#options.timeZone;
+      const at = new Date(this.now());
+      const local = new Date(at.toLocaleString('en-US', { timeZone: zone }));
+      const utc = new Date(at.toLocaleString('en-US', { timeZone: 'UTC' }));
+      const offset = local.getTime() - utc.getTime();
+      const sign = offset < 0 ? '-' : '+';
+      const minutes = Math.abs(offset) / 60_000;
+      res.json({
+        portalId: 12345,
+        accountType: 'STANDARD',
+        timeZone: zone,
+        companyCurrency: 'USD',
+        additionalCurrencies: [],
+        utcOffset: `${sign}${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`,
+        utcOffsetMilliseconds: offset,
+        uiDomain: 'app.hubspot.com',
+        dataHostingLocation: 'na1',
+      });
+    });
 
     app.get('/crm/v3/properties/:type/:name', (req, res) => {
       const found = (this.state.properties[req.params.type] ?? []).find((p) => p.name === req.params.name);
@@ -288,15 +390,21 @@ export class HubSpotSandbox {
     app.post('/crm/v3/properties/:type', (req, res) => {
       const list = (this.state.properties[req.params.type] ??= []);
       if (list.some((p) => p.name === req.body.name)) return error(res, 409, 'OBJECT_ALREADY_EXISTS', 'Property already exists');
-      const property = { name: req.body.name, label: req.body.label, type: req.body.type, fieldType: req.body.fieldType, groupName: req.body.groupName, hasUniqueValue: Boolean(req.body.hasUniqueValue) };
+      let hasUniqueValue = Boolean(req.body.hasUniqueValue);
+      if (hasUniqueValue && req.params.type === 'communications') {
+        const behaviour = this.#options.communicationUniqueValues;
+        if (behaviour === 'refused') return error(res, 400, 'VALIDATION_ERROR', `Unique value properties are not supported for object type ${req.params.type}`);
+        if (behaviour === 'ignored') hasUniqueValue = false;
+      }
+      const property = { name: req.body.name, label: req.body.label, type: req.body.type, fieldType: req.body.fieldType, groupName: req.body.groupName, hasUniqueValue };
       list.push(property);
       res.status(201).json(property);
     });
 
-    const batch = (res: Response, inOrder: unknown[], errors: unknown[]) => {
+    const batch = (res: Response, inOrder: unknown[], errors: unknown[], okStatus = 200) => {
       const results = this.#options.shuffleBatchResults ? [...inOrder].reverse() : inOrder;
       const body = { status: 'COMPLETE', results, startedAt: new Date().toISOString(), completedAt: new Date().toISOString(), ...(errors.length ? { numErrors: errors.length, errors } : {}) };
-      res.status(errors.length ? 207 : 200).json(body);
+      res.status(errors.length ? 207 : okStatus).json(body);
     };
     const tooMany = (res: Response, inputs: unknown[]) => {
       if (!Array.isArray(inputs) || inputs.length > BATCH_LIMIT) {
@@ -330,6 +438,35 @@ export class HubSpotSandbox {
       batch(res, results, errors);
     });
 
+    /** The first property HubSpot would refuse on this object type (it does not exist there), if any. */
+    const unknownProperty = (type: string, properties: Record<string, string>): string | undefined =>
+      type === 'communications' && !this.#options.communicationAttachments && 'hs_attachment_ids' in properties ? 'hs_attachment_ids' : undefined;
+
+    // Batch create, with associations inline (communication -> contact is type 81, note -> contact 202):
+    // https://developers.hubspot.com/docs/guides/api/crm/engagements/communications
+    // A value already held by a unique property is refused; a non-unique one is simply stored again.
+    app.post('/crm/v3/objects/:type/batch/create', (req, res) => {
+      const { inputs } = req.body as { inputs: Array<{ properties: Record<string, string>; associations?: Array<{ to: { id: string }; types: Array<{ associationCategory: string; associationTypeId: number }> }> }> };
+      if (tooMany(res, inputs)) return;
+      const type = req.params.type;
+      for (const input of inputs) {
+        const unknown = unknownProperty(type, input.properties);
+        if (unknown) return error(res, 400, 'VALIDATION_ERROR', `Property values were not valid: Property "${unknown}" does not exist`);
+        const taken = Object.entries(input.properties).find(([name, value]) => this.#uniqueProperty(type, name) && this.#records(type).some((r) => r.properties[name] === value));
+        if (taken) return error(res, 409, 'CONFLICT', `A ${type} record with ${taken[0]} ${taken[1]} already exists`);
+      }
+      const results = inputs.map((input) => {
+        const { record } = this.#upsertRecord(type, { properties: input.properties });
+        for (const association of input.associations ?? []) {
+          const to = association.types.some((t) => t.associationTypeId === 81 || t.associationTypeId === 202) ? 'contacts' : 'unknown';
+          this.state.associations.push({ from: type, fromId: record.id, to, toId: String(association.to.id) });
+        }
+        return record;
+      });
+      // Batch create answers 201 Created.
+      batch(res, results, [], 201);
+    });
+
     app.post('/crm/v3/objects/:type/batch/update', (req, res) => {
       const { inputs } = req.body as { inputs: Array<{ id: string; properties: Record<string, string> }> };
       if (tooMany(res, inputs)) return;
@@ -337,7 +474,9 @@ export class HubSpotSandbox {
       const errors: unknown[] = [];
       for (const input of inputs) {
         const record = this.#records(req.params.type).find((r) => r.id === input.id);
-        if (!record) errors.push({ status: 'error', category: 'OBJECT_NOT_FOUND', message: `Object ${input.id} not found`, context: { ids: [input.id] } });
+        const unknown = unknownProperty(req.params.type, input.properties);
+        if (unknown) errors.push({ status: 'error', category: 'VALIDATION_ERROR', message: `Property "${unknown}" does not exist`, context: { ids: [input.id] } });
+        else if (!record) errors.push({ status: 'error', category: 'OBJECT_NOT_FOUND', message: `Object ${input.id} not found`, context: { ids: [input.id] } });
         else results.push(this.#upsertRecord(req.params.type, input).record);
       }
       batch(res, results, errors);
@@ -376,6 +515,25 @@ export class HubSpotSandbox {
         results: page.map((r) => this.#view(r, properties)),
         ...(start + limit < all.length ? { paging: { next: { after: String(start + limit) } } } : {}),
       });
+    });
+
+    // Files: upload (multipart) and search by name.
+    // https://developers.hubspot.com/docs/guides/api/library/files
+    app.post('/files/v3/files', express.raw({ type: 'multipart/form-data', limit: '50mb' }), (req, res) => {
+      const raw = Buffer.isBuffer(req.body) ? req.body.toString('latin1') : '';
+      const fileName = /name="fileName"\r\n\r\n([^\r]*)/.exec(raw)?.[1] ?? /filename="([^"]+)"/.exec(raw)?.[1];
+      if (!fileName) return error(res, 400, 'VALIDATION_ERROR', 'a file and fileName are required');
+      const folderPath = /name="folderPath"\r\n\r\n([^\r]*)/.exec(raw)?.[1] ?? '/';
+      const dot = fileName.lastIndexOf('.');
+      const file = { id: String(this.#nextId++), name: dot > 0 ? fileName.slice(0, dot) : fileName, extension: dot > 0 ? fileName.slice(dot + 1) : '', folderPath, size: raw.length };
+      this.state.files.push(file);
+      const now = new Date().toISOString();
+      res.status(201).json({ ...file, access: 'PRIVATE', createdAt: now, updatedAt: now, archived: false });
+    });
+    app.get('/files/v3/files/search', (req, res) => {
+      const name = typeof req.query['name'] === 'string' ? req.query['name'] : undefined;
+      const now = new Date().toISOString();
+      res.json({ results: this.state.files.filter((f) => name === undefined || f.name === name).map((f) => ({ ...f, access: 'PRIVATE', createdAt: now, updatedAt: now, archived: false })) });
     });
 
     app.post('/crm/v4/associations/:from/:to/batch/associate/default', (req, res) => {

@@ -110,8 +110,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   prepareDemoDir(dataDir);
 
   const whatsapp = new WhatsAppSandbox();
-  const hubspot = new HubSpotSandbox();
-  const salesforce = new SalesforceSandbox();
+  // Every sandbox as its vendor documents itself (their defaults): HubSpot keeps no unique values
+  // on communications and has no attachments on them, its search lags writes by a moment, and its
+  // daily limit runs by the account's days (US/Eastern); Salesforce's Standard Lead Duplicate Rule
+  // alerts; Zendesk processes comment bodies, runs bulk jobs later and indexes users late.
+  const hubspot = new HubSpotSandbox({ searchIndexDelayMs: 500, communicationUniqueValues: 'ignored', communicationAttachments: false, timeZone: 'US/Eastern', dailyLimit: 250_000 });
+  const salesforce = new SalesforceSandbox({ leadDuplicateRule: 'alert' });
   const zendesk = new ZendeskSandbox();
   const [graphBaseUrl, hubspotUrl, salesforceUrl, zendeskUrl] = await Promise.all([whatsapp.start(), hubspot.start(), salesforce.start(), zendesk.start()]);
   print(`sandboxes: WhatsApp Cloud API ${graphBaseUrl}, HubSpot ${hubspotUrl}, Salesforce ${salesforceUrl}, Zendesk ${zendeskUrl}`);
@@ -144,7 +148,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       whatsapp: { appSecret, verifyToken: randomBytes(8).toString('hex'), accessToken: whatsapp.accessToken, graphBaseUrl, media: { dir: join(dataDir, 'media') } },
       outbox: { pollIntervalMs: 100 },
       connectors: {
-        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'task' },
+        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'task', searchIndexWaitSeconds: 2 },
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true },
         zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true } },
       },

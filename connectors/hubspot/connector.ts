@@ -1,12 +1,19 @@
 // HubSpot: WhatsApp contacts on the contact they already had, and every message as a
-// Communication (channel WHATS_APP) on that contact's timeline. Every write is an upsert on
-// a unique-value property (the WhatsApp id, the message id), so re-running any operation after
-// a crash or a lost answer finds the record instead of writing a second one.
+// Communication (channel WHATS_APP) on that contact's timeline. Contacts are upserted on a
+// unique-value property (the WhatsApp id; unique values are documented for contacts), so
+// re-running after a crash or a lost answer finds the record instead of writing a second one.
+// Communications are upserted on the message id only where setup found HubSpot keeping that
+// property unique (not documented for communications); elsewhere they are created with their
+// contact association inline, guarded by the stored refs, and a create whose answer was lost is
+// looked up by its message id (after the search index caught up) before it is sent again.
 import type { SimplePublicObject, SimplePublicUpsertObject } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
+import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/Filter.js';
+import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/AssociationSpec.js';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { DeferredError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { isKnownTimeZone } from '../../core/day.js';
 import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
 import type { E164 } from '../../core/model/phone.js';
 import type { ModelChange } from '../../core/model/types.js';
@@ -36,8 +43,17 @@ import {
 import type { HubSpotSettings } from './settings.js';
 import { readStoredMedia } from '../../core/media-store.js';
 
-/** Ref kinds stored in external_refs. */
-const REF = { contact: 'contact', communication: 'communication' } as const;
+/**
+ * Ref kinds stored in external_refs. `communicationSent` notes when a communication create went
+ * out (local id: the message id), so a retry knows the create may have landed.
+ */
+const REF = { contact: 'contact', communication: 'communication', communicationSent: 'communication-sent', mediaNote: 'media-note', mediaNoteSent: 'media-note-sent' } as const;
+
+/** HubSpot-defined association type of a note to its contact (inline on create). */
+const NOTE_TO_CONTACT = 202;
+
+/** HubSpot-defined association type of a communication to its contact (inline on create). */
+const COMMUNICATION_TO_CONTACT = 81;
 const SEARCH_BUCKET = 'search';
 const PROPERTY_GROUP = 'whatsapp';
 
@@ -61,9 +77,23 @@ function errorFor(response: BatchResult, id: string): string | undefined {
 
 export class HubSpotConnector implements Connector {
   readonly features: string[];
-  readonly tuning;
+  readonly #tuning;
   readonly #api: HubSpotApi;
   readonly #settings: HubSpotSettings;
+  /** The account's time zone (setup reads it): HubSpot's daily limit resets at its midnight. */
+  #accountTimeZone: string | undefined;
+  /**
+   * How messages are keyed: `upsert` on the message-id property where HubSpot keeps it unique,
+   * `create` (inline association, found again by search) where it does not. Setup decides;
+   * until it ran, `upsert` (the property was made unique by hand, or the write is refused).
+   */
+  #messageWrites: 'upsert' | 'create' = 'upsert';
+  /**
+   * Where media go: onto the communication's `hs_attachment_ids` where communications have that
+   * property, else onto a note associated with the contact and the communication (attachments
+   * are documented for notes). Setup decides with mediaUpload on; until then, the communication.
+   */
+  #mediaOn: 'communication' | 'note' = 'communication';
 
   constructor(
     readonly metadata: ConnectorMetadata,
@@ -76,12 +106,17 @@ export class HubSpotConnector implements Connector {
     // https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
     const defaults = settings.oauth ? { ...metadata.defaultTuning, rateLimit: { requests: 110, intervalMs: 10_000 } } : metadata.defaultTuning;
     const tuning = resolveTuning(defaults, settings.rateLimit);
-    this.tuning = {
+    this.#tuning = {
       ...tuning,
       bucketRateLimits: { [SEARCH_BUCKET]: { requests: settings.searchRequestsPerSecond, intervalMs: 1000 } },
       dailyLimit: settings.dailyLimit,
     };
     this.#api = new HubSpotApi(settings);
+  }
+
+  /** The dispatch tuning, with the day of the daily limit in the account's time zone once known. */
+  get tuning() {
+    return this.#accountTimeZone ? { ...this.#tuning, dailyLimitTimeZone: this.#accountTimeZone } : this.#tuning;
   }
 
   plan(change: ModelChange) {
@@ -98,19 +133,93 @@ export class HubSpotConnector implements Connector {
     return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
   }
 
-  /** Upserts are keyed on unique properties: running again is the reconciliation. */
-  async reconcile(): Promise<undefined> {
-    return undefined;
+  /**
+   * Before a retry of a write that may have reached HubSpot. Contacts are upserted on a unique
+   * property (running again is the reconciliation), and so are messages where setup found the
+   * message-id property unique; statuses and attachments update records we already hold a ref
+   * for (repeating is harmless). A message created without a unique key is looked up: by its
+   * stored ref, then by its message id in search once HubSpot's index can show it.
+   * Thread notes and tasks are upserted on the thread id; HubSpot does not document unique
+   * values on notes and tasks, and we do not ask it here (see the README).
+   */
+  async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    // Media notes are looked up by #attachMedia itself, on every attempt: it needs the file id first.
+    if (operation.kind !== KIND.message || this.#messageWrites !== 'create') return undefined;
+    return this.#findLoggedMessage(operation.payload as MessagePayload, context);
+  }
+
+  /** The communication of a message an earlier attempt may have created (see #findCreated). */
+  async #findLoggedMessage(payload: MessagePayload, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    const id = await this.#findCreated(context, {
+      objectType: 'communications',
+      ref: REF.communication,
+      sentRef: REF.communicationSent,
+      localId: payload.messageId,
+      property: this.#settings.messageIdProperty,
+      value: payload.messageId,
+      what: 'message',
+    });
+    return id ? { ok: true, result: { hubspotCommunicationId: id } } : undefined;
+  }
+
+  /**
+   * The record an earlier attempt may have created without a unique key: its ref, else, when a
+   * create went out (its `sentRef`), a search by a property it carries once the index has had
+   * time to show it (before that, the operation waits: HubSpot's search shows new records only
+   * after a delay, https://developers.hubspot.com/docs/api/crm/search). Undefined: not there, create it.
+   */
+  async #findCreated(
+    context: ExecutionContext,
+    spec: { objectType: 'communications' | 'notes'; ref: string; sentRef: string; localId: string; property: string; value: string; what: string },
+  ): Promise<string | undefined> {
+    const known = await context.getRef(spec.ref, spec.localId);
+    if (known) return known;
+    const sentAt = Number(await context.getRef(spec.sentRef, spec.localId));
+    if (!sentAt) return undefined;
+    const searchableAt = sentAt + this.#settings.searchIndexWaitSeconds * 1000;
+    if (Date.now() < searchableAt) {
+      throw new DeferredError(`an earlier create of this ${spec.what} may have landed; waiting for HubSpot's search index before looking it up`, searchableAt);
+    }
+    const api = spec.objectType === 'notes' ? this.#api.client.crm.objects.notes.searchApi : this.#api.client.crm.objects.communications.searchApi;
+    const found = await this.#api.call(
+      context,
+      `looking up a ${spec.what} an earlier attempt may have created`,
+      () =>
+        api.doSearch({
+          filterGroups: [{ filters: [{ propertyName: spec.property, operator: FilterOperatorEnum.Eq, value: spec.value }] }],
+          properties: [spec.property],
+          sorts: ['hs_createdate'],
+          limit: 10,
+        }),
+      SEARCH_BUCKET,
+    );
+    // The oldest, should duplicates exist from before this check.
+    const record = found.results.filter((r) => r.properties[spec.property] === spec.value).sort((a, b) => Number(a.id) - Number(b.id))[0];
+    if (!record) return undefined;
+    await context.setRef(spec.ref, spec.localId, record.id);
+    context.log.info({ objectType: spec.objectType, hubspotId: record.id }, 'found the record an earlier attempt created');
+    return record.id;
   }
 
   async grantedScopes(context: ExecutionContext): Promise<GrantedScopes> {
     return this.#api.tokenScopes(context);
   }
 
-  /** Creates the WhatsApp id property on contacts and the message id property on communications. */
+  /**
+   * Reads the account's time zone (the daily limit's day), then, with autoSetup, creates the
+   * properties: the WhatsApp id on contacts, the identifiers, and the message id on
+   * communications, whose unique values it reads back (HubSpot documents unique values for
+   * contacts, not for communications) to choose how messages are keyed.
+   */
   async setup(context: ExecutionContext): Promise<string[]> {
-    if (!this.#settings.autoSetup) return [];
     const actions: string[] = [];
+    await this.#readAccountTimeZone(context);
+    if (this.#settings.mediaUpload) actions.push(...(await this.#checkCommunicationAttachments(context)));
+    if (!this.#settings.autoSetup) {
+      // Without the schema scopes we cannot read the property: the create path is correct either way.
+      this.#messageWrites = 'create';
+      return actions;
+    }
     // [object, property, label, setting, unique values]
     const wanted: Array<readonly [string, string, string, string, boolean]> = [['contacts', this.#settings.contactIdProperty, 'WhatsApp ID', 'contactIdProperty', true]];
     // Searchable, readable identifiers: a BSUID and a username change, so they are not unique keys.
@@ -121,17 +230,11 @@ export class HubSpotConnector implements Connector {
     ] as const) {
       if (name) wanted.push(['contacts', name, label, setting, false]);
     }
-    wanted.push(['communications', this.#settings.messageIdProperty, 'WhatsApp message ID', 'messageIdProperty', true]);
     if (this.#settings.threadActivity !== 'none') {
       wanted.push([`${this.#settings.threadActivity}s`, this.#settings.threadIdProperty, 'WhatsApp thread ID', 'threadIdProperty', true]);
     }
     for (const [objectType, name, label, settingKey, unique] of wanted) {
-      const existing = await this.#api
-        .call(context, `reading property ${objectType}.${name}`, (c) => c.crm.properties.coreApi.getByName(objectType, name))
-        .catch((error: SyncError) => {
-          if (error.status === 404) return undefined;
-          throw error;
-        });
+      const existing = await this.#readProperty(context, objectType, name);
       if (existing) {
         if (existing.type !== 'string' || (unique && !existing.hasUniqueValue)) {
           throw new VendorError(
@@ -141,24 +244,108 @@ export class HubSpotConnector implements Connector {
         }
         continue;
       }
-      await this.#api
-        .call(context, `creating property group ${objectType}.${PROPERTY_GROUP}`, (c) => c.crm.properties.groupsApi.create(objectType, { name: PROPERTY_GROUP, label: 'WhatsApp' }))
-        .catch((error: SyncError) => {
-          if (error.status !== 409) throw error;
-        });
-      await this.#api.call(context, `creating property ${objectType}.${name}`, (c) =>
-        c.crm.properties.coreApi.create(objectType, {
-          name,
-          label,
-          type: PropertyCreateTypeEnum.String,
-          fieldType: PropertyCreateFieldTypeEnum.Text,
-          groupName: PROPERTY_GROUP,
-          hasUniqueValue: unique,
-          description: 'Written by wa-crm-sync',
-        }),
-      );
+      await this.#createProperty(context, objectType, name, label, unique);
       actions.push(`created ${objectType} property ${name}${unique ? ' (unique values)' : ''}`);
     }
+    actions.push(...(await this.#setupMessageIdProperty(context)));
+    return actions;
+  }
+
+  /**
+   * HubSpot resets the daily limit at midnight in the account's time zone, not UTC:
+   * https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
+   * read from the account details:
+   * https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
+   */
+  async #readAccountTimeZone(context: ExecutionContext): Promise<void> {
+    const response = await this.#api.call(context, 'reading the account details', (c) => c.apiRequest({ method: 'GET', path: '/account-info/v3/details' }));
+    const body = (await response.json().catch(() => ({}))) as { timeZone?: unknown };
+    if (!response.ok) throw new VendorError('hubspot', `reading the account details: HTTP ${response.status}`, { status: response.status, retryable: response.status === 429 || response.status >= 500 });
+    const zone = typeof body.timeZone === 'string' ? body.timeZone : '';
+    if (!isKnownTimeZone(zone)) {
+      context.log.warn({ timeZone: zone }, 'HubSpot gave an account time zone this system does not know; counting the daily limit by UTC days');
+      return;
+    }
+    // Logged, not an action: setup changes nothing at HubSpot by reading it.
+    if (zone !== this.#accountTimeZone) context.log.info({ timeZone: zone }, "daily limit counted by the account's days");
+    this.#accountTimeZone = zone;
+  }
+
+  /**
+   * `hs_attachment_ids` is documented for notes
+   * (https://developers.hubspot.com/docs/api-reference/latest/crm/activities/notes/guide), not for
+   * communications: where communications lack it, media go on a note with the contact and the
+   * communication. Without the schema scopes to check, the note (documented) is used.
+   */
+  async #checkCommunicationAttachments(context: ExecutionContext): Promise<string[]> {
+    let property;
+    try {
+      property = await this.#readProperty(context, 'communications', 'hs_attachment_ids');
+    } catch (error) {
+      if (!(error instanceof SyncError) || (error.status !== 403 && error.name !== 'CredentialError')) throw error;
+      property = undefined;
+    }
+    const mode = property ? 'communication' : 'note';
+    const changed = mode !== this.#mediaOn;
+    this.#mediaOn = mode;
+    return changed && mode === 'note' ? ['communications have no hs_attachment_ids here: media are attached through a note on the contact and the communication'] : [];
+  }
+
+  async #readProperty(context: ExecutionContext, objectType: string, name: string) {
+    return this.#api
+      .call(context, `reading property ${objectType}.${name}`, (c) => c.crm.properties.coreApi.getByName(objectType, name))
+      .catch((error: SyncError) => {
+        if (error.status === 404) return undefined;
+        throw error;
+      });
+  }
+
+  async #createProperty(context: ExecutionContext, objectType: string, name: string, label: string, unique: boolean): Promise<void> {
+    await this.#api
+      .call(context, `creating property group ${objectType}.${PROPERTY_GROUP}`, (c) => c.crm.properties.groupsApi.create(objectType, { name: PROPERTY_GROUP, label: 'WhatsApp' }))
+      .catch((error: SyncError) => {
+        if (error.status !== 409) throw error;
+      });
+    await this.#api.call(context, `creating property ${objectType}.${name}`, (c) =>
+      c.crm.properties.coreApi.create(objectType, {
+        name,
+        label,
+        type: PropertyCreateTypeEnum.String,
+        fieldType: PropertyCreateFieldTypeEnum.Text,
+        groupName: PROPERTY_GROUP,
+        hasUniqueValue: unique,
+        description: 'Written by wa-crm-sync',
+      }),
+    );
+  }
+
+  /**
+   * The message-id property on communications: created asking for unique values, then read back.
+   * HubSpot documents unique values for contacts, companies, deals, tickets and custom objects,
+   * not communications (https://developers.hubspot.com/docs/api/crm/properties#create-unique-identifier-properties):
+   * where it refuses them (400) the property is made without, and where the read-back shows no
+   * `hasUniqueValue`, messages are created with their association inline instead of upserted.
+   */
+  async #setupMessageIdProperty(context: ExecutionContext): Promise<string[]> {
+    const name = this.#settings.messageIdProperty;
+    const actions: string[] = [];
+    let property = await this.#readProperty(context, 'communications', name);
+    if (property && property.type !== 'string') {
+      throw new VendorError('hubspot', `property communications.${name} exists as type "${property.type}"; it must be a single-line text property. Rename it in HubSpot, or set connectors.hubspot.messageIdProperty to another name`);
+    }
+    if (!property) {
+      try {
+        await this.#createProperty(context, 'communications', name, 'WhatsApp message ID', true);
+      } catch (error) {
+        if (!(error instanceof SyncError) || error.status !== 400) throw error;
+        context.log.warn({ err: error.message }, 'HubSpot refused unique values on communications; creating the message id property without them');
+        await this.#createProperty(context, 'communications', name, 'WhatsApp message ID', false);
+      }
+      property = await this.#readProperty(context, 'communications', name);
+      if (!property) throw new VendorError('hubspot', `property communications.${name} was created but cannot be read back`, { retryable: true });
+      actions.push(`created communications property ${name}${property.hasUniqueValue ? ' (unique values)' : ' (HubSpot keeps no unique values on it: messages are created, and looked up by it after a lost answer)'}`);
+    }
+    this.#messageWrites = property.hasUniqueValue ? 'upsert' : 'create';
     return actions;
   }
 
@@ -364,6 +551,7 @@ export class HubSpotConnector implements Connector {
       if (!uploaded.id) throw new VendorError('hubspot', 'file upload answered without a file id');
       fileId = uploaded.id;
     }
+    if (this.#mediaOn === 'note') return this.#attachThroughNote(payload, communicationId, fileId, context);
     const response = (await this.#api.call(context, 'attaching a media file', (c) =>
       c.crm.objects.communications.batchApi.update({ inputs: [{ id: communicationId, properties: { hs_attachment_ids: fileId } }] }),
     )) as BatchResult;
@@ -371,6 +559,40 @@ export class HubSpotConnector implements Connector {
       return failed(new VendorError('hubspot', `attachment not saved: ${errorFor(response, communicationId) ?? 'no result'}`));
     }
     return { ok: true, result: { hubspotFileId: fileId } };
+  }
+
+  /**
+   * A note carrying the file (`hs_attachment_ids`), on the contact (type 202, inline) and the
+   * communication (HubSpot's default association, after). Once per media: the ref, else, after a
+   * create whose answer was lost, a search for a note with this file once indexed.
+   */
+  async #attachThroughNote(payload: MediaPayload, communicationId: string, fileId: string, context: ExecutionContext): Promise<OperationOutcome> {
+    const localId = `${payload.messageId}:${payload.sha256}`;
+    const spec = { objectType: 'notes' as const, ref: REF.mediaNote, sentRef: REF.mediaNoteSent, localId, property: 'hs_attachment_ids', value: fileId, what: 'media note' };
+    let noteId = await this.#findCreated(context, spec);
+    if (!noteId) {
+      const contactId = await context.getRef(REF.contact, payload.contactId);
+      if (!contactId) return failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
+      await context.setRef(REF.mediaNoteSent, localId, String(Date.now()));
+      const response = (await this.#api.call(context, 'attaching a media file through a note', (c) =>
+        c.crm.objects.notes.batchApi.create({
+          inputs: [
+            {
+              properties: { hs_note_body: `<p>WhatsApp media: ${mediaFileName(payload)}</p>`, hs_timestamp: new Date().toISOString(), hs_attachment_ids: fileId },
+              associations: [{ to: { id: contactId }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: NOTE_TO_CONTACT }] }],
+            },
+          ],
+        }),
+      )) as BatchResult;
+      noteId = response.results.find((r) => r.properties['hs_attachment_ids'] === fileId)?.id;
+      if (!noteId) return failed(new VendorError('hubspot', `media note not created: ${response.errors?.[0]?.message ?? 'no result'}`));
+      await context.setRef(REF.mediaNote, localId, noteId);
+    }
+    // Associating again is harmless, so a retry simply repeats it.
+    await this.#api.call(context, 'associating the media note with the message', (c) =>
+      c.crm.associations.v4.batchApi.createDefault('notes', 'communications', { inputs: [{ _from: { id: noteId! }, to: { id: communicationId } }] }),
+    );
+    return { ok: true, result: { hubspotFileId: fileId, hubspotNoteId: noteId } };
   }
 
   // ---- conversation ----
@@ -415,6 +637,7 @@ export class HubSpotConnector implements Connector {
       ready.push({ index, payload });
     }
     if (ready.length === 0) return outcomes;
+    if (this.#messageWrites === 'create') return this.#createMessages(ready, contactIds, outcomes, context);
 
     const response = (await this.#api.call(context, 'logging messages', (c) =>
       c.crm.objects.communications.batchApi.upsert({
@@ -445,6 +668,59 @@ export class HubSpotConnector implements Connector {
       const communicationId = communicationIds.get(payload.messageId)!;
       await context.setRef(REF.communication, payload.messageId, communicationId);
       outcomes[index] = { ok: true, result: { hubspotCommunicationId: communicationId } };
+    }
+    return outcomes;
+  }
+
+  /**
+   * Messages as new communications with their contact association inline (type 81, documented:
+   * https://developers.hubspot.com/docs/guides/api/crm/engagements/communications), one request
+   * each batch. A message already logged (its ref) or whose earlier create may have landed (found
+   * by search once indexed) is not created again; the time of each create is noted first, so a
+   * lost answer is known as one.
+   */
+  async #createMessages(
+    ready: ReadonlyArray<{ index: number; payload: MessagePayload }>,
+    contactIds: ReadonlyMap<string, string>,
+    outcomes: OperationOutcome[],
+    context: ExecutionContext,
+  ): Promise<OperationOutcome[]> {
+    const idProperty = this.#settings.messageIdProperty;
+    const toCreate: Array<{ index: number; payload: MessagePayload }> = [];
+    for (const entry of ready) {
+      try {
+        const found = await this.#findLoggedMessage(entry.payload, context);
+        if (found) outcomes[entry.index] = found;
+        else toCreate.push(entry);
+      } catch (error) {
+        outcomes[entry.index] = failed(asSyncError(error));
+      }
+    }
+    if (toCreate.length === 0) return outcomes;
+    const sentAt = String(Date.now());
+    for (const { payload } of toCreate) await context.setRef(REF.communicationSent, payload.messageId, sentAt);
+    const response = (await this.#api.call(context, 'logging messages', (c) =>
+      c.crm.objects.communications.batchApi.create({
+        inputs: toCreate.map(({ payload }) => ({
+          properties: communicationProperties(payload, idProperty),
+          associations: [{ to: { id: contactIds.get(payload.messageId)! }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: COMMUNICATION_TO_CONTACT }] }],
+        })),
+      }),
+    )) as BatchResult;
+    // Results come in no particular order: matched by the message id each carries.
+    const created = new Map<string, string>();
+    for (const record of response.results) {
+      const messageId = record.properties[idProperty];
+      if (messageId && !created.has(messageId)) created.set(messageId, record.id);
+    }
+    for (const { index, payload } of toCreate) {
+      const id = created.get(payload.messageId);
+      if (!id) {
+        outcomes[index] = failed(new VendorError('hubspot', `message not logged: ${errorFor(response, payload.messageId) ?? 'no result for it'}`));
+        continue;
+      }
+      await context.setRef(REF.communication, payload.messageId, id);
+      outcomes[index] = { ok: true, result: { hubspotCommunicationId: id } };
     }
     return outcomes;
   }

@@ -46,8 +46,9 @@ export const hubspotSettingsSchema = z
     /** Burst limit of the account's tier: Free/Starter 100, Professional and Enterprise 190 per 10 s. */
     rateLimit: dispatchOverrides,
     /**
-     * Requests per UTC day this service may use. HubSpot's allowance is per account and shared by
-     * all its apps (Free/Starter 250,000; Professional 625,000; Enterprise 1,000,000): leave room.
+     * Requests per day this service may use. HubSpot's allowance is per account and shared by all
+     * its apps (Free/Starter 250,000; Professional 625,000; Enterprise 1,000,000): leave room. The
+     * day starts at midnight in the account's time zone, read from HubSpot at start.
      */
     dailyLimit: z.number().int().min(1).default(200_000),
     /**
@@ -55,6 +56,13 @@ export const hubspotSettingsSchema = z
      * (https://developers.hubspot.com/docs/api/crm/search#limitations). Lower it, never raise it.
      */
     searchBodyMaxChars: z.number().int().min(500).max(3000).default(3000),
+    /**
+     * How long after a write whose answer was lost we wait before searching for the record it may
+     * have made: HubSpot's search shows new records only after a delay ("a few moments",
+     * https://developers.hubspot.com/docs/api/crm/search). Used where no unique property can key
+     * the write (communications in accounts that do not keep unique values on them).
+     */
+    searchIndexWaitSeconds: z.number().int().min(0).max(3600).default(30),
     /** The CRM search endpoints' own limit, per second. */
     searchRequestsPerSecond: z.number().int().min(1).max(20).default(4),
   })

@@ -106,7 +106,14 @@ export class SalesforceConnector implements Connector {
     return operations.map(() => ({ ok: false, error: new SyncError(`salesforce: unknown operation kind ${kind}`) }));
   }
 
-  /** Writes are upserts on external ids or updates by Id: running again is the reconciliation. */
+  /**
+   * Before a write that may have reached Salesforce runs again. Leads, Contacts and Tasks are
+   * upserts on External ID + Unique fields (setup refuses keys without `unique`), so the upsert
+   * itself looks the record up by its external key and updates it rather than creating another:
+   * https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm
+   * Files (ContentVersion) carry no external id: each attempt queries by Title and the Task they
+   * are published to before creating (see #attachFile). Nothing is left to ask here.
+   */
   async reconcile(): Promise<undefined> {
     return undefined;
   }

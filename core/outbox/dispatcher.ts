@@ -334,14 +334,14 @@ export class ConnectorDispatcher {
       log: this.#log,
       signal: this.#abort.signal,
       throttle: async (weight = 1, bucket?: string | readonly string[]) => {
-        const budgets: Array<{ key: string; limit: RateLimit; perDay?: number }> = [];
+        const budgets: Array<{ key: string; limit: RateLimit; perDay?: number; dayZone?: string }> = [];
         for (const name of bucket === undefined ? [] : typeof bucket === 'string' ? [bucket] : bucket) {
           const limits = this.connector.tuning.bucketRateLimits;
           const bucketLimit = limits?.[name] ?? limits?.[name.split(':')[0]!];
           if (bucketLimit) budgets.push({ key: `${connector}:${name}`, limit: bucketLimit });
         }
-        const perDay = this.connector.tuning.dailyLimit;
-        if (limit) budgets.push({ key: connector, limit, ...(perDay !== undefined ? { perDay } : {}) });
+        const { dailyLimit: perDay, dailyLimitTimeZone: dayZone } = this.connector.tuning;
+        if (limit) budgets.push({ key: connector, limit, ...(perDay !== undefined ? { perDay } : {}), ...(dayZone ? { dayZone } : {}) });
         else {
           const pausedUntil = await this.#budget.pausedUntil(connector);
           if (pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, pausedUntil - Date.now()));

@@ -11,10 +11,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RateLimit } from '../connector.js';
 import type { Store } from '../store/store.js';
+import { dayStartIn, nextDayStartIn } from '../day.js';
 
 const PAUSE_KEY = 'rate_paused_until';
 const DAILY_KEY = 'rate_daily';
-const DAY = 86_400_000;
 
 /** Clock slack between us and the vendor; small, because settled slots already count from the answer. */
 function safetyMargin(limit: RateLimit): number {
@@ -165,12 +165,13 @@ export class RateBudget {
    * other would stamp the first while waiting for the next: its stamp could leave the window
    * before the request even went out, and let the vendor see more than its limit. Room means
    * `weight` more requests fit in the window, no pause is on and, with `perDay`, the day's
-   * allowance holds them. Returns each budget's slot (`settle` moves it to when the answer came:
+   * allowance holds them. The day runs from midnight to midnight in `dayZone` (an IANA zone; UTC
+   * when absent), since a vendor resets its allowance at its own midnight. Returns each budget's slot (`settle` moves it to when the answer came:
    * the vendor counts the request on arrival, which can be well after we took the slot) and the
    * day's count.
    */
   async acquireAll(
-    budgets: ReadonlyArray<{ key: string; limit: RateLimit; perDay?: number }>,
+    budgets: ReadonlyArray<{ key: string; limit: RateLimit; perDay?: number; dayZone?: string }>,
     weight: number,
     signal?: AbortSignal,
     /** Take as much of `weight` as fits (at least 1) instead of waiting for all of it: a block. */
@@ -190,15 +191,15 @@ export class RateBudget {
         const now = Date.now();
         let wait = 0;
         const usedSoFar = new Map<string, { dayStart: number; used: number }>();
-        for (const { key, limit, perDay } of ordered) {
+        for (const { key, limit, perDay, dayZone } of ordered) {
           const states = await tx.selectFrom('connector_state').select(['key', 'value']).where('connector', '=', key).where('key', 'in', [PAUSE_KEY, DAILY_KEY]).execute();
           const pausedUntil = Number(states.find((r) => r.key === PAUSE_KEY)?.value ?? 0);
           if (pausedUntil > now) wait = Math.max(wait, pausedUntil - now);
-          const dayStart = Math.floor(now / DAY) * DAY;
+          const dayStart = dayStartIn(now, dayZone);
           const daily = JSON.parse(states.find((r) => r.key === DAILY_KEY)?.value ?? 'null') as { start: number; used: number } | null;
           const used = daily?.start === dayStart ? daily.used : 0;
           usedSoFar.set(key, { dayStart, used });
-          if (perDay !== undefined && used + weight > perDay) wait = Math.max(wait, dayStart + DAY - now);
+          if (perDay !== undefined && used + weight > perDay) wait = Math.max(wait, nextDayStartIn(now, dayZone) - now);
           // The vendor counts a request when it arrives; settle() moves our count to when the answer
           // came (later still), and a small margin covers clock slack, so their count never runs over.
           const windowStart = now - limit.intervalMs - safetyMargin(limit);
@@ -245,12 +246,12 @@ export class RateBudget {
     await this.#store.db.updateTable('rate_events').set({ at: Date.now() }).where('id', 'in', [...slots]).execute();
   }
 
-  /** Requests counted today against the daily allowance. */
-  async usedToday(connector: string): Promise<number> {
+  /** Requests counted today (the day as `dayZone` keeps it, UTC when absent) against the daily allowance. */
+  async usedToday(connector: string, dayZone?: string): Promise<number> {
     const row = await this.#store.db.selectFrom('connector_state').select('value').where('connector', '=', connector).where('key', '=', DAILY_KEY).executeTakeFirst();
     if (!row) return 0;
     const current = JSON.parse(row.value) as { start: number; used: number };
-    return current.start === Math.floor(Date.now() / DAY) * DAY ? current.used : 0;
+    return current.start === dayStartIn(Date.now(), dayZone) ? current.used : 0;
   }
 
   /** Stops every instance from calling this vendor until `until` (after a 429 with Retry-After). */

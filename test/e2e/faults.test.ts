@@ -2,7 +2,13 @@
 // fail a share of requests before or after doing the work (5xx, resets, answers lost or too
 // late; Salesforce also expires its sessions), and so does WhatsApp, whose status webhooks echo
 // each send's callback data. Every message still lands exactly once, and every agent reply
-// reaches its customer exactly once, lost answers included.
+// reaches its customer exactly once, lost answers included. Every sandbox behaves as its vendor
+// documents itself, all at once: HubSpot's search lags writes, its batch results come in no
+// order, communications keep no unique values (messages are created and found again by search)
+// and the daily limit runs by the account's days; Zendesk processes comment bodies, answers jobs
+// by position, forgets Idempotency-Keys after 2 hours (an outage longer than that comes mid-run)
+// and indexes users late; Salesforce keeps its Standard Lead Duplicate Rule on. The test counts
+// dead operations (from the store) and doubled records (from the sandboxes) and prints them.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +17,7 @@ import { HubSpotSandbox } from '../../sandbox/hubspot.js';
 import { SalesforceSandbox } from '../../sandbox/salesforce.js';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
 import { ZendeskSandbox } from '../../sandbox/zendesk.js';
+import { openStore } from '../../core/store/store.js';
 import { projectRoot } from '../helpers/fixtures.js';
 import { APP_SECRET, holdsFor, outboxSettled, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
@@ -19,24 +26,36 @@ const seedOffset = Number(process.env['FAULT_SEED'] ?? 0);
 
 describe('random faults end to end', () => {
   // HubSpot as documented: search lags writes, batch results out of input order, search bodies of 3,000 characters at most.
-  const hubspot = new HubSpotSandbox({ requests: 1000, intervalMs: 10_000, searchPerSecond: 20, searchIndexDelayMs: 300, shuffleBatchResults: true });
-  const zendesk = new ZendeskSandbox({ requestsPerMinute: 2500 });
+  // Communications without unique values, an account far from UTC with its daily limit.
+  const hubspot = new HubSpotSandbox({
+    requests: 1000,
+    intervalMs: 10_000,
+    searchPerSecond: 20,
+    searchIndexDelayMs: 300,
+    shuffleBatchResults: true,
+    communicationUniqueValues: 'ignored',
+    timeZone: 'Pacific/Kiritimati',
+    dailyLimit: 250_000,
+  });
+  // Processed bodies, jobs answered by position after a while, users in search only after 1.5 s.
+  const zendesk = new ZendeskSandbox({ requestsPerMinute: 2500, searchIndexDelayMs: 1500, jobQueuedMs: 150, jobWorkingMs: 300 });
   const whatsapp = new WhatsAppSandbox();
   // Salesforce with its Standard Lead Duplicate Rule at the default (Allow, with an alert).
   const salesforce = new SalesforceSandbox({ leadDuplicateRule: 'alert' });
   const simulator = new WhatsAppSimulator(APP_SECRET);
   let service: ServiceProcess;
   let configPath: string;
+  let storeUrl: string;
   const customers = Array.from({ length: 8 }, (_, i) => ({ waId: `44770090060${i}`, name: `Customer ${i}` }));
   const retryFast = { backoffBaseMs: 50, backoffMaxMs: 400, maxAttempts: 60 };
 
   beforeAll(async () => {
     const [hubspotUrl, zendeskUrl, graphUrl, salesforceUrl] = await Promise.all([hubspot.start(), zendesk.start(), whatsapp.start(), salesforce.start()]);
-    ({ service, configPath } = await serviceWith(({ config, port }) => ({
+    ({ service, configPath } = await serviceWith(({ config, port }) => (storeUrl = (config['store'] as { url: string }).url, {
       ...config,
       whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, rateLimit: retryFast },
       connectors: {
-        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
+        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, searchIndexWaitSeconds: 1, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, timeoutMs: 1000, rateLimit: retryFast },
         zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, timeoutMs: 1000, autoAcknowledge: { enabled: true }, rateLimit: { ...retryFast, requests: 2500 } },
       },
@@ -141,6 +160,32 @@ describe('random faults end to end', () => {
       expect(sends(customer.waId, `Reply for ${customer.name}`)).toBe(1);
       expect(sends(customer.waId, 'Your ticket number is')).toBe(1);
     }
+    // Counted directly: dead operations in the store, doubled records in the sandboxes.
+    const store = await openStore(storeUrl);
+    const dead = await store.db.selectFrom('outbox').select(['connector', 'kind', 'last_error']).where('state', '=', 'dead').execute();
+    await store.close();
+    const doubled = (keys: readonly string[]) => keys.length - new Set(keys).size;
+    const zendeskComments = zendesk.state.tickets.flatMap((t) => t.comments.map((c) => `${t.id}:${c.body}`)).filter((c) => /message c\d m\d|photo c\d/.test(c));
+    const counts = {
+      seed: seedOffset,
+      dead: dead.length,
+      doubled: {
+        zendeskUsers: doubled(zendesk.state.users.map((u) => String(u.external_id))),
+        zendeskTickets: customers.reduce((n, c) => n + Math.max(0, ticketsOf(c.waId).length - 1), 0),
+        zendeskComments: customers.reduce((n, customer, c) => n + [0, 1, 3, 4].reduce((k, m) => k + Math.max(0, textOf(customer.waId).split(`message c${c} m${m}`).length - 2), 0), 0),
+        hubspotContacts: doubled((hubspot.state.objects['contacts'] ?? []).map((r) => String(r.properties['whatsapp_id']))),
+        hubspotCommunications: doubled(logged),
+        salesforceLeads: doubled(salesforce.state.records['Lead']!.map((l) => String(l['WhatsApp_Id__c']))),
+        salesforceTasks: customers.reduce((n, c) => n + Math.max(0, taskOf(c.waId).length - 1), 0),
+        salesforceFiles: doubled(salesforce.state.records['ContentVersion']!.map((f) => `${String(f['FirstPublishLocationId'])}:${String(f['Title'])}`)),
+      },
+      faults: { hubspot: hubspot.chaos.dealt, zendesk: zendesk.chaos.dealt, salesforce: salesforce.chaos.dealt, whatsapp: whatsapp.chaos.dealt },
+      comments: zendeskComments.length,
+    };
+    console.log(`FAULT_COUNTS ${JSON.stringify(counts)}`);
+    expect(dead, JSON.stringify(dead)).toEqual([]);
+    expect(Object.values(counts.doubled).every((n) => n === 0), JSON.stringify(counts.doubled)).toBe(true);
+
     // The faults did happen, of every kind.
     const dealt = Object.fromEntries(Object.keys(zendesk.chaos.dealt).map((k) => [k, [zendesk, hubspot, salesforce].reduce((n, s) => n + s.chaos.dealt[k as 'slow'], 0)]));
     expect(Object.values(dealt).every((n) => n > 0), JSON.stringify(dealt)).toBe(true);

@@ -479,6 +479,8 @@ describe('HubSpot connector', () => {
     it('creates the unique WhatsApp id properties when they are missing', async () => {
       const created: any[] = [];
       nock(API)
+        .get('/account-info/v3/details')
+        .reply(200, { portalId: 1, accountType: 'STANDARD', timeZone: 'Asia/Tokyo', utcOffset: '+09:00', utcOffsetMilliseconds: 32_400_000 })
         .get('/crm/v3/properties/contacts/whatsapp_id').query(true)
         .reply(404, { status: 'error', message: 'Unable to find property', category: 'OBJECT_NOT_FOUND' })
         .post('/crm/v3/properties/contacts/groups').reply(201, { name: 'whatsapp', label: 'WhatsApp', displayOrder: -1, archived: false })
@@ -494,8 +496,10 @@ describe('HubSpot connector', () => {
         .reply(200, { name: 'whatsapp_identity_note', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: false })
         .get('/crm/v3/properties/communications/whatsapp_message_id').query(true)
         .reply(200, { name: 'whatsapp_message_id', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: true });
-      const actions = await connectorWith().setup!(testContext());
+      const connector = connectorWith();
+      const actions = await connector.setup!(testContext());
       expect(actions).toEqual(['created contacts property whatsapp_id (unique values)', 'created contacts property whatsapp_bsuid']);
+      expect(connector.tuning.dailyLimitTimeZone).toBe('Asia/Tokyo');
       expect(created[0]).toMatchObject({ name: 'whatsapp_id', type: 'string', fieldType: 'text', hasUniqueValue: true, groupName: 'whatsapp' });
       // BSUIDs change with the number: searchable text, not a unique key.
       expect(created[1]).toMatchObject({ name: 'whatsapp_bsuid', type: 'string', fieldType: 'text', hasUniqueValue: false, groupName: 'whatsapp' });
@@ -503,6 +507,8 @@ describe('HubSpot connector', () => {
 
     it('refuses a property that exists with the wrong type, saying what to do', async () => {
       nock(API)
+        .get('/account-info/v3/details')
+        .reply(200, { portalId: 1, accountType: 'STANDARD', timeZone: 'US/Eastern', utcOffset: '-05:00', utcOffsetMilliseconds: -18_000_000 })
         .get('/crm/v3/properties/contacts/whatsapp_id').query(true)
         .reply(200, { name: 'whatsapp_id', label: 'x', type: 'number', fieldType: 'number', groupName: 'contactinformation', hasUniqueValue: false });
       await expect(connectorWith().setup!(testContext())).rejects.toThrow(/property contacts\.whatsapp_id exists as type "number" without unique values; it must be a single-line text property with unique values/);
