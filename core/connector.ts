@@ -83,6 +83,8 @@ export interface ThreadMessage {
   readonly origin: string | null;
   /** See Message.warnings. */
   readonly warnings: readonly string[];
+  /** See Message.history: imported from the app's past chats. */
+  readonly history?: boolean;
 }
 
 export interface RateSlot {

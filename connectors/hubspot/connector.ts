@@ -150,7 +150,12 @@ export class HubSpotConnector implements Connector {
 
   /** The communication of a message an earlier attempt may have created (see #findCreated). */
   async #findLoggedMessage(payload: MessagePayload, context: ExecutionContext): Promise<OperationOutcome | undefined> {
-    const id = await this.#findCreated(context, {
+    const id = await this.#findLoggedMessageId(payload, context);
+    return id ? { ok: true, result: { hubspotCommunicationId: id } } : undefined;
+  }
+
+  #findLoggedMessageId(payload: MessagePayload, context: ExecutionContext): Promise<string | undefined> {
+    return this.#findCreated(context, {
       objectType: 'communications',
       ref: REF.communication,
       sentRef: REF.communicationSent,
@@ -159,7 +164,6 @@ export class HubSpotConnector implements Connector {
       value: payload.messageId,
       what: 'message',
     });
-    return id ? { ok: true, result: { hubspotCommunicationId: id } } : undefined;
   }
 
   /**
@@ -687,13 +691,28 @@ export class HubSpotConnector implements Connector {
   ): Promise<OperationOutcome[]> {
     const idProperty = this.#settings.messageIdProperty;
     const toCreate: Array<{ index: number; payload: MessagePayload }> = [];
+    const toRewrite: Array<{ index: number; id: string; payload: MessagePayload }> = [];
     for (const entry of ready) {
       try {
-        const found = await this.#findLoggedMessage(entry.payload, context);
-        if (found) outcomes[entry.index] = found;
+        const id = await this.#findLoggedMessageId(entry.payload, context);
+        if (id) toRewrite.push({ ...entry, id });
         else toCreate.push(entry);
       } catch (error) {
         outcomes[entry.index] = failed(asSyncError(error));
+      }
+    }
+    if (toRewrite.length > 0) {
+      // A message written again (a history placeholder whose media came, a retry after the
+      // record landed) gets its properties rewritten, as an upsert would: never a second record.
+      const response = (await this.#api.call(context, 'rewriting logged messages', (c) =>
+        c.crm.objects.communications.batchApi.update({
+          inputs: toRewrite.map(({ id, payload }) => ({ id, properties: communicationProperties(payload, idProperty) })),
+        }),
+      )) as BatchResult;
+      for (const { index, id } of toRewrite) {
+        outcomes[index] = response.results.some((r) => r.id === id)
+          ? { ok: true, result: { hubspotCommunicationId: id } }
+          : failed(new VendorError('hubspot', `message not rewritten on communication ${id}: ${errorFor(response, id) ?? 'no result'}`));
       }
     }
     if (toCreate.length === 0) return outcomes;

@@ -362,12 +362,12 @@ export class ConnectorDispatcher {
         (
           await db
             .selectFrom('messages')
-            .select(['id', 'direction', 'text', 'sent_at', 'arrival_seq', 'origin', 'warnings'])
+            .select(['id', 'direction', 'text', 'sent_at', 'arrival_seq', 'origin', 'warnings', 'history'])
             .where('thread_id', '=', threadId)
             .orderBy('sent_at')
             .orderBy('arrival_seq')
             .execute()
-        ).map((m) => ({ id: m.id, direction: m.direction as 'inbound' | 'outbound', text: m.text, sentAt: m.sent_at, arrivalSeq: m.arrival_seq, origin: m.origin, warnings: m.warnings === null ? [] : (JSON.parse(m.warnings) as string[]) })),
+        ).map((m) => ({ id: m.id, direction: m.direction as 'inbound' | 'outbound', text: m.text, sentAt: m.sent_at, arrivalSeq: m.arrival_seq, origin: m.origin, warnings: m.warnings === null ? [] : (JSON.parse(m.warnings) as string[]), history: m.history === 1 })),
       lastInboundAt: async (contactId) => {
         const row = await db
           .selectFrom('messages')

@@ -48,7 +48,7 @@ describe('history import panel in Chromium', () => {
     await page.fill('input[name=code]', (URI.parse(viewer.totpUri) as TOTP).generate());
     await page.click('form#signin button[type=submit]');
     await page.waitForSelector('#dashboard:not([hidden])');
-    await page.waitForSelector('#connectors tbody tr td.state-running');
+    await page.waitForSelector('#connector-table tbody tr td.state-running', { state: 'attached' });
     expect(await page.isVisible('#history')).toBe(false);
 
     await service.deliver(readExample('history-chunk'));

@@ -140,7 +140,9 @@ describe.each(STORE_KINDS)('identities on %s', (kind) => {
 describe.each(STORE_KINDS)('a backup from before BSUIDs, restored on %s', (kind) => {
   it('restores with CRM keys and BSUIDs as migration 0013 would give them', async () => {
     const before = freshStoreUrl('sqlite');
-    const old = await openStore(before.url, { migrateUpTo: '0009_outbox_key_queue_media_blobs' });
+    // Every migration but 0013 (0010-0012 came later but sort before it): this release's backup
+    // writer needs the tables it saves, and an older release's file simply has fewer of them.
+    const old = await openStore(before.url, { migrateUpTo: '0012_history_import' });
     await old.db.insertInto('contacts').values([{ id: 'c-bsuid', wa_id: '+447700900123', user_id: BSUID, created_at: 1, updated_at: 1, profile_name: 'Old' }] as never).execute();
     await old.db.insertInto('contact_identities').values([{ identity: `user:${BSUID}`, contact_id: 'c-bsuid' }, { identity: 'wa:+447700900123', contact_id: 'c-bsuid' }]).execute();
     const file = join(tempDir(), 'old.backup');

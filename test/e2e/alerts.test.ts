@@ -66,7 +66,11 @@ describe('security alerts end to end', () => {
     );
     return run;
   };
-  const listed = async () => JSON.parse((await cli('alerts', '--json')).stdout) as Array<{ id: number; kind: string; state: string; acknowledgedBy: string | null }>;
+  // A working Zendesk API token acts with an agent's full access, so the scope check that passes
+  // after the token is fixed also warns that it holds more than needed: that alert is not the
+  // subject here.
+  const listed = async () =>
+    (JSON.parse((await cli('alerts', '--json')).stdout) as Array<{ id: number; kind: string; state: string; acknowledgedBy: string | null }>).filter((a) => a.kind !== 'over_privileged');
   const alertsCheck = async () => {
     const { stdout } = await cli('audit', '--json');
     return (JSON.parse(stdout) as Array<{ check: string; status: string; detail: string }>).find((c) => c.check === 'no open security alerts')!;
@@ -89,7 +93,9 @@ describe('security alerts end to end', () => {
     expect((await cli('alerts', 'resolve', String(pin!.id))).code).not.toBe(0);
     expect((await cli('alerts', 'resolve', String(pin!.id), '--note', 'our admin changed the PIN on purpose')).stdout).toMatch(/resolved/);
     expect(await listed()).toEqual([]);
-    expect(await alertsCheck()).toMatchObject({ status: 'pass' });
+    // Nothing critical is left: only the over-privileged token's warning, which a warning stays.
+    expect(await alertsCheck()).toMatchObject({ status: 'warn' });
+    expect((await alertsCheck()).detail).not.toMatch(/critical/);
     // Every step is in the audit trail: two by the service, two by a person, with the note.
     const { stdout } = await cli('audit', 'log', '--json', '--action', 'alert');
     const records = JSON.parse(stdout) as Array<{ actor: string; action: string; detail: { note?: string; automatic?: boolean } }>;
