@@ -219,21 +219,19 @@ export async function claimOperations(store: Store, connector: string, workerId:
 async function claimInOneStatement(store: Store, connector: string, workerId: string, options: Required<ClaimOptions>): Promise<OutboxOperation[]> {
   const { limit, leaseMs, now, runLength } = options;
   const bigint = (value: number) => sql`cast(${value} as bigint)`;
+  const readyInLane = (lane: 0 | 1) => sql`
+      select ordering_key, head_id, ready_at, ${sql.lit(lane)} as lane from outbox_keys
+      where connector = ${connector} and lane = ${sql.lit(lane)} and ready_at <= ${bigint(now)}
+      order by ready_at, head_id
+      limit ${bigint(limit)}
+      for update skip locked`;
   const result = await sql<{ ops: OutboxRow[]; stale: string[] }>`
     with live as (
       -- Lane 0 (live work) first; background keys (lane 1) fill what room is left. Each lane is one
       -- index range; another instance's claim holds its keys' rows, so take the next ready ones.
-      select ordering_key, head_id, ready_at, 0 as lane from outbox_keys
-      where connector = ${connector} and lane = 0 and ready_at <= ${bigint(now)}
-      order by ready_at, head_id
-      limit ${bigint(limit)}
-      for update skip locked
+      ${readyInLane(0)}
     ), background as (
-      select ordering_key, head_id, ready_at, 1 as lane from outbox_keys
-      where connector = ${connector} and lane = 1 and ready_at <= ${bigint(now)}
-      order by ready_at, head_id
-      limit ${bigint(limit)}
-      for update skip locked
+      ${readyInLane(1)}
     ), ready as (
       select ordering_key, head_id from (select * from live union all select * from background) k
       order by lane, ready_at, head_id
