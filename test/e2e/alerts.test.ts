@@ -76,7 +76,7 @@ describe('security alerts end to end', () => {
     return (JSON.parse(stdout) as Array<{ check: string; status: string; detail: string }>).find((c) => c.check === 'no open security alerts')!;
   };
 
-  it('resolves alerts whose condition cleared, and lets a person acknowledge and resolve the rest', { timeout: 60_000 }, async () => {
+  it('resolves alerts whose condition cleared, and lets a person acknowledge and resolve the rest', { timeout: 180_000 }, async () => {
     // The Zendesk token is replaced with a working one: the reload's scope check passes.
     writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('a-revoked-token', 'the-real-token'));
     await waitFor(async () => !(await listed()).some((a) => a.kind === 'credential_refused'), 20_000, 'the refused-credential alert resolved once the token works');
