@@ -9,9 +9,8 @@ import { parseWhatsAppDelivery } from '../connectors/whatsapp/webhook.js';
 import { Engine } from '../core/engine.js';
 import { DeliveryInbox } from '../core/ingest.js';
 import { silentLogger } from '../core/logger.js';
-import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { outboxDepth } from '../core/outbox/queries.js';
-import { RateBudget } from '../core/outbox/rate-budget.js';
+import { benchDispatcher } from './burst.js';
 import { openStore } from '../core/store/store.js';
 import { HubSpotSandbox } from '../sandbox/hubspot.js';
 import { historyWebhooks, type PastMessage } from '../sandbox/whatsapp.js';
@@ -34,14 +33,7 @@ export async function benchHistory(metric: (name: string, value: number, digits?
   const connector = hubspotConnector.create(hubspotSettingsSchema.parse({ enabled: true, accessToken: 'pat-sandbox', baseUrl, rateLimit: limit }), { log, mediaDir: join(dir, 'media') });
   const engine = new Engine({ store, parsers: { whatsapp: parseWhatsAppDelivery }, connectors: () => [connector], log, options: () => ({ threadGapMs: 86_400_000, servedNumbers: [] }) });
   const inbox = new DeliveryInbox(store);
-  const dispatcher = new ConnectorDispatcher({
-    connector,
-    store,
-    budget: new RateBudget(store),
-    applyEffects: (tx, effects, now) => engine.applyEffects(tx, effects, now),
-    log,
-    options: { workerId: 'bench', leaseMs: 120_000, pollIntervalMs: 50, claimBatch: 200 },
-  });
+  const dispatcher = benchDispatcher(connector, store, engine, log);
   await dispatcher.checkScopes();
   await dispatcher.runSetup();
   let peakRss = 0;
