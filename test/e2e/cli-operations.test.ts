@@ -6,10 +6,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { projectRoot, textWebhook } from '../helpers/fixtures.js';
-import { Recorder } from '../helpers/recorder.js';
-import { baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
+import { recordedServiceForSuite } from '../helpers/recorded-service.js';
+import { baseConfig, freePort, waitFor, writeConfig } from '../helpers/service-process.js';
 import { freshStoreUrl, tempDir } from '../helpers/stores.js';
 
 const execFileAsync = promisify(execFile);
@@ -107,60 +107,43 @@ describe('the command line', { timeout: 120_000 }, () => {
   });
 
   describe('against a running service', () => {
-    const recorder = new Recorder();
-    let service: ServiceProcess;
-    let configPath: string;
-
-    beforeAll(async () => {
-      const dir = tempDir();
-      const recorderUrl = await recorder.start();
-      const port = await freePort();
-      configPath = join(dir, 'wa-crm-sync.yaml');
-      writeConfig(configPath, baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir, recorderUrl }));
-      service = new ServiceProcess(configPath, port);
-      await service.start();
-    });
-
-    afterAll(async () => {
-      await service.kill('SIGTERM');
-      await recorder.stop();
-    });
+    const suite = recordedServiceForSuite();
 
     it('says so when a list is empty', async () => {
-      expect((await cli(['users', 'list', '--config', configPath])).stdout).toContain('no admin accounts yet');
-      expect((await cli(['tokens', 'list', '--config', configPath])).stdout).toContain('no API tokens');
-      expect((await cli(['audit', 'log', '--action', 'nothing.like.this', '--config', configPath])).stdout).toContain('no audit records match');
-      expect((await cli(['replay', '--config', configPath])).stderr).toContain('There are no dead operations.');
+      expect((await cli(['users', 'list', '--config', suite.configPath])).stdout).toContain('no admin accounts yet');
+      expect((await cli(['tokens', 'list', '--config', suite.configPath])).stdout).toContain('no API tokens');
+      expect((await cli(['audit', 'log', '--action', 'nothing.like.this', '--config', suite.configPath])).stdout).toContain('no audit records match');
+      expect((await cli(['replay', '--config', suite.configPath])).stderr).toContain('There are no dead operations.');
     });
 
     it('status shows connector states and why a delivery was flagged', async () => {
-      expect(await service.sendWebhook('{"object": "whatsapp_business_account", "entry": 7}')).toBe(200);
-      await waitFor(async () => (await cli(['status', '--config', configPath])).stdout.includes('1 flagged'), 60_000, 'the delivery to be flagged');
-      const result = await cli(['status', '--config', configPath]);
+      expect(await suite.service.sendWebhook('{"object": "whatsapp_business_account", "entry": 7}')).toBe(200);
+      await waitFor(async () => (await cli(['status', '--config', suite.configPath])).stdout.includes('1 flagged'), 60_000, 'the delivery to be flagged');
+      const result = await cli(['status', '--config', suite.configPath]);
       expect(result.stdout).toMatch(/^webhook\s+running$/m);
       expect(result.stdout).toMatch(/flagged 1 \(whatsapp, [^)]+\): \S/);
-      const json = JSON.parse((await cli(['status', '--json', '--config', configPath])).stdout) as { connectors: { service: boolean }; deliveries: { recentFlagged: Array<{ problems: string[] }> } };
+      const json = JSON.parse((await cli(['status', '--json', '--config', suite.configPath])).stdout) as { connectors: { service: boolean }; deliveries: { recentFlagged: Array<{ problems: string[] }> } };
       expect(json.connectors.service).toBe(true);
       expect(json.deliveries.recentFlagged[0]!.problems.length).toBeGreaterThan(0);
     });
 
     it('pause stops dispatch on the running service and resume starts it again, both audited', async () => {
-      const paused = await cli(['pause', 'webhook', '--config', configPath]);
+      const paused = await cli(['pause', 'webhook', '--config', suite.configPath]);
       expect(paused.code).toBe(0);
-      await waitFor(async () => /^webhook\s+paused/m.test((await cli(['status', '--config', configPath])).stdout), 60_000, 'status to show the pause');
-      const unknown = await cli(['pause', 'hubspott', '--config', configPath]);
+      await waitFor(async () => /^webhook\s+paused/m.test((await cli(['status', '--config', suite.configPath])).stdout), 60_000, 'status to show the pause');
+      const unknown = await cli(['pause', 'hubspott', '--config', suite.configPath]);
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toContain('no connector hubspott');
 
-      const before = recorder.messages().length;
-      await service.deliver(textWebhook({ from: '447700900321', id: 'wamid.cli.pause', timestamp: 1_760_000_100, body: 'while paused' }));
+      const before = suite.recorder.messages().length;
+      await suite.service.deliver(textWebhook({ from: '447700900321', id: 'wamid.cli.pause', timestamp: 1_760_000_100, body: 'while paused' }));
       // The delivery is stored and processed while paused: the operation waits in the outbox.
-      await waitFor(async () => /webhook\s+pending\s+\d+/.test((await cli(['status', '--config', configPath])).stdout), 60_000, 'the operation to wait while paused');
-      expect(recorder.messages().length).toBe(before);
+      await waitFor(async () => /webhook\s+pending\s+\d+/.test((await cli(['status', '--config', suite.configPath])).stdout), 60_000, 'the operation to wait while paused');
+      expect(suite.recorder.messages().length).toBe(before);
 
-      expect((await cli(['resume', 'webhook', '--config', configPath])).code).toBe(0);
-      await waitFor(() => recorder.messages().length > before, 60_000, 'the message to go out after resume');
-      const log = await cli(['audit', 'log', '--action', 'connector.', '--config', configPath]);
+      expect((await cli(['resume', 'webhook', '--config', suite.configPath])).code).toBe(0);
+      await waitFor(() => suite.recorder.messages().length > before, 60_000, 'the message to go out after resume');
+      const log = await cli(['audit', 'log', '--action', 'connector.', '--config', suite.configPath]);
       expect(log.stdout).toMatch(/connector\.resume\s+webhook/);
       expect(log.stdout).toMatch(/connector\.pause\s+webhook/);
     });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { textWebhook } from '../helpers/fixtures.js';
+import { recordedServiceForSuite } from '../helpers/recorded-service.js';
 import { Recorder } from '../helpers/recorder.js';
 import { baseConfig, freePort, holdsFor, outboxOperations, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
 import { freshStoreUrl, tempDir } from '../helpers/stores.js';
@@ -24,66 +25,49 @@ function setWebhookEnabled(path: string, enabled: boolean): void {
 }
 
 describe('hot reload', () => {
-  const recorder = new Recorder();
-  let service: ServiceProcess;
-  let configPath: string;
+  const suite = recordedServiceForSuite();
 
-  const setEnabled = (enabled: boolean) => setWebhookEnabled(configPath, enabled);
-
-  beforeAll(async () => {
-    const dir = tempDir();
-    const recorderUrl = await recorder.start();
-    const port = await freePort();
-    configPath = join(dir, 'wa-crm-sync.yaml');
-    writeConfig(configPath, baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir, recorderUrl }));
-    service = new ServiceProcess(configPath, port);
-    await service.start();
-  });
-
-  afterAll(async () => {
-    await service.kill('SIGTERM');
-    await recorder.stop();
-  });
+  const setEnabled = (enabled: boolean) => setWebhookEnabled(suite.configPath, enabled);
 
   it('disable a connector, send messages, enable it: all arrive', async () => {
-    await service.deliver(textWebhook({ from: '447700900001', id: 'wamid.before', timestamp: 1_760_000_000, body: 'x' }));
-    await waitFor(() => recorder.messages().length === 1, 10_000, 'first message');
+    await suite.service.deliver(textWebhook({ from: '447700900001', id: 'wamid.before', timestamp: 1_760_000_000, body: 'x' }));
+    await waitFor(() => suite.recorder.messages().length === 1, 10_000, 'first message');
 
     setEnabled(false);
-    await waitFor(async () => (await connectorState(service, 'webhook')) === 'disabled', 10_000, 'connector disabled');
+    await waitFor(async () => (await connectorState(suite.service, 'webhook')) === 'disabled', 10_000, 'connector disabled');
     for (let i = 0; i < 20; i++) {
-      await service.deliver(textWebhook({ from: '447700900001', id: `wamid.while-off.${i}`, timestamp: 1_760_000_010 + i, body: 'x' }));
+      await suite.service.deliver(textWebhook({ from: '447700900001', id: `wamid.while-off.${i}`, timestamp: 1_760_000_010 + i, body: 'x' }));
     }
     // The 20 are queued for the connector (so a running dispatch would have them), and none goes out.
-    await waitFor(async () => (await outboxOperations(service, 'webhook', 'pending')) >= 20, 10_000, 'the messages queued while disabled');
-    await holdsFor(() => recorder.messages().length === 1, 1000, 'nothing sent while the connector is disabled');
-    const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    await waitFor(async () => (await outboxOperations(suite.service, 'webhook', 'pending')) >= 20, 10_000, 'the messages queued while disabled');
+    await holdsFor(() => suite.recorder.messages().length === 1, 1000, 'nothing sent while the connector is disabled');
+    const metrics = await (await fetch(`${suite.service.baseUrl}/metrics`)).text();
     expect(metrics).toContain('wa_crm_sync_connector_up{connector="webhook"} 0');
     expect(metrics).toContain('wa_crm_sync_connector_state{connector="webhook",state="disabled"} 1');
 
     setEnabled(true);
-    await waitFor(() => recorder.messages().length === 21, 15_000, 'messages sent while disabled');
-    expect(recorder.messages().slice(1).map((e) => e.data['messageId'])).toEqual(Array.from({ length: 20 }, (_, i) => `wamid.while-off.${i}`));
-    expect(service.output).toMatch(/"changed":\["connectors\.webhook\.enabled"/);
+    await waitFor(() => suite.recorder.messages().length === 21, 15_000, 'messages sent while disabled');
+    expect(suite.recorder.messages().slice(1).map((e) => e.data['messageId'])).toEqual(Array.from({ length: 20 }, (_, i) => `wamid.while-off.${i}`));
+    expect(suite.service.output).toMatch(/"changed":\["connectors\.webhook\.enabled"/);
   });
 
   it('refuses an invalid file with a clear log line and keeps running on the old config', async () => {
-    const good = readFileSync(configPath, 'utf8');
-    writeFileSync(configPath, good.replace(/url: http:\/\/127\.0\.0\.1/, 'url: http://example.com'));
-    await waitFor(() => service.output.includes('config reload refused'), 10_000, 'refusal logged');
-    expect(service.output).toMatch(/connectors\.webhook\.url: \\"http:\/\/example\.com[^"]*\\" must use https/);
-    expect(await connectorState(service, 'webhook')).toBe('running');
-    writeFileSync(configPath, good);
+    const good = readFileSync(suite.configPath, 'utf8');
+    writeFileSync(suite.configPath, good.replace(/url: http:\/\/127\.0\.0\.1/, 'url: http://example.com'));
+    await waitFor(() => suite.service.output.includes('config reload refused'), 10_000, 'refusal logged');
+    expect(suite.service.output).toMatch(/connectors\.webhook\.url: \\"http:\/\/example\.com[^"]*\\" must use https/);
+    expect(await connectorState(suite.service, 'webhook')).toBe('running');
+    writeFileSync(suite.configPath, good);
   });
 
   it('reloads on SIGHUP', async () => {
     setEnabled(false);
     // The watcher may pick this up too; the test below proves SIGHUP works on its own.
-    service.child!.kill('SIGHUP');
-    await waitFor(async () => (await connectorState(service, 'webhook')) === 'disabled', 10_000, 'disabled after SIGHUP');
+    suite.service.child!.kill('SIGHUP');
+    await waitFor(async () => (await connectorState(suite.service, 'webhook')) === 'disabled', 10_000, 'disabled after SIGHUP');
     setEnabled(true);
-    service.child!.kill('SIGHUP');
-    await waitFor(async () => (await connectorState(service, 'webhook')) === 'running', 10_000, 'running after SIGHUP');
+    suite.service.child!.kill('SIGHUP');
+    await waitFor(async () => (await connectorState(suite.service, 'webhook')) === 'running', 10_000, 'running after SIGHUP');
   });
 });
 
