@@ -47,7 +47,9 @@ export interface ConnectorMetadata {
    * `execute` takes in one call and writes in that order, e.g. sequential posts or one vendor
    * call carrying several. A run drains one key's backlog without a claim between its
    * operations. When one of a run fails, the ones after it must come back as NotAttemptedError
-   * (or be left unsent and reported so). Absent or 1: heads only.
+   * (or be left unsent and reported so). A connector that writes by kind cuts the run with
+   * `writeInSegments` (core/outbox/runs.ts): one call per consecutive same-kind segment, and
+   * nothing after a segment that failed. Absent or 1: heads only.
    */
   readonly maxRun?: number;
   readonly defaultTuning: DispatchTuning;

@@ -440,7 +440,13 @@ export class ConnectorDispatcher {
         if (results.length !== toRun.length) {
           throw new SyncError(`connector returned ${results.length} outcomes for ${toRun.length} operations`, { retryable: true });
         }
-        toRun.forEach((op, i) => outcomes.set(op.id, results[i]!));
+        // A run written in segments reports a later segment interrupted by stopping (its wait for
+        // rate budget aborted) as a failure, not a throw: handed back the same, no attempt used.
+        const stopped = this.#stopping.signal.aborted ? new StoppedError() : undefined;
+        toRun.forEach((op, i) => {
+          const outcome = results[i]!;
+          outcomes.set(op.id, stopped && !outcome.ok ? { ok: false, error: stopped } : outcome);
+        });
       } catch (error) {
         // Stopping interrupted the wait for rate budget: hand the work back, no attempt used.
         const failure = this.#stopping.signal.aborted ? new StoppedError() : asSyncError(error);
