@@ -52,6 +52,12 @@ export interface ConnectorMetadata {
    * nothing after a segment that failed. Absent or 1: heads only.
    */
   readonly maxRun?: number;
+  /**
+   * `execute` writes runs with `writeInSegments`, so runs of several keys may come in one call:
+   * the dispatcher hands all runs of a claim (per lane) together, and their segments of one kind
+   * share vendor calls instead of one call per key.
+   */
+  readonly runsInSegments?: boolean;
   readonly defaultTuning: DispatchTuning;
 }
 

@@ -35,11 +35,14 @@ describe('runSegments', () => {
 });
 
 describe('writeInSegments', () => {
-  it('writes heads of several keys in one call as they came', async () => {
-    const heads = [op('message', 'a', { orderingKey: 'contact:a' }), op('message', 'b', { orderingKey: 'contact:b' }), op('message', 'c', { orderingKey: 'contact:c' }), op('message', 'd', { orderingKey: 'contact:d' })];
+  it('writes heads of several keys in one call as they came, and never more than a call takes', async () => {
+    const head = (name: string) => op('message', name, { orderingKey: `contact:${name}` });
     const calls: string[][] = [];
-    await writeInSegments(heads, RULES, async (segment) => (calls.push(names(segment)), ok(segment)));
-    expect(calls).toEqual([['a', 'b', 'c', 'd']]);
+    await writeInSegments([head('a'), head('b'), head('c')], RULES, async (segment) => (calls.push(names(segment)), ok(segment)));
+    expect(calls).toEqual([['a', 'b', 'c']]);
+    calls.length = 0;
+    await writeInSegments([head('a'), head('b'), head('c'), head('d')], RULES, async (segment) => (calls.push(names(segment)), ok(segment)));
+    expect(calls).toEqual([['a', 'b', 'c'], ['d']]);
   });
 
   it('writes a run one segment per call, and after a segment with a failure writes nothing more', async () => {
@@ -54,14 +57,30 @@ describe('writeInSegments', () => {
     expect(outcomeNames(outcomes)).toEqual(['ok', 'ok', 'VendorError', 'NotAttemptedError', 'NotAttemptedError']);
   });
 
-  it('a later segment that throws fails as a whole and keeps what earlier segments wrote; a first segment that throws throws', async () => {
+  it('a segment whose call throws fails as a whole and keeps what earlier segments wrote; a single call\'s error is thrown on', async () => {
     const run = [op('contact', 'c'), op('message', 'm1'), op('message', 'm2'), op('status', 's1')];
     const outcomes = await writeInSegments(run, RULES, async (segment) => {
       if (segment[0]!.kind === 'message') throw new VendorError('fake', 'HTTP 502', { status: 502, retryable: true });
       return ok(segment);
     });
     expect(outcomeNames(outcomes)).toEqual(['ok', 'VendorError', 'VendorError', 'NotAttemptedError']);
-    await expect(writeInSegments(run, RULES, async () => Promise.reject(new VendorError('fake', 'HTTP 500', { status: 500 })))).rejects.toThrow(/HTTP 500/);
+    const heads = [op('message', 'a', { orderingKey: 'contact:a' }), op('message', 'b', { orderingKey: 'contact:b' })];
+    await expect(writeInSegments(heads, RULES, async () => Promise.reject(new VendorError('fake', 'HTTP 500', { status: 500 })))).rejects.toThrow(/HTTP 500/);
+  });
+
+  it('writes the runs of several keys in waves: their segments of one kind share a call, and a key that failed stops alone', async () => {
+    const a = (kind: string, name: string) => op(kind, name, { orderingKey: 'contact:a' });
+    const b = (kind: string, name: string) => op(kind, name, { orderingKey: 'contact:b' });
+    const c = (kind: string, name: string) => op(kind, name, { orderingKey: 'contact:c' });
+    const ops = [a('contact', 'a0'), b('message', 'b1'), a('message', 'a1'), b('message', 'b2'), c('message', 'c1'), a('status', 'a2'), b('status', 'b3'), c('status', 'c2')];
+    const calls: string[][] = [];
+    const outcomes = await writeInSegments(ops, RULES, async (call) => {
+      calls.push(names(call));
+      return call.map((o) => (names([o])[0] === 'c1' ? { ok: false, error: new VendorError('fake', 'HTTP 400', { status: 400 }) } : { ok: true }));
+    });
+    // Wave 1: a's contact; b's two messages with c's one in one call. Wave 2: a's message, b's status. Wave 3: a's status.
+    expect(calls).toEqual([['a0'], ['b1', 'b2', 'c1'], ['a1'], ['b3'], ['a2']]);
+    expect(outcomeNames(outcomes)).toEqual(['ok', 'ok', 'ok', 'ok', 'VendorError', 'ok', 'ok', 'NotAttemptedError']);
   });
 });
 
@@ -81,7 +100,7 @@ describe.each(STORE_KINDS)('a run written in segments, settled on %s', (kind) =>
     let refused = false;
     const tuning = { concurrency: 2, rateLimit: null, maxAttempts: 5, backoffBaseMs: 10, backoffMaxMs: 20 };
     const connector: Connector = {
-      metadata: { id: 'fake', displayName: 'Fake CRM', featureScopes: {}, grantScopesHint: '', maxBatch: RULES.maxSegment, maxRun: 20, defaultTuning: tuning },
+      metadata: { id: 'fake', displayName: 'Fake CRM', featureScopes: {}, grantScopesHint: '', maxBatch: RULES.maxSegment, maxRun: 20, runsInSegments: true, defaultTuning: tuning },
       features: [],
       tuning,
       plan: () => [],
