@@ -12,7 +12,7 @@
 // Issue 19 (history): history_requests_over_limit = 0, history_live_latency_ratio_during_vs_baseline near 1, history_messages_per_vendor_call.
 // `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, settle, backup, outbox, scale, history;
 // `outbox hotkey` or `outbox claims` runs half of it).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Connector } from '../core/connector.js';
@@ -168,7 +168,19 @@ async function benchPendingRss(): Promise<void> {
   metric('pending_operations_during_rss', pending - recorder.events.length, 0);
 }
 
+/**
+ * The service process runs dist/ (bin/wa-crm-sync.js): built from the current sources first, as
+ * the test suite's global setup does, or a bench would stop at "dist/ is missing" or measure a
+ * stale build.
+ */
+function buildService(): void {
+  execFileSync(process.execPath, [join(projectRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: projectRoot, stdio: 'inherit' });
+}
+
 const only = process.argv[2];
+/** Suites that start the service as a process. */
+const SERVICE_SUITES = new Set(['ingest', 'rss', 'scale']);
+if (only === undefined || SERVICE_SUITES.has(only)) buildService();
 const suites: Record<string, () => Promise<void>> = { ingest: benchIngest, dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), settle: () => benchZendeskSettle(metric), backup: () => benchBackup(metric), outbox: () => benchOutbox(metric, process.argv[3]), scale: () => benchScale(metric), history: () => benchHistory(metric) };
 for (const [name, run] of Object.entries(suites)) {
   if (only && only !== name) continue;

@@ -18,6 +18,7 @@ const PER_CONTACT = 10;
 const ANSWER_MS = 20;
 const LIMIT = { requests: 300, intervalMs: 1000 };
 const CONCURRENCY = 4;
+const START_TIMEOUT_MS = 180_000;
 
 interface ScaleRun {
   readonly opsPerSecond: number;
@@ -54,9 +55,10 @@ async function drainWith(instances: number, limited = true): Promise<ScaleRun> {
       });
       services.push(new ServiceProcess(configPath, port));
     }
-    // The first start migrates the store; the others find it ready.
-    await services[0]!.start();
-    await Promise.all(services.slice(1).map((s) => s.start()));
+    // The first start migrates the store; the others find it ready. Generous: on a loaded machine
+    // a start takes well over the tests' 20 s, and a bench that gives up prints nothing.
+    await services[0]!.start(START_TIMEOUT_MS);
+    await Promise.all(services.slice(1).map((s) => s.start(START_TIMEOUT_MS)));
     const store = await openStore(fresh.url);
     const total = CONTACTS * PER_CONTACT;
     const drafts = Array.from({ length: total }, (_, i) => {

@@ -47,9 +47,17 @@ export interface ConnectorMetadata {
    * `execute` takes in one call and writes in that order, e.g. sequential posts or one vendor
    * call carrying several. A run drains one key's backlog without a claim between its
    * operations. When one of a run fails, the ones after it must come back as NotAttemptedError
-   * (or be left unsent and reported so). Absent or 1: heads only.
+   * (or be left unsent and reported so). A connector that writes by kind cuts the run with
+   * `writeInSegments` (core/outbox/runs.ts): one call per consecutive same-kind segment, and
+   * nothing after a segment that failed. Absent or 1: heads only.
    */
   readonly maxRun?: number;
+  /**
+   * `execute` writes runs with `writeInSegments`, so runs of several keys may come in one call:
+   * the dispatcher hands all runs of a claim (per lane) together, and their segments of one kind
+   * share vendor calls instead of one call per key.
+   */
+  readonly runsInSegments?: boolean;
   readonly defaultTuning: DispatchTuning;
 }
 

@@ -18,6 +18,7 @@ import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
 import type { E164 } from '../../core/model/phone.js';
 import type { ModelChange } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
+import { writeInSegments, type RunSegmentRules } from '../../core/outbox/runs.js';
 import { HubSpotApi } from './client.js';
 import {
   KIND,
@@ -31,6 +32,7 @@ import {
   phoneSearchRequest,
   type PhoneSearchChunk,
   pickPhoneMatch,
+  recordWrittenBy,
   toOperationDrafts,
   mediaFileName,
   threadActivityProperties,
@@ -123,7 +125,21 @@ export class HubSpotConnector implements Connector {
     return toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload, threadActivity: this.#settings.threadActivity !== 'none' });
   }
 
+  /**
+   * Heads of several contacts in one batch call per kind; one contact's run (its contact, messages,
+   * statuses, files in queue order) as consecutive same-kind batch calls, each record once per
+   * call, stopping at the first that fails. Batch inputs: at most 100
+   * (https://developers.hubspot.com/docs/api-reference/latest/crm/objects/communications/batch/create-communications).
+   */
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    return writeInSegments(operations, this.#runSegments, (segment) => this.#writeKind(segment, context));
+  }
+
+  get #runSegments(): RunSegmentRules {
+    return { maxSegment: this.metadata.maxBatch, parallelCalls: this.tuning.concurrency, recordOf: (op) => recordWrittenBy(op.kind, op.payload as Record<string, unknown>) };
+  }
+
+  async #writeKind(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = operations[0]?.kind;
     if (kind === KIND.contact) return this.#upsertContacts(operations, context);
     if (kind === KIND.message) return this.#logMessages(operations, context);

@@ -16,6 +16,10 @@ export const hubspotMetadata: ConnectorMetadata = {
   },
   grantScopesHint: 'in HubSpot, Settings > Integrations > Private apps > your app > Scopes, add them and use the new token (OAuth apps: add them to the app and reinstall)',
   maxBatch: { [KIND.contact]: 100, [KIND.message]: 100, [KIND.status]: 100, [KIND.media]: 10, [KIND.thread]: 100 },
+  // One contact's backlog in runs: its messages go in one communications batch call (up to 100
+  // inputs), so a flooding customer drains at the burst limit, not one message per claim.
+  maxRun: 100,
+  runsInSegments: true,
   // Free/Starter private apps: 100 requests per 10 s; raise `rateLimit.requests` for higher tiers.
   defaultTuning: { concurrency: 4, rateLimit: { requests: 100, intervalMs: 10_000 }, maxAttempts: 10, backoffBaseMs: 2000, backoffMaxMs: 30 * 60_000 },
 };

@@ -95,6 +95,16 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
   }
 }
 
+/**
+ * The HubSpot record an operation of a run writes: HubSpot's batch endpoints refuse an input list
+ * that names one record twice ("Duplicate IDs found in batch input"), so a run segment takes each
+ * record once (two updates of one contact, a message's delivered and read statuses go in turn).
+ */
+export function recordWrittenBy(kind: string, payload: Readonly<Record<string, unknown>>): string | undefined {
+  const id = kind === KIND.contact ? payload['contactId'] : kind === KIND.thread ? payload['threadId'] : payload['messageId'];
+  return typeof id === 'string' ? id : undefined;
+}
+
 function failureNote(errors: readonly VendorErrorDetail[]): string {
   const first = errors[0];
   if (!first) return 'WhatsApp reported the message as failed';

@@ -10,6 +10,7 @@ import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
 import type { ModelChange } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
+import { writeInSegments, type RunSegmentRules } from '../../core/outbox/runs.js';
 import { SalesforceApi } from './client.js';
 import {
   KIND,
@@ -96,7 +97,22 @@ export class SalesforceConnector implements Connector {
     return toOperationDrafts(change, { mediaFiles: this.#settings.mediaFiles });
   }
 
+  /**
+   * Heads of several customers in one collections call per kind; one customer's run (their
+   * record, messages, files in queue order) as consecutive same-kind calls, stopping at the first
+   * that fails: a run of messages of one thread is one Task upsert. A collections call names each
+   * record once (a person's two updates go in turn), up to 200 records
+   * (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm).
+   */
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    return writeInSegments(operations, this.#runSegments, (segment) => this.#writeKind(segment, context));
+  }
+
+  get #runSegments(): RunSegmentRules {
+    return { maxSegment: this.metadata.maxBatch, parallelCalls: this.tuning.concurrency, recordOf: (op) => (op.kind === KIND.person ? contactPayloadOf(op.payload).contactId : undefined) };
+  }
+
+  async #writeKind(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = operations[0]?.kind;
     if (kind === KIND.person) return this.#upsertPeople(operations.map((op) => contactPayloadOf(op.payload)), context);
     if (kind === KIND.activity) return this.#logActivity(operations.map((op) => op.payload as ActivityPayload), context);

@@ -12,6 +12,9 @@ export const salesforceMetadata: ConnectorMetadata = {
   grantScopesHint:
     "give the integration user's profile or a permission set Create and Edit on the objects and Edit on the fields listed (Setup > Permission Sets > Object Settings)",
   maxBatch: { [KIND.person]: 200, [KIND.activity]: 200, [KIND.media]: 5 },
+  // One customer's backlog in runs: a run of a thread's messages is one Task upsert.
+  maxRun: 200,
+  runsInSegments: true,
   // Salesforce has no per-second limit, only the daily allowance (watched per call) and about 25
   // concurrent long requests; keep a modest pace.
   defaultTuning: { concurrency: 4, rateLimit: { requests: 20, intervalMs: 1000 }, maxAttempts: 10, backoffBaseMs: 2000, backoffMaxMs: 30 * 60_000 },

@@ -5,13 +5,14 @@
 import { createHash } from 'node:crypto';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
 import { sha256Hex, storeContentAddressed } from '../../core/media-store.js';
 import { contactPayloadOf } from '../../core/model/identity.js';
 import { samePerson } from '../../core/model/phone.js';
 import type { LocalFile, ModelChange, OutboundReply } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
+import { writeInSegments, type RunSegmentRules } from '../../core/outbox/runs.js';
 import { ZendeskApi, isClosedTicketError, isIdempotencyMismatch } from './client.js';
 import {
   KIND,
@@ -164,7 +165,22 @@ export class ZendeskConnector implements Connector {
     return toOperationDrafts(change, { settleMs: this.#settings.settleMs });
   }
 
+  /**
+   * Users in one bulk job, the rest one at a time. A customer's run (their user, comments, files,
+   * notes in queue order) goes in same-kind segments and stops at the first failure: its first
+   * comment writes every message of the thread not yet on the ticket in one update (see
+   * #writeComments), so the comments behind it cost no call.
+   */
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    return writeInSegments(operations, this.#runSegments, (segment) => this.#writeKind(segment, context));
+  }
+
+  /** A call takes one user per customer (a bulk job names each user once). */
+  get #runSegments(): RunSegmentRules {
+    return { maxSegment: this.metadata.maxBatch, recordOf: (op) => (op.kind === KIND.user ? contactPayloadOf(op.payload).contactId : undefined), parallelCalls: this.tuning.concurrency };
+  }
+
+  async #writeKind(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = operations[0]?.kind;
     if (kind === KIND.user) return this.#upsertUsers(operations.map((op) => contactPayloadOf(op.payload)), context);
     const one = async (op: OutboxOperation): Promise<OperationOutcome> => {
@@ -178,9 +194,19 @@ export class ZendeskConnector implements Connector {
         return { ok: false, error: asSyncError(error) };
       }
     };
-    // One at a time: operations of a batch belong to different customers, and each may wait for its ticket's own limit.
+    // One at a time: each may wait for its ticket's own limit. Several of one customer (a run) stop
+    // at the first that fails: the ones behind it wait their turn unsent.
     const outcomes: OperationOutcome[] = [];
-    for (const op of operations) outcomes.push(await one(op));
+    const failedKeys = new Set<string>();
+    for (const op of operations) {
+      if (failedKeys.has(op.orderingKey)) {
+        outcomes.push({ ok: false, error: new NotAttemptedError() });
+        continue;
+      }
+      const outcome = await one(op);
+      if (!outcome.ok) failedKeys.add(op.orderingKey);
+      outcomes.push(outcome);
+    }
     return outcomes;
   }
 

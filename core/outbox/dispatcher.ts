@@ -306,16 +306,24 @@ export class ConnectorDispatcher {
     }
   }
 
-  /** Runs of one key (more than one of its operations claimed) stay whole; single heads are grouped by kind up to `maxBatch`. */
+  /** Runs of one key (more than one of its operations claimed) stay whole and in order; single heads are grouped by kind up to `maxBatch`. */
   #batches(operations: readonly OutboxOperation[]): OutboxOperation[][] {
     const byKey = new Map<string, OutboxOperation[]>();
     for (const op of operations) byKey.set(op.orderingKey, [...(byKey.get(op.orderingKey) ?? []), op]);
     const batches: OutboxOperation[][] = [];
     const byKind = new Map<string, OutboxOperation[]>();
+    // A connector writing runs in segments takes every run of a lane in one batch: segments of one
+    // kind from several keys share a vendor call (see writeInSegments).
+    const sharedRuns = new Map<number, OutboxOperation[]>();
     for (const ops of byKey.values()) {
-      if (ops.length > 1) batches.push(ops.sort((a, b) => a.id - b.id));
+      ops.sort((a, b) => a.id - b.id);
+      if (ops.length > 1 && this.connector.metadata.runsInSegments) {
+        const lane = laneOf(ops[0]!.orderingKey);
+        sharedRuns.set(lane, [...(sharedRuns.get(lane) ?? []), ...ops]);
+      } else if (ops.length > 1) batches.push(ops);
       else byKind.set(ops[0]!.kind, [...(byKind.get(ops[0]!.kind) ?? []), ops[0]!]);
     }
+    batches.push(...sharedRuns.values());
     for (const [kind, ops] of byKind) {
       const size = Math.max(1, this.connector.metadata.maxBatch[kind] ?? 1);
       // Live work rides in the first batch of its kind, background work fills the rest.
@@ -406,11 +414,16 @@ export class ConnectorDispatcher {
   async #runBatch(batch: readonly OutboxOperation[]): Promise<void> {
     const context = this.#context();
     const outcomes = new Map<number, OperationOutcome>();
-    const toRun: OutboxOperation[] = [];
-    // A run is one key's operations in order: nothing after a failure may be sent.
-    const isRun = batch.length > 1 && batch.every((op) => op.orderingKey === batch[0]!.orderingKey);
-    let failedAt = -1;
-    for (const [index, op] of batch.entries()) {
+    let toRun: OutboxOperation[] = [];
+    // A run is one key's operations in order: nothing of a key after a failure may be sent.
+    const perKey = new Map<string, number>();
+    for (const op of batch) perKey.set(op.orderingKey, (perKey.get(op.orderingKey) ?? 0) + 1);
+    const failedKeys = new Set<string>();
+    for (const op of batch) {
+      if (failedKeys.has(op.orderingKey)) {
+        outcomes.set(op.id, { ok: false, error: new NotAttemptedError() });
+        continue;
+      }
       if (op.attempts <= 1) {
         toRun.push(op);
         continue;
@@ -422,17 +435,13 @@ export class ConnectorDispatcher {
         else toRun.push(op);
       } catch (error) {
         outcomes.set(op.id, { ok: false, error: asSyncError(error) });
-        if (isRun) {
-          failedAt = index;
-          break;
-        }
+        if (perKey.get(op.orderingKey)! > 1) failedKeys.add(op.orderingKey);
       }
     }
-    if (failedAt >= 0) {
-      toRun.length = 0;
-      for (const op of batch.slice(failedAt + 1)) outcomes.set(op.id, { ok: false, error: new NotAttemptedError() });
-      // Those before the failure that needed no reconcile were not sent either.
-      for (const op of batch.slice(0, failedAt)) if (!outcomes.has(op.id)) outcomes.set(op.id, { ok: false, error: new NotAttemptedError() });
+    if (failedKeys.size > 0) {
+      // Those of a failed key before its failure that needed no reconcile were not sent either.
+      for (const op of toRun) if (failedKeys.has(op.orderingKey)) outcomes.set(op.id, { ok: false, error: new NotAttemptedError() });
+      toRun = toRun.filter((op) => !failedKeys.has(op.orderingKey));
     }
     if (toRun.length > 0) {
       try {
@@ -440,7 +449,13 @@ export class ConnectorDispatcher {
         if (results.length !== toRun.length) {
           throw new SyncError(`connector returned ${results.length} outcomes for ${toRun.length} operations`, { retryable: true });
         }
-        toRun.forEach((op, i) => outcomes.set(op.id, results[i]!));
+        // A run written in segments reports a later segment interrupted by stopping (its wait for
+        // rate budget aborted) as a failure, not a throw: handed back the same, no attempt used.
+        const stopped = this.#stopping.signal.aborted ? new StoppedError() : undefined;
+        toRun.forEach((op, i) => {
+          const outcome = results[i]!;
+          outcomes.set(op.id, stopped && !outcome.ok ? { ok: false, error: stopped } : outcome);
+        });
       } catch (error) {
         // Stopping interrupted the wait for rate budget: hand the work back, no attempt used.
         const failure = this.#stopping.signal.aborted ? new StoppedError() : asSyncError(error);

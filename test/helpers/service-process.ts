@@ -72,7 +72,8 @@ export class ServiceProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<void> {
+  /** Waits up to `timeoutMs` for /healthz (a loaded machine can take 20 s and more); a service that never answers is killed. */
+  async start(timeoutMs = 20_000): Promise<void> {
     this.child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, join(projectRoot, 'bin/wa-crm-sync.js'), 'start', '--config', this.configPath], {
       cwd: projectRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -80,7 +81,7 @@ export class ServiceProcess {
     });
     this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
     this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`service exited with ${this.child.exitCode}:\n${this.output}`);
       try {
@@ -91,7 +92,8 @@ export class ServiceProcess {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`service did not start:\n${this.output}`);
+    await this.kill('SIGKILL');
+    throw new Error(`service did not start within ${timeoutMs} ms:\n${this.output}`);
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
