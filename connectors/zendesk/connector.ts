@@ -24,6 +24,9 @@ import {
   isKeptComment,
   keptCommentText,
   nextCommentRun,
+  nextHistoryBatch,
+  historyExternalId,
+  importedTicket,
   ticketDefaults,
   ticketSubject,
   endUser,
@@ -32,6 +35,7 @@ import {
   toOperationDrafts,
   type AttachmentPayload,
   type CommentPayload,
+  type HistoryImportPayload,
   type NotePayload,
   type RepliesPayload,
   type UserPayload,
@@ -50,6 +54,11 @@ const REF = {
   replyCursor: 'reply-cursor',
   requester: 'ticket-requester',
   webhook: 'webhook',
+  /** How far a thread's past messages are imported (an arrival sequence), and the import under way. */
+  historyImportedTo: 'history-imported-to',
+  historyPendingImport: 'history-pending-import',
+  /** The tickets a thread's past was imported into, newest last (JSON list of ids). */
+  historyTickets: 'history-tickets',
 } as const;
 
 interface ZendeskUser {
@@ -161,7 +170,7 @@ export class ZendeskConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return toOperationDrafts(change, { settleMs: this.#settings.settleMs });
+    return toOperationDrafts(change, { settleMs: this.#settings.settleMs, history: this.#settings.history, historySettleMs: this.#settings.historySettleMs });
   }
 
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
@@ -173,6 +182,7 @@ export class ZendeskConnector implements Connector {
         if (kind === KIND.attachment) return await this.#attach(op.payload as AttachmentPayload, context, op.attempts > 1);
         if (kind === KIND.replies) return await this.#fetchReplies(op.payload as RepliesPayload, context);
         if (kind === KIND.note) return await this.#note(op.payload as NotePayload, context, op.attempts > 1);
+        if (kind === KIND.historyImport) return await this.#importHistory(op.payload as HistoryImportPayload, context);
         return { ok: false, error: new SyncError(`zendesk: unknown operation kind ${kind}`) };
       } catch (error) {
         return { ok: false, error: asSyncError(error) };
@@ -659,6 +669,64 @@ export class ZendeskConnector implements Connector {
     await this.#api.call(context, `attaching a file to ticket ${ticketId}`, (c) => c.tickets.put(['tickets', ticketId], { ticket: { comment } }), { buckets });
     await context.setRef(REF.attachment, payload.messageId, ticketId);
     return { ok: true, result: { zendeskTicketId: ticketId } };
+  }
+
+  // ---- the business app's past (coexistence history) ----
+
+  /**
+   * Imports the thread's past messages not yet imported as one solved ticket (several for a very
+   * long conversation, or when some arrived after its ticket was imported). Exactly once: the
+   * import under way is noted first, and should its answer be lost, the next attempt finds the
+   * ticket by that import's external id and adopts it instead of importing again. No
+   * acknowledgement and no reply follow: the Ticket Import API runs no triggers.
+   * https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_import/
+   */
+  async #importHistory(payload: HistoryImportPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    for (let step = 0; step < 50; step++) {
+      const importedTo = Number((await context.getRef(REF.historyImportedTo, payload.threadId)) ?? -1);
+      if (importedTo >= payload.arrivalSeq) break;
+      const pendingRef = await context.getRef(REF.historyPendingImport, payload.threadId);
+      const pending = pendingRef ? (JSON.parse(pendingRef) as { externalId: string; seq: number }) : undefined;
+      if (pending && pending.seq > importedTo) {
+        // An import whose outcome we do not know (a lost answer, a crash): did it land?
+        const { result } = await this.#api.call<TicketAnswer[]>(context, 'looking up an imported ticket by external id', (c) => c.tickets.get(['tickets', { external_id: pending.externalId }]));
+        const landed = (Array.isArray(result) ? result : []).sort((a, b) => a.id - b.id)[0];
+        if (landed) {
+          await this.#recordImport(payload.threadId, landed.id, pending.seq, context);
+          context.log.info({ zendeskTicketId: landed.id, threadId: payload.threadId }, 'adopted a history ticket an earlier attempt imported');
+          continue;
+        }
+      }
+      const batch = nextHistoryBatch(await context.threadMessages(payload.threadId), importedTo, this.#settings.historyCommentsPerTicket);
+      if (!batch) {
+        await context.setRef(REF.historyImportedTo, payload.threadId, String(Math.max(importedTo, payload.arrivalSeq)));
+        break;
+      }
+      const requesterId = await context.getRef(REF.user, payload.contactId);
+      if (!requesterId) return { ok: false, error: new SyncError('zendesk: the customer is not in Zendesk yet (their user operation failed or is dead: replay it)', { retryable: true }) };
+      const externalId = historyExternalId(payload.threadId, importedTo);
+      const ticket = importedTicket(this.#settings, {
+        messages: batch.messages,
+        customerName: payload.customerName,
+        externalId,
+        continued: importedTo >= 0,
+        requesterId: Number(requesterId),
+        agentId: await this.#integrationUser(context),
+      });
+      await context.setRef(REF.historyPendingImport, payload.threadId, JSON.stringify({ externalId, seq: batch.lastSeq }));
+      const { result } = await this.#api.call<TicketAnswer>(context, 'importing a past conversation as a solved ticket', (c) => c.tickets.post(['imports', 'tickets'], { ticket }));
+      if (!result?.id) throw new VendorError('zendesk', 'the ticket import answer carried no ticket id', { retryable: true });
+      await this.#recordImport(payload.threadId, result.id, batch.lastSeq, context);
+    }
+    const tickets = await context.getRef(REF.historyTickets, payload.threadId);
+    return { ok: true, result: { zendeskTicketIds: tickets ? (JSON.parse(tickets) as number[]) : [] } };
+  }
+
+  async #recordImport(threadId: string, ticketId: number, seq: number, context: ExecutionContext): Promise<void> {
+    const known = await context.getRef(REF.historyTickets, threadId);
+    const tickets = known ? (JSON.parse(known) as number[]) : [];
+    if (!tickets.includes(ticketId)) await context.setRef(REF.historyTickets, threadId, JSON.stringify([...tickets, ticketId]));
+    await context.setRef(REF.historyImportedTo, threadId, String(seq));
   }
 
   // ---- agent replies ----

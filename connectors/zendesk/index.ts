@@ -16,7 +16,7 @@ export const zendeskMetadata: ConnectorMetadata = {
   },
   grantScopesHint:
     'for an API token, use an agent (an admin for the webhook and trigger setup); for OAuth, authorise the client with the listed scopes (or read and write)',
-  maxBatch: { [KIND.user]: 100, [KIND.comment]: 10, [KIND.attachment]: 5, [KIND.replies]: 1, [KIND.note]: 10 },
+  maxBatch: { [KIND.user]: 100, [KIND.comment]: 10, [KIND.attachment]: 5, [KIND.replies]: 1, [KIND.note]: 10, [KIND.historyImport]: 10 },
   // The Team plan's 200 requests a minute; set rateLimit.requests to your plan's limit.
   defaultTuning: { concurrency: 4, rateLimit: { requests: 200, intervalMs: 60_000 }, maxAttempts: 10, backoffBaseMs: 2000, backoffMaxMs: 30 * 60_000 },
 };
