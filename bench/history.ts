@@ -1,4 +1,4 @@
-// Coexistence history import benchmark: 100,000 past messages of 200 customers (BENCH_HISTORY_MESSAGES
+// Coexistence history import benchmark: 100,000 past messages of 200 customers in conversations of 25 (BENCH_HISTORY_MESSAGES
 // to change the size, BENCH_HISTORY_SETTLE_MS for Zendesk's wait), in shuffled chunks of 1,000, sent as signed `history` webhooks to the real
 // service (a child process with the service's heap flags) syncing to the HubSpot, Salesforce and
 // Zendesk sandboxes, Zendesk importing solved tickets. Measured in one run: the import's time,
@@ -17,6 +17,7 @@ import { percentile } from './load.js';
 const MESSAGES = Number(process.env['BENCH_HISTORY_MESSAGES'] ?? 100_000);
 const CUSTOMERS = 200;
 const CHUNK = 1_000;
+const PER_CONVERSATION = 25;
 const LIVE_SAMPLES = 8;
 /** Zendesk's historySettleMs: long enough for every chunk to arrive before a conversation's ticket is imported. */
 const SETTLE_MS = Number(process.env['BENCH_HISTORY_SETTLE_MS'] ?? 180_000);
@@ -68,13 +69,20 @@ export async function benchHistory(metric: (name: string, value: number, digits?
   await sleep(5_000);
 
   const onboardedAt = Math.floor(Date.now() / 1000);
-  const past: PastMessage[] = Array.from({ length: MESSAGES }, (_, i) => ({
-    id: `wamid.HIST.${i}`,
-    customer: `4477008${String(10000 + (i % CUSTOMERS)).slice(1)}`,
-    fromBusiness: i % 3 === 2,
-    timestamp: onboardedAt - 175 * 86_400 + Math.floor((i * 175 * 86_400) / MESSAGES),
-    text: `past message ${i}`,
-  }));
+  // Each customer's past as conversations of 25 messages a minute apart, spread over 170 days.
+  const conversations = Math.max(1, Math.ceil(MESSAGES / CUSTOMERS / PER_CONVERSATION));
+  const past: PastMessage[] = Array.from({ length: MESSAGES }, (_, i) => {
+    const customer = i % CUSTOMERS;
+    const nth = Math.floor(i / CUSTOMERS);
+    const conversation = Math.floor(nth / PER_CONVERSATION);
+    return {
+      id: `wamid.HIST.${i}`,
+      customer: `4477008${String(10000 + customer).slice(1)}`,
+      fromBusiness: i % 3 === 2,
+      timestamp: onboardedAt - 175 * 86_400 + Math.floor((conversation * 170 * 86_400) / conversations) + customer * 37 + (nth % PER_CONVERSATION) * 60,
+      text: `past message ${i}`,
+    };
+  });
   const bodies = historyWebhooks(past, { phoneNumberId: '214880073361540', displayNumber: '15550130147' }, { chunkSize: CHUNK, onboardedAt });
   for (let i = bodies.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));

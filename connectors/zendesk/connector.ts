@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { CredentialError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
 import { sha256Hex, storeContentAddressed } from '../../core/media-store.js';
 import { contactPayloadOf } from '../../core/model/identity.js';
@@ -59,7 +59,16 @@ const REF = {
   historyPendingImport: 'history-pending-import',
   /** The tickets a thread's past was imported into, newest last (JSON list of ids). */
   historyTickets: 'history-tickets',
+  /** When the Ticket Import API last refused the token (local id `account`): the next imports fail without a call. */
+  historyForbidden: 'history-forbidden',
 } as const;
+
+/** How long a refused import (not an admin's token) makes the next ones fail without asking again. */
+const HISTORY_FORBIDDEN_MS = 60_000;
+
+function importForbidden(detail: string): VendorError {
+  return new VendorError('zendesk', `${detail}; the Ticket Import API is for admins: use an admin's token, or set connectors.zendesk.history: none (live tickets are not affected)`, { status: 403 });
+}
 
 interface ZendeskUser {
   readonly id: number;
@@ -713,8 +722,20 @@ export class ZendeskConnector implements Connector {
         requesterId: Number(requesterId),
         agentId: await this.#integrationUser(context),
       });
+      const forbiddenAt = Number((await context.getRef(REF.historyForbidden, 'account')) ?? 0);
+      if (Date.now() - forbiddenAt < HISTORY_FORBIDDEN_MS) return { ok: false, error: importForbidden('importing a past conversation: refused a moment ago (HTTP 403)') };
       await context.setRef(REF.historyPendingImport, payload.threadId, JSON.stringify({ externalId, seq: batch.lastSeq }));
-      const { result } = await this.#api.call<TicketAnswer>(context, 'importing a past conversation as a solved ticket', (c) => c.tickets.post(['imports', 'tickets'], { ticket }));
+      let answer: { result: TicketAnswer };
+      try {
+        answer = await this.#api.call<TicketAnswer>(context, 'importing a past conversation as a solved ticket', (c) => c.tickets.post(['imports', 'tickets'], { ticket }));
+      } catch (error) {
+        // An agent's token may not import. Said as a vendor refusal of this operation, not a
+        // credential problem, which would pause the connector and its live tickets with it.
+        if (!(error instanceof CredentialError && error.status === 403)) throw error;
+        await context.setRef(REF.historyForbidden, 'account', String(Date.now()));
+        return { ok: false, error: importForbidden(error.message) };
+      }
+      const { result } = answer;
       if (!result?.id) throw new VendorError('zendesk', 'the ticket import answer carried no ticket id', { retryable: true });
       await this.#recordImport(payload.threadId, result.id, batch.lastSeq, context);
     }

@@ -442,6 +442,24 @@ describe('Zendesk connector', () => {
       expect(nock.isDone()).toBe(true);
     });
 
+    it('an agent\'s token refused by the import fails the history operation only (no credential pause), and the next ones make no call for a minute', async () => {
+      nock(ZD)
+        .get(`${API}/users/me.json`)
+        .reply(200, { user: { id: 7, role: 'agent' } })
+        .post(`${API}/imports/tickets.json`)
+        .reply(403, { error: 'Forbidden', description: 'You do not have access to this page' });
+      const context = threadContext([past('h1', 1, 'one', T0)]);
+      context.threads.set('t-2', [{ ...past('h2', 2, 'two', T0), id: 'h2' }]);
+      const connector = connectorWith({ history: 'solved-tickets' });
+      const [refused] = await connector.execute([importOp('h1', 1)], context);
+      expect(refused).toMatchObject({ ok: false, error: { name: 'VendorError', retryable: false } });
+      expect(refused?.ok === false && refused.error.message).toMatch(/for admins.*history: none/);
+      // Another conversation: no request (nock would refuse it).
+      const [next] = await connector.execute([op(KIND.historyImport, { messageId: 'h2', contactId: 'c1', threadId: 't-2', arrivalSeq: 2, customerName: 'Sheena Nelson' })], context);
+      expect(next).toMatchObject({ ok: false, error: { name: 'VendorError' } });
+      expect(nock.isDone()).toBe(true);
+    });
+
     it('a live comment leaves the thread\'s past messages out', () => {
       const run = nextCommentRun([past('h1', 1, 'old', 1), line('m2', 2, 'new')], -1);
       expect(run?.messages.map((m) => m.id)).toEqual(['m2']);
