@@ -9,7 +9,8 @@
 // claim_ms_* with 1,000,000 pending in one key and over 100,000 keys against claim_ms_empty, per store;
 // scale: two instances on one PostgreSQL against one, scale_requests_over_vendor_limit = 0, scale_operations_run_twice = 0.
 // Issue 24: zendesk_shuffled_settle_* with settleMs 0 and 2000 (calls, comments, lines marked late, landing latency).
-// Issue 19 (history): history_requests_over_limit = 0, history_live_latency_ratio_during_vs_baseline near 1, history_messages_per_vendor_call.
+// Issue 19 (history): history_requests_over_limit = 0, history_live_latency_ratio_during_vs_baseline near 1,
+// history_messages_per_vendor_call_{hubspot,salesforce,zendesk}, history_peak_rss_mb against history_peak_rss_target_mb (200).
 // `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, settle, backup, outbox, scale, history;
 // `outbox hotkey` or `outbox claims` runs half of it).
 import { execFileSync, spawn } from 'node:child_process';

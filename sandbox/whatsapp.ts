@@ -83,6 +83,11 @@ export class WhatsAppSandbox {
     this.#statusWebhook = { url, appSecret };
   }
 
+  /** Resolves once every webhook the sandbox is delivering (statuses, an onboarding's syncs) was acknowledged. */
+  async deliveriesSettled(): Promise<void> {
+    while (this.#statusDeliveries.size > 0) await Promise.all(this.#statusDeliveries);
+  }
+
   /**
    * A WhatsApp Business app number onboarded with its past: when the service requests the syncs,
    * the contacts come as `smb_app_state_sync`, the history as `history` webhooks in shuffled chunks

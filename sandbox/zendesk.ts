@@ -76,6 +76,8 @@ interface SandboxTicket {
   via_followup_source_id: number | null;
   created_at: string;
   updated_at: string;
+  /** Set on imported tickets (the Ticket Import API takes it); null otherwise. */
+  solved_at?: string | null;
   comments: SandboxComment[];
 }
 
@@ -94,6 +96,8 @@ export interface ZendeskSandboxState {
   webhookCalls: Array<{ ticketId: number; status: number }>;
   /** Custom user fields (`POST /user_fields`). */
   userFields: Array<{ id: number; key: string; type: string; title: string }>;
+  /** Tickets created through the Ticket Import API (`POST /imports/tickets`), which runs no triggers. */
+  imports: number;
 }
 
 /** The integration's own agent and the sandbox agent who answers customers. */
@@ -136,7 +140,7 @@ function samePhone(a: string | null, b: string): boolean {
 }
 
 export class ZendeskSandbox {
-  readonly state: ZendeskSandboxState = { requests: 0, rateLimited: 0, rateLimitedBy: {}, users: [], tickets: [], webhooks: [], triggers: [], idempotentReplays: 0, webhookCalls: [], userFields: [] };
+  readonly state: ZendeskSandboxState = { requests: 0, rateLimited: 0, rateLimitedBy: {}, users: [], tickets: [], webhooks: [], triggers: [], idempotentReplays: 0, webhookCalls: [], userFields: [], imports: 0 };
   readonly #options: Required<ZendeskSandboxOptions>;
   /** Random faults on API requests (off until set). */
   readonly chaos = new Chaos();
@@ -533,6 +537,54 @@ export class ZendeskSandbox {
       res.set('x-idempotency-lookup', 'miss').status(201).json(answer);
     });
 
+    const adminOnly = (res: Response) => {
+      if (this.#options.role === 'admin') return true;
+      zendeskError(res, 403, 'Forbidden', 'You do not have access to this page');
+      return false;
+    };
+    // The Ticket Import API: admins only; the ticket and each comment keep the times given
+    // (none before 1970, no comment in the future), the status given, and no trigger runs.
+    // https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_import/#ticket-import
+    api.post(route('/imports/tickets'), (req, res) => {
+      if (!adminOnly(res)) return;
+      const body = (req.body as { ticket?: Record<string, any> }).ticket;
+      const comments = (body?.['comments'] ?? []) as Array<{ body?: string; value?: string; html_body?: string; public?: boolean; author_id?: number; created_at?: string }>;
+      if (!body || !body['requester_id'] || comments.length === 0) return zendeskError(res, 422, 'RecordInvalid', 'Record validation errors', { base: [{ description: 'requester and at least one comment are required' }] });
+      // https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/ (5,000 comments per ticket)
+      if (comments.length > 5000) return zendeskError(res, 422, 'RecordInvalid', 'Record validation errors', { comments: [{ description: 'a ticket can contain up to 5000 comments' }] });
+      const stamp = (value: unknown, fallback: string) => {
+        const at = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+        return Number.isNaN(at) ? fallback : new Date(Math.max(0, at)).toISOString();
+      };
+      const now = new Date().toISOString();
+      if (comments.some((c) => c.created_at !== undefined && Date.parse(c.created_at) > Date.now())) {
+        return zendeskError(res, 422, 'RecordInvalid', 'Record validation errors', { comments: [{ description: "a comment's created_at cannot be in the future" }] });
+      }
+      const ticket: SandboxTicket = {
+        id: this.#nextId++,
+        subject: String(body['subject'] ?? ''),
+        status: String(body['status'] ?? 'new'),
+        requester_id: Number(body['requester_id']),
+        external_id: body['external_id'] ?? null,
+        tags: body['tags'] ?? [],
+        brand_id: body['brand_id'] ?? null,
+        group_id: body['group_id'] ?? null,
+        custom_fields: body['custom_fields'] ?? [],
+        via_followup_source_id: null,
+        created_at: stamp(body['created_at'], now),
+        updated_at: stamp(body['updated_at'], now),
+        solved_at: body['solved_at'] === undefined ? null : stamp(body['solved_at'], now),
+        comments: [],
+      };
+      for (const input of comments) {
+        const comment = this.#apiComment(ticket, { body: input.body ?? input.value, html_body: input.html_body, public: input.public ?? true, author_id: input.author_id ?? INTEGRATION_USER_ID }, []);
+        ticket.comments.push({ ...comment, created_at: stamp(input.created_at, now), via: { channel: 'import' } });
+      }
+      this.state.tickets.push(ticket);
+      this.state.imports++;
+      res.status(201).json({ ticket: { ...ticket, comments: undefined } });
+    });
+
     api.get(route('/tickets'), (req, res) => {
       const external = req.query['external_id'];
       const tickets = this.state.tickets.filter((t) => external === undefined || t.external_id === external).map((t) => ({ ...t, comments: undefined }));
@@ -578,11 +630,6 @@ export class ZendeskSandbox {
       res.status(201).json({ upload: { token, attachment: this.#attachment(token) } });
     });
 
-    const adminOnly = (res: Response) => {
-      if (this.#options.role === 'admin') return true;
-      zendeskError(res, 403, 'Forbidden', 'You do not have access to this page');
-      return false;
-    };
     api.get('/webhooks', (req, res) => {
       if (!adminOnly(res)) return;
       const filter = String((req.query['filter'] as Record<string, string> | undefined)?.['name_contains'] ?? req.query['filter[name_contains]'] ?? '');

@@ -1,7 +1,8 @@
 // `wa-crm-sync demo`: the whole flow on one machine with no accounts. Local sandboxes stand in
 // for the WhatsApp Cloud API, HubSpot, Salesforce and Zendesk; the real service (on SQLite)
 // takes signed webhooks from simulated customers and syncs them; sandbox agents answer in
-// Zendesk and the replies reach the customers on WhatsApp; a summary shows what each holds.
+// Zendesk and the replies reach the customers on WhatsApp; one customer's past chats in the
+// WhatsApp Business app arrive as a coexistence onboarding; a summary shows what each holds.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { maskIdentifier } from '../core/model/identity.js';
 import { outboxDepth } from '../core/outbox/queries.js';
 import { HubSpotSandbox } from '../sandbox/hubspot.js';
 import { SalesforceSandbox } from '../sandbox/salesforce.js';
-import { WhatsAppSandbox, WhatsAppSimulator, type SimulatedCustomer } from '../sandbox/whatsapp.js';
+import { WhatsAppSandbox, WhatsAppSimulator, type PastMessage, type SimulatedCustomer } from '../sandbox/whatsapp.js';
 import { SANDBOX_AGENT_ID, ZendeskSandbox } from '../sandbox/zendesk.js';
 import { Service } from './service.js';
 
@@ -40,6 +41,8 @@ export interface DemoSummary {
   readonly acknowledgements: number;
   readonly mediaFetched: number;
   readonly dead: number;
+  /** The coexistence onboarding: one customer's past chats, and what each CRM shows of them. */
+  readonly history: { messages: number; hubspotLogged: number; hubspotAtOriginalTime: number; salesforceTasks: number; zendeskSolvedTickets: number };
 }
 
 /** A free loopback port: Zendesk must know the service's URL before it starts (setup registers the webhook). */
@@ -74,6 +77,24 @@ function contentFor(step: number, sandbox: WhatsAppSandbox): Record<string, unkn
     default:
       return { type: 'reaction', reaction: { message_id: 'wamid.previous', emoji: '👍' } };
   }
+}
+
+/**
+ * The first customer's past in the WhatsApp Business app (two conversations weeks ago, both
+ * sides), which a coexistence onboarding shares: `whatsapp.prepareOnboarding` plays it when the
+ * history is requested.
+ */
+function pastChatsOf(waId: string, now: number): PastMessage[] {
+  const day = 86_400;
+  const lines: Array<[number, boolean, string]> = [
+    [45 * day, false, 'Do you have the green parka in stock?'],
+    [45 * day - 240, true, 'Yes, in M and L. Shall we keep one for you?'],
+    [45 * day - 600, false, 'Please, an M. I will come by on Friday.'],
+    [12 * day, false, 'The zip on my parka broke.'],
+    [12 * day - 300, true, 'Sorry about that! Bring it in and we repair it for free.'],
+    [12 * day - 900, false, 'Thanks, I will drop it off tomorrow.'],
+  ];
+  return lines.map(([ago, fromBusiness, text], i) => ({ id: `wamid.DEMO.PAST.${i + 1}`, customer: waId, fromBusiness, timestamp: now - ago, text }));
 }
 
 /** Written into the demo's folder: only a folder holding it is ever emptied by a later run. */
@@ -150,7 +171,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       connectors: {
         hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'task', searchIndexWaitSeconds: 2 },
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true },
-        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true } },
+        // The past becomes solved tickets; its chunks arrive within a second here, so a short wait gathers each conversation.
+        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true }, history: 'solved-tickets', historySettleMs: 3000 },
       },
     }),
   );
@@ -186,6 +208,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   let depth = await waitForDrain(service, print);
 
+  // Coexistence onboarding: the first customer also wrote to the business's WhatsApp Business
+  // app before, and the app shares those chats (in shuffled chunks) when the history is asked
+  // for, as `wa-crm-sync history request` does.
+  const past = pastChatsOf(known.waId, Math.floor(Date.now() / 1000));
+  whatsapp.deliverStatusesTo(webhookUrl, appSecret);
+  whatsapp.prepareOnboarding({ business: { phoneNumberId: simulator.phoneNumberId, displayNumber: simulator.displayNumber }, history: past, contacts: [], chunkSize: 2 });
+  const requested = await fetch(`${graphBaseUrl}/${simulator.phoneNumberId}/smb_app_data`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${whatsapp.accessToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ messaging_product: 'whatsapp', sync_type: 'history' }),
+  });
+  if (!requested.ok) throw new DemoError(`the WhatsApp sandbox refused the history request: HTTP ${requested.status}`);
+  await whatsapp.deliveriesSettled();
+  print(`coexistence onboarding: WhatsApp shared ${past.length} past messages of ${known.name} from the WhatsApp Business app, in shuffled chunks`);
+  depth = await waitForDrain(service, print);
+
   // Agents answer the first customers in Zendesk; one sends a file. The trigger calls the service.
   const answered = customers.slice(0, Math.min(3, customers.length));
   for (const [i, customer] of answered.entries()) {
@@ -215,6 +253,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     acknowledgements,
     mediaFetched: Object.keys(whatsapp.state.media).length,
     dead,
+    history: historySummary(past, hubspot, salesforce, zendesk),
   };
 
   print('');
@@ -236,14 +275,30 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const user = zendesk.state.users.find((u) => u.id === ticket.requester_id);
     const fromCustomer = ticket.comments.filter((c) => c.author_id === ticket.requester_id).length;
     const replies = ticket.comments.filter((c) => c.author_id === SANDBOX_AGENT_ID).length;
-    print(`  #${String(ticket.id).padEnd(6)} ${String(user?.name ?? '').padEnd(30)} ${maskIdentifier(String(user?.external_id ?? '')).padEnd(24)} ${String(fromCustomer).padStart(3)} comments, ${replies} agent repl${replies === 1 ? 'y' : 'ies'}, ${ticket.status}`);
+    print(`  #${String(ticket.id).padEnd(6)} ${String(user?.name ?? '').padEnd(30)} ${maskIdentifier(String(user?.external_id ?? '')).padEnd(24)} ${String(fromCustomer).padStart(3)} comments, ${replies} agent repl${replies === 1 ? 'y' : 'ies'}, ${ticket.status}${ticket.external_id?.startsWith('wa-history:') ? '  (past conversation, imported)' : ''}`);
   }
+  print(`The past of ${known.name} (WhatsApp Business app chats, at their original times):`);
+  for (const m of past) {
+    const logged = (hubspot.state.objects['communications'] ?? []).find((c) => c.properties['whatsapp_message_id'] === m.id);
+    const at = logged ? new Date(String(logged.properties['hs_timestamp'])).toISOString().slice(0, 16).replace('T', ' ') : 'not in HubSpot';
+    print(`  ${at} UTC  ${m.fromBusiness ? 'business' : 'customer'}: ${m.text}`);
+  }
+  print(`  HubSpot ${summary.history.hubspotLogged} of ${summary.history.messages} logged (${summary.history.hubspotAtOriginalTime} at their original time); Salesforce ${summary.history.salesforceTasks} past conversation Tasks; Zendesk ${summary.history.zendeskSolvedTickets} solved tickets imported`);
   print('');
   print(
     `summary: ${summary.delivered} messages ingested; HubSpot ${summary.hubspot.contacts} contacts, ${summary.hubspot.communications} communications, ${summary.hubspot.tasks} tasks; Salesforce ${summary.salesforce.leads} Leads, ${summary.salesforce.tasks} Tasks, ${summary.salesforce.files} files; Zendesk ${summary.zendesk.tickets} tickets; ${summary.repliesDelivered} agent replies and ${summary.acknowledgements} ticket acknowledgements delivered on WhatsApp; dead operations: ${summary.dead}`,
   );
   print(`the store stays in ${dataDir} (wa-crm-sync status --config ${configPath})`);
   return summary;
+}
+
+/** What the CRMs hold of the past: HubSpot communications (at the original time), Salesforce Tasks, Zendesk solved tickets. */
+function historySummary(past: readonly PastMessage[], hubspot: HubSpotSandbox, salesforce: SalesforceSandbox, zendesk: ZendeskSandbox): DemoSummary['history'] {
+  const communications = (hubspot.state.objects['communications'] ?? []).filter((c) => past.some((m) => m.id === c.properties['whatsapp_message_id']));
+  const atOriginalTime = communications.filter((c) => past.some((m) => m.id === c.properties['whatsapp_message_id'] && Date.parse(String(c.properties['hs_timestamp'])) === m.timestamp * 1000));
+  const tasks = salesforce.state.records['Task']!.filter((t) => past.some((m) => m.text && String(t['Description'] ?? '').includes(m.text)));
+  const solved = zendesk.state.tickets.filter((t) => t.external_id?.startsWith('wa-history:') && t.status === 'solved');
+  return { messages: past.length, hubspotLogged: communications.length, hubspotAtOriginalTime: atOriginalTime.length, salesforceTasks: tasks.length, zendeskSolvedTickets: solved.length };
 }
 
 /** Prints progress until every operation and delivery is settled (3 minutes at most); returns the outbox depth. */

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { CredentialError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
 import { sha256Hex, storeContentAddressed } from '../../core/media-store.js';
 import { contactPayloadOf } from '../../core/model/identity.js';
@@ -25,6 +25,9 @@ import {
   isKeptComment,
   keptCommentText,
   nextCommentRun,
+  nextHistoryBatch,
+  historyExternalId,
+  importedTicket,
   ticketDefaults,
   ticketSubject,
   endUser,
@@ -33,6 +36,7 @@ import {
   toOperationDrafts,
   type AttachmentPayload,
   type CommentPayload,
+  type HistoryImportPayload,
   type NotePayload,
   type RepliesPayload,
   type UserPayload,
@@ -51,7 +55,21 @@ const REF = {
   replyCursor: 'reply-cursor',
   requester: 'ticket-requester',
   webhook: 'webhook',
+  /** How far a thread's past messages are imported (an arrival sequence), and the import under way. */
+  historyImportedTo: 'history-imported-to',
+  historyPendingImport: 'history-pending-import',
+  /** The tickets a thread's past was imported into, newest last (JSON list of ids). */
+  historyTickets: 'history-tickets',
+  /** When the Ticket Import API last refused the token (local id `account`): the next imports fail without a call. */
+  historyForbidden: 'history-forbidden',
 } as const;
+
+/** How long a refused import (not an admin's token) makes the next ones fail without asking again. */
+const HISTORY_FORBIDDEN_MS = 60_000;
+
+function importForbidden(detail: string): VendorError {
+  return new VendorError('zendesk', `${detail}; the Ticket Import API is for admins: use an admin's token, or set connectors.zendesk.history: none (live tickets are not affected)`, { status: 403 });
+}
 
 interface ZendeskUser {
   readonly id: number;
@@ -162,7 +180,7 @@ export class ZendeskConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return toOperationDrafts(change, { settleMs: this.#settings.settleMs });
+    return toOperationDrafts(change, { settleMs: this.#settings.settleMs, history: this.#settings.history, historySettleMs: this.#settings.historySettleMs });
   }
 
   /**
@@ -189,6 +207,7 @@ export class ZendeskConnector implements Connector {
         if (kind === KIND.attachment) return await this.#attach(op.payload as AttachmentPayload, context, op.attempts > 1);
         if (kind === KIND.replies) return await this.#fetchReplies(op.payload as RepliesPayload, context);
         if (kind === KIND.note) return await this.#note(op.payload as NotePayload, context, op.attempts > 1);
+        if (kind === KIND.historyImport) return await this.#importHistory(op.payload as HistoryImportPayload, context);
         return { ok: false, error: new SyncError(`zendesk: unknown operation kind ${kind}`) };
       } catch (error) {
         return { ok: false, error: asSyncError(error) };
@@ -685,6 +704,76 @@ export class ZendeskConnector implements Connector {
     await this.#api.call(context, `attaching a file to ticket ${ticketId}`, (c) => c.tickets.put(['tickets', ticketId], { ticket: { comment } }), { buckets });
     await context.setRef(REF.attachment, payload.messageId, ticketId);
     return { ok: true, result: { zendeskTicketId: ticketId } };
+  }
+
+  // ---- the business app's past (coexistence history) ----
+
+  /**
+   * Imports the thread's past messages not yet imported as one solved ticket (several for a very
+   * long conversation, or when some arrived after its ticket was imported). Exactly once: the
+   * import under way is noted first, and should its answer be lost, the next attempt finds the
+   * ticket by that import's external id and adopts it instead of importing again. No
+   * acknowledgement and no reply follow: the Ticket Import API runs no triggers.
+   * https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_import/
+   */
+  async #importHistory(payload: HistoryImportPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    for (let step = 0; step < 50; step++) {
+      const importedTo = Number((await context.getRef(REF.historyImportedTo, payload.threadId)) ?? -1);
+      if (importedTo >= payload.arrivalSeq) break;
+      const pendingRef = await context.getRef(REF.historyPendingImport, payload.threadId);
+      const pending = pendingRef ? (JSON.parse(pendingRef) as { externalId: string; seq: number }) : undefined;
+      if (pending && pending.seq > importedTo) {
+        // An import whose outcome we do not know (a lost answer, a crash): did it land?
+        const { result } = await this.#api.call<TicketAnswer[]>(context, 'looking up an imported ticket by external id', (c) => c.tickets.get(['tickets', { external_id: pending.externalId }]));
+        const landed = (Array.isArray(result) ? result : []).sort((a, b) => a.id - b.id)[0];
+        if (landed) {
+          await this.#recordImport(payload.threadId, landed.id, pending.seq, context);
+          context.log.info({ zendeskTicketId: landed.id, threadId: payload.threadId }, 'adopted a history ticket an earlier attempt imported');
+          continue;
+        }
+      }
+      const batch = nextHistoryBatch(await context.threadMessages(payload.threadId), importedTo, this.#settings.historyCommentsPerTicket);
+      if (!batch) {
+        await context.setRef(REF.historyImportedTo, payload.threadId, String(Math.max(importedTo, payload.arrivalSeq)));
+        break;
+      }
+      const requesterId = await context.getRef(REF.user, payload.contactId);
+      if (!requesterId) return { ok: false, error: new SyncError('zendesk: the customer is not in Zendesk yet (their user operation failed or is dead: replay it)', { retryable: true }) };
+      const externalId = historyExternalId(payload.threadId, importedTo);
+      const ticket = importedTicket(this.#settings, {
+        messages: batch.messages,
+        customerName: payload.customerName,
+        externalId,
+        continued: importedTo >= 0,
+        requesterId: Number(requesterId),
+        agentId: await this.#integrationUser(context),
+      });
+      const forbiddenAt = Number((await context.getRef(REF.historyForbidden, 'account')) ?? 0);
+      if (Date.now() - forbiddenAt < HISTORY_FORBIDDEN_MS) return { ok: false, error: importForbidden('importing a past conversation: refused a moment ago (HTTP 403)') };
+      await context.setRef(REF.historyPendingImport, payload.threadId, JSON.stringify({ externalId, seq: batch.lastSeq }));
+      let answer: { result: TicketAnswer };
+      try {
+        answer = await this.#api.call<TicketAnswer>(context, 'importing a past conversation as a solved ticket', (c) => c.tickets.post(['imports', 'tickets'], { ticket }));
+      } catch (error) {
+        // An agent's token may not import. Said as a vendor refusal of this operation, not a
+        // credential problem, which would pause the connector and its live tickets with it.
+        if (!(error instanceof CredentialError && error.status === 403)) throw error;
+        await context.setRef(REF.historyForbidden, 'account', String(Date.now()));
+        return { ok: false, error: importForbidden(error.message) };
+      }
+      const { result } = answer;
+      if (!result?.id) throw new VendorError('zendesk', 'the ticket import answer carried no ticket id', { retryable: true });
+      await this.#recordImport(payload.threadId, result.id, batch.lastSeq, context);
+    }
+    const tickets = await context.getRef(REF.historyTickets, payload.threadId);
+    return { ok: true, result: { zendeskTicketIds: tickets ? (JSON.parse(tickets) as number[]) : [] } };
+  }
+
+  async #recordImport(threadId: string, ticketId: number, seq: number, context: ExecutionContext): Promise<void> {
+    const known = await context.getRef(REF.historyTickets, threadId);
+    const tickets = known ? (JSON.parse(known) as number[]) : [];
+    if (!tickets.includes(ticketId)) await context.setRef(REF.historyTickets, threadId, JSON.stringify([...tickets, ticketId]));
+    await context.setRef(REF.historyImportedTo, threadId, String(seq));
   }
 
   // ---- agent replies ----

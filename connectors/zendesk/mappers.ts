@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { ThreadMessage } from '../../core/connector.js';
 import { NUMBER_WITHHELD_NOTE, displayName, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
+import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import type { ZendeskSettings } from './settings.js';
 
@@ -11,6 +12,8 @@ import type { ZendeskSettings } from './settings.js';
 export const ORIGIN = 'zendesk';
 /** Every ticket gets this tag; the setup trigger only fires on tickets that carry it. */
 export const WHATSAPP_TAG = 'whatsapp';
+/** Tickets imported from the business app's past carry this tag instead, so the reply trigger never fires on them. */
+export const HISTORY_TAG = 'whatsapp_history';
 
 export const KIND = {
   user: 'user.upsert',
@@ -18,6 +21,7 @@ export const KIND = {
   attachment: 'ticket.attachment',
   replies: 'replies.fetch',
   note: 'ticket.note',
+  historyImport: 'ticket.import',
 } as const;
 
 /** A customer's identifiers (see core/model/identity.ts): `crmKey` is the external id, `phone` may be null. */
@@ -66,6 +70,16 @@ export interface CommentPayload {
   [key: string]: string | number | null;
 }
 
+/** A past conversation's message to import (see importedTicket); the operation imports all of the thread's not yet imported. */
+export interface HistoryImportPayload {
+  readonly messageId: string;
+  readonly contactId: string;
+  readonly threadId: string;
+  readonly arrivalSeq: number;
+  readonly customerName: string;
+  [key: string]: string | number;
+}
+
 export type AttachmentPayload = StoredMediaPayload & { readonly text: string };
 
 export interface RepliesPayload {
@@ -87,8 +101,15 @@ function shortHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-/** `settleMs`: how long a message's comment waits for the rest of its burst (settings.settleMs). */
-export function toOperationDrafts(change: ModelChange, options: { settleMs: number } = { settleMs: 0 }): OperationDraft[] {
+export interface PlanOptions {
+  /** How long a message's comment waits for the rest of its burst (settings.settleMs). */
+  readonly settleMs: number;
+  /** What past conversations become (settings.history), and how long their import waits (settings.historySettleMs). */
+  readonly history?: 'none' | 'solved-tickets';
+  readonly historySettleMs?: number;
+}
+
+export function toOperationDrafts(change: ModelChange, options: PlanOptions = { settleMs: 0 }): OperationDraft[] {
   switch (change.type) {
     case 'contact.upserted': {
       const c = change.contact;
@@ -98,8 +119,21 @@ export function toOperationDrafts(change: ModelChange, options: { settleMs: numb
     case 'message.recorded': {
       // Our own replies are already on the ticket as the agent's comment.
       if (change.message.origin === ORIGIN) return [];
-      // The business app's past chats open no tickets: a helpdesk queue is for what needs an answer now.
-      if (change.message.history) return [];
+      // The business app's past chats open no live tickets: by config they are imported as solved
+      // ones, one per past conversation, on a background key per thread (its imports one at a time,
+      // so two never create the same conversation's ticket). A placeholder filled in later is not
+      // written again: an imported ticket takes no comment without running triggers.
+      if (change.message.history) {
+        if (options.history !== 'solved-tickets' || change.refilled) return [];
+        const payload: HistoryImportPayload = {
+          messageId: change.message.id,
+          contactId: change.contact.id,
+          threadId: change.thread.id,
+          arrivalSeq: change.message.arrivalSeq,
+          customerName: displayName(identityFields(change.contact)),
+        };
+        return [{ kind: KIND.historyImport, key: change.message.id, orderingKey: `${BACKGROUND_KEY_PREFIX}zendesk-thread:${change.thread.id}`, payload, settleMs: options.historySettleMs ?? 0 }];
+      }
       const payload: CommentPayload = {
         messageId: change.message.id,
         contactId: change.contact.id,
@@ -164,18 +198,21 @@ export interface CommentRun {
  * The next comment for a ticket: the run of not-yet-written messages of one visibility. Which
  * messages it takes follows arrival ("written up to" is an arrival sequence, so what is written
  * is always a prefix and a late message is appended, never skipped); inside the comment they
- * read in the customer's order. Our own replies are skipped (they are the agents' comments already).
+ * read in the customer's order. Our own replies are skipped (they are the agents' comments
+ * already), and so are the business app's past messages (see toOperationDrafts).
  */
 export function nextCommentRun(messages: readonly ThreadMessage[], syncedTo: number): CommentRun | undefined {
   const unwritten = messages.filter((m) => m.arrivalSeq > syncedTo).sort((a, b) => a.arrivalSeq - b.arrivalSeq);
   const written = messages.filter((m) => m.arrivalSeq <= syncedTo);
   const newestWrittenAt = written.length > 0 ? Math.max(...written.map((m) => m.sentAt)) : null;
-  const first = unwritten.find((m) => m.origin !== ORIGIN);
+  // Past messages of the business app (history) never go on a live ticket: they are imported, or not, on their own.
+  const skipped = (m: ThreadMessage) => m.origin === ORIGIN || m.history === true;
+  const first = unwritten.find((m) => !skipped(m));
   if (!first) return unwritten.length > 0 ? { messages: [], public: true, lastSeq: Math.max(...unwritten.map((m) => m.arrivalSeq)), newestWrittenAt } : undefined;
   const run: ThreadMessage[] = [];
   let lastSeq = syncedTo;
   for (const m of unwritten) {
-    if (m.origin === ORIGIN) {
+    if (skipped(m)) {
       lastSeq = m.arrivalSeq;
       continue;
     }
@@ -215,10 +252,10 @@ export function flaggedTags(messages: readonly ThreadMessage[]): string[] {
   return [...new Set(messages.flatMap((m) => m.warnings))];
 }
 
-/** The fields every new ticket (and follow-up) gets from the configuration. */
-export function ticketDefaults(settings: ZendeskSettings, extraTags: readonly string[] = []): Record<string, unknown> {
+/** The fields every new ticket (and follow-up) gets from the configuration; `tag` is the one our setup trigger looks for. */
+export function ticketDefaults(settings: ZendeskSettings, extraTags: readonly string[] = [], tag: string = WHATSAPP_TAG): Record<string, unknown> {
   return {
-    tags: [...new Set([WHATSAPP_TAG, ...settings.tags, ...extraTags])],
+    tags: [...new Set([tag, ...settings.tags, ...extraTags])],
     ...(settings.brandId ? { brand_id: settings.brandId } : {}),
     ...(settings.groupId ? { group_id: settings.groupId } : {}),
     ...(settings.customFields.length > 0 ? { custom_fields: settings.customFields } : {}),
@@ -273,4 +310,57 @@ export function agentReplies(comments: readonly ZendeskComment[], after: number,
 /** The acknowledgement text with the ticket number in place of `{{ticket}}`. */
 export function acknowledgement(template: string, ticketId: string): string {
   return template.replaceAll('{{ticket}}', ticketId);
+}
+
+/**
+ * The next past messages of a thread to import: its history messages not yet imported, the
+ * `max` earliest by arrival (what is imported is always a prefix by arrival, as for comments),
+ * returned in the customer's order. `lastSeq` is how far the thread is imported after them.
+ */
+export function nextHistoryBatch(messages: readonly ThreadMessage[], importedTo: number, max: number): { messages: ThreadMessage[]; lastSeq: number } | undefined {
+  const batch = messages
+    .filter((m) => m.history === true && m.arrivalSeq > importedTo)
+    .sort((a, b) => a.arrivalSeq - b.arrivalSeq)
+    .slice(0, max);
+  if (batch.length === 0) return undefined;
+  const lastSeq = batch[batch.length - 1]!.arrivalSeq;
+  return { messages: batch.sort((a, b) => a.sentAt - b.sentAt || a.arrivalSeq - b.arrivalSeq), lastSeq };
+}
+
+/** The external id of a past conversation's imported ticket: the first of the thread, or the one continuing after `importedTo`. */
+export function historyExternalId(threadId: string, importedTo: number): string {
+  return importedTo < 0 ? `wa-history:${threadId}` : `wa-history:${threadId}:after:${importedTo}`;
+}
+
+const iso = (at: number) => new Date(at).toISOString();
+
+/**
+ * A past conversation as a ticket for the Ticket Import API: solved, dated from its first to its
+ * last message, one public comment per message with its original time, written by the customer
+ * (the requester) or by the business (the integration's agent).
+ * https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_import/#ticket-import
+ */
+export function importedTicket(
+  settings: ZendeskSettings,
+  input: { readonly messages: readonly ThreadMessage[]; readonly customerName: string; readonly externalId: string; readonly continued: boolean; readonly requesterId: number; readonly agentId: number },
+): Record<string, unknown> {
+  const first = input.messages[0]!;
+  const last = input.messages[input.messages.length - 1]!;
+  const subject = `WhatsApp conversation with ${input.customerName}, ${iso(first.sentAt).slice(0, 10)} (${input.continued ? 'history, continued' : 'history'})`.slice(0, 150);
+  return {
+    subject,
+    requester_id: input.requesterId,
+    external_id: input.externalId,
+    status: 'solved',
+    created_at: iso(first.sentAt),
+    updated_at: iso(last.sentAt),
+    solved_at: iso(last.sentAt),
+    ...ticketDefaults(settings, [], HISTORY_TAG),
+    comments: input.messages.map((m) => ({
+      author_id: m.direction === 'inbound' ? input.requesterId : input.agentId,
+      body: m.text.trim() === '' ? '(empty message)' : m.text,
+      public: true,
+      created_at: iso(m.sentAt),
+    })),
+  };
 }

@@ -62,6 +62,25 @@ export const zendeskSettingsSchema = z
      * moved once written). Every message's first write is this much later; 0 writes at once.
      */
     settleMs: z.number().int().min(0).max(60_000).default(2000),
+    /**
+     * What the WhatsApp Business app's past chats (coexistence onboarding) become in Zendesk.
+     * `none` (the default): nothing, as before this option existed; a helpdesk queue and its
+     * reports are for what needs an answer now, and importing needs an admin. `solved-tickets`:
+     * one solved ticket per past conversation, imported with each message's original time and
+     * author through the Ticket Import API, which runs no triggers (no notifications, no
+     * acknowledgement, no ticket storm). Imported tickets carry the tag `whatsapp_history`, not
+     * `whatsapp`, so an agent's later comment on one is never sent to WhatsApp.
+     * https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_import/
+     */
+    history: z.enum(['none', 'solved-tickets']).default('none'),
+    /**
+     * How long a past conversation's import waits after its first message is stored, so the
+     * rest of it (chunks come in any order) goes into the same ticket. A message of that
+     * conversation stored after its ticket was imported goes into a follow-on solved ticket.
+     */
+    historySettleMs: z.number().int().min(0).max(24 * 3_600_000).default(15 * 60_000),
+    /** Comments per imported ticket at most (Zendesk allows 5,000 per ticket); a longer conversation continues in another. */
+    historyCommentsPerTicket: z.number().int().min(1).max(5000).default(1000),
     /** Update Ticket endpoint limit per minute for the account (100; 300 with the high-volume add-on). */
     ticketUpdatesPerMinute: z.number().int().min(1).default(100),
     /** Updates one ticket may take per 10 minutes (Zendesk allows 30). */

@@ -2,7 +2,9 @@
 // WhatsApp sandboxes: the app's chat history in shuffled chunks, SIGKILLs while it is ingested
 // and while it drains; every past message lands once, in order, with its original time and
 // direction, in HubSpot and Salesforce; Zendesk opens no ticket and nobody is acknowledged,
-// while a live message during the import is handled as usual.
+// while a live message during the import is handled as usual. With
+// `connectors.zendesk.history: solved-tickets`, Zendesk gets one solved ticket per past
+// conversation instead, imported exactly once through a lost answer and a SIGKILL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubSpotSandbox } from '../../sandbox/hubspot.js';
 import { SalesforceSandbox } from '../../sandbox/salesforce.js';
@@ -130,6 +132,88 @@ describe('coexistence history import end to end', () => {
 
     // Zendesk: only the live customer's ticket; WhatsApp: only the live customer's acknowledgement.
     expect(zendesk.state.tickets).toHaveLength(1);
+    expect(whatsapp.state.sent.map((s) => s.to)).toEqual(['+447700900777']);
+  });
+});
+
+describe('coexistence history import into Zendesk as solved tickets', () => {
+  const zendesk = new ZendeskSandbox({ requestsPerMinute: 700 });
+  const whatsapp = new WhatsAppSandbox();
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    const zendeskUrl = await zendesk.start();
+    const graphUrl = await whatsapp.start();
+    ({ service } = await serviceWith(({ config, port }) => ({
+      ...config,
+      whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl },
+      connectors: {
+        // Acknowledgements are on: an imported ticket must not send one.
+        zendesk: {
+          enabled: true,
+          baseUrl: zendeskUrl,
+          ...zendesk.credentials,
+          publicUrl: `http://127.0.0.1:${port}`,
+          autoAcknowledge: { enabled: true },
+          history: 'solved-tickets',
+          // Long enough for every chunk to be delivered before the first import runs.
+          historySettleMs: 20_000,
+          settleMs: 0,
+          rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 },
+        },
+      },
+    })));
+    await service.start();
+  });
+
+  afterAll(async () => {
+    if (process.env['DEBUG_E2E']) console.log(service.output.slice(-6000));
+    await service.kill('SIGTERM');
+    await Promise.all([zendesk.stop(), whatsapp.stop()]);
+  });
+
+  const imported = () => zendesk.state.tickets.filter((t) => t.external_id?.startsWith('wa-history:'));
+
+  it('imports one solved ticket per past conversation, every message once as a comment with its time and author, through a lost answer and a SIGKILL', { timeout: 240_000 }, async () => {
+    const onboardedAt = Math.floor(Date.now() / 1000);
+    const past = pastChats(onboardedAt);
+    const bodies = shuffled(historyWebhooks(past, business, { chunkSize: 5, onboardedAt }));
+    // The first import's answer is lost after Zendesk did the work.
+    zendesk.loseAnswers(1, '/imports/tickets', 'POST');
+    for (const body of bodies) await service.deliver(body);
+    await service.deliver(textWebhook({ from: '447700900777', id: 'wamid.LIVE.2', timestamp: onboardedAt, body: 'Is anyone there today?', name: 'Live Customer' }));
+    await waitFor(() => imported().length >= 3, 120_000, 'the import under way');
+    await service.kill('SIGKILL');
+    await service.start();
+    await waitFor(() => imported().length >= CUSTOMERS.length * CONVERSATIONS, 120_000, 'every past conversation imported');
+    await waitFor(async () => await outboxSettled(service, 'zendesk'), 60_000, 'the outbox drained');
+
+    const tickets = imported();
+    expect(tickets).toHaveLength(CUSTOMERS.length * CONVERSATIONS);
+    expect(new Set(tickets.map((t) => t.external_id)).size).toBe(tickets.length);
+    const comments = tickets.flatMap((t) => t.comments);
+    expect(comments.map((c) => c.body).sort()).toEqual(past.map((m) => m.text).sort());
+    const integrationUser = 1;
+    for (const ticket of tickets) {
+      expect(ticket.status).toBe('solved');
+      expect(ticket.tags).not.toContain('whatsapp');
+      expect(ticket.comments.every((c) => c.via.channel === 'import')).toBe(true);
+      const times = ticket.comments.map((c) => Date.parse(c.created_at));
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(ticket.created_at).toBe(ticket.comments[0]!.created_at);
+      expect(ticket.solved_at).toBe(ticket.comments.at(-1)!.created_at);
+      // One customer per ticket: its requester.
+      expect(new Set(ticket.comments.filter((c) => c.author_id !== integrationUser).map((c) => c.author_id))).toEqual(new Set([ticket.requester_id]));
+    }
+    for (const m of past) {
+      const comment = comments.find((c) => c.body === m.text)!;
+      expect(Date.parse(comment.created_at)).toBe(m.timestamp * 1000);
+      expect(comment.author_id === integrationUser).toBe(m.fromBusiness);
+    }
+    // The import whose answer was lost was found again, not repeated.
+    expect(service.output).toContain('adopted a history ticket an earlier attempt imported');
+    // The live customer still got a live ticket and the only acknowledgement.
+    expect(zendesk.state.tickets.filter((t) => t.external_id?.startsWith('wa-history:') !== true)).toHaveLength(1);
     expect(whatsapp.state.sent.map((s) => s.to)).toEqual(['+447700900777']);
   });
 });

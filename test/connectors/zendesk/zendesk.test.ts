@@ -352,6 +352,120 @@ describe('Zendesk connector', () => {
     });
   });
 
+  describe('history (the business app\'s past)', () => {
+    const past = (id: string, arrivalSeq: number, text: string, sentAt: number, direction: 'inbound' | 'outbound' = 'inbound'): ThreadMessage => ({ ...line(id, arrivalSeq, text, { direction, history: true }), sentAt });
+    const importOp = (messageId: string, arrivalSeq: number, attempts = 1) => op(KIND.historyImport, { messageId, contactId: 'c1', threadId: 't-1', arrivalSeq, customerName: 'Sheena Nelson' }, attempts);
+    const T0 = Date.parse('2026-06-01T09:00:00Z');
+
+    it('imports a past conversation as one solved ticket: comments in the customer\'s order, original times, customer or business as author; later operations cost nothing', async () => {
+      let imported: any;
+      nock(ZD, { reqheaders: { authorization: AUTH } })
+        .get(`${API}/users/me.json`)
+        .reply(200, { user: { id: 7, role: 'admin' } })
+        .post(`${API}/imports/tickets.json`, (b) => ((imported = b.ticket), true))
+        .reply(201, { ticket: { id: 5100, status: 'solved', requester_id: 501 } });
+      // Arrived out of order (chunks are shuffled); a live message in the same thread stays off the import.
+      const context = threadContext([
+        past('h2', 1, 'We have it in blue', T0 + 60_000, 'outbound'),
+        past('h1', 2, 'Is it in stock?', T0),
+        line('live', 3, 'Is my order shipped?', { sentAt: T0 + 86_400_000 }),
+        past('h3', 4, 'Great, thanks', T0 + 120_000),
+      ]);
+      const connector = connectorWith({ history: 'solved-tickets', tags: ['vip'] });
+      const [outcome] = await connector.execute([importOp('h2', 1)], context);
+      expect(outcome).toEqual({ ok: true, result: { zendeskTicketIds: [5100] } });
+      expect(imported).toMatchObject({
+        status: 'solved',
+        requester_id: 501,
+        external_id: 'wa-history:t-1',
+        created_at: '2026-06-01T09:00:00.000Z',
+        solved_at: '2026-06-01T09:02:00.000Z',
+        tags: ['whatsapp_history', 'vip'],
+      });
+      // Not tagged `whatsapp`: the reply trigger must never fire on an imported ticket.
+      expect(imported.tags).not.toContain('whatsapp');
+      expect(imported.comments).toEqual([
+        { author_id: 501, body: 'Is it in stock?', public: true, created_at: '2026-06-01T09:00:00.000Z' },
+        { author_id: 7, body: 'We have it in blue', public: true, created_at: '2026-06-01T09:01:00.000Z' },
+        { author_id: 501, body: 'Great, thanks', public: true, created_at: '2026-06-01T09:02:00.000Z' },
+      ]);
+      // The other messages' operations find them imported: no request (nock would refuse it).
+      expect(await connector.execute([importOp('h1', 2), importOp('h3', 4)], context)).toEqual([
+        { ok: true, result: { zendeskTicketIds: [5100] } },
+        { ok: true, result: { zendeskTicketIds: [5100] } },
+      ]);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('after a lost answer, finds the imported ticket by its external id instead of importing it twice', async () => {
+      let imports = 0;
+      nock(ZD)
+        .get(`${API}/users/me.json`)
+        .reply(200, { user: { id: 7, role: 'admin' } })
+        .post(`${API}/imports/tickets.json`, () => (imports++, true))
+        .replyWithError({ code: 'ECONNRESET', message: 'socket hang up' })
+        .get(`${API}/tickets.json`)
+        .query((q) => q['external_id'] === 'wa-history:t-1')
+        .reply(200, { tickets: [{ id: 5200, status: 'solved' }] });
+      const context = threadContext([past('h1', 1, 'Is it in stock?', T0), past('h2', 2, 'Thanks', T0 + 1000)]);
+      const connector = connectorWith({ history: 'solved-tickets' });
+      const [first] = await connector.execute([importOp('h1', 1)], context);
+      expect(first).toMatchObject({ ok: false });
+      expect(first?.ok === false && first.error.retryable).toBe(true);
+      const [retried] = await connector.execute([importOp('h1', 1, 2)], context);
+      expect(retried).toEqual({ ok: true, result: { zendeskTicketIds: [5200] } });
+      expect(imports).toBe(1);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('past messages stored after their conversation was imported go into a follow-on solved ticket, and a long conversation is split at the comment limit', async () => {
+      const tickets: any[] = [];
+      nock(ZD)
+        .get(`${API}/users/me.json`)
+        .reply(200, { user: { id: 7, role: 'admin' } })
+        .post(`${API}/imports/tickets.json`, (b) => (tickets.push(b.ticket), true))
+        .times(3)
+        .reply(201, () => ({ ticket: { id: 5300 + tickets.length } }));
+      const messages = [past('h1', 1, 'one', T0), past('h2', 2, 'two', T0 + 1000), past('h3', 3, 'three', T0 + 2000)];
+      const context = threadContext(messages);
+      const connector = connectorWith({ history: 'solved-tickets', historyCommentsPerTicket: 2 });
+      expect(await connector.execute([importOp('h1', 1)], context)).toEqual([{ ok: true, result: { zendeskTicketIds: [5301] } }]);
+      expect(await connector.execute([importOp('h3', 3)], context)).toEqual([{ ok: true, result: { zendeskTicketIds: [5301, 5302] } }]);
+      messages.push(past('h0', 4, 'zero', T0 - 1000));
+      expect(await connector.execute([importOp('h0', 4)], context)).toEqual([{ ok: true, result: { zendeskTicketIds: [5301, 5302, 5303] } }]);
+      expect(tickets.map((t) => [t.external_id, t.comments.map((c: any) => c.body)])).toEqual([
+        ['wa-history:t-1', ['one', 'two']],
+        ['wa-history:t-1:after:2', ['three']],
+        ['wa-history:t-1:after:3', ['zero']],
+      ]);
+      expect(tickets[1].subject).toMatch(/history, continued/);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('an agent\'s token refused by the import fails the history operation only (no credential pause), and the next ones make no call for a minute', async () => {
+      nock(ZD)
+        .get(`${API}/users/me.json`)
+        .reply(200, { user: { id: 7, role: 'agent' } })
+        .post(`${API}/imports/tickets.json`)
+        .reply(403, { error: 'Forbidden', description: 'You do not have access to this page' });
+      const context = threadContext([past('h1', 1, 'one', T0)]);
+      context.threads.set('t-2', [{ ...past('h2', 2, 'two', T0), id: 'h2' }]);
+      const connector = connectorWith({ history: 'solved-tickets' });
+      const [refused] = await connector.execute([importOp('h1', 1)], context);
+      expect(refused).toMatchObject({ ok: false, error: { name: 'VendorError', retryable: false } });
+      expect(refused?.ok === false && refused.error.message).toMatch(/for admins.*history: none/);
+      // Another conversation: no request (nock would refuse it).
+      const [next] = await connector.execute([op(KIND.historyImport, { messageId: 'h2', contactId: 'c1', threadId: 't-2', arrivalSeq: 2, customerName: 'Sheena Nelson' })], context);
+      expect(next).toMatchObject({ ok: false, error: { name: 'VendorError' } });
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('a live comment leaves the thread\'s past messages out', () => {
+      const run = nextCommentRun([past('h1', 1, 'old', 1), line('m2', 2, 'new')], -1);
+      expect(run?.messages.map((m) => m.id)).toEqual(['m2']);
+    });
+  });
+
   describe('agent replies', () => {
     it("reads the ticket's new public agent comments and hands them to WhatsApp with their files; the customer's and our own are never sent", async () => {
       const dir = tempDir();
