@@ -178,7 +178,7 @@ export async function viewOperations(db: Db, rows: readonly OutboxRow[]): Promis
 }
 
 export interface OperationFilter {
-  /** `waiting`: pending operations that failed before or wait behind another. */
+  /** `waiting`: pending operations that failed before, are not due yet, or wait behind another of their key. */
   readonly state: 'dead' | 'pending' | 'waiting' | 'discarded';
   readonly connector?: string;
   readonly limit: number;
@@ -188,7 +188,19 @@ export interface OperationFilter {
 export async function listOperationViews(db: Db, filter: OperationFilter): Promise<OperationView[]> {
   let query = db.selectFrom('outbox').selectAll().limit(filter.limit);
   if (filter.connector) query = query.where('connector', '=', filter.connector);
-  if (filter.state === 'waiting') query = query.where('state', '=', 'pending').where((eb) => eb.or([eb('attempts', '>', 0), eb('run_at', '>', Date.now())])).orderBy('id');
+  if (filter.state === 'waiting') {
+    // Failed before, not due yet, or not its key's head (so behind another): the key row is read by its primary key.
+    query = query
+      .where('state', '=', 'pending')
+      .where((eb) =>
+        eb.or([
+          eb('attempts', '>', 0),
+          eb('run_at', '>', Date.now()),
+          eb.not(eb.exists(eb.selectFrom('outbox_keys as k').select('k.head_id').whereRef('k.connector', '=', 'outbox.connector').whereRef('k.ordering_key', '=', 'outbox.ordering_key').whereRef('k.head_id', '=', 'outbox.id'))),
+        ]),
+      )
+      .orderBy('id');
+  }
   else query = query.where('state', '=', filter.state).orderBy('id', filter.state === 'pending' ? 'asc' : 'desc');
   return viewOperations(db, await query.execute());
 }
