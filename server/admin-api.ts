@@ -202,7 +202,7 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
       res.sendFile(file);
     });
   }
-  // The dashboard: three static files, nothing from elsewhere, no inline script.
+  // The dashboard: its own static files, nothing from elsewhere, no inline script.
   router.use(express.static(DASHBOARD_DIR, { index: 'index.html', setHeaders: (res) => { pageHeaders(res); res.setHeader('cache-control', 'no-store'); } }));
   return router;
 }
