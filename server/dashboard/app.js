@@ -83,7 +83,9 @@ function confirmChange({ title, text, confirm = 'Confirm', note = false }) {
 async function refresh(background = false) {
   const get = (path) => api('GET', path, undefined, background);
   const [status, dead, waiting, discarded, activity, alerts, scopes, sessions, health, charts] = await Promise.all([
-    get('/status'), get('/operations?state=dead'), get('/operations?state=waiting'), get('/operations?state=discarded'), get('/activity'), get(`/alerts${state.showResolved ? '?include=resolved' : ''}`), get('/scopes'), get('/sessions'), get('/connectors/health'), get('/charts'),
+    get('/status'), get('/operations?state=dead'), get('/operations?state=waiting'), get('/operations?state=discarded'), get('/activity'), get(`/alerts${state.showResolved ? '?include=resolved' : ''}`), get('/scopes'), get('/sessions'), get('/connectors/health'),
+    // The charts' reads are the heaviest: only while the overview shows them.
+    $('#overview').hidden ? null : get('/charts'),
   ]);
   fill('#health', health.connectors, (row, h) => {
     cell(row, h.connector, h.degraded ? 'critical' : '');
@@ -126,8 +128,10 @@ async function refresh(background = false) {
   });
   showDead(dead.operations, discarded.operations);
   showWaiting(waiting.operations);
-  state.lastCharts = charts;
-  showCharts(charts);
+  if (charts) {
+    state.lastCharts = charts;
+    showCharts(charts);
+  }
   fill('#activity-table', activity.messages, (row, m) => { cell(row, when(m.sentAt)); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); }, 'no messages yet');
   showAlerts(alerts.alerts);
   await showHistory(get);
@@ -396,7 +400,9 @@ function showPage() {
     if (row) { row.classList.add('target'); row.scrollIntoView({ block: 'center' }); }
     else say(`operation #${target} is not in this list (any more)`);
   }
-  if (page === 'overview' && state.lastCharts) showCharts(state.lastCharts);
+  if (page === 'overview' && !$('#dashboard').hidden) {
+    api('GET', '/charts').then((charts) => { state.lastCharts = charts; showCharts(charts); }).catch((e) => say(e.message));
+  }
 }
 
 function showSignIn(reason) {
