@@ -476,6 +476,7 @@ $('#password').addEventListener('submit', async (event) => {
 });
 $('#trace-form').addEventListener('submit', (event) => {
   event.preventDefault();
+  $('#trace-summary').textContent = 'Searching…';
   searchTrace(new FormData(event.target).get('q')).catch((e) => say(e.message));
 });
 $('#audit-search').addEventListener('submit', (event) => { event.preventDefault(); searchAudit().catch((e) => say(e.message)); });

@@ -108,7 +108,7 @@ describe('admin dashboard in Chromium', () => {
     await page.fill('#password input[name=newPassword]', 'olga has a new password');
     await page.fill('#password input[name=code]', people.olga.recoveryCodes[0]!);
     await page.click('#password button[type=submit]');
-    await waitFor(async () => (await page.textContent('#message')) === 'password changed', 5000, 'the change confirmed on the page');
+    await waitFor(async () => (await page.textContent('#message')) === 'password changed', 20_000, 'the change confirmed on the page');
     await expect(page.inputValue('#password input[name=newPassword]')).resolves.toBe('');
   });
 

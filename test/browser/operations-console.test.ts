@@ -162,7 +162,7 @@ describe('operations console in Chromium', () => {
     await page.screenshot({ path: screenshotPath('waiting-link-to-dead') });
   });
 
-  it('traces a customer by number and by name: each message at each connector, with reason and vendor record; the search is audited masked', { timeout: 60_000 }, async () => {
+  it('traces a customer by number and by name: each message at each connector, with reason and vendor record; the search is audited masked', { timeout: 120_000 }, async () => {
     const { page } = await signInToDashboard(browser, service.baseUrl, { name: 'ada', code: totpCode(people.ada), viewport: { width: 1300, height: 900 } });
     await page.click('#nav a[href="#trace"]');
     await page.fill('#trace-form input[name=q]', '+44 7700 900555');
@@ -180,7 +180,8 @@ describe('operations console in Chromium', () => {
     await page.screenshot({ path: screenshotPath('message-trace') });
     await page.fill('#trace-form input[name=q]', 'grace');
     await page.click('#trace-form button[type=submit]');
-    await waitFor(async () => /1 customer/.test((await page.textContent('#trace-summary')) ?? ''), 10_000, 'the name search');
+    // The summary reads "Searching…" from the click until the answer comes.
+    await waitFor(async () => /1 customer/.test((await page.textContent('#trace-summary')) ?? ''), 20_000, 'the name search');
     const searches = await audited('trace.search');
     expect(searches.map((r) => [r.actor, r.target])).toEqual([['user:ada', 'name (5 characters)'], ['user:ada', 'phone +44********55']]);
     // The trace links a waiting operation to its row.
