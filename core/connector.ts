@@ -192,7 +192,19 @@ export interface Connector {
    * scopes are there, and from `wa-crm-sync setup <id>`. Returns what it did, in words.
    */
   setup?(context: ExecutionContext): Promise<string[]>;
+  /**
+   * How a person opens a vendor record this connector keeps as a ref (`getRef` kind and the
+   * vendor's id), for the console; undefined for refs that are bookkeeping (a cursor, a time
+   * stamp), not records. Without it the console lists every ref by kind and id, with no link.
+   */
+  describeRecord?(kind: string, externalId: string): VendorRecordLink | undefined;
   close?(): Promise<void>;
+}
+
+/** A vendor record as the console shows it: what it is, and its page in the vendor's app when known. */
+export interface VendorRecordLink {
+  readonly label: string;
+  readonly url?: string;
 }
 
 /** What a connector module exports; the registry maps ids to these. */

@@ -1,6 +1,7 @@
 // The admin API under /admin/api: authorised people and automation only. Every request carries
 // an API token (`Authorization: Bearer wacs_…`) scoped to a role; every route names the role it
 // needs; a refused call gets 401 or 403 and is written to the audit trail, like every change.
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { historyProgress } from '../core/history-progress.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -10,9 +11,8 @@ import { csrfMatches, listSessions, openSession, revokeSession, revokeSessionsOf
 import type { AlertDraft, Alerts } from '../core/security/alerts.js';
 import { EventWindow } from '../core/security/event-window.js';
 import { newDeviceAlert, signInFailuresAlert } from '../core/security/signals.js';
-import { maskIdentifier, maskUsername } from '../core/model/identity.js';
 import type { Logger } from '../core/logger.js';
-import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
+import { outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
 import { openAlerts } from '../core/security/alerts.js';
 import { alertRoutes } from './admin/alerts.js';
 import { connectorRoutes } from './admin/connectors.js';
@@ -21,7 +21,10 @@ import { listAudit, recordAudit, type AuditEntry, type AuditKey } from '../core/
 import { RefusalAudit } from '../core/security/refusal-audit.js';
 import type { Store } from '../core/store/store.js';
 import type { ConnectorReadiness } from './app.js';
-import type { ScopeReport } from '../core/connector.js';
+import type { ScopeReport, VendorRecordLink } from '../core/connector.js';
+import { customerLabel } from './admin/customers.js';
+import { operationRoutes } from './admin/operations.js';
+import { traceRoutes } from './admin/trace.js';
 
 export interface AdminApiDependencies {
   readonly store: Store;
@@ -43,6 +46,8 @@ export interface AdminApiDependencies {
   allowIps(): readonly string[];
   /** A connector's pause state changed: its dispatch should look at it now. */
   pauseChanged(connector: string): void;
+  /** A connector's words and link for one of its vendor refs (Connector.describeRecord); undefined for refs that are not records. */
+  describeRecord(connector: string, kind: string, externalId: string): VendorRecordLink | undefined;
   /** Each running connector's latest scope check. */
   scopeReports(): Array<{ connector: string; at: number; ok: boolean; report: ScopeReport | null; reason?: string }>;
 }
@@ -65,6 +70,10 @@ export const ADMIN_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'delete'; pa
   { method: 'post', path: '/connectors/:id/pause', role: 'operator' },
   { method: 'post', path: '/connectors/:id/resume', role: 'operator' },
   { method: 'post', path: '/operations/replay', role: 'operator' },
+  { method: 'get', path: '/operations/:id', role: 'viewer' },
+  { method: 'post', path: '/operations/discard', role: 'operator' },
+  { method: 'get', path: '/trace', role: 'viewer' },
+  { method: 'get', path: '/charts', role: 'viewer' },
   { method: 'get', path: '/audit', role: 'admin' },
   { method: 'get', path: '/users', role: 'admin' },
   { method: 'get', path: '/tokens', role: 'admin' },
@@ -185,20 +194,32 @@ export function adminRoutes(deps: AdminApiDependencies): express.Router {
     res.json({ signedOut: true });
   });
   router.use('/api', adminApi(deps, refusals));
-  // The dashboard: three static files, nothing from elsewhere, no inline script.
-  router.use(
-    express.static(DASHBOARD_DIR, {
-      index: 'index.html',
-      setHeaders: (res) => {
-        res.setHeader('content-security-policy', "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
-        res.setHeader('x-content-type-options', 'nosniff');
-        res.setHeader('referrer-policy', 'no-referrer');
-        res.setHeader('cache-control', 'no-store');
-      },
-    }),
-  );
+  // The charting library, from node_modules through this origin: the page loads nothing from elsewhere.
+  for (const [name, file] of Object.entries(CHART_LIBRARY)) {
+    router.get(`/vendor/${name}`, (_req: Request, res: Response) => {
+      pageHeaders(res);
+      res.setHeader('cache-control', 'public, max-age=86400');
+      res.sendFile(file);
+    });
+  }
+  // The dashboard: its own static files, nothing from elsewhere, no inline script.
+  router.use(express.static(DASHBOARD_DIR, { index: 'index.html', setHeaders: (res) => { pageHeaders(res); res.setHeader('cache-control', 'no-store'); } }));
   return router;
 }
+
+/** What every file of the console is sent with: the strict CSP (this origin only, no inline script or style). */
+function pageHeaders(res: Response): void {
+  res.setHeader('content-security-policy', "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+  res.setHeader('x-content-type-options', 'nosniff');
+  res.setHeader('referrer-policy', 'no-referrer');
+}
+
+/** uPlot (https://github.com/leeoniya/uPlot): small, no dependencies, draws on a canvas and sets no inline style attributes. */
+const requireFromHere = createRequire(import.meta.url);
+const CHART_LIBRARY: Readonly<Record<string, string>> = {
+  'uPlot.iife.min.js': requireFromHere.resolve('uplot/dist/uPlot.iife.min.js'),
+  'uPlot.min.css': requireFromHere.resolve('uplot/dist/uPlot.min.css'),
+};
 
 /** server/dashboard in the project, whether this runs from server/ (tsx) or dist/server/. */
 const DASHBOARD_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../server/dashboard/' : './dashboard/', import.meta.url));
@@ -279,13 +300,7 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
       .limit(50)
       .execute();
     // Customers' numbers (or, when WhatsApp withholds them, BSUIDs) in full only for admins; never message texts here.
-    const full = roleAllows(caller.role, 'admin');
-    const customer = (r: { wa_id: string | null; bsuid: string | null; username: string | null }) => {
-      const id = r.wa_id ?? r.bsuid ?? '';
-      const handle = r.username ? ` @${full ? r.username : maskUsername(r.username).slice(1)}` : '';
-      return `${full ? id : maskIdentifier(id)}${handle}`;
-    };
-    res.json({ messages: rows.map((r) => ({ id: r.id, direction: r.direction, type: r.type, sentAt: r.sent_at, status: r.status, customer: customer(r) })) });
+    res.json({ messages: rows.map((r) => ({ id: r.id, direction: r.direction, type: r.type, sentAt: r.sent_at, status: r.status, customer: customerLabel(r, caller.role) })) });
   });
   route('get', '/status', async (_req, res) => {
     // The pause as stored, at once: dispatchers notice it on their next turn.
@@ -295,13 +310,6 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
     );
     res.json({ connectors, outbox: await outboxDepth(deps.store.db), openAlerts: (await openAlerts(deps.store.db)).length });
   });
-  route('get', '/operations', async (req, res) => {
-    const state = req.query['state'] === 'pending' ? 'pending' : 'dead';
-    const connector = typeof req.query['connector'] === 'string' ? req.query['connector'] : undefined;
-    const operations = await listOperations(deps.store.db, { state, ...(connector ? { connector } : {}), limit: 200 });
-    // The payloads can hold personal data: the list shows what an operator acts on.
-    res.json({ operations: operations.map((op) => ({ id: op.id, connector: op.connector, kind: op.kind, attempts: op.attempts, lastError: op.lastError, createdAt: op.createdAt })) });
-  });
   route('get', '/scopes', async (_req, res) => {
     res.json({ scopes: deps.scopeReports() });
   });
@@ -310,6 +318,9 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
     res.json(await historyProgress(deps.store.db));
   });
   alertRoutes(route, deps);
+  const operationDeps = { store: deps.store, audit, describeRecord: (connector: string, kind: string, externalId: string) => deps.describeRecord(connector, kind, externalId) };
+  operationRoutes(route, operationDeps);
+  traceRoutes(route, { ...operationDeps, connectors: () => deps.connectorStates().map((c) => c.connector) });
   connectorRoutes(route, { store: deps.store, connectorStates: () => deps.connectorStates(), audit, wake: (id) => deps.pauseChanged(id) });
   for (const action of ['pause', 'resume'] as const) {
     route('post', `/connectors/:id/${action}`, async (req, res, caller) => {

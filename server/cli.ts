@@ -1,4 +1,4 @@
-// The `wa-crm-sync` command line: start, config check, status, replay, scopes.
+// The `wa-crm-sync` command line: start, config check, status, replay, discard, scopes.
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -13,6 +13,7 @@ import type { Config } from '../core/config/schema.js';
 import { ConfigError, errorMessage } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
+import { discardDeadOperations } from '../core/outbox/inspect.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
@@ -510,6 +511,26 @@ export function buildCli(): Command {
         const count = await replayDeadOperations(store.db, { ...(options.id ? { ids: options.id } : {}), ...(options.connector ? { connector: options.connector } : {}) }, Date.now());
         await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'replay.operations', target: options.connector ?? (options.id ? options.id.join(',') : 'all dead'), detail: { operations: count } });
         console.log(`${count} dead operations queued again`);
+      });
+    });
+
+  program
+    .command('discard')
+    .description('mark dead operations as not to be sent (kept with their last error; a replay leaves them)')
+    .addOption(configOption())
+    .requiredOption('--id <ids...>', 'dead operation ids', (v, prev: number[] = []) => [...prev, ...v.split(',').map(Number)])
+    .action(async (options: { config?: string; id: number[] }) => {
+      await withStore(options, async (store) => {
+        if (options.id.some((n) => !Number.isSafeInteger(n) || n <= 0)) {
+          console.error('operation ids are whole numbers (wa-crm-sync replay without options lists the dead ones)');
+          process.exitCode = 2;
+          return;
+        }
+        const discarded = await discardDeadOperations(store.db, options.id, Date.now());
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'discard.operations', target: options.id.join(','), detail: { discarded: discarded.length, ids: discarded } });
+        const missed = options.id.filter((id) => !discarded.includes(id));
+        console.log(`${discarded.length} dead operation${discarded.length === 1 ? '' : 's'} discarded${missed.length > 0 ? `; not dead, left as they are: ${missed.join(', ')}` : ''}`);
+        if (discarded.length === 0) process.exitCode = 1;
       });
     });
 

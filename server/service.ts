@@ -19,6 +19,7 @@ import { Metrics } from '../core/metrics.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { connectorHealth } from '../core/outbox/health.js';
+import { sampleQueues } from '../core/outbox/charts.js';
 import { openStore, type Store } from '../core/store/store.js';
 import { openS3Media } from '../core/media-s3.js';
 import { shareMedia, shareMediaThroughStore } from '../core/media-store.js';
@@ -52,6 +53,8 @@ const HTTP_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxCon
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
 /** How often bursts that are over (bad signatures, failed sign-ins) get their alerts resolved: one indexed query. */
 const QUIET_ALERTS_INTERVAL_MS = 5_000;
+/** How often the console's queue charts get a sample (one row per connector and minute, whichever instance writes first). */
+const QUEUE_SAMPLE_INTERVAL_MS = 60_000;
 /** Of the shutdown time, what is kept back for handing operations back and closing the store. */
 const SHUTDOWN_RESERVE_MS = 1000;
 /** Longest wait for the last log lines to reach their reader before the process exits. */
@@ -194,6 +197,8 @@ export class Service {
     service.#timers.push(setInterval(() => void service.#housekeeping(), HOUSEKEEPING_INTERVAL_MS).unref());
     void service.#housekeeping();
     service.#timers.push(setInterval(() => void service.#resolveQuietAlerts(), QUIET_ALERTS_INTERVAL_MS).unref());
+    service.#timers.push(setInterval(() => void service.#sampleQueues(), QUEUE_SAMPLE_INTERVAL_MS).unref());
+    void service.#sampleQueues();
     const port = options.port ?? config.server.port;
     try {
       await service.#listen(port, config.server.host);
@@ -371,6 +376,11 @@ export class Service {
         alert: (draft) => this.alerts.report(this.store.db, draft),
         alerts: this.alerts,
         pauseChanged: (id) => this.#dispatchers.get(id)?.pauseChanged(),
+        describeRecord: (connector, kind, externalId) => {
+          const found = this.#connectors.get(connector)?.connector;
+          if (!found) return undefined;
+          return found.describeRecord ? found.describeRecord(kind, externalId) : { label: `${kind} ${externalId}` };
+        },
         scopeReports: () =>
           [...this.#dispatchers.entries()].flatMap(([connector, d]) => {
             const last = d.lastScopeCheck;
@@ -419,6 +429,15 @@ export class Service {
    * Takes a scheduled backup when the last good one is older than backup.everyHours, and purges
    * message texts older than retention.messageBodyDays. Failures are logged and tried again later.
    */
+  /** The console's queue depth, oldest age and error rate over time: the outbox keeps only the present. */
+  async #sampleQueues(): Promise<void> {
+    try {
+      await sampleQueues(this.store.db, [...this.#connectors.keys()]);
+    } catch (error) {
+      this.log.warn({ err: errorMessage(error) }, 'queue sample not taken; the charts miss this minute');
+    }
+  }
+
   async #housekeeping(): Promise<void> {
     const { backup, retention } = this.config;
     const now = Date.now();

@@ -10,7 +10,7 @@ import type { SimplePublicObject, SimplePublicUpsertObject } from '@hubspot/api-
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
 import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/Filter.js';
 import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/AssociationSpec.js';
-import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
+import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { DeferredError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { isKnownTimeZone } from '../../core/day.js';
@@ -84,6 +84,8 @@ export class HubSpotConnector implements Connector {
   readonly #settings: HubSpotSettings;
   /** The account's time zone (setup reads it): HubSpot's daily limit resets at its midnight. */
   #accountTimeZone: string | undefined;
+  /** The account's id and app domain (from the same account details), for links to its records. */
+  #portal: { id: number; uiDomain: string } | undefined;
   /**
    * How messages are keyed: `upsert` on the message-id property where HubSpot keeps it unique,
    * `create` (inline association, found again by search) where it does not. Setup decides;
@@ -272,6 +274,19 @@ export class HubSpotConnector implements Connector {
   }
 
   /**
+   * Contacts open on their record page, `https://{uiDomain}/contacts/{portalId}/record/0-1/{id}`
+   * (0-1: the contacts object), with the account's id and domain from its details:
+   * https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
+   * Communications and notes have no page of their own: they show on the contact's timeline.
+   */
+  describeRecord(kind: string, externalId: string): VendorRecordLink | undefined {
+    if (kind === REF.contact) return { label: `contact ${externalId}`, ...(this.#portal ? { url: `https://${this.#portal.uiDomain}/contacts/${this.#portal.id}/record/0-1/${encodeURIComponent(externalId)}` } : {}) };
+    if (kind === REF.communication) return { label: `communication ${externalId}` };
+    if (kind === REF.mediaNote) return { label: `note ${externalId}` };
+    return undefined;
+  }
+
+  /**
    * HubSpot resets the daily limit at midnight in the account's time zone, not UTC:
    * https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
    * read from the account details:
@@ -279,8 +294,9 @@ export class HubSpotConnector implements Connector {
    */
   async #readAccountTimeZone(context: ExecutionContext): Promise<void> {
     const response = await this.#api.call(context, 'reading the account details', (c) => c.apiRequest({ method: 'GET', path: '/account-info/v3/details' }));
-    const body = (await response.json().catch(() => ({}))) as { timeZone?: unknown };
+    const body = (await response.json().catch(() => ({}))) as { timeZone?: unknown; portalId?: unknown; uiDomain?: unknown };
     if (!response.ok) throw new VendorError('hubspot', `reading the account details: HTTP ${response.status}`, { status: response.status, retryable: response.status === 429 || response.status >= 500 });
+    if (typeof body.portalId === 'number') this.#portal = { id: body.portalId, uiDomain: typeof body.uiDomain === 'string' && /^[a-z0-9.-]+$/i.test(body.uiDomain) ? body.uiDomain : 'app.hubspot.com' };
     const zone = typeof body.timeZone === 'string' ? body.timeZone : '';
     if (!isKnownTimeZone(zone)) {
       context.log.warn({ timeZone: zone }, 'HubSpot gave an account time zone this system does not know; counting the daily limit by UTC days');

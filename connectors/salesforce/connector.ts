@@ -3,7 +3,7 @@
 // upsert on an external id. A burst costs few calls: records go in sObject Collections of 200,
 // and a thread's Task is rewritten once for all messages that arrived before it was written.
 import type { DescribeSObjectResult } from 'jsforce';
-import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome } from '../../core/connector.js';
+import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { lateArrivals } from '../../core/model/late.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
@@ -91,6 +91,17 @@ export class SalesforceConnector implements Connector {
     this.#settings = settings;
     this.tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
     this.#api = new SalesforceApi(settings);
+  }
+
+  /**
+   * Records open on their Lightning record page, `/lightning/r/{objectApiName}/{recordId}/view`
+   * (the standard__recordPage URL format):
+   * https://developer.salesforce.com/docs/atlas.en-us.220.0.lightning.meta/lightning/components_navigation_page_definitions.htm
+   */
+  describeRecord(kind: string, externalId: string): VendorRecordLink | undefined {
+    const object = kind === REF.person ? this.#settings.target : kind === REF.task ? 'Task' : undefined;
+    if (!object || !this.#settings.instanceUrl) return object ? { label: `${object} ${externalId}` } : undefined;
+    return { label: `${object} ${externalId}`, url: `${this.#settings.instanceUrl.replace(/\/$/, '')}/lightning/r/${object}/${encodeURIComponent(externalId)}/view` };
   }
 
   plan(change: ModelChange) {

@@ -3,7 +3,7 @@
 // WhatsApp through the outbox. A burst costs few calls: messages not yet on the ticket are
 // written together, one update for all that arrived before it.
 import { createHash } from 'node:crypto';
-import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
+import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { CredentialError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
@@ -159,6 +159,17 @@ export class ZendeskConnector implements Connector {
   readonly #api: ZendeskApi;
   readonly #mediaDir: string;
   #integrationUserId: number | undefined;
+
+  /**
+   * Tickets and users open in the agent interface, under the account's own address:
+   * https://support.zendesk.com/hc/en-us/articles/4408882039450-Managing-your-tickets
+   */
+  describeRecord(kind: string, externalId: string): VendorRecordLink | undefined {
+    const base = this.#settings.baseUrl ? this.#settings.baseUrl.replace(/\/$/, '') : `https://${this.#settings.subdomain}.zendesk.com`;
+    if (kind === REF.ticket) return { label: `ticket #${externalId}`, url: `${base}/agent/tickets/${encodeURIComponent(externalId)}` };
+    if (kind === REF.user) return { label: `user ${externalId}`, url: `${base}/agent/users/${encodeURIComponent(externalId)}` };
+    return undefined;
+  }
 
   constructor(
     readonly metadata: ConnectorMetadata,

@@ -42,8 +42,8 @@ export const BACKUP_TABLES = [
   'history_chunks',
 ] as const satisfies ReadonlyArray<keyof Database>;
 export type BackupTable = (typeof BACKUP_TABLES)[number];
-/** Tables a backup leaves out: rate bookkeeping, state a restore derives from the other tables, and replay keys that live minutes. */
-export const UNSAVED_TABLES = ['rate_events', 'outbox_keys', 'webhook_replays'] as const satisfies ReadonlyArray<Exclude<keyof Database, BackupTable>>;
+/** Tables a backup leaves out: rate bookkeeping, state a restore derives from the other tables, replay keys that live minutes, and the console's queue samples. */
+export const UNSAVED_TABLES = ['rate_events', 'outbox_keys', 'webhook_replays', 'queue_samples'] as const satisfies ReadonlyArray<Exclude<keyof Database, BackupTable>>;
 /** Tables whose `id` comes from a sequence on PostgreSQL: it must continue after the restored rows. */
 const SERIAL_TABLES: readonly BackupTable[] = ['webhook_deliveries', 'outbox', 'account_events', 'alerts'];
 

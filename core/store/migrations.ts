@@ -468,6 +468,26 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0015_console': {
+      // The operations console: the trace reads a customer's operations by ordering key in every
+      // state (outbox_ordering_open covers open ones only); the charts read a bounded window of
+      // settled operations and of messages by time; queue depth over time is sampled, since the
+      // outbox keeps no history of it (one row per connector and minute, whichever instance writes it).
+      async up(db: Kysely<unknown>) {
+        await db.schema.createIndex('outbox_ordering_key').on('outbox').columns(['ordering_key', 'id']).execute();
+        await db.schema.createIndex('outbox_state_updated').on('outbox').columns(['state', 'updated_at']).execute();
+        await db.schema.createIndex('messages_created').on('messages').column('created_at').execute();
+        await db.schema
+          .createTable('queue_samples')
+          .addColumn('connector', 'text', (c) => c.notNull())
+          .addColumn('at', int, (c) => c.notNull())
+          .addColumn('depth', int, (c) => c.notNull())
+          .addColumn('oldest_created_at', int)
+          .addColumn('error_rate', dialect === 'postgres' ? 'double precision' : 'real')
+          .addPrimaryKeyConstraint('queue_samples_pk', ['at', 'connector'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -94,7 +94,8 @@ export interface MediaTable {
   updated_at: number;
 }
 
-export type OperationState = 'pending' | 'in_flight' | 'done' | 'dead';
+/** `discarded`: a dead operation a person decided not to send (kept, with its last error, for the record). */
+export type OperationState = 'pending' | 'in_flight' | 'done' | 'dead' | 'discarded';
 
 export interface OutboxTable {
   id: Generated<number>;
@@ -176,6 +177,18 @@ export interface ConnectorStateTable {
   key: string;
   value: string;
   updated_at: number;
+}
+
+/** Queue depth and oldest age of one connector at one minute, for the console's charts (the outbox keeps no history of them). */
+export interface QueueSamplesTable {
+  connector: string;
+  /** The minute, as ms since the epoch. */
+  at: number;
+  /** Pending and in-flight operations. */
+  depth: number;
+  oldest_created_at: number | null;
+  /** Share of recent work that failed (see core/outbox/health.ts); null when there was none. */
+  error_rate: number | null;
 }
 
 export interface AccountEventsTable {
@@ -312,6 +325,7 @@ export interface Database {
   api_tokens: ApiTokensTable;
   admin_sessions: AdminSessionsTable;
   history_chunks: HistoryChunksTable;
+  queue_samples: QueueSamplesTable;
 }
 
 export type OutboxRow = Selectable<OutboxTable>;

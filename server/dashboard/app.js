@@ -3,9 +3,9 @@
 // address's #fragment. Changes carry the session's CSRF token, which the page asks the service
 // for (GET /admin/session), so a second tab or a restarted browser works with the same session.
 'use strict';
-const state = { csrf: '', role: 'viewer', refreshSeconds: 0, timer: undefined, showResolved: false };
+const state = { csrf: '', role: 'viewer', refreshSeconds: 0, timer: undefined, showResolved: false, charts: {} };
 const ROLES = ['viewer', 'operator', 'admin'];
-const PAGES = ['overview', 'alerts', 'connectors', 'dead', 'activity', 'account', 'admin'];
+const PAGES = ['overview', 'alerts', 'connectors', 'waiting', 'dead', 'trace', 'activity', 'account', 'admin'];
 const $ = (selector) => document.querySelector(selector);
 const allows = (needed) => ROLES.indexOf(state.role) >= ROLES.indexOf(needed);
 const say = (text) => { $('#message').textContent = text; };
@@ -82,8 +82,10 @@ function confirmChange({ title, text, confirm = 'Confirm', note = false }) {
 
 async function refresh(background = false) {
   const get = (path) => api('GET', path, undefined, background);
-  const [status, dead, activity, alerts, scopes, sessions, health] = await Promise.all([
-    get('/status'), get('/operations?state=dead'), get('/activity'), get(`/alerts${state.showResolved ? '?include=resolved' : ''}`), get('/scopes'), get('/sessions'), get('/connectors/health'),
+  const [status, dead, waiting, discarded, activity, alerts, scopes, sessions, health, charts] = await Promise.all([
+    get('/status'), get('/operations?state=dead'), get('/operations?state=waiting'), get('/operations?state=discarded'), get('/activity'), get(`/alerts${state.showResolved ? '?include=resolved' : ''}`), get('/scopes'), get('/sessions'), get('/connectors/health'),
+    // The charts' reads are the heaviest: only while the overview shows them.
+    $('#overview').hidden ? null : get('/charts'),
   ]);
   fill('#health', health.connectors, (row, h) => {
     cell(row, h.connector, h.degraded ? 'critical' : '');
@@ -100,7 +102,7 @@ async function refresh(background = false) {
       });
     } else row.insertCell();
   });
-  showOverview(status, alerts.alerts, dead.operations);
+  showOverview(status, alerts.alerts, dead.operations, waiting.operations);
   fill('#connector-table', status.connectors, (row, c) => {
     cell(row, c.connector);
     cell(row, c.state, `state-${c.state}`);
@@ -124,10 +126,12 @@ async function refresh(background = false) {
     cell(row, s.user); cell(row, s.ip); cell(row, s.device); cell(row, when(s.lastSeenAt));
     button(row, 'Revoke', () => api('DELETE', `/sessions/${encodeURIComponent(s.id)}`));
   });
-  fill('#dead-table', dead.operations, (row, op) => {
-    cell(row, op.id); cell(row, op.connector); cell(row, op.kind); cell(row, op.lastError);
-    if (allows('operator')) button(row, 'Replay', () => api('POST', '/operations/replay', { ids: [op.id] }));
-  }, 'no dead operations');
+  showDead(dead.operations, discarded.operations);
+  showWaiting(waiting.operations);
+  if (charts) {
+    state.lastCharts = charts;
+    showCharts(charts);
+  }
   fill('#activity-table', activity.messages, (row, m) => { cell(row, when(m.sentAt)); cell(row, m.customer); cell(row, m.direction); cell(row, m.type); cell(row, m.status); }, 'no messages yet');
   showAlerts(alerts.alerts);
   await showHistory(get);
@@ -135,16 +139,166 @@ async function refresh(background = false) {
   $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
 }
 
-function showOverview(status, alerts, dead) {
+/** Where the console shows an operation: its row in the waiting or the dead list. */
+function operationLink(op, text = `#${op.id}`) {
+  const page = op.state === 'dead' || op.state === 'discarded' ? 'dead' : 'waiting';
+  return el('a', { href: `#${page}/${op.id}`, className: 'op-link', text });
+}
+
+/** Vendor records with their pages in the vendor's app where the connector knows them. */
+function recordCell(row, records) {
+  const td = row.insertCell();
+  if (records.length === 0) td.append(el('span', { className: 'muted', text: 'none' }));
+  for (const r of records) {
+    td.append(r.url ? el('a', { href: r.url, target: '_blank', rel: 'noopener noreferrer', text: r.label }) : el('span', { text: r.label }), ' ');
+  }
+  return td;
+}
+
+function marked(row, op) {
+  row.dataset.op = String(op.id);
+  if (location.hash.slice(1) === `${row.closest('section').id}/${op.id}`) row.classList.add('target');
+}
+
+function showDead(dead, discarded) {
+  fill('#dead-table', dead, (row, op) => {
+    marked(row, op);
+    cell(row, op.id); cell(row, when(op.updatedAt)); cell(row, op.connector); cell(row, op.kind); cell(row, op.customer ?? '');
+    cell(row, `${op.attempts} of ${op.maxAttempts}`); cell(row, op.summary, 'summary'); recordCell(row, op.records); cell(row, op.lastError);
+    const actions = row.insertCell();
+    if (!allows('operator')) return;
+    actions.className = 'actions';
+    actions.append(
+      actionButton('Replay', async () => {
+        const ok = await confirmChange({ title: `Replay operation #${op.id}?`, text: `${op.kind} at ${op.connector} is queued again with a fresh set of attempts.`, confirm: 'Replay' });
+        if (ok === null) return;
+        const { replayed } = await api('POST', '/operations/replay', { ids: [op.id] });
+        say(`${replayed} operation(s) queued again`);
+      }),
+      actionButton('Discard…', async () => {
+        const ok = await confirmChange({ title: `Discard operation #${op.id}?`, text: `${op.kind} at ${op.connector} will never be sent. It stays listed as discarded, and the audit trail records who discarded it.`, confirm: 'Discard' });
+        if (ok === null) return;
+        const { discarded: ids } = await api('POST', '/operations/discard', { ids: [op.id] });
+        say(ids.length > 0 ? `operation #${op.id} discarded` : `operation #${op.id} was no longer dead; nothing discarded`);
+      }, 'danger'),
+    );
+  }, 'no dead operations');
+  fill('#discarded-table', discarded, (row, op) => {
+    marked(row, op);
+    cell(row, op.id); cell(row, when(op.updatedAt)); cell(row, op.connector); cell(row, op.kind); cell(row, op.customer ?? ''); cell(row, op.summary, 'summary'); cell(row, op.lastError);
+  }, 'none discarded');
+}
+
+const WHY = { 'queued-behind': 'queued behind', 'earlier-dead': 'needs' };
+
+function showWaiting(waiting) {
+  fill('#waiting-table', waiting, (row, op) => {
+    marked(row, op);
+    cell(row, op.id); cell(row, op.connector); cell(row, op.kind); cell(row, op.customer ?? '');
+    cell(row, `${op.attempts} of ${op.maxAttempts}`);
+    cell(row, op.runAt > Date.now() ? when(op.runAt) : 'now');
+    const td = row.insertCell();
+    if (op.waitsFor) {
+      const w = op.waitsFor;
+      td.append(`${WHY[w.why]} `, operationLink(w, `#${w.id} ${w.kind}`), ` (${w.state === 'dead' ? 'dead: replay it first' : w.state})`);
+    } else td.append(el('span', { className: 'muted', text: 'its own next attempt' }));
+    cell(row, op.lastError ?? '');
+  }, 'nothing waits');
+  $('#nav-waiting').textContent = waiting.length > 0 ? String(waiting.length) : '';
+}
+
+// Charts drawn by uPlot (vendor/uPlot.iife.min.js, served by this service). Times are seconds for uPlot.
+const PALETTE = ['#128c7e', '#0969da', '#9a6700', '#8250df', '#cf222e', '#1a7f37', '#bf3989'];
+
+function drawChart(id, xs, series, options = {}) {
+  const box = $(`#${id}`);
+  if (typeof uPlot === 'undefined' || !box) return;
+  const width = Math.max(280, box.clientWidth || box.parentElement.clientWidth || 480);
+  const data = [xs.map((x) => x / 1000), ...series.map((s) => s.values)];
+  const key = `${id}:${series.map((s) => s.label).join('|')}`;
+  const existing = state.charts[id];
+  if (existing && existing.key === key && existing.plot.width === width) return existing.plot.setData(data);
+  existing?.plot.destroy();
+  const plot = new uPlot({
+    width,
+    height: 180,
+    ...(options.days ? { axes: [{ values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleDateString(undefined, { month: 'short', day: 'numeric' })) }, {}] } : {}),
+    scales: {
+      // Bars get half a step of room at both ends, so the first and last are drawn whole.
+      x: { time: true, ...(options.bars && xs.length > 1 ? { range: (_u, min, max) => { const half = (data[0][1] - data[0][0]) / 2; return [min - half, max + half]; } } : {}) },
+      y: { range: (_u, _min, max) => [0, Math.max(1, max ?? 1) * 1.1] },
+    },
+    series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: false, ...(options.bars ? { fill: `${PALETTE[i % PALETTE.length]}55`, points: { show: false }, paths: uPlot.paths.bars({ size: [0.6, 40] }) } : {}) }))],
+  }, data, box);
+  state.charts[id] = { key, plot };
+}
+
+/** Samples of several connectors on one time axis (uPlot draws every series against the same x). */
+function alignSamples(queue, pick) {
+  const connectors = Object.keys(queue);
+  const xs = [...new Set(connectors.flatMap((c) => queue[c].at))].sort((a, b) => a - b);
+  return {
+    xs,
+    series: connectors.map((c) => {
+      const byAt = new Map(queue[c].at.map((at, i) => [at, pick(queue[c], i)]));
+      return { label: c, values: xs.map((x) => (byAt.has(x) ? byAt.get(x) : null)) };
+    }),
+  };
+}
+
+function showCharts(charts) {
+  if ($('#overview').hidden) return; // drawn when shown: a hidden box has no width
+  drawChart('chart-messages', charts.hours, [
+    { label: 'in from WhatsApp', values: charts.messagesIn },
+    { label: 'sent to customers', values: charts.messagesOut },
+    ...Object.entries(charts.written).map(([c, values]) => ({ label: `written at ${c}`, values })),
+  ]);
+  const depth = alignSamples(charts.queue, (q, i) => q.depth[i]);
+  drawChart('chart-depth', depth.xs, depth.series);
+  const oldest = alignSamples(charts.queue, (q, i) => (q.oldestAgeSeconds[i] === null ? 0 : Math.round(q.oldestAgeSeconds[i] / 6) / 10));
+  drawChart('chart-oldest', oldest.xs, oldest.series);
+  const errors = alignSamples(charts.queue, (q, i) => (q.errorRate[i] === null ? null : Math.round(q.errorRate[i] * 1000) / 10));
+  drawChart('chart-errors', errors.xs, errors.series);
+  drawChart('chart-dead', charts.days, Object.entries(charts.deadPerDay).map(([c, values]) => ({ label: c, values })), { bars: true, days: true });
+}
+
+async function searchTrace(q) {
+  const result = await api('GET', `/trace?q=${encodeURIComponent(q)}`);
+  const box = $('#trace-results');
+  box.replaceChildren();
+  $('#trace-summary').textContent = result.customers.length === 0 && result.messages.length === 0
+    ? 'No customer or message matches.'
+    : `${result.customers.length} customer(s)${result.customers.length > 0 ? `: ${result.customers.join(', ')}` : ''} · ${result.messages.length} message(s), newest first`;
+  for (const m of result.messages) {
+    const table = el('table', { className: 'trace-connectors' }, el('thead', {}, el('tr', {}, ...['Connector', 'Where it is', 'Reason', 'Vendor record', 'Operations'].map((h) => el('th', { text: h })))), el('tbody'));
+    const body = table.querySelector('tbody');
+    for (const c of m.connectors) {
+      const row = body.insertRow();
+      cell(row, c.connector);
+      row.insertCell().append(el('span', { className: `trace-state ${c.state}`, text: c.state }));
+      cell(row, c.reason ?? '');
+      recordCell(row, c.records);
+      const ops = row.insertCell();
+      for (const op of c.operations) ops.append(op.state === 'done' ? el('span', { className: 'muted', text: `#${op.id} ${op.kind}` }) : operationLink(op, `#${op.id} ${op.kind}`), ' ');
+    }
+    if (m.connectors.length === 0) cell(body.insertRow(), 'no connector has work for this message', 'empty').colSpan = 5;
+    box.append(el('article', { className: 'card trace-message', 'data-message': m.id },
+      el('header', {}, el('strong', { text: m.direction === 'inbound' ? 'From the customer' : 'To the customer' }), ` ${m.type} · ${when(m.sentAt)} · ${m.customer}${m.status ? ` · ${m.status}` : ''}`),
+      el('p', { className: 'meta', text: m.id }),
+      table));
+  }
+}
+
+function showOverview(status, alerts, dead, waiting) {
   const unresolved = alerts.filter((a) => a.state !== 'resolved');
   const critical = unresolved.filter((a) => a.severity === 'critical').length;
-  const waiting = status.outbox.filter((q) => q.state === 'pending' || q.state === 'in_flight').reduce((n, q) => n + q.count, 0);
+  const queued = status.outbox.filter((q) => q.state === 'pending' || q.state === 'in_flight').reduce((n, q) => n + q.count, 0);
   const running = status.connectors.filter((c) => c.state === 'running').length;
   const tile = (label, value, href, tone) => el('a', { className: `tile ${tone}`, href }, el('span', { className: 'value', text: String(value) }), el('span', { className: 'label', text: label }));
   $('#tiles').replaceChildren(
     tile('unresolved alerts', unresolved.length, '#alerts', critical > 0 ? 'bad' : unresolved.length > 0 ? 'warn' : 'good'),
     tile('connectors running', `${running} of ${status.connectors.length}`, '#connectors', running < status.connectors.filter((c) => c.state !== 'disabled').length ? 'warn' : 'good'),
-    tile('operations waiting', waiting, '#overview', 'plain'),
+    tile('operations waiting', queued, '#waiting', waiting.some((op) => op.lastError) ? 'warn' : 'plain'),
     tile('dead operations', dead.length, '#dead', dead.length > 0 ? 'bad' : 'good'),
   );
   $('#nav-alerts').textContent = unresolved.length > 0 ? String(unresolved.length) : '';
@@ -231,12 +385,24 @@ async function searchAudit(background = false) {
   return records;
 }
 
-/** Shows the section the address names (#alerts, #dead, ...), the overview when it names none. */
+/**
+ * Shows the section the address names (#alerts, #dead, ...), the overview when it names none.
+ * `#dead/12` also marks operation 12's row in that section and brings it into view.
+ */
 function showPage() {
-  const wanted = location.hash.slice(1);
+  const [wanted, target] = location.hash.slice(1).split('/');
   const page = PAGES.includes(wanted) && (wanted !== 'admin' || allows('admin')) ? wanted : 'overview';
   for (const section of document.querySelectorAll('section.page')) section.hidden = section.id !== page;
   for (const link of document.querySelectorAll('#nav a')) link.classList.toggle('current', link.getAttribute('href') === `#${page}`);
+  for (const row of document.querySelectorAll('tr.target')) row.classList.remove('target');
+  if (target) {
+    const row = document.querySelector(`#${page} tr[data-op="${CSS.escape(target)}"]`);
+    if (row) { row.classList.add('target'); row.scrollIntoView({ block: 'center' }); }
+    else say(`operation #${target} is not in this list (any more)`);
+  }
+  if (page === 'overview' && !$('#dashboard').hidden) {
+    api('GET', '/charts').then((charts) => { state.lastCharts = charts; showCharts(charts); }).catch((e) => say(e.message));
+  }
 }
 
 function showSignIn(reason) {
@@ -307,6 +473,11 @@ $('#password').addEventListener('submit', async (event) => {
   } catch (e) {
     say(e.message);
   }
+});
+$('#trace-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  $('#trace-summary').textContent = 'Searching…';
+  searchTrace(new FormData(event.target).get('q')).catch((e) => say(e.message));
 });
 $('#audit-search').addEventListener('submit', (event) => { event.preventDefault(); searchAudit().catch((e) => say(e.message)); });
 $('#audit-export').addEventListener('click', async () => {

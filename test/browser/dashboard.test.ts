@@ -1,10 +1,7 @@
 // The admin dashboard in a real browser (Debian's Chromium through playwright-core) against
 // the real service process: sign-in with a TOTP code, role limits, pause and resume, replay,
 // masked numbers, the page's Content-Security-Policy. Screenshots go to test-artifacts/.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { URI, type TOTP } from 'otpauth';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, createToken, type Enrolment } from '../../core/admin/accounts.js';
 import { openStore } from '../../core/store/store.js';
@@ -12,12 +9,11 @@ import { silentLogger } from '../../core/logger.js';
 import { Alerts } from '../../core/security/alerts.js';
 import { listAudit } from '../../core/security/audit-trail.js';
 import { unknownStatusAlert } from '../../core/security/signals.js';
-import { projectRoot, textWebhook } from '../helpers/fixtures.js';
+import { DASHBOARD_PASSWORD as PASSWORD, launchChromium, screenshotPath, signInToDashboard, totpCode } from '../helpers/browser.js';
+import { textWebhook } from '../helpers/fixtures.js';
 import { Recorder } from '../helpers/recorder.js';
 import { serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
-const PASSWORD = 'a long dashboard password';
-const SHOTS = join(projectRoot, 'test-artifacts', 'screenshots');
 type Person = 'ada' | 'abe' | 'olga' | 'vic' | 'otto' | 'tess';
 
 describe('admin dashboard in Chromium', () => {
@@ -30,7 +26,6 @@ describe('admin dashboard in Chromium', () => {
   let storeUrl = '';
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     const recorderUrl = await recorder.start();
     storeUrl = '';
     ({ service } = await serviceWith(({ config }) => {
@@ -62,7 +57,7 @@ describe('admin dashboard in Chromium', () => {
     await store.close();
     await service.start();
     await service.deliver(textWebhook({ from: '447700900888', id: 'wamid.DASH1', timestamp: Math.floor(Date.now() / 1000), body: 'hello' }));
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-background-networking'] });
+    browser = await launchChromium();
     // Six scrypt password hashes and a service start: slow on a loaded machine.
   }, 180_000);
   afterAll(async () => {
@@ -71,21 +66,8 @@ describe('admin dashboard in Chromium', () => {
     await recorder.stop();
   });
 
-  async function signIn(name: Person, code = (URI.parse(people[name].totpUri) as TOTP).generate(), context?: BrowserContext): Promise<Page> {
-    const page = await (context ?? (await browser.newContext())).newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && !m.text().includes('401') && errors.push(m.text()));
-    await page.goto(`${service.baseUrl}/admin/`);
-    await page.fill('input[name=name]', name);
-    await page.fill('input[name=password]', PASSWORD);
-    await page.fill('input[name=code]', code);
-    await page.click('form#signin button[type=submit]');
-    await page.waitForSelector('#dashboard:not([hidden])');
-    await expect(page.isVisible('form#signin')).resolves.toBe(false);
-    await page.waitForSelector('#connector-table tbody tr td.state-running, #connector-table tbody tr td.state-paused', { state: 'attached' });
-    expect(errors, errors.join('\n')).toEqual([]);
-    return page;
+  async function signIn(name: Person, code = totpCode(people[name]), context?: BrowserContext): Promise<Page> {
+    return (await signInToDashboard(browser, service.baseUrl, { name, code, ...(context ? { context } : {}) })).page;
   }
 
   it('serves the page with a strict Content-Security-Policy and nothing from elsewhere', async () => {
@@ -97,7 +79,7 @@ describe('admin dashboard in Chromium', () => {
   it('an operator signs in with a TOTP code, pauses and resumes a connector, and replays a dead operation', { timeout: 60_000 }, async () => {
     const page = await signIn('olga');
     await expect(page.textContent('#who')).resolves.toBe('olga (operator)');
-    await page.screenshot({ path: join(SHOTS, 'dashboard-operator.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('dashboard-operator'), fullPage: true });
     await page.click('#nav a[href="#connectors"]');
     await page.click('#connector-table tbody tr >> text=Pause');
     await page.waitForSelector('#connector-table td.state-paused');
@@ -106,13 +88,14 @@ describe('admin dashboard in Chromium', () => {
     // Health: the waiting operation's vendor error, the customer's number masked; retry now, confirmed.
     await expect(page.textContent('#health tbody')).resolves.toMatch(/HTTP 503 for \+44\*+77/);
     await expect(page.textContent('#health tbody')).resolves.not.toContain('447700900777');
-    await page.screenshot({ path: join(SHOTS, 'connectors-health.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('connectors-health'), fullPage: true });
     await page.click('#health tbody tr >> text=Retry now');
     await page.click('#confirm-ok');
     await waitFor(async () => (await page.textContent('#health tbody'))!.includes('none yet') === false, 15_000, 'the retried operation to succeed');
     await page.click('#nav a[href="#dead"]');
     await expect(page.textContent('#dead-table tbody')).resolves.toContain('HTTP 400');
     await page.click('#dead-table tbody tr >> text=Replay');
+    await page.click('#confirm-ok');
     await waitFor(async () => !(await page.textContent('#dead-table tbody'))!.includes('HTTP 400'), 10_000, 'the replayed operation to leave the dead list');
     // The audit trail is for admins: hidden from an operator.
     await expect(page.isHidden('#nav a[href="#admin"]')).resolves.toBe(true);
@@ -125,7 +108,7 @@ describe('admin dashboard in Chromium', () => {
     await page.fill('#password input[name=newPassword]', 'olga has a new password');
     await page.fill('#password input[name=code]', people.olga.recoveryCodes[0]!);
     await page.click('#password button[type=submit]');
-    await waitFor(async () => (await page.textContent('#message')) === 'password changed', 5000, 'the change confirmed on the page');
+    await waitFor(async () => (await page.textContent('#message')) === 'password changed', 20_000, 'the change confirmed on the page');
     await expect(page.inputValue('#password input[name=newPassword]')).resolves.toBe('');
   });
 
@@ -136,7 +119,7 @@ describe('admin dashboard in Chromium', () => {
     await expect(page.textContent('#activity-table tbody')).resolves.toMatch(/\+44\*+88/);
     await expect(page.locator('#connector-table button').count()).resolves.toBe(0);
     await expect(page.isHidden('#replay-all')).resolves.toBe(true);
-    await page.screenshot({ path: join(SHOTS, 'dashboard-viewer.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('dashboard-viewer'), fullPage: true });
   });
 
   it('an admin sees full numbers and searches the audit trail', { timeout: 60_000 }, async () => {
@@ -148,7 +131,7 @@ describe('admin dashboard in Chromium', () => {
     await page.click('#audit-search button[type=submit]');
     await waitFor(async () => (await page.textContent('#audit tbody'))!.includes('connector.pause'), 5000, 'the pause in the audit trail');
     await expect(page.textContent('#audit tbody')).resolves.toContain('user:olga');
-    await page.screenshot({ path: join(SHOTS, 'dashboard-admin.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('dashboard-admin'), fullPage: true });
     // The scopes report, and the sessions with a Revoke button: revoking Vic's signs Vic out.
     await expect(page.textContent('#scopes tbody')).resolves.toContain('webhook');
     await page.click('#nav a[href="#account"]');
@@ -206,7 +189,7 @@ describe('admin dashboard in Chromium', () => {
     await page.waitForSelector('#signin-page:not([hidden])');
     await expect(page.textContent('#signin h1')).resolves.toBe('Sign in to wa-crm-sync');
     await expect(page.isHidden('#nav')).resolves.toBe(true);
-    await page.screenshot({ path: join(SHOTS, 'sign-in.png') });
+    await page.screenshot({ path: screenshotPath('sign-in') });
   });
 
   it('an operator acknowledges an alert, then resolves it with a note after confirming; both audited', { timeout: 60_000 }, async () => {
@@ -221,7 +204,7 @@ describe('admin dashboard in Chromium', () => {
     await expect(alert.locator('.pill').textContent()).resolves.toBe('open');
     await alert.locator('button', { hasText: 'Acknowledge' }).click();
     await waitFor(async () => /acknowledged by user:otto/.test((await alert.locator('.pill').textContent()) ?? ''), 10_000, 'the alert acknowledged');
-    await page.screenshot({ path: join(SHOTS, 'alerts-acknowledged.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('alerts-acknowledged'), fullPage: true });
     // Cancelling the confirmation changes nothing.
     await alert.locator('button', { hasText: 'Resolve' }).click();
     await page.click('#confirm button[value=cancel]');
@@ -229,12 +212,12 @@ describe('admin dashboard in Chromium', () => {
     await expect(alert.locator('.pill').textContent()).resolves.toMatch(/acknowledged/);
     await alert.locator('button', { hasText: 'Resolve' }).click();
     await page.fill('#confirm-note', 'a test number of ours, now removed');
-    await page.screenshot({ path: join(SHOTS, 'alerts-resolve-dialog.png') });
+    await page.screenshot({ path: screenshotPath('alerts-resolve-dialog') });
     await page.click('#confirm-ok');
     await waitFor(async () => (await alert.count()) === 0, 10_000, 'the resolved alert to leave the list');
     await page.check('#alerts-resolved');
     await waitFor(async () => (await page.textContent('#alert-list'))!.includes('Note: a test number of ours, now removed'), 10_000, 'the resolved alert with its note');
-    await page.screenshot({ path: join(SHOTS, 'alerts-resolved.png'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('alerts-resolved'), fullPage: true });
     const store = await openStore(storeUrl);
     const records = await listAudit(store, { action: 'alert' });
     await store.close();

@@ -76,6 +76,10 @@ describe('admin API end to end', () => {
     post    /connectors/webhook/pause        403     200       200
     post    /connectors/webhook/resume       403     200       200
     post    /operations/replay               403     200       200
+    get     /operations/:id                  200     200       200
+    post    /operations/discard              403     200       200
+    get     /trace                           200     200       200
+    get     /charts                          200     200       200
     get     /audit                           403     403       200
     get     /users                           403     403       200
     get     /tokens                          403     403       200
@@ -124,11 +128,18 @@ describe('admin API end to end', () => {
           await store.close();
           path = row.path.replace(':id', String(raised.id));
         }
+        if (row.path === '/operations/:id') {
+          const store = await openStore(storeUrl);
+          const op = await store.db.insertInto('outbox').values({ idempotency_key: `webhook:role-table:${role}`, connector: 'webhook', kind: 'role-table', ordering_key: `contact:role-${role}`, payload: '{}', state: 'dead', run_at: 0, attempts: 1, max_attempts: 1, locked_by: null, lease_until: null, last_error: 'x', result: null, created_at: 0, updated_at: 0 }).returning('id').executeTakeFirstOrThrow();
+          await store.close();
+          path = `/operations/${op.id}`;
+        }
+        if (row.path === '/trace') path = '/trace?q=%2B447700900001';
         if (row.path === '/sessions/:id') {
           await signInWithRecoveryCode('vic', enrolments.vic.recoveryCodes[ROLES.indexOf(role)]!);
           path = `/sessions/${await sessionIdOf('vic')}`;
         }
-        const body = row.method !== 'post' ? undefined : row.path === '/operations/replay' ? { allDead: true } : row.path === '/tokens' ? { name: `minted-by-${role}`, role: 'admin', expiresInDays: 1 } : row.path === '/me/password' ? { currentPassword: PASSWORD, newPassword: 'whatever it is now', code: '000000' } : row.path === '/alerts/:id/resolve' ? { note: 'checked' } : {};
+        const body = row.method !== 'post' ? undefined : row.path === '/operations/replay' ? { allDead: true } : row.path === '/operations/discard' ? { ids: [1] } : row.path === '/tokens' ? { name: `minted-by-${role}`, role: 'admin', expiresInDays: 1 } : row.path === '/me/password' ? { currentPassword: PASSWORD, newPassword: 'whatever it is now', code: '000000' } : row.path === '/alerts/:id/resolve' ? { note: 'checked' } : {};
         const status = (await call(row.method, path, tokens[role], body)).status;
         answered.push(`${role} ${row.method} ${row.path} ${status}`);
         wanted.push(`${role} ${row.method} ${row.path} ${row.expected[role]}`);

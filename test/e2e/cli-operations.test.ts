@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { openStore } from '../../core/store/store.js';
 import { projectRoot, textWebhook } from '../helpers/fixtures.js';
 import { recordedServiceForSuite } from '../helpers/recorded-service.js';
 import { baseConfig, freePort, waitFor, writeConfig } from '../helpers/service-process.js';
@@ -114,6 +115,27 @@ describe('the command line', { timeout: 120_000 }, () => {
       expect((await cli(['tokens', 'list', '--config', suite.configPath])).stdout).toContain('no API tokens');
       expect((await cli(['audit', 'log', '--action', 'nothing.like.this', '--config', suite.configPath])).stdout).toContain('no audit records match');
       expect((await cli(['replay', '--config', suite.configPath])).stderr).toContain('There are no dead operations.');
+    });
+
+    it('discard marks a dead operation as never to be sent, audited; a replay leaves it, and an id that is not dead is said so', async () => {
+      const store = await openStore(suite.storeUrl);
+      const { id } = await store.db
+        .insertInto('outbox')
+        .values({ idempotency_key: 'webhook:message:cli-discard', connector: 'webhook', kind: 'message', ordering_key: 'contact:cli', payload: '{}', state: 'dead', run_at: 0, attempts: 12, max_attempts: 12, locked_by: null, lease_until: null, last_error: 'VendorError: webhook: request rejected (HTTP 400)', result: null, created_at: 0, updated_at: 0 })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await store.close();
+      const discarded = await cli(['discard', '--id', String(id), '--config', suite.configPath]);
+      expect(discarded.code).toBe(0);
+      expect(discarded.stdout).toContain('1 dead operation discarded');
+      const again = await cli(['discard', '--id', String(id), '--config', suite.configPath]);
+      expect(again.code).toBe(1);
+      expect(again.stdout).toContain(`not dead, left as they are: ${id}`);
+      expect((await cli(['replay', '--all-dead', '--config', suite.configPath])).stdout).toContain('0 dead operations queued again');
+      expect((await cli(['audit', 'log', '--action', 'discard.', '--config', suite.configPath])).stdout).toMatch(new RegExp(`discard\\.operations\\s+${id}`));
+      const after = await openStore(suite.storeUrl);
+      expect((await after.db.selectFrom('outbox').select('state').where('id', '=', id).executeTakeFirstOrThrow()).state).toBe('discarded');
+      await after.close();
     });
 
     it('status shows connector states and why a delivery was flagged', async () => {

@@ -11,6 +11,8 @@ export interface RecordedService {
   /** Set once the block's beforeAll has run. */
   service: ServiceProcess;
   configPath: string;
+  /** The suite's store, for a test that sets up rows the service then finds. */
+  storeUrl: string;
 }
 
 /** Call inside a `describe`: registers the start and the stop of the service with vitest. */
@@ -21,7 +23,8 @@ export function recordedServiceForSuite(): RecordedService {
     const recorderUrl = await suite.recorder.start();
     const port = await freePort();
     suite.configPath = join(dir, 'wa-crm-sync.yaml');
-    writeConfig(suite.configPath, baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir, recorderUrl }));
+    suite.storeUrl = freshStoreUrl('sqlite').url;
+    writeConfig(suite.configPath, baseConfig({ storeUrl: suite.storeUrl, port, dir, recorderUrl }));
     suite.service = new ServiceProcess(suite.configPath, port);
     await suite.service.start();
   });
