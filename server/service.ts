@@ -156,7 +156,6 @@ export class Service {
       onAlert: (kind, severity) => service.alerts.count(kind, severity),
     });
     service.#processing = processing;
-    processing.start();
     service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());
     // Housekeeping: scheduled backups and the retention purge (read from the config each time).
     service.#timers.push(setInterval(() => void service.#housekeeping(), HOUSEKEEPING_INTERVAL_MS).unref());
@@ -171,6 +170,9 @@ export class Service {
       await service.stop();
       throw new ListenError(config.server.host, port, error);
     }
+    // After listening: the thread loads the engine and connectors again, which would slow the start
+    // that a process manager (and Meta) waits for; deliveries stored meanwhile wait in the store.
+    processing.start();
     if (options.watchConfig ?? true) service.#watchConfig();
     log.info({ store: store.description, port: service.port, connectors: service.connectorStates() }, 'wa-crm-sync started');
     return service;
