@@ -21,6 +21,8 @@ export type ToProcessing =
 /** Messages from the processing thread to the main thread. */
 export type FromProcessing =
   | { readonly type: 'ready' }
+  /** The config sent last is the one processing uses from now on. */
+  | { readonly type: 'configured' }
   /** Operations were queued: the dispatchers should claim now. */
   | { readonly type: 'queued' }
   /** An alert was raised in processing: counted in the main thread's /metrics. */
@@ -39,14 +41,15 @@ const RESTART_DELAY_MS = 1000;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
 /**
- * Where the worker's code is: the compiled .js beside this file in dist/, or, when this file runs
- * from source under tsx (tests, benchmarks), the .ts source loaded through tsx in the worker too.
+ * What the worker runs: the compiled .js beside this file in dist/, or, when this file runs from
+ * source under tsx (tests, benchmarks), a bootstrap that registers tsx in the worker and then
+ * imports the .ts source (a worker does not inherit the parent's loader hooks).
  */
-function workerEntry(): { url: URL; execArgv: string[] } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  return fromSource
-    ? { url: new URL('./processing-worker.ts', import.meta.url), execArgv: ['--import', 'tsx'] }
-    : { url: new URL('./processing-worker.js', import.meta.url), execArgv: [] };
+function workerEntry(): { entry: URL | string; eval: boolean } {
+  if (!import.meta.url.endsWith('.ts')) return { entry: new URL('./processing-worker.js', import.meta.url), eval: false };
+  const source = new URL('./processing-worker.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return { entry: `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(source)}); });`, eval: true };
 }
 
 export interface ProcessingThreadOptions {
@@ -82,9 +85,26 @@ export class ProcessingThread {
     this.#post({ type: 'wake' });
   }
 
-  reconfigure(config: Config): void {
+  /** Resolves once the thread plans with `config` (at once when no thread runs: the next one starts with it). */
+  reconfigure(config: Config): Promise<void> {
     this.#config = config;
-    this.#post({ type: 'config', config });
+    const worker = this.#worker;
+    if (!worker) return Promise.resolve();
+    const applied = new Promise<void>((resolve) => {
+      const done = () => {
+        worker.off('message', onMessage);
+        worker.off('exit', done);
+        resolve();
+      };
+      const onMessage = (message: FromProcessing) => {
+        if (message.type === 'configured') done();
+      };
+      worker.on('message', onMessage);
+      // A thread that dies first is started again with the new config.
+      worker.once('exit', done);
+    });
+    worker.postMessage({ type: 'config', config } satisfies ToProcessing);
+    return applied;
   }
 
   /** Lets the batch under way finish; past `timeoutMs` the thread is terminated (its open transaction is not committed). */
@@ -109,14 +129,16 @@ export class ProcessingThread {
   }
 
   #spawn(): void {
-    const { url, execArgv } = workerEntry();
-    const worker = new Worker(url, { workerData: { config: this.#config } satisfies ProcessingWorkerData, execArgv, stdout: false, stderr: false });
+    const { entry, eval: isCode } = workerEntry();
+    const worker = new Worker(entry, { eval: isCode, workerData: { config: this.#config } satisfies ProcessingWorkerData, stdout: false, stderr: false });
     this.#worker = worker;
     let ready = false;
     worker.on('message', (message: FromProcessing) => {
       switch (message.type) {
         case 'ready':
           ready = true;
+          return;
+        case 'configured':
           return;
         case 'queued':
           this.#options.onQueued();

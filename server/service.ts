@@ -219,7 +219,7 @@ export class Service {
     if (needsRestart.length > 0) this.log.warn({ keys: needsRestart }, 'these keys take effect only after a restart');
     this.config = next;
     this.log.level = next.log.level;
-    this.#processing?.reconfigure(next);
+    await this.#processing?.reconfigure(next);
     await this.#applyConnectors(buildConnectors(next, this.log));
     // Credentials may have been fixed (or revoked) without a settings change here.
     await this.#checkAllScopes();
