@@ -5,11 +5,10 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connectorRegistry, connectorSettingsSchemas, deliveryParsers, whatsappConnector } from '../connectors/registry.js';
+import { connectorSettingsSchemas, deliveryParsers } from '../connectors/registry.js';
 import { changedKeys, loadConfig } from '../core/config/load.js';
 import { secretsKey } from '../core/admin/accounts.js';
 import type { Config } from '../core/config/schema.js';
-import type { Connector } from '../core/connector.js';
 import { Engine } from '../core/engine.js';
 import { ConfigError, errorMessage, ListenError } from '../core/errors.js';
 import { DeliveryInbox } from '../core/ingest.js';
@@ -25,7 +24,9 @@ import { openS3Media } from '../core/media-s3.js';
 import { shareMedia, shareMediaThroughStore } from '../core/media-store.js';
 import { createApp, type ConnectorReadiness } from './app.js';
 import { Alerts } from '../core/security/alerts.js';
-import { AlertSinksConnector, alertSinksMetadata } from '../core/security/alert-sinks.js';
+import { alertSinksMetadata } from '../core/security/alert-sinks.js';
+import { alertOptions, buildConnectors, engineOptions, type ConfiguredConnector } from './connectors.js';
+import { ProcessingThread } from './processing-thread.js';
 import { BAD_SIGNATURES, SIGN_IN_FAILURES, badSignaturesAlert } from '../core/security/signals.js';
 import { SIGN_IN_WINDOW_MS } from './admin-api.js';
 import { EventWindow } from '../core/security/event-window.js';
@@ -36,17 +37,6 @@ import { auditHead, auditKeyPath, formatAuditHead, loadAuditKey, recordAudit, se
 import { auditFailedAlert } from '../core/security/signals.js';
 import type { ZendeskSettings } from '../connectors/zendesk/settings.js';
 
-/** Deliveries per processing transaction: small, so a transaction never holds the store long. */
-const PROCESS_BATCH = 20;
-/** Longest run of processing before HTTP gets the event loop back. */
-const PROCESS_SLICE_MS = 8;
-/** A delivery this recent means a burst is under way (longer than a slice, which blocks HTTP). */
-const INGEST_PRESSURE_WINDOW_MS = 50;
-/** Pause after each slice during a burst: acknowledging keeps ~95% of the loop... */
-const PROCESS_PAUSE_UNDER_PRESSURE_MS = 150;
-/** ...until a backlog has lasted this long; then processing takes half, so it always catches up. */
-const BACKLOG_CATCH_UP_AFTER_MS = 10_000;
-const PROCESS_PAUSE_CATCHING_UP_MS = 8;
 /** Time to send the headers, time to send the whole request, and connections open at once. */
 const HTTP_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024 } as const;
 /** How often scheduled backups and the retention purge look whether they are due. */
@@ -70,33 +60,7 @@ export interface ServiceOptions {
   readonly port?: number;
 }
 
-interface ConfiguredConnector {
-  readonly connector: Connector;
-  readonly enabled: boolean;
-  /** The settings it was built from, to tell whether a reload changed it. */
-  readonly fingerprint: string;
-}
-
-/** Builds every configured connector (enabled or not: disabled ones still plan, so nothing is missed). */
-export function buildConnectors(config: Config, log: Logger): Map<string, ConfiguredConnector> {
-  const built = new Map<string, ConfiguredConnector>();
-  const deps = { log, mediaDir: resolve(config.whatsapp.media.dir) };
-  if (config.whatsapp.accessToken) {
-    built.set('whatsapp', {
-      connector: whatsappConnector.create(config.whatsapp, deps),
-      enabled: true,
-      fingerprint: JSON.stringify(config.whatsapp),
-    });
-  }
-  if (config.alerts.sinks.length > 0) {
-    built.set(alertSinksMetadata.id, { connector: new AlertSinksConnector(config.alerts.sinks), enabled: true, fingerprint: JSON.stringify(config.alerts.sinks) });
-  }
-  for (const [id, section] of Object.entries(config.connectors)) {
-    const factory = connectorRegistry[id]!;
-    built.set(id, { connector: factory.create(section.settings, deps), enabled: section.enabled, fingerprint: JSON.stringify(section) });
-  }
-  return built;
-}
+export { buildConnectors } from './connectors.js';
 
 export class Service {
   config: Config;
@@ -114,8 +78,8 @@ export class Service {
   #server: Server | undefined;
   #watcher: FSWatcher | undefined;
   #running = true;
-  #processing: Promise<void> | undefined;
-  #wakeProcessor: (() => void) | undefined;
+  /** Turns stored deliveries into operations off the event loop that acknowledges webhooks. */
+  #processing: ProcessingThread | undefined;
   #timers: NodeJS.Timeout[] = [];
   #reloading: Promise<unknown> = Promise.resolve();
   /** Refused webhook signatures per source in the current window, for burst alerts. */
@@ -138,11 +102,11 @@ export class Service {
     this.log = log;
     this.metrics = new Metrics(store, () => this.connectorStates());
     this.#budget = new RateBudget(store);
-    this.inbox = new DeliveryInbox(store, () => this.#wakeProcessor?.());
+    this.inbox = new DeliveryInbox(store, () => this.#processing?.wake());
     this.alerts = new Alerts({
       log,
       registry: this.metrics.registry,
-      options: () => ({ throttleMs: this.config.alerts.throttleMinutes * 60_000, sinkCount: this.config.alerts.sinks.length, maxAttempts: alertSinksMetadata.defaultTuning.maxAttempts }),
+      options: () => alertOptions(this.config),
       audit: (entry) => this.#audit(entry),
     });
     this.engine = new Engine({
@@ -151,12 +115,7 @@ export class Service {
       parsers: deliveryParsers,
       connectors: () => [...this.#connectors.values()].map((c) => c.connector),
       log,
-      options: () => ({
-        threadGapMs: this.config.sync.threadGapHours * 3_600_000,
-        servedNumbers: this.config.whatsapp.phoneNumbers,
-        links: this.config.security.links,
-        history: { appContacts: this.config.whatsapp.history.appContacts },
-      }),
+      options: () => engineOptions(this.config),
     });
   }
 
@@ -191,7 +150,15 @@ export class Service {
       };
     } else if (store.dialect === 'postgres') service.#unshareMedia = shareMediaThroughStore(resolve(media.dir), store);
     await service.#applyConnectors(buildConnectors(config, log));
-    service.#processing = service.#processLoop();
+    const processing = new ProcessingThread({
+      config,
+      log,
+      onQueued: () => {
+        for (const d of service.#dispatchers.values()) d.wake();
+      },
+      onAlert: (kind, severity) => service.alerts.count(kind, severity),
+    });
+    service.#processing = processing;
     service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());
     // Housekeeping: scheduled backups and the retention purge (read from the config each time).
     service.#timers.push(setInterval(() => void service.#housekeeping(), HOUSEKEEPING_INTERVAL_MS).unref());
@@ -208,6 +175,9 @@ export class Service {
       await service.stop();
       throw new ListenError(config.server.host, port, error);
     }
+    // After listening: the thread loads the engine and connectors again, which would slow the start
+    // that a process manager (and Meta) waits for; deliveries stored meanwhile wait in the store.
+    processing.start();
     if (options.watchConfig ?? true) service.#watchConfig();
     log.info({ store: store.description, port: service.port, connectors: service.connectorStates() }, 'wa-crm-sync started');
     return service;
@@ -254,6 +224,7 @@ export class Service {
     if (needsRestart.length > 0) this.log.warn({ keys: needsRestart }, 'these keys take effect only after a restart');
     this.config = next;
     this.log.level = next.log.level;
+    await this.#processing?.reconfigure(next);
     await this.#applyConnectors(buildConnectors(next, this.log));
     // Credentials may have been fixed (or revoked) without a settings change here.
     await this.#checkAllScopes();
@@ -300,52 +271,6 @@ export class Service {
 
   async #checkAllScopes(): Promise<void> {
     for (const dispatcher of this.#dispatchers.values()) await dispatcher.checkScopes({ thenSetup: true });
-  }
-
-  /**
-   * Processes stored deliveries in slices of at most PROCESS_SLICE_MS. While deliveries stream
-   * in, each slice is followed by a pause, so acknowledging webhooks keeps most of the event
-   * loop and processing catches up when the burst ends.
-   */
-  async #processLoop(): Promise<void> {
-    let backlogSince: number | undefined;
-    while (this.#running) {
-      let worked = false;
-      let drained = false;
-      const sliceStart = performance.now();
-      try {
-        for (;;) {
-          const result = await this.engine.processPending(PROCESS_BATCH);
-          if (result.operationsQueued > 0) for (const d of this.#dispatchers.values()) d.wake();
-          if (result.processed + result.flagged === 0) {
-            drained = true;
-            break;
-          }
-          worked = true;
-          if (performance.now() - sliceStart > PROCESS_SLICE_MS || !this.#running) break;
-        }
-      } catch (error) {
-        this.log.error({ err: errorMessage(error) }, 'processing deliveries failed; retrying');
-      }
-      const now = Date.now();
-      backlogSince = drained ? undefined : (backlogSince ?? now);
-      if (worked) {
-        const underPressure = now - this.inbox.lastAcceptAt < INGEST_PRESSURE_WINDOW_MS;
-        const catchingUp = backlogSince !== undefined && now - backlogSince > BACKLOG_CATCH_UP_AFTER_MS;
-        const pauseMs = !underPressure ? 0 : catchingUp ? PROCESS_PAUSE_CATCHING_UP_MS : PROCESS_PAUSE_UNDER_PRESSURE_MS;
-        await new Promise((resolve) => (pauseMs === 0 ? setImmediate(resolve) : setTimeout(resolve, pauseMs)));
-        continue;
-      }
-      // Poll too: with PostgreSQL another instance may have stored the delivery.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.config.outbox.pollIntervalMs);
-        this.#wakeProcessor = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wakeProcessor = undefined;
-    }
   }
 
   async #listen(port: number, host: string): Promise<void> {
@@ -527,8 +452,8 @@ export class Service {
     // ...unless they take too long: then their connections are cut.
     if (!(await settlesWithin(closed, timeLeft() / 4))) this.#server?.closeAllConnections();
     await closed;
-    this.#wakeProcessor?.();
-    await this.#processing;
+    // The batch under way finishes; deliveries not reached stay pending for the next start.
+    await this.#processing?.stop(timeLeft() / 2);
     const graceMs = Math.max(0, timeLeft() - Math.min(SHUTDOWN_RESERVE_MS, timeLeft() / 4));
     await Promise.all([...this.#dispatchers.values()].map((d) => d.stop(graceMs)));
     this.#unshareMedia?.();

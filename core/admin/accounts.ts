@@ -7,9 +7,7 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Secret, TOTP } from 'otpauth';
 import PQueue from 'p-queue';
-import { ZxcvbnFactory } from '@zxcvbn-ts/core';
-import * as commonPasswords from '@zxcvbn-ts/language-common';
-import * as englishWords from '@zxcvbn-ts/language-en';
+import type { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { SyncError } from '../errors.js';
 import { passphraseFrom, sealSecret, unsealSecret } from '../passphrase-seal.js';
 import type { Store } from '../store/store.js';
@@ -168,12 +166,25 @@ async function newEnrolment(name: string): Promise<{ secret: string; enrolment: 
  * keyboard walks, repeats and dates, and the account's own name: we ask for a 3 of 4 or better,
  * "safely unguessable: moderate protection from offline slow-hash attacks".
  */
-const strength = new ZxcvbnFactory({ dictionary: { ...commonPasswords.dictionary, ...englishWords.dictionary }, graphs: commonPasswords.adjacencyGraphs, translations: englishWords.translations });
+let strength: Promise<ZxcvbnFactory> | undefined;
 export const MIN_PASSWORD_SCORE = 3;
 
-function checkPassword(password: string, name?: string): void {
+/**
+ * Its dictionaries are 12 MB of heap, loaded on the first password set: a service that never
+ * sets one does not carry them, and every full garbage collection of the thread that answers
+ * webhooks has that much less to mark (issue 26).
+ */
+function passwordStrength(): Promise<ZxcvbnFactory> {
+  strength ??= Promise.all([import('@zxcvbn-ts/core'), import('@zxcvbn-ts/language-common'), import('@zxcvbn-ts/language-en')]).then(
+    ([{ ZxcvbnFactory }, commonPasswords, englishWords]) =>
+      new ZxcvbnFactory({ dictionary: { ...commonPasswords.dictionary, ...englishWords.dictionary }, graphs: commonPasswords.adjacencyGraphs, translations: englishWords.translations }),
+  );
+  return strength;
+}
+
+async function checkPassword(password: string, name?: string): Promise<void> {
   if (password.length < 12) throw new AccountError('the password must have at least 12 characters');
-  const result = strength.check(password, name ? [name, 'wa-crm-sync', 'whatsapp'] : ['wa-crm-sync', 'whatsapp']);
+  const result = (await passwordStrength()).check(password, name ? [name, 'wa-crm-sync', 'whatsapp'] : ['wa-crm-sync', 'whatsapp']);
   if (result.score < MIN_PASSWORD_SCORE) {
     const why = [result.feedback.warning, ...result.feedback.suggestions].filter(Boolean).join(' ');
     throw new AccountError(`the password is too easy to guess${why ? `: ${why}` : ''}; a few unrelated words make a strong one`);
@@ -183,7 +194,7 @@ function checkPassword(password: string, name?: string): void {
 /** Adds an account; `key` (secretsKey) seals its TOTP secret in the store. */
 export async function addUser(store: Store, input: { name: string; role: Role; password: string }, key?: string, now = Date.now()): Promise<Enrolment> {
   if (!/^[a-z0-9][a-z0-9._-]{1,63}$/i.test(input.name)) throw new AccountError('a user name is 2 to 64 letters, digits, dots, dashes or underscores');
-  checkPassword(input.password, input.name);
+  await checkPassword(input.password, input.name);
   const existing = await store.db.selectFrom('admin_users').select('name').where('name', '=', input.name).executeTakeFirst();
   if (existing) throw new AccountError(`user ${input.name} exists already`);
   const { secret, enrolment, codeHashes } = await newEnrolment(input.name);
@@ -330,7 +341,7 @@ export async function verifySignIn(store: Store, input: { name: string; password
  * code) prove it is them; like a sign-in, failures count towards the lockout.
  */
 export async function changePassword(store: Store, input: { name: string; currentPassword: string; newPassword: string; code: string }, key?: string, now = Date.now()): Promise<void> {
-  checkPassword(input.newPassword, input.name);
+  await checkPassword(input.newPassword, input.name);
   if (input.newPassword === input.currentPassword) throw new AccountError('the new password must differ from the current one');
   await verifySignIn(store, { name: input.name, password: input.currentPassword, code: input.code }, key, now);
   await store.db.updateTable('admin_users').set({ password_hash: await hashPassword(input.newPassword) }).where('name', '=', input.name).execute();
@@ -339,7 +350,7 @@ export async function changePassword(store: Store, input: { name: string; curren
 /** An admin sets someone's password (it was forgotten); two-step verification stays as it was. */
 export async function setPassword(store: Store, name: string, password: string): Promise<void> {
   await requireUser(store, name);
-  checkPassword(password, name);
+  await checkPassword(password, name);
   await store.db.updateTable('admin_users').set({ password_hash: await hashPassword(password), failed_attempts: 0, locked_until: null }).where('name', '=', name).execute();
 }
 

@@ -84,9 +84,15 @@ export class Alerts {
   readonly #options: () => AlertOptions;
   readonly #raised: Counter<'kind' | 'severity'>;
   readonly #audit: ((entry: AuditEntry) => Promise<void>) | undefined;
+  readonly #onRaised: ((kind: string, severity: AlertSeverity) => void) | undefined;
 
-  constructor(deps: { log: Logger; registry?: Registry; options: () => AlertOptions; audit?: (entry: AuditEntry) => Promise<void> }) {
+  /**
+   * @param deps.onRaised told of every raise, for a registry in another thread (the processing
+   *   thread raises alerts; /metrics is served by the main thread's registry, through count()).
+   */
+  constructor(deps: { log: Logger; registry?: Registry; options: () => AlertOptions; audit?: (entry: AuditEntry) => Promise<void>; onRaised?: (kind: string, severity: AlertSeverity) => void }) {
     this.#log = deps.log;
+    this.#onRaised = deps.onRaised;
     this.#options = deps.options;
     this.#audit = deps.audit;
     this.#raised = new Counter({
@@ -131,9 +137,15 @@ export class Alerts {
       payload = { id: row.id, kind: draft.kind, severity: draft.severity, title: draft.title, detail: draft.detail, count: 1, firstAt: now, lastAt: now, auditHead: head };
       if (options.sinkCount > 0) await this.#queue(db, payload, now, options);
     }
-    this.#raised.inc({ kind: draft.kind, severity: draft.severity });
+    this.count(draft.kind, draft.severity);
     const level = draft.severity === 'critical' ? 'error' : draft.severity === 'warning' ? 'warn' : 'info';
     this.#log[level]({ alert: draft.kind, severity: draft.severity, alertId: payload.id, count: payload.count }, `security alert: ${draft.title}`);
+  }
+
+  /** Counts a raise in wa_crm_sync_alerts_total (also one raised in the processing thread). */
+  count(kind: string, severity: AlertSeverity): void {
+    this.#raised.inc({ kind, severity });
+    this.#onRaised?.(kind, severity);
   }
 
   /** Raises an alert from a place that must carry on whatever happens: a failure to record it is logged. */
