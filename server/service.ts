@@ -153,6 +153,7 @@ export class Service {
         servedNumbers: this.config.whatsapp.phoneNumbers,
         links: this.config.security.links,
         history: { appContacts: this.config.whatsapp.history.appContacts },
+        consent: this.config.consent,
       }),
     });
   }
