@@ -21,7 +21,9 @@ export async function writeZendeskConsentTag(api: ZendeskApi, payload: ConsentPa
   if (payload.status === 'opted_out') {
     await api.call(context, 'tagging the end user as opted out', (c) => c.users.addTags(Number(userId), body));
   } else {
-    await api.call(context, 'removing the opted-out tag from the end user', (c) => c.users.removeTags(Number(userId), body));
+    // Not users.removeTags: node-zendesk 6's delete drops the body, and Zendesk needs the tags in it
+    // (request takes path segments like every other call, though typed as a string).
+    await api.call(context, 'removing the opted-out tag from the end user', (c) => c.users.request('DELETE', ['users', userId, 'tags'] as unknown as string, body));
   }
   return { ok: true, result: { zendeskUserId: userId } };
 }

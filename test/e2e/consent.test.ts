@@ -103,7 +103,8 @@ describe('consent end to end', () => {
     await waitFor(() => zendesk.state.tickets.some((t) => t.requester_id === zendeskUser(refusedAtFirst)?.id), 90_000, 'the ticket');
     // Every update (tags, ticket comments) answers 503 for now.
     zendesk.chaos.set({ rate: 1, kinds: ['server-error'], methods: ['PUT', 'DELETE'] });
-    await service.deliver(simulator.message(refusedAtFirst, { type: 'text', text: { body: 'unsubscribe' } }, now() + 1).body);
+    // By webhook: the consent write is the person's only operation (a keyword's comment write would go first, refused the same).
+    await service.deliver(simulator.userPreferences(refusedAtFirst, 'stop', now() + 1));
     type Status = { consentWrites: Array<{ connector: string; status: string; attempts: number; lastError: string | null }> };
     const status = async () => JSON.parse((await run(process.execPath, [bin, 'status', '--json', '--config', configPath])).stdout) as Status;
     await waitFor(async () => ((await status()).consentWrites[0]?.attempts ?? 0) > 1, 90_000, 'a retried consent write in status');
@@ -116,6 +117,8 @@ describe('consent end to end', () => {
 
     zendesk.chaos.set(undefined);
     await waitFor(() => zendeskUser(refusedAtFirst)?.tags?.includes('whatsapp_opted_out') === true, 90_000, 'the tag after the refusals');
+    // The opt-out is noted on the person's ticket too, once.
+    await waitFor(() => zendesk.state.tickets.some((t) => t.requester_id === zendeskUser(refusedAtFirst)!.id && t.comments.some((c) => !c.public && c.body.includes("in WhatsApp's own settings"))), 90_000, 'the note');
     await waitFor(async () => !(await run(process.execPath, [bin, 'status', '--config', configPath])).stdout.includes('consent writes not done'), 90_000, 'status clear');
   });
 });
