@@ -21,6 +21,8 @@ import {
   touchThread,
 } from './model/repository.js';
 import { maskIdentifier } from './model/identity.js';
+import { consentFromWords, type ConsentKeywords } from './consent/keywords.js';
+import { recordConsent } from './consent/store.js';
 import { explainReference } from './model/references.js';
 import { DELIVERY_STATUSES, type DeliveryParser, type DeliveryStatus, type InboundAppContactEvent, type InboundEvent, type InboundHistoryChunkEvent, type InboundMessageEvent, type Message, type ModelChange } from './model/types.js';
 import { checkLinks, linkWarning, linksOutsideAllowList, type LinkPolicy } from './security/links.js';
@@ -81,6 +83,8 @@ export interface EngineOptions {
   readonly links?: LinkPolicy & { readonly outboundReplies: 'off' | 'warn' | 'block' };
   /** Coexistence onboarding: whether the business app's address book becomes contacts (whatsapp.history.appContacts). */
   readonly history?: { readonly appContacts: boolean };
+  /** Opt-out and opt-in words and button payloads (the `consent` section); none: messages change no consent. */
+  readonly consent?: ConsentKeywords;
 }
 
 export interface ProcessResult {
@@ -307,6 +311,21 @@ export class Engine {
         if (change) changes.push(change);
         continue;
       }
+      if (event.kind === 'consent') {
+        // Kept even for someone never seen before: their opt-out must hold for whoever writes to them first.
+        const resolved = await resolveContact(tx, { customer: event.customer, profileName: event.profileName, now });
+        if (!resolved) {
+          problems.push(`user_preferences: "${maskIdentifier(event.customer.waId ?? event.customer.bsuid ?? '')}" is neither a phone number nor a business-scoped user id`);
+          continue;
+        }
+        if (resolved.changed) changes.push({ type: 'contact.upserted', contact: resolved.contact, created: resolved.created });
+        const consent = await recordConsent(tx, { contactId: resolved.contact.id, category: 'marketing', status: event.status, changedAt: event.at, source: 'webhook' }, now);
+        if (consent) {
+          const latest = await tx.selectFrom('threads').select('id').where('contact_id', '=', resolved.contact.id).orderBy('last_message_at', 'desc').limit(1).executeTakeFirst();
+          changes.push({ type: 'consent.changed', contact: resolved.contact, consent, threadId: latest?.id ?? null });
+        }
+        continue;
+      }
       if (event.kind === 'identity') {
         // Identifiers seen together (e.g. a user_preferences webhook with wa_id and user_id) join the person they name.
         const linked = await linkKnownContact(tx, { customer: event.customer, profileName: event.profileName, now });
@@ -404,6 +423,14 @@ export class Engine {
           .execute();
       }
       changes.push({ type: 'message.recorded', contact, thread, threadCreated, message });
+      // A STOP the customer sends now is consent; one from an imported past (history) is not.
+      const keywords = this.#options().consent;
+      const said = event.direction === 'inbound' && !event.history && event.words && keywords ? consentFromWords(event.words, keywords) : null;
+      if (said) {
+        const source = event.type === 'text' ? 'keyword' : 'button';
+        const consent = await recordConsent(tx, { contactId: contact.id, category: 'marketing', status: said.status, changedAt: event.sentAt, source }, now);
+        if (consent) changes.push({ type: 'consent.changed', contact, consent, threadId: thread.id });
+      }
       if (event.type === 'system' && event.newWaId) {
         const moved = await changeContactNumber(tx, contact, event.newWaId, now);
         if (moved) {

@@ -75,6 +75,8 @@ interface PropertyDefinition {
   fieldType: string;
   groupName: string;
   hasUniqueValue: boolean;
+  /** A dropdown's (enumeration's) allowed values; a write of another value is refused. */
+  options?: Array<{ label: string; value: string; displayOrder?: number; hidden: boolean }>;
 }
 
 export interface HubSpotSandboxState {
@@ -186,6 +188,18 @@ export class HubSpotSandbox {
 
   #records(type: string): CrmRecord[] {
     return (this.state.objects[type] ??= []);
+  }
+
+  /**
+   * A value a dropdown property does not allow, described as HubSpot's 400 does ("… was not one of
+   * the allowed options"): https://developers.hubspot.com/docs/api/crm/properties
+   */
+  #invalidOption(type: string, properties: Record<string, string>): string | undefined {
+    for (const [name, value] of Object.entries(properties)) {
+      const options = (this.state.properties[type] ?? []).find((p) => p.name === name)?.options;
+      if (options && value !== '' && !options.some((o) => o.value === value)) return `${name} (${value} was not one of the allowed options)`;
+    }
+    return undefined;
   }
 
   #uniqueProperty(type: string, name: string): boolean {
@@ -396,7 +410,13 @@ export class HubSpotSandbox {
         if (behaviour === 'refused') return error(res, 400, 'VALIDATION_ERROR', `Unique value properties are not supported for object type ${req.params.type}`);
         if (behaviour === 'ignored') hasUniqueValue = false;
       }
-      const property = { name: req.body.name, label: req.body.label, type: req.body.type, fieldType: req.body.fieldType, groupName: req.body.groupName, hasUniqueValue };
+      const property: PropertyDefinition = { name: req.body.name, label: req.body.label, type: req.body.type, fieldType: req.body.fieldType, groupName: req.body.groupName, hasUniqueValue };
+      // An enumeration carries its options; HubSpot refuses one without them.
+      // https://developers.hubspot.com/docs/api-reference/latest/crm/properties/create-property
+      if (req.body.type === 'enumeration') {
+        if (!Array.isArray(req.body.options) || req.body.options.length === 0) return error(res, 400, 'VALIDATION_ERROR', 'Enumeration properties need at least one option');
+        property.options = req.body.options;
+      }
       list.push(property);
       res.status(201).json(property);
     });
@@ -440,7 +460,7 @@ export class HubSpotSandbox {
 
     /** The first property HubSpot would refuse on this object type (it does not exist there), if any. */
     const unknownProperty = (type: string, properties: Record<string, string>): string | undefined =>
-      type === 'communications' && !this.#options.communicationAttachments && 'hs_attachment_ids' in properties ? 'hs_attachment_ids' : undefined;
+      type === 'communications' && !this.#options.communicationAttachments && 'hs_attachment_ids' in properties ? 'hs_attachment_ids' : this.#invalidOption(type, properties);
 
     // Batch create, with associations inline (communication -> contact is type 81, note -> contact 202):
     // https://developers.hubspot.com/docs/guides/api/crm/engagements/communications

@@ -34,6 +34,9 @@ interface FieldSpec {
   externalId: boolean;
   unique: boolean;
   length: number;
+  /** A picklist's values; with `restrictedPicklist`, a value outside them is refused. */
+  picklistValues?: Array<{ value: string; label: string; active: boolean }>;
+  restrictedPicklist?: boolean;
 }
 
 type SObject = Record<string, unknown> & { Id: string };
@@ -122,7 +125,11 @@ export class SalesforceSandbox {
       leadDuplicateRule: options.leadDuplicateRule ?? 'alert',
     };
     this.#tokens = new Set(this.#options.accessTokens);
-    const person = [field('Id', { createable: false, updateable: false }), field('FirstName'), field('LastName', { nillable: false }), field('Phone'), field('MobilePhone'), field('WhatsApp_Id__c', { externalId: true, unique: true }), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('Description', { length: 32_000 })];
+    const person = [field('Id', { createable: false, updateable: false }), field('FirstName'), field('LastName', { nillable: false }), field('Phone'), field('MobilePhone'), field('WhatsApp_Id__c', { externalId: true, unique: true }), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('Description', { length: 32_000 }),
+      // The consent fields an admin creates per the README: a restricted picklist and a Date/Time.
+      // https://help.salesforce.com/s/articleView?id=sf.fields_creating_picklists.htm
+      field('WhatsApp_Marketing_Consent__c', { type: 'picklist', restrictedPicklist: true, picklistValues: ['opted_in', 'opted_out'].map((value) => ({ value, label: value, active: true })) }),
+      field('WhatsApp_Consent_Changed_At__c', { type: 'datetime' })];
     this.state = {
       requests: 0,
       tokensIssued: 0,
@@ -217,6 +224,11 @@ export class SalesforceSandbox {
       const spec = fields.find((f) => f.name === name);
       if (!spec || !(creating ? spec.createable : spec.updateable)) {
         return { success: false, errors: [{ statusCode: 'INVALID_FIELD_FOR_INSERT_UPDATE', message: `Unable to create/update fields: ${name}`, fields: [name] }] };
+      }
+      // A restricted picklist refuses other values: INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST.
+      // https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm
+      if (spec.restrictedPicklist && record[name] !== null && !(spec.picklistValues ?? []).some((v) => v.active && v.value === record[name])) {
+        return { success: false, errors: [{ statusCode: 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST', message: `${spec.name}: bad value for restricted picklist field: ${String(record[name])}`, fields: [name] }] };
       }
       if (typeof record[name] === 'string' && (record[name] as string).length > spec.length) {
         return { success: false, errors: [{ statusCode: 'STRING_TOO_LONG', message: `${name}: data value too large`, fields: [name] }] };

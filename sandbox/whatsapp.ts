@@ -496,6 +496,35 @@ export class WhatsAppSimulator {
     return { body: messagesEnvelope({ messages: [{ ...from, id: messageId, timestamp: String(timestamp), type: 'system', system }] }, this), messageId };
   }
 
+  /**
+   * A `user_preferences` webhook: the customer stopped (`stop`) or resumed (`resume`) marketing
+   * messages, named by number and/or BSUID, with a contacts entry as Meta sends it.
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/user_preferences/
+   */
+  userPreferences(customer: SimulatedCustomer, value: 'stop' | 'resume', timestamp: number): string {
+    const ids = { ...(customer.waId ? { wa_id: customer.waId } : {}), ...(customer.bsuid ? { user_id: customer.bsuid } : {}) };
+    const detail = value === 'stop' ? 'User requested to stop marketing messages' : 'User requested to resume marketing messages';
+    return JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: '419561257915477',
+          changes: [
+            {
+              field: 'user_preferences',
+              value: {
+                messaging_product: 'whatsapp',
+                metadata: { display_phone_number: this.displayNumber, phone_number_id: this.phoneNumberId },
+                contacts: [{ profile: { name: customer.name }, ...ids }],
+                user_preferences: [{ ...ids, detail, category: 'marketing_messages', value, timestamp }],
+              },
+            },
+          ],
+        },
+      ],
+    });
+  }
+
   #messageId(): string {
     return `wamid.SIM${String(++this.#sequence).padStart(8, '0')}${randomBytes(4).toString('hex').toUpperCase()}`;
   }

@@ -47,6 +47,8 @@ interface SandboxUser {
   notes?: string | null;
   /** Values of the account's user fields (keys of fields that do not exist are dropped, as Zendesk does). */
   user_fields?: Record<string, unknown>;
+  /** The user's tags (set, added and removed through /users/{id}/tags). */
+  tags?: string[];
   role: string;
   created_at: string;
 }
@@ -451,6 +453,25 @@ export class ZendeskSandbox {
       this.state.userFields.push(field);
       res.status(201).json({ user_field: field });
     });
+
+    // User tags: add (PUT) and remove (DELETE) leave the other tags alone; both answer the tags held.
+    // https://developer.zendesk.com/api-reference/ticketing/ticket-management/tags/#add-tags
+    // https://developer.zendesk.com/api-reference/ticketing/ticket-management/tags/#remove-tags
+    const userTags = (req: Request, res: Response, change: (user: SandboxUser, tags: string[]) => void) => {
+      const user = this.state.users.find((u) => u.id === Number(req.params['id']));
+      if (!user) return zendeskError(res, 404, 'RecordNotFound', 'Not found');
+      const tags = (req.body as { tags?: unknown }).tags;
+      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && /^[^\s,]+$/.test(t))) return zendeskError(res, 400, 'InvalidValue', 'tags must be a list of words without spaces or commas');
+      change(user, tags.map((t: string) => t.toLowerCase()));
+      res.json({ tags: user.tags ?? [] });
+    };
+    api.get(route('/users/:id/tags'), (req, res) => {
+      const user = this.state.users.find((u) => u.id === Number(req.params['id']));
+      if (!user) return zendeskError(res, 404, 'RecordNotFound', 'Not found');
+      res.json({ tags: user.tags ?? [] });
+    });
+    api.put(route('/users/:id/tags'), (req, res) => userTags(req, res, (user, tags) => void (user.tags = [...new Set([...(user.tags ?? []), ...tags])])));
+    api.delete(route('/users/:id/tags'), (req, res) => userTags(req, res, (user, tags) => void (user.tags = (user.tags ?? []).filter((t) => !tags.includes(t)))));
 
     api.get(route('/users/search'), (req, res) => {
       const query = String(req.query['query'] ?? '');

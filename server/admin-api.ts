@@ -13,6 +13,7 @@ import { EventWindow } from '../core/security/event-window.js';
 import { newDeviceAlert, signInFailuresAlert } from '../core/security/signals.js';
 import type { Logger } from '../core/logger.js';
 import { outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
+import { unfinishedConsentWrites } from '../core/consent/operation.js';
 import { openAlerts } from '../core/security/alerts.js';
 import { alertRoutes } from './admin/alerts.js';
 import { connectorRoutes } from './admin/connectors.js';
@@ -308,7 +309,7 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
     const connectors = deps.connectorStates().map((c) =>
       c.state === 'running' && paused.has(c.connector) ? { ...c, state: 'paused' as const, reason: `paused by ${paused.get(c.connector)!.by}` } : c.state === 'paused' && !paused.has(c.connector) ? { connector: c.connector, state: 'running' as const } : c,
     );
-    res.json({ connectors, outbox: await outboxDepth(deps.store.db), openAlerts: (await openAlerts(deps.store.db)).length });
+    res.json({ connectors, outbox: await outboxDepth(deps.store.db), consentWrites: await unfinishedConsentWrites(deps.store.db), openAlerts: (await openAlerts(deps.store.db)).length });
   });
   route('get', '/scopes', async (_req, res) => {
     res.json({ scopes: deps.scopeReports() });

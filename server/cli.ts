@@ -14,6 +14,7 @@ import { ConfigError, errorMessage } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { listOperations, outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
 import { discardDeadOperations } from '../core/outbox/inspect.js';
+import { unfinishedConsentWrites } from '../core/consent/operation.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../core/store/store.js';
@@ -164,9 +165,10 @@ export function buildCli(): Command {
           ...(JSON.parse(row.value) as { remaining: number; max: number; at: number }),
         }));
         const connectors = await connectorStatus(config, store);
+        const consentWrites = await unfinishedConsentWrites(store.db);
         const now = Date.now();
         if (options.json) {
-          console.log(JSON.stringify({ connectors, outbox: depth, deliveries: { pending: Number(pending.n), flagged: Number(flagged.n), recentFlagged }, vendorAllowance: quotas }, null, 2));
+          console.log(JSON.stringify({ connectors, outbox: depth, consentWrites, deliveries: { pending: Number(pending.n), flagged: Number(flagged.n), recentFlagged }, vendorAllowance: quotas }, null, 2));
           return;
         }
         if (connectors.states.length === 0) console.log('connectors: none configured');
@@ -182,6 +184,12 @@ export function buildCli(): Command {
         for (const row of depth) {
           const age = row.oldestCreatedAt !== null && (row.state === 'pending' || row.state === 'in_flight') ? `  oldest ${formatAge(now - row.oldestCreatedAt)}` : '';
           console.log(`${row.connector.padEnd(12)} ${row.state.padEnd(10)} ${String(row.count).padStart(8)}${age}`);
+        }
+        // An opt-out a CRM has not taken yet is named one by one: nobody should market to that person meanwhile.
+        if (consentWrites.length > 0) console.log(`consent writes not done: ${consentWrites.length}`);
+        for (const w of consentWrites) {
+          const what = w.state === 'dead' ? `failed after ${w.attempts} attempts (wa-crm-sync replay --id ${w.operationId} once fixed)` : `${w.state === 'in_flight' ? 'being written' : 'waiting'}, ${w.attempts} attempts so far`;
+          console.log(`  ${w.connector.padEnd(12)} ${w.status.replace('_', '-')} of ${new Date(w.changedAt).toISOString()} (operation ${w.operationId}): ${what}${w.lastError ? `; last error: ${w.lastError}` : ''}`);
         }
       });
     });

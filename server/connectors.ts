@@ -44,6 +44,7 @@ export function engineOptions(config: Config): EngineOptions {
     servedNumbers: config.whatsapp.phoneNumbers,
     links: config.security.links,
     history: { appContacts: config.whatsapp.history.appContacts },
+    consent: config.consent,
   };
 }
 

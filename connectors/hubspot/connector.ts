@@ -43,6 +43,8 @@ import {
   type MessagePayload,
 } from './mappers.js';
 import type { HubSpotSettings } from './settings.js';
+import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
+import { setupHubSpotConsent, writeHubSpotConsent } from './consent.js';
 import { readStoredMedia } from '../../core/media-store.js';
 
 /**
@@ -124,7 +126,7 @@ export class HubSpotConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload, threadActivity: this.#settings.threadActivity !== 'none' });
+    return [...toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload, threadActivity: this.#settings.threadActivity !== 'none' }), ...consentDrafts(change)];
   }
 
   /**
@@ -147,6 +149,9 @@ export class HubSpotConnector implements Connector {
     if (kind === KIND.message) return this.#logMessages(operations, context);
     if (kind === KIND.status) return this.#updateStatuses(operations.map((op) => op.payload as MessagePayload), context);
     if (kind === KIND.thread) return this.#threadActivities(operations, context);
+    if (kind === CONSENT_KIND) {
+      return Promise.all(operations.map((op) => writeHubSpotConsent(this.#api, this.#settings, op.payload as ConsentPayload, op.idempotencyKey, context).catch((error: unknown) => failed(asSyncError(error)))));
+    }
     if (kind === KIND.media) return Promise.all(operations.map((op) => this.#attachMedia(op.payload as MediaPayload, context).catch((error: unknown) => failed(asSyncError(error)))));
     return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
   }
@@ -270,6 +275,7 @@ export class HubSpotConnector implements Connector {
       actions.push(`created ${objectType} property ${name}${unique ? ' (unique values)' : ''}`);
     }
     actions.push(...(await this.#setupMessageIdProperty(context)));
+    actions.push(...(await setupHubSpotConsent(this.#api, this.#settings, context)));
     return actions;
   }
 

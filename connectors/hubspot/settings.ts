@@ -31,6 +31,10 @@ export const hubspotSettingsSchema = z
     usernameProperty: propertyName.nullable().default('whatsapp_username'),
     /** Contact property (text) saying when WhatsApp withholds the number; created by setup; null: not written. */
     identityNoteProperty: propertyName.nullable().default('whatsapp_identity_note'),
+    /** Contact property (dropdown: opted_in, opted_out) holding the person's WhatsApp marketing consent; created by setup. */
+    consentProperty: propertyName.default('whatsapp_marketing_consent'),
+    /** Contact property (date and time) holding when that consent last changed; created by setup. */
+    consentChangedAtProperty: propertyName.default('whatsapp_consent_changed_at'),
     /** Communication property holding the WhatsApp message id (unique values; makes logging idempotent). */
     messageIdProperty: propertyName.default('whatsapp_message_id'),
     /** One note or task per new conversation thread, for the contact's owner. */

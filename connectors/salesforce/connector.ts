@@ -33,6 +33,8 @@ import {
   type PersonRecord,
 } from './mappers.js';
 import type { SalesforceSettings } from './settings.js';
+import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
+import { consentFieldProblems, writeSalesforceConsent } from './consent.js';
 import { readStoredMedia } from '../../core/media-store.js';
 
 /** `taskLate`: ids of the thread's messages that arrived after later ones were on its Task (JSON list). */
@@ -105,7 +107,7 @@ export class SalesforceConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return toOperationDrafts(change, { mediaFiles: this.#settings.mediaFiles });
+    return [...toOperationDrafts(change, { mediaFiles: this.#settings.mediaFiles }), ...consentDrafts(change)];
   }
 
   /**
@@ -127,6 +129,9 @@ export class SalesforceConnector implements Connector {
     const kind = operations[0]?.kind;
     if (kind === KIND.person) return this.#upsertPeople(operations.map((op) => contactPayloadOf(op.payload)), context);
     if (kind === KIND.activity) return this.#logActivity(operations.map((op) => op.payload as ActivityPayload), context);
+    if (kind === CONSENT_KIND) {
+      return Promise.all(operations.map((op) => writeSalesforceConsent(this.#api, this.#settings, op.payload as ConsentPayload, op.idempotencyKey, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
+    }
     if (kind === KIND.media) {
       return Promise.all(operations.map((op) => this.#attachFile(op.payload as MediaFilePayload, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
     }
@@ -227,6 +232,7 @@ export class SalesforceConnector implements Connector {
         }
       }
     }
+    problems.push(...consentFieldProblems((await describeOnce(target)).fields, this.#settings));
     if (problems.length > 0) throw new VendorError('salesforce', problems.join('; '));
     return [];
   }

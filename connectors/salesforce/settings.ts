@@ -26,6 +26,10 @@ export const salesforceSettingsSchema = z
     bsuidField: apiName.default('WhatsApp_BSUID__c'),
     /** Text field on the target object holding the WhatsApp @username. */
     usernameField: apiName.default('WhatsApp_Username__c'),
+    /** Picklist (opted_in, opted_out) on the target object holding the person's WhatsApp marketing consent; setup checks it. */
+    consentField: apiName.default('WhatsApp_Marketing_Consent__c'),
+    /** Date/Time field on the target object holding when that consent last changed; setup checks it. */
+    consentChangedAtField: apiName.default('WhatsApp_Consent_Changed_At__c'),
     /** External-id field on Task holding our thread id: one Task per thread, kept up to date. */
     taskExternalIdField: apiName.default('WhatsApp_Thread_Id__c'),
     /** Values for fields the org requires on create. Lead's Company is 'WhatsApp' unless set here. */

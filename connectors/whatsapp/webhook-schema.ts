@@ -196,7 +196,9 @@ export const userPreferencesValue = z.looseObject({
       parent_user_id: z.string().optional(),
       category: z.string().optional(),
       value: z.string().optional(),
-      timestamp: z.number().optional(),
+      detail: z.string().optional(),
+      // An integer in the reference; a numeric string is accepted as Meta sends other timestamps so.
+      timestamp: z.union([z.number(), z.string().regex(/^\d+$/)]).optional(),
     }),
   ),
 });

@@ -14,6 +14,7 @@ import type {
 import { MESSAGE_TYPES } from '../../core/model/types.js';
 import { renderMessage } from './render.js';
 import type { CustomerIdentity } from '../../core/model/identity.js';
+import type { CustomerWords } from '../../core/consent/keywords.js';
 import {
   appStateSyncItem,
   appStateSyncValue,
@@ -110,6 +111,19 @@ function identityOf(ids: { waId?: string | undefined; bsuid?: string | undefined
   };
 }
 
+/**
+ * What the customer typed or tapped, verbatim, for consent keywords and button payloads: a
+ * text's body, a quick-reply button's text and payload, an interactive button reply's title and id.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/button
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/interactive
+ */
+function wordsOf(m: CloudApiMessage): CustomerWords | undefined {
+  if (m.type === 'text') return { text: m.text?.body ?? null, payload: null };
+  if (m.type === 'button') return { text: m.button?.text ?? null, payload: m.button?.payload ?? null };
+  if (m.type === 'interactive' && m.interactive?.button_reply) return { text: m.interactive.button_reply.title, payload: m.interactive.button_reply.id };
+  return undefined;
+}
+
 /** The event for one parsed message, as received from the customer. */
 function messageEvent(
   m: CloudApiMessage,
@@ -138,6 +152,7 @@ function messageEvent(
     newParentBsuid: bsuidChanged ? (system?.parent_user_id ?? null) : null,
     errors: refusedMediaId(m) ? [...toErrors(m.errors), REFUSED_MEDIA_ID] : toErrors(m.errors),
     raw: raw as JsonValue,
+    ...(wordsOf(m) ? { words: wordsOf(m)! } : {}),
   };
 }
 
@@ -212,20 +227,40 @@ function parseMessagesChange(value: unknown, where: string, events: InboundEvent
   }
 }
 
-/** `user_preferences`: the identifiers of each entry are linked to the person they name (who must be known already). */
-function parseUserPreferences(value: unknown, where: string, events: InboundEvent[], problems: string[]): void {
+/** WhatsApp's two marketing preferences, as our consent states. */
+const PREFERENCE_CONSENT = { stop: 'opted_out', resume: 'opted_in' } as const;
+
+/**
+ * `user_preferences`: a person stopped or resumed marketing messages (`category:
+ * marketing_messages`, `value: stop | resume`, `timestamp` in unix seconds), named by `wa_id`
+ * and/or `user_id` (BSUID): a consent event, which also links the identifiers to one person.
+ * Entries of another category or value only link the identifiers (the webhook may grow).
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/user_preferences/
+ */
+function parseUserPreferences(value: unknown, where: string, receivedAt: number, events: InboundEvent[], problems: string[]): void {
   const parsed = userPreferencesValue.safeParse(value);
   if (!parsed.success) {
     problems.push(`${where}: not a user_preferences value (${describeIssues(parsed.error)})`);
     return;
   }
   const contacts = parsed.data.contacts ?? [];
-  for (const preference of parsed.data.user_preferences) {
+  parsed.data.user_preferences.forEach((preference, index) => {
     const contact = contactFor(contacts, preference.wa_id, preference.user_id);
     const customer = identityOf({ waId: preference.wa_id, bsuid: preference.user_id, parentBsuid: preference.parent_user_id }, contact);
-    if (!customer.waId && !customer.bsuid && !customer.parentBsuid) continue;
-    events.push({ kind: 'identity', businessNumberId: parsed.data.metadata.phone_number_id, customer, profileName: contact?.profile?.name ?? null, source: 'user_preferences' });
-  }
+    if (!customer.waId && !customer.bsuid && !customer.parentBsuid) {
+      problems.push(`${where}.user_preferences[${index}]: names nobody (no wa_id, user_id or parent_user_id)`);
+      return;
+    }
+    const businessNumberId = parsed.data.metadata.phone_number_id;
+    const profileName = contact?.profile?.name ?? null;
+    const status = preference.category === 'marketing_messages' && preference.value ? PREFERENCE_CONSENT[preference.value as keyof typeof PREFERENCE_CONSENT] : undefined;
+    if (!status) {
+      events.push({ kind: 'identity', businessNumberId, customer, profileName, source: 'user_preferences' });
+      return;
+    }
+    const seconds = preference.timestamp === undefined ? undefined : Number(preference.timestamp);
+    events.push({ kind: 'consent', businessNumberId, customer, profileName, status, at: seconds !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : receivedAt });
+  });
 }
 
 /** WhatsApp shares the media of history messages from the last 14 days only (see the history reference). */
@@ -376,7 +411,7 @@ export function parseWhatsAppDelivery(body: string, receivedAt = Date.now()): Pa
       } else if (change.field === 'smb_app_state_sync') {
         parseAppStateSync(change.value, where, events, problems);
       } else {
-        if (change.field === 'user_preferences') parseUserPreferences(change.value, where, events, problems);
+        if (change.field === 'user_preferences') parseUserPreferences(change.value, where, receivedAt, events, problems);
         // Account fields carry no metadata: route on the field name, keep the value whole.
         events.push({
           kind: 'account',

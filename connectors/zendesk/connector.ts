@@ -43,6 +43,8 @@ import {
   type ZendeskComment,
 } from './mappers.js';
 import type { ZendeskSettings } from './settings.js';
+import { CONSENT_KIND, consentDrafts, optOutNote, type ConsentPayload } from '../../core/consent/operation.js';
+import { writeZendeskConsentTag } from './consent.js';
 
 /** Ref kinds: Zendesk ids of our records and how far each ticket is written. */
 const REF = {
@@ -191,7 +193,7 @@ export class ZendeskConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return toOperationDrafts(change, { settleMs: this.#settings.settleMs, history: this.#settings.history, historySettleMs: this.#settings.historySettleMs });
+    return [...toOperationDrafts(change, { settleMs: this.#settings.settleMs, history: this.#settings.history, historySettleMs: this.#settings.historySettleMs }), ...consentDrafts(change)];
   }
 
   /**
@@ -219,6 +221,7 @@ export class ZendeskConnector implements Connector {
         if (kind === KIND.replies) return await this.#fetchReplies(op.payload as RepliesPayload, context);
         if (kind === KIND.note) return await this.#note(op.payload as NotePayload, context, op.attempts > 1);
         if (kind === KIND.historyImport) return await this.#importHistory(op.payload as HistoryImportPayload, context);
+        if (kind === CONSENT_KIND) return await this.#consent(op.payload as ConsentPayload, context, op.attempts > 1);
         return { ok: false, error: new SyncError(`zendesk: unknown operation kind ${kind}`) };
       } catch (error) {
         return { ok: false, error: asSyncError(error) };
@@ -827,6 +830,17 @@ export class ZendeskConnector implements Connector {
     const sha256 = sha256Hex(bytes);
     const path = await storeContentAddressed(this.#mediaDir, bytes, sha256);
     return { path, sha256, mimeType: file.content_type, size: bytes.byteLength, filename: file.file_name };
+  }
+
+  /**
+   * A consent change: the user's tag, then for an opt-out an internal note on the latest thread's
+   * ticket (none when the person never wrote or their ticket is not written yet: the tag is the record).
+   */
+  async #consent(payload: ConsentPayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
+    const tagged = await writeZendeskConsentTag(this.#api, payload, context);
+    if (!tagged.ok || payload.status !== 'opted_out' || !payload.threadId || !(await context.getRef(REF.ticket, payload.threadId))) return tagged;
+    const noted = await this.#note({ threadId: payload.threadId, ticketId: null, body: optOutNote(payload) }, context, retried);
+    return noted.ok ? { ok: true, result: { ...(tagged.result as Record<string, string>), ...(noted.result as Record<string, string>) } } : noted;
   }
 
   /** An internal note on the ticket (never public, so no trigger sends it). */

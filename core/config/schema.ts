@@ -2,6 +2,7 @@
 // schema (see connectors/registry.ts); this file holds what the service itself needs.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { normaliseWords } from '../consent/keywords.js';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
@@ -133,6 +134,40 @@ export const whatsappSection = z.strictObject({
 });
 export type WhatsAppSection = z.infer<typeof whatsappSection>;
 
+/**
+ * Words that stop or resume marketing messages when they are the whole message (case, accents,
+ * separators and surrounding punctuation do not matter: "Arrêt!" is ARRET), and quick-reply
+ * button payloads that do the same. Defaults: the usual carrier words (STOP, UNSUBSCRIBE, CANCEL,
+ * END, QUIT, …) and their common equivalents in German and Scandinavian (STOPP), French (ARRET),
+ * Spanish (BAJA, ALTO, CANCELAR), Portuguese (PARAR, PARE, SAIR) and Dutch/German (AFMELDEN,
+ * ABMELDEN); START, UNSTOP, SUBSCRIBE and the like to opt in again.
+ */
+export const DEFAULT_OPT_OUT_KEYWORDS = ['STOP', 'STOP ALL', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPT OUT', 'OPTOUT', 'STOPP', 'ARRET', 'BAJA', 'ALTO', 'CANCELAR', 'PARAR', 'PARE', 'SAIR', 'ABMELDEN', 'AFMELDEN'];
+export const DEFAULT_OPT_IN_KEYWORDS = ['START', 'UNSTOP', 'SUBSCRIBE', 'RESUME', 'OPT IN', 'OPTIN', 'ALTA', 'ANMELDEN', 'AANMELDEN'];
+export const DEFAULT_OPT_OUT_PAYLOADS = ['STOP', 'UNSUBSCRIBE', 'OPT_OUT'];
+export const DEFAULT_OPT_IN_PAYLOADS = ['START', 'SUBSCRIBE', 'OPT_IN'];
+
+const keywordList = z.array(z.string().trim().min(1, 'an empty keyword would match nothing; remove it'));
+
+export const consentSection = z
+  .strictObject({
+    /** Whole messages that opt the person out of marketing messages. */
+    optOut: keywordList.default(DEFAULT_OPT_OUT_KEYWORDS),
+    /** Whole messages that opt them in again. */
+    optIn: keywordList.default(DEFAULT_OPT_IN_KEYWORDS),
+    /** Quick-reply button payloads (and interactive reply ids) that opt out. */
+    optOutPayloads: keywordList.default(DEFAULT_OPT_OUT_PAYLOADS),
+    /** Quick-reply button payloads (and interactive reply ids) that opt in. */
+    optInPayloads: keywordList.default(DEFAULT_OPT_IN_PAYLOADS),
+  })
+  .superRefine((section, ctx) => {
+    const optOut = new Set(section.optOut.map(normaliseWords));
+    const both = section.optIn.filter((word) => optOut.has(normaliseWords(word)));
+    if (both.length > 0) ctx.addIssue({ code: 'custom', path: ['optIn'], message: `${both.join(', ')} is also an opt-out keyword; keep each word in one list` });
+  })
+  .prefault({});
+export type ConsentSection = z.infer<typeof consentSection>;
+
 export const serviceConfigSchema = z.strictObject({
   server: z
     .strictObject({
@@ -162,6 +197,7 @@ export const serviceConfigSchema = z.strictObject({
     .prefault({}),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   whatsapp: whatsappSection,
+  consent: consentSection,
   sync: z
     .strictObject({
       /** A message after this much silence starts a new thread. */

@@ -169,6 +169,16 @@ export async function linkKnownContact(db: Db, input: { customer: CustomerIdenti
   return known ? resolveContact(db, input) : undefined;
 }
 
+/** The contact these identifiers name, strongest identifier first; creates nobody (a question, not a sighting). */
+export async function findContact(db: Db, customer: { waId: string | null; bsuid: string | null; parentBsuid: string | null }): Promise<Contact | undefined> {
+  const waId = customer.waId === null ? null : (toE164(customer.waId) ?? null);
+  const identities = identitiesOf({ waId, bsuid: customer.bsuid, parentBsuid: customer.parentBsuid });
+  if (identities.length === 0) return undefined;
+  const rows = await db.selectFrom('contact_identities').select(['identity', 'contact_id']).where('identity', 'in', identities).execute();
+  const best = rows.sort((a, b) => rank(a.identity) - rank(b.identity))[0];
+  return best ? loadContact(db, best.contact_id) : undefined;
+}
+
 /** Moves a contact to a new WhatsApp number (a `user_changed_number` system message). */
 export async function changeContactNumber(db: Db, contact: Contact, newWaId: string, now: number): Promise<Contact | undefined> {
   const waId = toE164(newWaId);

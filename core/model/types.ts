@@ -1,6 +1,8 @@
 // The domain model every connector maps from: contacts, threads, messages, statuses,
 // plus the events a source parses webhooks into and the changes the engine hands to connectors.
 import type { E164 } from './phone.js';
+import type { CustomerWords } from '../consent/keywords.js';
+import type { Consent, ConsentStatus } from '../consent/store.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -176,6 +178,8 @@ export interface InboundMessageEvent {
   readonly raw: JsonValue;
   /** Set on messages from the WhatsApp Business app's past (coexistence onboarding): see HistoryMark. */
   readonly history?: HistoryMark;
+  /** What the customer typed or tapped, verbatim, where a consent keyword or button payload may be (text, buttons, button replies). */
+  readonly words?: CustomerWords;
 }
 
 /**
@@ -238,6 +242,17 @@ export interface InboundIdentityEvent {
   readonly source: string;
 }
 
+/** A person stopped or resumed marketing messages at WhatsApp (the `user_preferences` webhook). */
+export interface InboundConsentEvent {
+  readonly kind: 'consent';
+  readonly businessNumberId: string;
+  readonly customer: CustomerIdentity;
+  readonly profileName: string | null;
+  readonly status: ConsentStatus;
+  /** When the person changed it, in milliseconds. */
+  readonly at: number;
+}
+
 /** Account-level webhooks (security, quality, bans): surfaced to people, never synced to CRMs. */
 export interface InboundAccountEvent {
   readonly kind: 'account';
@@ -263,6 +278,7 @@ export type InboundEvent =
   | InboundAccountEvent
   | InboundHelpdeskEvent
   | InboundIdentityEvent
+  | InboundConsentEvent
   | InboundHistoryChunkEvent
   | InboundAppContactEvent;
 
@@ -320,6 +336,14 @@ export type ModelChange =
   | { readonly type: 'reply.requested'; readonly contact: Contact; readonly thread: Thread; readonly reply: OutboundReply }
   /** A reply could not go out (e.g. outside the 24-hour window with no template); its origin is told why. */
   | { readonly type: 'reply.undeliverable'; readonly contact: Contact; readonly thread: Thread; readonly reply: OutboundReply; readonly reason: string }
+  /** A person's marketing consent changed (webhook, keyword or button): every CRM is told. */
+  | {
+      readonly type: 'consent.changed';
+      readonly contact: Contact;
+      readonly consent: Consent;
+      /** The person's latest thread (where a helpdesk notes an opt-out on its ticket), null when they never wrote. */
+      readonly threadId: string | null;
+    }
   /** A reply went out a second time: the first send's answer was lost and no status told whether it had arrived. */
   | { readonly type: 'reply.resent'; readonly contact: Contact; readonly thread: Thread; readonly reply: OutboundReply; readonly reason: string };
 

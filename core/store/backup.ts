@@ -40,6 +40,7 @@ export const BACKUP_TABLES = [
   'api_tokens',
   'admin_sessions',
   'history_chunks',
+  'consents',
 ] as const satisfies ReadonlyArray<keyof Database>;
 export type BackupTable = (typeof BACKUP_TABLES)[number];
 /** Tables a backup leaves out: rate bookkeeping, state a restore derives from the other tables, replay keys that live minutes, and the console's queue samples. */

@@ -497,6 +497,23 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0019_consents': {
+      // Marketing consent per person (user_preferences webhooks, STOP/START keywords, buttons),
+      // with when and how it last changed; the outbound side asks it before a marketing template.
+      // https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/user_preferences/
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('consents')
+          .addColumn('contact_id', 'text', (c) => c.notNull())
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('changed_at', int, (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('recorded_at', int, (c) => c.notNull())
+          .addPrimaryKeyConstraint('consents_pk', ['contact_id', 'category'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -303,6 +303,19 @@ export interface AdminSessionsTable {
   revoked: number;
 }
 
+/** A person's current consent per category (see core/consent/store.ts). */
+export interface ConsentsTable {
+  contact_id: string;
+  /** `marketing`: the only category WhatsApp users can stop and resume. */
+  category: string;
+  status: 'opted_in' | 'opted_out';
+  /** When the person changed it (webhook or message time). */
+  changed_at: number;
+  /** `webhook`, `keyword` or `button`. */
+  source: string;
+  recorded_at: number;
+}
+
 export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   contacts: ContactsTable;
@@ -326,6 +339,7 @@ export interface Database {
   admin_sessions: AdminSessionsTable;
   history_chunks: HistoryChunksTable;
   queue_samples: QueueSamplesTable;
+  consents: ConsentsTable;
 }
 
 export type OutboxRow = Selectable<OutboxTable>;

@@ -122,6 +122,13 @@ async function refresh(background = false) {
     cell(row, q.connector); cell(row, q.state); cell(row, q.count);
     cell(row, q.oldestCreatedAt && (q.state === 'pending' || q.state === 'in_flight') ? `${Math.round((Date.now() - q.oldestCreatedAt) / 1000)} s` : '');
   }, 'the queue is empty');
+  // An opt-out a CRM has not taken yet stays in sight until it is written (or replayed).
+  const consentWrites = status.consentWrites ?? [];
+  $('#consent-writes').hidden = consentWrites.length === 0;
+  fill('#consent-table', consentWrites, (row, w) => {
+    cell(row, w.connector); cell(row, w.status === 'opted_out' ? 'opt-out' : 'opt-in'); cell(row, when(w.changedAt));
+    cell(row, w.state === 'dead' ? 'failed' : w.state, w.state === 'dead' ? 'critical' : ''); cell(row, w.attempts); cell(row, w.lastError);
+  });
   fill('#sessions', sessions.sessions, (row, s) => {
     cell(row, s.user); cell(row, s.ip); cell(row, s.device); cell(row, when(s.lastSeenAt));
     button(row, 'Revoke', () => api('DELETE', `/sessions/${encodeURIComponent(s.id)}`));

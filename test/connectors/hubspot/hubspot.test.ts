@@ -7,6 +7,8 @@ import { hubspotConnector } from '../../../connectors/hubspot/index.js';
 import { KIND } from '../../../connectors/hubspot/mappers.js';
 import { NUMBER_WITHHELD_NOTE } from '../../../core/model/identity.js';
 import { hubspotSettingsSchema } from '../../../connectors/hubspot/settings.js';
+import { HubSpotApi } from '../../../connectors/hubspot/client.js';
+import { setupHubSpotConsent } from '../../../connectors/hubspot/consent.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
 import { CredentialError, VendorError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
@@ -495,7 +497,12 @@ describe('HubSpot connector', () => {
         .get('/crm/v3/properties/contacts/whatsapp_identity_note').query(true)
         .reply(200, { name: 'whatsapp_identity_note', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: false })
         .get('/crm/v3/properties/communications/whatsapp_message_id').query(true)
-        .reply(200, { name: 'whatsapp_message_id', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: true });
+        .reply(200, { name: 'whatsapp_message_id', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: true })
+        // The consent properties are there already, as setup makes them.
+        .get('/crm/v3/properties/contacts/whatsapp_marketing_consent').query(true)
+        .reply(200, { name: 'whatsapp_marketing_consent', label: 'x', type: 'enumeration', fieldType: 'select', groupName: 'whatsapp', hasUniqueValue: false, options: [{ value: 'opted_in', label: 'Opted in', hidden: false }, { value: 'opted_out', label: 'Opted out', hidden: false }] })
+        .get('/crm/v3/properties/contacts/whatsapp_consent_changed_at').query(true)
+        .reply(200, { name: 'whatsapp_consent_changed_at', label: 'x', type: 'datetime', fieldType: 'date', groupName: 'whatsapp', hasUniqueValue: false });
       const connector = connectorWith();
       const actions = await connector.setup!(testContext());
       expect(actions).toEqual(['created contacts property whatsapp_id (unique values)', 'created contacts property whatsapp_bsuid']);
@@ -503,6 +510,14 @@ describe('HubSpot connector', () => {
       expect(created[0]).toMatchObject({ name: 'whatsapp_id', type: 'string', fieldType: 'text', hasUniqueValue: true, groupName: 'whatsapp' });
       // BSUIDs change with the number: searchable text, not a unique key.
       expect(created[1]).toMatchObject({ name: 'whatsapp_bsuid', type: 'string', fieldType: 'text', hasUniqueValue: false, groupName: 'whatsapp' });
+    });
+
+    it('refuses a consent dropdown lacking a value, saying what it must be', async () => {
+      nock(API)
+        .get('/crm/v3/properties/contacts/whatsapp_marketing_consent').query(true)
+        .reply(200, { name: 'whatsapp_marketing_consent', label: 'x', type: 'enumeration', fieldType: 'select', groupName: 'whatsapp', hasUniqueValue: false, options: [{ value: 'opted_in', label: 'In', hidden: false }] });
+      const settings = hubspotSettingsSchema.parse({ enabled: true, accessToken: 'pat-test' });
+      await expect(setupHubSpotConsent(new HubSpotApi(settings), settings, testContext())).rejects.toThrow(/whatsapp_marketing_consent exists as type "enumeration" without the options opted_out; it must be a dropdown with the options opted_in and opted_out/);
     });
 
     it('refuses a property that exists with the wrong type, saying what to do', async () => {

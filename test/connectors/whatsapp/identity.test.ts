@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseWhatsAppDelivery } from '../../../connectors/whatsapp/webhook.js';
-import type { InboundIdentityEvent, InboundMessageEvent, InboundStatusEvent } from '../../../core/model/types.js';
+import type { InboundConsentEvent, InboundMessageEvent, InboundStatusEvent } from '../../../core/model/types.js';
 import { projectRoot } from '../../helpers/fixtures.js';
 
 const fixtures = JSON.parse(readFileSync(join(projectRoot, 'test/fixtures/whatsapp-bsuid-webhooks.json'), 'utf8')) as Record<string, unknown>;
@@ -53,10 +53,10 @@ describe('WhatsApp webhooks with business-scoped user ids', () => {
     expect(event.customer).toMatchObject({ waId: null, bsuid: BSUID, parentBsuid: PARENT });
   });
 
-  it('links the user_id of a user_preferences webhook to its number, and still keeps the account event', () => {
+  it('reads the user_id of a user_preferences webhook with its number (a consent event links them), and still keeps the account event', () => {
     const { events, problems } = parse('user-preferences-with-user-id');
     expect(problems).toEqual([]);
-    const identity = events.find((e) => e.kind === 'identity') as InboundIdentityEvent;
+    const identity = events.find((e) => e.kind === 'consent') as InboundConsentEvent;
     expect(identity.customer).toEqual({ waId: '447700900456', bsuid: BSUID, parentBsuid: null, username: null });
     expect(events.some((e) => e.kind === 'account' && e.field === 'user_preferences')).toBe(true);
   });

@@ -1,0 +1,47 @@
+// Opt-out and opt-in words a customer writes, and quick-reply button payloads they tap, turned
+// into a consent change. Pure: the engine passes the configured lists in. A word counts only as
+// the whole message ("STOP", " stop! "), never inside a sentence ("please don't stop").
+import type { ConsentStatus } from './store.js';
+
+/** What the customer said, as the source gives it verbatim (not the rendered timeline text). */
+export interface CustomerWords {
+  /** The typed text, or a button's visible title. */
+  readonly text: string | null;
+  /** A quick-reply button's payload, or an interactive reply's id. */
+  readonly payload: string | null;
+}
+
+export interface ConsentKeywords {
+  readonly optOut: readonly string[];
+  readonly optIn: readonly string[];
+  readonly optOutPayloads: readonly string[];
+  readonly optInPayloads: readonly string[];
+}
+
+/**
+ * The form words are compared in: accents folded (ARRÊT = ARRET), case folded, separators
+ * (spaces, hyphens, underscores) as one space, punctuation and symbols at either end dropped
+ * ("Stop!", "STOP." and "🛑 stop" are STOP), so people's habits match without a list of spellings.
+ */
+export function normaliseWords(text: string): string {
+  return text
+    .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
+    .toLocaleLowerCase('und')
+    .replace(/[\s_-]+/gu, ' ')
+    .replace(/^[\s\p{P}\p{S}]+|[\s\p{P}\p{S}]+$/gu, '');
+}
+
+/** The consent a message states, or null: payloads first (a button is unambiguous), then the whole text. */
+export function consentFromWords(words: CustomerWords, keywords: ConsentKeywords): { readonly status: ConsentStatus; readonly by: 'payload' | 'text' } | null {
+  const matches = (value: string | null, list: readonly string[]) => {
+    if (value === null) return false;
+    const normalised = normaliseWords(value);
+    return normalised !== '' && list.some((word) => normaliseWords(word) === normalised);
+  };
+  if (matches(words.payload, keywords.optOutPayloads)) return { status: 'opted_out', by: 'payload' };
+  if (matches(words.payload, keywords.optInPayloads)) return { status: 'opted_in', by: 'payload' };
+  if (matches(words.text, keywords.optOut)) return { status: 'opted_out', by: 'text' };
+  if (matches(words.text, keywords.optIn)) return { status: 'opted_in', by: 'text' };
+  return null;
+}
