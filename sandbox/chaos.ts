@@ -42,6 +42,13 @@ export interface ChaosOptions {
   readonly methods?: readonly string[];
 }
 
+/** Drops the connection now and hands the request on `lateMs` later: nobody is left to hear what the handler answers. */
+export function landLater(req: Request, res: Response, next: NextFunction, lateMs: number): void {
+  res.end = (() => res) as Response['end'];
+  req.socket.destroy();
+  setTimeout(next, lateMs);
+}
+
 /** mulberry32: a small seeded generator, enough to spread faults reproducibly. */
 function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
@@ -86,13 +93,7 @@ export class Chaos {
         req.socket.destroy();
         return;
       }
-      if (kind === 'lands-late') {
-        // Nobody is left to answer: whatever the handler writes goes nowhere.
-        res.end = (() => res) as Response['end'];
-        req.socket.destroy();
-        setTimeout(next, options.lateMs ?? 1_000);
-        return;
-      }
+      if (kind === 'lands-late') return landLater(req, res, next, options.lateMs ?? 1_000);
       // Let the handler do its work, then lose or delay the answer.
       const end = res.end.bind(res) as (...args: unknown[]) => Response;
       res.end = ((...args: unknown[]) => {
