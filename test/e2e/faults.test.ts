@@ -180,6 +180,11 @@ describe('random faults end to end', () => {
         salesforceLeads: doubled(salesforce.state.records['Lead']!.map((l) => String(l['WhatsApp_Id__c']))),
         salesforceTasks: customers.reduce((n, c) => n + Math.max(0, taskOf(c.waId).length - 1), 0),
         salesforceFiles: doubled(salesforce.state.records['ContentVersion']!.map((f) => `${String(f['FirstPublishLocationId'])}:${String(f['Title'])}`)),
+        // Counted after everything settled: a write carried out late has landed by now.
+        salesforceFilesOverPhotos: Math.max(0, salesforce.state.records['ContentVersion']!.length - customers.length),
+        hubspotFiles: doubled(hubspot.state.files.map((f) => `${f.folderPath}/${f.name}.${f.extension}`)),
+        hubspotMediaNotes: doubled((hubspot.state.objects['notes'] ?? []).map((n) => n.properties['hs_attachment_ids']).filter((id): id is string => Boolean(id))),
+        zendeskAttachments: customers.reduce((n, customer, c) => n + Math.max(0, textOf(customer.waId).split(`photo c${c} (attached:`).length - 2), 0),
       },
       faults: { hubspot: hubspot.chaos.dealt, zendesk: zendesk.chaos.dealt, salesforce: salesforce.chaos.dealt, whatsapp: whatsapp.chaos.dealt },
       comments: zendeskComments.length,
