@@ -53,7 +53,10 @@ describe('random faults end to end', () => {
     const [hubspotUrl, zendeskUrl, graphUrl, salesforceUrl] = await Promise.all([hubspot.start(), zendesk.start(), whatsapp.start(), salesforce.start()]);
     ({ service, configPath } = await serviceWith(({ config, port }) => (storeUrl = (config['store'] as { url: string }).url, {
       ...config,
-      whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, rateLimit: retryFast },
+      // A send whose answer was lost waits for its status webhooks before going out again; the
+      // sandbox delivers them within milliseconds, so 5 s is plenty, and a send that never left
+      // (a reset before it was handled) goes again inside the test's waits (the default 60 s does not).
+      whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, lostAnswerWaitSeconds: 5, rateLimit: retryFast },
       connectors: {
         hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, searchIndexWaitSeconds: 1, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
         // A write whose answer was lost may land up to 1.5 s later (lateMs below): waited out for 3 s.
