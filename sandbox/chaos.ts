@@ -14,6 +14,16 @@ export type FaultKind =
   /** The request is handled, and the answer comes after `slowMs` (past the client's timeout). */
   | 'slow'
   /**
+   * The connection is reset at once, and the request is still carried out `lateMs` later: the
+   * vendor goes on with work whose caller it can no longer answer, so a retry that looks for it
+   * right away finds nothing. Salesforce keeps processing a REST call for up to 10 minutes
+   * ("The timeout limit for REST and SOAP API calls is 10 minutes",
+   * https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html).
+   * Needs the request body parsed before this middleware (the socket is gone by the time the
+   * handler runs).
+   */
+  | 'lands-late'
+  /**
    * The vendor ends the caller's session just before the request (an access token expiring), so
    * it is refused as unauthenticated. Only for sandboxes whose tokens expire (they pass
    * `expireCredentials`); elsewhere this kind is never dealt.
@@ -26,8 +36,17 @@ export interface ChaosOptions {
   readonly kinds: readonly FaultKind[];
   readonly seed?: number;
   readonly slowMs?: number;
+  /** How long after the reset a 'lands-late' request is carried out. */
+  readonly lateMs?: number;
   /** Only requests with these methods fail (e.g. writes); all when absent. */
   readonly methods?: readonly string[];
+}
+
+/** Drops the connection now and hands the request on `lateMs` later: nobody is left to hear what the handler answers. */
+export function landLater(req: Request, res: Response, next: NextFunction, lateMs: number): void {
+  res.end = (() => res) as Response['end'];
+  req.socket.destroy();
+  setTimeout(next, lateMs);
 }
 
 /** mulberry32: a small seeded generator, enough to spread faults reproducibly. */
@@ -45,7 +64,7 @@ function seededRandom(seed: number): () => number {
 export class Chaos {
   options: ChaosOptions | undefined;
   /** Faults dealt, by kind. */
-  readonly dealt: Record<FaultKind, number> = { 'server-error': 0, 'reset-before': 0, 'reset-after': 0, slow: 0, 'token-expired': 0 };
+  readonly dealt: Record<FaultKind, number> = { 'server-error': 0, 'reset-before': 0, 'reset-after': 0, slow: 0, 'token-expired': 0, 'lands-late': 0 };
   #random = seededRandom(1);
 
   set(options: ChaosOptions | undefined): void {
@@ -74,6 +93,7 @@ export class Chaos {
         req.socket.destroy();
         return;
       }
+      if (kind === 'lands-late') return landLater(req, res, next, options.lateMs ?? 1_000);
       // Let the handler do its work, then lose or delay the answer.
       const end = res.end.bind(res) as (...args: unknown[]) => Response;
       res.end = ((...args: unknown[]) => {

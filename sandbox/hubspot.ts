@@ -2,7 +2,7 @@
 // its batch and search limits, and its rolling burst limit (real 429s). State is inspectable
 // at GET /_sandbox/state; faults can be injected with POST /_sandbox/faults.
 import { randomUUID } from 'node:crypto';
-import { Chaos } from './chaos.js';
+import { Chaos, landLater } from './chaos.js';
 import { LoopbackServer } from './loopback.js';
 import express, { type Request, type Response } from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
@@ -126,6 +126,8 @@ export class HubSpotSandbox {
   #faults: Array<{ status: number; count: number }> = [];
   /** Answers to lose after the work is done, by `METHOD /path` (a reset connection instead of the answer). */
   readonly #losses: Array<{ request: string; count: number }> = [];
+  /** Requests to carry out late, by `METHOD /path` (see landLate). */
+  readonly #lateLandings: Array<{ request: string; lateMs: number; count: number }> = [];
   /** Random faults on API requests (off until set). */
   readonly chaos = new Chaos();
   #nextId = 1000;
@@ -150,6 +152,15 @@ export class HubSpotSandbox {
   /** The next `count` requests `METHOD /path` are handled, then their answers lost (the connection reset). */
   loseAnswers(request: string, count = 1): void {
     this.#losses.push({ request, count });
+  }
+
+  /**
+   * The next `count` requests `METHOD /path` lose their connection at once and are carried out
+   * `lateMs` later: a server goes on with a request whose caller stopped waiting, so a retry that
+   * looks for the work right away finds nothing.
+   */
+  landLate(request: string, lateMs: number, count = 1): void {
+    this.#lateLandings.push({ request, lateMs, count });
   }
 
   /** The account's calendar day at `instant`, in its time zone. */
@@ -371,6 +382,13 @@ export class HubSpotSandbox {
       }
       next();
     });
+    app.use((req, res, next) => {
+      const late = this.#lateLandings.find((l) => l.request === `${req.method} ${req.path}`);
+      if (!late) return next();
+      if (--late.count <= 0) this.#lateLandings.splice(this.#lateLandings.indexOf(late), 1);
+      // The body is read before the connection goes (the route's own parser then skips it).
+      express.raw({ type: () => true, limit: '50mb' })(req, res, () => landLater(req, res, next, late.lateMs));
+    });
 
     // Account details: the time zone the daily limit resets in.
     // https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
@@ -539,15 +557,32 @@ export class HubSpotSandbox {
 
     // Files: upload (multipart) and search by name.
     // https://developers.hubspot.com/docs/guides/api/library/files
+    // Upload options may ask for duplicate detection: duplicateValidationStrategy RETURN_EXISTING
+    // ("if a duplicate file is found, do not upload a new file and return the found duplicate")
+    // within duplicateValidationScope EXACT_FOLDER or ENTIRE_PORTAL
+    // (https://developers.hubspot.com/docs/api/files/files). HubSpot does not say how it compares
+    // files; the sandbox takes the same name (ours are named by content hash) as a duplicate.
     app.post('/files/v3/files', express.raw({ type: 'multipart/form-data', limit: '50mb' }), (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body.toString('latin1') : '';
       const fileName = /name="fileName"\r\n\r\n([^\r]*)/.exec(raw)?.[1] ?? /filename="([^"]+)"/.exec(raw)?.[1];
       if (!fileName) return error(res, 400, 'VALIDATION_ERROR', 'a file and fileName are required');
       const folderPath = /name="folderPath"\r\n\r\n([^\r]*)/.exec(raw)?.[1] ?? '/';
+      const options = (() => {
+        try {
+          return JSON.parse(/name="options"\r\n\r\n([^\r]*)/.exec(raw)?.[1] ?? '{}') as { duplicateValidationStrategy?: string; duplicateValidationScope?: string };
+        } catch {
+          return {};
+        }
+      })();
       const dot = fileName.lastIndexOf('.');
       const file = { id: String(this.#nextId++), name: dot > 0 ? fileName.slice(0, dot) : fileName, extension: dot > 0 ? fileName.slice(dot + 1) : '', folderPath, size: raw.length };
-      this.state.files.push(file);
       const now = new Date().toISOString();
+      if (options.duplicateValidationStrategy === 'RETURN_EXISTING') {
+        const scope = options.duplicateValidationScope ?? 'ENTIRE_PORTAL';
+        const duplicate = this.state.files.find((f) => f.name === file.name && f.extension === file.extension && (scope === 'ENTIRE_PORTAL' || f.folderPath === folderPath));
+        if (duplicate) return void res.status(200).json({ ...duplicate, access: 'PRIVATE', createdAt: now, updatedAt: now, archived: false });
+      }
+      this.state.files.push(file);
       res.status(201).json({ ...file, access: 'PRIVATE', createdAt: now, updatedAt: now, archived: false });
     });
     app.get('/files/v3/files/search', (req, res) => {

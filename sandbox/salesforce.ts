@@ -4,7 +4,7 @@
 // errors in Salesforce's format. State is at GET /_sandbox/state.
 import { randomBytes } from 'node:crypto';
 import { LoopbackServer } from './loopback.js';
-import { Chaos } from './chaos.js';
+import { Chaos, landLater } from './chaos.js';
 import express, { type Request, type Response } from 'express';
 
 export interface SalesforceSandboxOptions {
@@ -115,6 +115,8 @@ export class SalesforceSandbox {
   /** Random faults on data API requests, token expiry among them (off until set). */
   readonly chaos = new Chaos();
   #nextId = 1;
+  /** Requests to carry out late, by `METHOD /path` under the data API (see landLate). */
+  readonly #lateLandings: Array<{ request: string; lateMs: number; count: number }> = [];
 
   constructor(options: SalesforceSandboxOptions = {}) {
     this.#options = {
@@ -198,6 +200,16 @@ export class SalesforceSandbox {
     };
   }
 
+  /**
+   * The next `count` requests `METHOD /path` (under /services/data/vNN.0) lose their connection at
+   * once and are carried out `lateMs` later: Salesforce goes on with a REST call whose caller
+   * stopped waiting, for up to 10 minutes ("The timeout limit for REST and SOAP API calls is 10
+   * minutes", https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html).
+   */
+  landLate(request: string, lateMs: number, count = 1): void {
+    this.#lateLandings.push({ request, lateMs, count });
+  }
+
   /** Makes every issued session invalid, as when Salesforce expires it. */
   expireSessions(): void {
     this.#tokens.clear();
@@ -264,6 +276,12 @@ export class SalesforceSandbox {
 
     const data = express.Router();
     data.use(this.chaos.middleware((res) => sfError(res, 503, 'SERVER_UNAVAILABLE', 'injected fault: server unavailable'), () => this.expireSessions()));
+    data.use((req, res, next) => {
+      const late = this.#lateLandings.find((l) => l.request === `${req.method} ${req.path}`);
+      if (!late) return next();
+      if (--late.count <= 0) this.#lateLandings.splice(this.#lateLandings.indexOf(late), 1);
+      landLater(req, res, next, late.lateMs);
+    });
     data.use((req, res, next) => {
       this.state.requests++;
       const token = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];

@@ -575,7 +575,10 @@ export class HubSpotConnector implements Connector {
 
   /**
    * Uploads the file (unless an upload of the same bytes is already there: the name is derived
-   * from the content hash) and attaches it to the logged communication.
+   * from the content hash) and attaches it to the logged communication. The search only sees an
+   * upload that has landed; one whose answer was lost may still be landing, so the upload also
+   * asks HubSpot to hand back a duplicate in the folder instead of storing a second copy
+   * (duplicateValidationStrategy RETURN_EXISTING, https://developers.hubspot.com/docs/api/files/files).
    */
   async #attachMedia(payload: MediaPayload, context: ExecutionContext): Promise<OperationOutcome> {
     const communicationId = await context.getRef(REF.communication, payload.messageId);
@@ -588,7 +591,7 @@ export class HubSpotConnector implements Connector {
     if (!fileId) {
       const data = await readStoredMedia(payload.path);
       const uploaded = (await this.#api.call(context, 'uploading a media file', (c) =>
-        c.files.filesApi.upload({ data, name }, undefined, this.#settings.mediaFolder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false })),
+        c.files.filesApi.upload({ data, name }, undefined, this.#settings.mediaFolder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false, duplicateValidationStrategy: 'RETURN_EXISTING', duplicateValidationScope: 'EXACT_FOLDER' })),
       )) as { id?: string };
       if (!uploaded.id) throw new VendorError('hubspot', 'file upload answered without a file id');
       fileId = uploaded.id;

@@ -140,6 +140,23 @@ export class SalesforceApi {
   }
 
   /**
+   * The call's answer, or a TransportError after timeoutMs: jsforce takes no timeout per call (it
+   * waits up to 30 minutes), and a call that hangs would hold its operation that long. The
+   * request is not aborted, so Salesforce may still carry it out: callers of writes treat this
+   * as a lost answer (core/lost-answer.ts).
+   */
+  #answerWithin<T>(answer: Promise<T>, action: string): Promise<T> {
+    const timeoutMs = this.#settings.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new TransportError(`salesforce: ${action}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    // Whatever the abandoned call ends with later is nobody's to handle.
+    answer.catch(() => undefined);
+    return Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /**
    * One jsforce call: stops short of the daily allowance's reserve, waits for the shared rate
    * budget, and reports the allowance Salesforce announced in Sforce-Limit-Info.
    */
@@ -158,7 +175,7 @@ export class SalesforceApi {
     }
     try {
       this.#refreshFailure = undefined;
-      return await vendorCall(context, { classify: (error) => this.#refreshFailure ?? classifySalesforceError(error, action) }, () => run(this.connection));
+      return await vendorCall(context, { classify: (error) => this.#refreshFailure ?? classifySalesforceError(error, action) }, () => this.#answerWithin(run(this.connection), action));
     } finally {
       const after = (this.connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;
       if (after) context.reportQuota(after.limit - after.used, after.limit);

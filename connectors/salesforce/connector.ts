@@ -36,9 +36,14 @@ import type { SalesforceSettings } from './settings.js';
 import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
 import { consentFieldProblems, writeSalesforceConsent } from './consent.js';
 import { readStoredMedia } from '../../core/media-store.js';
+import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
 
-/** `taskLate`: ids of the thread's messages that arrived after later ones were on its Task (JSON list). */
-const REF = { person: 'person', task: 'task', taskSyncedTo: 'task-synced-to', taskLate: 'task-late' } as const;
+/**
+ * `taskLate`: ids of the thread's messages that arrived after later ones were on its Task (JSON
+ * list). `taskSent` and `fileSent`: when a Task rewrite (per thread) or a file upload (per message
+ * and file) went out whose answer is not known yet (see core/lost-answer.ts).
+ */
+const REF = { person: 'person', task: 'task', taskSyncedTo: 'task-synced-to', taskLate: 'task-late', taskSent: 'task-sent', fileSent: 'file-sent' } as const;
 /** Error codes of an org's own rules: the record is refused until someone changes data or rules. */
 const ORG_RULE_CODES = new Set(['DUPLICATES_DETECTED', 'FIELD_CUSTOM_VALIDATION_EXCEPTION', 'REQUIRED_FIELD_MISSING', 'INVALID_FIELD_FOR_INSERT_UPDATE', 'STRING_TOO_LONG', 'INVALID_EMAIL_ADDRESS']);
 
@@ -144,7 +149,8 @@ export class SalesforceConnector implements Connector {
    * itself looks the record up by its external key and updates it rather than creating another:
    * https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm
    * Files (ContentVersion) carry no external id: each attempt queries by Title and the Task they
-   * are published to before creating (see #attachFile). Nothing is left to ask here.
+   * are published to before creating (see #attachFile), once an upload whose answer was lost can
+   * no longer land. Nothing is left to ask here.
    */
   async reconcile(): Promise<undefined> {
     return undefined;
@@ -339,13 +345,24 @@ export class SalesforceConnector implements Connector {
 
   // ---- media files on the Task ----
 
-  /** Uploads the file to the thread's Task unless the same bytes are already there. */
+  /** A write Salesforce may still carry out after its answer was lost (see lostAnswerWaitSeconds). */
+  #lateLanding(ref: string, localId: string, what: string): LateLandingWrite {
+    return { ref, localId, windowMs: this.#settings.lostAnswerWaitSeconds * 1000, what };
+  }
+
+  /**
+   * Uploads the file to the thread's Task unless the same bytes are already there. The lookup by
+   * Title only sees an upload that has landed: after a lost answer it waits until the earlier
+   * upload can no longer land, or it would find nothing and upload a second copy.
+   */
   async #attachFile(payload: MediaFilePayload, context: ExecutionContext): Promise<OperationOutcome> {
     const taskId = await context.getRef(REF.task, payload.threadId);
     if (!taskId) return { ok: false, error: new SyncError("salesforce: the thread's Task is not written yet (its operation failed or is dead: replay it)", { retryable: true }) };
     if (payload.size > MAX_INLINE_FILE_BYTES) {
       return { ok: false, error: new VendorError('salesforce', `media file of ${payload.size} bytes is over the ${MAX_INLINE_FILE_BYTES}-byte limit for attaching through the REST API`) };
     }
+    const upload = this.#lateLanding(REF.fileSent, `${payload.messageId}:${payload.sha256}`, 'file upload');
+    await waitOutLateLanding(context, upload);
     const title = fileTitle(payload);
     const existing = await this.#api.call(context, 'looking for an attached file', async (c) => {
       const result = await c.query<{ Id: string }>(`SELECT Id FROM ContentVersion WHERE Title = ${soqlString(title)} AND FirstPublishLocationId = ${soqlString(taskId)}`).execute();
@@ -353,14 +370,21 @@ export class SalesforceConnector implements Connector {
     });
     if (existing[0]) return { ok: true, result: { salesforceContentVersionId: existing[0].Id } };
     const data = await readStoredMedia(payload.path);
-    const created = (await this.#api.call(context, 'attaching a media file', (c) =>
-      c.sobject('ContentVersion').create({ Title: title, PathOnClient: fileNameOnClient(payload), VersionData: data.toString('base64'), FirstPublishLocationId: taskId } as never),
+    const created = (await sendNoted(context, [upload], () =>
+      this.#api.call(context, 'attaching a media file', (c) =>
+        c.sobject('ContentVersion').create({ Title: title, PathOnClient: fileNameOnClient(payload), VersionData: data.toString('base64'), FirstPublishLocationId: taskId } as never),
+      ),
     )) as unknown as RecordResult;
     if (!created.success || !created.id) return { ok: false, error: recordFailure(created, 'ContentVersion') };
     return { ok: true, result: { salesforceContentVersionId: created.id } };
   }
 
   // ---- activity (one Task per thread) ----
+
+  /** A thread's Task rewrite: upserted on the thread id, so a late landing doubles nothing, but it carries a whole transcript. */
+  #taskRewrite(threadId: string): LateLandingWrite {
+    return this.#lateLanding(REF.taskSent, threadId, 'Task rewrite');
+  }
 
   async #logActivity(payloads: readonly ActivityPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
@@ -369,6 +393,13 @@ export class SalesforceConnector implements Connector {
       // An earlier write of this thread's Task already carried this message: nothing to do.
       const syncedTo = Number((await context.getRef(REF.taskSyncedTo, payload.threadId)) ?? -1);
       if (syncedTo >= payload.arrivalSeq) continue;
+      // An earlier rewrite in doubt could land after this one and put an older transcript back.
+      try {
+        await waitOutLateLanding(context, this.#taskRewrite(payload.threadId));
+      } catch (error) {
+        outcomes[index] = { ok: false, error: asSyncError(error) };
+        continue;
+      }
       const whoId = await context.getRef(REF.person, payload.contactId);
       if (!whoId) {
         outcomes[index] = { ok: false, error: new SyncError('salesforce: the person is not in Salesforce yet (its record operation failed or is dead: replay it)', { retryable: true }) };
@@ -389,12 +420,17 @@ export class SalesforceConnector implements Connector {
         return new Set([...earlier, ...lateArrivals(transcripts[i]!, t.syncedTo)]);
       }),
     );
-    const results = (await this.#api.call(context, 'writing conversation Tasks', (c) =>
-      c.sobject('Task').upsert(
-        threads.map((t, i) => taskRecord(t.payload, transcripts[i]!, t.whoId, this.#settings, late[i])) as never[],
-        this.#settings.taskExternalIdField,
-        { allOrNone: false },
-      ),
+    const results = (await sendNoted(
+      context,
+      threads.map((t) => this.#taskRewrite(t.payload.threadId)),
+      () =>
+        this.#api.call(context, 'writing conversation Tasks', (c) =>
+          c.sobject('Task').upsert(
+            threads.map((t, i) => taskRecord(t.payload, transcripts[i]!, t.whoId, this.#settings, late[i])) as never[],
+            this.#settings.taskExternalIdField,
+            { allOrNone: false },
+          ),
+        ),
     )) as RecordResult[];
     for (const [i, thread] of threads.entries()) {
       const result = results[i];

@@ -14,7 +14,16 @@ export const salesforceSettingsSchema = z
     accessToken: z.string().optional(),
     clientCredentials: z.strictObject({ clientId: z.string().min(1), clientSecret: z.string().min(1) }).optional(),
     jwt: z.strictObject({ clientId: z.string().min(1), username: z.string().min(1), privateKey: z.string().min(1), audience: vendorUrl.default('https://login.salesforce.com') }).optional(),
+    /** How long a call waits for Salesforce's answer before it is treated as lost. */
     timeoutMs: z.number().int().min(1000).default(60_000),
+    /**
+     * A write whose answer was lost (a reset, a timeout) may still land: Salesforce goes on with a
+     * REST call for up to 10 minutes ("The timeout limit for REST and SOAP API calls is 10
+     * minutes", https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html).
+     * A file upload or a Task rewrite in doubt waits this long before it is looked for and sent
+     * again, so a late landing can neither double the file nor overwrite a newer transcript.
+     */
+    lostAnswerWaitSeconds: z.number().int().min(1).max(3600).default(600),
     /** Where WhatsApp customers live: Lead or Contact. */
     target: z.enum(['Lead', 'Contact']).default('Lead'),
     /**

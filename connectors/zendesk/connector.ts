@@ -714,6 +714,9 @@ export class ZendeskConnector implements Connector {
       await context.setRef(REF.attachment, payload.messageId, ticketId);
       return { ok: true, result: { zendeskTicketId: ticketId } };
     }
+    // Uploading again after a lost upload answer doubles nothing: an upload no comment carries is
+    // deleted by Zendesk when its token expires (60 minutes), so only the comment must be once.
+    // https://support.zendesk.com/hc/en-us/articles/4408887057946-Can-I-attach-files-to-tickets-using-the-API
     const comment = tooLarge ? { body, public: false } : { body, public: true, author_id: Number(requesterId), uploads: [await this.#api.upload(context, payload.path, name, payload.mimeType.split(';')[0]!.trim())] };
     await this.#api.call(context, `attaching a file to ticket ${ticketId}`, (c) => c.tickets.put(['tickets', ticketId], { ticket: { comment } }), { buckets });
     await context.setRef(REF.attachment, payload.messageId, ticketId);

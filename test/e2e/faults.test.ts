@@ -7,7 +7,7 @@
 // order, communications keep no unique values (messages are created and found again by search)
 // and the daily limit runs by the account's days; Zendesk processes comment bodies, answers jobs
 // by position, forgets Idempotency-Keys after 2 hours (an outage longer than that comes mid-run)
-// and indexes users late; Salesforce keeps its Standard Lead Duplicate Rule on. The test counts
+// and indexes users late; Salesforce keeps its Standard Lead Duplicate Rule on and carries out some requests after their connection dropped. The test counts
 // dead operations (from the store) and doubled records (from the sandboxes) and prints them.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -53,10 +53,14 @@ describe('random faults end to end', () => {
     const [hubspotUrl, zendeskUrl, graphUrl, salesforceUrl] = await Promise.all([hubspot.start(), zendesk.start(), whatsapp.start(), salesforce.start()]);
     ({ service, configPath } = await serviceWith(({ config, port }) => (storeUrl = (config['store'] as { url: string }).url, {
       ...config,
-      whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, rateLimit: retryFast },
+      // A send whose answer was lost waits for its status webhooks before going out again; the
+      // sandbox delivers them within milliseconds, so 5 s is plenty, and a send that never left
+      // (a reset before it was handled) goes again inside the test's waits (the default 60 s does not).
+      whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, lostAnswerWaitSeconds: 5, rateLimit: retryFast },
       connectors: {
         hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, searchIndexWaitSeconds: 1, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
-        salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, timeoutMs: 1000, rateLimit: retryFast },
+        // A write whose answer was lost may land up to 1.5 s later (lateMs below): waited out for 3 s.
+        salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, timeoutMs: 1000, lostAnswerWaitSeconds: 3, rateLimit: retryFast },
         zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, timeoutMs: 1000, autoAcknowledge: { enabled: true }, rateLimit: { ...retryFast, requests: 2500 } },
       },
     })));
@@ -67,8 +71,9 @@ describe('random faults end to end', () => {
     hubspot.chaos.set({ ...everything, seed: 3 + seedOffset });
     // Zendesk's writes are where a lost answer could write twice: fail a third of them.
     zendesk.chaos.set({ ...everything, rate: 0.35, methods: ['POST', 'PUT'], seed: 5 + seedOffset });
-    // Salesforce: the same, and sessions that expire at random (the connector must sign in again).
-    salesforce.chaos.set({ ...everything, rate: 0.3, kinds: [...everything.kinds, 'token-expired'], seed: 7 + seedOffset });
+    // Salesforce: the same, sessions that expire at random (the connector must sign in again), and
+    // requests it still carries out after the connection dropped (a retry looking at once finds nothing).
+    salesforce.chaos.set({ ...everything, rate: 0.3, kinds: [...everything.kinds, 'token-expired', 'lands-late'], lateMs: 1500, seed: 7 + seedOffset });
     // WhatsApp, like Meta, reports each send's statuses with its callback data: a send whose
     // answer is lost (or late) is recognised by them instead of going out again.
     whatsapp.deliverStatusesTo(`${service.baseUrl}/webhooks/whatsapp`, APP_SECRET);
@@ -178,6 +183,11 @@ describe('random faults end to end', () => {
         salesforceLeads: doubled(salesforce.state.records['Lead']!.map((l) => String(l['WhatsApp_Id__c']))),
         salesforceTasks: customers.reduce((n, c) => n + Math.max(0, taskOf(c.waId).length - 1), 0),
         salesforceFiles: doubled(salesforce.state.records['ContentVersion']!.map((f) => `${String(f['FirstPublishLocationId'])}:${String(f['Title'])}`)),
+        // Counted after everything settled: a write carried out late has landed by now.
+        salesforceFilesOverPhotos: Math.max(0, salesforce.state.records['ContentVersion']!.length - customers.length),
+        hubspotFiles: doubled(hubspot.state.files.map((f) => `${f.folderPath}/${f.name}.${f.extension}`)),
+        hubspotMediaNotes: doubled((hubspot.state.objects['notes'] ?? []).map((n) => n.properties['hs_attachment_ids']).filter((id): id is string => Boolean(id))),
+        zendeskAttachments: customers.reduce((n, customer, c) => n + Math.max(0, textOf(customer.waId).split(`photo c${c} (attached:`).length - 2), 0),
       },
       faults: { hubspot: hubspot.chaos.dealt, zendesk: zendesk.chaos.dealt, salesforce: salesforce.chaos.dealt, whatsapp: whatsapp.chaos.dealt },
       comments: zendeskComments.length,

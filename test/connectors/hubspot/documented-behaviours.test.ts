@@ -165,6 +165,17 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
       expect(sandbox.state.objects['notes'] ?? []).toHaveLength(0);
     });
 
+    it('an upload that lands after its connection dropped is handed back by HubSpot to the retry, not stored twice', async () => {
+      const { connector, context } = await logged({ communicationAttachments: true });
+      // The retry's search runs before the first upload lands, finds nothing, and uploads again.
+      sandbox.landLate('POST /files/v3/files', 600);
+      const outcome = await dispatch(connector, mediaOp(), context);
+      expect(outcome.ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 1_100));
+      expect(sandbox.state.files).toHaveLength(1);
+      expect(communications('wamid.M1')[0]!.properties['hs_attachment_ids']).toBe(sandbox.state.files[0]!.id);
+    });
+
     it('where they do not, attaches it through one note on the contact and the communication, a lost answer included', async () => {
       const { connector, context, actions } = await logged({ communicationAttachments: false, searchIndexDelayMs: 500 });
       expect(actions).toContain('communications have no hs_attachment_ids here: media are attached through a note on the contact and the communication');

@@ -321,6 +321,7 @@ describe('HubSpot connector', () => {
       expect(uploadBody).toContain(`filename="whatsapp-${'a'.repeat(32)}.jpg"`);
       expect(uploadBody).toContain('bytes');
       expect(uploadBody).toContain('"access":"PRIVATE"');
+      expect(uploadBody).toContain('"duplicateValidationStrategy":"RETURN_EXISTING","duplicateValidationScope":"EXACT_FOLDER"');
       expect(updateBody).toEqual({ inputs: [{ id: '9001', properties: { hs_attachment_ids: '555' } }] });
       expect(connector.features).toContain('media');
     });

@@ -10,7 +10,7 @@ import { KIND, personQueries, transcript } from '../../../connectors/salesforce/
 import { parseSoql } from '../../../sandbox/salesforce.js';
 import { salesforceSettingsSchema } from '../../../connectors/salesforce/settings.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
-import { CredentialError, VendorError } from '../../../core/errors.js';
+import { CredentialError, type DeferredError, VendorError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
 import { missingScopesReason } from '../../../core/scopes.js';
 import { claimedOperation, testContext } from '../../helpers/context.js';
@@ -223,6 +223,25 @@ describe('Salesforce connector', () => {
       expect(nock.isDone()).toBe(true);
     });
 
+    it('does not rewrite the Task while a rewrite whose answer was lost may still land over it', async () => {
+      nock(ORG)
+        .patch(`${DATA}/composite/sobjects/Task/WhatsApp_Thread_Id__c`).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
+      const context = testContext();
+      context.refs.set('person:c1', '00Q1');
+      context.threads.set('t-1', [{ id: 'wamid.1', direction: 'inbound', text: 'Hi', sentAt: 1749416383000, arrivalSeq: 1001, origin: null, warnings: [] }]);
+      const connector = connectorWith({ lostAnswerWaitSeconds: 600, timeoutMs: 1000 });
+      await expect(connector.execute([activityOp('wamid.1', 1001)], context)).rejects.toMatchObject({ name: 'TransportError' });
+      // A newer rewrite now could be overwritten by the older one landing late: it waits (no request).
+      const [waiting] = await connector.execute([activityOp('wamid.1', 1001)], context);
+      expect(waiting).toMatchObject({ ok: false, error: { name: 'DeferredError' } });
+      context.refs.set('task-sent:t-1', String(Date.now() - 600_001));
+      nock(ORG).patch(`${DATA}/composite/sobjects/Task/WhatsApp_Thread_Id__c`).reply(200, [{ id: '00T1', success: true, created: false, errors: [] }]);
+      const [written] = await connector.execute([activityOp('wamid.1', 1001)], context);
+      expect(written).toEqual({ ok: true, result: { salesforceTaskId: '00T1' } });
+      expect(context.refs.get('task-sent:t-1')).toBe('0');
+      expect(nock.isDone()).toBe(true);
+    });
+
     it('marks a message that arrived after later ones were on the Task, in its place by time, on every rewrite after', async () => {
       const descriptions: string[] = [];
       nock(ORG)
@@ -296,6 +315,69 @@ describe('Salesforce connector', () => {
       context.refs.set('task:t-1', '00T1');
       const [outcome] = await connectorWith({ mediaFiles: true }).execute([fileOp('/nonexistent')], context);
       expect(outcome).toEqual({ ok: true, result: { salesforceContentVersionId: '068000000000001' } });
+    });
+
+    it('after an upload whose answer was lost, waits until it can no longer land before looking for it, so it is not uploaded twice', async () => {
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'bytes');
+      const title = `whatsapp-${'b'.repeat(32)}`;
+      // The first upload: nothing there yet, and no answer comes (a dropped connection under
+      // nock leaves jsforce waiting: timeoutMs ends the wait).
+      nock(ORG)
+        .get(`${DATA}/query`).query(true).reply(200, { totalSize: 0, done: true, records: [] })
+        .post(`${DATA}/sobjects/ContentVersion`).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
+      const context = testContext();
+      context.refs.set('task:t-1', '00T1');
+      const connector = connectorWith({ mediaFiles: true, lostAnswerWaitSeconds: 600, timeoutMs: 1000 });
+      const [first] = await connector.execute([fileOp(path)], context);
+      expect(first).toMatchObject({ ok: false, error: { name: 'TransportError' } });
+      // Retried at once: Salesforce may still be carrying the upload out, so a lookup now could
+      // miss it. The operation waits instead of asking (nock would refuse any request).
+      const [second] = await connector.execute([fileOp(path)], context);
+      expect(second).toMatchObject({ ok: false, error: { name: 'DeferredError' } });
+      const untilMs = (second as unknown as { error: DeferredError }).error.untilMs;
+      expect(untilMs - Date.now()).toBeGreaterThan(590_000);
+      // Once the window has passed (as if 10 minutes went by), the file that landed late is found.
+      const key = `file-sent:wamid.IMG:${'b'.repeat(64)}`;
+      context.refs.set(key, String(Number(context.refs.get(key)) - 600_001));
+      let soql = '';
+      nock(ORG).get(`${DATA}/query`).query((q) => ((soql = String(q['q'])), true)).reply(200, { totalSize: 1, done: true, records: [{ attributes: { type: 'ContentVersion' }, Id: '068000000000009' }] });
+      const [third] = await connector.execute([fileOp(path)], context);
+      expect(third).toEqual({ ok: true, result: { salesforceContentVersionId: '068000000000009' } });
+      expect(soql).toBe(`SELECT Id FROM ContentVersion WHERE Title = '${title}' AND FirstPublishLocationId = '00T1'`);
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('retries at once an upload Salesforce answered with an error (nothing can land later)', async () => {
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'bytes');
+      nock(ORG)
+        .get(`${DATA}/query`).query(true).times(2).reply(200, { totalSize: 0, done: true, records: [] })
+        .post(`${DATA}/sobjects/ContentVersion`).reply(400, [{ errorCode: 'UNABLE_TO_LOCK_ROW', message: 'unable to obtain exclusive access to this record' }])
+        .post(`${DATA}/sobjects/ContentVersion`).reply(201, { id: '068000000000002', success: true, errors: [] });
+      const context = testContext();
+      context.refs.set('task:t-1', '00T1');
+      const connector = connectorWith({ mediaFiles: true });
+      const [first] = await connector.execute([fileOp(path)], context);
+      expect(first).toMatchObject({ ok: false, error: { code: 'UNABLE_TO_LOCK_ROW' } });
+      const [second] = await connector.execute([fileOp(path)], context);
+      expect(second).toEqual({ ok: true, result: { salesforceContentVersionId: '068000000000002' } });
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('treats a call with no answer within timeoutMs as lost', async () => {
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'bytes');
+      nock(ORG)
+        .get(`${DATA}/query`).query(true).reply(200, { totalSize: 0, done: true, records: [] })
+        .post(`${DATA}/sobjects/ContentVersion`).delay(3_000).reply(201, { id: '068000000000003', success: true, errors: [] });
+      const context = testContext();
+      context.refs.set('task:t-1', '00T1');
+      const started = Date.now();
+      const [outcome] = await connectorWith({ mediaFiles: true, timeoutMs: 1000 }).execute([fileOp(path)], context);
+      expect(outcome).toMatchObject({ ok: false, error: { name: 'TransportError', message: expect.stringContaining('no answer within 1000 ms') } });
+      expect(Date.now() - started).toBeLessThan(2_900);
+      expect(Number(context.refs.get(`file-sent:wamid.IMG:${'b'.repeat(64)}`))).toBeGreaterThan(0);
     });
 
     it('needs ContentVersion permissions only with mediaFiles on', () => {

@@ -1,0 +1,59 @@
+// Writes whose answer may be lost. After a reset or a timeout we do not know whether the vendor
+// did the work, and it may still be doing it: a vendor keeps processing a request whose caller
+// gave up, so the write can land after a retry has looked for it and found nothing. Each such
+// write is noted before it goes out and the note is cleared once the vendor answers; a later
+// attempt that finds the note waits until the first write can no longer land, and only then
+// looks for it and, when absent, writes again.
+import type { ExecutionContext } from './connector.js';
+import { DeferredError, SyncError, TransportError } from './errors.js';
+
+/** One write that may land late: the ref naming it, and how long after it went out it may still land. */
+export interface LateLandingWrite {
+  /** The ref kind holding when the write went out ('0' once answered). */
+  readonly ref: string;
+  /** The ref's local id: one per write (e.g. the message and file it uploads). */
+  readonly localId: string;
+  /** How long the vendor may go on with a request after its caller stopped waiting. */
+  readonly windowMs: number;
+  /** What the write is, in words, for the deferral's reason. */
+  readonly what: string;
+}
+
+/**
+ * Whether a failure leaves the write in doubt: no answer came (a reset, our timeout), or a gateway
+ * answered for a server that may still be working on it (502, 504). Any other answer, an error
+ * included, came from the vendor after it decided, so nothing is left to land.
+ */
+export function leavesWriteInDoubt(error: unknown): boolean {
+  if (error instanceof TransportError) return true;
+  if (error instanceof SyncError) return error.status === 502 || error.status === 504;
+  return true;
+}
+
+/**
+ * Returns once no earlier attempt of this write is in doubt, or once its window has passed (then
+ * the caller looks for what it may have written before writing again). Until then it throws
+ * DeferredError: the operation waits without using an attempt.
+ */
+export async function waitOutLateLanding(context: ExecutionContext, write: LateLandingWrite, now = Date.now()): Promise<void> {
+  const sentAt = Number((await context.getRef(write.ref, write.localId)) ?? 0);
+  if (!sentAt) return;
+  const settledAt = sentAt + write.windowMs;
+  if (now < settledAt) throw new DeferredError(`the answer to an earlier ${write.what} was lost and it may still land; waiting before looking for it`, settledAt);
+}
+
+/** Sends the writes, each noted before it goes out and cleared once the vendor answers (see leavesWriteInDoubt). */
+export async function sendNoted<T>(context: ExecutionContext, writes: readonly LateLandingWrite[], send: () => Promise<T>): Promise<T> {
+  const mark = async (value: string) => {
+    for (const write of writes) await context.setRef(write.ref, write.localId, value);
+  };
+  await mark(String(Date.now()));
+  try {
+    const answer = await send();
+    await mark('0');
+    return answer;
+  } catch (error) {
+    if (!leavesWriteInDoubt(error)) await mark('0');
+    throw error;
+  }
+}

@@ -1,0 +1,90 @@
+// The Salesforce connector against the sandbox behaving as Salesforce documents itself: a REST
+// call goes on for up to 10 minutes after its caller stopped waiting, so a write whose answer was
+// lost can land after a retry has looked for it. Real HTTP, real jsforce; refs kept in memory.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { salesforceConnector } from '../../../connectors/salesforce/index.js';
+import { KIND } from '../../../connectors/salesforce/mappers.js';
+import { salesforceSettingsSchema } from '../../../connectors/salesforce/settings.js';
+import type { Connector, ExecutionContext, OperationOutcome } from '../../../core/connector.js';
+import { DeferredError } from '../../../core/errors.js';
+import { silentLogger } from '../../../core/logger.js';
+import type { OutboxOperation } from '../../../core/outbox/queries.js';
+import { SalesforceSandbox } from '../../../sandbox/salesforce.js';
+import { claimedOperation, testContext } from '../../helpers/context.js';
+import { tempDir } from '../../helpers/stores.js';
+
+/** How late the sandbox carries out the dropped request, and how long the connector waits for that. */
+const LATE_MS = 800;
+const WAIT_SECONDS = 2;
+
+describe('Salesforce connector against documented Salesforce behaviour', () => {
+  let sandbox: SalesforceSandbox;
+  afterEach(() => sandbox.stop());
+
+  async function connectorOn(): Promise<Connector> {
+    sandbox = new SalesforceSandbox();
+    const instanceUrl = await sandbox.start();
+    return salesforceConnector.create(
+      salesforceSettingsSchema.parse({ enabled: true, instanceUrl, accessToken: '00Dsandbox!token', mediaFiles: true, timeoutMs: 1000, lostAnswerWaitSeconds: WAIT_SECONDS }),
+      { log: silentLogger(), mediaDir: '/tmp' },
+    );
+  }
+
+  /** What the dispatcher does with one operation: retry what is retryable, a deferral after its time. */
+  async function dispatch(connector: Connector, op: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome> {
+    for (;;) {
+      let outcome: OperationOutcome;
+      try {
+        outcome = (await connector.execute([op], context))[0]!;
+      } catch (error) {
+        outcome = { ok: false, error: error as DeferredError };
+      }
+      if (outcome.ok || !outcome.error.retryable) return outcome;
+      const error = outcome.error;
+      await new Promise((r) => setTimeout(r, error instanceof DeferredError ? Math.max(0, error.untilMs - Date.now()) : 50));
+      if (!(error instanceof DeferredError)) op = { ...op, attempts: op.attempts + 1 };
+    }
+  }
+
+  /** Long enough for anything carried out late to have landed. */
+  const afterLateLandings = () => new Promise((r) => setTimeout(r, LATE_MS + 500));
+
+  it('an upload that lands after its connection dropped is found by the retry, not uploaded again', { timeout: 30_000 }, async () => {
+    const connector = await connectorOn();
+    const path = join(tempDir(), 'img');
+    writeFileSync(path, 'photo bytes');
+    const context = testContext();
+    context.refs.set('task:t-1', '00T000000000000001');
+    sandbox.landLate('POST /sobjects/ContentVersion', LATE_MS);
+    const outcome = await dispatch(connector, claimedOperation('salesforce', KIND.media, { messageId: 'wamid.IMG', threadId: 't-1', path, sha256: 'c'.repeat(64), mimeType: 'image/jpeg', size: 11, filename: null }), context);
+    expect(outcome.ok).toBe(true);
+    await afterLateLandings();
+    const files = sandbox.state.records['ContentVersion']!;
+    expect(files).toHaveLength(1);
+    expect(outcome).toEqual({ ok: true, result: { salesforceContentVersionId: files[0]!.Id } });
+  });
+
+  it('a Task rewrite that lands late does not put an older transcript back over a newer one', { timeout: 30_000 }, async () => {
+    const connector = await connectorOn();
+    const context = testContext();
+    context.refs.set('person:c1', '00Q000000000000001');
+    const line = (id: string, minute: number, arrivalSeq: number) => ({ id, direction: 'inbound' as const, text: `text of ${id}`, sentAt: Date.UTC(2026, 11, 2, 9, minute), arrivalSeq, origin: null, warnings: [] });
+    const thread = [line('wamid.1', 0, 1)];
+    context.threads.set('t-1', thread);
+    const activity = (messageId: string, arrivalSeq: number) =>
+      claimedOperation('salesforce', KIND.activity, { messageId, contactId: 'c1', threadId: 't-1', arrivalSeq, threadStartedAt: Date.UTC(2026, 11, 2, 9), profileName: 'Sheena Nelson' });
+    sandbox.landLate('PATCH /composite/sobjects/Task/WhatsApp_Thread_Id__c', LATE_MS);
+    const first = connector.execute([activity('wamid.1', 1)], context).catch((error: unknown) => error);
+    // The second message arrives while the first rewrite (carrying only the first) is still in Salesforce's hands.
+    await first;
+    thread.push(line('wamid.2', 1, 2));
+    expect((await dispatch(connector, { ...activity('wamid.1', 1), attempts: 2 }, context)).ok).toBe(true);
+    expect((await dispatch(connector, activity('wamid.2', 2), context)).ok).toBe(true);
+    await afterLateLandings();
+    const tasks = sandbox.state.records['Task']!;
+    expect(tasks).toHaveLength(1);
+    expect(String(tasks[0]!['Description'])).toContain('text of wamid.2');
+  });
+});
