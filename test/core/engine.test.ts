@@ -1,46 +1,21 @@
 // The engine on both stores: deliveries → model → operations, dedupe, threads, identity.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseWhatsAppDelivery } from '../../connectors/whatsapp/webhook.js';
-import { Engine, type EngineOptions } from '../../core/engine.js';
-import { DeliveryInbox } from '../../core/ingest.js';
-import { silentLogger } from '../../core/logger.js';
+import { describe, expect, it } from 'vitest';
 import type { ModelChange } from '../../core/model/types.js';
-import { openStore, type Store } from '../../core/store/store.js';
 import { FIXTURE, readExample, statusWebhook, textWebhook } from '../helpers/fixtures.js';
-import { recordingConnector } from '../helpers/recording-connector.js';
-import { freshStoreUrl, STORE_KINDS } from '../helpers/stores.js';
+import { enginePerTest } from '../helpers/engine-per-test.js';
+import { STORE_KINDS } from '../helpers/stores.js';
 
 describe.each(STORE_KINDS)('engine on %s', (kind) => {
-  let store: Store;
-  let drop: () => Promise<void>;
-  let inbox: DeliveryInbox;
-  let engine: Engine;
-  let changes: ModelChange[];
-  let options: EngineOptions;
+  const t = enginePerTest(kind, () => ({ threadGapMs: 24 * 3_600_000, servedNumbers: [] }));
 
-  beforeEach(async () => {
-    const fresh = freshStoreUrl(kind);
-    drop = fresh.drop;
-    store = await openStore(fresh.url);
-    inbox = new DeliveryInbox(store);
-    changes = [];
-    options = { threadGapMs: 24 * 3_600_000, servedNumbers: [] };
-    const connector = recordingConnector(changes);
-    engine = new Engine({ store, parsers: { whatsapp: parseWhatsAppDelivery }, connectors: () => [connector], log: silentLogger(), options: () => options });
-  });
-  afterEach(async () => {
-    await store.close();
-    await drop();
-  });
-
-  const messages = () => changes.filter((c) => c.type === 'message.recorded');
+  const messages = () => t.changes.filter((c) => c.type === 'message.recorded');
   const links = { brandDomains: ['acme.com'], allow: ['partner-shop.example'], deny: [], outboundReplies: 'block' as const };
 
   it('puts a visible warning in front of a customer message with a suspicious link, and keeps the finding', async () => {
-    options = { ...options, links };
-    await inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: 'wamid.PHISH', timestamp: 1_760_000_000, body: 'Your parcel is held, pay at https://acme-delivery.net/payment' }));
-    await inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: 'wamid.OK', timestamp: 1_760_000_001, body: 'See https://acme.com/help' }));
-    await engine.processPending();
+    t.options = { ...t.options, links };
+    await t.inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: 'wamid.PHISH', timestamp: 1_760_000_000, body: 'Your parcel is held, pay at https://acme-delivery.net/payment' }));
+    await t.inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: 'wamid.OK', timestamp: 1_760_000_001, body: 'See https://acme.com/help' }));
+    await t.engine.processPending();
     const [flagged, ordinary] = messages().map((c) => (c.type === 'message.recorded' ? c.message : undefined));
     expect(flagged!.text).toMatch(/^⚠️ Suspicious link: acme-delivery\.net \(uses the name of acme\.com on a domain that is not yours; asks for a login, payment or account details\)[\s\S]*\n\nYour parcel is held/);
     expect(flagged!.warnings).toEqual(['suspicious_link']);
@@ -48,59 +23,59 @@ describe.each(STORE_KINDS)('engine on %s', (kind) => {
   });
 
   it("turns an agent's reply linking outside the allow list into an undeliverable reply when the policy blocks", async () => {
-    options = { ...options, links };
-    await inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: 'wamid.1', timestamp: 1_760_000_000, body: 'hi' }));
-    await engine.processPending();
+    t.options = { ...t.options, links };
+    await t.inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: 'wamid.1', timestamp: 1_760_000_000, body: 'hi' }));
+    await t.engine.processPending();
     const threadId = messages()[0]!.type === 'message.recorded' ? (messages()[0] as Extract<ModelChange, { type: 'message.recorded' }>).thread.id : '';
     const reply = (text: string, sourceId: string) => ({ type: 'reply.requested' as const, threadId, reply: { origin: 'zendesk', sourceId, sourceRecord: '7', text, attachments: [], template: null } });
-    await store.db.transaction().execute((tx) => engine.applyEffects(tx, [reply('Try https://cheap-jackets.example/deal', '1'), reply('See https://partner-shop.example/size', '2')]));
-    const [blocked, allowed] = changes.slice(-2);
+    await t.store.db.transaction().execute((tx) => t.engine.applyEffects(tx, [reply('Try https://cheap-jackets.example/deal', '1'), reply('See https://partner-shop.example/size', '2')]));
+    const [blocked, allowed] = t.changes.slice(-2);
     expect(blocked).toMatchObject({ type: 'reply.undeliverable', reason: expect.stringMatching(/links to cheap-jackets\.example, which is not on security\.links\.allow/) });
     expect(allowed).toMatchObject({ type: 'reply.requested' });
   });
 
   it('turns a delivery into a contact, a thread, a message and queued operations', async () => {
-    await inbox.accept('whatsapp', readExample('message-text'));
-    const result = await engine.processPending();
+    await t.inbox.accept('whatsapp', readExample('message-text'));
+    const result = await t.engine.processPending();
     expect(result).toEqual({ processed: 1, flagged: 0, operationsQueued: 2 });
-    expect(changes.map((c) => c.type)).toEqual(['contact.upserted', 'message.recorded']);
+    expect(t.changes.map((c) => c.type)).toEqual(['contact.upserted', 'message.recorded']);
     const recorded = messages()[0]!;
     expect(recorded.contact.waId).toBe(`+${FIXTURE.customerWaId}`);
     expect(recorded.contact.profileName).toBe(FIXTURE.customerName);
     expect(recorded.threadCreated).toBe(true);
     expect(recorded.message).toMatchObject({ direction: 'inbound', type: 'text', text: 'Hello, is my kettle repair ready to collect?', sentAt: 1764583200000 });
-    const delivery = await store.db.selectFrom('webhook_deliveries').selectAll().executeTakeFirstOrThrow();
+    const delivery = await t.store.db.selectFrom('webhook_deliveries').selectAll().executeTakeFirstOrThrow();
     expect(delivery.state).toBe('processed');
   });
 
-  it('a redelivered webhook changes nothing', async () => {
-    await inbox.accept('whatsapp', readExample('message-text'));
-    await engine.processPending();
-    const before = changes.length;
-    await inbox.accept('whatsapp', readExample('message-text'));
-    expect(await engine.processPending()).toEqual({ processed: 1, flagged: 0, operationsQueued: 0 });
-    expect(changes.length).toBe(before);
-    expect((await store.db.selectFrom('messages').selectAll().execute()).length).toBe(1);
+  it('a redelivered webhook t.changes nothing', async () => {
+    await t.inbox.accept('whatsapp', readExample('message-text'));
+    await t.engine.processPending();
+    const before = t.changes.length;
+    await t.inbox.accept('whatsapp', readExample('message-text'));
+    expect(await t.engine.processPending()).toEqual({ processed: 1, flagged: 0, operationsQueued: 0 });
+    expect(t.changes.length).toBe(before);
+    expect((await t.store.db.selectFrom('messages').selectAll().execute()).length).toBe(1);
   });
 
   it('stores malformed and unknown deliveries flagged, with the reason, and keeps going', async () => {
-    await inbox.accept('whatsapp', '{not json');
-    await inbox.accept('whatsapp', JSON.stringify({ object: 'instagram', entry: [] }));
-    await inbox.accept('whatsapp', readExample('message-text'));
-    expect(await engine.processPending()).toMatchObject({ processed: 1, flagged: 2 });
-    const flagged = await store.db.selectFrom('webhook_deliveries').selectAll().where('state', '=', 'flagged').orderBy('id').execute();
+    await t.inbox.accept('whatsapp', '{not json');
+    await t.inbox.accept('whatsapp', JSON.stringify({ object: 'instagram', entry: [] }));
+    await t.inbox.accept('whatsapp', readExample('message-text'));
+    expect(await t.engine.processPending()).toMatchObject({ processed: 1, flagged: 2 });
+    const flagged = await t.store.db.selectFrom('webhook_deliveries').selectAll().where('state', '=', 'flagged').orderBy('id').execute();
     expect(flagged.map((d) => d.body)).toEqual(['{not json', '{"object":"instagram","entry":[]}']);
     expect(JSON.parse(flagged[0]!.problems!)[0]).toMatch(/not valid JSON/);
   });
 
   it('starts a new thread after the inactivity gap, and puts a late message in the thread of its time', async () => {
-    options = { ...options, threadGapMs: 3_600_000 };
+    t.options = { ...t.options, threadGapMs: 3_600_000 };
     const from = '447700900123';
-    await inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.1', timestamp: 1_000_000, body: 'a' }));
-    await inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.2', timestamp: 1_000_000 + 1800, body: 'b' }));
-    await inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.3', timestamp: 1_000_000 + 1800 + 7200, body: 'c' }));
-    await inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.late', timestamp: 1_000_000 + 60, body: 'late' }));
-    await engine.processPending();
+    await t.inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.1', timestamp: 1_000_000, body: 'a' }));
+    await t.inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.2', timestamp: 1_000_000 + 1800, body: 'b' }));
+    await t.inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.3', timestamp: 1_000_000 + 1800 + 7200, body: 'c' }));
+    await t.inbox.accept('whatsapp', textWebhook({ from, id: 'wamid.late', timestamp: 1_000_000 + 60, body: 'late' }));
+    await t.engine.processPending();
     const [m1, m2, m3, late] = messages();
     expect(m2!.thread.id).toBe(m1!.thread.id);
     expect(m3!.thread.id).not.toBe(m1!.thread.id);
@@ -110,48 +85,48 @@ describe.each(STORE_KINDS)('engine on %s', (kind) => {
   });
 
   it('resolves a Brazilian number with and without the ninth digit to one contact', async () => {
-    await inbox.accept('whatsapp', textWebhook({ from: '551187654321', id: 'wamid.br1', timestamp: 1_000_000, body: 'oi' }));
-    await inbox.accept('whatsapp', textWebhook({ from: '5511987654321', id: 'wamid.br2', timestamp: 1_000_010, body: 'oi de novo' }));
-    await engine.processPending();
+    await t.inbox.accept('whatsapp', textWebhook({ from: '551187654321', id: 'wamid.br1', timestamp: 1_000_000, body: 'oi' }));
+    await t.inbox.accept('whatsapp', textWebhook({ from: '5511987654321', id: 'wamid.br2', timestamp: 1_000_010, body: 'oi de novo' }));
+    await t.engine.processPending();
     const [a, b] = messages();
     expect(b!.contact.id).toBe(a!.contact.id);
-    expect((await store.db.selectFrom('contacts').selectAll().execute()).length).toBe(1);
+    expect((await t.store.db.selectFrom('contacts').selectAll().execute()).length).toBe(1);
   });
 
   it('moves a contact to its new number on user_changed_number, keeping its identity', async () => {
-    await inbox.accept('whatsapp', readExample('message-text'));
-    await inbox.accept('whatsapp', readExample('message-system'));
-    await inbox.accept('whatsapp', textWebhook({ from: FIXTURE.customerNewWaId, id: 'wamid.after', timestamp: 1_764_590_500, body: 'new phone' }));
-    await engine.processPending();
+    await t.inbox.accept('whatsapp', readExample('message-text'));
+    await t.inbox.accept('whatsapp', readExample('message-system'));
+    await t.inbox.accept('whatsapp', textWebhook({ from: FIXTURE.customerNewWaId, id: 'wamid.after', timestamp: 1_764_590_500, body: 'new phone' }));
+    await t.engine.processPending();
     const ids = new Set(messages().map((m) => m.contact.id));
     expect(ids.size).toBe(1);
-    const contact = await store.db.selectFrom('contacts').selectAll().executeTakeFirstOrThrow();
+    const contact = await t.store.db.selectFrom('contacts').selectAll().executeTakeFirstOrThrow();
     expect(contact.wa_id).toBe(`+${FIXTURE.customerNewWaId}`);
   });
 
   it('records each status once and moves the message status forward only', async () => {
-    await inbox.accept('whatsapp', readExample('message-text'));
+    await t.inbox.accept('whatsapp', readExample('message-text'));
     const id = JSON.parse(readExample('message-text')).entry[0].changes[0].value.messages[0].id as string;
-    await inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_764_583_400, recipient: FIXTURE.customerWaId }));
-    await inbox.accept('whatsapp', statusWebhook({ id, status: 'delivered', timestamp: 1_764_583_390, recipient: FIXTURE.customerWaId }));
-    await inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_764_583_400, recipient: FIXTURE.customerWaId }));
-    await engine.processPending();
-    const statuses = changes.filter((c) => c.type === 'message.status');
+    await t.inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_764_583_400, recipient: FIXTURE.customerWaId }));
+    await t.inbox.accept('whatsapp', statusWebhook({ id, status: 'delivered', timestamp: 1_764_583_390, recipient: FIXTURE.customerWaId }));
+    await t.inbox.accept('whatsapp', statusWebhook({ id, status: 'read', timestamp: 1_764_583_400, recipient: FIXTURE.customerWaId }));
+    await t.engine.processPending();
+    const statuses = t.changes.filter((c) => c.type === 'message.status');
     expect(statuses.map((s) => s.type === 'message.status' && s.status)).toEqual(['read', 'delivered']);
-    const message = await store.db.selectFrom('messages').selectAll().executeTakeFirstOrThrow();
+    const message = await t.store.db.selectFrom('messages').selectAll().executeTakeFirstOrThrow();
     expect(message.status).toBe('read');
   });
 
   it('flags events for business numbers this service does not serve', async () => {
-    options = { ...options, servedNumbers: ['999'] };
-    await inbox.accept('whatsapp', readExample('message-text'));
-    expect(await engine.processPending()).toMatchObject({ flagged: 1 });
+    t.options = { ...t.options, servedNumbers: ['999'] };
+    await t.inbox.accept('whatsapp', readExample('message-text'));
+    expect(await t.engine.processPending()).toMatchObject({ flagged: 1 });
     expect(messages()).toEqual([]);
   });
 
   it('records account events and hands them to connectors', async () => {
-    await inbox.accept('whatsapp', readExample('field-security'));
-    await engine.processPending();
-    expect(changes).toEqual([expect.objectContaining({ type: 'account.event', field: 'security' })]);
+    await t.inbox.accept('whatsapp', readExample('field-security'));
+    await t.engine.processPending();
+    expect(t.changes).toEqual([expect.objectContaining({ type: 'account.event', field: 'security' })]);
   });
 });
