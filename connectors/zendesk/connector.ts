@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { CredentialError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
 import { vendorFetch } from '../../core/http.js';
 import { sha256Hex, storeContentAddressed } from '../../core/media-store.js';
 import { contactPayloadOf } from '../../core/model/identity.js';
@@ -53,6 +54,8 @@ const REF = {
   syncedTo: 'ticket-synced-to',
   /** Set before a write whose answer may be lost: the arrival sequence it carries and its body's hash. */
   pendingWrite: 'ticket-pending-write',
+  /** When the thread's last comment update went out, while its answer is in doubt ('0' once answered). */
+  commentSent: 'ticket-comment-sent',
   attachment: 'attachment-comment',
   replyCursor: 'reply-cursor',
   requester: 'ticket-requester',
@@ -516,6 +519,8 @@ export class ZendeskConnector implements Connector {
    */
   async #writeComments(payload: CommentPayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
     const effects: OperationEffect[] = [];
+    // An update in doubt may still land: looking for it now could find nothing and write it twice.
+    await waitOutLateLanding(context, this.#commentUpdate(payload.threadId));
     // After a lost answer, first ask whether the write then under way landed (once per run).
     let landingChecked = !retried;
     for (let step = 0; step < 50; step++) {
@@ -556,15 +561,17 @@ export class ZendeskConnector implements Connector {
         // Read again once the ticket's limit lets the update through: what arrived while it waited goes in the same update.
         let sent: { run: typeof run; comment: Record<string, unknown> } = { run, comment };
         try {
-          await this.#api.call(
-            context,
-            `adding a comment to ticket ${ticketId}`,
-            async (c) => {
-              sent = await this.#widenRun(payload.threadId, syncedTo, sent, context);
-              const tags = flaggedTags(sent.run.messages);
-              return c.tickets.put(['tickets', ticketId], { ticket: { comment: sent.comment, ...(run.public ? { status: 'open' } : {}), ...(tags.length > 0 ? { additional_tags: tags } : {}) } });
-            },
-            { buckets: ['ticket-update', `ticket:${ticketId}`] },
+          await sendNoted(context, [this.#commentUpdate(payload.threadId)], () =>
+            this.#api.call(
+              context,
+              `adding a comment to ticket ${ticketId}`,
+              async (c) => {
+                sent = await this.#widenRun(payload.threadId, syncedTo, sent, context);
+                const tags = flaggedTags(sent.run.messages);
+                return c.tickets.put(['tickets', ticketId], { ticket: { comment: sent.comment, ...(run.public ? { status: 'open' } : {}), ...(tags.length > 0 ? { additional_tags: tags } : {}) } });
+              },
+              { buckets: ['ticket-update', `ticket:${ticketId}`] },
+            ),
           );
         } catch (error) {
           if (!isClosedTicketError(error)) throw error;
@@ -582,6 +589,11 @@ export class ZendeskConnector implements Connector {
     // may fail at a later step and lose its effects): the send's key makes it one message.
     if (ticketId) effects.push(...this.#acknowledge(payload.threadId, ticketId));
     return { ok: true, result: { zendeskTicketId: ticketId ?? null }, ...(effects.length > 0 ? { effects } : {}) };
+  }
+
+  /** A thread's comment update, which Zendesk may carry out after its answer was lost (see lostAnswerWaitSeconds). */
+  #commentUpdate(threadId: string): LateLandingWrite {
+    return { ref: REF.commentSent, localId: threadId, windowMs: this.#settings.lostAnswerWaitSeconds * 1000, what: 'comment update' };
   }
 
   /** The same comment with the messages of its run that arrived since it was put together. */

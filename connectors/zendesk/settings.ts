@@ -81,6 +81,15 @@ export const zendeskSettingsSchema = z
     historySettleMs: z.number().int().min(0).max(24 * 3_600_000).default(15 * 60_000),
     /** Comments per imported ticket at most (Zendesk allows 5,000 per ticket); a longer conversation continues in another. */
     historyCommentsPerTicket: z.number().int().min(1).max(5000).default(1000),
+    /**
+     * A comment update whose answer was lost (a reset, a timeout, a gateway's 502 or 504) may still
+     * be carried out: the server goes on with a request its caller stopped waiting for, and Zendesk
+     * documents no point after which it gives up. Until this long after such an update went out,
+     * the retry waits instead of looking for it, or it could find nothing and write the comment
+     * again just before the first one lands. The Idempotency-Key that guards creations is
+     * documented for creating tickets only: https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
+     */
+    lostAnswerWaitSeconds: z.number().int().min(1).max(3600).default(60),
     /** Update Ticket endpoint limit per minute for the account (100; 300 with the high-volume add-on). */
     ticketUpdatesPerMinute: z.number().int().min(1).default(100),
     /** Updates one ticket may take per 10 minutes (Zendesk allows 30). */

@@ -61,7 +61,8 @@ describe('random faults end to end', () => {
         hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, searchIndexWaitSeconds: 1, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
         // A write whose answer was lost may land up to 1.5 s later (lateMs below): waited out for 3 s.
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, timeoutMs: 1000, lostAnswerWaitSeconds: 3, rateLimit: retryFast },
-        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, timeoutMs: 1000, autoAcknowledge: { enabled: true }, rateLimit: { ...retryFast, requests: 2500 } },
+        // A comment update whose answer was lost is waited out for 3 s (as Salesforce's writes are) before it is looked for.
+        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, timeoutMs: 1000, lostAnswerWaitSeconds: 3, autoAcknowledge: { enabled: true }, rateLimit: { ...retryFast, requests: 2500 } },
       },
     })));
     await service.start();

@@ -22,11 +22,13 @@ describe('Zendesk connector against documented Zendesk behaviour', () => {
   const sandbox = new ZendeskSandbox({ searchIndexDelayMs: 60_000 });
   let connector: Connector;
   let mediaDir: string;
+  let baseUrl: string;
 
   beforeAll(async () => {
-    const baseUrl = await sandbox.start();
+    baseUrl = await sandbox.start();
     mediaDir = tempDir();
-    connector = zendeskConnector.create(zendeskSettingsSchema.parse({ enabled: true, baseUrl, ...sandbox.credentials, timeoutMs: 1000, autoSetup: false }), { log: silentLogger(), mediaDir });
+    // A lost comment update is waited out for 1 s before the retry looks for it.
+    connector = zendeskConnector.create(zendeskSettingsSchema.parse({ enabled: true, baseUrl, ...sandbox.credentials, timeoutMs: 1000, autoSetup: false, lostAnswerWaitSeconds: 1 }), { log: silentLogger(), mediaDir });
   });
   afterAll(() => sandbox.stop());
 
@@ -71,9 +73,31 @@ describe('Zendesk connector against documented Zendesk behaviour', () => {
     const lost = await dispatch(commentOp('m3', 3), context);
     expect(lost.ok).toBe(false);
     expect(bodies()).toHaveLength(2);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     expect((await dispatch(commentOp('m3', 3, 2), context)).ok).toBe(true);
     expect(bodies()).toHaveLength(2);
     expect(bodies()[1]).toContain('Size 40 for Sheena Nelson');
+  });
+
+  it('a comment update Zendesk carries out after its connection dropped is not written again by a retry that looks too soon', async () => {
+    // The connector waits out a lost answer for 1 s; the sandbox carries the dropped update out 600 ms later.
+    const context = contextWith([line('m1', 1, 'Hello')]);
+    expect((await connector.execute([commentOp('m1', 1)], context))[0]!.ok).toBe(true);
+    context.threads.set(threadId, [line('m1', 1, 'Hello'), line('m2', 2, 'Is it in stock?')]);
+    sandbox.chaos.set({ rate: 1, kinds: ['lands-late'], lateMs: 600, methods: ['PUT'] });
+    try {
+      expect((await connector.execute([commentOp('m2', 2)], context))[0]!.ok).toBe(false);
+    } finally {
+      sandbox.chaos.set(undefined);
+    }
+    // The retry comes at once, before the update has landed: it must not write the comment now.
+    const early = (await connector.execute([commentOp('m2', 2, 2)], context))[0]!;
+    expect(early.ok).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(bodies()).toEqual(['Hello', 'Is it in stock?']);
+    // Once the update can no longer land, the retry looks, finds it and writes nothing more.
+    expect((await connector.execute([commentOp('m2', 2, 2)], context))[0]!.ok).toBe(true);
+    expect(bodies()).toEqual(['Hello', 'Is it in stock?']);
   });
 
   it('after IdempotentRequestError, adopts the ticket and goes on from what its kept body carried', async () => {

@@ -168,9 +168,12 @@ describe('Zendesk connector', () => {
       const context = threadContext([line('m1', 1, 'Hello'), line('m2', 2, 'Still there?')]);
       context.refs.set('ticket:t-1', '4103');
       context.refs.set('ticket-synced-to:t-1', '1');
-      const connector = connectorWith();
+      // Waits out the lost answer for 1 s (it could still land) before looking for it.
+      const connector = connectorWith({ lostAnswerWaitSeconds: 1 });
       nock(ZD).put(`${API}/tickets/4103.json`).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
       expect((await connector.execute([commentOp('m2', 2)], context))[0]).toMatchObject({ ok: false });
+      expect((await connector.execute([commentOp('m2', 2, 2)], context))[0]).toMatchObject({ ok: false, error: { name: 'DeferredError' } });
+      await new Promise((resolve) => setTimeout(resolve, 1100));
       nock(ZD)
         .get(`${API}/tickets/4103/comments.json`)
         .query(true)
@@ -183,10 +186,13 @@ describe('Zendesk connector', () => {
       const context = threadContext([line('m1', 1, 'Hello'), line('m2', 2, 'Still there?')]);
       context.refs.set('ticket:t-1', '4108');
       context.refs.set('ticket-synced-to:t-1', '1');
-      const connector = connectorWith();
+      // Waits out the lost answer for 1 s (it could still land) before looking for it.
+      const connector = connectorWith({ lostAnswerWaitSeconds: 1 });
       // The update lands, but its answer is lost.
       nock(ZD).put(`${API}/tickets/4108.json`).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
       expect((await connector.execute([commentOp('m2', 2)], context))[0]).toMatchObject({ ok: false });
+      expect((await connector.execute([commentOp('m2', 2, 2)], context))[0]).toMatchObject({ ok: false, error: { name: 'DeferredError' } });
+      await new Promise((resolve) => setTimeout(resolve, 1100));
       context.threads.set('t-1', [line('m1', 1, 'Hello'), line('m2', 2, 'Still there?'), line('m3', 3, 'Hello??')]);
       let comment: any;
       nock(ZD)
