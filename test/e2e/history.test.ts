@@ -67,7 +67,7 @@ describe('coexistence history import end to end', () => {
         hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'note', rateLimit: fast },
         // A SIGKILL mid-write is a lost answer: Salesforce's default wait for a late landing is 10 minutes.
         salesforce: { enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, rateLimit: fast, lostAnswerWaitSeconds: 3 },
-        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true }, rateLimit: fast },
+        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true }, rateLimit: fast, lostAnswerWaitSeconds: 3 },
       },
     })));
     await service.start();
