@@ -347,19 +347,26 @@ export class ZendeskSandbox {
     return this.state.users.filter(predicate);
   }
 
-  #createTicket(body: Record<string, any>): SandboxTicket {
-    const now = new Date().toISOString();
-    const comment = body['comment'] ?? {};
-    const ticket: SandboxTicket = {
-      id: this.#nextId++,
+  /** The fields a create and an import take from the request as they are. */
+  #ticketFieldsOf(body: Record<string, any>): Pick<SandboxTicket, 'subject' | 'requester_id' | 'external_id' | 'tags' | 'brand_id' | 'group_id' | 'custom_fields'> {
+    return {
       subject: String(body['subject'] ?? ''),
-      status: 'new',
       requester_id: Number(body['requester_id']),
       external_id: body['external_id'] ?? null,
       tags: body['tags'] ?? [],
       brand_id: body['brand_id'] ?? null,
       group_id: body['group_id'] ?? null,
       custom_fields: body['custom_fields'] ?? [],
+    };
+  }
+
+  #createTicket(body: Record<string, any>): SandboxTicket {
+    const now = new Date().toISOString();
+    const comment = body['comment'] ?? {};
+    const ticket: SandboxTicket = {
+      id: this.#nextId++,
+      ...this.#ticketFieldsOf(body),
+      status: 'new',
       via_followup_source_id: body['via_followup_source_id'] ?? null,
       created_at: now,
       updated_at: now,
@@ -583,14 +590,8 @@ export class ZendeskSandbox {
       }
       const ticket: SandboxTicket = {
         id: this.#nextId++,
-        subject: String(body['subject'] ?? ''),
+        ...this.#ticketFieldsOf(body),
         status: String(body['status'] ?? 'new'),
-        requester_id: Number(body['requester_id']),
-        external_id: body['external_id'] ?? null,
-        tags: body['tags'] ?? [],
-        brand_id: body['brand_id'] ?? null,
-        group_id: body['group_id'] ?? null,
-        custom_fields: body['custom_fields'] ?? [],
         via_followup_source_id: null,
         created_at: stamp(body['created_at'], now),
         updated_at: stamp(body['updated_at'], now),

@@ -123,24 +123,18 @@ export function toOperationDrafts(change: ModelChange, options: PlanOptions = { 
       // ones, one per past conversation, on a background key per thread (its imports one at a time,
       // so two never create the same conversation's ticket). A placeholder filled in later is not
       // written again: an imported ticket takes no comment without running triggers.
-      if (change.message.history) {
-        if (options.history !== 'solved-tickets' || change.refilled) return [];
-        const payload: HistoryImportPayload = {
-          messageId: change.message.id,
-          contactId: change.contact.id,
-          threadId: change.thread.id,
-          arrivalSeq: change.message.arrivalSeq,
-          customerName: displayName(identityFields(change.contact)),
-        };
-        return [{ kind: KIND.historyImport, key: change.message.id, orderingKey: `${BACKGROUND_KEY_PREFIX}zendesk-thread:${change.thread.id}`, payload, settleMs: options.historySettleMs ?? 0 }];
-      }
-      const payload: CommentPayload = {
+      // A past message and a live one name the same things: the import reads the thread later.
+      const payload: CommentPayload & HistoryImportPayload = {
         messageId: change.message.id,
         contactId: change.contact.id,
         threadId: change.thread.id,
         arrivalSeq: change.message.arrivalSeq,
         customerName: displayName(identityFields(change.contact)),
       };
+      if (change.message.history) {
+        if (options.history !== 'solved-tickets' || change.refilled) return [];
+        return [{ kind: KIND.historyImport, key: change.message.id, orderingKey: `${BACKGROUND_KEY_PREFIX}zendesk-thread:${change.thread.id}`, payload, settleMs: options.historySettleMs ?? 0 }];
+      }
       return [{ kind: KIND.comment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload, settleMs: options.settleMs }];
     }
     case 'media.stored': {
