@@ -262,6 +262,8 @@ export class Engine {
         flagged++;
         this.#log.warn({ deliveryId: row.id, problems: problems.length, first: problems[0] }, 'delivery flagged: parts were not understood');
       } else processed++;
+      // The thread acknowledging webhooks waits for the store: commit what is done, the rest stays pending for the next batch.
+      if (this.#store.turnWanted()) break;
     }
     return { processed, flagged, operationsQueued };
   }

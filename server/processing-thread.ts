@@ -8,6 +8,7 @@ import type { Config } from '../core/config/schema.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AlertSeverity } from '../core/store/schema.js';
+import { ThreadGate } from '../core/store/thread-gate.js';
 
 /** Messages from the main thread to the processing thread. */
 export type ToProcessing =
@@ -33,6 +34,8 @@ export type FromProcessing =
 
 export interface ProcessingWorkerData {
   readonly config: Config;
+  /** The main thread's SQLite write gate, joined by the worker as the yielding side. */
+  readonly storeGate: SharedArrayBuffer;
 }
 
 /** Wait before starting a processing thread again after it died unexpectedly. */
@@ -58,6 +61,8 @@ export interface ProcessingThreadOptions {
   readonly log: Logger;
   readonly onQueued: () => void;
   readonly onAlert: (kind: string, severity: AlertSeverity) => void;
+  /** The write gate the main thread's store holds as its priority side (core/store/thread-gate.ts). */
+  readonly storeGate: SharedArrayBuffer;
 }
 
 export class ProcessingThread {
@@ -130,7 +135,7 @@ export class ProcessingThread {
 
   #spawn(): void {
     const { entry, eval: isCode } = workerEntry();
-    const worker = new Worker(entry, { eval: isCode, workerData: { config: this.#config } satisfies ProcessingWorkerData, stdout: false, stderr: false });
+    const worker = new Worker(entry, { eval: isCode, workerData: { config: this.#config, storeGate: this.#options.storeGate } satisfies ProcessingWorkerData, stdout: false, stderr: false });
     this.#worker = worker;
     let ready = false;
     worker.on('message', (message: FromProcessing) => {
@@ -156,6 +161,8 @@ export class ProcessingThread {
     });
     worker.on('error', (error) => this.#options.log.error({ err: errorMessage(error) }, 'processing thread failed'));
     worker.on('exit', (code) => {
+      // A thread terminated in its turn (stop timeout, crash) must not keep the main thread waiting.
+      ThreadGate.releaseAbandoned(this.#options.storeGate);
       if (this.#worker === worker) this.#worker = undefined;
       if (!this.#running) return;
       // Deliveries stay pending in the store: a new thread picks them up where this one stopped.

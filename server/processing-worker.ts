@@ -21,7 +21,7 @@ const PROCESS_BATCH = 20;
  * busy machine the thread acknowledging webhooks gets the CPU first, and processing catches up
  * between bursts (it drains a 5 s burst at 1,000 req/s in well under a second when it may run).
  */
-const PROCESSING_NICE = 5;
+const PROCESSING_NICE = 10;
 
 const port = parentPort!;
 const post = (message: FromProcessing) => port.postMessage(message);
@@ -51,7 +51,7 @@ port.on('message', (message: ToProcessing) => {
   wake?.();
 });
 
-const store = await openStore(config.store.url).catch((error: unknown) => {
+const store = await openStore(config.store.url, { threadGate: { buffer: (workerData as ProcessingWorkerData).storeGate, role: 'yielding' } }).catch((error: unknown) => {
   post({ type: 'failed', error: errorMessage(error) });
   process.exit(1);
 });

@@ -20,6 +20,7 @@ import { RateBudget } from '../core/outbox/rate-budget.js';
 import { connectorHealth } from '../core/outbox/health.js';
 import { sampleQueues } from '../core/outbox/charts.js';
 import { openStore, type Store } from '../core/store/store.js';
+import { newThreadGateBuffer } from '../core/store/thread-gate.js';
 import { openS3Media } from '../core/media-s3.js';
 import { shareMedia, shareMediaThroughStore } from '../core/media-store.js';
 import { createApp, type ConnectorReadiness } from './app.js';
@@ -129,7 +130,10 @@ export class Service {
     const log = options.log ?? createLogger({ level: config.log.level, destination: logOutput });
     for (const warning of warnings) log.warn({ warning }, 'config: probably not what was meant');
     const auditKey = await loadAuditKey({ env, keyFile: auditKeyPath(config.security.auditKeyFile, options.configPath), create: true });
-    const store = await openStore(config.store.url);
+    // The processing thread opens the same SQLite file: the two take turns through this gate, the
+    // thread acknowledging webhooks first and never blocked (core/store/thread-gate.ts).
+    const storeGate = newThreadGateBuffer();
+    const store = await openStore(config.store.url, { threadGate: { buffer: storeGate, role: 'priority' } });
     const service = new Service(options, config, store, log, auditKey);
     const sealed = await sealLegacyAudit(store, auditKey);
     if (sealed > 0) log.info({ legacyRecords: sealed }, 'audit trail keyed from here on; the records before the audit key are sealed by the one just written');
@@ -157,6 +161,7 @@ export class Service {
         for (const d of service.#dispatchers.values()) d.wake();
       },
       onAlert: (kind, severity) => service.alerts.count(kind, severity),
+      storeGate,
     });
     service.#processing = processing;
     service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());

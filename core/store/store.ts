@@ -8,6 +8,7 @@ import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { ConfigError } from '../errors.js';
 import { StaticMigrationProvider } from './migrations.js';
+import { ThreadGate, type ThreadGateShare } from './thread-gate.js';
 import type { Database } from './schema.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -37,6 +38,12 @@ export interface Store {
    * service's own single connection.
    */
   readSnapshot<T>(work: (db: Transaction<Database>) => Promise<T>): Promise<T>;
+  /**
+   * True while a thread with priority on the same SQLite file waits for this connection's turn
+   * (thread-gate.ts): work that loops inside one transaction commits what it has and ends early.
+   * Always false elsewhere (PostgreSQL has no single write lock).
+   */
+  turnWanted(): boolean;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -80,6 +87,32 @@ function withStatementCache(database: SQLite.Database, size = 200, maxSqlLength 
  * keep plain `begin`, so a long read never holds writers off.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #gate: ThreadGate | undefined;
+  constructor(config: ConstructorParameters<typeof SqliteDriver>[0], gate?: ThreadGate) {
+    super(config);
+    this.#gate = gate;
+  }
+
+  // Kysely hands its one connection to one query or transaction at a time (its own mutex, inside
+  // super); the gate then makes this thread's turn wait for another thread's turn on the same file.
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await super.acquireConnection();
+    if (this.#gate) {
+      try {
+        await this.#gate.acquire();
+      } catch (error) {
+        await super.releaseConnection();
+        throw error;
+      }
+    }
+    return connection;
+  }
+
+  override async releaseConnection(): Promise<void> {
+    this.#gate?.release();
+    await super.releaseConnection();
+  }
+
   override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw(settings?.accessMode === 'read only' ? 'begin' : 'begin immediate'));
   }
@@ -87,12 +120,14 @@ class ImmediateSqliteDriver extends SqliteDriver {
 
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
-  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+  readonly #gate: ThreadGate | undefined;
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0], gate?: ThreadGate) {
     super(config);
     this.#config = config;
+    this.#gate = gate;
   }
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config);
+    return new ImmediateSqliteDriver(this.#config, this.#gate);
   }
 }
 
@@ -112,16 +147,18 @@ function restrictSqliteFiles(path: string): void {
   for (const file of sqliteFiles(path)) if (existsSync(file)) chmodSync(file, 0o600);
 }
 
-function openSqlite(path: string): Store {
+function openSqlite(path: string, gate?: ThreadGateShare): Store {
   if (path !== ':memory:') restrictSqliteFiles(path);
   const database = new SQLite(path);
   database.pragma('journal_mode = WAL');
   // NORMAL survives a process crash; durably() switches to FULL where a power cut matters too.
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }) });
+  const threadGate = gate && new ThreadGate(gate);
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }, threadGate) });
   return {
     db,
+    turnWanted: () => threadGate?.turnWanted() ?? false,
     dialect: 'sqlite',
     description: `sqlite:${path}`,
     durably: (work) =>
@@ -192,6 +229,7 @@ function openPostgres(url: string): Store {
     db,
     dialect: 'postgres',
     schema: schema ?? 'public',
+    turnWanted: () => false,
     // PostgreSQL commits are durable by default (synchronous_commit = on).
     durably: (work) => work(db),
     description: `${safe.toString()}${schema ? ` (schema ${schema})` : ''}`,
@@ -210,11 +248,13 @@ function openPostgres(url: string): Store {
 
 /**
  * Opens the store and brings its tables up to date (or only up to `migrateUpTo`, a migration
- * name: how the migration tests build a store as an earlier release left it).
+ * name: how the migration tests build a store as an earlier release left it). `threadGate` joins
+ * the threads of this process that open the same SQLite file to one write gate (thread-gate.ts);
+ * PostgreSQL needs none.
  */
-export async function openStore(url: string, options: { readonly migrateUpTo?: string } = {}): Promise<Store> {
+export async function openStore(url: string, options: { readonly migrateUpTo?: string; readonly threadGate?: ThreadGateShare } = {}): Promise<Store> {
   let store: Store;
-  if (url.startsWith('sqlite:')) store = openSqlite(url.slice('sqlite:'.length));
+  if (url.startsWith('sqlite:')) store = openSqlite(url.slice('sqlite:'.length), options.threadGate);
   else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) store = openPostgres(url);
   else throw new ConfigError(`store.url: "${url.split(':')[0]}:" is not a supported store; use sqlite:PATH or postgres://USER@HOST:PORT/DB`);
 

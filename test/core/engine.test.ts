@@ -1,5 +1,8 @@
 // The engine on both stores: deliveries → model → operations, dedupe, threads, identity.
 import { describe, expect, it } from 'vitest';
+import { parseWhatsAppDelivery } from '../../connectors/whatsapp/webhook.js';
+import { Engine } from '../../core/engine.js';
+import { silentLogger } from '../../core/logger.js';
 import type { ModelChange } from '../../core/model/types.js';
 import { FIXTURE, readExample, statusWebhook, textWebhook } from '../helpers/fixtures.js';
 import { enginePerTest } from '../helpers/engine-per-test.js';
@@ -46,6 +49,15 @@ describe.each(STORE_KINDS)('engine on %s', (kind) => {
     expect(recorded.message).toMatchObject({ direction: 'inbound', type: 'text', text: 'Hello, is my kettle repair ready to collect?', sentAt: 1764583200000 });
     const delivery = await t.store.db.selectFrom('webhook_deliveries').selectAll().executeTakeFirstOrThrow();
     expect(delivery.state).toBe('processed');
+  });
+
+  it('ends a batch early when the thread acknowledging webhooks waits for the store, leaving the rest pending', async () => {
+    for (let i = 0; i < 3; i++) await t.inbox.accept('whatsapp', textWebhook({ from: '447700900123', id: `wamid.turn.${i}`, timestamp: 1_760_000_000 + i, body: `m${i}` }));
+    const wanted = new Engine({ store: { ...t.store, turnWanted: () => true }, parsers: { whatsapp: parseWhatsAppDelivery }, connectors: () => [], log: silentLogger(), options: () => t.options });
+    expect(await wanted.processPending(20)).toMatchObject({ processed: 1 });
+    const pending = await t.store.db.selectFrom('webhook_deliveries').select('id').where('state', '=', 'pending').execute();
+    expect(pending).toHaveLength(2);
+    expect(await t.engine.processPending(20)).toMatchObject({ processed: 2 });
   });
 
   it('a redelivered webhook t.changes nothing', async () => {

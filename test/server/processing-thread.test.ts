@@ -8,6 +8,7 @@ import { connectorSettingsSchemas } from '../../connectors/registry.js';
 import { loadConfig } from '../../core/config/load.js';
 import { DeliveryInbox } from '../../core/ingest.js';
 import { createLogger } from '../../core/logger.js';
+import { newThreadGateBuffer } from '../../core/store/thread-gate.js';
 import { openStore, type Store } from '../../core/store/store.js';
 import { ProcessingThread } from '../../server/processing-thread.js';
 import { textWebhook } from '../helpers/fixtures.js';
@@ -43,11 +44,12 @@ describe.each(STORE_KINDS)('the processing thread on %s', (kind) => {
     const configPath = join(dir, 'wa-crm-sync.yaml');
     writeConfig(configPath, { ...baseConfig({ storeUrl: fresh.url, port: 0, dir }), ...extra });
     const config = loadConfig(configPath, connectorSettingsSchemas, {});
-    store = await openStore(config.store.url);
+    const storeGate = newThreadGateBuffer();
+    store = await openStore(config.store.url, { threadGate: { buffer: storeGate, role: 'priority' } });
     const captured = capturedLogger(config.log.level);
     const alerts: string[] = [];
     const inbox = new DeliveryInbox(store, () => thread?.wake());
-    thread = new ProcessingThread({ config, log: captured.log, onQueued: () => undefined, onAlert: (alertKind, severity) => alerts.push(`${alertKind}:${severity}`) });
+    thread = new ProcessingThread({ config, log: captured.log, onQueued: () => undefined, onAlert: (alertKind, severity) => alerts.push(`${alertKind}:${severity}`), storeGate });
     return { config, configPath, inbox, store, lines: captured.lines, alerts };
   }
 
