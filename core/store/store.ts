@@ -9,6 +9,7 @@ import Cursor from 'pg-cursor';
 import { ConfigError } from '../errors.js';
 import { StaticMigrationProvider } from './migrations.js';
 import { ThreadGate, type ThreadGateShare } from './thread-gate.js';
+import { WalSync } from './wal-sync.js';
 import type { Database } from './schema.js';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -25,6 +26,7 @@ export interface Store {
    * Runs `work` so that its commits survive a power cut, not only a process crash: used for
    * acknowledged webhooks and for claims (an attempt must be on disk before the vendor call).
    * Other commits on SQLite use WAL with synchronous=NORMAL; the next durable commit flushes them.
+   * On SQLite the flush happens after `work` and off the event loop (wal-sync.ts).
    */
   durably<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T>;
   /**
@@ -151,8 +153,9 @@ function openSqlite(path: string, gate?: ThreadGateShare): Store {
   if (path !== ':memory:') restrictSqliteFiles(path);
   const database = new SQLite(path);
   database.pragma('journal_mode = WAL');
-  // NORMAL survives a process crash; durably() switches to FULL where a power cut matters too.
+  // NORMAL survives a process crash; durably() flushes the log where a power cut matters too.
   database.pragma('synchronous = NORMAL');
+  const walSync = path === ':memory:' ? undefined : new WalSync(`${path}-wal`);
   database.pragma('busy_timeout = 5000');
   const threadGate = gate && new ThreadGate(gate);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }, threadGate) });
@@ -161,16 +164,13 @@ function openSqlite(path: string, gate?: ThreadGateShare): Store {
     turnWanted: () => threadGate?.turnWanted() ?? false,
     dialect: 'sqlite',
     description: `sqlite:${path}`,
-    durably: (work) =>
-      // connection() reserves SQLite's single connection, so the pragma covers exactly this work.
-      db.connection().execute(async (connection) => {
-        await sql`pragma synchronous = FULL`.execute(connection);
-        try {
-          return await work(connection);
-        } finally {
-          await sql`pragma synchronous = NORMAL`.execute(connection);
-        }
-      }),
+    // The commit itself leaves the log unflushed (synchronous=NORMAL); the flush runs off the
+    // event loop afterwards, shared by the commits made meanwhile (wal-sync.ts).
+    durably: async (work) => {
+      const result = await work(db);
+      await walSync?.flush();
+      return result;
+    },
     async lockForTransaction() {},
     async readSnapshot(work) {
       // WAL: a read transaction sees one snapshot from its first read to its end.
@@ -187,6 +187,7 @@ function openSqlite(path: string, gate?: ThreadGateShare): Store {
     },
     async close() {
       await db.destroy();
+      await walSync?.close();
     },
   };
 }

@@ -33,7 +33,7 @@ const QUIET_MS = 3;
 /** A yielding thread waiting this long takes its turn even while the priority thread stays busy. */
 const MAX_DEFER_MS = 100;
 /** How long a turn taken that way is kept before the thread gives way again. */
-const FORCED_TURN_MS = 10;
+const FORCED_TURN_MS = 5;
 /**
  * How long a yielding thread sleeps between looks. The priority thread's releases do not wake it
  * (it waits for a gap, not a release, and a wake per webhook batch is a system call each time).
