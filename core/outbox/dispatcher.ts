@@ -24,7 +24,7 @@ import {
   releaseOperations,
   type OutboxOperation,
 } from './queries.js';
-import { laneOf, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
+import { HEAL_BUSY_KEYS_INTERVAL_MS, healBusyKeys, laneOf, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 import type { RateBudget } from './rate-budget.js';
 import { checkConnectorScopes, type ScopeCheck } from '../scopes.js';
 
@@ -260,6 +260,7 @@ export class ConnectorDispatcher {
   async #run(): Promise<void> {
     const { concurrency } = this.connector.tuning;
     let lastSweep = 0;
+    let lastHeal = 0;
     while (this.#running) {
       try {
         if (this.#blockedReason !== undefined || (await this.#pausedByAdmin())) {
@@ -271,6 +272,11 @@ export class ConnectorDispatcher {
           lastSweep = now;
           const released = await releaseExpiredLeases(this.#store.db, now);
           if (released > 0) this.#log.warn({ released }, 'took back operations whose lease expired (a worker stopped mid-way)');
+        }
+        if (now - lastHeal >= HEAL_BUSY_KEYS_INTERVAL_MS) {
+          lastHeal = now;
+          const healed = await healBusyKeys(this.#store.db, now);
+          if (healed > 0) this.#log.warn({ healed }, 'put right ordering keys left busy with nothing in flight (an older release or a hand edit finished their operations)');
         }
         // While the vendor asked us to wait, claim nothing: the work would only sit leased.
         const pausedUntil = await this.#budget.pausedUntil(this.id);

@@ -161,20 +161,26 @@ export async function noteEnqueued(tx: Db, connector: string, inserted: Readonly
 
 /**
  * Busy keys whose head is no longer in flight (a change that did not refresh its key, e.g. an
- * older binary beside this one during an upgrade): recomputed, so no key stays stuck. Busy keys
- * are few (at most what is leased), so this is cheap to run with every lease sweep.
+ * older binary beside this one during an upgrade): recomputed, so no key stays stuck. Finding them
+ * reads every key row (no index holds busy keys: one would take an entry on every claim and lose
+ * it on every settle, the write 0017 took off the hot path), so it is a read first, outside any
+ * write transaction, and the dispatcher runs it at start and then every HEAL_BUSY_KEYS_INTERVAL_MS.
  */
-export async function healBusyKeys(tx: Db, now: number): Promise<number> {
-  const stale = await tx
+export async function healBusyKeys(db: Db, now: number): Promise<number> {
+  const stale = await db
     .selectFrom('outbox_keys as k')
     .leftJoin('outbox as o', 'o.id', 'k.head_id')
     .select(['k.connector', 'k.ordering_key'])
     .where('k.ready_at', 'is', null)
     .where((eb) => eb.or([eb('o.id', 'is', null), eb('o.state', '!=', 'in_flight')]))
     .execute();
-  if (stale.length > 0) await refreshOrderingKeys(tx, stale.map((s) => ({ connector: s.connector, orderingKey: s.ordering_key })), now);
+  // Recomputed from the outbox in a transaction of their own: a key that moved on meanwhile is only recomputed again.
+  if (stale.length > 0) await inTransaction(db, (tx) => refreshOrderingKeys(tx, stale.map((s) => ({ connector: s.connector, orderingKey: s.ordering_key })), now));
   return stale.length;
 }
+
+/** How often a dispatcher looks for stuck busy keys: they come only from an upgrade or a hand edit. */
+export const HEAL_BUSY_KEYS_INTERVAL_MS = 10 * 60_000;
 
 /**
  * Builds the key rows from the operations (a migrated store, a restored backup): each key's head

@@ -4,7 +4,7 @@ import { sql, type UpdateObject } from 'kysely';
 import type { JsonValue } from '../model/types.js';
 import type { Database, OperationState, OutboxRow } from '../store/schema.js';
 import type { Db, Store } from '../store/store.js';
-import { healBusyKeys, inTransaction, noteEnqueued, OPEN_STATES, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
+import { inTransaction, noteEnqueued, OPEN_STATES, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 
 /** What a connector asks the outbox to do; the engine adds the connector id and stores it. */
 export interface OperationDraft {
@@ -284,7 +284,6 @@ export async function releaseExpiredLeases(db: Db, now: number): Promise<number>
       .returning(['connector', 'ordering_key'])
       .execute();
     if (rows.length > 0) await refreshOrderingKeys(tx, keysOf(rows), now);
-    await healBusyKeys(tx, now);
     return rows.length;
   });
 }
