@@ -133,7 +133,76 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Math.max(0, date - now);
 }
 
-/** Classifies an HTTP status into the error a connector should throw. */
+/** What a vendor's failed answer means for the operation that got it. */
+export type FailureVerdict = 'credential' | 'rate_limited' | 'retry' | 'rejected';
+
+/** One failed answer, as a connector reads it from its vendor. */
+export interface VendorFailure {
+  readonly status?: number;
+  /** The vendor's error code or category, when its answer names one. */
+  readonly code?: string;
+  /** What went wrong, already phrased by the connector (action, status, the vendor's words). */
+  readonly detail: string;
+  /** The wait the vendor asked for (Retry-After, a rate-limit policy). */
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * One vendor's reading of its failures, where it departs from the common rule: 401 is a credential
+ * refused, 429 a rate limit, 408 and 5xx a passing fault to retry, any other 4xx a request this
+ * vendor will not take. The table lives in the connector's folder, with a link to the vendor's
+ * page beside each departure; this one classifier applies it, so the outbox sees the same kind of
+ * error for the same kind of answer from every vendor.
+ */
+export interface VendorErrorTable {
+  readonly vendor: string;
+  /** Statuses with a meaning of their own at this vendor (Zendesk's 409 is a concurrent update to retry). */
+  readonly statuses?: Readonly<Record<number, FailureVerdict>>;
+  /** Error codes that decide whatever the status (Salesforce speaks in codes; HubSpot's MISSING_SCOPES 403). */
+  readonly codes?: Readonly<Record<string, FailureVerdict>>;
+  /** What the admin should do, appended to the message (e.g. where the credential is set). */
+  readonly hint?: (verdict: FailureVerdict, failure: VendorFailure) => string | undefined;
+  /** The wait after a rate limit that names none. */
+  readonly rateLimitWaitMs?: number;
+}
+
+/** The common rule, for a status alone. */
+function commonVerdict(status: number): FailureVerdict {
+  if (status === 401) return 'credential';
+  if (status === 429) return 'rate_limited';
+  if (status === 408 || status >= 500) return 'retry';
+  return 'rejected';
+}
+
+/** The verdict on a failure: its code in the table, else its status in the table, else the common rule. */
+export function failureVerdict(table: VendorErrorTable, failure: VendorFailure): FailureVerdict {
+  const byCode = failure.code === undefined ? undefined : table.codes?.[failure.code];
+  if (byCode) return byCode;
+  if (failure.status === undefined) return 'rejected';
+  return table.statuses?.[failure.status] ?? commonVerdict(failure.status);
+}
+
+/** A failed answer as the typed error a connector throws. */
+export function classifyVendorFailure(table: VendorErrorTable, failure: VendorFailure): SyncError {
+  const verdict = failureVerdict(table, failure);
+  const hint = table.hint?.(verdict, failure);
+  const message = hint ? `${failure.detail}; ${hint}` : failure.detail;
+  const options = { ...(failure.status === undefined ? {} : { status: failure.status }), ...(failure.code === undefined ? {} : { code: failure.code }) };
+  switch (verdict) {
+    case 'credential':
+      return new CredentialError(table.vendor, message, options);
+    case 'rate_limited':
+      return new VendorError(table.vendor, message, { ...options, retryable: true, retryAfterMs: failure.retryAfterMs ?? table.rateLimitWaitMs });
+    case 'retry':
+      return new VendorError(table.vendor, message, { ...options, retryable: true, retryAfterMs: failure.retryAfterMs });
+    case 'rejected':
+      return new VendorError(table.vendor, message, { ...options, retryable: false });
+  }
+}
+
+const COMMON_LABELS: Record<FailureVerdict, string> = { credential: 'credentials rejected', rate_limited: 'rate limited', retry: 'server error', rejected: 'request rejected' };
+
+/** Classifies an HTTP status by the common rule alone, for a vendor without a table of its own. */
 export function errorFromHttpStatus(
   vendor: string,
   status: number,
@@ -141,16 +210,8 @@ export function errorFromHttpStatus(
   retryAfterHeader?: string | null,
 ): SyncError {
   const retryAfterMs = parseRetryAfter(retryAfterHeader);
-  if (status === 401) {
-    return new CredentialError(vendor, `credentials rejected (HTTP 401): ${detail}`, { status });
-  }
-  if (status === 429) {
-    return new VendorError(vendor, `rate limited (HTTP 429): ${detail}`, { status, retryable: true, retryAfterMs });
-  }
-  if (status >= 500 || status === 408) {
-    return new VendorError(vendor, `server error (HTTP ${status}): ${detail}`, { status, retryable: true, retryAfterMs });
-  }
-  return new VendorError(vendor, `request rejected (HTTP ${status}): ${detail}`, { status, retryable: false });
+  const label = COMMON_LABELS[commonVerdict(status)];
+  return classifyVendorFailure({ vendor }, { status, detail: `${label} (HTTP ${status}): ${detail}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
 }
 
 export function errorMessage(error: unknown): string {

@@ -3,7 +3,7 @@
 // The SDK's own retries stay off (numberOfApiCallRetries 0): the outbox schedules every retry.
 import { Client } from '@hubspot/api-client';
 import type { ExecutionContext } from '../../core/connector.js';
-import { CredentialError, SyncError, TransportError, VendorError, parseRetryAfter } from '../../core/errors.js';
+import { CredentialError, SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, parseRetryAfter, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall, vendorFetch } from '../../core/http.js';
 import type { HubSpotSettings } from './settings.js';
 
@@ -18,6 +18,24 @@ interface HubSpotFailure {
 
 const WAIT_BY_POLICY: Record<string, number> = { SECONDLY: 1000, TEN_SECONDLY_ROLLING: 10_000, DAILY: 3_600_000 };
 
+/**
+ * Where HubSpot departs from the common reading of a status
+ * (https://developers.hubspot.com/docs/api/error-handling): a 403 of category MISSING_SCOPES is
+ * the token lacking a scope, which an admin must add (other 403s refuse the one request); a rate
+ * limit without Retry-After waits out its policy's window (WAIT_BY_POLICY), else 10 s.
+ */
+export const HUBSPOT_ERRORS: VendorErrorTable = {
+  vendor: 'hubspot',
+  codes: { MISSING_SCOPES: 'credential' },
+  rateLimitWaitMs: 10_000,
+  hint: (verdict, failure) =>
+    verdict !== 'credential'
+      ? undefined
+      : failure.status === 401
+        ? 'issue a new token and update connectors.hubspot'
+        : 'add them to the private app (Settings > Integrations > Private apps > Scopes)',
+};
+
 /** Turns an SDK error into our typed error, by status and HubSpot's error category. */
 export function classifyHubSpotError(error: unknown, action: string): SyncError {
   if (error instanceof SyncError) return error;
@@ -28,21 +46,21 @@ export function classifyHubSpotError(error: unknown, action: string): SyncError 
   }
   const body = typeof failure.body === 'object' && failure.body !== null ? failure.body : {};
   const detail = body.message ?? (typeof failure.body === 'string' ? failure.body : failure.message) ?? 'no detail';
-  if (status === 401) {
-    return new CredentialError('hubspot', `${action}: access token rejected (HTTP 401: ${detail}); issue a new token and update connectors.hubspot`, { status });
-  }
-  if (status === 403 && body.category === 'MISSING_SCOPES') {
+  const category = body.category;
+  const verdict = failureVerdict(HUBSPOT_ERRORS, { status, ...(category ? { code: category } : {}), detail });
+  let phrased: string;
+  let retryAfterMs: number | undefined;
+  if (verdict === 'credential' && status === 401) phrased = `${action}: access token rejected (HTTP 401: ${detail})`;
+  else if (verdict === 'credential') {
     // HubSpot names the scopes as requiredGranularScopes, requiredScopes, or both.
     const scopes = [...new Set(body.errors?.flatMap((e) => [...(e.context?.['requiredGranularScopes'] ?? []), ...(e.context?.['requiredScopes'] ?? [])]) ?? [])];
-    return new CredentialError('hubspot', `${action}: the token lacks scope${scopes.length > 1 ? 's' : ''} ${scopes.join(', ') || '(unnamed)'}; add them to the private app (Settings > Integrations > Private apps > Scopes)`, { status });
-  }
-  if (status === 429) {
-    const headerWait = parseRetryAfter(failure.headers?.['retry-after']);
-    const retryAfterMs = headerWait ?? WAIT_BY_POLICY[body.policyName ?? ''] ?? 10_000;
-    return new VendorError('hubspot', `${action}: rate limited (${body.policyName ?? 'HTTP 429'})`, { status, retryable: true, retryAfterMs });
-  }
-  if (status >= 500) return new VendorError('hubspot', `${action}: HubSpot error (HTTP ${status}): ${detail}`, { status, retryable: true });
-  return new VendorError('hubspot', `${action}: rejected (HTTP ${status}${body.category ? `, ${body.category}` : ''}): ${detail}`, { status });
+    phrased = `${action}: the token lacks scope${scopes.length > 1 ? 's' : ''} ${scopes.join(', ') || '(unnamed)'}`;
+  } else if (verdict === 'rate_limited') {
+    phrased = `${action}: rate limited (${body.policyName ?? 'HTTP 429'})`;
+    retryAfterMs = parseRetryAfter(failure.headers?.['retry-after']) ?? WAIT_BY_POLICY[body.policyName ?? ''];
+  } else if (verdict === 'retry') phrased = `${action}: HubSpot error (HTTP ${status}): ${detail}`;
+  else phrased = `${action}: rejected (HTTP ${status}${category ? `, ${category}` : ''}): ${detail}`;
+  return classifyVendorFailure(HUBSPOT_ERRORS, { status, ...(category ? { code: category } : {}), detail: phrased, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
 }
 
 export class HubSpotApi {

@@ -5,7 +5,7 @@ import { createSign } from 'node:crypto';
 import jsforce from 'jsforce';
 import type { Connection } from 'jsforce';
 import type { ExecutionContext } from '../../core/connector.js';
-import { CredentialError, SyncError, TransportError, VendorError } from '../../core/errors.js';
+import { CredentialError, SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall } from '../../core/http.js';
 import type { SalesforceSettings } from './settings.js';
 
@@ -16,10 +16,36 @@ interface SalesforceFailure {
   readonly code?: string;
 }
 
-/** Error codes that a later attempt may get past. */
-const RETRYABLE_CODES = new Set(['UNABLE_TO_LOCK_ROW', 'SERVER_UNAVAILABLE', 'REQUEST_RUNNING_TOO_LONG', 'QUERY_TIMEOUT']);
-/** Error codes that mean the integration user lacks access: an admin must act. */
-const ACCESS_CODES = new Set(['INSUFFICIENT_ACCESS_OR_READONLY', 'INSUFFICIENT_ACCESS', 'API_DISABLED_FOR_ORG', 'API_CURRENTLY_DISABLED']);
+/**
+ * Salesforce answers in error codes (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm,
+ * https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm#statuscode):
+ * a refused session and missing access are for an admin; lock contention, an unavailable server and
+ * long-running requests pass on a retry; REQUEST_LIMIT_EXCEEDED is a rate limit (no Retry-After:
+ * the connector picks the wait from the limit named). jsforce reports a bare HTTP failure as
+ * ERROR_HTTP_<status>, read by the common rule.
+ */
+export const SALESFORCE_ERRORS: VendorErrorTable = {
+  vendor: 'salesforce',
+  codes: {
+    INVALID_SESSION_ID: 'credential',
+    INVALID_AUTH_HEADER: 'credential',
+    INSUFFICIENT_ACCESS_OR_READONLY: 'credential',
+    INSUFFICIENT_ACCESS: 'credential',
+    API_DISABLED_FOR_ORG: 'credential',
+    API_CURRENTLY_DISABLED: 'credential',
+    REQUEST_LIMIT_EXCEEDED: 'rate_limited',
+    UNABLE_TO_LOCK_ROW: 'retry',
+    SERVER_UNAVAILABLE: 'retry',
+    REQUEST_RUNNING_TOO_LONG: 'retry',
+    QUERY_TIMEOUT: 'retry',
+  },
+  hint: (verdict, failure) =>
+    verdict !== 'credential'
+      ? undefined
+      : failure.code === 'INVALID_SESSION_ID' || failure.code === 'INVALID_AUTH_HEADER'
+        ? "check the connected app's credentials in connectors.salesforce"
+        : 'give the integration user access to the objects and fields (wa-crm-sync scopes lists them)',
+};
 
 /** Turns a jsforce error into our typed error by Salesforce's error code. */
 export function classifySalesforceError(error: unknown, action: string): SyncError {
@@ -28,22 +54,15 @@ export function classifySalesforceError(error: unknown, action: string): SyncErr
   const code = failure.errorCode ?? '';
   const message = failure.message ?? String(error);
   if (!code) return new TransportError(`salesforce: ${action} failed: ${message}`, { cause: error });
-  if (code === 'INVALID_SESSION_ID' || code === 'INVALID_AUTH_HEADER') {
-    return new CredentialError('salesforce', `${action}: session refused (${code}: ${message}); check the connected app's credentials in connectors.salesforce`);
-  }
-  if (ACCESS_CODES.has(code)) {
-    return new CredentialError('salesforce', `${action}: ${code}: ${message}; give the integration user access to the objects and fields (wa-crm-sync scopes lists them)`);
-  }
-  if (code === 'REQUEST_LIMIT_EXCEEDED') {
-    // No Retry-After from Salesforce: the daily allowance frees up slowly, concurrency quickly.
-    const daily = /total ?requests/i.test(message);
-    return new VendorError('salesforce', `${action}: ${code}: ${message}`, { code, retryable: true, retryAfterMs: daily ? 15 * 60_000 : 30_000 });
-  }
-  const status = /^ERROR_HTTP_(\d{3})$/.exec(code)?.[1];
-  if (RETRYABLE_CODES.has(code) || (status !== undefined && (Number(status) >= 500 || Number(status) === 429))) {
-    return new VendorError('salesforce', `${action}: ${code}: ${message}`, { code, retryable: true, ...(status ? { status: Number(status) } : {}) });
-  }
-  return new VendorError('salesforce', `${action}: ${code}: ${message}`, { code, ...(status ? { status: Number(status) } : {}) });
+  const httpStatus = /^ERROR_HTTP_(\d{3})$/.exec(code)?.[1];
+  const status = httpStatus === undefined ? undefined : Number(httpStatus);
+  const base = { code, ...(status === undefined ? {} : { status }) };
+  const verdict = failureVerdict(SALESFORCE_ERRORS, { ...base, detail: message });
+  const detail = verdict === 'credential' && (code === 'INVALID_SESSION_ID' || code === 'INVALID_AUTH_HEADER') ? `${action}: session refused (${code}: ${message})` : `${action}: ${code}: ${message}`;
+  // No Retry-After from Salesforce: the daily allowance frees up slowly, concurrency quickly.
+  const retryAfterMs = code === 'REQUEST_LIMIT_EXCEEDED' ? (/total ?requests/i.test(message) ? 15 * 60_000 : 30_000) : undefined;
+  // An unknown code without a status is a request Salesforce will not take as it is (the table's default).
+  return classifyVendorFailure(SALESFORCE_ERRORS, { ...base, detail, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
 }
 
 function base64Url(input: string | Buffer): string {

@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import zendesk from 'node-zendesk';
 import type { ZendeskClient, ZendeskClientOptions } from 'node-zendesk';
 import type { ExecutionContext } from '../../core/connector.js';
-import { CredentialError, SyncError, TransportError, VendorError, parseRetryAfter } from '../../core/errors.js';
+import { SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, parseRetryAfter, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall } from '../../core/http.js';
 import { apiRoot, type ZendeskSettings } from './settings.js';
 
@@ -39,16 +39,33 @@ function describeBody(body: unknown): { code: string | undefined; text: string }
   return { code: undefined, text: JSON.stringify(body).slice(0, 300) };
 }
 
+/**
+ * Where Zendesk departs from the common reading of a status
+ * (https://developer.zendesk.com/api-reference/introduction/requests, "Response format"): a 403 is
+ * the token's user lacking access to what we asked for (an admin must act, as for a refused token),
+ * and a 409 is a conflict with a simultaneous update of the same record, which passes on a retry.
+ * A rate limit without Retry-After waits out Zendesk's one-minute window.
+ */
+export const ZENDESK_ERRORS: VendorErrorTable = {
+  vendor: 'zendesk',
+  statuses: { 403: 'credential', 409: 'retry' },
+  rateLimitWaitMs: 60_000,
+  hint: (verdict, failure) =>
+    verdict !== 'credential'
+      ? undefined
+      : failure.status === 403
+        ? "the token's user lacks access: wa-crm-sync scopes lists what is needed"
+        : 'the API token or OAuth token was refused: check connectors.zendesk credentials',
+};
+
 /** One failed answer as a typed error, by status and Zendesk's error name. */
 export function zendeskError(action: string, status: number, body: unknown, retryAfter: string | null): SyncError {
   const { code, text } = describeBody(body);
+  const retryAfterMs = parseRetryAfter(retryAfter);
   const detail = `${action}: HTTP ${status}${text ? ` ${text}` : ''}`;
-  const options = { status, ...(code ? { code } : {}) };
-  if (status === 401) return new CredentialError('zendesk', `${detail}; the API token or OAuth token was refused: check connectors.zendesk credentials`, options);
-  if (status === 403) return new CredentialError('zendesk', `${detail}; the token's user lacks access: wa-crm-sync scopes lists what is needed`, options);
-  if (status === 429) return new VendorError('zendesk', `rate limited: ${detail}`, { ...options, retryable: true, retryAfterMs: parseRetryAfter(retryAfter) ?? 60_000 });
-  if (status >= 500 || status === 408 || status === 409) return new VendorError('zendesk', detail, { ...options, retryable: true, retryAfterMs: parseRetryAfter(retryAfter) });
-  return new VendorError('zendesk', detail, options);
+  const verdict = failureVerdict(ZENDESK_ERRORS, { status, detail });
+  // Zendesk's error names (RecordInvalid, ...) describe the failure; they decide nothing here.
+  return classifyVendorFailure(ZENDESK_ERRORS, { status, ...(code ? { code } : {}), detail: verdict === 'rate_limited' ? `rate limited: ${detail}` : detail, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
 }
 
 /** A thrown SDK or network error as a typed error. */
