@@ -160,8 +160,11 @@ export interface VendorErrorTable {
   readonly statuses?: Readonly<Record<number, FailureVerdict>>;
   /** Error codes that decide whatever the status (Salesforce speaks in codes; HubSpot's MISSING_SCOPES 403). */
   readonly codes?: Readonly<Record<string, FailureVerdict>>;
-  /** What the admin should do, appended to the message (e.g. where the credential is set). */
-  readonly hint?: (verdict: FailureVerdict, failure: VendorFailure) => string | undefined;
+  /**
+   * What the admin should do, appended to the message, keyed by verdict: `credential`, or more
+   * precisely `credential:401` (a status) or `credential:INVALID_SESSION_ID` (a code), which win.
+   */
+  readonly hints?: Readonly<Record<string, string>>;
   /** The wait after a rate limit that names none. */
   readonly rateLimitWaitMs?: number;
 }
@@ -185,7 +188,8 @@ export function failureVerdict(table: VendorErrorTable, failure: VendorFailure):
 /** A failed answer as the typed error a connector throws. */
 export function classifyVendorFailure(table: VendorErrorTable, failure: VendorFailure): SyncError {
   const verdict = failureVerdict(table, failure);
-  const hint = table.hint?.(verdict, failure);
+  const hints = table.hints ?? {};
+  const hint = (failure.code === undefined ? undefined : hints[`${verdict}:${failure.code}`]) ?? (failure.status === undefined ? undefined : hints[`${verdict}:${failure.status}`]) ?? hints[verdict];
   const message = hint ? `${failure.detail}; ${hint}` : failure.detail;
   const options = { ...(failure.status === undefined ? {} : { status: failure.status }), ...(failure.code === undefined ? {} : { code: failure.code }) };
   switch (verdict) {

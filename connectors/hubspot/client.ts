@@ -28,12 +28,10 @@ export const HUBSPOT_ERRORS: VendorErrorTable = {
   vendor: 'hubspot',
   codes: { MISSING_SCOPES: 'credential' },
   rateLimitWaitMs: 10_000,
-  hint: (verdict, failure) =>
-    verdict !== 'credential'
-      ? undefined
-      : failure.status === 401
-        ? 'issue a new token and update connectors.hubspot'
-        : 'add them to the private app (Settings > Integrations > Private apps > Scopes)',
+  hints: {
+    'credential:401': 'issue a new token and update connectors.hubspot',
+    'credential:MISSING_SCOPES': 'add them to the private app (Settings > Integrations > Private apps > Scopes)',
+  },
 };
 
 /** Turns an SDK error into our typed error, by status and HubSpot's error category. */

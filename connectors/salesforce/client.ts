@@ -39,12 +39,12 @@ export const SALESFORCE_ERRORS: VendorErrorTable = {
     REQUEST_RUNNING_TOO_LONG: 'retry',
     QUERY_TIMEOUT: 'retry',
   },
-  hint: (verdict, failure) =>
-    verdict !== 'credential'
-      ? undefined
-      : failure.code === 'INVALID_SESSION_ID' || failure.code === 'INVALID_AUTH_HEADER'
-        ? "check the connected app's credentials in connectors.salesforce"
-        : 'give the integration user access to the objects and fields (wa-crm-sync scopes lists them)',
+  hints: {
+    credential: 'give the integration user access to the objects and fields (wa-crm-sync scopes lists them)',
+    'credential:INVALID_SESSION_ID': "check the connected app's credentials in connectors.salesforce",
+    'credential:INVALID_AUTH_HEADER': "check the connected app's credentials in connectors.salesforce",
+    'credential:401': "check the connected app's credentials in connectors.salesforce",
+  },
 };
 
 /** Turns a jsforce error into our typed error by Salesforce's error code. */

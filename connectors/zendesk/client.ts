@@ -50,12 +50,10 @@ export const ZENDESK_ERRORS: VendorErrorTable = {
   vendor: 'zendesk',
   statuses: { 403: 'credential', 409: 'retry' },
   rateLimitWaitMs: 60_000,
-  hint: (verdict, failure) =>
-    verdict !== 'credential'
-      ? undefined
-      : failure.status === 403
-        ? "the token's user lacks access: wa-crm-sync scopes lists what is needed"
-        : 'the API token or OAuth token was refused: check connectors.zendesk credentials',
+  hints: {
+    credential: 'the API token or OAuth token was refused: check connectors.zendesk credentials',
+    'credential:403': "the token's user lacks access: wa-crm-sync scopes lists what is needed",
+  },
 };
 
 /** One failed answer as a typed error, by status and Zendesk's error name. */

@@ -35,10 +35,11 @@ describe('vendor failure classifier', () => {
   });
 
   it('builds the typed error the outbox acts on: credential, retry with the wait, refusal for good', () => {
-    const table: VendorErrorTable = { vendor: 'acme', rateLimitWaitMs: 5000, hint: (verdict) => (verdict === 'credential' ? 'renew the key' : undefined) };
+    const table: VendorErrorTable = { vendor: 'acme', rateLimitWaitMs: 5000, hints: { credential: 'renew the key', 'credential:403': 'ask for access' }, statuses: { 403: 'credential' } };
     const refused = classifyVendorFailure(table, { status: 401, detail: 'key refused' });
     expect(refused).toBeInstanceOf(CredentialError);
     expect(refused.message).toBe('acme: key refused; renew the key');
+    expect(classifyVendorFailure(table, { status: 403, detail: 'not yours' }).message).toBe('acme: not yours; ask for access');
     expect(classifyVendorFailure(table, { status: 429, detail: 'slow down' })).toMatchObject({ retryable: true, retryAfterMs: 5000, status: 429 });
     expect(classifyVendorFailure(table, { status: 429, detail: 'slow down', retryAfterMs: 250 })).toMatchObject({ retryAfterMs: 250 });
     expect(classifyVendorFailure(table, { status: 502, detail: 'gateway' })).toMatchObject({ retryable: true, retryAfterMs: undefined });
