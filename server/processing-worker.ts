@@ -66,6 +66,10 @@ const engine = new Engine({
 });
 post({ type: 'ready' });
 
+/** How often processing copies the store's log into its file (SQLite; see Store.checkpointLog). */
+const CHECKPOINT_INTERVAL_MS = 1000;
+let lastCheckpoint = Date.now();
+
 while (running) {
   let worked = false;
   wokenDuringBatch = false;
@@ -75,6 +79,15 @@ while (running) {
     worked = result.processed + result.flagged > 0;
   } catch (error) {
     log.error({ err: errorMessage(error) }, 'processing deliveries failed; retrying');
+  }
+  if (Date.now() - lastCheckpoint >= CHECKPOINT_INTERVAL_MS) {
+    lastCheckpoint = Date.now();
+    try {
+      store.checkpointLog();
+    } catch (error) {
+      // Busy or interrupted: the log is only longer until the next one.
+      log.warn({ err: errorMessage(error) }, 'store checkpoint failed; trying again later');
+    }
   }
   // setImmediate lets a stop or a new config in between batches.
   if (worked || wokenDuringBatch) await new Promise((resolve) => setImmediate(resolve));

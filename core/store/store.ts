@@ -46,6 +46,13 @@ export interface Store {
    * Always false elsewhere (PostgreSQL has no single write lock).
    */
   turnWanted(): boolean;
+  /**
+   * Copies SQLite's write-ahead log into the database file as far as readers allow (a passive
+   * checkpoint), outside the thread gate: with a gate, neither thread checkpoints inside its own
+   * commits (see openSqlite), and the processing thread calls this between its batches. No-op
+   * elsewhere.
+   */
+  checkpointLog(): void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -158,10 +165,18 @@ function openSqlite(path: string, gate?: ThreadGateShare): Store {
   const walSync = path === ':memory:' ? undefined : new WalSync(`${path}-wal`);
   database.pragma('busy_timeout = 5000');
   const threadGate = gate && new ThreadGate(gate);
+  // SQLite checkpoints inside whichever commit passes 1,000 log pages, holding that commit (and,
+  // through the gate, the other thread) for the copy and two flushes: tens of ms, the longest
+  // waits the answering thread saw. Threads sharing a gate leave it to checkpointLog(), which
+  // runs beside writers (a passive checkpoint takes no write lock: https://www.sqlite.org/c3ref/wal_checkpoint_v2.html).
+  if (threadGate) database.pragma('wal_autocheckpoint = 0');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }, threadGate) });
   return {
     db,
     turnWanted: () => threadGate?.turnWanted() ?? false,
+    checkpointLog: () => {
+      if (path !== ':memory:') database.pragma('wal_checkpoint(PASSIVE)');
+    },
     dialect: 'sqlite',
     description: `sqlite:${path}`,
     // The commit itself leaves the log unflushed (synchronous=NORMAL); the flush runs off the
@@ -231,6 +246,7 @@ function openPostgres(url: string): Store {
     dialect: 'postgres',
     schema: schema ?? 'public',
     turnWanted: () => false,
+    checkpointLog: () => {},
     // PostgreSQL commits are durable by default (synchronous_commit = on).
     durably: (work) => work(db),
     description: `${safe.toString()}${schema ? ` (schema ${schema})` : ''}`,
