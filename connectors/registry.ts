@@ -6,7 +6,7 @@ import { hubspotConnector } from './hubspot/index.js';
 import { salesforceConnector } from './salesforce/index.js';
 import { webhookConnector } from './webhook/index.js';
 import { parseWhatsAppDelivery } from './whatsapp/index.js';
-import { parseZendeskDelivery, zendeskConnector } from './zendesk/index.js';
+import { zendeskConnector } from './zendesk/index.js';
 import type { DeliveryParsers } from '../core/engine.js';
 
 export const connectorRegistry: Readonly<Record<string, ConnectorFactory<any>>> = {
@@ -17,11 +17,14 @@ export const connectorRegistry: Readonly<Record<string, ConnectorFactory<any>>> 
   zendesk: zendeskConnector,
 };
 
-/** Parsers of stored webhook deliveries, by the source they came in from. */
-export const deliveryParsers: DeliveryParsers = { whatsapp: parseWhatsAppDelivery, zendesk: parseZendeskDelivery };
+/** Parsers of stored webhook deliveries, by the source they came in from: WhatsApp's, and each connector's inbound webhook's. */
+export const deliveryParsers: DeliveryParsers = {
+  whatsapp: parseWhatsAppDelivery,
+  ...Object.fromEntries(Object.entries(connectorRegistry).flatMap(([id, factory]) => (factory.inbound ? [[id, factory.inbound.parse]] : []))),
+};
 
 export const connectorSettingsSchemas: ConnectorSettingsSchemas = Object.fromEntries(
-  Object.entries(connectorRegistry).map(([id, factory]) => [id, factory.settingsSchema]),
+  Object.entries(connectorRegistry).map(([id, factory]) => [id, { settings: factory.settingsSchema, sendsReplies: factory.metadata.capabilities?.sendsReplies === true }]),
 );
 
 export { whatsappConnector, parseWhatsAppDelivery } from './whatsapp/index.js';
