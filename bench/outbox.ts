@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { webhookConnector } from '../connectors/webhook/index.js';
+import { forwardedMessage } from '../test/helpers/forward-payload.js';
 import type { Connector } from '../core/connector.js';
 import { silentLogger } from '../core/logger.js';
 import { ConnectorDispatcher } from '../core/outbox/dispatcher.js';
@@ -139,7 +140,7 @@ async function floodRun(options: { limit: number; flood: number; cold: number; m
   const store = await openStore(`sqlite:${join(tempDir('wa-crm-sync-bench-'), 'flood.sqlite')}`);
   const connector = webhook(url, options.limit, options.maxRun);
   const dispatcher = new ConnectorDispatcher({ connector, store, budget: new RateBudget(store), applyEffects: async () => 0, log: silentLogger(), options: { workerId: 'bench', leaseMs: 60_000, pollIntervalMs: 500, claimBatch: 200 } });
-  const draft = (key: string, orderingKey: string) => ({ kind: 'message.forward', key, orderingKey, payload: { messageId: key, text: 'bench' } });
+  const draft = (key: string, orderingKey: string) => ({ kind: 'message.forward', key, orderingKey, payload: forwardedMessage(key, 'bench') });
   try {
     dispatcher.start();
     // Warm up (connections, compiled code) on other customers first, so both cases start alike.

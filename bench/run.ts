@@ -25,6 +25,7 @@ import { enqueueOperations, outboxDepth } from '../core/outbox/queries.js';
 import { RateBudget } from '../core/outbox/rate-budget.js';
 import { openStore } from '../core/store/store.js';
 import { projectRoot } from '../test/helpers/fixtures.js';
+import { forwardedMessage } from '../test/helpers/forward-payload.js';
 import { Recorder } from '../test/helpers/recorder.js';
 import { tempDir } from '../test/helpers/stores.js';
 import { benchHubSpot } from './hubspot.js';
@@ -95,7 +96,7 @@ async function benchPendingRss(): Promise<void> {
   for (let start = 0; start < pending; start += 20_000) {
     const drafts = Array.from({ length: 20_000 }, (_, j) => {
       const i = start + j;
-      return { kind: 'message.forward', key: `seed${i}`, orderingKey: `contact:${i % 10_000}`, payload: { messageId: `wamid.seed.${i}`, text: 'pending message body of ordinary length' } };
+      return { kind: 'message.forward', key: `seed${i}`, orderingKey: `contact:${i % 10_000}`, payload: forwardedMessage(`wamid.seed.${i}`, 'pending message body of ordinary length', `c${i % 10_000}`) };
     });
     await store.db.transaction().execute((tx) => enqueueOperations(tx, 'webhook', drafts, { maxAttempts: 10, now: Date.now() }));
   }

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { enqueueOperations } from '../core/outbox/queries.js';
 import { openStore } from '../core/store/store.js';
+import { forwardedMessage } from '../test/helpers/forward-payload.js';
 import { Recorder } from '../test/helpers/recorder.js';
 import { baseConfig, freePort, ServiceProcess, writeConfig } from '../test/helpers/service-process.js';
 import { freshStoreUrl, tempDir } from '../test/helpers/stores.js';
@@ -64,7 +65,7 @@ async function drainWith(instances: number, limited = true): Promise<ScaleRun> {
     const drafts = Array.from({ length: total }, (_, i) => {
       const contact = i % CONTACTS;
       const seq = Math.floor(i / CONTACTS);
-      return { kind: 'message.forward', key: `scale.${contact}.${seq}`, orderingKey: `contact:${contact}`, payload: { messageId: `wamid.scale.${contact}.${seq}`, text: 'bench' } };
+      return { kind: 'message.forward', key: `scale.${contact}.${seq}`, orderingKey: `contact:${contact}`, payload: forwardedMessage(`wamid.scale.${contact}.${seq}`, 'bench', `c${contact}`) };
     });
     const started = Date.now();
     await enqueueOperations(store.db, 'webhook', drafts, { maxAttempts: 50, now: started });

@@ -10,5 +10,17 @@ if (!existsSync(entry)) {
   console.error('wa-crm-sync: dist/ is missing; run "npm run build" (npm ci does it too)');
   process.exit(1);
 }
-const { runCli } = await import(entry.href);
-await runCli(process.argv);
+// Before the CLI loads: importing it imports the connector registry, which reads
+// WA_CRM_SYNC_CONNECTOR_MODULES, and .env may set it (the environment wins over the file).
+if (existsSync('.env')) process.loadEnvFile('.env');
+const { ConfigError } = await import(new URL('../dist/core/errors.js', import.meta.url).href);
+let cli;
+try {
+  cli = await import(entry.href);
+} catch (error) {
+  // A connector module that does not load or is not a connector: said plainly, no stack.
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
+await cli.runCli(process.argv);

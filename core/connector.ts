@@ -3,7 +3,7 @@
 import type { z } from 'zod';
 import type { SyncError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { JsonValue, ModelChange, OutboundReply, StoredMedia } from './model/types.js';
+import type { DeliveryParser, JsonValue, ModelChange, OutboundReply, StoredMedia } from './model/types.js';
 import type { OperationDraft, OutboxOperation } from './outbox/queries.js';
 import { BACKGROUND_KEY_PREFIX } from './outbox/key-queue.js';
 
@@ -59,6 +59,16 @@ export interface ConnectorMetadata {
    */
   readonly runsInSegments?: boolean;
   readonly defaultTuning: DispatchTuning;
+  readonly capabilities?: ConnectorCapabilities;
+}
+
+/** What a connector does beyond writing to its vendor, as data the service reads. */
+export interface ConnectorCapabilities {
+  /**
+   * Its agents answer customers through WhatsApp (a helpdesk): while it is enabled the service
+   * needs whatsapp.accessToken to send those replies with.
+   */
+  readonly sendsReplies?: boolean;
 }
 
 export type OperationOutcome =
@@ -207,11 +217,57 @@ export interface VendorRecordLink {
   readonly url?: string;
 }
 
+/**
+ * Where a connector's setup keeps the signing secret it read from the vendor when it created the
+ * webhook (an external ref of the connector, read when the config holds no secret).
+ */
+export const WEBHOOK_SECRET_REF = { kind: 'webhook', localId: 'signing-secret' } as const;
+
+/** Request headers as the inbound route reads them: by lower-case name, undefined when absent. */
+export type InboundHeaders = (name: string) => string | undefined;
+
+/** Why an inbound call was refused: counted by `reason` on /metrics, `log` told to the admin, `answer` to the caller. */
+export interface InboundRefusal {
+  readonly ok: false;
+  /** `bad_signature`: the signature does not match; `stale`: its signed time is missing or too far from now. */
+  readonly reason: 'bad_signature' | 'stale';
+  readonly log: string;
+  readonly answer: string;
+}
+
+/**
+ * A call whose signature holds. When a captured call could be sent again and pass (a signed
+ * timestamp inside a tolerance), `replay` names it: a second call with the same key before
+ * `until` is a replay, answered as a duplicate and not stored again.
+ */
+export interface InboundAccepted {
+  readonly ok: true;
+  readonly replay?: { readonly key: string; readonly until: number };
+}
+
+/**
+ * A vendor calling us (a helpdesk's agent replies): the service mounts `POST /webhooks/<id>` for
+ * every connector that declares one, verifies each call over its raw body, stores it, and hands
+ * the stored body to `parse` (in the processing thread) like a WhatsApp delivery.
+ */
+export interface InboundWebhook<Settings = unknown> {
+  /** The settings key holding the signing secret; without it, the secret setup kept under WEBHOOK_SECRET_REF. */
+  readonly secretSetting: string;
+  /** What an admin does when no secret is known (shown in the log and the security self-audit). */
+  readonly missingSecretHint: string;
+  /** Checks the call's signature (and freshness, when the vendor signs a time), in constant time. Pure. */
+  verify(raw: Buffer, headers: InboundHeaders, secret: string, now: number, settings: Settings): InboundAccepted | InboundRefusal;
+  /** Turns a stored call into events (a record changed). Pure; what it cannot read is a problem, kept and flagged. */
+  readonly parse: DeliveryParser;
+}
+
 /** What a connector module exports; the registry maps ids to these. */
 export interface ConnectorFactory<Settings = unknown> {
   readonly metadata: ConnectorMetadata;
   /** zod schema of `connectors.<id>` (without `enabled`), next to the connector. */
   readonly settingsSchema: z.ZodType<Settings>;
+  /** Present when the vendor calls us (see InboundWebhook). */
+  readonly inbound?: InboundWebhook<Settings>;
   /** Builds the connector; makes no vendor call. */
   create(settings: Settings, dependencies: ConnectorDependencies): Connector;
 }

@@ -32,7 +32,7 @@ export class Metrics {
   });
   readonly vendorQuotaRemaining = new Gauge({
     name: 'wa_crm_sync_vendor_quota_remaining',
-    help: "Vendor allowance left (e.g. Salesforce's daily API requests), by connector",
+    help: 'Vendor allowance left (e.g. a daily API request allowance), by connector',
     labelNames: ['connector'] as const,
     registers: [this.registry],
   });

@@ -1,4 +1,5 @@
-// HTTP routes: WhatsApp webhooks (handshake and signed deliveries), health, readiness, metrics.
+// HTTP routes: WhatsApp webhooks (handshake and signed deliveries), connectors' inbound webhooks,
+// health, readiness, metrics.
 // A delivery is answered 200 only after it is committed to the store; processing comes after.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
@@ -6,9 +7,10 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { DeliveryInbox } from '../core/ingest.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import { verifyBase64Signature, verifyHubSignature } from '../core/signature.js';
+import { verifyHubSignature } from '../core/signature.js';
 import { errorMessage } from '../core/errors.js';
 import { adminRoutes, type AdminApiDependencies } from './admin-api.js';
+import { inboundEndpoint, type InboundConnector } from './inbound.js';
 
 export interface ConnectorReadiness {
   readonly connector: string;
@@ -25,10 +27,12 @@ export interface AppDependencies {
   readonly bodyLimitBytes: number;
   /** server.trustedProxies: whose X-Forwarded-For is believed (empty: nobody's). */
   readonly trustedProxies: readonly string[];
-  /** Zendesk's webhook settings while the connector is configured: the signing secret (config, else the one setup stored). */
-  zendesk(): Promise<{ secret: string | undefined; toleranceSeconds: number } | undefined>;
+  /** Connectors the vendor calls (see server/inbound.ts): each gets `POST /webhooks/<id>`. */
+  readonly inbound: readonly InboundConnector[];
+  /** An inbound connector's settings and signing secret (config, else the one setup stored) while it is configured. */
+  configured(connectorId: string): Promise<{ readonly settings: unknown; readonly secret: string | undefined } | undefined>;
   /** Told of every refused signature, so bursts can raise a security alert. */
-  onBadSignature?(source: 'whatsapp' | 'zendesk'): void;
+  onBadSignature?(source: string): void;
   /** `degraded`: running connectors whose every recent call failed. */
   readiness(): Promise<{ store: boolean; connectors: ConnectorReadiness[]; degraded: string[] }>;
   /** metrics.*: who may scrape /metrics, read per request so a reload applies at once. */
@@ -64,9 +68,11 @@ export function createApp(deps: AppDependencies): express.Express {
   // Bound once: label lookups on every delivery add up at thousands of requests per second.
   const stored = deps.metrics.webhooks.labels('whatsapp', 'stored');
   const badSignature = deps.metrics.webhooks.labels('whatsapp', 'bad_signature');
-  /** A refused large body, counted under the webhook it was sent to (the Zendesk one is not WhatsApp's). */
+  /** A refused large body, counted under the webhook it was sent to (a connector's is not WhatsApp's). */
+  const webhookSources = new Set(['whatsapp', ...deps.inbound.map((c) => c.id)]);
   const countTooLarge = (req: Request) => {
-    const source = req.path.startsWith('/webhooks/zendesk') ? 'zendesk' : req.path.startsWith('/webhooks/whatsapp') ? 'whatsapp' : undefined;
+    const segment = /^\/webhooks\/([^/]+)/.exec(req.path)?.[1];
+    const source = segment !== undefined && webhookSources.has(segment) ? segment : undefined;
     if (source) deps.metrics.webhooks.inc({ source, result: 'too_large' });
     deps.log.warn({ limit: deps.bodyLimitBytes, path: req.path.slice(0, 64) }, 'request refused: body over server.bodyLimitBytes');
   };
@@ -137,51 +143,10 @@ export function createApp(deps: AppDependencies): express.Express {
     },
   );
 
-  // Agent replies: Zendesk signs base64(HMAC-SHA256(secret, timestamp + body)); stale timestamps are replays.
-  app.post('/webhooks/zendesk', express.raw({ type: () => true, limit: deps.bodyLimitBytes }), async (req: Request, res: Response) => {
-    const settings = await deps.zendesk();
-    if (!settings) {
-      res.status(404).json({ error: 'the zendesk connector is not configured' });
-      return;
-    }
-    if (!settings.secret) {
-      deps.log.error('zendesk webhook refused: no signing secret; set connectors.zendesk.webhookSecret or run wa-crm-sync setup zendesk');
-      res.status(503).json({ error: 'no webhook signing secret configured' });
-      return;
-    }
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const timestamp = req.get('x-zendesk-webhook-signature-timestamp') ?? '';
-    const signedAt = Date.parse(timestamp);
-    const fresh = Number.isFinite(signedAt) && Math.abs(Date.now() - signedAt) <= settings.toleranceSeconds * 1000;
-    if (!fresh || !verifyBase64Signature(settings.secret, timestamp, body, req.get('x-zendesk-webhook-signature'))) {
-      deps.metrics.webhooks.inc({ source: 'zendesk', result: fresh ? 'bad_signature' : 'stale' });
-      deps.onBadSignature?.('zendesk');
-      deps.log.warn({ ip: req.ip, fresh }, fresh ? 'zendesk webhook refused: wrong X-Zendesk-Webhook-Signature (check connectors.zendesk.webhookSecret)' : 'zendesk webhook refused: timestamp missing or too far from now (a replay, or a clock off)');
-      res.status(401).json({ error: fresh ? 'invalid signature' : 'stale or missing timestamp' });
-      return;
-    }
-    // A captured call sent again inside the tolerance passes both checks: it is stored once.
-    // Zendesk retries with a fresh timestamp and signature, so only a true replay matches.
-    const replayKey = createHash('sha256').update(timestamp).update('\n').update(req.get('x-zendesk-webhook-signature') ?? '').digest('hex');
-    let claimed = false;
-    try {
-      claimed = await deps.inbox.claimReplayKey(replayKey, signedAt + settings.toleranceSeconds * 1000);
-      if (!claimed) {
-        deps.metrics.webhooks.inc({ source: 'zendesk', result: 'replayed' });
-        deps.log.warn({ ip: req.ip }, 'zendesk webhook call already stored (same signature and timestamp): a replay, not stored again');
-        res.status(200).json({ status: 'duplicate' });
-        return;
-      }
-      await deps.inbox.accept('zendesk', body.toString('utf8'));
-      deps.metrics.webhooks.inc({ source: 'zendesk', result: 'stored' });
-      res.status(200).json({ status: 'stored' });
-    } catch (error) {
-      if (claimed) await deps.inbox.releaseReplayKey(replayKey).catch(() => undefined);
-      deps.metrics.webhooks.inc({ source: 'zendesk', result: 'store_failed' });
-      deps.log.error({ err: errorMessage(error) }, 'zendesk webhook could not be stored; answering 503 so Zendesk retries');
-      res.status(503).json({ error: 'temporarily unable to store the delivery' });
-    }
-  });
+  // Vendors calling us (a helpdesk's agent replies): one route per connector that declares an inbound webhook.
+  for (const connector of deps.inbound) {
+    app.post(`/webhooks/${connector.id}`, express.raw({ type: () => true, limit: deps.bodyLimitBytes }), inboundEndpoint(deps, connector));
+  }
 
   app.use('/admin', adminRoutes(deps.admin));
 

@@ -11,12 +11,8 @@ import { errorMessage } from '../core/errors.js';
 import { listUsers, secretsKey } from '../core/admin/accounts.js';
 import { backupPassphrase, lastBackup } from '../core/store/backup.js';
 import { sqliteFiles, type Store } from '../core/store/store.js';
-
-/** The Zendesk webhook signing secret `wa-crm-sync setup zendesk` read from Zendesk and kept. */
-export async function storedZendeskSecret(store: Store): Promise<string | undefined> {
-  const row = await store.db.selectFrom('external_refs').select('external_id').where('connector', '=', 'zendesk').where('kind', '=', 'webhook').where('local_id', '=', 'signing-secret').executeTakeFirst();
-  return row?.external_id;
-}
+import { connectorRegistry } from '../connectors/registry.js';
+import { inboundConnectors, webhookSecretsMissing as missingSecrets } from './inbound.js';
 
 /** The modes of the local files that hold customers' data: the SQLite store, media, backups. */
 async function storagePermissions(config: Config): Promise<Array<{ path: string; mode: number; directory: boolean }>> {
@@ -41,8 +37,7 @@ export async function auditService(deps: {
   checkScopes: () => Promise<Array<{ connector: string; check: ScopeCheck }>>;
 }): Promise<AuditCheck[]> {
   const { config, store } = deps;
-  const zendesk = config.connectors['zendesk'];
-  const zendeskSecretKnown = !zendesk?.enabled || Boolean((zendesk.settings as { webhookSecret?: string }).webhookSecret) || (await storedZendeskSecret(store)) !== undefined;
+  const webhookSecretsMissing = await missingSecrets(config, store, inboundConnectors(connectorRegistry));
   const backupKeyAvailable = await backupPassphrase({ env: deps.env, keyFile: config.backup.keyFile }).then(() => true, () => false);
   const secretsKeyAvailable = await secretsKey(deps.env, config.admin.secretsKeyFile).then((key) => key !== undefined, () => false);
   const scopes = (await deps.checkScopes()).map(({ connector, check }) => ({ connector, report: check.report, ...(check.ok ? {} : { error: check.reason }) }));
@@ -51,7 +46,7 @@ export async function auditService(deps: {
     scopes,
     lastBackup: await lastBackup(store),
     openAlerts: await openAlerts(store.db),
-    zendeskSecretKnown,
+    webhookSecretsMissing,
     backupKeyAvailable,
     secretsKeyAvailable,
     adminUsers: await listUsers(store),

@@ -90,7 +90,7 @@ function formatAge(ms: number): string {
 
 export function buildCli(): Command {
   const program = new Command('wa-crm-sync')
-    .description('Sync WhatsApp Business conversations to HubSpot, Salesforce and Zendesk')
+    .description('Sync WhatsApp Business conversations to your CRM and helpdesk')
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError();
 
@@ -683,7 +683,7 @@ export function buildCli(): Command {
 
   program
     .command('demo')
-    .description('the whole flow on this machine: local sandboxes for WhatsApp, HubSpot and Salesforce, simulated customers, a summary')
+    .description('the whole flow on this machine: local sandboxes for WhatsApp and two CRMs, simulated customers, a summary')
     .option('--customers <n>', `simulated customers (${DEMO_LIMITS.customers.min}-${DEMO_LIMITS.customers.max})`, wholeNumber(DEMO_LIMITS.customers), 12)
     .option('--messages <n>', `messages per customer, plus a burst of 20 from one (${DEMO_LIMITS.messagesPerCustomer.min}-${DEMO_LIMITS.messagesPerCustomer.max})`, wholeNumber(DEMO_LIMITS.messagesPerCustomer), 6)
     .option('--data-dir <path>', 'where the demo store, media and log go: a new or empty folder, or one an earlier demo made (emptied first)', './data/demo')

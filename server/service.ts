@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connectorSettingsSchemas, deliveryParsers } from '../connectors/registry.js';
+import { connectorRegistry, connectorSettingsSchemas, deliveryParsers } from '../connectors/registry.js';
 import { changedKeys, loadConfig } from '../core/config/load.js';
 import { secretsKey } from '../core/admin/accounts.js';
 import type { Config } from '../core/config/schema.js';
@@ -33,10 +33,10 @@ import { SIGN_IN_WINDOW_MS } from './admin-api.js';
 import { EventWindow } from '../core/security/event-window.js';
 import { backupPassphrase, backupToDir, lastBackup } from '../core/store/backup.js';
 import { purgeMessageBodies } from '../core/model/repository.js';
-import { auditService, storedZendeskSecret } from './audit.js';
+import { auditService } from './audit.js';
+import { inboundConnectors, webhookSecret } from './inbound.js';
 import { auditHead, auditKeyPath, formatAuditHead, loadAuditKey, recordAudit, sealLegacyAudit, type AuditEntry, type AuditKey } from '../core/security/audit-trail.js';
 import { auditFailedAlert } from '../core/security/signals.js';
-import type { ZendeskSettings } from '../connectors/zendesk/settings.js';
 
 /** Time to send the headers, time to send the whole request, and connections open at once. */
 const HTTP_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024 } as const;
@@ -279,6 +279,7 @@ export class Service {
   }
 
   async #listen(port: number, host: string): Promise<void> {
+    const inbound = inboundConnectors(connectorRegistry);
     const app = createApp({
       log: this.log,
       metrics: this.metrics,
@@ -287,12 +288,12 @@ export class Service {
       bodyLimitBytes: this.config.server.bodyLimitBytes,
       trustedProxies: this.config.server.trustedProxies,
       onBadSignature: (source) => this.#badSignature(source),
-      zendesk: async () => {
-        const section = this.config.connectors['zendesk'];
-        if (!section) return undefined;
-        const settings = section.settings as ZendeskSettings;
-        const stored = settings.webhookSecret ? undefined : await storedZendeskSecret(this.store);
-        return { secret: settings.webhookSecret ?? stored, toleranceSeconds: settings.webhookToleranceSeconds };
+      inbound,
+      configured: async (id) => {
+        const section = this.config.connectors[id];
+        const connector = inbound.find((c) => c.id === id);
+        if (!section || !connector) return undefined;
+        return { settings: section.settings, secret: await webhookSecret(this.store, connector, section.settings) };
       },
       admin: {
         store: this.store,

@@ -1,24 +1,48 @@
 // Forwards contacts, messages and statuses to an HTTP endpoint of the admin's choosing,
-// signed, with an Idempotency-Key, and checked by key before any re-send.
+// signed, with an Idempotency-Key, and checked by key before any re-send. Each event type is a
+// declared operation kind (core/operations.ts): its payload schema, and one way to post it.
 import { createHmac } from 'node:crypto';
+import type { z } from 'zod';
 import type { Connector, ConnectorMetadata, ExecutionContext, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { NotAttemptedError, asSyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
 import type { ModelChange } from '../../core/model/types.js';
+import { declareKind, OperationTable, type DeclaredOperation } from '../../core/operations.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
-import { eventBody, toOperationDrafts } from './mappers.js';
+import { contactForwardPayload, eventBody, KIND, messageForwardPayload, statusForwardPayload, toOperationDrafts, type ForwardPayload } from './mappers.js';
 import type { WebhookSettings } from './settings.js';
+
+/** The operation kinds, posted one at a time (the endpoint takes one event per request). */
+export function webhookOperations(settings: WebhookSettings): OperationTable {
+  const url = settings.url!.replace(/\/$/, '');
+  /** POSTs one event; 409 means the receiver already holds this key, which is the outcome we wanted. */
+  const post = async (op: DeclaredOperation<ForwardPayload>, context: ExecutionContext): Promise<void> => {
+    const body = eventBody(op.kind, op.idempotencyKey, op.payload);
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': op.idempotencyKey };
+    if (settings.secret) headers['x-wa-crm-sync-signature'] = `sha256=${createHmac('sha256', settings.secret).update(body).digest('hex')}`;
+    await vendorFetch(context, { vendor: 'webhook', url, method: 'POST', headers, body, timeoutMs: settings.timeoutMs, acceptStatuses: [409] });
+  };
+  /** `GET {url}/{key}`: 200 means it landed, 404 means send it (again). */
+  const reconcile = async (op: DeclaredOperation<ForwardPayload>, context: ExecutionContext): Promise<OperationOutcome | undefined> => {
+    const response = await vendorFetch(context, { vendor: 'webhook', url: `${url}/${encodeURIComponent(op.idempotencyKey)}`, timeoutMs: settings.timeoutMs, acceptStatuses: [404] });
+    await response.body?.cancel();
+    return response.status === 404 ? undefined : { ok: true };
+  };
+  const forward = (kind: string, payload: z.ZodType<ForwardPayload>) => declareKind({ kind, payload, handle: post, reconcile });
+  return new OperationTable([forward(KIND.contact, contactForwardPayload), forward(KIND.message, messageForwardPayload), forward(KIND.status, statusForwardPayload)]);
+}
 
 export class WebhookConnector implements Connector {
   readonly features = ['forward'];
   readonly tuning;
+  readonly #operations: OperationTable;
 
   constructor(
     readonly metadata: ConnectorMetadata,
     private readonly settings: WebhookSettings,
   ) {
     this.tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
+    this.#operations = webhookOperations(settings);
   }
 
   plan(change: ModelChange) {
@@ -26,44 +50,16 @@ export class WebhookConnector implements Connector {
   }
 
   /** Posts in order; a run (one contact's operations) stops at the first failure, and the rest wait their turn unsent. */
-  async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const outcomes: OperationOutcome[] = [];
-    for (const op of operations) {
-      if (outcomes.some((o) => !o.ok)) {
-        outcomes.push({ ok: false, error: new NotAttemptedError() });
-        continue;
-      }
-      const body = eventBody(op.kind, op.idempotencyKey, op.payload);
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': op.idempotencyKey };
-      if (this.settings.secret) headers['x-wa-crm-sync-signature'] = `sha256=${createHmac('sha256', this.settings.secret).update(body).digest('hex')}`;
-      // 409: the receiver already holds this key, which is the outcome we wanted.
-      try {
-        await vendorFetch(context, { vendor: 'webhook', url: this.#url(), method: 'POST', headers, body, timeoutMs: this.settings.timeoutMs, acceptStatuses: [409] });
-        outcomes.push({ ok: true });
-      } catch (error) {
-        outcomes.push({ ok: false, error: asSyncError(error) });
-      }
-    }
-    return outcomes;
+  execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    return this.#operations.execute(operations, context);
   }
 
-  async reconcile(op: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
-    const response = await vendorFetch(context, {
-      vendor: 'webhook',
-      url: `${this.#url()}/${encodeURIComponent(op.idempotencyKey)}`,
-      timeoutMs: this.settings.timeoutMs,
-      acceptStatuses: [404],
-    });
-    await response.body?.cancel();
-    return response.status === 404 ? undefined : { ok: true };
+  reconcile(op: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    return this.#operations.reconcile(op, context);
   }
 
   async grantedScopes() {
     // A plain endpoint has no scopes to read.
     return [] as const;
-  }
-
-  #url(): string {
-    return this.settings.url!.replace(/\/$/, '');
   }
 }

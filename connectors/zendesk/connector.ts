@@ -4,7 +4,7 @@
 // written together, one update for all that arrived before it.
 import { createHash } from 'node:crypto';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
-import { resolveTuning } from '../../core/connector.js';
+import { resolveTuning, WEBHOOK_SECRET_REF } from '../../core/connector.js';
 import { CredentialError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
 import { vendorFetch } from '../../core/http.js';
@@ -347,7 +347,7 @@ export class ZendeskConnector implements Connector {
     const { result: secret } = await this.#api.call<{ signing_secret?: { secret?: string } }>(context, "reading the webhook's signing secret", (c) =>
       c.webhooks.get(['webhooks', webhook.id, 'signing_secret']),
     );
-    if (secret.signing_secret?.secret) await context.setRef(REF.webhook, 'signing-secret', secret.signing_secret.secret);
+    if (secret.signing_secret?.secret) await context.setRef(WEBHOOK_SECRET_REF.kind, WEBHOOK_SECRET_REF.localId, secret.signing_secret.secret);
     const title = 'wa-crm-sync: send agent replies to WhatsApp';
     const { result: found } = await this.#api.call<Array<{ id: number; title: string }>>(context, 'looking for the trigger', (c) => c.triggers.get(['triggers', 'search', { query: title }]));
     if (!(Array.isArray(found) ? found : []).some((t) => t.title === title)) {

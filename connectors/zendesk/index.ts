@@ -3,6 +3,7 @@ import type { ConnectorFactory, ConnectorMetadata } from '../../core/connector.j
 import { ZendeskConnector } from './connector.js';
 import { KIND } from './mappers.js';
 import { zendeskSettingsSchema, type ZendeskSettings } from './settings.js';
+import { zendeskInbound } from './webhook.js';
 export { parseZendeskDelivery } from './webhook.js';
 
 export const zendeskMetadata: ConnectorMetadata = {
@@ -21,6 +22,7 @@ export const zendeskMetadata: ConnectorMetadata = {
   // ticket update, and the rest follow without a claim between them.
   maxRun: 50,
   runsInSegments: true,
+  capabilities: { sendsReplies: true },
   // The Team plan's 200 requests a minute; set rateLimit.requests to your plan's limit.
   defaultTuning: { concurrency: 4, rateLimit: { requests: 200, intervalMs: 60_000 }, maxAttempts: 10, backoffBaseMs: 2000, backoffMaxMs: 30 * 60_000 },
 };
@@ -28,5 +30,6 @@ export const zendeskMetadata: ConnectorMetadata = {
 export const zendeskConnector: ConnectorFactory<ZendeskSettings> = {
   metadata: zendeskMetadata,
   settingsSchema: zendeskSettingsSchema,
+  inbound: zendeskInbound,
   create: (settings, deps) => new ZendeskConnector(zendeskMetadata, settings, deps.mediaDir),
 };

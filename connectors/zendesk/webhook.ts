@@ -1,7 +1,11 @@
-// Parses a stored Zendesk webhook call (the setup trigger's body) into a helpdesk event: the
-// ticket changed, go and read its new comments. Pure; anything else is a problem, kept and flagged.
+// Zendesk calling us: the setup trigger's webhook, verified over its raw body, and its stored
+// body parsed into a helpdesk event (the ticket changed, go and read its new comments). Pure.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import type { InboundWebhook } from '../../core/connector.js';
 import type { ParsedDelivery } from '../../core/model/types.js';
+import { verifyBase64Signature } from '../../core/signature.js';
+import type { ZendeskSettings } from './settings.js';
 
 const triggerBody = z.looseObject({
   ticket_id: z.union([z.string().regex(/^\d+$/), z.number().int().positive()]),
@@ -20,3 +24,30 @@ export function parseZendeskDelivery(body: string): ParsedDelivery {
   const threadId = parsed.data.external_id?.trim() || null;
   return { events: [{ kind: 'helpdesk', connector: 'zendesk', recordId: String(parsed.data.ticket_id), threadId }], problems: [] };
 }
+
+/**
+ * Zendesk signs base64(HMAC-SHA256(secret, timestamp + body)) and sends the timestamp beside it;
+ * a timestamp further from now than webhookToleranceSeconds is a replay (or a clock off).
+ * https://developer.zendesk.com/documentation/webhooks/verifying/
+ */
+export const zendeskInbound: InboundWebhook<ZendeskSettings> = {
+  secretSetting: 'webhookSecret',
+  missingSecretHint: 'set connectors.zendesk.webhookSecret or run wa-crm-sync setup zendesk',
+  verify(raw, headers, secret, now, settings) {
+    const timestamp = headers('x-zendesk-webhook-signature-timestamp') ?? '';
+    const signature = headers('x-zendesk-webhook-signature');
+    const signedAt = Date.parse(timestamp);
+    const toleranceMs = settings.webhookToleranceSeconds * 1000;
+    if (!Number.isFinite(signedAt) || Math.abs(now - signedAt) > toleranceMs) {
+      return { ok: false, reason: 'stale', log: 'zendesk webhook refused: timestamp missing or too far from now (a replay, or a clock off)', answer: 'stale or missing timestamp' };
+    }
+    if (!verifyBase64Signature(secret, timestamp, raw, signature)) {
+      return { ok: false, reason: 'bad_signature', log: 'zendesk webhook refused: wrong X-Zendesk-Webhook-Signature (check connectors.zendesk.webhookSecret)', answer: 'invalid signature' };
+    }
+    // A captured call sent again inside the tolerance passes both checks: it is stored once.
+    // Zendesk retries with a fresh timestamp and signature, so only a true replay matches.
+    const key = createHash('sha256').update(timestamp).update('\n').update(signature ?? '').digest('hex');
+    return { ok: true, replay: { key, until: signedAt + toleranceMs } };
+  },
+  parse: parseZendeskDelivery,
+};

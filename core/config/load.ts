@@ -7,8 +7,9 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { serviceConfigSchema, type Config } from './schema.js';
 
+/** Per connector id: its settings schema, and whether its agents answer customers through WhatsApp (a helpdesk). */
 export interface ConnectorSettingsSchemas {
-  readonly [connectorId: string]: z.ZodType<unknown>;
+  readonly [connectorId: string]: { readonly settings: z.ZodType<unknown>; readonly sendsReplies: boolean };
 }
 
 /** A key path as the YAML reads: `alerts.sinks[0].url`. */
@@ -151,9 +152,6 @@ function removeAt(document: unknown, path: ReadonlyArray<PropertyKey>): void {
   if (!Array.isArray(parent) && Object.keys(parent).length === 0 && path.length > 3) removeAt(document, path.slice(0, -1));
 }
 
-/** Connectors whose agents answer customers through WhatsApp. */
-const REPLYING_CONNECTORS = ['zendesk'];
-
 export interface ValidateOptions {
   /** Told of what is accepted but probably not meant (`$NAME` without braces). */
   readonly onWarning?: (warning: string) => void;
@@ -183,7 +181,7 @@ export function validateConfig(document: unknown, schemas: ConnectorSettingsSche
   for (const [id, section] of Object.entries(sections ?? {})) {
     if (section === null || typeof section !== 'object' || Array.isArray(section)) continue;
     {
-      const schema = schemas[id];
+      const schema = schemas[id]?.settings;
       if (!schema) {
         const suggestion = closestKey(id, Object.keys(schemas));
         problems.push(`connectors.${id}: unknown connector; ${suggestion ? `did you mean connectors.${suggestion}? ` : ''}known connectors are ${Object.keys(schemas).sort().join(', ')}`);
@@ -196,8 +194,8 @@ export function validateConfig(document: unknown, schemas: ConnectorSettingsSche
   }
   // Connectors that send replies on WhatsApp (a helpdesk) need the Cloud API token to send with.
   if (parsed.success && !parsed.data.whatsapp.accessToken) {
-    for (const id of REPLYING_CONNECTORS) {
-      if (connectors[id]?.enabled) problems.push(`whatsapp.accessToken: required when connectors.${id} is enabled (agents' replies are sent through the Cloud API with it)`);
+    for (const [id, { sendsReplies }] of Object.entries(schemas)) {
+      if (sendsReplies && connectors[id]?.enabled) problems.push(`whatsapp.accessToken: required when connectors.${id} is enabled (agents' replies are sent through the Cloud API with it)`);
     }
   }
   if (problems.length > 0 || !parsed.success) {

@@ -20,8 +20,8 @@ export interface AuditFacts {
   readonly scopes: ReadonlyArray<{ connector: string; report: ScopeReport | null; error?: string }>;
   readonly lastBackup: { at: number; path: string } | undefined;
   readonly openAlerts: ReadonlyArray<{ severity: string; title: string }>;
-  /** Whether Zendesk's webhook signing secret is known (in the config or kept by setup). */
-  readonly zendeskSecretKnown: boolean;
+  /** Enabled connectors with an inbound webhook whose signing secret is known nowhere (neither config nor setup), and what to do. */
+  readonly webhookSecretsMissing: ReadonlyArray<{ readonly connector: string; readonly hint: string }>;
   /** Whether a backup passphrase is available (environment or key file). */
   readonly backupKeyAvailable: boolean;
   /** Admin accounts (two-step verification is mandatory for each; recovery codes run out). */
@@ -55,8 +55,7 @@ function webhookSecrets(config: Config, facts: AuditFacts): AuditCheck {
   const weak: string[] = [];
   if (config.whatsapp.appSecret.length < 32) weak.push('whatsapp.appSecret is shorter than the 32 characters of a Meta app secret');
   if (config.whatsapp.verifyToken.length < 16) weak.push('whatsapp.verifyToken is shorter than 16 characters: use a long random string');
-  const zendesk = config.connectors['zendesk'];
-  if (zendesk?.enabled && !facts.zendeskSecretKnown) problems.push('connectors.zendesk has no webhook signing secret: set webhookSecret or run wa-crm-sync setup zendesk (every reply webhook is refused until then)');
+  for (const { connector, hint } of facts.webhookSecretsMissing) problems.push(`connectors.${connector} has no webhook signing secret: ${hint} (every call of its webhook is refused until then)`);
   const webhook = config.connectors['webhook'];
   if (webhook?.enabled && !(webhook.settings as { secret?: string }).secret) weak.push('connectors.webhook has no secret: your endpoint cannot tell our events from forged ones');
   config.alerts.sinks.forEach((sink, i) => {

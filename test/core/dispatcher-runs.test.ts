@@ -3,6 +3,7 @@
 // generic webhook connector posting a run to a real loopback endpoint.
 import { afterEach, describe, expect, it } from 'vitest';
 import { webhookConnector } from '../../connectors/webhook/index.js';
+import { forwardedMessage } from '../helpers/forward-payload.js';
 import type { Connector, OperationOutcome } from '../../core/connector.js';
 import { NotAttemptedError, VendorError } from '../../core/errors.js';
 import { silentLogger } from '../../core/logger.js';
@@ -115,7 +116,7 @@ describe.each(STORE_KINDS)('runs of one key on %s', (kind) => {
         { log: silentLogger(), mediaDir: '' },
       );
       expect(connector.metadata.maxRun).toBeGreaterThan(1);
-      const ops = Array.from({ length: 3 }, (_, i) => ({ kind: 'message.forward', key: `m${i}`, orderingKey: 'contact:1', payload: { messageId: `m${i}` } }));
+      const ops = Array.from({ length: 3 }, (_, i) => ({ kind: 'message.forward', key: `m${i}`, orderingKey: 'contact:1', payload: forwardedMessage(`m${i}`, `message ${i}`) }));
       await enqueueOperations(fresh.store.db, 'webhook', ops, { maxAttempts: 3, now: Date.now() });
       recorder.failWith = 503;
       let executions = 0;

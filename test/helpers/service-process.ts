@@ -50,13 +50,16 @@ export function baseConfig(options: { storeUrl: string; port: number; dir: strin
 export type BaseConfig = Record<string, unknown> & { whatsapp: Record<string, unknown> };
 
 /** A service (not started yet) on a fresh SQLite store and a free port, its base config changed by `adjust`. */
-export async function serviceWith(adjust: (base: { config: BaseConfig; port: number; dir: string }) => Record<string, unknown>): Promise<{ service: ServiceProcess; configPath: string; port: number }> {
+export async function serviceWith(
+  adjust: (base: { config: BaseConfig; port: number; dir: string }) => Record<string, unknown>,
+  options: { env?: Readonly<Record<string, string>> } = {},
+): Promise<{ service: ServiceProcess; configPath: string; port: number }> {
   const dir = tempDir();
   const port = await freePort();
   const configPath = join(dir, 'wa-crm-sync.yaml');
   const config = baseConfig({ storeUrl: freshStoreUrl('sqlite').url, port, dir }) as BaseConfig;
   writeConfig(configPath, adjust({ config, port, dir }));
-  return { service: new ServiceProcess(configPath, port), configPath, port };
+  return { service: new ServiceProcess(configPath, port, options.env), configPath, port };
 }
 
 export class ServiceProcess {
@@ -66,6 +69,8 @@ export class ServiceProcess {
   constructor(
     readonly configPath: string,
     readonly port: number,
+    /** Added to this process's environment (e.g. WA_CRM_SYNC_CONNECTOR_MODULES). */
+    readonly env: Readonly<Record<string, string>> = {},
   ) {}
 
   get baseUrl(): string {
@@ -77,7 +82,7 @@ export class ServiceProcess {
     this.child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, join(projectRoot, 'bin/wa-crm-sync.js'), 'start', '--config', this.configPath], {
       cwd: projectRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_ENV: 'test' },
+      env: { ...process.env, NODE_ENV: 'test', ...this.env },
     });
     this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
     this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));

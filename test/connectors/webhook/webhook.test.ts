@@ -22,7 +22,25 @@ const failureOf = async (connector: ReturnType<typeof create>) => {
   expect(outcome).toMatchObject({ ok: false });
   return (outcome as { error: unknown }).error;
 };
-const messageOp = () => claimedOperation('webhook', KIND.message, { messageId: 'wamid.W1', waId: '+447700900123', text: 'hello' });
+/** A message.forward payload as the planner writes it. */
+const MESSAGE = {
+  messageId: 'wamid.W1',
+  contactId: 'c1',
+  waId: '+447700900123',
+  bsuid: null,
+  threadId: 't1',
+  newThread: true,
+  direction: 'inbound',
+  type: 'text',
+  originalType: 'text',
+  text: 'hello',
+  media: null,
+  sentAt: '2026-01-05T10:00:00.000Z',
+  arrivalSeq: 1,
+  replyToId: null,
+  history: false,
+};
+const messageOp = () => claimedOperation('webhook', KIND.message, MESSAGE);
 
 describe('webhook connector', () => {
   onlyMockedHttp();
@@ -39,10 +57,10 @@ describe('webhook connector', () => {
       });
     const context = testContext();
     expect(await create({ secret: SECRET }).execute([op], context)).toEqual([{ ok: true }]);
-    expect(JSON.parse(raw)).toEqual({ idempotencyKey: op.idempotencyKey, type: 'message', data: { messageId: 'wamid.W1', waId: '+447700900123', text: 'hello' } });
+    expect(JSON.parse(raw)).toEqual({ idempotencyKey: op.idempotencyKey, type: 'message', data: MESSAGE });
     expect(headers['idempotency-key']).toBe(op.idempotencyKey);
     expect(headers['content-type']).toBe('application/json');
-    const sent = `{"idempotencyKey":"${op.idempotencyKey}","type":"message","data":{"messageId":"wamid.W1","waId":"+447700900123","text":"hello"}}`;
+    const sent = `{"idempotencyKey":"${op.idempotencyKey}","type":"message","data":${JSON.stringify(MESSAGE)}}`;
     expect(headers['x-wa-crm-sync-signature']).toBe(`sha256=${createHmac('sha256', SECRET).update(sent).digest('hex')}`);
     expect(context.calls).toEqual([200]);
   });
@@ -109,6 +127,15 @@ describe('webhook connector', () => {
     expect(await create().reconcile!(op, testContext())).toBeUndefined();
     nock(ENDPOINT).get(path).reply(502);
     await expect(create().reconcile!(op, testContext())).rejects.toMatchObject({ status: 502, retryable: true });
+  });
+
+  it('a payload its kind\'s schema refuses is dead with the reason, and nothing is posted; a field the schema does not name is still sent', async () => {
+    const [outcome] = await create().execute([claimedOperation('webhook', KIND.message, { ...MESSAGE, arrivalSeq: 'one' })], testContext());
+    expect(outcome).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false, message: expect.stringMatching(/^message\.forward payload does not match its schema: arrivalSeq: /) } });
+    let raw = '';
+    nock(ENDPOINT).post('/wa-events', (body) => ((raw = JSON.stringify(body)), true)).reply(200);
+    expect(await create().execute([claimedOperation('webhook', KIND.status, { messageId: 'wamid.W1', status: 'read', at: '2026-01-05T10:00:00.000Z', errors: [], pricing: 'x' })], testContext())).toEqual([{ ok: true }]);
+    expect(JSON.parse(raw)).toMatchObject({ type: 'status', data: { status: 'read', pricing: 'x' } });
   });
 
   it('plans only the configured event types, each keyed so a replayed change is one operation', () => {

@@ -9,7 +9,7 @@ import { salesforceConnector } from '../../../connectors/salesforce/index.js';
 import { transcript } from '../../../connectors/salesforce/mappers.js';
 import { salesforceSettingsSchema } from '../../../connectors/salesforce/settings.js';
 import { webhookConnector } from '../../../connectors/webhook/index.js';
-import { KIND as WEBHOOK, eventBody } from '../../../connectors/webhook/mappers.js';
+import { KIND as WEBHOOK, eventBody, messageForwardPayload } from '../../../connectors/webhook/mappers.js';
 import { webhookSettingsSchema } from '../../../connectors/webhook/settings.js';
 import { parseWhatsAppDelivery } from '../../../connectors/whatsapp/webhook.js';
 import { zendeskConnector } from '../../../connectors/zendesk/index.js';
@@ -68,7 +68,7 @@ describe('messages explain themselves in every CRM', () => {
       hubspot: decodeHtml(communicationBody(hubspot.payload as MessagePayload)),
       salesforce: transcript(thread),
       zendesk: commentBody([message], isPublic(message)),
-      webhook: (JSON.parse(eventBody(forward.kind, forward.idempotencyKey, forward.payload)) as { data: { text: string } }).data.text,
+      webhook: (JSON.parse(eventBody(forward.kind, forward.idempotencyKey, messageForwardPayload.parse(forward.payload))) as { data: { text: string } }).data.text,
     };
   }
 

@@ -24,7 +24,7 @@ const facts = (extra: Partial<AuditFacts> = {}): AuditFacts => ({
   scopes: [{ connector: 'zendesk', report }],
   lastBackup: { at: Date.now() - 3_600_000, path: '/backups/x.backup' },
   openAlerts: [],
-  zendeskSecretKnown: true,
+  webhookSecretsMissing: [],
   backupKeyAvailable: true,
   auditTrail: { ok: true, records: 3 },
   adminUsers: [{ name: 'alice', disabled: false, recoveryCodesLeft: 10, secretSealed: true }],
@@ -81,14 +81,14 @@ describe('security self-audit', () => {
     const checks = runAudit(bad, {
       ...facts(),
       configText: 'whatsapp:\n  appSecret: short\n  verifyToken: x\n',
-      zendeskSecretKnown: false,
+      webhookSecretsMissing: [{ connector: 'zendesk', hint: 'set connectors.zendesk.webhookSecret or run wa-crm-sync setup zendesk' }],
       scopes: [{ connector: 'zendesk', report: { ...report, granted: ['tickets:read', 'webhooks:write'], missing: ['tickets:write'], extra: ['webhooks:write'] } }],
       lastBackup: { at: Date.now() - 5 * 86_400_000, path: '/b' },
       backupKeyAvailable: true,
       openAlerts: [{ severity: 'critical', title: 'WhatsApp reported "read" for a message this service never sent' }],
     });
     expect(statusOf(checks, 'webhook secrets set and strong')).toBe('fail');
-    expect(checks.find((c) => c.check === 'webhook secrets set and strong')!.detail).toMatch(/no webhook signing secret.*whatsapp\.appSecret is shorter/);
+    expect(checks.find((c) => c.check === 'webhook secrets set and strong')!.detail).toMatch(/connectors\.zendesk has no webhook signing secret: set connectors\.zendesk\.webhookSecret or run wa-crm-sync setup zendesk.*whatsapp\.appSecret is shorter/);
     expect(checks.find((c) => c.check === 'secrets not inline in the config file')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/whatsapp\.appSecret, whatsapp\.verifyToken are written in the file/) });
     expect(statusOf(checks, 'https base URLs')).toBe('warn');
     expect(checks.find((c) => c.check === 'zendesk: scopes exactly as needed')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/missing tickets:write/) });
