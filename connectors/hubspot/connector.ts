@@ -12,7 +12,7 @@ import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/
 import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/AssociationSpec.js';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { DeferredError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { DeferredError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { isKnownTimeZone } from '../../core/day.js';
 import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
 import type { E164 } from '../../core/model/phone.js';
@@ -46,6 +46,8 @@ import type { HubSpotSettings } from './settings.js';
 import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
 import { setupHubSpotConsent, writeHubSpotConsent } from './consent.js';
 import { readStoredMedia } from '../../core/media-store.js';
+import { HubSpotInbox } from './inbox.js';
+import { inboxDrafts } from './inbox-mappers.js';
 
 /**
  * Ref kinds stored in external_refs. `communicationSent` notes when a communication create went
@@ -84,6 +86,8 @@ export class HubSpotConnector implements Connector {
   readonly #tuning;
   readonly #api: HubSpotApi;
   readonly #settings: HubSpotSettings;
+  /** The two-way inbox (custom channel), when connectors.hubspot.inbox is on. */
+  readonly #inbox: HubSpotInbox | undefined;
   /** The account's time zone (setup reads it): HubSpot's daily limit resets at its midnight. */
   #accountTimeZone: string | undefined;
   /** The account's id and app domain (from the same account details), for links to its records. */
@@ -106,7 +110,7 @@ export class HubSpotConnector implements Connector {
     settings: HubSpotSettings,
   ) {
     this.#settings = settings;
-    this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : [])];
+    this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : []), ...(settings.inbox.enabled ? ['inbox'] : [])];
     // OAuth apps get 110 requests per 10 s per installing account whatever the tier (the limit
     // add-on does not raise it); private apps 100 (Free/Starter) or 190 (Professional, Enterprise).
     // https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
@@ -118,6 +122,7 @@ export class HubSpotConnector implements Connector {
       dailyLimit: settings.dailyLimit,
     };
     this.#api = new HubSpotApi(settings);
+    this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox) : undefined;
   }
 
   /** The dispatch tuning, with the day of the daily limit in the account's time zone once known. */
@@ -126,7 +131,11 @@ export class HubSpotConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return [...toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload, threadActivity: this.#settings.threadActivity !== 'none' }), ...consentDrafts(change)];
+    return [
+      ...toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload, threadActivity: this.#settings.threadActivity !== 'none' }),
+      ...consentDrafts(change),
+      ...inboxDrafts(change, this.#settings.inbox),
+    ];
   }
 
   /**
@@ -152,8 +161,26 @@ export class HubSpotConnector implements Connector {
     if (kind === CONSENT_KIND) {
       return Promise.all(operations.map((op) => writeHubSpotConsent(this.#api, this.#settings, op.payload as ConsentPayload, op.idempotencyKey, context).catch((error: unknown) => failed(asSyncError(error)))));
     }
+    if (kind !== undefined && HubSpotInbox.handles(kind)) return this.#inboxSegment(operations, context);
     if (kind === KIND.media) return Promise.all(operations.map((op) => this.#attachMedia(op.payload as MediaPayload, context).catch((error: unknown) => failed(asSyncError(error)))));
     return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
+  }
+
+  /** Inbox operations of one kind, one after another in queue order; after a failure the rest wait their turn. */
+  async #inboxSegment(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const outcomes: OperationOutcome[] = [];
+    for (const operation of operations) {
+      if (!this.#inbox) {
+        outcomes.push(failed(new SyncError('hubspot: an inbox operation is queued but connectors.hubspot.inbox is off; turn it on again or discard the operation')));
+        continue;
+      }
+      if (outcomes.some((o) => !o.ok)) {
+        outcomes.push(failed(new NotAttemptedError()));
+        continue;
+      }
+      outcomes.push(await this.#inbox.execute(operation, context));
+    }
+    return outcomes;
   }
 
   /**
@@ -166,6 +193,7 @@ export class HubSpotConnector implements Connector {
    * values on notes and tasks, and we do not ask it here (see the README).
    */
   async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    if (HubSpotInbox.handles(operation.kind)) return this.#inbox?.reconcile(operation, context);
     // Media notes are looked up by #attachMedia itself, on every attempt: it needs the file id first.
     if (operation.kind !== KIND.message || this.#messageWrites !== 'create') return undefined;
     return this.#findLoggedMessage(operation.payload as MessagePayload, context);
@@ -276,6 +304,7 @@ export class HubSpotConnector implements Connector {
     }
     actions.push(...(await this.#setupMessageIdProperty(context)));
     actions.push(...(await setupHubSpotConsent(this.#api, this.#settings, context)));
+    if (this.#inbox) actions.push(...(await this.#inbox.setup(context)));
     return actions;
   }
 
