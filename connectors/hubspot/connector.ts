@@ -122,7 +122,7 @@ export class HubSpotConnector implements Connector {
       dailyLimit: settings.dailyLimit,
     };
     this.#api = new HubSpotApi(settings);
-    this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox) : undefined;
+    this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, settings) : undefined;
   }
 
   /** The dispatch tuning, with the day of the daily limit in the account's time zone once known. */
@@ -270,6 +270,8 @@ export class HubSpotConnector implements Connector {
     const actions: string[] = [];
     await this.#readAccountTimeZone(context);
     if (this.#settings.mediaUpload) actions.push(...(await this.#checkCommunicationAttachments(context)));
+    // The channel is the inbox's own: registered or found whether or not properties are created.
+    if (this.#inbox) actions.push(...(await this.#inbox.setup(context)));
     if (!this.#settings.autoSetup) {
       // Without the schema scopes we cannot read the property: the create path is correct either way.
       this.#messageWrites = 'create';
@@ -304,7 +306,6 @@ export class HubSpotConnector implements Connector {
     }
     actions.push(...(await this.#setupMessageIdProperty(context)));
     actions.push(...(await setupHubSpotConsent(this.#api, this.#settings, context)));
-    if (this.#inbox) actions.push(...(await this.#inbox.setup(context)));
     return actions;
   }
 

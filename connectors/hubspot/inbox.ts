@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { ExecutionContext, OperationEffect, OperationOutcome } from '../../core/connector.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { vendorFetch } from '../../core/http.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { classifyHubSpotError, type HubSpotApi } from './client.js';
 import { INBOX_THREAD_REF, parseInboxRecordId } from './inbox-webhook.js';
@@ -44,6 +45,14 @@ const channelList = z.looseObject({ results: z.array(channel) });
 /** The account's inboxes (conversations.read), to connect channel accounts to. */
 const inboxList = z.looseObject({ results: z.array(z.looseObject({ id: z.coerce.string(), name: z.string().optional() })) });
 
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 function failed(error: unknown): OperationOutcome {
   return { ok: false, error: asSyncError(error) };
 }
@@ -51,10 +60,14 @@ function failed(error: unknown): OperationOutcome {
 export class HubSpotInbox {
   readonly #api: HubSpotApi;
   readonly #settings: InboxSettings;
+  readonly #base: string;
+  readonly #timeoutMs: number;
 
-  constructor(api: HubSpotApi, settings: InboxSettings) {
+  constructor(api: HubSpotApi, settings: InboxSettings, connection: { readonly baseUrl: string; readonly timeoutMs: number }) {
     this.#api = api;
     this.#settings = settings;
+    this.#base = connection.baseUrl.replace(/\/$/, '');
+    this.#timeoutMs = connection.timeoutMs;
   }
 
   static handles(kind: string): boolean {
@@ -83,20 +96,27 @@ export class HubSpotInbox {
     return known ? { ok: true, result: { hubspotMessageId: known } } : undefined;
   }
 
-  /** A call HubSpot answers with JSON, checked against its schema; any refusal typed as the SDK's would be. */
+  /**
+   * A call HubSpot answers with JSON, checked against its schema; refusals typed as the SDK's are.
+   * Plain fetch with our timeout rather than the SDK's apiRequest: that one never settles when
+   * the connection drops mid-answer, and a lost answer must fail the attempt, not hang it.
+   */
   async #request<T>(context: ExecutionContext, action: string, options: { method: string; path: string; body?: unknown; qs?: Record<string, string | number>; developer?: boolean }, schema: z.ZodType<T>): Promise<T> {
-    const response = await this.#api.call(context, action, (c) =>
-      c.apiRequest({
-        method: options.method,
-        path: options.path,
-        ...(options.body !== undefined ? { body: options.body } : {}),
-        ...(options.qs ? { qs: options.qs } : {}),
-        // Channel registration authenticates with the developer API key (hapikey), not the account's token.
-        ...(options.developer ? { authType: 'none' } : {}),
-      }),
-    );
+    const url = new URL(`${this.#base}${options.path}`);
+    for (const [key, value] of Object.entries(options.qs ?? {})) url.searchParams.set(key, String(value));
+    // Channel registration authenticates with the developer API key (hapikey), not the account's token.
+    const headers: Record<string, string> = options.body !== undefined ? { 'content-type': 'application/json' } : {};
+    if (!options.developer) headers['authorization'] = `Bearer ${await this.#api.accessToken(context)}`;
+    const response = await vendorFetch(context, {
+      vendor: 'hubspot',
+      url: url.toString(),
+      method: options.method,
+      headers,
+      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      timeoutMs: this.#timeoutMs,
+      classify: (status, body, retryAfter) => classifyHubSpotError({ code: status, body: parseJson(body), headers: retryAfter ? { 'retry-after': retryAfter } : {} }, action),
+    });
     const body: unknown = await response.json().catch(() => ({}));
-    if (!response.ok) throw classifyHubSpotError({ code: response.status, body, headers: Object.fromEntries(response.headers.entries()) }, action);
     const parsed = schema.safeParse(body);
     if (!parsed.success) throw new VendorError('hubspot', `${action}: unexpected answer (${parsed.error.issues[0]?.message ?? 'unknown shape'})`);
     return parsed.data;
@@ -238,6 +258,6 @@ export class HubSpotInbox {
 
   /** This inbox with the channel setup found (before the config names it). */
   #withChannel(channelId: string): HubSpotInbox {
-    return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId });
+    return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId }, { baseUrl: this.#base, timeoutMs: this.#timeoutMs });
   }
 }
