@@ -122,16 +122,17 @@ export class HubSpotInbox {
     return parsed.data;
   }
 
-  #channelId(): string {
-    const id = this.#settings.channelId;
-    if (!id) throw new SyncError('hubspot: the inbox has no channel yet; run `wa-crm-sync setup hubspot` and set connectors.hubspot.inbox.channelId', { retryable: true });
+  /** The configured channel, else the one setup registered or found (kept as a ref). */
+  async #channelId(context: ExecutionContext): Promise<string> {
+    const id = this.#settings.channelId ?? (await context.getRef(REF.channel, this.#settings.channelName));
+    if (!id) throw new SyncError('hubspot: the inbox has no channel yet; run `wa-crm-sync setup hubspot` (or set connectors.hubspot.inbox.channelId)', { retryable: true });
     return id;
   }
 
   async #publish(payload: PublishPayload, context: ExecutionContext): Promise<OperationOutcome> {
     const done = await context.getRef(REF.message, payload.messageId);
     if (done) return { ok: true, result: { hubspotMessageId: done } };
-    const channelId = this.#channelId();
+    const channelId = await this.#channelId(context);
     const accountId = await this.#ensureChannelAccount(payload.businessNumberId, context);
     // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel
     const published = await this.#request(context, 'publishing a message to the inbox', { method: 'POST', path: `${V3}/custom-channels/${channelId}/messages`, body: publishBody(payload, accountId) }, publishedMessage);
@@ -162,7 +163,7 @@ export class HubSpotInbox {
 
   /** https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel */
   async #reportStatus(payload: StatusPayload, context: ExecutionContext): Promise<OperationOutcome> {
-    const channelId = this.#channelId();
+    const channelId = await this.#channelId(context);
     await this.#request(
       context,
       "reporting a reply's delivery to the inbox",
@@ -189,7 +190,7 @@ export class HubSpotInbox {
   async #channelAccount(businessNumberId: string, context: ExecutionContext): Promise<{ id: string; created: boolean }> {
     const known = await context.getRef(REF.channelAccount, businessNumberId);
     if (known) return { id: known, created: false };
-    const channelId = this.#channelId();
+    const channelId = await this.#channelId(context);
     const identifier = businessIdentifierOf(businessNumberId);
     const existing = await this.#request(context, 'listing the channel accounts', { method: 'GET', path: `${V3}/custom-channels/${channelId}/channel-accounts` }, channelAccountList);
     const found = existing.results.find((a) => a.deliveryIdentifier?.value === identifier.value);
@@ -233,8 +234,7 @@ export class HubSpotInbox {
         actions.push(`registered custom channel "${this.#settings.channelName}" (id ${channelId}) with webhook ${this.#settings.webhookUrl}`);
       }
       await context.setRef(REF.channel, this.#settings.channelName, channelId);
-      actions.push(`set connectors.hubspot.inbox.channelId: "${channelId}" in the config, then run setup again to connect the business numbers`);
-      return actions;
+      actions.push(`kept the channel id; to pin it, set connectors.hubspot.inbox.channelId: "${channelId}" in the config`);
     }
     if (!this.#settings.inboxId) {
       // The guide's reason for conversations.read: listing the inboxes to connect channel accounts to
