@@ -45,8 +45,8 @@ import {
 import type { HubSpotSettings } from './settings.js';
 import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
 import { setupHubSpotConsent, writeHubSpotConsent } from './consent.js';
-import { readStoredMedia } from '../../core/media-store.js';
 import { HubSpotInbox } from './inbox.js';
+import { uploadMediaFile } from './files.js';
 import { inboxDrafts } from './inbox-mappers.js';
 
 /**
@@ -613,19 +613,7 @@ export class HubSpotConnector implements Connector {
   async #attachMedia(payload: MediaPayload, context: ExecutionContext): Promise<OperationOutcome> {
     const communicationId = await context.getRef(REF.communication, payload.messageId);
     if (!communicationId) return failed(new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true }));
-    const name = mediaFileName(payload);
-    const found = await this.#api.call(context, 'looking for an uploaded file', (c) =>
-      c.files.filesApi.doSearch(undefined, undefined, undefined, 1, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, name.replace(/\.[^.]+$/, '')),
-    );
-    let fileId = found.results.find((f) => `${f.name}.${f.extension}` === name || f.name === name)?.id;
-    if (!fileId) {
-      const data = await readStoredMedia(payload.path);
-      const uploaded = (await this.#api.call(context, 'uploading a media file', (c) =>
-        c.files.filesApi.upload({ data, name }, undefined, this.#settings.mediaFolder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false, duplicateValidationStrategy: 'RETURN_EXISTING', duplicateValidationScope: 'EXACT_FOLDER' })),
-      )) as { id?: string };
-      if (!uploaded.id) throw new VendorError('hubspot', 'file upload answered without a file id');
-      fileId = uploaded.id;
-    }
+    const fileId = await uploadMediaFile(this.#api, this.#settings.mediaFolder, payload, context);
     if (this.#mediaOn === 'note') return this.#attachThroughNote(payload, communicationId, fileId, context);
     const response = (await this.#api.call(context, 'attaching a media file', (c) =>
       c.crm.objects.communications.batchApi.update({ inputs: [{ id: communicationId, properties: { hs_attachment_ids: fileId } }] }),
