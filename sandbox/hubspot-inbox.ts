@@ -28,6 +28,7 @@ export interface InboxMessage {
   client: { clientType: 'HUBSPOT' | 'INTEGRATION'; integrationAppId?: number };
   integrationIdempotencyId?: string;
   status?: { statusType: string; failureDetails?: { errorMessage: string } };
+  attachments: Array<{ type: 'FILE'; fileId: string }>;
   archived: boolean;
   type: 'MESSAGE';
 }
@@ -52,7 +53,11 @@ export class HubSpotInboxSandbox {
   readonly #options: Required<InboxSandboxOptions>;
   #nextId = 70_000;
 
-  constructor(options: InboxSandboxOptions = {}) {
+  /** Whether HubSpot Files holds a file id (the account sandbox's uploads). */
+  readonly #fileExists: (id: string) => boolean;
+
+  constructor(options: InboxSandboxOptions = {}, fileExists: (id: string) => boolean = () => false) {
+    this.#fileExists = fileExists;
     this.#options = { developerApiKey: options.developerApiKey ?? 'dev-key-sandbox', appId: options.appId ?? 42, clientSecret: options.clientSecret ?? 'client-secret-sandbox' };
   }
 
@@ -138,6 +143,10 @@ export class HubSpotInboxSandbox {
       if (!customer?.value) return refuse(res, 400, 'VALIDATION_ERROR', 'the customer needs a delivery identifier');
       const allowed = channel.capabilities['deliveryIdentifierTypes'];
       if (Array.isArray(allowed) && !allowed.includes(customer.type)) return refuse(res, 400, 'VALIDATION_ERROR', `delivery identifier type ${customer.type} is not among the channel's deliveryIdentifierTypes`);
+      const attachments = Array.isArray(body.attachments) ? body.attachments : [];
+      for (const attachment of attachments) {
+        if (attachment?.type !== 'FILE' || !this.#fileExists(String(attachment.fileId))) return refuse(res, 400, 'VALIDATION_ERROR', `attachment ${JSON.stringify(attachment)} is not a FILE uploaded to HubSpot Files`);
+      }
       let thread = this.state.threads.find((t) => t.channelAccountId === account.id && t.customer === customer.value);
       if (!thread) {
         thread = { id: this.#id(), channelAccountId: account.id, customer: customer.value, inboxId: account.inboxId };
@@ -155,6 +164,7 @@ export class HubSpotInboxSandbox {
         createdAt: body.timestamp ?? new Date().toISOString(),
         client: { clientType: 'INTEGRATION', integrationAppId: this.#options.appId },
         ...(body.integrationIdempotencyId ? { integrationIdempotencyId: body.integrationIdempotencyId } : {}),
+        attachments: attachments.map((a) => ({ type: 'FILE' as const, fileId: String(a.fileId) })),
         archived: false,
         type: 'MESSAGE',
       };
@@ -207,6 +217,7 @@ export class HubSpotInboxSandbox {
       recipients: [{ deliveryIdentifier: { type: customerType, value: thread.customer } }],
       createdAt: new Date().toISOString(),
       client: { clientType: 'HUBSPOT' },
+      attachments: [],
       archived: false,
       type: 'MESSAGE',
     };

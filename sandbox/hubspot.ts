@@ -187,7 +187,7 @@ export class HubSpotSandbox {
       communicationUniqueValues: options.communicationUniqueValues ?? 'ignored',
       communicationAttachments: options.communicationAttachments ?? false,
     };
-    this.inbox = new HubSpotInboxSandbox(options.inbox);
+    this.inbox = new HubSpotInboxSandbox(options.inbox, (id) => this.state.files.some((f) => f.id === id));
     for (const type of ['contacts', 'communications', 'notes']) this.state.properties[type] = [];
     // HubSpot's own properties the connector checks for.
     const builtIn = (name: string) => ({ name, label: name, type: 'string', fieldType: 'text', groupName: 'engagement', hasUniqueValue: false });

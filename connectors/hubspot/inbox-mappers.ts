@@ -1,7 +1,7 @@
 // Pure mapping for the HubSpot inbox (Custom Channels): which changes are published to the
 // inbox, how a customer is addressed (delivery identifiers), and the request bodies. No I/O.
 import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
-import type { Contact, ModelChange, OutboundReply } from '../../core/model/types.js';
+import { storedMediaPayload, type Contact, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import type { InboxSettings } from './settings.js';
 
@@ -33,15 +33,19 @@ export function businessIdentifierOf(businessNumberId: string): DeliveryIdentifi
 }
 
 export interface PublishPayload {
+  /** The WhatsApp message id, or `<wamid>:media` for the file of a media message (published once stored). */
   readonly messageId: string;
   readonly threadId: string;
   readonly contactId: string;
-  readonly businessNumberId: string;
+  /** Null for a file (a media.stored change names no thread): it goes over the number its text went over. */
+  readonly businessNumberId: string | null;
   readonly direction: 'inbound' | 'outbound';
   readonly text: string;
   readonly sentAt: number;
   readonly customer: DeliveryIdentifier;
   readonly customerName: string | null;
+  /** The stored file to upload and attach (media messages, once the file is fetched). */
+  readonly file?: StoredMediaPayload;
   [key: string]: unknown;
 }
 
@@ -71,22 +75,15 @@ export function inboxDrafts(change: ModelChange, settings: InboxSettings): Opera
   if (!settings.enabled) return [];
   switch (change.type) {
     case 'message.recorded': {
-      const m = change.message;
-      if (m.history || m.origin === INBOX_ORIGIN) return [];
-      const customer = deliveryIdentifierOf(change.contact);
-      if (!customer) return [];
-      const payload: PublishPayload = {
-        messageId: m.id,
-        threadId: change.thread.id,
-        contactId: change.contact.id,
-        businessNumberId: change.thread.businessNumberId,
-        direction: m.direction,
-        text: m.text,
-        sentAt: m.sentAt,
-        customer,
-        customerName: change.contact.profileName,
-      };
-      return [{ kind: INBOX_KIND.publish, key: m.id, orderingKey: `contact:${change.contact.id}`, payload: payload as never }];
+      const payload = publishPayload(change.contact, change.thread, change.message);
+      return payload ? [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: `contact:${change.contact.id}`, payload: payload as never }] : [];
+    }
+    case 'media.stored': {
+      // The file follows its message's text in the thread, as a message of its own.
+      const text = publishPayload(change.contact, { id: change.message.threadId, businessNumberId: null }, change.message);
+      if (!text) return [];
+      const payload: PublishPayload = { ...text, messageId: `${change.message.id}:media`, text: change.message.media?.caption ?? '', file: storedMediaPayload(change) };
+      return [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: `contact:${change.contact.id}`, payload: payload as never }];
     }
     case 'helpdesk.updated': {
       if (change.connector !== INBOX_ORIGIN) return [];
@@ -105,12 +102,30 @@ export function inboxDrafts(change: ModelChange, settings: InboxSettings): Opera
   }
 }
 
+/** What a message of ours publishes, or nothing: past chats stay on the timeline, and replies sent for HubSpot agents are in the thread already. */
+function publishPayload(contact: Contact, thread: Pick<Thread, 'id'> & { businessNumberId: string | null }, m: Message): PublishPayload | undefined {
+  if (m.history || m.origin === INBOX_ORIGIN) return undefined;
+  const customer = deliveryIdentifierOf(contact);
+  if (!customer) return undefined;
+  return {
+    messageId: m.id,
+    threadId: thread.id,
+    contactId: contact.id,
+    businessNumberId: thread.businessNumberId,
+    direction: m.direction,
+    text: m.text,
+    sentAt: m.sentAt,
+    customer,
+    customerName: contact.profileName,
+  };
+}
+
 /**
  * The publish request: one message over the channel account of the business number, keyed by
  * the WhatsApp message id (integrationIdempotencyId), at the time WhatsApp gave.
  * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel
  */
-export function publishBody(payload: PublishPayload, channelAccountId: string): Record<string, unknown> {
+export function publishBody(payload: PublishPayload & { readonly businessNumberId: string }, channelAccountId: string, fileId?: string): Record<string, unknown> {
   const customer = { deliveryIdentifier: payload.customer, ...(payload.customerName ? { name: payload.customerName } : {}) };
   const business = { deliveryIdentifier: businessIdentifierOf(payload.businessNumberId) };
   const incoming = payload.direction === 'inbound';
@@ -123,6 +138,7 @@ export function publishBody(payload: PublishPayload, channelAccountId: string): 
     senders: [incoming ? customer : business],
     recipients: [incoming ? business : customer],
     timestamp: new Date(payload.sentAt).toISOString(),
+    ...(fileId ? { attachments: [{ type: 'FILE', fileId }] } : {}),
   };
 }
 

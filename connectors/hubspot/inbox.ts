@@ -8,6 +8,7 @@ import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { classifyHubSpotError, type HubSpotApi } from './client.js';
+import { uploadMediaFile } from './files.js';
 import { INBOX_THREAD_REF, parseInboxRecordId } from './inbox-webhook.js';
 import {
   INBOX_KIND,
@@ -22,7 +23,7 @@ import {
 import type { InboxSettings } from './settings.js';
 
 /** Ref kinds of the inbox: the HubSpot message per WhatsApp message, the channel account per business number, the channel. */
-const REF = { message: 'inbox-message', channelAccount: 'channel-account', channel: 'inbox-channel' } as const;
+const REF = { message: 'inbox-message', channelAccount: 'channel-account', channel: 'inbox-channel', threadNumber: 'inbox-thread-number' } as const;
 
 const V3 = '/conversations/v3';
 
@@ -62,12 +63,14 @@ export class HubSpotInbox {
   readonly #settings: InboxSettings;
   readonly #base: string;
   readonly #timeoutMs: number;
+  readonly #mediaFolder: string;
 
-  constructor(api: HubSpotApi, settings: InboxSettings, connection: { readonly baseUrl: string; readonly timeoutMs: number }) {
+  constructor(api: HubSpotApi, settings: InboxSettings, connection: { readonly baseUrl: string; readonly timeoutMs: number; readonly mediaFolder: string }) {
     this.#api = api;
     this.#settings = settings;
     this.#base = connection.baseUrl.replace(/\/$/, '');
     this.#timeoutMs = connection.timeoutMs;
+    this.#mediaFolder = connection.mediaFolder;
   }
 
   static handles(kind: string): boolean {
@@ -133,10 +136,16 @@ export class HubSpotInbox {
     const done = await context.getRef(REF.message, payload.messageId);
     if (done) return { ok: true, result: { hubspotMessageId: done } };
     const channelId = await this.#channelId(context);
-    const accountId = await this.#ensureChannelAccount(payload.businessNumberId, context);
+    const businessNumberId = payload.businessNumberId ?? (await context.getRef(REF.threadNumber, payload.threadId));
+    if (!businessNumberId) return failed(new SyncError("hubspot: the file's message is not in the inbox yet (its publish failed or is dead: replay it)", { retryable: true }));
+    const accountId = await this.#ensureChannelAccount(businessNumberId, context);
+    // Files go to HubSpot Files first; the message carries the file id.
+    // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel (attachments: type FILE, fileId)
+    const fileId = payload.file ? await uploadMediaFile(this.#api, this.#mediaFolder, payload.file, context) : undefined;
     // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel
-    const published = await this.#request(context, 'publishing a message to the inbox', { method: 'POST', path: `${V3}/custom-channels/${channelId}/messages`, body: publishBody(payload, accountId) }, publishedMessage);
+    const published = await this.#request(context, 'publishing a message to the inbox', { method: 'POST', path: `${V3}/custom-channels/${channelId}/messages`, body: publishBody({ ...payload, businessNumberId }, accountId, fileId) }, publishedMessage);
     await context.setRef(REF.message, payload.messageId, published.id);
+    await context.setRef(REF.threadNumber, payload.threadId, businessNumberId);
     // The agent's answer names this conversation: it leads back to the thread (see threadRef).
     await context.setRef(INBOX_THREAD_REF, payload.threadId, published.conversationsThreadId);
     return { ok: true, result: { hubspotMessageId: published.id, conversationsThreadId: published.conversationsThreadId } };
@@ -258,6 +267,6 @@ export class HubSpotInbox {
 
   /** This inbox with the channel setup found (before the config names it). */
   #withChannel(channelId: string): HubSpotInbox {
-    return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId }, { baseUrl: this.#base, timeoutMs: this.#timeoutMs });
+    return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId }, { baseUrl: this.#base, timeoutMs: this.#timeoutMs, mediaFolder: this.#mediaFolder });
   }
 }

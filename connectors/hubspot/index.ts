@@ -15,8 +15,8 @@ export const hubspotMetadata: ConnectorMetadata = {
     conversation: ['crm.objects.contacts.read', 'crm.objects.contacts.write'],
     setup: ['crm.schemas.contacts.read', 'crm.schemas.contacts.write'],
     media: ['files'],
-    // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/guide (an app, not a legacy private app)
-    inbox: ['conversations.custom_channels.read', 'conversations.custom_channels.write', 'conversations.read'],
+    // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/guide (an app, not a legacy private app); files: customers' media go to HubSpot Files first
+    inbox: ['conversations.custom_channels.read', 'conversations.custom_channels.write', 'conversations.read', 'files'],
   },
   grantScopesHint: 'in HubSpot, Settings > Integrations > Private apps > your app > Scopes, add them and use the new token (OAuth apps: add them to the app and reinstall)',
   maxBatch: { [KIND.contact]: 100, [KIND.message]: 100, [KIND.status]: 100, [KIND.media]: 10, [KIND.thread]: 100 },

@@ -15,6 +15,7 @@ const SCOPES = [
   'conversations.custom_channels.read',
   'conversations.custom_channels.write',
   'conversations.read',
+  'files',
 ];
 
 describe('HubSpot inbox end to end', () => {
@@ -73,6 +74,18 @@ describe('HubSpot inbox end to end', () => {
     const [message] = inboxMessages();
     expect(message).toMatchObject({ direction: 'INCOMING', text: 'Where is my parcel?', senders: [{ deliveryIdentifier: { type: 'HS_PHONE_NUMBER', value: `+${customer.waId}` } }] });
     expect(hubspot.inbox.threadOf(`+${customer.waId}`)?.id).toBe(message!.conversationsThreadId);
+  });
+
+  it("publishes a customer's photo after its text, as a file uploaded to HubSpot Files, once", { timeout: 60_000 }, async () => {
+    const before = inboxMessages().length;
+    const photo = whatsapp.addMedia(Buffer.from('jpeg bytes of a dented box'), 'image/jpeg');
+    await service.deliver(simulator.message(customer, { type: 'image', image: { id: photo.id, mime_type: 'image/jpeg', sha256: photo.sha256Base64, caption: 'the box' } }, now()).body);
+    await waitFor(() => inboxMessages().some((m) => m.attachments.length === 1), 20_000, 'the photo in the inbox');
+    await holdsFor(() => inboxMessages().length === before + 2, 1500, 'the text and the file, once each');
+    const [text, file] = inboxMessages().slice(before);
+    expect(text!.attachments).toEqual([]);
+    expect(file).toMatchObject({ direction: 'INCOMING', text: 'the box', conversationsThreadId: text!.conversationsThreadId });
+    expect(hubspot.state.files.map((f) => f.id)).toContain(file!.attachments[0]!.fileId);
   });
 
   it("sends an agent's answer in the thread to the customer on WhatsApp once, and refuses forged and stale calls", { timeout: 60_000 }, async () => {

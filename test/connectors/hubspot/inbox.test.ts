@@ -2,6 +2,8 @@
 // the publish request, reconcile after a lost answer, agents' answers read back as replies, the
 // FAILED status, setup, and the v3 webhook signature (forged, stale and replayed calls).
 import { createHmac } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import nock from 'nock';
 import { describe, expect, it } from 'vitest';
 import { hubspotConnector } from '../../../connectors/hubspot/index.js';
@@ -13,6 +15,7 @@ import { silentLogger } from '../../../core/logger.js';
 import type { Contact, Message, ModelChange, Thread } from '../../../core/model/types.js';
 import { claimedOperation, testContext } from '../../helpers/context.js';
 import { onlyMockedHttp } from '../../helpers/nock.js';
+import { tempDir } from '../../helpers/stores.js';
 
 const API = 'https://api.hubapi.com';
 const SECRET = 'app-client-secret';
@@ -137,6 +140,31 @@ describe('HubSpot inbox', () => {
       expect(ids).toEqual(['wamid.A', 'wamid.A']);
       // Landed and recorded: a further retry sends nothing (nock would refuse an unmocked request).
       expect(await connector.reconcile(op, context)).toMatchObject({ ok: true, result: { hubspotMessageId: 'hs-msg-1' } });
+    });
+
+    it("publishes a stored photo after its text, over the same number, as a file uploaded to HubSpot Files", async () => {
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'bytes');
+      const media = { kind: 'image' as const, mediaId: 'm1', mimeType: 'image/jpeg', caption: 'the box' };
+      const stored = { messageId: 'wamid.A', sha256: 'a'.repeat(64), mimeType: 'image/jpeg', size: 5, path, filename: null };
+      const [draft] = inboxDrafts({ type: 'media.stored', contact, message: message({ type: 'image', media }), media: stored }, settingsWith().inbox);
+      expect(draft).toMatchObject({ kind: INBOX_KIND.publish, key: 'wamid.A:media', orderingKey: 'contact:c1' });
+      let body: any;
+      nock(API)
+        .get('/files/v3/files/search')
+        .query(true)
+        .reply(200, { results: [] })
+        .post('/files/v3/files')
+        .reply(201, { id: '555', name: `whatsapp-${'a'.repeat(32)}`, extension: 'jpg', access: 'PRIVATE', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', archived: false })
+        .post('/conversations/v3/custom-channels/77/messages', (b) => ((body = b), true))
+        .reply(200, { id: 'hs-msg-2', conversationsThreadId: '5551' });
+      const context = testContext();
+      // The text went first, over business number 1001 (its channel account known).
+      context.refs.set('inbox-thread-number:t1', '1001');
+      context.refs.set('channel-account:1001', '9001');
+      const [outcome] = await connectorWith().execute([claimedOperation('hubspot', draft!.kind, draft!.payload as Record<string, unknown>)], context);
+      expect(outcome).toMatchObject({ ok: true });
+      expect(body).toMatchObject({ integrationIdempotencyId: 'wamid.A:media', channelAccountId: '9001', text: 'the box', attachments: [{ type: 'FILE', fileId: '555' }] });
     });
 
     it('a missing inbox id is a clear, retryable error naming the setting', async () => {
