@@ -172,13 +172,17 @@ export function channelRegistration(settings: InboxSettings): Record<string, unk
 }
 
 /** What an agent's message becomes: a reply to send on WhatsApp, with the configured template outside the window. */
-export function replyFromAgentMessage(message: { readonly id: string; readonly text?: string | undefined }, conversationsThreadId: string, settings: InboxSettings): OutboundReply {
+export function replyFromAgentMessage(
+  message: { readonly id: string; readonly text?: string | undefined },
+  conversationsThreadId: string,
+  template: { readonly name: string; readonly language: string } | undefined,
+): OutboundReply {
   return {
     origin: INBOX_ORIGIN,
     sourceId: message.id,
     sourceRecord: conversationsThreadId,
     text: message.text ?? '',
     attachments: [],
-    template: settings.template ? { name: settings.template.name, language: settings.template.language, parameters: [] } : null,
+    template: template ? { name: template.name, language: template.language, parameters: [] } : null,
   };
 }

@@ -64,13 +64,19 @@ export class HubSpotInbox {
   readonly #base: string;
   readonly #timeoutMs: number;
   readonly #mediaFolder: string;
+  readonly #template: { readonly name: string; readonly language: string } | undefined;
 
-  constructor(api: HubSpotApi, settings: InboxSettings, connection: { readonly baseUrl: string; readonly timeoutMs: number; readonly mediaFolder: string }) {
+  constructor(
+    api: HubSpotApi,
+    settings: InboxSettings,
+    connection: { readonly baseUrl: string; readonly timeoutMs: number; readonly mediaFolder: string; readonly outsideWindowTemplate?: { readonly name: string; readonly language: string } | undefined },
+  ) {
     this.#api = api;
     this.#settings = settings;
     this.#base = connection.baseUrl.replace(/\/$/, '');
     this.#timeoutMs = connection.timeoutMs;
     this.#mediaFolder = connection.mediaFolder;
+    this.#template = connection.outsideWindowTemplate;
   }
 
   static handles(kind: string): boolean {
@@ -166,7 +172,7 @@ export class HubSpotInbox {
       threadMessage,
     );
     if (message.direction !== 'OUTGOING' || message.client?.clientType === 'INTEGRATION') return { ok: true, result: { skipped: 'not an agent message' } };
-    const effects: OperationEffect[] = [{ type: 'reply.requested', threadId: payload.threadId, reply: replyFromAgentMessage(message, ids.conversationsThreadId, this.#settings) }];
+    const effects: OperationEffect[] = [{ type: 'reply.requested', threadId: payload.threadId, reply: replyFromAgentMessage(message, ids.conversationsThreadId, this.#template) }];
     return { ok: true, result: { hubspotMessageId: message.id }, effects };
   }
 
@@ -267,6 +273,6 @@ export class HubSpotInbox {
 
   /** This inbox with the channel setup found (before the config names it). */
   #withChannel(channelId: string): HubSpotInbox {
-    return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId }, { baseUrl: this.#base, timeoutMs: this.#timeoutMs, mediaFolder: this.#mediaFolder });
+    return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId }, { baseUrl: this.#base, timeoutMs: this.#timeoutMs, mediaFolder: this.#mediaFolder, outsideWindowTemplate: this.#template });
   }
 }

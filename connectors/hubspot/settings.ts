@@ -29,8 +29,6 @@ export const inboxSettingsSchema = z.strictObject({
   businessNumbers: z.array(z.string().regex(/^\d+$/, 'a phone_number_id (digits)')).default([]),
   /** A signed call older (or newer) than this is refused: HubSpot says to reject a timestamp older than 5 minutes. */
   signatureToleranceSeconds: z.number().int().min(30).max(600).default(300),
-  /** Approved template sent when an agent answers outside WhatsApp's 24-hour window; none: the reply is refused with a FAILED status the agent sees. */
-  template: z.strictObject({ name: z.string().min(1), language: z.string().min(2) }).optional(),
 });
 export type InboxSettings = z.infer<typeof inboxSettingsSchema>;
 
@@ -101,6 +99,11 @@ export const hubspotSettingsSchema = z
     searchIndexWaitSeconds: z.number().int().min(0).max(3600).default(30),
     /** The CRM search endpoints' own limit, per second. */
     searchRequestsPerSecond: z.number().int().min(1).max(20).default(4),
+    /**
+     * Approved WhatsApp template sent instead of an inbox agent's answer when the 24-hour window is
+     * closed; without it the answer is not sent and shows FAILED, with the reason, in HubSpot.
+     */
+    outsideWindowTemplate: z.strictObject({ name: z.string().regex(/^[a-z0-9_]+$/, 'a template name: lower-case letters, digits and _'), language: z.string().default('en_US') }).optional(),
     /** WhatsApp conversations in HubSpot's inbox or help desk through a custom channel (see inboxSettingsSchema). */
     inbox: inboxSettingsSchema.prefault({}),
   })

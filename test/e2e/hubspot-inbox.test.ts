@@ -103,4 +103,16 @@ describe('HubSpot inbox end to end', () => {
     // The reply is not published back into the thread as a second copy of the agent's message.
     await holdsFor(() => inboxMessages().filter((m) => m.direction === 'OUTGOING').length === 3, 1000, 'no echo into the inbox');
   });
+
+  it("reports FAILED, with the reason, on an agent's answer outside the 24-hour window (no template configured), and sends nothing", { timeout: 60_000 }, async () => {
+    const late = { waId: '447700900778', name: 'Ada Byron' };
+    // The customer last wrote 25 hours ago.
+    await service.deliver(simulator.message(late, { type: 'text', text: { body: 'Any news?' } }, now() - 25 * 3600).body);
+    await waitFor(() => hubspot.inbox.threadOf(`+${late.waId}`) !== undefined, 20_000, 'the inbox thread');
+    const { message, status } = await hubspot.inbox.agentReplies(hubspot.inbox.threadOf(`+${late.waId}`)!.id, 'Sorry for the wait.');
+    expect(status).toBe(200);
+    await waitFor(() => message.status?.statusType === 'FAILED', 20_000, 'the FAILED status on the agent message');
+    expect(message.status?.failureDetails?.errorMessage).toMatch(/^Not sent to the customer on WhatsApp: .*24/);
+    expect(sentTo(late.waId)).toEqual([]);
+  });
 });

@@ -181,7 +181,7 @@ describe('HubSpot inbox', () => {
 
     it("reads the agent's message from the conversation and requests the WhatsApp reply, with the template for a closed window", async () => {
       nock(API).get('/conversations/v3/conversations/threads/5551/messages/hs-msg-9').reply(200, { id: 'hs-msg-9', direction: 'OUTGOING', text: 'Yes, tomorrow.', client: { clientType: 'HUBSPOT' } });
-      const connector = connectorWith({ template: { name: 'follow_up', language: 'en' } });
+      const connector = hubspotConnector.create({ ...settingsWith(), outsideWindowTemplate: { name: 'follow_up', language: 'en' } }, { log: silentLogger(), mediaDir: '/tmp' });
       const [draft] = connector.plan(helpdesk('5551:hs-msg-9'));
       expect(draft).toMatchObject({ kind: INBOX_KIND.reply, key: '5551:hs-msg-9', orderingKey: 'contact:c1' });
       const [outcome] = await connector.execute([claimedOperation('hubspot', draft!.kind, draft!.payload as Record<string, unknown>)], testContext());
