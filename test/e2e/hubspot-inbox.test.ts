@@ -104,6 +104,21 @@ describe('HubSpot inbox end to end', () => {
     await holdsFor(() => inboxMessages().filter((m) => m.direction === 'OUTGOING').length === 3, 1000, 'no echo into the inbox');
   });
 
+  it("sends an answer once when the service is killed between storing the agent's webhook and sending", { timeout: 90_000 }, async () => {
+    const thread = hubspot.inbox.threadOf(`+${customer.waId}`)!;
+    const before = sentTo(customer.waId).length;
+    const { status } = await hubspot.inbox.agentReplies(thread.id, 'One more thing: the tracking number is in your email.');
+    expect(status).toBe(200);
+    // Stored (200), then killed at once: reading the message and sending it happen after the restart.
+    await service.kill('SIGKILL');
+    await service.start();
+    await waitFor(() => sentTo(customer.waId).length >= before + 1, 30_000, 'the answer after the restart');
+    await holdsFor(() => sentTo(customer.waId).length === before + 1, 2000, 'no second send');
+    // Setup ran again at start and found what it made: one channel, one channel account.
+    expect(hubspot.inbox.state.channels).toHaveLength(1);
+    expect(hubspot.inbox.state.channelAccounts).toHaveLength(1);
+  });
+
   it("reports FAILED, with the reason, on an agent's answer outside the 24-hour window (no template configured), and sends nothing", { timeout: 60_000 }, async () => {
     const late = { waId: '447700900778', name: 'Ada Byron' };
     // The customer last wrote 25 hours ago.
