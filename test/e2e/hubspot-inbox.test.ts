@@ -4,6 +4,7 @@
 // once; forged and stale webhook signatures are refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubSpotSandbox } from '../../sandbox/hubspot.js';
+import { expectNoPersonalData } from '../helpers/personal-data.js';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
 import { APP_SECRET, holdsFor, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
@@ -129,5 +130,13 @@ describe('HubSpot inbox end to end', () => {
     await waitFor(() => message.status?.statusType === 'FAILED', 20_000, 'the FAILED status on the agent message');
     expect(message.status?.failureDetails?.errorMessage).toMatch(/^Not sent to the customer on WhatsApp: .*24/);
     expect(sentTo(late.waId)).toEqual([]);
+  });
+
+  it("kept customers' numbers, names, texts, agents' answers and the app's secrets out of its output", () => {
+    const { developerApiKey, clientSecret } = hubspot.inbox.credentials;
+    expectNoPersonalData(service.output, {
+      phones: [customer.waId, '447700900778'],
+      values: ['Grace Hopper', 'Ada Byron', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
+    });
   });
 });
