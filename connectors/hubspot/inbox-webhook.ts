@@ -16,7 +16,9 @@ export const OUTGOING_MESSAGE_CREATED = 'OUTGOING_CHANNEL_MESSAGE_CREATED';
 
 /**
  * The parts of a channel webhook we read: its `type` and, for outgoing messages, the message as
- * the message endpoints describe it (id, conversationsThreadId):
+ * the message endpoints describe it (id, conversationsThreadId). The guide names the event types
+ * posted to webhookUrl; the envelope's `message` field is read loosely (only the two ids, the
+ * message itself is read back from the conversation), and an array of events is accepted too:
  * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/guide
  * https://developers.hubspot.com/docs/api-reference/legacy/conversations/conversations/messages/get-conversation
  */

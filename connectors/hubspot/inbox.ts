@@ -95,8 +95,10 @@ export class HubSpotInbox {
 
   /**
    * Before a retry of a publish whose answer may have been lost: the stored ref when the answer
-   * came; otherwise the publish runs again with the same integrationIdempotencyId, which HubSpot
-   * keys the message by, so the retry finds the first one instead of adding a second.
+   * came; otherwise the publish runs again with the same integrationIdempotencyId. HubSpot's
+   * reference names the field an idempotency id but does not spell out what a repeat answers;
+   * we rely on it keying the message (the sandbox answers the first message again). Should a
+   * real account add a second copy, the fix is a lookup in the conversation before the retry.
    */
   async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
     if (operation.kind !== INBOX_KIND.publish) return undefined;
@@ -107,8 +109,8 @@ export class HubSpotInbox {
 
   /**
    * A call HubSpot answers with JSON, checked against its schema; refusals typed as the SDK's are.
-   * Plain fetch with our timeout rather than the SDK's apiRequest: that one never settles when
-   * the connection drops mid-answer, and a lost answer must fail the attempt, not hang it.
+   * Plain fetch with our timeout rather than the SDK's apiRequest: in our tests that one did not
+   * settle when the connection dropped mid-answer, and a lost answer must fail the attempt, not hang it.
    */
   async #request<T>(context: ExecutionContext, action: string, options: { method: string; path: string; body?: unknown; qs?: Record<string, string | number>; developer?: boolean }, schema: z.ZodType<T>): Promise<T> {
     const url = new URL(`${this.#base}${options.path}`);
