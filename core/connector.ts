@@ -255,6 +255,11 @@ export interface InboundWebhook<Settings = unknown> {
   readonly secretSetting: string;
   /** What an admin does when no secret is known (shown in the log and the security self-audit). */
   readonly missingSecretHint: string;
+  /**
+   * Whether these settings take calls at all, for a connector whose webhook belongs to an optional
+   * mode (off: the route answers 404 and no secret is asked for). Absent: always, while enabled.
+   */
+  accepts?(settings: Settings): boolean;
   /** Checks the call's signature (and freshness, when the vendor signs a time), in constant time. Pure. */
   verify(raw: Buffer, headers: InboundHeaders, secret: string, now: number, settings: Settings): InboundAccepted | InboundRefusal;
   /** Turns a stored call into events (a record changed). Pure; what it cannot read is a problem, kept and flagged. */

@@ -33,6 +33,21 @@ import { accountEventAlert, unknownSenderAlert, unknownStatusAlert } from './sec
  * Whether this service sent the message: its wamid is kept the moment WhatsApp answers the send,
  * before the message itself is recorded, so a status arriving in between is not taken for a stranger's.
  */
+/** The newest of our threads a connector's refs of one kind link to a vendor conversation id (see InboundHelpdeskEvent.threadRef). */
+async function newestThreadByRef(tx: Transaction<Database>, connector: string, ref: { kind: string; externalId: string }): Promise<string | undefined> {
+  const row = await tx
+    .selectFrom('external_refs')
+    .innerJoin('threads', 'threads.id', 'external_refs.local_id')
+    .select('threads.id')
+    .where('external_refs.connector', '=', connector)
+    .where('external_refs.kind', '=', ref.kind)
+    .where('external_refs.external_id', '=', ref.externalId)
+    .orderBy('threads.last_message_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.id;
+}
+
 async function sentByUs(tx: Transaction<Database>, messageId: string): Promise<boolean> {
   const row = await tx.selectFrom('external_refs').select('local_id').where('connector', '=', SENT_MESSAGE_REF.connector).where('kind', '=', SENT_MESSAGE_REF.kind).where('external_id', '=', messageId).executeTakeFirst();
   return row !== undefined;
@@ -290,10 +305,15 @@ export class Engine {
         continue;
       }
       if (event.kind === 'helpdesk') {
-        const thread = event.threadId ? await loadThread(tx, event.threadId) : undefined;
+        const threadId = event.threadId ?? (event.threadRef ? await newestThreadByRef(tx, event.connector, event.threadRef) : undefined);
+        const thread = threadId ? await loadThread(tx, threadId) : undefined;
         const contact = thread ? await loadContact(tx, thread.contactId) : undefined;
         if (!thread || !contact) {
-          problems.push(`${event.connector} record ${event.recordId} names no WhatsApp thread of ours (external id ${JSON.stringify(event.threadId)}); check the trigger's conditions`);
+          problems.push(
+            event.threadRef && !event.threadId
+              ? `${event.connector} record ${event.recordId} is in conversation ${event.threadRef.externalId}, which no WhatsApp thread of ours was published to`
+              : `${event.connector} record ${event.recordId} names no WhatsApp thread of ours (external id ${JSON.stringify(event.threadId)}); check the trigger's conditions`,
+          );
           continue;
         }
         changes.push({ type: 'helpdesk.updated', connector: event.connector, recordId: event.recordId, contact, thread, deliveryId });

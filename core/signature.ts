@@ -26,8 +26,19 @@ export function verifyHubSignature(secret: string, rawBody: Uint8Array, header: 
  * https://developer.zendesk.com/documentation/webhooks/verifying/).
  */
 export function verifyBase64Signature(secret: string, signedPrefix: string, rawBody: Uint8Array, header: string | undefined): boolean {
+  return verifyBase64SignatureOver(secret, [signedPrefix, rawBody], header);
+}
+
+/**
+ * Checks a base64 HMAC-SHA256 over several parts signed one after the other, for vendors that
+ * sign more than a prefix and the body (HubSpot's v3 signs method + URI + body + timestamp:
+ * https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation).
+ */
+export function verifyBase64SignatureOver(secret: string, parts: ReadonlyArray<string | Uint8Array>, header: string | undefined): boolean {
   if (header === undefined || !BASE64_SHA256.test(header)) return false;
-  return sameDigest(Buffer.from(header, 'base64'), createHmac('sha256', secret).update(signedPrefix).update(rawBody).digest());
+  const hmac = createHmac('sha256', secret);
+  for (const part of parts) hmac.update(part);
+  return sameDigest(Buffer.from(header, 'base64'), hmac.digest());
 }
 
 /** Constant time; the lengths are public (both are 32 bytes once the header has parsed). */

@@ -6,6 +6,7 @@ import { Chaos, landLater } from './chaos.js';
 import { LoopbackServer } from './loopback.js';
 import express, { type Request, type Response } from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { HubSpotInboxSandbox, type InboxSandboxOptions } from './hubspot-inbox.js';
 
 export interface HubSpotSandboxOptions {
   /** Burst limit: requests per rolling window (private apps, Free/Starter: 100 per 10 s). */
@@ -59,6 +60,8 @@ export interface HubSpotSandboxOptions {
    * off (default): the property does not exist there and writes to it are refused.
    */
   readonly communicationAttachments?: boolean;
+  /** The conversations inbox through Custom Channels (see sandbox/hubspot-inbox.ts). */
+  readonly inbox?: InboxSandboxOptions;
 }
 
 interface CrmRecord {
@@ -118,7 +121,9 @@ function error(res: Response, status: number, category: string, message: string,
 
 export class HubSpotSandbox {
   readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {}, oauthTokensIssued: 0, dailyUsage: {}, files: [] };
-  readonly #options: Required<HubSpotSandboxOptions>;
+  readonly #options: Required<Omit<HubSpotSandboxOptions, 'inbox'>>;
+  /** Custom channels, their accounts, inbox threads and messages, and an agent who answers. */
+  readonly inbox: HubSpotInboxSandbox;
   /** What the search index holds of each record, and from when (eventual consistency). */
   readonly #index = new Map<string, Array<{ from: number; properties: Record<string, string | null> }>>();
   readonly #window: number[] = [];
@@ -182,6 +187,7 @@ export class HubSpotSandbox {
       communicationUniqueValues: options.communicationUniqueValues ?? 'ignored',
       communicationAttachments: options.communicationAttachments ?? false,
     };
+    this.inbox = new HubSpotInboxSandbox(options.inbox, (id) => this.state.files.some((f) => f.id === id));
     for (const type of ['contacts', 'communications', 'notes']) this.state.properties[type] = [];
     // HubSpot's own properties the connector checks for.
     const builtIn = (name: string) => ({ name, label: name, type: 'string', fieldType: 'text', groupName: 'engagement', hasUniqueValue: false });
@@ -362,6 +368,7 @@ export class HubSpotSandbox {
       res.json(scopes ? { active: true, token_type: 'access_token', client_id: body['client_id'], hub_id: 12345, scopes, scope: scopes.join(' ') } : { active: false });
     });
 
+    this.inbox.mountRegistration(app);
     app.use((req, res, next) => {
       if (req.path.startsWith('/_sandbox')) return next();
       if (!this.#admit(req, res)) return;
@@ -389,6 +396,8 @@ export class HubSpotSandbox {
       // The body is read before the connection goes (the route's own parser then skips it).
       express.raw({ type: () => true, limit: '50mb' })(req, res, () => landLater(req, res, next, late.lateMs));
     });
+
+    this.inbox.mountAccount(app);
 
     // Account details: the time zone the daily limit resets in.
     // https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details

@@ -34,10 +34,13 @@ export async function storedWebhookSecret(store: Store, connectorId: string): Pr
   return row?.external_id;
 }
 
-/** The secret the config gives under the webhook's `secretSetting`, when it is a non-empty string. */
+/** The secret the config gives under the webhook's `secretSetting` (a dotted path for a nested section), when it is a non-empty string. */
 function configuredSecret(settings: unknown, key: string): string | undefined {
-  if (settings === null || typeof settings !== 'object') return undefined;
-  const value: unknown = Reflect.get(settings, key);
+  let value: unknown = settings;
+  for (const part of key.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = Reflect.get(value, part);
+  }
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
@@ -51,7 +54,7 @@ export async function webhookSecretsMissing(config: Config, store: Store, connec
   const missing: Array<{ connector: string; hint: string }> = [];
   for (const connector of connectors) {
     const section = config.connectors[connector.id];
-    if (!section?.enabled) continue;
+    if (!section?.enabled || connector.webhook.accepts?.(section.settings) === false) continue;
     if ((await webhookSecret(store, connector, section.settings)) === undefined) missing.push({ connector: connector.id, hint: connector.webhook.missingSecretHint });
   }
   return missing;
@@ -71,7 +74,7 @@ export function inboundEndpoint(deps: InboundRouteDependencies, connector: Inbou
   const source = connector.id;
   return async (req: Request, res: Response) => {
     const configured = await deps.configured(source);
-    if (!configured) {
+    if (!configured || connector.webhook.accepts?.(configured.settings) === false) {
       res.status(404).json({ error: `the ${source} connector is not configured` });
       return;
     }

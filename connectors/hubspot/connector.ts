@@ -12,7 +12,7 @@ import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/
 import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/AssociationSpec.js';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { DeferredError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { DeferredError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { isKnownTimeZone } from '../../core/day.js';
 import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
 import type { E164 } from '../../core/model/phone.js';
@@ -45,7 +45,9 @@ import {
 import type { HubSpotSettings } from './settings.js';
 import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
 import { setupHubSpotConsent, writeHubSpotConsent } from './consent.js';
-import { readStoredMedia } from '../../core/media-store.js';
+import { HubSpotInbox } from './inbox.js';
+import { uploadMediaFile } from './files.js';
+import { inboxDrafts } from './inbox-mappers.js';
 
 /**
  * Ref kinds stored in external_refs. `communicationSent` notes when a communication create went
@@ -84,6 +86,8 @@ export class HubSpotConnector implements Connector {
   readonly #tuning;
   readonly #api: HubSpotApi;
   readonly #settings: HubSpotSettings;
+  /** The two-way inbox (custom channel), when connectors.hubspot.inbox is on. */
+  readonly #inbox: HubSpotInbox | undefined;
   /** The account's time zone (setup reads it): HubSpot's daily limit resets at its midnight. */
   #accountTimeZone: string | undefined;
   /** The account's id and app domain (from the same account details), for links to its records. */
@@ -106,7 +110,7 @@ export class HubSpotConnector implements Connector {
     settings: HubSpotSettings,
   ) {
     this.#settings = settings;
-    this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : [])];
+    this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : []), ...(settings.inbox.enabled ? ['inbox'] : [])];
     // OAuth apps get 110 requests per 10 s per installing account whatever the tier (the limit
     // add-on does not raise it); private apps 100 (Free/Starter) or 190 (Professional, Enterprise).
     // https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
@@ -118,6 +122,7 @@ export class HubSpotConnector implements Connector {
       dailyLimit: settings.dailyLimit,
     };
     this.#api = new HubSpotApi(settings);
+    this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, settings) : undefined;
   }
 
   /** The dispatch tuning, with the day of the daily limit in the account's time zone once known. */
@@ -126,7 +131,11 @@ export class HubSpotConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return [...toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload, threadActivity: this.#settings.threadActivity !== 'none' }), ...consentDrafts(change)];
+    return [
+      ...toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload, threadActivity: this.#settings.threadActivity !== 'none' }),
+      ...consentDrafts(change),
+      ...inboxDrafts(change, this.#settings.inbox),
+    ];
   }
 
   /**
@@ -152,8 +161,26 @@ export class HubSpotConnector implements Connector {
     if (kind === CONSENT_KIND) {
       return Promise.all(operations.map((op) => writeHubSpotConsent(this.#api, this.#settings, op.payload as ConsentPayload, op.idempotencyKey, context).catch((error: unknown) => failed(asSyncError(error)))));
     }
+    if (kind !== undefined && HubSpotInbox.handles(kind)) return this.#inboxSegment(operations, context);
     if (kind === KIND.media) return Promise.all(operations.map((op) => this.#attachMedia(op.payload as MediaPayload, context).catch((error: unknown) => failed(asSyncError(error)))));
     return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
+  }
+
+  /** Inbox operations of one kind, one after another in queue order; after a failure the rest wait their turn. */
+  async #inboxSegment(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const outcomes: OperationOutcome[] = [];
+    for (const operation of operations) {
+      if (!this.#inbox) {
+        outcomes.push(failed(new SyncError('hubspot: an inbox operation is queued but connectors.hubspot.inbox is off; turn it on again or discard the operation')));
+        continue;
+      }
+      if (outcomes.some((o) => !o.ok)) {
+        outcomes.push(failed(new NotAttemptedError()));
+        continue;
+      }
+      outcomes.push(await this.#inbox.execute(operation, context));
+    }
+    return outcomes;
   }
 
   /**
@@ -166,6 +193,7 @@ export class HubSpotConnector implements Connector {
    * values on notes and tasks, and we do not ask it here (see the README).
    */
   async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    if (HubSpotInbox.handles(operation.kind)) return this.#inbox?.reconcile(operation, context);
     // Media notes are looked up by #attachMedia itself, on every attempt: it needs the file id first.
     if (operation.kind !== KIND.message || this.#messageWrites !== 'create') return undefined;
     return this.#findLoggedMessage(operation.payload as MessagePayload, context);
@@ -242,6 +270,8 @@ export class HubSpotConnector implements Connector {
     const actions: string[] = [];
     await this.#readAccountTimeZone(context);
     if (this.#settings.mediaUpload) actions.push(...(await this.#checkCommunicationAttachments(context)));
+    // The channel is the inbox's own: registered or found whether or not properties are created.
+    if (this.#inbox) actions.push(...(await this.#inbox.setup(context)));
     if (!this.#settings.autoSetup) {
       // Without the schema scopes we cannot read the property: the create path is correct either way.
       this.#messageWrites = 'create';
@@ -583,19 +613,7 @@ export class HubSpotConnector implements Connector {
   async #attachMedia(payload: MediaPayload, context: ExecutionContext): Promise<OperationOutcome> {
     const communicationId = await context.getRef(REF.communication, payload.messageId);
     if (!communicationId) return failed(new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true }));
-    const name = mediaFileName(payload);
-    const found = await this.#api.call(context, 'looking for an uploaded file', (c) =>
-      c.files.filesApi.doSearch(undefined, undefined, undefined, 1, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, name.replace(/\.[^.]+$/, '')),
-    );
-    let fileId = found.results.find((f) => `${f.name}.${f.extension}` === name || f.name === name)?.id;
-    if (!fileId) {
-      const data = await readStoredMedia(payload.path);
-      const uploaded = (await this.#api.call(context, 'uploading a media file', (c) =>
-        c.files.filesApi.upload({ data, name }, undefined, this.#settings.mediaFolder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false, duplicateValidationStrategy: 'RETURN_EXISTING', duplicateValidationScope: 'EXACT_FOLDER' })),
-      )) as { id?: string };
-      if (!uploaded.id) throw new VendorError('hubspot', 'file upload answered without a file id');
-      fileId = uploaded.id;
-    }
+    const fileId = await uploadMediaFile(this.#api, this.#settings.mediaFolder, payload, context);
     if (this.#mediaOn === 'note') return this.#attachThroughNote(payload, communicationId, fileId, context);
     const response = (await this.#api.call(context, 'attaching a media file', (c) =>
       c.crm.objects.communications.batchApi.update({ inputs: [{ id: communicationId, properties: { hs_attachment_ids: fileId } }] }),

@@ -1,8 +1,10 @@
-// HubSpot CRM: contacts keyed by WhatsApp id, conversations as WHATS_APP communications.
+// HubSpot CRM: contacts keyed by WhatsApp id, conversations as WHATS_APP communications, and
+// optionally the two-way inbox (a custom channel) beside them.
 import type { ConnectorFactory, ConnectorMetadata } from '../../core/connector.js';
 import { HubSpotConnector } from './connector.js';
 import { KIND } from './mappers.js';
 import { hubspotSettingsSchema, type HubSpotSettings } from './settings.js';
+import { hubspotInbound } from './inbox-webhook.js';
 
 export const hubspotMetadata: ConnectorMetadata = {
   id: 'hubspot',
@@ -13,6 +15,8 @@ export const hubspotMetadata: ConnectorMetadata = {
     conversation: ['crm.objects.contacts.read', 'crm.objects.contacts.write'],
     setup: ['crm.schemas.contacts.read', 'crm.schemas.contacts.write'],
     media: ['files'],
+    // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/guide (an app, not a legacy private app); files: customers' media go to HubSpot Files first
+    inbox: ['conversations.custom_channels.read', 'conversations.custom_channels.write', 'conversations.read', 'files'],
   },
   grantScopesHint: 'in HubSpot, Settings > Integrations > Private apps > your app > Scopes, add them and use the new token (OAuth apps: add them to the app and reinstall)',
   maxBatch: { [KIND.contact]: 100, [KIND.message]: 100, [KIND.status]: 100, [KIND.media]: 10, [KIND.thread]: 100 },
@@ -27,5 +31,6 @@ export const hubspotMetadata: ConnectorMetadata = {
 export const hubspotConnector: ConnectorFactory<HubSpotSettings> = {
   metadata: hubspotMetadata,
   settingsSchema: hubspotSettingsSchema,
+  inbound: hubspotInbound,
   create: (settings) => new HubSpotConnector(hubspotMetadata, settings),
 };

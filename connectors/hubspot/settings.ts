@@ -2,6 +2,36 @@
 import { z } from 'zod';
 import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
 
+/**
+ * `connectors.hubspot.inbox`: the two-way inbox through HubSpot's Custom Channels API
+ * (https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/guide).
+ * Off by default; timeline logging goes on beside it.
+ */
+export const inboxSettingsSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** The custom channel's id once registered (setup prints it); without it, setup registers one with developerApiKey and appId. */
+  channelId: z.string().regex(/^\d+$/, 'the channel id HubSpot gave (digits)').optional(),
+  /** The app that owns the channel, and a developer API key: registering a channel takes both (not the account token). */
+  appId: z.number().int().positive().optional(),
+  developerApiKey: z.string().min(1).optional(),
+  /** The app's client secret: HubSpot signs the channel's webhooks with it (X-HubSpot-Signature-v3). */
+  clientSecret: z.string().min(1).optional(),
+  /** Where HubSpot reaches this service, exactly as registered as the channel's webhookUrl: `https://<host>/webhooks/hubspot`. Part of what is signed. */
+  webhookUrl: vendorUrl.optional(),
+  /** The channel's name in HubSpot's inbox settings. */
+  channelName: z.string().min(1).max(100).default('WhatsApp'),
+  /** The inbox (or help desk) new channel accounts connect to; setup lists the account's inboxes when it is missing. */
+  inboxId: z.string().regex(/^\d+$/).optional(),
+  /**
+   * Business numbers (phone_number_id) setup connects, one channel account each. A number not
+   * listed gets its channel account at its first message.
+   */
+  businessNumbers: z.array(z.string().regex(/^\d+$/, 'a phone_number_id (digits)')).default([]),
+  /** A signed call older (or newer) than this is refused: HubSpot says to reject a timestamp older than 5 minutes. */
+  signatureToleranceSeconds: z.number().int().min(30).max(600).default(300),
+});
+export type InboxSettings = z.infer<typeof inboxSettingsSchema>;
+
 const propertyName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'HubSpot property names are lower-case letters, digits and underscores');
 
 export const hubspotSettingsSchema = z
@@ -69,11 +99,25 @@ export const hubspotSettingsSchema = z
     searchIndexWaitSeconds: z.number().int().min(0).max(3600).default(30),
     /** The CRM search endpoints' own limit, per second. */
     searchRequestsPerSecond: z.number().int().min(1).max(20).default(4),
+    /**
+     * Approved WhatsApp template sent instead of an inbox agent's answer when the 24-hour window is
+     * closed; without it the answer is not sent and shows FAILED, with the reason, in HubSpot.
+     */
+    outsideWindowTemplate: z.strictObject({ name: z.string().regex(/^[a-z0-9_]+$/, 'a template name: lower-case letters, digits and _'), language: z.string().default('en_US') }).optional(),
+    /** WhatsApp conversations in HubSpot's inbox or help desk through a custom channel (see inboxSettingsSchema). */
+    inbox: inboxSettingsSchema.prefault({}),
   })
   .superRefine((settings, ctx) => {
     if (!settings.enabled) return;
     if (!settings.accessToken && !settings.oauth) {
       ctx.addIssue({ code: 'custom', path: ['accessToken'], message: 'required when enabled (a private-app token, or set oauth: { clientId, clientSecret, refreshToken })' });
+    }
+    if (settings.inbox.enabled) {
+      if (!settings.inbox.webhookUrl) ctx.addIssue({ code: 'custom', path: ['inbox', 'webhookUrl'], message: "required with the inbox on: this service's public https://<host>/webhooks/hubspot, as HubSpot calls it (it is signed)" });
+      if (!settings.inbox.clientSecret) ctx.addIssue({ code: 'custom', path: ['inbox', 'clientSecret'], message: "required with the inbox on: the app's client secret, which signs the channel's webhooks" });
+      if (!settings.inbox.channelId && (!settings.inbox.appId || !settings.inbox.developerApiKey)) {
+        ctx.addIssue({ code: 'custom', path: ['inbox', 'channelId'], message: 'give the channel id, or appId and developerApiKey so that setup can register the channel' });
+      }
     }
     if (settings.accessToken && settings.oauth) {
       ctx.addIssue({ code: 'custom', path: ['oauth'], message: 'give either accessToken or oauth, not both' });

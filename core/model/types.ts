@@ -270,6 +270,12 @@ export interface InboundHelpdeskEvent {
   readonly recordId: string;
   /** Our thread id as the helpdesk holds it (the ticket's external id), when it holds one. */
   readonly threadId: string | null;
+  /**
+   * When the helpdesk holds no id of ours but its own conversation id, which its connector kept as
+   * the external id of refs of this kind (one per thread of ours it published to): the newest of
+   * those threads is the one meant.
+   */
+  readonly threadRef?: { readonly kind: string; readonly externalId: string };
 }
 
 export type InboundEvent =

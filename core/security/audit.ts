@@ -36,7 +36,7 @@ export interface AuditFacts {
 }
 
 /** Keys whose values are secrets wherever they appear. */
-const SECRET_KEYS = new Set(['appSecret', 'verifyToken', 'accessToken', 'apiToken', 'oauthToken', 'clientSecret', 'privateKey', 'secret', 'refreshToken', 'webhookSecret']);
+const SECRET_KEYS = new Set(['appSecret', 'verifyToken', 'accessToken', 'apiToken', 'oauthToken', 'clientSecret', 'privateKey', 'secret', 'refreshToken', 'webhookSecret', 'developerApiKey']);
 const URL_KEYS = new Set(['graphBaseUrl', 'baseUrl', 'instanceUrl', 'url', 'publicUrl', 'audience']);
 
 function walk(node: unknown, path: string[], visit: (path: string[], value: unknown) => void): void {

@@ -89,6 +89,12 @@ describe('HubSpot end to end', () => {
     expect(sandbox.state.overLimit).toBe(0);
   });
 
+  it('takes no webhook calls while the inbox is off, and asks for no signing secret', async () => {
+    const response = await fetch(`${service.baseUrl}/webhooks/hubspot`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"OUTGOING_CHANNEL_MESSAGE_CREATED"}' });
+    expect(response.status).toBe(404);
+    expect(service.output).not.toMatch(/hubspot webhook refused|inbox\.clientSecret/);
+  });
+
   it('reports scopes and setup from the command line', async () => {
     const bin = join(projectRoot, 'bin/wa-crm-sync.js');
     const scopes = await run(process.execPath, [bin, 'scopes', '--config', configPath]);

@@ -1,0 +1,28 @@
+// Stored media into HubSpot Files, once: shared by the timeline's attachments and the inbox's.
+import type { ExecutionContext } from '../../core/connector.js';
+import { VendorError } from '../../core/errors.js';
+import { readStoredMedia } from '../../core/media-store.js';
+import type { HubSpotApi } from './client.js';
+import { mediaFileName, type MediaPayload } from './mappers.js';
+
+/**
+ * Uploads the file (unless an upload of the same bytes is already there: the name is derived
+ * from the content hash) and returns its file id. The search only sees an upload that has
+ * landed; one whose answer was lost may still be landing, so the upload also asks HubSpot to hand
+ * back a duplicate in the folder instead of storing a second copy
+ * (duplicateValidationStrategy RETURN_EXISTING, https://developers.hubspot.com/docs/api/files/files).
+ */
+export async function uploadMediaFile(api: HubSpotApi, folder: string, payload: MediaPayload, context: ExecutionContext): Promise<string> {
+  const name = mediaFileName(payload);
+  const found = await api.call(context, 'looking for an uploaded file', (c) =>
+    c.files.filesApi.doSearch(undefined, undefined, undefined, 1, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, name.replace(/\.[^.]+$/, '')),
+  );
+  const existing = found.results.find((f) => `${f.name}.${f.extension}` === name || f.name === name)?.id;
+  if (existing) return existing;
+  const data = await readStoredMedia(payload.path);
+  const uploaded = (await api.call(context, 'uploading a media file', (c) =>
+    c.files.filesApi.upload({ data, name }, undefined, folder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false, duplicateValidationStrategy: 'RETURN_EXISTING', duplicateValidationScope: 'EXACT_FOLDER' })),
+  )) as { id?: string };
+  if (!uploaded.id) throw new VendorError('hubspot', 'file upload answered without a file id');
+  return uploaded.id;
+}

@@ -1,0 +1,188 @@
+// Pure mapping for the HubSpot inbox (Custom Channels): which changes are published to the
+// inbox, how a customer is addressed (delivery identifiers), and the request bodies. No I/O.
+import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
+import { storedMediaPayload, type Contact, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
+import type { OperationDraft } from '../../core/outbox/queries.js';
+import type { InboxSettings } from './settings.js';
+
+export const INBOX_KIND = { publish: 'inbox.publish', reply: 'inbox.reply', status: 'inbox.status' } as const;
+
+/** Our replies' origin: an agent's reply from HubSpot's inbox, never published back to it. */
+export const INBOX_ORIGIN = 'hubspot';
+
+/**
+ * How HubSpot threads and addresses a person on the channel. A phone number is an
+ * `HS_PHONE_NUMBER`; a customer who withholds it (BSUID only) is a `CHANNEL_SPECIFIC_OPAQUE_ID`:
+ * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel
+ */
+export interface DeliveryIdentifier {
+  readonly type: 'HS_PHONE_NUMBER' | 'CHANNEL_SPECIFIC_OPAQUE_ID';
+  readonly value: string;
+  [key: string]: string;
+}
+
+export function deliveryIdentifierOf(contact: Pick<Contact, 'waId' | 'bsuid' | 'parentBsuid'>): DeliveryIdentifier | undefined {
+  if (contact.waId) return { type: 'HS_PHONE_NUMBER', value: contact.waId };
+  const opaque = contact.bsuid ?? contact.parentBsuid;
+  return opaque ? { type: 'CHANNEL_SPECIFIC_OPAQUE_ID', value: opaque } : undefined;
+}
+
+/** The business number's own identifier on the channel: its channel account stands for it. */
+export function businessIdentifierOf(businessNumberId: string): DeliveryIdentifier {
+  return { type: 'CHANNEL_SPECIFIC_OPAQUE_ID', value: `whatsapp:${businessNumberId}` };
+}
+
+export interface PublishPayload {
+  /** The WhatsApp message id, or `<wamid>:media` for the file of a media message (published once stored). */
+  readonly messageId: string;
+  readonly threadId: string;
+  readonly contactId: string;
+  /** Null for a file (a media.stored change names no thread): it goes over the number its text went over. */
+  readonly businessNumberId: string | null;
+  readonly direction: 'inbound' | 'outbound';
+  readonly text: string;
+  readonly sentAt: number;
+  readonly customer: DeliveryIdentifier;
+  readonly customerName: string | null;
+  /** The stored file to upload and attach (media messages, once the file is fetched). */
+  readonly file?: StoredMediaPayload;
+  [key: string]: unknown;
+}
+
+export interface ReplyFetchPayload {
+  /** See inboxRecordId: the HubSpot conversation and message. */
+  readonly recordId: string;
+  readonly threadId: string;
+  readonly contactId: string;
+  [key: string]: unknown;
+}
+
+export interface StatusPayload {
+  /** HubSpot's id of the agent's message. */
+  readonly hubspotMessageId: string;
+  readonly status: 'SENT' | 'FAILED' | 'READ';
+  readonly errorMessage: string | null;
+  [key: string]: unknown;
+}
+
+/**
+ * The inbox's operations for a change. Customers' messages are published as INCOMING, the
+ * business's own from elsewhere (its app, a Zendesk agent) as OUTGOING, on the contact's key so
+ * the thread reads in order; replies sent for HubSpot agents are already in the thread. The app's
+ * past chats stay on the timeline only (no live conversation is opened for them).
+ */
+export function inboxDrafts(change: ModelChange, settings: InboxSettings): OperationDraft[] {
+  if (!settings.enabled) return [];
+  switch (change.type) {
+    case 'message.recorded': {
+      const payload = publishPayload(change.contact, change.thread, change.message);
+      return payload ? [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: `contact:${change.contact.id}`, payload: payload as never }] : [];
+    }
+    case 'media.stored': {
+      // The file follows its message's text in the thread, as a message of its own.
+      const text = publishPayload(change.contact, { id: change.message.threadId, businessNumberId: null }, change.message);
+      if (!text) return [];
+      const payload: PublishPayload = { ...text, messageId: `${change.message.id}:media`, text: change.message.media?.caption ?? '', file: storedMediaPayload(change) };
+      return [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: `contact:${change.contact.id}`, payload: payload as never }];
+    }
+    case 'helpdesk.updated': {
+      if (change.connector !== INBOX_ORIGIN) return [];
+      const payload: ReplyFetchPayload = { recordId: change.recordId, threadId: change.thread.id, contactId: change.contact.id };
+      // One per HubSpot message: a redelivered webhook queues nothing new.
+      return [{ kind: INBOX_KIND.reply, key: change.recordId, orderingKey: `contact:${change.contact.id}`, payload: payload as never }];
+    }
+    case 'reply.undeliverable': {
+      if (change.reply.origin !== INBOX_ORIGIN) return [];
+      const payload: StatusPayload = { hubspotMessageId: change.reply.sourceId, status: 'FAILED', errorMessage: `Not sent to the customer on WhatsApp: ${change.reason}` };
+      // Its own key: a status report never holds up the conversation.
+      return [{ kind: INBOX_KIND.status, key: `failed:${change.reply.sourceId}`, orderingKey: `${BACKGROUND_KEY_PREFIX}inbox-status:${change.reply.sourceId}`, payload: payload as never }];
+    }
+    default:
+      return [];
+  }
+}
+
+/** What a message of ours publishes, or nothing: past chats stay on the timeline, and replies sent for HubSpot agents are in the thread already. */
+function publishPayload(contact: Contact, thread: Pick<Thread, 'id'> & { businessNumberId: string | null }, m: Message): PublishPayload | undefined {
+  if (m.history || m.origin === INBOX_ORIGIN) return undefined;
+  const customer = deliveryIdentifierOf(contact);
+  if (!customer) return undefined;
+  return {
+    messageId: m.id,
+    threadId: thread.id,
+    contactId: contact.id,
+    businessNumberId: thread.businessNumberId,
+    direction: m.direction,
+    text: m.text,
+    sentAt: m.sentAt,
+    customer,
+    customerName: contact.profileName,
+  };
+}
+
+/**
+ * The publish request: one message over the channel account of the business number, keyed by
+ * the WhatsApp message id (integrationIdempotencyId), at the time WhatsApp gave.
+ * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel
+ */
+export function publishBody(payload: PublishPayload & { readonly businessNumberId: string }, channelAccountId: string, fileId?: string): Record<string, unknown> {
+  const customer = { deliveryIdentifier: payload.customer, ...(payload.customerName ? { name: payload.customerName } : {}) };
+  const business = { deliveryIdentifier: businessIdentifierOf(payload.businessNumberId) };
+  const incoming = payload.direction === 'inbound';
+  return {
+    type: 'MESSAGE',
+    messageDirection: incoming ? 'INCOMING' : 'OUTGOING',
+    integrationIdempotencyId: payload.messageId,
+    channelAccountId,
+    text: payload.text,
+    senders: [incoming ? customer : business],
+    recipients: [incoming ? business : customer],
+    timestamp: new Date(payload.sentAt).toISOString(),
+    ...(fileId ? { attachments: [{ type: 'FILE', fileId }] } : {}),
+  };
+}
+
+/**
+ * The channel's registration: threaded by delivery identifier (as HubSpot threads its own
+ * WhatsApp and SMS), phone numbers and opaque ids (BSUIDs), agents may answer, one file a message.
+ * https://developers.hubspot.com/docs/api-reference/conversations-custom-channels-v3/external-channels/post-conversations-v3-custom-channels-
+ * https://developers.hubspot.com/changelog/custom-channels-api-is-now-live (threadingModel)
+ */
+export function channelRegistration(settings: InboxSettings): Record<string, unknown> {
+  return {
+    name: settings.channelName,
+    webhookUrl: settings.webhookUrl,
+    channelDescription: 'WhatsApp conversations synced by wa-crm-sync',
+    capabilities: {
+      threadingModel: 'DELIVERY_IDENTIFIER',
+      deliveryIdentifierTypes: ['HS_PHONE_NUMBER', 'CHANNEL_SPECIFIC_OPAQUE_ID'],
+      richText: [],
+      allowInlineImages: false,
+      allowOutgoingMessages: true,
+      allowConversationStart: false,
+      allowMultipleRecipients: false,
+      outgoingAttachmentTypes: ['FILE'],
+      // WhatsApp's media types and its 100 MB document limit (the Cloud API's media reference).
+      allowedFileAttachmentMimeTypes: ['image/jpeg', 'image/png', 'application/pdf', 'audio/mpeg', 'audio/ogg', 'video/mp4', 'text/plain'],
+      maxFileAttachmentCount: 1,
+      maxFileAttachmentSizeBytes: 100_000_000,
+      maxTotalFileAttachmentSizeBytes: 100_000_000,
+    },
+  };
+}
+
+/** What an agent's message becomes: a reply to send on WhatsApp, with the configured template outside the window. */
+export function replyFromAgentMessage(
+  message: { readonly id: string; readonly text?: string | undefined },
+  conversationsThreadId: string,
+  template: { readonly name: string; readonly language: string } | undefined,
+): OutboundReply {
+  return {
+    origin: INBOX_ORIGIN,
+    sourceId: message.id,
+    sourceRecord: conversationsThreadId,
+    text: message.text ?? '',
+    attachments: [],
+    template: template ? { name: template.name, language: template.language, parameters: [] } : null,
+  };
+}

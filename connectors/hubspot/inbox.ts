@@ -1,0 +1,280 @@
+// The HubSpot inbox through Custom Channels: customers' WhatsApp messages published into the
+// inbox thread of their delivery identifier, agents' answers read back and queued as WhatsApp
+// replies, and what became of a reply reported on the agent's message. Setup registers or finds
+// the channel and one channel account per business number.
+import { z } from 'zod';
+import type { ExecutionContext, OperationEffect, OperationOutcome } from '../../core/connector.js';
+import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { vendorFetch } from '../../core/http.js';
+import type { OutboxOperation } from '../../core/outbox/queries.js';
+import { classifyHubSpotError, type HubSpotApi } from './client.js';
+import { uploadMediaFile } from './files.js';
+import { INBOX_THREAD_REF, parseInboxRecordId } from './inbox-webhook.js';
+import {
+  INBOX_KIND,
+  businessIdentifierOf,
+  channelRegistration,
+  publishBody,
+  replyFromAgentMessage,
+  type PublishPayload,
+  type ReplyFetchPayload,
+  type StatusPayload,
+} from './inbox-mappers.js';
+import type { InboxSettings } from './settings.js';
+
+/** Ref kinds of the inbox: the HubSpot message per WhatsApp message, the channel account per business number, the channel. */
+const REF = { message: 'inbox-message', channelAccount: 'channel-account', channel: 'inbox-channel', threadNumber: 'inbox-thread-number' } as const;
+
+const V3 = '/conversations/v3';
+
+// Answers we read, each with its endpoint's doc. Loose: HubSpot adds fields.
+/** https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel */
+const publishedMessage = z.looseObject({ id: z.string().min(1), conversationsThreadId: z.string().min(1) });
+/** https://developers.hubspot.com/docs/api-reference/legacy/conversations/conversations/messages/get-conversation */
+const threadMessage = z.looseObject({
+  id: z.string().min(1),
+  direction: z.string().optional(),
+  text: z.string().optional(),
+  client: z.looseObject({ clientType: z.string().optional() }).optional(),
+});
+/** https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/channel-accounts/create-custom-channel */
+const channelAccount = z.looseObject({ id: z.string().min(1), name: z.string().optional(), deliveryIdentifier: z.looseObject({ value: z.string() }).nullish() });
+const channelAccountList = z.looseObject({ results: z.array(channelAccount) });
+/** https://developers.hubspot.com/docs/api-reference/conversations-custom-channels-v3/external-channels/post-conversations-v3-custom-channels- */
+const channel = z.looseObject({ id: z.coerce.string(), name: z.string().optional() });
+const channelList = z.looseObject({ results: z.array(channel) });
+/** The account's inboxes (conversations.read), to connect channel accounts to. */
+const inboxList = z.looseObject({ results: z.array(z.looseObject({ id: z.coerce.string(), name: z.string().optional() })) });
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function failed(error: unknown): OperationOutcome {
+  return { ok: false, error: asSyncError(error) };
+}
+
+export class HubSpotInbox {
+  readonly #api: HubSpotApi;
+  readonly #settings: InboxSettings;
+  readonly #base: string;
+  readonly #timeoutMs: number;
+  readonly #mediaFolder: string;
+  readonly #template: { readonly name: string; readonly language: string } | undefined;
+
+  constructor(
+    api: HubSpotApi,
+    settings: InboxSettings,
+    connection: { readonly baseUrl: string; readonly timeoutMs: number; readonly mediaFolder: string; readonly outsideWindowTemplate?: { readonly name: string; readonly language: string } | undefined },
+  ) {
+    this.#api = api;
+    this.#settings = settings;
+    this.#base = connection.baseUrl.replace(/\/$/, '');
+    this.#timeoutMs = connection.timeoutMs;
+    this.#mediaFolder = connection.mediaFolder;
+    this.#template = connection.outsideWindowTemplate;
+  }
+
+  static handles(kind: string): boolean {
+    return (Object.values(INBOX_KIND) as string[]).includes(kind);
+  }
+
+  execute(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome> {
+    const run = async (): Promise<OperationOutcome> => {
+      if (operation.kind === INBOX_KIND.publish) return this.#publish(operation.payload as unknown as PublishPayload, context);
+      if (operation.kind === INBOX_KIND.reply) return this.#readReply(operation.payload as unknown as ReplyFetchPayload, context);
+      if (operation.kind === INBOX_KIND.status) return this.#reportStatus(operation.payload as unknown as StatusPayload, context);
+      return failed(new SyncError(`hubspot: unknown inbox operation kind ${operation.kind}`));
+    };
+    return run().catch(failed);
+  }
+
+  /**
+   * Before a retry of a publish whose answer may have been lost: the stored ref when the answer
+   * came; otherwise the publish runs again with the same integrationIdempotencyId. HubSpot's
+   * reference names the field an idempotency id but does not spell out what a repeat answers;
+   * we rely on it keying the message (the sandbox answers the first message again). Should a
+   * real account add a second copy, the fix is a lookup in the conversation before the retry.
+   */
+  async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    if (operation.kind !== INBOX_KIND.publish) return undefined;
+    const payload = operation.payload as unknown as PublishPayload;
+    const known = await context.getRef(REF.message, payload.messageId);
+    return known ? { ok: true, result: { hubspotMessageId: known } } : undefined;
+  }
+
+  /**
+   * A call HubSpot answers with JSON, checked against its schema; refusals typed as the SDK's are.
+   * Plain fetch with our timeout rather than the SDK's apiRequest: in our tests that one did not
+   * settle when the connection dropped mid-answer, and a lost answer must fail the attempt, not hang it.
+   */
+  async #request<T>(context: ExecutionContext, action: string, options: { method: string; path: string; body?: unknown; qs?: Record<string, string | number>; developer?: boolean }, schema: z.ZodType<T>): Promise<T> {
+    const url = new URL(`${this.#base}${options.path}`);
+    for (const [key, value] of Object.entries(options.qs ?? {})) url.searchParams.set(key, String(value));
+    // Channel registration authenticates with the developer API key (hapikey), not the account's token.
+    const headers: Record<string, string> = options.body !== undefined ? { 'content-type': 'application/json' } : {};
+    if (!options.developer) headers['authorization'] = `Bearer ${await this.#api.accessToken(context)}`;
+    const response = await vendorFetch(context, {
+      vendor: 'hubspot',
+      url: url.toString(),
+      method: options.method,
+      headers,
+      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      timeoutMs: this.#timeoutMs,
+      classify: (status, body, retryAfter) => classifyHubSpotError({ code: status, body: parseJson(body), headers: retryAfter ? { 'retry-after': retryAfter } : {} }, action),
+    });
+    const body: unknown = await response.json().catch(() => ({}));
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new VendorError('hubspot', `${action}: unexpected answer (${parsed.error.issues[0]?.message ?? 'unknown shape'})`);
+    return parsed.data;
+  }
+
+  /** The configured channel, else the one setup registered or found (kept as a ref). */
+  async #channelId(context: ExecutionContext): Promise<string> {
+    const id = this.#settings.channelId ?? (await context.getRef(REF.channel, this.#settings.channelName));
+    if (!id) throw new SyncError('hubspot: the inbox has no channel yet; run `wa-crm-sync setup hubspot` (or set connectors.hubspot.inbox.channelId)', { retryable: true });
+    return id;
+  }
+
+  async #publish(payload: PublishPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    const done = await context.getRef(REF.message, payload.messageId);
+    if (done) return { ok: true, result: { hubspotMessageId: done } };
+    const channelId = await this.#channelId(context);
+    const businessNumberId = payload.businessNumberId ?? (await context.getRef(REF.threadNumber, payload.threadId));
+    if (!businessNumberId) return failed(new SyncError("hubspot: the file's message is not in the inbox yet (its publish failed or is dead: replay it)", { retryable: true }));
+    const accountId = await this.#ensureChannelAccount(businessNumberId, context);
+    // Files go to HubSpot Files first; the message carries the file id.
+    // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel (attachments: type FILE, fileId)
+    const fileId = payload.file ? await uploadMediaFile(this.#api, this.#mediaFolder, payload.file, context) : undefined;
+    // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel
+    const published = await this.#request(context, 'publishing a message to the inbox', { method: 'POST', path: `${V3}/custom-channels/${channelId}/messages`, body: publishBody({ ...payload, businessNumberId }, accountId, fileId) }, publishedMessage);
+    await context.setRef(REF.message, payload.messageId, published.id);
+    await context.setRef(REF.threadNumber, payload.threadId, businessNumberId);
+    // The agent's answer names this conversation: it leads back to the thread (see threadRef).
+    await context.setRef(INBOX_THREAD_REF, payload.threadId, published.conversationsThreadId);
+    return { ok: true, result: { hubspotMessageId: published.id, conversationsThreadId: published.conversationsThreadId } };
+  }
+
+  /**
+   * An agent's message, read from the conversation (the webhook only says which): a reply for the
+   * customer on WhatsApp. Messages this integration published itself are not agents' answers.
+   * https://developers.hubspot.com/docs/api-reference/legacy/conversations/conversations/messages/get-conversation
+   */
+  async #readReply(payload: ReplyFetchPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    const ids = parseInboxRecordId(payload.recordId);
+    if (!ids) return failed(new SyncError(`hubspot: inbox record id ${JSON.stringify(payload.recordId)} is not conversation:message`));
+    const message = await this.#request(
+      context,
+      "reading an agent's inbox message",
+      { method: 'GET', path: `${V3}/conversations/threads/${encodeURIComponent(ids.conversationsThreadId)}/messages/${encodeURIComponent(ids.messageId)}` },
+      threadMessage,
+    );
+    if (message.direction !== 'OUTGOING' || message.client?.clientType === 'INTEGRATION') return { ok: true, result: { skipped: 'not an agent message' } };
+    const effects: OperationEffect[] = [{ type: 'reply.requested', threadId: payload.threadId, reply: replyFromAgentMessage(message, ids.conversationsThreadId, this.#template) }];
+    return { ok: true, result: { hubspotMessageId: message.id }, effects };
+  }
+
+  /** https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel */
+  async #reportStatus(payload: StatusPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    const channelId = await this.#channelId(context);
+    await this.#request(
+      context,
+      "reporting a reply's delivery to the inbox",
+      {
+        method: 'PATCH',
+        path: `${V3}/custom-channels/${channelId}/messages/${encodeURIComponent(payload.hubspotMessageId)}`,
+        body: { statusType: payload.status, ...(payload.errorMessage ? { errorMessage: payload.errorMessage } : {}) },
+      },
+      z.unknown(),
+    );
+    return { ok: true, result: { status: payload.status } };
+  }
+
+  /**
+   * The channel account of a business number: the stored ref, else one of the channel's accounts
+   * carrying its identifier (an earlier create whose answer was lost), else a new one in the
+   * configured inbox.
+   * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/channel-accounts/create-custom-channel
+   */
+  async #ensureChannelAccount(businessNumberId: string, context: ExecutionContext): Promise<string> {
+    return (await this.#channelAccount(businessNumberId, context)).id;
+  }
+
+  async #channelAccount(businessNumberId: string, context: ExecutionContext): Promise<{ id: string; created: boolean }> {
+    const known = await context.getRef(REF.channelAccount, businessNumberId);
+    if (known) return { id: known, created: false };
+    const channelId = await this.#channelId(context);
+    const identifier = businessIdentifierOf(businessNumberId);
+    const existing = await this.#request(context, 'listing the channel accounts', { method: 'GET', path: `${V3}/custom-channels/${channelId}/channel-accounts` }, channelAccountList);
+    const found = existing.results.find((a) => a.deliveryIdentifier?.value === identifier.value);
+    if (found) {
+      await context.setRef(REF.channelAccount, businessNumberId, found.id);
+      return { id: found.id, created: false };
+    }
+    const inboxId = this.#settings.inboxId;
+    if (!inboxId) throw new SyncError(`hubspot: no channel account for business number ${businessNumberId} and no inbox to connect one to; set connectors.hubspot.inbox.inboxId (setup lists the inboxes)`, { retryable: true });
+    const created = await this.#request(
+      context,
+      'creating a channel account',
+      { method: 'POST', path: `${V3}/custom-channels/${channelId}/channel-accounts`, body: { name: `WhatsApp ${businessNumberId}`, inboxId, authorized: true, deliveryIdentifier: identifier } },
+      channelAccount,
+    );
+    await context.setRef(REF.channelAccount, businessNumberId, created.id);
+    return { id: created.id, created: true };
+  }
+
+  /**
+   * Registers the channel when no channelId is configured (finding one of the app's channels by
+   * name first, so a second run registers nothing), then connects the listed business numbers.
+   * Registration uses the developer API key and app id:
+   * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/guide
+   */
+  async setup(context: ExecutionContext): Promise<string[]> {
+    const actions: string[] = [];
+    let channelId = this.#settings.channelId ?? (await context.getRef(REF.channel, this.#settings.channelName));
+    if (!channelId) {
+      const { appId, developerApiKey } = this.#settings;
+      if (!appId || !developerApiKey) throw new SyncError('hubspot: to register the inbox channel, set connectors.hubspot.inbox.appId and developerApiKey (or channelId of a channel registered before)');
+      const qs = { hapikey: developerApiKey, appId };
+      const channels = await this.#request(context, "listing the app's custom channels", { method: 'GET', path: `${V3}/custom-channels`, qs, developer: true }, channelList);
+      const named = channels.results.find((c) => c.name === this.#settings.channelName);
+      if (named) {
+        channelId = named.id;
+        actions.push(`found custom channel "${this.#settings.channelName}" (id ${channelId})`);
+      } else {
+        const registered = await this.#request(context, 'registering the custom channel', { method: 'POST', path: `${V3}/custom-channels`, qs, body: channelRegistration(this.#settings), developer: true }, channel);
+        channelId = registered.id;
+        actions.push(`registered custom channel "${this.#settings.channelName}" (id ${channelId}) with webhook ${this.#settings.webhookUrl}`);
+      }
+      await context.setRef(REF.channel, this.#settings.channelName, channelId);
+      actions.push(`kept the channel id; to pin it, set connectors.hubspot.inbox.channelId: "${channelId}" in the config`);
+    }
+    if (!this.#settings.inboxId) {
+      // The guide's reason for conversations.read: listing the inboxes to connect channel accounts to
+      // (https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/guide).
+      const inboxes = await this.#request(context, "listing the account's inboxes", { method: 'GET', path: `${V3}/conversations/inboxes` }, inboxList);
+      const names = inboxes.results.map((i) => `${i.id} (${i.name ?? 'unnamed'})`).join(', ') || 'none';
+      actions.push(`choose the inbox or help desk for WhatsApp and set connectors.hubspot.inbox.inboxId to its id; this account has: ${names}`);
+      return actions;
+    }
+    const scoped = this.#withChannel(channelId);
+    for (const number of this.#settings.businessNumbers) {
+      const account = await scoped.#channelAccount(number, context);
+      actions.push(`${account.created ? 'connected' : 'found'} channel account ${account.id} for business number ${number} (inbox ${this.#settings.inboxId})`);
+    }
+    if (this.#settings.businessNumbers.length === 0) actions.push('no connectors.hubspot.inbox.businessNumbers listed: each business number gets its channel account at its first message');
+    actions.push(
+      'in HubSpot, open Settings > Inbox & Help Desk > Inboxes (or Help Desk) > Channels: the WhatsApp channel accounts appear there; an admin assigns the team or rules that should answer them',
+    );
+    return actions;
+  }
+
+  /** This inbox with the channel setup found (before the config names it). */
+  #withChannel(channelId: string): HubSpotInbox {
+    return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId }, { baseUrl: this.#base, timeoutMs: this.#timeoutMs, mediaFolder: this.#mediaFolder, outsideWindowTemplate: this.#template });
+  }
+}

@@ -1,0 +1,142 @@
+// The HubSpot inbox (Custom Channels) inside the real service process, against the HubSpot and
+// WhatsApp sandboxes: setup registers the channel, a customer's message lands in the inbox thread
+// of their number once, and an agent's answer in that thread reaches the customer on WhatsApp
+// once; forged and stale webhook signatures are refused.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HubSpotSandbox } from '../../sandbox/hubspot.js';
+import { expectNoPersonalData } from '../helpers/personal-data.js';
+import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
+import { APP_SECRET, holdsFor, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+
+const SCOPES = [
+  'crm.objects.contacts.read',
+  'crm.objects.contacts.write',
+  'crm.schemas.contacts.read',
+  'crm.schemas.contacts.write',
+  'conversations.custom_channels.read',
+  'conversations.custom_channels.write',
+  'conversations.read',
+  'files',
+];
+
+describe('HubSpot inbox end to end', () => {
+  const hubspot = new HubSpotSandbox({ tokens: { 'pat-sandbox': SCOPES } });
+  const whatsapp = new WhatsAppSandbox();
+  const simulator = new WhatsAppSimulator(APP_SECRET);
+  let service: ServiceProcess;
+  let webhookUrl: string;
+  const now = () => Math.floor(Date.now() / 1000);
+  const customer = { waId: '447700900777', name: 'Grace Hopper' };
+  const sentTo = (waId: string) => whatsapp.state.sent.filter((s) => s.to === `+${waId}`);
+  const inboxMessages = () => hubspot.inbox.state.messages;
+
+  beforeAll(async () => {
+    const hubspotUrl = await hubspot.start();
+    const graphUrl = await whatsapp.start();
+    const { developerApiKey, appId, clientSecret } = hubspot.inbox.credentials;
+    ({ service } = await serviceWith(({ config, port }) => {
+      webhookUrl = `http://127.0.0.1:${port}/webhooks/hubspot`;
+      return {
+        ...config,
+        log: { level: 'debug' },
+        whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl },
+        connectors: {
+          hubspot: {
+            enabled: true,
+            accessToken: 'pat-sandbox',
+            baseUrl: hubspotUrl,
+            rateLimit: { backoffBaseMs: 100, backoffMaxMs: 1000 },
+            inbox: { enabled: true, appId, developerApiKey, clientSecret, webhookUrl, inboxId: '501' },
+          },
+        },
+      };
+    }));
+    await service.start();
+  });
+
+  afterAll(async () => {
+    if (process.env['DEBUG_E2E']) console.log(service.output.slice(-6000));
+    await service.kill('SIGTERM');
+    await hubspot.stop();
+    await whatsapp.stop();
+  });
+
+  it("publishes a customer's message into the inbox thread of their number once, and setup registered the channel", { timeout: 60_000 }, async () => {
+    const delivery = simulator.message(customer, { type: 'text', text: { body: 'Where is my parcel?' } }, now()).body;
+    await service.deliver(delivery);
+    await waitFor(() => inboxMessages().length >= 1, 20_000, 'the message in the inbox');
+    // The same webhook again (Meta redelivers) adds nothing.
+    await service.deliver(delivery);
+    await holdsFor(() => inboxMessages().length === 1, 1500, 'no second inbox message');
+
+    expect(hubspot.inbox.state.channels).toHaveLength(1);
+    expect(hubspot.inbox.state.channels[0]).toMatchObject({ name: 'WhatsApp', webhookUrl, capabilities: { threadingModel: 'DELIVERY_IDENTIFIER' } });
+    expect(hubspot.inbox.state.channelAccounts).toHaveLength(1);
+    const [message] = inboxMessages();
+    expect(message).toMatchObject({ direction: 'INCOMING', text: 'Where is my parcel?', senders: [{ deliveryIdentifier: { type: 'HS_PHONE_NUMBER', value: `+${customer.waId}` } }] });
+    expect(hubspot.inbox.threadOf(`+${customer.waId}`)?.id).toBe(message!.conversationsThreadId);
+  });
+
+  it("publishes a customer's photo after its text, as a file uploaded to HubSpot Files, once", { timeout: 60_000 }, async () => {
+    const before = inboxMessages().length;
+    const photo = whatsapp.addMedia(Buffer.from('jpeg bytes of a dented box'), 'image/jpeg');
+    await service.deliver(simulator.message(customer, { type: 'image', image: { id: photo.id, mime_type: 'image/jpeg', sha256: photo.sha256Base64, caption: 'the box' } }, now()).body);
+    await waitFor(() => inboxMessages().some((m) => m.attachments.length === 1), 20_000, 'the photo in the inbox');
+    await holdsFor(() => inboxMessages().length === before + 2, 1500, 'the text and the file, once each');
+    const [text, file] = inboxMessages().slice(before);
+    expect(text!.attachments).toEqual([]);
+    expect(file).toMatchObject({ direction: 'INCOMING', text: 'the box', conversationsThreadId: text!.conversationsThreadId });
+    expect(hubspot.state.files.map((f) => f.id)).toContain(file!.attachments[0]!.fileId);
+  });
+
+  it("sends an agent's answer in the thread to the customer on WhatsApp once, and refuses forged and stale calls", { timeout: 60_000 }, async () => {
+    const thread = hubspot.inbox.threadOf(`+${customer.waId}`)!;
+    const forged = await hubspot.inbox.agentReplies(thread.id, 'forged', { signWith: 'not-the-client-secret' });
+    expect(forged.status).toBe(401);
+    const stale = await hubspot.inbox.agentReplies(thread.id, 'stale', { timestamp: Date.now() - 6 * 60_000 });
+    expect(stale.status).toBe(401);
+
+    const { status } = await hubspot.inbox.agentReplies(thread.id, 'It arrives tomorrow before noon.');
+    expect(status).toBe(200);
+    await waitFor(() => sentTo(customer.waId).length >= 1, 20_000, "the agent's answer on WhatsApp");
+    await holdsFor(() => sentTo(customer.waId).length === 1, 1500, 'no second send');
+    expect(JSON.stringify(sentTo(customer.waId)[0]!.body)).toContain('It arrives tomorrow before noon.');
+    // The reply is not published back into the thread as a second copy of the agent's message.
+    await holdsFor(() => inboxMessages().filter((m) => m.direction === 'OUTGOING').length === 3, 1000, 'no echo into the inbox');
+  });
+
+  it("sends an answer once when the service is killed between storing the agent's webhook and sending", { timeout: 90_000 }, async () => {
+    const thread = hubspot.inbox.threadOf(`+${customer.waId}`)!;
+    const before = sentTo(customer.waId).length;
+    const { status } = await hubspot.inbox.agentReplies(thread.id, 'One more thing: the tracking number is in your email.');
+    expect(status).toBe(200);
+    // Stored (200), then killed at once: reading the message and sending it happen after the restart.
+    await service.kill('SIGKILL');
+    await service.start();
+    await waitFor(() => sentTo(customer.waId).length >= before + 1, 30_000, 'the answer after the restart');
+    await holdsFor(() => sentTo(customer.waId).length === before + 1, 2000, 'no second send');
+    // Setup ran again at start and found what it made: one channel, one channel account.
+    expect(hubspot.inbox.state.channels).toHaveLength(1);
+    expect(hubspot.inbox.state.channelAccounts).toHaveLength(1);
+  });
+
+  it("reports FAILED, with the reason, on an agent's answer outside the 24-hour window (no template configured), and sends nothing", { timeout: 60_000 }, async () => {
+    const late = { waId: '447700900778', name: 'Ada Byron' };
+    // The customer last wrote 25 hours ago.
+    await service.deliver(simulator.message(late, { type: 'text', text: { body: 'Any news?' } }, now() - 25 * 3600).body);
+    await waitFor(() => hubspot.inbox.threadOf(`+${late.waId}`) !== undefined, 20_000, 'the inbox thread');
+    const { message, status } = await hubspot.inbox.agentReplies(hubspot.inbox.threadOf(`+${late.waId}`)!.id, 'Sorry for the wait.');
+    expect(status).toBe(200);
+    await waitFor(() => message.status?.statusType === 'FAILED', 20_000, 'the FAILED status on the agent message');
+    expect(message.status?.failureDetails?.errorMessage).toMatch(/^Not sent to the customer on WhatsApp: .*24/);
+    expect(sentTo(late.waId)).toEqual([]);
+  });
+
+  it("kept customers' numbers, names, texts, agents' answers and the app's secrets out of its output", () => {
+    const { developerApiKey, clientSecret } = hubspot.inbox.credentials;
+    expectNoPersonalData(service.output, {
+      phones: [customer.waId, '447700900778'],
+      values: ['Grace Hopper', 'Ada Byron', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
+    });
+  });
+});
