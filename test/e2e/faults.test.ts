@@ -87,6 +87,7 @@ describe('random faults end to end', () => {
     if (process.env['DEBUG_E2E']) {
       for (const t of zendesk.state.tickets) console.log(JSON.stringify({ id: t.id, requester: t.requester_id, comments: t.comments.map((c) => c.body.replace(/\n/g, ' | ')) }));
       console.log(JSON.stringify({ comms: hubspot.state.objects['communications']?.length, sent: whatsapp.state.sent.length, tickets: zendesk.state.tickets.length, dealt: [hubspot.chaos.dealt, zendesk.chaos.dealt, whatsapp.chaos.dealt, salesforce.chaos.dealt], salesforceTokens: salesforce.state.tokensIssued }));
+      console.log(JSON.stringify({ salesforceFiles: salesforce.state.records['ContentVersion']!.map((f) => ({ id: f.Id, title: f['Title'], task: f['FirstPublishLocationId'] })) }));
       console.log(service.output.split('\n').filter((l) => !l.includes('"level":30')).slice(-40).join('\n'));
     }
     await service.kill('SIGTERM');
