@@ -53,7 +53,10 @@ export async function sendNoted<T>(context: ExecutionContext, writes: readonly L
     await mark('0');
     return answer;
   } catch (error) {
-    if (!leavesWriteInDoubt(error)) await mark('0');
+    // In doubt, the window runs from when we stopped waiting, not from the note: the request may
+    // have gone out well after it (a wait for rate budget, a session renewal), and the vendor's
+    // time to carry it out starts when it got it. A crash before this leaves the earlier note.
+    await mark(leavesWriteInDoubt(error) ? String(Date.now()) : '0');
     throw error;
   }
 }

@@ -380,6 +380,9 @@ export class HubSpotSandbox {
       if (!this.#scopesOf(req)) return error(res, 401, 'INVALID_AUTHENTICATION', 'Authentication credentials not found.');
       next();
     });
+    // Multipart uploads are read before any fault: a request carried out late has lost its socket
+    // by the time its route runs (the route's own parser then skips the body already read).
+    app.use('/files/v3/files', express.raw({ type: 'multipart/form-data', limit: '50mb' }));
     app.use(this.chaos.middleware((res) => error(res, 502, 'BAD_GATEWAY', 'The server encountered a temporary error')));
     app.use((req, res, next) => {
       const loss = this.#losses.find((l) => l.request === `${req.method} ${req.path}`);

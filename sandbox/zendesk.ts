@@ -14,7 +14,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
-import { Chaos } from './chaos.js';
+import { Chaos, landLater } from './chaos.js';
 import { LoopbackServer } from './loopback.js';
 
 export interface ZendeskSandboxOptions {
@@ -156,6 +156,8 @@ export class ZendeskSandbox {
   readonly #uploads = new Map<string, { data: Buffer; name: string; type: string }>();
   #faults: Array<{ status: number; count: number; path?: string }> = [];
   #lostAnswers: Array<{ count: number; path?: string; method?: string }> = [];
+  /** Requests to carry out late, by method and path prefix (see landLate). */
+  readonly #lateLandings: Array<{ method: string; path: string; lateMs: number; count: number }> = [];
   /** Added to the wall clock: tests move time forward past the idempotency window. */
   #clockOffsetMs = 0;
   #nextId = 10_000;
@@ -191,6 +193,20 @@ export class ZendeskSandbox {
    */
   loseAnswers(count = 1, path?: string, method?: string): void {
     this.#lostAnswers.push({ count, ...(path ? { path } : {}), ...(method ? { method } : {}) });
+  }
+
+  /**
+   * The next `count` requests `METHOD /path…` (a path prefix under /api/v2, without `.json`) lose
+   * their connection at once and are carried out `lateMs` later. Zendesk runs a ticket's creation
+   * or update through every trigger and saves it before it knows its answer ("Creating tickets
+   * takes a long time because the system has to run each ticket through all your triggers and
+   * save data to a database before it knows what the full response looks like",
+   * https://developer.zendesk.com/documentation/ticketing/managing-tickets/improving-performance-by-creating-tickets-asynchronously/),
+   * and documents no point after which it stops working on a request its caller gave up on.
+   */
+  landLate(request: string, lateMs: number, count = 1): void {
+    const [method = '', path = ''] = request.split(' ');
+    this.#lateLandings.push({ method, path, lateMs, count });
   }
 
   get credentials(): { email: string; apiToken: string } {
@@ -432,11 +448,24 @@ export class ZendeskSandbox {
 
     const api = express.Router();
     api.use(this.#gate);
-    api.use(this.chaos.middleware((res) => zendeskError(res, 503, 'ServiceUnavailable', 'Zendesk is temporarily unavailable')));
     // node-zendesk adds .json to most paths; Zendesk accepts both.
     api.use((req, _res, next) => {
       req.url = req.url.replace(/\.json(?=$|\?)/, '');
       next();
+    });
+    // Upload bodies are read before any fault: a request carried out late has lost its socket by then.
+    api.use('/uploads', express.raw({ type: () => true, limit: '60mb' }));
+    // A request's Idempotency-Key is looked up when it arrives (see POST /tickets).
+    api.use((_req, res, next) => {
+      res.locals['arrivedAt'] = this.now();
+      next();
+    });
+    api.use(this.chaos.middleware((res) => zendeskError(res, 503, 'ServiceUnavailable', 'Zendesk is temporarily unavailable')));
+    api.use((req, res, next) => {
+      const late = this.#lateLandings.find((l) => l.count > 0 && l.method === req.method && req.path.startsWith(l.path));
+      if (!late) return next();
+      late.count--;
+      landLater(req, res, next, late.lateMs);
     });
     const route = (path: string) => path;
 
@@ -545,10 +574,15 @@ export class ZendeskSandbox {
       const key = req.get('idempotency-key');
       const hash = createHash('sha256').update(JSON.stringify(req.body)).digest('hex');
       if (key) {
-        const seen = this.#idempotency.get(key);
         // Keys live 2 hours; after that the same key creates again.
         // https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
-        if (seen && this.now() - seen.at < IDEMPOTENCY_TTL_MS) {
+        // Zendesk does not document what a repeat gets while the first request with its key is
+        // still being carried out; the sandbox takes the worst reading: the key is looked up when
+        // the request arrives, so a key stored after that (by a repeat, while this one was
+        // delayed) is not seen, and both create.
+        const arrivedAt = Number(res.locals['arrivedAt'] ?? this.now());
+        const seen = this.#idempotency.get(key);
+        if (seen && seen.at <= arrivedAt && arrivedAt - seen.at < IDEMPOTENCY_TTL_MS) {
           if (seen.hash !== hash) return zendeskError(res, 400, 'IdempotentRequestError', "Request parameters don't match the given idempotency key");
           this.state.idempotentReplays++;
           res.set('x-idempotency-lookup', 'hit').status(seen.status).json(seen.body);
@@ -642,7 +676,7 @@ export class ZendeskSandbox {
       res.json({ comments: comments.slice(0, 100), meta: { has_more: comments.length > 100 }, links: { next: null } });
     });
 
-    api.post(route('/uploads'), express.raw({ type: () => true, limit: '60mb' }), (req, res) => {
+    api.post(route('/uploads'), (req, res) => {
       const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       if (data.length > 50 * 1024 * 1024) return zendeskError(res, 413, 'FileTooLarge', 'Uploads are limited to 50 MB');
       const name = String(req.query['filename'] ?? 'file');

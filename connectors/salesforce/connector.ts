@@ -43,7 +43,7 @@ import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core
  * list). `taskSent` and `fileSent`: when a Task rewrite (per thread) or a file upload (per message
  * and file) went out whose answer is not known yet (see core/lost-answer.ts).
  */
-const REF = { person: 'person', task: 'task', taskSyncedTo: 'task-synced-to', taskLate: 'task-late', taskSent: 'task-sent', fileSent: 'file-sent' } as const;
+const REF = { person: 'person', personSent: 'person-sent', task: 'task', taskSyncedTo: 'task-synced-to', taskLate: 'task-late', taskSent: 'task-sent', fileSent: 'file-sent' } as const;
 /** Error codes of an org's own rules: the record is refused until someone changes data or rules. */
 const ORG_RULE_CODES = new Set(['DUPLICATES_DETECTED', 'FIELD_CUSTOM_VALIDATION_EXCEPTION', 'REQUIRED_FIELD_MISSING', 'INVALID_FIELD_FOR_INSERT_UPDATE', 'STRING_TOO_LONG', 'INVALID_EMAIL_ADDRESS']);
 
@@ -258,7 +258,30 @@ export class SalesforceConnector implements Connector {
     return this.#settings.saveOverDuplicateAlerts ? { 'Sforce-Duplicate-Rule-Header': 'allowSave=true' } : {};
   }
 
+  /**
+   * A person's write (an upsert or an update): one whose answer was lost may land after a newer
+   * one and put older identifiers back (a number, BSUID or username), so the person's next write
+   * waits until it can no longer land, then reads the record and writes what differs.
+   */
+  #personWrite(contactId: string): LateLandingWrite {
+    return this.#lateLanding(REF.personSent, contactId, `${this.#settings.target} write`);
+  }
+
   async #upsertPeople(payloads: readonly PersonPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const waiting = new Map<string, OperationOutcome>();
+    for (const p of payloads) {
+      try {
+        await waitOutLateLanding(context, this.#personWrite(p.contactId));
+      } catch (error) {
+        waiting.set(p.contactId, { ok: false, error: asSyncError(error) });
+      }
+    }
+    const ready = payloads.filter((p) => !waiting.has(p.contactId));
+    const written = ready.length > 0 ? await this.#writePeople(ready, context) : [];
+    return payloads.map((p) => waiting.get(p.contactId) ?? written[ready.indexOf(p)]!);
+  }
+
+  async #writePeople(payloads: readonly PersonPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const { target, externalIdField } = this.#settings;
     const ids = new Map<string, string>();
     const found = new Map<string, PersonRecord>();
@@ -308,8 +331,10 @@ export class SalesforceConnector implements Connector {
       return update ? [{ payload: p, update }] : [];
     });
     if (updates.length > 0) {
-      const results = (await this.#api.call(context, `updating ${target} records`, (c) =>
-        c.sobject(target).update(updates.map((u) => u.update) as never[], { allOrNone: false, headers: this.#duplicateRuleHeader }),
+      const results = (await sendNoted(
+        context,
+        updates.map((u) => this.#personWrite(u.payload.contactId)),
+        () => this.#api.call(context, `updating ${target} records`, (c) => c.sobject(target).update(updates.map((u) => u.update) as never[], { allOrNone: false, headers: this.#duplicateRuleHeader })),
       )) as RecordResult[];
       updates.forEach((u, i) => {
         if (!results[i]?.success) outcomes.set(u.payload.contactId, { ok: false, error: recordFailure(results[i], `${target} ${u.update['Id']}`) });
@@ -319,8 +344,13 @@ export class SalesforceConnector implements Connector {
     const creates = payloads.filter((p) => !ids.has(p.contactId));
     if (creates.length > 0) {
       // Upsert on the external id: a repeat after a lost answer finds the record it made.
-      const results = (await this.#api.call(context, `creating ${target} records`, (c) =>
-        c.sobject(target).upsert(creates.map((p) => newPersonRecord(p, this.#settings)) as never[], externalIdField, { allOrNone: false, headers: this.#duplicateRuleHeader }),
+      const results = (await sendNoted(
+        context,
+        creates.map((p) => this.#personWrite(p.contactId)),
+        () =>
+          this.#api.call(context, `creating ${target} records`, (c) =>
+            c.sobject(target).upsert(creates.map((p) => newPersonRecord(p, this.#settings)) as never[], externalIdField, { allOrNone: false, headers: this.#duplicateRuleHeader }),
+          ),
       )) as RecordResult[];
       creates.forEach((p, i) => {
         const result = results[i];

@@ -20,8 +20,9 @@ export const salesforceSettingsSchema = z
      * A write whose answer was lost (a reset, a timeout) may still land: Salesforce goes on with a
      * REST call for up to 10 minutes ("The timeout limit for REST and SOAP API calls is 10
      * minutes", https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html).
-     * A file upload or a Task rewrite in doubt waits this long before it is looked for and sent
-     * again, so a late landing can neither double the file nor overwrite a newer transcript.
+     * A file upload, a Task rewrite or a Lead/Contact write in doubt waits this long before it is
+     * looked for and sent again, so a late landing can neither double the file nor overwrite a
+     * newer transcript or newer identifiers.
      */
     lostAnswerWaitSeconds: z.number().int().min(1).max(3600).default(600),
     /** Where WhatsApp customers live: Lead or Contact. */

@@ -81,7 +81,9 @@ export class WhatsAppConnector implements Connector {
    * template outside it, or nothing (the origin is told why). Each part's wamid is kept as soon
    * as WhatsApp answers, so a retry after a crash sends only the parts not yet sent. A part whose
    * answer was lost is sent again only once its status webhooks have had lostAnswerWaitSeconds
-   * to say it arrived (they echo the part's callback data), and the origin is told.
+   * to say it arrived (they echo the part's callback data), and the origin is told. Statuses are
+   * the only answer to be had: the Cloud API has no call that finds or lists sent messages
+   * (`/{phone-number-id}/messages` takes POST only), so there is nothing to reconcile by asking.
    */
   async #sendReply(op: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome> {
     const payload = op.payload as SendReplyPayload;

@@ -54,15 +54,19 @@ const REF = {
   syncedTo: 'ticket-synced-to',
   /** Set before a write whose answer may be lost: the arrival sequence it carries and its body's hash. */
   pendingWrite: 'ticket-pending-write',
-  /** When the thread's last comment update went out, while its answer is in doubt ('0' once answered). */
+  /** When the thread's last ticket creation or comment update went out, while its answer is in doubt ('0' once answered). */
   commentSent: 'ticket-comment-sent',
   attachment: 'attachment-comment',
+  /** When a single comment (an attachment's, by message id; a note, by ticket and body hash) went out, while in doubt. */
+  singleCommentSent: 'single-comment-sent',
   replyCursor: 'reply-cursor',
   requester: 'ticket-requester',
   webhook: 'webhook',
   /** How far a thread's past messages are imported (an arrival sequence), and the import under way. */
   historyImportedTo: 'history-imported-to',
   historyPendingImport: 'history-pending-import',
+  /** When the thread's last history import went out, while its answer is in doubt. */
+  historyImportSent: 'history-import-sent',
   /** The tickets a thread's past was imported into, newest last (JSON list of ids). */
   historyTickets: 'history-tickets',
   /** When the Ticket Import API last refused the token (local id `account`): the next imports fail without a call. */
@@ -252,15 +256,19 @@ export class ZendeskConnector implements Connector {
    * its external_id (our thread id) and adopts it, so the retry adds to it instead of creating
    * another. The Idempotency-Key alone is not enough: Zendesk forgets it after 2 hours
    * (https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency), and an
-   * outage or backlog can last longer. Then the write itself runs, and its landed-write check
-   * says how far the adopted ticket already goes. Users need no step here: every attempt looks
-   * them up by external id before creating; notes and attachments check the ticket's comments.
+   * outage or backlog can last longer. A creation whose answer was lost may also still be carried
+   * out, so the look waits until it can no longer land (see lostAnswerWaitSeconds). Then the write
+   * itself runs, and its landed-write check says how far the adopted ticket already goes. Users
+   * need no step here: every attempt looks them up by external id before creating; notes and
+   * attachments check the ticket's comments, after the same wait.
    */
   async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<undefined> {
     if (operation.kind !== KIND.comment) return undefined;
     const payload = operation.payload as CommentPayload;
     const pending = await this.#pendingWrites(payload.threadId, context);
     if (pending.length === 0) return undefined;
+    // A creation in doubt may still land: looking now could find nothing and let the write create another.
+    await waitOutLateLanding(context, this.#threadWrite(payload.threadId));
     await this.#adoptCreatedTicket(payload.threadId, context);
     return undefined;
   }
@@ -520,7 +528,7 @@ export class ZendeskConnector implements Connector {
   async #writeComments(payload: CommentPayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
     const effects: OperationEffect[] = [];
     // An update in doubt may still land: looking for it now could find nothing and write it twice.
-    await waitOutLateLanding(context, this.#commentUpdate(payload.threadId));
+    await waitOutLateLanding(context, this.#threadWrite(payload.threadId));
     // After a lost answer, first ask whether the write then under way landed (once per run).
     let landingChecked = !retried;
     for (let step = 0; step < 50; step++) {
@@ -561,7 +569,7 @@ export class ZendeskConnector implements Connector {
         // Read again once the ticket's limit lets the update through: what arrived while it waited goes in the same update.
         let sent: { run: typeof run; comment: Record<string, unknown> } = { run, comment };
         try {
-          await sendNoted(context, [this.#commentUpdate(payload.threadId)], () =>
+          await sendNoted(context, [this.#threadWrite(payload.threadId)], () =>
             this.#api.call(
               context,
               `adding a comment to ticket ${ticketId}`,
@@ -591,9 +599,14 @@ export class ZendeskConnector implements Connector {
     return { ok: true, result: { zendeskTicketId: ticketId ?? null }, ...(effects.length > 0 ? { effects } : {}) };
   }
 
-  /** A thread's comment update, which Zendesk may carry out after its answer was lost (see lostAnswerWaitSeconds). */
-  #commentUpdate(threadId: string): LateLandingWrite {
-    return { ref: REF.commentSent, localId: threadId, windowMs: this.#settings.lostAnswerWaitSeconds * 1000, what: 'comment update' };
+  /** A write Zendesk may carry out after its answer was lost (see lostAnswerWaitSeconds). */
+  #lateLanding(ref: string, localId: string, what: string): LateLandingWrite {
+    return { ref, localId, windowMs: this.#settings.lostAnswerWaitSeconds * 1000, what };
+  }
+
+  /** A thread's ticket creation or comment update: one at a time per thread, so one note covers both. */
+  #threadWrite(threadId: string): LateLandingWrite {
+    return this.#lateLanding(REF.commentSent, threadId, 'ticket creation or comment update');
   }
 
   /** The same comment with the messages of its run that arrived since it was put together. */
@@ -675,7 +688,12 @@ export class ZendeskConnector implements Connector {
       ...(followUpOf ? { via_followup_source_id: Number(followUpOf) } : {}),
     };
     try {
-      const { result } = await this.#api.call<TicketAnswer>(context, 'creating a ticket', (c) => c.tickets.post(['tickets'], { ticket }), { idempotencyKey });
+      // Noted like a comment update: a creation carried out after its answer was lost is found
+      // by external_id once it can no longer land (see reconcile), whether or not Zendesk still
+      // holds its Idempotency-Key by then.
+      const { result } = await sendNoted(context, [this.#threadWrite(payload.threadId)], () =>
+        this.#api.call<TicketAnswer>(context, 'creating a ticket', (c) => c.tickets.post(['tickets'], { ticket }), { idempotencyKey }),
+      );
       await context.setRef(REF.ticket, payload.threadId, String(result.id));
       return { ticketId: String(result.id) };
     } catch (error) {
@@ -716,21 +734,17 @@ export class ZendeskConnector implements Connector {
     const ticketId = await context.getRef(REF.ticket, payload.threadId);
     const requesterId = await context.getRef(REF.user, payload.contactId);
     if (!ticketId || !requesterId) return { ok: false, error: new SyncError("zendesk: the thread's ticket is not written yet (its comment operation failed or is dead: replay it)", { retryable: true }) };
-    const buckets = ['ticket-update', `ticket:${ticketId}`];
     const name = payload.filename ?? `whatsapp-${payload.sha256.slice(0, 16)}.${payload.mimeType.split('/')[1]?.split(';')[0] ?? 'bin'}`;
     const tooLarge = payload.size > this.#settings.maxAttachmentBytes;
     const body = tooLarge
       ? `${payload.text}\n\n(The file ${name}, ${(payload.size / 1048576).toFixed(1)} MB, is over the ${(this.#settings.maxAttachmentBytes / 1048576).toFixed(0)} MB attachment limit and was not attached; it is kept by wa-crm-sync.)`
       : `${payload.text} (attached: ${name})`;
-    if (retried && (await this.#onTicket(ticketId, body, context))) {
-      await context.setRef(REF.attachment, payload.messageId, ticketId);
-      return { ok: true, result: { zendeskTicketId: ticketId } };
-    }
     // Uploading again after a lost upload answer doubles nothing: an upload no comment carries is
     // deleted by Zendesk when its token expires (60 minutes), so only the comment must be once.
     // https://support.zendesk.com/hc/en-us/articles/4408887057946-Can-I-attach-files-to-tickets-using-the-API
-    const comment = tooLarge ? { body, public: false } : { body, public: true, author_id: Number(requesterId), uploads: [await this.#api.upload(context, payload.path, name, payload.mimeType.split(';')[0]!.trim())] };
-    await this.#api.call(context, `attaching a file to ticket ${ticketId}`, (c) => c.tickets.put(['tickets', ticketId], { ticket: { comment } }), { buckets });
+    await this.#commentOnce(ticketId, body, this.#lateLanding(REF.singleCommentSent, `attachment:${payload.messageId}`, 'attachment comment'), retried, context, `attaching a file to ticket ${ticketId}`, async () =>
+      tooLarge ? { body, public: false } : { body, public: true, author_id: Number(requesterId), uploads: [await this.#api.upload(context, payload.path, name, payload.mimeType.split(';')[0]!.trim())] },
+    );
     await context.setRef(REF.attachment, payload.messageId, ticketId);
     return { ok: true, result: { zendeskTicketId: ticketId } };
   }
@@ -752,7 +766,9 @@ export class ZendeskConnector implements Connector {
       const pendingRef = await context.getRef(REF.historyPendingImport, payload.threadId);
       const pending = pendingRef ? (JSON.parse(pendingRef) as { externalId: string; seq: number }) : undefined;
       if (pending && pending.seq > importedTo) {
-        // An import whose outcome we do not know (a lost answer, a crash): did it land?
+        // An import whose outcome we do not know (a lost answer, a crash): did it land? Once it
+        // can no longer land: Zendesk may still be carrying it out, and a look now finds nothing.
+        await waitOutLateLanding(context, this.#lateLanding(REF.historyImportSent, payload.threadId, 'history import'));
         const { result } = await this.#api.call<TicketAnswer[]>(context, 'looking up an imported ticket by external id', (c) => c.tickets.get(['tickets', { external_id: pending.externalId }]));
         const landed = (Array.isArray(result) ? result : []).sort((a, b) => a.id - b.id)[0];
         if (landed) {
@@ -782,7 +798,9 @@ export class ZendeskConnector implements Connector {
       await context.setRef(REF.historyPendingImport, payload.threadId, JSON.stringify({ externalId, seq: batch.lastSeq }));
       let answer: { result: TicketAnswer };
       try {
-        answer = await this.#api.call<TicketAnswer>(context, 'importing a past conversation as a solved ticket', (c) => c.tickets.post(['imports', 'tickets'], { ticket }));
+        answer = await sendNoted(context, [this.#lateLanding(REF.historyImportSent, payload.threadId, 'history import')], () =>
+          this.#api.call<TicketAnswer>(context, 'importing a past conversation as a solved ticket', (c) => c.tickets.post(['imports', 'tickets'], { ticket })),
+        );
       } catch (error) {
         // An agent's token may not import. Said as a vendor refusal of this operation, not a
         // credential problem, which would pause the connector and its live tickets with it.
@@ -862,10 +880,28 @@ export class ZendeskConnector implements Connector {
   async #note(payload: NotePayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
     const ticketId = payload.ticketId ?? (await context.getRef(REF.ticket, payload.threadId));
     if (!ticketId) return { ok: false, error: new SyncError("zendesk: the thread's ticket is not written yet", { retryable: true }) };
-    if (retried && (await this.#onTicket(ticketId, payload.body, context))) return { ok: true, result: { zendeskTicketId: ticketId } };
-    await this.#api.call(context, `adding a note to ticket ${ticketId}`, (c) => c.tickets.put(['tickets', ticketId], { ticket: { comment: { body: payload.body, public: false } } }), {
-      buckets: ['ticket-update', `ticket:${ticketId}`],
-    });
+    const noted = this.#lateLanding(REF.singleCommentSent, `note:${ticketId}:${createHash('sha256').update(payload.body).digest('hex').slice(0, 24)}`, 'internal note');
+    await this.#commentOnce(ticketId, payload.body, noted, retried, context, `adding a note to ticket ${ticketId}`, async () => ({ body: payload.body, public: false }));
     return { ok: true, result: { zendeskTicketId: ticketId } };
+  }
+
+  /**
+   * One comment on a ticket, once. After a lost answer the retry looks for it among the ticket's
+   * newest comments, but only once the earlier write can no longer land: Zendesk may still be
+   * carrying it out (see lostAnswerWaitSeconds), and a look before that finds nothing.
+   */
+  async #commentOnce(
+    ticketId: string,
+    body: string,
+    write: LateLandingWrite,
+    retried: boolean,
+    context: ExecutionContext,
+    action: string,
+    comment: () => Promise<Record<string, unknown>>,
+  ): Promise<void> {
+    await waitOutLateLanding(context, write);
+    if (retried && (await this.#onTicket(ticketId, body, context))) return;
+    const built = await comment();
+    await sendNoted(context, [write], () => this.#api.call(context, action, (c) => c.tickets.put(['tickets', ticketId], { ticket: { comment: built } }), { buckets: ['ticket-update', `ticket:${ticketId}`] }));
   }
 }

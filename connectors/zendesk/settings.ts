@@ -82,12 +82,15 @@ export const zendeskSettingsSchema = z
     /** Comments per imported ticket at most (Zendesk allows 5,000 per ticket); a longer conversation continues in another. */
     historyCommentsPerTicket: z.number().int().min(1).max(5000).default(1000),
     /**
-     * A comment update whose answer was lost (a reset, a timeout, a gateway's 502 or 504) may still
-     * be carried out: the server goes on with a request its caller stopped waiting for, and Zendesk
-     * documents no point after which it gives up. Until this long after such an update went out,
-     * the retry waits instead of looking for it, or it could find nothing and write the comment
-     * again just before the first one lands. The Idempotency-Key that guards creations is
-     * documented for creating tickets only: https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
+     * A write whose answer was lost (a reset, a timeout, a gateway's 502 or 504) may still be
+     * carried out: the server goes on with a request its caller stopped waiting for (a creation or
+     * update runs every trigger before it is answered), and Zendesk documents no point after which
+     * it gives up. Until this long after such a write went out (a ticket creation or follow-up, a
+     * comment update, an attachment comment, an internal note, a history import), the retry waits
+     * instead of looking for it, or it could find nothing and write it again just before the first
+     * one lands. The Idempotency-Key that guards creations lives 2 hours, and Zendesk does not say
+     * what a repeat gets while the first is still being carried out:
+     * https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
      */
     lostAnswerWaitSeconds: z.number().int().min(1).max(3600).default(60),
     /** Update Ticket endpoint limit per minute for the account (100; 300 with the high-volume add-on). */

@@ -7,7 +7,8 @@
 // order, communications keep no unique values (messages are created and found again by search)
 // and the daily limit runs by the account's days; Zendesk processes comment bodies, answers jobs
 // by position, forgets Idempotency-Keys after 2 hours (an outage longer than that comes mid-run)
-// and indexes users late; Salesforce keeps its Standard Lead Duplicate Rule on and carries out some requests after their connection dropped. The test counts
+// and indexes users late; Salesforce keeps its Standard Lead Duplicate Rule on. All three carry
+// out some requests after their connection dropped (`lands-late`). The test counts
 // dead operations (from the store) and doubled records (from the sandboxes) and prints them.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -58,10 +59,11 @@ describe('random faults end to end', () => {
       // (a reset before it was handled) goes again inside the test's waits (the default 60 s does not).
       whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, lostAnswerWaitSeconds: 5, rateLimit: retryFast },
       connectors: {
-        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, searchIndexWaitSeconds: 1, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
+        // A create whose answer was lost is searched for 3 s after it went out: past a late landing (1 s) and the index's lag (0.3 s).
+        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, searchIndexWaitSeconds: 3, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
         // A write whose answer was lost may land up to 1.5 s later (lateMs below): waited out for 3 s.
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, timeoutMs: 1000, lostAnswerWaitSeconds: 3, rateLimit: retryFast },
-        // A comment update whose answer was lost is waited out for 3 s (as Salesforce's writes are) before it is looked for.
+        // A write whose answer was lost may land up to 1.5 s later (lateMs below): waited out for 3 s before it is looked for.
         zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, timeoutMs: 1000, lostAnswerWaitSeconds: 3, autoAcknowledge: { enabled: true }, rateLimit: { ...retryFast, requests: 2500 } },
       },
     })));
@@ -69,11 +71,11 @@ describe('random faults end to end', () => {
     // Setup ran at start without faults; from now on a fifth of requests fail.
     await waitFor(() => zendesk.state.triggers.length === 1, 10_000, 'the Zendesk trigger');
     const everything = { rate: 0.2, kinds: ['server-error', 'reset-before', 'reset-after', 'slow'] as const, slowMs: 1500 };
-    hubspot.chaos.set({ ...everything, seed: 3 + seedOffset });
+    // Each vendor also carries out some requests after their connection dropped: a retry looking at once finds nothing.
+    hubspot.chaos.set({ ...everything, kinds: [...everything.kinds, 'lands-late'], lateMs: 1000, seed: 3 + seedOffset });
     // Zendesk's writes are where a lost answer could write twice: fail a third of them.
-    zendesk.chaos.set({ ...everything, rate: 0.35, methods: ['POST', 'PUT'], seed: 5 + seedOffset });
-    // Salesforce: the same, sessions that expire at random (the connector must sign in again), and
-    // requests it still carries out after the connection dropped (a retry looking at once finds nothing).
+    zendesk.chaos.set({ ...everything, rate: 0.35, kinds: [...everything.kinds, 'lands-late'], lateMs: 1500, methods: ['POST', 'PUT'], seed: 5 + seedOffset });
+    // Salesforce: the same, and sessions that expire at random (the connector must sign in again).
     salesforce.chaos.set({ ...everything, rate: 0.3, kinds: [...everything.kinds, 'token-expired', 'lands-late'], lateMs: 1500, seed: 7 + seedOffset });
     // WhatsApp, like Meta, reports each send's statuses with its callback data: a send whose
     // answer is lost (or late) is recognised by them instead of going out again.
@@ -85,6 +87,7 @@ describe('random faults end to end', () => {
     if (process.env['DEBUG_E2E']) {
       for (const t of zendesk.state.tickets) console.log(JSON.stringify({ id: t.id, requester: t.requester_id, comments: t.comments.map((c) => c.body.replace(/\n/g, ' | ')) }));
       console.log(JSON.stringify({ comms: hubspot.state.objects['communications']?.length, sent: whatsapp.state.sent.length, tickets: zendesk.state.tickets.length, dealt: [hubspot.chaos.dealt, zendesk.chaos.dealt, whatsapp.chaos.dealt, salesforce.chaos.dealt], salesforceTokens: salesforce.state.tokensIssued }));
+      console.log(JSON.stringify({ salesforceFiles: salesforce.state.records['ContentVersion']!.map((f) => ({ id: f.Id, title: f['Title'], task: f['FirstPublishLocationId'] })) }));
       console.log(service.output.split('\n').filter((l) => !l.includes('"level":30')).slice(-40).join('\n'));
     }
     await service.kill('SIGTERM');
@@ -200,6 +203,7 @@ describe('random faults end to end', () => {
     // The faults did happen, of every kind.
     const dealt = Object.fromEntries(Object.keys(zendesk.chaos.dealt).map((k) => [k, [zendesk, hubspot, salesforce].reduce((n, s) => n + s.chaos.dealt[k as 'slow'], 0)]));
     expect(Object.values(dealt).every((n) => n > 0), JSON.stringify(dealt)).toBe(true);
+    for (const vendor of [hubspot, zendesk, salesforce]) expect(vendor.chaos.dealt['lands-late']).toBeGreaterThan(0);
     expect(salesforce.state.tokensIssued).toBeGreaterThan(1);
     expect(whatsapp.chaos.dealt['server-error'] + whatsapp.chaos.dealt['reset-before']).toBeGreaterThan(0);
     expect(whatsapp.state.answersLost).toBe(3);

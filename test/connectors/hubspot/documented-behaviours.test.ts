@@ -176,6 +176,22 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
       expect(communications('wamid.M1')[0]!.properties['hs_attachment_ids']).toBe(sandbox.state.files[0]!.id);
     });
 
+    it('an upload hit by the random lands-late fault is still carried out later, with its file', async () => {
+      const { connector, context } = await logged({ communicationAttachments: true });
+      // Only the upload is a POST here (the file search is a GET).
+      sandbox.chaos.set({ rate: 1, kinds: ['lands-late'], lateMs: 300, methods: ['POST'] });
+      try {
+        expect((await connector.execute([mediaOp()], context))[0]!.ok).toBe(false);
+      } finally {
+        sandbox.chaos.set(undefined);
+      }
+      await new Promise((r) => setTimeout(r, 800));
+      // Before the sandbox read the body ahead of its faults, the late upload had none and stored nothing.
+      expect(sandbox.state.files).toHaveLength(1);
+      expect((await dispatch(connector, { ...mediaOp(), attempts: 2 }, context)).ok).toBe(true);
+      expect(sandbox.state.files).toHaveLength(1);
+    });
+
     it('where they do not, attaches it through one note on the contact and the communication, a lost answer included', async () => {
       const { connector, context, actions } = await logged({ communicationAttachments: false, searchIndexDelayMs: 500 });
       expect(actions).toContain('communications have no hs_attachment_ids here: media are attached through a note on the contact and the communication');

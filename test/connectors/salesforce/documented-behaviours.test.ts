@@ -87,4 +87,21 @@ describe('Salesforce connector against documented Salesforce behaviour', () => {
     expect(tasks).toHaveLength(1);
     expect(String(tasks[0]!['Description'])).toContain('text of wamid.2');
   });
+
+  it('a Lead upsert that lands late does not bring back older identity fields over newer ones', { timeout: 30_000 }, async () => {
+    const connector = await connectorOn();
+    const context = testContext();
+    const person = (username: string) =>
+      claimedOperation('salesforce', KIND.person, { contactId: 'c1', crmKey: '+447700900123', phone: '+447700900123', bsuid: null, parentBsuid: null, username, profileName: 'Sheena Nelson', previousPhone: null });
+    // The create goes out with the username the customer had then, and Salesforce carries it out late.
+    sandbox.landLate('PATCH /composite/sobjects/Lead/WhatsApp_Id__c', LATE_MS);
+    await expect(connector.execute([person('sheena_old')], context)).rejects.toThrow(/socket hang up|ECONNRESET/);
+    // Its retry, then the customer's new username, both while the first write is still in Salesforce's hands.
+    expect((await dispatch(connector, { ...person('sheena_old'), attempts: 2 }, context)).ok).toBe(true);
+    expect((await dispatch(connector, person('sheena_new'), context)).ok).toBe(true);
+    await afterLateLandings();
+    const leads = sandbox.state.records['Lead']!;
+    expect(leads).toHaveLength(1);
+    expect(leads[0]!['WhatsApp_Username__c']).toBe('@sheena_new');
+  });
 });

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { zendeskConnector } from '../../../connectors/zendesk/index.js';
 import { KIND } from '../../../connectors/zendesk/mappers.js';
 import { zendeskSettingsSchema } from '../../../connectors/zendesk/settings.js';
-import type { Connector, ExecutionContext, ThreadMessage } from '../../../core/connector.js';
+import type { Connector, ExecutionContext, OperationOutcome, ThreadMessage } from '../../../core/connector.js';
+import { asSyncError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
 import type { OutboxOperation } from '../../../core/outbox/queries.js';
 import { ZendeskSandbox, processedCommentBody } from '../../../sandbox/zendesk.js';
@@ -50,10 +51,15 @@ describe('Zendesk connector against documented Zendesk behaviour', () => {
   const commentOp = (messageId: string, arrivalSeq: number, attempts = 1) =>
     claimedOperation('zendesk', KIND.comment, { messageId, contactId: 'c1', threadId, arrivalSeq, waId: '+447700900123', profileName: 'Sheena Nelson' }, { attempts });
   /** What the dispatcher does with an operation: reconcile it when it may have reached Zendesk, else run it. */
-  async function dispatch(op: OutboxOperation, context: ExecutionContext) {
+  async function dispatch(op: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome> {
     if (op.attempts > 1) {
-      const found = await connector.reconcile(op, context);
-      if (found) return found;
+      try {
+        const found = await connector.reconcile(op, context);
+        if (found) return found;
+      } catch (error) {
+        // As the dispatcher does: a failed reconcile (a deferral among them) is the attempt's outcome.
+        return { ok: false, error: asSyncError(error) };
+      }
     }
     const [outcome] = await connector.execute([op], context);
     return outcome!;
@@ -100,10 +106,55 @@ describe('Zendesk connector against documented Zendesk behaviour', () => {
     expect(bodies()).toEqual(['Hello', 'Is it in stock?']);
   });
 
+  /** Runs `op`, which the sandbox drops at once and carries out 600 ms later; then its retry, at once: it must wait. */
+  async function landedLateThenRetried(op: OutboxOperation, context: ExecutionContext, request: string) {
+    sandbox.landLate(request, 600);
+    expect((await dispatch(op, context)).ok).toBe(false);
+    const early = await dispatch({ ...op, attempts: op.attempts + 1 }, context);
+    expect(early.ok, 'a retry right after a lost answer waits for a late landing').toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    return dispatch({ ...op, attempts: op.attempts + 2 }, context);
+  }
+
+  it('a ticket creation Zendesk carries out after its connection dropped is adopted by the retry, not created again', async () => {
+    const context = contextWith([line('m1', 1, 'Where is my order?')]);
+    expect((await landedLateThenRetried(commentOp('m1', 1), context, 'POST /tickets')).ok).toBe(true);
+    expect(ticketsOf()).toHaveLength(1);
+    expect(context.refs.get(`ticket:${threadId}`)).toBe(String(ticketsOf()[0]!.id));
+    expect(bodies()).toEqual(['Where is my order?']);
+  });
+
+  it('an attachment comment Zendesk carries out after its connection dropped is not written again', async () => {
+    const context = contextWith([line('m1', 1, 'Here is the photo')]);
+    expect((await dispatch(commentOp('m1', 1), context)).ok).toBe(true);
+    const path = join(mediaDir, `late-${thread}.jpg`);
+    writeFileSync(path, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 9]));
+    const attach = claimedOperation('zendesk', KIND.attachment, { messageId: 'm1', contactId: 'c1', threadId, path, sha256: 'c'.repeat(64), mimeType: 'image/jpeg', size: 5, filename: null, text: 'Here is the photo' });
+    expect((await landedLateThenRetried(attach, context, 'PUT /tickets/')).ok).toBe(true);
+    expect(bodies().filter((b) => b.includes('(attached:'))).toHaveLength(1);
+  });
+
+  it('an internal note Zendesk carries out after its connection dropped is not written again', async () => {
+    const context = contextWith([line('m1', 1, 'Hello')]);
+    expect((await dispatch(commentOp('m1', 1), context)).ok).toBe(true);
+    const note = claimedOperation('zendesk', KIND.note, { threadId, ticketId: null, body: 'The reply could not be delivered on WhatsApp.' });
+    expect((await landedLateThenRetried(note, context, 'PUT /tickets/')).ok).toBe(true);
+    expect(bodies()).toEqual(['Hello', 'The reply could not be delivered on WhatsApp.']);
+  });
+
+  it('a history import Zendesk carries out after its connection dropped is adopted by the retry, not imported again', async () => {
+    const context = contextWith([{ ...line('h1', 1, 'Is it in stock?'), history: true }]);
+    const importOp = claimedOperation('zendesk', KIND.historyImport, { messageId: 'h1', contactId: 'c1', threadId, arrivalSeq: 1, customerName: 'Sheena Nelson' });
+    expect((await landedLateThenRetried(importOp, context, 'POST /imports/tickets')).ok).toBe(true);
+    expect(sandbox.state.tickets.filter((t) => t.external_id === `wa-history:${threadId}`)).toHaveLength(1);
+  });
+
   it('after IdempotentRequestError, adopts the ticket and goes on from what its kept body carried', async () => {
     const context = contextWith([line('m1', 1, 'First  line'), line('m2', 2, 'Second   line')]);
     sandbox.loseAnswers(1, '/tickets', 'POST');
     expect((await connector.execute([commentOp('m1', 1)], context))[0]!.ok).toBe(false);
+    // The retry waits out the lost creation (1 s here) before it goes again.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     // A third message arrives before the retry: the retry's body differs, Zendesk refuses the key.
     context.threads.set(threadId, [line('m1', 1, 'First  line'), line('m2', 2, 'Second   line'), line('m3', 3, 'Third line')]);
     expect((await connector.execute([commentOp('m1', 1, 2)], context))[0]!.ok).toBe(true);
@@ -118,7 +169,8 @@ describe('Zendesk connector against documented Zendesk behaviour', () => {
     sandbox.loseAnswers(1, '/tickets', 'POST');
     expect((await dispatch(commentOp('m1', 1), context)).ok).toBe(false);
     expect(ticketsOf()).toHaveLength(1);
-    // An outage longer than Zendesk keeps the key.
+    // An outage longer than Zendesk keeps the key (and than the 1 s wait for a late landing).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     sandbox.advanceClock(TWO_HOURS + 60_000);
     expect((await dispatch(commentOp('m1', 1, 2), context)).ok).toBe(true);
     expect(ticketsOf()).toHaveLength(1);

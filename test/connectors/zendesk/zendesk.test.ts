@@ -136,11 +136,14 @@ describe('Zendesk connector', () => {
 
     it('after a crash re-claim with more messages, adopts the ticket the first attempt made instead of creating a second', async () => {
       const context = threadContext([line('m1', 1, 'Hello')]);
-      const connector = connectorWith();
+      // A lost creation is waited out for 1 s (Zendesk may still carry it out) before the retry.
+      const connector = connectorWith({ lostAnswerWaitSeconds: 1 });
       // First attempt: the ticket is created but the answer is lost (the connection drops).
       nock(ZD).post(`${API}/tickets.json`).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
       const [lost] = await connector.execute([commentOp('m1', 1)], context);
       expect(lost).toMatchObject({ ok: false, error: { retryable: true } });
+      expect((await connector.execute([commentOp('m1', 1, 2)], context))[0]).toMatchObject({ ok: false, error: { name: 'DeferredError' } });
+      await new Promise((resolve) => setTimeout(resolve, 1100));
       // Meanwhile the customer wrote again: the body differs, Zendesk refuses the reused key.
       context.threads.set('t-1', [line('m1', 1, 'Hello'), line('m2', 2, 'Anyone?')]);
       let comment: any;
@@ -414,10 +417,13 @@ describe('Zendesk connector', () => {
         .query((q) => q['external_id'] === 'wa-history:t-1')
         .reply(200, { tickets: [{ id: 5200, status: 'solved' }] });
       const context = threadContext([past('h1', 1, 'Is it in stock?', T0), past('h2', 2, 'Thanks', T0 + 1000)]);
-      const connector = connectorWith({ history: 'solved-tickets' });
+      // A lost import is waited out for 1 s (Zendesk may still carry it out) before it is looked for.
+      const connector = connectorWith({ history: 'solved-tickets', lostAnswerWaitSeconds: 1 });
       const [first] = await connector.execute([importOp('h1', 1)], context);
       expect(first).toMatchObject({ ok: false });
       expect(first?.ok === false && first.error.retryable).toBe(true);
+      expect((await connector.execute([importOp('h1', 1, 2)], context))[0]).toMatchObject({ ok: false, error: { name: 'DeferredError' } });
+      await new Promise((resolve) => setTimeout(resolve, 1100));
       const [retried] = await connector.execute([importOp('h1', 1, 2)], context);
       expect(retried).toEqual({ ok: true, result: { zendeskTicketIds: [5200] } });
       expect(imports).toBe(1);
