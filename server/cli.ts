@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import QRCode from 'qrcode';
-import { AccountError, addUser, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, ROLES, secretsKey, setPassword, type Enrolment, type Role } from '../core/admin/accounts.js';
+import { AccountError, addUser, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, PERMISSIONS, ROLES, secretsKey, setPassword, type Enrolment, type Permission, type Role } from '../core/admin/accounts.js';
 import { pausedConnectors, setPaused } from '../core/admin/pause.js';
 import { revokeSessionsOf } from '../core/admin/sessions.js';
 import { connectorSettingsSchemas } from '../connectors/registry.js';
@@ -296,12 +296,13 @@ export function buildCli(): Command {
     .description('create an API token scoped to a role; it is shown once')
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
     .option('--days <days>', 'expires after this many days', (v) => Number.parseInt(v, 10), 90)
+    .option('--permission <permission...>', `permissions beside the role (${PERMISSIONS.join(', ')}: send is the outbound API, POST /api/v1/messages)`)
     .addOption(configOption())
-    .action(async (name: string, options: { role: string; days: number; config?: string }) => {
+    .action(async (name: string, options: { role: string; days: number; permission?: string[]; config?: string }) => {
       if (!ROLES.includes(options.role as Role)) throw new AccountError(`--role must be one of ${ROLES.join(', ')}`);
       await withStore(options, async (store) => {
-        const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: { cli: cliActor() } });
-        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'token.create', target: created.id, detail: { name, role: options.role, expiresAt: created.expiresAt } });
+        const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: { cli: cliActor() }, permissions: (options.permission ?? []) as Permission[] });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'token.create', target: created.id, detail: { name, role: options.role, expiresAt: created.expiresAt, permissions: created.permissions.join(',') } });
         console.log(created.token);
         console.error(`token ${created.id} (${options.role}) expires ${new Date(created.expiresAt).toISOString()}; it is not shown again`);
       });
