@@ -579,6 +579,40 @@ export function buildCli(): Command {
       }
     });
 
+  program
+    .command('templates')
+    .description("list the WhatsApp Business Account's message templates, as the outbound API checks them (name, language, status, category, parameters)")
+    .addOption(configOption())
+    .option('--json', 'machine-readable output')
+    .action(async (options: { config?: string; json?: boolean }) => {
+      const loaded = loadConfig(configPath(options), connectorSettingsSchemas);
+      const configured = buildConnectors(loaded, silentLogger()).get('whatsapp');
+      if (!(configured?.connector instanceof WhatsAppConnector)) {
+        console.error('templates: whatsapp.accessToken is not set; templates are read with the system-user token');
+        process.exitCode = 2;
+        return;
+      }
+      const whatsapp = configured.connector;
+      const store = await openStore(loaded.store.url);
+      try {
+        const templates = await whatsapp.listTemplates(cliDispatcher(whatsapp, store).executionContext());
+        if (options.json) {
+          console.log(JSON.stringify(templates, null, 2));
+          return;
+        }
+        if (templates.length === 0) console.log('no templates in the WhatsApp Business Account (create them in WhatsApp Manager > Message templates)');
+        for (const t of templates) {
+          const parameters = t.bodyParameters.length === 0 ? 'no parameters' : `${t.bodyParameters.length} parameter${t.bodyParameters.length === 1 ? '' : 's'} (${t.parameterFormat === 'NAMED' ? t.bodyParameters.join(', ') : 'positional'})`;
+          console.log(`${t.name.padEnd(32)} ${t.language.padEnd(8)} ${t.status.padEnd(9)} ${String(t.category).padEnd(14)} ${parameters}${t.otherParameters > 0 ? `, ${t.otherParameters} outside the body (not sendable here)` : ''}`);
+        }
+      } catch (error) {
+        console.error(`templates: ${errorMessage(error)}`);
+        process.exitCode = 1;
+      } finally {
+        await store.close();
+      }
+    });
+
   const history = program.command('history').description('coexistence onboarding: ask WhatsApp for the app\'s chat history and contacts, and follow the import');
   history
     .command('request')

@@ -139,12 +139,13 @@ export const whatsappSection = z.strictObject({
   templates: z.strictObject({ cacheSeconds: z.number().int().min(0).max(86_400).default(300) }).prefault({}),
   /**
    * Sends per business number per second (Meta's default throughput is 80), and per customer per
-   * minute (Meta's pair rate limit allows about one every 6 seconds, in short bursts), on top of `rateLimit`.
+   * minute (Meta's pair rate limit: bursts of up to 45, then about one every 6 seconds; a 131056 answer
+   * is retried after its wait), on top of `rateLimit`.
    */
   sendLimits: z
     .strictObject({
       perNumberPerSecond: z.number().int().min(1).max(1000).default(80),
-      perCustomerPerMinute: z.number().int().min(1).max(600).default(10),
+      perCustomerPerMinute: z.number().int().min(1).max(600).default(45),
     })
     .prefault({}),
   rateLimit: dispatchOverrides,
