@@ -24,7 +24,7 @@ export interface WhatsAppSandboxState {
   throttled: number;
   media: Record<string, { bytes: number; mimeType: string }>;
   /** Each accepted send: `to` is the phone number or, for a send by `recipient`, the BSUID. */
-  sent: Array<{ to: string; type: string; body: unknown; id: string; by: 'phone' | 'bsuid' }>;
+  sent: Array<{ to: string; type: string; body: unknown; id: string; by: 'phone' | 'bsuid'; at: number }>;
   /** Sends made whose answer was then lost on purpose (see loseSendAnswers). */
   answersLost: number;
   /** `POST /{phone-number-id}/smb_app_data` requests accepted, in order. */
@@ -173,8 +173,8 @@ export class WhatsAppSandbox {
     const delivery = (async () => {
       for (const status of ['sent', 'delivered'] as const) {
         const body = simulator.status(messageId, typeof recipient === 'string' ? recipient.replace(/^\+/, '') : recipient, status, Math.floor(Date.now() / 1000), undefined, callbackData);
-        // Meta retries an unacknowledged delivery for days; a few seconds is enough here.
-        for (let attempt = 0; attempt < 100 && !this.#stopped; attempt++) {
+        // Meta retries an unacknowledged delivery for days; a minute covers a restart here.
+        for (let attempt = 0; attempt < 600 && !this.#stopped; attempt++) {
           const answer = await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': simulator.sign(body) }, body })
             .then(async (res) => (await res.arrayBuffer(), res.status))
             .catch(() => 0);
@@ -291,7 +291,7 @@ export class WhatsAppSandbox {
       this.#sendWindow.push(now);
       const id = `wamid.SANDBOX${randomBytes(8).toString('hex').toUpperCase()}`;
       const address = body.to ?? body.recipient!;
-      this.state.sent.push({ to: address, type: body.type, body, id, by: byBsuid ? 'bsuid' : 'phone' });
+      this.state.sent.push({ to: address, type: body.type, body, id, by: byBsuid ? 'bsuid' : 'phone', at: now });
       this.#queueStatuses(req.params.phoneNumberId, byBsuid ? { waId: null, bsuid: address, name: '' } : address, id, callbackData);
       if (this.loseSendAnswers > 0) {
         this.loseSendAnswers--;

@@ -40,7 +40,7 @@ describe('the outbound API end to end', () => {
     const retry = { backoffBaseMs: 100, backoffMaxMs: 1000, maxAttempts: 100 };
     ({ service, configPath } = await serviceWith(({ config, port }) => ({
       ...config,
-      whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, businessAccountId: WABA_ID, phoneNumbers: [simulator.phoneNumberId], lostAnswerWaitSeconds: 5 },
+      whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, businessAccountId: WABA_ID, phoneNumbers: [simulator.phoneNumberId], lostAnswerWaitSeconds: 30 },
       connectors: {
         hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, rateLimit: retry },
         salesforce: { enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, rateLimit: retry },
@@ -109,8 +109,9 @@ describe('the outbound API end to end', () => {
     await waitFor(() => sentTo(ben).length === 1, 60_000, "Ben's send");
     await waitFor(async () => ['sent', 'delivered', 'read'].includes(String((await state(id))['state'])), 60_000, 'sent');
 
-    // Killed again right after WhatsApp took a send whose answer never came back: its statuses
-    // tell the restarted service it arrived, so it is not sent twice.
+    // Killed again right after WhatsApp took a send whose answer never came back: its statuses,
+    // redelivered until the restarted service takes them, tell it the send arrived within
+    // lostAnswerWaitSeconds, so it is not sent twice.
     whatsapp.loseSendAnswers = 1;
     const second = await send({ to: { phone: ben.waId }, template: { name: 'order_shipped', language: 'en_US', parameters: ['Ben', 'B-8'] } }, 'zendesk-ticket-78-solved');
     expect(second.status).toBe(202);

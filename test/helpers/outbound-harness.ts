@@ -45,12 +45,13 @@ export interface OutboundHarness {
 
 let messageCounter = 0;
 
-export async function startOutboundHarness(kind: StoreKind): Promise<OutboundHarness> {
-  const fresh = freshStoreUrl(kind);
+/** `rateLimit` and `sandboxMessagesPerSecond` change the send rate (the benchmark); tests keep the defaults. */
+export async function startOutboundHarness(kind: StoreKind, options: { rateLimit?: Record<string, number>; sandboxMessagesPerSecond?: number; storeUrl?: { url: string; drop: () => Promise<void> } } = {}): Promise<OutboundHarness> {
+  const fresh = options.storeUrl ?? freshStoreUrl(kind);
   const store = await openStore(fresh.url);
-  const sandbox = new WhatsAppSandbox();
+  const sandbox = new WhatsAppSandbox(undefined, options.sandboxMessagesPerSecond);
   const graphBaseUrl = await sandbox.start();
-  const settings = whatsappSection.parse({ appSecret: 'a', verifyToken: 'b', accessToken: sandbox.accessToken, graphBaseUrl, businessAccountId: WABA_ID, phoneNumbers: [BUSINESS_NUMBER], media: { fetch: false }, rateLimit: { maxAttempts: 2, backoffBaseMs: 20, backoffMaxMs: 50 } });
+  const settings = whatsappSection.parse({ appSecret: 'a', verifyToken: 'b', accessToken: sandbox.accessToken, graphBaseUrl, businessAccountId: WABA_ID, phoneNumbers: [BUSINESS_NUMBER], media: { fetch: false }, rateLimit: options.rateLimit ?? { maxAttempts: 2, backoffBaseMs: 20, backoffMaxMs: 50 } });
   const whatsapp = whatsappConnector.create(settings, { log: silentLogger(), mediaDir: '/tmp' });
   const engine = new Engine({ store, parsers: { whatsapp: parseWhatsAppDelivery }, connectors: () => [whatsapp], log: silentLogger(), options: () => ({ threadGapMs: 86_400_000, servedNumbers: [] }) });
   const dispatcher = new ConnectorDispatcher({
