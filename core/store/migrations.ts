@@ -533,6 +533,8 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           .addColumn('created_at', int, (c) => c.notNull())
           .addUniqueConstraint('outbound_requests_key', ['token_id', 'idempotency_key'])
           .execute();
+        // A caller may name the person by a CRM record id: found by the vendor's id, not ours.
+        await db.schema.createIndex('external_refs_external_id').on('external_refs').columns(['connector', 'external_id']).execute();
       },
     },
   };
