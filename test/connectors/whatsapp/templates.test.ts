@@ -13,6 +13,7 @@ import { checkTemplate, TemplateCache } from '../../../core/outbound/templates.j
 import { WhatsAppSandbox } from '../../../sandbox/whatsapp.js';
 import { testContext } from '../../helpers/context.js';
 import { readExample } from '../../helpers/fixtures.js';
+import { toOperationDrafts as hubspotDrafts } from '../../../connectors/hubspot/mappers.js';
 
 describe('templates from the WhatsApp Business Account', () => {
   const sandbox = new WhatsAppSandbox();
@@ -69,5 +70,16 @@ describe('send errors in plain words', () => {
     const error = classifyGraphError(400, JSON.stringify({ error: { message: 'refused', code } }), null);
     expect(error.message).toMatch(words);
     expect(error.retryable).toBe(false);
+  });
+});
+
+describe('send errors explained on the CRM records', () => {
+  const contact = { id: 'c1', crmKey: '+447700900123', waId: '+447700900123' as const, bsuid: null, parentBsuid: null, username: null, userId: null, profileName: 'Jane', createdAt: 0, updatedAt: 0 };
+  const message = { id: 'wamid.OUT', threadId: 't1', contactId: 'c1', direction: 'outbound' as const, type: 'text' as const, originalType: 'text', text: 'Spring sale', media: null, sentAt: 0, arrivalSeq: 1, status: 'failed' as const, replyToId: null, origin: 'api', warnings: [] };
+
+  it('a failed status on the HubSpot communication says what the error means', () => {
+    const status = parseWhatsAppDelivery(readExample('status-failed-131047-reengagement')).events[0] as InboundStatusEvent;
+    const drafts = hubspotDrafts({ type: 'message.status', contact, message, status: 'failed', at: 0, messageId: message.id, errors: status.errors }, { mediaUpload: false, threadActivity: false });
+    expect(drafts[0]!.payload).toMatchObject({ statusNote: expect.stringMatching(/131047[\s\S]*What it means: more than 24 hours/) });
   });
 });
