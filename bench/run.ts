@@ -13,7 +13,8 @@
 // Issue 24: zendesk_shuffled_settle_* with settleMs 0 and 2000 (calls, comments, lines marked late, landing latency).
 // Issue 19 (history): history_requests_over_limit = 0, history_live_latency_ratio_during_vs_baseline near 1,
 // history_messages_per_vendor_call_{hubspot,salesforce,zendesk}, history_peak_rss_mb against history_peak_rss_target_mb (200).
-// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, settle, backup, outbox, scale, history;
+// Issue 22 (outbound): outbound_peak_send_rate_ratio_vs_limit <= 1, outbound_lost = 0, outbound_doubled = 0.
+// `npm run bench -- NAME` runs one suite (ingest, dispatch, rss, hubspot, salesforce, zendesk, settle, backup, outbox, scale, history, outbound;
 // `outbox hotkey` or `outbox claims` runs half of it).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,6 +37,7 @@ import { benchBackup } from './backup.js';
 import { benchOutbox } from './outbox.js';
 import { benchScale } from './scale.js';
 import { benchHistory } from './history.js';
+import { benchOutbound } from './outbound.js';
 import { openLoop } from './load.js';
 import { benchIngest, startService, webhookTarget } from './ingest.js';
 
@@ -131,7 +133,7 @@ const only = process.argv[2];
 /** Suites that start the service as a process. */
 const SERVICE_SUITES = new Set(['ingest', 'rss', 'scale', 'history']);
 if (only === undefined || SERVICE_SUITES.has(only)) buildService();
-const suites: Record<string, () => Promise<void>> = { ingest: () => benchIngest(metric), dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), settle: () => benchZendeskSettle(metric), backup: () => benchBackup(metric), outbox: () => benchOutbox(metric, process.argv[3]), scale: () => benchScale(metric), history: () => benchHistory(metric) };
+const suites: Record<string, () => Promise<void>> = { ingest: () => benchIngest(metric), dispatch: benchDispatch, rss: benchPendingRss, hubspot: () => benchHubSpot(metric), salesforce: () => benchSalesforce(metric), zendesk: () => benchZendesk(metric), settle: () => benchZendeskSettle(metric), backup: () => benchBackup(metric), outbox: () => benchOutbox(metric, process.argv[3]), scale: () => benchScale(metric), history: () => benchHistory(metric), outbound: () => benchOutbound(metric) };
 for (const [name, run] of Object.entries(suites)) {
   if (only && only !== name) continue;
   await run();

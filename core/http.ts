@@ -32,6 +32,8 @@ export interface VendorRequest {
   readonly headers?: Record<string, string>;
   readonly body?: string | Uint8Array | FormData;
   readonly timeoutMs: number;
+  /** Endpoint limits this request also counts against (see ExecutionContext.throttle). */
+  readonly bucket?: string | readonly string[];
   /** Statuses that are answers, not failures (e.g. 404 when looking a record up). */
   readonly acceptStatuses?: readonly number[];
   /** Maps a failed answer to a more precise error than the status alone gives (vendor error codes). */
@@ -40,7 +42,7 @@ export interface VendorRequest {
 
 /** Sends the request and returns the response; throws a SyncError for anything but 2xx or an accepted status. */
 export async function vendorFetch(context: ExecutionContext, request: VendorRequest): Promise<Response> {
-  const slot = await context.throttle();
+  const slot = await context.throttle(1, request.bucket);
   // One controller per request, tied to the long-lived shutdown signal only while it runs:
   // AbortSignal.any() on Node 20 keeps every combined signal alive as long as its sources.
   const controller = new AbortController();

@@ -7,13 +7,24 @@ import express, { type Request, type Response } from 'express';
 import { Chaos } from './chaos.js';
 import { LoopbackServer } from './loopback.js';
 
+/** One message template in Meta's shape (the fields the service asks for). */
+export interface SandboxTemplate {
+  id: string;
+  name: string;
+  language: string;
+  status: 'APPROVED' | 'PENDING' | 'REJECTED' | 'PAUSED' | 'DISABLED';
+  category: 'MARKETING' | 'UTILITY' | 'AUTHENTICATION';
+  parameter_format: 'POSITIONAL' | 'NAMED';
+  components: Array<{ type: string; format?: string; text?: string; buttons?: Array<{ type: string; text?: string; url?: string }> }>;
+}
+
 export interface WhatsAppSandboxState {
   requests: number;
   /** Sends refused for going over the business number's throughput (error 130429). */
   throttled: number;
   media: Record<string, { bytes: number; mimeType: string }>;
   /** Each accepted send: `to` is the phone number or, for a send by `recipient`, the BSUID. */
-  sent: Array<{ to: string; type: string; body: unknown; id: string; by: 'phone' | 'bsuid' }>;
+  sent: Array<{ to: string; type: string; body: unknown; id: string; by: 'phone' | 'bsuid'; at: number }>;
   /** Sends made whose answer was then lost on purpose (see loseSendAnswers). */
   answersLost: number;
   /** `POST /{phone-number-id}/smb_app_data` requests accepted, in order. */
@@ -55,6 +66,20 @@ export class WhatsAppSandbox {
    * https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
    */
   readonly authenticationTemplates = new Set<string>();
+  /**
+   * The WhatsApp Business Account's templates, as GET /{waba-id}/message_templates lists them
+   * (name, language, status, category, parameter_format, components). Sends of a template not
+   * listed here, or not APPROVED, are refused with 132001 as Meta does.
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/template-management/
+   */
+  readonly templates: SandboxTemplate[] = [
+    { id: '1001', name: 'order_shipped', language: 'en_US', status: 'APPROVED', category: 'UTILITY', parameter_format: 'POSITIONAL', components: [{ type: 'BODY', text: 'Hi {{1}}, your order {{2}} has shipped.' }] },
+    { id: '1002', name: 'spring_sale', language: 'en_US', status: 'APPROVED', category: 'MARKETING', parameter_format: 'POSITIONAL', components: [{ type: 'BODY', text: 'Spring sale: 20% off everything until Sunday.' }, { type: 'FOOTER', text: 'Reply STOP to opt out' }] },
+    { id: '1003', name: 'appointment_reminder', language: 'en_US', status: 'APPROVED', category: 'UTILITY', parameter_format: 'NAMED', components: [{ type: 'BODY', text: 'Hello {{first_name}}, see you on {{day}}.' }] },
+    { id: '1004', name: 'welcome_back', language: 'en_US', status: 'PENDING', category: 'MARKETING', parameter_format: 'POSITIONAL', components: [{ type: 'BODY', text: 'Welcome back!' }] },
+  ];
+  /** Accounts whose templates this sandbox serves (the WABA ids); any other id is refused as Meta refuses an unknown object. */
+  readonly businessAccounts = new Set<string>(['102290129340398']);
 
   constructor(
     readonly accessToken = 'EAAG-sandbox-token',
@@ -148,8 +173,8 @@ export class WhatsAppSandbox {
     const delivery = (async () => {
       for (const status of ['sent', 'delivered'] as const) {
         const body = simulator.status(messageId, typeof recipient === 'string' ? recipient.replace(/^\+/, '') : recipient, status, Math.floor(Date.now() / 1000), undefined, callbackData);
-        // Meta retries an unacknowledged delivery for days; a few seconds is enough here.
-        for (let attempt = 0; attempt < 100 && !this.#stopped; attempt++) {
+        // Meta retries an unacknowledged delivery for days; a minute covers a restart here.
+        for (let attempt = 0; attempt < 600 && !this.#stopped; attempt++) {
           const answer = await fetch(target.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': simulator.sign(body) }, body })
             .then(async (res) => (await res.arrayBuffer(), res.status))
             .catch(() => 0);
@@ -212,6 +237,27 @@ export class WhatsAppSandbox {
       this.#playSync(body.sync_type);
     });
 
+    // https://developers.facebook.com/documentation/business-messaging/whatsapp/reference/whatsapp-business-account/message-template-api#get-version-waba-id-message-templates
+    // `fields` picks the fields returned (id always comes); `limit` and the `after` cursor page
+    // through them; `paging.next` is present while another page follows.
+    app.get('/v23.0/:wabaId/message_templates', (req, res) => {
+      if (!this.#authorised(req, res)) return;
+      if (!this.businessAccounts.has(req.params.wabaId)) return graphError(res, 400, `Unsupported get request. Object with ID '${req.params.wabaId}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`, 100);
+      const fields = typeof req.query['fields'] === 'string' ? req.query['fields'].split(',') : ['name', 'parameter_format', 'components', 'language', 'status', 'category'];
+      const limit = Math.min(Math.max(Number(req.query['limit'] ?? 25) || 25, 1), 1000);
+      const start = typeof req.query['after'] === 'string' ? Number(Buffer.from(req.query['after'], 'base64').toString('utf8')) || 0 : 0;
+      const page = this.templates.slice(start, start + limit).map((t) => Object.fromEntries(Object.entries(t).filter(([key]) => key === 'id' || fields.includes(key))));
+      const cursor = (n: number) => Buffer.from(String(n)).toString('base64');
+      const more = start + limit < this.templates.length;
+      res.json({
+        data: page,
+        paging: {
+          cursors: { before: cursor(start), after: cursor(start + page.length) },
+          ...(more ? { next: `${this.#baseUrl}/v23.0/${req.params.wabaId}/message_templates?limit=${limit}&after=${cursor(start + page.length)}` } : {}),
+        },
+      });
+    });
+
     app.post('/v23.0/:phoneNumberId/messages', (req, res) => {
       if (!this.#authorised(req, res)) return;
       // `to` takes a phone number, `recipient` a BSUID or parent BSUID; with both, `to` wins.
@@ -221,6 +267,15 @@ export class WhatsAppSandbox {
       if (byBsuid && !BSUID.test(body.recipient!)) return graphError(res, 400, '(#100) Param recipient must be a business-scoped user ID', 100);
       if (byBsuid && body.type === 'template' && this.authenticationTemplates.has(body.template?.name ?? '')) {
         return graphError(res, 400, '(#131062) Business-scoped User ID recipients are not supported for this message.', 131062);
+      }
+      // Template sends must name an approved template in its language, with as many body parameters as it has.
+      if (body.type === 'template' && !this.authenticationTemplates.has(body.template?.name ?? '')) {
+        const sent = body.template as { name?: string; language?: { code?: string }; components?: Array<{ type?: string; parameters?: unknown[] }> } | undefined;
+        const template = this.templates.find((t) => t.name === sent?.name && t.language === sent?.language?.code);
+        if (!template || template.status !== 'APPROVED') return graphError(res, 404, `(#132001) Template name does not exist in the translation`, 132001);
+        const placeholders = new Set([...(template.components.find((c) => c.type === 'BODY')?.text ?? '').matchAll(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g)].map((m) => m[1])).size;
+        const given = sent?.components?.find((c) => c.type === 'body')?.parameters?.length ?? 0;
+        if (placeholders !== given) return graphError(res, 400, `(#132000) Number of parameters does not match the expected number of params`, 132000);
       }
       const callbackData = body.biz_opaque_callback_data;
       if (callbackData !== undefined && (typeof callbackData !== 'string' || callbackData.length > 512)) {
@@ -236,7 +291,7 @@ export class WhatsAppSandbox {
       this.#sendWindow.push(now);
       const id = `wamid.SANDBOX${randomBytes(8).toString('hex').toUpperCase()}`;
       const address = body.to ?? body.recipient!;
-      this.state.sent.push({ to: address, type: body.type, body, id, by: byBsuid ? 'bsuid' : 'phone' });
+      this.state.sent.push({ to: address, type: body.type, body, id, by: byBsuid ? 'bsuid' : 'phone', at: now });
       this.#queueStatuses(req.params.phoneNumberId, byBsuid ? { waId: null, bsuid: address, name: '' } : address, id, callbackData);
       if (this.loseSendAnswers > 0) {
         this.loseSendAnswers--;

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { historyProgress } from '../core/history-progress.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AccountError, SignInBusyError, SignInRefusedError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, revokeToken, roleAllows, ROLES, verifySignIn, type Role } from '../core/admin/accounts.js';
+import { AccountError, SignInBusyError, SignInRefusedError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, PERMISSIONS, revokeToken, roleAllows, ROLES, verifySignIn, type Permission, type Role } from '../core/admin/accounts.js';
 import { pausedConnectors, setPaused } from '../core/admin/pause.js';
 import { csrfMatches, listSessions, openSession, revokeSession, revokeSessionsOf, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
 import type { AlertDraft, Alerts } from '../core/security/alerts.js';
@@ -369,13 +369,14 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
     res.json({ tokens: await listTokens(deps.store) });
   });
   route('post', '/tokens', async (req, res, caller) => {
-    const body = (req.body ?? {}) as { name?: unknown; role?: unknown; expiresInDays?: unknown };
-    if (typeof body.name !== 'string' || !ROLES.includes(body.role as Role)) {
-      res.status(400).json({ error: `give { name, role: ${ROLES.join(' | ')}, expiresInDays }` });
+    const body = (req.body ?? {}) as { name?: unknown; role?: unknown; expiresInDays?: unknown; permissions?: unknown };
+    const permissions = body.permissions === undefined ? [] : body.permissions;
+    if (typeof body.name !== 'string' || !ROLES.includes(body.role as Role) || !Array.isArray(permissions) || !permissions.every((p) => typeof p === 'string')) {
+      res.status(400).json({ error: `give { name, role: ${ROLES.join(' | ')}, expiresInDays, permissions?: [${PERMISSIONS.map((p) => `"${p}"`).join(', ')}] }` });
       return;
     }
-    const created = await createToken(deps.store, { name: body.name, role: body.role as Role, expiresInDays: Number(body.expiresInDays ?? 90), createdBy: caller.tokenId ? { token: caller.tokenId } : { user: caller.user! } });
-    await audit({ actor: caller.actor, action: 'token.create', target: created.id, detail: { name: body.name, role: body.role as string, expiresAt: created.expiresAt } });
+    const created = await createToken(deps.store, { name: body.name, role: body.role as Role, expiresInDays: Number(body.expiresInDays ?? 90), createdBy: caller.tokenId ? { token: caller.tokenId } : { user: caller.user! }, permissions: permissions as Permission[] });
+    await audit({ actor: caller.actor, action: 'token.create', target: created.id, detail: { name: body.name, role: body.role as string, expiresAt: created.expiresAt, permissions: created.permissions.join(',') } });
     res.status(201).json(created);
   });
   route('delete', '/tokens/:id', async (req, res, caller) => {

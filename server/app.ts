@@ -11,6 +11,7 @@ import { verifyHubSignature } from '../core/signature.js';
 import { errorMessage } from '../core/errors.js';
 import { adminRoutes, type AdminApiDependencies } from './admin-api.js';
 import { inboundEndpoint, type InboundConnector } from './inbound.js';
+import { outboundRoutes, type OutboundApiDependencies } from './outbound-api.js';
 
 export interface ConnectorReadiness {
   readonly connector: string;
@@ -38,6 +39,8 @@ export interface AppDependencies {
   /** metrics.*: who may scrape /metrics, read per request so a reload applies at once. */
   metricsAccess(): { readonly bearerToken?: string | undefined; readonly allowIps: readonly string[] };
   readonly admin: AdminApiDependencies;
+  /** The outbound API (POST /api/v1/messages); absent, /api/v1 answers 404. */
+  readonly outbound?: OutboundApiDependencies;
 }
 
 /** Whether `ip` is one of `allowed` (addresses or CIDR blocks); IPv4 seen as ::ffff:a.b.c.d counts as a.b.c.d. */
@@ -149,6 +152,7 @@ export function createApp(deps: AppDependencies): express.Express {
   }
 
   app.use('/admin', adminRoutes(deps.admin));
+  if (deps.outbound) app.use('/api/v1', outboundRoutes(deps.outbound));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import QRCode from 'qrcode';
-import { AccountError, addUser, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, ROLES, secretsKey, setPassword, type Enrolment, type Role } from '../core/admin/accounts.js';
+import { AccountError, addUser, createToken, disableUser, listTokens, listUsers, resetTwoFactor, revokeToken, PERMISSIONS, ROLES, secretsKey, setPassword, type Enrolment, type Permission, type Role } from '../core/admin/accounts.js';
 import { pausedConnectors, setPaused } from '../core/admin/pause.js';
 import { revokeSessionsOf } from '../core/admin/sessions.js';
 import { connectorSettingsSchemas } from '../connectors/registry.js';
@@ -296,12 +296,13 @@ export function buildCli(): Command {
     .description('create an API token scoped to a role; it is shown once')
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
     .option('--days <days>', 'expires after this many days', (v) => Number.parseInt(v, 10), 90)
+    .option('--permission <permission...>', `permissions beside the role (${PERMISSIONS.join(', ')}: send is the outbound API, POST /api/v1/messages)`)
     .addOption(configOption())
-    .action(async (name: string, options: { role: string; days: number; config?: string }) => {
+    .action(async (name: string, options: { role: string; days: number; permission?: string[]; config?: string }) => {
       if (!ROLES.includes(options.role as Role)) throw new AccountError(`--role must be one of ${ROLES.join(', ')}`);
       await withStore(options, async (store) => {
-        const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: { cli: cliActor() } });
-        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'token.create', target: created.id, detail: { name, role: options.role, expiresAt: created.expiresAt } });
+        const created = await createToken(store, { name, role: options.role as Role, expiresInDays: options.days, createdBy: { cli: cliActor() }, permissions: (options.permission ?? []) as Permission[] });
+        await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'token.create', target: created.id, detail: { name, role: options.role, expiresAt: created.expiresAt, permissions: created.permissions.join(',') } });
         console.log(created.token);
         console.error(`token ${created.id} (${options.role}) expires ${new Date(created.expiresAt).toISOString()}; it is not shown again`);
       });
@@ -573,6 +574,40 @@ export function buildCli(): Command {
           }
         }
         if (results.some((r) => !r.ok)) process.exitCode = 1;
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('templates')
+    .description("list the WhatsApp Business Account's message templates, as the outbound API checks them (name, language, status, category, parameters)")
+    .addOption(configOption())
+    .option('--json', 'machine-readable output')
+    .action(async (options: { config?: string; json?: boolean }) => {
+      const loaded = loadConfig(configPath(options), connectorSettingsSchemas);
+      const configured = buildConnectors(loaded, silentLogger()).get('whatsapp');
+      if (!(configured?.connector instanceof WhatsAppConnector)) {
+        console.error('templates: whatsapp.accessToken is not set; templates are read with the system-user token');
+        process.exitCode = 2;
+        return;
+      }
+      const whatsapp = configured.connector;
+      const store = await openStore(loaded.store.url);
+      try {
+        const templates = await whatsapp.listTemplates(cliDispatcher(whatsapp, store).executionContext());
+        if (options.json) {
+          console.log(JSON.stringify(templates, null, 2));
+          return;
+        }
+        if (templates.length === 0) console.log('no templates in the WhatsApp Business Account (create them in WhatsApp Manager > Message templates)');
+        for (const t of templates) {
+          const parameters = t.bodyParameters.length === 0 ? 'no parameters' : `${t.bodyParameters.length} parameter${t.bodyParameters.length === 1 ? '' : 's'} (${t.parameterFormat === 'NAMED' ? t.bodyParameters.join(', ') : 'positional'})`;
+          console.log(`${t.name.padEnd(32)} ${t.language.padEnd(8)} ${t.status.padEnd(9)} ${String(t.category).padEnd(14)} ${parameters}${t.otherParameters > 0 ? `, ${t.otherParameters} outside the body (not sendable here)` : ''}`);
+        }
+      } catch (error) {
+        console.error(`templates: ${errorMessage(error)}`);
+        process.exitCode = 1;
       } finally {
         await store.close();
       }

@@ -37,6 +37,10 @@ import { auditService } from './audit.js';
 import { inboundConnectors, webhookSecret } from './inbound.js';
 import { auditHead, auditKeyPath, formatAuditHead, loadAuditKey, recordAudit, sealLegacyAudit, type AuditEntry, type AuditKey } from '../core/security/audit-trail.js';
 import { auditFailedAlert } from '../core/security/signals.js';
+import { WhatsAppConnector } from '../connectors/whatsapp/connector.js';
+import { KIND as WHATSAPP_KIND } from '../connectors/whatsapp/mappers.js';
+import { idempotencyKeyOf } from '../core/outbox/queries.js';
+import { TemplateCache } from '../core/outbound/templates.js';
 
 /** Time to send the headers, time to send the whole request, and connections open at once. */
 const HTTP_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024 } as const;
@@ -121,6 +125,20 @@ export class Service {
   }
 
   #unshareMedia: (() => void) | undefined;
+
+  /**
+   * The WhatsApp Business Account's templates, read through the WhatsApp dispatcher (its rate
+   * budget and shutdown signal) and kept whatsapp.templates.cacheSeconds.
+   */
+  readonly templates = new TemplateCache(
+    () => {
+      const whatsapp = this.#connectors.get('whatsapp')?.connector;
+      const dispatcher = this.#dispatchers.get('whatsapp');
+      if (!(whatsapp instanceof WhatsAppConnector) || !dispatcher) return undefined;
+      return { listTemplates: () => whatsapp.listTemplates(dispatcher.executionContext()) };
+    },
+    () => this.config.whatsapp.templates.cacheSeconds * 1000,
+  );
 
   static async start(options: ServiceOptions): Promise<Service> {
     const env = options.env ?? process.env;
@@ -231,6 +249,8 @@ export class Service {
     this.log.level = next.log.level;
     await this.#processing?.reconfigure(next);
     await this.#applyConnectors(buildConnectors(next, this.log));
+    // Another account or token may list other templates.
+    this.templates.clear();
     // Credentials may have been fixed (or revoked) without a settings change here.
     await this.#checkAllScopes();
     this.log.info({ changed, connectors: this.connectorStates() }, 'config reloaded');
@@ -317,6 +337,17 @@ export class Service {
             const last = d.lastScopeCheck;
             return last ? [{ connector, at: last.at, ok: last.check.ok, report: last.check.report, ...(last.check.ok ? {} : { reason: last.check.reason }) }] : [];
           }),
+      },
+      outbound: {
+        store: this.store,
+        log: this.log,
+        planChanges: (tx, changes, now) => this.engine.planChanges(tx, changes, now),
+        templates: this.templates,
+        businessNumbers: () => this.config.whatsapp.phoneNumbers,
+        threadGapMs: () => this.config.sync.threadGapHours * 3_600_000,
+        audit: (entry) => this.#audit(entry),
+        sendKey: (replyKey) => idempotencyKeyOf('whatsapp', { kind: WHATSAPP_KIND.send, key: replyKey }),
+        queued: () => this.#dispatchers.get('whatsapp')?.wake(),
       },
       metricsAccess: () => this.config.metrics,
       readiness: async () => {

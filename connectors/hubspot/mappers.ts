@@ -108,7 +108,7 @@ export function recordWrittenBy(kind: string, payload: Readonly<Record<string, u
 function failureNote(errors: readonly VendorErrorDetail[]): string {
   const first = errors[0];
   if (!first) return 'WhatsApp reported the message as failed';
-  return `${first.title || 'failed'} (WhatsApp error ${first.code})${first.details ? `: ${first.details}` : ''}`;
+  return `${first.title || 'failed'} (WhatsApp error ${first.code})${first.details ? `: ${first.details}` : ''}${first.explanation ? `. What it means: ${first.explanation}` : ''}`;
 }
 
 /** Splits a WhatsApp profile name into HubSpot's first and last name. */

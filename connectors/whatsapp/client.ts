@@ -6,6 +6,7 @@ import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, InvalidPayloadError, VendorError, errorFromHttpStatus, parseRetryAfter, type SyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
 import { MEDIA_ID } from './webhook-schema.js';
+import { explainSendError } from './send-errors.js';
 
 const graphError = z.looseObject({
   error: z.looseObject({ message: z.string(), type: z.string().optional(), code: z.number().optional(), error_subcode: z.number().optional() }),
@@ -19,7 +20,8 @@ export function classifyGraphError(status: number, body: string, retryAfter: str
   const parsed = graphError.safeParse((() => { try { return JSON.parse(body); } catch { return undefined; } })());
   if (!parsed.success) return errorFromHttpStatus('whatsapp', status, body.slice(0, 300), retryAfter);
   const { message, code } = parsed.data.error;
-  const detail = `${message}${code === undefined ? '' : ` (code ${code})`}`;
+  const explained = explainSendError(code);
+  const detail = `${message}${code === undefined ? '' : ` (code ${code})`}${explained ? `: ${explained}` : ''}`;
   if (status === 401 || code === 190) {
     return new CredentialError('whatsapp', `access token rejected: ${detail}; create a new system-user token in Meta Business Settings and update whatsapp.accessToken`, { status, ...(code === undefined ? {} : { code: String(code) }) });
   }
@@ -47,12 +49,31 @@ const sendAnswer = z.looseObject({
 const uploadAnswer = z.looseObject({ id: z.string() });
 const syncAnswer = z.looseObject({ request_id: z.string().optional() });
 
+/** Rate buckets of sends: per business number, and per business number and customer. */
+export const SEND_BUCKET = { number: 'number', customer: 'customer' } as const;
+
 /** The body of `POST /{phone-number-id}/messages` after the common fields: one message of any type. */
 export type OutgoingMessage =
   | { readonly type: 'text'; readonly text: { readonly body: string; readonly preview_url: boolean } }
   | { readonly type: 'image' | 'video' | 'audio'; readonly [kind: string]: unknown }
   | { readonly type: 'document'; readonly document: { readonly id: string; readonly filename?: string } }
   | { readonly type: 'template'; readonly template: { readonly name: string; readonly language: { readonly policy: 'deterministic'; readonly code: string }; readonly components?: unknown[] } };
+
+// One page of a WhatsApp Business Account's templates; `paging.next` is there while more follow.
+const templatePage = z.looseObject({
+  data: z.array(
+    z.looseObject({
+      name: z.string(),
+      language: z.string(),
+      status: z.string(),
+      category: z.string(),
+      parameter_format: z.enum(['POSITIONAL', 'NAMED']).optional(),
+      components: z.array(z.looseObject({ type: z.string(), format: z.string().optional(), text: z.string().optional(), buttons: z.array(z.looseObject({ type: z.string(), url: z.string().optional() })).optional() })).optional(),
+    }),
+  ),
+  paging: z.looseObject({ cursors: z.looseObject({ after: z.string().optional() }).optional(), next: z.string().optional() }).optional(),
+});
+export type TemplateRecord = z.infer<typeof templatePage>['data'][number];
 
 const tokenInfo = z.looseObject({
   data: z.looseObject({ is_valid: z.boolean().optional(), scopes: z.array(z.string()).optional() }),
@@ -111,6 +132,9 @@ export class CloudApiClient {
     const response = await vendorFetch(context, {
       vendor: 'whatsapp',
       method: 'POST',
+      // Meta's throughput per business number, and its pair rate limit per customer (131056):
+      // https://developers.facebook.com/documentation/business-messaging/whatsapp/throughput/
+      bucket: [`${SEND_BUCKET.number}:${phoneNumberId}`, `${SEND_BUCKET.customer}:${phoneNumberId}:${'to' in address ? address.to : address.recipient}`],
       url: `${this.baseUrl}/${encodeURIComponent(phoneNumberId)}/messages`,
       headers: { ...this.#headers(), 'content-type': 'application/json' },
       body: JSON.stringify({ messaging_product: 'whatsapp', recipient_type: 'individual', ...address, ...message, ...(callbackData === undefined ? {} : { biz_opaque_callback_data: callbackData }) }),
@@ -164,6 +188,33 @@ export class CloudApiClient {
     const parsed = syncAnswer.safeParse(await response.json());
     if (!parsed.success) throw new InvalidPayloadError(`whatsapp: unexpected answer to the ${syncType} request`);
     return parsed.data.request_id ?? null;
+  }
+
+  /**
+   * GET /{waba-id}/message_templates: every template of the account, page by page (`after`
+   * cursor while `paging.next` is given), with the fields the outbound API checks.
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/reference/whatsapp-business-account/message-template-api#get-version-waba-id-message-templates
+   * https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/template-management/
+   */
+  async listTemplates(context: ExecutionContext, businessAccountId: string): Promise<TemplateRecord[]> {
+    const templates: TemplateRecord[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 100; page++) {
+      const query = new URLSearchParams({ fields: 'name,language,status,category,parameter_format,components', limit: '100', ...(after ? { after } : {}) });
+      const response = await vendorFetch(context, {
+        vendor: 'whatsapp',
+        url: `${this.baseUrl}/${encodeURIComponent(businessAccountId)}/message_templates?${query.toString()}`,
+        headers: this.#headers(),
+        timeoutMs: this.timeoutMs,
+        classify: classifyGraphError,
+      });
+      const parsed = templatePage.safeParse(await response.json());
+      if (!parsed.success) throw new InvalidPayloadError(`whatsapp: unexpected answer listing templates: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+      templates.push(...parsed.data.data);
+      after = parsed.data.paging?.cursors?.after;
+      if (!parsed.data.paging?.next || !after) break;
+    }
+    return templates;
   }
 
   /** GET /debug_token: the scopes the access token holds. */

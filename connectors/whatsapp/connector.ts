@@ -3,12 +3,13 @@
 import { createHash } from 'node:crypto';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
 import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, encodePendingSend, resolveTuning } from '../../core/connector.js';
-import { DeferredError, SyncError, TransportError, VendorError, asSyncError } from '../../core/errors.js';
+import { DeferredError, InvalidPayloadError, SyncError, TransportError, VendorError, asSyncError } from '../../core/errors.js';
 import { readStoredMedia, storeContentAddressed } from '../../core/media-store.js';
 import type { WhatsAppSection } from '../../core/config/schema.js';
 import type { ModelChange, StoredMedia } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
-import { CloudApiClient } from './client.js';
+import { CloudApiClient, SEND_BUCKET } from './client.js';
+import type { MessageTemplate } from '../../core/outbound/templates.js';
 import {
   BSUID_NOT_SUPPORTED,
   KIND,
@@ -20,6 +21,7 @@ import {
   mediaKindFor,
   mediaMessage,
   replyParts,
+  toMessageTemplate,
   toOperationDrafts,
   type FetchMediaPayload,
   type SendReplyPayload,
@@ -50,13 +52,28 @@ export class WhatsAppConnector implements Connector {
     private readonly mediaDir: string,
   ) {
     this.features = settings.media.fetch ? ['media', 'send'] : ['send'];
-    this.tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
+    const tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
+    this.tuning = {
+      ...tuning,
+      bucketRateLimits: {
+        ...tuning.bucketRateLimits,
+        [SEND_BUCKET.number]: { requests: settings.sendLimits.perNumberPerSecond, intervalMs: 1000 },
+        [SEND_BUCKET.customer]: { requests: settings.sendLimits.perCustomerPerMinute, intervalMs: 60_000 },
+      },
+    };
     this.#client = new CloudApiClient(settings.graphBaseUrl.replace(/\/$/, ''), settings.accessToken ?? '');
   }
 
   /** Asks WhatsApp for a coexistence number's app contacts or chat history (see CloudApiClient.requestAppSync). */
   requestAppSync(context: ExecutionContext, phoneNumberId: string, syncType: 'smb_app_state_sync' | 'history'): Promise<string | null> {
     return this.#client.requestAppSync(context, phoneNumberId, syncType);
+  }
+
+  /** The WhatsApp Business Account's templates (whatsapp.businessAccountId); refused without the id. */
+  async listTemplates(context: ExecutionContext): Promise<MessageTemplate[]> {
+    const account = this.settings.businessAccountId;
+    if (!account) throw new InvalidPayloadError('whatsapp.businessAccountId is not set: templates are read from the WhatsApp Business Account (WhatsApp Manager > Account tools > the account id)');
+    return (await this.#client.listTemplates(context, account)).map(toMessageTemplate);
   }
 
   plan(change: ModelChange) {

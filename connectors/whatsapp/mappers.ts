@@ -1,7 +1,8 @@
 // Pure planning for the WhatsApp side: which stored messages need their media fetched.
 import { createHash } from 'node:crypto';
 import type { LocalFile, MediaKind, ModelChange, OutboundReply } from '../../core/model/types.js';
-import type { OutgoingMessage } from './client.js';
+import type { OutgoingMessage, TemplateRecord } from './client.js';
+import { placeholdersOf, type MessageTemplate } from '../../core/outbound/templates.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
 
@@ -119,16 +120,43 @@ export interface ReplyPart {
  * approved template alone; an empty list when nothing may be sent.
  */
 export function replyParts(reply: OutboundReply, windowOpen: boolean): ReplyPart[] {
-  if (!windowOpen) {
+  // A template asked for as such (the outbound API) goes out whether the window is open or not.
+  if (!windowOpen || reply.templateOnly) {
     if (!reply.template) return [];
     const { name, language, parameters } = reply.template;
-    const components = parameters.length > 0 ? [{ type: 'body', parameters: parameters.map((text) => ({ type: 'text', text })) }] : undefined;
-    return [{ description: `[template ${name}]`, message: { type: 'template', template: { name, language: { policy: 'deterministic', code: language }, ...(components ? { components } : {}) } } }];
+    const names = reply.template.parameterNames;
+    const components = parameters.length > 0 ? [{ type: 'body', parameters: parameters.map((text, i) => ({ type: 'text', text, ...(names?.[i] ? { parameter_name: names[i] } : {}) })) }] : undefined;
+    return [{ description: reply.template.rendered ?? `[template ${name}]`, message: { type: 'template', template: { name, language: { policy: 'deterministic', code: language }, ...(components ? { components } : {}) } } }];
   }
   const parts: ReplyPart[] = [];
   if (reply.text.trim() !== '') parts.push({ description: reply.text, message: { type: 'text', text: { body: reply.text, preview_url: false } } });
   for (const file of reply.attachments) parts.push({ description: `[${mediaKindFor(file.mimeType)}: ${file.filename ?? file.sha256.slice(0, 12)}]`, file });
   return parts;
+}
+
+/**
+ * A template as the outbound API checks it: the body's placeholders are its parameters; a text
+ * header's placeholders and a URL button's suffix are parameters too (this API fills none of them).
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/components/
+ */
+export function toMessageTemplate(record: TemplateRecord): MessageTemplate {
+  const components = record.components ?? [];
+  const body = components.find((c) => c.type.toUpperCase() === 'BODY');
+  const header = components.find((c) => c.type.toUpperCase() === 'HEADER' && (c.format ?? 'TEXT').toUpperCase() === 'TEXT');
+  const buttonParameters = components
+    .filter((c) => c.type.toUpperCase() === 'BUTTONS')
+    .flatMap((c) => c.buttons ?? [])
+    .filter((b) => b.type.toUpperCase() === 'URL' && placeholdersOf(b.url ?? '').length > 0).length;
+  return {
+    name: record.name,
+    language: record.language,
+    status: record.status,
+    category: record.category,
+    parameterFormat: record.parameter_format ?? 'POSITIONAL',
+    bodyParameters: placeholdersOf(body?.text ?? ''),
+    otherParameters: placeholdersOf(header?.text ?? '').length + buttonParameters,
+    bodyText: body?.text ?? '',
+  };
 }
 
 /** WhatsApp's limit on biz_opaque_callback_data (Cloud API messages reference). */

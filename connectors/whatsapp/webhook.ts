@@ -1,5 +1,6 @@
 // Parses a stored WhatsApp webhook body into inbound events. Whatever cannot be understood
 // is reported as a problem (the delivery is flagged and kept), never thrown away.
+import { explainSendError } from './send-errors.js';
 import type {
   DeliveryStatus,
   InboundEvent,
@@ -42,12 +43,16 @@ function describeIssues(error: z.ZodError): string {
 }
 
 function toErrors(errors: CloudApiMessage['errors']): VendorErrorDetail[] {
-  return (errors ?? []).map((e) => ({
-    code: e.code,
-    title: e.title ?? '',
-    ...(e.message === undefined ? {} : { message: e.message }),
-    ...(e.error_data?.details === undefined ? {} : { details: e.error_data.details }),
-  }));
+  return (errors ?? []).map((e) => {
+    const explanation = explainSendError(e.code);
+    return {
+      code: e.code,
+      title: e.title ?? '',
+      ...(e.message === undefined ? {} : { message: e.message }),
+      ...(e.error_data?.details === undefined ? {} : { details: e.error_data.details }),
+      ...(explanation === undefined ? {} : { explanation }),
+    };
+  });
 }
 
 /** A media id that is not one (`..`, a path): the message is kept, its file is not fetched. */

@@ -162,7 +162,7 @@ export function toOperationDrafts(change: ModelChange, options: PlanOptions = { 
     }
     case 'message.status': {
       if (change.status !== 'failed' || change.message?.origin !== ORIGIN || !change.contact) return [];
-      const reasons = change.errors.map((e) => `${e.code} ${e.title}${e.details ? ` (${e.details})` : ''}`).join('; ') || 'no reason given';
+      const reasons = change.errors.map((e) => `${e.code} ${e.title}${e.details ? ` (${e.details})` : ''}${e.explanation ? `: ${e.explanation}` : ''}`).join('; ') || 'no reason given';
       const body = `WhatsApp could not deliver a reply to the customer ("${change.message.text.slice(0, 200)}"): ${reasons}.${change.errors.some((e) => e.code === 131047) ? ' The customer has not written for more than 24 hours: only an approved template can reach them now.' : ''}`;
       const payload: NotePayload = { threadId: change.message.threadId, ticketId: null, body };
       return [{ kind: KIND.note, key: `failed:${change.messageId}`, orderingKey: `contact:${change.contact.id}`, payload }];

@@ -15,6 +15,17 @@ import type { Store } from '../store/store.js';
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * Permissions a token may hold beside its role: `send` lets it use the outbound API
+ * (POST /api/v1/messages). No role implies one: a console admin's token sends nothing unless made to.
+ */
+export const PERMISSIONS = ['send'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+function parsePermissions(stored: string): Permission[] {
+  return stored.split(',').filter((p): p is Permission => (PERMISSIONS as readonly string[]).includes(p));
+}
+
 /** Whether `role` may do what needs `needed` (viewer < operator < admin). */
 export function roleAllows(role: Role, needed: Role): boolean {
   return ROLES.indexOf(role) >= ROLES.indexOf(needed);
@@ -368,8 +379,15 @@ function creatorLabel(creator: TokenCreator): string {
   return 'user' in creator ? `user:${creator.user}` : 'token' in creator ? `token:${creator.token}` : creator.cli;
 }
 
-export async function createToken(store: Store, input: { name: string; role: Role; expiresInDays: number; createdBy: TokenCreator }, now = Date.now()): Promise<{ id: string; token: string; expiresAt: number }> {
+export async function createToken(
+  store: Store,
+  input: { name: string; role: Role; expiresInDays: number; createdBy: TokenCreator; permissions?: readonly Permission[] },
+  now = Date.now(),
+): Promise<{ id: string; token: string; expiresAt: number; permissions: Permission[] }> {
   if (!(input.expiresInDays > 0 && input.expiresInDays <= 366)) throw new AccountError('a token expires in 1 to 366 days');
+  const unknown = (input.permissions ?? []).filter((p) => !(PERMISSIONS as readonly string[]).includes(p));
+  if (unknown.length > 0) throw new AccountError(`unknown permission ${unknown.join(', ')}; permissions are ${PERMISSIONS.join(', ')}`);
+  const permissions = [...new Set(input.permissions ?? [])].sort();
   let expiresAt = now + input.expiresInDays * 86_400_000;
   let owner: string | null = null;
   let parentId: string | null = null;
@@ -390,9 +408,9 @@ export async function createToken(store: Store, input: { name: string; role: Rol
   const secret = randomBytes(24).toString('base64url');
   await store.db
     .insertInto('api_tokens')
-    .values({ id, name: input.name, role: input.role, hash: sha256(secret), expires_at: expiresAt, created_at: now, created_by: creatorLabel(input.createdBy), owner, parent_id: parentId, last_used_at: null, revoked: 0 })
+    .values({ id, name: input.name, role: input.role, hash: sha256(secret), expires_at: expiresAt, created_at: now, created_by: creatorLabel(input.createdBy), owner, parent_id: parentId, last_used_at: null, revoked: 0, permissions: permissions.join(',') })
     .execute();
-  return { id, token: `wacs_${id}_${secret}`, expiresAt };
+  return { id, token: `wacs_${id}_${secret}`, expiresAt, permissions };
 }
 
 /** Tokens made by a token, made by those, and so on, at most this deep (a loop in edited rows ends here). */
@@ -403,7 +421,7 @@ const TOKEN_CHAIN_DEPTH = 32;
  * Checked at every use, not only when the token was made: the token and every token above it
  * unrevoked and unexpired, and its owner's account enabled, whose role caps the token's.
  */
-export async function authenticateToken(store: Store, bearer: string, now = Date.now()): Promise<{ id: string; name: string; role: Role; owner: string | null } | undefined> {
+export async function authenticateToken(store: Store, bearer: string, now = Date.now()): Promise<{ id: string; name: string; role: Role; owner: string | null; permissions: Permission[] } | undefined> {
   const match = /^wacs_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$/.exec(bearer);
   if (!match) return undefined;
   const row = await store.db.selectFrom('api_tokens').selectAll().where('id', '=', match[1]!).executeTakeFirst();
@@ -423,12 +441,12 @@ export async function authenticateToken(store: Store, bearer: string, now = Date
     parentId = parent.parent_id;
   }
   await store.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
-  return { id: row.id, name: row.name, role, owner: row.owner };
+  return { id: row.id, name: row.name, role, owner: row.owner, permissions: parsePermissions(row.permissions) };
 }
 
-export async function listTokens(store: Store): Promise<Array<{ id: string; name: string; role: Role; expiresAt: number; lastUsedAt: number | null; revoked: boolean; createdBy: string; owner: string | null }>> {
+export async function listTokens(store: Store): Promise<Array<{ id: string; name: string; role: Role; expiresAt: number; lastUsedAt: number | null; revoked: boolean; createdBy: string; owner: string | null; permissions: Permission[] }>> {
   const rows = await store.db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revoked: r.revoked === 1, createdBy: r.created_by, owner: r.owner }));
+  return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revoked: r.revoked === 1, createdBy: r.created_by, owner: r.owner, permissions: parsePermissions(r.permissions) }));
 }
 
 /** Revokes the tokens with these ids and every token made from them, however deep; returns how many were live. */

@@ -130,6 +130,24 @@ export const whatsappSection = z.strictObject({
       appContacts: z.boolean().default(false),
     })
     .prefault({}),
+  /**
+   * The WhatsApp Business Account (WABA) id: the outbound API checks templates against the ones
+   * approved there (GET /{waba-id}/message_templates). Without it, template sends are refused.
+   */
+  businessAccountId: z.string().regex(/^\d+$/, 'a WhatsApp Business Account id is digits only').optional(),
+  /** How long the account's template list is kept before it is read again. */
+  templates: z.strictObject({ cacheSeconds: z.number().int().min(0).max(86_400).default(300) }).prefault({}),
+  /**
+   * Sends per business number per second (Meta's default throughput is 80), and per customer per
+   * minute (Meta's pair rate limit: bursts of up to 45, then about one every 6 seconds; a 131056 answer
+   * is retried after its wait), on top of `rateLimit`.
+   */
+  sendLimits: z
+    .strictObject({
+      perNumberPerSecond: z.number().int().min(1).max(1000).default(80),
+      perCustomerPerMinute: z.number().int().min(1).max(600).default(45),
+    })
+    .prefault({}),
   rateLimit: dispatchOverrides,
 });
 export type WhatsAppSection = z.infer<typeof whatsappSection>;

@@ -60,6 +60,8 @@ export interface VendorErrorDetail {
   readonly title: string;
   readonly message?: string;
   readonly details?: string;
+  /** The source's words for what the error means and what to do, when it has them (shown on CRM records). */
+  readonly explanation?: string;
 }
 
 /**
@@ -148,7 +150,17 @@ export interface OutboundReply {
   readonly text: string;
   readonly attachments: readonly LocalFile[];
   /** Approved template sent instead when the customer service window is closed; none means "do not send". */
-  readonly template: { readonly name: string; readonly language: string; readonly parameters: readonly string[] } | null;
+  readonly template: {
+    readonly name: string;
+    readonly language: string;
+    readonly parameters: readonly string[];
+    /** For a template with named parameters: each parameter's name, in the order of `parameters`. */
+    readonly parameterNames?: readonly string[] | null;
+    /** The body as the customer reads it (parameters filled in): what CRM timelines show. */
+    readonly rendered?: string;
+  } | null;
+  /** Send the template even inside the window, never the text (the outbound API's template sends). */
+  readonly templateOnly?: boolean;
 }
 
 // ---- Inbound events: what a source (the WhatsApp webhook) parses a delivery into ----

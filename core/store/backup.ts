@@ -41,6 +41,7 @@ export const BACKUP_TABLES = [
   'admin_sessions',
   'history_chunks',
   'consents',
+  'outbound_requests',
 ] as const satisfies ReadonlyArray<keyof Database>;
 export type BackupTable = (typeof BACKUP_TABLES)[number];
 /** Tables a backup leaves out: rate bookkeeping, state a restore derives from the other tables, replay keys that live minutes, and the console's queue samples. */

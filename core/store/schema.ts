@@ -286,6 +286,8 @@ export interface ApiTokensTable {
   parent_id: string | null;
   last_used_at: number | null;
   revoked: number;
+  /** Permissions beyond the role, comma-separated (`send`: the outbound API); empty for none. */
+  permissions: Generated<string>;
 }
 
 export interface AdminSessionsTable {
@@ -316,6 +318,24 @@ export interface ConsentsTable {
   recorded_at: number;
 }
 
+/** One accepted `POST /api/v1/messages` (see core/outbound/accept.ts). */
+export interface OutboundRequestsTable {
+  /** The message id the caller was given (`msg_…`). */
+  id: string;
+  token_id: string;
+  /** The caller's Idempotency-Key header, unique per token. */
+  idempotency_key: string;
+  /** SHA-256 of the request body as validated: the same key with another body is refused. */
+  body_hash: string;
+  contact_id: string;
+  thread_id: string;
+  /** `template` or `text`. */
+  kind: string;
+  /** The template as sent (name, language, category, parameters), JSON; null for text. */
+  template: string | null;
+  created_at: number;
+}
+
 export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   contacts: ContactsTable;
@@ -340,6 +360,7 @@ export interface Database {
   history_chunks: HistoryChunksTable;
   queue_samples: QueueSamplesTable;
   consents: ConsentsTable;
+  outbound_requests: OutboundRequestsTable;
 }
 
 export type OutboxRow = Selectable<OutboxTable>;

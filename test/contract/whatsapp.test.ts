@@ -99,6 +99,8 @@ describe('WhatsApp Cloud API contract', () => {
       context,
     );
     context.lastInbound.set('c1', Date.now() - 48 * 3_600_000);
+    // The sandbox sends only templates of its account (as Meta does: 132001 otherwise).
+    sandbox.templates.push({ id: '2001', name: 'ticket_update', language: 'en_US', status: 'APPROVED', category: 'UTILITY', parameter_format: 'POSITIONAL', components: [{ type: 'BODY', text: 'Update on ticket {{1}}' }] });
     outcomes.push(...(await connector.execute([reply('3', { text: 'late', template: { name: 'ticket_update', language: 'en_US', parameters: ['4107'] } })], context)));
     expect(outcomes.every((o) => o.ok)).toBe(true);
     expect(sandbox.state.sent.map((s) => s.type)).toEqual(['text', 'document', 'image', 'template']);

@@ -202,6 +202,14 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     expect((await listTokens(store)).map((t) => [t.name, t.revoked, t.createdBy])).toEqual([['deploy', true, 'user:eve'], ['deploy-2', true, `token:${parent.id}`]]);
   });
 
+  it('a token holds the send permission only when made with it, and unknown permissions are refused', async () => {
+    const sender = await createToken(store, { name: 'crm-flow', role: 'viewer', expiresInDays: 1, createdBy: { cli: 'cli:root' }, permissions: ['send'] });
+    expect((await authenticateToken(store, sender.token))?.permissions).toEqual(['send']);
+    const admin = await createToken(store, { name: 'ops', role: 'admin', expiresInDays: 1, createdBy: { cli: 'cli:root' } });
+    expect((await authenticateToken(store, admin.token))?.permissions).toEqual([]);
+    await expect(createToken(store, { name: 'x', role: 'viewer', expiresInDays: 1, createdBy: { cli: 'cli:root' }, permissions: ['delete' as 'send'] })).rejects.toThrow(/unknown permission delete/);
+  });
+
   it('authenticates live tokens only: hashed at rest, expiring, revocable, last use recorded', async () => {
     const now = Date.now();
     const token = await createToken(store, { name: 'monitoring', role: 'viewer', expiresInDays: 1, createdBy: { cli: 'cli:root' } }, now);
@@ -211,7 +219,7 @@ describe.each(STORE_KINDS)('admin accounts on %s', (kind) => {
     const secret = token.token.slice('wacs_'.length + 12 + 1);
     expect(secret).toHaveLength(32);
     expect(row.hash).not.toContain(secret);
-    expect(await authenticateToken(store, token.token, now + 1000)).toEqual({ id: token.id, name: 'monitoring', role: 'viewer', owner: null });
+    expect(await authenticateToken(store, token.token, now + 1000)).toEqual({ id: token.id, name: 'monitoring', role: 'viewer', owner: null, permissions: [] });
     expect((await store.db.selectFrom('api_tokens').select('last_used_at').executeTakeFirstOrThrow()).last_used_at).toBe(now + 1000);
     expect(await authenticateToken(store, token.token, now + 86_400_001)).toBeUndefined();
     const tampered = `${token.token.slice(0, -1)}${token.token.endsWith('x') ? 'y' : 'x'}`;
