@@ -72,7 +72,8 @@ while (running) {
   try {
     const result = await engine.processPending(PROCESS_BATCH);
     if (result.operationsQueued > 0) post({ type: 'queued' });
-    worked = result.processed + result.flagged > 0;
+    // A slice done means more of that delivery is left: go on at once (after any live delivery stored meanwhile, which the next call takes first).
+    worked = result.processed + result.flagged > 0 || result.sliced;
   } catch (error) {
     log.error({ err: errorMessage(error) }, 'processing deliveries failed; retrying');
   }
