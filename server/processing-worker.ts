@@ -66,11 +66,21 @@ const engine = new Engine({
 });
 post({ type: 'ready' });
 
+/**
+ * After a slice of a big delivery, processing pauses as long as the slice took (at most
+ * SLICE_PAUSE_MAX_MS): a SQLite write transaction holds the store's one write lock, and the main
+ * thread, waiting for it synchronously, could otherwise miss every gap between back-to-back
+ * slices; its claims, settles and webhook commits then waited seconds, and live messages with them.
+ */
+const SLICE_PAUSE_MAX_MS = 250;
+
 while (running) {
   let worked = false;
   wokenDuringBatch = false;
   try {
+    const started = performance.now();
     const result = await engine.processPending(PROCESS_BATCH);
+    if (result.sliced) await new Promise((resolve) => setTimeout(resolve, Math.min(SLICE_PAUSE_MAX_MS, performance.now() - started)));
     if (result.operationsQueued > 0) post({ type: 'queued' });
     // A slice done means more of that delivery is left: go on at once (after any live delivery stored meanwhile, which the next call takes first).
     worked = result.processed + result.flagged > 0 || result.sliced;

@@ -317,7 +317,9 @@ export class ConnectorDispatcher {
           const background = isBackground(batch);
           // Live batches go ahead of background ones waiting in the queue.
           const run = () => this.#queue.add(() => this.#runBatch(batch, background), { priority: background ? 0 : 1 });
-          void (background ? this.#background.add(run) : run()).catch((error: unknown) => {
+          // A background slot frees only once its batch is settled: claim again then (the batch's own
+          // wake came while the slot was still taken, and would have found no room for background work).
+          void (background ? this.#background.add(run).finally(() => this.wake()) : run()).catch((error: unknown) => {
             this.#log.error({ err: errorMessage(error) }, 'batch settlement failed; leases will expire and the operations run again');
           });
         }
