@@ -51,7 +51,7 @@ export async function burstThroughConnector(options: {
       return inbox.accept('whatsapp', textWebhook({ from: `4477009${String(100000 + c).slice(1)}`, id: `wamid.${options.name}.${c}.${m}`, timestamp: 1_760_000_000 + m, body: `message ${m}`, name: `Customer ${c}` }));
     }),
   );
-  while ((await engine.processPending(500)).processed > 0);
+  for (let r = await engine.processPending(500); r.processed > 0 || r.sliced; r = await engine.processPending(500));
   const operations = (await outboxDepth(store.db)).reduce((n, d) => n + d.count, 0);
 
   const dispatcher = benchDispatcher(connector, store, engine, log);

@@ -6,6 +6,7 @@
 // (VmHWM) against the memory target, and a live message's latency from webhook to HubSpot before
 // the import and while it drains.
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { HubSpotSandbox } from '../sandbox/hubspot.js';
 import { SalesforceSandbox } from '../sandbox/salesforce.js';
 import { historyWebhooks, WhatsAppSandbox, type PastMessage } from '../sandbox/whatsapp.js';
@@ -26,9 +27,27 @@ const RSS_TARGET_MB = 200;
 /** The import gives up after this long and reports how far it got. */
 const GIVE_UP_MS = 45 * 60_000;
 
-function peakRssMb(pid: number): number {
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
   return kb / 1024;
+}
+
+const peakRssMb = (pid: number) => statusMb(pid, 'VmHWM');
+
+/**
+ * The service's RSS sampled every 500 ms, so the peak can be placed: while webhooks come in,
+ * while the import drains, or at one moment (a transaction of thousands of rows).
+ */
+function sampleRss(pid: number): { stop(): Array<{ at: number; mb: number }> } {
+  const samples: Array<{ at: number; mb: number }> = [];
+  const timer = setInterval(() => {
+    try {
+      samples.push({ at: Date.now(), mb: statusMb(pid, 'VmRSS') });
+    } catch {
+      // The process ended.
+    }
+  }, 500);
+  return { stop: () => (clearInterval(timer), samples) };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,6 +71,7 @@ export async function benchHistory(metric: (name: string, value: number, digits?
   }));
   await service.start();
   const pid = service.child!.pid!;
+  const rssSamples = sampleRss(pid);
 
   const communications = () => hubspot.state.objects['communications'] ?? [];
   const loggedLive = (id: string) => communications().some((c) => c.properties['whatsapp_message_id'] === id);
@@ -120,6 +140,9 @@ export async function benchHistory(metric: (name: string, value: number, digits?
   const importMs = Date.now() - started;
   const calls = { hubspot: hubspot.state.requests - before.hubspot, salesforce: salesforce.state.requests - before.salesforce, zendesk: zendesk.state.requests - before.zendesk };
   const rss = peakRssMb(pid);
+  const samples = rssSamples.stop();
+  const peakIn = (from: number, to: number) => Math.max(0, ...samples.filter((x) => x.at >= from && x.at < to).map((x) => x.mb));
+  const peakSample = samples.reduce((a, b) => (b.mb > a.mb ? b : a), { at: started, mb: 0 });
   let dead = 0;
   for (const connector of ['hubspot', 'salesforce', 'zendesk']) dead += await outboxOperations(service, connector, 'dead');
   await service.kill('SIGTERM');
@@ -143,8 +166,15 @@ export async function benchHistory(metric: (name: string, value: number, digits?
   metric('history_dead_operations', dead, 0);
   metric('history_peak_rss_mb', rss, 0);
   metric('history_peak_rss_target_mb', RSS_TARGET_MB, 0);
+  metric('history_rss_mb_peak_before_import', peakIn(0, started), 0);
+  metric('history_rss_mb_peak_while_ingesting', peakIn(started, started + ingestMs), 0);
+  metric('history_rss_mb_peak_while_draining', peakIn(started + ingestMs, Infinity), 0);
+  metric('history_rss_peak_at_seconds_after_first_webhook', (peakSample.at - started) / 1000, 1);
   metric('history_live_latency_p50_ms_baseline', percentile(baseline, 50), 0);
   metric('history_live_latency_p50_ms_during_import', percentile(during, 50), 0);
   metric('history_live_latency_max_ms_during_import', Math.max(...during), 0);
   metric('history_live_latency_ratio_during_vs_baseline', percentile(during, 50) / Math.max(1, percentile(baseline, 50)));
+  metric('history_live_latency_samples_during_import', during.length, 0);
+  // The machine is shared: the load says how far these timings can be trusted.
+  metric('history_load_average_1m_at_end', loadavg()[0]!);
 }

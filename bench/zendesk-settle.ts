@@ -56,7 +56,10 @@ async function shuffledBursts(settleMs: number) {
   dispatcher.start();
   let processing = true;
   const processor = (async () => {
-    while (processing) if ((await engine.processPending(200)).processed === 0) await new Promise((r) => setTimeout(r, 20));
+    while (processing) {
+      const result = await engine.processPending(200);
+      if (result.processed === 0 && !result.sliced) await new Promise((r) => setTimeout(r, 20));
+    }
   })();
 
   const written = 1_760_000_000;

@@ -24,7 +24,7 @@ import { maskIdentifier } from './model/identity.js';
 import { consentFromWords, type ConsentKeywords } from './consent/keywords.js';
 import { recordConsent } from './consent/store.js';
 import { explainReference } from './model/references.js';
-import { DELIVERY_STATUSES, type DeliveryParser, type DeliveryStatus, type InboundAppContactEvent, type InboundEvent, type InboundHistoryChunkEvent, type InboundMessageEvent, type Message, type ModelChange } from './model/types.js';
+import { DELIVERY_STATUSES, type DeliveryParser, type DeliveryStatus, type InboundAppContactEvent, type InboundEvent, type InboundHistoryChunkEvent, type InboundMessageEvent, type Message, type ModelChange, type ParsedDelivery } from './model/types.js';
 import { checkLinks, linkWarning, linksOutsideAllowList, type LinkPolicy } from './security/links.js';
 import type { Alerts } from './security/alerts.js';
 import { accountEventAlert, unknownSenderAlert, unknownStatusAlert } from './security/signals.js';
@@ -106,7 +106,16 @@ export interface ProcessResult {
   readonly processed: number;
   readonly flagged: number;
   readonly operationsQueued: number;
+  /** A delivery is part-way through its slices: call again (live deliveries stored meanwhile go first). */
+  readonly sliced: boolean;
 }
+
+/**
+ * Events of one delivery per processing transaction: a history webhook of 1,000 messages took
+ * ~8.5 s in one go, and live messages stored after it waited all that time; a slice of 50 takes
+ * well under a second. Small deliveries (a live webhook has a handful of events) are never cut.
+ */
+export const DELIVERY_SLICE_EVENTS = 50;
 
 /** The connectors that plan operations now: every configured one, enabled or not, so nothing is missed while one is switched off. */
 export type PlanningConnectors = () => readonly Connector[];
@@ -119,6 +128,9 @@ export class Engine {
   readonly #options: () => EngineOptions;
   readonly #maxAttempts: (connector: Connector) => number;
   readonly #alerts: Alerts | undefined;
+  readonly #sliceEvents: number;
+  /** The delivery part-way through its slices, kept parsed. */
+  #sliced: { readonly deliveryId: number; readonly parsed: ParsedDelivery } | undefined;
 
   constructor(deps: {
     store: Store;
@@ -129,7 +141,10 @@ export class Engine {
     options: () => EngineOptions;
     /** Where compromise signals seen in deliveries are raised. */
     alerts?: Alerts;
+    /** Events per slice of a big delivery (DELIVERY_SLICE_EVENTS). */
+    sliceEvents?: number;
   }) {
+    this.#sliceEvents = Math.max(1, deps.sliceEvents ?? DELIVERY_SLICE_EVENTS);
     this.#alerts = deps.alerts;
     this.#store = deps.store;
     this.#parsers = deps.parsers;
@@ -139,28 +154,73 @@ export class Engine {
     this.#maxAttempts = (c) => c.tuning.maxAttempts;
   }
 
-  /** Processes up to `limit` pending deliveries in arrival order. */
+  /**
+   * Processes up to `limit` pending deliveries in arrival order, deliveries not yet started before
+   * the rest of one processed in slices: a delivery of more than `sliceEvents` events (a history
+   * webhook of thousands of messages) gets one slice per call, so live messages stored meanwhile
+   * never wait behind it for more than one slice.
+   */
   async processPending(limit = 50): Promise<ProcessResult> {
     try {
-      return await this.#store.db.transaction().execute((tx) => this.#processBatch(tx, limit, undefined));
+      return await this.#store.db.transaction().execute((tx) => this.#processBatch(tx, limit));
     } catch (error) {
       // One delivery may be at fault: go one by one so the rest still flow.
       this.#log.warn({ err: errorMessage(error) }, 'delivery batch failed; processing one at a time');
-      const total = { processed: 0, flagged: 0, operationsQueued: 0 };
+      const total = { processed: 0, flagged: 0, operationsQueued: 0, sliced: false };
       for (let i = 0; i < limit; i++) {
+        // The one that failed is flagged by id: another delivery may be stored (and come first) in between.
+        const [next] = await this.#nextRows(this.#store.db, 1);
+        if (!next) break;
         let result: ProcessResult;
         try {
-          result = await this.#store.db.transaction().execute((tx) => this.#processBatch(tx, 1, undefined));
+          result = await this.#store.db.transaction().execute((tx) => this.#processBatch(tx, 1, next.id));
         } catch (single) {
-          result = await this.#store.db.transaction().execute((tx) => this.#processBatch(tx, 1, single));
+          result = await this.#store.db.transaction().execute((tx) => this.#flag(tx, next.id, single));
         }
-        if (result.processed + result.flagged === 0) break;
+        if (result.processed + result.flagged === 0 && !result.sliced) break;
         total.processed += result.processed;
         total.flagged += result.flagged;
         total.operationsQueued += result.operationsQueued;
+        total.sliced ||= result.sliced;
+        // A slice ends this batch, as in #processBatch: what is stored meanwhile goes first.
+        if (result.sliced) break;
       }
       return total;
     }
+  }
+
+  /**
+   * The deliveries to process next: those not started, in arrival order, or else the oldest one
+   * part-way through its slices.
+   */
+  async #nextRows(db: Transaction<Database> | Store['db'], limit: number) {
+    const fresh = await db.selectFrom('webhook_deliveries').selectAll().where('state', '=', 'pending').where('events_done', '=', 0).orderBy('id').limit(limit).execute();
+    if (fresh.length > 0) return fresh;
+    return db.selectFrom('webhook_deliveries').selectAll().where('state', '=', 'pending').where('events_done', '>', 0).orderBy('id').limit(1).execute();
+  }
+
+  /** Kept and flagged with the reason; `replay --deliveries` puts it back once fixed. */
+  async #flag(tx: Transaction<Database>, deliveryId: number, failure: unknown): Promise<ProcessResult> {
+    await this.#store.lockForTransaction(tx, 'process-deliveries');
+    const flagged = await tx
+      .updateTable('webhook_deliveries')
+      .set({ state: 'flagged', problems: JSON.stringify([`processing failed: ${errorMessage(failure)}`]), processed_at: Date.now() })
+      .where('id', '=', deliveryId)
+      .where('state', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(flagged.numUpdatedRows) === 0) return { processed: 0, flagged: 0, operationsQueued: 0, sliced: false };
+    this.#log.error({ deliveryId, err: errorMessage(failure) }, 'delivery could not be processed; flagged for replay');
+    return { processed: 0, flagged: 1, operationsQueued: 0, sliced: false };
+  }
+
+  /**
+   * A delivery's events, parsed once for all its slices: the delivery part-way is kept parsed
+   * (one at a time), and parsed again from its stored body only after a restart.
+   */
+  #parse(row: { id: number; source: string; body: string; received_at: number }): ParsedDelivery {
+    if (this.#sliced?.deliveryId === row.id) return this.#sliced.parsed;
+    const parse = this.#parsers[row.source];
+    return parse ? parse(row.body, row.received_at) : { events: [], problems: [`no parser for deliveries from "${row.source}"`] };
   }
 
   /** Plans and queues operations for changes (used by the dispatcher for changes an operation caused). */
@@ -240,37 +300,43 @@ export class Engine {
     return { type: 'message.recorded', contact, thread: { ...thread, lastMessageAt: Math.max(thread.lastMessageAt, effect.sentAt) }, threadCreated: false, message };
   }
 
-  async #processBatch(tx: Transaction<Database>, limit: number, failure: unknown): Promise<ProcessResult> {
+  async #processBatch(tx: Transaction<Database>, limit: number, only?: number): Promise<ProcessResult> {
     await this.#store.lockForTransaction(tx, 'process-deliveries');
-    const rows = await tx.selectFrom('webhook_deliveries').selectAll().where('state', '=', 'pending').orderBy('id').limit(limit).execute();
+    const rows = only === undefined ? await this.#nextRows(tx, limit) : await tx.selectFrom('webhook_deliveries').selectAll().where('id', '=', only).where('state', '=', 'pending').execute();
     const now = Date.now();
     let processed = 0;
     let flagged = 0;
     let operationsQueued = 0;
+    let sliced = false;
     // The arrival counter is read once per batch, under the processing lock, then counted up.
     const arrival = { next: undefined as number | undefined };
     const nextSeq = async () => (arrival.next = arrival.next === undefined ? await nextArrivalSeq(tx) : arrival.next + 1);
     for (const row of rows) {
-      if (failure !== undefined) {
-        // Kept and flagged with the reason; `replay --deliveries` puts it back once fixed.
+      const parsed = this.#parse(row);
+      const start = row.events_done;
+      const end = Math.min(parsed.events.length, start + this.#sliceEvents);
+      // What earlier slices could not apply is carried in the row until the last slice.
+      const applyProblems: string[] = start > 0 && row.problems !== null ? (JSON.parse(row.problems) as string[]) : [];
+      const events = start === 0 && end === parsed.events.length ? parsed.events : parsed.events.slice(start, end);
+      const changes = await this.#applyEvents(tx, events, row.id, now, applyProblems, nextSeq);
+      operationsQueued += await this.planChanges(tx, changes, now);
+      if (end < parsed.events.length) {
         await tx
           .updateTable('webhook_deliveries')
-          .set({ state: 'flagged', problems: JSON.stringify([`processing failed: ${errorMessage(failure)}`]), processed_at: now })
+          .set({ events_done: end, problems: applyProblems.length > 0 ? JSON.stringify(applyProblems) : null })
           .where('id', '=', row.id)
           .execute();
-        this.#log.error({ deliveryId: row.id, err: errorMessage(failure) }, 'delivery could not be processed; flagged for replay');
-        flagged++;
-        continue;
+        this.#sliced = { deliveryId: row.id, parsed };
+        sliced = true;
+        // The rest of this batch waits for the next call, behind whatever is stored meanwhile.
+        break;
       }
-      const parse = this.#parsers[row.source];
-      const parsed = parse ? parse(row.body, row.received_at) : { events: [], problems: [`no parser for deliveries from "${row.source}"`] };
-      const problems = [...parsed.problems];
-      const changes = await this.#applyEvents(tx, parsed.events, row.id, now, problems, nextSeq);
-      operationsQueued += await this.planChanges(tx, changes, now);
+      if (this.#sliced?.deliveryId === row.id) this.#sliced = undefined;
+      const problems = [...parsed.problems, ...applyProblems];
       const state = problems.length > 0 ? 'flagged' : 'processed';
       await tx
         .updateTable('webhook_deliveries')
-        .set({ state, problems: problems.length > 0 ? JSON.stringify(problems) : null, processed_at: now })
+        .set({ state, problems: problems.length > 0 ? JSON.stringify(problems) : null, processed_at: now, events_done: end })
         .where('id', '=', row.id)
         .execute();
       if (problems.length > 0) {
@@ -280,7 +346,7 @@ export class Engine {
       // The thread acknowledging webhooks waits for the store: commit what is done, the rest stays pending for the next batch.
       if (this.#store.turnWanted()) break;
     }
-    return { processed, flagged, operationsQueued };
+    return { processed, flagged, operationsQueued, sliced };
   }
 
   async #applyEvents(

@@ -505,7 +505,7 @@ export function buildCli(): Command {
     .action(async (options: { config?: string; id?: number[]; connector?: string; allDead?: boolean; deliveries?: boolean }) => {
       await withStore(options, async (store) => {
         if (options.deliveries) {
-          const result = await store.db.updateTable('webhook_deliveries').set({ state: 'pending' }).where('state', '=', 'flagged').executeTakeFirst();
+          const result = await store.db.updateTable('webhook_deliveries').set({ state: 'pending', events_done: 0 }).where('state', '=', 'flagged').executeTakeFirst();
           await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'replay.deliveries', detail: { deliveries: Number(result.numUpdatedRows) } });
           console.log(`${Number(result.numUpdatedRows)} flagged deliveries queued for processing again`);
           return;

@@ -74,9 +74,11 @@ while (running) {
   let worked = false;
   wokenDuringBatch = false;
   try {
+    // No pause between slices: the store's thread gate gives the main thread its turn whenever it waits (core/store/thread-gate.ts).
     const result = await engine.processPending(PROCESS_BATCH);
     if (result.operationsQueued > 0) post({ type: 'queued' });
-    worked = result.processed + result.flagged > 0;
+    // A slice done means more of that delivery is left: go on at once (after any live delivery stored meanwhile, which the next call takes first).
+    worked = result.processed + result.flagged > 0 || result.sliced;
   } catch (error) {
     log.error({ err: errorMessage(error) }, 'processing deliveries failed; retrying');
   }

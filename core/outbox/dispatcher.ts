@@ -25,7 +25,7 @@ import {
   type OutboxOperation,
 } from './queries.js';
 import { HEAL_BUSY_KEYS_INTERVAL_MS, healBusyKeys, laneOf, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
-import type { RateBudget } from './rate-budget.js';
+import { BACKGROUND_RATE_SHARE, type RateBudget } from './rate-budget.js';
 import { checkConnectorScopes, type ScopeCheck } from '../scopes.js';
 
 export interface DispatcherOptions {
@@ -57,6 +57,13 @@ export class ConnectorDispatcher {
   readonly #onSetup: ((actions: readonly string[]) => Promise<void>) | undefined;
   readonly #options: DispatcherOptions;
   readonly #queue: PQueue;
+  /**
+   * Background batches (all their operations on background keys) pass through here before they
+   * take a slot of `#queue`: at most concurrency − 1 of them at once, so a live batch always finds
+   * a slot free instead of waiting behind an import's batches, which can each wait long for room.
+   */
+  readonly #background: PQueue;
+  readonly #backgroundSlots: number;
   readonly #inFlight = new Set<number>();
   readonly #abort = new AbortController();
   /** Aborted as soon as stopping starts: waits for rate budget end at once, calls under way get the grace period. */
@@ -93,9 +100,16 @@ export class ConnectorDispatcher {
     this.#metrics = deps.metrics;
     this.#options = deps.options;
     const { concurrency, rateLimit } = deps.connector.tuning;
-    this.#queue = new PQueue({
-      concurrency,
-      ...(rateLimit ? { intervalCap: rateLimit.requests, interval: rateLimit.intervalMs } : {}),
+    // Batch starts are capped per window for background batches only: a cap shared with live
+    // batches let an import's batches, started and then waiting for rate room, use up the starts
+    // a live batch needed. Every vendor request still takes its room in the shared rate budget
+    // (the vendor's limit across instances), which a per-process cap never was.
+    this.#queue = new PQueue({ concurrency });
+    // With one slot there is none to keep free: background work then only queues behind live work.
+    this.#backgroundSlots = Math.max(1, concurrency - 1);
+    this.#background = new PQueue({
+      concurrency: this.#backgroundSlots,
+      ...(rateLimit ? { intervalCap: Math.max(1, Math.floor(rateLimit.requests * BACKGROUND_RATE_SHARE)), interval: rateLimit.intervalMs } : {}),
     });
   }
 
@@ -135,6 +149,8 @@ export class ConnectorDispatcher {
     this.#stopping.abort();
     this.wake();
     await this.#loop;
+    // Background batches still waiting for a slot never start; their operations are handed back below.
+    this.#background.clear();
     const idle = this.#queue.onIdle();
     this.#queue.clear();
     const finished = await Promise.race([idle.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())]);
@@ -289,11 +305,14 @@ export class ConnectorDispatcher {
           await Promise.race([this.#queue.onSizeLessThan(concurrency), this.#sleep(this.#options.pollIntervalMs)]);
           continue;
         }
+        // Background work is claimed only while a background slot is free and none waits for one.
+        const backgroundFull = this.#background.pending + this.#background.size >= this.#backgroundSlots;
         const operations = await claimOperations(this.#store, this.id, this.#options.workerId, {
           limit: this.#options.claimBatch,
           leaseMs: this.#options.leaseMs,
           now,
           runLength: this.connector.metadata.maxRun ?? 1,
+          backgroundLimit: backgroundFull ? 0 : this.#options.claimBatch,
         });
         if (operations.length === 0) {
           await this.#sleep(this.#options.pollIntervalMs);
@@ -301,7 +320,12 @@ export class ConnectorDispatcher {
         }
         for (const op of operations) this.#inFlight.add(op.id);
         for (const batch of this.#batches(operations)) {
-          void this.#queue.add(() => this.#runBatch(batch)).catch((error: unknown) => {
+          const background = isBackground(batch);
+          // Live batches go ahead of background ones waiting in the queue.
+          const run = () => this.#queue.add(() => this.#runBatch(batch, background), { priority: background ? 0 : 1 });
+          // A background slot frees only once its batch is settled: claim again then (the batch's own
+          // wake came while the slot was still taken, and would have found no room for background work).
+          void (background ? this.#background.add(run).finally(() => this.wake()) : run()).catch((error: unknown) => {
             this.#log.error({ err: errorMessage(error) }, 'batch settlement failed; leases will expire and the operations run again');
           });
         }
@@ -340,7 +364,8 @@ export class ConnectorDispatcher {
     return batches.sort((a, b) => Math.min(...a.map((op) => laneOf(op.orderingKey))) - Math.min(...b.map((op) => laneOf(op.orderingKey))));
   }
 
-  #context(): ExecutionContext {
+  /** `background`: the batch's requests may fill only BACKGROUND_RATE_SHARE of each window, so live requests always find room. */
+  #context(background = false): ExecutionContext {
     const connector = this.id;
     const limit = this.connector.tuning.rateLimit;
     const db = this.#store.db;
@@ -361,7 +386,7 @@ export class ConnectorDispatcher {
           if (pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, pausedUntil - Date.now()));
         }
         // Every budget at once, stamped at the same moment, just before the request goes out.
-        const ticket = await this.#budget.take(budgets, weight, this.#stopping.signal);
+        const ticket = await this.#budget.take(budgets, weight, this.#stopping.signal, { share: background ? BACKGROUND_RATE_SHARE : 1 });
         if (limit && perDay) {
           this.#metrics?.vendorQuotaRemaining.set({ connector }, perDay - ticket.usedToday);
           this.#metrics?.vendorQuotaMax.set({ connector }, perDay);
@@ -417,8 +442,8 @@ export class ConnectorDispatcher {
     };
   }
 
-  async #runBatch(batch: readonly OutboxOperation[]): Promise<void> {
-    const context = this.#context();
+  async #runBatch(batch: readonly OutboxOperation[], background: boolean): Promise<void> {
+    const context = this.#context(background);
     const outcomes = new Map<number, OperationOutcome>();
     let toRun: OutboxOperation[] = [];
     // A run is one key's operations in order: nothing of a key after a failure may be sent.
@@ -550,6 +575,11 @@ export class ConnectorDispatcher {
     }
     if (credentialProblem !== undefined) this.block(credentialProblem);
   }
+}
+
+/** A batch of background work only (an imported history): a batch with any live operation is live. */
+function isBackground(batch: readonly OutboxOperation[]): boolean {
+  return batch.every((op) => laneOf(op.orderingKey) === 1);
 }
 
 /** The dispatcher stopped before the operation could run. */

@@ -116,6 +116,12 @@ export interface ClaimOptions {
    * never takes room from other ready keys: each claimed key gets its head first.
    */
   readonly runLength?: number;
+  /**
+   * At most this many background keys (lane 1) in this claim: 0 while the dispatcher's
+   * background slots are taken, so only live work is claimed then.
+   * @default limit
+   */
+  readonly backgroundLimit?: number;
 }
 
 /**
@@ -127,13 +133,15 @@ export interface ClaimOptions {
 export async function claimOperations(store: Store, connector: string, workerId: string, options: ClaimOptions): Promise<OutboxOperation[]> {
   const { limit, leaseMs, now } = options;
   const runLength = Math.max(1, options.runLength ?? 1);
-  if (store.dialect === 'postgres') return claimInOneStatement(store, connector, workerId, { limit, leaseMs, now, runLength });
+  const backgroundLimit = Math.max(0, Math.min(limit, options.backgroundLimit ?? limit));
+  if (store.dialect === 'postgres') return claimInOneStatement(store, connector, workerId, { limit, leaseMs, now, runLength, backgroundLimit });
   // The attempt must be on disk before the vendor is called: it is what triggers reconcile after a crash.
   return store.durably((db) => db.transaction().execute(async (tx) => {
     // Lane 0 (live work) first; background keys fill what room is left. Each lane is one index range.
     const keys: Array<{ ordering_key: string; head_id: number }> = [];
     for (const lane of [0, 1]) {
-      if (keys.length >= limit) break;
+      const room = lane === 0 ? limit - keys.length : Math.min(limit - keys.length, backgroundLimit);
+      if (room <= 0) break;
       const readyKeys = tx
         .selectFrom('outbox_keys')
         .select(['ordering_key', 'head_id'])
@@ -142,7 +150,7 @@ export async function claimOperations(store: Store, connector: string, workerId:
         .where('ready_at', '<=', now)
         .orderBy('ready_at')
         .orderBy('head_id')
-        .limit(limit - keys.length);
+        .limit(room);
       keys.push(...(await readyKeys.execute()));
     }
     if (keys.length === 0) return [];
@@ -217,13 +225,13 @@ export async function claimOperations(store: Store, connector: string, workerId:
  * head is stale and put right afterwards.
  */
 async function claimInOneStatement(store: Store, connector: string, workerId: string, options: Required<ClaimOptions>): Promise<OutboxOperation[]> {
-  const { limit, leaseMs, now, runLength } = options;
+  const { limit, leaseMs, now, runLength, backgroundLimit } = options;
   const bigint = (value: number) => sql`cast(${value} as bigint)`;
   const readyInLane = (lane: 0 | 1) => sql`
       select ordering_key, head_id, ready_at, ${sql.lit(lane)} as lane from outbox_keys
       where connector = ${connector} and lane = ${sql.lit(lane)} and ready_at <= ${bigint(now)}
       order by ready_at, head_id
-      limit ${bigint(limit)}
+      limit ${bigint(lane === 0 ? limit : backgroundLimit)}
       for update skip locked`;
   const result = await sql<{ ops: OutboxRow[]; stale: string[] }>`
     with live as (

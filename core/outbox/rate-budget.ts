@@ -14,6 +14,28 @@ import type { Store } from '../store/store.js';
 import { dayStartIn, nextDayStartIn } from '../day.js';
 
 const PAUSE_KEY = 'rate_paused_until';
+
+/**
+ * The share of a vendor's window background work (an imported chat history) may fill: live work
+ * counts against the whole window, so a quarter of it is always left for live messages however
+ * big the import.
+ */
+export const BACKGROUND_RATE_SHARE = 0.75;
+
+/** The room of `limit`'s window a request with `share` may fill: at least the request itself, so a heavy one still runs once the window is empty enough. */
+function roomFor(limit: RateLimit, share: number, weight: number): number {
+  return share >= 1 ? limit.requests : Math.max(Math.min(weight, limit.requests), Math.floor(limit.requests * share));
+}
+
+/** Options of `take` and `acquireAll`. */
+export interface TakeOptions {
+  /**
+   * The share of each window this request may fill (BACKGROUND_RATE_SHARE for background work):
+   * it waits while the window, counting everyone's requests, is that full.
+   * @default 1
+   */
+  readonly share?: number;
+}
 const DAILY_KEY = 'rate_daily';
 
 /** Clock slack between us and the vendor; small, because settled slots already count from the answer. */
@@ -24,6 +46,8 @@ function safetyMargin(limit: RateLimit): number {
 /** Room reserved by `take`, handed out locally until it is used up or too old to be trusted. */
 interface RateBlock {
   readonly key: string;
+  /** Where the block is kept: one block per budget and share, so background requests never spend a live block's room. */
+  readonly mapKey: string;
   readonly slot: number;
   readonly size: number;
   readonly openUntil: number;
@@ -72,25 +96,27 @@ export class RateBudget {
    * room on its own (`acquireAll`), since a block per combination would hold room nobody else
    * could use.
    */
-  async take(budgets: ReadonlyArray<{ key: string; limit: RateLimit; perDay?: number }>, weight: number, signal?: AbortSignal): Promise<RateTicket> {
+  async take(budgets: ReadonlyArray<{ key: string; limit: RateLimit; perDay?: number }>, weight: number, signal?: AbortSignal, options: TakeOptions = {}): Promise<RateTicket> {
+    const share = Math.min(1, options.share ?? 1);
     const only = budgets.length === 1 ? budgets[0]! : undefined;
     if (!this.#useBlocks || only === undefined || only.perDay !== undefined || weight > blockShape(only.limit).size) {
-      const taken = budgets.length > 0 ? await this.acquireAll(budgets, weight, signal) : [];
+      const taken = budgets.length > 0 ? await this.acquireAll(budgets, weight, signal, false, { share }) : [];
       const slots = taken.map((t) => t.slot);
       return { usedToday: taken.at(-1)?.usedToday ?? 0, settle: () => this.settle(slots) };
     }
+    const mapKey = share < 1 ? `${only.key}@${share}` : only.key;
     for (;;) {
       signal?.throwIfAborted();
-      let block = this.#blocks.get(only.key);
+      let block = this.#blocks.get(mapKey);
       if (block && (block.closed || Date.now() >= block.openUntil || block.used + weight > block.size)) {
         this.#close(block);
         block = undefined;
       }
       if (!block) {
-        let reserving = this.#reserving.get(only.key);
+        let reserving = this.#reserving.get(mapKey);
         if (!reserving) {
-          reserving = this.#reserve(only.key, only.limit, signal).finally(() => this.#reserving.delete(only.key));
-          this.#reserving.set(only.key, reserving);
+          reserving = this.#reserve(only.key, mapKey, only.limit, share, signal).finally(() => this.#reserving.delete(mapKey));
+          this.#reserving.set(mapKey, reserving);
         }
         await reserving;
         continue;
@@ -112,13 +138,14 @@ export class RateBudget {
     }
   }
 
-  async #reserve(key: string, limit: RateLimit, signal?: AbortSignal): Promise<RateBlock> {
+  async #reserve(key: string, mapKey: string, limit: RateLimit, share: number, signal?: AbortSignal): Promise<RateBlock> {
     const { size, openMs } = blockShape(limit);
     // Less than a whole block when the window has less room left: take what fits, at least one.
-    const [taken] = await this.acquireAll([{ key, limit }], size, signal, true);
+    const [taken] = await this.acquireAll([{ key, limit }], size, signal, true, { share });
     const now = Date.now();
     const block: RateBlock = {
       key,
+      mapKey,
       slot: taken!.slot,
       size: taken!.weight,
       openUntil: now + openMs,
@@ -128,7 +155,7 @@ export class RateBudget {
       closed: false,
       timer: setTimeout(() => this.#close(block), openMs).unref(),
     };
-    this.#blocks.set(key, block);
+    this.#blocks.set(mapKey, block);
     return block;
   }
 
@@ -137,7 +164,7 @@ export class RateBudget {
     if (block.closed) return;
     block.closed = true;
     clearTimeout(block.timer);
-    if (this.#blocks.get(block.key) === block) this.#blocks.delete(block.key);
+    if (this.#blocks.get(block.mapKey) === block) this.#blocks.delete(block.mapKey);
     if (block.outstanding === 0) void this.#finish(block);
   }
 
@@ -176,7 +203,9 @@ export class RateBudget {
     signal?: AbortSignal,
     /** Take as much of `weight` as fits (at least 1) instead of waiting for all of it: a block. */
     partial = false,
+    options: TakeOptions = {},
   ): Promise<Array<{ slot: number; usedToday: number; weight: number }>> {
+    const share = Math.min(1, options.share ?? 1);
     for (const { limit } of budgets) {
       if (weight > limit.requests) throw new RangeError(`Expected \`weight\` to be at most ${limit.requests}, got ${weight}`);
     }
@@ -209,9 +238,10 @@ export class RateBudget {
             .where('connector', '=', key)
             .where('at', '>', windowStart)
             .executeTakeFirstOrThrow();
-          if (partial) granted = Math.min(weight, limit.requests - Number(inWindow.used));
+          const room = roomFor(limit, share, weight);
+          if (partial) granted = Math.min(weight, room - Number(inWindow.used));
           // Room opens when the oldest request in the window leaves it.
-          if (partial ? granted < 1 : Number(inWindow.used) + weight > limit.requests) wait = Math.max(wait, Number(inWindow.oldest) + limit.intervalMs + safetyMargin(limit) - now + 1, 1);
+          if (partial ? granted < 1 : Number(inWindow.used) + weight > room) wait = Math.max(wait, Number(inWindow.oldest) + limit.intervalMs + safetyMargin(limit) - now + 1, 1);
         }
         if (wait > 0) return wait;
         const slots = new Map<string, { slot: number; usedToday: number; weight: number }>();

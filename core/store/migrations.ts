@@ -468,6 +468,14 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0018_delivery_slices': {
+      // A history webhook can carry thousands of messages: it is processed in slices, each in its
+      // own short transaction, so live deliveries are taken between them. The count of its events
+      // applied so far is kept with it, so a restart continues where the last committed slice ended.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('webhook_deliveries').addColumn('events_done', int, (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
     '0015_console': {
       // The operations console: the trace reads a customer's operations by ordering key in every
       // state (outbox_ordering_open covers open ones only); the charts read a bounded window of

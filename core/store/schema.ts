@@ -13,6 +13,8 @@ export interface WebhookDeliveriesTable {
   /** What could not be understood (JSON array of strings), for flagged deliveries. */
   problems: string | null;
   processed_at: number | null;
+  /** Events of a delivery processed in slices applied so far (0 until its first slice commits). */
+  events_done: Generated<number>;
 }
 
 export interface ContactsTable {

@@ -6,7 +6,7 @@ import { CredentialError, VendorError } from '../../core/errors.js';
 import { silentLogger } from '../../core/logger.js';
 import { backoffDelay, ConnectorDispatcher } from '../../core/outbox/dispatcher.js';
 import { enqueueOperations, listOperations, type OutboxOperation } from '../../core/outbox/queries.js';
-import { RateBudget } from '../../core/outbox/rate-budget.js';
+import { BACKGROUND_RATE_SHARE, RateBudget } from '../../core/outbox/rate-budget.js';
 import { openStore, type Store } from '../../core/store/store.js';
 import { freshStoreUrl, STORE_KINDS } from '../helpers/stores.js';
 import { holdsFor } from '../helpers/wait.js';
@@ -240,6 +240,48 @@ describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
     // Each stamp is taken after its grant resolves, so on a busy machine one can lag by tens of ms and
     // shorten the gap after it; STAMP_JITTER_MS absorbs that, far below the 300 ms a broken limit would lose.
     for (let i = 1; i < searchSentAt.length; i++) expect(searchSentAt[i]! - searchSentAt[i - 1]!).toBeGreaterThanOrEqual(search.intervalMs - STAMP_JITTER_MS);
+  });
+
+  it('keeps a slot free for live work: background batches hold at most concurrency − 1 slots', async () => {
+    // Concurrency 2: one background batch at a time may run; a live operation queued while
+    // background batches wait for a vendor that does not answer runs at once.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const ran: string[] = [];
+    await enqueue(4, (i) => `background:k${i}`);
+    start(
+      scriptedConnector(async (ops) => {
+        ran.push(...ops.map((o) => o.orderingKey));
+        if (ops.every((o) => o.orderingKey.startsWith('background:'))) await held;
+        return ops.map(() => ({ ok: true }));
+      }),
+    );
+    await until(async () => ran.length > 0);
+    await enqueueOperations(store.db, 'fake', [{ kind: 'op', key: 'live', orderingKey: 'live-contact', payload: {} }], { maxAttempts: 3, now: Date.now() });
+    dispatcher!.wake();
+    await until(async () => ran.includes('live-contact'), 5_000);
+    expect(ran.filter((k) => k.startsWith('background:'))).toHaveLength(1);
+    release();
+    await until(async () => (await states()).every((s) => s === 'done'));
+  });
+
+  it('gives background batches only their share of the rate window', async () => {
+    const window = { requests: 8, intervalMs: 60_000 };
+    const sent: string[] = [];
+    const connector = scriptedConnector(async (ops, ctx) => {
+      const slot = await ctx.throttle(1);
+      sent.push(ops[0]!.orderingKey);
+      await slot.settle();
+      return ops.map(() => ({ ok: true }));
+    });
+    const tuning = { ...connector.tuning, concurrency: 4, rateLimit: window };
+    await enqueue(10, (i) => `background:k${i}`);
+    start({ ...connector, tuning, metadata: { ...connector.metadata, defaultTuning: tuning } });
+    await until(async () => sent.length >= window.requests * BACKGROUND_RATE_SHARE);
+    await holdsFor(() => sent.length === window.requests * BACKGROUND_RATE_SHARE, 300, 'background work stays within its share of the window');
+    await enqueueOperations(store.db, 'fake', [{ kind: 'op', key: 'live', orderingKey: 'live-contact', payload: {} }], { maxAttempts: 3, now: Date.now() });
+    dispatcher!.wake();
+    await until(async () => sent.includes('live-contact'), 5_000);
   });
 
   it('runs the operations of one ordering key one at a time, in order', async () => {

@@ -40,7 +40,7 @@ describe.each(STORE_KINDS)('engine on %s', (kind) => {
   it('turns a delivery into a contact, a thread, a message and queued operations', async () => {
     await t.inbox.accept('whatsapp', readExample('message-text'));
     const result = await t.engine.processPending();
-    expect(result).toEqual({ processed: 1, flagged: 0, operationsQueued: 2 });
+    expect(result).toEqual({ processed: 1, flagged: 0, operationsQueued: 2, sliced: false });
     expect(t.changes.map((c) => c.type)).toEqual(['contact.upserted', 'message.recorded']);
     const recorded = messages()[0]!;
     expect(recorded.contact.waId).toBe(`+${FIXTURE.customerWaId}`);
@@ -65,7 +65,7 @@ describe.each(STORE_KINDS)('engine on %s', (kind) => {
     await t.engine.processPending();
     const before = t.changes.length;
     await t.inbox.accept('whatsapp', readExample('message-text'));
-    expect(await t.engine.processPending()).toEqual({ processed: 1, flagged: 0, operationsQueued: 0 });
+    expect(await t.engine.processPending()).toEqual({ processed: 1, flagged: 0, operationsQueued: 0, sliced: false });
     expect(t.changes.length).toBe(before);
     expect((await t.store.db.selectFrom('messages').selectAll().execute()).length).toBe(1);
   });

@@ -42,10 +42,11 @@ function pastChats(count: number): PastMessage[] {
 describe.each(STORE_KINDS)('history import on %s', (kind) => {
   const current = freshStorePerTest(kind);
 
-  function setup(options: Partial<EngineOptions> = {}) {
+  function setup(options: Partial<EngineOptions> = {}, sliceEvents?: number) {
     const changes: ModelChange[] = [];
     const connector = recordingConnector(changes);
     const engine = new Engine({
+      ...(sliceEvents === undefined ? {} : { sliceEvents }),
       store: current.store,
       parsers: { whatsapp: parseWhatsAppDelivery },
       connectors: () => [connector],
@@ -64,7 +65,7 @@ describe.each(STORE_KINDS)('history import on %s', (kind) => {
     expect(bodies.length).toBeGreaterThan(10);
     // Out of order, and a chunk delivered twice (Meta redelivers).
     for (const body of [...shuffled(bodies, 7), bodies[3]!]) await inbox.accept('whatsapp', body);
-    while ((await engine.processPending(5)).processed > 0);
+    for (let r = await engine.processPending(5); r.processed > 0 || r.sliced; r = await engine.processPending(5));
 
     const rows = await current.store.db.selectFrom('messages').selectAll().orderBy('sent_at').execute();
     expect(rows.map((r) => r.id)).toEqual(past.map((m) => m.id));
@@ -79,6 +80,64 @@ describe.each(STORE_KINDS)('history import on %s', (kind) => {
     expect(chunks).toHaveLength(bodies.length);
     expect(chunks.reduce((n, c) => n + c.messages, 0)).toBe(120);
     expect(Math.max(...chunks.map((c) => c.progress))).toBe(100);
+  });
+
+  it('processes a big history delivery in slices, and a live message stored meanwhile goes before the rest of it', async () => {
+    const { engine, inbox, recorded } = setup({}, 50);
+    // One phase (90 to 180 days back), one chunk of 120 messages: one delivery of 121 events.
+    const past = pastChats(120).map((m, i) => ({ ...m, timestamp: ONBOARDED - 100 * 86_400 + i * 60 }));
+    const bodies = historyWebhooks(past, business, { chunkSize: 1000, onboardedAt: ONBOARDED });
+    expect(bodies).toHaveLength(1);
+    const [body] = bodies;
+    const inDelivery = past.length;
+    await inbox.accept('whatsapp', body!);
+    expect(await engine.processPending(20)).toMatchObject({ processed: 0, flagged: 0, sliced: true });
+    expect(recorded()).toHaveLength(50);
+    const [partWay] = await current.store.db.selectFrom('webhook_deliveries').select(['state', 'events_done']).execute();
+    expect(partWay).toEqual({ state: 'pending', events_done: 50 });
+
+    await inbox.accept('whatsapp', textWebhook({ from: '447700900777', id: 'wamid.LIVE', timestamp: ONBOARDED + 60, body: 'live now' }));
+    expect(await engine.processPending(20)).toMatchObject({ processed: 1, sliced: false });
+    // The live message came right after the first slice: none of the rest of the history was taken with it.
+    expect(recorded().map((c) => c.message.id).indexOf('wamid.LIVE')).toBe(50);
+
+    let calls = 0;
+    for (let r = await engine.processPending(20); r.sliced || r.processed > 0; r = await engine.processPending(20)) calls++;
+    expect(calls).toBe(Math.ceil((inDelivery + 1 - 50) / 50));
+    const ids = recorded().map((c) => c.message.id).filter((id) => id !== 'wamid.LIVE');
+    expect(new Set(ids).size).toBe(inDelivery);
+    expect(ids).toHaveLength(inDelivery);
+    const [done] = await current.store.db.selectFrom('webhook_deliveries').select(['state', 'problems']).where('id', '=', 1).execute();
+    expect(done).toEqual({ state: 'processed', problems: null });
+    expect(await current.store.db.selectFrom('history_chunks').select('messages').execute()).toEqual([{ messages: inDelivery }]);
+  });
+
+  it('continues a sliced delivery where its last committed slice ended after a restart, every message once and in order', async () => {
+    const first = setup({}, 40);
+    const past = pastChats(90).map((m) => ({ ...m, customer: '447700900461' }));
+    const [body] = historyWebhooks(past, business, { chunkSize: 1000, onboardedAt: ONBOARDED });
+    await first.inbox.accept('whatsapp', body!);
+    expect(await first.engine.processPending()).toMatchObject({ sliced: true });
+    // A new engine (the processing thread started again) keeps nothing in memory.
+    const second = setup({}, 40);
+    for (let r = await second.engine.processPending(); r.sliced || r.processed > 0; r = await second.engine.processPending());
+    const ids = [...first.recorded(), ...second.recorded()].map((c) => c.message.id);
+    const rows = await current.store.db.selectFrom('messages').select(['id']).orderBy('arrival_seq').execute();
+    const phaseOrder = JSON.parse(body!).entry[0].changes[0].value.history[0].threads[0].messages.map((m: { id: string }) => m.id);
+    expect(ids).toEqual(phaseOrder);
+    expect(rows.map((r) => r.id)).toEqual(phaseOrder);
+  });
+
+  it('carries what a slice could not apply to the end, and flags the delivery then', async () => {
+    const { engine, inbox } = setup({}, 2);
+    const past: PastMessage[] = [0, 1, 2, 3, 4].map((i) => ({ id: `wamid.S${i}`, customer: i === 1 ? 'not-a-number' : '447700900461', fromBusiness: false, timestamp: ONBOARDED - 3600 + i, text: `s${i}` }));
+    const [body] = historyWebhooks(past, business, { chunkSize: 10, onboardedAt: ONBOARDED });
+    await inbox.accept('whatsapp', body!);
+    for (let r = await engine.processPending(); r.sliced; r = await engine.processPending());
+    const [row] = await current.store.db.selectFrom('webhook_deliveries').select(['state', 'problems']).execute();
+    expect(row!.state).toBe('flagged');
+    expect(JSON.parse(row!.problems!)).toEqual([expect.stringMatching(/^message wamid\.S1: sender/)]);
+    expect((await current.store.db.selectFrom('messages').select('id').execute()).map((m) => m.id).sort()).toEqual(['wamid.S0', 'wamid.S2', 'wamid.S3', 'wamid.S4']);
   });
 
   it('keeps conversations weeks apart in threads of their own when the newer ones come first', async () => {

@@ -1,7 +1,7 @@
 // Rate room reserved in blocks: instances sharing one store take a store transaction per block,
 // not per request, and together still never exceed the vendor's window.
 import { describe, expect, it } from 'vitest';
-import { blockShape, RateBudget } from '../../core/outbox/rate-budget.js';
+import { BACKGROUND_RATE_SHARE, blockShape, RateBudget } from '../../core/outbox/rate-budget.js';
 import { STORE_KINDS } from '../helpers/stores.js';
 import { freshStorePerTest } from '../helpers/store-per-test.js';
 
@@ -59,6 +59,24 @@ describe.each(STORE_KINDS)('rate blocks on %s', (kind) => {
     const [row] = await current.store.db.selectFrom('rate_events').select(['weight', 'at']).execute();
     expect(row!.weight).toBe(2);
     expect(row!.at).toBeGreaterThanOrEqual(answeredAt);
+  });
+
+  it('lets background requests fill only their share of the window, leaving the rest for live ones', async () => {
+    const rates = new RateBudget(current.store);
+    const window = { requests: 8, intervalMs: 60_000 };
+    const budgets = [{ key: 'shared', limit: window }];
+    const share = Math.floor(window.requests * BACKGROUND_RATE_SHARE);
+    for (let i = 0; i < share; i++) await (await rates.take(budgets, 1, undefined, { share: BACKGROUND_RATE_SHARE })).settle();
+    // The window is full for background work: the next one waits (a minute here), aborted after 300 ms.
+    const waiting = rates.take(budgets, 1, AbortSignal.timeout(300), { share: BACKGROUND_RATE_SHARE });
+    await expect(waiting).rejects.toThrow();
+    // Live requests still find the rest of the window at once.
+    const started = Date.now();
+    for (let i = share; i < window.requests; i++) await (await rates.take(budgets, 1)).settle();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await rates.releaseBlocks();
+    const rows = await current.store.db.selectFrom('rate_events').select(['weight']).execute();
+    expect(rows.reduce((sum, r) => sum + r.weight, 0)).toBe(window.requests);
   });
 
   it('does not hand out a closed block: a request after a pause reserves afresh and waits out the pause', async () => {
