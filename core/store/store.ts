@@ -165,11 +165,13 @@ function openSqlite(path: string, gate?: ThreadGateShare): Store {
   const walSync = path === ':memory:' ? undefined : new WalSync(`${path}-wal`);
   database.pragma('busy_timeout = 5000');
   const threadGate = gate && new ThreadGate(gate);
-  // SQLite checkpoints inside whichever commit passes 1,000 log pages, holding that commit (and,
-  // through the gate, the other thread) for the copy and two flushes: tens of ms, the longest
-  // waits the answering thread saw. Threads sharing a gate leave it to checkpointLog(), which
-  // runs beside writers (a passive checkpoint takes no write lock: https://www.sqlite.org/c3ref/wal_checkpoint_v2.html).
-  if (threadGate) database.pragma('wal_autocheckpoint = 0');
+  // SQLite checkpoints inside whichever commit passes 1,000 log pages, holding that commit for the
+  // copy and two flushes: tens of ms. On the answering thread that would stop its event loop, so
+  // its connection leaves checkpoints to the processing thread (whose commits keep the default,
+  // the main thread waiting for them without blocking) and only steps in past 10,000 pages, should
+  // processing be down: the log stays bounded either way. A passive checkpoint (checkpointLog)
+  // between processing's batches does most of the copying beside writers.
+  if (gate?.role === 'priority') database.pragma('wal_autocheckpoint = 10000');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }, threadGate) });
   return {
     db,
@@ -201,8 +203,8 @@ function openSqlite(path: string, gate?: ThreadGateShare): Store {
       await sql`select 1`.execute(db);
     },
     async close() {
-      await db.destroy();
       await walSync?.close();
+      await db.destroy();
     },
   };
 }

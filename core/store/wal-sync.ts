@@ -20,6 +20,7 @@ export class WalSync {
   /** The flush under way, and the one queued behind it for commits made while it ran. */
   #running: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
+  #failed: Error | undefined;
 
   constructor(walPath: string) {
     this.#path = walPath;
@@ -27,6 +28,9 @@ export class WalSync {
 
   /** Resolves once every commit that finished before this call is on disk. */
   flush(): Promise<void> {
+    // After a failed flush Linux may mark the lost pages clean, so a later flush would succeed
+    // without them on disk: once one fails, none is trusted again (SQLite's FULL fails each commit too).
+    if (this.#failed) return Promise.reject(this.#failed);
     if (!this.#running) return this.#start();
     // The running flush may have begun before the caller's commit: a new one follows it.
     this.#queued ??= this.#running.then(
@@ -37,6 +41,7 @@ export class WalSync {
   }
 
   async close(): Promise<void> {
+    await this.#queued?.catch(() => undefined);
     await this.#running?.catch(() => undefined);
     await this.#file?.close();
     this.#file = undefined;
@@ -65,6 +70,11 @@ export class WalSync {
       }
       this.#checkedAt = now;
     }
-    await this.#file.datasync();
+    try {
+      await this.#file.datasync();
+    } catch (error) {
+      this.#failed = new Error(`the store's log could not be flushed to disk (${(error as Error).message}); acknowledged writes may be lost on a power cut: check the disk, then restart the service`);
+      throw this.#failed;
+    }
   }
 }
