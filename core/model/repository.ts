@@ -367,3 +367,18 @@ export async function purgeMessageBodies(db: Db, cutoff: number): Promise<{ mess
     .executeTakeFirst();
   return { messages: Number(messages.numUpdatedRows), deliveries: Number(deliveries.numUpdatedRows) };
 }
+
+/**
+ * When the person last wrote: what the 24-hour customer service window counts from. Live messages
+ * only: the app's past (imported history) opens no window on the Cloud API.
+ */
+export async function lastInboundAt(db: Db, contactId: string): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('messages')
+    .select((eb) => eb.fn.max('sent_at').as('last'))
+    .where('contact_id', '=', contactId)
+    .where('direction', '=', 'inbound')
+    .where('history', '=', 0)
+    .executeTakeFirst();
+  return row?.last === null || row?.last === undefined ? undefined : Number(row.last);
+}

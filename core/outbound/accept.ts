@@ -9,7 +9,7 @@ import { mayMessageForMarketing } from '../consent/store.js';
 import { errorMessage, SyncError } from '../errors.js';
 import { isBsuid } from '../model/identity.js';
 import { toE164 } from '../model/phone.js';
-import { findContact, loadContact, resolveContact, threadFor } from '../model/repository.js';
+import { findContact, lastInboundAt, loadContact, resolveContact, threadFor } from '../model/repository.js';
 import type { Contact, ModelChange, OutboundReply } from '../model/types.js';
 import type { Database } from '../store/schema.js';
 import type { Db, Store } from '../store/store.js';
@@ -73,18 +73,6 @@ async function resolvePerson(db: Db, to: OutboundMessageRequest['to']): Promise<
     if (contact) return { contact, identity: null };
   }
   return refuse(404, 'to.record', `no ${record.connector} record ${record.id} is known to this service`, 'use the id of a contact, person, user or ticket this service wrote, or address the person by phone or bsuid');
-}
-
-/** When the person last wrote (live messages only: an imported past opens no window). */
-async function lastInboundAt(db: Db, contactId: string): Promise<number | undefined> {
-  const row = await db
-    .selectFrom('messages')
-    .select((eb) => eb.fn.max('sent_at').as('last'))
-    .where('contact_id', '=', contactId)
-    .where('direction', '=', 'inbound')
-    .where('history', '=', 0)
-    .executeTakeFirst();
-  return row?.last === null || row?.last === undefined ? undefined : Number(row.last);
 }
 
 /**

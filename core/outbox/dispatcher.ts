@@ -24,6 +24,7 @@ import {
   releaseOperations,
   type OutboxOperation,
 } from './queries.js';
+import { lastInboundAt } from '../model/repository.js';
 import { HEAL_BUSY_KEYS_INTERVAL_MS, healBusyKeys, laneOf, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 import { BACKGROUND_RATE_SHARE, type RateBudget } from './rate-budget.js';
 import { checkConnectorScopes, type ScopeCheck } from '../scopes.js';
@@ -407,17 +408,7 @@ export class ConnectorDispatcher {
             .orderBy('arrival_seq')
             .execute()
         ).map((m) => ({ id: m.id, direction: m.direction as 'inbound' | 'outbound', text: m.text, sentAt: m.sent_at, arrivalSeq: m.arrival_seq, origin: m.origin, warnings: m.warnings === null ? [] : (JSON.parse(m.warnings) as string[]), history: m.history === 1 })),
-      lastInboundAt: async (contactId) => {
-        const row = await db
-          .selectFrom('messages')
-          .select((eb) => eb.fn.max('sent_at').as('last'))
-          .where('contact_id', '=', contactId)
-          .where('direction', '=', 'inbound')
-          // The app's past (imported history) opens no customer service window on the Cloud API.
-          .where('history', '=', 0)
-          .executeTakeFirst();
-        return row?.last === null || row?.last === undefined ? undefined : Number(row.last);
-      },
+      lastInboundAt: (contactId) => lastInboundAt(db, contactId),
       reportQuota: (remaining, max) => {
         this.#metrics?.vendorQuotaRemaining.set({ connector }, remaining);
         this.#metrics?.vendorQuotaMax.set({ connector }, max);
