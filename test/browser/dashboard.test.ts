@@ -45,12 +45,12 @@ describe('admin dashboard in Chromium', () => {
     // A dead operation to replay.
     await store.db
       .insertInto('outbox')
-      .values({ idempotency_key: 'webhook:contact.sync:dead-1', connector: 'webhook', kind: 'contact.sync', ordering_key: 'contact:x', payload: '{"contactId":"x"}', state: 'dead', run_at: 0, attempts: 12, max_attempts: 12, locked_by: null, lease_until: null, last_error: 'VendorError: webhook: request rejected (HTTP 400)', result: null, created_at: 0, updated_at: 0 })
+      .values({ idempotency_key: 'webhook:contact.forward:dead-1', connector: 'webhook', kind: 'contact.forward', ordering_key: 'contact:x', payload: JSON.stringify({ contactId: 'x', waId: '+447700900777', userId: null, profileName: null, created: false }), state: 'dead', run_at: 0, attempts: 12, max_attempts: 12, locked_by: null, lease_until: null, last_error: 'VendorError: webhook: request rejected (HTTP 400)', result: null, created_at: 0, updated_at: 0 })
       .execute();
     // An operation waiting out a backoff after a vendor error naming a customer, with its key queue row.
     const waiting = await store.db
       .insertInto('outbox')
-      .values({ idempotency_key: 'webhook:contact.sync:backoff-1', connector: 'webhook', kind: 'contact.sync', ordering_key: 'contact:y', payload: '{"contactId":"y"}', state: 'pending', run_at: Date.now() + 3_600_000, attempts: 2, max_attempts: 12, locked_by: null, lease_until: null, last_error: 'VendorError: webhook: HTTP 503 for +447700900777', result: null, created_at: Date.now(), updated_at: Date.now() })
+      .values({ idempotency_key: 'webhook:contact.forward:backoff-1', connector: 'webhook', kind: 'contact.forward', ordering_key: 'contact:y', payload: JSON.stringify({ contactId: 'y', waId: '+447700900777', userId: null, profileName: null, created: false }), state: 'pending', run_at: Date.now() + 3_600_000, attempts: 2, max_attempts: 12, locked_by: null, lease_until: null, last_error: 'VendorError: webhook: HTTP 503 for +447700900777', result: null, created_at: Date.now(), updated_at: Date.now() })
       .returning('id')
       .executeTakeFirstOrThrow();
     await store.db.insertInto('outbox_keys').values({ connector: 'webhook', ordering_key: 'contact:y', head_id: waiting.id, ready_at: Date.now() + 3_600_000 }).execute();

@@ -149,6 +149,8 @@ describe.each(STORE_KINDS)('a backup from before BSUIDs, restored on %s', (kind)
     const old = await openStore(before.url, { migrateUpTo: '0012_history_import' });
     // 0019 (consents) sorts after 0013 too: its table is made by hand, empty, as the writer saves it.
     await sql`create table consents (contact_id text not null, category text not null, status text not null, changed_at integer not null, source text not null, recorded_at integer not null, primary key (contact_id, category))`.execute(old.db);
+    // So does 0014 (the outbound API's requests): saved empty, so only its key column matters here.
+    await sql`create table outbound_requests (id text primary key)`.execute(old.db);
     await old.db.insertInto('contacts').values([{ id: 'c-bsuid', wa_id: '+447700900123', user_id: BSUID, created_at: 1, updated_at: 1, profile_name: 'Old' }] as never).execute();
     await old.db.insertInto('contact_identities').values([{ identity: `user:${BSUID}`, contact_id: 'c-bsuid' }, { identity: 'wa:+447700900123', contact_id: 'c-bsuid' }]).execute();
     const file = join(tempDir(), 'old.backup');
