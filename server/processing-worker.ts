@@ -19,7 +19,7 @@ const PROCESS_BATCH = 20;
 /**
  * The nice value of this thread alone (Linux applies setpriority to the calling thread): on a
  * busy machine the thread acknowledging webhooks gets the CPU first, and processing catches up
- * between bursts (it drains a 5 s burst at 1,000 req/s in well under a second when it may run).
+ * between bursts (it drained a 5 s burst at 1,000 req/s within 1.6 s of its end on a quiet machine).
  */
 const PROCESSING_NICE = 10;
 

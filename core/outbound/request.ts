@@ -43,8 +43,8 @@ export type OutboundMessageRequest = z.infer<typeof outboundMessageSchema>;
 const HINTS: ReadonlyArray<[RegExp, string]> = [
   [/^to\.phone$/, 'a phone number with its country code, e.g. "+44 7700 900123"'],
   [/^to\.bsuid$/, 'a business-scoped user id as WhatsApp gives it, e.g. "US.13491208655302741918"'],
-  [/^to\.record/, 'e.g. { "connector": "hubspot", "id": "12345" }: a record this service wrote'],
-  [/^to$/, 'e.g. "to": { "phone": "+44 7700 900123" }, { "bsuid": "US.1349…" } or { "record": { "connector": "zendesk", "id": "881" } }'],
+  [/^to\.record/, 'e.g. { "connector": "<connector id>", "id": "12345" }: a record this service wrote'],
+  [/^to$/, 'e.g. "to": { "phone": "+44 7700 900123" }, { "bsuid": "US.1349…" } or { "record": { "connector": "<connector id>", "id": "881" } }'],
   [/^template\.parameters/, 'a list of strings in order (["Jane", "A-1042"]) or, for a named template, an object ({ "first_name": "Jane" })'],
   [/^template\.language$/, 'the template language code as in WhatsApp Manager, e.g. "en_US"'],
   [/^template/, 'e.g. "template": { "name": "order_shipped", "language": "en_US", "parameters": ["Jane"] }, or "text": "…" instead'],
