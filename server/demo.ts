@@ -166,13 +166,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       server: { port, host: '127.0.0.1' },
       store: { url: `sqlite:${join(dataDir, 'demo.sqlite')}` },
       log: { level: 'info' },
-      whatsapp: { appSecret, verifyToken: randomBytes(8).toString('hex'), accessToken: whatsapp.accessToken, graphBaseUrl, media: { dir: join(dataDir, 'media') } },
+      whatsapp: { appSecret, verifyToken: randomBytes(8).toString('hex'), accessToken: whatsapp.accessToken, graphBaseUrl, media: { dir: join(dataDir, 'media') }, lostAnswerWaitSeconds: 5 },
       outbox: { pollIntervalMs: 100 },
+      // The sandboxes run in this process: a write whose answer our timeout cut (a busy machine)
+      // lands within moments, so the demo waits 5 s before looking for it, not production's
+      // 1 to 10 minutes (a demo that stalled for them looked dead).
       connectors: {
         hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'task', searchIndexWaitSeconds: 2 },
-        salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true },
+        salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, lostAnswerWaitSeconds: 5 },
         // The past becomes solved tickets; its chunks arrive within a second here, so a short wait gathers each conversation.
-        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true }, history: 'solved-tickets', historySettleMs: 3000 },
+        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true }, history: 'solved-tickets', historySettleMs: 3000, lostAnswerWaitSeconds: 5 },
       },
     }),
   );

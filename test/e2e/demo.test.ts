@@ -11,8 +11,8 @@ import { tempDir } from '../helpers/stores.js';
 const run = promisify(execFile);
 
 describe('demo', () => {
-  it('syncs simulated customers into the HubSpot, Salesforce and Zendesk sandboxes, shows one customer\'s past at its original times, and delivers agent replies, with nothing dead', { timeout: 120_000 }, async () => {
-    const { stdout } = await run(process.execPath, [...SERVICE_NODE_FLAGS, join(projectRoot, 'bin/wa-crm-sync.js'), 'demo', '--customers', '5', '--messages', '4', '--data-dir', join(tempDir(), 'demo')], { timeout: 110_000 });
+  it('syncs simulated customers into the HubSpot, Salesforce and Zendesk sandboxes, shows one customer\'s past at its original times, and delivers agent replies, with nothing dead', { timeout: 180_000 }, async () => {
+    const { stdout } = await run(process.execPath, [...SERVICE_NODE_FLAGS, join(projectRoot, 'bin/wa-crm-sync.js'), 'demo', '--customers', '5', '--messages', '4', '--data-dir', join(tempDir(), 'demo')], { timeout: 170_000 });
     // 5 customers x 4 messages, plus the burst of 20; CRMs also log the 5 acknowledgements and the
     // 4 reply messages (3 texts and a file) sent on WhatsApp.
     // HubSpot also logs the first customer's 6 past messages (the coexistence onboarding), Salesforce
