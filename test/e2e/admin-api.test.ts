@@ -231,7 +231,7 @@ describe('admin API end to end', () => {
       const child = spawn(process.execPath, [bin, 'users', 'add', 'erin', '--role', 'viewer', '--config', configPath]);
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${out}`))));
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${out}`))));
       child.stdin.end('a strong enough password\n');
     });
     expect(added).toMatch(/otpauth:\/\/totp\/wa-crm-sync:erin\?/);
@@ -279,7 +279,7 @@ describe('admin API end to end', () => {
       const child = spawn(process.execPath, [join(projectRoot, 'bin/wa-crm-sync.js'), 'users', 'set-password', 'pat', '--config', configPath]);
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.on('exit', (code) => (code === 0 && out.includes('pat: password set; 2 sessions ended') ? resolve() : reject(new Error(`exit ${code}: ${out}`))));
+      child.on('close', (code) => (code === 0 && out.includes('pat: password set; 2 sessions ended') ? resolve() : reject(new Error(`exit ${code}: ${out}`))));
       child.stdin.end('set by the admin for pat\n');
     });
     expect((await fetch(`${service.baseUrl}/admin/api/status`, { headers: { cookie: laptop.cookie } })).status).toBe(401);

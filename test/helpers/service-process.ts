@@ -104,9 +104,11 @@ export class ServiceProcess {
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // 'close', not 'exit': at 'exit' the child's stdout may still hold unread lines (Node's
+    // docs say so), and a test reading the last log line ("stopped") then misses it.
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     child.kill(signal);
-    await exited;
+    await closed;
   }
 
   /** POSTs a signed webhook; resolves with the HTTP status, or 0 when the service did not answer. */
