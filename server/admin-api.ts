@@ -16,7 +16,7 @@ import type { DefineRoute, Locals } from './admin/route.js';
 import { recordAudit, type AuditEntry, type AuditKey } from '../core/security/audit-trail.js';
 import { RefusalAudit } from '../core/security/refusal-audit.js';
 import type { Store } from '../core/store/store.js';
-import type { ConnectorReadiness } from './app.js';
+import type { ConnectorReadiness } from './readiness.js';
 import type { ScopeReport, VendorRecordLink } from '../core/connector.js';
 import { operationRoutes } from './admin/operations.js';
 import { traceRoutes } from './admin/trace.js';

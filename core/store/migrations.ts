@@ -21,7 +21,7 @@ import { migration0017 } from './migrations/0017_outbox_ready_keys_index.js';
 import { migration0018 } from './migrations/0018_delivery_slices.js';
 import { migration0019 } from './migrations/0019_consents.js';
 import { migrationKit } from './migrations/kit.js';
-import type { StoreDialect } from './store.js';
+import type { StoreDialect } from './types.js';
 
 function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
   const kit = migrationKit(dialect);

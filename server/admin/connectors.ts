@@ -6,7 +6,7 @@ import { connectorHealth } from '../../core/outbox/health.js';
 import { runBackedOffNow } from '../../core/outbox/queries.js';
 import type { AuditEntry } from '../../core/security/audit-trail.js';
 import type { Store } from '../../core/store/store.js';
-import type { ConnectorReadiness } from '../app.js';
+import type { ConnectorReadiness } from '../readiness.js';
 import type { DefineRoute } from './route.js';
 
 export function connectorRoutes(route: DefineRoute, deps: { store: Store; connectorStates(): ConnectorReadiness[]; audit(entry: AuditEntry): Promise<void>; wake(connector: string): void }): void {

@@ -8,7 +8,7 @@ import { historyProgress } from '../../core/history-progress.js';
 import { outboxDepth } from '../../core/outbox/queries.js';
 import { openAlerts } from '../../core/security/alerts.js';
 import type { Store } from '../../core/store/store.js';
-import type { ConnectorReadiness } from '../app.js';
+import type { ConnectorReadiness } from '../readiness.js';
 import { customerLabel } from './customers.js';
 import type { DefineRoute } from './route.js';
 

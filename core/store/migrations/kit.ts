@@ -1,6 +1,6 @@
 // What a migration needs to be written once for both dialects.
 import type { CreateTableBuilder, Kysely } from 'kysely';
-import type { StoreDialect } from '../store.js';
+import type { StoreDialect } from '../types.js';
 
 export interface MigrationKit {
   readonly dialect: StoreDialect;
