@@ -5,9 +5,7 @@
 // What operations run with is built in execution-context.ts.
 import PQueue from 'p-queue';
 import type { Connector, ExecutionContext, OperationEffect, OperationOutcome } from '../connector.js';
-import type { AlertDraft, Alerts } from '../security/alerts.js';
-import { pausedConnectors } from '../admin/pause.js';
-import { CREDENTIAL_REFUSED, connectorBlockedAlert, overPrivilegedAlert } from '../security/signals.js';
+import type { Alerts } from '../security/alerts.js';
 import { NotAttemptedError, SyncError, asSyncError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -27,8 +25,9 @@ import {
 } from './queries.js';
 import { HEAL_BUSY_KEYS_INTERVAL_MS, healBusyKeys, laneOf, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 import { BACKGROUND_RATE_SHARE, type RateBudget } from './rate-budget.js';
-import { checkConnectorScopes, type ScopeCheck } from '../scopes.js';
+import type { ScopeCheck } from '../scopes.js';
 import { executionContext } from './execution-context.js';
+import { ConnectorStanding } from './standing.js';
 import { settleBatch, StoppedError } from './settlement.js';
 
 export interface DispatcherOptions {
@@ -50,8 +49,6 @@ export class ConnectorDispatcher {
   readonly #applyEffects: EffectApplier;
   readonly #log: Logger;
   readonly #metrics: Metrics | undefined;
-  readonly #alerts: Alerts | undefined;
-  readonly #onSetup: ((actions: readonly string[]) => Promise<void>) | undefined;
   readonly #options: DispatcherOptions;
   readonly #queue: PQueue;
   /**
@@ -62,17 +59,14 @@ export class ConnectorDispatcher {
   readonly #background: PQueue;
   readonly #backgroundSlots: number;
   readonly #inFlight = new Set<number>();
+  /** Blocked (credentials, scopes, setup), paused by an admin, the last scope check. */
+  readonly #standing: ConnectorStanding;
   readonly #abort = new AbortController();
   /** Aborted as soon as stopping starts: waits for rate budget end at once, calls under way get the grace period. */
   readonly #stopping = new AbortController();
   #running = false;
   #loop: Promise<void> | undefined;
   #wakeUp: (() => void) | undefined;
-  #blockedReason: string | undefined;
-  #paused = false;
-  #lastScopeCheck: { at: number; check: ScopeCheck } | undefined;
-  #pauseReadAt = 0;
-  #setupDone = false;
 
   constructor(deps: {
     connector: Connector;
@@ -87,8 +81,6 @@ export class ConnectorDispatcher {
     onSetup?: (actions: readonly string[]) => Promise<void>;
     options: DispatcherOptions;
   }) {
-    this.#alerts = deps.alerts;
-    this.#onSetup = deps.onSetup;
     this.connector = deps.connector;
     this.#store = deps.store;
     this.#budget = deps.budget;
@@ -108,6 +100,15 @@ export class ConnectorDispatcher {
       concurrency: this.#backgroundSlots,
       ...(rateLimit ? { intervalCap: Math.max(1, Math.floor(rateLimit.requests * BACKGROUND_RATE_SHARE)), interval: rateLimit.intervalMs } : {}),
     });
+    this.#standing = new ConnectorStanding({
+      connector: deps.connector,
+      store: deps.store,
+      log: this.#log,
+      ...(deps.alerts ? { alerts: deps.alerts } : {}),
+      ...(deps.onSetup ? { onSetup: deps.onSetup } : {}),
+      context: () => this.#context(),
+      wake: () => this.wake(),
+    });
   }
 
   get id(): string {
@@ -116,7 +117,8 @@ export class ConnectorDispatcher {
 
   get state(): DispatcherState {
     if (!this.#running) return { state: 'stopped' };
-    if (this.#blockedReason !== undefined) return { state: 'blocked', reason: this.#blockedReason };
+    const blocked = this.#standing.blockedReason;
+    if (blocked !== undefined) return { state: 'blocked', reason: blocked };
     return { state: 'running' };
   }
 
@@ -160,56 +162,24 @@ export class ConnectorDispatcher {
     await this.connector.close?.();
   }
 
-  /**
-   * Checks the credentials' scopes with the vendor; blocks or unblocks dispatch accordingly.
-   * With `thenSetup`, a connector whose setup has not succeeded yet runs it once the scopes are
-   * there (the vendor may have been unreachable at start).
-   */
-  async checkScopes(options: { thenSetup?: boolean } = {}): Promise<ScopeCheck> {
-    const check = await checkConnectorScopes(this.connector, this.#context());
-    this.#lastScopeCheck = { at: Date.now(), check };
-    if (check.ok) {
-      if (check.report.extra.length > 0) {
-        this.#log.warn({ extra: check.report.extra }, 'credentials hold more scopes than needed (over-privileged)');
-        this.#raise(overPrivilegedAlert(this.id, check.report.extra));
-      }
-      if (options.thenSetup && !this.#setupDone) {
-        const setup = await this.runSetup();
-        if (!setup.ok) return check;
-      }
-      this.unblock();
-      // Also after a restart, when nothing was blocked in memory but the alert from before is still open.
-      this.#alerts?.reportCleared(this.#store.db, { kind: CREDENTIAL_REFUSED, key: this.id }, 'the credentials were accepted again (the scope check passed)');
-    } else if (check.definitive) this.block(check.reason);
-    else this.#log.warn({ reason: check.reason }, 'could not check scopes now; keeping the current state');
-    return check;
+  /** See ConnectorStanding.checkScopes. */
+  checkScopes(options: { thenSetup?: boolean } = {}): Promise<ScopeCheck> {
+    return this.#standing.checkScopes(options);
   }
 
-  /** Runs the connector's setup; a failure blocks dispatch with the reason (operations stay queued). */
   /** A context for one-off vendor calls outside the queue (the command line): the same shared rate budget. */
   executionContext(): ExecutionContext {
     return this.#context();
   }
 
-  async runSetup(): Promise<{ ok: true; actions: string[] } | { ok: false; reason: string }> {
-    if (!this.connector.setup) return { ok: true, actions: [] };
-    try {
-      const actions = await this.connector.setup(this.#context());
-      this.#setupDone = true;
-      for (const action of actions) this.#log.info({ action }, 'setup');
-      if (actions.length > 0) await this.#onSetup?.(actions);
-      return { ok: true, actions };
-    } catch (error) {
-      const reason = `setup failed: ${errorMessage(error)}`;
-      if (!(error instanceof SyncError) || !error.retryable) this.block(reason);
-      else this.#log.warn({ reason }, 'setup could not run now; will try again at the next scope check');
-      return { ok: false, reason };
-    }
+  /** Runs the connector's setup; a failure blocks dispatch with the reason (operations stay queued). */
+  runSetup(): Promise<{ ok: true; actions: string[] } | { ok: false; reason: string }> {
+    return this.#standing.runSetup();
   }
 
   /** An admin paused or resumed this connector: read the pause state again now, not within a second. */
   pauseChanged(): void {
-    this.#pauseReadAt = 0;
+    this.#standing.pauseChanged();
     this.wake();
   }
 
@@ -220,41 +190,21 @@ export class ConnectorDispatcher {
 
   /** Stops dispatch with a reason (missing scopes, revoked credentials); operations stay queued. */
   block(reason: string): void {
-    if (this.#blockedReason === reason) return;
-    this.#blockedReason = reason;
-    this.#log.error({ reason }, 'connector blocked; its operations stay queued');
-    this.#raise(connectorBlockedAlert(this.id, reason));
+    this.#standing.block(reason);
   }
 
-  /** Whether an admin paused this connector (read from the store at most once a second: it is shared by instances). */
-  async #pausedByAdmin(): Promise<boolean> {
-    const now = Date.now();
-    if (now - this.#pauseReadAt >= 1000) {
-      this.#pauseReadAt = now;
-      this.#paused = (await pausedConnectors(this.#store)).has(this.id);
-    }
-    return this.#paused;
+  unblock(): void {
+    this.#standing.unblock();
   }
 
   /** The latest scope check (start, reload, the periodic recheck), for the dashboard. */
   get lastScopeCheck(): { at: number; check: ScopeCheck } | undefined {
-    return this.#lastScopeCheck;
+    return this.#standing.lastScopeCheck;
   }
 
   /** Whether dispatch is paused by an admin, as last read. */
   get paused(): boolean {
-    return this.#paused;
-  }
-
-  #raise(alert: AlertDraft): void {
-    this.#alerts?.report(this.#store.db, alert);
-  }
-
-  unblock(): void {
-    if (this.#blockedReason === undefined) return;
-    this.#blockedReason = undefined;
-    this.#log.info('connector unblocked; dispatch resumes');
-    this.wake();
+    return this.#standing.paused;
   }
 
   async #sleep(ms: number): Promise<void> {
@@ -276,7 +226,7 @@ export class ConnectorDispatcher {
     let lastHeal = 0;
     while (this.#running) {
       try {
-        if (this.#blockedReason !== undefined || (await this.#pausedByAdmin())) {
+        if (this.#standing.blockedReason !== undefined || (await this.#standing.pausedByAdmin())) {
           await this.#sleep(this.#options.pollIntervalMs * 4);
           continue;
         }
