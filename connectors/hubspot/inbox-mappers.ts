@@ -1,8 +1,9 @@
 // Pure mapping for the HubSpot inbox (Custom Channels): which changes are published to the
 // inbox, how a customer is addressed (delivery identifiers), and the request bodies. No I/O.
 import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
-import { storedMediaPayload, type Contact, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
+import { storedMediaPayload, type Contact, type DeliveryStatus, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
+import { failureNote } from './mappers.js';
 import type { InboxSettings } from './settings.js';
 
 export const INBOX_KIND = { publish: 'inbox.publish', reply: 'inbox.reply', status: 'inbox.status' } as const;
@@ -94,12 +95,40 @@ export function inboxDrafts(change: ModelChange, settings: InboxSettings): Opera
     case 'reply.undeliverable': {
       if (change.reply.origin !== INBOX_ORIGIN) return [];
       const payload: StatusPayload = { hubspotMessageId: change.reply.sourceId, status: 'FAILED', errorMessage: `Not sent to the customer on WhatsApp: ${change.reason}` };
-      // Its own key: a status report never holds up the conversation.
-      return [{ kind: INBOX_KIND.status, key: `failed:${change.reply.sourceId}`, orderingKey: `${BACKGROUND_KEY_PREFIX}inbox-status:${change.reply.sourceId}`, payload: payload as never }];
+      return [{ kind: INBOX_KIND.status, key: `failed:${change.reply.sourceId}`, orderingKey: statusOrderingKey(change.reply.sourceId), payload: payload as never }];
+    }
+    case 'message.status': {
+      // A status of a message sent for an agent's answer shows on that message in the inbox.
+      if (change.reply?.origin !== INBOX_ORIGIN) return [];
+      const status = INBOX_STATUS_OF[change.status];
+      if (!status) return [];
+      const hubspotMessageId = change.reply.sourceId;
+      const errorMessage = status === 'FAILED' ? `WhatsApp could not deliver this message: ${failureNote(change.errors)}` : null;
+      const payload: StatusPayload = { hubspotMessageId, status, errorMessage };
+      // sent and delivered are both SENT to HubSpot: one report. A reply's parts share the keys.
+      return [{ kind: INBOX_KIND.status, key: `${status.toLowerCase()}:${hubspotMessageId}`, orderingKey: statusOrderingKey(hubspotMessageId), payload: payload as never }];
     }
     default:
       return [];
   }
+}
+
+/**
+ * What each WhatsApp status is on the agent's message: HubSpot knows SENT, FAILED and READ
+ * (https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel);
+ * delivered to the phone is still SENT there. A warning or a deletion changes nothing the agent reads.
+ */
+const INBOX_STATUS_OF: Partial<Record<DeliveryStatus, StatusPayload['status']>> = { sent: 'SENT', delivered: 'SENT', read: 'READ', failed: 'FAILED' };
+
+/**
+ * How far along a reported status is: statuses arrive out of order (read before delivered), and
+ * a later report never takes the agent's message back. A failure of any part is the last word.
+ */
+export const INBOX_STATUS_RANK: Record<StatusPayload['status'], number> = { SENT: 1, READ: 2, FAILED: 3 };
+
+/** One agent message's status reports run in turn, apart from the conversation: a report never holds up the thread. */
+function statusOrderingKey(hubspotMessageId: string): string {
+  return `${BACKGROUND_KEY_PREFIX}inbox-status:${hubspotMessageId}`;
 }
 
 /** What a message of ours publishes, or nothing: past chats stay on the timeline, and replies sent for HubSpot agents are in the thread already. */

@@ -12,6 +12,7 @@ import { uploadMediaFile } from './files.js';
 import { INBOX_THREAD_REF, parseInboxRecordId } from './inbox-webhook.js';
 import {
   INBOX_KIND,
+  INBOX_STATUS_RANK,
   businessIdentifierOf,
   channelRegistration,
   publishBody,
@@ -22,8 +23,8 @@ import {
 } from './inbox-mappers.js';
 import type { InboxSettings } from './settings.js';
 
-/** Ref kinds of the inbox: the HubSpot message per WhatsApp message, the channel account per business number, the channel. */
-const REF = { message: 'inbox-message', channelAccount: 'channel-account', channel: 'inbox-channel', threadNumber: 'inbox-thread-number' } as const;
+/** Ref kinds of the inbox: the HubSpot message per WhatsApp message, the channel account per business number, the channel, the furthest status reported per agent message. */
+const REF = { message: 'inbox-message', channelAccount: 'channel-account', channel: 'inbox-channel', threadNumber: 'inbox-thread-number', reportedStatus: 'inbox-reported-status' } as const;
 
 const V3 = '/conversations/v3';
 
@@ -178,8 +179,14 @@ export class HubSpotInbox {
     return { ok: true, result: { hubspotMessageId: message.id }, effects };
   }
 
-  /** https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel */
+  /**
+   * The agent's message shows what became of it. A status already reported as far along (READ
+   * before a late delivered, FAILED before a read of another part) is left as it is.
+   * https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel
+   */
   async #reportStatus(payload: StatusPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    const reported = (await context.getRef(REF.reportedStatus, payload.hubspotMessageId)) as StatusPayload['status'] | undefined;
+    if (reported && INBOX_STATUS_RANK[reported] >= INBOX_STATUS_RANK[payload.status]) return { ok: true, result: { skipped: `already ${reported}` } };
     const channelId = await this.#channelId(context);
     await this.#request(
       context,
@@ -191,6 +198,7 @@ export class HubSpotInbox {
       },
       z.unknown(),
     );
+    await context.setRef(REF.reportedStatus, payload.hubspotMessageId, payload.status);
     return { ok: true, result: { status: payload.status } };
   }
 

@@ -52,6 +52,8 @@ describe('HubSpot inbox end to end', () => {
       };
     }));
     await service.start();
+    // Every send is followed by its sent and delivered status webhooks, as Meta does.
+    whatsapp.deliverStatusesTo(`${service.baseUrl}/webhooks/whatsapp`, APP_SECRET);
   });
 
   afterAll(async () => {
@@ -96,13 +98,32 @@ describe('HubSpot inbox end to end', () => {
     const stale = await hubspot.inbox.agentReplies(thread.id, 'stale', { timestamp: Date.now() - 6 * 60_000 });
     expect(stale.status).toBe(401);
 
-    const { status } = await hubspot.inbox.agentReplies(thread.id, 'It arrives tomorrow before noon.');
+    const { message, status } = await hubspot.inbox.agentReplies(thread.id, 'It arrives tomorrow before noon.');
     expect(status).toBe(200);
     await waitFor(() => sentTo(customer.waId).length >= 1, 20_000, "the agent's answer on WhatsApp");
     await holdsFor(() => sentTo(customer.waId).length === 1, 1500, 'no second send');
-    expect(JSON.stringify(sentTo(customer.waId)[0]!.body)).toContain('It arrives tomorrow before noon.');
+    const [sent] = sentTo(customer.waId);
+    expect(JSON.stringify(sent!.body)).toContain('It arrives tomorrow before noon.');
+    // WhatsApp's sent and delivered show as SENT on the agent's message, the customer's read as READ.
+    await waitFor(() => message.status?.statusType === 'SENT', 20_000, 'SENT on the agent message');
+    await service.deliver(simulator.status(sent!.id, customer.waId, 'read', now()));
+    await waitFor(() => message.status?.statusType === 'READ', 20_000, 'READ on the agent message');
     // The reply is not published back into the thread as a second copy of the agent's message.
     await holdsFor(() => inboxMessages().filter((m) => m.direction === 'OUTGOING').length === 3, 1000, 'no echo into the inbox');
+  });
+
+  it("shows WhatsApp's failure of an agent's answer as FAILED with WhatsApp's reason", { timeout: 60_000 }, async () => {
+    const thread = hubspot.inbox.threadOf(`+${customer.waId}`)!;
+    const before = sentTo(customer.waId).length;
+    const { message } = await hubspot.inbox.agentReplies(thread.id, 'Here is your invoice.');
+    await waitFor(() => sentTo(customer.waId).length === before + 1, 20_000, "the agent's answer on WhatsApp");
+    const sent = sentTo(customer.waId)[before]!;
+    await service.deliver(simulator.status(sent.id, customer.waId, 'failed', now(), { code: 131026, title: 'Message undeliverable', details: 'The recipient cannot receive this message' }));
+    await waitFor(() => message.status?.statusType === 'FAILED', 20_000, 'FAILED on the agent message');
+    expect(message.status?.failureDetails?.errorMessage).toMatch(/^WhatsApp could not deliver this message: Message undeliverable \(WhatsApp error 131026\)/);
+    // The sandbox's own sent and delivered, however late, do not take it back to SENT.
+    await whatsapp.deliveriesSettled();
+    await holdsFor(() => message.status?.statusType === 'FAILED', 1000, 'still FAILED');
   });
 
   it("sends an answer once when the service is killed between storing the agent's webhook and sending", { timeout: 90_000 }, async () => {
@@ -136,7 +157,7 @@ describe('HubSpot inbox end to end', () => {
     const { developerApiKey, clientSecret } = hubspot.inbox.credentials;
     expectNoPersonalData(service.output, {
       phones: [customer.waId, '447700900778'],
-      values: ['Grace Hopper', 'Ada Byron', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
+      values: ['Grace Hopper', 'Ada Byron', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Here is your invoice.', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
     });
   });
 });

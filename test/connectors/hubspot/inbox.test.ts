@@ -213,6 +213,62 @@ describe('HubSpot inbox', () => {
     });
   });
 
+  describe("WhatsApp's statuses on the agent's message", () => {
+    const sentReply = message({ id: 'wamid.R', direction: 'outbound', origin: 'hubspot', text: 'Yes, tomorrow.' });
+    const statusChange = (status: 'sent' | 'delivered' | 'read' | 'failed', extra: Partial<Extract<ModelChange, { type: 'message.status' }>> = {}): ModelChange => ({
+      type: 'message.status',
+      contact,
+      message: sentReply,
+      status,
+      at: 0,
+      messageId: 'wamid.R',
+      errors: [],
+      reply: { origin: 'hubspot', sourceId: 'hs-msg-9' },
+      ...extra,
+    });
+    const settings = settingsWith().inbox;
+
+    it('plans SENT for sent and delivered (one report), READ and FAILED with the reason, keyed by the agent message', () => {
+      const [sent] = inboxDrafts(statusChange('sent'), settings);
+      const [delivered] = inboxDrafts(statusChange('delivered'), settings);
+      expect(sent).toMatchObject({ kind: INBOX_KIND.status, key: 'sent:hs-msg-9', payload: { hubspotMessageId: 'hs-msg-9', status: 'SENT', errorMessage: null } });
+      expect(delivered!.key).toBe(sent!.key);
+      expect(inboxDrafts(statusChange('read'), settings)[0]).toMatchObject({ key: 'read:hs-msg-9', payload: { status: 'READ' } });
+      const errors = [{ code: 131047, title: 'Re-engagement message', details: 'More than 24 hours have passed since the recipient last replied' }];
+      expect(inboxDrafts(statusChange('failed', { errors }), settings)[0]).toMatchObject({
+        key: 'failed:hs-msg-9',
+        payload: { status: 'FAILED', errorMessage: expect.stringMatching(/^WhatsApp could not deliver this message: Re-engagement message \(WhatsApp error 131047\): More than 24 hours/) },
+      });
+    });
+
+    it('plans nothing for messages not sent for a HubSpot agent, nor for warnings', () => {
+      expect(inboxDrafts(statusChange('read', { reply: { origin: 'zendesk', sourceId: '123' } }), settings)).toEqual([]);
+      const { reply: _ours, ...notOurs } = statusChange('read') as Extract<ModelChange, { type: 'message.status' }>;
+      expect(inboxDrafts(notOurs, settings)).toEqual([]);
+      expect(inboxDrafts(statusChange('sent', { status: 'warning' }), settings)).toEqual([]);
+      expect(inboxDrafts(statusChange('read'), hubspotSettingsSchema.parse({ enabled: true, accessToken: 'x' }).inbox)).toEqual([]);
+    });
+
+    it('a late SENT after READ leaves the message READ; FAILED still overrides', async () => {
+      const bodies: unknown[] = [];
+      nock(API)
+        .patch('/conversations/v3/custom-channels/77/messages/hs-msg-9', (b) => (bodies.push(b), true))
+        .times(2)
+        .reply(200, {});
+      const connector = connectorWith();
+      const context = testContext();
+      const run = async (status: 'sent' | 'read' | 'failed') => {
+        const [draft] = inboxDrafts(statusChange(status), settings);
+        return (await connector.execute([claimedOperation('hubspot', draft!.kind, draft!.payload as Record<string, unknown>)], context))[0];
+      };
+      expect(await run('read')).toMatchObject({ ok: true, result: { status: 'READ' } });
+      // nock would refuse a third PATCH: the late SENT sends nothing.
+      expect(await run('sent')).toMatchObject({ ok: true, result: { skipped: 'already READ' } });
+      expect(await run('failed')).toMatchObject({ ok: true, result: { status: 'FAILED' } });
+      expect(bodies).toEqual([{ statusType: 'READ' }, { statusType: 'FAILED', errorMessage: 'WhatsApp could not deliver this message: WhatsApp reported the message as failed' }]);
+    });
+  });
+
   describe('setup', () => {
     it('registers the channel with the developer key when none exists, and says which id to configure', async () => {
       let registered: any;
