@@ -28,7 +28,7 @@ export interface InboxMessage {
   client: { clientType: 'HUBSPOT' | 'INTEGRATION'; integrationAppId?: number };
   integrationIdempotencyId?: string;
   status?: { statusType: string; failureDetails?: { errorMessage: string } };
-  attachments: Array<{ type: 'FILE'; fileId: string }>;
+  attachments: Array<{ type: 'FILE'; fileId: string; name?: string }>;
   archived: boolean;
   type: 'MESSAGE';
 }
@@ -56,8 +56,14 @@ export class HubSpotInboxSandbox {
   /** Whether HubSpot Files holds a file id (the account sandbox's uploads). */
   readonly #fileExists: (id: string) => boolean;
 
-  constructor(options: InboxSandboxOptions = {}, fileExists: (id: string) => boolean = () => false) {
+  /** Puts a file into HubSpot Files (what an agent attaches); returns its id. */
+  readonly #addFile: (bytes: Buffer, fileName: string) => string;
+
+  constructor(options: InboxSandboxOptions = {}, fileExists: (id: string) => boolean = () => false, addFile?: (bytes: Buffer, fileName: string) => string) {
     this.#fileExists = fileExists;
+    this.#addFile = addFile ?? (() => {
+      throw new Error('sandbox: this inbox has no Files API to attach files with');
+    });
     this.#options = { developerApiKey: options.developerApiKey ?? 'dev-key-sandbox', appId: options.appId ?? 42, clientSecret: options.clientSecret ?? 'client-secret-sandbox' };
   }
 
@@ -200,7 +206,7 @@ export class HubSpotInboxSandbox {
    * app's client secret): https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation
    * Returns HubSpot's message and the webhook answer's status.
    */
-  async agentReplies(conversationsThreadId: string, text: string, options: { signWith?: string; timestamp?: number } = {}): Promise<{ message: InboxMessage; status: number }> {
+  async agentReplies(conversationsThreadId: string, text: string, options: { signWith?: string; timestamp?: number; file?: { bytes: Buffer; name: string } } = {}): Promise<{ message: InboxMessage; status: number }> {
     const thread = this.state.threads.find((t) => t.id === conversationsThreadId);
     if (!thread) throw new Error(`sandbox: no inbox thread ${conversationsThreadId}`);
     const account = this.state.channelAccounts.find((a) => a.id === thread.channelAccountId)!;
@@ -217,7 +223,8 @@ export class HubSpotInboxSandbox {
       recipients: [{ deliveryIdentifier: { type: customerType, value: thread.customer } }],
       createdAt: new Date().toISOString(),
       client: { clientType: 'HUBSPOT' },
-      attachments: [],
+      // An agent's file goes to HubSpot Files; the message names it (type FILE, fileId, name).
+      attachments: options.file ? [{ type: 'FILE', fileId: this.#addFile(options.file.bytes, options.file.name), name: options.file.name }] : [],
       archived: false,
       type: 'MESSAGE',
     };

@@ -1,7 +1,7 @@
 // Pure mapping for the HubSpot inbox (Custom Channels): which changes are published to the
 // inbox, how a customer is addressed (delivery identifiers), and the request bodies. No I/O.
 import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
-import { storedMediaPayload, type Contact, type DeliveryStatus, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
+import { storedMediaPayload, type Contact, type DeliveryStatus, type LocalFile, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import { failureNote } from './mappers.js';
 import type { InboxSettings } from './settings.js';
@@ -171,6 +171,38 @@ export function publishBody(payload: PublishPayload & { readonly businessNumberI
   };
 }
 
+/** WhatsApp's largest file (a 100 MB document, the Cloud API's media reference): the channel's attachment limit. */
+export const MAX_ATTACHMENT_BYTES = 100_000_000;
+
+/** MIME types by file extension, for files whose download names no specific type (the ones WhatsApp takes). */
+const MIME_BY_EXTENSION: Record<string, string> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  mp4: 'video/mp4',
+  '3gp': 'video/3gpp',
+  ogg: 'audio/ogg',
+  mp3: 'audio/mpeg',
+  aac: 'audio/aac',
+  m4a: 'audio/mp4',
+  pdf: 'application/pdf',
+  txt: 'text/plain',
+  doc: 'application/msword',
+  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  xls: 'application/vnd.ms-excel',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  ppt: 'application/vnd.ms-powerpoint',
+  pptx: 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+};
+
+/** An attachment's MIME type: the download's own when it names one, else by its extension. */
+export function attachmentMimeType(contentType: string | null, extension: string | undefined): string {
+  const given = contentType?.split(';')[0]!.trim().toLowerCase();
+  if (given && given !== 'application/octet-stream' && given.includes('/')) return given;
+  return MIME_BY_EXTENSION[(extension ?? '').toLowerCase()] ?? 'application/octet-stream';
+}
+
 /**
  * The channel's registration: threaded by delivery identifier (as HubSpot threads its own
  * WhatsApp and SMS), phone numbers and opaque ids (BSUIDs), agents may answer, one file a message.
@@ -194,24 +226,25 @@ export function channelRegistration(settings: InboxSettings): Record<string, unk
       // WhatsApp's media types and its 100 MB document limit (the Cloud API's media reference).
       allowedFileAttachmentMimeTypes: ['image/jpeg', 'image/png', 'application/pdf', 'audio/mpeg', 'audio/ogg', 'video/mp4', 'text/plain'],
       maxFileAttachmentCount: 1,
-      maxFileAttachmentSizeBytes: 100_000_000,
-      maxTotalFileAttachmentSizeBytes: 100_000_000,
+      maxFileAttachmentSizeBytes: MAX_ATTACHMENT_BYTES,
+      maxTotalFileAttachmentSizeBytes: MAX_ATTACHMENT_BYTES,
     },
   };
 }
 
-/** What an agent's message becomes: a reply to send on WhatsApp, with the configured template outside the window. */
+/** What an agent's message becomes: a reply to send on WhatsApp (its files fetched), with the configured template outside the window. */
 export function replyFromAgentMessage(
   message: { readonly id: string; readonly text?: string | undefined },
   conversationsThreadId: string,
   template: { readonly name: string; readonly language: string } | undefined,
+  attachments: readonly LocalFile[] = [],
 ): OutboundReply {
   return {
     origin: INBOX_ORIGIN,
     sourceId: message.id,
     sourceRecord: conversationsThreadId,
     text: message.text ?? '',
-    attachments: [],
+    attachments,
     template: template ? { name: template.name, language: template.language, parameters: [] } : null,
   };
 }

@@ -126,6 +126,21 @@ describe('HubSpot inbox end to end', () => {
     await holdsFor(() => message.status?.statusType === 'FAILED', 1000, 'still FAILED');
   });
 
+  it("sends an agent's answer with a file to the customer once: the text, then the file uploaded to WhatsApp", { timeout: 60_000 }, async () => {
+    const thread = hubspot.inbox.threadOf(`+${customer.waId}`)!;
+    const before = sentTo(customer.waId).length;
+    const pdf = Buffer.from('%PDF-1.7 the delivery note');
+    const { message } = await hubspot.inbox.agentReplies(thread.id, 'The delivery note is attached.', { file: { bytes: pdf, name: 'delivery-note.pdf' } });
+    await waitFor(() => sentTo(customer.waId).length >= before + 2, 20_000, 'the text and the file on WhatsApp');
+    await holdsFor(() => sentTo(customer.waId).length === before + 2, 1500, 'each once');
+    const [text, file] = sentTo(customer.waId).slice(before);
+    expect(text).toMatchObject({ type: 'text' });
+    expect(file).toMatchObject({ type: 'document', body: { document: { filename: 'delivery-note.pdf' } } });
+    const mediaId = (file!.body as { document: { id: string } }).document.id;
+    expect(whatsapp.mediaBytes(mediaId)).toEqual(pdf);
+    expect(hubspot.state.signedDownloads).toEqual([message.attachments[0]!.fileId]);
+  });
+
   it("sends an answer once when the service is killed between storing the agent's webhook and sending", { timeout: 90_000 }, async () => {
     const thread = hubspot.inbox.threadOf(`+${customer.waId}`)!;
     const before = sentTo(customer.waId).length;
@@ -157,7 +172,7 @@ describe('HubSpot inbox end to end', () => {
     const { developerApiKey, clientSecret } = hubspot.inbox.credentials;
     expectNoPersonalData(service.output, {
       phones: [customer.waId, '447700900778'],
-      values: ['Grace Hopper', 'Ada Byron', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Here is your invoice.', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
+      values: ['Grace Hopper', 'Ada Byron', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Here is your invoice.', 'The delivery note is attached.', 'delivery-note', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
     });
   });
 });

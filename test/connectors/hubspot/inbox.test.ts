@@ -1,8 +1,8 @@
 // The HubSpot inbox (Custom Channels) over the real @hubspot/api-client, HTTP mocked with nock:
 // the publish request, reconcile after a lost answer, agents' answers read back as replies, the
 // FAILED status, setup, and the v3 webhook signature (forged, stale and replayed calls).
-import { createHmac } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createHash, createHmac } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
 import { describe, expect, it } from 'vitest';
@@ -189,6 +189,43 @@ describe('HubSpot inbox', () => {
         ok: true,
         effects: [{ type: 'reply.requested', threadId: 't1', reply: { origin: 'hubspot', sourceId: 'hs-msg-9', text: 'Yes, tomorrow.', template: { name: 'follow_up', language: 'en', parameters: [] } } }],
       });
+    });
+
+    it("fetches the agent's file through a signed URL (without our token) into the media directory, and the reply carries it", async () => {
+      const bytes = Buffer.from('%PDF-1.7 the invoice');
+      let authorization: string | undefined = 'not read';
+      nock(API)
+        .get('/conversations/v3/conversations/threads/5551/messages/hs-msg-9')
+        .reply(200, { id: 'hs-msg-9', direction: 'OUTGOING', text: 'Your invoice.', client: { clientType: 'HUBSPOT' }, attachments: [{ type: 'FILE', fileId: '8801', name: 'invoice.pdf' }, { type: 'LOCATION', latitude: 1, longitude: 2 }] })
+        .get('/files/v3/files/8801/signed-url')
+        .reply(200, { url: 'https://cdn.hubspot.example/signed/8801/invoice.pdf?token=t', name: 'invoice', extension: 'pdf', size: bytes.byteLength, type: 'DOCUMENT', expiresAt: '2026-12-04T20:00:00Z' });
+      nock('https://cdn.hubspot.example')
+        .get('/signed/8801/invoice.pdf')
+        .query({ token: 't' })
+        .reply(function () {
+          authorization = this.req.headers['authorization'] as string | undefined;
+          return [200, bytes, { 'content-type': 'application/octet-stream' }];
+        });
+      const mediaDir = tempDir();
+      const connector = hubspotConnector.create(settingsWith(), { log: silentLogger(), mediaDir });
+      const [draft] = connector.plan(helpdesk('5551:hs-msg-9'));
+      const [outcome] = await connector.execute([claimedOperation('hubspot', draft!.kind, draft!.payload as Record<string, unknown>)], testContext());
+      expect(authorization).toBeUndefined();
+      const reply = outcome!.ok && outcome!.effects?.[0]?.type === 'reply.requested' ? outcome!.effects[0].reply : undefined;
+      expect(reply?.attachments).toEqual([{ path: expect.stringContaining(mediaDir), sha256: createHash('sha256').update(bytes).digest('hex'), mimeType: 'application/pdf', size: bytes.byteLength, filename: 'invoice.pdf' }]);
+      expect(readFileSync(reply!.attachments[0]!.path)).toEqual(bytes);
+    });
+
+    it("refuses an agent's file over the channel's limit before fetching it, and says so", async () => {
+      nock(API)
+        .get('/conversations/v3/conversations/threads/5551/messages/hs-msg-9')
+        .reply(200, { id: 'hs-msg-9', direction: 'OUTGOING', text: '', client: { clientType: 'HUBSPOT' }, attachments: [{ type: 'FILE', fileId: '8802' }] })
+        .get('/files/v3/files/8802/signed-url')
+        .reply(200, { url: 'https://cdn.hubspot.example/signed/8802/film.mp4', name: 'film', extension: 'mp4', size: 250_000_000 });
+      const [draft] = connectorWith().plan(helpdesk('5551:hs-msg-9'));
+      const [outcome] = await connectorWith().execute([claimedOperation('hubspot', draft!.kind, draft!.payload as Record<string, unknown>)], testContext());
+      expect(outcome).toMatchObject({ ok: false, error: { retryable: false } });
+      expect(!outcome!.ok && outcome!.error.message).toMatch(/attachment 8802 is 250000000 bytes, over the channel's 100000000-byte limit/);
     });
 
     it('a message this integration published is not an agent answer', async () => {
