@@ -1,12 +1,20 @@
 // The HubSpot inbox (Custom Channels) inside the real service process, against the HubSpot and
 // WhatsApp sandboxes: setup registers the channel, a customer's message lands in the inbox thread
 // of their number once, and an agent's answer in that thread reaches the customer on WhatsApp
-// once; forged and stale webhook signatures are refused.
+// once (its file too, and through SIGKILLs before and after WhatsApp took it), WhatsApp's
+// statuses show on the agent's message; forged and stale webhook signatures are refused.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubSpotSandbox } from '../../sandbox/hubspot.js';
+import { projectRoot } from '../helpers/fixtures.js';
 import { expectNoPersonalData } from '../helpers/personal-data.js';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
-import { APP_SECRET, holdsFor, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { APP_SECRET, holdsFor, outboxOperations, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+
+const run = promisify(execFile);
+const bin = join(projectRoot, 'bin/wa-crm-sync.js');
 
 const SCOPES = [
   'crm.objects.contacts.read',
@@ -24,7 +32,9 @@ describe('HubSpot inbox end to end', () => {
   const whatsapp = new WhatsAppSandbox();
   const simulator = new WhatsAppSimulator(APP_SECRET);
   let service: ServiceProcess;
+  let configPath: string;
   let webhookUrl: string;
+  const cli = async (...args: string[]) => (await run(process.execPath, [bin, ...args, '--config', configPath])).stdout;
   const now = () => Math.floor(Date.now() / 1000);
   const customer = { waId: '447700900777', name: 'Grace Hopper' };
   const sentTo = (waId: string) => whatsapp.state.sent.filter((s) => s.to === `+${waId}`);
@@ -34,7 +44,7 @@ describe('HubSpot inbox end to end', () => {
     const hubspotUrl = await hubspot.start();
     const graphUrl = await whatsapp.start();
     const { developerApiKey, appId, clientSecret } = hubspot.inbox.credentials;
-    ({ service } = await serviceWith(({ config, port }) => {
+    ({ service, configPath } = await serviceWith(({ config, port }) => {
       webhookUrl = `http://127.0.0.1:${port}/webhooks/hubspot`;
       return {
         ...config,
@@ -156,6 +166,37 @@ describe('HubSpot inbox end to end', () => {
     expect(hubspot.inbox.state.channelAccounts).toHaveLength(1);
   });
 
+  it("sends an answer once when the service is killed after reading the agent's message and before sending it", { timeout: 180_000 }, async () => {
+    const thread = hubspot.inbox.threadOf(`+${customer.waId}`)!;
+    const before = sentTo(customer.waId).length;
+    // Sending paused: the answer is read and its send queued, and nothing can send it before the kill.
+    await cli('pause', 'whatsapp');
+    const { message } = await hubspot.inbox.agentReplies(thread.id, 'Your refund is on its way.');
+    await waitFor(async () => (await outboxOperations(service, 'whatsapp', 'pending')) >= 1, 30_000, 'the send queued');
+    await service.kill('SIGKILL');
+    expect(sentTo(customer.waId)).toHaveLength(before);
+    await service.start(60_000);
+    await cli('resume', 'whatsapp');
+    await waitFor(() => sentTo(customer.waId).length >= before + 1, 30_000, 'the answer after the restart');
+    await waitFor(() => message.status?.statusType === 'SENT', 30_000, 'SENT on the agent message');
+    await holdsFor(() => sentTo(customer.waId).length === before + 1, 1500, 'no second send');
+  });
+
+  it("sends an answer once when the service is killed after WhatsApp took it but before its answer came back", { timeout: 180_000 }, async () => {
+    const thread = hubspot.inbox.threadOf(`+${customer.waId}`)!;
+    const before = sentTo(customer.waId).length;
+    whatsapp.loseSendAnswers = 1;
+    const { message } = await hubspot.inbox.agentReplies(thread.id, 'Anything else I can help with?');
+    await waitFor(() => sentTo(customer.waId).length === before + 1, 30_000, 'the send WhatsApp took');
+    await service.kill('SIGKILL');
+    await service.start(60_000);
+    // The send's statuses, redelivered until the restarted service takes them, tell it the send arrived.
+    await waitFor(() => message.status?.statusType === 'SENT', 60_000, 'SENT on the agent message');
+    await waitFor(async () => (await outboxOperations(service, 'whatsapp', 'pending')) === 0 && (await outboxOperations(service, 'whatsapp', 'in_flight')) === 0, 90_000, 'the send settled');
+    expect(sentTo(customer.waId)).toHaveLength(before + 1);
+    expect(whatsapp.state.answersLost).toBe(1);
+  });
+
   it("reports FAILED, with the reason, on an agent's answer outside the 24-hour window (no template configured), and sends nothing", { timeout: 60_000 }, async () => {
     const late = { waId: '447700900778', name: 'Ada Byron' };
     // The customer last wrote 25 hours ago.
@@ -172,7 +213,7 @@ describe('HubSpot inbox end to end', () => {
     const { developerApiKey, clientSecret } = hubspot.inbox.credentials;
     expectNoPersonalData(service.output, {
       phones: [customer.waId, '447700900778'],
-      values: ['Grace Hopper', 'Ada Byron', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Here is your invoice.', 'The delivery note is attached.', 'delivery-note', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
+      values: ['Grace Hopper', 'Ada Byron', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Here is your invoice.', 'The delivery note is attached.', 'delivery-note', 'Your refund is on its way.', 'Anything else I can help with?', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
     });
   });
 });
