@@ -209,11 +209,26 @@ describe('HubSpot inbox end to end', () => {
     expect(sentTo(late.waId)).toEqual([]);
   });
 
+  it('threads a customer who withholds their number by their BSUID, and the agent answers them on WhatsApp by it, once', { timeout: 60_000 }, async () => {
+    const hidden = { waId: null, bsuid: 'GB.70412277419022635519', name: 'Hedy Lamarr' };
+    await service.deliver(simulator.message(hidden, { type: 'text', text: { body: 'Can I change the address?' } }, now()).body);
+    await waitFor(() => hubspot.inbox.threadOf(hidden.bsuid) !== undefined, 20_000, 'the inbox thread of the BSUID');
+    const thread = hubspot.inbox.threadOf(hidden.bsuid)!;
+    const published = inboxMessages().filter((m) => m.conversationsThreadId === thread.id);
+    expect(published).toMatchObject([{ direction: 'INCOMING', text: 'Can I change the address?', senders: [{ deliveryIdentifier: { type: 'CHANNEL_SPECIFIC_OPAQUE_ID', value: hidden.bsuid }, name: 'Hedy Lamarr' }] }]);
+    const { message } = await hubspot.inbox.agentReplies(thread.id, 'Yes, until it ships.');
+    const toHidden = () => whatsapp.state.sent.filter((s) => s.to === hidden.bsuid);
+    await waitFor(() => toHidden().length >= 1, 20_000, 'the answer to the BSUID');
+    await holdsFor(() => toHidden().length === 1, 1500, 'no second send');
+    expect(toHidden()[0]).toMatchObject({ by: 'bsuid', type: 'text' });
+    await waitFor(() => message.status?.statusType === 'SENT', 20_000, 'SENT on the agent message');
+  });
+
   it("kept customers' numbers, names, texts, agents' answers and the app's secrets out of its output", () => {
     const { developerApiKey, clientSecret } = hubspot.inbox.credentials;
     expectNoPersonalData(service.output, {
       phones: [customer.waId, '447700900778'],
-      values: ['Grace Hopper', 'Ada Byron', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Here is your invoice.', 'The delivery note is attached.', 'delivery-note', 'Your refund is on its way.', 'Anything else I can help with?', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
+      values: ['Grace Hopper', 'Ada Byron', 'Hedy Lamarr', 'GB.70412277419022635519', 'Can I change the address?', 'Yes, until it ships.', 'Where is my parcel?', 'the box', 'It arrives tomorrow before noon.', 'Here is your invoice.', 'The delivery note is attached.', 'delivery-note', 'Your refund is on its way.', 'Anything else I can help with?', 'Sorry for the wait.', 'tracking number', developerApiKey, clientSecret, whatsapp.accessToken],
     });
   });
 });
