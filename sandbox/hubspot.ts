@@ -423,7 +423,7 @@ export class HubSpotSandbox {
       express.raw({ type: () => true, limit: '50mb' })(req, res, () => landLater(req, res, next, late.lateMs));
     });
 
-    this.inbox.mountAccount(app);
+    this.inbox.mountAccount(app, (req) => this.#scopesOf(req) ?? []);
 
     // Account details: the time zone the daily limit resets in.
     // https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
