@@ -6,7 +6,7 @@ import { Chaos, landLater } from './chaos.js';
 import { LoopbackServer } from './loopback.js';
 import express, { type Request, type Response } from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
-import { HubSpotInboxSandbox, type InboxSandboxOptions } from './hubspot-inbox.js';
+import { CUSTOM_CHANNEL_SCOPES, HubSpotInboxSandbox, type InboxSandboxOptions } from './hubspot-inbox.js';
 
 export interface HubSpotSandboxOptions {
   /** Burst limit: requests per rolling window (private apps, Free/Starter: 100 per 10 s). */
@@ -123,6 +123,8 @@ function searchableDigits(value: string | null | undefined): string | null {
 export const SEARCH_BODY_MAX_CHARS = 3_000;
 
 const DEFAULT_SCOPES = ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write'];
+/** A token of an app running the inbox: the contact scopes, the Custom Channels scopes (see CUSTOM_CHANNEL_SCOPES) and Files. */
+export const INBOX_APP_SCOPES: readonly string[] = [...DEFAULT_SCOPES, ...Object.values(CUSTOM_CHANNEL_SCOPES), 'files'];
 const BATCH_LIMIT = 100;
 
 function error(res: Response, status: number, category: string, message: string, extra: Record<string, unknown> = {}): void {

@@ -13,7 +13,7 @@ import { SyncError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { maskIdentifier } from '../core/model/identity.js';
 import { outboxDepth } from '../core/outbox/queries.js';
-import { HubSpotSandbox } from '../sandbox/hubspot.js';
+import { HubSpotSandbox, INBOX_APP_SCOPES } from '../sandbox/hubspot.js';
 import { SalesforceSandbox } from '../sandbox/salesforce.js';
 import { WhatsAppSandbox, WhatsAppSimulator, type PastMessage, type SimulatedCustomer } from '../sandbox/whatsapp.js';
 import { SANDBOX_AGENT_ID, ZendeskSandbox } from '../sandbox/zendesk.js';
@@ -46,18 +46,6 @@ export interface DemoSummary {
   /** The HubSpot inbox: its threads, and whether a HubSpot agent's answer reached the customer (and its status there). */
   readonly inbox: { threads: number; answerDelivered: boolean; answerStatus: string | null };
 }
-
-/** The token's scopes: the timeline's contact scopes, and the inbox's Custom Channels and Files scopes. */
-const HUBSPOT_DEMO_SCOPES = [
-  'crm.objects.contacts.read',
-  'crm.objects.contacts.write',
-  'crm.schemas.contacts.read',
-  'crm.schemas.contacts.write',
-  'conversations.custom_channels.read',
-  'conversations.custom_channels.write',
-  'conversations.read',
-  'files',
-];
 
 /**
  * An agent answers in the customer's inbox thread (the sandbox signs HubSpot's webhook to the
@@ -171,7 +159,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   // daily limit runs by the account's days (US/Eastern); Salesforce's Standard Lead Duplicate Rule
   // alerts; Zendesk processes comment bodies, runs bulk jobs later and indexes users late.
   // The app's token carries the Custom Channels scopes too: the inbox is on (HubSpot's guide lists them).
-  const hubspot = new HubSpotSandbox({ searchIndexDelayMs: 500, communicationUniqueValues: 'ignored', communicationAttachments: false, timeZone: 'US/Eastern', dailyLimit: 250_000, tokens: { 'pat-sandbox': HUBSPOT_DEMO_SCOPES } });
+  const hubspot = new HubSpotSandbox({ searchIndexDelayMs: 500, communicationUniqueValues: 'ignored', communicationAttachments: false, timeZone: 'US/Eastern', dailyLimit: 250_000, tokens: { 'pat-sandbox': [...INBOX_APP_SCOPES] } });
   const salesforce = new SalesforceSandbox({ leadDuplicateRule: 'alert' });
   const zendesk = new ZendeskSandbox();
   const [graphBaseUrl, hubspotUrl, salesforceUrl, zendeskUrl] = await Promise.all([whatsapp.start(), hubspot.start(), salesforce.start(), zendesk.start()]);

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HubSpotSandbox } from '../../sandbox/hubspot.js';
+import { HubSpotSandbox, INBOX_APP_SCOPES } from '../../sandbox/hubspot.js';
 import { projectRoot } from '../helpers/fixtures.js';
 import { expectNoPersonalData } from '../helpers/personal-data.js';
 import { WhatsAppSandbox, WhatsAppSimulator } from '../../sandbox/whatsapp.js';
@@ -16,19 +16,8 @@ import { APP_SECRET, holdsFor, outboxOperations, serviceWith, type ServiceProces
 const run = promisify(execFile);
 const bin = join(projectRoot, 'bin/wa-crm-sync.js');
 
-const SCOPES = [
-  'crm.objects.contacts.read',
-  'crm.objects.contacts.write',
-  'crm.schemas.contacts.read',
-  'crm.schemas.contacts.write',
-  'conversations.custom_channels.read',
-  'conversations.custom_channels.write',
-  'conversations.read',
-  'files',
-];
-
 describe('HubSpot inbox end to end', () => {
-  const hubspot = new HubSpotSandbox({ tokens: { 'pat-sandbox': SCOPES } });
+  const hubspot = new HubSpotSandbox({ tokens: { 'pat-sandbox': [...INBOX_APP_SCOPES] } });
   const whatsapp = new WhatsAppSandbox();
   const simulator = new WhatsAppSimulator(APP_SECRET);
   let service: ServiceProcess;
