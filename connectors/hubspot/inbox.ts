@@ -74,6 +74,8 @@ export class HubSpotInbox {
   readonly #timeoutMs: number;
   readonly #mediaFolder: string;
   readonly #mediaDir: string;
+  /** The channel account lookup (or creation) under way per business number, shared by concurrent publishes. */
+  readonly #accountLookups = new Map<string, Promise<{ id: string; created: boolean }>>();
   readonly #template: { readonly name: string; readonly language: string } | undefined;
 
   constructor(
@@ -244,7 +246,14 @@ export class HubSpotInbox {
    * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/channel-accounts/create-custom-channel
    */
   async #ensureChannelAccount(businessNumberId: string, context: ExecutionContext): Promise<string> {
-    return (await this.#channelAccount(businessNumberId, context)).id;
+    // Publishes of different customers run side by side; the first messages of a number would
+    // each find no account and create one apiece (HubSpot keeps both, splitting the threads).
+    let pending = this.#accountLookups.get(businessNumberId);
+    if (!pending) {
+      pending = this.#channelAccount(businessNumberId, context).finally(() => this.#accountLookups.delete(businessNumberId));
+      this.#accountLookups.set(businessNumberId, pending);
+    }
+    return (await pending).id;
   }
 
   async #channelAccount(businessNumberId: string, context: ExecutionContext): Promise<{ id: string; created: boolean }> {

@@ -121,6 +121,26 @@ describe('HubSpot inbox', () => {
       expect(context.refs.get('channel-account:1001')).toBe('9001');
     });
 
+    it("two customers' first messages published side by side connect the business number once", async () => {
+      const accountsCreated: unknown[] = [];
+      nock(API)
+        .get('/conversations/v3/custom-channels/77/channel-accounts')
+        .reply(200, { results: [] })
+        .post('/conversations/v3/custom-channels/77/channel-accounts', (b) => (accountsCreated.push(b), true))
+        .delay(50)
+        .reply(200, { id: '9001', name: 'WhatsApp 1001' })
+        .post('/conversations/v3/custom-channels/77/messages')
+        .times(2)
+        .reply(200, (_uri, body) => ({ id: `hs-${(body as { integrationIdempotencyId: string }).integrationIdempotencyId}`, conversationsThreadId: '5551' }));
+      const other: Contact = { ...contact, id: 'c2', crmKey: '+447700900124', waId: '+447700900124' };
+      const ops = [recorded(message()), recorded(message({ id: 'wamid.B', contactId: 'c2' }), other)].map((change) => claimedOperation('hubspot', INBOX_KIND.publish, inboxDrafts(change, settingsWith().inbox)[0]!.payload as Record<string, unknown>));
+      const connector = connectorWith();
+      const context = testContext();
+      const outcomes = await Promise.all(ops.map((op) => connector.execute([op], context)));
+      expect(outcomes.map(([o]) => o?.ok)).toEqual([true, true]);
+      expect(accountsCreated).toHaveLength(1);
+    });
+
     it('after a lost answer the retry publishes with the same idempotency id, and a landed one is found by its ref', async () => {
       const context = testContext();
       context.refs.set('channel-account:1001', '9001');
