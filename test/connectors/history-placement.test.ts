@@ -41,9 +41,11 @@ describe('history messages at each connector', () => {
     expect(hubspotDrafts(recorded(true, { refilled: true }), { mediaUpload: true, threadActivity: true })).toEqual([expect.objectContaining({ key: 'wamid.1:media' })]);
   });
 
-  it('Salesforce writes the past into the Task on a background key', () => {
+  it("Salesforce writes the past into the Task on one background key per thread, so two batches never rewrite one thread's Task at once", () => {
     expect(salesforceDrafts(recorded(false), { mediaFiles: true })[0]).toMatchObject({ orderingKey: 'contact:c1' });
-    expect(salesforceDrafts(recorded(true), { mediaFiles: true })).toEqual([expect.objectContaining({ kind: 'thread.log', orderingKey: 'background:message:wamid.1' })]);
+    expect(salesforceDrafts(recorded(true), { mediaFiles: true })).toEqual([expect.objectContaining({ kind: 'thread.log', key: 'wamid.1', orderingKey: 'background:thread:t1' })]);
+    // Its media attach to that Task, after it (same key).
+    expect(salesforceDrafts(stored(true), { mediaFiles: true })).toEqual([expect.objectContaining({ orderingKey: 'background:thread:t1' })]);
   });
 
   it('Zendesk opens no ticket and adds no comment or attachment for the past', () => {
