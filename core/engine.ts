@@ -314,11 +314,16 @@ export class Engine {
     for (const row of rows) {
       const parsed = this.#parse(row);
       const start = row.events_done;
-      const end = Math.min(parsed.events.length, start + this.#sliceEvents);
+      const sliceEnd = Math.min(parsed.events.length, start + this.#sliceEvents);
       // What earlier slices could not apply is carried in the row until the last slice.
       const applyProblems: string[] = start > 0 && row.problems !== null ? (JSON.parse(row.problems) as string[]) : [];
-      const events = start === 0 && end === parsed.events.length ? parsed.events : parsed.events.slice(start, end);
-      const changes = await this.#applyEvents(tx, events, row.id, now, applyProblems, nextSeq);
+      const events = start === 0 && sliceEnd === parsed.events.length ? parsed.events : parsed.events.slice(start, sliceEnd);
+      // A delivery big enough to slice also ends its slice early when the thread acknowledging
+      // webhooks waits for the store: that thread's commit (a live webhook, a claim) then waits one
+      // event, not up to a whole slice (hundreds of ms on a loaded machine, on every live message).
+      const sliceable = parsed.events.length > this.#sliceEvents;
+      const { changes, applied } = await this.#applyEvents(tx, events, row.id, now, applyProblems, nextSeq, () => sliceable && this.#store.turnWanted());
+      const end = start + applied;
       operationsQueued += await this.planChanges(tx, changes, now);
       if (end < parsed.events.length) {
         await tx
@@ -356,9 +361,14 @@ export class Engine {
     now: number,
     problems: string[],
     nextSeq: () => Promise<number>,
-  ): Promise<ModelChange[]> {
+    /** Asked before each event after the first: true ends the slice there (the rest waits for the next one). */
+    stopEarly: () => boolean = () => false,
+  ): Promise<{ changes: ModelChange[]; applied: number }> {
     const changes: ModelChange[] = [];
+    let applied = 0;
     for (const event of events) {
+      if (applied > 0 && stopEarly()) break;
+      applied++;
       if (event.kind === 'account') {
         await tx
           .insertInto('account_events')
@@ -534,7 +544,7 @@ export class Engine {
         }
       }
     }
-    return changes;
+    return { changes, applied };
   }
 
   /** Counts one history chunk once (a redelivery changes nothing); a declined sync is said plainly. */
