@@ -57,7 +57,7 @@ describe('history messages at each connector', () => {
 
   it('Zendesk with history: solved-tickets queues one import per past message on a background key per thread, after the settle time', () => {
     const past = zendeskDrafts(recorded(true), { settleMs: 2000, history: 'solved-tickets', historySettleMs: 900_000 });
-    expect(past).toEqual([expect.objectContaining({ kind: 'ticket.import', key: 'wamid.1', orderingKey: 'background:zendesk-thread:t1', settleMs: 900_000 })]);
+    expect(past).toEqual([expect.objectContaining({ kind: 'ticket.import', key: 'wamid.1', orderingKey: 'background:thread:t1', settleMs: 900_000 })]);
     // No live comment, no attachment, and a placeholder filled later is not imported again.
     expect(zendeskDrafts(stored(true), { settleMs: 0, history: 'solved-tickets' })).toEqual([]);
     expect(zendeskDrafts(recorded(true, { refilled: true }), { settleMs: 0, history: 'solved-tickets' })).toEqual([]);
