@@ -129,6 +129,7 @@ export class Engine {
   readonly #maxAttempts: (connector: Connector) => number;
   readonly #alerts: Alerts | undefined;
   readonly #sliceEvents: number;
+  readonly #deliveriesStored: () => number;
   /** The delivery part-way through its slices, kept parsed. */
   #sliced: { readonly deliveryId: number; readonly parsed: ParsedDelivery } | undefined;
 
@@ -143,7 +144,14 @@ export class Engine {
     alerts?: Alerts;
     /** Events per slice of a big delivery (DELIVERY_SLICE_EVENTS). */
     sliceEvents?: number;
+    /**
+     * A count that moves whenever a delivery is stored, readable inside a transaction (the
+     * processing thread's shared wake counter): a slice under way ends when it moves, so the new
+     * delivery (a live message) waits one event, not the rest of the slice.
+     */
+    deliveriesStored?: () => number;
   }) {
+    this.#deliveriesStored = deps.deliveriesStored ?? (() => 0);
     this.#sliceEvents = Math.max(1, deps.sliceEvents ?? DELIVERY_SLICE_EVENTS);
     this.#alerts = deps.alerts;
     this.#store = deps.store;
@@ -319,10 +327,13 @@ export class Engine {
       const applyProblems: string[] = start > 0 && row.problems !== null ? (JSON.parse(row.problems) as string[]) : [];
       const events = start === 0 && sliceEnd === parsed.events.length ? parsed.events : parsed.events.slice(start, sliceEnd);
       // A delivery big enough to slice also ends its slice early when the thread acknowledging
-      // webhooks waits for the store: that thread's commit (a live webhook, a claim) then waits one
-      // event, not up to a whole slice (hundreds of ms on a loaded machine, on every live message).
+      // webhooks waits for the store, or when another delivery was stored meanwhile: that
+      // thread's commit (a live webhook, a claim) or the new delivery then waits one event, not up
+      // to a whole slice (hundreds of ms on a loaded machine, on every live message).
       const sliceable = parsed.events.length > this.#sliceEvents;
-      const { changes, applied } = await this.#applyEvents(tx, events, row.id, now, applyProblems, nextSeq, () => sliceable && this.#store.turnWanted());
+      const storedAtStart = this.#deliveriesStored();
+      const stopEarly = () => sliceable && (this.#store.turnWanted() || this.#deliveriesStored() !== storedAtStart);
+      const { changes, applied } = await this.#applyEvents(tx, events, row.id, now, applyProblems, nextSeq, stopEarly);
       const end = start + applied;
       operationsQueued += await this.planChanges(tx, changes, now);
       if (end < parsed.events.length) {

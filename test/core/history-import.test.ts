@@ -43,12 +43,13 @@ function pastChats(count: number): PastMessage[] {
 describe.each(STORE_KINDS)('history import on %s', (kind) => {
   const current = freshStorePerTest(kind);
 
-  function setup(options: Partial<EngineOptions> = {}, sliceEvents?: number, store: Store = current.store) {
+  function setup(options: Partial<EngineOptions> = {}, sliceEvents?: number, around: { store?: Store; deliveriesStored?: () => number } = {}) {
     const changes: ModelChange[] = [];
     const connector = recordingConnector(changes);
     const engine = new Engine({
       ...(sliceEvents === undefined ? {} : { sliceEvents }),
-      store,
+      ...(around.deliveriesStored ? { deliveriesStored: around.deliveriesStored } : {}),
+      store: around.store ?? current.store,
       parsers: { whatsapp: parseWhatsAppDelivery },
       connectors: () => [connector],
       log: silentLogger(),
@@ -115,7 +116,7 @@ describe.each(STORE_KINDS)('history import on %s', (kind) => {
 
   it('ends a slice after the event under way when the thread acknowledging webhooks waits for the store, and never cuts a small delivery', async () => {
     let wanted = true;
-    const { engine, inbox, recorded } = setup({}, 50, { ...current.store, turnWanted: () => wanted });
+    const { engine, inbox, recorded } = setup({}, 50, { store: { ...current.store, turnWanted: () => wanted } });
     const past = pastChats(120).map((m, i) => ({ ...m, timestamp: ONBOARDED - 100 * 86_400 + i * 60 }));
     const [body] = historyWebhooks(past, business, { chunkSize: 1000, onboardedAt: ONBOARDED });
     await inbox.accept('whatsapp', body!);
@@ -136,6 +137,20 @@ describe.each(STORE_KINDS)('history import on %s', (kind) => {
     const ids = recorded().map((c) => c.message.id).filter((id) => !id.startsWith('wamid.LIVE'));
     expect(new Set(ids).size).toBe(past.length);
     expect(ids).toHaveLength(past.length);
+  });
+
+  it('ends a slice after the event under way when another delivery is stored meanwhile', async () => {
+    // The count of stored deliveries moves while the slice's fourth event is next.
+    let reads = 0;
+    const { engine, inbox, recorded } = setup({}, 50, { deliveriesStored: () => (++reads > 3 ? 1 : 0) });
+    const past = pastChats(120).map((m, i) => ({ ...m, timestamp: ONBOARDED - 100 * 86_400 + i * 60 }));
+    const [body] = historyWebhooks(past, business, { chunkSize: 1000, onboardedAt: ONBOARDED });
+    await inbox.accept('whatsapp', body!);
+    expect(await engine.processPending(20)).toMatchObject({ sliced: true });
+    expect(recorded()).toHaveLength(3);
+    // From then on the count stays put: whole slices again.
+    expect(await engine.processPending(20)).toMatchObject({ sliced: true });
+    expect(recorded()).toHaveLength(53);
   });
 
   it('continues a sliced delivery where its last committed slice ended after a restart, every message once and in order', async () => {
