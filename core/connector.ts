@@ -360,13 +360,21 @@ export function resolveTuning(
 /**
  * Where a connector queues the write of a recorded message (or its media): live messages on the
  * contact's key, in order with everything else of that person; messages of an imported chat
- * history on a background key of their own, claimed after live work and batched freely (the
- * CRM's timeline orders them by their original time). A history placeholder that got its media
- * later is written again under a key of its own.
+ * history on a background key, claimed after live work. A connector writing one record per
+ * message (`per: 'message'`) gets a key per message, batched freely (the CRM's timeline orders
+ * them by their original time). A connector rewriting one record per thread (`per: 'thread'`: a
+ * transcript) gets one key per thread, so two batches never rewrite that record at once: each
+ * saw the other's write in flight as a lost answer and waited out the whole lost-answer window
+ * (600 s in the history bench). A history placeholder that got its media later is written again
+ * under a key of its own.
  */
-export function messagePlacement(change: Extract<ModelChange, { type: 'message.recorded' | 'media.stored' }>): { key: string; orderingKey: string; history: boolean } {
+export function messagePlacement(
+  change: Extract<ModelChange, { type: 'message.recorded' | 'media.stored' }>,
+  options: { readonly per: 'message' | 'thread' } = { per: 'message' },
+): { key: string; orderingKey: string; history: boolean } {
   const { message } = change;
   if (!message.history) return { key: message.id, orderingKey: `contact:${change.contact.id}`, history: false };
   const refilled = change.type === 'message.recorded' && change.refilled === true;
-  return { key: refilled ? `${message.id}:media` : message.id, orderingKey: `${BACKGROUND_KEY_PREFIX}message:${message.id}`, history: true };
+  const background = options.per === 'thread' ? `thread:${message.threadId}` : `message:${message.id}`;
+  return { key: refilled ? `${message.id}:media` : message.id, orderingKey: `${BACKGROUND_KEY_PREFIX}${background}`, history: true };
 }

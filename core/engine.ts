@@ -130,6 +130,7 @@ export class Engine {
   readonly #maxAttempts: (connector: Connector) => number;
   readonly #alerts: Alerts | undefined;
   readonly #sliceEvents: number;
+  readonly #deliveriesStored: () => number;
   /** The delivery part-way through its slices, kept parsed. */
   #sliced: { readonly deliveryId: number; readonly parsed: ParsedDelivery } | undefined;
 
@@ -144,7 +145,14 @@ export class Engine {
     alerts?: Alerts;
     /** Events per slice of a big delivery (DELIVERY_SLICE_EVENTS). */
     sliceEvents?: number;
+    /**
+     * A count that moves whenever a delivery is stored, readable inside a transaction (the
+     * processing thread's shared wake counter): a slice under way ends when it moves, so the new
+     * delivery (a live message) waits one event, not the rest of the slice.
+     */
+    deliveriesStored?: () => number;
   }) {
+    this.#deliveriesStored = deps.deliveriesStored ?? (() => 0);
     this.#sliceEvents = Math.max(1, deps.sliceEvents ?? DELIVERY_SLICE_EVENTS);
     this.#alerts = deps.alerts;
     this.#store = deps.store;
@@ -315,11 +323,19 @@ export class Engine {
     for (const row of rows) {
       const parsed = this.#parse(row);
       const start = row.events_done;
-      const end = Math.min(parsed.events.length, start + this.#sliceEvents);
+      const sliceEnd = Math.min(parsed.events.length, start + this.#sliceEvents);
       // What earlier slices could not apply is carried in the row until the last slice.
       const applyProblems: string[] = start > 0 && row.problems !== null ? (JSON.parse(row.problems) as string[]) : [];
-      const events = start === 0 && end === parsed.events.length ? parsed.events : parsed.events.slice(start, end);
-      const changes = await this.#applyEvents(tx, events, row.id, now, applyProblems, nextSeq);
+      const events = start === 0 && sliceEnd === parsed.events.length ? parsed.events : parsed.events.slice(start, sliceEnd);
+      // A delivery big enough to slice also ends its slice early when the thread acknowledging
+      // webhooks waits for the store, or when another delivery was stored meanwhile: that
+      // thread's commit (a live webhook, a claim) or the new delivery then waits one event, not up
+      // to a whole slice (hundreds of ms on a loaded machine, on every live message).
+      const sliceable = parsed.events.length > this.#sliceEvents;
+      const storedAtStart = this.#deliveriesStored();
+      const stopEarly = () => sliceable && (this.#store.turnWanted() || this.#deliveriesStored() !== storedAtStart);
+      const { changes, applied } = await this.#applyEvents(tx, events, row.id, now, applyProblems, nextSeq, stopEarly);
+      const end = start + applied;
       operationsQueued += await this.planChanges(tx, changes, now);
       if (end < parsed.events.length) {
         await tx
@@ -357,9 +373,14 @@ export class Engine {
     now: number,
     problems: string[],
     nextSeq: () => Promise<number>,
-  ): Promise<ModelChange[]> {
+    /** Asked before each event after the first: true ends the slice there (the rest waits for the next one). */
+    stopEarly: () => boolean = () => false,
+  ): Promise<{ changes: ModelChange[]; applied: number }> {
     const changes: ModelChange[] = [];
+    let applied = 0;
     for (const event of events) {
+      if (applied > 0 && stopEarly()) break;
+      applied++;
       if (event.kind === 'account') {
         await tx
           .insertInto('account_events')
@@ -539,7 +560,7 @@ export class Engine {
         }
       }
     }
-    return changes;
+    return { changes, applied };
   }
 
   /** Counts one history chunk once (a redelivery changes nothing); a declined sync is said plainly. */

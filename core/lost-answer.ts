@@ -38,25 +38,49 @@ export function leavesWriteInDoubt(error: unknown): boolean {
 export async function waitOutLateLanding(context: ExecutionContext, write: LateLandingWrite, now = Date.now()): Promise<void> {
   const sentAt = Number((await context.getRef(write.ref, write.localId)) ?? 0);
   if (!sentAt) return;
+  // The note is of a write this process is still sending (another batch writing the same record):
+  // its answer is coming, not lost, so look again shortly instead of waiting out the whole window.
+  if (underWay.has(underWayKey(write))) throw new DeferredError(`an earlier ${write.what} is still waiting for its answer; trying again shortly`, now + UNDER_WAY_RECHECK_MS);
   const settledAt = sentAt + write.windowMs;
   if (now < settledAt) throw new DeferredError(`the answer to an earlier ${write.what} was lost and it may still land; waiting before looking for it`, settledAt);
 }
+
+/** How soon an operation that found a write of this process under way looks again. */
+const UNDER_WAY_RECHECK_MS = 1000;
+
+/**
+ * Noted writes this process is sending now, by ref and local id, with how many: a note alone
+ * cannot tell a write still under way from one whose answer was lost. A crash empties it, and
+ * then every note left is in doubt, as it should be.
+ */
+const underWay = new Map<string, number>();
+const underWayKey = (write: LateLandingWrite) => `${write.ref}\u0000${write.localId}`;
 
 /** Sends the writes, each noted before it goes out and cleared once the vendor answers (see leavesWriteInDoubt). */
 export async function sendNoted<T>(context: ExecutionContext, writes: readonly LateLandingWrite[], send: () => Promise<T>): Promise<T> {
   const mark = async (value: string) => {
     for (const write of writes) await context.setRef(write.ref, write.localId, value);
   };
-  await mark(String(Date.now()));
+  const keys = writes.map(underWayKey);
+  for (const key of keys) underWay.set(key, (underWay.get(key) ?? 0) + 1);
   try {
-    const answer = await send();
-    await mark('0');
-    return answer;
-  } catch (error) {
-    // In doubt, the window runs from when we stopped waiting, not from the note: the request may
-    // have gone out well after it (a wait for rate budget, a session renewal), and the vendor's
-    // time to carry it out starts when it got it. A crash before this leaves the earlier note.
-    await mark(leavesWriteInDoubt(error) ? String(Date.now()) : '0');
-    throw error;
+    await mark(String(Date.now()));
+    try {
+      const answer = await send();
+      await mark('0');
+      return answer;
+    } catch (error) {
+      // In doubt, the window runs from when we stopped waiting, not from the note: the request may
+      // have gone out well after it (a wait for rate budget, a session renewal), and the vendor's
+      // time to carry it out starts when it got it. A crash before this leaves the earlier note.
+      await mark(leavesWriteInDoubt(error) ? String(Date.now()) : '0');
+      throw error;
+    }
+  } finally {
+    for (const key of keys) {
+      const left = (underWay.get(key) ?? 1) - 1;
+      if (left > 0) underWay.set(key, left);
+      else underWay.delete(key);
+    }
   }
 }

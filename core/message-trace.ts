@@ -119,8 +119,15 @@ export async function traceMessages(db: Db, text: string): Promise<TraceResult |
   }
   if (messages.length === 0) return { contacts, messages: [] };
   // A customer's live operations share the ordering key `contact:ID`; imported history goes on a
-  // background key per message (see core/connector.ts messagePlacement).
-  const keys = [...new Set([...contacts.map((c) => `contact:${c.id}`), ...messages.filter((m) => m.history === 1).map((m) => `${BACKGROUND_KEY_PREFIX}message:${m.id}`)])];
+  // background key per message or per thread (see core/connector.ts messagePlacement).
+  const past = messages.filter((m) => m.history === 1);
+  const keys = [
+    ...new Set([
+      ...contacts.map((c) => `contact:${c.id}`),
+      ...past.map((m) => `${BACKGROUND_KEY_PREFIX}message:${m.id}`),
+      ...past.map((m) => `${BACKGROUND_KEY_PREFIX}thread:${m.thread_id}`),
+    ]),
+  ];
   const rows = [];
   for (let i = 0; i < keys.length; i += 200) {
     rows.push(...(await db.selectFrom('outbox').selectAll().where('ordering_key', 'in', keys.slice(i, i + 200)).orderBy('id', 'desc').limit(TRACE_OPERATIONS_MAX).execute()));

@@ -36,6 +36,11 @@ export interface ProcessingWorkerData {
   readonly config: Config;
   /** The main thread's SQLite write gate, joined by the worker as the yielding side. */
   readonly storeGate: SharedArrayBuffer;
+  /**
+   * One Int32 counting the wakes (deliveries stored), readable in the middle of a transaction,
+   * where a posted 'wake' is not: a history slice under way ends when it moves.
+   */
+  readonly wakes: SharedArrayBuffer;
 }
 
 /** Wait before starting a processing thread again after it died unexpectedly. */
@@ -81,6 +86,7 @@ export class ProcessingThread {
   #running = false;
   #restartTimer: NodeJS.Timeout | undefined;
   #stopWatching: (() => void) | undefined;
+  readonly #wakes = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
 
   constructor(options: ProcessingThreadOptions) {
     this.#options = options;
@@ -107,6 +113,7 @@ export class ProcessingThread {
   }
 
   wake(): void {
+    Atomics.add(new Int32Array(this.#wakes), 0, 1);
     this.#post({ type: 'wake' });
   }
 
@@ -156,7 +163,7 @@ export class ProcessingThread {
 
   #spawn(): void {
     const { entry, eval: isCode } = workerEntry();
-    const worker = new Worker(entry, { eval: isCode, workerData: { config: this.#config, storeGate: this.#options.storeGate } satisfies ProcessingWorkerData, stdout: false, stderr: false });
+    const worker = new Worker(entry, { eval: isCode, workerData: { config: this.#config, storeGate: this.#options.storeGate, wakes: this.#wakes } satisfies ProcessingWorkerData, stdout: false, stderr: false });
     this.#worker = worker;
     let ready = false;
     worker.on('message', (message: FromProcessing) => {

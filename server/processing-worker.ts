@@ -56,7 +56,9 @@ const store = await openStore(config.store.url, { threadGate: { buffer: (workerD
   process.exit(1);
 });
 const alerts = new Alerts({ log, options: () => alertOptions(config), onRaised: (kind, severity) => post({ type: 'alert', kind, severity }) });
+const wakes = new Int32Array((workerData as ProcessingWorkerData).wakes);
 const engine = new Engine({
+  deliveriesStored: () => Atomics.load(wakes, 0),
   alerts,
   store,
   parsers: deliveryParsers,

@@ -1,11 +1,15 @@
 // HubSpot API calls through the official SDK (@hubspot/api-client 13): the shared rate budget
 // before every call, OAuth refresh by TTL and once on 401, and typed errors from HubSpot's answers.
 // The SDK's own retries stay off (numberOfApiCallRetries 0): the outbox schedules every retry.
-import { Client } from '@hubspot/api-client';
+import type { Client } from '@hubspot/api-client';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, parseRetryAfter, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall, vendorFetch } from '../../core/http.js';
+import { loadOnFirstUse } from '../../core/load-on-first-use.js';
 import type { HubSpotSettings } from './settings.js';
+
+/** The SDK is loaded by the first call, not by importing this module (core/load-on-first-use.ts). */
+const loadHubSpotSdk = loadOnFirstUse(() => import('@hubspot/api-client'));
 
 /** The parts of an SDK ApiException we read. */
 interface HubSpotFailure {
@@ -62,17 +66,24 @@ export function classifyHubSpotError(error: unknown, action: string): SyncError 
 }
 
 export class HubSpotApi {
-  readonly client: Client;
+  #client: Client | undefined;
   readonly #settings: HubSpotSettings;
   #tokenExpiresAt = 0;
 
   constructor(settings: HubSpotSettings) {
     this.#settings = settings;
-    this.client = new Client({
-      basePath: settings.baseUrl.replace(/\/$/, ''),
+  }
+
+  /** The SDK client, made on first use (the SDK is loaded then) with the token in use. */
+  async #sdkClient(): Promise<Client> {
+    if (this.#client) return this.#client;
+    const { Client } = await loadHubSpotSdk();
+    const accessToken = this.#settings.accessToken ?? this.#currentOAuthToken;
+    return (this.#client ??= new Client({
+      basePath: this.#settings.baseUrl.replace(/\/$/, ''),
       numberOfApiCallRetries: 0,
-      ...(settings.accessToken ? { accessToken: settings.accessToken } : {}),
-    });
+      ...(accessToken ? { accessToken } : {}),
+    }));
   }
 
   get usesOAuth(): boolean {
@@ -123,7 +134,7 @@ export class HubSpotApi {
     this.#currentOAuthToken = body.access_token;
     if (body.refresh_token) this.#refreshToken = body.refresh_token;
     this.#tokenExpiresAt = Date.now() + (body.expires_in ?? 1800) * 1000;
-    this.client.setAccessToken(body.access_token);
+    this.#client?.setAccessToken(body.access_token);
   }
 
   #oauthUrl(endpoint: 'token' | 'token/introspect'): string {
@@ -133,7 +144,8 @@ export class HubSpotApi {
   /** One SDK call: rate budget first; on 401 with OAuth, one refresh and one retry. */
   async call<T>(context: ExecutionContext, action: string, run: (client: Client) => Promise<T>, bucket?: string): Promise<T> {
     await this.#ensureFreshToken(context);
-    const once = () => vendorCall(context, { ...(bucket ? { bucket } : {}), classify: (error) => classifyHubSpotError(error, action) }, () => run(this.client));
+    const client = await this.#sdkClient();
+    const once = () => vendorCall(context, { ...(bucket ? { bucket } : {}), classify: (error) => classifyHubSpotError(error, action) }, () => run(client));
     try {
       return await once();
     } catch (error) {

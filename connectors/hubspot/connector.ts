@@ -237,12 +237,11 @@ export class HubSpotConnector implements Connector {
     if (Date.now() < searchableAt) {
       throw new DeferredError(`an earlier create of this ${spec.what} may have landed; waiting for HubSpot's search index before looking it up`, searchableAt);
     }
-    const api = spec.objectType === 'notes' ? this.#api.client.crm.objects.notes.searchApi : this.#api.client.crm.objects.communications.searchApi;
     const found = await this.#api.call(
       context,
       `looking up a ${spec.what} an earlier attempt may have created`,
-      () =>
-        api.doSearch({
+      (c) =>
+        (spec.objectType === 'notes' ? c.crm.objects.notes.searchApi : c.crm.objects.communications.searchApi).doSearch({
           filterGroups: [{ filters: [{ propertyName: spec.property, operator: FilterOperatorEnum.Eq, value: spec.value }] }],
           properties: [spec.property],
           sorts: ['hs_createdate'],
@@ -580,9 +579,8 @@ export class HubSpotConnector implements Connector {
       c.crm.contacts.batchApi.read({ inputs: [...new Set(contactIds.values())].map((id) => ({ id })), properties: ['hubspot_owner_id'], propertiesWithHistory: [] }),
     );
     const ownerOf = new Map(owners.results.map((r) => [r.id, r.properties['hubspot_owner_id']]));
-    const api = objectType === 'tasks' ? this.#api.client.crm.objects.tasks.batchApi : this.#api.client.crm.objects.notes.batchApi;
-    const response = (await this.#api.call(context, `creating ${objectType}`, () =>
-      api.upsert({
+    const response = (await this.#api.call(context, `creating ${objectType}`, (c) =>
+      (objectType === 'tasks' ? c.crm.objects.tasks.batchApi : c.crm.objects.notes.batchApi).upsert({
         inputs: ready.map((p) => ({ idProperty, id: p.threadId, properties: threadActivityProperties(p, kind, idProperty, ownerOf.get(contactIds.get(p.threadId)!)) })),
       }),
     )) as BatchResult;

@@ -2,12 +2,15 @@
 // API allowance watched (with a reserve left for the org), sessions obtained and refreshed by the
 // client-credentials or JWT bearer flow, and typed errors from Salesforce's error codes.
 import { createSign } from 'node:crypto';
-import jsforce from 'jsforce';
 import type { Connection } from 'jsforce';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall } from '../../core/http.js';
+import { loadOnFirstUse } from '../../core/load-on-first-use.js';
 import type { SalesforceSettings } from './settings.js';
+
+/** jsforce is loaded by the first call, not by importing this module (core/load-on-first-use.ts). */
+const loadJsforce = loadOnFirstUse(async () => (await import('jsforce')).default);
 
 interface SalesforceFailure {
   readonly errorCode?: string;
@@ -85,7 +88,7 @@ export function jwtAssertion(jwt: NonNullable<SalesforceSettings['jwt']>, now = 
 }
 
 export class SalesforceApi {
-  readonly connection: Connection;
+  #connection: Connection | undefined;
   readonly #settings: SalesforceSettings;
   #hasSession: boolean;
   /**
@@ -96,9 +99,16 @@ export class SalesforceApi {
 
   constructor(settings: SalesforceSettings) {
     this.#settings = settings;
-    const refreshable = settings.clientCredentials !== undefined || settings.jwt !== undefined;
     this.#hasSession = settings.accessToken !== undefined;
-    this.connection = new jsforce.Connection({
+  }
+
+  /** The jsforce connection, made on first use (jsforce is loaded then). */
+  async #connected(): Promise<Connection> {
+    if (this.#connection) return this.#connection;
+    const jsforce = await loadJsforce();
+    const settings = this.#settings;
+    const refreshable = settings.clientCredentials !== undefined || settings.jwt !== undefined;
+    this.#connection ??= new jsforce.Connection({
       instanceUrl: settings.instanceUrl!.replace(/\/$/, ''),
       version: settings.apiVersion,
       ...(settings.accessToken ? { accessToken: settings.accessToken } : {}),
@@ -120,6 +130,7 @@ export class SalesforceApi {
           }
         : {}),
     });
+    return this.#connection;
   }
 
   /** POST /services/oauth2/token with the configured flow. */
@@ -154,7 +165,7 @@ export class SalesforceApi {
   async #ensureSession(): Promise<void> {
     if (this.#hasSession) return;
     const token = await this.#requestToken();
-    this.connection.accessToken = token.access_token;
+    (await this.#connected()).accessToken = token.access_token;
     this.#hasSession = true;
   }
 
@@ -181,7 +192,8 @@ export class SalesforceApi {
    */
   async call<T>(context: ExecutionContext, action: string, run: (connection: Connection) => Promise<T>): Promise<T> {
     await this.#ensureSession();
-    const usage = (this.connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;
+    const connection = await this.#connected();
+    const usage = (connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;
     if (usage) {
       const remaining = usage.limit - usage.used;
       if (remaining <= usage.limit * this.#settings.dailyReserveShare) {
@@ -194,9 +206,9 @@ export class SalesforceApi {
     }
     try {
       this.#refreshFailure = undefined;
-      return await vendorCall(context, { classify: (error) => this.#refreshFailure ?? classifySalesforceError(error, action) }, () => this.#answerWithin(run(this.connection), action));
+      return await vendorCall(context, { classify: (error) => this.#refreshFailure ?? classifySalesforceError(error, action) }, () => this.#answerWithin(run(connection), action));
     } finally {
-      const after = (this.connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;
+      const after = (connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;
       if (after) context.reportQuota(after.limit - after.used, after.limit);
     }
   }

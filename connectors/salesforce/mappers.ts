@@ -39,11 +39,14 @@ export interface ActivityPayload {
   [key: string]: string | number | null;
 }
 
+/** One Task per thread holds its whole transcript: a thread's past is written one batch at a time. */
+const TASK_PLACEMENT = { per: 'thread' } as const;
+
 export function toOperationDrafts(change: ModelChange, options: { mediaFiles: boolean }): OperationDraft[] {
   if (change.type === 'media.stored') {
     if (!options.mediaFiles) return [];
     const payload = storedMediaPayload(change);
-    const { key, orderingKey } = messagePlacement(change);
+    const { key, orderingKey } = messagePlacement(change, TASK_PLACEMENT);
     return [{ kind: KIND.media, key, orderingKey, payload }];
   }
   if (change.type === 'contact.upserted') {
@@ -60,7 +63,7 @@ export function toOperationDrafts(change: ModelChange, options: { mediaFiles: bo
       threadStartedAt: change.thread.startedAt,
       profileName: change.contact.profileName,
     };
-    const { key, orderingKey } = messagePlacement(change);
+    const { key, orderingKey } = messagePlacement(change, TASK_PLACEMENT);
     return [{ kind: KIND.activity, key, orderingKey, payload }];
   }
   return [];

@@ -3,12 +3,15 @@
 // instead of throwing), typed errors from Zendesk's status and error names, and the
 // Idempotency-Key header on ticket creation (the SDK sends none by itself).
 import { createReadStream } from 'node:fs';
-import zendesk from 'node-zendesk';
 import type { ZendeskClient, ZendeskClientOptions } from 'node-zendesk';
 import type { ExecutionContext } from '../../core/connector.js';
 import { SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, parseRetryAfter, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall } from '../../core/http.js';
+import { loadOnFirstUse } from '../../core/load-on-first-use.js';
 import { apiRoot, type ZendeskSettings } from './settings.js';
+
+/** node-zendesk is loaded by the first call, not by importing this module (core/load-on-first-use.ts). */
+const loadZendeskSdk = loadOnFirstUse(async () => (await import('node-zendesk')).default);
 
 /** What node-zendesk resolves with: the adapted fetch response and the parsed body. */
 interface SdkAnswer {
@@ -87,11 +90,17 @@ export function isIdempotencyMismatch(error: unknown): boolean {
 
 export class ZendeskApi {
   readonly #settings: ZendeskSettings;
-  readonly #client: ZendeskClient;
+  #client: ZendeskClient | undefined;
 
   constructor(settings: ZendeskSettings) {
     this.#settings = settings;
-    this.#client = zendesk.createClient(this.#options());
+  }
+
+  /** The SDK client for a call: the shared one, or one sending an Idempotency-Key (ticket creation). */
+  async #clientFor(idempotencyKey: string | undefined): Promise<ZendeskClient> {
+    const zendesk = await loadZendeskSdk();
+    if (idempotencyKey) return zendesk.createClient(this.#options({ 'Idempotency-Key': idempotencyKey }));
+    return (this.#client ??= zendesk.createClient(this.#options()));
   }
 
   /** The Authorization header value, for downloads the SDK does not make (attachment content URLs). */
@@ -137,7 +146,7 @@ export class ZendeskApi {
     run: (client: ZendeskClient) => Promise<unknown>,
     options: { buckets?: readonly string[]; idempotencyKey?: string } = {},
   ): Promise<{ result: T; headers: SdkAnswer['response']['headers'] }> {
-    const client = options.idempotencyKey ? zendesk.createClient(this.#options({ 'Idempotency-Key': options.idempotencyKey })) : this.#client;
+    const client = await this.#clientFor(options.idempotencyKey);
     return vendorCall(context, { ...(options.buckets ? { bucket: options.buckets } : {}), classify: (error) => classifyZendeskFailure(error, action) }, async () => {
       const answer = (await run(client)) as SdkAnswer;
       const status = answer?.response?.status;

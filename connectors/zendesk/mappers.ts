@@ -1,10 +1,9 @@
 // Pure mapping between our model and Zendesk: which operations a change needs, ticket and
 // comment bodies, which agent comments are replies to send. No I/O.
 import { createHash } from 'node:crypto';
-import type { ThreadMessage } from '../../core/connector.js';
+import { messagePlacement, type ThreadMessage } from '../../core/connector.js';
 import { NUMBER_WITHHELD_NOTE, displayName, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
-import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import type { ZendeskSettings } from './settings.js';
 
@@ -133,7 +132,9 @@ export function toOperationDrafts(change: ModelChange, options: PlanOptions = { 
       };
       if (change.message.history) {
         if (options.history !== 'solved-tickets' || change.refilled) return [];
-        return [{ kind: KIND.historyImport, key: change.message.id, orderingKey: `${BACKGROUND_KEY_PREFIX}zendesk-thread:${change.thread.id}`, payload, settleMs: options.historySettleMs ?? 0 }];
+        // One ticket per past thread: its imports one at a time, on the thread's background key.
+        const { orderingKey } = messagePlacement(change, { per: 'thread' });
+        return [{ kind: KIND.historyImport, key: change.message.id, orderingKey, payload, settleMs: options.historySettleMs ?? 0 }];
       }
       return [{ kind: KIND.comment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload, settleMs: options.settleMs }];
     }

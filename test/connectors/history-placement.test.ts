@@ -41,9 +41,11 @@ describe('history messages at each connector', () => {
     expect(hubspotDrafts(recorded(true, { refilled: true }), { mediaUpload: true, threadActivity: true })).toEqual([expect.objectContaining({ key: 'wamid.1:media' })]);
   });
 
-  it('Salesforce writes the past into the Task on a background key', () => {
+  it("Salesforce writes the past into the Task on one background key per thread, so two batches never rewrite one thread's Task at once", () => {
     expect(salesforceDrafts(recorded(false), { mediaFiles: true })[0]).toMatchObject({ orderingKey: 'contact:c1' });
-    expect(salesforceDrafts(recorded(true), { mediaFiles: true })).toEqual([expect.objectContaining({ kind: 'thread.log', orderingKey: 'background:message:wamid.1' })]);
+    expect(salesforceDrafts(recorded(true), { mediaFiles: true })).toEqual([expect.objectContaining({ kind: 'thread.log', key: 'wamid.1', orderingKey: 'background:thread:t1' })]);
+    // Its media attach to that Task, after it (same key).
+    expect(salesforceDrafts(stored(true), { mediaFiles: true })).toEqual([expect.objectContaining({ orderingKey: 'background:thread:t1' })]);
   });
 
   it('Zendesk opens no ticket and adds no comment or attachment for the past', () => {
@@ -55,7 +57,7 @@ describe('history messages at each connector', () => {
 
   it('Zendesk with history: solved-tickets queues one import per past message on a background key per thread, after the settle time', () => {
     const past = zendeskDrafts(recorded(true), { settleMs: 2000, history: 'solved-tickets', historySettleMs: 900_000 });
-    expect(past).toEqual([expect.objectContaining({ kind: 'ticket.import', key: 'wamid.1', orderingKey: 'background:zendesk-thread:t1', settleMs: 900_000 })]);
+    expect(past).toEqual([expect.objectContaining({ kind: 'ticket.import', key: 'wamid.1', orderingKey: 'background:thread:t1', settleMs: 900_000 })]);
     // No live comment, no attachment, and a placeholder filled later is not imported again.
     expect(zendeskDrafts(stored(true), { settleMs: 0, history: 'solved-tickets' })).toEqual([]);
     expect(zendeskDrafts(recorded(true, { refilled: true }), { settleMs: 0, history: 'solved-tickets' })).toEqual([]);

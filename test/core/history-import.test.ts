@@ -5,9 +5,10 @@ import { parseWhatsAppDelivery } from '../../connectors/whatsapp/webhook.js';
 import { Engine, type EngineOptions } from '../../core/engine.js';
 import { DeliveryInbox } from '../../core/ingest.js';
 import { silentLogger } from '../../core/logger.js';
+import type { Store } from '../../core/store/store.js';
 import type { ModelChange } from '../../core/model/types.js';
 import { appContactsWebhook, historyWebhooks, type PastMessage } from '../../sandbox/whatsapp.js';
-import { FIXTURE, readExample, textWebhook } from '../helpers/fixtures.js';
+import { FIXTURE, messagesWebhook, readExample, textWebhook } from '../helpers/fixtures.js';
 import { recordingConnector } from '../helpers/recording-connector.js';
 import { freshStorePerTest } from '../helpers/store-per-test.js';
 import { STORE_KINDS } from '../helpers/stores.js';
@@ -42,12 +43,13 @@ function pastChats(count: number): PastMessage[] {
 describe.each(STORE_KINDS)('history import on %s', (kind) => {
   const current = freshStorePerTest(kind);
 
-  function setup(options: Partial<EngineOptions> = {}, sliceEvents?: number) {
+  function setup(options: Partial<EngineOptions> = {}, sliceEvents?: number, around: { store?: Store; deliveriesStored?: () => number } = {}) {
     const changes: ModelChange[] = [];
     const connector = recordingConnector(changes);
     const engine = new Engine({
       ...(sliceEvents === undefined ? {} : { sliceEvents }),
-      store: current.store,
+      ...(around.deliveriesStored ? { deliveriesStored: around.deliveriesStored } : {}),
+      store: around.store ?? current.store,
       parsers: { whatsapp: parseWhatsAppDelivery },
       connectors: () => [connector],
       log: silentLogger(),
@@ -110,6 +112,45 @@ describe.each(STORE_KINDS)('history import on %s', (kind) => {
     const [done] = await current.store.db.selectFrom('webhook_deliveries').select(['state', 'problems']).where('id', '=', 1).execute();
     expect(done).toEqual({ state: 'processed', problems: null });
     expect(await current.store.db.selectFrom('history_chunks').select('messages').execute()).toEqual([{ messages: inDelivery }]);
+  });
+
+  it('ends a slice after the event under way when the thread acknowledging webhooks waits for the store, and never cuts a small delivery', async () => {
+    let wanted = true;
+    const { engine, inbox, recorded } = setup({}, 50, { store: { ...current.store, turnWanted: () => wanted } });
+    const past = pastChats(120).map((m, i) => ({ ...m, timestamp: ONBOARDED - 100 * 86_400 + i * 60 }));
+    const [body] = historyWebhooks(past, business, { chunkSize: 1000, onboardedAt: ONBOARDED });
+    await inbox.accept('whatsapp', body!);
+    const cursor = async () => (await current.store.db.selectFrom('webhook_deliveries').select('events_done').where('id', '=', 1).executeTakeFirstOrThrow()).events_done;
+    // Wanted all along: one event per slice, so the delivery still moves on.
+    expect(await engine.processPending(20)).toMatchObject({ sliced: true });
+    expect(recorded()).toHaveLength(1);
+    expect(await cursor()).toBe(1);
+    // A live webhook of two messages is applied whole however much the store is wanted.
+    const live = (id: string, at: number) => ({ from: '447700900777', id, timestamp: String(at), type: 'text', text: { body: id } });
+    await inbox.accept('whatsapp', messagesWebhook({ contacts: [{ profile: { name: 'Live' }, wa_id: '447700900777' }], messages: [live('wamid.LIVE1', ONBOARDED + 60), live('wamid.LIVE2', ONBOARDED + 61)] }));
+    expect(await engine.processPending(20)).toMatchObject({ processed: 1, sliced: false });
+    expect(recorded().slice(1).map((c) => c.message.id)).toEqual(['wamid.LIVE1', 'wamid.LIVE2']);
+    wanted = false;
+    expect(await engine.processPending(20)).toMatchObject({ sliced: true });
+    expect(await cursor()).toBe(51);
+    for (let r = await engine.processPending(20); r.sliced || r.processed > 0; r = await engine.processPending(20));
+    const ids = recorded().map((c) => c.message.id).filter((id) => !id.startsWith('wamid.LIVE'));
+    expect(new Set(ids).size).toBe(past.length);
+    expect(ids).toHaveLength(past.length);
+  });
+
+  it('ends a slice after the event under way when another delivery is stored meanwhile', async () => {
+    // The count of stored deliveries moves while the slice's fourth event is next.
+    let reads = 0;
+    const { engine, inbox, recorded } = setup({}, 50, { deliveriesStored: () => (++reads > 3 ? 1 : 0) });
+    const past = pastChats(120).map((m, i) => ({ ...m, timestamp: ONBOARDED - 100 * 86_400 + i * 60 }));
+    const [body] = historyWebhooks(past, business, { chunkSize: 1000, onboardedAt: ONBOARDED });
+    await inbox.accept('whatsapp', body!);
+    expect(await engine.processPending(20)).toMatchObject({ sliced: true });
+    expect(recorded()).toHaveLength(3);
+    // From then on the count stays put: whole slices again.
+    expect(await engine.processPending(20)).toMatchObject({ sliced: true });
+    expect(recorded()).toHaveLength(53);
   });
 
   it('continues a sliced delivery where its last committed slice ended after a restart, every message once and in order', async () => {

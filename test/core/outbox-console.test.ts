@@ -97,6 +97,17 @@ describe.each(STORE_KINDS)('the console on %s', (kind) => {
     ]);
   });
 
+  it("traces a past message (imported history) to its operations on its own and its thread's background keys", async () => {
+    const db = current.store.db;
+    await customer(db, 'c1', { phone: '+447700900123' });
+    await message(db, 'wamid.PAST', 'c1', T);
+    await db.updateTable('messages').set({ history: 1 }).where('id', '=', 'wamid.PAST').execute();
+    await enqueueOperations(db, 'crm', [{ kind: 'message.log', key: 'P', orderingKey: 'background:message:wamid.PAST', payload: { messageId: 'wamid.PAST', contactId: 'c1' } }], { maxAttempts: 3, now: T });
+    await enqueueOperations(db, 'desk', [{ kind: 'thread.log', key: 'P', orderingKey: 'background:thread:t-c1', payload: { messageId: 'wamid.PAST', threadId: 't-c1', contactId: 'c1' } }], { maxAttempts: 3, now: T });
+    const [past] = (await traceMessages(db, 'wamid.PAST'))!.messages;
+    expect(past!.connectors.map((c) => [c.connector, c.state])).toEqual([['crm', 'queued'], ['desk', 'queued']]);
+  });
+
   it('traces a customer by number, BSUID, name or message id: where each message is at each connector', async () => {
     const db = current.store.db;
     await customer(db, 'c1', { phone: '+447700900123', name: 'Jane Doe', username: 'jane' });

@@ -52,7 +52,7 @@ export interface TextMessageSpec {
 }
 
 /** A `messages` webhook envelope around one change value, shaped like Meta's own examples. */
-function messagesWebhook(value: Record<string, unknown>, phoneNumberId = '106540352242922'): string {
+export function messagesWebhook(value: Record<string, unknown>, phoneNumberId = '106540352242922'): string {
   return messagesEnvelope(value, { phoneNumberId, displayNumber: '15550783881' });
 }
 
