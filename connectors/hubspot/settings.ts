@@ -1,6 +1,7 @@
 // `connectors.hubspot` in wa-crm-sync.yaml.
 import { z } from 'zod';
 import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
+import { workflowRecipeSettingsSchema } from './workflow-recipe.js';
 
 /**
  * `connectors.hubspot.inbox`: the two-way inbox through HubSpot's Custom Channels API
@@ -106,6 +107,8 @@ export const hubspotSettingsSchema = z
     outsideWindowTemplate: z.strictObject({ name: z.string().regex(/^[a-z0-9_]+$/, 'a template name: lower-case letters, digits and _'), language: z.string().default('en_US') }).optional(),
     /** WhatsApp conversations in HubSpot's inbox or help desk through a custom channel (see inboxSettingsSchema). */
     inbox: inboxSettingsSchema.prefault({}),
+    /** The workflow recipe: a workflow's "Send a webhook" action sends a WhatsApp template (README, "Workflow recipes"). */
+    workflowRecipe: workflowRecipeSettingsSchema.prefault({}),
   })
   .superRefine((settings, ctx) => {
     if (!settings.enabled) return;

@@ -1,5 +1,6 @@
 // `connectors.salesforce` in wa-crm-sync.yaml.
 import { z } from 'zod';
+import { flowRecipeSettingsSchema } from './flow-recipe.js';
 import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
 
 const apiName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a Salesforce API name such as WhatsApp_Id__c');
@@ -59,6 +60,8 @@ export const salesforceSettingsSchema = z
     mediaFiles: z.boolean().default(false),
     /** Share of the org's daily API allowance left for its own users and other integrations. */
     dailyReserveShare: z.number().min(0).max(0.9).default(0.2),
+    /** The workflow recipe: the CRM's automation sends a WhatsApp template (README, "Workflow recipes"). */
+    flowRecipe: flowRecipeSettingsSchema.prefault({}),
     rateLimit: dispatchOverrides,
   })
   .superRefine((s, ctx) => {

@@ -1,5 +1,6 @@
 // `connectors.zendesk` in wa-crm-sync.yaml.
 import { z } from 'zod';
+import { triggerRecipeSettingsSchema } from './trigger-recipe.js';
 import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
 
 export const zendeskSettingsSchema = z
@@ -98,6 +99,8 @@ export const zendeskSettingsSchema = z
     /** Updates one ticket may take per 10 minutes (Zendesk allows 30). */
     updatesPerTicketPer10Minutes: z.number().int().min(1).max(30).default(30),
     /** The account's limit per minute by plan (Team 200, Growth and Professional 400, Enterprise 700, Enterprise Plus 2,500). */
+    /** The workflow recipe: the CRM's automation sends a WhatsApp template (README, "Workflow recipes"). */
+    triggerRecipe: triggerRecipeSettingsSchema.prefault({}),
     rateLimit: dispatchOverrides,
   })
   .superRefine((s, ctx) => {
