@@ -168,7 +168,11 @@ function payloadField(field: string | null, request: Record<string, unknown>, pa
 /** The key a repeated call is recognised by: the payload's, else the vendor's event id, else the payload itself. */
 export function recipeIdempotencyKey(body: unknown, eventId: string | undefined): string {
   const given = body !== null && typeof body === 'object' ? (body as Record<string, unknown>)['idempotency_key'] : undefined;
-  if ((typeof given === 'string' && given.trim() !== '') || typeof given === 'number') return String(given).trim();
+  if ((typeof given === 'string' && given.trim() !== '') || typeof given === 'number') {
+    const key = String(given).trim();
+    // A flow's formula may well give "006Ab-Closed Won": keys the API would refuse (spaces, over 200 characters) are hashed instead.
+    return /^[\x21-\x7e]{1,200}$/.test(key) ? key : `key:${createHash('sha256').update(key).digest('hex')}`;
+  }
   if (eventId !== undefined) return `event:${eventId}`;
   // The same values again (a vendor's retry of the same call) send once.
   return `payload:${createHash('sha256').update(canonicalJson(body)).digest('hex')}`;

@@ -59,6 +59,11 @@ describe('recognising a repeated call', () => {
   it("the payload's idempotency_key wins, then the vendor's event id, then the payload itself (keys in any order)", () => {
     expect(recipeIdempotencyKey({ idempotency_key: 'deal-881-won', phone: '1' }, 'inv-1')).toBe('deal-881-won');
     expect(recipeIdempotencyKey({ idempotency_key: 881 }, undefined)).toBe('881');
+    // A key the API would refuse (a space, from a formula joining a stage name) is hashed, still one per value.
+    const spaced = recipeIdempotencyKey({ idempotency_key: '006Ab-Closed Won' }, undefined);
+    expect(spaced).toMatch(/^key:[0-9a-f]{64}$/);
+    expect(recipeIdempotencyKey({ idempotency_key: '006Ab-Closed Won' }, undefined)).toBe(spaced);
+    expect(recipeIdempotencyKey({ idempotency_key: '006Ab-Closed Lost' }, undefined)).not.toBe(spaced);
     expect(recipeIdempotencyKey({ phone: '1' }, '8350205582')).toBe('event:8350205582');
     const a = recipeIdempotencyKey({ phone: '1', template: 't', param_1: 'x' }, undefined);
     expect(a).toMatch(/^payload:[0-9a-f]{64}$/);
