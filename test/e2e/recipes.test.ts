@@ -4,23 +4,19 @@
 // webhook with its placeholders filled from the ticket. Each sends its template once, whatever
 // the retries, and no secret or number reaches the service's output.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HubSpotSandbox, sendWorkflowWebhook } from '../../sandbox/hubspot.js';
-import { SalesforceSandbox, sendFlowHttpCallout } from '../../sandbox/salesforce.js';
-import { WhatsAppSandbox, WhatsAppSimulator, type SimulatedCustomer } from '../../sandbox/whatsapp.js';
-import { ZendeskSandbox } from '../../sandbox/zendesk.js';
-import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { sendWorkflowWebhook } from '../../sandbox/hubspot.js';
+import { sendFlowHttpCallout } from '../../sandbox/salesforce.js';
+import type { SimulatedCustomer } from '../../sandbox/whatsapp.js';
+import { CrmSandboxes } from '../helpers/crm-sandboxes.js';
+import { APP_SECRET, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
-const WABA_ID = '102290129340398';
 const CLIENT_SECRET = 'hubspot-app-client-secret-e2e-01';
 const FLOW_TOKEN = 'flow-token-0123456789abcdef0123456789';
 const ZENDESK_SECRET = 'zendesk-recipe-signing-secret-e2e';
 
 describe('the CRM workflow recipes end to end', () => {
-  const whatsapp = new WhatsAppSandbox();
-  const hubspot = new HubSpotSandbox({ requests: 100, intervalMs: 10_000 });
-  const salesforce = new SalesforceSandbox();
-  const zendesk = new ZendeskSandbox({ requestsPerMinute: 700 });
-  const simulator = new WhatsAppSimulator(APP_SECRET);
+  const sandboxes = new CrmSandboxes();
+  const { whatsapp, hubspot, zendesk, simulator } = sandboxes;
   let service: ServiceProcess;
   let recipeUrl: (path: string) => string;
   const now = () => Math.floor(Date.now() / 1000);
@@ -30,21 +26,17 @@ describe('the CRM workflow recipes end to end', () => {
   const sentTo = (c: SimulatedCustomer) => whatsapp.state.sent.filter((s) => s.to === `+${c.waId}`);
 
   beforeAll(async () => {
-    const [graphUrl, hubspotUrl, instanceUrl, zendeskUrl] = await Promise.all([whatsapp.start(), hubspot.start(), salesforce.start(), zendesk.start()]);
-    const retry = { backoffBaseMs: 100, backoffMaxMs: 1000, maxAttempts: 100 };
-    ({ service } = await serviceWith(({ config, port }) => {
-      recipeUrl = (path) => `http://127.0.0.1:${port}/api/v1/recipes/${path}`;
-      return {
-        ...config,
-        log: { level: 'debug' },
-        whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, businessAccountId: WABA_ID, phoneNumbers: [simulator.phoneNumberId], lostAnswerWaitSeconds: 30 },
-        connectors: {
-          hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, rateLimit: retry, workflowRecipe: { enabled: true, clientSecret: CLIENT_SECRET, url: recipeUrl('hubspot-workflow') } },
-          salesforce: { enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, rateLimit: retry, flowRecipe: { enabled: true, token: FLOW_TOKEN } },
-          zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, rateLimit: retry, triggerRecipe: { enabled: true, signingSecret: ZENDESK_SECRET } },
-        },
-      };
-    }));
+    ({ service } = await sandboxes.serviceWith(
+      (port) => {
+        recipeUrl = (path) => `http://127.0.0.1:${port}/api/v1/recipes/${path}`;
+        return {
+          hubspot: { workflowRecipe: { enabled: true, clientSecret: CLIENT_SECRET, url: recipeUrl('hubspot-workflow') } },
+          salesforce: { flowRecipe: { enabled: true, token: FLOW_TOKEN } },
+          zendesk: { triggerRecipe: { enabled: true, signingSecret: ZENDESK_SECRET } },
+        };
+      },
+      (config) => ({ ...config, log: { level: 'debug' } }),
+    ));
     await service.start(60_000);
     whatsapp.deliverStatusesTo(`${service.baseUrl}/webhooks/whatsapp`, APP_SECRET);
   }, 180_000);
@@ -52,7 +44,7 @@ describe('the CRM workflow recipes end to end', () => {
   afterAll(async () => {
     if (process.env['DEBUG_E2E']) console.log(service.output.slice(-6000));
     await service.kill('SIGTERM');
-    await Promise.all([whatsapp.stop(), hubspot.stop(), salesforce.stop(), zendesk.stop()]);
+    await sandboxes.stop();
   });
 
   it("a HubSpot workflow's signed webhook naming the contact's Record ID sends once and is logged on the contact", { timeout: 150_000 }, async () => {
