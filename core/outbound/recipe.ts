@@ -48,8 +48,8 @@ const value = z.union([z.string(), z.number()]).transform((v) => String(v).trim(
 const optionalValue = value.optional().transform((v) => (v === '' ? undefined : v));
 
 /**
- * The recipe payload: flat, so that a workflow's key/value body (HubSpot), a flow's callout body
- * (Salesforce) and a trigger's JSON with placeholders (Zendesk) can all write it.
+ * The recipe payload: flat, so that a workflow's key/value body, a flow's callout body and a
+ * trigger's JSON with placeholders can all write it.
  * `param_1`, `param_2`, … fill a positional template; `param_<name>` a named one.
  */
 const recipePayloadSchema = z
