@@ -1,8 +1,7 @@
 // The domain model every connector maps from: contacts, threads, messages, statuses,
 // plus the events a source parses webhooks into and the changes the engine hands to connectors.
 import type { E164 } from './phone.js';
-import type { CustomerWords } from '../consent/keywords.js';
-import type { Consent, ConsentStatus } from '../consent/store.js';
+import type { Consent, ConsentStatus, CustomerWords } from '../consent/types.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
