@@ -1,7 +1,7 @@
 // `connectors.hubspot` in wa-crm-sync.yaml.
 import { z } from 'zod';
+import { headerName, recipeSettingsShape, sharedToken } from '../../core/outbound/recipe.js';
 import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
-import { workflowRecipeSettingsSchema } from './workflow-recipe.js';
 
 /**
  * `connectors.hubspot.inbox`: the two-way inbox through HubSpot's Custom Channels API
@@ -34,6 +34,27 @@ export const inboxSettingsSchema = z.strictObject({
 export type InboxSettings = z.infer<typeof inboxSettingsSchema>;
 
 const propertyName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'HubSpot property names are lower-case letters, digits and underscores');
+
+/** The workflow recipe's settings (README, "Workflow recipes"). */
+export const workflowRecipeSettingsSchema = z
+  .strictObject({
+    ...recipeSettingsShape,
+    /** `signature`: "Include request signature in header" with the app's id; `apiKey`: "API key" placed in a request header. */
+    auth: z.enum(['signature', 'apiKey']).default('signature'),
+    /** The client secret of the app whose id the action names; default inbox.clientSecret. */
+    clientSecret: z.string().min(1).optional(),
+    /** The webhook URL exactly as entered in the action (`https://<host>/api/v1/recipes/hubspot-workflow`): part of what HubSpot signs. */
+    url: vendorUrl.optional(),
+    /** The API key's value (auth: apiKey) and the header HubSpot puts it in (the action's "API key name"). */
+    apiKey: sharedToken.optional(),
+    apiKeyHeader: headerName.default('x-wa-crm-sync-key'),
+    /** HubSpot says to refuse a timestamp older than 5 minutes. */
+    signatureToleranceSeconds: z.number().int().min(30).max(600).default(300),
+  })
+  .superRefine((recipe, ctx) => {
+    if (recipe.enabled && recipe.auth === 'signature' && recipe.url === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required with auth: signature: the webhook URL exactly as entered in the workflow action (HubSpot signs it)' });
+    if (recipe.enabled && recipe.auth === 'apiKey' && recipe.apiKey === undefined) ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'required with auth: apiKey: the value entered as the action\'s API key' });
+  });
 
 export const hubspotSettingsSchema = z
   .strictObject({

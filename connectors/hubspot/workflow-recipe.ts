@@ -3,31 +3,9 @@
 // https://knowledge.hubspot.com/workflows/how-do-i-use-webhooks-with-hubspot-workflows
 // Authentication is the action's choice: "Include request signature in header" (HubSpot signs with
 // the app's client secret; v3 checked here, with its timestamp) or "API key" in a request header.
-import { z } from 'zod';
-import { vendorUrl } from '../../core/config/schema.js';
-import { authenticateSharedToken, headerName, recipeSettingsShape, sharedToken, type WorkflowRecipe } from '../../core/outbound/recipe.js';
+import { authenticateSharedToken, type WorkflowRecipe } from '../../core/outbound/recipe.js';
 import { checkHubSpotSignatureV3 } from './request-signature.js';
 import type { HubSpotSettings } from './settings.js';
-
-export const workflowRecipeSettingsSchema = z
-  .strictObject({
-    ...recipeSettingsShape,
-    /** `signature`: "Include request signature in header" with the app's id; `apiKey`: "API key" placed in a request header. */
-    auth: z.enum(['signature', 'apiKey']).default('signature'),
-    /** The client secret of the app whose id the action names; default inbox.clientSecret. */
-    clientSecret: z.string().min(1).optional(),
-    /** The webhook URL exactly as entered in the action (`https://<host>/api/v1/recipes/hubspot-workflow`): part of what HubSpot signs. */
-    url: vendorUrl.optional(),
-    /** The API key's value (auth: apiKey) and the header HubSpot puts it in (the action's "API key name"). */
-    apiKey: sharedToken.optional(),
-    apiKeyHeader: headerName.default('x-wa-crm-sync-key'),
-    /** HubSpot says to refuse a timestamp older than 5 minutes. */
-    signatureToleranceSeconds: z.number().int().min(30).max(600).default(300),
-  })
-  .superRefine((recipe, ctx) => {
-    if (recipe.enabled && recipe.auth === 'signature' && recipe.url === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required with auth: signature: the webhook URL exactly as entered in the workflow action (HubSpot signs it)' });
-    if (recipe.enabled && recipe.auth === 'apiKey' && recipe.apiKey === undefined) ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'required with auth: apiKey: the value entered as the action\'s API key' });
-  });
 
 export const hubspotWorkflowRecipe: WorkflowRecipe<HubSpotSettings> = {
   path: 'hubspot-workflow',

@@ -7,21 +7,8 @@
 // https://help.salesforce.com/s/articleView?id=xcloud.nc_cred_custom_headers.htm&type=5
 // https://help.salesforce.com/s/articleView?id=xcloud.nc_create_edit_custom_auth_ext_cred.htm&type=5
 // (Outbound Messages are SOAP with no signature or custom header either; the HTTP callout is used.)
-import { z } from 'zod';
-import { authenticateSharedToken, headerName, recipeSettingsShape, sharedToken, type WorkflowRecipe } from '../../core/outbound/recipe.js';
+import { authenticateSharedToken, type WorkflowRecipe } from '../../core/outbound/recipe.js';
 import type { SalesforceSettings } from './settings.js';
-
-export const flowRecipeSettingsSchema = z
-  .strictObject({
-    ...recipeSettingsShape,
-    /** The token the external credential's custom header sends (its authentication parameter). */
-    token: sharedToken.optional(),
-    /** The custom header's name; `authorization` expects `Bearer <token>`. */
-    header: headerName.default('x-wa-crm-sync-key'),
-  })
-  .superRefine((recipe, ctx) => {
-    if (recipe.enabled && recipe.token === undefined) ctx.addIssue({ code: 'custom', path: ['token'], message: "required when enabled: the value of the external credential's custom header" });
-  });
 
 export const salesforceFlowRecipe: WorkflowRecipe<SalesforceSettings> = {
   path: 'salesforce-flow',

@@ -1,9 +1,22 @@
 // `connectors.salesforce` in wa-crm-sync.yaml.
 import { z } from 'zod';
-import { flowRecipeSettingsSchema } from './flow-recipe.js';
+import { headerName, recipeSettingsShape, sharedToken } from '../../core/outbound/recipe.js';
 import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
 
 const apiName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a Salesforce API name such as WhatsApp_Id__c');
+
+/** The workflow recipe's settings (README, "Workflow recipes"). */
+export const flowRecipeSettingsSchema = z
+  .strictObject({
+    ...recipeSettingsShape,
+    /** The token the external credential's custom header sends (its authentication parameter). */
+    token: sharedToken.optional(),
+    /** The custom header's name; `authorization` expects `Bearer <token>`. */
+    header: headerName.default('x-wa-crm-sync-key'),
+  })
+  .superRefine((recipe, ctx) => {
+    if (recipe.enabled && recipe.token === undefined) ctx.addIssue({ code: 'custom', path: ['token'], message: "required when enabled: the value of the external credential's custom header" });
+  });
 
 export const salesforceSettingsSchema = z
   .strictObject({

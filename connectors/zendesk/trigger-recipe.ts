@@ -5,26 +5,9 @@
 // https://support.zendesk.com/hc/en-us/articles/4408839108378-Creating-webhooks-to-interact-with-third-party-systems
 // https://developer.zendesk.com/documentation/webhooks/anatomy-of-a-webhook-request/
 // https://developer.zendesk.com/documentation/webhooks/webhook-security-and-authentication
-import { z } from 'zod';
-import { authenticateSharedToken, recipeSettingsShape, sharedToken, type WorkflowRecipe } from '../../core/outbound/recipe.js';
+import { authenticateSharedToken, type WorkflowRecipe } from '../../core/outbound/recipe.js';
 import type { ZendeskSettings } from './settings.js';
 import { checkZendeskSignature } from './webhook.js';
-
-export const triggerRecipeSettingsSchema = z
-  .strictObject({
-    ...recipeSettingsShape,
-    /** `signature`: the webhook's signing secret; `bearer`: the webhook's "Bearer token" authentication. */
-    auth: z.enum(['signature', 'bearer']).default('signature'),
-    /** The recipe webhook's signing secret (Admin Center > Webhooks > the webhook > Reveal secret). */
-    signingSecret: z.string().min(16, 'use the full signing secret Zendesk shows').optional(),
-    bearerToken: sharedToken.optional(),
-    /** Calls whose signed timestamp is further from now than this are refused (replays). */
-    toleranceSeconds: z.number().int().min(30).max(3600).default(300),
-  })
-  .superRefine((recipe, ctx) => {
-    if (recipe.enabled && recipe.auth === 'signature' && recipe.signingSecret === undefined) ctx.addIssue({ code: 'custom', path: ['signingSecret'], message: "required with auth: signature: the recipe webhook's signing secret" });
-    if (recipe.enabled && recipe.auth === 'bearer' && recipe.bearerToken === undefined) ctx.addIssue({ code: 'custom', path: ['bearerToken'], message: "required with auth: bearer: the webhook's bearer token" });
-  });
 
 /** Zendesk's id of one webhook invocation: its retries carry the same one. */
 const INVOCATION_ID = /^[A-Za-z0-9_-]{1,100}$/;

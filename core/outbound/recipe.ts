@@ -5,10 +5,12 @@
 // CRM admin mapped, not the outbound API's own field names.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { InboundHeaders } from '../connector.js';
 import { sameSecret } from '../signature.js';
 import { acceptOutbound, type OutboundAnswer, type OutboundDependencies } from './accept.js';
 import { hintFor, type OutboundRefusal } from './request.js';
+
+/** Request headers by lower-case name, undefined when absent (the shape of the connector contract's RecipeHeaders). */
+export type RecipeHeaders = (name: string) => string | undefined;
 
 /** The settings every recipe has, inside its connector's section (each connector adds its authentication). */
 export const recipeSettingsShape = {
@@ -41,7 +43,7 @@ export interface WorkflowRecipe<Settings = unknown> {
   readonly settingsKey: string;
   settings(connectorSettings: Settings): RecipeSettings;
   /** Checks the call's signature or token over the raw body, in constant time. Pure. */
-  authenticate(raw: Buffer, headers: InboundHeaders, connectorSettings: Settings, now: number): RecipeAuthentication;
+  authenticate(raw: Buffer, headers: RecipeHeaders, connectorSettings: Settings, now: number): RecipeAuthentication;
 }
 
 const value = z.union([z.string(), z.number()]).transform((v) => String(v).trim());
@@ -217,7 +219,7 @@ export const sharedToken = z.string().min(24, 'use at least 24 random characters
  * A call carrying a shared token in `header` (for `authorization`, as `Bearer <token>`), compared
  * in constant time. For vendors that sign nothing: the token is all there is, so TLS is a must.
  */
-export function authenticateSharedToken(headers: InboundHeaders, header: string, expected: string | undefined, settingsPath: string): RecipeAuthentication {
+export function authenticateSharedToken(headers: RecipeHeaders, header: string, expected: string | undefined, settingsPath: string): RecipeAuthentication {
   if (expected === undefined) return { ok: false, reason: 'no_secret', error: 'the recipe has no token configured', hint: `set ${settingsPath} (best as \${ENV_VAR})` };
   const raw = headers(header);
   const given = header === 'authorization' ? /^Bearer (.+)$/i.exec(raw ?? '')?.[1] : raw;
