@@ -108,6 +108,8 @@ export class HubSpotConnector implements Connector {
   constructor(
     readonly metadata: ConnectorMetadata,
     settings: HubSpotSettings,
+    /** Where agents' attachments are kept (content-addressed) until the reply carrying them is sent. */
+    mediaDir: string,
   ) {
     this.#settings = settings;
     this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : []), ...(settings.inbox.enabled ? ['inbox'] : [])];
@@ -122,7 +124,7 @@ export class HubSpotConnector implements Connector {
       dailyLimit: settings.dailyLimit,
     };
     this.#api = new HubSpotApi(settings);
-    this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, settings) : undefined;
+    this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, { ...settings, mediaDir }) : undefined;
   }
 
   /** The dispatch tuning, with the day of the daily limit in the account's time zone once known. */

@@ -344,6 +344,8 @@ export type ModelChange =
       readonly at: number;
       readonly messageId: string;
       readonly errors: readonly VendorErrorDetail[];
+      /** The reply this message was sent for (its origin and the origin's id), when this service sent it; absent otherwise. */
+      readonly reply?: { readonly origin: string; readonly sourceId: string };
     }
   | { readonly type: 'media.stored'; readonly contact: Contact; readonly message: Message; readonly media: StoredMedia }
   | { readonly type: 'account.event'; readonly field: string; readonly accountId: string; readonly at: number; readonly raw: JsonValue }
