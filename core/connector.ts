@@ -1,5 +1,6 @@
 // The connector contract. Core knows this interface, never a vendor: each folder under
 // connectors/ implements it and registers a factory in connectors/registry.ts.
+import type { WorkflowRecipe } from './outbound/recipe.js';
 import type { z } from 'zod';
 import type { SyncError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -297,6 +298,8 @@ export interface ConnectorFactory<Settings = unknown> {
   readonly settingsSchema: z.ZodType<Settings>;
   /** Present when the vendor calls us (see InboundWebhook). */
   readonly inbound?: InboundWebhook<Settings>;
+  /** Present when the vendor's automation can send WhatsApp messages through the service (see WorkflowRecipe). */
+  readonly recipe?: WorkflowRecipe<Settings>;
   /** Builds the connector; makes no vendor call. */
   create(settings: Settings, dependencies: ConnectorDependencies): Connector;
 }

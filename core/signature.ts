@@ -2,7 +2,7 @@
 // first: Node's hex and base64 decoders stop at (or skip) characters they do not know, so a valid
 // signature followed by junk, or the same header sent twice (Node joins repeats with ", "),
 // would otherwise decode to the right 32 bytes and pass.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * Exactly what Meta sends: `sha256=` and the HMAC-SHA256 in 64 lowercase hex digits.
@@ -39,6 +39,15 @@ export function verifyBase64SignatureOver(secret: string, parts: ReadonlyArray<s
   const hmac = createHmac('sha256', secret);
   for (const part of parts) hmac.update(part);
   return sameDigest(Buffer.from(header, 'base64'), hmac.digest());
+}
+
+/**
+ * Whether a shared secret sent as is (a bearer token, an API key header) is the expected one, in
+ * constant time: both are hashed first, so neither their contents nor their lengths leak.
+ */
+export function sameSecret(given: string | undefined, expected: string): boolean {
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(given ?? ''), digest(expected)) && given !== undefined;
 }
 
 /** Constant time; the lengths are public (both are 32 bytes once the header has parsed). */

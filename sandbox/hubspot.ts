@@ -1,7 +1,7 @@
 // A local stand-in for the parts of HubSpot's API the connector uses, with HubSpot's shapes,
 // its batch and search limits, and its rolling burst limit (real 429s). State is inspectable
 // at GET /_sandbox/state; faults can be injected with POST /_sandbox/faults.
-import { randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { Chaos, landLater } from './chaos.js';
 import { LoopbackServer } from './loopback.js';
 import express, { type Request, type Response } from 'express';
@@ -666,4 +666,40 @@ export class HubSpotSandbox {
     app.use((req, res) => error(res, 404, 'OBJECT_NOT_FOUND', `sandbox: no route for ${req.method} ${req.path}`));
     return app;
   }
+}
+
+/**
+ * A workflow's "Send a webhook" action calling `url`, as HubSpot sends it: POST with the
+ * customised request body (the action's key/value pairs) as JSON and, with "Include request
+ * signature in header", the v3 signature (base64 HMAC-SHA256 of method + URI + body + timestamp,
+ * keyed by the app's client secret) plus, for backward compatibility, the v2 one (hex SHA-256 of
+ * client secret + method + URI + body, `X-HubSpot-Signature-Version: v2`); with "API key", the key
+ * in the named request header instead.
+ * https://knowledge.hubspot.com/workflows/how-do-i-use-webhooks-with-hubspot-workflows
+ * https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation
+ * https://developers.hubspot.com/docs/faq/v2-request-validation
+ */
+export function workflowWebhookHeaders(url: string, raw: string, clientSecret: string, timestamp: number): Record<string, string> {
+  return {
+    'x-hubspot-signature-v3': createHmac('sha256', clientSecret).update(`POST${url}${raw}${timestamp}`).digest('base64'),
+    'x-hubspot-request-timestamp': String(timestamp),
+    'x-hubspot-signature': createHash('sha256').update(`${clientSecret}POST${url}${raw}`).digest('hex'),
+    'x-hubspot-signature-version': 'v2',
+  };
+}
+
+export async function sendWorkflowWebhook(
+  url: string,
+  body: Readonly<Record<string, string | number>>,
+  auth: { readonly clientSecret: string; readonly timestamp?: number; readonly signWith?: string } | { readonly apiKeyHeader: string; readonly apiKey: string },
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const raw = JSON.stringify(body);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if ('clientSecret' in auth) {
+    Object.assign(headers, workflowWebhookHeaders(url, raw, auth.signWith ?? auth.clientSecret, auth.timestamp ?? Date.now()));
+  } else {
+    headers[auth.apiKeyHeader] = auth.apiKey;
+  }
+  const response = await fetch(url, { method: 'POST', headers, body: raw });
+  return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> };
 }

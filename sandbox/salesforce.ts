@@ -376,3 +376,16 @@ export class SalesforceSandbox {
     return app;
   }
 }
+
+/**
+ * A flow's HTTP Callout action calling `url` through a named credential, as Salesforce sends it:
+ * POST with the JSON body the external service was made from (the flow's values assigned), and the
+ * external credential's custom header (its value a formula over an authentication parameter, e.g.
+ * {!$Credential.WA_CRM_Sync.Token}). Salesforce adds no signature.
+ * https://help.salesforce.com/s/articleView?id=platform.flow_http_callout_configuring.htm&type=5
+ * https://help.salesforce.com/s/articleView?id=xcloud.nc_cred_custom_headers.htm&type=5
+ */
+export async function sendFlowHttpCallout(url: string, body: Readonly<Record<string, unknown>>, header: { readonly name: string; readonly value: string }): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', [header.name]: header.value }, body: JSON.stringify(body) });
+  return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> };
+}

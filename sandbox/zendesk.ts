@@ -141,6 +141,11 @@ function samePhone(a: string | null, b: string): boolean {
   return (parsed?.number ?? a) === b;
 }
 
+/** What Zendesk signs a webhook call with: base64(HMAC-SHA256(signing secret, timestamp + body)) (https://developer.zendesk.com/documentation/webhooks/verifying/). */
+export function zendeskWebhookSignature(secret: string, timestamp: string, body: string): string {
+  return createHmac('sha256', secret).update(timestamp + body).digest('base64');
+}
+
 export class ZendeskSandbox {
   readonly state: ZendeskSandboxState = { requests: 0, rateLimited: 0, rateLimitedBy: {}, users: [], tickets: [], webhooks: [], triggers: [], idempotentReplays: 0, webhookCalls: [], userFields: [], imports: 0 };
   readonly #options: Required<ZendeskSandboxOptions>;
@@ -252,7 +257,7 @@ export class ZendeskSandbox {
       if (!tagged || !action || !webhook) continue;
       const body = String((action.value as string[])[1]).replaceAll('{{ticket.id}}', String(ticket.id)).replaceAll('{{ticket.external_id}}', ticket.external_id ?? '');
       const timestamp = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      const signature = createHmac('sha256', webhook.secret).update(timestamp + body).digest('base64');
+      const signature = zendeskWebhookSignature(webhook.secret, timestamp, body);
       const response = await fetch(webhook.endpoint, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-zendesk-webhook-signature': signature, 'x-zendesk-webhook-signature-timestamp': timestamp, 'x-zendesk-webhook-id': webhook.id },
@@ -263,6 +268,53 @@ export class ZendeskSandbox {
       statuses.push(status);
     }
     return statuses;
+  }
+
+  /**
+   * A trigger's "Notify by > Active webhook" action firing for `ticketId`, as Zendesk sends it: the
+   * JSON body with its placeholders filled from the ticket and its requester, POSTed with the
+   * `x-zendesk-webhook-*` headers (one invocation id, kept by retries) and, per the webhook's
+   * authentication, the signature (base64 HMAC-SHA256 of timestamp + body, keyed by the signing
+   * secret) or `Authorization: Bearer <token>`. `attempts` sends the same invocation again (a retry).
+   * https://developer.zendesk.com/documentation/webhooks/anatomy-of-a-webhook-request/
+   * https://developer.zendesk.com/documentation/webhooks/verifying/
+   * https://developer.zendesk.com/documentation/webhooks/webhook-security-and-authentication
+   */
+  async fireTriggerWebhook(
+    ticketId: number,
+    endpoint: string,
+    bodyTemplate: string,
+    auth: { readonly signingSecret: string; readonly timestamp?: string } | { readonly bearerToken: string },
+    options: { readonly invocationId?: string; readonly attempts?: number } = {},
+  ): Promise<Array<{ status: number; body: Record<string, unknown> }>> {
+    const ticket = this.state.tickets.find((t) => t.id === ticketId);
+    if (!ticket) throw new Error(`no ticket ${ticketId}`);
+    const requester = this.state.users.find((u) => u.id === ticket.requester_id);
+    const placeholders: Record<string, string> = {
+      'ticket.id': String(ticket.id),
+      'ticket.external_id': ticket.external_id ?? '',
+      'ticket.status': ticket.status,
+      'ticket.requester.id': String(ticket.requester_id),
+      'ticket.requester.name': requester?.name ?? '',
+      'ticket.requester.first_name': (requester?.name ?? '').split(' ')[0] ?? '',
+      'ticket.requester.phone': requester?.phone ?? '',
+    };
+    // Placeholders are filled as text; inside a JSON string a quote in a name would break it, so escape as JSON does.
+    const body = bodyTemplate.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (_m, name: string) => JSON.stringify(placeholders[name] ?? '').slice(1, -1));
+    const invocationId = options.invocationId ?? String(this.#nextId++);
+    const answers: Array<{ status: number; body: Record<string, unknown> }> = [];
+    for (let attempt = 0; attempt < (options.attempts ?? 1); attempt++) {
+      const timestamp = 'signingSecret' in auth ? (auth.timestamp ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')) : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-zendesk-account-id': '123456', 'x-zendesk-webhook-id': '01HRECIPEWEBHOOK00000000000', 'x-zendesk-webhook-invocation-id': invocationId };
+      if ('signingSecret' in auth) {
+        headers['x-zendesk-webhook-signature'] = zendeskWebhookSignature(auth.signingSecret, timestamp, body);
+        headers['x-zendesk-webhook-signature-timestamp'] = timestamp;
+      } else headers['authorization'] = `Bearer ${auth.bearerToken}`;
+      const response = await fetch(endpoint, { method: 'POST', headers, body });
+      answers.push({ status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> });
+      this.state.webhookCalls.push({ ticketId, status: response.status });
+    }
+    return answers;
   }
 
   #comment(authorId: number, isPublic: boolean, body: string, channel: string, attachments: SandboxComment['attachments'] = []): SandboxComment {

@@ -1,18 +1,18 @@
 // HTTP routes: WhatsApp webhooks (handshake and signed deliveries), connectors' inbound webhooks,
 // health, readiness, metrics.
 // A delivery is answered 200 only after it is committed to the store; processing comes after.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { DeliveryInbox } from '../core/ingest.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import { verifyHubSignature } from '../core/signature.js';
+import { sameSecret, verifyHubSignature } from '../core/signature.js';
 import { errorMessage } from '../core/errors.js';
 import { adminRoutes, type AdminApiDependencies } from './admin-api.js';
 import { inboundEndpoint, type InboundConnector } from './inbound.js';
 import { outboundRoutes, type OutboundApiDependencies } from './outbound-api.js';
 import type { ConnectorReadiness } from './readiness.js';
+import { recipeRoutes, type RecipeApiDependencies } from './recipe-api.js';
 
 export interface AppDependencies {
   readonly log: Logger;
@@ -36,6 +36,8 @@ export interface AppDependencies {
   readonly admin: AdminApiDependencies;
   /** The outbound API (POST /api/v1/messages); absent, /api/v1 answers 404. */
   readonly outbound?: OutboundApiDependencies;
+  /** CRM workflow recipes (POST /api/v1/recipes/<path>), beside the outbound API. */
+  readonly recipes?: Omit<RecipeApiDependencies, keyof OutboundApiDependencies>;
 }
 
 /** Whether `ip` is one of `allowed` (addresses or CIDR blocks); IPv4 seen as ::ffff:a.b.c.d counts as a.b.c.d. */
@@ -56,9 +58,7 @@ export function addressAllowed(ip: string, allowed: readonly string[]): boolean 
 
 /** Constant-time comparison of an Authorization header with the expected bearer token. */
 function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = /^Bearer (.+)$/i.exec(header ?? '')?.[1] ?? '';
-  const digest = (v: string) => createHash('sha256').update(v).digest();
-  return timingSafeEqual(digest(given), digest(token));
+  return sameSecret(/^Bearer (.+)$/i.exec(header ?? '')?.[1] ?? '', token);
 }
 
 export function createApp(deps: AppDependencies): express.Express {
@@ -147,6 +147,8 @@ export function createApp(deps: AppDependencies): express.Express {
   }
 
   app.use('/admin', adminRoutes(deps.admin));
+  // Recipes first: the CRMs authenticate by signature or their own token, not an API token.
+  if (deps.outbound && deps.recipes) app.use('/api/v1/recipes', recipeRoutes({ ...deps.outbound, ...deps.recipes }));
   if (deps.outbound) app.use('/api/v1', outboundRoutes(deps.outbound));
 
   app.get('/healthz', (_req, res) => {

@@ -5,7 +5,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { authenticateToken } from '../core/admin/accounts.js';
 import type { Logger } from '../core/logger.js';
-import { acceptOutbound, type OutboundDependencies } from '../core/outbound/accept.js';
+import { acceptOutbound, type OutboundAnswer, type OutboundDependencies } from '../core/outbound/accept.js';
 import type { OutboundRefusal } from '../core/outbound/request.js';
 import { outboundMessage } from '../core/outbound/state.js';
 import type { AuditEntry } from '../core/security/audit-trail.js';
@@ -25,8 +25,27 @@ type Locals = { caller?: Caller };
 
 const REFUSAL_AUDIT = { windowMs: 60_000, maxKeys: 10_000 } as const;
 
-function answerRefusal(res: Response, refusal: Omit<OutboundRefusal, 'status'> & { status: number }): void {
+export function answerRefusal(res: Response, refusal: Omit<OutboundRefusal, 'status'> & { status: number }): void {
   res.status(refusal.status).json({ error: refusal.error, field: refusal.field, hint: refusal.hint });
+}
+
+/**
+ * Answers an accepted or refused send and records it: the same for the API's callers and the
+ * CRM recipes. Refusals name the rule, never the person or the text.
+ */
+export async function answerOutbound(deps: Pick<OutboundApiDependencies, 'audit' | 'queued'>, res: Response, actor: string, answer: OutboundAnswer, options: { readonly links: boolean } = { links: true }): Promise<void> {
+  if ('refusal' in answer) {
+    await deps.audit({ actor, action: 'message.send.refused', detail: { status: answer.status, field: answer.refusal.field } });
+    return answerRefusal(res, answer.refusal);
+  }
+  if (answer.replayed) res.setHeader('idempotent-replayed', 'true');
+  else {
+    deps.queued();
+    await deps.audit({ actor, action: 'message.send', target: answer.body.id, detail: { kind: answer.body.kind } });
+  }
+  // A recipe's sends are read by no token (GET /messages/{id} is per token): no link to offer.
+  if (!options.links) return void res.status(202).json(answer.body);
+  res.status(202).setHeader('location', `/api/v1/messages/${answer.body.id}`).json({ ...answer.body, links: { self: `/api/v1/messages/${answer.body.id}` } });
 }
 
 export function outboundRoutes(deps: OutboundApiDependencies): express.Router {
@@ -61,18 +80,7 @@ export function outboundRoutes(deps: OutboundApiDependencies): express.Router {
   router.post('/messages', async (req: Request, res: Response<unknown, Locals>, next: NextFunction) => {
     const caller = res.locals.caller!;
     try {
-      const answer = await acceptOutbound(deps, caller.tokenId, req.get('idempotency-key'), req.body);
-      if ('refusal' in answer) {
-        // Refusals name the rule, never the person or the text.
-        await deps.audit({ actor: caller.actor, action: 'message.send.refused', detail: { status: answer.status, field: answer.refusal.field } });
-        return answerRefusal(res, answer.refusal);
-      }
-      if (!answer.replayed) {
-        deps.queued();
-        await deps.audit({ actor: caller.actor, action: 'message.send', target: answer.body.id, detail: { kind: answer.body.kind } });
-      }
-      if (answer.replayed) res.setHeader('idempotent-replayed', 'true');
-      res.status(202).setHeader('location', `/api/v1/messages/${answer.body.id}`).json({ ...answer.body, links: { self: `/api/v1/messages/${answer.body.id}` } });
+      await answerOutbound(deps, res, caller.actor, await acceptOutbound(deps, caller.tokenId, req.get('idempotency-key'), req.body));
     } catch (error) {
       next(error);
     }

@@ -36,6 +36,7 @@ import { backupPassphrase, backupToDir, lastBackup } from '../core/store/backup.
 import { purgeMessageBodies } from '../core/model/repository.js';
 import { auditService } from './audit.js';
 import { inboundConnectors, webhookSecret } from './inbound.js';
+import { recipeConnectors } from './recipe-api.js';
 import { auditHead, auditKeyPath, formatAuditHead, loadAuditKey, recordAudit, sealLegacyAudit, type AuditEntry, type AuditKey } from '../core/security/audit-trail.js';
 import { auditFailedAlert } from '../core/security/signals.js';
 import { WhatsAppConnector } from '../connectors/whatsapp/connector.js';
@@ -349,6 +350,14 @@ export class Service {
         audit: (entry) => this.#audit(entry),
         sendKey: (replyKey) => idempotencyKeyOf('whatsapp', { kind: WHATSAPP_KIND.send, key: replyKey }),
         queued: () => this.#dispatchers.get('whatsapp')?.wake(),
+      },
+      recipes: {
+        recipes: recipeConnectors(connectorRegistry),
+        settingsOf: (id) => {
+          const section = this.config.connectors[id];
+          return section?.enabled ? section.settings : undefined;
+        },
+        onBadSignature: (source) => this.#badSignature(source),
       },
       metricsAccess: () => this.config.metrics,
       readiness: async () => {

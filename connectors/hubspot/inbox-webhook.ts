@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { InboundWebhook } from '../../core/connector.js';
 import type { InboundEvent, ParsedDelivery } from '../../core/model/types.js';
-import { verifyBase64SignatureOver } from '../../core/signature.js';
+import { checkHubSpotSignatureV3 } from './request-signature.js';
 import type { HubSpotSettings } from './settings.js';
 
 /** The ref kind under which the connector keeps, per thread of ours, the HubSpot conversation it was published to. */
@@ -72,28 +72,20 @@ export function parseHubSpotDelivery(body: string): ParsedDelivery {
 }
 
 /**
- * HubSpot's v3 signature: base64(HMAC-SHA256(client secret, method + URI + body + timestamp)),
- * `X-HubSpot-Signature-v3` with `X-HubSpot-Request-Timestamp` (milliseconds); a timestamp older
- * than 5 minutes is to be refused:
- * https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation
- * https://developers.hubspot.com/changelog/introducing-version-3-of-webhook-signatures
- * The URI is the channel's webhookUrl as registered (inbox.webhookUrl): behind a proxy the
- * service cannot see the URL HubSpot called, so the config says it.
+ * Signed with HubSpot's v3 signature (see request-signature.ts). The URI is the channel's
+ * webhookUrl as registered (inbox.webhookUrl).
  */
 export const hubspotInbound: InboundWebhook<HubSpotSettings> = {
   secretSetting: 'inbox.clientSecret',
   missingSecretHint: "set connectors.hubspot.inbox.clientSecret to the app's client secret (HubSpot signs the channel's webhooks with it)",
   accepts: (settings) => settings.inbox.enabled,
   verify(raw, headers, secret, now, settings) {
-    const timestamp = headers('x-hubspot-request-timestamp') ?? '';
-    const signature = headers('x-hubspot-signature-v3');
-    const signedAt = /^\d{10,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
     const toleranceMs = settings.inbox.signatureToleranceSeconds * 1000;
-    if (!Number.isFinite(signedAt) || Math.abs(now - signedAt) > toleranceMs) {
+    const check = checkHubSpotSignatureV3(raw, headers, secret, settings.inbox.webhookUrl ?? '', toleranceMs, now);
+    if (!check.ok && check.reason === 'stale') {
       return { ok: false, reason: 'stale', log: 'hubspot webhook refused: X-HubSpot-Request-Timestamp missing or too far from now (a replay, or a clock off)', answer: 'stale or missing timestamp' };
     }
-    const uri = settings.inbox.webhookUrl ?? '';
-    if (!verifyBase64SignatureOver(secret, ['POST', uri, raw, timestamp], signature)) {
+    if (!check.ok) {
       return {
         ok: false,
         reason: 'bad_signature',
@@ -102,8 +94,8 @@ export const hubspotInbound: InboundWebhook<HubSpotSettings> = {
       };
     }
     // A captured call sent again inside the window passes both checks: it is stored once.
-    const key = createHash('sha256').update('hubspot\n').update(timestamp).update('\n').update(signature ?? '').digest('hex');
-    return { ok: true, replay: { key, until: signedAt + toleranceMs } };
+    const key = createHash('sha256').update('hubspot\n').update(check.timestamp).update('\n').update(check.signature).digest('hex');
+    return { ok: true, replay: { key, until: check.signedAt + toleranceMs } };
   },
   parse: parseHubSpotDelivery,
 };

@@ -5,6 +5,7 @@ import { HubSpotConnector } from './connector.js';
 import { KIND } from './mappers.js';
 import { hubspotSettingsSchema, type HubSpotSettings } from './settings.js';
 import { hubspotInbound } from './inbox-webhook.js';
+import { hubspotWorkflowRecipe } from './workflow-recipe.js';
 
 export const hubspotMetadata: ConnectorMetadata = {
   id: 'hubspot',
@@ -32,5 +33,6 @@ export const hubspotConnector: ConnectorFactory<HubSpotSettings> = {
   metadata: hubspotMetadata,
   settingsSchema: hubspotSettingsSchema,
   inbound: hubspotInbound,
+  recipe: hubspotWorkflowRecipe,
   create: (settings, deps) => new HubSpotConnector(hubspotMetadata, settings, deps.mediaDir),
 };

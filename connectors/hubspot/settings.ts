@@ -1,5 +1,6 @@
 // `connectors.hubspot` in wa-crm-sync.yaml.
 import { z } from 'zod';
+import { headerName, recipeSettingsShape, sharedToken } from '../../core/outbound/recipe.js';
 import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
 
 /**
@@ -33,6 +34,27 @@ export const inboxSettingsSchema = z.strictObject({
 export type InboxSettings = z.infer<typeof inboxSettingsSchema>;
 
 const propertyName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'HubSpot property names are lower-case letters, digits and underscores');
+
+/** The workflow recipe's settings (README, "Workflow recipes"). */
+export const workflowRecipeSettingsSchema = z
+  .strictObject({
+    ...recipeSettingsShape,
+    /** `signature`: "Include request signature in header" with the app's id; `apiKey`: "API key" placed in a request header. */
+    auth: z.enum(['signature', 'apiKey']).default('signature'),
+    /** The client secret of the app whose id the action names; default inbox.clientSecret. */
+    clientSecret: z.string().min(1).optional(),
+    /** The webhook URL exactly as entered in the action (`https://<host>/api/v1/recipes/hubspot-workflow`): part of what HubSpot signs. */
+    url: vendorUrl.optional(),
+    /** The API key's value (auth: apiKey) and the header HubSpot puts it in (the action's "API key name"). */
+    apiKey: sharedToken.optional(),
+    apiKeyHeader: headerName.default('x-wa-crm-sync-key'),
+    /** HubSpot says to refuse a timestamp older than 5 minutes. */
+    signatureToleranceSeconds: z.number().int().min(30).max(600).default(300),
+  })
+  .superRefine((recipe, ctx) => {
+    if (recipe.enabled && recipe.auth === 'signature' && recipe.url === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required with auth: signature: the webhook URL exactly as entered in the workflow action (HubSpot signs it)' });
+    if (recipe.enabled && recipe.auth === 'apiKey' && recipe.apiKey === undefined) ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'required with auth: apiKey: the value entered as the action\'s API key' });
+  });
 
 export const hubspotSettingsSchema = z
   .strictObject({
@@ -106,6 +128,8 @@ export const hubspotSettingsSchema = z
     outsideWindowTemplate: z.strictObject({ name: z.string().regex(/^[a-z0-9_]+$/, 'a template name: lower-case letters, digits and _'), language: z.string().default('en_US') }).optional(),
     /** WhatsApp conversations in HubSpot's inbox or help desk through a custom channel (see inboxSettingsSchema). */
     inbox: inboxSettingsSchema.prefault({}),
+    /** The workflow recipe: a workflow's "Send a webhook" action sends a WhatsApp template (README, "Workflow recipes"). */
+    workflowRecipe: workflowRecipeSettingsSchema.prefault({}),
   })
   .superRefine((settings, ctx) => {
     if (!settings.enabled) return;

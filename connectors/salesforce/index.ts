@@ -3,6 +3,7 @@ import type { ConnectorFactory, ConnectorMetadata } from '../../core/connector.j
 import { SalesforceConnector } from './connector.js';
 import { KIND } from './mappers.js';
 import { salesforceSettingsSchema, type SalesforceSettings } from './settings.js';
+import { salesforceFlowRecipe } from './flow-recipe.js';
 
 export const salesforceMetadata: ConnectorMetadata = {
   id: 'salesforce',
@@ -22,6 +23,7 @@ export const salesforceMetadata: ConnectorMetadata = {
 
 export const salesforceConnector: ConnectorFactory<SalesforceSettings> = {
   metadata: salesforceMetadata,
+  recipe: salesforceFlowRecipe,
   settingsSchema: salesforceSettingsSchema,
   create: (settings) => new SalesforceConnector(salesforceMetadata, settings),
 };

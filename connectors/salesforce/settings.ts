@@ -1,8 +1,22 @@
 // `connectors.salesforce` in wa-crm-sync.yaml.
 import { z } from 'zod';
+import { headerName, recipeSettingsShape, sharedToken } from '../../core/outbound/recipe.js';
 import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
 
 const apiName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a Salesforce API name such as WhatsApp_Id__c');
+
+/** The workflow recipe's settings (README, "Workflow recipes"). */
+export const flowRecipeSettingsSchema = z
+  .strictObject({
+    ...recipeSettingsShape,
+    /** The token the external credential's custom header sends (its authentication parameter). */
+    token: sharedToken.optional(),
+    /** The custom header's name; `authorization` expects `Bearer <token>`. */
+    header: headerName.default('x-wa-crm-sync-key'),
+  })
+  .superRefine((recipe, ctx) => {
+    if (recipe.enabled && recipe.token === undefined) ctx.addIssue({ code: 'custom', path: ['token'], message: "required when enabled: the value of the external credential's custom header" });
+  });
 
 export const salesforceSettingsSchema = z
   .strictObject({
@@ -59,6 +73,8 @@ export const salesforceSettingsSchema = z
     mediaFiles: z.boolean().default(false),
     /** Share of the org's daily API allowance left for its own users and other integrations. */
     dailyReserveShare: z.number().min(0).max(0.9).default(0.2),
+    /** The workflow recipe: the CRM's automation sends a WhatsApp template (README, "Workflow recipes"). */
+    flowRecipe: flowRecipeSettingsSchema.prefault({}),
     rateLimit: dispatchOverrides,
   })
   .superRefine((s, ctx) => {

@@ -4,6 +4,7 @@ import { ZendeskConnector } from './connector.js';
 import { KIND } from './mappers.js';
 import { zendeskSettingsSchema, type ZendeskSettings } from './settings.js';
 import { zendeskInbound } from './webhook.js';
+import { zendeskTriggerRecipe } from './trigger-recipe.js';
 export { parseZendeskDelivery } from './webhook.js';
 
 export const zendeskMetadata: ConnectorMetadata = {
@@ -29,6 +30,7 @@ export const zendeskMetadata: ConnectorMetadata = {
 
 export const zendeskConnector: ConnectorFactory<ZendeskSettings> = {
   metadata: zendeskMetadata,
+  recipe: zendeskTriggerRecipe,
   settingsSchema: zendeskSettingsSchema,
   inbound: zendeskInbound,
   create: (settings, deps) => new ZendeskConnector(zendeskMetadata, settings, deps.mediaDir),

@@ -1,6 +1,24 @@
 // `connectors.zendesk` in wa-crm-sync.yaml.
 import { z } from 'zod';
+import { recipeSettingsShape, sharedToken } from '../../core/outbound/recipe.js';
 import { dispatchOverrides, vendorUrl } from '../../core/config/schema.js';
+
+/** The workflow recipe's settings (README, "Workflow recipes"). */
+export const triggerRecipeSettingsSchema = z
+  .strictObject({
+    ...recipeSettingsShape,
+    /** `signature`: the webhook's signing secret; `bearer`: the webhook's "Bearer token" authentication. */
+    auth: z.enum(['signature', 'bearer']).default('signature'),
+    /** The recipe webhook's signing secret (Admin Center > Webhooks > the webhook > Reveal secret). */
+    signingSecret: z.string().min(16, 'use the full signing secret Zendesk shows').optional(),
+    bearerToken: sharedToken.optional(),
+    /** Calls whose signed timestamp is further from now than this are refused (replays). */
+    toleranceSeconds: z.number().int().min(30).max(3600).default(300),
+  })
+  .superRefine((recipe, ctx) => {
+    if (recipe.enabled && recipe.auth === 'signature' && recipe.signingSecret === undefined) ctx.addIssue({ code: 'custom', path: ['signingSecret'], message: "required with auth: signature: the recipe webhook's signing secret" });
+    if (recipe.enabled && recipe.auth === 'bearer' && recipe.bearerToken === undefined) ctx.addIssue({ code: 'custom', path: ['bearerToken'], message: "required with auth: bearer: the webhook's bearer token" });
+  });
 
 export const zendeskSettingsSchema = z
   .strictObject({
@@ -98,6 +116,8 @@ export const zendeskSettingsSchema = z
     /** Updates one ticket may take per 10 minutes (Zendesk allows 30). */
     updatesPerTicketPer10Minutes: z.number().int().min(1).max(30).default(30),
     /** The account's limit per minute by plan (Team 200, Growth and Professional 400, Enterprise 700, Enterprise Plus 2,500). */
+    /** The workflow recipe: the CRM's automation sends a WhatsApp template (README, "Workflow recipes"). */
+    triggerRecipe: triggerRecipeSettingsSchema.prefault({}),
     rateLimit: dispatchOverrides,
   })
   .superRefine((s, ctx) => {

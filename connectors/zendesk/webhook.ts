@@ -2,7 +2,7 @@
 // body parsed into a helpdesk event (the ticket changed, go and read its new comments). Pure.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { InboundWebhook } from '../../core/connector.js';
+import type { InboundHeaders, InboundWebhook } from '../../core/connector.js';
 import type { ParsedDelivery } from '../../core/model/types.js';
 import { verifyBase64Signature } from '../../core/signature.js';
 import type { ZendeskSettings } from './settings.js';
@@ -27,27 +27,34 @@ export function parseZendeskDelivery(body: string): ParsedDelivery {
 
 /**
  * Zendesk signs base64(HMAC-SHA256(secret, timestamp + body)) and sends the timestamp beside it;
- * a timestamp further from now than webhookToleranceSeconds is a replay (or a clock off).
+ * a timestamp further from now than the tolerance is a replay (or a clock off).
  * https://developer.zendesk.com/documentation/webhooks/verifying/
  */
+export function checkZendeskSignature(raw: Buffer, headers: InboundHeaders, secret: string, toleranceMs: number, now: number): { ok: true; timestamp: string; signature: string; signedAt: number } | { ok: false; reason: 'stale' | 'bad_signature' } {
+  const timestamp = headers('x-zendesk-webhook-signature-timestamp') ?? '';
+  const signature = headers('x-zendesk-webhook-signature') ?? '';
+  const signedAt = Date.parse(timestamp);
+  if (!Number.isFinite(signedAt) || Math.abs(now - signedAt) > toleranceMs) return { ok: false, reason: 'stale' };
+  if (!verifyBase64Signature(secret, timestamp, raw, signature)) return { ok: false, reason: 'bad_signature' };
+  return { ok: true, timestamp, signature, signedAt };
+}
+
 export const zendeskInbound: InboundWebhook<ZendeskSettings> = {
   secretSetting: 'webhookSecret',
   missingSecretHint: 'set connectors.zendesk.webhookSecret or run wa-crm-sync setup zendesk',
   verify(raw, headers, secret, now, settings) {
-    const timestamp = headers('x-zendesk-webhook-signature-timestamp') ?? '';
-    const signature = headers('x-zendesk-webhook-signature');
-    const signedAt = Date.parse(timestamp);
     const toleranceMs = settings.webhookToleranceSeconds * 1000;
-    if (!Number.isFinite(signedAt) || Math.abs(now - signedAt) > toleranceMs) {
+    const check = checkZendeskSignature(raw, headers, secret, toleranceMs, now);
+    if (!check.ok && check.reason === 'stale') {
       return { ok: false, reason: 'stale', log: 'zendesk webhook refused: timestamp missing or too far from now (a replay, or a clock off)', answer: 'stale or missing timestamp' };
     }
-    if (!verifyBase64Signature(secret, timestamp, raw, signature)) {
+    if (!check.ok) {
       return { ok: false, reason: 'bad_signature', log: 'zendesk webhook refused: wrong X-Zendesk-Webhook-Signature (check connectors.zendesk.webhookSecret)', answer: 'invalid signature' };
     }
     // A captured call sent again inside the tolerance passes both checks: it is stored once.
     // Zendesk retries with a fresh timestamp and signature, so only a true replay matches.
-    const key = createHash('sha256').update(timestamp).update('\n').update(signature ?? '').digest('hex');
-    return { ok: true, replay: { key, until: signedAt + toleranceMs } };
+    const key = createHash('sha256').update(check.timestamp).update('\n').update(check.signature).digest('hex');
+    return { ok: true, replay: { key, until: check.signedAt + toleranceMs } };
   },
   parse: parseZendeskDelivery,
 };

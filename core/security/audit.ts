@@ -36,7 +36,8 @@ export interface AuditFacts {
 }
 
 /** Keys whose values are secrets wherever they appear. */
-const SECRET_KEYS = new Set(['appSecret', 'verifyToken', 'accessToken', 'apiToken', 'oauthToken', 'clientSecret', 'privateKey', 'secret', 'refreshToken', 'webhookSecret', 'developerApiKey']);
+// The last four: the workflow recipes' signing secrets and shared tokens.
+const SECRET_KEYS = new Set(['appSecret', 'verifyToken', 'accessToken', 'apiToken', 'oauthToken', 'clientSecret', 'privateKey', 'secret', 'refreshToken', 'webhookSecret', 'developerApiKey', 'signingSecret', 'bearerToken', 'apiKey', 'token']);
 const URL_KEYS = new Set(['graphBaseUrl', 'baseUrl', 'instanceUrl', 'url', 'publicUrl', 'audience']);
 
 function walk(node: unknown, path: string[], visit: (path: string[], value: unknown) => void): void {

@@ -6,23 +6,17 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HubSpotSandbox } from '../../sandbox/hubspot.js';
-import { SalesforceSandbox } from '../../sandbox/salesforce.js';
-import { WhatsAppSandbox, WhatsAppSimulator, type SimulatedCustomer } from '../../sandbox/whatsapp.js';
-import { ZendeskSandbox } from '../../sandbox/zendesk.js';
+import type { SimulatedCustomer } from '../../sandbox/whatsapp.js';
+import { CrmSandboxes } from '../helpers/crm-sandboxes.js';
 import { projectRoot } from '../helpers/fixtures.js';
-import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { APP_SECRET, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
 const run = promisify(execFile);
 const bin = join(projectRoot, 'bin/wa-crm-sync.js');
-const WABA_ID = '102290129340398';
 
 describe('the outbound API end to end', () => {
-  const whatsapp = new WhatsAppSandbox();
-  const hubspot = new HubSpotSandbox({ requests: 100, intervalMs: 10_000 });
-  const salesforce = new SalesforceSandbox();
-  const zendesk = new ZendeskSandbox({ requestsPerMinute: 700 });
-  const simulator = new WhatsAppSimulator(APP_SECRET);
+  const sandboxes = new CrmSandboxes();
+  const { whatsapp, hubspot, salesforce, zendesk, simulator } = sandboxes;
   let service: ServiceProcess;
   let configPath: string;
   let token: string;
@@ -36,17 +30,7 @@ describe('the outbound API end to end', () => {
   const cli = async (...args: string[]) => (await run(process.execPath, [bin, ...args, '--config', configPath])).stdout;
 
   beforeAll(async () => {
-    const [graphUrl, hubspotUrl, instanceUrl, zendeskUrl] = await Promise.all([whatsapp.start(), hubspot.start(), salesforce.start(), zendesk.start()]);
-    const retry = { backoffBaseMs: 100, backoffMaxMs: 1000, maxAttempts: 100 };
-    ({ service, configPath } = await serviceWith(({ config, port }) => ({
-      ...config,
-      whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, businessAccountId: WABA_ID, phoneNumbers: [simulator.phoneNumberId], lostAnswerWaitSeconds: 30 },
-      connectors: {
-        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, rateLimit: retry },
-        salesforce: { enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, rateLimit: retry },
-        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, rateLimit: retry },
-      },
-    })));
+    ({ service, configPath } = await sandboxes.serviceWith());
     await service.start(60_000);
     whatsapp.deliverStatusesTo(`${service.baseUrl}/webhooks/whatsapp`, APP_SECRET);
     token = (await cli('tokens', 'create', 'crm-workflow', '--role', 'viewer', '--permission', 'send')).trim();
@@ -55,7 +39,7 @@ describe('the outbound API end to end', () => {
   afterAll(async () => {
     if (process.env['DEBUG_E2E']) console.log(service.output.slice(-6000));
     await service.kill('SIGTERM');
-    await Promise.all([whatsapp.stop(), hubspot.stop(), salesforce.stop(), zendesk.stop()]);
+    await sandboxes.stop();
   });
 
   it('`wa-crm-sync templates` lists the account\'s templates with their parameters', { timeout: 60_000 }, async () => {

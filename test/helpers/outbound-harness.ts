@@ -20,7 +20,9 @@ import { RateBudget } from '../../core/outbox/rate-budget.js';
 import type { AuditEntry } from '../../core/security/audit-trail.js';
 import { openStore, type Store } from '../../core/store/store.js';
 import { WhatsAppSandbox } from '../../sandbox/whatsapp.js';
+import { connectorRegistry } from '../../connectors/registry.js';
 import { outboundRoutes } from '../../server/outbound-api.js';
+import { recipeConnectors, recipeRoutes } from '../../server/recipe-api.js';
 import { textWebhook } from './fixtures.js';
 import { freshStoreUrl, type StoreKind } from './stores.js';
 import { waitFor } from './service-process.js';
@@ -33,6 +35,8 @@ export interface OutboundHarness {
   readonly sandbox: WhatsAppSandbox;
   readonly baseUrl: string;
   readonly audit: AuditEntry[];
+  /** The settings a recipe's connector is enabled with (`connectors.<id>` as parsed); absent: not enabled. */
+  readonly connectorSettings: Map<string, unknown>;
   /** A live token's bearer value, with these permissions. */
   token(permissions: readonly Permission[]): Promise<string>;
   /** The customer writes to the business (the message was sent `ageMs` ago), and it is processed. */
@@ -66,20 +70,21 @@ export async function startOutboundHarness(kind: StoreKind, options: { rateLimit
   const templates = new TemplateCache(() => ({ listTemplates: () => (whatsapp as WhatsAppConnector).listTemplates(dispatcher.executionContext()) }), () => 60_000);
   const audit: AuditEntry[] = [];
   const app = express();
-  app.use(
-    '/api/v1',
-    outboundRoutes({
-      store,
-      log: silentLogger(),
-      planChanges: (tx, changes, now) => engine.planChanges(tx, changes, now),
-      templates,
-      businessNumbers: () => [BUSINESS_NUMBER],
-      threadGapMs: () => 86_400_000,
-      audit: async (entry) => void audit.push(entry),
-      sendKey: (replyKey) => idempotencyKeyOf('whatsapp', { kind: KIND.send, key: replyKey }),
-      queued: () => dispatcher.wake(),
-    }),
-  );
+  const outbound = {
+    store,
+    log: silentLogger(),
+    planChanges: (tx: Parameters<Engine['planChanges']>[0], changes: Parameters<Engine['planChanges']>[1], now: number) => engine.planChanges(tx, changes, now),
+    templates,
+    businessNumbers: () => [BUSINESS_NUMBER],
+    threadGapMs: () => 86_400_000,
+    audit: async (entry: AuditEntry) => void audit.push(entry),
+    sendKey: (replyKey: string) => idempotencyKeyOf('whatsapp', { kind: KIND.send, key: replyKey }),
+    queued: () => dispatcher.wake(),
+  };
+  // The CRM recipes with the connectors' settings a test gives (connectorSettings), parsed by each connector's schema.
+  const connectorSettings = new Map<string, unknown>();
+  app.use('/api/v1/recipes', recipeRoutes({ ...outbound, recipes: recipeConnectors(connectorRegistry), settingsOf: (id) => connectorSettings.get(id) }));
+  app.use('/api/v1', outboundRoutes(outbound));
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -90,6 +95,7 @@ export async function startOutboundHarness(kind: StoreKind, options: { rateLimit
     sandbox,
     baseUrl,
     audit,
+    connectorSettings,
     async token(permissions) {
       return (await createToken(store, { name: `flow-${permissions.join('-') || 'none'}`, role: 'viewer', expiresInDays: 1, createdBy: { cli: 'cli:test' }, permissions })).token;
     },

@@ -36,6 +36,14 @@ const facts = (extra: Partial<AuditFacts> = {}): AuditFacts => ({
 const statusOf = (checks: ReturnType<typeof runAudit>, name: string) => checks.find((c) => c.check === name)?.status;
 
 describe('security self-audit', () => {
+  it("counts the workflow recipes' secrets and tokens written in the file as inline secrets", () => {
+    const text = `whatsapp:\n  appSecret: \${APP_SECRET}\nconnectors:\n  salesforce:\n    flowRecipe:\n      token: flow-token-0123456789abcdef0123\n  hubspot:\n    workflowRecipe:\n      apiKey: \${HS_KEY}\n  zendesk2:\n    triggerRecipe:\n      signingSecret: zendesk-recipe-secret-01\n      bearerToken: bearer-token-0123456789abcdef\n`;
+    expect(runAudit(good, facts({ configText: text })).find((c) => c.check === 'secrets not inline in the config file')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^connectors\.salesforce\.flowRecipe\.token, connectors\.zendesk2\.triggerRecipe\.signingSecret, connectors\.zendesk2\.triggerRecipe\.bearerToken are written in the file/),
+    });
+  });
+
   it("fails on examples/local.yaml's published fallback secrets, and counts ${NAME:-fallback} as written in the file", async () => {
     const { readFileSync } = await import('node:fs');
     const text = readFileSync(join(projectRoot, 'examples/local.yaml'), 'utf8');
