@@ -172,7 +172,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       // lands within moments, so the demo waits 5 s before looking for it, not production's
       // 1 to 10 minutes (a demo that stalled for them looked dead).
       connectors: {
-        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'task', searchIndexWaitSeconds: 2 },
+        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'task', searchIndexWaitSeconds: 2, lostAnswerWaitSeconds: 5 },
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, lostAnswerWaitSeconds: 5 },
         // The past becomes solved tickets; its chunks arrive within a second here, so a short wait gathers each conversation.
         zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true }, history: 'solved-tickets', historySettleMs: 3000, lostAnswerWaitSeconds: 5 },

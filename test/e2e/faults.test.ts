@@ -59,8 +59,9 @@ describe('random faults end to end', () => {
       // (a reset before it was handled) goes again inside the test's waits (the default 60 s does not).
       whatsapp: { ...config.whatsapp, accessToken: whatsapp.accessToken, graphBaseUrl: graphUrl, lostAnswerWaitSeconds: 5, rateLimit: retryFast },
       connectors: {
-        // A create whose answer was lost is searched for 3 s after it went out: past a late landing (1 s) and the index's lag (0.3 s).
-        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, searchIndexWaitSeconds: 3, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
+        // A write whose answer was lost may land up to 1 s later (lateMs below): waited out for 2 s, and a create is then
+        // searched for 1 s more (the index lags 0.3 s).
+        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, timeoutMs: 1000, searchRequestsPerSecond: 20, lostAnswerWaitSeconds: 2, searchIndexWaitSeconds: 1, rateLimit: { ...retryFast, requests: 1000, intervalMs: 10_000 } },
         // A write whose answer was lost may land up to 1.5 s later (lateMs below): waited out for 3 s.
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, timeoutMs: 1000, lostAnswerWaitSeconds: 3, rateLimit: retryFast },
         // A write whose answer was lost may land up to 1.5 s later (lateMs below): waited out for 3 s before it is looked for.
