@@ -201,6 +201,44 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
     });
   });
 
+  describe('thread notes', () => {
+    it('a note upsert carried out after its connection dropped does not put an older owner back', async () => {
+      const connector = await connectorOn({}, { threadActivity: 'note' });
+      const context = testContext();
+      await connector.setup!(context);
+      await withContact(connector, context);
+      const contact = sandbox.state.objects['contacts']![0]!;
+      contact.properties['hubspot_owner_id'] = '111';
+      const op = claimedOperation('hubspot', KIND.thread, { threadId: 't1', contactId: 'c1', profileName: 'Sheena Nelson', startedAt: Date.UTC(2026, 0, 5, 9), firstText: 'hello' });
+      sandbox.landLate('POST /crm/v3/objects/notes/batch/upsert', 400);
+      await expect(connector.execute([op], context)).rejects.toThrow();
+      // The contact changes hands before the retry; the first upsert, with the old owner, is still to land.
+      contact.properties['hubspot_owner_id'] = '222';
+      expect((await dispatch(connector, { ...op, attempts: 2 }, context)).ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 600));
+      const notes = (sandbox.state.objects['notes'] ?? []).filter((n) => n.properties['whatsapp_thread_id'] === 't1');
+      expect(notes).toHaveLength(1);
+      expect(notes[0]!.properties['hubspot_owner_id']).toBe('222');
+    });
+  });
+
+  describe('media notes', () => {
+    it('a media note created after its connection dropped, later than the index lag, is found by the retry and not created twice', async () => {
+      const connector = await connectorOn({ communicationUniqueValues: 'honoured', communicationAttachments: false }, { mediaUpload: true, lostAnswerWaitSeconds: 2 });
+      const context = testContext();
+      await connector.setup!(context);
+      await withContact(connector, context);
+      expect((await dispatch(connector, messageOp('wamid.MN1'), context)).ok).toBe(true);
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'photo bytes');
+      const op = claimedOperation('hubspot', KIND.media, { messageId: 'wamid.MN1', contactId: 'c1', threadId: 't1', path, sha256: 'c'.repeat(64), mimeType: 'image/jpeg', size: 11, filename: null, caption: null });
+      sandbox.landLate('POST /crm/v3/objects/notes/batch/create', 1500);
+      expect((await dispatch(connector, op, context)).ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 1_600));
+      expect(sandbox.state.objects['notes'] ?? []).toHaveLength(1);
+    });
+  });
+
   describe('media', () => {
     const SHA = 'b'.repeat(64);
     function mediaOp(): OutboxOperation {
