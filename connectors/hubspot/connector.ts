@@ -258,6 +258,11 @@ export class HubSpotConnector implements Connector {
     }
   }
 
+  /** A call writing these messages' communications, each under its note (see #communicationWrite). */
+  #writeCommunications<T>(context: ExecutionContext, messageIds: readonly string[], send: () => Promise<T>): Promise<T> {
+    return sendNoted(context, messageIds.map((id) => this.#communicationWrite(id)), send);
+  }
+
   /**
    * The record an earlier attempt may have created without a unique key, by the external key
    * HubSpot keeps verbatim on it (our message id, a file id), which the CRM search filters on
@@ -768,9 +773,9 @@ export class HubSpotConnector implements Connector {
       else ready.push({ index, id, payload });
     }
     if (ready.length === 0) return outcomes;
-    const response = (await sendNoted(
+    const response = (await this.#writeCommunications(
       context,
-      ready.map(({ payload }) => this.#communicationWrite(payload.messageId)),
+      ready.map(({ payload }) => payload.messageId),
       () =>
         this.#api.call(context, 'updating message statuses', (c) =>
           c.crm.objects.communications.batchApi.update({
@@ -812,9 +817,9 @@ export class HubSpotConnector implements Connector {
     if (ready.length === 0) return outcomes;
     if (this.#messageWrites === 'create') return this.#createMessages(ready, contactIds, outcomes, context);
 
-    const response = (await sendNoted(
+    const response = (await this.#writeCommunications(
       context,
-      ready.map(({ payload }) => this.#communicationWrite(payload.messageId)),
+      ready.map(({ payload }) => payload.messageId),
       () =>
         this.#api.call(context, 'logging messages', (c) =>
           c.crm.objects.communications.batchApi.upsert({
@@ -878,9 +883,9 @@ export class HubSpotConnector implements Connector {
     if (toRewrite.length > 0) {
       // A message written again (a history placeholder whose media came, a retry after the
       // record landed) gets its properties rewritten, as an upsert would: never a second record.
-      const response = (await sendNoted(
+      const response = (await this.#writeCommunications(
         context,
-        toRewrite.map(({ payload }) => this.#communicationWrite(payload.messageId)),
+        toRewrite.map(({ payload }) => payload.messageId),
         () =>
           this.#api.call(context, 'rewriting logged messages', (c) =>
             c.crm.objects.communications.batchApi.update({
@@ -898,9 +903,9 @@ export class HubSpotConnector implements Connector {
     // Noted before it goes out and cleared once answered: a create whose answer is lost is looked
     // up by its message id before it is sent again (#findCreated), never simply repeated.
     const created = new Map<string, string>();
-    const response = await sendNoted(
+    const response = await this.#writeCommunications(
       context,
-      toCreate.map(({ payload }) => this.#communicationWrite(payload.messageId)),
+      toCreate.map(({ payload }) => payload.messageId),
       async () => {
         const answer = (await this.#api.call(context, 'logging messages', (c) =>
           c.crm.objects.communications.batchApi.create({
