@@ -2,6 +2,17 @@
 // describe, SOQL queries of the shapes we send (IN and = conditions joined by OR), sObject
 // Collections upsert and update, /limits with a daily allowance and Sforce-Limit-Info, and
 // errors in Salesforce's format. State is at GET /_sandbox/state.
+// Where Salesforce documents behaviour a caller must survive: sObject Collections answer one
+// result per record in input order, each with its own success or errors (allOrNone false: a
+// failing record does not stop the others),
+// https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm;
+// duplicate rules refuse or alert (see leadDuplicateRule); a REST call whose caller gave up can
+// still be carried out (`landLate`, the chaos kind `lands-late`). SOQL reads the org's database,
+// so a record is in query results as soon as it is written: only SOSL goes through the search
+// index that lags writes ("it could take about 15 minutes or more"), and the connector sends no
+// SOSL, so this sandbox has no index lag to imitate:
+// https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_sosl_about.htm
+// https://developer.salesforce.com/docs/platform/salesforce-large-data-volumes-bp/guide/ldv-deployments-concepts-search-architecture.html
 import { randomBytes } from 'node:crypto';
 import { LoopbackServer } from './loopback.js';
 import { Chaos, landLater } from './chaos.js';

@@ -11,7 +11,7 @@ import type { Connector, ExecutionContext, OperationOutcome } from '../../../cor
 import { DeferredError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
 import type { OutboxOperation } from '../../../core/outbox/queries.js';
-import { SalesforceSandbox } from '../../../sandbox/salesforce.js';
+import { SalesforceSandbox, type SalesforceSandboxOptions } from '../../../sandbox/salesforce.js';
 import { claimedOperation, testContext } from '../../helpers/context.js';
 import { tempDir } from '../../helpers/stores.js';
 
@@ -23,8 +23,8 @@ describe('Salesforce connector against documented Salesforce behaviour', () => {
   let sandbox: SalesforceSandbox;
   afterEach(() => sandbox.stop());
 
-  async function connectorOn(): Promise<Connector> {
-    sandbox = new SalesforceSandbox();
+  async function connectorOn(options: SalesforceSandboxOptions = {}): Promise<Connector> {
+    sandbox = new SalesforceSandbox(options);
     const instanceUrl = await sandbox.start();
     return salesforceConnector.create(
       salesforceSettingsSchema.parse({ enabled: true, instanceUrl, accessToken: '00Dsandbox!token', mediaFiles: true, timeoutMs: 1000, lostAnswerWaitSeconds: WAIT_SECONDS }),
@@ -86,6 +86,21 @@ describe('Salesforce connector against documented Salesforce behaviour', () => {
     const tasks = sandbox.state.records['Task']!;
     expect(tasks).toHaveLength(1);
     expect(String(tasks[0]!['Description'])).toContain('text of wamid.2');
+  });
+
+  it('a batch where the duplicate rule blocks one Lead saves the others, each outcome read by its position', { timeout: 30_000 }, async () => {
+    const connector = await connectorOn({ leadDuplicateRule: 'block' });
+    const context = testContext();
+    const person = (contactId: string, waId: string, profileName: string) =>
+      claimedOperation('salesforce', KIND.person, { contactId, crmKey: waId, phone: waId, bsuid: null, parentBsuid: null, username: null, profileName, previousPhone: null });
+    expect((await dispatch(connector, person('c0', '+447700900100', 'Ann Lee'), context)).ok).toBe(true);
+    // The blocked one goes first: a caller matching results to records other than by position gets them crossed.
+    const outcomes = await connector.execute([person('c1', '+447700900101', 'Ann Lee'), person('c2', '+447700900102', 'Bo Chan')], context);
+    expect(outcomes[0]).toMatchObject({ ok: false });
+    expect(outcomes[0]!.ok ? '' : outcomes[0]!.error.message).toMatch(/DUPLICATES_DETECTED/);
+    const bo = sandbox.state.records['Lead']!.find((l) => l['WhatsApp_Id__c'] === '+447700900102')!;
+    expect(outcomes[1]).toEqual({ ok: true, result: { salesforceId: bo.Id } });
+    expect(sandbox.state.records['Lead']!.filter((l) => l['WhatsApp_Id__c'] === '+447700900101')).toHaveLength(0);
   });
 
   it('a Lead upsert that lands late does not bring back older identity fields over newer ones', { timeout: 30_000 }, async () => {
