@@ -66,6 +66,29 @@ describe('Salesforce connector against documented Salesforce behaviour', () => {
     expect(outcome).toEqual({ ok: true, result: { salesforceContentVersionId: files[0]!.Id } });
   });
 
+  it('an upload jsforce sends again after our timeout (renewing sessions) is waited out from when it let go, and not uploaded twice', { timeout: 30_000 }, async () => {
+    // Each renewal takes 600 ms; jsforce repeats the refused upload after each, the fifth send
+    // going out some 1.4 s after our 1 s timeout, and Salesforce carries it out 1 s later still:
+    // after a retry that counted the 2 s wait from our timeout has looked.
+    sandbox = new SalesforceSandbox({ tokenDelayMs: 600 });
+    const instanceUrl = await sandbox.start();
+    const connector = salesforceConnector.create(
+      salesforceSettingsSchema.parse({ enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, timeoutMs: 1000, lostAnswerWaitSeconds: 2 }),
+      { log: silentLogger(), mediaDir: '/tmp' },
+    );
+    const path = join(tempDir(), 'img');
+    writeFileSync(path, 'photo bytes');
+    const context = testContext();
+    context.refs.set('task:t-1', '00T000000000000001');
+    sandbox.refuseSessions('POST /sobjects/ContentVersion', 4);
+    sandbox.landLate('POST /sobjects/ContentVersion', 1000);
+    const op = claimedOperation('salesforce', KIND.media, { messageId: 'wamid.IMG', threadId: 't-1', path, sha256: 'c'.repeat(64), mimeType: 'image/jpeg', size: 11, filename: null });
+    const outcome = await dispatch(connector, op, context);
+    expect(outcome.ok).toBe(true);
+    await afterLateLandings();
+    expect(sandbox.state.records['ContentVersion']!).toHaveLength(1);
+  });
+
   it('a Task rewrite that lands late does not put an older transcript back over a newer one', { timeout: 30_000 }, async () => {
     const connector = await connectorOn();
     const context = testContext();
