@@ -116,6 +116,10 @@ describe('random faults end to end', () => {
         zendesk.injectFault(503, 60);
         zendesk.advanceClock(2 * 3_600_000 + 60_000);
       }
+      // Salesforce ends every session once mid-run, whatever the seed deals (token-expired is one
+      // kind in six of three in ten requests: some seeds never deal it), so renewals always happen
+      // while writes are in flight.
+      if (m === 3) salesforce.expireSessions();
     }
     const ticketsOf = (waId: string) => {
       const users = zendesk.state.users.filter((u) => u.external_id === `+${waId}`);
@@ -201,9 +205,9 @@ describe('random faults end to end', () => {
     expect(dead, JSON.stringify(dead)).toEqual([]);
     expect(Object.values(counts.doubled).every((n) => n === 0), JSON.stringify(counts.doubled)).toBe(true);
 
-    // The faults did happen, of every kind.
+    // The faults did happen, of every kind (token expiries at random or the one mid-run).
     const dealt = Object.fromEntries(Object.keys(zendesk.chaos.dealt).map((k) => [k, [zendesk, hubspot, salesforce].reduce((n, s) => n + s.chaos.dealt[k as 'slow'], 0)]));
-    expect(Object.values(dealt).every((n) => n > 0), JSON.stringify(dealt)).toBe(true);
+    expect(Object.entries(dealt).every(([kind, n]) => n > 0 || kind === 'token-expired'), JSON.stringify(dealt)).toBe(true);
     for (const vendor of [hubspot, zendesk, salesforce]) expect(vendor.chaos.dealt['lands-late']).toBeGreaterThan(0);
     expect(salesforce.state.tokensIssued).toBeGreaterThan(1);
     expect(whatsapp.chaos.dealt['server-error'] + whatsapp.chaos.dealt['reset-before']).toBeGreaterThan(0);
