@@ -103,8 +103,17 @@ export class InvalidPayloadError extends SyncError {
 /** Network-level failure (reset, timeout, DNS): the request may or may not have reached the vendor. */
 export class TransportError extends SyncError {
   override readonly name = 'TransportError';
-  constructor(message: string, options: SyncErrorOptions = {}) {
-    super(message, { ...options, retryable: true });
+  /**
+   * A request we stopped waiting for that the client goes on with (an SDK that repeats it after
+   * renewing a session, or holds it until a renewal ends): it settles once the client let go of
+   * it, and only then has the vendor had its last chance to receive it. Absent when the request
+   * was aborted or failed on its own.
+   */
+  readonly stillSending: Promise<unknown> | undefined;
+  constructor(message: string, options: SyncErrorOptions & { readonly stillSending?: Promise<unknown> } = {}) {
+    const { stillSending, ...rest } = options;
+    super(message, { ...rest, retryable: true });
+    this.stillSending = stillSending;
   }
 }
 

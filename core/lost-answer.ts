@@ -73,7 +73,16 @@ export async function sendNoted<T>(context: ExecutionContext, writes: readonly L
       // In doubt, the window runs from when we stopped waiting, not from the note: the request may
       // have gone out well after it (a wait for rate budget, a session renewal), and the vendor's
       // time to carry it out starts when it got it. A crash before this leaves the earlier note.
-      await mark(leavesWriteInDoubt(error) ? String(Date.now()) : '0');
+      const inDoubt = leavesWriteInDoubt(error);
+      const stoppedWaitingAt = String(Date.now());
+      await mark(inDoubt ? stoppedWaitingAt : '0');
+      // A client still sending it after we stopped waiting (repeating it after a session renewal)
+      // can hand it over later still: the window then runs from when the client let go of it. The
+      // attempt does not wait for that (a hung call would hold it); the note moves when it happens,
+      // which a retry sees as long as it comes before the first window ends.
+      if (inDoubt && error instanceof TransportError && error.stillSending) {
+        void error.stillSending.then(() => restampUnchanged(context, writes, stoppedWaitingAt)).catch(() => undefined);
+      }
       throw error;
     }
   } finally {
@@ -82,5 +91,13 @@ export async function sendNoted<T>(context: ExecutionContext, writes: readonly L
       if (left > 0) underWay.set(key, left);
       else underWay.delete(key);
     }
+  }
+}
+
+/** Moves each write's note to now, where it still holds `stamp` (no later attempt noted or cleared it since). */
+async function restampUnchanged(context: ExecutionContext, writes: readonly LateLandingWrite[], stamp: string): Promise<void> {
+  const now = String(Date.now());
+  for (const write of writes) {
+    if ((await context.getRef(write.ref, write.localId)) === stamp) await context.setRef(write.ref, write.localId, now);
   }
 }

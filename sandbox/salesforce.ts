@@ -2,6 +2,17 @@
 // describe, SOQL queries of the shapes we send (IN and = conditions joined by OR), sObject
 // Collections upsert and update, /limits with a daily allowance and Sforce-Limit-Info, and
 // errors in Salesforce's format. State is at GET /_sandbox/state.
+// Where Salesforce documents behaviour a caller must survive: sObject Collections answer one
+// result per record in input order, each with its own success or errors (allOrNone false: a
+// failing record does not stop the others),
+// https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm;
+// duplicate rules refuse or alert (see leadDuplicateRule); a REST call whose caller gave up can
+// still be carried out (`landLate`, the chaos kind `lands-late`). SOQL reads the org's database,
+// so a record is in query results as soon as it is written: only SOSL goes through the search
+// index that lags writes ("it could take about 15 minutes or more"), and the connector sends no
+// SOSL, so this sandbox has no index lag to imitate:
+// https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_sosl_about.htm
+// https://developer.salesforce.com/docs/platform/salesforce-large-data-volumes-bp/guide/ldv-deployments-concepts-search-architecture.html
 import { randomBytes } from 'node:crypto';
 import { LoopbackServer } from './loopback.js';
 import { Chaos, landLater } from './chaos.js';
@@ -22,6 +33,8 @@ export interface SalesforceSandboxOptions {
    * https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_duplicaterules.htm
    */
   readonly leadDuplicateRule?: 'off' | 'alert' | 'block';
+  /** How long the token endpoint takes to answer (a loaded login server); 0 by default. */
+  readonly tokenDelayMs?: number;
 }
 
 interface FieldSpec {
@@ -117,6 +130,8 @@ export class SalesforceSandbox {
   #nextId = 1;
   /** Requests to carry out late, by `METHOD /path` under the data API (see landLate). */
   readonly #lateLandings: Array<{ request: string; lateMs: number; count: number }> = [];
+  /** Requests to refuse as unauthenticated, expiring every session, by `METHOD /path` (see refuseSessions). */
+  readonly #sessionRefusals: Array<{ request: string; count: number }> = [];
 
   constructor(options: SalesforceSandboxOptions = {}) {
     this.#options = {
@@ -125,6 +140,7 @@ export class SalesforceSandbox {
       clientId: options.clientId ?? 'sandbox-client',
       clientSecret: options.clientSecret ?? 'sandbox-secret',
       leadDuplicateRule: options.leadDuplicateRule ?? 'alert',
+      tokenDelayMs: options.tokenDelayMs ?? 0,
     };
     this.#tokens = new Set(this.#options.accessTokens);
     const person = [field('Id', { createable: false, updateable: false }), field('FirstName'), field('LastName', { nillable: false }), field('Phone'), field('MobilePhone'), field('WhatsApp_Id__c', { externalId: true, unique: true }), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('Description', { length: 32_000 }),
@@ -210,6 +226,11 @@ export class SalesforceSandbox {
     this.#lateLandings.push({ request, lateMs, count });
   }
 
+  /** The next `count` requests `METHOD /path` (under /services/data/vNN.0) find every session expired (as the chaos kind `token-expired`), and are refused. */
+  refuseSessions(request: string, count = 1): void {
+    this.#sessionRefusals.push({ request, count });
+  }
+
   /** Makes every issued session invalid, as when Salesforce expires it. */
   expireSessions(): void {
     this.#tokens.clear();
@@ -271,11 +292,19 @@ export class SalesforceSandbox {
       const token = `00Dsandbox!${randomBytes(12).toString('hex')}`;
       this.#tokens.add(token);
       this.state.tokensIssued++;
-      res.json({ access_token: token, instance_url: `http://${req.get('host')}`, token_type: 'Bearer', issued_at: String(Date.now()) });
+      // Issued now, answered after tokenDelayMs: a session can be expired again before its holder has it.
+      setTimeout(() => res.json({ access_token: token, instance_url: `http://${req.get('host')}`, token_type: 'Bearer', issued_at: String(Date.now()) }), this.#options.tokenDelayMs);
     });
 
     const data = express.Router();
     data.use(this.chaos.middleware((res) => sfError(res, 503, 'SERVER_UNAVAILABLE', 'injected fault: server unavailable'), () => this.expireSessions()));
+    data.use((req, res, next) => {
+      const refusal = this.#sessionRefusals.find((r) => r.request === `${req.method} ${req.path}`);
+      if (!refusal) return next();
+      if (--refusal.count <= 0) this.#sessionRefusals.splice(this.#sessionRefusals.indexOf(refusal), 1);
+      this.expireSessions();
+      sfError(res, 401, 'INVALID_SESSION_ID', 'Session expired or invalid');
+    });
     data.use((req, res, next) => {
       const late = this.#lateLandings.find((l) => l.request === `${req.method} ${req.path}`);
       if (!late) return next();

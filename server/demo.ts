@@ -203,6 +203,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
           baseUrl: hubspotUrl,
           threadActivity: 'task',
           searchIndexWaitSeconds: 2,
+          lostAnswerWaitSeconds: 5,
           inbox: { enabled: true, ...hubspot.inbox.credentials, webhookUrl: `http://127.0.0.1:${port}/webhooks/hubspot`, inboxId: hubspot.inbox.state.inboxes[0]!.id },
         },
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, lostAnswerWaitSeconds: 5 },

@@ -14,6 +14,7 @@ import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, Ope
 import { resolveTuning } from '../../core/connector.js';
 import { DeferredError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { isKnownTimeZone } from '../../core/day.js';
+import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
 import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
 import type { E164 } from '../../core/model/phone.js';
 import type { ModelChange } from '../../core/model/types.js';
@@ -50,10 +51,21 @@ import { uploadMediaFile } from './files.js';
 import { inboxDrafts } from './inbox-mappers.js';
 
 /**
- * Ref kinds stored in external_refs. `communicationSent` notes when a communication create went
- * out (local id: the message id), so a retry knows the create may have landed.
+ * Ref kinds stored in external_refs. The `-sent` kinds note when a write of the record went out
+ * and its answer has not come ('0' once it has; see core/lost-answer.ts): `communicationSent`
+ * (local id: the message id) for a communication's create, rewrite or status update,
+ * `mediaNoteSent` for a media note's create, `contactSent` and `threadActivitySent` for a
+ * contact's and a thread note's or task's writes.
  */
-const REF = { contact: 'contact', communication: 'communication', communicationSent: 'communication-sent', mediaNote: 'media-note', mediaNoteSent: 'media-note-sent' } as const;
+const REF = {
+  contact: 'contact',
+  contactSent: 'contact-sent',
+  communication: 'communication',
+  communicationSent: 'communication-sent',
+  mediaNote: 'media-note',
+  mediaNoteSent: 'media-note-sent',
+  threadActivitySent: 'thread-activity-sent',
+} as const;
 
 /** HubSpot-defined association type of a note to its contact (inline on create). */
 const NOTE_TO_CONTACT = 202;
@@ -190,9 +202,12 @@ export class HubSpotConnector implements Connector {
    * property (running again is the reconciliation), and so are messages where setup found the
    * message-id property unique; statuses and attachments update records we already hold a ref
    * for (repeating is harmless). A message created without a unique key is looked up: by its
-   * stored ref, then by its message id in search once HubSpot's index can show it.
-   * Thread notes and tasks are upserted on the thread id; HubSpot does not document unique
-   * values on notes and tasks, and we do not ask it here (see the README).
+   * stored ref, then, when a create is in doubt, by its message id in search once it can no
+   * longer land and HubSpot's index can show it (#findCreated). Every one of these writes, when
+   * its answer is lost, holds back the record's next write until it can no longer land (an older
+   * value landing over a newer one). Thread notes and tasks are upserted on the thread id;
+   * HubSpot does not document unique values on notes and tasks, and we do not ask it here (see
+   * the README).
    */
   async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
     if (HubSpotInbox.handles(operation.kind)) return this.#inbox?.reconcile(operation, context);
@@ -211,35 +226,64 @@ export class HubSpotConnector implements Connector {
     return this.#findCreated(context, {
       objectType: 'communications',
       ref: REF.communication,
-      sentRef: REF.communicationSent,
-      localId: payload.messageId,
+      write: this.#communicationWrite(payload.messageId),
       property: this.#settings.messageIdProperty,
       value: payload.messageId,
-      what: 'message',
     });
   }
 
   /**
-   * The record an earlier attempt may have created without a unique key: its ref, else, when a
-   * create went out (its `sentRef`), a search by a property it carries once the index has had
-   * time to show it (before that, the operation waits: HubSpot's search shows new records only
-   * after a delay, https://developers.hubspot.com/docs/api/crm/search). Undefined: not there, create it.
+   * A write HubSpot may carry out after its answer was lost (see lostAnswerWaitSeconds). A create
+   * found again by search also waits for the index to show what landed that late.
+   */
+  #lateLanding(ref: string, localId: string, what: string, foundBySearch: boolean): LateLandingWrite {
+    const seconds = this.#settings.lostAnswerWaitSeconds + (foundBySearch ? this.#settings.searchIndexWaitSeconds : 0);
+    return { ref, localId, windowMs: seconds * 1000, what };
+  }
+
+  /**
+   * Every write of one message's communication (create, rewrite, status update) under one note:
+   * a create in doubt is searched for only once it can no longer land and the index shows it, and
+   * a rewrite or status update in doubt could land after a newer one and put an older body back.
+   */
+  #communicationWrite(messageId: string): LateLandingWrite {
+    return this.#lateLanding(REF.communicationSent, messageId, 'message write', this.#messageWrites === 'create');
+  }
+
+  /** The deferral of a record whose earlier write may still land (see core/lost-answer.ts); undefined once none can. */
+  async #waitedOut(context: ExecutionContext, write: LateLandingWrite): Promise<OperationOutcome | undefined> {
+    try {
+      await waitOutLateLanding(context, write);
+      return undefined;
+    } catch (error) {
+      return failed(asSyncError(error));
+    }
+  }
+
+  /** A call writing these messages' communications, each under its note (see #communicationWrite). */
+  #writeCommunications<T>(context: ExecutionContext, messageIds: readonly string[], send: () => Promise<T>): Promise<T> {
+    return sendNoted(context, messageIds.map((id) => this.#communicationWrite(id)), send);
+  }
+
+  /**
+   * The record an earlier attempt may have created without a unique key, by the external key
+   * HubSpot keeps verbatim on it (our message id, a file id), which the CRM search filters on
+   * (https://developers.hubspot.com/docs/api/crm/search). Its ref, else, when a create is in
+   * doubt (its note, see core/lost-answer.ts), a search once it can no longer land and HubSpot's
+   * index has had time to show it (until then the operation waits: search shows new records only
+   * after a delay). Undefined: no create in doubt, or not there: create it.
    */
   async #findCreated(
     context: ExecutionContext,
-    spec: { objectType: 'communications' | 'notes'; ref: string; sentRef: string; localId: string; property: string; value: string; what: string },
+    spec: { objectType: 'communications' | 'notes'; ref: string; write: LateLandingWrite; property: string; value: string },
   ): Promise<string | undefined> {
-    const known = await context.getRef(spec.ref, spec.localId);
+    const known = await context.getRef(spec.ref, spec.write.localId);
     if (known) return known;
-    const sentAt = Number(await context.getRef(spec.sentRef, spec.localId));
-    if (!sentAt) return undefined;
-    const searchableAt = sentAt + this.#settings.searchIndexWaitSeconds * 1000;
-    if (Date.now() < searchableAt) {
-      throw new DeferredError(`an earlier create of this ${spec.what} may have landed; waiting for HubSpot's search index before looking it up`, searchableAt);
-    }
+    if (!Number((await context.getRef(spec.write.ref, spec.write.localId)) ?? 0)) return undefined;
+    await waitOutLateLanding(context, spec.write);
     const found = await this.#api.call(
       context,
-      `looking up a ${spec.what} an earlier attempt may have created`,
+      `looking up a ${spec.write.what} an earlier attempt may have created`,
       (c) =>
         (spec.objectType === 'notes' ? c.crm.objects.notes.searchApi : c.crm.objects.communications.searchApi).doSearch({
           filterGroups: [{ filters: [{ propertyName: spec.property, operator: FilterOperatorEnum.Eq, value: spec.value }] }],
@@ -252,7 +296,7 @@ export class HubSpotConnector implements Connector {
     // The oldest, should duplicates exist from before this check.
     const record = found.results.filter((r) => r.properties[spec.property] === spec.value).sort((a, b) => Number(a.id) - Number(b.id))[0];
     if (!record) return undefined;
-    await context.setRef(spec.ref, spec.localId, record.id);
+    await context.setRef(spec.ref, spec.write.localId, record.id);
     context.log.info({ objectType: spec.objectType, hubspotId: record.id }, 'found the record an earlier attempt created');
     return record.id;
   }
@@ -424,11 +468,32 @@ export class HubSpotConnector implements Connector {
 
   // ---- contacts ----
 
+  /**
+   * A contact's write (an update or an upsert). The upsert key makes a repeat find the record, but
+   * one whose answer was lost may land after a newer write and put older identifiers back (a
+   * username, a BSUID, the identity note), so the contact's next write waits until it can no
+   * longer land, then reads the record and writes what differs.
+   */
+  #contactWrite(contactId: string): LateLandingWrite {
+    return this.#lateLanding(REF.contactSent, contactId, 'contact write', false);
+  }
+
   async #upsertContacts(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const waiting = new Map<string, OperationOutcome>();
+    const all = operations.map((op) => contactPayloadOf(op.payload));
+    for (const p of all) {
+      const waited = await this.#waitedOut(context, this.#contactWrite(p.contactId));
+      if (waited) waiting.set(p.contactId, waited);
+    }
+    const ready = all.filter((p) => !waiting.has(p.contactId));
+    const written = ready.length > 0 ? await this.#writeContacts(ready, context) : [];
+    return all.map((p) => waiting.get(p.contactId) ?? written[ready.indexOf(p)]!);
+  }
+
+  async #writeContacts(payloads: readonly ContactPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const idProperty = this.#settings.contactIdProperty;
     const names = this.#contactPropertyNames();
     const readProperties = [idProperty, 'firstname', 'lastname', 'phone', 'mobilephone', ...(names.identityNote ? [names.identityNote] : [])];
-    const payloads = operations.map((op) => contactPayloadOf(op.payload));
     const hubspotIds = new Map<string, string>();
     for (const p of payloads) {
       const known = await context.getRef(REF.contact, p.contactId);
@@ -485,8 +550,13 @@ export class HubSpotConnector implements Connector {
       .map((p) => ({ payload: p, properties: existingContactProperties(p, names, current.get(p.contactId) ?? {}) }))
       .filter(({ payload, properties }) => Object.entries(properties).some(([k, v]) => current.get(payload.contactId)?.[k] !== v));
     if (updates.length > 0) {
-      const response = (await this.#api.call(context, 'updating contacts', (c) =>
-        c.crm.contacts.batchApi.update({ inputs: updates.map((u) => ({ id: hubspotIds.get(u.payload.contactId)!, properties: u.properties })) }),
+      const response = (await sendNoted(
+        context,
+        updates.map((u) => this.#contactWrite(u.payload.contactId)),
+        () =>
+          this.#api.call(context, 'updating contacts', (c) =>
+            c.crm.contacts.batchApi.update({ inputs: updates.map((u) => ({ id: hubspotIds.get(u.payload.contactId)!, properties: u.properties })) }),
+          ),
       )) as BatchResult;
       for (const { payload } of updates) {
         const id = hubspotIds.get(payload.contactId)!;
@@ -499,8 +569,13 @@ export class HubSpotConnector implements Connector {
     // 5. New people: create, keyed on the WhatsApp id so a repeat finds the first.
     const creates = payloads.filter((p) => !hubspotIds.has(p.contactId));
     if (creates.length > 0) {
-      const response = (await this.#api.call(context, 'creating contacts', (c) =>
-        c.crm.contacts.batchApi.upsert({ inputs: creates.map((p) => ({ idProperty, id: p.crmKey, properties: newContactProperties(p, names) })) }),
+      const response = (await sendNoted(
+        context,
+        creates.map((p) => this.#contactWrite(p.contactId)),
+        () =>
+          this.#api.call(context, 'creating contacts', (c) =>
+            c.crm.contacts.batchApi.upsert({ inputs: creates.map((p) => ({ idProperty, id: p.crmKey, properties: newContactProperties(p, names) })) }),
+          ),
       )) as BatchResult;
       for (const payload of creates) {
         const record = response.results.find((r) => r.properties[idProperty] === payload.crmKey);
@@ -560,6 +635,15 @@ export class HubSpotConnector implements Connector {
 
   // ---- thread notes and tasks ----
 
+  /**
+   * A thread note's or task's upsert. Keyed on the thread id, so a late landing doubles nothing;
+   * but it carries the owner read just before it, and one landing after a newer write would put
+   * an older owner back. The thread's next write waits until it can no longer land.
+   */
+  #threadActivityWrite(threadId: string): LateLandingWrite {
+    return this.#lateLanding(REF.threadActivitySent, threadId, `thread ${this.#settings.threadActivity} write`, false);
+  }
+
   /** One note or task per new thread, for the contact's owner, upserted on the thread id. */
   async #threadActivities(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = this.#settings.threadActivity === 'task' ? 'task' : 'note';
@@ -569,6 +653,11 @@ export class HubSpotConnector implements Connector {
     const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
     const contactIds = new Map<string, string>();
     for (const [index, payload] of payloads.entries()) {
+      const waited = await this.#waitedOut(context, this.#threadActivityWrite(payload.threadId));
+      if (waited) {
+        outcomes[index] = waited;
+        continue;
+      }
       const id = await context.getRef(REF.contact, payload.contactId);
       if (id) contactIds.set(payload.threadId, id);
       else outcomes[index] = failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
@@ -579,10 +668,15 @@ export class HubSpotConnector implements Connector {
       c.crm.contacts.batchApi.read({ inputs: [...new Set(contactIds.values())].map((id) => ({ id })), properties: ['hubspot_owner_id'], propertiesWithHistory: [] }),
     );
     const ownerOf = new Map(owners.results.map((r) => [r.id, r.properties['hubspot_owner_id']]));
-    const response = (await this.#api.call(context, `creating ${objectType}`, (c) =>
-      (objectType === 'tasks' ? c.crm.objects.tasks.batchApi : c.crm.objects.notes.batchApi).upsert({
-        inputs: ready.map((p) => ({ idProperty, id: p.threadId, properties: threadActivityProperties(p, kind, idProperty, ownerOf.get(contactIds.get(p.threadId)!)) })),
-      }),
+    const response = (await sendNoted(
+      context,
+      ready.map((p) => this.#threadActivityWrite(p.threadId)),
+      () =>
+        this.#api.call(context, `creating ${objectType}`, (c) =>
+          (objectType === 'tasks' ? c.crm.objects.tasks.batchApi : c.crm.objects.notes.batchApi).upsert({
+            inputs: ready.map((p) => ({ idProperty, id: p.threadId, properties: threadActivityProperties(p, kind, idProperty, ownerOf.get(contactIds.get(p.threadId)!)) })),
+          }),
+        ),
     )) as BatchResult;
     const created = new Map(response.results.map((r) => [r.properties[idProperty], r.id]));
     const linked = ready.filter((p) => created.has(p.threadId));
@@ -630,26 +724,29 @@ export class HubSpotConnector implements Connector {
    * create whose answer was lost, a search for a note with this file once indexed.
    */
   async #attachThroughNote(payload: MediaPayload, communicationId: string, fileId: string, context: ExecutionContext): Promise<OperationOutcome> {
-    const localId = `${payload.messageId}:${payload.sha256}`;
-    const spec = { objectType: 'notes' as const, ref: REF.mediaNote, sentRef: REF.mediaNoteSent, localId, property: 'hs_attachment_ids', value: fileId, what: 'media note' };
-    let noteId = await this.#findCreated(context, spec);
+    const write = this.#lateLanding(REF.mediaNoteSent, `${payload.messageId}:${payload.sha256}`, 'media note', true);
+    let noteId = await this.#findCreated(context, { objectType: 'notes', ref: REF.mediaNote, write, property: 'hs_attachment_ids', value: fileId });
     if (!noteId) {
       const contactId = await context.getRef(REF.contact, payload.contactId);
       if (!contactId) return failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
-      await context.setRef(REF.mediaNoteSent, localId, String(Date.now()));
-      const response = (await this.#api.call(context, 'attaching a media file through a note', (c) =>
-        c.crm.objects.notes.batchApi.create({
-          inputs: [
-            {
-              properties: { hs_note_body: `<p>WhatsApp media: ${mediaFileName(payload)}</p>`, hs_timestamp: new Date().toISOString(), hs_attachment_ids: fileId },
-              associations: [{ to: { id: contactId }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: NOTE_TO_CONTACT }] }],
-            },
-          ],
-        }),
-      )) as BatchResult;
+      const response = await sendNoted(context, [write], async () => {
+        const answer = (await this.#api.call(context, 'attaching a media file through a note', (c) =>
+          c.crm.objects.notes.batchApi.create({
+            inputs: [
+              {
+                properties: { hs_note_body: `<p>WhatsApp media: ${mediaFileName(payload)}</p>`, hs_timestamp: new Date().toISOString(), hs_attachment_ids: fileId },
+                associations: [{ to: { id: contactId }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: NOTE_TO_CONTACT }] }],
+              },
+            ],
+          }),
+        )) as BatchResult;
+        // The ref before the note is cleared: a crash between them leaves a create in doubt (looked up), never a second note.
+        const created = answer.results.find((r) => r.properties['hs_attachment_ids'] === fileId)?.id;
+        if (created) await context.setRef(REF.mediaNote, write.localId, created);
+        return answer;
+      });
       noteId = response.results.find((r) => r.properties['hs_attachment_ids'] === fileId)?.id;
       if (!noteId) return failed(new VendorError('hubspot', `media note not created: ${response.errors?.[0]?.message ?? 'no result'}`));
-      await context.setRef(REF.mediaNote, localId, noteId);
     }
     // Associating again is harmless, so a retry simply repeats it.
     await this.#api.call(context, 'associating the media note with the message', (c) =>
@@ -666,14 +763,25 @@ export class HubSpotConnector implements Connector {
     const ready: Array<{ index: number; id: string; payload: MessagePayload }> = [];
     for (const [index, payload] of payloads.entries()) {
       const id = await context.getRef(REF.communication, payload.messageId);
-      if (id) ready.push({ index, id, payload });
-      else outcomes[index] = failed(new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true }));
+      if (!id) {
+        outcomes[index] = failed(new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true }));
+        continue;
+      }
+      // An earlier write in doubt could land after this one and put an older status back.
+      const waited = await this.#waitedOut(context, this.#communicationWrite(payload.messageId));
+      if (waited) outcomes[index] = waited;
+      else ready.push({ index, id, payload });
     }
     if (ready.length === 0) return outcomes;
-    const response = (await this.#api.call(context, 'updating message statuses', (c) =>
-      c.crm.objects.communications.batchApi.update({
-        inputs: ready.map(({ id, payload }) => ({ id, properties: { hs_communication_body: communicationBody(payload) } })),
-      }),
+    const response = (await this.#writeCommunications(
+      context,
+      ready.map(({ payload }) => payload.messageId),
+      () =>
+        this.#api.call(context, 'updating message statuses', (c) =>
+          c.crm.objects.communications.batchApi.update({
+            inputs: ready.map(({ id, payload }) => ({ id, properties: { hs_communication_body: communicationBody(payload) } })),
+          }),
+        ),
     )) as BatchResult;
     for (const { index, id } of ready) {
       outcomes[index] = response.results.some((r) => r.id === id)
@@ -696,16 +804,28 @@ export class HubSpotConnector implements Connector {
         outcomes[index] = failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
         continue;
       }
+      // An earlier write in doubt could land after this one (an older body over a newer status);
+      // a create in doubt is looked up once it can no longer land (#createMessages).
+      const waited = await this.#waitedOut(context, this.#communicationWrite(payload.messageId));
+      if (waited) {
+        outcomes[index] = waited;
+        continue;
+      }
       contactIds.set(payload.messageId, contactId);
       ready.push({ index, payload });
     }
     if (ready.length === 0) return outcomes;
     if (this.#messageWrites === 'create') return this.#createMessages(ready, contactIds, outcomes, context);
 
-    const response = (await this.#api.call(context, 'logging messages', (c) =>
-      c.crm.objects.communications.batchApi.upsert({
-        inputs: ready.map(({ payload }) => ({ idProperty, id: payload.messageId, properties: communicationProperties(payload, idProperty) })),
-      }),
+    const response = (await this.#writeCommunications(
+      context,
+      ready.map(({ payload }) => payload.messageId),
+      () =>
+        this.#api.call(context, 'logging messages', (c) =>
+          c.crm.objects.communications.batchApi.upsert({
+            inputs: ready.map(({ payload }) => ({ idProperty, id: payload.messageId, properties: communicationProperties(payload, idProperty) })),
+          }),
+        ),
     )) as BatchResult;
     const communicationIds = new Map<string, string>();
     for (const record of response.results) {
@@ -763,10 +883,15 @@ export class HubSpotConnector implements Connector {
     if (toRewrite.length > 0) {
       // A message written again (a history placeholder whose media came, a retry after the
       // record landed) gets its properties rewritten, as an upsert would: never a second record.
-      const response = (await this.#api.call(context, 'rewriting logged messages', (c) =>
-        c.crm.objects.communications.batchApi.update({
-          inputs: toRewrite.map(({ id, payload }) => ({ id, properties: communicationProperties(payload, idProperty) })),
-        }),
+      const response = (await this.#writeCommunications(
+        context,
+        toRewrite.map(({ payload }) => payload.messageId),
+        () =>
+          this.#api.call(context, 'rewriting logged messages', (c) =>
+            c.crm.objects.communications.batchApi.update({
+              inputs: toRewrite.map(({ id, payload }) => ({ id, properties: communicationProperties(payload, idProperty) })),
+            }),
+          ),
       )) as BatchResult;
       for (const { index, id } of toRewrite) {
         outcomes[index] = response.results.some((r) => r.id === id)
@@ -775,30 +900,35 @@ export class HubSpotConnector implements Connector {
       }
     }
     if (toCreate.length === 0) return outcomes;
-    const sentAt = String(Date.now());
-    for (const { payload } of toCreate) await context.setRef(REF.communicationSent, payload.messageId, sentAt);
-    const response = (await this.#api.call(context, 'logging messages', (c) =>
-      c.crm.objects.communications.batchApi.create({
-        inputs: toCreate.map(({ payload }) => ({
-          properties: communicationProperties(payload, idProperty),
-          associations: [{ to: { id: contactIds.get(payload.messageId)! }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: COMMUNICATION_TO_CONTACT }] }],
-        })),
-      }),
-    )) as BatchResult;
-    // Results come in no particular order: matched by the message id each carries.
+    // Noted before it goes out and cleared once answered: a create whose answer is lost is looked
+    // up by its message id before it is sent again (#findCreated), never simply repeated.
     const created = new Map<string, string>();
-    for (const record of response.results) {
-      const messageId = record.properties[idProperty];
-      if (messageId && !created.has(messageId)) created.set(messageId, record.id);
-    }
+    const response = await this.#writeCommunications(
+      context,
+      toCreate.map(({ payload }) => payload.messageId),
+      async () => {
+        const answer = (await this.#api.call(context, 'logging messages', (c) =>
+          c.crm.objects.communications.batchApi.create({
+            inputs: toCreate.map(({ payload }) => ({
+              properties: communicationProperties(payload, idProperty),
+              associations: [{ to: { id: contactIds.get(payload.messageId)! }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: COMMUNICATION_TO_CONTACT }] }],
+            })),
+          }),
+        )) as BatchResult;
+        // Results come in no particular order: matched by the message id each carries. The refs
+        // are stored before the notes are cleared: a crash between them leaves a create in doubt
+        // (looked up), never a second record.
+        for (const record of answer.results) {
+          const messageId = record.properties[idProperty];
+          if (messageId && !created.has(messageId)) created.set(messageId, record.id);
+        }
+        for (const [messageId, id] of created) await context.setRef(REF.communication, messageId, id);
+        return answer;
+      },
+    );
     for (const { index, payload } of toCreate) {
       const id = created.get(payload.messageId);
-      if (!id) {
-        outcomes[index] = failed(new VendorError('hubspot', `message not logged: ${errorFor(response, payload.messageId) ?? 'no result for it'}`));
-        continue;
-      }
-      await context.setRef(REF.communication, payload.messageId, id);
-      outcomes[index] = { ok: true, result: { hubspotCommunicationId: id } };
+      outcomes[index] = id ? { ok: true, result: { hubspotCommunicationId: id } } : failed(new VendorError('hubspot', `message not logged: ${errorFor(response, payload.messageId) ?? 'no result for it'}`));
     }
     return outcomes;
   }

@@ -119,6 +119,16 @@ export const hubspotSettingsSchema = z
      * the write (communications in accounts that do not keep unique values on them).
      */
     searchIndexWaitSeconds: z.number().int().min(0).max(3600).default(30),
+    /**
+     * A write whose answer was lost (a reset, our timeout, a 502/504) may still land: HubSpot
+     * documents no point after which it stops carrying out a request whose caller gave up. Until
+     * this long after such a write (a communication or media-note create, a contact write, a
+     * thread note or task upsert) the record's next write waits: a create is then looked for by
+     * its message id (after searchIndexWaitSeconds more, for the index) before it is sent again,
+     * and a contact or thread activity is read and written anew, so a late landing can neither
+     * double a record nor put older values back over newer ones.
+     */
+    lostAnswerWaitSeconds: z.number().int().min(1).max(3600).default(60),
     /** The CRM search endpoints' own limit, per second. */
     searchRequestsPerSecond: z.number().int().min(1).max(20).default(4),
     /**

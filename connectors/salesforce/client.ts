@@ -173,16 +173,22 @@ export class SalesforceApi {
    * The call's answer, or a TransportError after timeoutMs: jsforce takes no timeout per call (it
    * waits up to 30 minutes), and a call that hangs would hold its operation that long. The
    * request is not aborted, so Salesforce may still carry it out: callers of writes treat this
-   * as a lost answer (core/lost-answer.ts).
+   * as a lost answer (core/lost-answer.ts). Nor does jsforce let go of it: on INVALID_SESSION_ID
+   * it renews the session and sends the request again, as often as it is refused, and a request
+   * made during a renewal waits for it; so the write can reach Salesforce well after our timeout,
+   * and the error says when the call is really over (stillSending).
    */
   #answerWithin<T>(answer: Promise<T>, action: string): Promise<T> {
     const timeoutMs = this.#settings.timeoutMs;
+    // Whatever the abandoned call ends with later is nobody's to handle.
+    const over = answer.then(
+      () => undefined,
+      () => undefined,
+    );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new TransportError(`salesforce: ${action}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => reject(new TransportError(`salesforce: ${action}: no answer within ${timeoutMs} ms`, { stillSending: over })), timeoutMs);
     });
-    // Whatever the abandoned call ends with later is nobody's to handle.
-    answer.catch(() => undefined);
     return Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
   }
 

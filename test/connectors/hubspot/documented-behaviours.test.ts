@@ -26,7 +26,7 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
   async function connectorOn(options: HubSpotSandboxOptions, settings: Record<string, unknown> = {}): Promise<Connector> {
     sandbox = new HubSpotSandbox({ tokens: { 'pat-doc': SCOPES }, searchIndexDelayMs: 400, ...options });
     baseUrl = await sandbox.start();
-    return hubspotConnector.create(hubspotSettingsSchema.parse({ enabled: true, accessToken: 'pat-doc', baseUrl, timeoutMs: 1000, searchIndexWaitSeconds: 1, ...settings }), { log: silentLogger(), mediaDir: '/tmp' });
+    return hubspotConnector.create(hubspotSettingsSchema.parse({ enabled: true, accessToken: 'pat-doc', baseUrl, timeoutMs: 1000, searchIndexWaitSeconds: 1, lostAnswerWaitSeconds: 1, ...settings }), { log: silentLogger(), mediaDir: '/tmp' });
   }
 
   /** What the dispatcher does: reconcile an operation that may have reached HubSpot, else run it; a deferral waits its time. */
@@ -125,6 +125,35 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
       expect(context.refs.get('communication:wamid.L1')).toBe(communications('wamid.L1')[0]!.id);
     });
 
+    it('a create carried out after its connection dropped, later than the index lag, is found by the retry and not created twice', async () => {
+      // HubSpot may go on with a request whose caller gave up; the retry waits that out
+      // (lostAnswerWaitSeconds), then the index's lag, before it searches.
+      const connector = await connectorOn({ communicationUniqueValues: 'ignored' }, { lostAnswerWaitSeconds: 2 });
+      const context = testContext();
+      await connector.setup!(context);
+      await withContact(connector, context);
+      sandbox.landLate('POST /crm/v3/objects/communications/batch/create', 1500);
+      const outcome = await dispatch(connector, messageOp('wamid.LL1'), context);
+      expect(outcome.ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 1_600));
+      expect(communications('wamid.LL1')).toHaveLength(1);
+      expect(outcome).toEqual({ ok: true, result: { hubspotCommunicationId: communications('wamid.LL1')[0]!.id } });
+    });
+
+    it('a create refused by HubSpot (an answer, not a lost one) is sent again at once, without waiting for the index', async () => {
+      const connector = await connectorOn({ communicationUniqueValues: 'ignored' }, { lostAnswerWaitSeconds: 30, searchIndexWaitSeconds: 30 });
+      const context = testContext();
+      await connector.setup!(context);
+      await withContact(connector, context);
+      await fetch(`${baseUrl}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: 500 }) });
+      const op = messageOp('wamid.R1');
+      await expect(connector.execute([op], context)).rejects.toThrow(/HTTP 500/);
+      const retried = await connector.reconcile({ ...op, attempts: 2 }, context);
+      expect(retried).toBeUndefined();
+      expect((await connector.execute([{ ...op, attempts: 2 }], context))[0]!.ok).toBe(true);
+      expect(communications('wamid.R1')).toHaveLength(1);
+    });
+
     it('after a create that never reached HubSpot, searches, finds nothing and creates it once', async () => {
       const connector = await connectorOn({ communicationUniqueValues: 'ignored' });
       const context = testContext();
@@ -137,6 +166,76 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
       expect(communications('wamid.N1')).toHaveLength(0);
       expect((await dispatch(connector, { ...op, attempts: 2 }, context)).ok).toBe(true);
       expect(communications('wamid.N1')).toHaveLength(1);
+    });
+  });
+
+  describe('contacts', () => {
+    const person = (username: string) =>
+      claimedOperation('hubspot', KIND.contact, { contactId: 'c1', crmKey: '+447700900123', phone: '+447700900123', bsuid: null, parentBsuid: null, username, profileName: 'Ann Lee', previousPhone: null });
+    const usernameOnRecord = () => sandbox.state.objects['contacts']!.find((r) => r.properties['whatsapp_id'] === '+447700900123')?.properties['whatsapp_username'];
+
+    it('an update carried out after its connection dropped does not put an older username back over a newer one', async () => {
+      const connector = await connectorOn({}, { lostAnswerWaitSeconds: 1 });
+      const context = testContext();
+      await connector.setup!(context);
+      expect((await dispatch(connector, person('ann_old'), context)).ok).toBe(true);
+      // The update to ann_mid loses its connection and lands 400 ms later, after the newer write.
+      sandbox.landLate('POST /crm/v3/objects/contacts/batch/update', 400);
+      expect((await dispatch(connector, person('ann_mid'), context)).ok).toBe(true);
+      expect((await dispatch(connector, person('ann_new'), context)).ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(usernameOnRecord()).toBe('@ann_new');
+      expect(sandbox.state.objects['contacts']).toHaveLength(1);
+    });
+
+    it('a contact create carried out late does not put an older username back either', async () => {
+      const connector = await connectorOn({}, { lostAnswerWaitSeconds: 1 });
+      const context = testContext();
+      await connector.setup!(context);
+      sandbox.landLate('POST /crm/v3/objects/contacts/batch/upsert', 400);
+      expect((await dispatch(connector, person('ann_old'), context)).ok).toBe(true);
+      expect((await dispatch(connector, person('ann_new'), context)).ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(usernameOnRecord()).toBe('@ann_new');
+      expect(sandbox.state.objects['contacts']).toHaveLength(1);
+    });
+  });
+
+  describe('thread notes', () => {
+    it('a note upsert carried out after its connection dropped does not put an older owner back', async () => {
+      const connector = await connectorOn({}, { threadActivity: 'note' });
+      const context = testContext();
+      await connector.setup!(context);
+      await withContact(connector, context);
+      const contact = sandbox.state.objects['contacts']![0]!;
+      contact.properties['hubspot_owner_id'] = '111';
+      const op = claimedOperation('hubspot', KIND.thread, { threadId: 't1', contactId: 'c1', profileName: 'Sheena Nelson', startedAt: Date.UTC(2026, 0, 5, 9), firstText: 'hello' });
+      sandbox.landLate('POST /crm/v3/objects/notes/batch/upsert', 400);
+      await expect(connector.execute([op], context)).rejects.toThrow();
+      // The contact changes hands before the retry; the first upsert, with the old owner, is still to land.
+      contact.properties['hubspot_owner_id'] = '222';
+      expect((await dispatch(connector, { ...op, attempts: 2 }, context)).ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 600));
+      const notes = (sandbox.state.objects['notes'] ?? []).filter((n) => n.properties['whatsapp_thread_id'] === 't1');
+      expect(notes).toHaveLength(1);
+      expect(notes[0]!.properties['hubspot_owner_id']).toBe('222');
+    });
+  });
+
+  describe('media notes', () => {
+    it('a media note created after its connection dropped, later than the index lag, is found by the retry and not created twice', async () => {
+      const connector = await connectorOn({ communicationUniqueValues: 'honoured', communicationAttachments: false }, { mediaUpload: true, lostAnswerWaitSeconds: 2 });
+      const context = testContext();
+      await connector.setup!(context);
+      await withContact(connector, context);
+      expect((await dispatch(connector, messageOp('wamid.MN1'), context)).ok).toBe(true);
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'photo bytes');
+      const op = claimedOperation('hubspot', KIND.media, { messageId: 'wamid.MN1', contactId: 'c1', threadId: 't1', path, sha256: 'c'.repeat(64), mimeType: 'image/jpeg', size: 11, filename: null, caption: null });
+      sandbox.landLate('POST /crm/v3/objects/notes/batch/create', 1500);
+      expect((await dispatch(connector, op, context)).ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 1_600));
+      expect(sandbox.state.objects['notes'] ?? []).toHaveLength(1);
     });
   });
 

@@ -11,7 +11,7 @@ import type { Connector, ExecutionContext, OperationOutcome } from '../../../cor
 import { DeferredError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
 import type { OutboxOperation } from '../../../core/outbox/queries.js';
-import { SalesforceSandbox } from '../../../sandbox/salesforce.js';
+import { SalesforceSandbox, type SalesforceSandboxOptions } from '../../../sandbox/salesforce.js';
 import { claimedOperation, testContext } from '../../helpers/context.js';
 import { tempDir } from '../../helpers/stores.js';
 
@@ -23,8 +23,8 @@ describe('Salesforce connector against documented Salesforce behaviour', () => {
   let sandbox: SalesforceSandbox;
   afterEach(() => sandbox.stop());
 
-  async function connectorOn(): Promise<Connector> {
-    sandbox = new SalesforceSandbox();
+  async function connectorOn(options: SalesforceSandboxOptions = {}): Promise<Connector> {
+    sandbox = new SalesforceSandbox(options);
     const instanceUrl = await sandbox.start();
     return salesforceConnector.create(
       salesforceSettingsSchema.parse({ enabled: true, instanceUrl, accessToken: '00Dsandbox!token', mediaFiles: true, timeoutMs: 1000, lostAnswerWaitSeconds: WAIT_SECONDS }),
@@ -66,6 +66,29 @@ describe('Salesforce connector against documented Salesforce behaviour', () => {
     expect(outcome).toEqual({ ok: true, result: { salesforceContentVersionId: files[0]!.Id } });
   });
 
+  it('an upload jsforce sends again after our timeout (renewing sessions) is waited out from when it let go, and not uploaded twice', { timeout: 30_000 }, async () => {
+    // Each renewal takes 600 ms; jsforce repeats the refused upload after each, the fifth send
+    // going out some 1.4 s after our 1 s timeout, and Salesforce carries it out 1 s later still:
+    // after a retry that counted the 2 s wait from our timeout has looked.
+    sandbox = new SalesforceSandbox({ tokenDelayMs: 600 });
+    const instanceUrl = await sandbox.start();
+    const connector = salesforceConnector.create(
+      salesforceSettingsSchema.parse({ enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, timeoutMs: 1000, lostAnswerWaitSeconds: 2 }),
+      { log: silentLogger(), mediaDir: '/tmp' },
+    );
+    const path = join(tempDir(), 'img');
+    writeFileSync(path, 'photo bytes');
+    const context = testContext();
+    context.refs.set('task:t-1', '00T000000000000001');
+    sandbox.refuseSessions('POST /sobjects/ContentVersion', 4);
+    sandbox.landLate('POST /sobjects/ContentVersion', 1000);
+    const op = claimedOperation('salesforce', KIND.media, { messageId: 'wamid.IMG', threadId: 't-1', path, sha256: 'c'.repeat(64), mimeType: 'image/jpeg', size: 11, filename: null });
+    const outcome = await dispatch(connector, op, context);
+    expect(outcome.ok).toBe(true);
+    await afterLateLandings();
+    expect(sandbox.state.records['ContentVersion']!).toHaveLength(1);
+  });
+
   it('a Task rewrite that lands late does not put an older transcript back over a newer one', { timeout: 30_000 }, async () => {
     const connector = await connectorOn();
     const context = testContext();
@@ -86,6 +109,21 @@ describe('Salesforce connector against documented Salesforce behaviour', () => {
     const tasks = sandbox.state.records['Task']!;
     expect(tasks).toHaveLength(1);
     expect(String(tasks[0]!['Description'])).toContain('text of wamid.2');
+  });
+
+  it('a batch where the duplicate rule blocks one Lead saves the others, each outcome read by its position', { timeout: 30_000 }, async () => {
+    const connector = await connectorOn({ leadDuplicateRule: 'block' });
+    const context = testContext();
+    const person = (contactId: string, waId: string, profileName: string) =>
+      claimedOperation('salesforce', KIND.person, { contactId, crmKey: waId, phone: waId, bsuid: null, parentBsuid: null, username: null, profileName, previousPhone: null });
+    expect((await dispatch(connector, person('c0', '+447700900100', 'Ann Lee'), context)).ok).toBe(true);
+    // The blocked one goes first: a caller matching results to records other than by position gets them crossed.
+    const outcomes = await connector.execute([person('c1', '+447700900101', 'Ann Lee'), person('c2', '+447700900102', 'Bo Chan')], context);
+    expect(outcomes[0]).toMatchObject({ ok: false });
+    expect(outcomes[0]!.ok ? '' : outcomes[0]!.error.message).toMatch(/DUPLICATES_DETECTED/);
+    const bo = sandbox.state.records['Lead']!.find((l) => l['WhatsApp_Id__c'] === '+447700900102')!;
+    expect(outcomes[1]).toEqual({ ok: true, result: { salesforceId: bo.Id } });
+    expect(sandbox.state.records['Lead']!.filter((l) => l['WhatsApp_Id__c'] === '+447700900101')).toHaveLength(0);
   });
 
   it('a Lead upsert that lands late does not bring back older identity fields over newer ones', { timeout: 30_000 }, async () => {
