@@ -32,5 +32,5 @@ export const hubspotConnector: ConnectorFactory<HubSpotSettings> = {
   metadata: hubspotMetadata,
   settingsSchema: hubspotSettingsSchema,
   inbound: hubspotInbound,
-  create: (settings) => new HubSpotConnector(hubspotMetadata, settings),
+  create: (settings, deps) => new HubSpotConnector(hubspotMetadata, settings, deps.windowWriteSettleMs),
 };

@@ -23,5 +23,5 @@ export const salesforceMetadata: ConnectorMetadata = {
 export const salesforceConnector: ConnectorFactory<SalesforceSettings> = {
   metadata: salesforceMetadata,
   settingsSchema: salesforceSettingsSchema,
-  create: (settings) => new SalesforceConnector(salesforceMetadata, settings),
+  create: (settings, deps) => new SalesforceConnector(salesforceMetadata, settings, deps.windowWriteSettleMs),
 };

@@ -242,7 +242,7 @@ export function taskRecord(payload: ActivityPayload, messages: readonly ThreadMe
 /** Every field this configuration writes, per object: what the permission check looks at. */
 export function writtenFields(settings: SalesforceSettings): Record<string, string[]> {
   return {
-    [settings.target]: [...new Set([...mappedFields(settings), ...Object.keys(settings.defaults), settings.consentField, settings.consentChangedAtField])],
+    [settings.target]: [...new Set([...mappedFields(settings), ...Object.keys(settings.defaults), settings.consentField, settings.consentChangedAtField, ...(settings.windowOpenUntilField ? [settings.windowOpenUntilField] : [])])],
     Task: [settings.taskExternalIdField, 'WhoId', 'Subject', 'Description', 'ActivityDate', 'Status', 'Priority'],
     ...(settings.mediaFiles ? { ContentVersion: ['Title', 'PathOnClient', 'VersionData', 'FirstPublishLocationId'] } : {}),
   };

@@ -31,5 +31,5 @@ export const zendeskConnector: ConnectorFactory<ZendeskSettings> = {
   metadata: zendeskMetadata,
   settingsSchema: zendeskSettingsSchema,
   inbound: zendeskInbound,
-  create: (settings, deps) => new ZendeskConnector(zendeskMetadata, settings, deps.mediaDir),
+  create: (settings, deps) => new ZendeskConnector(zendeskMetadata, settings, deps.mediaDir, deps.windowWriteSettleMs),
 };

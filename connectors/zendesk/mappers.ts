@@ -28,7 +28,7 @@ export const KIND = {
 export type UserPayload = ContactIdentityFields;
 
 /** Zendesk user fields (created by setup) holding the identifiers people read and search by. */
-export const USER_FIELDS = { bsuid: 'whatsapp_bsuid', username: 'whatsapp_username' } as const;
+export const USER_FIELDS = { bsuid: 'whatsapp_bsuid', username: 'whatsapp_username', windowOpenUntil: 'whatsapp_window_open_until' } as const;
 
 /**
  * The end user as written: name (with the @username), phone in E.164 with its `+`, our key as

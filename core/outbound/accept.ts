@@ -15,12 +15,11 @@ import type { Database } from '../store/schema.js';
 import type { Db, Store } from '../store/store.js';
 import { checkIdempotencyKey, parseOutboundRequest, type OutboundMessageRequest, type OutboundRefusal } from './request.js';
 import { checkTemplate, renderTemplateBody, type TemplateCache } from './templates.js';
+import { CUSTOMER_SERVICE_WINDOW_MS } from './window.js';
 
 /** The origin outbound-API sends carry (OutboundReply.origin, Message.origin): no connector's own. */
 export const OUTBOUND_ORIGIN = 'api';
 
-/** Free text reaches a customer only this long after they last wrote (the customer service window). */
-export const CUSTOMER_SERVICE_WINDOW_MS = 24 * 3_600_000;
 
 export interface OutboundDependencies {
   readonly store: Store;

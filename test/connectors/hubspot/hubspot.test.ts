@@ -8,7 +8,7 @@ import { KIND } from '../../../connectors/hubspot/mappers.js';
 import { NUMBER_WITHHELD_NOTE } from '../../../core/model/identity.js';
 import { hubspotSettingsSchema } from '../../../connectors/hubspot/settings.js';
 import { HubSpotApi } from '../../../connectors/hubspot/client.js';
-import { setupHubSpotConsent } from '../../../connectors/hubspot/consent.js';
+import { setupHubSpotConsentAndWindow } from '../../../connectors/hubspot/consent.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
 import { CredentialError, VendorError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
@@ -518,7 +518,7 @@ describe('HubSpot connector', () => {
         .get('/crm/v3/properties/contacts/whatsapp_marketing_consent').query(true)
         .reply(200, { name: 'whatsapp_marketing_consent', label: 'x', type: 'enumeration', fieldType: 'select', groupName: 'whatsapp', hasUniqueValue: false, options: [{ value: 'opted_in', label: 'In', hidden: false }] });
       const settings = hubspotSettingsSchema.parse({ enabled: true, accessToken: 'pat-test' });
-      await expect(setupHubSpotConsent(new HubSpotApi(settings), settings, testContext())).rejects.toThrow(/whatsapp_marketing_consent exists as type "enumeration" without the options opted_out; it must be a dropdown with the options opted_in and opted_out/);
+      await expect(setupHubSpotConsentAndWindow(new HubSpotApi(settings), settings, testContext())).rejects.toThrow(/whatsapp_marketing_consent exists as type "enumeration" without the options opted_out; it must be a dropdown with the options opted_in and opted_out/);
     });
 
     it('refuses a property that exists with the wrong type, saying what to do', async () => {
