@@ -395,13 +395,16 @@ export class ZendeskConnector implements Connector {
     const { result } = await this.#api.call<Array<{ key: string }> | { user_fields?: Array<{ key: string }> }>(context, 'listing user fields', (c) => c.users.get(['user_fields']));
     const existing = new Set((Array.isArray(result) ? result : (result.user_fields ?? [])).map((f) => f.key));
     const done: string[] = [];
-    for (const [key, title] of [
-      [USER_FIELDS.bsuid, 'WhatsApp BSUID'],
-      [USER_FIELDS.username, 'WhatsApp username'],
-      ...(this.#settings.writeWindowOpenUntil ? ([[USER_FIELDS.windowOpenUntil, 'WhatsApp window open until (UTC)']] as const) : []),
+    const written = 'Written by wa-crm-sync';
+    for (const [key, title, description] of [
+      [USER_FIELDS.bsuid, 'WhatsApp BSUID', written],
+      [USER_FIELDS.username, 'WhatsApp username', written],
+      ...(this.#settings.writeWindowOpenUntil
+        ? ([[USER_FIELDS.windowOpenUntil, 'WhatsApp window open until (UTC)', `${written}: until when WhatsApp free text may be sent (24 hours after the customer last wrote, ISO 8601 UTC); after it, send a template`]] as const)
+        : []),
     ] as const) {
       if (existing.has(key)) continue;
-      await this.#api.call(context, `creating the user field ${key}`, (c) => c.users.post(['user_fields'], { user_field: { type: 'text', key, title, description: 'Written by wa-crm-sync' } }));
+      await this.#api.call(context, `creating the user field ${key}`, (c) => c.users.post(['user_fields'], { user_field: { type: 'text', key, title, description } }));
       done.push(`created the Zendesk user field ${key}`);
     }
     return done;
