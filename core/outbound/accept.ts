@@ -125,7 +125,18 @@ export async function acceptOutbound(deps: OutboundDependencies, tokenId: string
     const given = request.template.parameters;
     const parameters = Array.isArray(given) ? given : check.template.bodyParameters.map((name) => (given as Record<string, string>)[name]!);
     category = check.template.category;
-    template = { name: check.template.name, language: check.template.language, parameters, parameterNames: check.parameterNames, rendered: renderTemplateBody(check.template, parameters) };
+    const givenHeader = request.template.header ?? [];
+    const header = Array.isArray(givenHeader) ? givenHeader : check.template.headerParameters.map((name) => (givenHeader as Record<string, string>)[name]!);
+    const buttons = [...(request.template.buttons ?? [])].sort((a, b) => a.index - b.index);
+    template = {
+      name: check.template.name,
+      language: check.template.language,
+      parameters,
+      parameterNames: check.parameterNames,
+      ...(header.length > 0 ? { header, headerNames: check.headerNames } : {}),
+      ...(buttons.length > 0 ? { buttons } : {}),
+      rendered: renderTemplateBody(check.template, parameters),
+    };
   }
 
   if (category === 'MARKETING' && person.contact) {
