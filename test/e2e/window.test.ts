@@ -7,7 +7,8 @@ import { SalesforceSandbox } from '../../sandbox/salesforce.js';
 import { WhatsAppSimulator, type SimulatedCustomer } from '../../sandbox/whatsapp.js';
 import { ZendeskSandbox } from '../../sandbox/zendesk.js';
 import { readExample } from '../helpers/fixtures.js';
-import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { serviceWithThreeCrms } from '../helpers/crm-service.js';
+import { APP_SECRET, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
 const DAY_MS = 24 * 3_600_000;
 
@@ -25,20 +26,8 @@ describe('customer service window end to end', () => {
   const everywhere = (iso: string) => [hubspotValue(), salesforceValue(), zendeskValue()].every((v) => v !== undefined && Date.parse(String(v)) === Date.parse(iso));
 
   beforeAll(async () => {
-    const [hubspotUrl, instanceUrl, zendeskUrl] = await Promise.all([hubspot.start(), salesforce.start(), zendesk.start()]);
-    const retry = { backoffBaseMs: 100, backoffMaxMs: 1000, maxAttempts: 100 };
-    ({ service } = await serviceWith(({ config, port }) => ({
-      ...config,
-      whatsapp: { ...config.whatsapp, accessToken: 'EAAG-window-test', graphBaseUrl: 'http://127.0.0.1:9/v23.0' },
-      // A burst gathers for 3 s before the window is written (60 s by default).
-      sync: { windowWriteSettleSeconds: 3 },
-      connectors: {
-        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, rateLimit: retry },
-        salesforce: { enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, rateLimit: retry },
-        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, rateLimit: retry },
-      },
-    })));
-    await service.start();
+    // A burst gathers for 3 s before the window is written (60 s by default).
+    ({ service } = await serviceWithThreeCrms({ hubspot, salesforce, zendesk }, { accessToken: 'EAAG-window-test', extra: { sync: { windowWriteSettleSeconds: 3 } } }));
   }, 120_000);
 
   afterAll(async () => {

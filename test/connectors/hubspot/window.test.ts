@@ -19,6 +19,14 @@ const connectorWith = (extra: Record<string, unknown> = {}) => hubspotConnector.
 const windowOp = () => claimedOperation('hubspot', WINDOW_KIND, { contactId: 'c1', crmKey: '+447700900123', lastInboundAt: SENT });
 const missing = { status: 'error', message: 'Unable to find property', category: 'OBJECT_NOT_FOUND' };
 
+/** The consent properties setup reads first, there already as setup makes them. */
+const consentPropertiesThere = () =>
+  nock(API)
+    .get('/crm/v3/properties/contacts/whatsapp_marketing_consent').query(true)
+    .reply(200, { name: 'whatsapp_marketing_consent', label: 'x', type: 'enumeration', fieldType: 'select', groupName: 'whatsapp', hasUniqueValue: false, options: [{ value: 'opted_in', label: 'In', hidden: false }, { value: 'opted_out', label: 'Out', hidden: false }] })
+    .get('/crm/v3/properties/contacts/whatsapp_consent_changed_at').query(true)
+    .reply(200, { name: 'whatsapp_consent_changed_at', label: 'x', type: 'datetime', fieldType: 'date', groupName: 'whatsapp', hasUniqueValue: false });
+
 describe('HubSpot customer service window', () => {
   onlyMockedHttp();
 
@@ -61,11 +69,7 @@ describe('HubSpot customer service window', () => {
 
   it('setup creates the window property as a date and time property in the WhatsApp group', async () => {
     const created: any[] = [];
-    nock(API)
-      .get('/crm/v3/properties/contacts/whatsapp_marketing_consent').query(true)
-      .reply(200, { name: 'whatsapp_marketing_consent', label: 'x', type: 'enumeration', fieldType: 'select', groupName: 'whatsapp', hasUniqueValue: false, options: [{ value: 'opted_in', label: 'In', hidden: false }, { value: 'opted_out', label: 'Out', hidden: false }] })
-      .get('/crm/v3/properties/contacts/whatsapp_consent_changed_at').query(true)
-      .reply(200, { name: 'whatsapp_consent_changed_at', label: 'x', type: 'datetime', fieldType: 'date', groupName: 'whatsapp', hasUniqueValue: false })
+    consentPropertiesThere()
       .get('/crm/v3/properties/contacts/whatsapp_window_open_until').query(true)
       .reply(404, missing)
       .post('/crm/v3/properties/contacts/groups').reply(409, { status: 'error', message: 'exists', category: 'CONFLICT' })
@@ -78,11 +82,7 @@ describe('HubSpot customer service window', () => {
   });
 
   it('setup refuses a window property of another type, naming the setting', async () => {
-    nock(API)
-      .get('/crm/v3/properties/contacts/whatsapp_marketing_consent').query(true)
-      .reply(200, { name: 'whatsapp_marketing_consent', label: 'x', type: 'enumeration', fieldType: 'select', groupName: 'whatsapp', hasUniqueValue: false, options: [{ value: 'opted_in', label: 'In', hidden: false }, { value: 'opted_out', label: 'Out', hidden: false }] })
-      .get('/crm/v3/properties/contacts/whatsapp_consent_changed_at').query(true)
-      .reply(200, { name: 'whatsapp_consent_changed_at', label: 'x', type: 'datetime', fieldType: 'date', groupName: 'whatsapp', hasUniqueValue: false })
+    consentPropertiesThere()
       .get('/crm/v3/properties/contacts/whatsapp_window_open_until').query(true)
       .reply(200, { name: 'whatsapp_window_open_until', label: 'x', type: 'string', fieldType: 'text', groupName: 'whatsapp', hasUniqueValue: false });
     const s = settings();
