@@ -138,6 +138,30 @@ export interface ExecutionContext {
  */
 export const SENT_MESSAGE_REF = { connector: 'whatsapp', kind: 'sent' } as const;
 
+/** The reply a sent message was part of: its origin and the origin's id for it (OutboundReply.sourceId). */
+export interface SentReplyPart {
+  readonly origin: string;
+  readonly sourceId: string;
+  readonly index: number;
+}
+
+/**
+ * The SENT_MESSAGE_REF local id of one part of a reply. It is the only record tying a wamid to
+ * the reply it sent, so a status webhook can be told to the reply's origin (an agent's message in
+ * a helpdesk) even before the sent message itself is recorded.
+ */
+export function sentPartKey(part: SentReplyPart): string {
+  return `${part.origin}:${part.sourceId}:${part.index}`;
+}
+
+/** The reply part a SENT_MESSAGE_REF local id names. Origins are connector ids (no colon); a source id may hold colons. */
+export function parseSentPartKey(key: string): SentReplyPart | undefined {
+  const first = key.indexOf(':');
+  const last = key.lastIndexOf(':');
+  if (first <= 0 || last <= first + 1 || !/^\d+$/.test(key.slice(last + 1))) return undefined;
+  return { origin: key.slice(0, first), sourceId: key.slice(first + 1, last), index: Number(key.slice(last + 1)) };
+}
+
 /**
  * The ref under which the WhatsApp connector notes each send before it goes out (local id: the
  * callback data the message carries as biz_opaque_callback_data). Should the answer be lost, a

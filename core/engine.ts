@@ -1,7 +1,7 @@
 // The sync engine: turns stored deliveries into model changes, and model changes into outbox
 // operations through each configured connector, in the transaction that marks the delivery done.
 import type { Transaction } from 'kysely';
-import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, type Connector, type OperationEffect } from './connector.js';
+import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, parseSentPartKey, type Connector, type OperationEffect } from './connector.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import {
@@ -48,9 +48,10 @@ async function newestThreadByRef(tx: Transaction<Database>, connector: string, r
   return row?.id;
 }
 
-async function sentByUs(tx: Transaction<Database>, messageId: string): Promise<boolean> {
+/** The reply part one of our sends carried (its SENT_MESSAGE_REF local id), or undefined for a message we did not send. */
+async function sentPartRef(tx: Transaction<Database>, messageId: string): Promise<string | undefined> {
   const row = await tx.selectFrom('external_refs').select('local_id').where('connector', '=', SENT_MESSAGE_REF.connector).where('kind', '=', SENT_MESSAGE_REF.kind).where('external_id', '=', messageId).executeTakeFirst();
-  return row !== undefined;
+  return row?.local_id;
 }
 
 /**
@@ -432,9 +433,13 @@ export class Engine {
           now,
         });
         if (!isNew) continue;
-        if (!message && !tagged && this.#alerts && !(await sentByUs(tx, event.messageId))) await this.#alerts.raise(tx, unknownStatusAlert(event.businessNumberId, event.status), now);
+        // Read after settlePendingSend: a status whose send's answer was lost names its part too.
+        const partKey = await sentPartRef(tx, event.messageId);
+        if (!message && !tagged && this.#alerts && partKey === undefined) await this.#alerts.raise(tx, unknownStatusAlert(event.businessNumberId, event.status), now);
+        const part = partKey === undefined ? undefined : parseSentPartKey(partKey);
         const contact = message ? await tx.selectFrom('contacts').selectAll().where('id', '=', message.contactId).executeTakeFirst() : undefined;
         changes.push({
+          ...(part ? { reply: { origin: part.origin, sourceId: part.sourceId } } : {}),
           type: 'message.status',
           contact: contact ? toContact(contact) : null,
           message,

@@ -28,7 +28,7 @@ export interface InboxMessage {
   client: { clientType: 'HUBSPOT' | 'INTEGRATION'; integrationAppId?: number };
   integrationIdempotencyId?: string;
   status?: { statusType: string; failureDetails?: { errorMessage: string } };
-  attachments: Array<{ type: 'FILE'; fileId: string }>;
+  attachments: Array<{ type: 'FILE'; fileId: string; name?: string }>;
   archived: boolean;
   type: 'MESSAGE';
 }
@@ -48,6 +48,30 @@ function refuse(res: Response, status: number, category: string, message: string
   res.status(status).json({ status: 'error', message, category, correlationId: '00000000-0000-0000-0000-000000000000' });
 }
 
+/**
+ * The scopes a custom channel app asks for, per the guide: custom_channels.read to read the
+ * messages and threads the channel published, custom_channels.write to publish (and so to
+ * connect accounts and report statuses), conversations.read to list the account's inboxes.
+ * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/guide
+ */
+export const CUSTOM_CHANNEL_SCOPES = { read: 'conversations.custom_channels.read', write: 'conversations.custom_channels.write', conversations: 'conversations.read' } as const;
+
+/**
+ * A call the token's scopes do not cover, answered as HubSpot answers one (403, MISSING_SCOPES,
+ * the scopes of which one is needed): https://developers.hubspot.com/docs/api/error-handling
+ */
+function lacksScope(req: Request, res: Response, granted: (req: Request) => readonly string[], anyOf: readonly string[]): boolean {
+  if (anyOf.some((scope) => granted(req).includes(scope))) return false;
+  res.status(403).json({
+    status: 'error',
+    message: "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+    category: 'MISSING_SCOPES',
+    correlationId: '00000000-0000-0000-0000-000000000000',
+    errors: [{ message: 'One or more of the following scopes are required.', context: { requiredGranularScopes: [...anyOf] } }],
+  });
+  return true;
+}
+
 export class HubSpotInboxSandbox {
   readonly state: InboxSandboxState = { channels: [], channelAccounts: [], threads: [], messages: [], inboxes: [{ id: '501', name: 'Support' }], webhooks: [] };
   readonly #options: Required<InboxSandboxOptions>;
@@ -56,8 +80,14 @@ export class HubSpotInboxSandbox {
   /** Whether HubSpot Files holds a file id (the account sandbox's uploads). */
   readonly #fileExists: (id: string) => boolean;
 
-  constructor(options: InboxSandboxOptions = {}, fileExists: (id: string) => boolean = () => false) {
+  /** Puts a file into HubSpot Files (what an agent attaches); returns its id. */
+  readonly #addFile: (bytes: Buffer, fileName: string) => string;
+
+  constructor(options: InboxSandboxOptions = {}, fileExists: (id: string) => boolean = () => false, addFile?: (bytes: Buffer, fileName: string) => string) {
     this.#fileExists = fileExists;
+    this.#addFile = addFile ?? (() => {
+      throw new Error('sandbox: this inbox has no Files API to attach files with');
+    });
     this.#options = { developerApiKey: options.developerApiKey ?? 'dev-key-sandbox', appId: options.appId ?? 42, clientSecret: options.clientSecret ?? 'client-secret-sandbox' };
   }
 
@@ -100,8 +130,9 @@ export class HubSpotInboxSandbox {
     });
   }
 
-  /** The routes an account's token reaches (after the sandbox's token check). */
-  mountAccount(app: express.Express): void {
+  /** The routes an account's token reaches (after the sandbox's token check), each checking the token's scopes. */
+  mountAccount(app: express.Express, granted: (req: Request) => readonly string[]): void {
+    const { read, write, conversations } = CUSTOM_CHANNEL_SCOPES;
     const channelOf = (req: Request, res: Response) => {
       const channel = this.state.channels.find((c) => c.id === req.params['channelId']);
       if (!channel) refuse(res, 404, 'OBJECT_NOT_FOUND', `no custom channel ${String(req.params['channelId'])}`);
@@ -109,11 +140,11 @@ export class HubSpotInboxSandbox {
     };
     // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/channel-accounts/create-custom-channel
     app.get('/conversations/v3/custom-channels/:channelId/channel-accounts', (req, res) => {
-      if (!channelOf(req, res)) return;
+      if (lacksScope(req, res, granted, [read]) || !channelOf(req, res)) return;
       res.json({ results: this.state.channelAccounts.filter((a) => a.channelId === req.params['channelId']) });
     });
     app.post('/conversations/v3/custom-channels/:channelId/channel-accounts', (req, res) => {
-      if (!channelOf(req, res)) return;
+      if (lacksScope(req, res, granted, [write]) || !channelOf(req, res)) return;
       const body = req.body as { name?: unknown; inboxId?: unknown; authorized?: unknown; deliveryIdentifier?: { type: string; value: string } };
       if (typeof body.name !== 'string' || typeof body.inboxId !== 'string') return refuse(res, 400, 'VALIDATION_ERROR', 'name and inboxId are required');
       if (!this.state.inboxes.some((i) => i.id === body.inboxId)) return refuse(res, 400, 'VALIDATION_ERROR', `no inbox ${body.inboxId}`);
@@ -122,13 +153,17 @@ export class HubSpotInboxSandbox {
       res.json({ ...account, active: true, archived: false, createdAt: new Date().toISOString() });
     });
     // The account's inboxes (conversations.read).
-    app.get('/conversations/v3/conversations/inboxes', (_req, res) => void res.json({ results: this.state.inboxes }));
+    app.get('/conversations/v3/conversations/inboxes', (req, res) => {
+      if (lacksScope(req, res, granted, [conversations])) return;
+      res.json({ results: this.state.inboxes });
+    });
     /**
      * Publish: a thread per channel account and customer delivery identifier; the same
      * integrationIdempotencyId twice is the same message (answered again, not added).
      * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel
      */
     app.post('/conversations/v3/custom-channels/:channelId/messages', (req, res) => {
+      if (lacksScope(req, res, granted, [write])) return;
       const channel = channelOf(req, res);
       if (!channel) return;
       const body = req.body as Partial<InboxMessage> & { messageDirection?: string; timestamp?: string };
@@ -172,14 +207,16 @@ export class HubSpotInboxSandbox {
       res.json(message);
     });
     // https://developers.hubspot.com/docs/api-reference/legacy/conversations/conversations/messages/get-conversation
+    // The channel's own threads are readable with custom_channels.read (the guide), any thread with conversations.read.
     app.get('/conversations/v3/conversations/threads/:threadId/messages/:messageId', (req, res) => {
+      if (lacksScope(req, res, granted, [read, conversations])) return;
       const message = this.state.messages.find((m) => m.conversationsThreadId === req.params['threadId'] && m.id === req.params['messageId']);
       if (!message) return refuse(res, 404, 'OBJECT_NOT_FOUND', 'no such message in the thread');
       res.json(message);
     });
     // https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel
     app.patch('/conversations/v3/custom-channels/:channelId/messages/:messageId', (req, res) => {
-      if (!channelOf(req, res)) return;
+      if (lacksScope(req, res, granted, [write]) || !channelOf(req, res)) return;
       const message = this.state.messages.find((m) => m.id === req.params['messageId'] && m.channelId === req.params['channelId']);
       if (!message) return refuse(res, 404, 'OBJECT_NOT_FOUND', 'no such message on the channel');
       const body = req.body as { statusType?: unknown; errorMessage?: unknown };
@@ -200,7 +237,7 @@ export class HubSpotInboxSandbox {
    * app's client secret): https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation
    * Returns HubSpot's message and the webhook answer's status.
    */
-  async agentReplies(conversationsThreadId: string, text: string, options: { signWith?: string; timestamp?: number } = {}): Promise<{ message: InboxMessage; status: number }> {
+  async agentReplies(conversationsThreadId: string, text: string, options: { signWith?: string; timestamp?: number; file?: { bytes: Buffer; name: string } } = {}): Promise<{ message: InboxMessage; status: number }> {
     const thread = this.state.threads.find((t) => t.id === conversationsThreadId);
     if (!thread) throw new Error(`sandbox: no inbox thread ${conversationsThreadId}`);
     const account = this.state.channelAccounts.find((a) => a.id === thread.channelAccountId)!;
@@ -217,7 +254,8 @@ export class HubSpotInboxSandbox {
       recipients: [{ deliveryIdentifier: { type: customerType, value: thread.customer } }],
       createdAt: new Date().toISOString(),
       client: { clientType: 'HUBSPOT' },
-      attachments: [],
+      // An agent's file goes to HubSpot Files; the message names it (type FILE, fileId, name).
+      attachments: options.file ? [{ type: 'FILE', fileId: this.#addFile(options.file.bytes, options.file.name), name: options.file.name }] : [],
       archived: false,
       type: 'MESSAGE',
     };

@@ -6,7 +6,7 @@ import { Chaos, landLater } from './chaos.js';
 import { LoopbackServer } from './loopback.js';
 import express, { type Request, type Response } from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
-import { HubSpotInboxSandbox, type InboxSandboxOptions } from './hubspot-inbox.js';
+import { CUSTOM_CHANNEL_SCOPES, HubSpotInboxSandbox, type InboxSandboxOptions } from './hubspot-inbox.js';
 
 export interface HubSpotSandboxOptions {
   /** Burst limit: requests per rolling window (private apps, Free/Starter: 100 per 10 s). */
@@ -97,6 +97,16 @@ export interface HubSpotSandboxState {
   dailyUsage: Record<string, number>;
   /** Files uploaded to the Files API. */
   files: Array<{ id: string; name: string; extension: string; folderPath: string; size: number }>;
+  /** Downloads through signed URLs, by file id (the bytes an integration fetched). */
+  signedDownloads: string[];
+}
+
+/** The `file` field's bytes of a multipart/form-data body (the Files API's upload). */
+async function multipartFileBytes(body: unknown, contentType: string | undefined): Promise<Buffer | undefined> {
+  if (!Buffer.isBuffer(body)) return undefined;
+  const form = await new Response(body, { headers: { 'content-type': contentType ?? '' } }).formData().catch(() => undefined);
+  const file = form?.get('file');
+  return file instanceof Blob ? Buffer.from(await file.arrayBuffer()) : undefined;
 }
 
 function searchableDigits(value: string | null | undefined): string | null {
@@ -113,6 +123,8 @@ function searchableDigits(value: string | null | undefined): string | null {
 export const SEARCH_BODY_MAX_CHARS = 3_000;
 
 const DEFAULT_SCOPES = ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.read', 'crm.schemas.contacts.write'];
+/** A token of an app running the inbox: the contact scopes, the Custom Channels scopes (see CUSTOM_CHANNEL_SCOPES) and Files. */
+export const INBOX_APP_SCOPES: readonly string[] = [...DEFAULT_SCOPES, ...Object.values(CUSTOM_CHANNEL_SCOPES), 'files'];
 const BATCH_LIMIT = 100;
 
 function error(res: Response, status: number, category: string, message: string, extra: Record<string, unknown> = {}): void {
@@ -120,7 +132,7 @@ function error(res: Response, status: number, category: string, message: string,
 }
 
 export class HubSpotSandbox {
-  readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {}, oauthTokensIssued: 0, dailyUsage: {}, files: [] };
+  readonly state: HubSpotSandboxState = { requests: 0, rateLimited: 0, overLimit: 0, rateLimitedBy: {}, objects: {}, associations: [], properties: {}, oauthTokensIssued: 0, dailyUsage: {}, files: [], signedDownloads: [] };
   readonly #options: Required<Omit<HubSpotSandboxOptions, 'inbox'>>;
   /** Custom channels, their accounts, inbox threads and messages, and an agent who answers. */
   readonly inbox: HubSpotInboxSandbox;
@@ -136,6 +148,10 @@ export class HubSpotSandbox {
   /** Random faults on API requests (off until set). */
   readonly chaos = new Chaos();
   #nextId = 1000;
+  /** Each file's bytes (uploads and files added for agents), served through signed URLs. */
+  readonly #fileBytes = new Map<string, Buffer>();
+  /** Signed URLs handed out: token to file id and expiry. */
+  readonly #signedUrls = new Map<string, { fileId: string; expiresAt: number }>();
   readonly #server = new LoopbackServer();
   /** Added to the wall clock (daily limit, search index): tests move time, e.g. past the account's midnight. */
   #clockOffsetMs = 0;
@@ -187,12 +203,21 @@ export class HubSpotSandbox {
       communicationUniqueValues: options.communicationUniqueValues ?? 'ignored',
       communicationAttachments: options.communicationAttachments ?? false,
     };
-    this.inbox = new HubSpotInboxSandbox(options.inbox, (id) => this.state.files.some((f) => f.id === id));
+    this.inbox = new HubSpotInboxSandbox(options.inbox, (id) => this.state.files.some((f) => f.id === id), (bytes, fileName) => this.addFile(bytes, fileName));
     for (const type of ['contacts', 'communications', 'notes']) this.state.properties[type] = [];
     // HubSpot's own properties the connector checks for.
     const builtIn = (name: string) => ({ name, label: name, type: 'string', fieldType: 'text', groupName: 'engagement', hasUniqueValue: false });
     this.state.properties['notes']!.push(builtIn('hs_attachment_ids'));
     if (this.#options.communicationAttachments) this.state.properties['communications']!.push(builtIn('hs_attachment_ids'));
+  }
+
+  /** A file in HubSpot Files, as when an agent attaches one in the inbox; returns its id. */
+  addFile(bytes: Buffer, fileName: string, folderPath = '/conversations'): string {
+    const dot = fileName.lastIndexOf('.');
+    const file = { id: String(this.#nextId++), name: dot > 0 ? fileName.slice(0, dot) : fileName, extension: dot > 0 ? fileName.slice(dot + 1) : '', folderPath, size: bytes.byteLength };
+    this.state.files.push(file);
+    this.#fileBytes.set(file.id, bytes);
+    return file.id;
   }
 
   start(port = 0): Promise<string> {
@@ -400,7 +425,7 @@ export class HubSpotSandbox {
       express.raw({ type: () => true, limit: '50mb' })(req, res, () => landLater(req, res, next, late.lateMs));
     });
 
-    this.inbox.mountAccount(app);
+    this.inbox.mountAccount(app, (req) => this.#scopesOf(req) ?? []);
 
     // Account details: the time zone the daily limit resets in.
     // https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
@@ -574,7 +599,7 @@ export class HubSpotSandbox {
     // within duplicateValidationScope EXACT_FOLDER or ENTIRE_PORTAL
     // (https://developers.hubspot.com/docs/api/files/files). HubSpot does not say how it compares
     // files; the sandbox takes the same name (ours are named by content hash) as a duplicate.
-    app.post('/files/v3/files', express.raw({ type: 'multipart/form-data', limit: '50mb' }), (req, res) => {
+    app.post('/files/v3/files', express.raw({ type: 'multipart/form-data', limit: '50mb' }), async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body.toString('latin1') : '';
       const fileName = /name="fileName"\r\n\r\n([^\r]*)/.exec(raw)?.[1] ?? /filename="([^"]+)"/.exec(raw)?.[1];
       if (!fileName) return error(res, 400, 'VALIDATION_ERROR', 'a file and fileName are required');
@@ -595,12 +620,37 @@ export class HubSpotSandbox {
         if (duplicate) return void res.status(200).json({ ...duplicate, access: 'PRIVATE', createdAt: now, updatedAt: now, archived: false });
       }
       this.state.files.push(file);
+      const bytes = await multipartFileBytes(req.body, req.get('content-type'));
+      if (bytes) this.#fileBytes.set(file.id, bytes);
       res.status(201).json({ ...file, access: 'PRIVATE', createdAt: now, updatedAt: now, archived: false });
+    });
+    /**
+     * A private file's short-lived URL (expirationSeconds, one hour by default):
+     * https://developers.hubspot.com/docs/api-reference/files-files-v3/files/get-files-v3-files-fileId-signed-url
+     * The URL carries its own access; no token is needed to fetch it.
+     */
+    app.get('/files/v3/files/:fileId/signed-url', (req, res) => {
+      const file = this.state.files.find((f) => f.id === req.params.fileId);
+      if (!file) return error(res, 404, 'OBJECT_NOT_FOUND', `no file ${req.params.fileId}`);
+      const seconds = Number(req.query['expirationSeconds'] ?? 3600);
+      const token = randomUUID();
+      const expiresAt = Date.now() + seconds * 1000;
+      this.#signedUrls.set(token, { fileId: file.id, expiresAt });
+      res.json({ url: `${req.protocol}://${req.get('host')}/_sandbox/signed-files/${token}/${encodeURIComponent(`${file.name}.${file.extension}`)}`, name: file.name, extension: file.extension, size: file.size, type: 'OTHER', expiresAt: new Date(expiresAt).toISOString() });
     });
     app.get('/files/v3/files/search', (req, res) => {
       const name = typeof req.query['name'] === 'string' ? req.query['name'] : undefined;
       const now = new Date().toISOString();
       res.json({ results: this.state.files.filter((f) => name === undefined || f.name === name).map((f) => ({ ...f, access: 'PRIVATE', createdAt: now, updatedAt: now, archived: false })) });
+    });
+
+    // The signed URL itself (HubSpot's file CDN): no token, only the URL's own, until it expires.
+    app.get('/_sandbox/signed-files/:token/:name', (req, res) => {
+      const signed = this.#signedUrls.get(req.params.token);
+      const bytes = signed && signed.expiresAt > Date.now() ? this.#fileBytes.get(signed.fileId) : undefined;
+      if (!signed || !bytes) return void res.status(403).send('AccessDenied: Request has expired');
+      this.state.signedDownloads.push(signed.fileId);
+      res.type('application/octet-stream').send(bytes);
     });
 
     app.post('/crm/v4/associations/:from/:to/batch/associate/default', (req, res) => {

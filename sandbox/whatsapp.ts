@@ -195,6 +195,11 @@ export class WhatsAppSandbox {
     void delivery.finally(() => this.#statusDeliveries.delete(delivery));
   }
 
+  /** The bytes held under a media id (a customer's file, or one the service uploaded to send). */
+  mediaBytes(id: string): Buffer | undefined {
+    return this.#media.get(id)?.data;
+  }
+
   /** Makes a media file available under a new media id, as when a customer sends one. */
   addMedia(data: Buffer, mimeType: string): { id: string; sha256Base64: string } {
     const id = String(1_000_000_000_000 + this.#media.size + 1);

@@ -3,29 +3,27 @@
 // needs; a refused call gets 401 or 403 and is written to the audit trail, like every change.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { historyProgress } from '../core/history-progress.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AccountError, SignInBusyError, SignInRefusedError, TwoStepSecretsError, authenticateToken, changePassword, createToken, listTokens, listUsers, PERMISSIONS, revokeToken, roleAllows, ROLES, verifySignIn, type Permission, type Role } from '../core/admin/accounts.js';
-import { pausedConnectors, setPaused } from '../core/admin/pause.js';
-import { csrfMatches, listSessions, openSession, revokeSession, revokeSessionsOf, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
+import { AccountError, SignInBusyError, SignInRefusedError, TwoStepSecretsError, authenticateToken, roleAllows, verifySignIn, type Role } from '../core/admin/accounts.js';
+import { csrfMatches, openSession, revokeSession, sessionFor, type SessionLimits } from '../core/admin/sessions.js';
 import type { AlertDraft, Alerts } from '../core/security/alerts.js';
 import { EventWindow } from '../core/security/event-window.js';
 import { newDeviceAlert, signInFailuresAlert } from '../core/security/signals.js';
 import type { Logger } from '../core/logger.js';
-import { outboxDepth, replayDeadOperations } from '../core/outbox/queries.js';
-import { unfinishedConsentWrites } from '../core/consent/operation.js';
-import { openAlerts } from '../core/security/alerts.js';
 import { alertRoutes } from './admin/alerts.js';
 import { connectorRoutes } from './admin/connectors.js';
-import type { Caller, DefineRoute, Locals } from './admin/route.js';
-import { listAudit, recordAudit, type AuditEntry, type AuditKey } from '../core/security/audit-trail.js';
+import type { DefineRoute, Locals } from './admin/route.js';
+import { recordAudit, type AuditEntry, type AuditKey } from '../core/security/audit-trail.js';
 import { RefusalAudit } from '../core/security/refusal-audit.js';
 import type { Store } from '../core/store/store.js';
-import type { ConnectorReadiness } from './app.js';
+import type { ConnectorReadiness } from './readiness.js';
 import type { ScopeReport, VendorRecordLink } from '../core/connector.js';
-import { customerLabel } from './admin/customers.js';
 import { operationRoutes } from './admin/operations.js';
 import { traceRoutes } from './admin/trace.js';
+import { accessRoutes } from './admin/access.js';
+import { auditTrailRoutes } from './admin/audit-trail.js';
+import { meRoutes } from './admin/me.js';
+import { overviewRoutes } from './admin/overview.js';
 
 export interface AdminApiDependencies {
   readonly store: Store;
@@ -95,8 +93,6 @@ const SIGN_IN_LIMIT = { failures: 20, windowMs: 10 * 60_000 } as const;
 /** The window failed sign-ins are counted in: a burst alert is over once one passes without another. */
 export const SIGN_IN_WINDOW_MS = SIGN_IN_LIMIT.windowMs;
 /** Refusals of strangers (no credentials, address not allowed): one audit record per address and kind in this window. */
-/** Most audit records one GET /admin/api/audit returns. */
-const AUDIT_PAGE_MAX = 1000;
 const REFUSAL_AUDIT = { windowMs: 60_000, maxKeys: 10_000 } as const;
 
 /** The operator's to fix: the person only learns that sign-in is down, the log says why. */
@@ -274,127 +270,14 @@ export function adminApi(deps: AdminApiDependencies, refusals: RefusalAudit): ex
     );
   };
 
-  route('get', '/me', async (_req, res, caller) => {
-    res.json({ actor: caller.actor, user: caller.user ?? null, role: caller.role, refreshSeconds: deps.dashboardRefreshSeconds() });
-  });
-  route('post', '/me/password', async (req, res, caller) => {
-    if (!caller.user) throw new AccountError('API tokens have no password: sign in as the person whose password it is');
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const text = (key: string) => (typeof body[key] === 'string' ? (body[key] as string) : '');
-    try {
-      await changePassword(deps.store, { name: caller.user, currentPassword: text('currentPassword'), newPassword: text('newPassword'), code: text('code') }, await deps.secretsKey());
-    } catch (error) {
-      if (error instanceof AccountError) await audit({ actor: caller.actor, action: 'user.password.refused', target: caller.user, detail: { reason: error.message } });
-      throw error;
-    }
-    // Whoever else held a session of this person (a stolen cookie) is signed out.
-    const ended = await revokeSessionsOf(deps.store, caller.user, caller.session);
-    await audit({ actor: caller.actor, action: 'user.password', target: caller.user, detail: { otherSessionsEnded: ended } });
-    res.json({ changed: true, otherSessionsEnded: ended });
-  });
-  route('get', '/activity', async (_req, res, caller) => {
-    const rows = await deps.store.db
-      .selectFrom('messages')
-      .innerJoin('contacts', 'contacts.id', 'messages.contact_id')
-      .select(['messages.id', 'messages.direction', 'messages.type', 'messages.sent_at', 'messages.status', 'contacts.wa_id', 'contacts.bsuid', 'contacts.username'])
-      .orderBy('messages.created_at', 'desc')
-      .limit(50)
-      .execute();
-    // Customers' numbers (or, when WhatsApp withholds them, BSUIDs) in full only for admins; never message texts here.
-    res.json({ messages: rows.map((r) => ({ id: r.id, direction: r.direction, type: r.type, sentAt: r.sent_at, status: r.status, customer: customerLabel(r, caller.role) })) });
-  });
-  route('get', '/status', async (_req, res) => {
-    // The pause as stored, at once: dispatchers notice it on their next turn.
-    const paused = await pausedConnectors(deps.store);
-    const connectors = deps.connectorStates().map((c) =>
-      c.state === 'running' && paused.has(c.connector) ? { ...c, state: 'paused' as const, reason: `paused by ${paused.get(c.connector)!.by}` } : c.state === 'paused' && !paused.has(c.connector) ? { connector: c.connector, state: 'running' as const } : c,
-    );
-    res.json({ connectors, outbox: await outboxDepth(deps.store.db), consentWrites: await unfinishedConsentWrites(deps.store.db), openAlerts: (await openAlerts(deps.store.db)).length });
-  });
-  route('get', '/scopes', async (_req, res) => {
-    res.json({ scopes: deps.scopeReports() });
-  });
-  // Coexistence history import: counts only, no personal data.
-  route('get', '/history', async (_req, res) => {
-    res.json(await historyProgress(deps.store.db));
-  });
+  meRoutes(route, { store: deps.store, audit, secretsKey: () => deps.secretsKey(), dashboardRefreshSeconds: () => deps.dashboardRefreshSeconds() });
+  overviewRoutes(route, { store: deps.store, connectorStates: () => deps.connectorStates(), scopeReports: () => deps.scopeReports() });
   alertRoutes(route, deps);
   const operationDeps = { store: deps.store, audit, describeRecord: (connector: string, kind: string, externalId: string) => deps.describeRecord(connector, kind, externalId) };
   operationRoutes(route, operationDeps);
   traceRoutes(route, { ...operationDeps, connectors: () => deps.connectorStates().map((c) => c.connector) });
   connectorRoutes(route, { store: deps.store, connectorStates: () => deps.connectorStates(), audit, wake: (id) => deps.pauseChanged(id) });
-  for (const action of ['pause', 'resume'] as const) {
-    route('post', `/connectors/:id/${action}`, async (req, res, caller) => {
-      const id = String(req.params['id']);
-      if (!deps.connectorStates().some((c) => c.connector === id)) {
-        res.status(404).json({ error: `no connector ${id} in the config` });
-        return;
-      }
-      await setPaused(deps.store, id, action === 'pause' ? { by: caller.actor, at: Date.now() } : null);
-      await audit({ actor: caller.actor, action: `connector.${action}`, target: id });
-      deps.pauseChanged(id);
-      res.json({ connector: id, paused: action === 'pause' });
-    });
-  }
-  route('post', '/operations/replay', async (req, res, caller) => {
-    const body = (req.body ?? {}) as { ids?: unknown; connector?: unknown; allDead?: unknown };
-    const ids = Array.isArray(body.ids) ? body.ids.map(Number).filter(Number.isInteger) : undefined;
-    const connector = typeof body.connector === 'string' ? body.connector : undefined;
-    if (!ids && !connector && body.allDead !== true) {
-      res.status(400).json({ error: 'say what to replay: { ids: [...] }, { connector } or { allDead: true }' });
-      return;
-    }
-    const count = await replayDeadOperations(deps.store.db, { ...(ids ? { ids } : {}), ...(connector ? { connector } : {}) }, Date.now());
-    await audit({ actor: caller.actor, action: 'replay.operations', target: connector ?? (ids ? ids.join(',') : 'all dead'), detail: { operations: count } });
-    res.json({ replayed: count });
-  });
-  route('get', '/audit', async (req, res) => {
-    const limit = req.query['limit'] === undefined ? 200 : Number(req.query['limit']);
-    // A negative limit means "no limit" to SQLite: the whole trail in one answer.
-    if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_MAX) {
-      res.status(400).json({ error: `limit must be a whole number from 1 to ${AUDIT_PAGE_MAX}` });
-      return;
-    }
-    const records = await listAudit(deps.store, {
-      ...(typeof req.query['action'] === 'string' ? { action: req.query['action'] } : {}),
-      ...(typeof req.query['actor'] === 'string' ? { actor: req.query['actor'] } : {}),
-      limit,
-    });
-    res.json({ records });
-  });
-  route('get', '/users', async (_req, res) => {
-    res.json({ users: await listUsers(deps.store) });
-  });
-  route('get', '/tokens', async (_req, res) => {
-    res.json({ tokens: await listTokens(deps.store) });
-  });
-  route('post', '/tokens', async (req, res, caller) => {
-    const body = (req.body ?? {}) as { name?: unknown; role?: unknown; expiresInDays?: unknown; permissions?: unknown };
-    const permissions = body.permissions === undefined ? [] : body.permissions;
-    if (typeof body.name !== 'string' || !ROLES.includes(body.role as Role) || !Array.isArray(permissions) || !permissions.every((p) => typeof p === 'string')) {
-      res.status(400).json({ error: `give { name, role: ${ROLES.join(' | ')}, expiresInDays, permissions?: [${PERMISSIONS.map((p) => `"${p}"`).join(', ')}] }` });
-      return;
-    }
-    const created = await createToken(deps.store, { name: body.name, role: body.role as Role, expiresInDays: Number(body.expiresInDays ?? 90), createdBy: caller.tokenId ? { token: caller.tokenId } : { user: caller.user! }, permissions: permissions as Permission[] });
-    await audit({ actor: caller.actor, action: 'token.create', target: created.id, detail: { name: body.name, role: body.role as string, expiresAt: created.expiresAt, permissions: created.permissions.join(',') } });
-    res.status(201).json(created);
-  });
-  route('delete', '/tokens/:id', async (req, res, caller) => {
-    const id = String(req.params['id']);
-    const revoked = await revokeToken(deps.store, id);
-    await audit({ actor: caller.actor, action: 'token.revoke', target: id, detail: { found: revoked } });
-    res.status(revoked ? 200 : 404).json({ revoked });
-  });
-  route('get', '/sessions', async (_req, res, caller) => {
-    // Admins see everyone's; a person their own; a token below admin acts for nobody's sessions.
-    if (roleAllows(caller.role, 'admin')) return void res.json({ sessions: await listSessions(deps.store, {}, deps.sessionLimits()) });
-    res.json({ sessions: caller.user ? await listSessions(deps.store, { user: caller.user }, deps.sessionLimits()) : [] });
-  });
-  route('delete', '/sessions/:id', async (req, res, caller) => {
-    const id = String(req.params['id']);
-    const revoked = await revokeSession(deps.store, id, { user: caller.user ?? '', anyUser: roleAllows(caller.role, 'admin') });
-    await audit({ actor: caller.actor, action: 'session.revoke', target: id, detail: { found: revoked } });
-    res.status(revoked ? 200 : 404).json({ revoked });
-  });
+  auditTrailRoutes(route, { store: deps.store });
+  accessRoutes(route, { store: deps.store, audit, sessionLimits: () => deps.sessionLimits() });
   return router;
 }

@@ -12,12 +12,7 @@ import { errorMessage } from '../core/errors.js';
 import { adminRoutes, type AdminApiDependencies } from './admin-api.js';
 import { inboundEndpoint, type InboundConnector } from './inbound.js';
 import { outboundRoutes, type OutboundApiDependencies } from './outbound-api.js';
-
-export interface ConnectorReadiness {
-  readonly connector: string;
-  readonly state: 'running' | 'paused' | 'blocked' | 'disabled';
-  readonly reason?: string;
-}
+import type { ConnectorReadiness } from './readiness.js';
 
 export interface AppDependencies {
   readonly log: Logger;

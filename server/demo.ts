@@ -13,7 +13,7 @@ import { SyncError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { maskIdentifier } from '../core/model/identity.js';
 import { outboxDepth } from '../core/outbox/queries.js';
-import { HubSpotSandbox } from '../sandbox/hubspot.js';
+import { HubSpotSandbox, INBOX_APP_SCOPES } from '../sandbox/hubspot.js';
 import { SalesforceSandbox } from '../sandbox/salesforce.js';
 import { WhatsAppSandbox, WhatsAppSimulator, type PastMessage, type SimulatedCustomer } from '../sandbox/whatsapp.js';
 import { SANDBOX_AGENT_ID, ZendeskSandbox } from '../sandbox/zendesk.js';
@@ -43,6 +43,29 @@ export interface DemoSummary {
   readonly dead: number;
   /** The coexistence onboarding: one customer's past chats, and what each CRM shows of them. */
   readonly history: { messages: number; hubspotLogged: number; hubspotAtOriginalTime: number; salesforceTasks: number; zendeskSolvedTickets: number };
+  /** The HubSpot inbox: its threads, and whether a HubSpot agent's answer reached the customer (and its status there). */
+  readonly inbox: { threads: number; answerDelivered: boolean; answerStatus: string | null };
+}
+
+/**
+ * An agent answers in the customer's inbox thread (the sandbox signs HubSpot's webhook to the
+ * service); resolves once WhatsApp took the answer, or after 60 s without it.
+ */
+async function answerFromHubSpotInbox(hubspot: HubSpotSandbox, whatsapp: WhatsAppSandbox, customer: SimulatedCustomer & { waId: string }, print: (line: string) => void): Promise<{ delivered: boolean; status: () => string | null }> {
+  const thread = hubspot.inbox.threadOf(`+${customer.waId}`);
+  if (!thread) {
+    print(`HubSpot inbox: no thread for ${customer.name}; no agent answer`);
+    return { delivered: false, status: () => null };
+  }
+  const text = `Hi ${customer.name.split(' ')[0]}, this is Sam from the HubSpot inbox: your order ships today.`;
+  const { message } = await hubspot.inbox.agentReplies(thread.id, text);
+  print(`a HubSpot agent answered ${customer.name} in the inbox`);
+  const deadline = Date.now() + 60_000;
+  const reached = () => whatsapp.state.sent.some((m) => JSON.stringify(m.body).includes(text));
+  while (!reached() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  // Its sent and delivered statuses are on their way to the service: the drain after this waits for what they queue.
+  await whatsapp.deliveriesSettled();
+  return { delivered: reached(), status: () => message.status?.statusType ?? null };
 }
 
 /** A free loopback port: Zendesk must know the service's URL before it starts (setup registers the webhook). */
@@ -135,7 +158,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   // on communications and has no attachments on them, its search lags writes by a moment, and its
   // daily limit runs by the account's days (US/Eastern); Salesforce's Standard Lead Duplicate Rule
   // alerts; Zendesk processes comment bodies, runs bulk jobs later and indexes users late.
-  const hubspot = new HubSpotSandbox({ searchIndexDelayMs: 500, communicationUniqueValues: 'ignored', communicationAttachments: false, timeZone: 'US/Eastern', dailyLimit: 250_000 });
+  // The app's token carries the Custom Channels scopes too: the inbox is on (HubSpot's guide lists them).
+  const hubspot = new HubSpotSandbox({ searchIndexDelayMs: 500, communicationUniqueValues: 'ignored', communicationAttachments: false, timeZone: 'US/Eastern', dailyLimit: 250_000, tokens: { 'pat-sandbox': [...INBOX_APP_SCOPES] } });
   const salesforce = new SalesforceSandbox({ leadDuplicateRule: 'alert' });
   const zendesk = new ZendeskSandbox();
   const [graphBaseUrl, hubspotUrl, salesforceUrl, zendeskUrl] = await Promise.all([whatsapp.start(), hubspot.start(), salesforce.start(), zendesk.start()]);
@@ -172,7 +196,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       // lands within moments, so the demo waits 5 s before looking for it, not production's
       // 1 to 10 minutes (a demo that stalled for them looked dead).
       connectors: {
-        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, threadActivity: 'task', searchIndexWaitSeconds: 2 },
+        // The HubSpot inbox beside the timeline: customers' messages in the inbox, agents answer there.
+        hubspot: {
+          enabled: true,
+          accessToken: 'pat-sandbox',
+          baseUrl: hubspotUrl,
+          threadActivity: 'task',
+          searchIndexWaitSeconds: 2,
+          inbox: { enabled: true, ...hubspot.inbox.credentials, webhookUrl: `http://127.0.0.1:${port}/webhooks/hubspot`, inboxId: hubspot.inbox.state.inboxes[0]!.id },
+        },
         salesforce: { enabled: true, instanceUrl: salesforceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, mediaFiles: true, lostAnswerWaitSeconds: 5 },
         // The past becomes solved tickets; its chunks arrive within a second here, so a short wait gathers each conversation.
         zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, autoAcknowledge: { enabled: true }, history: 'solved-tickets', historySettleMs: 3000, lostAnswerWaitSeconds: 5 },
@@ -238,6 +270,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   }
   print(`agents replied in Zendesk to ${answered.length} tickets`);
   depth = await waitForDrain(service, print);
+
+  // A HubSpot agent answers the first customer in the inbox thread their messages were published to.
+  const inboxAnswer = await answerFromHubSpotInbox(hubspot, whatsapp, known, print);
+  depth = await waitForDrain(service, print);
   await service.stop();
   await Promise.all([whatsapp.stop(), hubspot.stop(), salesforce.stop(), zendesk.stop()]);
 
@@ -257,6 +293,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     mediaFetched: Object.keys(whatsapp.state.media).length,
     dead,
     history: historySummary(past, hubspot, salesforce, zendesk),
+    inbox: { threads: hubspot.inbox.state.threads.length, answerDelivered: inboxAnswer.delivered, answerStatus: inboxAnswer.status() },
   };
 
   print('');
@@ -280,6 +317,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const replies = ticket.comments.filter((c) => c.author_id === SANDBOX_AGENT_ID).length;
     print(`  #${String(ticket.id).padEnd(6)} ${String(user?.name ?? '').padEnd(30)} ${maskIdentifier(String(user?.external_id ?? '')).padEnd(24)} ${String(fromCustomer).padStart(3)} comments, ${replies} agent repl${replies === 1 ? 'y' : 'ies'}, ${ticket.status}${ticket.external_id?.startsWith('wa-history:') ? '  (past conversation, imported)' : ''}`);
   }
+  print(`HubSpot inbox: ${summary.inbox.threads} threads; a HubSpot agent's answer ${summary.inbox.answerDelivered ? 'reached the customer on WhatsApp' : 'did NOT reach the customer'} (status on the agent's message: ${summary.inbox.answerStatus ?? 'none'})`);
   print(`The past of ${known.name} (WhatsApp Business app chats, at their original times):`);
   for (const m of past) {
     const logged = (hubspot.state.objects['communications'] ?? []).find((c) => c.properties['whatsapp_message_id'] === m.id);

@@ -8,7 +8,7 @@ import type { Config } from '../core/config/schema.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AlertSeverity } from '../core/store/schema.js';
-import { ThreadGate } from '../core/store/thread-gate.js';
+import { ThreadGate, watchYieldingTurns } from '../core/store/thread-gate.js';
 
 /** Messages from the main thread to the processing thread. */
 export type ToProcessing =
@@ -42,6 +42,13 @@ export interface ProcessingWorkerData {
 const RESTART_DELAY_MS = 1000;
 /** Longest wait for the processing thread to stop before it is terminated (its transaction rolls back). */
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/**
+ * One turn at the store longer than this means the processing thread is stuck inside a
+ * transaction (its turns take milliseconds: it ends a batch early whenever the main thread
+ * waits); meanwhile no webhook can be stored. It is terminated and started again.
+ */
+const DEFAULT_STUCK_TURN_MS = 60_000;
+const STUCK_CHECK_MS = 1000;
 
 /**
  * What the worker runs: the compiled .js beside this file in dist/, or, when this file runs from
@@ -63,6 +70,8 @@ export interface ProcessingThreadOptions {
   readonly onAlert: (kind: string, severity: AlertSeverity) => void;
   /** The write gate the main thread's store holds as its priority side (core/store/thread-gate.ts). */
   readonly storeGate: SharedArrayBuffer;
+  /** A turn at the store this long ends the thread (see DEFAULT_STUCK_TURN_MS). */
+  readonly stuckTurnMs?: number;
 }
 
 export class ProcessingThread {
@@ -71,6 +80,7 @@ export class ProcessingThread {
   #worker: Worker | undefined;
   #running = false;
   #restartTimer: NodeJS.Timeout | undefined;
+  #stopWatching: (() => void) | undefined;
 
   constructor(options: ProcessingThreadOptions) {
     this.#options = options;
@@ -84,6 +94,16 @@ export class ProcessingThread {
   start(): void {
     this.#running = true;
     this.#spawn();
+    this.#stopWatching = watchYieldingTurns(this.#options.storeGate, {
+      limitMs: this.#options.stuckTurnMs ?? DEFAULT_STUCK_TURN_MS,
+      everyMs: STUCK_CHECK_MS,
+      onStuck: (heldMs) => {
+        const worker = this.#worker;
+        if (!worker) return;
+        this.#options.log.error({ heldMs }, 'processing thread held the store for one turn too long (stuck); terminating it: its transaction rolls back, its deliveries stay pending, and it starts again');
+        void worker.terminate();
+      },
+    });
   }
 
   wake(): void {
@@ -116,6 +136,7 @@ export class ProcessingThread {
   async stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<void> {
     this.#running = false;
     clearTimeout(this.#restartTimer);
+    this.#stopWatching?.();
     const worker = this.#worker;
     if (!worker) return;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

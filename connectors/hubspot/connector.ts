@@ -111,6 +111,8 @@ export class HubSpotConnector implements Connector {
   constructor(
     readonly metadata: ConnectorMetadata,
     settings: HubSpotSettings,
+    /** Where agents' attachments are kept (content-addressed) until the reply carrying them is sent. */
+    mediaDir: string,
     windowWriteSettleMs = DEFAULT_WINDOW_WRITE_SETTLE_MS,
   ) {
     this.#settings = settings;
@@ -127,7 +129,7 @@ export class HubSpotConnector implements Connector {
       dailyLimit: settings.dailyLimit,
     };
     this.#api = new HubSpotApi(settings);
-    this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, settings) : undefined;
+    this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, { ...settings, mediaDir }) : undefined;
   }
 
   /** The dispatch tuning, with the day of the daily limit in the account's time zone once known. */

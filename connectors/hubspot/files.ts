@@ -21,8 +21,21 @@ export async function uploadMediaFile(api: HubSpotApi, folder: string, payload: 
   if (existing) return existing;
   const data = await readStoredMedia(payload.path);
   const uploaded = (await api.call(context, 'uploading a media file', (c) =>
-    c.files.filesApi.upload({ data, name }, undefined, folder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false, duplicateValidationStrategy: 'RETURN_EXISTING', duplicateValidationScope: 'EXACT_FOLDER' })),
+    c.files.filesApi
+      .upload({ data, name }, undefined, folder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false, duplicateValidationStrategy: 'RETURN_EXISTING', duplicateValidationScope: 'EXACT_FOLDER' }))
+      .catch(duplicateHandedBack),
   )) as { id?: string };
   if (!uploaded.id) throw new VendorError('hubspot', 'file upload answered without a file id');
   return uploaded.id;
+}
+
+/**
+ * A duplicate handed back with 200 rather than 201 is an answer, not a failure: the generated
+ * client treats every status but 201 as an error (its default range), so the upload's two answers
+ * are told apart here, by the file the body holds.
+ */
+function duplicateHandedBack(error: unknown): { id: string } {
+  const answer = error as { code?: unknown; body?: { id?: unknown } };
+  if (answer.code === 200 && typeof answer.body?.id === 'string') return { id: answer.body.id };
+  throw error;
 }

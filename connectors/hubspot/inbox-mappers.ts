@@ -1,8 +1,9 @@
 // Pure mapping for the HubSpot inbox (Custom Channels): which changes are published to the
 // inbox, how a customer is addressed (delivery identifiers), and the request bodies. No I/O.
 import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
-import { storedMediaPayload, type Contact, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
+import { storedMediaPayload, type Contact, type DeliveryStatus, type LocalFile, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
+import { failureNote } from './mappers.js';
 import type { InboxSettings } from './settings.js';
 
 export const INBOX_KIND = { publish: 'inbox.publish', reply: 'inbox.reply', status: 'inbox.status' } as const;
@@ -94,12 +95,40 @@ export function inboxDrafts(change: ModelChange, settings: InboxSettings): Opera
     case 'reply.undeliverable': {
       if (change.reply.origin !== INBOX_ORIGIN) return [];
       const payload: StatusPayload = { hubspotMessageId: change.reply.sourceId, status: 'FAILED', errorMessage: `Not sent to the customer on WhatsApp: ${change.reason}` };
-      // Its own key: a status report never holds up the conversation.
-      return [{ kind: INBOX_KIND.status, key: `failed:${change.reply.sourceId}`, orderingKey: `${BACKGROUND_KEY_PREFIX}inbox-status:${change.reply.sourceId}`, payload: payload as never }];
+      return [{ kind: INBOX_KIND.status, key: `failed:${change.reply.sourceId}`, orderingKey: statusOrderingKey(change.reply.sourceId), payload: payload as never }];
+    }
+    case 'message.status': {
+      // A status of a message sent for an agent's answer shows on that message in the inbox.
+      if (change.reply?.origin !== INBOX_ORIGIN) return [];
+      const status = INBOX_STATUS_OF[change.status];
+      if (!status) return [];
+      const hubspotMessageId = change.reply.sourceId;
+      const errorMessage = status === 'FAILED' ? `WhatsApp could not deliver this message: ${failureNote(change.errors)}` : null;
+      const payload: StatusPayload = { hubspotMessageId, status, errorMessage };
+      // sent and delivered are both SENT to HubSpot: one report. A reply's parts share the keys.
+      return [{ kind: INBOX_KIND.status, key: `${status.toLowerCase()}:${hubspotMessageId}`, orderingKey: statusOrderingKey(hubspotMessageId), payload: payload as never }];
     }
     default:
       return [];
   }
+}
+
+/**
+ * What each WhatsApp status is on the agent's message: HubSpot knows SENT, FAILED and READ
+ * (https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel);
+ * delivered to the phone is still SENT there. A warning or a deletion changes nothing the agent reads.
+ */
+const INBOX_STATUS_OF: Partial<Record<DeliveryStatus, StatusPayload['status']>> = { sent: 'SENT', delivered: 'SENT', read: 'READ', failed: 'FAILED' };
+
+/**
+ * How far along a reported status is: statuses arrive out of order (read before delivered), and
+ * a later report never takes the agent's message back. A failure of any part is the last word.
+ */
+export const INBOX_STATUS_RANK: Record<StatusPayload['status'], number> = { SENT: 1, READ: 2, FAILED: 3 };
+
+/** One agent message's status reports run in turn, apart from the conversation: a report never holds up the thread. */
+function statusOrderingKey(hubspotMessageId: string): string {
+  return `${BACKGROUND_KEY_PREFIX}inbox-status:${hubspotMessageId}`;
 }
 
 /** What a message of ours publishes, or nothing: past chats stay on the timeline, and replies sent for HubSpot agents are in the thread already. */
@@ -142,6 +171,38 @@ export function publishBody(payload: PublishPayload & { readonly businessNumberI
   };
 }
 
+/** WhatsApp's largest file (a 100 MB document, the Cloud API's media reference): the channel's attachment limit. */
+export const MAX_ATTACHMENT_BYTES = 100_000_000;
+
+/** MIME types by file extension, for files whose download names no specific type (the ones WhatsApp takes). */
+const MIME_BY_EXTENSION: Record<string, string> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  mp4: 'video/mp4',
+  '3gp': 'video/3gpp',
+  ogg: 'audio/ogg',
+  mp3: 'audio/mpeg',
+  aac: 'audio/aac',
+  m4a: 'audio/mp4',
+  pdf: 'application/pdf',
+  txt: 'text/plain',
+  doc: 'application/msword',
+  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  xls: 'application/vnd.ms-excel',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  ppt: 'application/vnd.ms-powerpoint',
+  pptx: 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+};
+
+/** An attachment's MIME type: the download's own when it names one, else by its extension. */
+export function attachmentMimeType(contentType: string | null, extension: string | undefined): string {
+  const given = contentType?.split(';')[0]!.trim().toLowerCase();
+  if (given && given !== 'application/octet-stream' && given.includes('/')) return given;
+  return MIME_BY_EXTENSION[(extension ?? '').toLowerCase()] ?? 'application/octet-stream';
+}
+
 /**
  * The channel's registration: threaded by delivery identifier (as HubSpot threads its own
  * WhatsApp and SMS), phone numbers and opaque ids (BSUIDs), agents may answer, one file a message.
@@ -165,24 +226,25 @@ export function channelRegistration(settings: InboxSettings): Record<string, unk
       // WhatsApp's media types and its 100 MB document limit (the Cloud API's media reference).
       allowedFileAttachmentMimeTypes: ['image/jpeg', 'image/png', 'application/pdf', 'audio/mpeg', 'audio/ogg', 'video/mp4', 'text/plain'],
       maxFileAttachmentCount: 1,
-      maxFileAttachmentSizeBytes: 100_000_000,
-      maxTotalFileAttachmentSizeBytes: 100_000_000,
+      maxFileAttachmentSizeBytes: MAX_ATTACHMENT_BYTES,
+      maxTotalFileAttachmentSizeBytes: MAX_ATTACHMENT_BYTES,
     },
   };
 }
 
-/** What an agent's message becomes: a reply to send on WhatsApp, with the configured template outside the window. */
+/** What an agent's message becomes: a reply to send on WhatsApp (its files fetched), with the configured template outside the window. */
 export function replyFromAgentMessage(
   message: { readonly id: string; readonly text?: string | undefined },
   conversationsThreadId: string,
   template: { readonly name: string; readonly language: string } | undefined,
+  attachments: readonly LocalFile[] = [],
 ): OutboundReply {
   return {
     origin: INBOX_ORIGIN,
     sourceId: message.id,
     sourceRecord: conversationsThreadId,
     text: message.text ?? '',
-    attachments: [],
+    attachments,
     template: template ? { name: template.name, language: template.language, parameters: [] } : null,
   };
 }

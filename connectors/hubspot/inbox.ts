@@ -6,12 +6,17 @@ import { z } from 'zod';
 import type { ExecutionContext, OperationEffect, OperationOutcome } from '../../core/connector.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
+import { sha256Hex, storeContentAddressed } from '../../core/media-store.js';
+import type { LocalFile } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { classifyHubSpotError, type HubSpotApi } from './client.js';
 import { uploadMediaFile } from './files.js';
 import { INBOX_THREAD_REF, parseInboxRecordId } from './inbox-webhook.js';
 import {
   INBOX_KIND,
+  INBOX_STATUS_RANK,
+  MAX_ATTACHMENT_BYTES,
+  attachmentMimeType,
   businessIdentifierOf,
   channelRegistration,
   publishBody,
@@ -22,8 +27,8 @@ import {
 } from './inbox-mappers.js';
 import type { InboxSettings } from './settings.js';
 
-/** Ref kinds of the inbox: the HubSpot message per WhatsApp message, the channel account per business number, the channel. */
-const REF = { message: 'inbox-message', channelAccount: 'channel-account', channel: 'inbox-channel', threadNumber: 'inbox-thread-number' } as const;
+/** Ref kinds of the inbox: the HubSpot message per WhatsApp message, the channel account per business number, the channel, the furthest status reported per agent message. */
+const REF = { message: 'inbox-message', channelAccount: 'channel-account', channel: 'inbox-channel', threadNumber: 'inbox-thread-number', reportedStatus: 'inbox-reported-status' } as const;
 
 const V3 = '/conversations/v3';
 
@@ -36,7 +41,11 @@ const threadMessage = z.looseObject({
   direction: z.string().optional(),
   text: z.string().optional(),
   client: z.looseObject({ clientType: z.string().optional() }).optional(),
+  // FILE attachments name a file in HubSpot Files; the other kinds (LOCATION, CONTACT, ...) are not files.
+  attachments: z.array(z.looseObject({ type: z.string(), fileId: z.coerce.string().optional(), name: z.string().optional() })).optional(),
 });
+/** https://developers.hubspot.com/docs/api-reference/files-files-v3/files/get-files-v3-files-fileId-signed-url */
+const signedFileUrl = z.looseObject({ url: z.string().url(), name: z.string().optional(), extension: z.string().optional(), size: z.number().optional() });
 /** https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/channel-accounts/create-custom-channel */
 const channelAccount = z.looseObject({ id: z.string().min(1), name: z.string().optional(), deliveryIdentifier: z.looseObject({ value: z.string() }).nullish() });
 const channelAccountList = z.looseObject({ results: z.array(channelAccount) });
@@ -64,18 +73,22 @@ export class HubSpotInbox {
   readonly #base: string;
   readonly #timeoutMs: number;
   readonly #mediaFolder: string;
+  readonly #mediaDir: string;
+  /** The channel account lookup (or creation) under way per business number, shared by concurrent publishes. */
+  readonly #accountLookups = new Map<string, Promise<{ id: string; created: boolean }>>();
   readonly #template: { readonly name: string; readonly language: string } | undefined;
 
   constructor(
     api: HubSpotApi,
     settings: InboxSettings,
-    connection: { readonly baseUrl: string; readonly timeoutMs: number; readonly mediaFolder: string; readonly outsideWindowTemplate?: { readonly name: string; readonly language: string } | undefined },
+    connection: { readonly baseUrl: string; readonly timeoutMs: number; readonly mediaFolder: string; readonly mediaDir: string; readonly outsideWindowTemplate?: { readonly name: string; readonly language: string } | undefined },
   ) {
     this.#api = api;
     this.#settings = settings;
     this.#base = connection.baseUrl.replace(/\/$/, '');
     this.#timeoutMs = connection.timeoutMs;
     this.#mediaFolder = connection.mediaFolder;
+    this.#mediaDir = connection.mediaDir;
     this.#template = connection.outsideWindowTemplate;
   }
 
@@ -174,12 +187,43 @@ export class HubSpotInbox {
       threadMessage,
     );
     if (message.direction !== 'OUTGOING' || message.client?.clientType === 'INTEGRATION') return { ok: true, result: { skipped: 'not an agent message' } };
-    const effects: OperationEffect[] = [{ type: 'reply.requested', threadId: payload.threadId, reply: replyFromAgentMessage(message, ids.conversationsThreadId, this.#template) }];
+    // The files are fetched before the reply is queued: the send then uploads them to WhatsApp,
+    // each part once (a retry of this read fetches the same bytes to the same path).
+    const files: LocalFile[] = [];
+    for (const attachment of message.attachments ?? []) {
+      if (attachment.type === 'FILE' && attachment.fileId) files.push(await this.#downloadFile(attachment.fileId, attachment.name, context));
+    }
+    const effects: OperationEffect[] = [{ type: 'reply.requested', threadId: payload.threadId, reply: replyFromAgentMessage(message, ids.conversationsThreadId, this.#template, files) }];
     return { ok: true, result: { hubspotMessageId: message.id }, effects };
   }
 
-  /** https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel */
+  /**
+   * A file an agent attached, from HubSpot Files into the media directory: a short-lived signed
+   * URL first (the file is private), then its bytes. The URL carries its own access, so our token
+   * is not sent with it.
+   * https://developers.hubspot.com/docs/api-reference/files-files-v3/files/get-files-v3-files-fileId-signed-url
+   */
+  async #downloadFile(fileId: string, attachedName: string | undefined, context: ExecutionContext): Promise<LocalFile> {
+    const signed = await this.#request(context, "reading an agent's attachment", { method: 'GET', path: `/files/v3/files/${encodeURIComponent(fileId)}/signed-url` }, signedFileUrl);
+    if (signed.size !== undefined && signed.size > MAX_ATTACHMENT_BYTES) {
+      throw new VendorError('hubspot', `the agent's attachment ${fileId} is ${signed.size} bytes, over the channel's ${MAX_ATTACHMENT_BYTES}-byte limit; it cannot go to WhatsApp`, { retryable: false });
+    }
+    const response = await vendorFetch(context, { vendor: 'hubspot', url: signed.url, timeoutMs: this.#timeoutMs * 4 });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const sha256 = sha256Hex(bytes);
+    const path = await storeContentAddressed(this.#mediaDir, bytes, sha256);
+    const filename = attachedName ?? (signed.name ? `${signed.name}${signed.extension ? `.${signed.extension}` : ''}` : null);
+    return { path, sha256, mimeType: attachmentMimeType(response.headers.get('content-type'), signed.extension ?? filename?.split('.').pop()), size: bytes.byteLength, filename };
+  }
+
+  /**
+   * The agent's message shows what became of it. A status already reported as far along (READ
+   * before a late delivered, FAILED before a read of another part) is left as it is.
+   * https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel
+   */
   async #reportStatus(payload: StatusPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    const reported = (await context.getRef(REF.reportedStatus, payload.hubspotMessageId)) as StatusPayload['status'] | undefined;
+    if (reported && INBOX_STATUS_RANK[reported] >= INBOX_STATUS_RANK[payload.status]) return { ok: true, result: { skipped: `already ${reported}` } };
     const channelId = await this.#channelId(context);
     await this.#request(
       context,
@@ -191,6 +235,7 @@ export class HubSpotInbox {
       },
       z.unknown(),
     );
+    await context.setRef(REF.reportedStatus, payload.hubspotMessageId, payload.status);
     return { ok: true, result: { status: payload.status } };
   }
 
@@ -201,7 +246,14 @@ export class HubSpotInbox {
    * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/channel-accounts/create-custom-channel
    */
   async #ensureChannelAccount(businessNumberId: string, context: ExecutionContext): Promise<string> {
-    return (await this.#channelAccount(businessNumberId, context)).id;
+    // Publishes of different customers run side by side; the first messages of a number would
+    // each find no account and create one apiece (HubSpot keeps both, splitting the threads).
+    let pending = this.#accountLookups.get(businessNumberId);
+    if (!pending) {
+      pending = this.#channelAccount(businessNumberId, context).finally(() => this.#accountLookups.delete(businessNumberId));
+      this.#accountLookups.set(businessNumberId, pending);
+    }
+    return (await pending).id;
   }
 
   async #channelAccount(businessNumberId: string, context: ExecutionContext): Promise<{ id: string; created: boolean }> {
@@ -275,6 +327,6 @@ export class HubSpotInbox {
 
   /** This inbox with the channel setup found (before the config names it). */
   #withChannel(channelId: string): HubSpotInbox {
-    return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId }, { baseUrl: this.#base, timeoutMs: this.#timeoutMs, mediaFolder: this.#mediaFolder, outsideWindowTemplate: this.#template });
+    return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId }, { baseUrl: this.#base, timeoutMs: this.#timeoutMs, mediaFolder: this.#mediaFolder, mediaDir: this.#mediaDir, outsideWindowTemplate: this.#template });
   }
 }

@@ -32,5 +32,5 @@ export const hubspotConnector: ConnectorFactory<HubSpotSettings> = {
   metadata: hubspotMetadata,
   settingsSchema: hubspotSettingsSchema,
   inbound: hubspotInbound,
-  create: (settings, deps) => new HubSpotConnector(hubspotMetadata, settings, deps.windowWriteSettleMs),
+  create: (settings, deps) => new HubSpotConnector(hubspotMetadata, settings, deps.mediaDir, deps.windowWriteSettleMs),
 };

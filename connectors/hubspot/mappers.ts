@@ -105,7 +105,8 @@ export function recordWrittenBy(kind: string, payload: Readonly<Record<string, u
   return typeof id === 'string' ? id : undefined;
 }
 
-function failureNote(errors: readonly VendorErrorDetail[]): string {
+/** WhatsApp's reason a message failed, in words a person acts on (timeline notes, the inbox's FAILED status). */
+export function failureNote(errors: readonly VendorErrorDetail[]): string {
   const first = errors[0];
   if (!first) return 'WhatsApp reported the message as failed';
   return `${first.title || 'failed'} (WhatsApp error ${first.code})${first.details ? `: ${first.details}` : ''}${first.explanation ? `. What it means: ${first.explanation}` : ''}`;

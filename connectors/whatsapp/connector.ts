@@ -2,7 +2,7 @@
 // media directory (content-addressed by SHA-256), so CRM connectors can attach the files.
 import { createHash } from 'node:crypto';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
-import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, encodePendingSend, resolveTuning } from '../../core/connector.js';
+import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, encodePendingSend, resolveTuning, sentPartKey } from '../../core/connector.js';
 import { DeferredError, InvalidPayloadError, SyncError, TransportError, VendorError, asSyncError } from '../../core/errors.js';
 import { readStoredMedia, storeContentAddressed } from '../../core/media-store.js';
 import type { WhatsAppSection } from '../../core/config/schema.js';
@@ -123,7 +123,7 @@ export class WhatsAppConnector implements Connector {
     }
     const sent: string[] = [];
     for (const [index, part] of parts.entries()) {
-      const refKey = `${reply.origin}:${reply.sourceId}:${index}`;
+      const refKey = sentPartKey({ origin: reply.origin, sourceId: reply.sourceId, index });
       let wamid = await context.getRef(SENT_REF, refKey);
       if (!wamid) {
         const callbackData = callbackDataFor(refKey);

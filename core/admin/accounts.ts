@@ -10,7 +10,7 @@ import PQueue from 'p-queue';
 import type { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { SyncError } from '../errors.js';
 import { passphraseFrom, sealSecret, unsealSecret } from '../passphrase-seal.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/types.js';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

@@ -1,15 +1,9 @@
 // Opt-out and opt-in words a customer writes, and quick-reply button payloads they tap, turned
 // into a consent change. Pure: the engine passes the configured lists in. A word counts only as
 // the whole message ("STOP", " stop! "), never inside a sentence ("please don't stop").
-import type { ConsentStatus } from './store.js';
+import type { ConsentStatus, CustomerWords } from './types.js';
 
-/** What the customer said, as the source gives it verbatim (not the rendered timeline text). */
-export interface CustomerWords {
-  /** The typed text, or a button's visible title. */
-  readonly text: string | null;
-  /** A quick-reply button's payload, or an interactive reply's id. */
-  readonly payload: string | null;
-}
+export type { CustomerWords } from './types.js';
 
 export interface ConsentKeywords {
   readonly optOut: readonly string[];

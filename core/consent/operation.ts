@@ -3,7 +3,7 @@
 import type { OperationDraft } from '../outbox/queries.js';
 import type { ModelChange } from '../model/types.js';
 import type { Db } from '../store/store.js';
-import type { ConsentSource, ConsentStatus } from './store.js';
+import type { ConsentSource, ConsentStatus } from './types.js';
 
 export const CONSENT_KIND = 'consent.write';
 

@@ -6,24 +6,8 @@ import type { Db } from '../store/store.js';
 import { findContact, loadContact } from '../model/repository.js';
 import type { Contact } from '../model/types.js';
 
-export const CONSENT_STATUSES = ['opted_in', 'opted_out'] as const;
-export type ConsentStatus = (typeof CONSENT_STATUSES)[number];
-
-/** How we learnt it: WhatsApp's user_preferences webhook, a typed keyword, or a tapped button. */
-export const CONSENT_SOURCES = ['webhook', 'keyword', 'button'] as const;
-export type ConsentSource = (typeof CONSENT_SOURCES)[number];
-
-/** The only category WhatsApp lets users stop and resume today (marketing messages). */
-export type ConsentCategory = 'marketing';
-
-export interface Consent {
-  readonly contactId: string;
-  readonly category: ConsentCategory;
-  readonly status: ConsentStatus;
-  /** When the person changed it (the webhook's or the message's time), in milliseconds. */
-  readonly changedAt: number;
-  readonly source: ConsentSource;
-}
+export { CONSENT_SOURCES, CONSENT_STATUSES, type Consent, type ConsentCategory, type ConsentSource, type ConsentStatus } from './types.js';
+import type { Consent, ConsentCategory, ConsentSource, ConsentStatus } from './types.js';
 
 /**
  * Keeps a consent change unless a newer one (or the same state) is already kept. Returns the

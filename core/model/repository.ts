@@ -338,6 +338,31 @@ export async function loadThread(db: Db, id: string): Promise<Thread | undefined
   return row ? toThread(row) : undefined;
 }
 
+/** A thread's messages in conversation order (send time, then arrival), as a connector rebuilds a transcript from them. */
+export async function threadTimeline(db: Db, threadId: string) {
+  const rows = await db
+    .selectFrom('messages')
+    .select(['id', 'direction', 'text', 'sent_at', 'arrival_seq', 'origin', 'warnings', 'history'])
+    .where('thread_id', '=', threadId)
+    .orderBy('sent_at')
+    .orderBy('arrival_seq')
+    .execute();
+  return rows.map((m) => ({ id: m.id, direction: m.direction as MessageDirection, text: m.text, sentAt: m.sent_at, arrivalSeq: m.arrival_seq, origin: m.origin, warnings: m.warnings === null ? [] : (JSON.parse(m.warnings) as string[]), history: m.history === 1 }));
+}
+
+/** The vendor's id for one of our records, as a connector stored it (external_refs). */
+export async function externalRef(db: Db, connector: string, kind: string, localId: string): Promise<string | undefined> {
+  return (await db.selectFrom('external_refs').select('external_id').where('connector', '=', connector).where('kind', '=', kind).where('local_id', '=', localId).executeTakeFirst())?.external_id;
+}
+
+export async function saveExternalRef(db: Db, ref: { connector: string; kind: string; localId: string; externalId: string }, now: number): Promise<void> {
+  await db
+    .insertInto('external_refs')
+    .values({ connector: ref.connector, kind: ref.kind, local_id: ref.localId, external_id: ref.externalId, updated_at: now })
+    .onConflict((oc) => oc.columns(['connector', 'kind', 'local_id']).doUpdateSet({ external_id: ref.externalId, updated_at: now }))
+    .execute();
+}
+
 /** Keeps a thread's last-message time current when we add a message to it (a reply we sent). */
 export async function touchThread(db: Db, threadId: string, at: number): Promise<void> {
   await db.updateTable('threads').set({ last_message_at: at }).where('id', '=', threadId).where('last_message_at', '<', at).execute();

@@ -1,8 +1,7 @@
 // The domain model every connector maps from: contacts, threads, messages, statuses,
 // plus the events a source parses webhooks into and the changes the engine hands to connectors.
 import type { E164 } from './phone.js';
-import type { CustomerWords } from '../consent/keywords.js';
-import type { Consent, ConsentStatus } from '../consent/store.js';
+import type { Consent, ConsentStatus, CustomerWords } from '../consent/types.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -350,6 +349,8 @@ export type ModelChange =
       readonly at: number;
       readonly messageId: string;
       readonly errors: readonly VendorErrorDetail[];
+      /** The reply this message was sent for (its origin and the origin's id), when this service sent it; absent otherwise. */
+      readonly reply?: { readonly origin: string; readonly sourceId: string };
     }
   | { readonly type: 'media.stored'; readonly contact: Contact; readonly message: Message; readonly media: StoredMedia }
   | { readonly type: 'account.event'; readonly field: string; readonly accountId: string; readonly at: number; readonly raw: JsonValue }

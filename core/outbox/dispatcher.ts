@@ -1,13 +1,12 @@
 // Dispatches one connector's outbox operations: claims due heads of ordering keys (or runs of a
 // key's operations, for connectors that declare `maxRun`), runs them in batches through a p-queue
-// (concurrency and per-interval caps), and settles each outcome:
-// done, retried with full-jitter backoff or Retry-After, or dead with the last error kept.
+// (concurrency and per-interval caps), and writes each outcome's settlement (settlement.ts: done,
+// deferred, retried with full-jitter backoff or Retry-After, or dead with the last error kept).
+// What operations run with is built in execution-context.ts.
 import PQueue from 'p-queue';
-import type { Connector, ExecutionContext, OperationEffect, OperationOutcome, RateLimit } from '../connector.js';
-import type { AlertDraft, Alerts } from '../security/alerts.js';
-import { pausedConnectors } from '../admin/pause.js';
-import { CREDENTIAL_REFUSED, connectorBlockedAlert, overPrivilegedAlert } from '../security/signals.js';
-import { CredentialError, DeferredError, NotAttemptedError, SyncError, asSyncError, errorMessage } from '../errors.js';
+import type { Connector, ExecutionContext, OperationEffect, OperationOutcome } from '../connector.js';
+import type { Alerts } from '../security/alerts.js';
+import { NotAttemptedError, SyncError, asSyncError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Transaction } from 'kysely';
@@ -24,10 +23,12 @@ import {
   releaseOperations,
   type OutboxOperation,
 } from './queries.js';
-import { lastInboundAt } from '../model/repository.js';
 import { HEAL_BUSY_KEYS_INTERVAL_MS, healBusyKeys, laneOf, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 import { BACKGROUND_RATE_SHARE, type RateBudget } from './rate-budget.js';
-import { checkConnectorScopes, type ScopeCheck } from '../scopes.js';
+import type { ScopeCheck } from '../scopes.js';
+import { executionContext } from './execution-context.js';
+import { ConnectorStanding } from './standing.js';
+import { settleBatch, StoppedError } from './settlement.js';
 
 export interface DispatcherOptions {
   readonly workerId: string;
@@ -39,12 +40,6 @@ export interface DispatcherOptions {
 /** Applies what operations changed in our model and plans the follow-up operations, inside the settling transaction. */
 export type EffectApplier = (tx: Transaction<Database>, effects: readonly OperationEffect[], now: number) => Promise<number>;
 
-/** Full jitter: a random wait between 0 and base·2^(attempt-1), capped. */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(random() * ceiling);
-}
-
 export type DispatcherState = { readonly state: 'running' } | { readonly state: 'blocked'; readonly reason: string } | { readonly state: 'stopped' };
 
 export class ConnectorDispatcher {
@@ -54,8 +49,6 @@ export class ConnectorDispatcher {
   readonly #applyEffects: EffectApplier;
   readonly #log: Logger;
   readonly #metrics: Metrics | undefined;
-  readonly #alerts: Alerts | undefined;
-  readonly #onSetup: ((actions: readonly string[]) => Promise<void>) | undefined;
   readonly #options: DispatcherOptions;
   readonly #queue: PQueue;
   /**
@@ -66,17 +59,14 @@ export class ConnectorDispatcher {
   readonly #background: PQueue;
   readonly #backgroundSlots: number;
   readonly #inFlight = new Set<number>();
+  /** Blocked (credentials, scopes, setup), paused by an admin, the last scope check. */
+  readonly #standing: ConnectorStanding;
   readonly #abort = new AbortController();
   /** Aborted as soon as stopping starts: waits for rate budget end at once, calls under way get the grace period. */
   readonly #stopping = new AbortController();
   #running = false;
   #loop: Promise<void> | undefined;
   #wakeUp: (() => void) | undefined;
-  #blockedReason: string | undefined;
-  #paused = false;
-  #lastScopeCheck: { at: number; check: ScopeCheck } | undefined;
-  #pauseReadAt = 0;
-  #setupDone = false;
 
   constructor(deps: {
     connector: Connector;
@@ -91,8 +81,6 @@ export class ConnectorDispatcher {
     onSetup?: (actions: readonly string[]) => Promise<void>;
     options: DispatcherOptions;
   }) {
-    this.#alerts = deps.alerts;
-    this.#onSetup = deps.onSetup;
     this.connector = deps.connector;
     this.#store = deps.store;
     this.#budget = deps.budget;
@@ -112,6 +100,15 @@ export class ConnectorDispatcher {
       concurrency: this.#backgroundSlots,
       ...(rateLimit ? { intervalCap: Math.max(1, Math.floor(rateLimit.requests * BACKGROUND_RATE_SHARE)), interval: rateLimit.intervalMs } : {}),
     });
+    this.#standing = new ConnectorStanding({
+      connector: deps.connector,
+      store: deps.store,
+      log: this.#log,
+      ...(deps.alerts ? { alerts: deps.alerts } : {}),
+      ...(deps.onSetup ? { onSetup: deps.onSetup } : {}),
+      context: () => this.#context(),
+      wake: () => this.wake(),
+    });
   }
 
   get id(): string {
@@ -120,7 +117,8 @@ export class ConnectorDispatcher {
 
   get state(): DispatcherState {
     if (!this.#running) return { state: 'stopped' };
-    if (this.#blockedReason !== undefined) return { state: 'blocked', reason: this.#blockedReason };
+    const blocked = this.#standing.blockedReason;
+    if (blocked !== undefined) return { state: 'blocked', reason: blocked };
     return { state: 'running' };
   }
 
@@ -164,56 +162,24 @@ export class ConnectorDispatcher {
     await this.connector.close?.();
   }
 
-  /**
-   * Checks the credentials' scopes with the vendor; blocks or unblocks dispatch accordingly.
-   * With `thenSetup`, a connector whose setup has not succeeded yet runs it once the scopes are
-   * there (the vendor may have been unreachable at start).
-   */
-  async checkScopes(options: { thenSetup?: boolean } = {}): Promise<ScopeCheck> {
-    const check = await checkConnectorScopes(this.connector, this.#context());
-    this.#lastScopeCheck = { at: Date.now(), check };
-    if (check.ok) {
-      if (check.report.extra.length > 0) {
-        this.#log.warn({ extra: check.report.extra }, 'credentials hold more scopes than needed (over-privileged)');
-        this.#raise(overPrivilegedAlert(this.id, check.report.extra));
-      }
-      if (options.thenSetup && !this.#setupDone) {
-        const setup = await this.runSetup();
-        if (!setup.ok) return check;
-      }
-      this.unblock();
-      // Also after a restart, when nothing was blocked in memory but the alert from before is still open.
-      this.#alerts?.reportCleared(this.#store.db, { kind: CREDENTIAL_REFUSED, key: this.id }, 'the credentials were accepted again (the scope check passed)');
-    } else if (check.definitive) this.block(check.reason);
-    else this.#log.warn({ reason: check.reason }, 'could not check scopes now; keeping the current state');
-    return check;
+  /** See ConnectorStanding.checkScopes. */
+  checkScopes(options: { thenSetup?: boolean } = {}): Promise<ScopeCheck> {
+    return this.#standing.checkScopes(options);
   }
 
-  /** Runs the connector's setup; a failure blocks dispatch with the reason (operations stay queued). */
   /** A context for one-off vendor calls outside the queue (the command line): the same shared rate budget. */
   executionContext(): ExecutionContext {
     return this.#context();
   }
 
-  async runSetup(): Promise<{ ok: true; actions: string[] } | { ok: false; reason: string }> {
-    if (!this.connector.setup) return { ok: true, actions: [] };
-    try {
-      const actions = await this.connector.setup(this.#context());
-      this.#setupDone = true;
-      for (const action of actions) this.#log.info({ action }, 'setup');
-      if (actions.length > 0) await this.#onSetup?.(actions);
-      return { ok: true, actions };
-    } catch (error) {
-      const reason = `setup failed: ${errorMessage(error)}`;
-      if (!(error instanceof SyncError) || !error.retryable) this.block(reason);
-      else this.#log.warn({ reason }, 'setup could not run now; will try again at the next scope check');
-      return { ok: false, reason };
-    }
+  /** Runs the connector's setup; a failure blocks dispatch with the reason (operations stay queued). */
+  runSetup(): Promise<{ ok: true; actions: string[] } | { ok: false; reason: string }> {
+    return this.#standing.runSetup();
   }
 
   /** An admin paused or resumed this connector: read the pause state again now, not within a second. */
   pauseChanged(): void {
-    this.#pauseReadAt = 0;
+    this.#standing.pauseChanged();
     this.wake();
   }
 
@@ -224,41 +190,21 @@ export class ConnectorDispatcher {
 
   /** Stops dispatch with a reason (missing scopes, revoked credentials); operations stay queued. */
   block(reason: string): void {
-    if (this.#blockedReason === reason) return;
-    this.#blockedReason = reason;
-    this.#log.error({ reason }, 'connector blocked; its operations stay queued');
-    this.#raise(connectorBlockedAlert(this.id, reason));
+    this.#standing.block(reason);
   }
 
-  /** Whether an admin paused this connector (read from the store at most once a second: it is shared by instances). */
-  async #pausedByAdmin(): Promise<boolean> {
-    const now = Date.now();
-    if (now - this.#pauseReadAt >= 1000) {
-      this.#pauseReadAt = now;
-      this.#paused = (await pausedConnectors(this.#store)).has(this.id);
-    }
-    return this.#paused;
+  unblock(): void {
+    this.#standing.unblock();
   }
 
   /** The latest scope check (start, reload, the periodic recheck), for the dashboard. */
   get lastScopeCheck(): { at: number; check: ScopeCheck } | undefined {
-    return this.#lastScopeCheck;
+    return this.#standing.lastScopeCheck;
   }
 
   /** Whether dispatch is paused by an admin, as last read. */
   get paused(): boolean {
-    return this.#paused;
-  }
-
-  #raise(alert: AlertDraft): void {
-    this.#alerts?.report(this.#store.db, alert);
-  }
-
-  unblock(): void {
-    if (this.#blockedReason === undefined) return;
-    this.#blockedReason = undefined;
-    this.#log.info('connector unblocked; dispatch resumes');
-    this.wake();
+    return this.#standing.paused;
   }
 
   async #sleep(ms: number): Promise<void> {
@@ -280,7 +226,7 @@ export class ConnectorDispatcher {
     let lastHeal = 0;
     while (this.#running) {
       try {
-        if (this.#blockedReason !== undefined || (await this.#pausedByAdmin())) {
+        if (this.#standing.blockedReason !== undefined || (await this.#standing.pausedByAdmin())) {
           await this.#sleep(this.#options.pollIntervalMs * 4);
           continue;
         }
@@ -365,72 +311,8 @@ export class ConnectorDispatcher {
     return batches.sort((a, b) => Math.min(...a.map((op) => laneOf(op.orderingKey))) - Math.min(...b.map((op) => laneOf(op.orderingKey))));
   }
 
-  /** `background`: the batch's requests may fill only BACKGROUND_RATE_SHARE of each window, so live requests always find room. */
   #context(background = false): ExecutionContext {
-    const connector = this.id;
-    const limit = this.connector.tuning.rateLimit;
-    const db = this.#store.db;
-    return {
-      log: this.#log,
-      signal: this.#abort.signal,
-      throttle: async (weight = 1, bucket?: string | readonly string[]) => {
-        const budgets: Array<{ key: string; limit: RateLimit; perDay?: number; dayZone?: string }> = [];
-        for (const name of bucket === undefined ? [] : typeof bucket === 'string' ? [bucket] : bucket) {
-          const limits = this.connector.tuning.bucketRateLimits;
-          const bucketLimit = limits?.[name] ?? limits?.[name.split(':')[0]!];
-          if (bucketLimit) budgets.push({ key: `${connector}:${name}`, limit: bucketLimit });
-        }
-        const { dailyLimit: perDay, dailyLimitTimeZone: dayZone } = this.connector.tuning;
-        if (limit) budgets.push({ key: connector, limit, ...(perDay !== undefined ? { perDay } : {}), ...(dayZone ? { dayZone } : {}) });
-        else {
-          const pausedUntil = await this.#budget.pausedUntil(connector);
-          if (pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, pausedUntil - Date.now()));
-        }
-        // Every budget at once, stamped at the same moment, just before the request goes out.
-        const ticket = await this.#budget.take(budgets, weight, this.#stopping.signal, { share: background ? BACKGROUND_RATE_SHARE : 1 });
-        if (limit && perDay) {
-          this.#metrics?.vendorQuotaRemaining.set({ connector }, perDay - ticket.usedToday);
-          this.#metrics?.vendorQuotaMax.set({ connector }, perDay);
-        }
-        return { settle: () => ticket.settle() };
-      },
-      recordVendorCall: (status: number) => {
-        this.#metrics?.vendorCalls.inc({ connector, status: String(status) });
-        if (status === 429) this.#metrics?.rateLimited.inc({ connector });
-      },
-      threadMessages: async (threadId) =>
-        (
-          await db
-            .selectFrom('messages')
-            .select(['id', 'direction', 'text', 'sent_at', 'arrival_seq', 'origin', 'warnings', 'history'])
-            .where('thread_id', '=', threadId)
-            .orderBy('sent_at')
-            .orderBy('arrival_seq')
-            .execute()
-        ).map((m) => ({ id: m.id, direction: m.direction as 'inbound' | 'outbound', text: m.text, sentAt: m.sent_at, arrivalSeq: m.arrival_seq, origin: m.origin, warnings: m.warnings === null ? [] : (JSON.parse(m.warnings) as string[]), history: m.history === 1 })),
-      lastInboundAt: (contactId) => lastInboundAt(db, contactId),
-      reportQuota: (remaining, max) => {
-        this.#metrics?.vendorQuotaRemaining.set({ connector }, remaining);
-        this.#metrics?.vendorQuotaMax.set({ connector }, max);
-        const now = Date.now();
-        void db
-          .insertInto('connector_state')
-          .values({ connector, key: 'quota', value: JSON.stringify({ remaining, max, at: now }), updated_at: now })
-          .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value: JSON.stringify({ remaining, max, at: now }), updated_at: now }))
-          .execute()
-          .catch(() => undefined);
-      },
-      getRef: async (kind, localId) =>
-        (await db.selectFrom('external_refs').select('external_id').where('connector', '=', connector).where('kind', '=', kind).where('local_id', '=', localId).executeTakeFirst())?.external_id,
-      setRef: async (kind, localId, externalId) => {
-        const now = Date.now();
-        await db
-          .insertInto('external_refs')
-          .values({ connector, kind, local_id: localId, external_id: externalId, updated_at: now })
-          .onConflict((oc) => oc.columns(['connector', 'kind', 'local_id']).doUpdateSet({ external_id: externalId, updated_at: now }))
-          .execute();
-      },
-    };
+    return executionContext({ connector: this.connector, store: this.#store, budget: this.#budget, log: this.#log, metrics: this.#metrics, signal: this.#abort.signal, stopping: this.#stopping.signal }, background);
   }
 
   async #runBatch(batch: readonly OutboxOperation[], background: boolean): Promise<void> {
@@ -493,8 +375,7 @@ export class ConnectorDispatcher {
     const now = Date.now();
     const workerId = this.#options.workerId;
     const { backoffBaseMs, backoffMaxMs } = this.connector.tuning;
-    let pauseUntil = 0;
-    let credentialProblem: string | undefined;
+    const { settlements, pauseUntil, credentialProblem } = settleBatch(batch, outcomes, { baseMs: backoffBaseMs, maxMs: backoffMaxMs }, now);
     try {
       await this.#store.db.transaction().execute(async (tx) => {
         const done: Array<{ id: number; result: JsonValue | undefined }> = [];
@@ -502,45 +383,26 @@ export class ConnectorDispatcher {
         // Keys are refreshed once, sorted, after every operation is settled: a transaction that
         // locked them one by one in batch order could deadlock with another on PostgreSQL.
         const touched: OrderingKeyRef[] = [];
-        for (const op of batch) {
-          const outcome = outcomes.get(op.id)!;
-          if (outcome.ok) {
-            done.push({ id: op.id, result: outcome.result });
-            continue;
+        for (const { op, settlement } of settlements) {
+          switch (settlement.kind) {
+            case 'done':
+              done.push({ id: op.id, result: settlement.result });
+              effects.push(...settlement.effects);
+              break;
+            case 'defer':
+              await deferOperation(tx, workerId, op.id, settlement.untilMs, now, touched);
+              if (settlement.reason !== undefined) this.#log.info({ operationId: op.id, kind: op.kind, waitMs: settlement.untilMs - now, reason: settlement.reason }, 'operation waits before running again');
+              break;
+            case 'retry':
+              await failOperation(tx, workerId, op.id, settlement.error, settlement.atMs, now, touched);
+              this.#log.warn({ operationId: op.id, kind: op.kind, attempts: op.attempts, retryInMs: settlement.atMs - now, err: settlement.message }, 'operation failed; will retry');
+              break;
+            case 'dead':
+              await failOperation(tx, workerId, op.id, settlement.error, null, now, touched);
+              this.#log.error({ operationId: op.id, kind: op.kind, attempts: op.attempts, err: settlement.message }, 'operation dead; replay it once the cause is fixed');
+              this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'dead' }, (now - op.createdAt) / 1000);
+              break;
           }
-          const error = outcome.error;
-          if (error instanceof StoppedError || error instanceof NotAttemptedError) {
-            await deferOperation(tx, workerId, op.id, now, now, touched);
-            continue;
-          }
-          if (error instanceof DeferredError) {
-            await deferOperation(tx, workerId, op.id, error.untilMs, now, touched);
-            this.#log.info({ operationId: op.id, kind: op.kind, waitMs: error.untilMs - now, reason: error.message }, 'operation waits before running again');
-            continue;
-          }
-          if (error instanceof CredentialError) {
-            credentialProblem = error.message;
-            await deferOperation(tx, workerId, op.id, now, now, touched);
-            continue;
-          }
-          const retryable = error.retryable && op.attempts < op.maxAttempts;
-          let retryAt: number | null = null;
-          if (retryable) {
-            const waitMs = error.retryAfterMs ?? backoffDelay(op.attempts, backoffBaseMs, backoffMaxMs);
-            if (error.retryAfterMs !== undefined) pauseUntil = Math.max(pauseUntil, now + error.retryAfterMs);
-            retryAt = now + waitMs;
-          }
-          await failOperation(tx, workerId, op.id, `${error.name}: ${error.message}`, retryAt, now, touched);
-          if (retryAt === null) {
-            this.#log.error({ operationId: op.id, kind: op.kind, attempts: op.attempts, err: error.message }, 'operation dead; replay it once the cause is fixed');
-            this.#metrics?.operationLatency.observe({ connector: this.id, outcome: 'dead' }, (now - op.createdAt) / 1000);
-          } else {
-            this.#log.warn({ operationId: op.id, kind: op.kind, attempts: op.attempts, retryInMs: retryAt - now, err: error.message }, 'operation failed; will retry');
-          }
-        }
-        for (const op of batch) {
-          const outcome = outcomes.get(op.id)!;
-          if (outcome.ok && outcome.effects) effects.push(...outcome.effects);
         }
         const completed = await completeOperations(tx, workerId, done, now, touched);
         await refreshOrderingKeys(tx, touched, now);
@@ -571,12 +433,4 @@ export class ConnectorDispatcher {
 /** A batch of background work only (an imported history): a batch with any live operation is live. */
 function isBackground(batch: readonly OutboxOperation[]): boolean {
   return batch.every((op) => laneOf(op.orderingKey) === 1);
-}
-
-/** The dispatcher stopped before the operation could run. */
-class StoppedError extends SyncError {
-  override readonly name = 'StoppedError';
-  constructor() {
-    super('dispatch stopped before the operation ran', { retryable: true });
-  }
 }

@@ -504,6 +504,16 @@ export interface OutboxDepth {
   readonly oldestCreatedAt: number | null;
 }
 
+/** A vendor's latest word on what is left of its daily allowance (`status` and the dashboard show it). */
+export async function saveVendorQuota(db: Db, connector: string, quota: { remaining: number; max: number }, now: number): Promise<void> {
+  const value = JSON.stringify({ ...quota, at: now });
+  await db
+    .insertInto('connector_state')
+    .values({ connector, key: 'quota', value, updated_at: now })
+    .onConflict((oc) => oc.columns(['connector', 'key']).doUpdateSet({ value, updated_at: now }))
+    .execute();
+}
+
 export async function outboxDepth(db: Db): Promise<OutboxDepth[]> {
   const rows = await db
     .selectFrom('outbox')

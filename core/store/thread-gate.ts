@@ -22,7 +22,9 @@ const HOLDER = 0;
 const PRIORITY_WAITING = 1;
 /** The low 32 bits of Date.now() when the priority thread last ended a turn. */
 const PRIORITY_LAST_TURN = 2;
-const SLOTS = 3;
+/** The low 32 bits of Date.now() when the yielding thread's current turn began. */
+const YIELDING_SINCE = 3;
+const SLOTS = 4;
 /** Values of HOLDER. */
 const FREE = 0;
 const PRIORITY = 1;
@@ -97,6 +99,7 @@ export class ThreadGate {
       const forced = now - wantedAt >= MAX_DEFER_MS;
       const quiet = Atomics.load(slots, PRIORITY_WAITING) === 0 && msSince(Atomics.load(slots, PRIORITY_LAST_TURN), now) >= QUIET_MS;
       if ((quiet || forced) && Atomics.compareExchange(slots, HOLDER, FREE, YIELDING) === FREE) {
+        Atomics.store(slots, YIELDING_SINCE, now | 0);
         this.#turnStartedAt = now;
         this.#forcedTurn = !quiet;
         return;
@@ -122,6 +125,13 @@ export class ThreadGate {
     if (Atomics.compareExchange(slots, HOLDER, YIELDING, FREE) === YIELDING && Atomics.load(slots, PRIORITY_WAITING) > 0) Atomics.notify(slots, HOLDER);
   }
 
+  /** How long the yielding thread has held the gate in its current turn, in ms; 0 while it does not hold it. */
+  static yieldingTurnMs(buffer: SharedArrayBuffer, now = Date.now()): number {
+    const slots = new Int32Array(buffer);
+    if (Atomics.load(slots, HOLDER) !== YIELDING) return 0;
+    return Math.max(0, msSince(Atomics.load(slots, YIELDING_SINCE), now));
+  }
+
   /**
    * Frees a gate left held by a yielding thread that died or was terminated in its turn (its
    * transaction was rolled back with it), so the priority thread does not wait for ever.
@@ -130,4 +140,26 @@ export class ThreadGate {
     const slots = new Int32Array(buffer);
     if (Atomics.compareExchange(slots, HOLDER, YIELDING, FREE) === YIELDING) Atomics.notify(slots, HOLDER);
   }
+}
+
+/**
+ * Calls `onStuck` once when the yielding thread has held the gate for `limitMs` in one turn: a
+ * thread stuck inside a transaction (a loop that never ends, a call that never returns) would
+ * otherwise keep the priority thread from the store for ever, and every webhook unanswered. The
+ * caller terminates that thread (its transaction rolls back) and frees the gate. Returns a stop.
+ */
+export function watchYieldingTurns(buffer: SharedArrayBuffer, options: { readonly limitMs: number; readonly everyMs: number; readonly onStuck: (heldMs: number) => void }): () => void {
+  let reported = false;
+  const timer = setInterval(() => {
+    const heldMs = ThreadGate.yieldingTurnMs(buffer);
+    if (heldMs < options.limitMs) {
+      reported = false;
+      return;
+    }
+    if (reported) return;
+    reported = true;
+    options.onStuck(heldMs);
+  }, options.everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -1,10 +1,12 @@
 // Connector health in the admin API: last success, last error (personal data masked), error
-// rate, what waits in backoff; and "retry now" for what waits, audited.
+// rate, what waits in backoff; "retry now" for what waits; pausing and resuming a connector on
+// every instance. Each change audited.
+import { setPaused } from '../../core/admin/pause.js';
 import { connectorHealth } from '../../core/outbox/health.js';
 import { runBackedOffNow } from '../../core/outbox/queries.js';
 import type { AuditEntry } from '../../core/security/audit-trail.js';
 import type { Store } from '../../core/store/store.js';
-import type { ConnectorReadiness } from '../app.js';
+import type { ConnectorReadiness } from '../readiness.js';
 import type { DefineRoute } from './route.js';
 
 export function connectorRoutes(route: DefineRoute, deps: { store: Store; connectorStates(): ConnectorReadiness[]; audit(entry: AuditEntry): Promise<void>; wake(connector: string): void }): void {
@@ -20,4 +22,17 @@ export function connectorRoutes(route: DefineRoute, deps: { store: Store; connec
     deps.wake(id);
     res.json({ connector: id, retried: count });
   });
+  for (const action of ['pause', 'resume'] as const) {
+    route('post', `/connectors/:id/${action}`, async (req, res, caller) => {
+      const id = String(req.params['id']);
+      if (!deps.connectorStates().some((c) => c.connector === id)) {
+        res.status(404).json({ error: `no connector ${id} in the config` });
+        return;
+      }
+      await setPaused(deps.store, id, action === 'pause' ? { by: caller.actor, at: Date.now() } : null);
+      await deps.audit({ actor: caller.actor, action: `connector.${action}`, target: id });
+      deps.wake(id);
+      res.json({ connector: id, paused: action === 'pause' });
+    });
+  }
 }

@@ -1,8 +1,9 @@
 // Operations in the admin API: dead, discarded and waiting ones as a person acts on them (when,
 // attempts, whose, what they carry, the vendor record, what each waits for), one by id, and
-// discarding dead ones (operator, audited). Replay stays in server/admin-api.ts.
+// discarding dead ones and replaying them (operator, audited).
 import type { Role } from '../../core/admin/accounts.js';
 import type { VendorRecordLink } from '../../core/connector.js';
+import { replayDeadOperations } from '../../core/outbox/queries.js';
 import { discardDeadOperations, listOperationViews, operationView, type OperationFilter, type OperationView, type VendorRecord } from '../../core/outbox/inspect.js';
 import type { AuditEntry } from '../../core/security/audit-trail.js';
 import type { Store } from '../../core/store/store.js';
@@ -72,5 +73,17 @@ export function operationRoutes(route: DefineRoute, deps: OperationRouteDependen
     const discarded = await discardDeadOperations(deps.store.db, ids, Date.now());
     await deps.audit({ actor: caller.actor, action: 'discard.operations', target: ids.join(','), detail: { discarded: discarded.length, ids: discarded } });
     res.json({ discarded });
+  });
+  route('post', '/operations/replay', async (req, res, caller) => {
+    const body = (req.body ?? {}) as { ids?: unknown; connector?: unknown; allDead?: unknown };
+    const ids = Array.isArray(body.ids) ? body.ids.map(Number).filter(Number.isInteger) : undefined;
+    const connector = typeof body.connector === 'string' ? body.connector : undefined;
+    if (!ids && !connector && body.allDead !== true) {
+      res.status(400).json({ error: 'say what to replay: { ids: [...] }, { connector } or { allDead: true }' });
+      return;
+    }
+    const count = await replayDeadOperations(deps.store.db, { ...(ids ? { ids } : {}), ...(connector ? { connector } : {}) }, Date.now());
+    await deps.audit({ actor: caller.actor, action: 'replay.operations', target: connector ?? (ids ? ids.join(',') : 'all dead'), detail: { operations: count } });
+    res.json({ replayed: count });
   });
 }

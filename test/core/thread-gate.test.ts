@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../core/store/store.js';
-import { newThreadGateBuffer, ThreadGate } from '../../core/store/thread-gate.js';
+import { newThreadGateBuffer, ThreadGate, watchYieldingTurns } from '../../core/store/thread-gate.js';
 import { freshStoreUrl } from '../helpers/stores.js';
 
 type FromWorker = { type: 'ready' } | { type: 'holding' } | { type: 'turn'; turns: number } | { type: 'stopped'; turns: number };
@@ -103,5 +103,34 @@ describe('SQLite write gate between the service threads', () => {
     ThreadGate.releaseAbandoned(buffer);
     const inserted = await Promise.race([insert(store!).then(() => 'inserted'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5000))]);
     expect(inserted).toBe('inserted');
+  });
+
+  it('reports a processing thread stuck in one turn, so it can be ended and webhooks stored again', { timeout: 30_000 }, async () => {
+    // The worker holds its transaction for a minute: as good as for ever here.
+    const { buffer } = await setUp('hold', true, 60_000);
+    await next(worker!, 'holding');
+    const stuck = new Promise<number>((resolve) => {
+      const stop = watchYieldingTurns(buffer, { limitMs: 400, everyMs: 50, onStuck: (heldMs) => (stop(), resolve(heldMs)) });
+    });
+    const waiting = insert(store!).then(() => 'inserted');
+    const heldMs = await stuck;
+    expect(heldMs).toBeGreaterThanOrEqual(400);
+    expect(ThreadGate.yieldingTurnMs(buffer)).toBeGreaterThanOrEqual(400);
+    // What the processing thread's owner does when told (server/processing-thread.ts).
+    await worker!.terminate();
+    worker = undefined;
+    ThreadGate.releaseAbandoned(buffer);
+    expect(ThreadGate.yieldingTurnMs(buffer)).toBe(0);
+    expect(await Promise.race([waiting, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5000))])).toBe('inserted');
+  });
+
+  it('leaves a processing thread that takes short turns alone', { timeout: 30_000 }, async () => {
+    const { buffer } = await setUp('turns', true);
+    let reported = false;
+    const stop = watchYieldingTurns(buffer, { limitMs: 400, everyMs: 20, onStuck: () => (reported = true) });
+    const until = Date.now() + 1500;
+    while (Date.now() < until) await insert(store!);
+    stop();
+    expect(reported).toBe(false);
   });
 });

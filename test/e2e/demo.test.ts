@@ -17,8 +17,12 @@ describe('demo', () => {
     // 4 reply messages (3 texts and a file) sent on WhatsApp.
     // HubSpot also logs the first customer's 6 past messages (the coexistence onboarding), Salesforce
     // their 2 past conversations as Tasks, Zendesk imports those as 2 solved tickets.
-    expect(stdout).toContain('summary: 40 messages ingested; HubSpot 5 contacts, 55 communications, 5 tasks; Salesforce 5 Leads, 7 Tasks');
-    expect(stdout).toContain('Zendesk 7 tickets; 4 agent replies and 5 ticket acknowledgements delivered on WhatsApp');
+    // 56: the HubSpot agent's answer is on the timeline too, as a message the business sent.
+    expect(stdout).toContain('summary: 40 messages ingested; HubSpot 5 contacts, 56 communications, 5 tasks; Salesforce 5 Leads, 7 Tasks');
+    // Three Zendesk answers (one with a file: two sends) and the HubSpot agent's.
+    expect(stdout).toContain('Zendesk 7 tickets; 5 agent replies and 5 ticket acknowledgements delivered on WhatsApp');
+    // One inbox thread per customer, the one who withholds the number included.
+    expect(stdout).toMatch(/HubSpot inbox: 5 threads; a HubSpot agent's answer reached the customer on WhatsApp \(status on the agent's message: SENT\)/);
     expect(stdout).toContain('HubSpot 6 of 6 logged (6 at their original time); Salesforce 2 past conversation Tasks; Zendesk 2 solved tickets imported');
     // The past reads at its original time: the first message was sent 45 days before the demo ran.
     const first = /(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC {2}customer: Do you have the green parka in stock\?/.exec(stdout);

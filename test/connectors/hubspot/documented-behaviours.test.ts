@@ -208,4 +208,34 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
       expect(communications('wamid.M1')[0]!.properties['hs_attachment_ids']).toBeUndefined();
     });
   });
+  describe('the inbox and its Custom Channels scopes', () => {
+    const payload = { messageId: 'wamid.S1', threadId: 't1', contactId: 'c1', businessNumberId: '1001', direction: 'inbound', text: 'Hello', sentAt: Date.UTC(2026, 0, 5, 9), customer: { type: 'HS_PHONE_NUMBER', value: '+447700900123' }, customerName: null };
+    async function inboxOn(scopes: readonly string[]): Promise<Connector> {
+      const connector = await connectorOn({ tokens: { 'pat-doc': [...SCOPES, ...scopes] } }, { timeoutMs: 10_000, inbox: { enabled: true, channelId: '77', inboxId: '501', clientSecret: 'secret', webhookUrl: 'https://sync.example.com/webhooks/hubspot' } });
+      sandbox.inbox.state.channels.push({ id: '77', name: 'WhatsApp', webhookUrl: 'https://sync.example.com/webhooks/hubspot', capabilities: { deliveryIdentifierTypes: ['HS_PHONE_NUMBER', 'CHANNEL_SPECIFIC_OPAQUE_ID'] } });
+      return connector;
+    }
+
+    it('sandbox: publishing without conversations.custom_channels.write is refused as MISSING_SCOPES, naming the scope, and never retried', async () => {
+      const connector = await inboxOn(['conversations.custom_channels.read', 'conversations.read']);
+      const context = testContext();
+      // The channel account is known: the publish itself is what lacks the scope.
+      context.refs.set('channel-account:1001', '9001');
+      sandbox.inbox.state.channelAccounts.push({ id: '9001', channelId: '77', name: 'WhatsApp 1001', inboxId: '501', authorized: true, deliveryIdentifier: null });
+      const [outcome] = await connector.execute([claimedOperation('hubspot', 'inbox.publish', payload)], context);
+      expect(outcome).toMatchObject({ ok: false, error: { retryable: false } });
+      expect(!outcome!.ok && outcome!.error.message).toMatch(/MISSING_SCOPES|scope/i);
+      expect(sandbox.inbox.state.messages).toEqual([]);
+    });
+
+    it('sandbox: listing channel accounts needs conversations.custom_channels.read; with the three scopes the message is published', async () => {
+      const [refused] = await (await inboxOn(['conversations.custom_channels.write', 'conversations.read'])).execute([claimedOperation('hubspot', 'inbox.publish', payload)], testContext());
+      expect(refused).toMatchObject({ ok: false, error: { retryable: false } });
+      await sandbox.stop();
+      const connector = await inboxOn(['conversations.custom_channels.read', 'conversations.custom_channels.write', 'conversations.read']);
+      const [outcome] = await connector.execute([claimedOperation('hubspot', 'inbox.publish', payload)], testContext());
+      expect(outcome).toMatchObject({ ok: true });
+      expect(sandbox.inbox.state.messages).toHaveLength(1);
+    });
+  });
 });

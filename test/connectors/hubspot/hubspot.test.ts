@@ -328,6 +328,23 @@ describe('HubSpot connector', () => {
       expect(connector.features).toContain('media');
     });
 
+    it('takes a duplicate HubSpot hands back with 200 (an upload of the same bytes racing this one) as the file, not as a failure', async () => {
+      const path = join(tempDir(), 'img');
+      writeFileSync(path, 'bytes');
+      nock(API)
+        .get('/files/v3/files/search')
+        .query(true)
+        .reply(200, { results: [] })
+        .post('/files/v3/files')
+        .reply(200, { id: '556', name: `whatsapp-${'a'.repeat(32)}`, extension: 'jpg', access: 'PRIVATE', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', archived: false })
+        .post('/crm/v3/objects/communications/batch/update')
+        .reply(200, batchBody([upsertResult('9001', {})]));
+      const context = testContext();
+      context.refs.set('communication:wamid.IMG', '9001');
+      const [outcome] = await connectorWith({ mediaUpload: true }).execute([mediaOp(path)], context);
+      expect(outcome).toEqual({ ok: true, result: { hubspotFileId: '556' } });
+    });
+
     it('does not upload again when the same file is already there (a retry after a crash)', async () => {
       nock(API)
         .get('/files/v3/files/search')

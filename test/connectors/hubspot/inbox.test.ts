@@ -1,8 +1,8 @@
 // The HubSpot inbox (Custom Channels) over the real @hubspot/api-client, HTTP mocked with nock:
 // the publish request, reconcile after a lost answer, agents' answers read back as replies, the
 // FAILED status, setup, and the v3 webhook signature (forged, stale and replayed calls).
-import { createHmac } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createHash, createHmac } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
 import { describe, expect, it } from 'vitest';
@@ -121,6 +121,26 @@ describe('HubSpot inbox', () => {
       expect(context.refs.get('channel-account:1001')).toBe('9001');
     });
 
+    it("two customers' first messages published side by side connect the business number once", async () => {
+      const accountsCreated: unknown[] = [];
+      nock(API)
+        .get('/conversations/v3/custom-channels/77/channel-accounts')
+        .reply(200, { results: [] })
+        .post('/conversations/v3/custom-channels/77/channel-accounts', (b) => (accountsCreated.push(b), true))
+        .delay(50)
+        .reply(200, { id: '9001', name: 'WhatsApp 1001' })
+        .post('/conversations/v3/custom-channels/77/messages')
+        .times(2)
+        .reply(200, (_uri, body) => ({ id: `hs-${(body as { integrationIdempotencyId: string }).integrationIdempotencyId}`, conversationsThreadId: '5551' }));
+      const other: Contact = { ...contact, id: 'c2', crmKey: '+447700900124', waId: '+447700900124' };
+      const ops = [recorded(message()), recorded(message({ id: 'wamid.B', contactId: 'c2' }), other)].map((change) => claimedOperation('hubspot', INBOX_KIND.publish, inboxDrafts(change, settingsWith().inbox)[0]!.payload as Record<string, unknown>));
+      const connector = connectorWith();
+      const context = testContext();
+      const outcomes = await Promise.all(ops.map((op) => connector.execute([op], context)));
+      expect(outcomes.map(([o]) => o?.ok)).toEqual([true, true]);
+      expect(accountsCreated).toHaveLength(1);
+    });
+
     it('after a lost answer the retry publishes with the same idempotency id, and a landed one is found by its ref', async () => {
       const context = testContext();
       context.refs.set('channel-account:1001', '9001');
@@ -191,6 +211,43 @@ describe('HubSpot inbox', () => {
       });
     });
 
+    it("fetches the agent's file through a signed URL (without our token) into the media directory, and the reply carries it", async () => {
+      const bytes = Buffer.from('%PDF-1.7 the invoice');
+      let authorization: string | undefined = 'not read';
+      nock(API)
+        .get('/conversations/v3/conversations/threads/5551/messages/hs-msg-9')
+        .reply(200, { id: 'hs-msg-9', direction: 'OUTGOING', text: 'Your invoice.', client: { clientType: 'HUBSPOT' }, attachments: [{ type: 'FILE', fileId: '8801', name: 'invoice.pdf' }, { type: 'LOCATION', latitude: 1, longitude: 2 }] })
+        .get('/files/v3/files/8801/signed-url')
+        .reply(200, { url: 'https://cdn.hubspot.example/signed/8801/invoice.pdf?token=t', name: 'invoice', extension: 'pdf', size: bytes.byteLength, type: 'DOCUMENT', expiresAt: '2026-12-04T20:00:00Z' });
+      nock('https://cdn.hubspot.example')
+        .get('/signed/8801/invoice.pdf')
+        .query({ token: 't' })
+        .reply(function () {
+          authorization = this.req.headers['authorization'] as string | undefined;
+          return [200, bytes, { 'content-type': 'application/octet-stream' }];
+        });
+      const mediaDir = tempDir();
+      const connector = hubspotConnector.create(settingsWith(), { log: silentLogger(), mediaDir });
+      const [draft] = connector.plan(helpdesk('5551:hs-msg-9'));
+      const [outcome] = await connector.execute([claimedOperation('hubspot', draft!.kind, draft!.payload as Record<string, unknown>)], testContext());
+      expect(authorization).toBeUndefined();
+      const reply = outcome!.ok && outcome!.effects?.[0]?.type === 'reply.requested' ? outcome!.effects[0].reply : undefined;
+      expect(reply?.attachments).toEqual([{ path: expect.stringContaining(mediaDir), sha256: createHash('sha256').update(bytes).digest('hex'), mimeType: 'application/pdf', size: bytes.byteLength, filename: 'invoice.pdf' }]);
+      expect(readFileSync(reply!.attachments[0]!.path)).toEqual(bytes);
+    });
+
+    it("refuses an agent's file over the channel's limit before fetching it, and says so", async () => {
+      nock(API)
+        .get('/conversations/v3/conversations/threads/5551/messages/hs-msg-9')
+        .reply(200, { id: 'hs-msg-9', direction: 'OUTGOING', text: '', client: { clientType: 'HUBSPOT' }, attachments: [{ type: 'FILE', fileId: '8802' }] })
+        .get('/files/v3/files/8802/signed-url')
+        .reply(200, { url: 'https://cdn.hubspot.example/signed/8802/film.mp4', name: 'film', extension: 'mp4', size: 250_000_000 });
+      const [draft] = connectorWith().plan(helpdesk('5551:hs-msg-9'));
+      const [outcome] = await connectorWith().execute([claimedOperation('hubspot', draft!.kind, draft!.payload as Record<string, unknown>)], testContext());
+      expect(outcome).toMatchObject({ ok: false, error: { retryable: false } });
+      expect(!outcome!.ok && outcome!.error.message).toMatch(/attachment 8802 is 250000000 bytes, over the channel's 100000000-byte limit/);
+    });
+
     it('a message this integration published is not an agent answer', async () => {
       nock(API).get('/conversations/v3/conversations/threads/5551/messages/hs-msg-1').reply(200, { id: 'hs-msg-1', direction: 'OUTGOING', text: 'echo', client: { clientType: 'INTEGRATION' } });
       const [draft] = connectorWith().plan(helpdesk('5551:hs-msg-1'));
@@ -210,6 +267,62 @@ describe('HubSpot inbox', () => {
       const [outcome] = await connectorWith().execute([claimedOperation('hubspot', status.kind, status.payload as Record<string, unknown>)], testContext());
       expect(outcome?.ok).toBe(true);
       expect(body).toEqual({ statusType: 'FAILED', errorMessage: 'Not sent to the customer on WhatsApp: the 24-hour window is closed and no template is configured' });
+    });
+  });
+
+  describe("WhatsApp's statuses on the agent's message", () => {
+    const sentReply = message({ id: 'wamid.R', direction: 'outbound', origin: 'hubspot', text: 'Yes, tomorrow.' });
+    const statusChange = (status: 'sent' | 'delivered' | 'read' | 'failed', extra: Partial<Extract<ModelChange, { type: 'message.status' }>> = {}): ModelChange => ({
+      type: 'message.status',
+      contact,
+      message: sentReply,
+      status,
+      at: 0,
+      messageId: 'wamid.R',
+      errors: [],
+      reply: { origin: 'hubspot', sourceId: 'hs-msg-9' },
+      ...extra,
+    });
+    const settings = settingsWith().inbox;
+
+    it('plans SENT for sent and delivered (one report), READ and FAILED with the reason, keyed by the agent message', () => {
+      const [sent] = inboxDrafts(statusChange('sent'), settings);
+      const [delivered] = inboxDrafts(statusChange('delivered'), settings);
+      expect(sent).toMatchObject({ kind: INBOX_KIND.status, key: 'sent:hs-msg-9', payload: { hubspotMessageId: 'hs-msg-9', status: 'SENT', errorMessage: null } });
+      expect(delivered!.key).toBe(sent!.key);
+      expect(inboxDrafts(statusChange('read'), settings)[0]).toMatchObject({ key: 'read:hs-msg-9', payload: { status: 'READ' } });
+      const errors = [{ code: 131047, title: 'Re-engagement message', details: 'More than 24 hours have passed since the recipient last replied' }];
+      expect(inboxDrafts(statusChange('failed', { errors }), settings)[0]).toMatchObject({
+        key: 'failed:hs-msg-9',
+        payload: { status: 'FAILED', errorMessage: expect.stringMatching(/^WhatsApp could not deliver this message: Re-engagement message \(WhatsApp error 131047\): More than 24 hours/) },
+      });
+    });
+
+    it('plans nothing for messages not sent for a HubSpot agent, nor for warnings', () => {
+      expect(inboxDrafts(statusChange('read', { reply: { origin: 'zendesk', sourceId: '123' } }), settings)).toEqual([]);
+      const { reply: _ours, ...notOurs } = statusChange('read') as Extract<ModelChange, { type: 'message.status' }>;
+      expect(inboxDrafts(notOurs, settings)).toEqual([]);
+      expect(inboxDrafts(statusChange('sent', { status: 'warning' }), settings)).toEqual([]);
+      expect(inboxDrafts(statusChange('read'), hubspotSettingsSchema.parse({ enabled: true, accessToken: 'x' }).inbox)).toEqual([]);
+    });
+
+    it('a late SENT after READ leaves the message READ; FAILED still overrides', async () => {
+      const bodies: unknown[] = [];
+      nock(API)
+        .patch('/conversations/v3/custom-channels/77/messages/hs-msg-9', (b) => (bodies.push(b), true))
+        .times(2)
+        .reply(200, {});
+      const connector = connectorWith();
+      const context = testContext();
+      const run = async (status: 'sent' | 'read' | 'failed') => {
+        const [draft] = inboxDrafts(statusChange(status), settings);
+        return (await connector.execute([claimedOperation('hubspot', draft!.kind, draft!.payload as Record<string, unknown>)], context))[0];
+      };
+      expect(await run('read')).toMatchObject({ ok: true, result: { status: 'READ' } });
+      // nock would refuse a third PATCH: the late SENT sends nothing.
+      expect(await run('sent')).toMatchObject({ ok: true, result: { skipped: 'already READ' } });
+      expect(await run('failed')).toMatchObject({ ok: true, result: { status: 'FAILED' } });
+      expect(bodies).toEqual([{ statusType: 'READ' }, { statusType: 'FAILED', errorMessage: 'WhatsApp could not deliver this message: WhatsApp reported the message as failed' }]);
     });
   });
 
