@@ -3,7 +3,7 @@
 // report compares it with NOW(): in the past, the window is closed and only a template goes.
 import type { ExecutionContext, OperationOutcome } from '../../core/connector.js';
 import { SyncError } from '../../core/errors.js';
-import { windowOpenUntil, type WindowPayload } from '../../core/outbound/window.js';
+import { writeWindowOnce, type WindowPayload } from '../../core/outbound/window.js';
 import type { SalesforceApi } from './client.js';
 import { refused, type RecordResult } from './consent.js';
 import type { SalesforceSettings } from './settings.js';
@@ -18,12 +18,13 @@ const REF = { person: 'person' } as const;
 export async function writeSalesforceWindow(api: SalesforceApi, settings: Pick<SalesforceSettings, 'target'>, field: string, payload: WindowPayload, context: ExecutionContext): Promise<OperationOutcome> {
   const whoId = await context.getRef(REF.person, payload.contactId);
   if (!whoId) return { ok: false, error: new SyncError('salesforce: the person is not in Salesforce yet (its record operation failed or is dead: replay it)', { retryable: true }) };
-  const openUntil = await windowOpenUntil(payload, (id) => context.lastInboundAt(id));
-  const [updated] = (await api.call(context, 'writing the customer service window on the person', (c) =>
-    c.sobject(settings.target).update([{ Id: whoId, [field]: openUntil }] as never[], { allOrNone: false }),
-  )) as RecordResult[];
-  if (!updated?.success) return { ok: false, error: refused(updated, `the customer service window on ${settings.target} ${whoId}`) };
-  return { ok: true, result: { salesforceId: whoId, openUntil } };
+  return writeWindowOnce(payload, context, async (openUntil) => {
+    const [updated] = (await api.call(context, 'writing the customer service window on the person', (c) =>
+      c.sobject(settings.target).update([{ Id: whoId, [field]: openUntil }] as never[], { allOrNone: false }),
+    )) as RecordResult[];
+    if (!updated?.success) return { ok: false, error: refused(updated, `the customer service window on ${settings.target} ${whoId}`) };
+    return { ok: true, result: { salesforceId: whoId, openUntil } };
+  });
 }
 
 /** Setup's check of the window field (describe's `type`), with what to create when it is missing or wrong. */

@@ -4,7 +4,7 @@
 // too coarse for a 24-hour window, so an agent or app compares the time with now.
 import type { ExecutionContext, OperationOutcome } from '../../core/connector.js';
 import { SyncError } from '../../core/errors.js';
-import { windowOpenUntil, type WindowPayload } from '../../core/outbound/window.js';
+import { writeWindowOnce, type WindowPayload } from '../../core/outbound/window.js';
 import type { ZendeskApi } from './client.js';
 import { USER_FIELDS } from './mappers.js';
 
@@ -19,7 +19,8 @@ const REF = { user: 'user' } as const;
 export async function writeZendeskWindow(api: ZendeskApi, payload: WindowPayload, context: ExecutionContext): Promise<OperationOutcome> {
   const userId = await context.getRef(REF.user, payload.contactId);
   if (!userId) return { ok: false, error: new SyncError('zendesk: the end user is not in Zendesk yet (its user operation failed or is dead: replay it)', { retryable: true }) };
-  const openUntil = await windowOpenUntil(payload, (id) => context.lastInboundAt(id));
-  await api.call(context, 'writing the customer service window on the end user', (c) => c.users.update(Number(userId), { user: { user_fields: { [USER_FIELDS.windowOpenUntil]: openUntil } } } as never), { buckets: [`user:${userId}`] });
-  return { ok: true, result: { zendeskUserId: userId, openUntil } };
+  return writeWindowOnce(payload, context, async (openUntil) => {
+    await api.call(context, 'writing the customer service window on the end user', (c) => c.users.update(Number(userId), { user: { user_fields: { [USER_FIELDS.windowOpenUntil]: openUntil } } } as never), { buckets: [`user:${userId}`] });
+    return { ok: true, result: { zendeskUserId: userId, openUntil } };
+  });
 }

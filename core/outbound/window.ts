@@ -4,6 +4,7 @@
 //
 // A timestamp is all a CRM needs: the window has expired once "open until" is in the past, which
 // a workflow compares with now (nothing has to be written when it closes).
+import type { ExecutionContext, OperationOutcome } from '../connector.js';
 import type { OperationDraft } from '../outbox/queries.js';
 import type { ModelChange } from '../model/types.js';
 
@@ -47,4 +48,24 @@ export function windowDrafts(change: ModelChange, settleMs: number): OperationDr
 export async function windowOpenUntil(payload: WindowPayload, lastInboundAt: (contactId: string) => Promise<number | undefined>): Promise<string> {
   const last = Math.max(payload.lastInboundAt, (await lastInboundAt(payload.contactId)) ?? 0);
   return new Date(last + CUSTOMER_SERVICE_WINDOW_MS).toISOString();
+}
+
+/** The ref under which a connector keeps the "open until" it last wrote for a contact. */
+const WRITTEN_REF = 'window-written';
+
+/**
+ * Runs one window write: works out "open until" when it runs and skips the vendor call when that
+ * is what was last written for the person (the writes queued for earlier messages of a burst
+ * that spans several slices all find the newest message, so only the first of them calls).
+ */
+export async function writeWindowOnce(
+  payload: WindowPayload,
+  context: ExecutionContext,
+  write: (openUntil: string) => Promise<OperationOutcome>,
+): Promise<OperationOutcome> {
+  const openUntil = await windowOpenUntil(payload, (id) => context.lastInboundAt(id));
+  if ((await context.getRef(WRITTEN_REF, payload.contactId)) === openUntil) return { ok: true, result: { openUntil, unchanged: true } };
+  const outcome = await write(openUntil);
+  if (outcome.ok) await context.setRef(WRITTEN_REF, payload.contactId, openUntil);
+  return outcome;
 }

@@ -31,6 +31,17 @@ describe('Zendesk customer service window', () => {
     expect(connectorWith().tuning.bucketRateLimits?.['user']).toEqual({ requests: 5, intervalMs: 60_000 });
   });
 
+  it('a later write of the same burst that finds the same newest message calls Zendesk no more', async () => {
+    nock(ZD).put('/api/v2/users/501.json').once().reply(200, { user: { id: 501 } });
+    const context = testContext();
+    context.refs.set('user:c1', '501');
+    context.lastInbound.set('c1', SENT + 120_000);
+    expect((await connectorWith().execute([windowOp()], context))[0]).toMatchObject({ ok: true, result: { openUntil: '2026-03-03T10:17:00.000Z' } });
+    // Queued for an earlier message in another slice: the same time, nothing to write.
+    expect((await connectorWith().execute([windowOp()], context))[0]).toMatchObject({ ok: true, result: { openUntil: '2026-03-03T10:17:00.000Z', unchanged: true } });
+    expect(nock.isDone()).toBe(true);
+  });
+
   it('a 429 from Zendesk fails the write as retryable, after the time Zendesk asks', async () => {
     nock(ZD).put('/api/v2/users/501.json').reply(429, { error: 'TooManyRequests' }, { 'retry-after': '17' });
     const context = testContext();
