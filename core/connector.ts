@@ -308,6 +308,8 @@ export interface ConnectorDependencies {
   readonly log: Logger;
   /** Where fetched media files live. */
   readonly mediaDir: string;
+  /** How long a customer service window write waits for the rest of a burst (sync.windowWriteSettleSeconds); DEFAULT_WINDOW_WRITE_SETTLE_MS when absent. */
+  readonly windowWriteSettleMs?: number;
 }
 
 /** Required, granted, missing and over-privileged scopes of one connector. */

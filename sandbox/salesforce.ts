@@ -147,7 +147,10 @@ export class SalesforceSandbox {
       // The consent fields an admin creates per the README: a restricted picklist and a Date/Time.
       // https://help.salesforce.com/s/articleView?id=sf.fields_creating_picklists.htm
       field('WhatsApp_Marketing_Consent__c', { type: 'picklist', restrictedPicklist: true, picklistValues: ['opted_in', 'opted_out'].map((value) => ({ value, label: value, active: true })) }),
-      field('WhatsApp_Consent_Changed_At__c', { type: 'datetime' })];
+      field('WhatsApp_Consent_Changed_At__c', { type: 'datetime' }),
+      // The customer service window's end, a Date/Time the admin creates per the README.
+      // https://help.salesforce.com/s/articleView?id=sf.custom_field_types.htm
+      field('WhatsApp_Window_Open_Until__c', { type: 'datetime' })];
     this.state = {
       requests: 0,
       tokensIssued: 0,

@@ -77,6 +77,14 @@ export class WhatsAppSandbox {
     { id: '1002', name: 'spring_sale', language: 'en_US', status: 'APPROVED', category: 'MARKETING', parameter_format: 'POSITIONAL', components: [{ type: 'BODY', text: 'Spring sale: 20% off everything until Sunday.' }, { type: 'FOOTER', text: 'Reply STOP to opt out' }] },
     { id: '1003', name: 'appointment_reminder', language: 'en_US', status: 'APPROVED', category: 'UTILITY', parameter_format: 'NAMED', components: [{ type: 'BODY', text: 'Hello {{first_name}}, see you on {{day}}.' }] },
     { id: '1004', name: 'welcome_back', language: 'en_US', status: 'PENDING', category: 'MARKETING', parameter_format: 'POSITIONAL', components: [{ type: 'BODY', text: 'Welcome back!' }] },
+    {
+      id: '1005', name: 'order_tracking', language: 'en_US', status: 'APPROVED', category: 'UTILITY', parameter_format: 'POSITIONAL',
+      components: [
+        { type: 'HEADER', format: 'TEXT', text: 'Order {{1}}' },
+        { type: 'BODY', text: 'Hi {{1}}, your parcel is on its way.' },
+        { type: 'BUTTONS', buttons: [{ type: 'QUICK_REPLY', text: 'Thanks' }, { type: 'URL', text: 'Track it', url: 'https://shop.example/track/{{1}}' }] },
+      ],
+    },
   ];
   /** Accounts whose templates this sandbox serves (the WABA ids); any other id is refused as Meta refuses an unknown object. */
   readonly businessAccounts = new Set<string>(['102290129340398']);
@@ -281,6 +289,17 @@ export class WhatsAppSandbox {
         const placeholders = new Set([...(template.components.find((c) => c.type === 'BODY')?.text ?? '').matchAll(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g)].map((m) => m[1])).size;
         const given = sent?.components?.find((c) => c.type === 'body')?.parameters?.length ?? 0;
         if (placeholders !== given) return graphError(res, 400, `(#132000) Number of parameters does not match the expected number of params`, 132000);
+        // A text header's parameter goes in a `header` component, each URL button's suffix in a
+        // `button` component with sub_type url and the button's index (from 0, as a string):
+        // https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/template-messages/
+        const header = template.components.find((c) => c.type === 'HEADER' && (c.format ?? 'TEXT') === 'TEXT');
+        const headerWanted = [...(header?.text ?? '').matchAll(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g)].length;
+        const headerGiven = sent?.components?.find((c) => c.type === 'header')?.parameters?.length ?? 0;
+        if (headerWanted !== headerGiven) return graphError(res, 400, `(#132000) Number of parameters does not match the expected number of params`, 132000);
+        const urlButtons = (template.components.find((c) => c.type === 'BUTTONS')?.buttons ?? []).flatMap((b, index) => (b.type === 'URL' && /\{\{/.test(b.url ?? '') ? [String(index)] : []));
+        const buttonsGiven = (sent?.components ?? []).filter((c) => c.type === 'button') as Array<{ sub_type?: string; index?: string; parameters?: unknown[] }>;
+        const buttonsRight = buttonsGiven.length === urlButtons.length && buttonsGiven.every((b) => b.sub_type === 'url' && urlButtons.includes(String(b.index)) && b.parameters?.length === 1);
+        if (!buttonsRight) return graphError(res, 400, `(#132000) Number of parameters does not match the expected number of params`, 132000);
       }
       const callbackData = body.biz_opaque_callback_data;
       if (callbackData !== undefined && (typeof callbackData !== 'string' || callbackData.length > 512)) {

@@ -98,6 +98,8 @@ export interface ZendeskSandboxState {
   webhookCalls: Array<{ ticketId: number; status: number }>;
   /** Custom user fields (`POST /user_fields`). */
   userFields: Array<{ id: number; key: string; type: string; title: string }>;
+  /** Update User calls carried out (PUT /users/{id}). */
+  userUpdates: number;
   /** Tickets created through the Ticket Import API (`POST /imports/tickets`), which runs no triggers. */
   imports: number;
 }
@@ -147,7 +149,7 @@ export function zendeskWebhookSignature(secret: string, timestamp: string, body:
 }
 
 export class ZendeskSandbox {
-  readonly state: ZendeskSandboxState = { requests: 0, rateLimited: 0, rateLimitedBy: {}, users: [], tickets: [], webhooks: [], triggers: [], idempotentReplays: 0, webhookCalls: [], userFields: [], imports: 0 };
+  readonly state: ZendeskSandboxState = { requests: 0, rateLimited: 0, rateLimitedBy: {}, users: [], tickets: [], webhooks: [], triggers: [], idempotentReplays: 0, webhookCalls: [], userFields: [], userUpdates: 0, imports: 0 };
   readonly #options: Required<ZendeskSandboxOptions>;
   /** Random faults on API requests (off until set). */
   readonly chaos = new Chaos();
@@ -155,6 +157,8 @@ export class ZendeskSandbox {
   readonly #account: number[] = [];
   readonly #ticketUpdates: number[] = [];
   readonly #perTicket = new Map<number, number[]>();
+  /** Update User calls per user in the last minute. */
+  readonly #perUser = new Map<number, number[]>();
   readonly #idempotency = new Map<string, { hash: string; at: number; status: number; body: unknown }>();
   /** Bulk jobs in the order they were queued: Zendesk runs an account's jobs one after another. */
   readonly #jobs: SandboxJob[] = [];
@@ -612,6 +616,26 @@ export class ZendeskSandbox {
           return { id: user.id, action: 'update', status: 'Updated', success: true };
         });
       res.json(this.#job(users.length, work));
+    });
+
+    // Update User changes the fields sent and keeps the rest; user_fields merge key by key, and
+    // only fields that exist are kept. At most 5 updates per user per minute ("Update User: 5
+    // requests per minute per user"): https://developer.zendesk.com/api-reference/ticketing/users/users/#update-user
+    // https://developer.zendesk.com/api-reference/introduction/rate-limits/
+    api.put(route('/users/:id'), (req, res) => {
+      const user = this.state.users.find((u) => u.id === Number(req.params['id']));
+      if (!user) return zendeskError(res, 404, 'RecordNotFound', 'Not found');
+      const window = this.#perUser.get(user.id) ?? [];
+      this.#perUser.set(user.id, window);
+      const wait = this.#limited(window, 5, 60_000, Date.now());
+      if (wait !== undefined) return this.#rateLimited(res, 'per-user', wait);
+      const input = (req.body as { user?: Partial<SandboxUser> }).user;
+      if (!input || typeof input !== 'object') return zendeskError(res, 400, 'InvalidValue', 'the body must be { "user": { ... } }');
+      const { user_fields: fields, id: _id, ...rest } = input;
+      Object.assign(user, rest);
+      if (fields) user.user_fields = { ...user.user_fields, ...this.#knownUserFields(fields) };
+      this.state.userUpdates++;
+      res.json({ user });
     });
 
     api.get(route('/job_statuses/:id'), (req, res) => {

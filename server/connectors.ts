@@ -20,7 +20,7 @@ export interface ConfiguredConnector {
 /** Builds every configured connector (enabled or not: disabled ones still plan, so nothing is missed). */
 export function buildConnectors(config: Config, log: Logger): Map<string, ConfiguredConnector> {
   const built = new Map<string, ConfiguredConnector>();
-  const deps = { log, mediaDir: resolve(config.whatsapp.media.dir) };
+  const deps = { log, mediaDir: resolve(config.whatsapp.media.dir), windowWriteSettleMs: config.sync.windowWriteSettleSeconds * 1000 };
   if (config.whatsapp.accessToken) {
     built.set('whatsapp', {
       connector: whatsappConnector.create(config.whatsapp, deps),

@@ -45,7 +45,9 @@ import {
 } from './mappers.js';
 import type { HubSpotSettings } from './settings.js';
 import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
-import { setupHubSpotConsent, writeHubSpotConsent } from './consent.js';
+import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, type WindowPayload } from '../../core/outbound/window.js';
+import { setupHubSpotConsentAndWindow, writeHubSpotConsent } from './consent.js';
+import { writeHubSpotWindow } from './window.js';
 import { HubSpotInbox } from './inbox.js';
 import { uploadMediaFile } from './files.js';
 import { inboxDrafts } from './inbox-mappers.js';
@@ -116,14 +118,17 @@ export class HubSpotConnector implements Connector {
    * are documented for notes). Setup decides with mediaUpload on; until then, the communication.
    */
   #mediaOn: 'communication' | 'note' = 'communication';
+  readonly #windowWriteSettleMs: number;
 
   constructor(
     readonly metadata: ConnectorMetadata,
     settings: HubSpotSettings,
     /** Where agents' attachments are kept (content-addressed) until the reply carrying them is sent. */
     mediaDir: string,
+    windowWriteSettleMs = DEFAULT_WINDOW_WRITE_SETTLE_MS,
   ) {
     this.#settings = settings;
+    this.#windowWriteSettleMs = windowWriteSettleMs;
     this.features = ['contacts', 'conversation', ...(settings.autoSetup ? ['setup'] : []), ...(settings.mediaUpload ? ['media'] : []), ...(settings.inbox.enabled ? ['inbox'] : [])];
     // OAuth apps get 110 requests per 10 s per installing account whatever the tier (the limit
     // add-on does not raise it); private apps 100 (Free/Starter) or 190 (Professional, Enterprise).
@@ -148,6 +153,7 @@ export class HubSpotConnector implements Connector {
     return [
       ...toOperationDrafts(change, { mediaUpload: this.#settings.mediaUpload, threadActivity: this.#settings.threadActivity !== 'none' }),
       ...consentDrafts(change),
+      ...(this.#settings.windowOpenUntilProperty ? windowDrafts(change, this.#windowWriteSettleMs) : []),
       ...inboxDrafts(change, this.#settings.inbox),
     ];
   }
@@ -174,6 +180,16 @@ export class HubSpotConnector implements Connector {
     if (kind === KIND.thread) return this.#threadActivities(operations, context);
     if (kind === CONSENT_KIND) {
       return Promise.all(operations.map((op) => writeHubSpotConsent(this.#api, this.#settings, op.payload as ConsentPayload, op.idempotencyKey, context).catch((error: unknown) => failed(asSyncError(error)))));
+    }
+    if (kind === WINDOW_KIND) {
+      const property = this.#settings.windowOpenUntilProperty;
+      return Promise.all(
+        operations.map((op) =>
+          property
+            ? writeHubSpotWindow(this.#api, property, op.payload as WindowPayload, context).catch((error: unknown) => failed(asSyncError(error)))
+            : failed(new SyncError('hubspot: a customer service window write is queued but connectors.hubspot.windowOpenUntilProperty is null; set it again or discard the operation')),
+        ),
+      );
     }
     if (kind !== undefined && HubSpotInbox.handles(kind)) return this.#inboxSegment(operations, context);
     if (kind === KIND.media) return Promise.all(operations.map((op) => this.#attachMedia(op.payload as MediaPayload, context).catch((error: unknown) => failed(asSyncError(error)))));
@@ -350,7 +366,7 @@ export class HubSpotConnector implements Connector {
       actions.push(`created ${objectType} property ${name}${unique ? ' (unique values)' : ''}`);
     }
     actions.push(...(await this.#setupMessageIdProperty(context)));
-    actions.push(...(await setupHubSpotConsent(this.#api, this.#settings, context)));
+    actions.push(...(await setupHubSpotConsentAndWindow(this.#api, this.#settings, context)));
     return actions;
   }
 

@@ -16,6 +16,7 @@ import { optOutNote, type ConsentPayload } from '../../core/consent/operation.js
 import { CONSENT_STATUSES } from '../../core/consent/store.js';
 import { SyncError, VendorError } from '../../core/errors.js';
 import type { HubSpotApi } from './client.js';
+import { WINDOW_PROPERTY_DESCRIPTION } from './window.js';
 import type { HubSpotSettings } from './settings.js';
 
 /** HubSpot-defined association type of a note to its contact (inline on create). */
@@ -26,6 +27,7 @@ const REF = { contact: 'contact', consentNote: 'consent-note' } as const;
 const CONSENT_LABELS: Record<(typeof CONSENT_STATUSES)[number], string> = { opted_in: 'Opted in', opted_out: 'Opted out' };
 
 type Properties = Pick<HubSpotSettings, 'consentProperty' | 'consentChangedAtProperty'>;
+type SetupProperties = Properties & Pick<HubSpotSettings, 'windowOpenUntilProperty'>;
 
 /** The contact properties of a consent change (a datetime property takes ISO 8601: https://developers.hubspot.com/docs/api/crm/properties). */
 export function consentProperties(payload: ConsentPayload, names: Properties): Record<string, string> {
@@ -72,15 +74,19 @@ export async function writeHubSpotConsent(api: HubSpotApi, settings: Properties,
 
 /**
  * Setup: the consent properties on contacts (an enumeration with opted_in / opted_out and a
- * datetime), created when missing and checked when present:
+ * datetime) and the customer service window's datetime, created when missing and checked when present:
  * https://developers.hubspot.com/docs/api-reference/latest/crm/properties/create-property
  */
-export async function setupHubSpotConsent(api: HubSpotApi, settings: Properties, context: ExecutionContext): Promise<string[]> {
+export async function setupHubSpotConsentAndWindow(api: HubSpotApi, settings: SetupProperties, context: ExecutionContext): Promise<string[]> {
   const actions: string[] = [];
+  const consentWritten = 'Written by wa-crm-sync from WhatsApp opt-outs and opt-ins';
   const wanted = [
-    { name: settings.consentProperty, setting: 'consentProperty', label: 'WhatsApp marketing consent', type: PropertyCreateTypeEnum.Enumeration, fieldType: PropertyCreateFieldTypeEnum.Select },
-    { name: settings.consentChangedAtProperty, setting: 'consentChangedAtProperty', label: 'WhatsApp consent changed at', type: PropertyCreateTypeEnum.Datetime, fieldType: PropertyCreateFieldTypeEnum.Date },
-  ] as const;
+    { name: settings.consentProperty, setting: 'consentProperty', label: 'WhatsApp marketing consent', type: PropertyCreateTypeEnum.Enumeration, fieldType: PropertyCreateFieldTypeEnum.Select, description: consentWritten },
+    { name: settings.consentChangedAtProperty, setting: 'consentChangedAtProperty', label: 'WhatsApp consent changed at', type: PropertyCreateTypeEnum.Datetime, fieldType: PropertyCreateFieldTypeEnum.Date, description: consentWritten },
+    ...(settings.windowOpenUntilProperty
+      ? [{ name: settings.windowOpenUntilProperty, setting: 'windowOpenUntilProperty', label: 'WhatsApp window open until', type: PropertyCreateTypeEnum.Datetime, fieldType: PropertyCreateFieldTypeEnum.Date, description: WINDOW_PROPERTY_DESCRIPTION }]
+      : []),
+  ];
   for (const property of wanted) {
     const existing = await api
       .call(context, `reading property contacts.${property.name}`, (c) => c.crm.properties.coreApi.getByName('contacts', property.name))
@@ -111,7 +117,7 @@ export async function setupHubSpotConsent(api: HubSpotApi, settings: Properties,
         type: property.type,
         fieldType: property.fieldType,
         groupName: PROPERTY_GROUP,
-        description: 'Written by wa-crm-sync from WhatsApp opt-outs and opt-ins',
+        description: property.description,
         ...(property.type === PropertyCreateTypeEnum.Enumeration ? { options: CONSENT_STATUSES.map((value, displayOrder) => ({ value, label: CONSENT_LABELS[value], displayOrder, hidden: false })) } : {}),
       }),
     );

@@ -34,5 +34,5 @@ export const hubspotConnector: ConnectorFactory<HubSpotSettings> = {
   settingsSchema: hubspotSettingsSchema,
   inbound: hubspotInbound,
   recipe: hubspotWorkflowRecipe,
-  create: (settings, deps) => new HubSpotConnector(hubspotMetadata, settings, deps.mediaDir),
+  create: (settings, deps) => new HubSpotConnector(hubspotMetadata, settings, deps.mediaDir, deps.windowWriteSettleMs),
 };

@@ -87,6 +87,11 @@ export const hubspotSettingsSchema = z
     consentProperty: propertyName.default('whatsapp_marketing_consent'),
     /** Contact property (date and time) holding when that consent last changed; created by setup. */
     consentChangedAtProperty: propertyName.default('whatsapp_consent_changed_at'),
+    /**
+     * Contact property (date and time) holding until when WhatsApp's 24-hour customer service
+     * window is open (free text allowed until then, a template after); created by setup; null: not written.
+     */
+    windowOpenUntilProperty: propertyName.nullable().default('whatsapp_window_open_until'),
     /** Communication property holding the WhatsApp message id (unique values; makes logging idempotent). */
     messageIdProperty: propertyName.default('whatsapp_message_id'),
     /** One note or task per new conversation thread, for the contact's owner. */

@@ -27,14 +27,18 @@ import {
   taskRecord,
   toOperationDrafts,
   writtenFields,
+  failedSendTask,
   type ActivityPayload,
+  type FailedSendPayload,
   type MediaFilePayload,
   type PersonPayload,
   type PersonRecord,
 } from './mappers.js';
 import type { SalesforceSettings } from './settings.js';
 import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
-import { consentFieldProblems, writeSalesforceConsent } from './consent.js';
+import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, type WindowPayload } from '../../core/outbound/window.js';
+import { consentFieldProblems, refused, writeSalesforceConsent } from './consent.js';
+import { windowFieldProblems, writeSalesforceWindow } from './window.js';
 import { readStoredMedia } from '../../core/media-store.js';
 import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
 
@@ -90,12 +94,15 @@ export class SalesforceConnector implements Connector {
   readonly tuning;
   readonly #api: SalesforceApi;
   readonly #settings: SalesforceSettings;
+  readonly #windowWriteSettleMs: number;
 
   constructor(
     readonly metadata: ConnectorMetadata,
     settings: SalesforceSettings,
+    windowWriteSettleMs = DEFAULT_WINDOW_WRITE_SETTLE_MS,
   ) {
     this.#settings = settings;
+    this.#windowWriteSettleMs = windowWriteSettleMs;
     this.tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
     this.#api = new SalesforceApi(settings);
   }
@@ -112,7 +119,11 @@ export class SalesforceConnector implements Connector {
   }
 
   plan(change: ModelChange) {
-    return [...toOperationDrafts(change, { mediaFiles: this.#settings.mediaFiles }), ...consentDrafts(change)];
+    return [
+      ...toOperationDrafts(change, { mediaFiles: this.#settings.mediaFiles }),
+      ...consentDrafts(change),
+      ...(this.#settings.windowOpenUntilField ? windowDrafts(change, this.#windowWriteSettleMs) : []),
+    ];
   }
 
   /**
@@ -136,6 +147,19 @@ export class SalesforceConnector implements Connector {
     if (kind === KIND.activity) return this.#logActivity(operations.map((op) => op.payload as ActivityPayload), context);
     if (kind === CONSENT_KIND) {
       return Promise.all(operations.map((op) => writeSalesforceConsent(this.#api, this.#settings, op.payload as ConsentPayload, op.idempotencyKey, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
+    }
+    if (kind === KIND.failedSend) {
+      return Promise.all(operations.map((op) => this.#noteFailedSend(op.payload as FailedSendPayload, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
+    }
+    if (kind === WINDOW_KIND) {
+      const field = this.#settings.windowOpenUntilField;
+      return Promise.all(
+        operations.map((op) =>
+          field
+            ? writeSalesforceWindow(this.#api, this.#settings, field, op.payload as WindowPayload, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))
+            : { ok: false as const, error: new SyncError('salesforce: a customer service window write is queued but connectors.salesforce.windowOpenUntilField is null; set it again or discard the operation') },
+        ),
+      );
     }
     if (kind === KIND.media) {
       return Promise.all(operations.map((op) => this.#attachFile(op.payload as MediaFilePayload, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
@@ -239,12 +263,27 @@ export class SalesforceConnector implements Connector {
       }
     }
     problems.push(...consentFieldProblems((await describeOnce(target)).fields, this.#settings));
+    if (this.#settings.windowOpenUntilField) problems.push(...windowFieldProblems((await describeOnce(target)).fields, target, this.#settings.windowOpenUntilField));
     if (problems.length > 0) throw new VendorError('salesforce', problems.join('; '));
     return [];
   }
 
   async #describe(context: ExecutionContext, object: string): Promise<DescribeSObjectResult> {
     return this.#api.call(context, `describing ${object}`, (c) => c.describe(object));
+  }
+
+  /**
+   * A failed send explained on the person: a completed Task upserted on the Task external-id
+   * field (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm).
+   */
+  async #noteFailedSend(payload: FailedSendPayload, context: ExecutionContext): Promise<OperationOutcome> {
+    const whoId = await context.getRef(REF.person, payload.contactId);
+    if (!whoId) return { ok: false, error: new SyncError('salesforce: the person is not in Salesforce yet (its record operation failed or is dead: replay it)', { retryable: true }) };
+    const [task] = (await this.#api.call(context, 'noting the failed send on the activity timeline', (c) =>
+      c.sobject('Task').upsert([failedSendTask(payload, whoId, this.#settings)] as never[], this.#settings.taskExternalIdField, { allOrNone: false }),
+    )) as RecordResult[];
+    if (!task?.success || !task.id) return { ok: false, error: refused(task, 'the failed-send Task') };
+    return { ok: true, result: { salesforceId: whoId, salesforceTaskId: task.id } };
   }
 
   // ---- people (Lead or Contact) ----

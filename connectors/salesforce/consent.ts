@@ -14,7 +14,7 @@ import type { SalesforceSettings } from './settings.js';
 
 const REF = { person: 'person' } as const;
 
-interface RecordResult {
+export interface RecordResult {
   success: boolean;
   id?: string;
   errors?: Array<{ statusCode?: string; errorCode?: string; message: string; fields?: string[] }>;
@@ -38,7 +38,8 @@ export function optOutTask(payload: ConsentPayload, key: string, whoId: string, 
   };
 }
 
-function refused(result: RecordResult | undefined, what: string): SyncError {
+/** A record write the org refused, as a typed error naming the record and Salesforce's code. */
+export function refused(result: RecordResult | undefined, what: string): SyncError {
   const error = result?.errors?.[0];
   const code = error?.statusCode ?? error?.errorCode ?? 'NO_RESULT';
   // A lock held by another write clears by itself; the rest needs the org changed, then a replay.

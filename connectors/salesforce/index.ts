@@ -25,5 +25,5 @@ export const salesforceConnector: ConnectorFactory<SalesforceSettings> = {
   metadata: salesforceMetadata,
   recipe: salesforceFlowRecipe,
   settingsSchema: salesforceSettingsSchema,
-  create: (settings) => new SalesforceConnector(salesforceMetadata, settings),
+  create: (settings, deps) => new SalesforceConnector(salesforceMetadata, settings, deps.windowWriteSettleMs),
 };

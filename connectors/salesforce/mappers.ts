@@ -1,4 +1,5 @@
 // Pure mapping between our model and Salesforce records and SOQL: no I/O.
+import { undeliveredNote } from '../../core/outbound/send-failure.js';
 import type { ThreadMessage } from '../../core/connector.js';
 import { ARRIVED_LATE } from '../../core/model/late.js';
 import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
@@ -8,7 +9,17 @@ import type { OperationDraft } from '../../core/outbox/queries.js';
 import { messagePlacement } from '../../core/connector.js';
 import type { SalesforceSettings } from './settings.js';
 
-export const KIND = { person: 'person.upsert', activity: 'thread.log', media: 'media.file' } as const;
+export const KIND = { person: 'person.upsert', activity: 'thread.log', media: 'media.file', failedSend: 'send.failed' } as const;
+
+/** A message we sent that WhatsApp could not deliver: noted on the person as a Task. */
+export interface FailedSendPayload {
+  readonly contactId: string;
+  readonly messageId: string;
+  /** The note, with the errors explained (core's undeliveredNote). */
+  readonly note: string;
+  readonly failedAt: number;
+  [key: string]: string | number;
+}
 
 export type MediaFilePayload = StoredMediaPayload;
 
@@ -66,7 +77,26 @@ export function toOperationDrafts(change: ModelChange, options: { mediaFiles: bo
     const { key, orderingKey } = messagePlacement(change, TASK_PLACEMENT);
     return [{ kind: KIND.activity, key, orderingKey, payload }];
   }
+  // A failed send of ours (an agent's reply, an outbound API message) is explained on the person,
+  // as HubSpot shows it on the communication and Zendesk in a ticket note.
+  if (change.type === 'message.status' && change.status === 'failed' && change.contact && change.message?.direction === 'outbound') {
+    const payload: FailedSendPayload = { contactId: change.contact.id, messageId: change.messageId, note: undeliveredNote('a message', change.message.text, change.errors), failedAt: change.at };
+    return [{ kind: KIND.failedSend, key: change.messageId, orderingKey: `contact:${change.contact.id}`, payload }];
+  }
   return [];
+}
+
+/** The Task explaining a failed send, keyed on the Task external-id field so a retry never writes it twice. */
+export function failedSendTask(payload: FailedSendPayload, whoId: string, settings: Pick<SalesforceSettings, 'taskExternalIdField' | 'taskStatus' | 'taskPriority'>): Record<string, string> {
+  return {
+    [settings.taskExternalIdField]: `failed:${payload.messageId}`.slice(0, 255),
+    WhoId: whoId,
+    Subject: 'WhatsApp: message not delivered',
+    Description: payload.note,
+    ActivityDate: new Date(payload.failedAt).toISOString().slice(0, 10),
+    Status: settings.taskStatus,
+    Priority: settings.taskPriority,
+  };
 }
 
 /** A SOQL string literal. */
@@ -245,7 +275,7 @@ export function taskRecord(payload: ActivityPayload, messages: readonly ThreadMe
 /** Every field this configuration writes, per object: what the permission check looks at. */
 export function writtenFields(settings: SalesforceSettings): Record<string, string[]> {
   return {
-    [settings.target]: [...new Set([...mappedFields(settings), ...Object.keys(settings.defaults), settings.consentField, settings.consentChangedAtField])],
+    [settings.target]: [...new Set([...mappedFields(settings), ...Object.keys(settings.defaults), settings.consentField, settings.consentChangedAtField, ...(settings.windowOpenUntilField ? [settings.windowOpenUntilField] : [])])],
     Task: [settings.taskExternalIdField, 'WhoId', 'Subject', 'Description', 'ActivityDate', 'Status', 'Priority'],
     ...(settings.mediaFiles ? { ContentVersion: ['Title', 'PathOnClient', 'VersionData', 'FirstPublishLocationId'] } : {}),
   };

@@ -54,6 +54,11 @@ export const salesforceSettingsSchema = z
     consentField: apiName.default('WhatsApp_Marketing_Consent__c'),
     /** Date/Time field on the target object holding when that consent last changed; setup checks it. */
     consentChangedAtField: apiName.default('WhatsApp_Consent_Changed_At__c'),
+    /**
+     * Date/Time field on the target object holding until when WhatsApp's 24-hour customer service
+     * window is open (free text until then, a template after); setup checks it; null: not written.
+     */
+    windowOpenUntilField: apiName.nullable().default('WhatsApp_Window_Open_Until__c'),
     /** External-id field on Task holding our thread id: one Task per thread, kept up to date. */
     taskExternalIdField: apiName.default('WhatsApp_Thread_Id__c'),
     /** Values for fields the org requires on create. Lead's Company is 'WhatsApp' unless set here. */

@@ -108,6 +108,21 @@ export function mediaKindFor(mimeType: string): Exclude<MediaKind, 'sticker'> {
   return 'document';
 }
 
+/**
+ * A template send's components: the text header's parameter, the body's, then one `button`
+ * component per URL button with its suffix (sub_type url, index as a string), as the send
+ * reference shows: https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/template-messages/
+ */
+export function templateComponents(template: NonNullable<OutboundReply['template']>): Array<Record<string, unknown>> {
+  const texts = (values: readonly string[], names: readonly string[] | null | undefined) => values.map((text, i) => ({ type: 'text', text, ...(names?.[i] ? { parameter_name: names[i] } : {}) }));
+  const header = template.header ?? [];
+  return [
+    ...(header.length > 0 ? [{ type: 'header', parameters: texts(header, template.headerNames) }] : []),
+    ...(template.parameters.length > 0 ? [{ type: 'body', parameters: texts(template.parameters, template.parameterNames) }] : []),
+    ...(template.buttons ?? []).map((button) => ({ type: 'button', sub_type: 'url', index: String(button.index), parameters: [{ type: 'text', text: button.urlSuffix }] })),
+  ];
+}
+
 export interface ReplyPart {
   readonly description: string;
   readonly message?: OutgoingMessage;
@@ -123,10 +138,9 @@ export function replyParts(reply: OutboundReply, windowOpen: boolean): ReplyPart
   // A template asked for as such (the outbound API) goes out whether the window is open or not.
   if (!windowOpen || reply.templateOnly) {
     if (!reply.template) return [];
-    const { name, language, parameters } = reply.template;
-    const names = reply.template.parameterNames;
-    const components = parameters.length > 0 ? [{ type: 'body', parameters: parameters.map((text, i) => ({ type: 'text', text, ...(names?.[i] ? { parameter_name: names[i] } : {}) })) }] : undefined;
-    return [{ description: reply.template.rendered ?? `[template ${name}]`, message: { type: 'template', template: { name, language: { policy: 'deterministic', code: language }, ...(components ? { components } : {}) } } }];
+    const { name, language } = reply.template;
+    const components = templateComponents(reply.template);
+    return [{ description: reply.template.rendered ?? `[template ${name}]`, message: { type: 'template', template: { name, language: { policy: 'deterministic', code: language }, ...(components.length > 0 ? { components } : {}) } } }];
   }
   const parts: ReplyPart[] = [];
   if (reply.text.trim() !== '') parts.push({ description: reply.text, message: { type: 'text', text: { body: reply.text, preview_url: false } } });
@@ -135,18 +149,21 @@ export function replyParts(reply: OutboundReply, windowOpen: boolean): ReplyPart
 }
 
 /**
- * A template as the outbound API checks it: the body's placeholders are its parameters; a text
- * header's placeholders and a URL button's suffix are parameters too (this API fills none of them).
+ * A template as the outbound API checks it: the body's and a text header's placeholders are its
+ * parameters, and each URL button whose URL ends in a placeholder needs its suffix, found by the
+ * button's position among all buttons (the `index` a send gives):
  * https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/components/
  */
 export function toMessageTemplate(record: TemplateRecord): MessageTemplate {
   const components = record.components ?? [];
   const body = components.find((c) => c.type.toUpperCase() === 'BODY');
-  const header = components.find((c) => c.type.toUpperCase() === 'HEADER' && (c.format ?? 'TEXT').toUpperCase() === 'TEXT');
-  const buttonParameters = components
+  const anyHeader = components.find((c) => c.type.toUpperCase() === 'HEADER');
+  const headerFormat = (anyHeader?.format ?? 'TEXT').toUpperCase();
+  const header = anyHeader && headerFormat === 'TEXT' ? anyHeader : undefined;
+  const urlButtons = components
     .filter((c) => c.type.toUpperCase() === 'BUTTONS')
     .flatMap((c) => c.buttons ?? [])
-    .filter((b) => b.type.toUpperCase() === 'URL' && placeholdersOf(b.url ?? '').length > 0).length;
+    .flatMap((b, index) => (b.type.toUpperCase() === 'URL' && placeholdersOf(b.url ?? '').length > 0 ? [index] : []));
   return {
     name: record.name,
     language: record.language,
@@ -154,7 +171,10 @@ export function toMessageTemplate(record: TemplateRecord): MessageTemplate {
     category: record.category,
     parameterFormat: record.parameter_format ?? 'POSITIONAL',
     bodyParameters: placeholdersOf(body?.text ?? ''),
-    otherParameters: placeholdersOf(header?.text ?? '').length + buttonParameters,
+    headerParameters: placeholdersOf(header?.text ?? ''),
+    headerText: header?.text ?? '',
+    urlButtons,
+    mediaHeader: anyHeader && headerFormat !== 'TEXT' ? headerFormat : null,
     bodyText: body?.text ?? '',
   };
 }

@@ -45,7 +45,9 @@ import {
 } from './mappers.js';
 import type { ZendeskSettings } from './settings.js';
 import { CONSENT_KIND, consentDrafts, optOutNote, type ConsentPayload } from '../../core/consent/operation.js';
+import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, type WindowPayload } from '../../core/outbound/window.js';
 import { writeZendeskConsentTag } from './consent.js';
+import { writeZendeskWindow } from './window.js';
 
 /** Ref kinds: Zendesk ids of our records and how far each ticket is written. */
 const REF = {
@@ -167,6 +169,7 @@ export class ZendeskConnector implements Connector {
   readonly #settings: ZendeskSettings;
   readonly #api: ZendeskApi;
   readonly #mediaDir: string;
+  readonly #windowWriteSettleMs: number;
   #integrationUserId: number | undefined;
 
   /**
@@ -184,8 +187,10 @@ export class ZendeskConnector implements Connector {
     readonly metadata: ConnectorMetadata,
     settings: ZendeskSettings,
     mediaDir: string,
+    windowWriteSettleMs = DEFAULT_WINDOW_WRITE_SETTLE_MS,
   ) {
     this.#settings = settings;
+    this.#windowWriteSettleMs = windowWriteSettleMs;
     this.#mediaDir = mediaDir;
     this.#api = new ZendeskApi(settings);
     this.features = settings.autoSetup ? ['tickets', 'users', 'setup'] : ['tickets', 'users'];
@@ -195,12 +200,17 @@ export class ZendeskConnector implements Connector {
       bucketRateLimits: {
         'ticket-update': { requests: settings.ticketUpdatesPerMinute, intervalMs: 60_000 },
         ticket: { requests: settings.updatesPerTicketPer10Minutes, intervalMs: 600_000 },
+        user: { requests: settings.updatesPerUserPerMinute, intervalMs: 60_000 },
       },
     };
   }
 
   plan(change: ModelChange) {
-    return [...toOperationDrafts(change, { settleMs: this.#settings.settleMs, history: this.#settings.history, historySettleMs: this.#settings.historySettleMs }), ...consentDrafts(change)];
+    return [
+      ...toOperationDrafts(change, { settleMs: this.#settings.settleMs, history: this.#settings.history, historySettleMs: this.#settings.historySettleMs }),
+      ...consentDrafts(change),
+      ...(this.#settings.writeWindowOpenUntil ? windowDrafts(change, this.#windowWriteSettleMs) : []),
+    ];
   }
 
   /**
@@ -229,6 +239,7 @@ export class ZendeskConnector implements Connector {
         if (kind === KIND.note) return await this.#note(op.payload as NotePayload, context, op.attempts > 1);
         if (kind === KIND.historyImport) return await this.#importHistory(op.payload as HistoryImportPayload, context);
         if (kind === CONSENT_KIND) return await this.#consent(op.payload as ConsentPayload, context, op.attempts > 1);
+        if (kind === WINDOW_KIND) return await writeZendeskWindow(this.#api, op.payload as WindowPayload, context);
         return { ok: false, error: new SyncError(`zendesk: unknown operation kind ${kind}`) };
       } catch (error) {
         return { ok: false, error: asSyncError(error) };
@@ -384,12 +395,16 @@ export class ZendeskConnector implements Connector {
     const { result } = await this.#api.call<Array<{ key: string }> | { user_fields?: Array<{ key: string }> }>(context, 'listing user fields', (c) => c.users.get(['user_fields']));
     const existing = new Set((Array.isArray(result) ? result : (result.user_fields ?? [])).map((f) => f.key));
     const done: string[] = [];
-    for (const [key, title] of [
-      [USER_FIELDS.bsuid, 'WhatsApp BSUID'],
-      [USER_FIELDS.username, 'WhatsApp username'],
+    const written = 'Written by wa-crm-sync';
+    for (const [key, title, description] of [
+      [USER_FIELDS.bsuid, 'WhatsApp BSUID', written],
+      [USER_FIELDS.username, 'WhatsApp username', written],
+      ...(this.#settings.writeWindowOpenUntil
+        ? ([[USER_FIELDS.windowOpenUntil, 'WhatsApp window open until (UTC)', `${written}: until when WhatsApp free text may be sent (24 hours after the customer last wrote, ISO 8601 UTC); after it, send a template`]] as const)
+        : []),
     ] as const) {
       if (existing.has(key)) continue;
-      await this.#api.call(context, `creating the user field ${key}`, (c) => c.users.post(['user_fields'], { user_field: { type: 'text', key, title, description: 'Written by wa-crm-sync' } }));
+      await this.#api.call(context, `creating the user field ${key}`, (c) => c.users.post(['user_fields'], { user_field: { type: 'text', key, title, description } }));
       done.push(`created the Zendesk user field ${key}`);
     }
     return done;

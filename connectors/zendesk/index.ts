@@ -33,5 +33,5 @@ export const zendeskConnector: ConnectorFactory<ZendeskSettings> = {
   recipe: zendeskTriggerRecipe,
   settingsSchema: zendeskSettingsSchema,
   inbound: zendeskInbound,
-  create: (settings, deps) => new ZendeskConnector(zendeskMetadata, settings, deps.mediaDir),
+  create: (settings, deps) => new ZendeskConnector(zendeskMetadata, settings, deps.mediaDir, deps.windowWriteSettleMs),
 };

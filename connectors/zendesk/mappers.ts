@@ -1,5 +1,6 @@
 // Pure mapping between our model and Zendesk: which operations a change needs, ticket and
 // comment bodies, which agent comments are replies to send. No I/O.
+import { undeliveredNote } from '../../core/outbound/send-failure.js';
 import { createHash } from 'node:crypto';
 import { messagePlacement, type ThreadMessage } from '../../core/connector.js';
 import { NUMBER_WITHHELD_NOTE, displayName, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
@@ -27,7 +28,7 @@ export const KIND = {
 export type UserPayload = ContactIdentityFields;
 
 /** Zendesk user fields (created by setup) holding the identifiers people read and search by. */
-export const USER_FIELDS = { bsuid: 'whatsapp_bsuid', username: 'whatsapp_username' } as const;
+export const USER_FIELDS = { bsuid: 'whatsapp_bsuid', username: 'whatsapp_username', windowOpenUntil: 'whatsapp_window_open_until' } as const;
 
 /**
  * The end user as written: name (with the @username), phone in E.164 with its `+`, our key as
@@ -163,8 +164,7 @@ export function toOperationDrafts(change: ModelChange, options: PlanOptions = { 
     }
     case 'message.status': {
       if (change.status !== 'failed' || change.message?.origin !== ORIGIN || !change.contact) return [];
-      const reasons = change.errors.map((e) => `${e.code} ${e.title}${e.details ? ` (${e.details})` : ''}${e.explanation ? `: ${e.explanation}` : ''}`).join('; ') || 'no reason given';
-      const body = `WhatsApp could not deliver a reply to the customer ("${change.message.text.slice(0, 200)}"): ${reasons}.${change.errors.some((e) => e.code === 131047) ? ' The customer has not written for more than 24 hours: only an approved template can reach them now.' : ''}`;
+      const body = undeliveredNote('a reply', change.message.text, change.errors);
       const payload: NotePayload = { threadId: change.message.threadId, ticketId: null, body };
       return [{ kind: KIND.note, key: `failed:${change.messageId}`, orderingKey: `contact:${change.contact.id}`, payload }];
     }

@@ -115,6 +115,13 @@ export const zendeskSettingsSchema = z
     ticketUpdatesPerMinute: z.number().int().min(1).default(100),
     /** Updates one ticket may take per 10 minutes (Zendesk allows 30). */
     updatesPerTicketPer10Minutes: z.number().int().min(1).max(30).default(30),
+    /** Updates one end user may take per minute through Update User (Zendesk allows 5). */
+    updatesPerUserPerMinute: z.number().int().min(1).max(5).default(5),
+    /**
+     * Write until when WhatsApp's 24-hour customer service window is open to the end user's text
+     * field whatsapp_window_open_until (ISO 8601, UTC; created by setup).
+     */
+    writeWindowOpenUntil: z.boolean().default(true),
     /** The account's limit per minute by plan (Team 200, Growth and Professional 400, Enterprise 700, Enterprise Plus 2,500). */
     /** The workflow recipe: the CRM's automation sends a WhatsApp template (README, "Workflow recipes"). */
     triggerRecipe: triggerRecipeSettingsSchema.prefault({}),

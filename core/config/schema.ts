@@ -220,6 +220,11 @@ export const serviceConfigSchema = z.strictObject({
     .strictObject({
       /** A message after this much silence starts a new thread. */
       threadGapHours: z.number().positive().default(24),
+      /**
+       * A customer's messages within this many seconds write the customer service window to each
+       * CRM once (the write waits this long for the rest of a burst; vendors limit record updates).
+       */
+      windowWriteSettleSeconds: z.number().int().min(0).max(3600).default(60),
     })
     .prefault({}),
   outbox: z

@@ -155,6 +155,11 @@ export interface OutboundReply {
     readonly parameters: readonly string[];
     /** For a template with named parameters: each parameter's name, in the order of `parameters`. */
     readonly parameterNames?: readonly string[] | null;
+    /** A text header's parameter (at most one), and its name for a named template. */
+    readonly header?: readonly string[];
+    readonly headerNames?: readonly string[] | null;
+    /** The suffix of each URL button ending in a parameter, by the button's position (0-based). */
+    readonly buttons?: ReadonlyArray<{ readonly index: number; readonly urlSuffix: string }>;
     /** The body as the customer reads it (parameters filled in): what CRM timelines show. */
     readonly rendered?: string;
   } | null;

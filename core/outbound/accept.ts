@@ -15,12 +15,11 @@ import type { Database } from '../store/schema.js';
 import type { Db, Store } from '../store/store.js';
 import { checkIdempotencyKey, parseOutboundRequest, type OutboundMessageRequest, type OutboundRefusal } from './request.js';
 import { checkTemplate, renderTemplateBody, type TemplateCache } from './templates.js';
+import { CUSTOMER_SERVICE_WINDOW_MS } from './window.js';
 
 /** The origin outbound-API sends carry (OutboundReply.origin, Message.origin): no connector's own. */
 export const OUTBOUND_ORIGIN = 'api';
 
-/** Free text reaches a customer only this long after they last wrote (the customer service window). */
-export const CUSTOMER_SERVICE_WINDOW_MS = 24 * 3_600_000;
 
 export interface OutboundDependencies {
   readonly store: Store;
@@ -126,7 +125,18 @@ export async function acceptOutbound(deps: OutboundDependencies, tokenId: string
     const given = request.template.parameters;
     const parameters = Array.isArray(given) ? given : check.template.bodyParameters.map((name) => (given as Record<string, string>)[name]!);
     category = check.template.category;
-    template = { name: check.template.name, language: check.template.language, parameters, parameterNames: check.parameterNames, rendered: renderTemplateBody(check.template, parameters) };
+    const givenHeader = request.template.header ?? [];
+    const header = Array.isArray(givenHeader) ? givenHeader : check.template.headerParameters.map((name) => (givenHeader as Record<string, string>)[name]!);
+    const buttons = [...(request.template.buttons ?? [])].sort((a, b) => a.index - b.index);
+    template = {
+      name: check.template.name,
+      language: check.template.language,
+      parameters,
+      parameterNames: check.parameterNames,
+      ...(header.length > 0 ? { header, headerNames: check.headerNames } : {}),
+      ...(buttons.length > 0 ? { buttons } : {}),
+      rendered: renderTemplateBody(check.template, parameters),
+    };
   }
 
   if (category === 'MARKETING' && person.contact) {

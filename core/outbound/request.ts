@@ -30,6 +30,10 @@ export const outboundMessageSchema = z
         language: text(15),
         /** Positional parameters in order, or named ones by name. */
         parameters: z.union([z.array(z.string().max(1024, 'at most 1024 characters')).max(100), z.record(z.string().regex(/^[a-z0-9_]+$/), z.string().max(1024))]).default([]),
+        /** A text header's parameter: a list of one, or for a named template an object by name (a header is at most 60 characters). */
+        header: z.union([z.array(z.string().max(60, 'at most 60 characters (a header is)')).max(1, 'a header has at most one parameter'), z.record(z.string().regex(/^[a-z0-9_]+$/), z.string().max(60, 'at most 60 characters (a header is)'))]).optional(),
+        /** The URL suffix of each URL button whose URL ends in a parameter, by the button's position among all buttons (from 0). */
+        buttons: z.array(z.strictObject({ index: z.number().int().min(0).max(9), urlSuffix: z.string().min(1).max(2000) })).max(10).optional(),
       })
       .optional(),
     text: text(4096).optional(),
@@ -46,6 +50,8 @@ const HINTS: ReadonlyArray<[RegExp, string]> = [
   [/^to\.record/, 'e.g. { "connector": "<connector id>", "id": "12345" }: a record this service wrote'],
   [/^to$/, 'e.g. "to": { "phone": "+44 7700 900123" }, { "bsuid": "US.1349…" } or { "record": { "connector": "<connector id>", "id": "881" } }'],
   [/^template\.parameters/, 'a list of strings in order (["Jane", "A-1042"]) or, for a named template, an object ({ "first_name": "Jane" })'],
+  [/^template\.header/, 'the text header\'s parameter: a list of one (["A-1042"]) or, for a named template, an object ({ "order_id": "A-1042" })'],
+  [/^template\.buttons/, 'a list of { "index": <the URL button\'s position, from 0>, "urlSuffix": "…" }, one per URL button ending in a parameter'],
   [/^template\.language$/, 'the template language code as in WhatsApp Manager, e.g. "en_US"'],
   [/^template/, 'e.g. "template": { "name": "order_shipped", "language": "en_US", "parameters": ["Jane"] }, or "text": "…" instead'],
   [/^text$/, 'the message text, at most 4096 characters (only inside the 24-hour customer service window)'],

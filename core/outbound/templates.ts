@@ -14,8 +14,14 @@ export interface MessageTemplate {
   readonly parameterFormat: 'POSITIONAL' | 'NAMED';
   /** The body's parameters in order (for named ones, their names; for positional ones, "1", "2", …). */
   readonly bodyParameters: readonly string[];
-  /** Parameters outside the body (a text header's, a button URL's): sends that need them are refused here. */
-  readonly otherParameters: number;
+  /** A text header's parameters (at most one; its name, or "1"). */
+  readonly headerParameters: readonly string[];
+  /** The text header ('' when none), shown in refusals' hints. */
+  readonly headerText: string;
+  /** The position (0-based, among all the template's buttons) of each URL button whose URL ends in a parameter: each needs its suffix. */
+  readonly urlButtons: readonly number[];
+  /** A header of another format (IMAGE, VIDEO, DOCUMENT, LOCATION) needs a media parameter, which this API does not fill. */
+  readonly mediaHeader: string | null;
   /** The body text, shown by `wa-crm-sync templates` and logged on CRM records with the parameters filled in. */
   readonly bodyText: string;
 }
@@ -75,18 +81,76 @@ export class TemplateCache {
   }
 }
 
+/** What a request gives a template: body parameters, a text header's, and URL buttons' suffixes. */
+export interface TemplateRequest {
+  readonly name: string;
+  readonly language: string;
+  readonly parameters: readonly string[] | Readonly<Record<string, string>>;
+  readonly header?: readonly string[] | Readonly<Record<string, string>>;
+  readonly buttons?: ReadonlyArray<{ readonly index: number; readonly urlSuffix: string }>;
+}
+
 export type TemplateCheck =
-  | { readonly ok: true; readonly template: MessageTemplate; readonly parameterNames: readonly string[] | null }
+  | { readonly ok: true; readonly template: MessageTemplate; readonly parameterNames: readonly string[] | null; readonly headerNames: readonly string[] | null }
   | { readonly ok: false; readonly field: string; readonly error: string; readonly hint: string };
+
+type Refusal = Extract<TemplateCheck, { ok: false }>;
+
+/**
+ * Whether one part's parameters (the body's, the header's) match the template: a list of as
+ * many for positional templates, an object with exactly the names for named ones. Returns the
+ * names in order for named parameters, null for positional ones.
+ */
+function checkParameters(
+  template: MessageTemplate,
+  part: { readonly field: string; readonly what: string; readonly expected: readonly string[]; readonly text: string },
+  given: readonly string[] | Readonly<Record<string, string>>,
+): Refusal | { readonly names: readonly string[] | null } {
+  const { field, what, expected, text } = part;
+  const hint = `its ${what}: ${text.slice(0, 300)}`;
+  if (Array.isArray(given)) {
+    if (template.parameterFormat === 'NAMED' && expected.length > 0) {
+      return { ok: false, field, error: `template "${template.name}" takes named ${what} parameters`, hint: `give an object: { ${expected.map((p) => `"${p}": "…"`).join(', ')} }` };
+    }
+    if (given.length !== expected.length) {
+      return { ok: false, field, error: `template "${template.name}" takes ${expected.length} ${what} parameter${expected.length === 1 ? '' : 's'}, ${given.length} given`, hint };
+    }
+    return { names: null };
+  }
+  const names = Object.keys(given);
+  const missing = expected.filter((p) => !names.includes(p));
+  const extra = names.filter((p) => !expected.includes(p));
+  if (template.parameterFormat !== 'NAMED' || missing.length > 0 || extra.length > 0) {
+    const want = template.parameterFormat === 'NAMED' ? (expected.length > 0 ? `the ${what} names ${expected.join(', ')}` : `no ${what} parameters`) : `a list of ${expected.length} ${what} parameter${expected.length === 1 ? '' : 's'}`;
+    return { ok: false, field, error: `template "${template.name}" takes ${want}${missing.length > 0 ? `; missing ${missing.join(', ')}` : ''}${extra.length > 0 ? `; unknown ${extra.join(', ')}` : ''}`, hint };
+  }
+  return { names: expected };
+}
+
+/** Each URL button with a parameter gets exactly one suffix, by its position; no other button gets one. */
+function checkButtons(template: MessageTemplate, buttons: NonNullable<TemplateRequest['buttons']>): Refusal | undefined {
+  const seen = new Set<number>();
+  for (const [i, button] of buttons.entries()) {
+    if (!template.urlButtons.includes(button.index)) {
+      const which = template.urlButtons.length > 0 ? `its URL buttons with a parameter are at index ${template.urlButtons.join(', ')}` : 'it has no URL button with a parameter';
+      return { ok: false, field: `template.buttons[${i}].index`, error: `template "${template.name}" has no URL button with a parameter at index ${button.index}`, hint: `${which} (counting every button from 0)` };
+    }
+    if (seen.has(button.index)) return { ok: false, field: `template.buttons[${i}].index`, error: `button ${button.index} is given twice`, hint: 'give each URL button one urlSuffix' };
+    seen.add(button.index);
+  }
+  const missing = template.urlButtons.filter((index) => !seen.has(index));
+  if (missing.length > 0) {
+    return { ok: false, field: 'template.buttons', error: `template "${template.name}" has a URL button ending in a parameter at index ${missing.join(', ')}, and no urlSuffix was given for it`, hint: `give "buttons": [${missing.map((index) => `{ "index": ${index}, "urlSuffix": "…" }`).join(', ')}] (the part of the URL after the template's fixed start)` };
+  }
+  return undefined;
+}
 
 /**
  * Whether a template send can go out as asked: the template exists, is approved, in that
- * language, and gets exactly as many parameters as its body has (named templates by name).
+ * language, and gets exactly the parameters its body and text header have (named templates by
+ * name) and a URL suffix for each URL button that ends in a parameter.
  */
-export function checkTemplate(
-  templates: readonly MessageTemplate[],
-  request: { readonly name: string; readonly language: string; readonly parameters: readonly string[] | Readonly<Record<string, string>> },
-): TemplateCheck {
+export function checkTemplate(templates: readonly MessageTemplate[], request: TemplateRequest): TemplateCheck {
   const named = templates.filter((t) => t.name === request.name);
   if (named.length === 0) {
     return { ok: false, field: 'template.name', error: `no template named "${request.name}" in the WhatsApp Business Account`, hint: 'list the approved templates with `wa-crm-sync templates` and use one of their names' };
@@ -98,25 +162,14 @@ export function checkTemplate(
   if (template.status !== 'APPROVED') {
     return { ok: false, field: 'template.name', error: `template "${request.name}" (${request.language}) is ${template.status}, not APPROVED`, hint: 'only approved templates can be sent; wait for approval or use another template' };
   }
-  if (template.otherParameters > 0) {
-    return { ok: false, field: 'template.name', error: `template "${request.name}" has parameters outside its body (header or buttons), which this API does not fill`, hint: 'use a template whose only parameters are in the body' };
+  if (template.mediaHeader) {
+    return { ok: false, field: 'template.name', error: `template "${request.name}" has a ${template.mediaHeader} header, which this API does not fill`, hint: 'use a template with a text header or none' };
   }
-  const expected = template.bodyParameters.length;
-  if (Array.isArray(request.parameters)) {
-    if (template.parameterFormat === 'NAMED' && expected > 0) {
-      return { ok: false, field: 'template.parameters', error: `template "${request.name}" takes named parameters`, hint: `give an object: { ${template.bodyParameters.map((p) => `"${p}": "…"`).join(', ')} }` };
-    }
-    if (request.parameters.length !== expected) {
-      return { ok: false, field: 'template.parameters', error: `template "${request.name}" takes ${expected} parameter${expected === 1 ? '' : 's'}, ${request.parameters.length} given`, hint: `its body: ${template.bodyText.slice(0, 300)}` };
-    }
-    return { ok: true, template, parameterNames: null };
-  }
-  const given = Object.keys(request.parameters);
-  const missing = template.bodyParameters.filter((p) => !given.includes(p));
-  const extra = given.filter((p) => !template.bodyParameters.includes(p));
-  if (template.parameterFormat !== 'NAMED' || missing.length > 0 || extra.length > 0) {
-    const want = template.parameterFormat === 'NAMED' ? `the names ${template.bodyParameters.join(', ')}` : `a list of ${expected}`;
-    return { ok: false, field: 'template.parameters', error: `template "${request.name}" takes ${want}${missing.length > 0 ? `; missing ${missing.join(', ')}` : ''}${extra.length > 0 ? `; unknown ${extra.join(', ')}` : ''}`, hint: `its body: ${template.bodyText.slice(0, 300)}` };
-  }
-  return { ok: true, template, parameterNames: template.bodyParameters };
+  const body = checkParameters(template, { field: 'template.parameters', what: 'body', expected: template.bodyParameters, text: template.bodyText }, request.parameters);
+  if ('ok' in body) return body;
+  const header = checkParameters(template, { field: 'template.header', what: 'header', expected: template.headerParameters, text: template.headerText || '(no text header)' }, request.header ?? []);
+  if ('ok' in header) return header;
+  const buttons = checkButtons(template, request.buttons ?? []);
+  if (buttons) return buttons;
+  return { ok: true, template, parameterNames: body.names, headerNames: header.names };
 }

@@ -34,7 +34,7 @@ export function registerTemplatesCommand(program: Command): void {
         if (templates.length === 0) console.log('no templates in the WhatsApp Business Account (create them in WhatsApp Manager > Message templates)');
         for (const t of templates) {
           const parameters = t.bodyParameters.length === 0 ? 'no parameters' : `${t.bodyParameters.length} parameter${t.bodyParameters.length === 1 ? '' : 's'} (${t.parameterFormat === 'NAMED' ? t.bodyParameters.join(', ') : 'positional'})`;
-          console.log(`${t.name.padEnd(32)} ${t.language.padEnd(8)} ${t.status.padEnd(9)} ${String(t.category).padEnd(14)} ${parameters}${t.otherParameters > 0 ? `, ${t.otherParameters} outside the body (not sendable here)` : ''}`);
+          console.log(`${t.name.padEnd(32)} ${t.language.padEnd(8)} ${t.status.padEnd(9)} ${String(t.category).padEnd(14)} ${parameters}${t.headerParameters.length > 0 ? `, header parameter (${t.headerParameters.join(', ')})` : ''}${t.urlButtons.length > 0 ? `, URL button suffix at index ${t.urlButtons.join(', ')}` : ''}${t.mediaHeader ? `, ${t.mediaHeader} header (not sendable here)` : ''}`);
         }
       } catch (error) {
         console.error(`templates: ${errorMessage(error)}`);

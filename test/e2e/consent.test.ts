@@ -10,7 +10,8 @@ import { SalesforceSandbox } from '../../sandbox/salesforce.js';
 import { WhatsAppSimulator, type SimulatedCustomer } from '../../sandbox/whatsapp.js';
 import { ZendeskSandbox } from '../../sandbox/zendesk.js';
 import { projectRoot } from '../helpers/fixtures.js';
-import { APP_SECRET, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { serviceWithThreeCrms } from '../helpers/crm-service.js';
+import { APP_SECRET, type ServiceProcess, waitFor } from '../helpers/service-process.js';
 
 const run = promisify(execFile);
 const bin = join(projectRoot, 'bin/wa-crm-sync.js');
@@ -40,18 +41,8 @@ describe('consent end to end', () => {
   const optOutTasks = (c: SimulatedCustomer) => salesforce.state.records['Task']!.filter((t) => t['WhoId'] === lead(c)?.Id && String(t['Subject']).includes('opted out'));
 
   beforeAll(async () => {
-    const [hubspotUrl, instanceUrl, zendeskUrl] = await Promise.all([hubspot.start(), salesforce.start(), zendesk.start()]);
-    const retry = { backoffBaseMs: 100, backoffMaxMs: 1000, maxAttempts: 100 };
-    ({ service, configPath } = await serviceWith(({ config, port }) => ({
-      ...config,
-      whatsapp: { ...config.whatsapp, accessToken: 'EAAG-consent-test', graphBaseUrl: 'http://127.0.0.1:9/v23.0' },
-      connectors: {
-        hubspot: { enabled: true, accessToken: 'pat-sandbox', baseUrl: hubspotUrl, rateLimit: retry },
-        salesforce: { enabled: true, instanceUrl, clientCredentials: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }, rateLimit: retry },
-        zendesk: { enabled: true, baseUrl: zendeskUrl, ...zendesk.credentials, publicUrl: `http://127.0.0.1:${port}`, rateLimit: retry },
-      },
-    })));
-    await service.start();
+    // The service window's write of a message settles 1 s (60 s by default), so it is done before a test breaks Zendesk on purpose.
+    ({ service, configPath } = await serviceWithThreeCrms({ hubspot, salesforce, zendesk }, { accessToken: 'EAAG-consent-test', extra: { sync: { windowWriteSettleSeconds: 1 } } }));
   }, 120_000);
 
   afterAll(async () => {
@@ -101,6 +92,8 @@ describe('consent end to end', () => {
   it('a consent write Zendesk refuses is retried, shown by status meanwhile, and lands once Zendesk takes it', { timeout: 180_000 }, async () => {
     await service.deliver(simulator.message(refusedAtFirst, { type: 'text', text: { body: 'hi there' } }, now()).body);
     await waitFor(() => zendesk.state.tickets.some((t) => t.requester_id === zendeskUser(refusedAtFirst)?.id), 90_000, 'the ticket');
+    // The message's customer service window write goes first on the person's key: let it land.
+    await waitFor(() => zendeskUser(refusedAtFirst)?.user_fields?.['whatsapp_window_open_until'] !== undefined, 90_000, 'the window on the end user');
     // Every update (tags, ticket comments) answers 503 for now.
     zendesk.chaos.set({ rate: 1, kinds: ['server-error'], methods: ['PUT', 'DELETE'] });
     // By webhook: the consent write is the person's only operation (a keyword's comment write would go first, refused the same).

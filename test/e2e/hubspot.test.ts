@@ -63,6 +63,7 @@ describe('HubSpot end to end', () => {
       ['whatsapp_identity_note', false],
       ['whatsapp_marketing_consent', false],
       ['whatsapp_consent_changed_at', false],
+      ['whatsapp_window_open_until', false],
     ]);
     // HubSpot does not document unique values on communications; the sandbox ignores them, so messages are created and found again by search.
     expect(sandbox.state.properties['communications']!.map((p) => [p.name, p.hasUniqueValue])).toEqual([['whatsapp_message_id', false]]);

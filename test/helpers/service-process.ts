@@ -41,6 +41,9 @@ export function baseConfig(options: { storeUrl: string; port: number; dir: strin
     log: { level: 'info' },
     whatsapp: { appSecret: APP_SECRET, verifyToken: 'verify-me', media: { dir: join(options.dir, 'media') } },
     outbox: { leaseMs: 1500, pollIntervalMs: 50, claimBatch: 100 },
+    // A customer service window write waits 1 s for the rest of a burst (60 s by default), so a
+    // test that waits for a CRM's outbox to drain is not held a minute behind it.
+    sync: { windowWriteSettleSeconds: 1 },
     connectors: options.recorderUrl
       ? { webhook: { enabled: options.webhookEnabled ?? true, url: options.recorderUrl, timeoutMs: 2000, rateLimit: { backoffBaseMs: 50, backoffMaxMs: 500, maxAttempts: 50 } } }
       : {},

@@ -72,7 +72,7 @@ describe.each(STORE_KINDS)('the outbound API on %s', (kind) => {
         [{ name: 'order_shiped', language: 'en_US', parameters: [] }, 'template.name', /no template named/],
         [{ name: 'order_shipped', language: 'de_DE', parameters: ['a', 'b'] }, 'template.language', /no "de_DE" version/],
         [{ name: 'welcome_back', language: 'en_US' }, 'template.name', /PENDING/],
-        [{ name: 'order_shipped', language: 'en_US', parameters: ['Jane'] }, 'template.parameters', /takes 2 parameters, 1 given/],
+        [{ name: 'order_shipped', language: 'en_US', parameters: ['Jane'] }, 'template.parameters', /takes 2 body parameters, 1 given/],
         [{ name: 'appointment_reminder', language: 'en_US', parameters: { first_name: 'Jane' } }, 'template.parameters', /missing day/],
       ];
       for (const [template, field, error] of cases) {
@@ -131,6 +131,37 @@ describe.each(STORE_KINDS)('the outbound API on %s', (kind) => {
       const other = await h.token(['send']);
       expect((await h.get(other, id)).status).toBe(404);
       expect(h.audit).toContainEqual(expect.objectContaining({ action: 'message.send', target: id }));
+    });
+
+    it('a template with a text header and a URL button: each missing or wrong part refused naming its field; given, all three components go out', async () => {
+      const tracking = (extra: Record<string, unknown>) => ({ to: { phone: CUSTOMER }, template: { name: 'order_tracking', language: 'en_US', parameters: ['Jane'], ...extra } });
+      const cases: Array<[Record<string, unknown>, number, string, RegExp]> = [
+        [{ buttons: [{ index: 1, urlSuffix: 'A-1042' }] }, 422, 'template.header', /takes 1 header parameter, 0 given/],
+        [{ header: ['A-1042'] }, 422, 'template.buttons', /URL button ending in a parameter at index 1/],
+        [{ header: ['A-1042'], buttons: [{ index: 0, urlSuffix: 'A-1042' }] }, 422, 'template.buttons[0].index', /no URL button with a parameter at index 0/],
+        [{ header: ['x'.repeat(61)], buttons: [{ index: 1, urlSuffix: 'A-1042' }] }, 400, 'template.header.0', /at most 60 characters/],
+        [{ header: ['A-1042'], buttons: [{ index: 1 }] }, 400, 'template.buttons.0.urlSuffix', /./],
+      ];
+      for (const [extra, status, field, error] of cases) {
+        const answer = await h.post(bearer, tracking(extra), `k-${JSON.stringify(extra)}`);
+        expect(answer.status, JSON.stringify(extra)).toBe(status);
+        expect(answer.body).toMatchObject({ field, error: expect.stringMatching(error) });
+      }
+      expect(await h.queued()).toBe(0);
+      const answer = await h.post(bearer, tracking({ header: ['A-1042'], buttons: [{ index: 1, urlSuffix: 'A-1042?ref=wa' }] }), 'tracking-A-1042');
+      expect(answer.status).toBe(202);
+      await waitFor(() => h.sandbox.state.sent.length === 1, 10_000, 'the send');
+      expect(h.sandbox.state.sent[0]!.body).toMatchObject({
+        template: {
+          name: 'order_tracking',
+          components: [
+            { type: 'header', parameters: [{ type: 'text', text: 'A-1042' }] },
+            { type: 'body', parameters: [{ type: 'text', text: 'Jane' }] },
+            { type: 'button', sub_type: 'url', index: '1', parameters: [{ type: 'text', text: 'A-1042?ref=wa' }] },
+          ],
+        },
+      });
+      await waitFor(async () => (await h.get(bearer, answer.body['id'] as string)).body['state'] === 'sent', 10_000, 'state sent');
     });
 
     it('a retry with the same key and body answers with the same id and sends nothing again; another body under the key is refused with 409', async () => {

@@ -5,10 +5,11 @@ import nock from 'nock';
 import { describe, expect, it } from 'vitest';
 import { hubspotConnector } from '../../../connectors/hubspot/index.js';
 import { KIND } from '../../../connectors/hubspot/mappers.js';
+import { WINDOW_KIND } from '../../../core/outbound/window.js';
 import { NUMBER_WITHHELD_NOTE } from '../../../core/model/identity.js';
 import { hubspotSettingsSchema } from '../../../connectors/hubspot/settings.js';
 import { HubSpotApi } from '../../../connectors/hubspot/client.js';
-import { setupHubSpotConsent } from '../../../connectors/hubspot/consent.js';
+import { setupHubSpotConsentAndWindow } from '../../../connectors/hubspot/consent.js';
 import { buildScopeReport, type Connector } from '../../../core/connector.js';
 import { CredentialError, VendorError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/logger.js';
@@ -290,9 +291,10 @@ describe('HubSpot connector', () => {
         threadCreated,
         message: { id: 'wamid.1', threadId: 't-1', contactId: 'c1', direction: 'inbound' as const, type: 'text' as const, originalType: 'text', text: 'hi', media: null, sentAt: 5, arrivalSeq: 1, status: null, replyToId: null, origin: null, warnings: [] },
       });
-      expect(connectorWith().plan(change(true)).map((d) => d.kind)).toEqual([KIND.message]);
-      expect(connectorWith({ threadActivity: 'note' }).plan(change(true)).map((d) => d.kind)).toEqual([KIND.message, KIND.thread]);
-      expect(connectorWith({ threadActivity: 'note' }).plan(change(false)).map((d) => d.kind)).toEqual([KIND.message]);
+      // Every live customer message also moves the customer service window (window.write).
+      expect(connectorWith().plan(change(true)).map((d) => d.kind)).toEqual([KIND.message, WINDOW_KIND]);
+      expect(connectorWith({ threadActivity: 'note' }).plan(change(true)).map((d) => d.kind)).toEqual([KIND.message, KIND.thread, WINDOW_KIND]);
+      expect(connectorWith({ threadActivity: 'note' }).plan(change(false)).map((d) => d.kind)).toEqual([KIND.message, WINDOW_KIND]);
     });
   });
 
@@ -520,7 +522,9 @@ describe('HubSpot connector', () => {
         .get('/crm/v3/properties/contacts/whatsapp_marketing_consent').query(true)
         .reply(200, { name: 'whatsapp_marketing_consent', label: 'x', type: 'enumeration', fieldType: 'select', groupName: 'whatsapp', hasUniqueValue: false, options: [{ value: 'opted_in', label: 'Opted in', hidden: false }, { value: 'opted_out', label: 'Opted out', hidden: false }] })
         .get('/crm/v3/properties/contacts/whatsapp_consent_changed_at').query(true)
-        .reply(200, { name: 'whatsapp_consent_changed_at', label: 'x', type: 'datetime', fieldType: 'date', groupName: 'whatsapp', hasUniqueValue: false });
+        .reply(200, { name: 'whatsapp_consent_changed_at', label: 'x', type: 'datetime', fieldType: 'date', groupName: 'whatsapp', hasUniqueValue: false })
+        .get('/crm/v3/properties/contacts/whatsapp_window_open_until').query(true)
+        .reply(200, { name: 'whatsapp_window_open_until', label: 'x', type: 'datetime', fieldType: 'date', groupName: 'whatsapp', hasUniqueValue: false });
       const connector = connectorWith();
       const actions = await connector.setup!(testContext());
       expect(actions).toEqual(['created contacts property whatsapp_id (unique values)', 'created contacts property whatsapp_bsuid']);
@@ -535,7 +539,7 @@ describe('HubSpot connector', () => {
         .get('/crm/v3/properties/contacts/whatsapp_marketing_consent').query(true)
         .reply(200, { name: 'whatsapp_marketing_consent', label: 'x', type: 'enumeration', fieldType: 'select', groupName: 'whatsapp', hasUniqueValue: false, options: [{ value: 'opted_in', label: 'In', hidden: false }] });
       const settings = hubspotSettingsSchema.parse({ enabled: true, accessToken: 'pat-test' });
-      await expect(setupHubSpotConsent(new HubSpotApi(settings), settings, testContext())).rejects.toThrow(/whatsapp_marketing_consent exists as type "enumeration" without the options opted_out; it must be a dropdown with the options opted_in and opted_out/);
+      await expect(setupHubSpotConsentAndWindow(new HubSpotApi(settings), settings, testContext())).rejects.toThrow(/whatsapp_marketing_consent exists as type "enumeration" without the options opted_out; it must be a dropdown with the options opted_in and opted_out/);
     });
 
     it('refuses a property that exists with the wrong type, saying what to do', async () => {

@@ -459,7 +459,7 @@ describe('Salesforce connector', () => {
     });
 
     it('names each missing object and field permission from describe', async () => {
-      const leadFields = [field('Id'), field('Phone'), field('FirstName'), field('LastName'), field('Company'), field('Description'), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('WhatsApp_Id__c', { createable: false, updateable: false, externalId: true }), field('WhatsApp_Marketing_Consent__c', { type: 'picklist', picklistValues: [{ value: 'opted_in', active: true }, { value: 'opted_out', active: true }] }), field('WhatsApp_Consent_Changed_At__c', { type: 'datetime' })];
+      const leadFields = [field('Id'), field('Phone'), field('FirstName'), field('LastName'), field('Company'), field('Description'), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('WhatsApp_Id__c', { createable: false, updateable: false, externalId: true }), field('WhatsApp_Marketing_Consent__c', { type: 'picklist', picklistValues: [{ value: 'opted_in', active: true }, { value: 'opted_out', active: true }] }), field('WhatsApp_Consent_Changed_At__c', { type: 'datetime' }), field('WhatsApp_Window_Open_Until__c', { type: 'datetime' })];
       const taskFields = ['WhatsApp_Thread_Id__c', 'WhoId', 'Subject', 'Description', 'ActivityDate', 'Status', 'Priority'].map((n) => field(n));
       nock(ORG)
         .get(`${DATA}/sobjects/Lead/describe`).reply(200, { name: 'Lead', createable: true, updateable: true, fields: leadFields })
@@ -489,7 +489,7 @@ describe('Salesforce connector', () => {
     });
 
     it('refuses an external-id field that is not Unique, since writes keyed on it would not be exactly once', async () => {
-      const person = [field('Phone'), field('FirstName'), field('LastName', { nillable: false }), field('Company', { nillable: false }), field('Description'), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('WhatsApp_Id__c', { externalId: true, unique: true }), field('WhatsApp_Marketing_Consent__c', { type: 'picklist', picklistValues: [{ value: 'opted_in', active: true }, { value: 'opted_out', active: true }] }), field('WhatsApp_Consent_Changed_At__c', { type: 'datetime' })];
+      const person = [field('Phone'), field('FirstName'), field('LastName', { nillable: false }), field('Company', { nillable: false }), field('Description'), field('WhatsApp_BSUID__c'), field('WhatsApp_Username__c'), field('WhatsApp_Id__c', { externalId: true, unique: true }), field('WhatsApp_Marketing_Consent__c', { type: 'picklist', picklistValues: [{ value: 'opted_in', active: true }, { value: 'opted_out', active: true }] }), field('WhatsApp_Consent_Changed_At__c', { type: 'datetime' }), field('WhatsApp_Window_Open_Until__c', { type: 'datetime' })];
       nock(ORG)
         .get(`${DATA}/sobjects/Lead/describe`).reply(200, { name: 'Lead', createable: true, updateable: true, fields: person })
         .get(`${DATA}/sobjects/Task/describe`).reply(200, { name: 'Task', createable: true, updateable: true, fields: [field('WhatsApp_Thread_Id__c', { externalId: true, unique: false })] });

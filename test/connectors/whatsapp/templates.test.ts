@@ -24,6 +24,11 @@ describe('templates from the WhatsApp Business Account', () => {
     // More than one page (the client asks for 100 at a time).
     for (let i = 0; i < 150; i++) sandbox.templates.push({ id: String(5000 + i), name: `bulk_${i}`, language: 'en_US', status: 'APPROVED', category: 'UTILITY', parameter_format: 'POSITIONAL', components: [{ type: 'BODY', text: 'Item {{1}}' }] });
     sandbox.templates.push({ id: '6001', name: 'with_header', language: 'en_US', status: 'APPROVED', category: 'MARKETING', parameter_format: 'POSITIONAL', components: [{ type: 'HEADER', format: 'TEXT', text: 'Hi {{1}}' }, { type: 'BODY', text: 'Offer {{1}}' }] });
+    sandbox.templates.push({
+      id: '6002', name: 'track_order', language: 'en_US', status: 'APPROVED', category: 'UTILITY', parameter_format: 'POSITIONAL',
+      components: [{ type: 'BODY', text: 'Your order shipped.' }, { type: 'BUTTONS', buttons: [{ type: 'QUICK_REPLY', text: 'Thanks' }, { type: 'URL', text: 'Track', url: 'https://shop.example/track/{{1}}' }, { type: 'URL', text: 'Shop', url: 'https://shop.example/' }] }],
+    });
+    sandbox.templates.push({ id: '6003', name: 'with_image', language: 'en_US', status: 'APPROVED', category: 'MARKETING', parameter_format: 'POSITIONAL', components: [{ type: 'HEADER', format: 'IMAGE' }, { type: 'BODY', text: 'New in' }] });
     connector = whatsappConnector.create(whatsappSection.parse({ appSecret: 'a', verifyToken: 'b', accessToken: sandbox.accessToken, graphBaseUrl, businessAccountId: '102290129340398' }), { log: silentLogger(), mediaDir: '/tmp' }) as WhatsAppConnector;
   });
   afterAll(async () => {
@@ -33,11 +38,15 @@ describe('templates from the WhatsApp Business Account', () => {
   it('reads every page and counts each template\'s body parameters, positional or named', async () => {
     const templates = await connector.listTemplates(testContext());
     expect(templates).toHaveLength(sandbox.templates.length);
-    expect(templates.find((t) => t.name === 'order_shipped')).toMatchObject({ language: 'en_US', status: 'APPROVED', category: 'UTILITY', parameterFormat: 'POSITIONAL', bodyParameters: ['1', '2'], otherParameters: 0 });
+    expect(templates.find((t) => t.name === 'order_shipped')).toMatchObject({ language: 'en_US', status: 'APPROVED', category: 'UTILITY', parameterFormat: 'POSITIONAL', bodyParameters: ['1', '2'], headerParameters: [], urlButtons: [], mediaHeader: null });
     expect(templates.find((t) => t.name === 'appointment_reminder')).toMatchObject({ parameterFormat: 'NAMED', bodyParameters: ['first_name', 'day'] });
-    const header = templates.find((t) => t.name === 'with_header')!;
-    expect(header.otherParameters).toBe(1);
-    expect(checkTemplate(templates, { name: 'with_header', language: 'en_US', parameters: ['x'] })).toMatchObject({ ok: false, error: expect.stringMatching(/outside its body/) });
+    expect(templates.find((t) => t.name === 'with_header')).toMatchObject({ headerParameters: ['1'], headerText: 'Hi {{1}}' });
+    // Buttons count from 0 across all kinds: the URL button with a parameter is the second.
+    expect(templates.find((t) => t.name === 'track_order')).toMatchObject({ urlButtons: [1] });
+    expect(templates.find((t) => t.name === 'with_image')).toMatchObject({ mediaHeader: 'IMAGE' });
+    expect(checkTemplate(templates, { name: 'with_header', language: 'en_US', parameters: ['x'] })).toMatchObject({ ok: false, field: 'template.header', error: 'template "with_header" takes 1 header parameter, 0 given' });
+    expect(checkTemplate(templates, { name: 'with_header', language: 'en_US', parameters: ['x'], header: ['Jane'] })).toMatchObject({ ok: true });
+    expect(checkTemplate(templates, { name: 'with_image', language: 'en_US', parameters: [] })).toMatchObject({ ok: false, field: 'template.name', error: expect.stringMatching(/IMAGE header, which this API does not fill/) });
   });
 
   it('an account id WhatsApp does not know is refused, not taken for an empty list', async () => {

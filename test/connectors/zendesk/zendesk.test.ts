@@ -582,7 +582,7 @@ describe('Zendesk connector', () => {
       nock(ZD)
         // The user fields that hold BSUIDs and usernames: one is there, one is made.
         .get(/\/api\/v2\/user_fields(\.json)?$/)
-        .reply(200, { user_fields: [{ id: 1, key: 'whatsapp_bsuid', type: 'text', title: 'WhatsApp BSUID' }] })
+        .reply(200, { user_fields: [{ id: 1, key: 'whatsapp_bsuid', type: 'text', title: 'WhatsApp BSUID' }, { id: 3, key: 'whatsapp_window_open_until', type: 'text', title: 'WhatsApp window open until (UTC)' }] })
         .post(/\/api\/v2\/user_fields(\.json)?$/, (b) => (userFields.push(b.user_field), true))
         .reply(201, { user_field: { id: 2, key: 'whatsapp_username' } })
         .get(`${API}/webhooks`)
