@@ -15,7 +15,7 @@ import type { Database } from '../store/schema.js';
 import type { Db, Store } from '../store/store.js';
 import { checkIdempotencyKey, parseOutboundRequest, type OutboundMessageRequest, type OutboundRefusal } from './request.js';
 import { checkTemplate, renderTemplateBody, type TemplateCache } from './templates.js';
-import { CUSTOMER_SERVICE_WINDOW_MS } from './window.js';
+import { CUSTOMER_SERVICE_WINDOW_MS } from './service-window.js';
 
 /** The origin outbound-API sends carry (OutboundReply.origin, Message.origin): no connector's own. */
 export const OUTBOUND_ORIGIN = 'api';

@@ -8,8 +8,8 @@ import type { ExecutionContext, OperationOutcome } from '../connector.js';
 import type { OperationDraft } from '../outbox/queries.js';
 import type { ModelChange } from '../model/types.js';
 
-/** Free text reaches a customer only this long after they last wrote (the customer service window). */
-export const CUSTOMER_SERVICE_WINDOW_MS = 24 * 3_600_000;
+export { CUSTOMER_SERVICE_WINDOW_MS } from './service-window.js';
+import { CUSTOMER_SERVICE_WINDOW_MS } from './service-window.js';
 
 export const WINDOW_KIND = 'window.write';
 
