@@ -12,6 +12,7 @@ import { adminRoutes, type AdminApiDependencies } from './admin-api.js';
 import { inboundEndpoint, type InboundConnector } from './inbound.js';
 import { outboundRoutes, type OutboundApiDependencies } from './outbound-api.js';
 import type { ConnectorReadiness } from './readiness.js';
+export type { ConnectorReadiness } from './readiness.js';
 import { recipeRoutes, type RecipeApiDependencies } from './recipe-api.js';
 
 export interface AppDependencies {

@@ -375,8 +375,12 @@ export class ConnectorDispatcher {
     const now = Date.now();
     const workerId = this.#options.workerId;
     const { backoffBaseMs, backoffMaxMs } = this.connector.tuning;
-    const { settlements, pauseUntil, credentialProblem } = settleBatch(batch, outcomes, { baseMs: backoffBaseMs, maxMs: backoffMaxMs }, now);
+    let pauseUntil = 0;
+    let credentialProblem: string | undefined;
     try {
+      const settled = settleBatch(batch, outcomes, { baseMs: backoffBaseMs, maxMs: backoffMaxMs }, now);
+      ({ pauseUntil, credentialProblem } = settled);
+      const { settlements } = settled;
       await this.#store.db.transaction().execute(async (tx) => {
         const done: Array<{ id: number; result: JsonValue | undefined }> = [];
         const effects: OperationEffect[] = [];

@@ -22,8 +22,8 @@ const HOLDER = 0;
 const PRIORITY_WAITING = 1;
 /** The low 32 bits of Date.now() when the priority thread last ended a turn. */
 const PRIORITY_LAST_TURN = 2;
-/** The low 32 bits of Date.now() when the yielding thread's current turn began. */
-const YIELDING_SINCE = 3;
+/** The yielding thread's turns so far, counted as each begins (the watchdog tells one long turn from many short ones). */
+const YIELDING_TURNS = 3;
 const SLOTS = 4;
 /** Values of HOLDER. */
 const FREE = 0;
@@ -98,8 +98,9 @@ export class ThreadGate {
       const now = Date.now();
       const forced = now - wantedAt >= MAX_DEFER_MS;
       const quiet = Atomics.load(slots, PRIORITY_WAITING) === 0 && msSince(Atomics.load(slots, PRIORITY_LAST_TURN), now) >= QUIET_MS;
+      // Counted before the gate is taken: whoever sees it held by this side sees this turn's number.
+      if (quiet || forced) Atomics.add(slots, YIELDING_TURNS, 1);
       if ((quiet || forced) && Atomics.compareExchange(slots, HOLDER, FREE, YIELDING) === FREE) {
-        Atomics.store(slots, YIELDING_SINCE, now | 0);
         this.#turnStartedAt = now;
         this.#forcedTurn = !quiet;
         return;
@@ -125,11 +126,11 @@ export class ThreadGate {
     if (Atomics.compareExchange(slots, HOLDER, YIELDING, FREE) === YIELDING && Atomics.load(slots, PRIORITY_WAITING) > 0) Atomics.notify(slots, HOLDER);
   }
 
-  /** How long the yielding thread has held the gate in its current turn, in ms; 0 while it does not hold it. */
-  static yieldingTurnMs(buffer: SharedArrayBuffer, now = Date.now()): number {
+  /** The number of the yielding thread's turn while it holds the gate; undefined while it does not. */
+  static yieldingTurn(buffer: SharedArrayBuffer): number | undefined {
     const slots = new Int32Array(buffer);
-    if (Atomics.load(slots, HOLDER) !== YIELDING) return 0;
-    return Math.max(0, msSince(Atomics.load(slots, YIELDING_SINCE), now));
+    const turn = Atomics.load(slots, YIELDING_TURNS);
+    return Atomics.load(slots, HOLDER) === YIELDING ? turn : undefined;
   }
 
   /**
@@ -149,15 +150,23 @@ export class ThreadGate {
  * caller terminates that thread (its transaction rolls back) and frees the gate. Returns a stop.
  */
 export function watchYieldingTurns(buffer: SharedArrayBuffer, options: { readonly limitMs: number; readonly everyMs: number; readonly onStuck: (heldMs: number) => void }): () => void {
-  let reported = false;
+  // Timed on this thread's own monotonic clock from when this turn was first seen held: no clock
+  // is shared between the threads, and a clock step or a resumed machine makes no turn look long.
+  let seen: { turn: number; at: number; reported: boolean } | undefined;
   const timer = setInterval(() => {
-    const heldMs = ThreadGate.yieldingTurnMs(buffer);
-    if (heldMs < options.limitMs) {
-      reported = false;
+    const turn = ThreadGate.yieldingTurn(buffer);
+    if (turn === undefined) {
+      seen = undefined;
       return;
     }
-    if (reported) return;
-    reported = true;
+    const now = performance.now();
+    if (seen?.turn !== turn) {
+      seen = { turn, at: now, reported: false };
+      return;
+    }
+    const heldMs = now - seen.at;
+    if (heldMs < options.limitMs || seen.reported) return;
+    seen.reported = true;
     options.onStuck(heldMs);
   }, options.everyMs);
   timer.unref();

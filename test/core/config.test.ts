@@ -108,7 +108,7 @@ describe('config', () => {
     expect(problemsOf({ ...base, connectors: { webhook: { enabled: false, rateLimt: {} } } })).toEqual(['connectors.webhook.rateLimt: unknown key; did you mean connectors.webhook.rateLimit?']);
     expect(problemsOf({ ...base, connectors: { webhok: { enabled: false } } })[0]).toMatch(/^connectors\.webhok: unknown connector; did you mean connectors\.webhook\?/);
     // Nothing close: the keys that are declared there.
-    expect(problemsOf({ ...base, sync: { zzzzzz: 1 } })).toEqual(['sync.zzzzzz: unknown key; known keys here: threadGapHours']);
+    expect(problemsOf({ ...base, sync: { zzzzzz: 1 } })).toEqual(['sync.zzzzzz: unknown key; known keys here: threadGapHours, windowWriteSettleSeconds']);
   });
 
   it('says which type a value has when it is the wrong one, and never shows the value', () => {

@@ -61,7 +61,7 @@ describe('the CRM workflow recipes', () => {
 
   it("refusals name the payload's field: the template's checks, the person, the key", async () => {
     const call = (body: Record<string, string | number>) => sendWorkflowWebhook(url, body, { clientSecret: CLIENT_SECRET });
-    expect((await call({ ...shipped, param_2: undefined as unknown as string })).body).toMatchObject({ field: 'param_1', error: expect.stringMatching(/takes 2 parameters, 1 given/), hint: expect.stringMatching(/Hi \{\{1\}\}/) });
+    expect((await call({ ...shipped, param_2: undefined as unknown as string })).body).toMatchObject({ field: 'param_1', error: expect.stringMatching(/takes 2 body parameters, 1 given/), hint: expect.stringMatching(/Hi \{\{1\}\}/) });
     expect((await call({ ...shipped, template: 'order_shiped' })).body).toMatchObject({ field: 'template', error: expect.stringMatching(/no template named "order_shiped"/) });
     expect((await call({ ...shipped, language: 'fr' })).body).toMatchObject({ field: 'language' });
     expect(await call({ ...shipped, phone: '12' })).toMatchObject({ status: 422, body: { field: 'phone', error: 'phone is not a phone number with a country code' } });
