@@ -82,7 +82,7 @@ describe('coexistence history import end to end', () => {
   const communications = () => hubspot.state.objects['communications'] ?? [];
   const tasks = () => salesforce.state.records['Task'] ?? [];
 
-  it('lands every past message once, in order, with its time and direction, through SIGKILLs', { timeout: 180_000 }, async () => {
+  it('lands every past message once, in order, with its time and direction, through SIGKILLs', { timeout: 300_000 }, async () => {
     const onboardedAt = Math.floor(Date.now() / 1000);
     const past = pastChats(onboardedAt);
     const bodies = shuffled(historyWebhooks(past, business, { chunkSize: 5, onboardedAt }));
@@ -100,7 +100,7 @@ describe('coexistence history import end to end', () => {
     await service.start();
 
     await waitFor(() => communications().length >= past.length + 1, 120_000, 'every message logged in HubSpot');
-    await waitFor(async () => (await outboxSettled(service, 'hubspot')) && (await outboxSettled(service, 'salesforce')) && (await outboxSettled(service, 'zendesk')), 60_000, 'the outboxes drained');
+    await waitFor(async () => (await outboxSettled(service, 'hubspot')) && (await outboxSettled(service, 'salesforce')) && (await outboxSettled(service, 'zendesk')), 120_000, 'the outboxes drained');
 
     // HubSpot: one communication per message, at its original time, saying who wrote.
     const logged = communications().filter((c) => String(c.properties['whatsapp_message_id']).startsWith('wamid.HIST.'));

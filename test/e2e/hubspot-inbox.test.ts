@@ -160,12 +160,17 @@ describe('HubSpot inbox end to end', () => {
     const before = sentTo(customer.waId).length;
     // Sending paused: the answer is read and its send queued, and nothing can send it before the kill.
     await cli('pause', 'whatsapp');
-    const { message } = await hubspot.inbox.agentReplies(thread.id, 'Your refund is on its way.');
-    await waitFor(async () => (await outboxOperations(service, 'whatsapp', 'pending')) >= 1, 30_000, 'the send queued');
-    await service.kill('SIGKILL');
-    expect(sentTo(customer.waId)).toHaveLength(before);
-    await service.start(60_000);
-    await cli('resume', 'whatsapp');
+    let message: Awaited<ReturnType<typeof hubspot.inbox.agentReplies>>['message'];
+    try {
+      ({ message } = await hubspot.inbox.agentReplies(thread.id, 'Your refund is on its way.'));
+      await waitFor(async () => (await outboxOperations(service, 'whatsapp', 'pending')) >= 1, 90_000, 'the send queued');
+      await service.kill('SIGKILL');
+      expect(sentTo(customer.waId)).toHaveLength(before);
+      await service.start(60_000);
+    } finally {
+      // Also when the above fails: the later tests need WhatsApp sending.
+      await cli('resume', 'whatsapp');
+    }
     await waitFor(() => sentTo(customer.waId).length >= before + 1, 30_000, 'the answer after the restart');
     await waitFor(() => message.status?.statusType === 'SENT', 30_000, 'SENT on the agent message');
     await holdsFor(() => sentTo(customer.waId).length === before + 1, 1500, 'no second send');
@@ -176,7 +181,7 @@ describe('HubSpot inbox end to end', () => {
     const before = sentTo(customer.waId).length;
     whatsapp.loseSendAnswers = 1;
     const { message } = await hubspot.inbox.agentReplies(thread.id, 'Anything else I can help with?');
-    await waitFor(() => sentTo(customer.waId).length === before + 1, 30_000, 'the send WhatsApp took');
+    await waitFor(() => sentTo(customer.waId).length === before + 1, 90_000, 'the send WhatsApp took');
     await service.kill('SIGKILL');
     await service.start(60_000);
     // The send's statuses, redelivered until the restarted service takes them, tell it the send arrived.
