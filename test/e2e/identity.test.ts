@@ -75,7 +75,8 @@ describe('identities end to end', () => {
     await service.deliver(simulator.message({ ...moved, bsuid: NEW_BSUID }, { type: 'text', text: { body: 'New number, new id' } }, now()).body);
     await waitFor(
       () => leads()[0]?.['WhatsApp_BSUID__c'] === NEW_BSUID && endUsers()[0]?.user_fields?.['whatsapp_bsuid'] === NEW_BSUID && hubspotContacts()[0]?.properties['whatsapp_bsuid'] === NEW_BSUID,
-      // Zendesk updates a user at most 5 times a minute, and the window writes share that budget.
+      // Each live message here writes the person's service window (settled 1 s in tests, not 60) with
+      // Zendesk's Update User, at most 5 a minute per user, in that person's order: the sixth waits.
       90_000,
       'the new BSUID reaching every CRM',
     );
