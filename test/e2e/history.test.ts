@@ -12,6 +12,7 @@ import { historyWebhooks, WhatsAppSandbox, type PastMessage } from '../../sandbo
 import { ZendeskSandbox } from '../../sandbox/zendesk.js';
 import { textWebhook } from '../helpers/fixtures.js';
 import { outboxSettled, serviceWith, type ServiceProcess, waitFor } from '../helpers/service-process.js';
+import { holdsFor } from '../helpers/wait.js';
 
 const CUSTOMERS = ['447700900461', '447700900519', '447700900602'];
 const CONVERSATIONS = 6;
@@ -133,6 +134,9 @@ describe('coexistence history import end to end', () => {
 
     // Zendesk: only the live customer's ticket; WhatsApp: only the live customer's acknowledgement.
     expect(zendesk.state.tickets).toHaveLength(1);
+    // The acknowledgement may still be on its way when the CRMs are done.
+    await waitFor(() => whatsapp.state.sent.length >= 1, 60_000, "the live customer's acknowledgement");
+    await holdsFor(() => whatsapp.state.sent.length === 1, 1000, 'nothing more sent');
     expect(whatsapp.state.sent.map((s) => s.to)).toEqual(['+447700900777']);
   });
 });

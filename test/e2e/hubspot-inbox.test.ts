@@ -160,6 +160,9 @@ describe('HubSpot inbox end to end', () => {
     const before = sentTo(customer.waId).length;
     // Sending paused: the answer is read and its send queued, and nothing can send it before the kill.
     await cli('pause', 'whatsapp');
+    // The running service reads the pause within a second: until it has, it could still send.
+    const paused = async () => ((await (await fetch(`${service.baseUrl}/readyz`)).json()) as { connectors: Array<{ connector: string; state: string }> }).connectors.some((c) => c.connector === 'whatsapp' && c.state === 'paused');
+    await waitFor(paused, 30_000, 'the service to read the pause');
     let message: Awaited<ReturnType<typeof hubspot.inbox.agentReplies>>['message'];
     try {
       ({ message } = await hubspot.inbox.agentReplies(thread.id, 'Your refund is on its way.'));
