@@ -6,7 +6,9 @@ import type { SyncError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { DeliveryParser, JsonValue, ModelChange, OutboundReply, StoredMedia } from './model/types.js';
 import type { OperationDraft, OutboxOperation } from './outbox/queries.js';
-import { BACKGROUND_KEY_PREFIX } from './outbox/key-queue.js';
+import { BACKGROUND_KEY_PREFIX, contactOrderingKey } from './outbox/key-queue.js';
+
+export { contactOrderingKey };
 
 /** A vendor rate limit: at most `requests` calls in any `intervalMs` window. */
 export interface RateLimit {
@@ -378,7 +380,7 @@ export function messagePlacement(
   options: { readonly per: 'message' | 'thread' } = { per: 'message' },
 ): { key: string; orderingKey: string; history: boolean } {
   const { message } = change;
-  if (!message.history) return { key: message.id, orderingKey: `contact:${change.contact.id}`, history: false };
+  if (!message.history) return { key: message.id, orderingKey: contactOrderingKey(change.contact.id), history: false };
   const refilled = change.type === 'message.recorded' && change.refilled === true;
   const background = options.per === 'thread' ? `thread:${message.threadId}` : `message:${message.id}`;
   return { key: refilled ? `${message.id}:media` : message.id, orderingKey: `${BACKGROUND_KEY_PREFIX}${background}`, history: true };

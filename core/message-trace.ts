@@ -6,7 +6,7 @@
 import { isBsuid } from './model/identity.js';
 import { numberVariants, toE164 } from './model/phone.js';
 import type { JsonValue } from './model/types.js';
-import { BACKGROUND_KEY_PREFIX } from './outbox/key-queue.js';
+import { BACKGROUND_KEY_PREFIX, contactOrderingKey } from './outbox/key-queue.js';
 import { viewOperations, type OperationView, type VendorRecord } from './outbox/inspect.js';
 import type { ContactRow, MessageRow } from './store/schema.js';
 import type { Db } from './store/store.js';
@@ -123,7 +123,7 @@ export async function traceMessages(db: Db, text: string): Promise<TraceResult |
   const past = messages.filter((m) => m.history === 1);
   const keys = [
     ...new Set([
-      ...contacts.map((c) => `contact:${c.id}`),
+      ...contacts.map((c) => contactOrderingKey(c.id)),
       ...past.map((m) => `${BACKGROUND_KEY_PREFIX}message:${m.id}`),
       ...past.map((m) => `${BACKGROUND_KEY_PREFIX}thread:${m.thread_id}`),
     ]),

@@ -1,5 +1,6 @@
 // Pure mapping for the HubSpot inbox (Custom Channels): which changes are published to the
 // inbox, how a customer is addressed (delivery identifiers), and the request bodies. No I/O.
+import { contactOrderingKey } from '../../core/connector.js';
 import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
 import { storedMediaPayload, type Contact, type DeliveryStatus, type LocalFile, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
@@ -77,20 +78,20 @@ export function inboxDrafts(change: ModelChange, settings: InboxSettings): Opera
   switch (change.type) {
     case 'message.recorded': {
       const payload = publishPayload(change.contact, change.thread, change.message);
-      return payload ? [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: `contact:${change.contact.id}`, payload: payload as never }] : [];
+      return payload ? [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: contactOrderingKey(change.contact.id), payload: payload as never }] : [];
     }
     case 'media.stored': {
       // The file follows its message's text in the thread, as a message of its own.
       const text = publishPayload(change.contact, { id: change.message.threadId, businessNumberId: null }, change.message);
       if (!text) return [];
       const payload: PublishPayload = { ...text, messageId: `${change.message.id}:media`, text: change.message.media?.caption ?? '', file: storedMediaPayload(change) };
-      return [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: `contact:${change.contact.id}`, payload: payload as never }];
+      return [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: contactOrderingKey(change.contact.id), payload: payload as never }];
     }
     case 'helpdesk.updated': {
       if (change.connector !== INBOX_ORIGIN) return [];
       const payload: ReplyFetchPayload = { recordId: change.recordId, threadId: change.thread.id, contactId: change.contact.id };
       // One per HubSpot message: a redelivered webhook queues nothing new.
-      return [{ kind: INBOX_KIND.reply, key: change.recordId, orderingKey: `contact:${change.contact.id}`, payload: payload as never }];
+      return [{ kind: INBOX_KIND.reply, key: change.recordId, orderingKey: contactOrderingKey(change.contact.id), payload: payload as never }];
     }
     case 'reply.undeliverable': {
       if (change.reply.origin !== INBOX_ORIGIN) return [];

@@ -5,7 +5,7 @@ import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type Conta
 import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js';
 import { storedMediaPayload, type DeliveryStatus, type ModelChange, type StoredMediaPayload, type VendorErrorDetail } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
-import { messagePlacement } from '../../core/connector.js';
+import { messagePlacement, contactOrderingKey } from '../../core/connector.js';
 
 export const KIND = { contact: 'contact.upsert', message: 'message.log', status: 'message.status', media: 'media.attach', thread: 'thread.activity' } as const;
 
@@ -55,7 +55,7 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
     case 'contact.upserted': {
       const c = change.contact;
       const payload: ContactPayload = identityFields(c, change.previousWaId ?? null);
-      return [{ kind: KIND.contact, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
+      return [{ kind: KIND.contact, key: `${c.id}:${c.updatedAt}`, orderingKey: contactOrderingKey(c.id), payload }];
     }
     case 'message.recorded': {
       const m = change.message;
@@ -71,7 +71,7 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
           startedAt: change.thread.startedAt,
           firstText: m.text.length > 200 ? `${m.text.slice(0, 199)}…` : m.text,
         };
-        drafts.push({ kind: KIND.thread, key: change.thread.id, orderingKey: `contact:${change.contact.id}`, payload: thread });
+        drafts.push({ kind: KIND.thread, key: change.thread.id, orderingKey: contactOrderingKey(change.contact.id), payload: thread });
       }
       return drafts;
     }
@@ -88,7 +88,7 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
         status: change.status,
         statusNote: change.status === 'failed' ? failureNote(change.errors) : null,
       };
-      return [{ kind: KIND.status, key: `${m.id}:${change.status}`, orderingKey: `contact:${change.contact.id}`, payload }];
+      return [{ kind: KIND.status, key: `${m.id}:${change.status}`, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     default:
       return [];

@@ -6,7 +6,7 @@ import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type Conta
 import { samePerson, writtenForms, type E164 } from '../../core/model/phone.js';
 import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
-import { messagePlacement } from '../../core/connector.js';
+import { messagePlacement, contactOrderingKey } from '../../core/connector.js';
 import type { SalesforceSettings } from './settings.js';
 
 export const KIND = { person: 'person.upsert', activity: 'thread.log', media: 'media.file', failedSend: 'send.failed' } as const;
@@ -63,7 +63,7 @@ export function toOperationDrafts(change: ModelChange, options: { mediaFiles: bo
   if (change.type === 'contact.upserted') {
     const c = change.contact;
     const payload: PersonPayload = identityFields(c, change.previousWaId ?? null);
-    return [{ kind: KIND.person, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
+    return [{ kind: KIND.person, key: `${c.id}:${c.updatedAt}`, orderingKey: contactOrderingKey(c.id), payload }];
   }
   if (change.type === 'message.recorded') {
     const payload: ActivityPayload = {
@@ -81,7 +81,7 @@ export function toOperationDrafts(change: ModelChange, options: { mediaFiles: bo
   // as HubSpot shows it on the communication and Zendesk in a ticket note.
   if (change.type === 'message.status' && change.status === 'failed' && change.contact && change.message?.direction === 'outbound') {
     const payload: FailedSendPayload = { contactId: change.contact.id, messageId: change.messageId, note: undeliveredNote('a message', change.message.text, change.errors), failedAt: change.at };
-    return [{ kind: KIND.failedSend, key: change.messageId, orderingKey: `contact:${change.contact.id}`, payload }];
+    return [{ kind: KIND.failedSend, key: change.messageId, orderingKey: contactOrderingKey(change.contact.id), payload }];
   }
   return [];
 }

@@ -1,5 +1,6 @@
 // Pure mapping from model changes to the forwarded events, and the zod schema of each
 // operation's payload: what the planner writes is what the handler reads back, checked.
+import { contactOrderingKey } from '../../core/connector.js';
 import { z } from 'zod';
 import type { ModelChange } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
@@ -72,7 +73,7 @@ export function toOperationDrafts(change: ModelChange, events: WebhookSettings['
         profileName: c.profileName,
         created: change.created,
       } satisfies ContactForwardPayload;
-      return [{ kind: KIND.contact, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
+      return [{ kind: KIND.contact, key: `${c.id}:${c.updatedAt}`, orderingKey: contactOrderingKey(c.id), payload }];
     }
     case 'message.recorded': {
       if (!events.includes('message')) return [];
@@ -95,7 +96,7 @@ export function toOperationDrafts(change: ModelChange, events: WebhookSettings['
         history: m.history === true,
       } satisfies MessageForwardPayload;
       // History goes in the contact's own background key: in order, behind live work.
-      const orderingKey = m.history ? `${BACKGROUND_KEY_PREFIX}contact:${change.contact.id}` : `contact:${change.contact.id}`;
+      const orderingKey = m.history ? `${BACKGROUND_KEY_PREFIX}${contactOrderingKey(change.contact.id)}` : contactOrderingKey(change.contact.id);
       return [{ kind: KIND.message, key: change.refilled ? `${m.id}:media` : m.id, orderingKey, payload }];
     }
     case 'message.status': {
@@ -106,7 +107,7 @@ export function toOperationDrafts(change: ModelChange, events: WebhookSettings['
         at: new Date(change.at).toISOString(),
         errors: change.errors.map((e) => ({ code: e.code, title: e.title })),
       } satisfies StatusForwardPayload;
-      return [{ kind: KIND.status, key: `${change.messageId}:${change.status}`, orderingKey: change.contact ? `contact:${change.contact.id}` : `message:${change.messageId}`, payload }];
+      return [{ kind: KIND.status, key: `${change.messageId}:${change.status}`, orderingKey: change.contact ? contactOrderingKey(change.contact.id) : `message:${change.messageId}`, payload }];
     }
     default:
       return [];

@@ -1,4 +1,5 @@
 // Pure planning for the WhatsApp side: which stored messages need their media fetched.
+import { contactOrderingKey } from '../../core/connector.js';
 import { createHash } from 'node:crypto';
 import type { LocalFile, MediaKind, ModelChange, OutboundReply } from '../../core/model/types.js';
 import type { OutgoingMessage, TemplateRecord } from './client.js';
@@ -61,7 +62,7 @@ export function toOperationDrafts(change: ModelChange, options: { fetchMedia: bo
       reply: change.reply,
     };
     // One at a time per customer, after earlier replies: WhatsApp keeps the order we send in.
-    return [{ kind: KIND.send, key: `${change.reply.origin}:${change.reply.sourceId}`, orderingKey: `contact:${change.contact.id}`, payload: payload as never }];
+    return [{ kind: KIND.send, key: `${change.reply.origin}:${change.reply.sourceId}`, orderingKey: contactOrderingKey(change.contact.id), payload: payload as never }];
   }
   if (!options.fetchMedia || change.type !== 'message.recorded' || change.message.media === null) return [];
   const media = change.message.media;

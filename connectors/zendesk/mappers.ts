@@ -2,7 +2,7 @@
 // comment bodies, which agent comments are replies to send. No I/O.
 import { undeliveredNote } from '../../core/outbound/send-failure.js';
 import { createHash } from 'node:crypto';
-import { messagePlacement, type ThreadMessage } from '../../core/connector.js';
+import { messagePlacement, type ThreadMessage, contactOrderingKey } from '../../core/connector.js';
 import { NUMBER_WITHHELD_NOTE, displayName, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
@@ -114,7 +114,7 @@ export function toOperationDrafts(change: ModelChange, options: PlanOptions = { 
     case 'contact.upserted': {
       const c = change.contact;
       const payload: UserPayload = identityFields(c, change.previousWaId ?? null);
-      return [{ kind: KIND.user, key: `${c.id}:${c.updatedAt}`, orderingKey: `contact:${c.id}`, payload }];
+      return [{ kind: KIND.user, key: `${c.id}:${c.updatedAt}`, orderingKey: contactOrderingKey(c.id), payload }];
     }
     case 'message.recorded': {
       // Our own replies are already on the ticket as the agent's comment.
@@ -137,36 +137,36 @@ export function toOperationDrafts(change: ModelChange, options: PlanOptions = { 
         const { orderingKey } = messagePlacement(change, { per: 'thread' });
         return [{ kind: KIND.historyImport, key: change.message.id, orderingKey, payload, settleMs: options.historySettleMs ?? 0 }];
       }
-      return [{ kind: KIND.comment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload, settleMs: options.settleMs }];
+      return [{ kind: KIND.comment, key: change.message.id, orderingKey: contactOrderingKey(change.contact.id), payload, settleMs: options.settleMs }];
     }
     case 'media.stored': {
       if (change.message.direction !== 'inbound' || change.message.history) return [];
       const payload: AttachmentPayload = { ...storedMediaPayload(change), text: change.message.text };
-      return [{ kind: KIND.attachment, key: change.message.id, orderingKey: `contact:${change.contact.id}`, payload }];
+      return [{ kind: KIND.attachment, key: change.message.id, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'helpdesk.updated': {
       if (change.connector !== ORIGIN) return [];
       const payload: RepliesPayload = { ticketId: change.recordId, threadId: change.thread.id, contactId: change.contact.id };
       // A key per notification: a fetch finds every comment since the last one, so extra fetches cost a call, never a duplicate.
-      return [{ kind: KIND.replies, key: `${change.recordId}:${change.deliveryId}`, orderingKey: `contact:${change.contact.id}`, payload }];
+      return [{ kind: KIND.replies, key: `${change.recordId}:${change.deliveryId}`, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'reply.undeliverable': {
       if (change.reply.origin !== ORIGIN) return [];
       const body = `This reply was not sent to the customer on WhatsApp: ${change.reason}.`;
       const payload: NotePayload = { threadId: change.thread.id, ticketId: change.reply.sourceRecord, body };
-      return [{ kind: KIND.note, key: `undeliverable:${change.reply.sourceId}:${shortHash(change.reason)}`, orderingKey: `contact:${change.contact.id}`, payload }];
+      return [{ kind: KIND.note, key: `undeliverable:${change.reply.sourceId}:${shortHash(change.reason)}`, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'reply.resent': {
       if (change.reply.origin !== ORIGIN) return [];
       const body = `This reply was sent to the customer on WhatsApp a second time: ${change.reason}.`;
       const payload: NotePayload = { threadId: change.thread.id, ticketId: change.reply.sourceRecord, body };
-      return [{ kind: KIND.note, key: `resent:${change.reply.sourceId}:${shortHash(change.reason)}`, orderingKey: `contact:${change.contact.id}`, payload }];
+      return [{ kind: KIND.note, key: `resent:${change.reply.sourceId}:${shortHash(change.reason)}`, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'message.status': {
       if (change.status !== 'failed' || change.message?.origin !== ORIGIN || !change.contact) return [];
       const body = undeliveredNote('a reply', change.message.text, change.errors);
       const payload: NotePayload = { threadId: change.message.threadId, ticketId: null, body };
-      return [{ kind: KIND.note, key: `failed:${change.messageId}`, orderingKey: `contact:${change.contact.id}`, payload }];
+      return [{ kind: KIND.note, key: `failed:${change.messageId}`, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     default:
       return [];

@@ -1,5 +1,6 @@
 // The outbox operation every CRM connector queues when a person's consent changes: one kind,
 // one payload and one timeline text for all of them, so the same words reach every CRM.
+import { contactOrderingKey } from '../outbox/key-queue.js';
 import type { OperationDraft } from '../outbox/queries.js';
 import type { ModelChange } from '../model/types.js';
 import type { Db } from '../store/store.js';
@@ -28,7 +29,7 @@ export function consentDrafts(change: ModelChange): OperationDraft[] {
   if (change.type !== 'consent.changed') return [];
   const { contact, consent } = change;
   const payload: ConsentPayload = { contactId: contact.id, crmKey: contact.crmKey, status: consent.status, changedAt: consent.changedAt, source: consent.source, threadId: change.threadId };
-  return [{ kind: CONSENT_KIND, key: `${contact.id}:${consent.status}:${consent.changedAt}`, orderingKey: `contact:${contact.id}`, payload }];
+  return [{ kind: CONSENT_KIND, key: `${contact.id}:${consent.status}:${consent.changedAt}`, orderingKey: contactOrderingKey(contact.id), payload }];
 }
 
 const SOURCE_WORDS: Record<ConsentSource, string> = {

@@ -4,6 +4,7 @@
 //
 // A timestamp is all a CRM needs: the window has expired once "open until" is in the past, which
 // a workflow compares with now (nothing has to be written when it closes).
+import { contactOrderingKey } from '../outbox/key-queue.js';
 import type { ExecutionContext, OperationOutcome } from '../connector.js';
 import type { OperationDraft } from '../outbox/queries.js';
 import type { ModelChange } from '../model/types.js';
@@ -37,7 +38,7 @@ export function windowDrafts(change: ModelChange, settleMs: number): OperationDr
   if (message.direction !== 'inbound' || message.history) return [];
   const slice = Math.floor(message.sentAt / Math.max(1, settleMs));
   const payload: WindowPayload = { contactId: contact.id, crmKey: contact.crmKey, lastInboundAt: message.sentAt };
-  return [{ kind: WINDOW_KIND, key: `${contact.id}:${slice}`, orderingKey: `contact:${contact.id}`, payload, settleMs }];
+  return [{ kind: WINDOW_KIND, key: `${contact.id}:${slice}`, orderingKey: contactOrderingKey(contact.id), payload, settleMs }];
 }
 
 /**

@@ -22,6 +22,14 @@ import type { Db } from '../store/store.js';
  */
 export const BACKGROUND_KEY_PREFIX = 'background:';
 
+/**
+ * The ordering key of one person's operations in a connector: everything written about that
+ * contact runs in the order it was planned, one at a time per connector.
+ */
+export function contactOrderingKey(contactId: string): string {
+  return `contact:${contactId}`;
+}
+
 /** 1 for background keys (see BACKGROUND_KEY_PREFIX), 0 for the rest. */
 export function laneOf(orderingKey: string): number {
   return orderingKey.startsWith(BACKGROUND_KEY_PREFIX) ? 1 : 0;
