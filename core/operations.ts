@@ -7,6 +7,7 @@ import type { ExecutionContext, OperationEffect, OperationOutcome, RateSlot } fr
 import { InvalidPayloadError, NotAttemptedError, SyncError, asSyncError } from './errors.js';
 import type { JsonValue } from './model/types.js';
 import type { OutboxOperation } from './outbox/queries.js';
+import { writeInSegments, type RunSegmentRules } from './outbox/runs.js';
 
 /** An outbox operation whose payload its kind's schema has parsed. */
 export type DeclaredOperation<Payload> = Omit<OutboxOperation, 'payload'> & { readonly payload: Payload };
@@ -34,6 +35,12 @@ interface KindBase<Payload> {
   /** Endpoint limits each request of this kind counts against, on top of the connector's own (see DispatchTuning.bucketRateLimits). */
   readonly rateBuckets?: readonly string[];
   /**
+   * The vendor record a payload writes, where one vendor call cannot carry two writes of one
+   * record (a batch endpoint refusing an input list that names an id twice): a call ends before
+   * a second operation of a record it holds. Absent: no such limit. See RunSegmentRules.recordOf.
+   */
+  recordOf?(payload: Payload): string | undefined;
+  /**
    * Called before running again an operation that may already have reached the vendor: looks
    * the record up. An outcome means the work is done; undefined means run it. Absent where the
    * vendor offers no lookup: the operation simply runs again.
@@ -41,7 +48,11 @@ interface KindBase<Payload> {
   reconcile?(operation: DeclaredOperation<Payload>, context: OperationContext): Promise<OperationOutcome | undefined>;
 }
 
-/** One operation at a time: throws a typed error (SyncError) to fail, returns what it did otherwise. */
+/**
+ * One operation at a time: throws a typed error (SyncError) to fail, returns what it did
+ * otherwise. One key's operations run one after another; the heads of different keys in one
+ * call run side by side.
+ */
 interface SingleKind<Payload> extends KindBase<Payload> {
   handle(operation: DeclaredOperation<Payload>, context: OperationContext): Promise<OperationDone | void>;
   readonly handleBatch?: never;
@@ -62,6 +73,8 @@ export interface OperationKind {
   readonly rateBuckets: readonly string[];
   /** Parses each payload and runs the valid ones; one outcome per operation, in order. */
   run(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]>;
+  /** The record an operation writes (see recordOf of the declaration); undefined for an invalid payload. */
+  recordOf(operation: OutboxOperation): string | undefined;
   reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined>;
 }
 
@@ -127,26 +140,35 @@ export function declareKind<Payload>(declaration: OperationKindDeclaration<Paylo
         return outcomes;
       }
       // One key's operations in order: after one fails (or is invalid), the rest of that key wait.
-      const failedKeys = new Set<string>();
-      for (const [index, p] of parsed.entries()) {
+      // Different keys' operations do not wait for each other.
+      const byKey = new Map<string, number[]>();
+      for (const index of parsed.keys()) {
         const key = operations[index]!.orderingKey;
-        if (failedKeys.has(key)) {
-          outcomes[index] = { ok: false, error: new NotAttemptedError() };
-          continue;
-        }
-        if (!p.ok) {
-          failedKeys.add(key);
-          continue;
-        }
-        try {
-          const done = await declaration.handle(p.op, ctx);
-          outcomes[index] = { ok: true, ...(done?.result !== undefined ? { result: done.result } : {}), ...(done?.effects ? { effects: done.effects } : {}) };
-        } catch (error) {
-          outcomes[index] = { ok: false, error: asSyncError(error) };
-          failedKeys.add(key);
-        }
+        const indexes = byKey.get(key);
+        if (indexes) indexes.push(index);
+        else byKey.set(key, [index]);
       }
+      await Promise.all(
+        [...byKey.values()].map(async (indexes) => {
+          for (const index of indexes) {
+            const p = parsed[index]!;
+            if (!p.ok) return;
+            try {
+              const done = await declaration.handle(p.op, ctx);
+              outcomes[index] = { ok: true, ...(done?.result !== undefined ? { result: done.result } : {}), ...(done?.effects ? { effects: done.effects } : {}) };
+            } catch (error) {
+              outcomes[index] = { ok: false, error: asSyncError(error) };
+              return;
+            }
+          }
+        }),
+      );
       return outcomes;
+    },
+    recordOf(operation) {
+      if (!declaration.recordOf) return undefined;
+      const parsed = parse(operation);
+      return parsed.ok ? declaration.recordOf(parsed.op.payload) : undefined;
     },
     async reconcile(operation, context) {
       if (!declaration.reconcile) return undefined;
@@ -159,14 +181,27 @@ export function declareKind<Payload>(declaration: OperationKindDeclaration<Paylo
 }
 
 /**
+ * How a table writes runs of several keys in one call (ConnectorMetadata.runsInSegments): with
+ * `writeInSegments`, one vendor call per kind and wave, each kind's batch size the segment limit.
+ */
+export interface SegmentedWrites {
+  /** Calls of one wave under way at once (the connector's concurrency). */
+  readonly parallelCalls: number;
+}
+
+/**
  * A connector's operation kinds. `execute` takes a batch of one kind, or a run of one key's
  * consecutive operations of any kinds (ConnectorMetadata.maxRun), and keeps each key in order:
- * once one of a key's operations fails, the ones after it come back not attempted.
+ * once one of a key's operations fails, the ones after it come back not attempted. With
+ * `segmented`, it takes runs of several keys at once and writes them in segments (see
+ * core/outbox/runs.ts).
  */
 export class OperationTable {
   readonly #kinds = new Map<string, OperationKind>();
+  readonly #segmented: SegmentedWrites | undefined;
 
-  constructor(kinds: readonly OperationKind[]) {
+  constructor(kinds: readonly OperationKind[], options: { readonly segmented?: SegmentedWrites } = {}) {
+    this.#segmented = options.segmented;
     for (const kind of kinds) {
       if (this.#kinds.has(kind.kind)) throw new TypeError(`Expected each operation kind once, got \`${kind.kind}\` twice`);
       if (!Number.isInteger(kind.batchSize) || kind.batchSize < 1) throw new TypeError(`Expected \`batchSize\` of ${kind.kind} to be an integer >= 1, got ${kind.batchSize}`);
@@ -184,6 +219,22 @@ export class OperationTable {
   }
 
   async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    if (this.#segmented) {
+      const rules: RunSegmentRules = { maxSegment: this.maxBatch, parallelCalls: this.#segmented.parallelCalls, recordOf: (op) => this.#kinds.get(op.kind)?.recordOf(op) };
+      return writeInSegments(operations, rules, (segment) => this.#runKind(segment, context));
+    }
+    return this.#inOrder(operations, context);
+  }
+
+  /** One kind's operations through their declaration, or each refused when no kind of that name is declared. */
+  #runKind(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    const name = operations[0]?.kind;
+    const kind = name === undefined ? undefined : this.#kinds.get(name);
+    if (kind) return kind.run(operations, context);
+    return Promise.resolve(operations.map(() => ({ ok: false as const, error: new InvalidPayloadError(`no operation kind ${name} is declared by this connector (declared: ${this.kinds.join(', ')})`) })));
+  }
+
+  async #inOrder(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const outcomes: OperationOutcome[] = new Array<OperationOutcome>(operations.length);
     const failedKeys = new Set<string>();
     // Consecutive operations of one kind go to their kind together (a batch, or a segment of a run).
@@ -198,10 +249,7 @@ export class OperationTable {
         return false;
       });
       if (todo.length === 0) continue;
-      const kind = this.#kinds.get(todo[0]!.op.kind);
-      const results = kind
-        ? await kind.run(todo.map((t) => t.op), context)
-        : todo.map(() => ({ ok: false as const, error: new InvalidPayloadError(`no operation kind ${todo[0]!.op.kind} is declared by this connector (declared: ${this.kinds.join(', ')})`) }));
+      const results = await this.#runKind(todo.map((t) => t.op), context);
       todo.forEach(({ op, index }, i) => {
         const outcome = results[i]!;
         outcomes[index] = outcome;

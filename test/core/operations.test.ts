@@ -131,4 +131,61 @@ describe('operation table', () => {
     expect(() => new OperationTable([kind(0)])).toThrow('Expected `batchSize` of note.write to be an integer >= 1, got 0');
     expect(new OperationTable([kind()]).maxBatch).toEqual({ 'note.write': 1 });
   });
+
+  it("one call's heads of different keys run side by side; one key's run waits for each step", async () => {
+    let running = 0;
+    let most = 0;
+    const table = new OperationTable([
+      declareKind({
+        kind: 'note.write',
+        payload: note,
+        async handle() {
+          most = Math.max(most, ++running);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          running--;
+        },
+      }),
+    ]);
+    await table.execute([op({ contactId: 'c1', text: 'a' }, 'k1'), op({ contactId: 'c2', text: 'b' }, 'k2'), op({ contactId: 'c3', text: 'c' }, 'k3')], testContext());
+    expect(most).toBe(3);
+    most = 0;
+    await table.execute([op({ contactId: 'c1', text: 'a' }, 'k1'), op({ contactId: 'c1', text: 'b' }, 'k1')], testContext());
+    expect(most).toBe(1);
+  });
+
+  it('segmented: runs of several keys share one call per kind and wave, a record at most once per call, a failed segment stops its key', async () => {
+    const calls: string[][] = [];
+    const contact = z.strictObject({ contactId: z.string() });
+    const table = new OperationTable(
+      [
+        declareKind({
+          kind: 'contact.upsert',
+          payload: contact,
+          batchSize: 10,
+          recordOf: (payload) => payload.contactId,
+          handleBatch: async (ops) => (calls.push(ops.map((o) => `contact ${o.payload.contactId}`)), ops.map(() => ({ ok: true as const }))),
+        }),
+        declareKind({
+          kind: 'note.write',
+          payload: note,
+          batchSize: 10,
+          handleBatch: async (ops) => (calls.push(ops.map((o) => `note ${o.payload.text}`)), ops.map((o) => (o.payload.text === 'bad' ? { ok: false as const, error: new VendorError('fixture', 'no', { status: 400, retryable: false }) } : { ok: true as const }))),
+        }),
+      ],
+      { segmented: { parallelCalls: 1 } },
+    );
+    const outcomes = await table.execute(
+      [
+        op({ contactId: 'c1' }, 'k1', 'contact.upsert'),
+        op({ contactId: 'c1', text: 'bad' }, 'k1'),
+        op({ contactId: 'c1' }, 'k1', 'contact.upsert'),
+        op({ contactId: 'c2' }, 'k2', 'contact.upsert'),
+        op({ contactId: 'c2', text: 'fine' }, 'k2'),
+        op({ contactId: 'c2' }, 'k2', 'contact.upsert'),
+      ],
+      testContext(),
+    );
+    expect(calls).toEqual([['contact c1', 'contact c2'], ['note bad', 'note fine'], ['contact c2']]);
+    expect(outcomes.map((o) => (o.ok ? 'ok' : o.error.name))).toEqual(['ok', 'VendorError', 'NotAttemptedError', 'ok', 'ok', 'ok']);
+  });
 });
