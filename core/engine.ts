@@ -19,12 +19,17 @@ import {
   loadThread,
   nextArrivalSeq,
   touchThread,
+  recordAccountEvent,
+  latestThreadId,
+  queueMediaDownload,
+  fillPlaceholderMessage,
+  recordHistoryChunk,
 } from './model/repository.js';
 import { maskIdentifier } from './model/identity.js';
 import { consentFromWords, type ConsentKeywords } from './consent/keywords.js';
 import { recordConsent } from './consent/store.js';
 import { explainReference } from './model/references.js';
-import { DELIVERY_STATUSES, type DeliveryParser, type DeliveryStatus, type InboundAppContactEvent, type InboundEvent, type InboundHistoryChunkEvent, type InboundMessageEvent, type Message, type ModelChange, type ParsedDelivery } from './model/types.js';
+import { DELIVERY_STATUSES, type DeliveryParser, type DeliveryStatus, type InboundAccountEvent, type InboundAppContactEvent, type InboundConsentEvent, type InboundEvent, type InboundHelpdeskEvent, type InboundHistoryChunkEvent, type InboundIdentityEvent, type InboundMessageEvent, type InboundStatusEvent, type Message, type ModelChange, type ParsedDelivery } from './model/types.js';
 import { checkLinks, linkWarning, linksOutsideAllowList, type LinkPolicy } from './security/links.js';
 import type { Alerts } from './security/alerts.js';
 import { accountEventAlert, unknownSenderAlert, unknownStatusAlert } from './security/signals.js';
@@ -117,6 +122,17 @@ export interface ProcessResult {
  * well under a second. Small deliveries (a live webhook has a handful of events) are never cut.
  */
 export const DELIVERY_SLICE_EVENTS = 50;
+
+/** What applying one delivery's events shares: its transaction, its id and time, and what it found and changed so far. */
+interface EventApplication {
+  readonly tx: Transaction<Database>;
+  readonly deliveryId: number;
+  readonly now: number;
+  /** Parts of the delivery that could not be applied, said plainly (the delivery is flagged with them). */
+  readonly problems: string[];
+  readonly nextSeq: () => Promise<number>;
+  readonly changes: ModelChange[];
+}
 
 /** The connectors that plan operations now: every configured one, enabled or not, so nothing is missed while one is switched off. */
 export type PlanningConnectors = () => readonly Connector[];
@@ -376,211 +392,220 @@ export class Engine {
     /** Asked before each event after the first: true ends the slice there (the rest waits for the next one). */
     stopEarly: () => boolean = () => false,
   ): Promise<{ changes: ModelChange[]; applied: number }> {
-    const changes: ModelChange[] = [];
+    const at: EventApplication = { tx, deliveryId, now, problems, nextSeq, changes: [] };
     let applied = 0;
     for (const event of events) {
       if (applied > 0 && stopEarly()) break;
       applied++;
-      if (event.kind === 'account') {
-        await tx
-          .insertInto('account_events')
-          .values({ field: event.field, account_id: event.accountId, at: event.at, raw: JSON.stringify(event.raw), received_at: now })
-          .execute();
-        changes.push({ type: 'account.event', field: event.field, accountId: event.accountId, at: event.at, raw: event.raw });
-        this.#log.warn({ field: event.field, deliveryId }, 'WhatsApp account event received');
-        const alert = accountEventAlert(event.field, event.accountId, event.raw);
-        if (alert) await this.#alerts?.raise(tx, alert, now);
-        continue;
+      await this.#applyEvent(event, at);
+    }
+    return { changes: at.changes, applied };
+  }
+
+  /** One event by its kind's handler; WhatsApp events of a business number we do not serve are refused first. */
+  async #applyEvent(event: InboundEvent, at: EventApplication): Promise<void> {
+    if (event.kind === 'account') return this.#accountEvent(event, at);
+    if (event.kind === 'helpdesk') return this.#helpdeskEvent(event, at);
+    const served = this.#options().servedNumbers;
+    if (served.length > 0 && !served.includes(event.businessNumberId)) {
+      at.problems.push(`event for business number ${event.businessNumberId}, which is not in whatsapp.phoneNumbers`);
+      if (event.kind === 'message' && event.direction === 'outbound') await this.#alerts?.raise(at.tx, unknownSenderAlert(event.businessNumberId), at.now);
+      return;
+    }
+    switch (event.kind) {
+      case 'history.chunk':
+        return this.#recordHistoryChunk(at.tx, event, at.deliveryId, at.now);
+      case 'app.contact': {
+        const change = await this.#appContact(at.tx, event, at.now);
+        if (change) at.changes.push(change);
+        return;
       }
-      if (event.kind === 'helpdesk') {
-        const threadId = event.threadId ?? (event.threadRef ? await newestThreadByRef(tx, event.connector, event.threadRef) : undefined);
-        const thread = threadId ? await loadThread(tx, threadId) : undefined;
-        const contact = thread ? await loadContact(tx, thread.contactId) : undefined;
-        if (!thread || !contact) {
-          problems.push(
-            event.threadRef && !event.threadId
-              ? `${event.connector} record ${event.recordId} is in conversation ${event.threadRef.externalId}, which no WhatsApp thread of ours was published to`
-              : `${event.connector} record ${event.recordId} names no WhatsApp thread of ours (external id ${JSON.stringify(event.threadId)}); check the trigger's conditions`,
-          );
-          continue;
-        }
-        changes.push({ type: 'helpdesk.updated', connector: event.connector, recordId: event.recordId, contact, thread, deliveryId });
-        continue;
+      case 'consent':
+        return this.#consentEvent(event, at);
+      case 'identity':
+        return this.#identityEvent(event, at);
+      case 'status':
+        return this.#statusEvent(event, at);
+      case 'message':
+        return this.#messageEvent(event, at);
+    }
+  }
+
+  /** An account-level webhook (quality, ban, review...): kept, passed on, and raised as an alert where it is one. */
+  async #accountEvent(event: InboundAccountEvent, at: EventApplication): Promise<void> {
+    await recordAccountEvent(at.tx, event, at.now);
+    at.changes.push({ type: 'account.event', field: event.field, accountId: event.accountId, at: event.at, raw: event.raw });
+    this.#log.warn({ field: event.field, deliveryId: at.deliveryId }, 'WhatsApp account event received');
+    const alert = accountEventAlert(event.field, event.accountId, event.raw);
+    if (alert) await this.#alerts?.raise(at.tx, alert, at.now);
+  }
+
+  /** A helpdesk record changed (an agent answered): found on the WhatsApp thread it belongs to, or said why not. */
+  async #helpdeskEvent(event: InboundHelpdeskEvent, at: EventApplication): Promise<void> {
+    const { tx } = at;
+    const threadId = event.threadId ?? (event.threadRef ? await newestThreadByRef(tx, event.connector, event.threadRef) : undefined);
+    const thread = threadId ? await loadThread(tx, threadId) : undefined;
+    const contact = thread ? await loadContact(tx, thread.contactId) : undefined;
+    if (!thread || !contact) {
+      at.problems.push(
+        event.threadRef && !event.threadId
+          ? `${event.connector} record ${event.recordId} is in conversation ${event.threadRef.externalId}, which no WhatsApp thread of ours was published to`
+          : `${event.connector} record ${event.recordId} names no WhatsApp thread of ours (external id ${JSON.stringify(event.threadId)}); check the trigger's conditions`,
+      );
+      return;
+    }
+    at.changes.push({ type: 'helpdesk.updated', connector: event.connector, recordId: event.recordId, contact, thread, deliveryId: at.deliveryId });
+  }
+
+  /** A marketing opt-in or opt-out, kept even for someone never seen before: it must hold for whoever writes to them first. */
+  async #consentEvent(event: InboundConsentEvent, at: EventApplication): Promise<void> {
+    const resolved = await resolveContact(at.tx, { customer: event.customer, profileName: event.profileName, now: at.now });
+    if (!resolved) {
+      at.problems.push(`user_preferences: "${maskIdentifier(event.customer.waId ?? event.customer.bsuid ?? '')}" is neither a phone number nor a business-scoped user id`);
+      return;
+    }
+    if (resolved.changed) at.changes.push({ type: 'contact.upserted', contact: resolved.contact, created: resolved.created });
+    const consent = await recordConsent(at.tx, { contactId: resolved.contact.id, category: 'marketing', status: event.status, changedAt: event.at, source: 'webhook' }, at.now);
+    if (consent) at.changes.push({ type: 'consent.changed', contact: resolved.contact, consent, threadId: (await latestThreadId(at.tx, resolved.contact.id)) ?? null });
+  }
+
+  /** Identifiers seen together (e.g. a user_preferences webhook with wa_id and user_id) join the person they name. */
+  async #identityEvent(event: InboundIdentityEvent, at: EventApplication): Promise<void> {
+    const linked = await linkKnownContact(at.tx, { customer: event.customer, profileName: event.profileName, now: at.now });
+    if (linked?.changed) at.changes.push({ type: 'contact.upserted', contact: linked.contact, created: false });
+  }
+
+  /** A delivery status of a message we sent (or of a send whose answer was lost); one for a message we never sent is a compromise sign. */
+  async #statusEvent(event: InboundStatusEvent, at: EventApplication): Promise<void> {
+    const { tx, now } = at;
+    const tagged = event.callbackData !== null && (await settlePendingSend(tx, event.callbackData, event.messageId, now));
+    const { isNew, message } = await recordStatus(tx, {
+      messageId: event.messageId,
+      status: event.status,
+      at: event.at,
+      // A status of a message sent to a BSUID may carry no number: the BSUID names the recipient then.
+      recipient: event.recipient.waId ?? event.recipient.bsuid ?? event.recipient.parentBsuid ?? '',
+      errors: event.errors,
+      now,
+    });
+    if (!isNew) return;
+    // Read after settlePendingSend: a status whose send's answer was lost names its part too.
+    const partKey = await sentPartRef(tx, event.messageId);
+    if (!message && !tagged && this.#alerts && partKey === undefined) await this.#alerts.raise(tx, unknownStatusAlert(event.businessNumberId, event.status), now);
+    const part = partKey === undefined ? undefined : parseSentPartKey(partKey);
+    const contact = message ? await loadContact(tx, message.contactId) : undefined;
+    at.changes.push({
+      ...(part ? { reply: { origin: part.origin, sourceId: part.sourceId } } : {}),
+      type: 'message.status',
+      contact: contact ?? null,
+      message,
+      status: event.status,
+      at: event.at,
+      messageId: event.messageId,
+      errors: event.errors,
+    });
+  }
+
+  /** A message, live or from the imported past: its contact, thread, media and what it says about consent or a new number. */
+  async #messageEvent(event: InboundMessageEvent, at: EventApplication): Promise<void> {
+    // A redelivered message (same wamid) changes nothing; nor does the history copy of a message
+    // already known live. Only a history placeholder's media, come later, fills it in.
+    if (await messageExists(at.tx, event.messageId)) {
+      if (event.history && !event.history.placeholder && event.media) {
+        const refilled = await this.#fillPlaceholder(at.tx, event, at.now, at.nextSeq);
+        if (refilled) at.changes.push(refilled);
       }
-      if (this.#options().servedNumbers.length > 0 && !this.#options().servedNumbers.includes(event.businessNumberId)) {
-        problems.push(`event for business number ${event.businessNumberId}, which is not in whatsapp.phoneNumbers`);
-        if (event.kind === 'message' && event.direction === 'outbound') await this.#alerts?.raise(tx, unknownSenderAlert(event.businessNumberId), now);
-        continue;
-      }
-      if (event.kind === 'history.chunk') {
-        await this.#recordHistoryChunk(tx, event, deliveryId, now);
-        continue;
-      }
-      if (event.kind === 'app.contact') {
-        const change = await this.#appContact(tx, event, now);
-        if (change) changes.push(change);
-        continue;
-      }
-      if (event.kind === 'consent') {
-        // Kept even for someone never seen before: their opt-out must hold for whoever writes to them first.
-        const resolved = await resolveContact(tx, { customer: event.customer, profileName: event.profileName, now });
-        if (!resolved) {
-          problems.push(`user_preferences: "${maskIdentifier(event.customer.waId ?? event.customer.bsuid ?? '')}" is neither a phone number nor a business-scoped user id`);
-          continue;
-        }
-        if (resolved.changed) changes.push({ type: 'contact.upserted', contact: resolved.contact, created: resolved.created });
-        const consent = await recordConsent(tx, { contactId: resolved.contact.id, category: 'marketing', status: event.status, changedAt: event.at, source: 'webhook' }, now);
-        if (consent) {
-          const latest = await tx.selectFrom('threads').select('id').where('contact_id', '=', resolved.contact.id).orderBy('last_message_at', 'desc').limit(1).executeTakeFirst();
-          changes.push({ type: 'consent.changed', contact: resolved.contact, consent, threadId: latest?.id ?? null });
-        }
-        continue;
-      }
-      if (event.kind === 'identity') {
-        // Identifiers seen together (e.g. a user_preferences webhook with wa_id and user_id) join the person they name.
-        const linked = await linkKnownContact(tx, { customer: event.customer, profileName: event.profileName, now });
-        if (linked?.changed) changes.push({ type: 'contact.upserted', contact: linked.contact, created: false });
-        continue;
-      }
-      if (event.kind === 'status') {
-        const tagged = event.callbackData !== null && (await settlePendingSend(tx, event.callbackData, event.messageId, now));
-        const { isNew, message } = await recordStatus(tx, {
-          messageId: event.messageId,
-          status: event.status,
-          at: event.at,
-          // A status of a message sent to a BSUID may carry no number: the BSUID names the recipient then.
-          recipient: event.recipient.waId ?? event.recipient.bsuid ?? event.recipient.parentBsuid ?? '',
-          errors: event.errors,
-          now,
-        });
-        if (!isNew) continue;
-        // Read after settlePendingSend: a status whose send's answer was lost names its part too.
-        const partKey = await sentPartRef(tx, event.messageId);
-        if (!message && !tagged && this.#alerts && partKey === undefined) await this.#alerts.raise(tx, unknownStatusAlert(event.businessNumberId, event.status), now);
-        const part = partKey === undefined ? undefined : parseSentPartKey(partKey);
-        const contact = message ? await tx.selectFrom('contacts').selectAll().where('id', '=', message.contactId).executeTakeFirst() : undefined;
-        changes.push({
-          ...(part ? { reply: { origin: part.origin, sourceId: part.sourceId } } : {}),
-          type: 'message.status',
-          contact: contact ? toContact(contact) : null,
-          message,
-          status: event.status,
-          at: event.at,
-          messageId: event.messageId,
-          errors: event.errors,
-        });
-        continue;
-      }
-      // A redelivered message (same wamid) changes nothing; nor does the history copy of a message
-      // already known live. Only a history placeholder's media, come later, fills it in.
-      if (await messageExists(tx, event.messageId)) {
-        if (event.history && !event.history.placeholder && event.media) {
-          const refilled = await this.#fillPlaceholder(tx, event, now, nextSeq);
-          if (refilled) changes.push(refilled);
-        }
-        continue;
-      }
-      const resolved = await resolveContact(tx, {
-        customer: event.customer,
-        profileName: event.direction === 'inbound' ? event.profileName : null,
-        now,
-      });
-      if (!resolved) {
-        const sender = event.customer.waId ?? event.customer.bsuid ?? '';
-        problems.push(`message ${event.messageId}: sender "${maskIdentifier(sender)}" is neither a phone number nor a business-scoped user id`);
-        continue;
-      }
-      if (resolved.relinkedFrom.length > 0) {
-        this.#log.warn(
-          { deliveryId, contactId: resolved.contact.id, otherContactIds: resolved.relinkedFrom },
-          'a BSUID and a number seen together belonged to two contacts: the number now finds the BSUID\'s contact; their CRM records stay apart (merge them in the CRM if they are one person)',
-        );
-      }
-      let contact = resolved.contact;
-      if (resolved.changed) changes.push({ type: 'contact.upserted', contact, created: resolved.created });
-      const { thread, created: threadCreated } = await threadFor(tx, {
-        contactId: contact.id,
-        businessNumberId: event.businessNumberId,
-        sentAt: event.sentAt,
-        gapMs: this.#options().threadGapMs,
-      });
-      // Suspicious links get a visible warning in front of the text, in every CRM and ticket.
-      const findings = event.direction === 'inbound' && this.#options().links ? checkLinks(event.text, this.#options().links!) : [];
-      if (findings.length > 0) this.#log.warn({ deliveryId, messageId: event.messageId, hosts: findings.map((f) => f.host) }, 'suspicious link in a customer message');
-      // What it replies or reacts to, quoted from the store: the same words in every CRM.
-      const referenced = event.replyToId ? await loadMessage(tx, event.replyToId) : undefined;
-      const explained = explainReference(event, referenced);
-      const message: Message = {
-        id: event.messageId,
-        threadId: thread.id,
-        contactId: contact.id,
-        direction: event.direction,
-        type: event.type,
-        originalType: event.originalType,
-        text: findings.length > 0 ? `${linkWarning(findings)}\n\n${explained}` : explained,
-        media: event.media,
-        sentAt: event.sentAt,
-        arrivalSeq: await nextSeq(),
-        // The app's last status of the business's own past messages (read, delivered) is kept.
-        status: event.history && event.direction === 'outbound' ? historyStatus(event.history.status) : null,
-        replyToId: event.replyToId,
-        origin: null,
-        warnings: findings.length > 0 ? ['suspicious_link'] : [],
-        ...(event.history ? { history: true } : {}),
-      };
-      await insertMessage(tx, { ...message, errors: event.errors, raw: event.raw }, now);
-      if (event.media) {
-        await tx
-          .insertInto('media')
-          .values({ message_id: message.id, media_id: event.media.mediaId, mime_type: event.media.mimeType, sha256: event.media.sha256 ?? null, state: 'pending', path: null, size: null, error: null, updated_at: now })
-          .onConflict((oc) => oc.column('message_id').doNothing())
-          .execute();
-      }
-      changes.push({ type: 'message.recorded', contact, thread, threadCreated, message });
-      // A STOP the customer sends now is consent; one from an imported past (history) is not.
-      const keywords = this.#options().consent;
-      const said = event.direction === 'inbound' && !event.history && event.words && keywords ? consentFromWords(event.words, keywords) : null;
-      if (said) {
-        const source = event.type === 'text' ? 'keyword' : 'button';
-        const consent = await recordConsent(tx, { contactId: contact.id, category: 'marketing', status: said.status, changedAt: event.sentAt, source }, now);
-        if (consent) changes.push({ type: 'consent.changed', contact, consent, threadId: thread.id });
-      }
-      if (event.type === 'system' && event.newWaId) {
-        const moved = await changeContactNumber(tx, contact, event.newWaId, now);
-        if (moved) {
-          changes.push({ type: 'contact.upserted', contact: moved, created: false, previousWaId: contact.waId });
-          contact = moved;
-        }
-      }
-      if (event.type === 'system' && event.newBsuid) {
-        const renamed = await changeContactBsuid(tx, contact, { bsuid: event.newBsuid, parentBsuid: event.newParentBsuid }, now);
-        if (renamed) {
-          contact = renamed;
-          changes.push({ type: 'contact.upserted', contact, created: false });
-        }
+      return;
+    }
+    const resolved = await resolveContact(at.tx, {
+      customer: event.customer,
+      profileName: event.direction === 'inbound' ? event.profileName : null,
+      now: at.now,
+    });
+    if (!resolved) {
+      const sender = event.customer.waId ?? event.customer.bsuid ?? '';
+      at.problems.push(`message ${event.messageId}: sender "${maskIdentifier(sender)}" is neither a phone number nor a business-scoped user id`);
+      return;
+    }
+    if (resolved.relinkedFrom.length > 0) {
+      this.#log.warn(
+        { deliveryId: at.deliveryId, contactId: resolved.contact.id, otherContactIds: resolved.relinkedFrom },
+        'a BSUID and a number seen together belonged to two contacts: the number now finds the BSUID\'s contact; their CRM records stay apart (merge them in the CRM if they are one person)',
+      );
+    }
+    let contact = resolved.contact;
+    if (resolved.changed) at.changes.push({ type: 'contact.upserted', contact, created: resolved.created });
+    const { thread, created: threadCreated } = await threadFor(at.tx, {
+      contactId: contact.id,
+      businessNumberId: event.businessNumberId,
+      sentAt: event.sentAt,
+      gapMs: this.#options().threadGapMs,
+    });
+    // Suspicious links get a visible warning in front of the text, in every CRM and ticket.
+    const findings = event.direction === 'inbound' && this.#options().links ? checkLinks(event.text, this.#options().links!) : [];
+    if (findings.length > 0) this.#log.warn({ deliveryId: at.deliveryId, messageId: event.messageId, hosts: findings.map((f) => f.host) }, 'suspicious link in a customer message');
+    // What it replies or reacts to, quoted from the store: the same words in every CRM.
+    const referenced = event.replyToId ? await loadMessage(at.tx, event.replyToId) : undefined;
+    const explained = explainReference(event, referenced);
+    const message: Message = {
+      id: event.messageId,
+      threadId: thread.id,
+      contactId: contact.id,
+      direction: event.direction,
+      type: event.type,
+      originalType: event.originalType,
+      text: findings.length > 0 ? `${linkWarning(findings)}\n\n${explained}` : explained,
+      media: event.media,
+      sentAt: event.sentAt,
+      arrivalSeq: await at.nextSeq(),
+      // The app's last status of the business's own past messages (read, delivered) is kept.
+      status: event.history && event.direction === 'outbound' ? historyStatus(event.history.status) : null,
+      replyToId: event.replyToId,
+      origin: null,
+      warnings: findings.length > 0 ? ['suspicious_link'] : [],
+      ...(event.history ? { history: true } : {}),
+    };
+    await insertMessage(at.tx, { ...message, errors: event.errors, raw: event.raw }, at.now);
+    if (event.media) await queueMediaDownload(at.tx, message.id, event.media, at.now);
+    at.changes.push({ type: 'message.recorded', contact, thread, threadCreated, message });
+    // A STOP the customer sends now is consent; one from an imported past (history) is not.
+    const keywords = this.#options().consent;
+    const said = event.direction === 'inbound' && !event.history && event.words && keywords ? consentFromWords(event.words, keywords) : null;
+    if (said) {
+      const source = event.type === 'text' ? 'keyword' : 'button';
+      const consent = await recordConsent(at.tx, { contactId: contact.id, category: 'marketing', status: said.status, changedAt: event.sentAt, source }, at.now);
+      if (consent) at.changes.push({ type: 'consent.changed', contact, consent, threadId: thread.id });
+    }
+    if (event.type === 'system' && event.newWaId) {
+      const moved = await changeContactNumber(at.tx, contact, event.newWaId, at.now);
+      if (moved) {
+        at.changes.push({ type: 'contact.upserted', contact: moved, created: false, previousWaId: contact.waId });
+        contact = moved;
       }
     }
-    return { changes, applied };
+    if (event.type === 'system' && event.newBsuid) {
+      const renamed = await changeContactBsuid(at.tx, contact, { bsuid: event.newBsuid, parentBsuid: event.newParentBsuid }, at.now);
+      if (renamed) {
+        contact = renamed;
+        at.changes.push({ type: 'contact.upserted', contact, created: false });
+      }
+    }
   }
 
   /** Counts one history chunk once (a redelivery changes nothing); a declined sync is said plainly. */
   async #recordHistoryChunk(tx: Transaction<Database>, event: InboundHistoryChunkEvent, deliveryId: number, now: number): Promise<void> {
     const declined = event.errors.length > 0;
-    await tx
-      .insertInto('history_chunks')
-      .values({
-        business_number_id: event.businessNumberId,
-        phase: event.phase ?? -1,
-        chunk_order: event.chunkOrder ?? -1,
-        progress: event.progress ?? 0,
-        threads: event.threads,
-        messages: event.messages,
-        errors: declined ? JSON.stringify(event.errors) : null,
-        delivery_id: deliveryId,
-        received_at: now,
-      })
-      .onConflict((oc) => oc.columns(['business_number_id', 'phase', 'chunk_order']).doNothing())
-      .execute();
+    await recordHistoryChunk(tx, {
+      businessNumberId: event.businessNumberId,
+      phase: event.phase,
+      chunkOrder: event.chunkOrder,
+      progress: event.progress,
+      threads: event.threads,
+      messages: event.messages,
+      errors: declined ? event.errors : null,
+      deliveryId,
+      now,
+    });
     if (declined) this.#log.warn({ deliveryId, codes: event.errors.map((e) => e.code) }, 'the business declined to share its WhatsApp Business app chat history: none will be imported');
   }
 
@@ -602,16 +627,8 @@ export class Engine {
     if (!row || row.history !== 1 || row.media !== null || row.original_type !== HISTORY_PLACEHOLDER_TYPE || !event.media) return undefined;
     // A new arrival number: connectors that keep a "synced up to" mark write the thread again.
     const arrivalSeq = await nextSeq();
-    await tx
-      .updateTable('messages')
-      .set({ type: event.type, original_type: event.originalType, text: event.text, media: JSON.stringify(event.media), arrival_seq: arrivalSeq, raw: JSON.stringify(event.raw) })
-      .where('id', '=', row.id)
-      .execute();
-    await tx
-      .insertInto('media')
-      .values({ message_id: row.id, media_id: event.media.mediaId, mime_type: event.media.mimeType, sha256: event.media.sha256 ?? null, state: 'pending', path: null, size: null, error: null, updated_at: now })
-      .onConflict((oc) => oc.column('message_id').doNothing())
-      .execute();
+    await fillPlaceholderMessage(tx, row.id, { type: event.type, originalType: event.originalType, text: event.text, media: event.media, arrivalSeq, raw: event.raw });
+    await queueMediaDownload(tx, row.id, event.media, now);
     const message = await loadMessage(tx, row.id);
     const thread = await loadThread(tx, row.thread_id);
     const contact = await loadContact(tx, row.contact_id);

@@ -407,3 +407,68 @@ export async function lastInboundAt(db: Db, contactId: string): Promise<number |
     .executeTakeFirst();
   return row?.last === null || row?.last === undefined ? undefined : Number(row.last);
 }
+
+/** An account-level webhook (quality, bans, reviews), kept as it came for the console and audits. */
+export async function recordAccountEvent(db: Db, event: { field: string; accountId: string; at: number; raw: unknown }, now: number): Promise<void> {
+  await db.insertInto('account_events').values({ field: event.field, account_id: event.accountId, at: event.at, raw: JSON.stringify(event.raw), received_at: now }).execute();
+}
+
+/** The id of the contact's most recent thread, if they have one. */
+export async function latestThreadId(db: Db, contactId: string): Promise<string | undefined> {
+  const row = await db.selectFrom('threads').select('id').where('contact_id', '=', contactId).orderBy('last_message_at', 'desc').limit(1).executeTakeFirst();
+  return row?.id;
+}
+
+/** A message's media, to be downloaded from WhatsApp: queued once (a redelivery or a refill changes nothing). */
+export async function queueMediaDownload(db: Db, messageId: string, media: MediaReference, now: number): Promise<void> {
+  await db
+    .insertInto('media')
+    .values({ message_id: messageId, media_id: media.mediaId, mime_type: media.mimeType, sha256: media.sha256 ?? null, state: 'pending', path: null, size: null, error: null, updated_at: now })
+    .onConflict((oc) => oc.column('message_id').doNothing())
+    .execute();
+}
+
+/** A history media placeholder filled in with the media a later history webhook named, under a new arrival number. */
+export async function fillPlaceholderMessage(
+  db: Db,
+  messageId: string,
+  filled: { type: MessageType; originalType: string; text: string; media: MediaReference; arrivalSeq: number; raw: unknown },
+): Promise<void> {
+  await db
+    .updateTable('messages')
+    .set({ type: filled.type, original_type: filled.originalType, text: filled.text, media: JSON.stringify(filled.media), arrival_seq: filled.arrivalSeq, raw: JSON.stringify(filled.raw) })
+    .where('id', '=', messageId)
+    .execute();
+}
+
+/** One chunk of a history phase, counted once (a redelivered chunk changes nothing); -1 stands for a phase or order not given (a declined sync). */
+export async function recordHistoryChunk(
+  db: Db,
+  chunk: {
+    businessNumberId: string;
+    phase: number | null;
+    chunkOrder: number | null;
+    progress: number | null;
+    threads: number;
+    messages: number;
+    errors: readonly VendorErrorDetail[] | null;
+    deliveryId: number;
+    now: number;
+  },
+): Promise<void> {
+  await db
+    .insertInto('history_chunks')
+    .values({
+      business_number_id: chunk.businessNumberId,
+      phase: chunk.phase ?? -1,
+      chunk_order: chunk.chunkOrder ?? -1,
+      progress: chunk.progress ?? 0,
+      threads: chunk.threads,
+      messages: chunk.messages,
+      errors: chunk.errors ? JSON.stringify(chunk.errors) : null,
+      delivery_id: chunk.deliveryId,
+      received_at: chunk.now,
+    })
+    .onConflict((oc) => oc.columns(['business_number_id', 'phase', 'chunk_order']).doNothing())
+    .execute();
+}
