@@ -1,15 +1,9 @@
 // `history`: coexistence onboarding (request the sync, follow the import).
 import type { Command } from 'commander';
-import { connectorSettingsSchemas } from '../../connectors/registry.js';
-import { loadConfig } from '../../core/config/load.js';
 import { errorMessage } from '../../core/errors.js';
-import { silentLogger } from '../../core/logger.js';
-import { openStore } from '../../core/store/store.js';
 import { appendAudit } from '../../core/security/audit-trail.js';
-import { buildConnectors } from '../service.js';
 import { historyProgress, progressBar } from '../../core/history-progress.js';
-import { WhatsAppConnector } from '../../connectors/whatsapp/connector.js';
-import { cliActor, cliAuditKey, cliDispatcher, configOption, configPath, withStore } from './shared.js';
+import { cliActor, cliAuditKey, cliDispatcher, configOption, withStore, withWhatsApp } from './shared.js';
 
 export function registerHistoryCommand(program: Command): void {
   const history = program.command('history').description('coexistence onboarding: ask WhatsApp for the app\'s chat history and contacts, and follow the import');
@@ -19,22 +13,13 @@ export function registerHistoryCommand(program: Command): void {
     .addOption(configOption())
     .option('--phone-number-id <id>', 'the coexistence number (default: the only one in whatsapp.phoneNumbers)')
     .action(async (options: { config?: string; phoneNumberId?: string }) => {
-      const loaded = loadConfig(configPath(options), connectorSettingsSchemas);
-      const phoneNumberId = options.phoneNumberId ?? (loaded.whatsapp.phoneNumbers.length === 1 ? loaded.whatsapp.phoneNumbers[0] : undefined);
-      if (!phoneNumberId) {
-        console.error('history request: name the coexistence number with --phone-number-id (whatsapp.phoneNumbers does not list exactly one)');
-        process.exitCode = 2;
-        return;
-      }
-      const configured = buildConnectors(loaded, silentLogger()).get('whatsapp');
-      if (!(configured?.connector instanceof WhatsAppConnector)) {
-        console.error('history request: whatsapp.accessToken is not set; the request is made with the system-user token');
-        process.exitCode = 2;
-        return;
-      }
-      const whatsapp = configured.connector;
-      const store = await openStore(loaded.store.url);
-      try {
+      await withWhatsApp(options, 'history request', async (whatsapp, store, loaded) => {
+        const phoneNumberId = options.phoneNumberId ?? (loaded.whatsapp.phoneNumbers.length === 1 ? loaded.whatsapp.phoneNumbers[0] : undefined);
+        if (!phoneNumberId) {
+          console.error('history request: name the coexistence number with --phone-number-id (whatsapp.phoneNumbers does not list exactly one)');
+          process.exitCode = 2;
+          return;
+        }
         const context = cliDispatcher(whatsapp, store).executionContext();
         // Contacts first: history messages then find their people already named.
         for (const syncType of ['smb_app_state_sync', 'history'] as const) {
@@ -53,9 +38,7 @@ export function registerHistoryCommand(program: Command): void {
           console.log('Note: this works only within 24 hours of onboarding the number, and only once.');
         }
         await appendAudit(store, await cliAuditKey(options), { actor: cliActor(), action: 'history.request', target: phoneNumberId, detail: { ok: !process.exitCode } });
-      } finally {
-        await store.close();
-      }
+      });
     });
   history
     .command('status')

@@ -13,6 +13,8 @@ import { ConnectorDispatcher } from '../../core/outbox/dispatcher.js';
 import { RateBudget } from '../../core/outbox/rate-budget.js';
 import { auditKeyPath, loadAuditKey, type AuditKey } from '../../core/security/audit-trail.js';
 import { openStore, type Store } from '../../core/store/store.js';
+import { WhatsAppConnector } from '../../connectors/whatsapp/connector.js';
+import { buildConnectors } from '../service.js';
 
 /** The version in package.json, read beside the sources or beside dist/ (one level further up). */
 export function packageVersion(): string {
@@ -94,4 +96,29 @@ export function cliDispatcher(connector: Connector, store: Store): ConnectorDisp
     log: silentLogger(),
     options: { workerId: 'cli', leaseMs: 60_000, pollIntervalMs: 1000, claimBatch: 1 },
   });
+}
+
+/**
+ * Runs a command that calls WhatsApp's Graph API itself (templates, history requests): loads the
+ * config, refuses with exit code 2 and a plain reason when no WhatsApp access token is set, and
+ * opens the store for the command's execution context (rate budget, audit).
+ */
+export async function withWhatsApp(
+  options: { config?: string },
+  command: string,
+  run: (whatsapp: WhatsAppConnector, store: Store, config: Config) => Promise<void>,
+): Promise<void> {
+  const config = loadConfig(configPath(options), connectorSettingsSchemas);
+  const configured = buildConnectors(config, silentLogger()).get('whatsapp');
+  if (!(configured?.connector instanceof WhatsAppConnector)) {
+    console.error(`${command}: whatsapp.accessToken is not set; WhatsApp's Graph API is called with the system-user token (set it, or WHATSAPP_ACCESS_TOKEN)`);
+    process.exitCode = 2;
+    return;
+  }
+  const store = await openStore(config.store.url);
+  try {
+    await run(configured.connector, store, config);
+  } finally {
+    await store.close();
+  }
 }

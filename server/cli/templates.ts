@@ -1,13 +1,7 @@
 // `templates`: the WhatsApp Business Account's message templates, as the outbound API checks them.
 import type { Command } from 'commander';
-import { connectorSettingsSchemas } from '../../connectors/registry.js';
-import { loadConfig } from '../../core/config/load.js';
 import { errorMessage } from '../../core/errors.js';
-import { silentLogger } from '../../core/logger.js';
-import { openStore } from '../../core/store/store.js';
-import { buildConnectors } from '../service.js';
-import { WhatsAppConnector } from '../../connectors/whatsapp/connector.js';
-import { cliDispatcher, configOption, configPath } from './shared.js';
+import { cliDispatcher, configOption, withWhatsApp } from './shared.js';
 
 export function registerTemplatesCommand(program: Command): void {
   program
@@ -16,31 +10,22 @@ export function registerTemplatesCommand(program: Command): void {
     .addOption(configOption())
     .option('--json', 'machine-readable output')
     .action(async (options: { config?: string; json?: boolean }) => {
-      const loaded = loadConfig(configPath(options), connectorSettingsSchemas);
-      const configured = buildConnectors(loaded, silentLogger()).get('whatsapp');
-      if (!(configured?.connector instanceof WhatsAppConnector)) {
-        console.error('templates: whatsapp.accessToken is not set; templates are read with the system-user token');
-        process.exitCode = 2;
-        return;
-      }
-      const whatsapp = configured.connector;
-      const store = await openStore(loaded.store.url);
-      try {
-        const templates = await whatsapp.listTemplates(cliDispatcher(whatsapp, store).executionContext());
-        if (options.json) {
-          console.log(JSON.stringify(templates, null, 2));
-          return;
+      await withWhatsApp(options, 'templates', async (whatsapp, store) => {
+        try {
+          const templates = await whatsapp.listTemplates(cliDispatcher(whatsapp, store).executionContext());
+          if (options.json) {
+            console.log(JSON.stringify(templates, null, 2));
+            return;
+          }
+          if (templates.length === 0) console.log('no templates in the WhatsApp Business Account (create them in WhatsApp Manager > Message templates)');
+          for (const t of templates) {
+            const parameters = t.bodyParameters.length === 0 ? 'no parameters' : `${t.bodyParameters.length} parameter${t.bodyParameters.length === 1 ? '' : 's'} (${t.parameterFormat === 'NAMED' ? t.bodyParameters.join(', ') : 'positional'})`;
+            console.log(`${t.name.padEnd(32)} ${t.language.padEnd(8)} ${t.status.padEnd(9)} ${String(t.category).padEnd(14)} ${parameters}${t.headerParameters.length > 0 ? `, header parameter (${t.headerParameters.join(', ')})` : ''}${t.urlButtons.length > 0 ? `, URL button suffix at index ${t.urlButtons.join(', ')}` : ''}${t.mediaHeader ? `, ${t.mediaHeader} header (not sendable here)` : ''}`);
+          }
+        } catch (error) {
+          console.error(`templates: ${errorMessage(error)}`);
+          process.exitCode = 1;
         }
-        if (templates.length === 0) console.log('no templates in the WhatsApp Business Account (create them in WhatsApp Manager > Message templates)');
-        for (const t of templates) {
-          const parameters = t.bodyParameters.length === 0 ? 'no parameters' : `${t.bodyParameters.length} parameter${t.bodyParameters.length === 1 ? '' : 's'} (${t.parameterFormat === 'NAMED' ? t.bodyParameters.join(', ') : 'positional'})`;
-          console.log(`${t.name.padEnd(32)} ${t.language.padEnd(8)} ${t.status.padEnd(9)} ${String(t.category).padEnd(14)} ${parameters}${t.headerParameters.length > 0 ? `, header parameter (${t.headerParameters.join(', ')})` : ''}${t.urlButtons.length > 0 ? `, URL button suffix at index ${t.urlButtons.join(', ')}` : ''}${t.mediaHeader ? `, ${t.mediaHeader} header (not sendable here)` : ''}`);
-        }
-      } catch (error) {
-        console.error(`templates: ${errorMessage(error)}`);
-        process.exitCode = 1;
-      } finally {
-        await store.close();
-      }
+      });
     });
 }

@@ -71,6 +71,14 @@ describe('operator commands', () => {
     expect((result as { stderr: string }).stderr).toContain('connectors.webhook.url: required when enabled (the https URL that receives the events)');
   });
 
+  it('commands that call WhatsApp themselves refuse plainly without an access token', { timeout: 60_000 }, async () => {
+    for (const args of [['templates'], ['history', 'request', '--phone-number-id', '123']]) {
+      const result = await run(process.execPath, [bin, ...args, '--config', configPath]).catch((e: { stderr: string; code: number }) => e);
+      expect((result as { code: number }).code, args.join(' ')).toBe(2);
+      expect((result as { stderr: string }).stderr).toContain(`${args.slice(0, 2).filter((a) => !a.startsWith('-')).join(' ')}: whatsapp.accessToken is not set`);
+    }
+  });
+
   it('stops gracefully on SIGTERM', async () => {
     await service.kill('SIGTERM');
     expect(service.child!.exitCode).toBe(0);
