@@ -14,6 +14,14 @@ const HUB_SIGNATURE = /^sha256=([0-9a-f]{64})$/;
 /** One base64 HMAC-SHA256 (32 bytes): 43 characters and one `=` of padding, nothing else. */
 const BASE64_SHA256 = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
+/** The header our own outbound posts (forwarded events, alert webhooks) are signed with, so receivers check them one way. */
+export const OUTBOUND_SIGNATURE_HEADER = 'x-wa-crm-sync-signature';
+
+/** `sha256=<hex HMAC-SHA256(secret, body)>`: Meta's format, which receivers of WhatsApp webhooks already know how to check. */
+export function signOutbound(secret: string, body: string | Uint8Array): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
 /** Checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>` (Meta's format). */
 export function verifyHubSignature(secret: string, rawBody: Uint8Array, header: string | undefined): boolean {
   const hex = HUB_SIGNATURE.exec(header ?? '')?.[1];

@@ -1,7 +1,7 @@
 // Forwards contacts, messages and statuses to an HTTP endpoint of the admin's choosing,
 // signed, with an Idempotency-Key, and checked by key before any re-send. Each event type is a
 // declared operation kind (core/operations.ts): its payload schema, and one way to post it.
-import { createHmac } from 'node:crypto';
+import { OUTBOUND_SIGNATURE_HEADER, signOutbound } from '../../core/signature.js';
 import type { z } from 'zod';
 import type { Connector, ConnectorMetadata, ExecutionContext, OperationOutcome } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
@@ -19,7 +19,7 @@ export function webhookOperations(settings: WebhookSettings): OperationTable {
   const post = async (op: DeclaredOperation<ForwardPayload>, context: ExecutionContext): Promise<void> => {
     const body = eventBody(op.kind, op.idempotencyKey, op.payload);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': op.idempotencyKey };
-    if (settings.secret) headers['x-wa-crm-sync-signature'] = `sha256=${createHmac('sha256', settings.secret).update(body).digest('hex')}`;
+    if (settings.secret) headers[OUTBOUND_SIGNATURE_HEADER] = signOutbound(settings.secret, body);
     await vendorFetch(context, { vendor: 'webhook', url, method: 'POST', headers, body, timeoutMs: settings.timeoutMs, acceptStatuses: [409] });
   };
   /** `GET {url}/{key}`: 200 means it landed, 404 means send it (again). */

@@ -2,7 +2,7 @@
 // like the webhook connector's events) and Slack-compatible incoming webhooks. Runs as an outbox
 // connector, so a sink that is down gets the alert later, with retries; one sink failing never
 // makes another hear the alert twice.
-import { createHmac } from 'node:crypto';
+import { OUTBOUND_SIGNATURE_HEADER, signOutbound } from '../signature.js';
 import type { Connector, ConnectorMetadata, DispatchTuning, GrantedScopes, OperationOutcome } from '../connector.js';
 import { asSyncError } from '../errors.js';
 import { vendorFetch } from '../http.js';
@@ -56,7 +56,7 @@ export class AlertSinksConnector implements Connector {
       try {
         const body = sinkBody(sink, alert);
         const headers: Record<string, string> = { 'content-type': 'application/json' };
-        if (sink.type === 'webhook' && sink.secret) headers['x-wa-crm-sync-signature'] = `sha256=${createHmac('sha256', sink.secret).update(body).digest('hex')}`;
+        if (sink.type === 'webhook' && sink.secret) headers[OUTBOUND_SIGNATURE_HEADER] = signOutbound(sink.secret, body);
         await vendorFetch(context, { vendor: `alert sink ${alert.sink} (${sink.type})`, url: sink.url, method: 'POST', headers, body, timeoutMs: 10_000 });
         outcomes.push({ ok: true });
       } catch (error) {
