@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { discardDeadOperations } from '../../core/outbox/inspect.js';
+import { OPEN_OPERATIONS } from '../../core/outbox/key-queue.js';
 import {
   claimOperations,
   completeOperations,
@@ -94,6 +95,14 @@ describe.each(STORE_KINDS)('the outbox open flag on %s', (kind) => {
 });
 
 describe('a claim on SQLite', () => {
+  const fresh = freshStorePerTest('sqlite');
+
+  it("reads a key's run from outbox_ordering_open: the queries state its condition as the index does", async () => {
+    const query = fresh.store.db.selectFrom('outbox').select('id').where('connector', '=', 'c').where('ordering_key', '=', 'K').where(OPEN_OPERATIONS).where('id', '>=', 1).orderBy('id').limit(5).compile();
+    const plan = (await fresh.store.db.executeQuery({ ...query, sql: `explain query plan ${query.sql}` })).rows as Array<{ detail: string }>;
+    expect(plan.map((r) => r.detail).join('\n')).toMatch(/USING (COVERING )?INDEX outbox_ordering_open \(connector=\? AND ordering_key=\? AND id>\?\)/);
+  });
+
   /** Pages a claim of 200 keys writes to the log (its commit's frames). */
   async function framesOfClaim(store: Store, now: number): Promise<number> {
     await sql`pragma wal_checkpoint(TRUNCATE)`.execute(store.db);
