@@ -24,8 +24,9 @@ const CLAIM_LIMIT = 200;
 /** Fills the outbox with `count` pending operations over `keys` ordering keys, in bulk SQL (the engine would take hours). */
 async function fillOutbox(store: Store, count: number, keys: number): Promise<void> {
   const now = Date.now();
-  const values = sql`${CONNECTOR}, 'message.forward', '{"messageId":"wamid.bench"}', 'pending', ${now}, 0, 10, ${now}, ${now}`;
-  const columns = sql`idempotency_key, ordering_key, connector, kind, payload, state, run_at, attempts, max_attempts, created_at, updated_at`;
+  // `open` as enqueueOperations writes it (the store would derive it, one more write per row).
+  const values = sql`${CONNECTOR}, 'message.forward', '{"messageId":"wamid.bench"}', 'pending', 1, ${now}, 0, 10, ${now}, ${now}`;
+  const columns = sql`idempotency_key, ordering_key, connector, kind, payload, state, open, run_at, attempts, max_attempts, created_at, updated_at`;
   if (store.dialect === 'postgres') {
     await sql`insert into outbox (${columns}) select 'bench:m:' || i, 'contact:' || (i % ${keys}), ${values} from generate_series(0, ${count - 1}) as i`.execute(store.db);
   } else {

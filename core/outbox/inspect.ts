@@ -221,7 +221,7 @@ export async function discardDeadOperations(db: Db, ids: readonly number[], now:
   return inTransaction(db, async (tx) => {
     const changed: number[] = [];
     for (let i = 0; i < ids.length; i += 500) {
-      const rows = await tx.updateTable('outbox').set({ state: 'discarded', updated_at: now }).where('id', 'in', ids.slice(i, i + 500)).where('state', '=', 'dead').returning('id').execute();
+      const rows = await tx.updateTable('outbox').set({ state: 'discarded', open: 0, updated_at: now }).where('id', 'in', ids.slice(i, i + 500)).where('state', '=', 'dead').returning('id').execute();
       changed.push(...rows.map((r) => r.id));
     }
     return changed.sort((a, b) => a - b);

@@ -44,11 +44,15 @@ export interface OrderingKeyRef {
 const CHUNK = 200;
 
 /**
- * The condition of the partial index `outbox_ordering_open`, written as literals: SQLite uses a
+ * The condition of the partial index `outbox_ordering_open`, written as a literal: SQLite uses a
  * partial index only when the query states its condition word for word, never with bound values
- * (https://www.sqlite.org/partialindex.html, "Queries Using Partial Indexes").
+ * (https://www.sqlite.org/partialindex.html, "Queries Using Partial Indexes"). It is the `open`
+ * flag rather than the state (migration 0020): SQLite rewrites a partial index's entry on every
+ * UPDATE that sets a column its condition names, and a claim sets `state` of every row it takes.
+ * Enqueue, completion, failure to dead, replay and discard set `open` with the state; claims,
+ * releases, retries and deferrals keep an operation unfinished and never name it.
  */
-export const OPEN_STATES = sql<boolean>`state in ('pending', 'in_flight')`;
+export const OPEN_OPERATIONS = sql<boolean>`open = 1`;
 
 /** Runs `work` in the transaction `db` is, or in a new one: a key refresh must commit with the change it follows. */
 export async function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
@@ -96,7 +100,7 @@ export async function refreshOrderingKeys(tx: Db, keys: readonly OrderingKeyRef[
                 .select('p.id')
                 .whereRef('p.connector', '=', 'k.connector')
                 .whereRef('p.ordering_key', '=', 'k.ordering_key')
-                .where(OPEN_STATES)
+                .where(OPEN_OPERATIONS)
                 .orderBy('p.id')
                 .limit(1)
                 .as('head'),
@@ -203,7 +207,7 @@ export async function rebuildOrderingKeys(tx: Db): Promise<void> {
     select f.connector, f.ordering_key, f.head_id, case when h.state = 'pending' then h.run_at end,
            case when f.ordering_key like ${`${BACKGROUND_KEY_PREFIX}%`} then 1 else 0 end
     from (select connector, ordering_key, min(id) as head_id from outbox
-          where state in ('pending', 'in_flight')
+          where ${OPEN_OPERATIONS}
           group by connector, ordering_key) f
     join outbox h on h.id = f.head_id`.execute(tx);
 }

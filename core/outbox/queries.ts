@@ -4,7 +4,7 @@ import { sql, type UpdateObject } from 'kysely';
 import type { JsonValue } from '../model/types.js';
 import type { Database, OperationState, OutboxRow } from '../store/schema.js';
 import type { Db, Store } from '../store/store.js';
-import { inTransaction, noteEnqueued, OPEN_STATES, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
+import { inTransaction, noteEnqueued, OPEN_OPERATIONS, refreshOrderingKeys, type OrderingKeyRef } from './key-queue.js';
 
 /** What a connector asks the outbox to do; the engine adds the connector id and stores it. */
 export interface OperationDraft {
@@ -84,6 +84,7 @@ export async function enqueueOperations(
             ordering_key: draft.orderingKey,
             payload: JSON.stringify(draft.payload),
             state: 'pending' as const,
+            open: 1 as const,
             run_at: options.now + Math.max(0, draft.settleMs ?? 0),
             attempts: 0,
             max_attempts: options.maxAttempts,
@@ -171,7 +172,7 @@ export async function claimOperations(store: Store, connector: string, workerId:
               .select(['id', 'state', 'run_at'])
               .where('connector', '=', connector)
               .where('ordering_key', '=', key.ordering_key)
-              .where(OPEN_STATES)
+              .where(OPEN_OPERATIONS)
               .where('id', '>=', key.head_id)
               .orderBy('id')
               .limit(perKey)
@@ -195,6 +196,7 @@ export async function claimOperations(store: Store, connector: string, workerId:
       rows.push(
         ...(await tx
           .updateTable('outbox')
+          // `open` stays 1 and is not set: naming it would rewrite each row's entry in outbox_ordering_open (migration 0020).
           .set({
             state: 'in_flight',
             locked_by: workerId,
@@ -252,7 +254,7 @@ async function claimInOneStatement(store: Store, connector: string, workerId: st
       from sized s
       left join lateral (
         select p.id, (p.state = 'pending' and p.run_at <= ${bigint(now)}) as due from outbox p
-        where p.connector = ${connector} and p.ordering_key = s.ordering_key and ${OPEN_STATES} and p.id >= s.head_id
+        where p.connector = ${connector} and p.ordering_key = s.ordering_key and ${OPEN_OPERATIONS} and p.id >= s.head_id
         order by p.id
         limit s.per_key
       ) o on true
@@ -349,7 +351,7 @@ export async function completeOperations(
     for (let i = 0; i < plain.length; i += 500) {
       const rows = await tx
         .updateTable('outbox')
-        .set({ state: 'done', locked_by: null, lease_until: null, last_error: null, updated_at: now })
+        .set({ state: 'done', open: 0, locked_by: null, lease_until: null, last_error: null, updated_at: now })
         .where('id', 'in', plain.slice(i, i + 500))
         .where('locked_by', '=', workerId)
         .where('state', '=', 'in_flight')
@@ -361,7 +363,7 @@ export async function completeOperations(
       if (item.result === undefined) continue;
       const row = await tx
         .updateTable('outbox')
-        .set({ state: 'done', locked_by: null, lease_until: null, last_error: null, result: JSON.stringify(item.result), updated_at: now })
+        .set({ state: 'done', open: 0, locked_by: null, lease_until: null, last_error: null, result: JSON.stringify(item.result), updated_at: now })
         .where('id', '=', item.id)
         .where('locked_by', '=', workerId)
         .where('state', '=', 'in_flight')
@@ -405,14 +407,10 @@ export async function failOperation(
   now: number,
   refreshLater?: OrderingKeyRef[],
 ): Promise<boolean> {
-  return settleLeased(
-    db,
-    workerId,
-    id,
-    { state: retryAt === null ? 'dead' : 'pending', run_at: retryAt ?? now, locked_by: null, lease_until: null, last_error: error.slice(0, 4000), updated_at: now },
-    now,
-    refreshLater,
-  );
+  const settled = { locked_by: null, lease_until: null, last_error: error.slice(0, 4000), updated_at: now };
+  // A retry stays unfinished: it leaves `open` (and its index entry) as it is.
+  const changes: UpdateObject<Database, 'outbox'> = retryAt === null ? { ...settled, state: 'dead', open: 0, run_at: now } : { ...settled, state: 'pending', run_at: retryAt };
+  return settleLeased(db, workerId, id, changes, now, refreshLater);
 }
 
 /** Puts an operation back without counting the attempt (e.g. the connector is blocked or rate-limited before calling). */
@@ -486,7 +484,7 @@ export async function replayDeadOperations(db: Db, selection: ReplaySelection, n
   return inTransaction(db, async (tx) => {
     let query = tx
       .updateTable('outbox')
-      .set({ state: 'pending', attempts: 0, run_at: now, updated_at: now })
+      .set({ state: 'pending', open: 1, attempts: 0, run_at: now, updated_at: now })
       .where('state', '=', 'dead');
     if (selection.ids && selection.ids.length > 0) query = query.where('id', 'in', [...selection.ids]);
     if (selection.connector) query = query.where('connector', '=', selection.connector);

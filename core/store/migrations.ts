@@ -20,6 +20,7 @@ import { migration0015 } from './migrations/0015_console.js';
 import { migration0017 } from './migrations/0017_outbox_ready_keys_index.js';
 import { migration0018 } from './migrations/0018_delivery_slices.js';
 import { migration0019 } from './migrations/0019_consents.js';
+import { migration0020 } from './migrations/0020_outbox_open_flag.js';
 import { migrationKit } from './migrations/kit.js';
 import type { StoreDialect } from './types.js';
 
@@ -44,6 +45,7 @@ function migrationsFor(dialect: StoreDialect): Record<string, Migration> {
     '0017_outbox_ready_keys_index': migration0017(kit),
     '0018_delivery_slices': migration0018(kit),
     '0019_consents': migration0019(kit),
+    '0020_outbox_open_flag': migration0020(kit),
   };
 }
 

@@ -107,6 +107,13 @@ export interface OutboxTable {
   ordering_key: string;
   payload: string;
   state: OperationState;
+  /**
+   * 1 while unfinished (pending or in flight), 0 once settled (done, dead, discarded): what
+   * `outbox_ordering_open` is partial on. Enqueue and settlement write it, never a claim or a
+   * release (see OPEN_OPERATIONS in core/outbox/key-queue.ts); a writer that leaves it out gets
+   * it derived from `state` by the store (migration 0020's triggers).
+   */
+  open: Generated<0 | 1>;
   run_at: number;
   attempts: number;
   max_attempts: number;

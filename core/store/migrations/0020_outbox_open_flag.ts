@@ -1,0 +1,53 @@
+// Migration 0020_outbox_open_flag: shipped; never edit it (a store that ran it keeps what it did).
+import { sql, type Kysely, type Migration } from 'kysely';
+import type { MigrationKit } from './kit.js';
+
+export function migration0020({ dialect }: MigrationKit): Migration {
+  return {
+    // `outbox_ordering_open` (0001) was partial on `state in ('pending', 'in_flight')`. SQLite
+    // rewrites a partial index's entry whenever an UPDATE sets a column its condition names, even
+    // when the row stays inside the condition, so every claim (pending -> in_flight) and every
+    // release rewrote one entry per claimed key, each on a leaf page of its own: with 100,000 keys
+    // a claim of 200 heads wrote ~240 pages to the log where ~46 are its own rows and key rows.
+    // The index is now partial on an `open` flag that enqueue and settlement write and a claim,
+    // a release or a retry never names (OPEN_OPERATIONS in core/outbox/key-queue.ts).
+    //
+    // A writer that sets only the state (a binary older than this one during an upgrade, a hand
+    // edit, a test) still gets the right flag: the store derives it, a trigger whose condition
+    // is false when the writer set it itself, so the hot paths pay no second write. The default
+    // 0 lets the backfill rewrite the unfinished rows only (done ones are never deleted).
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('outbox').addColumn('open', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.dropIndex('outbox_ordering_open').execute();
+      await sql`update outbox set open = 1 where state in ('pending', 'in_flight')`.execute(db);
+      if (dialect === 'sqlite') {
+        // SQLite's BEFORE triggers cannot change the row: the AFTER ones put the flag right.
+        for (const [name, event] of [['outbox_open_on_insert', 'insert'], ['outbox_open_on_state', 'update of state']] as const) {
+          await sql`
+            create trigger ${sql.raw(name)} after ${sql.raw(event)} on outbox
+            when new.open is not (new.state in ('pending', 'in_flight'))
+            begin update outbox set open = (new.state in ('pending', 'in_flight')) where id = new.id; end`.execute(db);
+        }
+      } else {
+        await sql`
+          create function outbox_open_from_state() returns trigger language plpgsql as $$
+          begin
+            new.open := case when new.state in ('pending', 'in_flight') then 1 else 0 end;
+            return new;
+          end $$`.execute(db);
+        // The condition is checked before the function is called: a consistent write calls nothing.
+        await sql`
+          create trigger outbox_open_from_state before insert or update of state on outbox
+          for each row when (new.open is distinct from case when new.state in ('pending', 'in_flight') then 1 else 0 end)
+          execute function outbox_open_from_state()`.execute(db);
+      }
+      await db.schema
+        .createIndex('outbox_ordering_open')
+        .on('outbox')
+        .columns(['connector', 'ordering_key', 'id'])
+        // Word for word as the queries write it (OPEN_OPERATIONS): SQLite matches a partial index's condition as written.
+        .where(sql<boolean>`open = 1`)
+        .execute();
+    },
+  };
+}
