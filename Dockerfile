@@ -38,6 +38,7 @@ EXPOSE 3000
 # /readyz: up and the store reachable (503 otherwise). PORT matches server.port in the config.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
-# The heap flags of bin/wa-crm-sync.js and npm start; SIGTERM reaches node directly (exec form).
+# The heap flags and malloc arenas of bin/wa-crm-sync.js and npm start; SIGTERM reaches node directly (exec form).
+ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["node", "--max-semi-space-size=4", "--max-old-space-size=256", "bin/wa-crm-sync.js"]
 CMD ["start", "--config", "/config/wa-crm-sync.yaml"]

@@ -132,6 +132,12 @@ export interface ExecutionContext {
   reportQuota(remaining: number, max: number): void;
   getRef(kind: string, localId: string): Promise<string | undefined>;
   setRef(kind: string, localId: string, externalId: string): Promise<void>;
+  /**
+   * Several refs in one store transaction: a batch of 100 history messages notes 100 writes
+   * before its call and clears them after, and one write each took the store's write turn 200
+   * times per call on the thread that also answers webhooks and runs live work.
+   */
+  setRefs(refs: ReadonlyArray<{ readonly kind: string; readonly localId: string; readonly externalId: string }>): Promise<void>;
   readonly signal: AbortSignal;
 }
 

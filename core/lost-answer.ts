@@ -58,9 +58,8 @@ const underWayKey = (write: LateLandingWrite) => `${write.ref}\u0000${write.loca
 
 /** Sends the writes, each noted before it goes out and cleared once the vendor answers (see leavesWriteInDoubt). */
 export async function sendNoted<T>(context: ExecutionContext, writes: readonly LateLandingWrite[], send: () => Promise<T>): Promise<T> {
-  const mark = async (value: string) => {
-    for (const write of writes) await context.setRef(write.ref, write.localId, value);
-  };
+  // One store write for the whole batch's notes, not one each (see ExecutionContext.setRefs).
+  const mark = (value: string) => context.setRefs(writes.map((write) => ({ kind: write.ref, localId: write.localId, externalId: value })));
   const keys = writes.map(underWayKey);
   for (const key of keys) underWay.set(key, (underWay.get(key) ?? 0) + 1);
   try {

@@ -363,6 +363,27 @@ export async function saveExternalRef(db: Db, ref: { connector: string; kind: st
     .execute();
 }
 
+/** Refs per statement: five parameters each, well under SQLite's limit. */
+const REFS_PER_STATEMENT = 100;
+
+/** Several refs of one connector at once, in one transaction (see ExecutionContext.setRefs). */
+export async function saveExternalRefs(db: Db, connector: string, refs: ReadonlyArray<{ kind: string; localId: string; externalId: string }>, now: number): Promise<void> {
+  if (refs.length === 0) return;
+  // The last value of a ref named twice wins, as one write after the other would leave it.
+  const unique = [...new Map(refs.map((r) => [`${r.kind}\u0000${r.localId}`, r])).values()];
+  const write = async (tx: Db) => {
+    for (let i = 0; i < unique.length; i += REFS_PER_STATEMENT) {
+      await tx
+        .insertInto('external_refs')
+        .values(unique.slice(i, i + REFS_PER_STATEMENT).map((r) => ({ connector, kind: r.kind, local_id: r.localId, external_id: r.externalId, updated_at: now })))
+        .onConflict((oc) => oc.columns(['connector', 'kind', 'local_id']).doUpdateSet((eb) => ({ external_id: eb.ref('excluded.external_id'), updated_at: now })))
+        .execute();
+    }
+  };
+  if (unique.length <= REFS_PER_STATEMENT || db.isTransaction) return write(db);
+  await db.transaction().execute(write);
+}
+
 /** Keeps a thread's last-message time current when we add a message to it (a reply we sent). */
 export async function touchThread(db: Db, threadId: string, at: number): Promise<void> {
   await db.updateTable('threads').set({ last_message_at: at }).where('id', '=', threadId).where('last_message_at', '<', at).execute();

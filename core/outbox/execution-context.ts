@@ -4,7 +4,7 @@
 import type { Connector, ExecutionContext, RateLimit } from '../connector.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { externalRef, lastInboundAt, saveExternalRef, threadTimeline } from '../model/repository.js';
+import { externalRef, lastInboundAt, saveExternalRef, saveExternalRefs, threadTimeline } from '../model/repository.js';
 import type { Store } from '../store/store.js';
 import { saveVendorQuota } from './queries.js';
 import { BACKGROUND_RATE_SHARE, type RateBudget } from './rate-budget.js';
@@ -65,5 +65,6 @@ export function executionContext(source: ExecutionContextSource, background = fa
     },
     getRef: (kind, localId) => externalRef(db, connector, kind, localId),
     setRef: (kind, localId, externalId) => saveExternalRef(db, { connector, kind, localId, externalId }, Date.now()),
+    setRefs: (refs) => saveExternalRefs(db, connector, refs, Date.now()),
   };
 }

@@ -266,6 +266,31 @@ describe.each(STORE_KINDS)('dispatcher on %s', (kind) => {
     await until(async () => (await states()).every((s) => s === 'done'));
   });
 
+  it('never makes a live batch wait for a slot a background batch holds', async () => {
+    // Concurrency 2: a background batch waits for a vendor that does not answer and a live one
+    // is slow (an imported customer's contact write); a live message's operation queued then runs
+    // at once, in a slot of the live work's own, not after either of them.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const ran: string[] = [];
+    await enqueue(2, (i) => `background:k${i}`);
+    await enqueueOperations(store.db, 'fake', [{ kind: 'op', key: 'slow', orderingKey: 'slow-contact', payload: {} }], { maxAttempts: 3, now: Date.now() });
+    start(
+      scriptedConnector(async (ops) => {
+        ran.push(...ops.map((o) => o.orderingKey));
+        if (!ops.some((o) => o.orderingKey === 'live-contact')) await held;
+        return ops.map(() => ({ ok: true }));
+      }),
+    );
+    await until(async () => ran.includes('slow-contact') && ran.some((k) => k.startsWith('background:')));
+    await enqueueOperations(store.db, 'fake', [{ kind: 'op', key: 'live', orderingKey: 'live-contact', payload: {} }], { maxAttempts: 3, now: Date.now() });
+    dispatcher!.wake();
+    await until(async () => ran.includes('live-contact'), 5_000);
+    expect(ran.filter((k) => k.startsWith('background:'))).toHaveLength(1);
+    release();
+    await until(async () => (await states()).every((s) => s === 'done'));
+  });
+
   it('gives background batches only their share of the rate window', async () => {
     const window = { requests: 8, intervalMs: 60_000 };
     const sent: string[] = [];

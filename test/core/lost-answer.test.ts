@@ -53,4 +53,14 @@ describe('lost answers', () => {
     await context.setRef(long.ref, long.localId, String(now));
     await expect(waitOutLateLanding(context, long, now + 1000)).rejects.toThrow(DeferredError);
   });
+
+  it("notes a batch's writes in one store write before its call and clears them in one after", async () => {
+    const context = testContext();
+    const writes = ['m1', 'm2', 'm3'].map((localId) => ({ ...write, localId }));
+    await sendNoted(context, writes, async () => {
+      expect(writes.every((w) => Number(context.refs.get(`${w.ref}:${w.localId}`)) > 0)).toBe(true);
+    });
+    expect(context.refWrites).toEqual([3, 3]);
+    expect(writes.map((w) => context.refs.get(`${w.ref}:${w.localId}`))).toEqual(['0', '0', '0']);
+  });
 });

@@ -52,6 +52,16 @@ describe('Dockerfile', () => {
     expect(entry).toContain('bin/wa-crm-sync.js');
   });
 
+  it('gives the service the malloc arenas of the shipped launcher wherever it is started', () => {
+    const shebang = readFileSync(join(projectRoot, 'bin/wa-crm-sync.js'), 'utf8').split('\n')[0]!;
+    const arenas = /MALLOC_ARENA_MAX=(\d+)/.exec(shebang)?.[1];
+    expect(arenas).toBeDefined();
+    expect(built.get('runtime')!.steps.filter((s) => s.keyword === 'ENV').map((s) => s.args)).toContain(`MALLOC_ARENA_MAX=${arenas}`);
+    expect(readFileSync(join(projectRoot, 'deploy/systemd/wa-crm-sync.service'), 'utf8')).toContain(`Environment=MALLOC_ARENA_MAX=${arenas}\n`);
+    const scripts = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    for (const name of ['start', 'demo']) expect(scripts[name]).toMatch(new RegExp(`^MALLOC_ARENA_MAX=${arenas} node `));
+  });
+
   it('copies only files that exist, and the image config passes the schema', () => {
     for (const step of [...built.values()].flatMap((s) => s.steps).filter((s) => s.keyword === 'COPY' && !s.args.includes('--from'))) {
       const sources = step.args.split(/\s+/).filter((p) => !p.startsWith('--')).slice(0, -1);

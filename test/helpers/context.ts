@@ -7,6 +7,8 @@ import { silentLogger } from '../../core/logger.js';
 export function testContext(): ExecutionContext & {
   calls: number[];
   refs: Map<string, string>;
+  /** How many refs each setRefs call wrote. */
+  refWrites: number[];
   threads: Map<string, ThreadMessage[]>;
   quota: Array<[number, number]>;
   /** When each contact last wrote (tests set it to open or close the customer service window). */
@@ -14,6 +16,7 @@ export function testContext(): ExecutionContext & {
 } {
   const lastInbound = new Map<string, number>();
   const refs = new Map<string, string>();
+  const refWrites: number[] = [];
   const calls: number[] = [];
   const threads = new Map<string, ThreadMessage[]>();
   const quota: Array<[number, number]> = [];
@@ -30,6 +33,11 @@ export function testContext(): ExecutionContext & {
     recordVendorCall: (status) => calls.push(status),
     getRef: async (kind, id) => refs.get(`${kind}:${id}`),
     setRef: async (kind, id, external) => void refs.set(`${kind}:${id}`, external),
+    setRefs: async (list) => {
+      refWrites.push(list.length);
+      for (const r of list) refs.set(`${r.kind}:${r.localId}`, r.externalId);
+    },
+    refWrites,
     calls,
     refs,
   };

@@ -13,6 +13,8 @@ export { holdsFor } from './wait.js';
 export const APP_SECRET = 'test-app-secret-0123456789';
 /** The heap flags of bin/wa-crm-sync.js's shebang and `npm start`: the service runs as shipped. */
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=256'];
+/** The environment bin/wa-crm-sync.js's first line, npm start, the Dockerfile and the systemd unit give the service. */
+export const SERVICE_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -85,7 +87,7 @@ export class ServiceProcess {
     this.child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, join(projectRoot, 'bin/wa-crm-sync.js'), 'start', '--config', this.configPath], {
       cwd: projectRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_ENV: 'test', ...this.env },
+      env: { ...process.env, ...SERVICE_ENV, NODE_ENV: 'test', ...this.env },
     });
     this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
     this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
