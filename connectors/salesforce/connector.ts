@@ -7,14 +7,18 @@ import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, Ope
 import { resolveTuning } from '../../core/connector.js';
 import { lateArrivals } from '../../core/model/late.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
-import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
+import { contactPayloadSchema, maskIdentifier } from '../../core/model/identity.js';
+import { declareKind, MissingPrerequisiteError, OperationTable, requirePrerequisite, type OperationDone } from '../../core/operations.js';
 import type { ModelChange } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
-import { writeInSegments, type RunSegmentRules } from '../../core/outbox/runs.js';
 import { SalesforceApi } from './client.js';
 import {
+  BATCH_SIZE,
   KIND,
   MAX_INLINE_FILE_BYTES,
+  activityPayload,
+  failedSendPayload,
+  mediaFilePayload,
   existingPersonUpdate,
   fileNameOnClient,
   fileTitle,
@@ -35,8 +39,8 @@ import {
   type PersonRecord,
 } from './mappers.js';
 import type { SalesforceSettings } from './settings.js';
-import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
-import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, type WindowPayload } from '../../core/outbound/window.js';
+import { CONSENT_KIND, consentDrafts, consentPayloadSchema } from '../../core/consent/operation.js';
+import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, windowPayloadSchema } from '../../core/outbound/window.js';
 import { consentFieldProblems, refused, writeSalesforceConsent } from './consent.js';
 import { windowFieldProblems, writeSalesforceWindow } from './window.js';
 import { readStoredMedia } from '../../core/media-store.js';
@@ -95,6 +99,7 @@ export class SalesforceConnector implements Connector {
   readonly #api: SalesforceApi;
   readonly #settings: SalesforceSettings;
   readonly #windowWriteSettleMs: number;
+  readonly #operations: OperationTable;
 
   constructor(
     readonly metadata: ConnectorMetadata,
@@ -105,6 +110,42 @@ export class SalesforceConnector implements Connector {
     this.#windowWriteSettleMs = windowWriteSettleMs;
     this.tuning = resolveTuning(metadata.defaultTuning, settings.rateLimit);
     this.#api = new SalesforceApi(settings);
+    this.#operations = this.#declareOperations();
+  }
+
+  /**
+   * The operation kinds. People and Tasks go in sObject Collections calls of up to 200 records,
+   * which name each record once (a person's two updates go in turn), files a few uploads at a
+   * time, consent, window and failed-send writes one at a time:
+   * https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm
+   */
+  #declareOperations(): OperationTable {
+    const settings = this.#settings;
+    return new OperationTable(
+      [
+        declareKind({
+          kind: KIND.person,
+          payload: contactPayloadSchema,
+          batchSize: BATCH_SIZE[KIND.person],
+          recordOf: (payload) => payload.contactId,
+          handleBatch: (operations, context) => this.#upsertPeople(operations.map((op) => op.payload), context),
+        }),
+        declareKind({ kind: KIND.activity, payload: activityPayload, batchSize: BATCH_SIZE[KIND.activity], handleBatch: (operations, context) => this.#logActivity(operations.map((op) => op.payload), context) }),
+        declareKind({ kind: KIND.media, payload: mediaFilePayload, batchSize: BATCH_SIZE[KIND.media], handle: (op, context) => this.#attachFile(op.payload, context) }),
+        declareKind({ kind: CONSENT_KIND, payload: consentPayloadSchema, handle: (op, context) => writeSalesforceConsent(this.#api, settings, op.payload, op.idempotencyKey, context) }),
+        declareKind({ kind: KIND.failedSend, payload: failedSendPayload, handle: (op, context) => this.#noteFailedSend(op.payload, context) }),
+        declareKind({
+          kind: WINDOW_KIND,
+          payload: windowPayloadSchema,
+          handle: (op, context) => {
+            const field = settings.windowOpenUntilField;
+            if (!field) throw new SyncError('salesforce: a customer service window write is queued but connectors.salesforce.windowOpenUntilField is null; set it again or discard the operation');
+            return writeSalesforceWindow(this.#api, settings, field, op.payload, context);
+          },
+        }),
+      ],
+      { segmented: { parallelCalls: this.tuning.concurrency } },
+    );
   }
 
   /**
@@ -129,42 +170,10 @@ export class SalesforceConnector implements Connector {
   /**
    * Heads of several customers in one collections call per kind; one customer's run (their
    * record, messages, files in queue order) as consecutive same-kind calls, stopping at the first
-   * that fails: a run of messages of one thread is one Task upsert. A collections call names each
-   * record once (a person's two updates go in turn), up to 200 records
-   * (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm).
+   * that fails: a run of messages of one thread is one Task upsert.
    */
-  async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    return writeInSegments(operations, this.#runSegments, (segment) => this.#writeKind(segment, context));
-  }
-
-  get #runSegments(): RunSegmentRules {
-    return { maxSegment: this.metadata.maxBatch, parallelCalls: this.tuning.concurrency, recordOf: (op) => (op.kind === KIND.person ? contactPayloadOf(op.payload).contactId : undefined) };
-  }
-
-  async #writeKind(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const kind = operations[0]?.kind;
-    if (kind === KIND.person) return this.#upsertPeople(operations.map((op) => contactPayloadOf(op.payload)), context);
-    if (kind === KIND.activity) return this.#logActivity(operations.map((op) => op.payload as ActivityPayload), context);
-    if (kind === CONSENT_KIND) {
-      return Promise.all(operations.map((op) => writeSalesforceConsent(this.#api, this.#settings, op.payload as ConsentPayload, op.idempotencyKey, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
-    }
-    if (kind === KIND.failedSend) {
-      return Promise.all(operations.map((op) => this.#noteFailedSend(op.payload as FailedSendPayload, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
-    }
-    if (kind === WINDOW_KIND) {
-      const field = this.#settings.windowOpenUntilField;
-      return Promise.all(
-        operations.map((op) =>
-          field
-            ? writeSalesforceWindow(this.#api, this.#settings, field, op.payload as WindowPayload, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))
-            : { ok: false as const, error: new SyncError('salesforce: a customer service window write is queued but connectors.salesforce.windowOpenUntilField is null; set it again or discard the operation') },
-        ),
-      );
-    }
-    if (kind === KIND.media) {
-      return Promise.all(operations.map((op) => this.#attachFile(op.payload as MediaFilePayload, context).catch((error: unknown) => ({ ok: false as const, error: asSyncError(error) }))));
-    }
-    return operations.map(() => ({ ok: false, error: new SyncError(`salesforce: unknown operation kind ${kind}`) }));
+  execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    return this.#operations.execute(operations, context);
   }
 
   /**
@@ -174,10 +183,10 @@ export class SalesforceConnector implements Connector {
    * https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm
    * Files (ContentVersion) carry no external id: each attempt queries by Title and the Task they
    * are published to before creating (see #attachFile), once an upload whose answer was lost can
-   * no longer land. Nothing is left to ask here.
+   * no longer land. Nothing is left to ask here: no kind declares a lookup.
    */
-  async reconcile(): Promise<undefined> {
-    return undefined;
+  reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    return this.#operations.reconcile(operation, context);
   }
 
   /** Object and field permissions this configuration needs, as `Object.create`, `Object.Field.update`... */
@@ -276,14 +285,13 @@ export class SalesforceConnector implements Connector {
    * A failed send explained on the person: a completed Task upserted on the Task external-id
    * field (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm).
    */
-  async #noteFailedSend(payload: FailedSendPayload, context: ExecutionContext): Promise<OperationOutcome> {
-    const whoId = await context.getRef(REF.person, payload.contactId);
-    if (!whoId) return { ok: false, error: new SyncError('salesforce: the person is not in Salesforce yet (its record operation failed or is dead: replay it)', { retryable: true }) };
+  async #noteFailedSend(payload: FailedSendPayload, context: ExecutionContext): Promise<OperationDone> {
+    const whoId = requirePrerequisite(await context.getRef(REF.person, payload.contactId), "the person's Salesforce record");
     const [task] = (await this.#api.call(context, 'noting the failed send on the activity timeline', (c) =>
       c.sobject('Task').upsert([failedSendTask(payload, whoId, this.#settings)] as never[], this.#settings.taskExternalIdField, { allOrNone: false }),
     )) as RecordResult[];
-    if (!task?.success || !task.id) return { ok: false, error: refused(task, 'the failed-send Task') };
-    return { ok: true, result: { salesforceId: whoId, salesforceTaskId: task.id } };
+    if (!task?.success || !task.id) throw refused(task, 'the failed-send Task');
+    return { result: { salesforceId: whoId, salesforceTaskId: task.id } };
   }
 
   // ---- people (Lead or Contact) ----
@@ -424,12 +432,9 @@ export class SalesforceConnector implements Connector {
    * Title only sees an upload that has landed: after a lost answer it waits until the earlier
    * upload can no longer land, or it would find nothing and upload a second copy.
    */
-  async #attachFile(payload: MediaFilePayload, context: ExecutionContext): Promise<OperationOutcome> {
-    const taskId = await context.getRef(REF.task, payload.threadId);
-    if (!taskId) return { ok: false, error: new SyncError("salesforce: the thread's Task is not written yet (its operation failed or is dead: replay it)", { retryable: true }) };
-    if (payload.size > MAX_INLINE_FILE_BYTES) {
-      return { ok: false, error: new VendorError('salesforce', `media file of ${payload.size} bytes is over the ${MAX_INLINE_FILE_BYTES}-byte limit for attaching through the REST API`) };
-    }
+  async #attachFile(payload: MediaFilePayload, context: ExecutionContext): Promise<OperationDone> {
+    const taskId = requirePrerequisite(await context.getRef(REF.task, payload.threadId), "the thread's Salesforce Task");
+    if (payload.size > MAX_INLINE_FILE_BYTES) throw new VendorError('salesforce', `media file of ${payload.size} bytes is over the ${MAX_INLINE_FILE_BYTES}-byte limit for attaching through the REST API`);
     const upload = this.#lateLanding(REF.fileSent, `${payload.messageId}:${payload.sha256}`, 'file upload');
     await waitOutLateLanding(context, upload);
     const title = fileTitle(payload);
@@ -437,15 +442,15 @@ export class SalesforceConnector implements Connector {
       const result = await c.query<{ Id: string }>(`SELECT Id FROM ContentVersion WHERE Title = ${soqlString(title)} AND FirstPublishLocationId = ${soqlString(taskId)}`).execute();
       return result.records as Array<{ Id: string }>;
     });
-    if (existing[0]) return { ok: true, result: { salesforceContentVersionId: existing[0].Id } };
+    if (existing[0]) return { result: { salesforceContentVersionId: existing[0].Id } };
     const data = await readStoredMedia(payload.path);
     const created = (await sendNoted(context, [upload], () =>
       this.#api.call(context, 'attaching a media file', (c) =>
         c.sobject('ContentVersion').create({ Title: title, PathOnClient: fileNameOnClient(payload), VersionData: data.toString('base64'), FirstPublishLocationId: taskId } as never),
       ),
     )) as unknown as RecordResult;
-    if (!created.success || !created.id) return { ok: false, error: recordFailure(created, 'ContentVersion') };
-    return { ok: true, result: { salesforceContentVersionId: created.id } };
+    if (!created.success || !created.id) throw recordFailure(created, 'ContentVersion');
+    return { result: { salesforceContentVersionId: created.id } };
   }
 
   // ---- activity (one Task per thread) ----
@@ -471,7 +476,7 @@ export class SalesforceConnector implements Connector {
       }
       const whoId = await context.getRef(REF.person, payload.contactId);
       if (!whoId) {
-        outcomes[index] = { ok: false, error: new SyncError('salesforce: the person is not in Salesforce yet (its record operation failed or is dead: replay it)', { retryable: true }) };
+        outcomes[index] = { ok: false, error: new MissingPrerequisiteError("the person's Salesforce record") };
         continue;
       }
       const entry = pending.get(payload.threadId) ?? { payload, whoId, indexes: [], syncedTo };
