@@ -2,7 +2,6 @@
 // record the org already has, and each conversation thread as one Task kept up to date by
 // upsert on an external id. A burst costs few calls: records go in sObject Collections of 200,
 // and a thread's Task is rewritten once for all messages that arrived before it was written.
-import type { DescribeSObjectResult } from 'jsforce';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { lateArrivals } from '../../core/model/late.js';
@@ -12,6 +11,7 @@ import { declareKind, MissingPrerequisiteError, OperationTable, requirePrerequis
 import type { ModelChange } from '../../core/model/types.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { SalesforceApi } from './client.js';
+import { contentVersionIds, describeResult, orgLimits, personRecords, recordResult, recordResults, type DescribeResult, type RecordResult } from './responses.js';
 import {
   BATCH_SIZE,
   KIND,
@@ -56,18 +56,7 @@ const REF = { person: 'person', personSent: 'person-sent', task: 'task', taskSyn
 const ORG_RULE_CODES = new Set(['DUPLICATES_DETECTED', 'FIELD_CUSTOM_VALIDATION_EXCEPTION', 'REQUIRED_FIELD_MISSING', 'INVALID_FIELD_FOR_INSERT_UPDATE', 'STRING_TOO_LONG', 'INVALID_EMAIL_ADDRESS']);
 
 /** A duplicate rule's verdict on a DUPLICATES_DETECTED error (Salesforce's DuplicateResult). */
-interface DuplicateResult {
-  duplicateRule?: string;
-  allowSave?: boolean;
-  errorMessage?: string | null;
-}
-
-/** What a collections call answers per record (REST gives statusCode, jsforce's types say errorCode). */
-interface RecordResult {
-  success: boolean;
-  id?: string;
-  errors?: Array<{ statusCode?: string; errorCode?: string; message: string; fields?: string[]; duplicateResult?: DuplicateResult }>;
-}
+type DuplicateResult = NonNullable<NonNullable<RecordResult['errors']>[number]['duplicateResult']>;
 
 /**
  * A record refused by a duplicate rule: names the rule and what to do. A rule that only alerts
@@ -211,8 +200,8 @@ export class SalesforceConnector implements Connector {
         if (field.updateable) granted.push(`${object}.${field.name}.update`);
       }
     }
-    const limits = await this.#api.call(context, 'reading the org limits', (c) => c.limits());
-    const daily = (limits as { DailyApiRequests?: { Max: number; Remaining: number } }).DailyApiRequests;
+    const limits = await this.#api.call(context, 'reading the org limits', orgLimits, (c) => c.limits());
+    const daily = limits.DailyApiRequests;
     if (daily) context.reportQuota(daily.Remaining, daily.Max);
     // Only what we need is worth listing: every other field would read as over-privilege.
     const wanted = new Set(this.requiredScopes());
@@ -226,7 +215,7 @@ export class SalesforceConnector implements Connector {
   async setup(context: ExecutionContext): Promise<string[]> {
     const problems: string[] = [];
     const target = this.#settings.target;
-    const described = new Map<string, DescribeSObjectResult>();
+    const described = new Map<string, DescribeResult>();
     const describeOnce = async (object: string) => described.get(object) ?? described.set(object, await this.#describe(context, object)).get(object)!;
     // The identifiers people read and search by: plain text fields (a BSUID and a username change, so no external id).
     for (const [field, label, setting] of [
@@ -277,8 +266,8 @@ export class SalesforceConnector implements Connector {
     return [];
   }
 
-  async #describe(context: ExecutionContext, object: string): Promise<DescribeSObjectResult> {
-    return this.#api.call(context, `describing ${object}`, (c) => c.describe(object));
+  async #describe(context: ExecutionContext, object: string): Promise<DescribeResult> {
+    return this.#api.call(context, `describing ${object}`, describeResult, (c) => c.describe(object));
   }
 
   /**
@@ -287,9 +276,9 @@ export class SalesforceConnector implements Connector {
    */
   async #noteFailedSend(payload: FailedSendPayload, context: ExecutionContext): Promise<OperationDone> {
     const whoId = requirePrerequisite(await context.getRef(REF.person, payload.contactId), "the person's Salesforce record");
-    const [task] = (await this.#api.call(context, 'noting the failed send on the activity timeline', (c) =>
+    const [task] = await this.#api.call(context, 'noting the failed send on the activity timeline', recordResults, (c) =>
       c.sobject('Task').upsert([failedSendTask(payload, whoId, this.#settings)] as never[], this.#settings.taskExternalIdField, { allOrNone: false }),
-    )) as RecordResult[];
+    );
     if (!task?.success || !task.id) throw refused(task, 'the failed-send Task');
     return { result: { salesforceId: whoId, salesforceTaskId: task.id } };
   }
@@ -343,7 +332,7 @@ export class SalesforceConnector implements Connector {
     const linked = payloads.filter((p) => ids.has(p.contactId));
     if (linked.length > 0) {
       const soql = `SELECT ${personFields(this.#settings)} FROM ${target} WHERE Id IN (${[...new Set(linked.map((p) => ids.get(p.contactId)!))].map(soqlString).join(', ')})`;
-      const records = await this.#api.call(context, `reading ${target} records`, async (c) => (await c.query<PersonRecord>(soql).execute({ autoFetch: true, maxFetch: 2000 })).records as PersonRecord[]);
+      const { records } = await this.#api.call(context, `reading ${target} records`, personRecords, async (c) => c.query(soql).execute({ autoFetch: true, maxFetch: 2000 }));
       for (const p of linked) {
         const record = records.find((r) => r.Id === ids.get(p.contactId));
         if (record) found.set(p.contactId, record);
@@ -352,10 +341,7 @@ export class SalesforceConnector implements Connector {
 
     // Find records already holding our key, or with the same number however it was typed.
     for (const query of personQueries(unlinked.map((p) => ({ crmKey: p.crmKey, phone: p.phone })), target, this.#settings)) {
-      const records = await this.#api.call(context, `looking up ${target} records`, async (c) => {
-        const result = await c.query<PersonRecord>(query.soql).execute({ autoFetch: true, maxFetch: 2000 });
-        return result.records as PersonRecord[];
-      });
+      const { records } = await this.#api.call(context, `looking up ${target} records`, personRecords, async (c) => c.query(query.soql).execute({ autoFetch: true, maxFetch: 2000 }));
       for (const payload of unlinked.filter((p) => query.keys.includes(p.crmKey))) {
         const match = pickPerson(records, { crmKey: payload.crmKey, phone: payload.phone }, externalIdField);
         if (!match) continue;
@@ -378,11 +364,11 @@ export class SalesforceConnector implements Connector {
       return update ? [{ payload: p, update }] : [];
     });
     if (updates.length > 0) {
-      const results = (await sendNoted(
+      const results = await sendNoted(
         context,
         updates.map((u) => this.#personWrite(u.payload.contactId)),
-        () => this.#api.call(context, `updating ${target} records`, (c) => c.sobject(target).update(updates.map((u) => u.update) as never[], { allOrNone: false, headers: this.#duplicateRuleHeader })),
-      )) as RecordResult[];
+        () => this.#api.call(context, `updating ${target} records`, recordResults, (c) => c.sobject(target).update(updates.map((u) => u.update) as never[], { allOrNone: false, headers: this.#duplicateRuleHeader })),
+      );
       updates.forEach((u, i) => {
         if (!results[i]?.success) outcomes.set(u.payload.contactId, { ok: false, error: recordFailure(results[i], `${target} ${u.update['Id']}`) });
       });
@@ -391,14 +377,14 @@ export class SalesforceConnector implements Connector {
     const creates = payloads.filter((p) => !ids.has(p.contactId));
     if (creates.length > 0) {
       // Upsert on the external id: a repeat after a lost answer finds the record it made.
-      const results = (await sendNoted(
+      const results = await sendNoted(
         context,
         creates.map((p) => this.#personWrite(p.contactId)),
         () =>
-          this.#api.call(context, `creating ${target} records`, (c) =>
+          this.#api.call(context, `creating ${target} records`, recordResults, (c) =>
             c.sobject(target).upsert(creates.map((p) => newPersonRecord(p, this.#settings)) as never[], externalIdField, { allOrNone: false, headers: this.#duplicateRuleHeader }),
           ),
-      )) as RecordResult[];
+      );
       creates.forEach((p, i) => {
         const result = results[i];
         if (result?.success && result.id) ids.set(p.contactId, result.id);
@@ -438,17 +424,16 @@ export class SalesforceConnector implements Connector {
     const upload = this.#lateLanding(REF.fileSent, `${payload.messageId}:${payload.sha256}`, 'file upload');
     await waitOutLateLanding(context, upload);
     const title = fileTitle(payload);
-    const existing = await this.#api.call(context, 'looking for an attached file', async (c) => {
-      const result = await c.query<{ Id: string }>(`SELECT Id FROM ContentVersion WHERE Title = ${soqlString(title)} AND FirstPublishLocationId = ${soqlString(taskId)}`).execute();
-      return result.records as Array<{ Id: string }>;
-    });
+    const { records: existing } = await this.#api.call(context, 'looking for an attached file', contentVersionIds, async (c) =>
+      c.query(`SELECT Id FROM ContentVersion WHERE Title = ${soqlString(title)} AND FirstPublishLocationId = ${soqlString(taskId)}`).execute(),
+    );
     if (existing[0]) return { result: { salesforceContentVersionId: existing[0].Id } };
     const data = await readStoredMedia(payload.path);
-    const created = (await sendNoted(context, [upload], () =>
-      this.#api.call(context, 'attaching a media file', (c) =>
+    const created = await sendNoted(context, [upload], () =>
+      this.#api.call(context, 'attaching a media file', recordResult, (c) =>
         c.sobject('ContentVersion').create({ Title: title, PathOnClient: fileNameOnClient(payload), VersionData: data.toString('base64'), FirstPublishLocationId: taskId } as never),
       ),
-    )) as unknown as RecordResult;
+    );
     if (!created.success || !created.id) throw recordFailure(created, 'ContentVersion');
     return { result: { salesforceContentVersionId: created.id } };
   }
@@ -494,18 +479,18 @@ export class SalesforceConnector implements Connector {
         return new Set([...earlier, ...lateArrivals(transcripts[i]!, t.syncedTo)]);
       }),
     );
-    const results = (await sendNoted(
+    const results = await sendNoted(
       context,
       threads.map((t) => this.#taskRewrite(t.payload.threadId)),
       () =>
-        this.#api.call(context, 'writing conversation Tasks', (c) =>
+        this.#api.call(context, 'writing conversation Tasks', recordResults, (c) =>
           c.sobject('Task').upsert(
             threads.map((t, i) => taskRecord(t.payload, transcripts[i]!, t.whoId, this.#settings, late[i])) as never[],
             this.#settings.taskExternalIdField,
             { allOrNone: false },
           ),
         ),
-    )) as RecordResult[];
+    );
     for (const [i, thread] of threads.entries()) {
       const result = results[i];
       if (result?.success && result.id) {

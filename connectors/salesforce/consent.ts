@@ -11,15 +11,10 @@ import { CONSENT_STATUSES } from '../../core/consent/store.js';
 import { VendorError, type SyncError } from '../../core/errors.js';
 import { requirePrerequisite, type OperationDone } from '../../core/operations.js';
 import type { SalesforceApi } from './client.js';
+import { recordResults, type RecordResult } from './responses.js';
 import type { SalesforceSettings } from './settings.js';
 
 const REF = { person: 'person' } as const;
-
-export interface RecordResult {
-  success: boolean;
-  id?: string;
-  errors?: Array<{ statusCode?: string; errorCode?: string; message: string; fields?: string[] }>;
-}
 
 /** The person's fields of a consent change (a DateTime field takes ISO 8601). */
 export function consentFields(payload: ConsentPayload, settings: Pick<SalesforceSettings, 'consentField' | 'consentChangedAtField'>): Record<string, string> {
@@ -55,14 +50,14 @@ export function refused(result: RecordResult | undefined, what: string): SyncErr
  */
 export async function writeSalesforceConsent(api: SalesforceApi, settings: SalesforceSettings, payload: ConsentPayload, key: string, context: ExecutionContext): Promise<OperationDone> {
   const whoId = requirePrerequisite(await context.getRef(REF.person, payload.contactId), "the person's Salesforce record");
-  const [updated] = (await api.call(context, 'writing marketing consent on the person', (c) =>
+  const [updated] = await api.call(context, 'writing marketing consent on the person', recordResults, (c) =>
     c.sobject(settings.target).update([{ Id: whoId, ...consentFields(payload, settings) }] as never[], { allOrNone: false }),
-  )) as RecordResult[];
+  );
   if (!updated?.success) throw refused(updated, `marketing consent on ${settings.target} ${whoId}`);
   if (payload.status !== 'opted_out') return { result: { salesforceId: whoId } };
-  const [task] = (await api.call(context, 'noting the opt-out on the activity timeline', (c) =>
+  const [task] = await api.call(context, 'noting the opt-out on the activity timeline', recordResults, (c) =>
     c.sobject('Task').upsert([optOutTask(payload, key, whoId, settings)] as never[], settings.taskExternalIdField, { allOrNone: false }),
-  )) as RecordResult[];
+  );
   if (!task?.success || !task.id) throw refused(task, 'the opt-out Task');
   return { result: { salesforceId: whoId, salesforceTaskId: task.id } };
 }

@@ -5,7 +5,8 @@ import type { ExecutionContext } from '../../core/connector.js';
 import { requirePrerequisite, type OperationDone } from '../../core/operations.js';
 import { writeWindowOnce, type WindowPayload } from '../../core/outbound/window.js';
 import type { SalesforceApi } from './client.js';
-import { refused, type RecordResult } from './consent.js';
+import { refused } from './consent.js';
+import { recordResults } from './responses.js';
 import type { SalesforceSettings } from './settings.js';
 
 const REF = { person: 'person' } as const;
@@ -18,9 +19,9 @@ const REF = { person: 'person' } as const;
 export async function writeSalesforceWindow(api: SalesforceApi, settings: Pick<SalesforceSettings, 'target'>, field: string, payload: WindowPayload, context: ExecutionContext): Promise<OperationDone> {
   const whoId = requirePrerequisite(await context.getRef(REF.person, payload.contactId), "the person's Salesforce record");
   const outcome = await writeWindowOnce(payload, context, async (openUntil) => {
-    const [updated] = (await api.call(context, 'writing the customer service window on the person', (c) =>
+    const [updated] = await api.call(context, 'writing the customer service window on the person', recordResults, (c) =>
       c.sobject(settings.target).update([{ Id: whoId, [field]: openUntil }] as never[], { allOrNone: false }),
-    )) as RecordResult[];
+    );
     if (!updated?.success) return { ok: false, error: refused(updated, `the customer service window on ${settings.target} ${whoId}`) };
     return { ok: true, result: { salesforceId: whoId, openUntil } };
   });

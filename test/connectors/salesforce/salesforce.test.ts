@@ -235,6 +235,19 @@ describe('Salesforce connector', () => {
       expect(nock.isDone()).toBe(true);
     });
 
+    it('fails a write whose answer is not what Salesforce documents with a typed error saying what was unexpected', async () => {
+      nock(ORG)
+        .patch(`${DATA}/composite/sobjects/Task/WhatsApp_Thread_Id__c`)
+        .reply(200, [{ id: '00T1', success: 'yes', errors: [] }]);
+      const context = testContext();
+      context.refs.set('person:c1', '00Q1');
+      context.threads.set('t-1', [{ id: 'wamid.1', direction: 'inbound', text: 'Hi', sentAt: 1749416383000, arrivalSeq: 1001, origin: null, warnings: [] }]);
+      const [outcome] = await connectorWith().execute([activityOp('wamid.1', 1001)], context);
+      expect(outcome).toMatchObject({ ok: false, error: { name: 'VendorError', code: 'UNEXPECTED_ANSWER', retryable: false, message: expect.stringMatching(/^salesforce: writing conversation Tasks: unexpected answer: 0\.success: /) } });
+      // Nothing is taken as written.
+      expect(context.refs.get('task:t-1')).toBeUndefined();
+    });
+
     it('does not rewrite the Task while a rewrite whose answer was lost may still land over it', async () => {
       nock(ORG)
         .patch(`${DATA}/composite/sobjects/Task/WhatsApp_Thread_Id__c`).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
