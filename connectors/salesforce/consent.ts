@@ -11,10 +11,9 @@ import { CONSENT_STATUSES } from '../../core/consent/store.js';
 import { VendorError, type SyncError } from '../../core/errors.js';
 import { requirePrerequisite, type OperationDone } from '../../core/operations.js';
 import type { SalesforceApi } from './client.js';
+import { REF } from './mappers.js';
 import { recordResults, type RecordResult } from './responses.js';
 import type { SalesforceSettings } from './settings.js';
-
-const REF = { person: 'person' } as const;
 
 /** The person's fields of a consent change (a DateTime field takes ISO 8601). */
 export function consentFields(payload: ConsentPayload, settings: Pick<SalesforceSettings, 'consentField' | 'consentChangedAtField'>): Record<string, string> {

@@ -13,6 +13,14 @@ import type { SalesforceSettings } from './settings.js';
 
 export const KIND = { person: 'person.upsert', activity: 'thread.log', media: 'media.file', failedSend: 'send.failed' } as const;
 
+/**
+ * Ref kinds kept per connector: `person` and `task` are the Salesforce ids of a contact's record
+ * and a thread's Task; `taskSyncedTo` the last arrival a Task carries. `taskLate`: ids of the thread's messages that arrived after later ones were on its Task (JSON
+ * list). `taskSent` and `fileSent`: when a Task rewrite (per thread) or a file upload (per message
+ * and file) went out whose answer is not known yet (see core/lost-answer.ts).
+ */
+export const REF = { person: 'person', personSent: 'person-sent', task: 'task', taskSyncedTo: 'task-synced-to', taskLate: 'task-late', taskSent: 'task-sent', fileSent: 'file-sent' } as const;
+
 /** A message we sent that WhatsApp could not deliver: noted on the person as a Task. */
 export const failedSendPayload = z.object({
   contactId: z.string(),

@@ -5,11 +5,10 @@ import type { ExecutionContext } from '../../core/connector.js';
 import { requirePrerequisite, type OperationDone } from '../../core/operations.js';
 import { writeWindowOnce, type WindowPayload } from '../../core/outbound/window.js';
 import type { SalesforceApi } from './client.js';
+import { REF } from './mappers.js';
 import { refused } from './consent.js';
 import { recordResults } from './responses.js';
 import type { SalesforceSettings } from './settings.js';
-
-const REF = { person: 'person' } as const;
 
 /**
  * Writes the window's end on the person (sObject Collections update; a DateTime field takes ISO 8601:
