@@ -2,8 +2,9 @@
 // media directory (content-addressed by SHA-256), so CRM connectors can attach the files.
 import { createHash } from 'node:crypto';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome } from '../../core/connector.js';
+import { declareKind, OperationTable, type DeclaredOperation, type OperationDone } from '../../core/operations.js';
 import { PENDING_SEND_REF, SENT_MESSAGE_REF, decodePendingSend, encodePendingSend, resolveTuning, sentPartKey } from '../../core/connector.js';
-import { DeferredError, InvalidPayloadError, SyncError, TransportError, VendorError, asSyncError } from '../../core/errors.js';
+import { DeferredError, InvalidPayloadError, SyncError, TransportError, VendorError } from '../../core/errors.js';
 import { readStoredMedia, storeContentAddressed } from '../../core/media-store.js';
 import type { WhatsAppSection } from '../../core/config/schema.js';
 import type { ModelChange, StoredMedia } from '../../core/model/types.js';
@@ -18,9 +19,11 @@ import {
   addressOf,
   bsuidRefusalReason,
   callbackDataFor,
+  fetchMediaPayload,
   mediaKindFor,
   mediaMessage,
   replyParts,
+  sendReplyPayload,
   toMessageTemplate,
   toOperationDrafts,
   type FetchMediaPayload,
@@ -45,6 +48,15 @@ export class WhatsAppConnector implements Connector {
   readonly features: string[];
   readonly tuning;
   readonly #client: CloudApiClient;
+  /**
+   * Sends and media fetches, one at a time. Neither kind reconciles: fetching media again is
+   * harmless (files are content-addressed), and a send in doubt is settled by its status
+   * webhooks, the only answer the Cloud API gives (see #sendReply).
+   */
+  readonly #operations = new OperationTable([
+    declareKind({ kind: KIND.send, payload: sendReplyPayload, handle: (op, context) => this.#sendReply(op, context) }),
+    declareKind({ kind: KIND.fetchMedia, payload: fetchMediaPayload, handle: (op, context) => this.#fetchMedia(op.payload, context) }),
+  ]);
 
   constructor(
     readonly metadata: ConnectorMetadata,
@@ -80,17 +92,8 @@ export class WhatsAppConnector implements Connector {
     return toOperationDrafts(change, { fetchMedia: this.settings.media.fetch });
   }
 
-  async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const outcomes: OperationOutcome[] = [];
-    for (const op of operations) {
-      try {
-        if (op.kind === KIND.send) outcomes.push(await this.#sendReply(op, context));
-        else outcomes.push(await this.#fetchMedia(op.payload as FetchMediaPayload, context));
-      } catch (error) {
-        outcomes.push({ ok: false, error: asSyncError(error) });
-      }
-    }
-    return outcomes;
+  execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    return this.#operations.execute(operations, context);
   }
 
   /**
@@ -102,8 +105,8 @@ export class WhatsAppConnector implements Connector {
    * the only answer to be had: the Cloud API has no call that finds or lists sent messages
    * (`/{phone-number-id}/messages` takes POST only), so there is nothing to reconcile by asking.
    */
-  async #sendReply(op: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome> {
-    const payload = op.payload as SendReplyPayload;
+  async #sendReply(op: DeclaredOperation<SendReplyPayload>, context: ExecutionContext): Promise<OperationDone> {
+    const payload = op.payload;
     const { reply } = payload;
     const lastInbound = await context.lastInboundAt(payload.contactId);
     const now = Date.now();
@@ -114,12 +117,12 @@ export class WhatsAppConnector implements Connector {
       const since = lastInbound === undefined ? 'has never written' : `last wrote ${Math.round((now - lastInbound) / 3_600_000)} h ago`;
       const reason = `the customer ${since}, so WhatsApp's 24-hour customer service window is closed and no approved template is configured for replies (connectors.${reply.origin}.outsideWindowTemplate); the reply was not sent`;
       effects.push({ type: 'reply.undeliverable', threadId: payload.threadId, reply, reason });
-      return { ok: true, result: { sent: 0, reason: 'outside the customer service window' }, effects };
+      return { result: { sent: 0, reason: 'outside the customer service window' }, effects };
     }
     const address = addressOf(payload);
     if (!address) {
       effects.push({ type: 'reply.undeliverable', threadId: payload.threadId, reply, reason: 'WhatsApp has given neither a phone number nor a business-scoped user id for this customer, so there is nobody to address the reply to' });
-      return { ok: true, result: { sent: 0, reason: 'no address' }, effects };
+      return { result: { sent: 0, reason: 'no address' }, effects };
     }
     const sent: string[] = [];
     for (const [index, part] of parts.entries()) {
@@ -164,7 +167,7 @@ export class WhatsAppConnector implements Connector {
       sent.push(wamid);
       effects.push({ type: 'message.sent', threadId: payload.threadId, messageId: wamid, text: part.description, origin: reply.origin, sentAt: now });
     }
-    return { ok: true, result: { sent: sent.length, messageIds: sent }, effects };
+    return { result: { sent: sent.length, messageIds: sent }, effects };
   }
 
   /**
@@ -183,7 +186,7 @@ export class WhatsAppConnector implements Connector {
     return true;
   }
 
-  async #fetchMedia(payload: FetchMediaPayload, context: ExecutionContext): Promise<OperationOutcome> {
+  async #fetchMedia(payload: FetchMediaPayload, context: ExecutionContext): Promise<OperationDone> {
     const cap = Math.min(MEDIA_SIZE_CAPS[payload.kind], this.settings.media.maxBytes);
     const info = await this.#client.getMedia(context, payload.mediaId);
     if (info.file_size !== undefined && Number(info.file_size) > cap) {
@@ -194,12 +197,11 @@ export class WhatsAppConnector implements Connector {
     if (!check.ok) throw new VendorError('whatsapp', `media ${payload.mediaId} arrived damaged (SHA-256 mismatch)`, { retryable: true });
     const path = await storeContentAddressed(this.mediaDir, bytes, check.hex);
     const media: StoredMedia = { messageId: payload.messageId, sha256: check.hex, mimeType: info.mime_type, size: bytes.byteLength, path, filename: payload.filename };
-    return { ok: true, result: { sha256: check.hex, size: bytes.byteLength }, effects: [{ type: 'media.stored', media }] };
+    return { result: { sha256: check.hex, size: bytes.byteLength }, effects: [{ type: 'media.stored', media }] };
   }
 
-  async reconcile(): Promise<undefined> {
-    // Fetching media again is harmless: files are content-addressed.
-    return undefined;
+  reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    return this.#operations.reconcile(operation, context);
   }
 
   async grantedScopes(context: ExecutionContext): Promise<GrantedScopes> {
