@@ -3,10 +3,13 @@
 // client-credentials or JWT bearer flow, and typed errors from Salesforce's error codes.
 import { createSign } from 'node:crypto';
 import type { Connection } from 'jsforce';
+import type { z } from 'zod';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall } from '../../core/http.js';
 import { loadOnFirstUse } from '../../core/load-on-first-use.js';
+import { checkedAnswer } from '../../core/vendor-answer.js';
+import { tokenAnswer } from './responses.js';
 import type { SalesforceSettings } from './settings.js';
 
 /** jsforce is loaded by the first call, not by importing this module (core/load-on-first-use.ts). */
@@ -154,7 +157,9 @@ export class SalesforceApi {
     } catch (error) {
       throw new TransportError(`salesforce: token request failed: ${(error as Error).message}`, { cause: error });
     }
-    const body = (await response.json().catch(() => ({}))) as { access_token?: string; instance_url?: string; error?: string; error_description?: string };
+    // An answer that is not the OAuth JSON (an HTML error page) reads as one without a token.
+    const parsed = tokenAnswer.safeParse(await response.json().catch(() => ({})));
+    const body = parsed.success ? parsed.data : {};
     if (!response.ok || !body.access_token) {
       if (response.status >= 500) throw new VendorError('salesforce', `token request failed (HTTP ${response.status})`, { status: response.status, retryable: true });
       throw new CredentialError('salesforce', `token request refused: ${body.error ?? response.status}${body.error_description ? ` (${body.error_description})` : ''}; check the connected app and connectors.salesforce credentials`);
@@ -194,9 +199,14 @@ export class SalesforceApi {
 
   /**
    * One jsforce call: stops short of the daily allowance's reserve, waits for the shared rate
-   * budget, and reports the allowance Salesforce announced in Sforce-Limit-Info.
+   * budget, reports the allowance Salesforce announced in Sforce-Limit-Info, and checks the
+   * answer against `answer` (responses.ts): one of another shape is a VendorError saying where.
    */
-  async call<T>(context: ExecutionContext, action: string, run: (connection: Connection) => Promise<T>): Promise<T> {
+  async call<Answer extends z.ZodType>(context: ExecutionContext, action: string, answer: Answer, run: (connection: Connection) => Promise<unknown>): Promise<z.output<Answer>> {
+    return checkedAnswer('salesforce', action, answer, await this.#send(context, action, run));
+  }
+
+  async #send(context: ExecutionContext, action: string, run: (connection: Connection) => Promise<unknown>): Promise<unknown> {
     await this.#ensureSession();
     const connection = await this.#connected();
     const usage = (connection.limitInfo as { apiUsage?: { used: number; limit: number } }).apiUsage;

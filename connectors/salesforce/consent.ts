@@ -5,20 +5,15 @@
 // The standard consent objects (ContactPointTypeConsent, ContactPointConsent, DataUsePurpose),
 // https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_contactpointtypeconsent.htm,
 // are not written yet: they need Individual records and a data-use purpose set up per org.
-import type { ExecutionContext, OperationOutcome } from '../../core/connector.js';
+import type { ExecutionContext } from '../../core/connector.js';
 import { optOutNote, type ConsentPayload } from '../../core/consent/operation.js';
 import { CONSENT_STATUSES } from '../../core/consent/store.js';
-import { SyncError, VendorError } from '../../core/errors.js';
+import { VendorError, type SyncError } from '../../core/errors.js';
+import { requirePrerequisite, type OperationDone } from '../../core/operations.js';
 import type { SalesforceApi } from './client.js';
+import { REF } from './mappers.js';
+import { recordResults, type RecordResult } from './responses.js';
 import type { SalesforceSettings } from './settings.js';
-
-const REF = { person: 'person' } as const;
-
-export interface RecordResult {
-  success: boolean;
-  id?: string;
-  errors?: Array<{ statusCode?: string; errorCode?: string; message: string; fields?: string[] }>;
-}
 
 /** The person's fields of a consent change (a DateTime field takes ISO 8601). */
 export function consentFields(payload: ConsentPayload, settings: Pick<SalesforceSettings, 'consentField' | 'consentChangedAtField'>): Record<string, string> {
@@ -52,19 +47,18 @@ export function refused(result: RecordResult | undefined, what: string): SyncErr
  * then for an opt-out the Task, upserted on the Task external-id field
  * (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm).
  */
-export async function writeSalesforceConsent(api: SalesforceApi, settings: SalesforceSettings, payload: ConsentPayload, key: string, context: ExecutionContext): Promise<OperationOutcome> {
-  const whoId = await context.getRef(REF.person, payload.contactId);
-  if (!whoId) return { ok: false, error: new SyncError('salesforce: the person is not in Salesforce yet (its record operation failed or is dead: replay it)', { retryable: true }) };
-  const [updated] = (await api.call(context, 'writing marketing consent on the person', (c) =>
+export async function writeSalesforceConsent(api: SalesforceApi, settings: SalesforceSettings, payload: ConsentPayload, key: string, context: ExecutionContext): Promise<OperationDone> {
+  const whoId = requirePrerequisite(await context.getRef(REF.person, payload.contactId), "the person's Salesforce record");
+  const [updated] = await api.call(context, 'writing marketing consent on the person', recordResults, (c) =>
     c.sobject(settings.target).update([{ Id: whoId, ...consentFields(payload, settings) }] as never[], { allOrNone: false }),
-  )) as RecordResult[];
-  if (!updated?.success) return { ok: false, error: refused(updated, `marketing consent on ${settings.target} ${whoId}`) };
-  if (payload.status !== 'opted_out') return { ok: true, result: { salesforceId: whoId } };
-  const [task] = (await api.call(context, 'noting the opt-out on the activity timeline', (c) =>
+  );
+  if (!updated?.success) throw refused(updated, `marketing consent on ${settings.target} ${whoId}`);
+  if (payload.status !== 'opted_out') return { result: { salesforceId: whoId } };
+  const [task] = await api.call(context, 'noting the opt-out on the activity timeline', recordResults, (c) =>
     c.sobject('Task').upsert([optOutTask(payload, key, whoId, settings)] as never[], settings.taskExternalIdField, { allOrNone: false }),
-  )) as RecordResult[];
-  if (!task?.success || !task.id) return { ok: false, error: refused(task, 'the opt-out Task') };
-  return { ok: true, result: { salesforceId: whoId, salesforceTaskId: task.id } };
+  );
+  if (!task?.success || !task.id) throw refused(task, 'the opt-out Task');
+  return { result: { salesforceId: whoId, salesforceTaskId: task.id } };
 }
 
 /** Describe's view of a field, as far as setup reads it. */

@@ -1,7 +1,7 @@
 // Salesforce: WhatsApp customers as Leads or Contacts, conversations as Tasks.
 import type { ConnectorFactory, ConnectorMetadata } from '../../core/connector.js';
 import { SalesforceConnector } from './connector.js';
-import { KIND } from './mappers.js';
+import { BATCH_SIZE } from './mappers.js';
 import { salesforceSettingsSchema, type SalesforceSettings } from './settings.js';
 import { salesforceFlowRecipe } from './flow-recipe.js';
 
@@ -12,7 +12,7 @@ export const salesforceMetadata: ConnectorMetadata = {
   featureScopes: { records: [], activity: [] },
   grantScopesHint:
     "give the integration user's profile or a permission set Create and Edit on the objects and Edit on the fields listed (Setup > Permission Sets > Object Settings)",
-  maxBatch: { [KIND.person]: 200, [KIND.activity]: 200, [KIND.media]: 5 },
+  maxBatch: BATCH_SIZE,
   // One customer's backlog in runs: a run of a thread's messages is one Task upsert.
   maxRun: 200,
   runsInSegments: true,

@@ -1,27 +1,56 @@
-// Pure mapping between our model and Salesforce records and SOQL: no I/O.
+// Pure mapping between our model and Salesforce records and SOQL, and the zod schema of each
+// operation's payload: what the planner writes is what the handler reads back, checked. No I/O.
+import { z } from 'zod';
 import { undeliveredNote } from '../../core/outbound/send-failure.js';
 import type { ThreadMessage } from '../../core/connector.js';
 import { ARRIVED_LATE } from '../../core/model/late.js';
 import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { samePerson, writtenForms, type E164 } from '../../core/model/phone.js';
-import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
+import { storedMediaPayload, type ModelChange } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import { messagePlacement, contactOrderingKey } from '../../core/connector.js';
 import type { SalesforceSettings } from './settings.js';
 
 export const KIND = { person: 'person.upsert', activity: 'thread.log', media: 'media.file', failedSend: 'send.failed' } as const;
 
-/** A message we sent that WhatsApp could not deliver: noted on the person as a Task. */
-export interface FailedSendPayload {
-  readonly contactId: string;
-  readonly messageId: string;
-  /** The note, with the errors explained (core's undeliveredNote). */
-  readonly note: string;
-  readonly failedAt: number;
-  [key: string]: string | number;
-}
+/**
+ * Ref kinds kept per connector: `person` and `task` are the Salesforce ids of a contact's record
+ * and a thread's Task; `taskSyncedTo` the last arrival a Task carries. `taskLate`: ids of the thread's messages that arrived after later ones were on its Task (JSON
+ * list). `taskSent` and `fileSent`: when a Task rewrite (per thread) or a file upload (per message
+ * and file) went out whose answer is not known yet (see core/lost-answer.ts).
+ */
+export const REF = { person: 'person', personSent: 'person-sent', task: 'task', taskSyncedTo: 'task-synced-to', taskLate: 'task-late', taskSent: 'task-sent', fileSent: 'file-sent' } as const;
 
-export type MediaFilePayload = StoredMediaPayload;
+/** A message we sent that WhatsApp could not deliver: noted on the person as a Task. */
+export const failedSendPayload = z.object({
+  contactId: z.string(),
+  messageId: z.string(),
+  /** The note, with the errors explained (core's undeliveredNote). */
+  note: z.string(),
+  failedAt: z.number(),
+});
+export type FailedSendPayload = z.infer<typeof failedSendPayload>;
+
+/**
+ * Largest batch per kind, and so per sObject Collections call (200 records) or, for files, per
+ * round of uploads; kinds not listed go one at a time.
+ */
+export const BATCH_SIZE = { [KIND.person]: 200, [KIND.activity]: 200, [KIND.media]: 5 } as const;
+
+/**
+ * A received file to attach to its thread's Task: the stored media payload (storedMediaPayload),
+ * of which only what the upload reads is required.
+ */
+export const mediaFilePayload = z.object({
+  messageId: z.string(),
+  threadId: z.string(),
+  path: z.string(),
+  sha256: z.string(),
+  mimeType: z.string(),
+  size: z.number(),
+  filename: z.string().nullable(),
+});
+export type MediaFilePayload = z.infer<typeof mediaFilePayload>;
 
 /** Largest file sent inline as base64 JSON (the REST body limit is 50 MB once encoded). */
 export const MAX_INLINE_FILE_BYTES = 35 * 1024 * 1024;
@@ -40,15 +69,15 @@ export function fileNameOnClient(payload: Pick<MediaFilePayload, 'sha256' | 'fil
 /** A person's identifiers (see core/model/identity.ts): `crmKey` is the external id, `phone` may be null. */
 export type PersonPayload = ContactIdentityFields;
 
-export interface ActivityPayload {
-  readonly messageId: string;
-  readonly contactId: string;
-  readonly threadId: string;
-  readonly arrivalSeq: number;
-  readonly threadStartedAt: number;
-  readonly profileName: string | null;
-  [key: string]: string | number | null;
-}
+export const activityPayload = z.object({
+  messageId: z.string(),
+  contactId: z.string(),
+  threadId: z.string(),
+  arrivalSeq: z.number(),
+  threadStartedAt: z.number(),
+  profileName: z.string().nullable(),
+});
+export type ActivityPayload = z.infer<typeof activityPayload>;
 
 /** One Task per thread holds its whole transcript: a thread's past is written one batch at a time. */
 const TASK_PLACEMENT = { per: 'thread' } as const;

@@ -1,16 +1,15 @@
 // WhatsApp Cloud API (Graph API) calls used by the connector: media metadata and download,
 // token introspection. Paths follow Meta's OpenAPI description, vendored at
 // test/contract/specs/whatsapp/business-messaging-api_v23.0.yaml (facebook/openapi, MIT).
-import { z } from 'zod';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, InvalidPayloadError, VendorError, errorFromHttpStatus, parseRetryAfter, type SyncError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
+import { checkedAnswer } from '../../core/vendor-answer.js';
+import { graphError, mediaInfo, sendAnswer, syncAnswer, templatePage, tokenInfo, uploadAnswer, type MediaInfo, type TemplateRecord } from './responses.js';
 import { MEDIA_ID } from './webhook-schema.js';
 import { explainSendError } from './send-errors.js';
 
-const graphError = z.looseObject({
-  error: z.looseObject({ message: z.string(), type: z.string().optional(), code: z.number().optional(), error_subcode: z.number().optional() }),
-});
+export type { MediaInfo, TemplateRecord } from './responses.js';
 
 /** Graph error codes that mean "slow down" (app, account and WhatsApp throughput limits). */
 const THROTTLING_CODES = new Set([4, 17, 32, 613, 80007, 130429, 131056]);
@@ -32,22 +31,7 @@ export function classifyGraphError(status: number, body: string, retryAfter: str
   return new VendorError('whatsapp', detail, { status, retryable: status >= 500, ...(code === undefined ? {} : { code: String(code) }) });
 }
 
-const mediaInfo = z.looseObject({
-  url: z.string().url(),
-  mime_type: z.string(),
-  sha256: z.string().optional(),
-  file_size: z.union([z.number(), z.string()]).optional(),
-  id: z.string(),
-});
-export type MediaInfo = z.infer<typeof mediaInfo>;
 
-// `contacts[]` echoes the address: `input`, and `wa_id` for a send to a phone or `user_id` for one to a BSUID.
-const sendAnswer = z.looseObject({
-  contacts: z.array(z.looseObject({ input: z.string().optional(), wa_id: z.string().optional(), user_id: z.string().optional() })).optional(),
-  messages: z.array(z.looseObject({ id: z.string() })).min(1),
-});
-const uploadAnswer = z.looseObject({ id: z.string() });
-const syncAnswer = z.looseObject({ request_id: z.string().optional() });
 
 /** Rate buckets of sends: per business number, and per business number and customer. */
 export const SEND_BUCKET = { number: 'number', customer: 'customer' } as const;
@@ -59,25 +43,7 @@ export type OutgoingMessage =
   | { readonly type: 'document'; readonly document: { readonly id: string; readonly filename?: string } }
   | { readonly type: 'template'; readonly template: { readonly name: string; readonly language: { readonly policy: 'deterministic'; readonly code: string }; readonly components?: unknown[] } };
 
-// One page of a WhatsApp Business Account's templates; `paging.next` is there while more follow.
-const templatePage = z.looseObject({
-  data: z.array(
-    z.looseObject({
-      name: z.string(),
-      language: z.string(),
-      status: z.string(),
-      category: z.string(),
-      parameter_format: z.enum(['POSITIONAL', 'NAMED']).optional(),
-      components: z.array(z.looseObject({ type: z.string(), format: z.string().optional(), text: z.string().optional(), buttons: z.array(z.looseObject({ type: z.string(), url: z.string().optional() })).optional() })).optional(),
-    }),
-  ),
-  paging: z.looseObject({ cursors: z.looseObject({ after: z.string().optional() }).optional(), next: z.string().optional() }).optional(),
-});
-export type TemplateRecord = z.infer<typeof templatePage>['data'][number];
 
-const tokenInfo = z.looseObject({
-  data: z.looseObject({ is_valid: z.boolean().optional(), scopes: z.array(z.string()).optional() }),
-});
 
 export class CloudApiClient {
   constructor(
@@ -101,9 +67,7 @@ export class CloudApiClient {
       timeoutMs: this.timeoutMs,
       classify: classifyGraphError,
     });
-    const parsed = mediaInfo.safeParse(await response.json());
-    if (!parsed.success) throw new InvalidPayloadError(`whatsapp: unexpected answer for media ${mediaId}: ${parsed.error.issues[0]?.message}`);
-    return parsed.data;
+    return checkedAnswer('whatsapp', 'reading a media URL', mediaInfo, await response.json());
   }
 
   /** GET the media URL with the same bearer token; the URL lives only minutes. */
@@ -141,9 +105,7 @@ export class CloudApiClient {
       timeoutMs: this.timeoutMs,
       classify: classifyGraphError,
     });
-    const parsed = sendAnswer.safeParse(await response.json());
-    if (!parsed.success) throw new InvalidPayloadError('whatsapp: the send answer carried no message id');
-    return parsed.data.messages[0]!.id;
+    return checkedAnswer('whatsapp', 'sending a message', sendAnswer, await response.json()).messages[0]!.id;
   }
 
   /**
@@ -164,9 +126,7 @@ export class CloudApiClient {
       timeoutMs: this.timeoutMs * 4,
       classify: classifyGraphError,
     });
-    const parsed = uploadAnswer.safeParse(await response.json());
-    if (!parsed.success) throw new InvalidPayloadError('whatsapp: the media upload answer carried no id');
-    return parsed.data.id;
+    return checkedAnswer('whatsapp', 'uploading media', uploadAnswer, await response.json()).id;
   }
 
   /**
@@ -185,9 +145,7 @@ export class CloudApiClient {
       timeoutMs: this.timeoutMs,
       classify: classifyGraphError,
     });
-    const parsed = syncAnswer.safeParse(await response.json());
-    if (!parsed.success) throw new InvalidPayloadError(`whatsapp: unexpected answer to the ${syncType} request`);
-    return parsed.data.request_id ?? null;
+    return checkedAnswer('whatsapp', `requesting the ${syncType} sync`, syncAnswer, await response.json()).request_id ?? null;
   }
 
   /**
@@ -208,11 +166,10 @@ export class CloudApiClient {
         timeoutMs: this.timeoutMs,
         classify: classifyGraphError,
       });
-      const parsed = templatePage.safeParse(await response.json());
-      if (!parsed.success) throw new InvalidPayloadError(`whatsapp: unexpected answer listing templates: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
-      templates.push(...parsed.data.data);
-      after = parsed.data.paging?.cursors?.after;
-      if (!parsed.data.paging?.next || !after) break;
+      const page = checkedAnswer('whatsapp', 'listing templates', templatePage, await response.json());
+      templates.push(...page.data);
+      after = page.paging?.cursors?.after;
+      if (!page.paging?.next || !after) break;
     }
     return templates;
   }
@@ -221,9 +178,8 @@ export class CloudApiClient {
   async tokenScopes(context: ExecutionContext): Promise<string[]> {
     const url = `${this.baseUrl}/debug_token?input_token=${encodeURIComponent(this.accessToken)}`;
     const response = await vendorFetch(context, { vendor: 'whatsapp', url, headers: this.#headers(), timeoutMs: this.timeoutMs, classify: classifyGraphError });
-    const parsed = tokenInfo.safeParse(await response.json());
-    if (!parsed.success) throw new InvalidPayloadError('whatsapp: debug_token answered without data.scopes');
-    if (parsed.data.data.is_valid === false) throw new CredentialError('whatsapp', 'the access token is no longer valid; create a new one and update whatsapp.accessToken');
-    return parsed.data.data.scopes ?? [];
+    const { data } = checkedAnswer('whatsapp', 'reading the access token (debug_token)', tokenInfo, await response.json());
+    if (data.is_valid === false) throw new CredentialError('whatsapp', 'the access token is no longer valid; create a new one and update whatsapp.accessToken');
+    return data.scopes ?? [];
   }
 }

@@ -1,4 +1,6 @@
-// Pure planning for the WhatsApp side: which stored messages need their media fetched.
+// Pure planning for the WhatsApp side: which stored messages need their media fetched, which
+// replies go out, and the zod schema of each operation's payload (checked before a handler reads it).
+import { z } from 'zod';
 import { contactOrderingKey } from '../../core/connector.js';
 import { createHash } from 'node:crypto';
 import type { LocalFile, MediaKind, ModelChange, OutboundReply } from '../../core/model/types.js';
@@ -21,36 +23,64 @@ export const MEDIA_SIZE_CAPS: Record<MediaKind, number> = {
   sticker: 500 * 1024,
 };
 
-export interface FetchMediaPayload {
-  readonly messageId: string;
-  readonly mediaId: string;
-  readonly kind: MediaKind;
-  readonly mimeType: string;
-  readonly sha256: string | null;
-  readonly filename: string | null;
-  [key: string]: string | null;
-}
+const nullableText = z.string().nullable();
+
+/** A received message's media to download (`media.fetch`). */
+export const fetchMediaPayload = z.object({
+  messageId: z.string(),
+  mediaId: z.string(),
+  kind: z.enum(['image', 'audio', 'video', 'document', 'sticker'] satisfies readonly MediaKind[]),
+  mimeType: z.string(),
+  sha256: nullableText,
+  filename: nullableText,
+});
+export type FetchMediaPayload = z.infer<typeof fetchMediaPayload>;
 
 /** Who a reply goes to: the phone number when WhatsApp shares it (Meta's advice), else the BSUID. */
-export interface ReplyRecipient {
-  readonly waId: string | null;
-  readonly bsuid: string | null;
-  readonly parentBsuid: string | null;
-  [key: string]: string | null;
-}
+const replyRecipient = z.object({ waId: nullableText, bsuid: nullableText, parentBsuid: nullableText });
+export type ReplyRecipient = z.infer<typeof replyRecipient>;
 
-export interface SendReplyPayload {
-  readonly contactId: string;
-  readonly threadId: string;
-  /** The customer's identifiers when the reply was queued. */
-  readonly recipient: ReplyRecipient;
+/** A file of a reply, as the media store keeps it (LocalFile). */
+const replyFile: z.ZodType<LocalFile> = z.object({ path: z.string(), sha256: z.string(), mimeType: z.string(), size: z.number(), filename: nullableText }).catchall(z.union([z.string(), z.number(), z.null()]));
+
+/**
+ * The reply as its origin asked for it (core's OutboundReply). Loose: the reply goes back whole
+ * in the effects telling its origin what became of it, so no field of it is dropped here.
+ */
+const outboundReply: z.ZodType<OutboundReply> = z.looseObject({
+  origin: z.string(),
+  sourceId: z.string(),
+  sourceRecord: z.string(),
+  text: z.string(),
+  attachments: z.array(replyFile),
+  template: z
+    .looseObject({
+      name: z.string(),
+      language: z.string(),
+      parameters: z.array(z.string()),
+      parameterNames: z.array(z.string()).nullable().optional(),
+      header: z.array(z.string()).optional(),
+      headerNames: z.array(z.string()).nullable().optional(),
+      buttons: z.array(z.looseObject({ index: z.number(), urlSuffix: z.string() })).optional(),
+      rendered: z.string().optional(),
+    })
+    .nullable(),
+  templateOnly: z.boolean().optional(),
+});
+
+/** An agent's reply to send (`message.send`). */
+export const sendReplyPayload = z.object({
+  contactId: z.string(),
+  threadId: z.string(),
+  /** The customer's identifiers when the reply was queued (absent in operations queued before BSUIDs). */
+  recipient: replyRecipient.optional(),
   /** The WhatsApp id of operations queued before BSUIDs (read when `recipient` is absent). */
-  readonly to?: string;
+  to: z.string().optional(),
   /** The business number the conversation is on (phone_number_id). */
-  readonly businessNumberId: string;
-  readonly reply: OutboundReply;
-  [key: string]: unknown;
-}
+  businessNumberId: z.string(),
+  reply: outboundReply,
+});
+export type SendReplyPayload = z.infer<typeof sendReplyPayload>;
 
 export function toOperationDrafts(change: ModelChange, options: { fetchMedia: boolean }): OperationDraft[] {
   if (change.type === 'reply.requested') {

@@ -2,6 +2,7 @@
 // WhatsApp username may withhold), a business-scoped user id (BSUID), a parent BSUID shared by
 // linked business portfolios, and a username. Pure: recognising, masking and describing them.
 // https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+import { z } from 'zod';
 import { maskPhone, samePerson, type E164 } from './phone.js';
 import type { Contact, CustomerIdentity } from './types.js';
 
@@ -129,3 +130,17 @@ export function contactPayloadOf(stored: unknown): ContactIdentityFields {
     previousPhone: null,
   };
 }
+
+/** A number as stored in a payload: E.164 as this release writes it, taken as written (older payloads are not re-checked). */
+const storedPhone = z.custom<E164>((value) => typeof value === 'string', 'expected a phone number');
+const nullableText = z.string().nullable();
+
+/**
+ * The schema of a contact operation's payload, for a connector's declared kind: the identity
+ * fields as this release writes them, or the `{ contactId, waId, profileName }` of operations
+ * queued before BSUIDs, read as contactPayloadOf reads them.
+ */
+export const contactPayloadSchema: z.ZodType<ContactIdentityFields> = z.union([
+  z.object({ contactId: z.string(), crmKey: z.string(), phone: storedPhone.nullable(), bsuid: nullableText, parentBsuid: nullableText, username: nullableText, profileName: nullableText, previousPhone: storedPhone.nullable() }),
+  z.object({ contactId: z.string(), crmKey: z.undefined().optional(), waId: nullableText.optional(), profileName: nullableText.optional() }).transform((legacy) => contactPayloadOf(legacy)),
+]);

@@ -191,6 +191,18 @@ describe('Salesforce connector', () => {
   });
 
   describe('activity', () => {
+    it("refuses a payload its kind's schema does not accept, with the reason and no request, while its other kinds still run", async () => {
+      // onlyMockedHttp: any request here would fail the test.
+      const context = testContext();
+      context.refs.set('person:c1', '00Q1');
+      const [activity] = await connectorWith().execute([activityOp('wamid.1', 'one' as unknown as number)], context);
+      expect(activity).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false, message: expect.stringMatching(/^thread\.log payload does not match its schema: arrivalSeq: /) } });
+      const [consent] = await connectorWith().execute([op('consent.write', { contactId: 'c1', crmKey: '+16505551234', status: 'maybe', changedAt: 1, source: 'keyword', threadId: null })], context);
+      expect(consent).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', message: expect.stringMatching(/^consent\.write payload does not match its schema: status: /) } });
+      const [person] = await connectorWith().execute([op(KIND.person, { contactId: 'c1', crmKey: 7 })], context);
+      expect(person).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError' } });
+    });
+
     it('writes one Task per thread with the whole transcript, and skips messages an earlier write already carried', async () => {
       let body: any;
       nock(ORG)
@@ -223,6 +235,19 @@ describe('Salesforce connector', () => {
       expect(nock.isDone()).toBe(true);
     });
 
+    it('fails a write whose answer is not what Salesforce documents with a typed error saying what was unexpected', async () => {
+      nock(ORG)
+        .patch(`${DATA}/composite/sobjects/Task/WhatsApp_Thread_Id__c`)
+        .reply(200, [{ id: '00T1', success: 'yes', errors: [] }]);
+      const context = testContext();
+      context.refs.set('person:c1', '00Q1');
+      context.threads.set('t-1', [{ id: 'wamid.1', direction: 'inbound', text: 'Hi', sentAt: 1749416383000, arrivalSeq: 1001, origin: null, warnings: [] }]);
+      const [outcome] = await connectorWith().execute([activityOp('wamid.1', 1001)], context);
+      expect(outcome).toMatchObject({ ok: false, error: { name: 'VendorError', code: 'UNEXPECTED_ANSWER', retryable: false, message: expect.stringMatching(/^salesforce: writing conversation Tasks: unexpected answer: 0\.success: /) } });
+      // Nothing is taken as written.
+      expect(context.refs.get('task:t-1')).toBeUndefined();
+    });
+
     it('does not rewrite the Task while a rewrite whose answer was lost may still land over it', async () => {
       nock(ORG)
         .patch(`${DATA}/composite/sobjects/Task/WhatsApp_Thread_Id__c`).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
@@ -230,7 +255,7 @@ describe('Salesforce connector', () => {
       context.refs.set('person:c1', '00Q1');
       context.threads.set('t-1', [{ id: 'wamid.1', direction: 'inbound', text: 'Hi', sentAt: 1749416383000, arrivalSeq: 1001, origin: null, warnings: [] }]);
       const connector = connectorWith({ lostAnswerWaitSeconds: 600, timeoutMs: 1000 });
-      await expect(connector.execute([activityOp('wamid.1', 1001)], context)).rejects.toMatchObject({ name: 'TransportError' });
+      expect(await connector.execute([activityOp('wamid.1', 1001)], context)).toMatchObject([{ ok: false, error: { name: 'TransportError' } }]);
       // A newer rewrite now could be overwritten by the older one landing late: it waits (no request).
       const [waiting] = await connector.execute([activityOp('wamid.1', 1001)], context);
       expect(waiting).toMatchObject({ ok: false, error: { name: 'DeferredError' } });
@@ -389,7 +414,7 @@ describe('Salesforce connector', () => {
   describe('limits, sessions and permissions', () => {
     it('backs off on REQUEST_LIMIT_EXCEEDED', async () => {
       nock(ORG).get(`${DATA}/query`).query(true).reply(403, [{ errorCode: 'REQUEST_LIMIT_EXCEEDED', message: 'TotalRequests Limit exceeded.' }]);
-      await expect(connectorWith().execute([personOp('c1', '+16505551234')], testContext())).rejects.toMatchObject({ retryable: true, retryAfterMs: 15 * 60_000, code: 'REQUEST_LIMIT_EXCEEDED' });
+      expect(await connectorWith().execute([personOp('c1', '+16505551234')], testContext())).toMatchObject([{ ok: false, error: { retryable: true, retryAfterMs: 15 * 60_000, code: 'REQUEST_LIMIT_EXCEEDED' } }]);
     });
 
     it('stops short of the daily allowance reserve and reports the allowance', async () => {
@@ -398,7 +423,7 @@ describe('Salesforce connector', () => {
         .reply(200, { totalSize: 0, done: true, records: [] }, { 'Sforce-Limit-Info': 'api-usage=85/100' });
       const context = testContext();
       const connector = connectorWith({ dailyReserveShare: 0.2 });
-      await expect(connector.execute([personOp('c1', '+16505551234')], context)).rejects.toMatchObject({ code: 'DAILY_RESERVE', retryable: true });
+      expect(await connector.execute([personOp('c1', '+16505551234')], context)).toMatchObject([{ ok: false, error: { code: 'DAILY_RESERVE', retryable: true } }]);
       expect(context.quota).toEqual([[15, 100]]);
     });
 

@@ -99,6 +99,17 @@ describe('WhatsApp media fetch', () => {
     expect(await connector.grantedScopes(testContext())).toEqual(['whatsapp_business_messaging', 'whatsapp_business_management']);
   });
 
+  it("refuses a payload its kind's schema does not accept, with the reason, before any request", async () => {
+    const [outcome] = await connector.execute([operation({ ...imagePayload, kind: 'hologram' })], testContext());
+    expect(outcome).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false, message: expect.stringMatching(/^media\.fetch payload does not match its schema: kind: /) } });
+  });
+
+  it('fails with a typed error naming the field when the media URL answer is not what Graph documents', async () => {
+    nock(GRAPH).get('/v23.0/1003383421387256').reply(200, { messaging_product: 'whatsapp', mime_type: 'image/jpeg', id: '1003383421387256' });
+    const [outcome] = await connector.execute([operation(imagePayload)], testContext());
+    expect(outcome).toMatchObject({ ok: false, error: { name: 'VendorError', code: 'UNEXPECTED_ANSWER', retryable: false, message: expect.stringMatching(/^whatsapp: reading a media URL: unexpected answer: url: /) } });
+  });
+
   it.each(['..', '../me', '1%2F2', 'a b'])('refuses the media id %j before any request reaches the Graph host', async (mediaId) => {
     const [outcome] = await connector.execute([operation({ ...imagePayload, mediaId })], testContext());
     expect(outcome).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false, message: expect.stringMatching(/is not a Graph API media id/) } });
