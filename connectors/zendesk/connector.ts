@@ -5,17 +5,17 @@
 import { createHash } from 'node:crypto';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationEffect, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning, WEBHOOK_SECRET_REF } from '../../core/connector.js';
-import { CredentialError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { CredentialError, SyncError, VendorError } from '../../core/errors.js';
 import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
 import { vendorFetch } from '../../core/http.js';
 import { sha256Hex, storeContentAddressed } from '../../core/media-store.js';
-import { contactPayloadOf } from '../../core/model/identity.js';
 import { samePerson } from '../../core/model/phone.js';
 import type { LocalFile, ModelChange, OutboundReply } from '../../core/model/types.js';
+import { declareKind, OperationTable, requirePrerequisite, type OperationDone } from '../../core/operations.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
-import { writeInSegments, type RunSegmentRules } from '../../core/outbox/runs.js';
 import { ZendeskApi, isClosedTicketError, isIdempotencyMismatch } from './client.js';
 import {
+  BATCH_SIZE,
   KIND,
   ORIGIN,
   WHATSAPP_TAG,
@@ -35,6 +35,12 @@ import {
   endUserUpdate,
   USER_FIELDS,
   toOperationDrafts,
+  attachmentPayload,
+  commentPayload,
+  historyImportPayload,
+  notePayload,
+  repliesPayload,
+  userPayload,
   type AttachmentPayload,
   type CommentPayload,
   type HistoryImportPayload,
@@ -44,8 +50,8 @@ import {
   type ZendeskComment,
 } from './mappers.js';
 import type { ZendeskSettings } from './settings.js';
-import { CONSENT_KIND, consentDrafts, optOutNote, type ConsentPayload } from '../../core/consent/operation.js';
-import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, type WindowPayload } from '../../core/outbound/window.js';
+import { CONSENT_KIND, consentDrafts, consentPayloadSchema, optOutNote, type ConsentPayload } from '../../core/consent/operation.js';
+import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, windowPayloadSchema } from '../../core/outbound/window.js';
 import { writeZendeskConsentTag } from './consent.js';
 import { writeZendeskWindow } from './window.js';
 
@@ -170,6 +176,7 @@ export class ZendeskConnector implements Connector {
   readonly #api: ZendeskApi;
   readonly #mediaDir: string;
   readonly #windowWriteSettleMs: number;
+  readonly #operations: OperationTable;
   #integrationUserId: number | undefined;
 
   /**
@@ -203,6 +210,43 @@ export class ZendeskConnector implements Connector {
         user: { requests: settings.updatesPerUserPerMinute, intervalMs: 60_000 },
       },
     };
+    this.#operations = this.#declareOperations();
+  }
+
+  /**
+   * Users in one bulk job per call (a job names each user once: a call takes one user per
+   * customer); every other kind one at a time, a call's operations one after another, since each
+   * may wait for its own ticket's or user's limit. Runs of several customers go in same-kind
+   * segments (core/outbox/runs.ts).
+   */
+  #declareOperations(): OperationTable {
+    const retried = (op: { readonly attempts: number }) => op.attempts > 1;
+    return new OperationTable(
+      [
+        declareKind({
+          kind: KIND.user,
+          payload: userPayload,
+          batchSize: BATCH_SIZE[KIND.user],
+          recordOf: (payload) => payload.contactId,
+          handleBatch: (ops, context) => this.#upsertUsers(ops.map((op) => op.payload), context),
+        }),
+        declareKind({
+          kind: KIND.comment,
+          payload: commentPayload,
+          batchSize: BATCH_SIZE[KIND.comment],
+          oneAtATime: true,
+          handle: (op, context) => this.#writeComments(op.payload, context, retried(op)),
+          reconcile: (op, context) => this.#reconcileComment(op.payload, context),
+        }),
+        declareKind({ kind: KIND.attachment, payload: attachmentPayload, batchSize: BATCH_SIZE[KIND.attachment], oneAtATime: true, handle: (op, context) => this.#attach(op.payload, context, retried(op)) }),
+        declareKind({ kind: KIND.replies, payload: repliesPayload, batchSize: BATCH_SIZE[KIND.replies], oneAtATime: true, handle: (op, context) => this.#fetchReplies(op.payload, context) }),
+        declareKind({ kind: KIND.note, payload: notePayload, batchSize: BATCH_SIZE[KIND.note], oneAtATime: true, handle: async (op, context) => ({ result: await this.#note(op.payload, context, retried(op)) }) }),
+        declareKind({ kind: KIND.historyImport, payload: historyImportPayload, batchSize: BATCH_SIZE[KIND.historyImport], oneAtATime: true, handle: (op, context) => this.#importHistory(op.payload, context) }),
+        declareKind({ kind: CONSENT_KIND, payload: consentPayloadSchema, oneAtATime: true, handle: (op, context) => this.#consent(op.payload, context, retried(op)) }),
+        declareKind({ kind: WINDOW_KIND, payload: windowPayloadSchema, oneAtATime: true, handle: (op, context) => writeZendeskWindow(this.#api, op.payload, context) }),
+      ],
+      { segmented: { parallelCalls: this.tuning.concurrency } },
+    );
   }
 
   plan(change: ModelChange) {
@@ -214,51 +258,16 @@ export class ZendeskConnector implements Connector {
   }
 
   /**
-   * Users in one bulk job, the rest one at a time. A customer's run (their user, comments, files,
-   * notes in queue order) goes in same-kind segments and stops at the first failure: its first
-   * comment writes every message of the thread not yet on the ticket in one update (see
-   * #writeComments), so the comments behind it cost no call.
+   * A customer's run (their user, comments, files, notes in queue order) stops at the first
+   * failure: its first comment writes every message of the thread not yet on the ticket in one
+   * update (see #writeComments), so the comments behind it cost no call.
    */
-  async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    return writeInSegments(operations, this.#runSegments, (segment) => this.#writeKind(segment, context));
+  execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    return this.#operations.execute(operations, context);
   }
 
-  /** A call takes one user per customer (a bulk job names each user once). */
-  get #runSegments(): RunSegmentRules {
-    return { maxSegment: this.metadata.maxBatch, recordOf: (op) => (op.kind === KIND.user ? contactPayloadOf(op.payload).contactId : undefined), parallelCalls: this.tuning.concurrency };
-  }
-
-  async #writeKind(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const kind = operations[0]?.kind;
-    if (kind === KIND.user) return this.#upsertUsers(operations.map((op) => contactPayloadOf(op.payload)), context);
-    const one = async (op: OutboxOperation): Promise<OperationOutcome> => {
-      try {
-        if (kind === KIND.comment) return await this.#writeComments(op.payload as CommentPayload, context, op.attempts > 1);
-        if (kind === KIND.attachment) return await this.#attach(op.payload as AttachmentPayload, context, op.attempts > 1);
-        if (kind === KIND.replies) return await this.#fetchReplies(op.payload as RepliesPayload, context);
-        if (kind === KIND.note) return await this.#note(op.payload as NotePayload, context, op.attempts > 1);
-        if (kind === KIND.historyImport) return await this.#importHistory(op.payload as HistoryImportPayload, context);
-        if (kind === CONSENT_KIND) return await this.#consent(op.payload as ConsentPayload, context, op.attempts > 1);
-        if (kind === WINDOW_KIND) return await writeZendeskWindow(this.#api, op.payload as WindowPayload, context);
-        return { ok: false, error: new SyncError(`zendesk: unknown operation kind ${kind}`) };
-      } catch (error) {
-        return { ok: false, error: asSyncError(error) };
-      }
-    };
-    // One at a time: each may wait for its ticket's own limit. Several of one customer (a run) stop
-    // at the first that fails: the ones behind it wait their turn unsent.
-    const outcomes: OperationOutcome[] = [];
-    const failedKeys = new Set<string>();
-    for (const op of operations) {
-      if (failedKeys.has(op.orderingKey)) {
-        outcomes.push({ ok: false, error: new NotAttemptedError() });
-        continue;
-      }
-      const outcome = await one(op);
-      if (!outcome.ok) failedKeys.add(op.orderingKey);
-      outcomes.push(outcome);
-    }
-    return outcomes;
+  reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    return this.#operations.reconcile(operation, context);
   }
 
   /**
@@ -273,9 +282,7 @@ export class ZendeskConnector implements Connector {
    * need no step here: every attempt looks them up by external id before creating; notes and
    * attachments check the ticket's comments, after the same wait.
    */
-  async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<undefined> {
-    if (operation.kind !== KIND.comment) return undefined;
-    const payload = operation.payload as CommentPayload;
+  async #reconcileComment(payload: CommentPayload, context: ExecutionContext): Promise<undefined> {
     const pending = await this.#pendingWrites(payload.threadId, context);
     if (pending.length === 0) return undefined;
     // A creation in doubt may still land: looking now could find nothing and let the write create another.
@@ -540,7 +547,7 @@ export class ZendeskConnector implements Connector {
    * operation's: creates the ticket on the first (with an Idempotency-Key), adds comments after,
    * opens a follow-up when the ticket is closed. Later operations of messages already written cost no call.
    */
-  async #writeComments(payload: CommentPayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
+  async #writeComments(payload: CommentPayload, context: ExecutionContext, retried: boolean): Promise<OperationDone> {
     const effects: OperationEffect[] = [];
     // An update in doubt may still land: looking for it now could find nothing and write it twice.
     await waitOutLateLanding(context, this.#threadWrite(payload.threadId));
@@ -557,8 +564,7 @@ export class ZendeskConnector implements Connector {
           continue;
         }
       }
-      const requesterId = await context.getRef(REF.user, payload.contactId);
-      if (!requesterId) return { ok: false, error: new SyncError('zendesk: the customer is not in Zendesk yet (their user operation failed or is dead: replay it)', { retryable: true }) };
+      const requesterId = requirePrerequisite(await context.getRef(REF.user, payload.contactId), "the customer's Zendesk user");
       const run = nextCommentRun(await context.threadMessages(payload.threadId), syncedTo);
       if (!run || run.lastSeq <= syncedTo) {
         // The message is not in the thread as we read it (moved or gone): nothing to write.
@@ -611,7 +617,7 @@ export class ZendeskConnector implements Connector {
     // Asked for at every success, not only by the write that created the ticket (that operation
     // may fail at a later step and lose its effects): the send's key makes it one message.
     if (ticketId) effects.push(...this.#acknowledge(payload.threadId, ticketId));
-    return { ok: true, result: { zendeskTicketId: ticketId ?? null }, ...(effects.length > 0 ? { effects } : {}) };
+    return { result: { zendeskTicketId: ticketId ?? null }, ...(effects.length > 0 ? { effects } : {}) };
   }
 
   /** A write Zendesk may carry out after its answer was lost (see lostAnswerWaitSeconds). */
@@ -743,12 +749,11 @@ export class ZendeskConnector implements Connector {
   }
 
   /** A received file as an attachment on a comment of the thread's ticket, or a note when it is too large. */
-  async #attach(payload: AttachmentPayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
+  async #attach(payload: AttachmentPayload, context: ExecutionContext, retried: boolean): Promise<OperationDone> {
     const done = await context.getRef(REF.attachment, payload.messageId);
-    if (done) return { ok: true, result: { zendeskTicketId: done } };
-    const ticketId = await context.getRef(REF.ticket, payload.threadId);
-    const requesterId = await context.getRef(REF.user, payload.contactId);
-    if (!ticketId || !requesterId) return { ok: false, error: new SyncError("zendesk: the thread's ticket is not written yet (its comment operation failed or is dead: replay it)", { retryable: true }) };
+    if (done) return { result: { zendeskTicketId: done } };
+    const ticketId = requirePrerequisite(await context.getRef(REF.ticket, payload.threadId), "the thread's Zendesk ticket");
+    const requesterId = requirePrerequisite(await context.getRef(REF.user, payload.contactId), "the customer's Zendesk user");
     const name = payload.filename ?? `whatsapp-${payload.sha256.slice(0, 16)}.${payload.mimeType.split('/')[1]?.split(';')[0] ?? 'bin'}`;
     const tooLarge = payload.size > this.#settings.maxAttachmentBytes;
     const body = tooLarge
@@ -761,7 +766,7 @@ export class ZendeskConnector implements Connector {
       tooLarge ? { body, public: false } : { body, public: true, author_id: Number(requesterId), uploads: [await this.#api.upload(context, payload.path, name, payload.mimeType.split(';')[0]!.trim())] },
     );
     await context.setRef(REF.attachment, payload.messageId, ticketId);
-    return { ok: true, result: { zendeskTicketId: ticketId } };
+    return { result: { zendeskTicketId: ticketId } };
   }
 
   // ---- the business app's past (coexistence history) ----
@@ -774,7 +779,7 @@ export class ZendeskConnector implements Connector {
    * acknowledgement and no reply follow: the Ticket Import API runs no triggers.
    * https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_import/
    */
-  async #importHistory(payload: HistoryImportPayload, context: ExecutionContext): Promise<OperationOutcome> {
+  async #importHistory(payload: HistoryImportPayload, context: ExecutionContext): Promise<OperationDone> {
     for (let step = 0; step < 50; step++) {
       const importedTo = Number((await context.getRef(REF.historyImportedTo, payload.threadId)) ?? -1);
       if (importedTo >= payload.arrivalSeq) break;
@@ -797,8 +802,7 @@ export class ZendeskConnector implements Connector {
         await context.setRef(REF.historyImportedTo, payload.threadId, String(Math.max(importedTo, payload.arrivalSeq)));
         break;
       }
-      const requesterId = await context.getRef(REF.user, payload.contactId);
-      if (!requesterId) return { ok: false, error: new SyncError('zendesk: the customer is not in Zendesk yet (their user operation failed or is dead: replay it)', { retryable: true }) };
+      const requesterId = requirePrerequisite(await context.getRef(REF.user, payload.contactId), "the customer's Zendesk user");
       const externalId = historyExternalId(payload.threadId, importedTo);
       const ticket = importedTicket(this.#settings, {
         messages: batch.messages,
@@ -809,7 +813,7 @@ export class ZendeskConnector implements Connector {
         agentId: await this.#integrationUser(context),
       });
       const forbiddenAt = Number((await context.getRef(REF.historyForbidden, 'account')) ?? 0);
-      if (Date.now() - forbiddenAt < HISTORY_FORBIDDEN_MS) return { ok: false, error: importForbidden('importing a past conversation: refused a moment ago (HTTP 403)') };
+      if (Date.now() - forbiddenAt < HISTORY_FORBIDDEN_MS) throw importForbidden('importing a past conversation: refused a moment ago (HTTP 403)');
       await context.setRef(REF.historyPendingImport, payload.threadId, JSON.stringify({ externalId, seq: batch.lastSeq }));
       let answer: { result: TicketAnswer };
       try {
@@ -821,14 +825,14 @@ export class ZendeskConnector implements Connector {
         // credential problem, which would pause the connector and its live tickets with it.
         if (!(error instanceof CredentialError && error.status === 403)) throw error;
         await context.setRef(REF.historyForbidden, 'account', String(Date.now()));
-        return { ok: false, error: importForbidden(error.message) };
+        throw importForbidden(error.message);
       }
       const { result } = answer;
       if (!result?.id) throw new VendorError('zendesk', 'the ticket import answer carried no ticket id', { retryable: true });
       await this.#recordImport(payload.threadId, result.id, batch.lastSeq, context);
     }
     const tickets = await context.getRef(REF.historyTickets, payload.threadId);
-    return { ok: true, result: { zendeskTicketIds: tickets ? (JSON.parse(tickets) as number[]) : [] } };
+    return { result: { zendeskTicketIds: tickets ? (JSON.parse(tickets) as number[]) : [] } };
   }
 
   async #recordImport(threadId: string, ticketId: number, seq: number, context: ExecutionContext): Promise<void> {
@@ -845,7 +849,7 @@ export class ZendeskConnector implements Connector {
    * with its attachments downloaded first. Comments by the customer or by this integration
    * (its notes, the business app's messages) are never sent: no echo loop.
    */
-  async #fetchReplies(payload: RepliesPayload, context: ExecutionContext): Promise<OperationOutcome> {
+  async #fetchReplies(payload: RepliesPayload, context: ExecutionContext): Promise<OperationDone> {
     const cursor = Number((await context.getRef(REF.replyCursor, payload.ticketId)) ?? 0);
     const [comments, integrationUser] = [await this.#newestComments(payload.ticketId, context), await this.#integrationUser(context)];
     const requester = await context.getRef(REF.user, payload.contactId);
@@ -867,7 +871,7 @@ export class ZendeskConnector implements Connector {
     }
     const newest = Math.max(cursor, ...comments.map((c) => c.id));
     if (newest > cursor) await context.setRef(REF.replyCursor, payload.ticketId, String(newest));
-    return { ok: true, result: { replies: replies.length }, ...(effects.length > 0 ? { effects } : {}) };
+    return { result: { replies: replies.length }, ...(effects.length > 0 ? { effects } : {}) };
   }
 
   /** Downloads an attachment (content URLs need the same credentials) into the media directory, by SHA-256. */
@@ -884,20 +888,19 @@ export class ZendeskConnector implements Connector {
    * A consent change: the user's tag, then for an opt-out an internal note on the latest thread's
    * ticket (none when the person never wrote or their ticket is not written yet: the tag is the record).
    */
-  async #consent(payload: ConsentPayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
+  async #consent(payload: ConsentPayload, context: ExecutionContext, retried: boolean): Promise<OperationDone> {
     const tagged = await writeZendeskConsentTag(this.#api, payload, context);
-    if (!tagged.ok || payload.status !== 'opted_out' || !payload.threadId || !(await context.getRef(REF.ticket, payload.threadId))) return tagged;
+    if (payload.status !== 'opted_out' || !payload.threadId || !(await context.getRef(REF.ticket, payload.threadId))) return { result: tagged };
     const noted = await this.#note({ threadId: payload.threadId, ticketId: null, body: optOutNote(payload) }, context, retried);
-    return noted.ok ? { ok: true, result: { ...(tagged.result as Record<string, string>), ...(noted.result as Record<string, string>) } } : noted;
+    return { result: { ...tagged, ...noted } };
   }
 
   /** An internal note on the ticket (never public, so no trigger sends it). */
-  async #note(payload: NotePayload, context: ExecutionContext, retried: boolean): Promise<OperationOutcome> {
-    const ticketId = payload.ticketId ?? (await context.getRef(REF.ticket, payload.threadId));
-    if (!ticketId) return { ok: false, error: new SyncError("zendesk: the thread's ticket is not written yet", { retryable: true }) };
+  async #note(payload: NotePayload, context: ExecutionContext, retried: boolean): Promise<{ zendeskTicketId: string }> {
+    const ticketId = requirePrerequisite(payload.ticketId ?? (await context.getRef(REF.ticket, payload.threadId)), "the thread's Zendesk ticket");
     const noted = this.#lateLanding(REF.singleCommentSent, `note:${ticketId}:${createHash('sha256').update(payload.body).digest('hex').slice(0, 24)}`, 'internal note');
     await this.#commentOnce(ticketId, payload.body, noted, retried, context, `adding a note to ticket ${ticketId}`, async () => ({ body: payload.body, public: false }));
-    return { ok: true, result: { zendeskTicketId: ticketId } };
+    return { zendeskTicketId: ticketId };
   }
 
   /**

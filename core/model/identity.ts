@@ -2,6 +2,7 @@
 // WhatsApp username may withhold), a business-scoped user id (BSUID), a parent BSUID shared by
 // linked business portfolios, and a username. Pure: recognising, masking and describing them.
 // https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+import { z } from 'zod';
 import { maskPhone, samePerson, type E164 } from './phone.js';
 import type { Contact, CustomerIdentity } from './types.js';
 
@@ -108,6 +109,29 @@ export function phoneFieldNeedsUpdate(
   if (!current || current.trim() === '') return true;
   return fields.previousPhone !== null && samePerson(current, fields.previousPhone, fields.previousPhone);
 }
+
+const e164 = z.templateLiteral(['+', z.string()]);
+/** An identifier a payload may lack when an older version queued it: absent reads as null (not known). */
+const knownOrNull = <T extends z.ZodType<string>>(schema: T) => schema.nullish().transform((value) => value ?? null);
+
+/**
+ * The schema of a contact operation's payload (see contactPayloadOf): the identity fields as
+ * this release writes them, or an older operation's `{ contactId, waId, profileName }` read as
+ * contactPayloadOf reads it. Extra fields are dropped, never refused.
+ */
+export const contactIdentityPayloadSchema: z.ZodType<ContactIdentityFields> = z.union([
+  z.object({
+    contactId: z.string(),
+    crmKey: z.string(),
+    phone: knownOrNull(e164),
+    bsuid: knownOrNull(z.string()),
+    parentBsuid: knownOrNull(z.string()),
+    username: knownOrNull(z.string()),
+    profileName: knownOrNull(z.string()),
+    previousPhone: knownOrNull(e164),
+  }),
+  z.object({ contactId: z.string(), waId: e164.nullish(), profileName: z.string().nullish() }).transform((legacy) => contactPayloadOf(legacy)),
+]);
 
 /**
  * A contact operation's payload as this release reads it. Operations queued before BSUIDs carry

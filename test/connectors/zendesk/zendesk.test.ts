@@ -609,6 +609,25 @@ describe('Zendesk connector', () => {
     });
   });
 
+  describe('declared operations', () => {
+    it("a payload its kind's schema refuses is dead with the reason, costs no call, and holds back the rest of its customer's run", async () => {
+      const context = threadContext([line('m1', 1, 'hello')]);
+      const outcomes = await connectorWith().execute([op(KIND.comment, { messageId: 'm1', contactId: 'c1', threadId: 't-1', arrivalSeq: 'one', customerName: 'Sheena' }), commentOp('m2', 2)], context);
+      expect(outcomes[0]).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false } });
+      expect(outcomes[0]?.ok === false && outcomes[0].error.message).toBe('ticket.comment payload does not match its schema: arrivalSeq: Invalid input: expected number, received string');
+      expect(outcomes[1]).toMatchObject({ ok: false, error: { name: 'NotAttemptedError' } });
+    });
+
+    it("a user operation queued by an older version ({ contactId, waId, profileName }) is read as that number's user", async () => {
+      nock(ZD).get(`${API}/users/show_many.json`).query({ ids: '501' }).reply(200, { users: [{ id: 501, phone: '+447700900123', external_id: '+447700900123', notes: null }] });
+      const context = testContext();
+      context.refs.set('user:c1', '501');
+      const [outcome] = await connectorWith().execute([op(KIND.user, { contactId: 'c1', waId: '+447700900123', profileName: 'Sheena Nelson', extra: 'dropped' })], context);
+      expect(outcome).toEqual({ ok: true, result: { zendeskUserId: 501 } });
+      expect(nock.isDone()).toBe(true);
+    });
+  });
+
   it('refuses a config without credentials, naming the key', () => {
     const result = zendeskSettingsSchema.safeParse({ enabled: true, subdomain: 'acme' });
     expect(result.success).toBe(false);
