@@ -13,7 +13,25 @@ import { samePerson } from '../../core/model/phone.js';
 import type { LocalFile, ModelChange, OutboundReply } from '../../core/model/types.js';
 import { declareKind, OperationTable, requirePrerequisite, type OperationDone } from '../../core/operations.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
-import { ZendeskApi, isClosedTicketError, isIdempotencyMismatch } from './client.js';
+import { ZendeskApi, expectAnswer, isClosedTicketError, isIdempotencyMismatch } from './client.js';
+import {
+  currentUser,
+  jobStatusAnswer,
+  oauthToken,
+  webhookSigningSecret,
+  zendeskComments,
+  zendeskTicket,
+  zendeskTickets,
+  zendeskTriggers,
+  zendeskUserFields,
+  zendeskUsers,
+  zendeskWebhook,
+  zendeskWebhooks,
+  type JobResult,
+  type JobStatus,
+  type ZendeskComment,
+  type ZendeskUser,
+} from './responses.js';
 import {
   BATCH_SIZE,
   KIND,
@@ -47,7 +65,6 @@ import {
   type NotePayload,
   type RepliesPayload,
   type UserPayload,
-  type ZendeskComment,
 } from './mappers.js';
 import type { ZendeskSettings } from './settings.js';
 import { CONSENT_KIND, consentDrafts, consentPayloadSchema, optOutNote, type ConsentPayload } from '../../core/consent/operation.js';
@@ -88,41 +105,13 @@ function importForbidden(detail: string): VendorError {
   return new VendorError('zendesk', `${detail}; the Ticket Import API is for admins: use an admin's token, or set connectors.zendesk.history: none (live tickets are not affected)`, { status: 403 });
 }
 
-interface ZendeskUser {
-  readonly id: number;
-  readonly name?: string;
-  readonly phone?: string | null;
-  readonly notes?: string | null;
-  readonly user_fields?: Record<string, unknown> | null;
-  readonly external_id?: string | null;
-  readonly role?: string;
-}
-
 /** Whether an update would change anything on the user as read (so an unchanged person costs no job). */
 function differs(update: Record<string, unknown>, user: ZendeskUser): boolean {
   return Object.entries(update).some(([key, value]) => {
     if (key === 'user_fields') return Object.entries(value as Record<string, unknown>).some(([field, v]) => (user.user_fields?.[field] ?? null) !== v);
-    return ((user as unknown as Record<string, unknown>)[key] ?? null) !== value;
+    const current: Record<string, unknown> = { ...user };
+    return (current[key] ?? null) !== value;
   });
-}
-
-interface JobStatus {
-  readonly id: string;
-  readonly status: string;
-  readonly message?: string | null;
-  readonly results?: ReadonlyArray<JobResult> | null;
-}
-
-/** One task's result in a job status: `{ id, action, status, success }`, `error` and `details` on failure. */
-interface JobResult {
-  readonly id?: number;
-  readonly index?: number;
-  readonly action?: string;
-  readonly external_id?: string;
-  readonly status?: string;
-  readonly success?: boolean;
-  readonly error?: string;
-  readonly details?: string;
 }
 
 /**
@@ -136,12 +125,6 @@ function jobResult(job: JobStatus, index: number, fits: (result: JobResult) => b
   const results = job.results ?? [];
   const result = results.some((r) => r.index !== undefined) ? results.find((r) => r.index === index) : results[index];
   return result && fits(result) ? result : undefined;
-}
-
-interface TicketAnswer {
-  readonly id: number;
-  readonly status?: string;
-  readonly requester_id?: number;
 }
 
 interface PendingWrite {
@@ -299,8 +282,8 @@ export class ZendeskConnector implements Connector {
    */
   async #adoptCreatedTicket(threadId: string, context: ExecutionContext): Promise<string | undefined> {
     const known = await context.getRef(REF.ticket, threadId);
-    const { result } = await this.#api.call<TicketAnswer[]>(context, 'looking up the thread\'s ticket by external id', (c) => c.tickets.get(['tickets', { external_id: threadId }]));
-    const newer = (Array.isArray(result) ? result : []).filter((t) => t.id > Number(known ?? 0)).sort((a, b) => a.id - b.id);
+    const tickets = await this.#api.read(context, "looking up the thread's ticket by external id", zendeskTickets, (c) => c.tickets.get(['tickets', { external_id: threadId }]));
+    const newer = tickets.filter((t) => t.id > Number(known ?? 0)).sort((a, b) => a.id - b.id);
     // The oldest newer one: if duplicates exist from before this check, keep writing to the first.
     const found = newer[0];
     if (!found) return undefined;
@@ -320,8 +303,8 @@ export class ZendeskConnector implements Connector {
     const resources = ['tickets', 'users', 'webhooks', 'triggers'];
     if (this.#settings.oauthToken) {
       // node-zendesk unwraps `{ token: {...} }` to the token itself.
-      const { result } = await this.#api.call<{ scopes?: string[]; token?: { scopes?: string[] } }>(context, 'reading the OAuth token', (c) => c.oauthtokens.get(['oauth', 'tokens', 'current']));
-      const scopes = result.scopes ?? result.token?.scopes ?? [];
+      const token = await this.#api.read(context, 'reading the OAuth token', oauthToken, (c) => c.oauthtokens.get(['oauth', 'tokens', 'current']));
+      const scopes = token.scopes ?? token.token?.scopes ?? [];
       return resources.flatMap((r) => ['read', 'write'].filter((a) => scopes.includes(a) || scopes.includes(`${r}:${a}`)).map((a) => `${r}:${a}`));
     }
     const me = await this.#me(context);
@@ -330,10 +313,10 @@ export class ZendeskConnector implements Connector {
   }
 
   async #me(context: ExecutionContext): Promise<ZendeskUser> {
-    const { result } = await this.#api.call<ZendeskUser>(context, 'reading the integration user', (c) => c.users.get(['users', 'me']));
-    if (!result.id) throw new VendorError('zendesk', 'GET /users/me answered anonymous: the credentials are not an agent\'s', { status: 401 });
-    this.#integrationUserId = result.id;
-    return result;
+    const me = await this.#api.read(context, 'reading the integration user', currentUser, (c) => c.users.get(['users', 'me']));
+    if (!me.id) throw new VendorError('zendesk', 'GET /users/me answered anonymous: the credentials are not an agent\'s', { status: 401 });
+    this.#integrationUserId = me.id;
+    return { ...me, id: me.id };
   }
 
   async #integrationUser(context: ExecutionContext): Promise<number> {
@@ -357,26 +340,22 @@ export class ZendeskConnector implements Connector {
     }
     const done: string[] = [...fields];
     const endpoint = `${this.#settings.publicUrl.replace(/\/$/, '')}/webhooks/zendesk`;
-    const { result: webhooks } = await this.#api.call<Array<{ id: string; name: string; endpoint: string }>>(context, 'listing webhooks', (c) =>
-      c.webhooks.get(['webhooks', { 'filter[name_contains]': 'wa-crm-sync' }]),
-    );
-    let webhook = (Array.isArray(webhooks) ? webhooks : []).find((w) => w.name === name);
+    const webhooks = await this.#api.read(context, 'listing webhooks', zendeskWebhooks, (c) => c.webhooks.get(['webhooks', { 'filter[name_contains]': 'wa-crm-sync' }]));
+    let webhook = webhooks.find((w) => w.name === name);
     if (!webhook) {
-      const { result } = await this.#api.call<{ id: string; name: string; endpoint: string }>(context, 'creating the webhook', (c) =>
+      webhook = await this.#api.read(context, 'creating the webhook', zendeskWebhook, (c) =>
         c.webhooks.post(['webhooks'], { webhook: { name, endpoint, http_method: 'POST', request_format: 'json', status: 'active', subscriptions: ['conditional_ticket_events'] } }),
       );
-      webhook = result;
       done.push(`created the Zendesk webhook "${name}" calling ${endpoint}`);
     } else if (webhook.endpoint !== endpoint) {
       done.push(`the Zendesk webhook "${name}" calls ${webhook.endpoint}, not ${endpoint}: edit it in Admin Center > Webhooks`);
     }
-    const { result: secret } = await this.#api.call<{ signing_secret?: { secret?: string } }>(context, "reading the webhook's signing secret", (c) =>
-      c.webhooks.get(['webhooks', webhook.id, 'signing_secret']),
-    );
+    const webhookId = webhook.id;
+    const secret = await this.#api.read(context, "reading the webhook's signing secret", webhookSigningSecret, (c) => c.webhooks.get(['webhooks', webhookId, 'signing_secret']));
     if (secret.signing_secret?.secret) await context.setRef(WEBHOOK_SECRET_REF.kind, WEBHOOK_SECRET_REF.localId, secret.signing_secret.secret);
     const title = 'wa-crm-sync: send agent replies to WhatsApp';
-    const { result: found } = await this.#api.call<Array<{ id: number; title: string }>>(context, 'looking for the trigger', (c) => c.triggers.get(['triggers', 'search', { query: title }]));
-    if (!(Array.isArray(found) ? found : []).some((t) => t.title === title)) {
+    const found = await this.#api.read(context, 'looking for the trigger', zendeskTriggers, (c) => c.triggers.get(['triggers', 'search', { query: title }]));
+    if (!found.some((t) => t.title === title)) {
       const trigger = {
         title,
         conditions: {
@@ -399,8 +378,8 @@ export class ZendeskConnector implements Connector {
    * https://developer.zendesk.com/api-reference/ticketing/users/user_fields/
    */
   async #ensureUserFields(context: ExecutionContext): Promise<string[]> {
-    const { result } = await this.#api.call<Array<{ key: string }> | { user_fields?: Array<{ key: string }> }>(context, 'listing user fields', (c) => c.users.get(['user_fields']));
-    const existing = new Set((Array.isArray(result) ? result : (result.user_fields ?? [])).map((f) => f.key));
+    const fields = await this.#api.read(context, 'listing user fields', zendeskUserFields, (c) => c.users.get(['user_fields']));
+    const existing = new Set((Array.isArray(fields) ? fields : (fields.user_fields ?? [])).map((f) => f.key));
     const done: string[] = [];
     const written = 'Written by wa-crm-sync';
     for (const [key, title, description] of [
@@ -441,16 +420,16 @@ export class ZendeskConnector implements Connector {
       // Linked users are read by id (their phone and note decide what an update writes), the rest by our key.
       // https://developer.zendesk.com/api-reference/ticketing/users/users/#show-many-users
       if (linked.length > 0) {
-        const { result } = await this.#api.call<ZendeskUser[]>(context, 'reading linked users', (c) =>
+        const users = await this.#api.read(context, 'reading linked users', zendeskUsers, (c) =>
           c.users.get(['users', 'show_many', { ids: [...new Set(linked.map((p) => ids.get(p.contactId)!))].join(',') }]),
         );
-        for (const user of Array.isArray(result) ? result : []) current.set(user.id, user);
+        for (const user of users) current.set(user.id, user);
       }
       if (unlinked.length > 0) {
-        const { result } = await this.#api.call<ZendeskUser[]>(context, 'looking up users by WhatsApp id', (c) =>
+        const users = await this.#api.read(context, 'looking up users by WhatsApp id', zendeskUsers, (c) =>
           c.users.get(['users', 'show_many', { external_ids: unlinked.map((p) => p.crmKey).join(',') }]),
         );
-        for (const user of Array.isArray(result) ? result : []) {
+        for (const user of users) {
           const payload = unlinked.find((p) => p.crmKey === user.external_id);
           if (payload) {
             ids.set(payload.contactId, user.id);
@@ -462,10 +441,8 @@ export class ZendeskConnector implements Connector {
       for (const payload of this.#settings.matchExistingByPhone ? unlinked.filter((p) => !ids.has(p.contactId) && p.phone) : []) {
         const phone = payload.phone!;
         // https://developer.zendesk.com/api-reference/ticketing/users/users/#search-users
-        const { result: matches } = await this.#api.call<ZendeskUser[]>(context, 'searching users by phone', (c) =>
-          c.users.get(['users', 'search', { query: `phone:${phone}` }]),
-        );
-        const user = (Array.isArray(matches) ? matches : []).find((u) => !u.external_id && u.phone && samePerson(u.phone, phone, phone));
+        const matches = await this.#api.read(context, 'searching users by phone', zendeskUsers, (c) => c.users.get(['users', 'search', { query: `phone:${phone}` }]));
+        const user = matches.find((u) => !u.external_id && u.phone && samePerson(u.phone, phone, phone));
         if (user) adopt.push({ payload, user });
       }
     }
@@ -523,7 +500,7 @@ export class ZendeskConnector implements Connector {
 
   /** Starts a bulk job and waits for it (polling with growing pauses). */
   async #runJob(context: ExecutionContext, action: string, start: Parameters<ZendeskApi['call']>[2]): Promise<JobStatus> {
-    const { result } = await this.#api.call<{ job_status?: JobStatus }>(context, action, start);
+    const result = await this.#api.read(context, action, jobStatusAnswer, start);
     if (!result.job_status?.id) throw new VendorError('zendesk', `${action}: no job status in the answer`, { retryable: true });
     let job: JobStatus = result.job_status;
     const giveUpAt = Date.now() + JOB_WAIT_MS;
@@ -535,8 +512,8 @@ export class ZendeskConnector implements Connector {
       await sleep(wait);
       const jobId: string = job.id;
       // https://developer.zendesk.com/api-reference/ticketing/ticket-management/job_statuses/#show-job-status
-      const polled: { result: { job_status?: JobStatus } } = await this.#api.call<{ job_status?: JobStatus }>(context, 'checking a job', (c) => c.jobstatuses.get(['job_statuses', jobId]));
-      job = polled.result.job_status ?? job;
+      const polled = await this.#api.read(context, 'checking a job', jobStatusAnswer, (c) => c.jobstatuses.get(['job_statuses', jobId]));
+      job = polled.job_status ?? job;
     }
   }
 
@@ -681,8 +658,7 @@ export class ZendeskConnector implements Connector {
 
   async #newestComments(ticketId: string, context: ExecutionContext): Promise<ZendeskComment[]> {
     // https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#list-comments
-    const { result } = await this.#api.call<ZendeskComment[]>(context, `reading comments of ticket ${ticketId}`, (c) => c.tickets.get(['tickets', ticketId, 'comments', { sort_order: 'desc' }]));
-    return Array.isArray(result) ? result : [];
+    return this.#api.read(context, `reading comments of ticket ${ticketId}`, zendeskComments, (c) => c.tickets.get(['tickets', ticketId, 'comments', { sort_order: 'desc' }]));
   }
 
   /**
@@ -713,14 +689,16 @@ export class ZendeskConnector implements Connector {
       // by external_id once it can no longer land (see reconcile), whether or not Zendesk still
       // holds its Idempotency-Key by then.
       const { result } = await sendNoted(context, [this.#threadWrite(payload.threadId)], () =>
-        this.#api.call<TicketAnswer>(context, 'creating a ticket', (c) => c.tickets.post(['tickets'], { ticket }), { idempotencyKey }),
+        this.#api.call(context, 'creating a ticket', (c) => c.tickets.post(['tickets'], { ticket }), { idempotencyKey }),
       );
-      await context.setRef(REF.ticket, payload.threadId, String(result.id));
-      return { ticketId: String(result.id) };
+      // Checked once the creation is answered (and so no longer in doubt): a retry adopts it by external id.
+      const created = expectAnswer('creating a ticket', zendeskTicket, result);
+      await context.setRef(REF.ticket, payload.threadId, String(created.id));
+      return { ticketId: String(created.id) };
     } catch (error) {
       if (!isIdempotencyMismatch(error)) throw error;
-      const { result } = await this.#api.call<TicketAnswer[]>(context, 'finding the ticket an earlier attempt created', (c) => c.tickets.get(['tickets', { external_id: payload.threadId }]));
-      const found = (Array.isArray(result) ? result : []).filter((t) => !followUpOf || String(t.id) !== followUpOf).sort((a, b) => b.id - a.id)[0];
+      const tickets = await this.#api.read(context, 'finding the ticket an earlier attempt created', zendeskTickets, (c) => c.tickets.get(['tickets', { external_id: payload.threadId }]));
+      const found = tickets.filter((t) => !followUpOf || String(t.id) !== followUpOf).sort((a, b) => b.id - a.id)[0];
       if (!found) throw error;
       await context.setRef(REF.ticket, payload.threadId, String(found.id));
       // The ticket's first comment is the body Zendesk kept for this key: it says how far that attempt went.
@@ -789,8 +767,8 @@ export class ZendeskConnector implements Connector {
         // An import whose outcome we do not know (a lost answer, a crash): did it land? Once it
         // can no longer land: Zendesk may still be carrying it out, and a look now finds nothing.
         await waitOutLateLanding(context, this.#lateLanding(REF.historyImportSent, payload.threadId, 'history import'));
-        const { result } = await this.#api.call<TicketAnswer[]>(context, 'looking up an imported ticket by external id', (c) => c.tickets.get(['tickets', { external_id: pending.externalId }]));
-        const landed = (Array.isArray(result) ? result : []).sort((a, b) => a.id - b.id)[0];
+        const tickets = await this.#api.read(context, 'looking up an imported ticket by external id', zendeskTickets, (c) => c.tickets.get(['tickets', { external_id: pending.externalId }]));
+        const landed = tickets.sort((a, b) => a.id - b.id)[0];
         if (landed) {
           await this.#recordImport(payload.threadId, landed.id, pending.seq, context);
           context.log.info({ zendeskTicketId: landed.id, threadId: payload.threadId }, 'adopted a history ticket an earlier attempt imported');
@@ -815,10 +793,10 @@ export class ZendeskConnector implements Connector {
       const forbiddenAt = Number((await context.getRef(REF.historyForbidden, 'account')) ?? 0);
       if (Date.now() - forbiddenAt < HISTORY_FORBIDDEN_MS) throw importForbidden('importing a past conversation: refused a moment ago (HTTP 403)');
       await context.setRef(REF.historyPendingImport, payload.threadId, JSON.stringify({ externalId, seq: batch.lastSeq }));
-      let answer: { result: TicketAnswer };
+      let answer: { result: unknown };
       try {
         answer = await sendNoted(context, [this.#lateLanding(REF.historyImportSent, payload.threadId, 'history import')], () =>
-          this.#api.call<TicketAnswer>(context, 'importing a past conversation as a solved ticket', (c) => c.tickets.post(['imports', 'tickets'], { ticket })),
+          this.#api.call(context, 'importing a past conversation as a solved ticket', (c) => c.tickets.post(['imports', 'tickets'], { ticket })),
         );
       } catch (error) {
         // An agent's token may not import. Said as a vendor refusal of this operation, not a
@@ -827,9 +805,9 @@ export class ZendeskConnector implements Connector {
         await context.setRef(REF.historyForbidden, 'account', String(Date.now()));
         throw importForbidden(error.message);
       }
-      const { result } = answer;
-      if (!result?.id) throw new VendorError('zendesk', 'the ticket import answer carried no ticket id', { retryable: true });
-      await this.#recordImport(payload.threadId, result.id, batch.lastSeq, context);
+      // Checked once the import is answered (and so no longer in doubt): a retry adopts it by external id.
+      const imported = expectAnswer('importing a past conversation as a solved ticket', zendeskTicket, answer.result);
+      await this.#recordImport(payload.threadId, imported.id, batch.lastSeq, context);
     }
     const tickets = await context.getRef(REF.historyTickets, payload.threadId);
     return { result: { zendeskTicketIds: tickets ? (JSON.parse(tickets) as number[]) : [] } };

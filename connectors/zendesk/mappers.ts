@@ -7,6 +7,7 @@ import { messagePlacement, type ThreadMessage, contactOrderingKey } from '../../
 import { NUMBER_WITHHELD_NOTE, contactIdentityPayloadSchema, displayName, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { storedMediaPayload, storedMediaPayloadSchema, type ModelChange } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
+import type { ZendeskComment } from './responses.js';
 import type { ZendeskSettings } from './settings.js';
 
 /** The origin our replies carry: messages with it are never written back to Zendesk (no echo loop). */
@@ -290,15 +291,6 @@ export function isKeptComment(sent: string, kept: string): boolean {
     .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
     .join('.*?');
   return new RegExp(`^${pattern}$`, 's').test(theirs);
-}
-
-export interface ZendeskComment {
-  readonly id: number;
-  readonly author_id: number;
-  readonly public: boolean;
-  readonly body?: string;
-  readonly plain_body?: string;
-  readonly attachments?: ReadonlyArray<{ readonly id: number; readonly file_name: string; readonly content_url: string; readonly content_type: string; readonly size: number }>;
 }
 
 /**
