@@ -10,7 +10,7 @@ import type { ExecutionContext } from '../../core/connector.js';
 import { SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, parseRetryAfter, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall } from '../../core/http.js';
 import { loadOnFirstUse } from '../../core/load-on-first-use.js';
-import { uploadAnswer } from './responses.js';
+import { currentUser, uploadAnswer, zendeskComments, type ZendeskComment, type ZendeskUser } from './responses.js';
 import { apiRoot, type ZendeskSettings } from './settings.js';
 
 /** node-zendesk is loaded by the first call, not by importing this module (core/load-on-first-use.ts). */
@@ -118,6 +118,7 @@ interface CallOptions {
 export class ZendeskApi {
   readonly #settings: ZendeskSettings;
   #client: ZendeskClient | undefined;
+  #integrationUserId: number | undefined;
 
   constructor(settings: ZendeskSettings) {
     this.#settings = settings;
@@ -195,6 +196,32 @@ export class ZendeskApi {
       }
       return { result: answer.result, headers: answer.response.headers };
     });
+  }
+
+  /**
+   * The user the credentials act as (the integration's agent), read afresh; its id is kept for
+   * integrationUserId. Anonymous (no id) means the credentials are not an agent's.
+   * https://developer.zendesk.com/api-reference/ticketing/users/users/#show-the-currently-authenticated-user
+   */
+  async integrationUser(context: ExecutionContext): Promise<ZendeskUser> {
+    const me = await this.read(context, 'reading the integration user', currentUser, (c) => c.users.get(['users', 'me']));
+    if (!me.id) throw new VendorError('zendesk', "GET /users/me answered anonymous: the credentials are not an agent's", { status: 401 });
+    this.#integrationUserId = me.id;
+    return { ...me, id: me.id };
+  }
+
+  /** The integration user's id, read once: its comments are never replies, and it writes the business's side of imported history. */
+  async integrationUserId(context: ExecutionContext): Promise<number> {
+    return this.#integrationUserId ?? (await this.integrationUser(context)).id;
+  }
+
+  /**
+   * A ticket's newest comments, newest first: where replies are read and a write whose answer was
+   * lost is looked for.
+   * https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#list-comments
+   */
+  newestComments(context: ExecutionContext, ticketId: string): Promise<ZendeskComment[]> {
+    return this.read(context, `reading comments of ticket ${ticketId}`, zendeskComments, (c) => c.tickets.get(['tickets', ticketId, 'comments', { sort_order: 'desc' }]));
   }
 
   /**

@@ -8,9 +8,9 @@ import type { ExecutionContext } from '../../core/connector.js';
 import type { ConsentPayload } from '../../core/consent/operation.js';
 import { requirePrerequisite } from '../../core/operations.js';
 import type { ZendeskApi } from './client.js';
+import { REF } from './refs.js';
 
 export const OPTED_OUT_TAG = 'whatsapp_opted_out';
-const REF = { user: 'user' } as const;
 
 /** Tags the user (opt-out) or removes the tag (opt-in); repeating either is harmless, so a retry simply repeats it. */
 export async function writeZendeskConsentTag(api: ZendeskApi, payload: ConsentPayload, context: ExecutionContext): Promise<{ zendeskUserId: string }> {

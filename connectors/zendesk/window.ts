@@ -7,8 +7,8 @@ import { requirePrerequisite, type OperationDone } from '../../core/operations.j
 import { writeWindowOnce, type WindowPayload } from '../../core/outbound/window.js';
 import type { ZendeskApi } from './client.js';
 import { USER_FIELDS } from './mappers.js';
+import { REF } from './refs.js';
 
-const REF = { user: 'user' } as const;
 
 /**
  * Writes the window's end on the end user with Update User, which changes only the fields sent
