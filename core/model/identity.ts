@@ -130,7 +130,8 @@ export const contactIdentityPayloadSchema: z.ZodType<ContactIdentityFields> = z.
     profileName: knownOrNull(z.string()),
     previousPhone: knownOrNull(e164),
   }),
-  z.object({ contactId: z.string(), waId: e164.nullish(), profileName: z.string().nullish() }).transform((legacy) => contactPayloadOf(legacy)),
+  // Without a crmKey only: a current payload with a field wrong is refused, never read as an old one (whose key is its number).
+  z.object({ contactId: z.string(), crmKey: z.null().optional(), waId: e164.nullish(), profileName: z.string().nullish() }).transform((legacy) => contactPayloadOf(legacy)),
 ]);
 
 /**
