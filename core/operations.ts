@@ -55,6 +55,12 @@ interface KindBase<Payload> {
  */
 interface SingleKind<Payload> extends KindBase<Payload> {
   handle(operation: DeclaredOperation<Payload>, context: OperationContext): Promise<OperationDone | void>;
+  /**
+   * The heads of different keys in one call run one after another too, in the call's order,
+   * instead of side by side: for a vendor whose per-record limits would only queue a burst of
+   * parallel requests (each waiting for its own record's budget) behind one another anyway.
+   */
+  readonly oneAtATime?: boolean;
   readonly handleBatch?: never;
 }
 
@@ -140,7 +146,7 @@ export function declareKind<Payload>(declaration: OperationKindDeclaration<Paylo
         return outcomes;
       }
       // One key's operations in order: after one fails (or is invalid), the rest of that key wait.
-      // Different keys' operations do not wait for each other.
+      // Different keys' operations do not wait for each other, unless the kind runs one at a time.
       const byKey = new Map<string, number[]>();
       for (const index of parsed.keys()) {
         const key = operations[index]!.orderingKey;
@@ -148,21 +154,29 @@ export function declareKind<Payload>(declaration: OperationKindDeclaration<Paylo
         if (indexes) indexes.push(index);
         else byKey.set(key, [index]);
       }
-      await Promise.all(
-        [...byKey.values()].map(async (indexes) => {
-          for (const index of indexes) {
-            const p = parsed[index]!;
-            if (!p.ok) return;
-            try {
-              const done = await declaration.handle(p.op, ctx);
-              outcomes[index] = { ok: true, ...(done?.result !== undefined ? { result: done.result } : {}), ...(done?.effects ? { effects: done.effects } : {}) };
-            } catch (error) {
-              outcomes[index] = { ok: false, error: asSyncError(error) };
-              return;
-            }
+      const runKey = async (indexes: readonly number[]): Promise<void> => {
+        for (const index of indexes) {
+          const p = parsed[index]!;
+          if (!p.ok) return;
+          try {
+            const done = await declaration.handle(p.op, ctx);
+            outcomes[index] = { ok: true, ...(done?.result !== undefined ? { result: done.result } : {}), ...(done?.effects ? { effects: done.effects } : {}) };
+          } catch (error) {
+            outcomes[index] = { ok: false, error: asSyncError(error) };
+            return;
           }
-        }),
-      );
+        }
+      };
+      if (declaration.oneAtATime) {
+        // In the call's order: operation by operation, skipping those of a key that already failed.
+        const failed = new Set<string>();
+        for (const index of parsed.keys()) {
+          const key = operations[index]!.orderingKey;
+          if (failed.has(key)) continue;
+          await runKey([index]);
+          if (!outcomes[index]!.ok) failed.add(key);
+        }
+      } else await Promise.all([...byKey.values()].map(runKey));
       return outcomes;
     },
     recordOf(operation) {

@@ -13,7 +13,7 @@
 // lost can no longer land. Consent and window writes set the same fields again.
 import { CONSENT_KIND, consentPayloadSchema } from '../../core/consent/operation.js';
 import { SyncError } from '../../core/errors.js';
-import { contactPayloadSchema } from '../../core/model/identity.js';
+import { contactIdentityPayloadSchema } from '../../core/model/identity.js';
 import { WINDOW_KIND, windowPayloadSchema } from '../../core/outbound/window.js';
 import { declareKind, OperationTable } from '../../core/operations.js';
 import type { SalesforceApi } from './client.js';
@@ -29,7 +29,7 @@ export function salesforceOperations(api: SalesforceApi, settings: SalesforceSet
     [
       declareKind({
         kind: KIND.person,
-        payload: contactPayloadSchema,
+        payload: contactIdentityPayloadSchema,
         batchSize: BATCH_SIZE[KIND.person],
         recordOf: (payload) => payload.contactId,
         handleBatch: (operations, context) => writer.upsertPeople(operations.map((op) => op.payload), context),

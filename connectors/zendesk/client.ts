@@ -1,13 +1,16 @@
 // Zendesk Support API calls through node-zendesk 6: the shared rate budget before every call,
 // every answer's status checked (the SDK resolves some failures, e.g. a 429 with Retry-After,
 // instead of throwing), typed errors from Zendesk's status and error names, and the
-// Idempotency-Key header on ticket creation (the SDK sends none by itself).
+// Idempotency-Key header on ticket creation (the SDK sends none by itself), and every answer we
+// read checked against its schema (responses.ts).
 import { createReadStream } from 'node:fs';
 import type { ZendeskClient, ZendeskClientOptions } from 'node-zendesk';
+import type { z } from 'zod';
 import type { ExecutionContext } from '../../core/connector.js';
 import { SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, parseRetryAfter, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall } from '../../core/http.js';
 import { loadOnFirstUse } from '../../core/load-on-first-use.js';
+import { currentUser, uploadAnswer, zendeskComments, type ZendeskComment, type ZendeskUser } from './responses.js';
 import { apiRoot, type ZendeskSettings } from './settings.js';
 
 /** node-zendesk is loaded by the first call, not by importing this module (core/load-on-first-use.ts). */
@@ -88,9 +91,34 @@ export function isIdempotencyMismatch(error: unknown): boolean {
   return error instanceof VendorError && error.status === 400 && error.code === 'IdempotentRequestError';
 }
 
+/**
+ * An answer without the shape we read (see responses.ts), saying where it departs and how, never
+ * what it holds (answers carry personal data). Retryable, like any answer we could not use: a
+ * proxy's page or a partial answer passes; a lasting change of Zendesk's ends dead after the retries.
+ */
+export function unexpectedAnswer(action: string, error: z.ZodError): VendorError {
+  const issue = error.issues[0];
+  const at = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(answer)';
+  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
+  return new VendorError('zendesk', `${action}: unexpected answer: ${at}: ${issue?.message ?? 'unknown shape'}${more}`, { retryable: true });
+}
+
+/** `value` (an answer of `action`) checked against its schema: the parsed answer, or an unexpectedAnswer error. */
+export function expectAnswer<Schema extends z.ZodType>(action: string, answer: Schema, value: unknown): z.output<Schema> {
+  const parsed = answer.safeParse(value);
+  if (!parsed.success) throw unexpectedAnswer(action, parsed.error);
+  return parsed.data;
+}
+
+interface CallOptions {
+  readonly buckets?: readonly string[];
+  readonly idempotencyKey?: string;
+}
+
 export class ZendeskApi {
   readonly #settings: ZendeskSettings;
   #client: ZendeskClient | undefined;
+  #integrationUserId: number | undefined;
 
   constructor(settings: ZendeskSettings) {
     this.#settings = settings;
@@ -137,26 +165,63 @@ export class ZendeskApi {
   }
 
   /**
-   * One SDK call: waits for the rate budget (and the named endpoint buckets), then checks the
-   * answer's status, since node-zendesk resolves some failures instead of throwing.
+   * One SDK call whose answer is read: as `call`, then the answer checked against `answer` (its
+   * schema in responses.ts); one that does not match is an unexpectedAnswer error.
    */
-  async call<T = unknown>(
+  async read<Schema extends z.ZodType>(
     context: ExecutionContext,
     action: string,
+    answer: Schema,
     run: (client: ZendeskClient) => Promise<unknown>,
-    options: { buckets?: readonly string[]; idempotencyKey?: string } = {},
-  ): Promise<{ result: T; headers: SdkAnswer['response']['headers'] }> {
+    options: CallOptions = {},
+  ): Promise<z.output<Schema>> {
+    const { result } = await this.call(context, action, run, options);
+    return expectAnswer(action, answer, result);
+  }
+
+  /**
+   * One SDK call: waits for the rate budget (and the named endpoint buckets), then checks the
+   * answer's status, since node-zendesk resolves some failures instead of throwing. The answer
+   * comes back unread (`unknown`): what is read goes through `read` and its schema.
+   */
+  async call(context: ExecutionContext, action: string, run: (client: ZendeskClient) => Promise<unknown>, options: CallOptions = {}): Promise<{ result: unknown; headers: SdkAnswer['response']['headers'] }> {
     const client = await this.#clientFor(options.idempotencyKey);
     return vendorCall(context, { ...(options.buckets ? { bucket: options.buckets } : {}), classify: (error) => classifyZendeskFailure(error, action) }, async () => {
       const answer = (await run(client)) as SdkAnswer;
       const status = answer?.response?.status;
-      if (typeof status !== 'number') return { result: answer as T, headers: { get: () => null } };
+      if (typeof status !== 'number') return { result: answer as unknown, headers: { get: () => null } };
       if (status >= 400 || answer.result instanceof Error) {
         const body = answer.result instanceof Error ? (answer.result as SdkFailure).result : answer.result;
         throw zendeskError(action, status >= 400 ? status : 429, body, answer.response.headers.get('retry-after'));
       }
-      return { result: answer.result as T, headers: answer.response.headers };
+      return { result: answer.result, headers: answer.response.headers };
     });
+  }
+
+  /**
+   * The user the credentials act as (the integration's agent), read afresh; its id is kept for
+   * integrationUserId. Anonymous (no id) means the credentials are not an agent's.
+   * https://developer.zendesk.com/api-reference/ticketing/users/users/#show-the-currently-authenticated-user
+   */
+  async integrationUser(context: ExecutionContext): Promise<ZendeskUser> {
+    const me = await this.read(context, 'reading the integration user', currentUser, (c) => c.users.get(['users', 'me']));
+    if (!me.id) throw new VendorError('zendesk', "GET /users/me answered anonymous: the credentials are not an agent's", { status: 401 });
+    this.#integrationUserId = me.id;
+    return { ...me, id: me.id };
+  }
+
+  /** The integration user's id, read once: its comments are never replies, and it writes the business's side of imported history. */
+  async integrationUserId(context: ExecutionContext): Promise<number> {
+    return this.#integrationUserId ?? (await this.integrationUser(context)).id;
+  }
+
+  /**
+   * A ticket's newest comments, newest first: where replies are read and a write whose answer was
+   * lost is looked for.
+   * https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#list-comments
+   */
+  newestComments(context: ExecutionContext, ticketId: string): Promise<ZendeskComment[]> {
+    return this.read(context, `reading comments of ticket ${ticketId}`, zendeskComments, (c) => c.tickets.get(['tickets', ticketId, 'comments', { sort_order: 'desc' }]));
   }
 
   /**
@@ -167,9 +232,10 @@ export class ZendeskApi {
    */
   async upload(context: ExecutionContext, path: string, filename: string, mimeType: string, buckets?: readonly string[]): Promise<string> {
     const url = `${apiRoot(this.#settings)}/uploads.json?filename=${encodeURIComponent(filename)}`;
-    const { result } = await this.call<{ upload?: { token?: string } }>(
+    const result = await this.read(
       context,
       'uploading an attachment',
+      uploadAnswer,
       async () => {
         const response = await fetch(url, {
           method: 'POST',

@@ -4,18 +4,17 @@
 // Tags are added and removed through the user tags endpoints, which leave the user's other tags alone:
 // https://developer.zendesk.com/api-reference/ticketing/ticket-management/tags/#add-tags
 // https://developer.zendesk.com/api-reference/ticketing/ticket-management/tags/#remove-tags
-import type { ExecutionContext, OperationOutcome } from '../../core/connector.js';
+import type { ExecutionContext } from '../../core/connector.js';
 import type { ConsentPayload } from '../../core/consent/operation.js';
-import { SyncError } from '../../core/errors.js';
+import { requirePrerequisite } from '../../core/operations.js';
 import type { ZendeskApi } from './client.js';
+import { REF } from './refs.js';
 
 export const OPTED_OUT_TAG = 'whatsapp_opted_out';
-const REF = { user: 'user' } as const;
 
 /** Tags the user (opt-out) or removes the tag (opt-in); repeating either is harmless, so a retry simply repeats it. */
-export async function writeZendeskConsentTag(api: ZendeskApi, payload: ConsentPayload, context: ExecutionContext): Promise<OperationOutcome> {
-  const userId = await context.getRef(REF.user, payload.contactId);
-  if (!userId) return { ok: false, error: new SyncError('zendesk: the end user is not in Zendesk yet (its user operation failed or is dead: replay it)', { retryable: true }) };
+export async function writeZendeskConsentTag(api: ZendeskApi, payload: ConsentPayload, context: ExecutionContext): Promise<{ zendeskUserId: string }> {
+  const userId = requirePrerequisite(await context.getRef(REF.user, payload.contactId), "the customer's Zendesk user");
   // node-zendesk types the body as a bare list, but sends what it is given; Zendesk wants { tags: [...] }.
   const body = { tags: [OPTED_OUT_TAG] } as unknown as string[];
   if (payload.status === 'opted_out') {
@@ -25,5 +24,5 @@ export async function writeZendeskConsentTag(api: ZendeskApi, payload: ConsentPa
     // (request takes path segments like every other call, though typed as a string).
     await api.call(context, 'removing the opted-out tag from the end user', (c) => c.users.request('DELETE', ['users', userId, 'tags'] as unknown as string, body));
   }
-  return { ok: true, result: { zendeskUserId: userId } };
+  return { zendeskUserId: userId };
 }

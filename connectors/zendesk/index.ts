@@ -1,7 +1,7 @@
 // Zendesk: tickets from WhatsApp chats, agents' replies back to WhatsApp.
 import type { ConnectorFactory, ConnectorMetadata } from '../../core/connector.js';
 import { ZendeskConnector } from './connector.js';
-import { KIND } from './mappers.js';
+import { BATCH_SIZE } from './mappers.js';
 import { zendeskSettingsSchema, type ZendeskSettings } from './settings.js';
 import { zendeskInbound } from './webhook.js';
 import { zendeskTriggerRecipe } from './trigger-recipe.js';
@@ -18,7 +18,7 @@ export const zendeskMetadata: ConnectorMetadata = {
   },
   grantScopesHint:
     'for an API token, use an agent (an admin for the webhook and trigger setup); for OAuth, authorise the client with the listed scopes (or read and write)',
-  maxBatch: { [KIND.user]: 100, [KIND.comment]: 10, [KIND.attachment]: 5, [KIND.replies]: 1, [KIND.note]: 10, [KIND.historyImport]: 10 },
+  maxBatch: BATCH_SIZE,
   // One customer's backlog in runs: the first comment of a run writes the thread's backlog in one
   // ticket update, and the rest follow without a claim between them.
   maxRun: 50,

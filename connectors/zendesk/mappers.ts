@@ -2,10 +2,12 @@
 // comment bodies, which agent comments are replies to send. No I/O.
 import { undeliveredNote } from '../../core/outbound/send-failure.js';
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { messagePlacement, type ThreadMessage, contactOrderingKey } from '../../core/connector.js';
-import { NUMBER_WITHHELD_NOTE, displayName, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
-import { storedMediaPayload, type ModelChange, type StoredMediaPayload } from '../../core/model/types.js';
+import { NUMBER_WITHHELD_NOTE, contactIdentityPayloadSchema, displayName, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
+import { storedMediaPayload, storedMediaPayloadSchema, type ModelChange } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
+import type { ZendeskComment } from './responses.js';
 import type { ZendeskSettings } from './settings.js';
 
 /** The origin our replies carry: messages with it are never written back to Zendesk (no echo loop). */
@@ -24,8 +26,12 @@ export const KIND = {
   historyImport: 'ticket.import',
 } as const;
 
+/** Largest call per kind: users go in bulk jobs of up to 100; the rest are written one at a time, a call of them in turn. */
+export const BATCH_SIZE = { [KIND.user]: 100, [KIND.comment]: 10, [KIND.attachment]: 5, [KIND.replies]: 1, [KIND.note]: 10, [KIND.historyImport]: 10 } as const;
+
 /** A customer's identifiers (see core/model/identity.ts): `crmKey` is the external id, `phone` may be null. */
 export type UserPayload = ContactIdentityFields;
+export const userPayload = contactIdentityPayloadSchema;
 
 /** Zendesk user fields (created by setup) holding the identifiers people read and search by. */
 export const USER_FIELDS = { bsuid: 'whatsapp_bsuid', username: 'whatsapp_username', windowOpenUntil: 'whatsapp_window_open_until' } as const;
@@ -60,42 +66,46 @@ export function endUserUpdate(payload: UserPayload, current: { phone?: string | 
   };
 }
 
-export interface CommentPayload {
-  readonly messageId: string;
-  readonly contactId: string;
-  readonly threadId: string;
-  readonly arrivalSeq: number;
+// The payload schemas: what the planner writes is what the handler reads back, checked. Plain
+// (stripping) objects: fields an older version wrote and this one does not read are dropped,
+// never refused; fields added later are optional.
+
+export const commentPayload = z.object({
+  messageId: z.string(),
+  contactId: z.string(),
+  threadId: z.string(),
+  arrivalSeq: z.number(),
   /** How the customer reads in the ticket subject: name, @username, else number. */
-  readonly customerName: string;
-  [key: string]: string | number | null;
-}
+  customerName: z.string().optional(),
+  /** What comments queued before identities carried instead of customerName (see ticketSubject). */
+  waId: z.string().nullish(),
+  profileName: z.string().nullish(),
+});
+export type CommentPayload = z.infer<typeof commentPayload>;
 
 /** A past conversation's message to import (see importedTicket); the operation imports all of the thread's not yet imported. */
-export interface HistoryImportPayload {
-  readonly messageId: string;
-  readonly contactId: string;
-  readonly threadId: string;
-  readonly arrivalSeq: number;
-  readonly customerName: string;
-  [key: string]: string | number;
-}
+export const historyImportPayload = z.object({
+  messageId: z.string(),
+  contactId: z.string(),
+  threadId: z.string(),
+  arrivalSeq: z.number(),
+  customerName: z.string(),
+});
+export type HistoryImportPayload = z.infer<typeof historyImportPayload>;
 
-export type AttachmentPayload = StoredMediaPayload & { readonly text: string };
+export const attachmentPayload = storedMediaPayloadSchema.extend({ text: z.string() });
+export type AttachmentPayload = z.infer<typeof attachmentPayload>;
 
-export interface RepliesPayload {
-  readonly ticketId: string;
-  readonly threadId: string;
-  readonly contactId: string;
-  [key: string]: string;
-}
+export const repliesPayload = z.object({ ticketId: z.string(), threadId: z.string(), contactId: z.string() });
+export type RepliesPayload = z.infer<typeof repliesPayload>;
 
-export interface NotePayload {
-  readonly threadId: string;
+export const notePayload = z.object({
+  threadId: z.string(),
   /** The ticket the note is about; the thread's current ticket when null. */
-  readonly ticketId: string | null;
-  readonly body: string;
-  [key: string]: string | null;
-}
+  ticketId: z.string().nullable(),
+  body: z.string(),
+});
+export type NotePayload = z.infer<typeof notePayload>;
 
 function shortHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
@@ -124,13 +134,13 @@ export function toOperationDrafts(change: ModelChange, options: PlanOptions = { 
       // so two never create the same conversation's ticket). A placeholder filled in later is not
       // written again: an imported ticket takes no comment without running triggers.
       // A past message and a live one name the same things: the import reads the thread later.
-      const payload: CommentPayload & HistoryImportPayload = {
+      const payload = {
         messageId: change.message.id,
         contactId: change.contact.id,
         threadId: change.thread.id,
         arrivalSeq: change.message.arrivalSeq,
         customerName: displayName(identityFields(change.contact)),
-      };
+      } satisfies CommentPayload & HistoryImportPayload;
       if (change.message.history) {
         if (options.history !== 'solved-tickets' || change.refilled) return [];
         // One ticket per past thread: its imports one at a time, on the thread's background key.
@@ -141,31 +151,31 @@ export function toOperationDrafts(change: ModelChange, options: PlanOptions = { 
     }
     case 'media.stored': {
       if (change.message.direction !== 'inbound' || change.message.history) return [];
-      const payload: AttachmentPayload = { ...storedMediaPayload(change), text: change.message.text };
+      const payload = { ...storedMediaPayload(change), text: change.message.text } satisfies AttachmentPayload;
       return [{ kind: KIND.attachment, key: change.message.id, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'helpdesk.updated': {
       if (change.connector !== ORIGIN) return [];
-      const payload: RepliesPayload = { ticketId: change.recordId, threadId: change.thread.id, contactId: change.contact.id };
+      const payload = { ticketId: change.recordId, threadId: change.thread.id, contactId: change.contact.id } satisfies RepliesPayload;
       // A key per notification: a fetch finds every comment since the last one, so extra fetches cost a call, never a duplicate.
       return [{ kind: KIND.replies, key: `${change.recordId}:${change.deliveryId}`, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'reply.undeliverable': {
       if (change.reply.origin !== ORIGIN) return [];
       const body = `This reply was not sent to the customer on WhatsApp: ${change.reason}.`;
-      const payload: NotePayload = { threadId: change.thread.id, ticketId: change.reply.sourceRecord, body };
+      const payload = { threadId: change.thread.id, ticketId: change.reply.sourceRecord, body } satisfies NotePayload;
       return [{ kind: KIND.note, key: `undeliverable:${change.reply.sourceId}:${shortHash(change.reason)}`, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'reply.resent': {
       if (change.reply.origin !== ORIGIN) return [];
       const body = `This reply was sent to the customer on WhatsApp a second time: ${change.reason}.`;
-      const payload: NotePayload = { threadId: change.thread.id, ticketId: change.reply.sourceRecord, body };
+      const payload = { threadId: change.thread.id, ticketId: change.reply.sourceRecord, body } satisfies NotePayload;
       return [{ kind: KIND.note, key: `resent:${change.reply.sourceId}:${shortHash(change.reason)}`, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'message.status': {
       if (change.status !== 'failed' || change.message?.origin !== ORIGIN || !change.contact) return [];
       const body = undeliveredNote('a reply', change.message.text, change.errors);
-      const payload: NotePayload = { threadId: change.message.threadId, ticketId: null, body };
+      const payload = { threadId: change.message.threadId, ticketId: null, body } satisfies NotePayload;
       return [{ kind: KIND.note, key: `failed:${change.messageId}`, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     default:
@@ -236,7 +246,7 @@ export function commentBody(run: readonly ThreadMessage[], isPublicComment: bool
   return isPublicComment ? body : `Sent from the business's WhatsApp app:\n\n${body}`;
 }
 
-export function ticketSubject(payload: Pick<CommentPayload, 'customerName'> & { waId?: string | null; profileName?: string | null }): string {
+export function ticketSubject(payload: Pick<CommentPayload, 'customerName' | 'waId' | 'profileName'>): string {
   // Comments queued before identities carried waId and profileName instead of customerName.
   const who = payload.customerName ?? payload.profileName ?? payload.waId ?? 'a WhatsApp customer';
   return `WhatsApp conversation with ${who}`.slice(0, 150);
@@ -281,15 +291,6 @@ export function isKeptComment(sent: string, kept: string): boolean {
     .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
     .join('.*?');
   return new RegExp(`^${pattern}$`, 's').test(theirs);
-}
-
-export interface ZendeskComment {
-  readonly id: number;
-  readonly author_id: number;
-  readonly public: boolean;
-  readonly body?: string;
-  readonly plain_body?: string;
-  readonly attachments?: ReadonlyArray<{ readonly id: number; readonly file_name: string; readonly content_url: string; readonly content_type: string; readonly size: number }>;
 }
 
 /**

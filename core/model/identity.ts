@@ -110,6 +110,30 @@ export function phoneFieldNeedsUpdate(
   return fields.previousPhone !== null && samePerson(current, fields.previousPhone, fields.previousPhone);
 }
 
+const e164 = z.templateLiteral(['+', z.string()]);
+/** An identifier a payload may lack when an older version queued it: absent reads as null (not known). */
+const knownOrNull = <T extends z.ZodType<string>>(schema: T) => schema.nullish().transform((value) => value ?? null);
+
+/**
+ * The schema of a contact operation's payload (see contactPayloadOf): the identity fields as
+ * this release writes them, or an older operation's `{ contactId, waId, profileName }` read as
+ * contactPayloadOf reads it. Extra fields are dropped, never refused.
+ */
+export const contactIdentityPayloadSchema: z.ZodType<ContactIdentityFields> = z.union([
+  z.object({
+    contactId: z.string(),
+    crmKey: z.string(),
+    phone: knownOrNull(e164),
+    bsuid: knownOrNull(z.string()),
+    parentBsuid: knownOrNull(z.string()),
+    username: knownOrNull(z.string()),
+    profileName: knownOrNull(z.string()),
+    previousPhone: knownOrNull(e164),
+  }),
+  // Without a crmKey only: a current payload with a field wrong is refused, never read as an old one (whose key is its number).
+  z.object({ contactId: z.string(), crmKey: z.null().optional(), waId: e164.nullish(), profileName: z.string().nullish() }).transform((legacy) => contactPayloadOf(legacy)),
+]);
+
 /**
  * A contact operation's payload as this release reads it. Operations queued before BSUIDs carry
  * `{ contactId, waId, profileName }`: their contact's CRM key is that WhatsApp id (migration 0013
@@ -130,17 +154,3 @@ export function contactPayloadOf(stored: unknown): ContactIdentityFields {
     previousPhone: null,
   };
 }
-
-/** A number as stored in a payload: E.164 as this release writes it, taken as written (older payloads are not re-checked). */
-const storedPhone = z.custom<E164>((value) => typeof value === 'string', 'expected a phone number');
-const nullableText = z.string().nullable();
-
-/**
- * The schema of a contact operation's payload, for a connector's declared kind: the identity
- * fields as this release writes them, or the `{ contactId, waId, profileName }` of operations
- * queued before BSUIDs, read as contactPayloadOf reads them.
- */
-export const contactPayloadSchema: z.ZodType<ContactIdentityFields> = z.union([
-  z.object({ contactId: z.string(), crmKey: z.string(), phone: storedPhone.nullable(), bsuid: nullableText, parentBsuid: nullableText, username: nullableText, profileName: nullableText, previousPhone: storedPhone.nullable() }),
-  z.object({ contactId: z.string(), crmKey: z.undefined().optional(), waId: nullableText.optional(), profileName: nullableText.optional() }).transform((legacy) => contactPayloadOf(legacy)),
-]);

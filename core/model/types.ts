@@ -1,5 +1,6 @@
 // The domain model every connector maps from: contacts, threads, messages, statuses,
 // plus the events a source parses webhooks into and the changes the engine hands to connectors.
+import { z } from 'zod';
 import type { E164 } from './phone.js';
 import type { Consent, ConsentStatus, CustomerWords } from '../consent/types.js';
 
@@ -377,6 +378,18 @@ export interface StoredMediaPayload extends LocalFile {
   readonly contactId: string;
   readonly threadId: string;
 }
+
+/** The schema of a stored media file's payload, for a connector declaring its attachment kind (core/operations.ts). */
+export const storedMediaPayloadSchema = z.object({
+  messageId: z.string(),
+  contactId: z.string(),
+  threadId: z.string(),
+  path: z.string(),
+  sha256: z.string(),
+  mimeType: z.string(),
+  size: z.number(),
+  filename: z.string().nullable(),
+}) satisfies z.ZodType<StoredMediaPayload>;
 
 export function storedMediaPayload(change: Extract<ModelChange, { type: 'media.stored' }>): StoredMediaPayload {
   const { media } = change;

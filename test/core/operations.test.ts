@@ -153,6 +153,34 @@ describe('operation table', () => {
     expect(most).toBe(1);
   });
 
+  it("oneAtATime: one call's heads of different keys run one after another, in order; a failed key's rest are not attempted", async () => {
+    let running = 0;
+    let most = 0;
+    const seen: string[] = [];
+    const table = new OperationTable([
+      declareKind({
+        kind: 'note.write',
+        payload: note,
+        oneAtATime: true,
+        async handle(o: DeclaredOperation<Note>) {
+          most = Math.max(most, ++running);
+          seen.push(o.payload.text);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          running--;
+          if (o.payload.text === 'fail') throw new VendorError('fixture', 'down', { status: 503, retryable: true });
+        },
+      }),
+    ]);
+    const outcomes = await table.execute(
+      [op({ contactId: 'c1', text: 'a' }, 'k1'), op({ contactId: 'c2', text: 'fail' }, 'k2'), op({ contactId: 'c3', text: 'c' }, 'k3'), op({ contactId: 'c2', text: 'after' }, 'k2')],
+      testContext(),
+    );
+    expect(most).toBe(1);
+    expect(seen).toEqual(['a', 'fail', 'c']);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, false, true, false]);
+    expect((outcomes[3] as { error: Error }).error).toBeInstanceOf(NotAttemptedError);
+  });
+
   it('segmented: runs of several keys share one call per kind and wave, a record at most once per call, a failed segment stops its key', async () => {
     const calls: string[][] = [];
     const contact = z.strictObject({ contactId: z.string() });

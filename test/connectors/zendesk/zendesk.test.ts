@@ -609,6 +609,51 @@ describe('Zendesk connector', () => {
     });
   });
 
+  describe('declared operations', () => {
+    it("a payload its kind's schema refuses is dead with the reason, costs no call, and holds back the rest of its customer's run", async () => {
+      const context = threadContext([line('m1', 1, 'hello')]);
+      const outcomes = await connectorWith().execute([op(KIND.comment, { messageId: 'm1', contactId: 'c1', threadId: 't-1', arrivalSeq: 'one', customerName: 'Sheena' }), commentOp('m2', 2)], context);
+      expect(outcomes[0]).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false } });
+      expect(outcomes[0]?.ok === false && outcomes[0].error.message).toBe('ticket.comment payload does not match its schema: arrivalSeq: Invalid input: expected number, received string');
+      expect(outcomes[1]).toMatchObject({ ok: false, error: { name: 'NotAttemptedError' } });
+    });
+
+    it("a user operation queued by an older version ({ contactId, waId, profileName }) is read as that number's user", async () => {
+      nock(ZD).get(`${API}/users/show_many.json`).query({ ids: '501' }).reply(200, { users: [{ id: 501, phone: '+447700900123', external_id: '+447700900123', notes: null }] });
+      const context = testContext();
+      context.refs.set('user:c1', '501');
+      const [outcome] = await connectorWith().execute([op(KIND.user, { contactId: 'c1', waId: '+447700900123', profileName: 'Sheena Nelson', extra: 'dropped' })], context);
+      expect(outcome).toEqual({ ok: true, result: { zendeskUserId: 501 } });
+      expect(nock.isDone()).toBe(true);
+    });
+  });
+
+  describe('vendor answers (responses.ts)', () => {
+    it('an answer without the shape we read is a retryable vendor error saying where, never what it holds, and nothing is sent', async () => {
+      // A comment list whose entries lack their author: no reply can be told from the customer's own.
+      nock(ZD)
+        .get(`${API}/tickets/4107/comments.json`)
+        .query(true)
+        .reply(200, { comments: [{ id: 14, public: true, plain_body: 'Call me on +447700900999' }] })
+        .get(`${API}/users/me.json`)
+        .reply(200, { user: { id: 1, role: 'admin' } });
+      const context = threadContext([]);
+      const [outcome] = await connectorWith().execute([op(KIND.replies, { ticketId: '4107', threadId: 't-1', contactId: 'c1' })], context);
+      expect(outcome).toMatchObject({ ok: false, error: { name: 'VendorError', retryable: true } });
+      const message = outcome?.ok === false ? outcome.error.message : '';
+      expect(message).toBe('zendesk: reading comments of ticket 4107: unexpected answer: 0.author_id: Invalid input: expected number, received undefined');
+      expect(message).not.toContain('+447700900999');
+      expect(context.refs.get('reply-cursor:4107')).toBeUndefined();
+    });
+
+    it('a user lookup answering something other than a list fails the batch retryably instead of creating the users again', async () => {
+      nock(ZD).get(`${API}/users/show_many.json`).query(true).reply(200, { users: { id: 901 } });
+      const outcomes = await connectorWith().execute([op(KIND.user, { contactId: 'c1', waId: '+447700900123', profileName: 'Sheena Nelson' })], testContext());
+      expect(outcomes[0]).toMatchObject({ ok: false, error: { name: 'VendorError', retryable: true, message: expect.stringContaining('looking up users by WhatsApp id: unexpected answer') } });
+      expect(nock.isDone()).toBe(true);
+    });
+  });
+
   it('refuses a config without credentials, naming the key', () => {
     const result = zendeskSettingsSchema.safeParse({ enabled: true, subdomain: 'acme' });
     expect(result.success).toBe(false);
