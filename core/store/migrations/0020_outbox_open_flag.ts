@@ -20,9 +20,9 @@ export function migration0020({ dialect }: MigrationKit): Migration {
       await db.schema.alterTable('outbox').addColumn('open', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       await db.schema.dropIndex('outbox_ordering_open').execute();
       await sql`update outbox set open = 1 where state in ('pending', 'in_flight')`.execute(db);
-      // AFTER triggers on both stores, whose condition is false when the writer set the flag itself:
-      // SQLite's BEFORE triggers cannot change the row, and a BEFORE row trigger on PostgreSQL
-      // fetches and locks each row again before its condition is even looked at (every claimed row).
+      // AFTER triggers on both stores (SQLite's BEFORE triggers cannot change the row), whose
+      // condition is false when the writer set the flag itself: a claim of 200 on PostgreSQL with
+      // the trigger enabled and disabled, interleaved, measured the same within noise.
       const derived = sql.raw(`case when new.state in ('pending', 'in_flight') then 1 else 0 end`);
       if (dialect === 'sqlite') {
         for (const [name, event] of [['outbox_open_on_insert', 'insert'], ['outbox_open_on_state', 'update of state']] as const) {
