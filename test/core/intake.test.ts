@@ -2,7 +2,7 @@
 // without waiting for the processing thread's turns at the store, and imported from it into
 // webhook_deliveries exactly once, only once they are on disk; imported rows are deleted without
 // their ids ever coming back; a backup holds what was acknowledged and not yet imported.
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
@@ -127,6 +127,13 @@ describe('the intake file of a SQLite store', () => {
     expect(await importIntake(store, reader, durableMark(writer), 100)).toEqual({ imported: 0, upTo: 3 });
     expect(await importAcknowledgedIntake(store)).toBe(0);
     expect((await deliveries(store)).map((d) => d.body)).toEqual([1, 2, 3].map((n) => row(n).body));
+  });
+
+  it("is the service's alone to read (0600 files), as the store is", async () => {
+    const { writer } = await setUp();
+    writer.append([row(1)]);
+    await writer.flush();
+    for (const file of sqliteFiles(writer.path)) expect(statSync(file).mode & 0o777, file).toBe(0o600);
   });
 
   it('is none for PostgreSQL and for a store in memory: their deliveries go to the store', async () => {
