@@ -77,7 +77,8 @@ const engine = new Engine({
 });
 const intakeMark = (workerData as ProcessingWorkerData).intakeMark;
 const durableIntake = intakeMark && new BigInt64Array(intakeMark);
-const intake = durableIntake && store.intakeFile ? IntakeReader.open(store.intakeFile) : undefined;
+/** Opened at the first import (the main thread makes the file before it starts this thread, but opening is tried again should it be missing). */
+let intake: IntakeReader | undefined;
 /** The import cursor as this thread last saw it (-1: not read yet); each import reads it again inside its transaction. */
 let importedUpTo = -1;
 let reportedUpTo = -1;
@@ -86,7 +87,9 @@ post({ type: 'ready' });
 
 /** Imports the acknowledged webhooks (those on disk) not imported yet; whether there were any. */
 async function importAcknowledged(): Promise<boolean> {
-  if (!intake || !durableIntake) return false;
+  if (!durableIntake || !store.intakeFile) return false;
+  intake ??= IntakeReader.open(store.intakeFile);
+  if (!intake) return false;
   const durable = Number(Atomics.load(durableIntake, 0));
   if (importedUpTo >= 0 && durable <= importedUpTo) return false;
   const result = await importIntake(store, intake, durable, IMPORT_BATCH);
