@@ -246,6 +246,11 @@ export class IntakeReader {
     return lastIdOf(this.#database);
   }
 
+  /** How many rows have an id above `after`. */
+  countAfter(after: number): number {
+    return (this.#database.prepare('select count(*) as n from intake where id > ?').get(after) as { n: number }).n;
+  }
+
   /** Copies the file's log into it as far as readers allow (passive: never waits for the writer). */
   checkpoint(): void {
     this.#database.pragma('wal_checkpoint(PASSIVE)');
@@ -289,6 +294,18 @@ export async function importIntake(store: Store, reader: IntakeReader, upTo: num
       .execute();
     return { imported: rows.length, upTo: next };
   });
+}
+
+/** Webhooks acknowledged into the intake beside `store` that processing has not imported yet (0 without an intake file). */
+export async function acknowledgedNotImported(store: Store): Promise<number> {
+  if (!store.intakeFile) return 0;
+  const reader = IntakeReader.open(store.intakeFile);
+  if (!reader) return 0;
+  try {
+    return reader.countAfter(await intakeCursor(store.db, reader.generation));
+  } finally {
+    reader.close();
+  }
 }
 
 /** Flushes the files SQLite keeps for `path` to disk (those there are). */

@@ -9,7 +9,7 @@ import SQLite from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryInbox } from '../../core/ingest.js';
 import { writeBackup } from '../../core/store/backup.js';
-import { importAcknowledgedIntake, importIntake, intakeCursor, IntakeReader, IntakeWriter } from '../../core/store/intake.js';
+import { acknowledgedNotImported, importAcknowledgedIntake, importIntake, intakeCursor, IntakeReader, IntakeWriter } from '../../core/store/intake.js';
 import { openStore, sqliteFiles, type Store } from '../../core/store/store.js';
 import { newThreadGateBuffer } from '../../core/store/thread-gate.js';
 import { waitFor } from '../helpers/service-process.js';
@@ -42,10 +42,13 @@ describe('the intake file of a SQLite store', () => {
     // Committed but not flushed: a power cut could still take these rows (and their ids) away.
     expect(durableMark(writer)).toBe(0);
     expect(await importIntake(store, reader, durableMark(writer), 100)).toEqual({ imported: 0, upTo: 0 });
+    // Waiting all the same (what `status` counts).
+    expect(await acknowledgedNotImported(store)).toBe(3);
     await writer.flush();
     expect(durableMark(writer)).toBe(3);
     expect(await importIntake(store, reader, durableMark(writer), 2)).toEqual({ imported: 2, upTo: 2 });
     expect(await importIntake(store, reader, durableMark(writer), 100)).toEqual({ imported: 1, upTo: 3 });
+    expect(await acknowledgedNotImported(store)).toBe(0);
     // Again, and from a second importer (a backup beside the service): nothing twice.
     expect(await importIntake(store, reader, durableMark(writer), 100)).toEqual({ imported: 0, upTo: 3 });
     const second = IntakeReader.open(store.intakeFile!)!;
