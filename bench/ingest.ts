@@ -2,9 +2,11 @@
 // WhatsApp webhooks, against a bare Express handler measured in the same run, and whether
 // processing keeps up (the backlog of each burst drains, every delivery processed).
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
+import { intakeFileOf } from '../core/store/sqlite-files.js';
 import { projectRoot, sign, textWebhook } from '../test/helpers/fixtures.js';
 import { APP_SECRET, baseConfig, freePort, SERVICE_NODE_FLAGS, ServiceProcess, writeConfig } from '../test/helpers/service-process.js';
 import { tempDir } from '../test/helpers/stores.js';
@@ -57,18 +59,36 @@ async function eventLoopDelayP99Ms(service: ServiceProcess): Promise<number> {
   return Math.max(0, p99 * 1000 - EVENT_LOOP_SAMPLE_MS);
 }
 
-/** Waits until no stored delivery is pending; the time it took from `since`, and how many deliveries were stored and processed. */
+/**
+ * Waits until no stored delivery is pending, counting those acknowledged into the intake file and
+ * not yet imported (core/store/intake.ts); the time it took from `since`, and how many deliveries
+ * were stored and left pending.
+ */
 async function drain(storePath: string, since: number): Promise<{ ms: number; stored: number; pending: number }> {
-  // A reader of its own: in WAL mode it never holds up the service's writers.
+  // Readers of their own: in WAL mode they never hold up the service's writers.
   const db = new SQLite(storePath, { readonly: true, fileMustExist: true });
+  const intakePath = intakeFileOf(storePath);
+  const intake = existsSync(intakePath) ? new SQLite(intakePath, { readonly: true, fileMustExist: true }) : undefined;
   try {
-    const count = () => db.prepare("select count(*) as total, sum(case when state = 'pending' then 1 else 0 end) as pending from webhook_deliveries").get() as { total: number; pending: number | null };
+    const count = () => {
+      // The intake's last id first: every row up to it is then either imported (and counted among
+      // the store's pending ones if unprocessed) or above the cursor read after it.
+      const acknowledged = intake ? ((intake.prepare("select seq from sqlite_sequence where name = 'intake'").get() as { seq: number } | undefined)?.seq ?? 0) : 0;
+      const generation = intake ? (intake.prepare('select generation from intake_generation').get() as { generation: string }).generation : '';
+      const cursorRow = db.prepare("select value from connector_state where connector = '_service' and key = 'intake-imported'").get() as { value: string } | undefined;
+      const cursor = cursorRow ? (JSON.parse(cursorRow.value) as { generation: string; upTo: number }) : undefined;
+      const imported = cursor?.generation === generation ? cursor.upTo : 0;
+      const stored = db.prepare("select count(*) as total, sum(case when state = 'pending' then 1 else 0 end) as pending from webhook_deliveries").get() as { total: number; pending: number | null };
+      const notImported = Math.max(0, acknowledged - imported);
+      return { total: stored.total + notImported, pending: (stored.pending ?? 0) + notImported };
+    };
     for (;;) {
       const { total, pending } = count();
-      if (!pending || performance.now() - since > DRAIN_LIMIT_MS) return { ms: pending ? NaN : performance.now() - since, stored: total, pending: pending ?? 0 };
+      if (!pending || performance.now() - since > DRAIN_LIMIT_MS) return { ms: pending ? NaN : performance.now() - since, stored: total, pending };
       await new Promise((r) => setTimeout(r, 20));
     }
   } finally {
+    intake?.close();
     db.close();
   }
 }

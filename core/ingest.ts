@@ -1,5 +1,8 @@
-// Durable intake of webhook deliveries. A delivery is acknowledged only once its body is in the
-// store; concurrent deliveries share one transaction (group commit), so durability stays cheap.
+// Durable intake of webhook deliveries. A delivery is acknowledged only once its body is on disk;
+// concurrent deliveries share one transaction (group commit), so durability stays cheap. On a
+// SQLite store the service gives it an intake file of its own (store/intake.ts), so that commit
+// never waits for the processing thread's turns at the store; elsewhere it goes to the store.
+import type { IntakeWriter } from './store/intake.js';
 import type { Store } from './store/store.js';
 
 interface Waiting {
@@ -13,17 +16,25 @@ interface Waiting {
 export class DeliveryInbox {
   readonly #store: Store;
   readonly #onStored: () => void;
+  readonly #intake: IntakeWriter | undefined;
   #queue: Waiting[] = [];
   #flushing = false;
   /** When the last delivery came in: the processing loop yields while deliveries stream in. */
   lastAcceptAt = 0;
 
-  constructor(store: Store, onStored: () => void = () => {}) {
+  /** With `intake`, deliveries go to that file, and processing imports them into the store. */
+  constructor(store: Store, onStored: () => void = () => {}, intake?: IntakeWriter) {
     this.#store = store;
     this.#onStored = onStored;
+    this.#intake = intake;
   }
 
-  /** Resolves with the delivery's id once it is committed to the store. */
+  /** Deliveries acknowledged that are not yet among the store's webhook_deliveries (held in the intake). */
+  waiting(): number {
+    return this.#intake?.waiting() ?? 0;
+  }
+
+  /** Resolves once the delivery is on disk, with its id: the delivery's in the store, or its row's in the intake. */
   accept(source: string, body: string): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       const now = Date.now();
@@ -60,14 +71,8 @@ export class DeliveryInbox {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, 200);
         try {
-          const rows = await this.#store.durably((db) => db.transaction().execute((tx) =>
-            tx
-              .insertInto('webhook_deliveries')
-              .values(batch.map((w) => ({ source: w.source, body: w.body, received_at: w.receivedAt, state: 'pending' as const, problems: null, processed_at: null })))
-              .returning('id')
-              .execute(),
-          ));
-          batch.forEach((w, i) => w.resolve(rows[i]!.id));
+          const ids = this.#intake ? await this.#toIntake(this.#intake, batch) : await this.#toStore(batch);
+          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(ids[i]!);
           this.#onStored();
         } catch (error) {
           for (const w of batch) w.reject(error);
@@ -76,5 +81,22 @@ export class DeliveryInbox {
     } finally {
       this.#flushing = false;
     }
+  }
+
+  async #toIntake(intake: IntakeWriter, batch: readonly Waiting[]): Promise<number[]> {
+    const ids = intake.append(batch);
+    await intake.flush();
+    return ids;
+  }
+
+  async #toStore(batch: readonly Waiting[]): Promise<number[]> {
+    const rows = await this.#store.durably((db) => db.transaction().execute((tx) =>
+      tx
+        .insertInto('webhook_deliveries')
+        .values(batch.map((w) => ({ source: w.source, body: w.body, received_at: w.receivedAt, state: 'pending' as const, problems: null, processed_at: null })))
+        .returning('id')
+        .execute(),
+    ));
+    return rows.map((r) => r.id);
   }
 }

@@ -10,16 +10,17 @@ import { auditHead, auditKeyPath, loadAuditKey, verifyAuditTrail } from '../core
 import { errorMessage } from '../core/errors.js';
 import { listUsers, secretsKey } from '../core/admin/accounts.js';
 import { backupPassphrase, lastBackup } from '../core/store/backup.js';
-import { sqliteFiles, type Store } from '../core/store/store.js';
+import { intakeFileOf, sqliteFiles, type Store } from '../core/store/store.js';
 import { connectorRegistry } from '../connectors/registry.js';
 import { inboundConnectors, webhookSecretsMissing as missingSecrets } from './inbound.js';
 
-/** The modes of the local files that hold customers' data: the SQLite store, media, backups. */
+/** The modes of the local files that hold customers' data: the SQLite store and its intake file, media, backups. */
 async function storagePermissions(config: Config): Promise<Array<{ path: string; mode: number; directory: boolean }>> {
   const paths: string[] = [resolve(config.whatsapp.media.dir), resolve(config.backup.dir)];
   if (config.store.url.startsWith('sqlite:') && config.store.url !== 'sqlite::memory:') {
     const file = resolve(config.store.url.slice('sqlite:'.length));
-    paths.push(dirname(file), ...sqliteFiles(file));
+    // The intake file beside it holds webhook bodies too (core/store/intake.ts).
+    paths.push(dirname(file), ...sqliteFiles(file), ...sqliteFiles(intakeFileOf(file)));
   }
   const found = await Promise.all(paths.map(async (path) => {
     const info = await stat(path).catch(() => undefined);

@@ -350,10 +350,12 @@ async function waitForDrain(service: Service, print: (line: string) => void): Pr
   for (;;) {
     depth = await outboxDepth(service.store.db);
     const open = depth.filter((d) => d.state === 'pending' || d.state === 'in_flight').reduce((n, d) => n + d.count, 0);
-    const pendingDeliveries = await service.store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow();
+    const pending = await service.store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow();
+    // Acknowledged webhooks processing has not yet imported from the intake are waiting too.
+    const waiting = Number(pending.n) + service.inbox.waiting();
     const done = depth.filter((d) => d.state === 'done').map((d) => `${d.connector} ${d.count}`).join(', ');
-    print(`  syncing: ${open} operations open, ${Number(pendingDeliveries.n)} deliveries waiting; done: ${done || 'none yet'}`);
-    if (open === 0 && Number(pendingDeliveries.n) === 0) break;
+    print(`  syncing: ${open} operations open, ${waiting} deliveries waiting; done: ${done || 'none yet'}`);
+    if (open === 0 && waiting === 0) break;
     if (Date.now() > deadline) {
       print('  stopped waiting after 3 minutes; see `wa-crm-sync status` with the demo config');
       break;

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import type { Config } from '../core/config/schema.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { IntakeWriter } from '../core/store/intake.js';
 import type { AlertSeverity } from '../core/store/schema.js';
 import { ThreadGate, watchYieldingTurns } from '../core/store/thread-gate.js';
 
@@ -28,6 +29,8 @@ export type FromProcessing =
   | { readonly type: 'queued' }
   /** An alert was raised in processing: counted in the main thread's /metrics. */
   | { readonly type: 'alert'; readonly kind: string; readonly severity: AlertSeverity }
+  /** The intake file's rows up to `upTo` are imported, and that is on disk: the main thread may delete them. */
+  | { readonly type: 'imported'; readonly generation: string; readonly upTo: number }
   /** One JSON log line, already redacted and masked by the processing thread's logger. */
   | { readonly type: 'log'; readonly line: string }
   | { readonly type: 'failed'; readonly error: string };
@@ -41,6 +44,8 @@ export interface ProcessingWorkerData {
    * where a posted 'wake' is not: a history slice under way ends when it moves.
    */
   readonly wakes: SharedArrayBuffer;
+  /** With an intake file (SQLite), its durable mark: the worker imports acknowledged webhooks from it up to there (core/store/intake.ts). */
+  readonly intakeMark?: SharedArrayBuffer;
 }
 
 /** Wait before starting a processing thread again after it died unexpectedly. */
@@ -75,6 +80,8 @@ export interface ProcessingThreadOptions {
   readonly onAlert: (kind: string, severity: AlertSeverity) => void;
   /** The write gate the main thread's store holds as its priority side (core/store/thread-gate.ts). */
   readonly storeGate: SharedArrayBuffer;
+  /** The intake the main thread writes acknowledged webhooks to (SQLite): the thread imports them and says how far. */
+  readonly intake?: IntakeWriter;
   /** A turn at the store this long ends the thread (see DEFAULT_STUCK_TURN_MS). */
   readonly stuckTurnMs?: number;
 }
@@ -163,7 +170,7 @@ export class ProcessingThread {
 
   #spawn(): void {
     const { entry, eval: isCode } = workerEntry();
-    const worker = new Worker(entry, { eval: isCode, workerData: { config: this.#config, storeGate: this.#options.storeGate, wakes: this.#wakes } satisfies ProcessingWorkerData, stdout: false, stderr: false });
+    const worker = new Worker(entry, { eval: isCode, workerData: { config: this.#config, storeGate: this.#options.storeGate, wakes: this.#wakes, ...(this.#options.intake ? { intakeMark: this.#options.intake.durableMark } : {}) } satisfies ProcessingWorkerData, stdout: false, stderr: false });
     this.#worker = worker;
     let ready = false;
     worker.on('message', (message: FromProcessing) => {
@@ -175,6 +182,9 @@ export class ProcessingThread {
           return;
         case 'queued':
           this.#options.onQueued();
+          return;
+        case 'imported':
+          this.#options.intake?.imported(message.generation, message.upTo);
           return;
         case 'alert':
           this.#options.onAlert(message.kind, message.severity);

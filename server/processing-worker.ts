@@ -1,6 +1,7 @@
 // The processing thread's body (see processing-thread.ts): its own store connection, engine and
 // planning connectors, built from the config the main thread sends. It processes stored
 // deliveries in short transactions until none are pending, then waits for a wake or the poll.
+// On SQLite it first imports the webhooks the main thread acknowledged into its intake file.
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { deliveryParsers } from '../connectors/registry.js';
@@ -9,12 +10,20 @@ import { Engine } from '../core/engine.js';
 import { errorMessage } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { Alerts } from '../core/security/alerts.js';
+import { importIntake, IntakeReader } from '../core/store/intake.js';
 import { openStore } from '../core/store/store.js';
 import { alertOptions, buildConnectors, engineOptions } from './connectors.js';
 import type { FromProcessing, ProcessingWorkerData, ToProcessing } from './processing-thread.js';
 
 /** Deliveries per processing transaction: small, so the store's write lock is never held long (the main thread commits webhooks between them). */
 const PROCESS_BATCH = 20;
+/** Intake rows imported per transaction. */
+const IMPORT_BATCH = 200;
+/**
+ * How often, at most, the import cursor is flushed to disk and reported, so the main thread may
+ * delete the rows imported (a flush each time would be a flush per batch).
+ */
+const IMPORT_REPORT_MS = 200;
 
 /**
  * The nice value of this thread alone (Linux applies setpriority to the calling thread): on a
@@ -66,7 +75,37 @@ const engine = new Engine({
   log,
   options: () => engineOptions(config),
 });
+const intakeMark = (workerData as ProcessingWorkerData).intakeMark;
+const durableIntake = intakeMark && new BigInt64Array(intakeMark);
+/** Opened at the first import (the main thread makes the file before it starts this thread, but opening is tried again should it be missing). */
+let intake: IntakeReader | undefined;
+/** The import cursor as this thread last saw it (-1: not read yet); each import reads it again inside its transaction. */
+let importedUpTo = -1;
+let reportedUpTo = -1;
+let reportedAt = 0;
 post({ type: 'ready' });
+
+/** Imports the acknowledged webhooks (those on disk) not imported yet; whether there were any. */
+async function importAcknowledged(): Promise<boolean> {
+  if (!durableIntake || !store.intakeFile) return false;
+  intake ??= IntakeReader.open(store.intakeFile);
+  if (!intake) return false;
+  const durable = Number(Atomics.load(durableIntake, 0));
+  if (importedUpTo >= 0 && durable <= importedUpTo) return false;
+  const result = await importIntake(store, intake, durable, IMPORT_BATCH);
+  importedUpTo = result.upTo;
+  return result.imported > 0;
+}
+
+/** Tells the main thread how far the intake is imported, once that is on disk. */
+async function reportImported(): Promise<void> {
+  if (!intake || importedUpTo <= reportedUpTo || Date.now() - reportedAt < IMPORT_REPORT_MS) return;
+  const upTo = importedUpTo;
+  await store.durably(async () => undefined);
+  post({ type: 'imported', generation: intake.generation, upTo });
+  reportedUpTo = upTo;
+  reportedAt = Date.now();
+}
 
 /** How often processing copies the store's log into its file (SQLite; see Store.checkpointLog). */
 const CHECKPOINT_INTERVAL_MS = 1000;
@@ -76,11 +115,17 @@ while (running) {
   let worked = false;
   wokenDuringBatch = false;
   try {
+    worked = await importAcknowledged();
+    await reportImported();
+  } catch (error) {
+    log.error({ err: errorMessage(error) }, 'importing acknowledged webhooks failed; retrying');
+  }
+  try {
     // No pause between slices: the store's thread gate gives the main thread its turn whenever it waits (core/store/thread-gate.ts).
     const result = await engine.processPending(PROCESS_BATCH);
     if (result.operationsQueued > 0) post({ type: 'queued' });
     // A slice done means more of that delivery is left: go on at once (after any live delivery stored meanwhile, which the next call takes first).
-    worked = result.processed + result.flagged > 0 || result.sliced;
+    worked ||= result.processed + result.flagged > 0 || result.sliced;
   } catch (error) {
     log.error({ err: errorMessage(error) }, 'processing deliveries failed; retrying');
   }
@@ -88,6 +133,7 @@ while (running) {
     lastCheckpoint = Date.now();
     try {
       store.checkpointLog();
+      intake?.checkpoint();
     } catch (error) {
       // Busy or interrupted: the log is only longer until the next one.
       log.warn({ err: errorMessage(error) }, 'store checkpoint failed; trying again later');
@@ -107,5 +153,6 @@ while (running) {
     wake = undefined;
   }
 }
+intake?.close();
 await store.close();
 port.close();

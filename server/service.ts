@@ -20,6 +20,7 @@ import { RateBudget } from '../core/outbox/rate-budget.js';
 import { connectorHealth } from '../core/outbox/health.js';
 import { sampleQueues } from '../core/outbox/charts.js';
 import { openStore, type Store } from '../core/store/store.js';
+import { IntakeWriter } from '../core/store/intake.js';
 import { newThreadGateBuffer } from '../core/store/thread-gate.js';
 import { openS3Media } from '../core/media-s3.js';
 import { shareMedia, shareMediaThroughStore } from '../core/media-store.js';
@@ -76,6 +77,8 @@ export class Service {
   readonly log: Logger;
   readonly engine: Engine;
   readonly inbox: DeliveryInbox;
+  /** Where acknowledged webhooks wait for processing to import them, on a SQLite store (core/store/intake.ts). */
+  readonly #intake: IntakeWriter | undefined;
   readonly alerts: Alerts;
   readonly workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   readonly #options: ServiceOptions;
@@ -101,15 +104,16 @@ export class Service {
   /** The head last written to the log, so the interval logs only a changed one. */
   #publishedAuditHead = '';
 
-  private constructor(options: ServiceOptions, config: Config, store: Store, log: Logger, auditKey: AuditKey) {
+  private constructor(options: ServiceOptions, config: Config, store: Store, log: Logger, auditKey: AuditKey, intake: IntakeWriter | undefined) {
     this.#options = options;
+    this.#intake = intake;
     this.auditKey = auditKey;
     this.config = config;
     this.store = store;
     this.log = log;
     this.metrics = new Metrics(store, () => this.connectorStates());
     this.#budget = new RateBudget(store);
-    this.inbox = new DeliveryInbox(store, () => this.#processing?.wake());
+    this.inbox = new DeliveryInbox(store, () => this.#processing?.wake(), intake);
     this.alerts = new Alerts({
       log,
       registry: this.metrics.registry,
@@ -154,7 +158,15 @@ export class Service {
     // thread acknowledging webhooks first and never blocked (core/store/thread-gate.ts).
     const storeGate = newThreadGateBuffer();
     const store = await openStore(config.store.url, { threadGate: { buffer: storeGate, role: 'priority' } });
-    const service = new Service(options, config, store, log, auditKey);
+    // On SQLite, webhooks are acknowledged into a file of their own, whose commits never wait for
+    // processing's turns at the store (core/store/intake.ts).
+    const intake = store.intakeFile
+      ? await IntakeWriter.open(store.intakeFile).catch(async (error: unknown) => {
+          await store.close();
+          throw error;
+        })
+      : undefined;
+    const service = new Service(options, config, store, log, auditKey, intake);
     const sealed = await sealLegacyAudit(store, auditKey);
     if (sealed > 0) log.info({ legacyRecords: sealed }, 'audit trail keyed from here on; the records before the audit key are sealed by the one just written');
     await service.#publishAuditHead();
@@ -164,6 +176,7 @@ export class Service {
     const media = config.whatsapp.media;
     if (media.store === 's3') {
       const shared = await openS3Media(media.s3!).catch(async (error: unknown) => {
+        await intake?.close();
         await store.close();
         throw error;
       });
@@ -182,6 +195,7 @@ export class Service {
       },
       onAlert: (kind, severity) => service.alerts.count(kind, severity),
       storeGate,
+      ...(intake ? { intake } : {}),
     });
     service.#processing = processing;
     service.#timers.push(setInterval(() => void service.#checkAllScopes(), config.scopes.recheckIntervalMs).unref());
@@ -505,6 +519,8 @@ export class Service {
     await Promise.all([...this.#dispatchers.values()].map((d) => d.stop(graceMs)));
     this.#unshareMedia?.();
     await this.#publishAuditHead(true);
+    // What processing did not import stays in the intake file for the next start.
+    await this.#intake?.close();
     await this.store.close();
     this.log.info('wa-crm-sync stopped');
     await this.#logOutput?.drain(Math.min(SHUTDOWN_LOG_DRAIN_MS, timeLeft()));

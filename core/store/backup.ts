@@ -14,6 +14,7 @@ import { SyncError } from '../errors.js';
 import { rebuildOrderingKeys } from '../outbox/key-queue.js';
 import { auditHead, formatAuditHead } from '../security/audit-trail.js';
 import { passphraseFrom, sealedFraming, sealingStream, unsealingStream } from '../passphrase-seal.js';
+import { importAcknowledgedIntake } from './intake.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
@@ -89,6 +90,10 @@ export async function writeBackup(store: Store, path: string, passphrase: string
   const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   const sealing = sealingStream(passphrase, MAGIC);
   try {
+    // Webhooks acknowledged into the intake file and not yet imported by processing (a few ms
+    // of them while the service runs, or all it left when it stopped) go into the store first,
+    // so the backup holds every delivery acknowledged before it began (intake.ts).
+    await importAcknowledgedIntake(store);
     await writeFile(temp, sealing.head, { mode: 0o600 });
     const counts = await store.readSnapshot(async (db) => {
       const counts: Record<string, number> = {};

@@ -1,18 +1,18 @@
 // Opens the durable store from its URL: `sqlite:PATH` (embedded default) or `postgres://...`
 // (several instances behind a load balancer). One Kysely code path serves both.
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type TransactionSettings, type Transaction } from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { ConfigError } from '../errors.js';
 import { StaticMigrationProvider } from './migrations.js';
+import { intakeFileOf, restrictSqliteFiles } from './sqlite-files.js';
 import { ThreadGate, type ThreadGateShare } from './thread-gate.js';
 import { WalSync } from './wal-sync.js';
 import type { Database } from './schema.js';
 
 export type { Db, Store, StoreDialect } from './types.js';
+export { intakeFileOf, sqliteFiles } from './sqlite-files.js';
 import type { Store } from './types.js';
 
 function hashLockName(name: string): number {
@@ -98,22 +98,6 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-/** The store file and the two SQLite keeps beside it (they hold the same data). */
-export function sqliteFiles(path: string): string[] {
-  return [path, `${path}-wal`, `${path}-shm`];
-}
-
-/**
- * The store holds message texts, phone numbers and session tokens: its folder is the owner's
- * alone (0700) and its files too (0600). SQLite gives the -wal and -shm files the database file's
- * mode, so the file is made 0600 before SQLite opens it; files of an older store are tightened.
- */
-function restrictSqliteFiles(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
-  for (const file of sqliteFiles(path)) if (existsSync(file)) chmodSync(file, 0o600);
-}
-
 function openSqlite(path: string, gate?: ThreadGateShare): Store {
   if (path !== ':memory:') restrictSqliteFiles(path);
   const database = new SQLite(path);
@@ -139,6 +123,7 @@ function openSqlite(path: string, gate?: ThreadGateShare): Store {
     },
     dialect: 'sqlite',
     description: `sqlite:${path}`,
+    ...(path === ':memory:' ? {} : { intakeFile: intakeFileOf(path) }),
     // The commit itself leaves the log unflushed (synchronous=NORMAL); the flush runs off the
     // event loop afterwards, shared by the commits made meanwhile (wal-sync.ts).
     durably: async (work) => {

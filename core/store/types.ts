@@ -14,6 +14,11 @@ export interface Store {
   /** PostgreSQL schema holding our tables (and the migration bookkeeping). */
   readonly schema?: string;
   /**
+   * A SQLite store on disk: the intake file beside it, where the service puts webhooks before
+   * answering them (intake.ts). Undefined elsewhere (in memory, PostgreSQL).
+   */
+  readonly intakeFile?: string;
+  /**
    * Runs `work` so that its commits survive a power cut, not only a process crash: used for
    * acknowledged webhooks and for claims (an attempt must be on disk before the vendor call).
    * Other commits on SQLite use WAL with synchronous=NORMAL; the next durable commit flushes them.

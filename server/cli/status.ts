@@ -5,6 +5,7 @@ import type { Config } from '../../core/config/schema.js';
 import { silentLogger } from '../../core/logger.js';
 import { outboxDepth } from '../../core/outbox/queries.js';
 import { unfinishedConsentWrites } from '../../core/consent/operation.js';
+import { acknowledgedNotImported } from '../../core/store/intake.js';
 import type { Store } from '../../core/store/store.js';
 import { buildConnectors } from '../service.js';
 import { configOption, formatAge, withStore } from './shared.js';
@@ -20,6 +21,8 @@ export function registerStatusCommand(program: Command): void {
         const depth = await outboxDepth(store.db);
         const flagged = await store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'flagged').executeTakeFirstOrThrow();
         const pending = await store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow();
+        // Acknowledged into the intake file (SQLite) and not yet imported by processing: waiting too.
+        const waiting = Number(pending.n) + (await acknowledgedNotImported(store));
         const recentFlagged = (
           await store.db.selectFrom('webhook_deliveries').select(['id', 'source', 'received_at', 'problems']).where('state', '=', 'flagged').orderBy('id', 'desc').limit(FLAGGED_SHOWN).execute()
         ).map((row) => ({ id: row.id, source: row.source, receivedAt: row.received_at, problems: row.problems === null ? [] : (JSON.parse(row.problems) as string[]) }));
@@ -31,7 +34,7 @@ export function registerStatusCommand(program: Command): void {
         const consentWrites = await unfinishedConsentWrites(store.db);
         const now = Date.now();
         if (options.json) {
-          console.log(JSON.stringify({ connectors, outbox: depth, consentWrites, deliveries: { pending: Number(pending.n), flagged: Number(flagged.n), recentFlagged }, vendorAllowance: quotas }, null, 2));
+          console.log(JSON.stringify({ connectors, outbox: depth, consentWrites, deliveries: { pending: waiting, flagged: Number(flagged.n), recentFlagged }, vendorAllowance: quotas }, null, 2));
           return;
         }
         if (connectors.states.length === 0) console.log('connectors: none configured');
@@ -40,7 +43,7 @@ export function registerStatusCommand(program: Command): void {
         for (const q of quotas) {
           console.log(`${q.connector}: ${q.remaining} of ${q.max} API requests left today (as of ${formatAge(now - q.at)} ago)`);
         }
-        console.log(`deliveries: ${Number(pending.n)} waiting, ${Number(flagged.n)} flagged`);
+        console.log(`deliveries: ${waiting} waiting, ${Number(flagged.n)} flagged`);
         for (const d of recentFlagged) console.log(`  flagged ${d.id} (${d.source}, ${new Date(d.receivedAt).toISOString()}): ${d.problems.join('; ') || 'no reason recorded'}`);
         if (Number(flagged.n) > recentFlagged.length) console.log(`  ... and ${Number(flagged.n) - recentFlagged.length} older; wa-crm-sync replay --deliveries processes them again once the cause is fixed`);
         if (depth.length === 0) console.log('outbox: empty');

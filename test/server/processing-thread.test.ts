@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectorSettingsSchemas } from '../../connectors/registry.js';
 import { loadConfig } from '../../core/config/load.js';
 import { DeliveryInbox } from '../../core/ingest.js';
+import { IntakeReader, IntakeWriter } from '../../core/store/intake.js';
 import { createLogger } from '../../core/logger.js';
 import { newThreadGateBuffer } from '../../core/store/thread-gate.js';
 import { openStore, type Store } from '../../core/store/store.js';
@@ -34,10 +35,12 @@ describe.each(STORE_KINDS)('the processing thread on %s', (kind) => {
     await thread?.stop();
     await store?.close();
     await drop?.();
-    thread = store = drop = undefined;
+    await intake?.close();
+    thread = store = drop = intake = undefined;
   });
+  let intake: IntakeWriter | undefined;
 
-  async function setUp(extra: Record<string, unknown> = {}) {
+  async function setUp(extra: Record<string, unknown> = {}, options: { intake?: boolean } = {}) {
     const dir = tempDir();
     const fresh = freshStoreUrl(kind);
     drop = fresh.drop;
@@ -48,8 +51,9 @@ describe.each(STORE_KINDS)('the processing thread on %s', (kind) => {
     store = await openStore(config.store.url, { threadGate: { buffer: storeGate, role: 'priority' } });
     const captured = capturedLogger(config.log.level);
     const alerts: string[] = [];
-    const inbox = new DeliveryInbox(store, () => thread?.wake());
-    thread = new ProcessingThread({ config, log: captured.log, onQueued: () => undefined, onAlert: (alertKind, severity) => alerts.push(`${alertKind}:${severity}`), storeGate });
+    if (options.intake) intake = await IntakeWriter.open(store.intakeFile!);
+    const inbox = new DeliveryInbox(store, () => thread?.wake(), intake);
+    thread = new ProcessingThread({ config, log: captured.log, onQueued: () => undefined, onAlert: (alertKind, severity) => alerts.push(`${alertKind}:${severity}`), storeGate, ...(intake ? { intake } : {}) });
     return { config, configPath, inbox, store, lines: captured.lines, alerts };
   }
 
@@ -92,5 +96,24 @@ describe.each(STORE_KINDS)('the processing thread on %s', (kind) => {
     await inbox.accept('whatsapp', security);
     await waitFor(() => alerts.length > 0, 45_000, 'the alert counted');
     expect(alerts[0]).toMatch(/^account_security:/);
+  });
+
+  it.runIf(kind === 'sqlite')('imports what the main thread acknowledged into the intake file, processes it once, and has the main thread delete it', { timeout: 60_000 }, async () => {
+    const { inbox, store: s } = await setUp({}, { intake: true });
+    // Acknowledged before the thread runs (as while it starts after the service listens): imported all the same.
+    await inbox.accept('whatsapp', textWebhook({ from: '15550000001', id: 'wamid.intake.0', timestamp: 1_760_000_000, body: 'before' }));
+    expect(await pendingDeliveries(s)).toBe(0);
+    thread!.start();
+    for (let i = 1; i <= 20; i++) await inbox.accept('whatsapp', textWebhook({ from: `1555000000${i % 3}`, id: `wamid.intake.${i}`, timestamp: 1_760_000_000 + i, body: `message ${i}` }));
+    await waitFor(async () => (await s.db.selectFrom('messages').select('id').execute()).length === 21, 45_000, 'every acknowledged delivery processed');
+    const reader = IntakeReader.open(s.intakeFile!)!;
+    try {
+      // Told how far the import is (on disk), the main thread deletes the rows; none is left waiting.
+      await waitFor(() => reader.rowsAfter(0, Number.MAX_SAFE_INTEGER, 100).length === 0 && inbox.waiting() === 0, 15_000, 'the imported rows deleted');
+    } finally {
+      reader.close();
+    }
+    expect(await s.db.selectFrom('webhook_deliveries').select('id').execute()).toHaveLength(21);
+    expect(await pendingDeliveries(s)).toBe(0);
   });
 });

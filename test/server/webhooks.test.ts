@@ -1,24 +1,18 @@
 // The webhook endpoint of the real service process: handshake, signatures, size limit,
 // malformed bodies kept and flagged, health, metrics, and what reaches the logs.
 import { join } from 'node:path';
-import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE, readExample, sign, textWebhook } from '../helpers/fixtures.js';
 import { postWithHeaders } from '../helpers/http.js';
+import { storedDeliveries } from '../helpers/intake.js';
 import { APP_SECRET, baseConfig, freePort, ServiceProcess, waitFor, writeConfig } from '../helpers/service-process.js';
 import { tempDir } from '../helpers/stores.js';
 
 describe('WhatsApp webhook endpoint', () => {
   let service: ServiceProcess;
   let dbPath: string;
-  const deliveries = () => {
-    const db = new SQLite(dbPath, { readonly: true });
-    try {
-      return db.prepare('select state, body, problems from webhook_deliveries order by id').all() as Array<{ state: string; body: string; problems: string | null }>;
-    } finally {
-      db.close();
-    }
-  };
+  // The store's deliveries and, after them, those acknowledged into the intake file and not yet imported.
+  const deliveries = () => storedDeliveries(dbPath);
 
   beforeAll(async () => {
     const dir = tempDir();
