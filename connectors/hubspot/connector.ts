@@ -12,16 +12,17 @@ import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/
 import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/AssociationSpec.js';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { DeferredError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { isKnownTimeZone } from '../../core/day.js';
 import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
-import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
+import { maskIdentifier } from '../../core/model/identity.js';
 import type { E164 } from '../../core/model/phone.js';
 import type { ModelChange } from '../../core/model/types.js';
+import { declareKind, OperationTable, type DeclaredOperation, type OperationDone } from '../../core/operations.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
-import { writeInSegments, type RunSegmentRules } from '../../core/outbox/runs.js';
 import { HubSpotApi } from './client.js';
 import {
+  BATCH_SIZE,
   KIND,
   PHONE_PROPERTIES,
   communicationBody,
@@ -33,10 +34,13 @@ import {
   phoneSearchRequest,
   type PhoneSearchChunk,
   pickPhoneMatch,
-  recordWrittenBy,
   toOperationDrafts,
   mediaFileName,
   threadActivityProperties,
+  contactPayload,
+  mediaPayload,
+  messagePayload,
+  threadPayload,
   type ContactPayload,
   type ContactPropertyNames,
   type ThreadPayload,
@@ -44,11 +48,11 @@ import {
   type MessagePayload,
 } from './mappers.js';
 import type { HubSpotSettings } from './settings.js';
-import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
-import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, type WindowPayload } from '../../core/outbound/window.js';
+import { CONSENT_KIND, consentDrafts, consentPayloadSchema } from '../../core/consent/operation.js';
+import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, windowPayloadSchema } from '../../core/outbound/window.js';
 import { setupHubSpotConsentAndWindow, writeHubSpotConsent } from './consent.js';
 import { writeHubSpotWindow } from './window.js';
-import { HubSpotInbox } from './inbox.js';
+import { HubSpotInbox, inboxOperationKinds } from './inbox.js';
 import { uploadMediaFile } from './files.js';
 import { inboxDrafts } from './inbox-mappers.js';
 
@@ -119,6 +123,7 @@ export class HubSpotConnector implements Connector {
    */
   #mediaOn: 'communication' | 'note' = 'communication';
   readonly #windowWriteSettleMs: number;
+  readonly #operations: OperationTable;
 
   constructor(
     readonly metadata: ConnectorMetadata,
@@ -142,6 +147,7 @@ export class HubSpotConnector implements Connector {
     };
     this.#api = new HubSpotApi(settings);
     this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, { ...settings, mediaDir }) : undefined;
+    this.#operations = this.#declareOperations();
   }
 
   /** The dispatch tuning, with the day of the daily limit in the account's time zone once known. */
@@ -159,77 +165,83 @@ export class HubSpotConnector implements Connector {
   }
 
   /**
-   * Heads of several contacts in one batch call per kind; one contact's run (its contact, messages,
-   * statuses, files in queue order) as consecutive same-kind batch calls, each record once per
-   * call, stopping at the first that fails. Batch inputs: at most 100
-   * (https://developers.hubspot.com/docs/api-reference/latest/crm/objects/communications/batch/create-communications).
-   */
-  async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    return writeInSegments(operations, this.#runSegments, (segment) => this.#writeKind(segment, context));
-  }
-
-  get #runSegments(): RunSegmentRules {
-    return { maxSegment: this.metadata.maxBatch, parallelCalls: this.tuning.concurrency, recordOf: (op) => recordWrittenBy(op.kind, op.payload as Record<string, unknown>) };
-  }
-
-  async #writeKind(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const kind = operations[0]?.kind;
-    if (kind === KIND.contact) return this.#upsertContacts(operations, context);
-    if (kind === KIND.message) return this.#logMessages(operations, context);
-    if (kind === KIND.status) return this.#updateStatuses(operations.map((op) => op.payload as MessagePayload), context);
-    if (kind === KIND.thread) return this.#threadActivities(operations, context);
-    if (kind === CONSENT_KIND) {
-      return Promise.all(operations.map((op) => writeHubSpotConsent(this.#api, this.#settings, op.payload as ConsentPayload, op.idempotencyKey, context).catch((error: unknown) => failed(asSyncError(error)))));
-    }
-    if (kind === WINDOW_KIND) {
-      const property = this.#settings.windowOpenUntilProperty;
-      return Promise.all(
-        operations.map((op) =>
-          property
-            ? writeHubSpotWindow(this.#api, property, op.payload as WindowPayload, context).catch((error: unknown) => failed(asSyncError(error)))
-            : failed(new SyncError('hubspot: a customer service window write is queued but connectors.hubspot.windowOpenUntilProperty is null; set it again or discard the operation')),
-        ),
-      );
-    }
-    if (kind !== undefined && HubSpotInbox.handles(kind)) return this.#inboxSegment(operations, context);
-    if (kind === KIND.media) return Promise.all(operations.map((op) => this.#attachMedia(op.payload as MediaPayload, context).catch((error: unknown) => failed(asSyncError(error)))));
-    return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
-  }
-
-  /** Inbox operations of one kind, one after another in queue order; after a failure the rest wait their turn. */
-  async #inboxSegment(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const outcomes: OperationOutcome[] = [];
-    for (const operation of operations) {
-      if (!this.#inbox) {
-        outcomes.push(failed(new SyncError('hubspot: an inbox operation is queued but connectors.hubspot.inbox is off; turn it on again or discard the operation')));
-        continue;
-      }
-      if (outcomes.some((o) => !o.ok)) {
-        outcomes.push(failed(new NotAttemptedError()));
-        continue;
-      }
-      outcomes.push(await this.#inbox.execute(operation, context));
-    }
-    return outcomes;
-  }
-
-  /**
-   * Before a retry of a write that may have reached HubSpot. Contacts are upserted on a unique
-   * property (running again is the reconciliation), and so are messages where setup found the
-   * message-id property unique; statuses and attachments update records we already hold a ref
-   * for (repeating is harmless). A message created without a unique key is looked up: by its
-   * stored ref, then, when a create is in doubt, by its message id in search once it can no
-   * longer land and HubSpot's index can show it (#findCreated). Every one of these writes, when
+   * The operation kinds. Contacts, messages, statuses and thread notes or tasks go in batch calls
+   * (at most 100 inputs each, see BATCH_SIZE): heads of several contacts in one call per kind, one
+   * contact's run (its contact, messages, statuses, files in queue order) as consecutive same-kind
+   * calls, stopping at the first that fails (core/outbox/runs.ts). Each batch kind names the
+   * HubSpot record it writes (recordOf): HubSpot's batch endpoints refuse an input list that names
+   * one record twice ("Duplicate IDs found in batch input"), so a call takes each record once (two
+   * updates of one contact, a message's delivered and read statuses go in turn).
+   *
+   * Reconcile, before a retry of a write that may have reached HubSpot: contacts are upserted on
+   * a unique property (running again is the reconciliation), and so are messages where setup
+   * found the message-id property unique; statuses and attachments update records we already
+   * hold a ref for (repeating is harmless). A message created without a unique key is looked up:
+   * by its stored ref, then, when a create is in doubt, by its message id in search once it can
+   * no longer land and HubSpot's index can show it (#findCreated). Every one of these writes, when
    * its answer is lost, holds back the record's next write until it can no longer land (an older
    * value landing over a newer one). Thread notes and tasks are upserted on the thread id;
    * HubSpot does not document unique values on notes and tasks, and we do not ask it here (see
-   * the README).
+   * the README). Media notes are looked up by #attachMedia itself, on every attempt: it needs the
+   * file id first.
    */
-  async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
-    if (HubSpotInbox.handles(operation.kind)) return this.#inbox?.reconcile(operation, context);
-    // Media notes are looked up by #attachMedia itself, on every attempt: it needs the file id first.
-    if (operation.kind !== KIND.message || this.#messageWrites !== 'create') return undefined;
-    return this.#findLoggedMessage(operation.payload as MessagePayload, context);
+  #declareOperations(): OperationTable {
+    const payloads = <P>(operations: readonly DeclaredOperation<P>[]): P[] => operations.map((op) => op.payload);
+    return new OperationTable(
+      [
+        declareKind({
+          kind: KIND.contact,
+          payload: contactPayload,
+          batchSize: BATCH_SIZE[KIND.contact],
+          recordOf: (p) => p.contactId,
+          handleBatch: (operations, context) => this.#upsertContacts(payloads(operations), context),
+        }),
+        declareKind({
+          kind: KIND.message,
+          payload: messagePayload,
+          batchSize: BATCH_SIZE[KIND.message],
+          recordOf: (p) => p.messageId,
+          handleBatch: (operations, context) => this.#logMessages(payloads(operations), context),
+          reconcile: async (op, context) => (this.#messageWrites === 'create' ? this.#findLoggedMessage(op.payload, context) : undefined),
+        }),
+        declareKind({
+          kind: KIND.status,
+          payload: messagePayload,
+          batchSize: BATCH_SIZE[KIND.status],
+          recordOf: (p) => p.messageId,
+          handleBatch: (operations, context) => this.#updateStatuses(payloads(operations), context),
+        }),
+        declareKind({
+          kind: KIND.thread,
+          payload: threadPayload,
+          batchSize: BATCH_SIZE[KIND.thread],
+          recordOf: (p) => p.threadId,
+          handleBatch: (operations, context) => this.#threadActivities(payloads(operations), context),
+        }),
+        // One upload and attachment each; a claim takes up to ten, different contacts' side by side.
+        declareKind({ kind: KIND.media, payload: mediaPayload, batchSize: BATCH_SIZE[KIND.media], recordOf: (p) => p.messageId, handle: (op, context) => this.#attachMedia(op.payload, context) }),
+        declareKind({ kind: CONSENT_KIND, payload: consentPayloadSchema, handle: (op, context) => writeHubSpotConsent(this.#api, this.#settings, op.payload, op.idempotencyKey, context) }),
+        declareKind({
+          kind: WINDOW_KIND,
+          payload: windowPayloadSchema,
+          handle: (op, context) => {
+            const property = this.#settings.windowOpenUntilProperty;
+            if (!property) throw new SyncError('hubspot: a customer service window write is queued but connectors.hubspot.windowOpenUntilProperty is null; set it again or discard the operation');
+            return writeHubSpotWindow(this.#api, property, op.payload, context);
+          },
+        }),
+        ...inboxOperationKinds(this.#inbox),
+      ],
+      { segmented: { parallelCalls: this.#tuning.concurrency } },
+    );
+  }
+
+  execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    return this.#operations.execute(operations, context);
+  }
+
+  reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    return this.#operations.reconcile(operation, context);
   }
 
   /** The communication of a message an earlier attempt may have created (see #findCreated). */
@@ -494,9 +506,8 @@ export class HubSpotConnector implements Connector {
     return this.#lateLanding(REF.contactSent, contactId, 'contact write', false);
   }
 
-  async #upsertContacts(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+  async #upsertContacts(all: readonly ContactPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const waiting = new Map<string, OperationOutcome>();
-    const all = operations.map((op) => contactPayloadOf(op.payload));
     for (const p of all) {
       const waited = await this.#waitedOut(context, this.#contactWrite(p.contactId));
       if (waited) waiting.set(p.contactId, waited);
@@ -661,11 +672,10 @@ export class HubSpotConnector implements Connector {
   }
 
   /** One note or task per new thread, for the contact's owner, upserted on the thread id. */
-  async #threadActivities(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+  async #threadActivities(payloads: readonly ThreadPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const kind = this.#settings.threadActivity === 'task' ? 'task' : 'note';
     const objectType = `${kind}s` as const;
     const idProperty = this.#settings.threadIdProperty;
-    const payloads = operations.map((op) => op.payload as ThreadPayload);
     const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
     const contactIds = new Map<string, string>();
     for (const [index, payload] of payloads.entries()) {
@@ -720,18 +730,16 @@ export class HubSpotConnector implements Connector {
    * asks HubSpot to hand back a duplicate in the folder instead of storing a second copy
    * (duplicateValidationStrategy RETURN_EXISTING, https://developers.hubspot.com/docs/api/files/files).
    */
-  async #attachMedia(payload: MediaPayload, context: ExecutionContext): Promise<OperationOutcome> {
+  async #attachMedia(payload: MediaPayload, context: ExecutionContext): Promise<OperationDone> {
     const communicationId = await context.getRef(REF.communication, payload.messageId);
-    if (!communicationId) return failed(new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true }));
+    if (!communicationId) throw new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true });
     const fileId = await uploadMediaFile(this.#api, this.#settings.mediaFolder, payload, context);
     if (this.#mediaOn === 'note') return this.#attachThroughNote(payload, communicationId, fileId, context);
     const response = (await this.#api.call(context, 'attaching a media file', (c) =>
       c.crm.objects.communications.batchApi.update({ inputs: [{ id: communicationId, properties: { hs_attachment_ids: fileId } }] }),
     )) as BatchResult;
-    if (!response.results.some((r) => r.id === communicationId)) {
-      return failed(new VendorError('hubspot', `attachment not saved: ${errorFor(response, communicationId) ?? 'no result'}`));
-    }
-    return { ok: true, result: { hubspotFileId: fileId } };
+    if (!response.results.some((r) => r.id === communicationId)) throw new VendorError('hubspot', `attachment not saved: ${errorFor(response, communicationId) ?? 'no result'}`);
+    return { result: { hubspotFileId: fileId } };
   }
 
   /**
@@ -739,12 +747,12 @@ export class HubSpotConnector implements Connector {
    * communication (HubSpot's default association, after). Once per media: the ref, else, after a
    * create whose answer was lost, a search for a note with this file once indexed.
    */
-  async #attachThroughNote(payload: MediaPayload, communicationId: string, fileId: string, context: ExecutionContext): Promise<OperationOutcome> {
+  async #attachThroughNote(payload: MediaPayload, communicationId: string, fileId: string, context: ExecutionContext): Promise<OperationDone> {
     const write = this.#lateLanding(REF.mediaNoteSent, `${payload.messageId}:${payload.sha256}`, 'media note', true);
     let noteId = await this.#findCreated(context, { objectType: 'notes', ref: REF.mediaNote, write, property: 'hs_attachment_ids', value: fileId });
     if (!noteId) {
       const contactId = await context.getRef(REF.contact, payload.contactId);
-      if (!contactId) return failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
+      if (!contactId) throw new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true });
       const response = await sendNoted(context, [write], async () => {
         const answer = (await this.#api.call(context, 'attaching a media file through a note', (c) =>
           c.crm.objects.notes.batchApi.create({
@@ -762,13 +770,13 @@ export class HubSpotConnector implements Connector {
         return answer;
       });
       noteId = response.results.find((r) => r.properties['hs_attachment_ids'] === fileId)?.id;
-      if (!noteId) return failed(new VendorError('hubspot', `media note not created: ${response.errors?.[0]?.message ?? 'no result'}`));
+      if (!noteId) throw new VendorError('hubspot', `media note not created: ${response.errors?.[0]?.message ?? 'no result'}`);
     }
     // Associating again is harmless, so a retry simply repeats it.
     await this.#api.call(context, 'associating the media note with the message', (c) =>
       c.crm.associations.v4.batchApi.createDefault('notes', 'communications', { inputs: [{ _from: { id: noteId! }, to: { id: communicationId } }] }),
     );
-    return { ok: true, result: { hubspotFileId: fileId, hubspotNoteId: noteId } };
+    return { result: { hubspotFileId: fileId, hubspotNoteId: noteId } };
   }
 
   // ---- conversation ----
@@ -807,9 +815,8 @@ export class HubSpotConnector implements Connector {
     return outcomes;
   }
 
-  async #logMessages(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+  async #logMessages(payloads: readonly MessagePayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
     const idProperty = this.#settings.messageIdProperty;
-    const payloads = operations.map((op) => op.payload as MessagePayload);
     const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
     const contactIds = new Map<string, string>();
     const ready: Array<{ index: number; payload: MessagePayload }> = [];

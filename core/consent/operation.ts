@@ -1,10 +1,11 @@
 // The outbox operation every CRM connector queues when a person's consent changes: one kind,
 // one payload and one timeline text for all of them, so the same words reach every CRM.
+import { z } from 'zod';
 import { contactOrderingKey } from '../outbox/key-queue.js';
 import type { OperationDraft } from '../outbox/queries.js';
 import type { ModelChange } from '../model/types.js';
 import type { Db } from '../store/store.js';
-import type { ConsentSource, ConsentStatus } from './types.js';
+import { CONSENT_SOURCES, CONSENT_STATUSES, type ConsentSource, type ConsentStatus } from './types.js';
 
 export const CONSENT_KIND = 'consent.write';
 
@@ -19,6 +20,19 @@ export interface ConsentPayload {
   readonly threadId: string | null;
   [key: string]: string | number | null;
 }
+
+/**
+ * What a consent write's payload must be, for the connectors that declare CONSENT_KIND (see
+ * core/operations.ts): every field has been there since consent writes were first queued.
+ */
+export const consentPayloadSchema = z.object({
+  contactId: z.string(),
+  crmKey: z.string(),
+  status: z.enum(CONSENT_STATUSES),
+  changedAt: z.number(),
+  source: z.enum(CONSENT_SOURCES),
+  threadId: z.string().nullable(),
+}) satisfies z.ZodType<ConsentPayload>;
 
 /**
  * The write of a consent change, on the person's key: after their contact operation (the record

@@ -2,6 +2,7 @@
 // WhatsApp username may withhold), a business-scoped user id (BSUID), a parent BSUID shared by
 // linked business portfolios, and a username. Pure: recognising, masking and describing them.
 // https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+import { z } from 'zod';
 import { maskPhone, samePerson, type E164 } from './phone.js';
 import type { Contact, CustomerIdentity } from './types.js';
 
@@ -129,3 +130,29 @@ export function contactPayloadOf(stored: unknown): ContactIdentityFields {
     previousPhone: null,
   };
 }
+
+const e164 = z.templateLiteral(['+', z.string()]);
+
+/** A contact operation's payload as this release queues it (identityFields). */
+const currentIdentityPayload = z.object({
+  contactId: z.string(),
+  crmKey: z.string(),
+  phone: e164.nullable(),
+  bsuid: z.string().nullable(),
+  parentBsuid: z.string().nullable(),
+  username: z.string().nullable(),
+  profileName: z.string().nullable(),
+  previousPhone: e164.nullable(),
+});
+
+/** One queued before BSUIDs (`{ contactId, waId, profileName }`), read as contactPayloadOf reads it. */
+const legacyIdentityPayload = z
+  .object({ contactId: z.string(), waId: e164.nullable().optional(), profileName: z.string().nullable().optional() })
+  .transform((legacy) => contactPayloadOf(legacy));
+
+/**
+ * What a contact operation's payload must be, for the connectors that declare their contact
+ * kind with it (see core/operations.ts): this release's identity fields, or an older payload,
+ * which parses into them (see contactPayloadOf).
+ */
+export const contactIdentityPayloadSchema = z.union([currentIdentityPayload, legacyIdentityPayload]) satisfies z.ZodType<ContactIdentityFields>;

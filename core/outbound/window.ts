@@ -4,6 +4,7 @@
 //
 // A timestamp is all a CRM needs: the window has expired once "open until" is in the past, which
 // a workflow compares with now (nothing has to be written when it closes).
+import { z } from 'zod';
 import { contactOrderingKey } from '../outbox/key-queue.js';
 import type { ExecutionContext, OperationOutcome } from '../connector.js';
 import type { OperationDraft } from '../outbox/queries.js';
@@ -25,6 +26,9 @@ export interface WindowPayload {
   readonly lastInboundAt: number;
   [key: string]: string | number;
 }
+
+/** What a window write's payload must be, for the connectors that declare WINDOW_KIND (see core/operations.ts). */
+export const windowPayloadSchema = z.object({ contactId: z.string(), crmKey: z.string(), lastInboundAt: z.number() }) satisfies z.ZodType<WindowPayload>;
 
 /**
  * The window write a live customer message needs: on the person's key (after their contact

@@ -139,7 +139,7 @@ describe('HubSpot connector', () => {
         .reply(200, batchBody([]))
         .post('/crm/v3/objects/contacts/search')
         .reply(400, { status: 'error', message: 'exceeds the maximum of 3,000 characters', category: 'VALIDATION_ERROR' });
-      await expect(connectorWith().execute([contactOp('c1', '+5511987650001')], testContext())).rejects.toThrow(/3,000 characters/);
+      expect((await connectorWith().execute([contactOp('c1', '+5511987650001')], testContext()))[0]).toMatchObject({ ok: false, error: { message: expect.stringMatching(/3,000 characters/) } });
     });
 
     it('fills the name of an adopted contact only where it is empty', async () => {
@@ -378,7 +378,7 @@ describe('HubSpot connector', () => {
         .reply(429, { status: 'error', message: 'You have reached your ten_secondly_rolling limit.', category: 'RATE_LIMITS', policyName: 'TEN_SECONDLY_ROLLING' }, { 'retry-after': '3' });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      await expect(connectorWith().execute([messageOp('wamid.A', 'c1')], context)).rejects.toMatchObject({ retryable: true, retryAfterMs: 3000, status: 429 });
+      expect((await connectorWith().execute([messageOp('wamid.A', 'c1')], context))[0]).toMatchObject({ ok: false, error: { retryable: true, retryAfterMs: 3000, status: 429 } });
       expect(context.calls).toEqual([429]);
     });
 
@@ -386,7 +386,7 @@ describe('HubSpot connector', () => {
       nock(API).post('/crm/v3/objects/communications/batch/upsert').reply(429, { status: 'error', message: 'limit', category: 'RATE_LIMITS', policyName: 'TEN_SECONDLY_ROLLING' });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      await expect(connectorWith().execute([messageOp('wamid.A', 'c1')], context)).rejects.toMatchObject({ retryAfterMs: 10_000 });
+      expect((await connectorWith().execute([messageOp('wamid.A', 'c1')], context))[0]).toMatchObject({ ok: false, error: { retryAfterMs: 10_000 } });
     });
 
     it('refreshes an OAuth token by its TTL and once more on 401', async () => {
@@ -429,9 +429,10 @@ describe('HubSpot connector', () => {
         });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      const error = await connectorWith().execute([messageOp('wamid.A', 'c1')], context).catch((e: unknown) => e);
+      const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c1')], context);
+      const error = outcome?.ok === false ? outcome.error : undefined;
       expect(error).toBeInstanceOf(CredentialError);
-      expect((error as Error).message).toMatch(/lacks scope crm\.objects\.contacts\.write; add them to the private app/);
+      expect(error?.message).toMatch(/lacks scope crm\.objects\.contacts\.write; add them to the private app/);
     });
 
     it('paces an OAuth app at its own 110 requests per 10 s, a private app at 100 unless told', () => {
@@ -451,9 +452,10 @@ describe('HubSpot connector', () => {
         });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      const error = await connectorWith().execute([messageOp('wamid.A', 'c1')], context).catch((e: unknown) => e);
+      const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c1')], context);
+      const error = outcome?.ok === false ? outcome.error : undefined;
       expect(error).toBeInstanceOf(CredentialError);
-      expect((error as Error).message).toMatch(/lacks scopes crm\.objects\.contacts\.write, files;/);
+      expect(error?.message).toMatch(/lacks scopes crm\.objects\.contacts\.write, files;/);
     });
 
     it('reads an OAuth token\'s scopes from the date-versioned introspection endpoint, form-encoded', async () => {
@@ -476,7 +478,7 @@ describe('HubSpot connector', () => {
       const connector = connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'revoked' } });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      await expect(connector.execute([messageOp('wamid.A', 'c1')], context)).rejects.toBeInstanceOf(CredentialError);
+      expect((await connector.execute([messageOp('wamid.A', 'c1')], context))[0]).toMatchObject({ ok: false, error: expect.any(CredentialError) });
     });
   });
 
