@@ -5,6 +5,7 @@ import nock from 'nock';
 import { describe, expect, it } from 'vitest';
 import { hubspotConnector } from '../../../connectors/hubspot/index.js';
 import { KIND } from '../../../connectors/hubspot/mappers.js';
+import { INBOX_KIND } from '../../../connectors/hubspot/inbox-mappers.js';
 import { WINDOW_KIND } from '../../../core/outbound/window.js';
 import { NUMBER_WITHHELD_NOTE } from '../../../core/model/identity.js';
 import { hubspotSettingsSchema } from '../../../connectors/hubspot/settings.js';
@@ -368,6 +369,21 @@ describe('HubSpot connector', () => {
       };
       expect(connectorWith().plan(change)).toEqual([]);
       expect(connectorWith({ mediaUpload: true }).plan(change)).toEqual([expect.objectContaining({ kind: KIND.media, orderingKey: 'contact:c1' })]);
+    });
+  });
+
+  describe('payloads checked by their kind', () => {
+    it('reports a message whose payload is not one as dead, with the schema\'s reason, calling HubSpot for nothing', async () => {
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const sideways = op(KIND.message, { messageId: 'wamid.A', contactId: 'c1', direction: 'sideways', text: 'x', sentAt: 1749416383000, status: null, statusNote: null });
+      const [outcome] = await connectorWith().execute([sideways], context);
+      expect(outcome).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false, message: expect.stringMatching(/^message\.log payload does not match its schema: direction: /) } });
+    });
+
+    it('fails an inbox operation queued while the inbox was on, now that it is off, saying so', async () => {
+      const [outcome] = await connectorWith().execute([op(INBOX_KIND.status, { hubspotMessageId: 'm1', status: 'READ', errorMessage: null })], testContext());
+      expect(outcome).toMatchObject({ ok: false, error: { retryable: false, message: expect.stringMatching(/connectors\.hubspot\.inbox is off; turn it on again/) } });
     });
   });
 
