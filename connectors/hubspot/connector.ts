@@ -6,7 +6,6 @@
 // property unique (not documented for communications); elsewhere they are created with their
 // contact association inline, guarded by the stored refs, and a create whose answer was lost is
 // looked up by its message id (after the search index caught up) before it is sent again.
-import type { SimplePublicObject, SimplePublicUpsertObject } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
 import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/Filter.js';
 import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/AssociationSpec.js';
@@ -21,6 +20,7 @@ import type { ModelChange } from '../../core/model/types.js';
 import { declareKind, OperationTable, type DeclaredOperation, type OperationDone } from '../../core/operations.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { HubSpotApi } from './client.js';
+import { accountDetails, batchAnswer, checkAnswer, propertyAnswer, searchAnswer, type BatchAnswer, type CrmRecord } from './responses.js';
 import {
   BATCH_SIZE,
   KIND,
@@ -81,7 +81,6 @@ const COMMUNICATION_TO_CONTACT = 81;
 const SEARCH_BUCKET = 'search';
 const PROPERTY_GROUP = 'whatsapp';
 
-type BatchResult = { results: Array<SimplePublicObject | SimplePublicUpsertObject>; errors?: Array<{ message: string; context?: Record<string, string[]> }> };
 
 /** A 400 whose message names a size limit of the request (characters, length, too large, too long). */
 function isRequestTooLarge(error: unknown): boolean {
@@ -93,7 +92,7 @@ function failed(error: SyncError): OperationOutcome {
 }
 
 /** The message HubSpot gave for one input of a batch, from a 207 answer's errors. */
-function errorFor(response: BatchResult, id: string): string | undefined {
+function errorFor(response: BatchAnswer, id: string): string | undefined {
   const errors = response.errors ?? [];
   const specific = errors.find((e) => Object.values(e.context ?? {}).some((ids) => ids.includes(id)));
   return (specific ?? errors[0])?.message;
@@ -309,9 +308,10 @@ export class HubSpotConnector implements Connector {
     if (known) return known;
     if (!Number((await context.getRef(spec.write.ref, spec.write.localId)) ?? 0)) return undefined;
     await waitOutLateLanding(context, spec.write);
-    const found = await this.#api.call(
+    const found = await this.#api.read(
       context,
       `looking up a ${spec.write.what} an earlier attempt may have created`,
+      searchAnswer,
       (c) =>
         (spec.objectType === 'notes' ? c.crm.objects.notes.searchApi : c.crm.objects.communications.searchApi).doSearch({
           filterGroups: [{ filters: [{ propertyName: spec.property, operator: FilterOperatorEnum.Eq, value: spec.value }] }],
@@ -403,10 +403,11 @@ export class HubSpotConnector implements Connector {
    */
   async #readAccountTimeZone(context: ExecutionContext): Promise<void> {
     const response = await this.#api.call(context, 'reading the account details', (c) => c.apiRequest({ method: 'GET', path: '/account-info/v3/details' }));
-    const body = (await response.json().catch(() => ({}))) as { timeZone?: unknown; portalId?: unknown; uiDomain?: unknown };
+    const json: unknown = await response.json().catch(() => ({}));
     if (!response.ok) throw new VendorError('hubspot', `reading the account details: HTTP ${response.status}`, { status: response.status, retryable: response.status === 429 || response.status >= 500 });
-    if (typeof body.portalId === 'number') this.#portal = { id: body.portalId, uiDomain: typeof body.uiDomain === 'string' && /^[a-z0-9.-]+$/i.test(body.uiDomain) ? body.uiDomain : 'app.hubspot.com' };
-    const zone = typeof body.timeZone === 'string' ? body.timeZone : '';
+    const body = checkAnswer('reading the account details', accountDetails, json);
+    if (body.portalId !== undefined) this.#portal = { id: body.portalId, uiDomain: body.uiDomain !== undefined && /^[a-z0-9.-]+$/i.test(body.uiDomain) ? body.uiDomain : 'app.hubspot.com' };
+    const zone = body.timeZone ?? '';
     if (!isKnownTimeZone(zone)) {
       context.log.warn({ timeZone: zone }, 'HubSpot gave an account time zone this system does not know; counting the daily limit by UTC days');
       return;
@@ -438,7 +439,7 @@ export class HubSpotConnector implements Connector {
 
   async #readProperty(context: ExecutionContext, objectType: string, name: string) {
     return this.#api
-      .call(context, `reading property ${objectType}.${name}`, (c) => c.crm.properties.coreApi.getByName(objectType, name))
+      .read(context, `reading property ${objectType}.${name}`, propertyAnswer, (c) => c.crm.properties.coreApi.getByName(objectType, name))
       .catch((error: SyncError) => {
         if (error.status === 404) return undefined;
         throw error;
@@ -531,7 +532,7 @@ export class HubSpotConnector implements Connector {
     // 1. Contacts already carrying our WhatsApp id.
     const unlinked = payloads.filter((p) => !hubspotIds.has(p.contactId));
     if (unlinked.length > 0) {
-      const found = await this.#api.call(context, 'reading contacts by WhatsApp id', (c) =>
+      const found = await this.#api.read(context, 'reading contacts by WhatsApp id', batchAnswer, (c) =>
         c.crm.contacts.batchApi.read({ idProperty, inputs: unlinked.map((p) => ({ id: p.crmKey })), properties: readProperties, propertiesWithHistory: [] }),
       );
       for (const record of found.results) {
@@ -561,7 +562,7 @@ export class HubSpotConnector implements Connector {
     // 3. Known contacts whose names we have not read yet (linked by an earlier run).
     const unread = payloads.filter((p) => hubspotIds.has(p.contactId) && !current.has(p.contactId));
     if (unread.length > 0) {
-      const read = await this.#api.call(context, 'reading contacts', (c) =>
+      const read = await this.#api.read(context, 'reading contacts', batchAnswer, (c) =>
         c.crm.contacts.batchApi.read({ inputs: unread.map((p) => ({ id: hubspotIds.get(p.contactId)! })), properties: readProperties, propertiesWithHistory: [] }),
       );
       for (const record of read.results) {
@@ -581,10 +582,10 @@ export class HubSpotConnector implements Connector {
         context,
         updates.map((u) => this.#contactWrite(u.payload.contactId)),
         () =>
-          this.#api.call(context, 'updating contacts', (c) =>
+          this.#api.read(context, 'updating contacts', batchAnswer, (c) =>
             c.crm.contacts.batchApi.update({ inputs: updates.map((u) => ({ id: hubspotIds.get(u.payload.contactId)!, properties: u.properties })) }),
           ),
-      )) as BatchResult;
+      ));
       for (const { payload } of updates) {
         const id = hubspotIds.get(payload.contactId)!;
         if (!response.results.some((r) => r.id === id)) {
@@ -600,10 +601,10 @@ export class HubSpotConnector implements Connector {
         context,
         creates.map((p) => this.#contactWrite(p.contactId)),
         () =>
-          this.#api.call(context, 'creating contacts', (c) =>
+          this.#api.read(context, 'creating contacts', batchAnswer, (c) =>
             c.crm.contacts.batchApi.upsert({ inputs: creates.map((p) => ({ idProperty, id: p.crmKey, properties: newContactProperties(p, names) })) }),
           ),
-      )) as BatchResult;
+      ));
       for (const payload of creates) {
         const record = response.results.find((r) => r.properties[idProperty] === payload.crmKey);
         if (record) hubspotIds.set(payload.contactId, record.id);
@@ -639,14 +640,14 @@ export class HubSpotConnector implements Connector {
    * (HubSpot counted the body otherwise than we did) splits the chunk and searches each half:
    * never a dead end while there are two numbers to split.
    */
-  async #searchByPhone(chunk: PhoneSearchChunk, context: ExecutionContext): Promise<SimplePublicObject[]> {
-    const found: SimplePublicObject[] = [];
+  async #searchByPhone(chunk: PhoneSearchChunk, context: ExecutionContext): Promise<CrmRecord[]> {
+    const found: CrmRecord[] = [];
     let after: string | undefined;
     // A handful of pages at most: a number matching more records than that is no match to adopt.
     for (let page = 0; page < 5; page++) {
       let response;
       try {
-        response = await this.#api.call(context, 'searching contacts by phone', (c) => c.crm.contacts.searchApi.doSearch(phoneSearchRequest(chunk, this.#phoneSearchProperties, after)), SEARCH_BUCKET);
+        response = await this.#api.read(context, 'searching contacts by phone', searchAnswer, (c) => c.crm.contacts.searchApi.doSearch(phoneSearchRequest(chunk, this.#phoneSearchProperties, after)), SEARCH_BUCKET);
       } catch (error) {
         if (page > 0 || chunk.waIds.length < 2 || !isRequestTooLarge(error)) throw error;
         context.log.warn({ numbers: chunk.waIds.length }, 'HubSpot refused a phone search as too large; searching in two halves');
@@ -690,7 +691,7 @@ export class HubSpotConnector implements Connector {
     }
     const ready = payloads.filter((p) => contactIds.has(p.threadId));
     if (ready.length === 0) return outcomes;
-    const owners = await this.#api.call(context, 'reading contact owners', (c) =>
+    const owners = await this.#api.read(context, 'reading contact owners', batchAnswer, (c) =>
       c.crm.contacts.batchApi.read({ inputs: [...new Set(contactIds.values())].map((id) => ({ id })), properties: ['hubspot_owner_id'], propertiesWithHistory: [] }),
     );
     const ownerOf = new Map(owners.results.map((r) => [r.id, r.properties['hubspot_owner_id']]));
@@ -698,12 +699,12 @@ export class HubSpotConnector implements Connector {
       context,
       ready.map((p) => this.#threadActivityWrite(p.threadId)),
       () =>
-        this.#api.call(context, `creating ${objectType}`, (c) =>
+        this.#api.read(context, `creating ${objectType}`, batchAnswer, (c) =>
           (objectType === 'tasks' ? c.crm.objects.tasks.batchApi : c.crm.objects.notes.batchApi).upsert({
             inputs: ready.map((p) => ({ idProperty, id: p.threadId, properties: threadActivityProperties(p, kind, idProperty, ownerOf.get(contactIds.get(p.threadId)!)) })),
           }),
         ),
-    )) as BatchResult;
+    ));
     const created = new Map(response.results.map((r) => [r.properties[idProperty], r.id]));
     const linked = ready.filter((p) => created.has(p.threadId));
     if (linked.length > 0) {
@@ -735,9 +736,9 @@ export class HubSpotConnector implements Connector {
     if (!communicationId) throw new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true });
     const fileId = await uploadMediaFile(this.#api, this.#settings.mediaFolder, payload, context);
     if (this.#mediaOn === 'note') return this.#attachThroughNote(payload, communicationId, fileId, context);
-    const response = (await this.#api.call(context, 'attaching a media file', (c) =>
+    const response = (await this.#api.read(context, 'attaching a media file', batchAnswer, (c) =>
       c.crm.objects.communications.batchApi.update({ inputs: [{ id: communicationId, properties: { hs_attachment_ids: fileId } }] }),
-    )) as BatchResult;
+    ));
     if (!response.results.some((r) => r.id === communicationId)) throw new VendorError('hubspot', `attachment not saved: ${errorFor(response, communicationId) ?? 'no result'}`);
     return { result: { hubspotFileId: fileId } };
   }
@@ -754,7 +755,7 @@ export class HubSpotConnector implements Connector {
       const contactId = await context.getRef(REF.contact, payload.contactId);
       if (!contactId) throw new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true });
       const response = await sendNoted(context, [write], async () => {
-        const answer = (await this.#api.call(context, 'attaching a media file through a note', (c) =>
+        const answer = (await this.#api.read(context, 'attaching a media file through a note', batchAnswer, (c) =>
           c.crm.objects.notes.batchApi.create({
             inputs: [
               {
@@ -763,7 +764,7 @@ export class HubSpotConnector implements Connector {
               },
             ],
           }),
-        )) as BatchResult;
+        ));
         // The ref before the note is cleared: a crash between them leaves a create in doubt (looked up), never a second note.
         const created = answer.results.find((r) => r.properties['hs_attachment_ids'] === fileId)?.id;
         if (created) await context.setRef(REF.mediaNote, write.localId, created);
@@ -801,12 +802,12 @@ export class HubSpotConnector implements Connector {
       context,
       ready.map(({ payload }) => payload.messageId),
       () =>
-        this.#api.call(context, 'updating message statuses', (c) =>
+        this.#api.read(context, 'updating message statuses', batchAnswer, (c) =>
           c.crm.objects.communications.batchApi.update({
             inputs: ready.map(({ id, payload }) => ({ id, properties: { hs_communication_body: communicationBody(payload) } })),
           }),
         ),
-    )) as BatchResult;
+    ));
     for (const { index, id } of ready) {
       outcomes[index] = response.results.some((r) => r.id === id)
         ? { ok: true, result: { hubspotCommunicationId: id } }
@@ -844,12 +845,12 @@ export class HubSpotConnector implements Connector {
       context,
       ready.map(({ payload }) => payload.messageId),
       () =>
-        this.#api.call(context, 'logging messages', (c) =>
+        this.#api.read(context, 'logging messages', batchAnswer, (c) =>
           c.crm.objects.communications.batchApi.upsert({
             inputs: ready.map(({ payload }) => ({ idProperty, id: payload.messageId, properties: communicationProperties(payload, idProperty) })),
           }),
         ),
-    )) as BatchResult;
+    ));
     const communicationIds = new Map<string, string>();
     for (const record of response.results) {
       const messageId = record.properties[idProperty];
@@ -910,12 +911,12 @@ export class HubSpotConnector implements Connector {
         context,
         toRewrite.map(({ payload }) => payload.messageId),
         () =>
-          this.#api.call(context, 'rewriting logged messages', (c) =>
+          this.#api.read(context, 'rewriting logged messages', batchAnswer, (c) =>
             c.crm.objects.communications.batchApi.update({
               inputs: toRewrite.map(({ id, payload }) => ({ id, properties: communicationProperties(payload, idProperty) })),
             }),
           ),
-      )) as BatchResult;
+      ));
       for (const { index, id } of toRewrite) {
         outcomes[index] = response.results.some((r) => r.id === id)
           ? { ok: true, result: { hubspotCommunicationId: id } }
@@ -930,14 +931,14 @@ export class HubSpotConnector implements Connector {
       context,
       toCreate.map(({ payload }) => payload.messageId),
       async () => {
-        const answer = (await this.#api.call(context, 'logging messages', (c) =>
+        const answer = (await this.#api.read(context, 'logging messages', batchAnswer, (c) =>
           c.crm.objects.communications.batchApi.create({
             inputs: toCreate.map(({ payload }) => ({
               properties: communicationProperties(payload, idProperty),
               associations: [{ to: { id: contactIds.get(payload.messageId)! }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: COMMUNICATION_TO_CONTACT }] }],
             })),
           }),
-        )) as BatchResult;
+        ));
         // Results come in no particular order: matched by the message id each carries. The refs
         // are stored before the notes are cleared: a crash between them leaves a create in doubt
         // (looked up), never a second record.

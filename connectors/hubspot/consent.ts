@@ -17,6 +17,7 @@ import { optOutNote, type ConsentPayload } from '../../core/consent/operation.js
 import { CONSENT_STATUSES } from '../../core/consent/store.js';
 import { SyncError, VendorError } from '../../core/errors.js';
 import type { HubSpotApi } from './client.js';
+import { batchAnswer, propertyAnswer } from './responses.js';
 import { WINDOW_PROPERTY_DESCRIPTION } from './window.js';
 import type { HubSpotSettings } from './settings.js';
 
@@ -46,17 +47,17 @@ export function consentProperties(payload: ConsentPayload, names: Properties): R
 export async function writeHubSpotConsent(api: HubSpotApi, settings: Properties, payload: ConsentPayload, key: string, context: ExecutionContext): Promise<OperationDone> {
   const contactId = await context.getRef(REF.contact, payload.contactId);
   if (!contactId) throw new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true });
-  const updated = await api.call(context, 'writing marketing consent on the contact', (c) =>
+  const updated = await api.read(context, 'writing marketing consent on the contact', batchAnswer, (c) =>
     c.crm.contacts.batchApi.update({ inputs: [{ id: contactId, properties: consentProperties(payload, settings) }] }),
   );
-  const failure = (updated as { errors?: Array<{ message: string }> }).errors?.[0];
+  const failure = updated.errors?.[0];
   if (failure || !updated.results.some((r) => r.id === contactId)) {
     throw new VendorError('hubspot', `marketing consent not written on contact ${contactId}: ${failure?.message ?? 'no result'}`, { retryable: true });
   }
   if (payload.status !== 'opted_out') return { result: { hubspotContactId: contactId } };
   let noteId = await context.getRef(REF.consentNote, key);
   if (!noteId) {
-    const created = await api.call(context, 'noting the opt-out on the timeline', (c) =>
+    const created = await api.read(context, 'noting the opt-out on the timeline', batchAnswer, (c) =>
       c.crm.objects.notes.batchApi.create({
         inputs: [
           {
@@ -90,7 +91,7 @@ export async function setupHubSpotConsentAndWindow(api: HubSpotApi, settings: Se
   ];
   for (const property of wanted) {
     const existing = await api
-      .call(context, `reading property contacts.${property.name}`, (c) => c.crm.properties.coreApi.getByName('contacts', property.name))
+      .read(context, `reading property contacts.${property.name}`, propertyAnswer, (c) => c.crm.properties.coreApi.getByName('contacts', property.name))
       .catch((error: SyncError) => {
         if (error.status === 404) return undefined;
         throw error;

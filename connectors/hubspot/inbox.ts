@@ -12,6 +12,7 @@ import { declareKind, type OperationDone, type OperationKind } from '../../core/
 import { classifyHubSpotError, type HubSpotApi } from './client.js';
 import { uploadMediaFile } from './files.js';
 import { INBOX_THREAD_REF, parseInboxRecordId } from './inbox-webhook.js';
+import { anyAnswer, channel, channelAccount, channelAccountList, channelList, checkAnswer, inboxList, publishedMessage, signedFileUrl, threadMessage } from './responses.js';
 import {
   INBOX_KIND,
   INBOX_STATUS_RANK,
@@ -34,29 +35,6 @@ import type { InboxSettings } from './settings.js';
 const REF = { message: 'inbox-message', channelAccount: 'channel-account', channel: 'inbox-channel', threadNumber: 'inbox-thread-number', reportedStatus: 'inbox-reported-status' } as const;
 
 const V3 = '/conversations/v3';
-
-// Answers we read, each with its endpoint's doc. Loose: HubSpot adds fields.
-/** https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel */
-const publishedMessage = z.looseObject({ id: z.string().min(1), conversationsThreadId: z.string().min(1) });
-/** https://developers.hubspot.com/docs/api-reference/legacy/conversations/conversations/messages/get-conversation */
-const threadMessage = z.looseObject({
-  id: z.string().min(1),
-  direction: z.string().optional(),
-  text: z.string().optional(),
-  client: z.looseObject({ clientType: z.string().optional() }).optional(),
-  // FILE attachments name a file in HubSpot Files; the other kinds (LOCATION, CONTACT, ...) are not files.
-  attachments: z.array(z.looseObject({ type: z.string(), fileId: z.coerce.string().optional(), name: z.string().optional() })).optional(),
-});
-/** https://developers.hubspot.com/docs/api-reference/files-files-v3/files/get-files-v3-files-fileId-signed-url */
-const signedFileUrl = z.looseObject({ url: z.string().url(), name: z.string().optional(), extension: z.string().optional(), size: z.number().optional() });
-/** https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/channel-accounts/create-custom-channel */
-const channelAccount = z.looseObject({ id: z.string().min(1), name: z.string().optional(), deliveryIdentifier: z.looseObject({ value: z.string() }).nullish() });
-const channelAccountList = z.looseObject({ results: z.array(channelAccount) });
-/** https://developers.hubspot.com/docs/api-reference/conversations-custom-channels-v3/external-channels/post-conversations-v3-custom-channels- */
-const channel = z.looseObject({ id: z.coerce.string(), name: z.string().optional() });
-const channelList = z.looseObject({ results: z.array(channel) });
-/** The account's inboxes (conversations.read), to connect channel accounts to. */
-const inboxList = z.looseObject({ results: z.array(z.looseObject({ id: z.coerce.string(), name: z.string().optional() })) });
 
 function parseJson(text: string): unknown {
   try {
@@ -111,10 +89,7 @@ export class HubSpotInbox {
       timeoutMs: this.#timeoutMs,
       classify: (status, body, retryAfter) => classifyHubSpotError({ code: status, body: parseJson(body), headers: retryAfter ? { 'retry-after': retryAfter } : {} }, action),
     });
-    const body: unknown = await response.json().catch(() => ({}));
-    const parsed = schema.safeParse(body);
-    if (!parsed.success) throw new VendorError('hubspot', `${action}: unexpected answer (${parsed.error.issues[0]?.message ?? 'unknown shape'})`);
-    return parsed.data;
+    return checkAnswer(action, schema, await response.json().catch(() => ({})));
   }
 
   /** The configured channel, else the one setup registered or found (kept as a ref). */
@@ -212,7 +187,7 @@ export class HubSpotInbox {
         path: `${V3}/custom-channels/${channelId}/messages/${encodeURIComponent(payload.hubspotMessageId)}`,
         body: { statusType: payload.status, ...(payload.errorMessage ? { errorMessage: payload.errorMessage } : {}) },
       },
-      z.unknown(),
+      anyAnswer,
     );
     await context.setRef(REF.reportedStatus, payload.hubspotMessageId, payload.status);
     return { result: { status: payload.status } };

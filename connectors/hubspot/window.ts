@@ -6,6 +6,7 @@ import type { OperationDone } from '../../core/operations.js';
 import { SyncError, VendorError } from '../../core/errors.js';
 import { writeWindowOnce, type WindowPayload } from '../../core/outbound/window.js';
 import type { HubSpotApi } from './client.js';
+import { batchAnswer } from './responses.js';
 
 export const WINDOW_PROPERTY_DESCRIPTION = 'Written by wa-crm-sync: until when WhatsApp free text may be sent (24 hours after the customer last wrote); after it, send a template';
 
@@ -20,8 +21,8 @@ export async function writeHubSpotWindow(api: HubSpotApi, property: string, payl
   const contactId = await context.getRef(REF.contact, payload.contactId);
   if (!contactId) throw new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true });
   const outcome = await writeWindowOnce(payload, context, async (openUntil) => {
-    const updated = await api.call(context, 'writing the customer service window on the contact', (c) => c.crm.contacts.batchApi.update({ inputs: [{ id: contactId, properties: { [property]: openUntil } }] }));
-    const failure = (updated as { errors?: Array<{ message: string }> }).errors?.[0];
+    const updated = await api.read(context, 'writing the customer service window on the contact', batchAnswer, (c) => c.crm.contacts.batchApi.update({ inputs: [{ id: contactId, properties: { [property]: openUntil } }] }));
+    const failure = updated.errors?.[0];
     if (failure || !updated.results.some((r) => r.id === contactId)) {
       return { ok: false, error: new VendorError('hubspot', `customer service window not written on contact ${contactId}: ${failure?.message ?? 'no result'}`, { retryable: true }) };
     }

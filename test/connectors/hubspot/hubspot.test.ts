@@ -372,13 +372,25 @@ describe('HubSpot connector', () => {
     });
   });
 
-  describe('payloads checked by their kind', () => {
+  describe('payloads checked by their kind, answers by their schema', () => {
     it('reports a message whose payload is not one as dead, with the schema\'s reason, calling HubSpot for nothing', async () => {
       const context = testContext();
       context.refs.set('contact:c1', '101');
       const sideways = op(KIND.message, { messageId: 'wamid.A', contactId: 'c1', direction: 'sideways', text: 'x', sentAt: 1749416383000, status: null, statusNote: null });
       const [outcome] = await connectorWith().execute([sideways], context);
       expect(outcome).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false, message: expect.stringMatching(/^message\.log payload does not match its schema: direction: /) } });
+    });
+
+    it('fails a write whose answer is not of the documented shape with a vendor error saying what was unexpected', async () => {
+      nock(API)
+        .post('/crm/v3/objects/communications/batch/upsert')
+        .reply(200, batchBody([{ properties: { whatsapp_message_id: 'wamid.A' }, createdAt: '2026-01-01T00:00:00Z' }]));
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c1')], context);
+      expect(outcome).toMatchObject({ ok: false, error: expect.any(VendorError) });
+      expect(outcome).toMatchObject({ error: { message: expect.stringMatching(/^hubspot: logging messages: unexpected answer \(results\.0\.id: /) } });
+      expect(nock.isDone()).toBe(true);
     });
 
     it('fails an inbox operation queued while the inbox was on, now that it is off, saying so', async () => {
