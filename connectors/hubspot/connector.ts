@@ -6,13 +6,11 @@
 // property unique (not documented for communications); elsewhere they are created with their
 // contact association inline, guarded by the stored refs, and a create whose answer was lost is
 // looked up by its message id (after the search index caught up) before it is sent again.
-import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
 import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/Filter.js';
 import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/AssociationSpec.js';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
-import { isKnownTimeZone } from '../../core/day.js';
 import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
 import { maskIdentifier } from '../../core/model/identity.js';
 import type { E164 } from '../../core/model/phone.js';
@@ -20,7 +18,8 @@ import type { ModelChange } from '../../core/model/types.js';
 import { declareKind, OperationTable, type DeclaredOperation, type OperationDone } from '../../core/operations.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { HubSpotApi } from './client.js';
-import { accountDetails, batchAnswer, checkAnswer, propertyAnswer, searchAnswer, type BatchAnswer, type CrmRecord } from './responses.js';
+import { HubSpotSetup } from './setup.js';
+import { batchAnswer, searchAnswer, type BatchAnswer, type CrmRecord } from './responses.js';
 import {
   BATCH_SIZE,
   KIND,
@@ -50,7 +49,7 @@ import {
 import type { HubSpotSettings } from './settings.js';
 import { CONSENT_KIND, consentDrafts, consentPayloadSchema } from '../../core/consent/operation.js';
 import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, windowPayloadSchema } from '../../core/outbound/window.js';
-import { setupHubSpotConsentAndWindow, writeHubSpotConsent } from './consent.js';
+import { writeHubSpotConsent } from './consent.js';
 import { writeHubSpotWindow } from './window.js';
 import { HubSpotInbox, inboxOperationKinds } from './inbox.js';
 import { uploadMediaFile } from './files.js';
@@ -79,7 +78,6 @@ const NOTE_TO_CONTACT = 202;
 /** HubSpot-defined association type of a communication to its contact (inline on create). */
 const COMMUNICATION_TO_CONTACT = 81;
 const SEARCH_BUCKET = 'search';
-const PROPERTY_GROUP = 'whatsapp';
 
 
 /** A 400 whose message names a size limit of the request (characters, length, too large, too long). */
@@ -105,22 +103,8 @@ export class HubSpotConnector implements Connector {
   readonly #settings: HubSpotSettings;
   /** The two-way inbox (custom channel), when connectors.hubspot.inbox is on. */
   readonly #inbox: HubSpotInbox | undefined;
-  /** The account's time zone (setup reads it): HubSpot's daily limit resets at its midnight. */
-  #accountTimeZone: string | undefined;
-  /** The account's id and app domain (from the same account details), for links to its records. */
-  #portal: { id: number; uiDomain: string } | undefined;
-  /**
-   * How messages are keyed: `upsert` on the message-id property where HubSpot keeps it unique,
-   * `create` (inline association, found again by search) where it does not. Setup decides;
-   * until it ran, `upsert` (the property was made unique by hand, or the write is refused).
-   */
-  #messageWrites: 'upsert' | 'create' = 'upsert';
-  /**
-   * Where media go: onto the communication's `hs_attachment_ids` where communications have that
-   * property, else onto a note associated with the contact and the communication (attachments
-   * are documented for notes). Setup decides with mediaUpload on; until then, the communication.
-   */
-  #mediaOn: 'communication' | 'note' = 'communication';
+  /** What setup read and decided: the account's time zone and links, how messages are keyed, where media go. */
+  readonly #setup: HubSpotSetup;
   readonly #windowWriteSettleMs: number;
   readonly #operations: OperationTable;
 
@@ -146,12 +130,13 @@ export class HubSpotConnector implements Connector {
     };
     this.#api = new HubSpotApi(settings);
     this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, { ...settings, mediaDir }) : undefined;
+    this.#setup = new HubSpotSetup(this.#api, settings, this.#inbox);
     this.#operations = this.#declareOperations();
   }
 
   /** The dispatch tuning, with the day of the daily limit in the account's time zone once known. */
   get tuning() {
-    return this.#accountTimeZone ? { ...this.#tuning, dailyLimitTimeZone: this.#accountTimeZone } : this.#tuning;
+    return this.#setup.accountTimeZone ? { ...this.#tuning, dailyLimitTimeZone: this.#setup.accountTimeZone } : this.#tuning;
   }
 
   plan(change: ModelChange) {
@@ -201,7 +186,7 @@ export class HubSpotConnector implements Connector {
           batchSize: BATCH_SIZE[KIND.message],
           recordOf: (p) => p.messageId,
           handleBatch: (operations, context) => this.#logMessages(payloads(operations), context),
-          reconcile: async (op, context) => (this.#messageWrites === 'create' ? this.#findLoggedMessage(op.payload, context) : undefined),
+          reconcile: async (op, context) => (this.#setup.messageWrites === 'create' ? this.#findLoggedMessage(op.payload, context) : undefined),
         }),
         declareKind({
           kind: KIND.status,
@@ -274,7 +259,7 @@ export class HubSpotConnector implements Connector {
    * a rewrite or status update in doubt could land after a newer one and put an older body back.
    */
   #communicationWrite(messageId: string): LateLandingWrite {
-    return this.#lateLanding(REF.communicationSent, messageId, 'message write', this.#messageWrites === 'create');
+    return this.#lateLanding(REF.communicationSent, messageId, 'message write', this.#setup.messageWrites === 'create');
   }
 
   /** The deferral of a record whose earlier write may still land (see core/lost-answer.ts); undefined once none can. */
@@ -335,51 +320,10 @@ export class HubSpotConnector implements Connector {
 
   /**
    * Reads the account's time zone (the daily limit's day), then, with autoSetup, creates the
-   * properties: the WhatsApp id on contacts, the identifiers, and the message id on
-   * communications, whose unique values it reads back (HubSpot documents unique values for
-   * contacts, not for communications) to choose how messages are keyed.
+   * properties and chooses how messages are keyed and where media go (see HubSpotSetup).
    */
-  async setup(context: ExecutionContext): Promise<string[]> {
-    const actions: string[] = [];
-    await this.#readAccountTimeZone(context);
-    if (this.#settings.mediaUpload) actions.push(...(await this.#checkCommunicationAttachments(context)));
-    // The channel is the inbox's own: registered or found whether or not properties are created.
-    if (this.#inbox) actions.push(...(await this.#inbox.setup(context)));
-    if (!this.#settings.autoSetup) {
-      // Without the schema scopes we cannot read the property: the create path is correct either way.
-      this.#messageWrites = 'create';
-      return actions;
-    }
-    // [object, property, label, setting, unique values]
-    const wanted: Array<readonly [string, string, string, string, boolean]> = [['contacts', this.#settings.contactIdProperty, 'WhatsApp ID', 'contactIdProperty', true]];
-    // Searchable, readable identifiers: a BSUID and a username change, so they are not unique keys.
-    for (const [name, label, setting] of [
-      [this.#settings.bsuidProperty, 'WhatsApp BSUID', 'bsuidProperty'],
-      [this.#settings.usernameProperty, 'WhatsApp username', 'usernameProperty'],
-      [this.#settings.identityNoteProperty, 'WhatsApp identity note', 'identityNoteProperty'],
-    ] as const) {
-      if (name) wanted.push(['contacts', name, label, setting, false]);
-    }
-    if (this.#settings.threadActivity !== 'none') {
-      wanted.push([`${this.#settings.threadActivity}s`, this.#settings.threadIdProperty, 'WhatsApp thread ID', 'threadIdProperty', true]);
-    }
-    for (const [objectType, name, label, settingKey, unique] of wanted) {
-      const existing = await this.#readProperty(context, objectType, name);
-      if (existing) {
-        if (existing.type !== 'string' || (unique && !existing.hasUniqueValue)) {
-          throw new VendorError(
-            'hubspot',
-            `property ${objectType}.${name} exists as type "${existing.type}"${unique && !existing.hasUniqueValue ? ' without unique values' : ''}; it must be a single-line text property${unique ? ' with unique values' : ''}. Rename it in HubSpot, or set connectors.hubspot.${settingKey} to another name`,
-          );
-        }
-        continue;
-      }
-      await this.#createProperty(context, objectType, name, label, unique);
-      actions.push(`created ${objectType} property ${name}${unique ? ' (unique values)' : ''}`);
-    }
-    actions.push(...(await this.#setupMessageIdProperty(context)));
-    actions.push(...(await setupHubSpotConsentAndWindow(this.#api, this.#settings, context)));
-    return actions;
+  setup(context: ExecutionContext): Promise<string[]> {
+    return this.#setup.run(context);
   }
 
   /**
@@ -389,110 +333,11 @@ export class HubSpotConnector implements Connector {
    * Communications and notes have no page of their own: they show on the contact's timeline.
    */
   describeRecord(kind: string, externalId: string): VendorRecordLink | undefined {
-    if (kind === REF.contact) return { label: `contact ${externalId}`, ...(this.#portal ? { url: `https://${this.#portal.uiDomain}/contacts/${this.#portal.id}/record/0-1/${encodeURIComponent(externalId)}` } : {}) };
+    const portal = this.#setup.portal;
+    if (kind === REF.contact) return { label: `contact ${externalId}`, ...(portal ? { url: `https://${portal.uiDomain}/contacts/${portal.id}/record/0-1/${encodeURIComponent(externalId)}` } : {}) };
     if (kind === REF.communication) return { label: `communication ${externalId}` };
     if (kind === REF.mediaNote) return { label: `note ${externalId}` };
     return undefined;
-  }
-
-  /**
-   * HubSpot resets the daily limit at midnight in the account's time zone, not UTC:
-   * https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
-   * read from the account details:
-   * https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
-   */
-  async #readAccountTimeZone(context: ExecutionContext): Promise<void> {
-    const response = await this.#api.call(context, 'reading the account details', (c) => c.apiRequest({ method: 'GET', path: '/account-info/v3/details' }));
-    const json: unknown = await response.json().catch(() => ({}));
-    if (!response.ok) throw new VendorError('hubspot', `reading the account details: HTTP ${response.status}`, { status: response.status, retryable: response.status === 429 || response.status >= 500 });
-    const body = checkAnswer('reading the account details', accountDetails, json);
-    if (body.portalId !== undefined) this.#portal = { id: body.portalId, uiDomain: body.uiDomain !== undefined && /^[a-z0-9.-]+$/i.test(body.uiDomain) ? body.uiDomain : 'app.hubspot.com' };
-    const zone = body.timeZone ?? '';
-    if (!isKnownTimeZone(zone)) {
-      context.log.warn({ timeZone: zone }, 'HubSpot gave an account time zone this system does not know; counting the daily limit by UTC days');
-      return;
-    }
-    // Logged, not an action: setup changes nothing at HubSpot by reading it.
-    if (zone !== this.#accountTimeZone) context.log.info({ timeZone: zone }, "daily limit counted by the account's days");
-    this.#accountTimeZone = zone;
-  }
-
-  /**
-   * `hs_attachment_ids` is documented for notes
-   * (https://developers.hubspot.com/docs/api-reference/latest/crm/activities/notes/guide), not for
-   * communications: where communications lack it, media go on a note with the contact and the
-   * communication. Without the schema scopes to check, the note (documented) is used.
-   */
-  async #checkCommunicationAttachments(context: ExecutionContext): Promise<string[]> {
-    let property;
-    try {
-      property = await this.#readProperty(context, 'communications', 'hs_attachment_ids');
-    } catch (error) {
-      if (!(error instanceof SyncError) || (error.status !== 403 && error.name !== 'CredentialError')) throw error;
-      property = undefined;
-    }
-    const mode = property ? 'communication' : 'note';
-    const changed = mode !== this.#mediaOn;
-    this.#mediaOn = mode;
-    return changed && mode === 'note' ? ['communications have no hs_attachment_ids here: media are attached through a note on the contact and the communication'] : [];
-  }
-
-  async #readProperty(context: ExecutionContext, objectType: string, name: string) {
-    return this.#api
-      .read(context, `reading property ${objectType}.${name}`, propertyAnswer, (c) => c.crm.properties.coreApi.getByName(objectType, name))
-      .catch((error: SyncError) => {
-        if (error.status === 404) return undefined;
-        throw error;
-      });
-  }
-
-  async #createProperty(context: ExecutionContext, objectType: string, name: string, label: string, unique: boolean): Promise<void> {
-    await this.#api
-      .call(context, `creating property group ${objectType}.${PROPERTY_GROUP}`, (c) => c.crm.properties.groupsApi.create(objectType, { name: PROPERTY_GROUP, label: 'WhatsApp' }))
-      .catch((error: SyncError) => {
-        if (error.status !== 409) throw error;
-      });
-    await this.#api.call(context, `creating property ${objectType}.${name}`, (c) =>
-      c.crm.properties.coreApi.create(objectType, {
-        name,
-        label,
-        type: PropertyCreateTypeEnum.String,
-        fieldType: PropertyCreateFieldTypeEnum.Text,
-        groupName: PROPERTY_GROUP,
-        hasUniqueValue: unique,
-        description: 'Written by wa-crm-sync',
-      }),
-    );
-  }
-
-  /**
-   * The message-id property on communications: created asking for unique values, then read back.
-   * HubSpot documents unique values for contacts, companies, deals, tickets and custom objects,
-   * not communications (https://developers.hubspot.com/docs/api/crm/properties#create-unique-identifier-properties):
-   * where it refuses them (400) the property is made without, and where the read-back shows no
-   * `hasUniqueValue`, messages are created with their association inline instead of upserted.
-   */
-  async #setupMessageIdProperty(context: ExecutionContext): Promise<string[]> {
-    const name = this.#settings.messageIdProperty;
-    const actions: string[] = [];
-    let property = await this.#readProperty(context, 'communications', name);
-    if (property && property.type !== 'string') {
-      throw new VendorError('hubspot', `property communications.${name} exists as type "${property.type}"; it must be a single-line text property. Rename it in HubSpot, or set connectors.hubspot.messageIdProperty to another name`);
-    }
-    if (!property) {
-      try {
-        await this.#createProperty(context, 'communications', name, 'WhatsApp message ID', true);
-      } catch (error) {
-        if (!(error instanceof SyncError) || error.status !== 400) throw error;
-        context.log.warn({ err: error.message }, 'HubSpot refused unique values on communications; creating the message id property without them');
-        await this.#createProperty(context, 'communications', name, 'WhatsApp message ID', false);
-      }
-      property = await this.#readProperty(context, 'communications', name);
-      if (!property) throw new VendorError('hubspot', `property communications.${name} was created but cannot be read back`, { retryable: true });
-      actions.push(`created communications property ${name}${property.hasUniqueValue ? ' (unique values)' : ' (HubSpot keeps no unique values on it: messages are created, and looked up by it after a lost answer)'}`);
-    }
-    this.#messageWrites = property.hasUniqueValue ? 'upsert' : 'create';
-    return actions;
   }
 
   // ---- contacts ----
@@ -735,7 +580,7 @@ export class HubSpotConnector implements Connector {
     const communicationId = await context.getRef(REF.communication, payload.messageId);
     if (!communicationId) throw new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true });
     const fileId = await uploadMediaFile(this.#api, this.#settings.mediaFolder, payload, context);
-    if (this.#mediaOn === 'note') return this.#attachThroughNote(payload, communicationId, fileId, context);
+    if (this.#setup.mediaOn === 'note') return this.#attachThroughNote(payload, communicationId, fileId, context);
     const response = (await this.#api.read(context, 'attaching a media file', batchAnswer, (c) =>
       c.crm.objects.communications.batchApi.update({ inputs: [{ id: communicationId, properties: { hs_attachment_ids: fileId } }] }),
     ));
@@ -839,7 +684,7 @@ export class HubSpotConnector implements Connector {
       ready.push({ index, payload });
     }
     if (ready.length === 0) return outcomes;
-    if (this.#messageWrites === 'create') return this.#createMessages(ready, contactIds, outcomes, context);
+    if (this.#setup.messageWrites === 'create') return this.#createMessages(ready, contactIds, outcomes, context);
 
     const response = (await this.#writeCommunications(
       context,
