@@ -6,33 +6,26 @@
 // property unique (not documented for communications); elsewhere they are created with their
 // contact association inline, guarded by the stored refs, and a create whose answer was lost is
 // looked up by its message id (after the search index caught up) before it is sent again.
-import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/Filter.js';
 import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/AssociationSpec.js';
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
 import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
 import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
 import { maskIdentifier } from '../../core/model/identity.js';
-import type { E164 } from '../../core/model/phone.js';
 import type { ModelChange } from '../../core/model/types.js';
 import { declareKind, OperationTable, type DeclaredOperation, type OperationDone } from '../../core/operations.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
 import { HubSpotApi } from './client.js';
 import { HubSpotSetup } from './setup.js';
-import { batchAnswer, searchAnswer, type BatchAnswer, type CrmRecord } from './responses.js';
+import { HubSpotFinder, SEARCH_BUCKET } from './finder.js';
+import { batchAnswer, type BatchAnswer } from './responses.js';
 import {
   BATCH_SIZE,
   KIND,
-  PHONE_PROPERTIES,
   communicationBody,
   communicationProperties,
   existingContactProperties,
   newContactProperties,
-  halveChunk,
-  phoneSearchChunks,
-  phoneSearchRequest,
-  type PhoneSearchChunk,
-  pickPhoneMatch,
   toOperationDrafts,
   mediaFileName,
   threadActivityProperties,
@@ -77,13 +70,7 @@ const NOTE_TO_CONTACT = 202;
 
 /** HubSpot-defined association type of a communication to its contact (inline on create). */
 const COMMUNICATION_TO_CONTACT = 81;
-const SEARCH_BUCKET = 'search';
 
-
-/** A 400 whose message names a size limit of the request (characters, length, too large, too long). */
-function isRequestTooLarge(error: unknown): boolean {
-  return error instanceof SyncError && error.status === 400 && /(\d[\d,]*\s*characters|too (large|long)|exceeds?.*(size|length|limit)|request size)/i.test(error.message);
-}
 
 function failed(error: SyncError): OperationOutcome {
   return { ok: false, error };
@@ -105,6 +92,8 @@ export class HubSpotConnector implements Connector {
   readonly #inbox: HubSpotInbox | undefined;
   /** What setup read and decided: the account's time zone and links, how messages are keyed, where media go. */
   readonly #setup: HubSpotSetup;
+  /** Finds records again: contacts by our id or their number, creates in doubt by their external key. */
+  readonly #finder: HubSpotFinder;
   readonly #windowWriteSettleMs: number;
   readonly #operations: OperationTable;
 
@@ -131,6 +120,7 @@ export class HubSpotConnector implements Connector {
     this.#api = new HubSpotApi(settings);
     this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, { ...settings, mediaDir }) : undefined;
     this.#setup = new HubSpotSetup(this.#api, settings, this.#inbox);
+    this.#finder = new HubSpotFinder(this.#api, settings);
     this.#operations = this.#declareOperations();
   }
 
@@ -235,7 +225,7 @@ export class HubSpotConnector implements Connector {
   }
 
   #findLoggedMessageId(payload: MessagePayload, context: ExecutionContext): Promise<string | undefined> {
-    return this.#findCreated(context, {
+    return this.#finder.findCreated(context, {
       objectType: 'communications',
       ref: REF.communication,
       write: this.#communicationWrite(payload.messageId),
@@ -275,43 +265,6 @@ export class HubSpotConnector implements Connector {
   /** A call writing these messages' communications, each under its note (see #communicationWrite). */
   #writeCommunications<T>(context: ExecutionContext, messageIds: readonly string[], send: () => Promise<T>): Promise<T> {
     return sendNoted(context, messageIds.map((id) => this.#communicationWrite(id)), send);
-  }
-
-  /**
-   * The record an earlier attempt may have created without a unique key, by the external key
-   * HubSpot keeps verbatim on it (our message id, a file id), which the CRM search filters on
-   * (https://developers.hubspot.com/docs/api/crm/search). Its ref, else, when a create is in
-   * doubt (its note, see core/lost-answer.ts), a search once it can no longer land and HubSpot's
-   * index has had time to show it (until then the operation waits: search shows new records only
-   * after a delay). Undefined: no create in doubt, or not there: create it.
-   */
-  async #findCreated(
-    context: ExecutionContext,
-    spec: { objectType: 'communications' | 'notes'; ref: string; write: LateLandingWrite; property: string; value: string },
-  ): Promise<string | undefined> {
-    const known = await context.getRef(spec.ref, spec.write.localId);
-    if (known) return known;
-    if (!Number((await context.getRef(spec.write.ref, spec.write.localId)) ?? 0)) return undefined;
-    await waitOutLateLanding(context, spec.write);
-    const found = await this.#api.read(
-      context,
-      `looking up a ${spec.write.what} an earlier attempt may have created`,
-      searchAnswer,
-      (c) =>
-        (spec.objectType === 'notes' ? c.crm.objects.notes.searchApi : c.crm.objects.communications.searchApi).doSearch({
-          filterGroups: [{ filters: [{ propertyName: spec.property, operator: FilterOperatorEnum.Eq, value: spec.value }] }],
-          properties: [spec.property],
-          sorts: ['hs_createdate'],
-          limit: 10,
-        }),
-      SEARCH_BUCKET,
-    );
-    // The oldest, should duplicates exist from before this check.
-    const record = found.results.filter((r) => r.properties[spec.property] === spec.value).sort((a, b) => Number(a.id) - Number(b.id))[0];
-    if (!record) return undefined;
-    await context.setRef(spec.ref, spec.write.localId, record.id);
-    context.log.info({ objectType: spec.objectType, hubspotId: record.id }, 'found the record an earlier attempt created');
-    return record.id;
   }
 
   async grantedScopes(context: ExecutionContext): Promise<GrantedScopes> {
@@ -367,54 +320,12 @@ export class HubSpotConnector implements Connector {
     const idProperty = this.#settings.contactIdProperty;
     const names = this.#contactPropertyNames();
     const readProperties = [idProperty, 'firstname', 'lastname', 'phone', 'mobilephone', ...(names.identityNote ? [names.identityNote] : [])];
-    const hubspotIds = new Map<string, string>();
+    const linked = new Map<string, string>();
     for (const p of payloads) {
       const known = await context.getRef(REF.contact, p.contactId);
-      if (known) hubspotIds.set(p.contactId, known);
+      if (known) linked.set(p.contactId, known);
     }
-    const current = new Map<string, Record<string, string | null | undefined>>();
-
-    // 1. Contacts already carrying our WhatsApp id.
-    const unlinked = payloads.filter((p) => !hubspotIds.has(p.contactId));
-    if (unlinked.length > 0) {
-      const found = await this.#api.read(context, 'reading contacts by WhatsApp id', batchAnswer, (c) =>
-        c.crm.contacts.batchApi.read({ idProperty, inputs: unlinked.map((p) => ({ id: p.crmKey })), properties: readProperties, propertiesWithHistory: [] }),
-      );
-      for (const record of found.results) {
-        const payload = unlinked.find((p) => p.crmKey === record.properties[idProperty]);
-        if (payload) {
-          hubspotIds.set(payload.contactId, record.id);
-          current.set(payload.contactId, record.properties);
-        }
-      }
-    }
-
-    // 2. Contacts a rep created by hand with the same number, written any common way: adopt them.
-    // (A person whose number WhatsApp withholds can only be found by our key.)
-    const unmatched = payloads.filter((p): p is ContactPayload & { phone: E164 } => !hubspotIds.has(p.contactId) && p.phone !== null);
-    for (const chunk of phoneSearchChunks(unmatched.map((p) => p.phone), this.#phoneSearchProperties, this.#settings.searchBodyMaxChars)) {
-      const candidates = await this.#searchByPhone(chunk, context);
-      for (const payload of unmatched.filter((p) => chunk.waIds.includes(p.phone))) {
-        const match = pickPhoneMatch(candidates.filter((c) => !c.properties[idProperty]), payload.phone);
-        if (match) {
-          hubspotIds.set(payload.contactId, match.id);
-          current.set(payload.contactId, match.properties);
-          context.log.info({ hubspotContactId: match.id }, 'adopted an existing HubSpot contact with the same phone number');
-        }
-      }
-    }
-
-    // 3. Known contacts whose names we have not read yet (linked by an earlier run).
-    const unread = payloads.filter((p) => hubspotIds.has(p.contactId) && !current.has(p.contactId));
-    if (unread.length > 0) {
-      const read = await this.#api.read(context, 'reading contacts', batchAnswer, (c) =>
-        c.crm.contacts.batchApi.read({ inputs: unread.map((p) => ({ id: hubspotIds.get(p.contactId)! })), properties: readProperties, propertiesWithHistory: [] }),
-      );
-      for (const record of read.results) {
-        const payload = unread.find((p) => hubspotIds.get(p.contactId) === record.id);
-        if (payload) current.set(payload.contactId, record.properties);
-      }
-    }
+    const { hubspotIds, current } = await this.#finder.matchContacts(payloads, linked, readProperties, context);
 
     const outcomes = new Map<string, OperationOutcome>();
     // 4. Existing records: our id, and names only where empty.
@@ -474,36 +385,6 @@ export class HubSpotConnector implements Connector {
   #contactPropertyNames(): ContactPropertyNames {
     const s = this.#settings;
     return { id: s.contactIdProperty, bsuid: s.bsuidProperty, username: s.usernameProperty, identityNote: s.identityNoteProperty };
-  }
-
-  get #phoneSearchProperties(): string[] {
-    return [this.#settings.contactIdProperty, 'firstname', 'lastname', ...PHONE_PROPERTIES];
-  }
-
-  /**
-   * Contacts whose phone matches any number of the chunk. A 400 that names a request-size limit
-   * (HubSpot counted the body otherwise than we did) splits the chunk and searches each half:
-   * never a dead end while there are two numbers to split.
-   */
-  async #searchByPhone(chunk: PhoneSearchChunk, context: ExecutionContext): Promise<CrmRecord[]> {
-    const found: CrmRecord[] = [];
-    let after: string | undefined;
-    // A handful of pages at most: a number matching more records than that is no match to adopt.
-    for (let page = 0; page < 5; page++) {
-      let response;
-      try {
-        response = await this.#api.read(context, 'searching contacts by phone', searchAnswer, (c) => c.crm.contacts.searchApi.doSearch(phoneSearchRequest(chunk, this.#phoneSearchProperties, after)), SEARCH_BUCKET);
-      } catch (error) {
-        if (page > 0 || chunk.waIds.length < 2 || !isRequestTooLarge(error)) throw error;
-        context.log.warn({ numbers: chunk.waIds.length }, 'HubSpot refused a phone search as too large; searching in two halves');
-        const halves = halveChunk(chunk);
-        return [...(await this.#searchByPhone(halves[0], context)), ...(await this.#searchByPhone(halves[1], context))];
-      }
-      found.push(...response.results);
-      after = response.paging?.next?.after;
-      if (!after) break;
-    }
-    return found;
   }
 
   // ---- thread notes and tasks ----
@@ -595,7 +476,7 @@ export class HubSpotConnector implements Connector {
    */
   async #attachThroughNote(payload: MediaPayload, communicationId: string, fileId: string, context: ExecutionContext): Promise<OperationDone> {
     const write = this.#lateLanding(REF.mediaNoteSent, `${payload.messageId}:${payload.sha256}`, 'media note', true);
-    let noteId = await this.#findCreated(context, { objectType: 'notes', ref: REF.mediaNote, write, property: 'hs_attachment_ids', value: fileId });
+    let noteId = await this.#finder.findCreated(context, { objectType: 'notes', ref: REF.mediaNote, write, property: 'hs_attachment_ids', value: fileId });
     if (!noteId) {
       const contactId = await context.getRef(REF.contact, payload.contactId);
       if (!contactId) throw new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true });
