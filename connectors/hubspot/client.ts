@@ -2,10 +2,12 @@
 // before every call, OAuth refresh by TTL and once on 401, and typed errors from HubSpot's answers.
 // The SDK's own retries stay off (numberOfApiCallRetries 0): the outbox schedules every retry.
 import type { Client } from '@hubspot/api-client';
+import type { z } from 'zod';
 import type { ExecutionContext } from '../../core/connector.js';
 import { CredentialError, SyncError, TransportError, VendorError, classifyVendorFailure, failureVerdict, parseRetryAfter, type VendorErrorTable } from '../../core/errors.js';
 import { vendorCall, vendorFetch } from '../../core/http.js';
 import { loadOnFirstUse } from '../../core/load-on-first-use.js';
+import { accessTokenInfo, checkAnswer, introspectionAnswer, oauthTokenAnswer } from './responses.js';
 import type { HubSpotSettings } from './settings.js';
 
 /** The SDK is loaded by the first call, not by importing this module (core/load-on-first-use.ts). */
@@ -125,7 +127,7 @@ export class HubSpotApi {
     } catch (error) {
       throw error instanceof SyncError ? error : classifyHubSpotError(error, 'refreshing the OAuth token');
     }
-    const body = (await response.json().catch(() => ({}))) as { access_token?: string; refresh_token?: string; expires_in?: number; error?: string; error_description?: string; message?: string };
+    const body = checkAnswer('refreshing the OAuth token', oauthTokenAnswer, await response.json().catch(() => ({})));
     // A refresh token HubSpot refuses (400/401, RFC 6749 invalid_grant) was revoked: only an admin can fix that.
     if (!response.ok || !body.access_token) {
       const reason = [body.error, body.error_description ?? body.message].filter(Boolean).join(': ') || `HTTP ${response.status}`;
@@ -155,6 +157,14 @@ export class HubSpotApi {
     }
   }
 
+  /**
+   * One SDK call whose answer is read: checked against its schema (responses.ts), so an answer of
+   * another shape is a VendorError saying what was unexpected rather than a crash further on.
+   */
+  async read<S extends z.ZodType>(context: ExecutionContext, action: string, schema: S, run: (client: Client) => Promise<unknown>, bucket?: string): Promise<z.output<S>> {
+    return checkAnswer(action, schema, await this.call(context, action, run, bucket));
+  }
+
   /** Scopes of the token: OAuth token metadata, or the private-app token-info endpoint. */
   async tokenScopes(context: ExecutionContext): Promise<string[]> {
     const token = await this.accessToken(context);
@@ -170,10 +180,10 @@ export class HubSpotApi {
         body: new URLSearchParams({ client_id: oauth.clientId, client_secret: oauth.clientSecret, token, token_type_hint: 'access_token' }).toString(),
         timeoutMs: this.#settings.timeoutMs,
       });
-      const info = (await response.json()) as { active?: boolean; scopes?: unknown; scope?: unknown };
+      const info = checkAnswer('introspecting the OAuth token', introspectionAnswer, await response.json());
       if (info.active === false) throw new CredentialError('hubspot', 'the OAuth access token is not active; reinstall the app and update connectors.hubspot.oauth.refreshToken');
       // RFC 7662 gives `scope` as a space-separated string; HubSpot's metadata also lists `scopes`.
-      const scopes = Array.isArray(info.scopes) ? info.scopes : typeof info.scope === 'string' ? info.scope.split(/\s+/) : undefined;
+      const scopes = info.scopes ?? info.scope?.split(/\s+/);
       if (!scopes) throw new VendorError('hubspot', 'token introspection came without a scopes list');
       return scopes.filter((s): s is string => typeof s === 'string' && s !== '');
     }
@@ -181,8 +191,8 @@ export class HubSpotApi {
       c.apiRequest({ method: 'POST', path: '/oauth/v2/private-apps/get/access-token-info', body: { tokenKey: token } }),
     );
     if (!response.ok) throw classifyHubSpotError({ code: response.status, body: await response.json().catch(() => ({})), headers: {} }, 'reading the token metadata');
-    const body = (await response.json()) as { scopes?: unknown };
-    if (!Array.isArray(body.scopes)) throw new VendorError('hubspot', 'token metadata came without a scopes list');
+    const body = checkAnswer('reading the token metadata', accessTokenInfo, await response.json());
+    if (!body.scopes) throw new VendorError('hubspot', 'token metadata came without a scopes list');
     return body.scopes.filter((s): s is string => typeof s === 'string');
   }
 }

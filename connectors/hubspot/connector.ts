@@ -1,99 +1,26 @@
-// HubSpot: WhatsApp contacts on the contact they already had, and every message as a
-// Communication (channel WHATS_APP) on that contact's timeline. Contacts are upserted on a
-// unique-value property (the WhatsApp id; unique values are documented for contacts), so
-// re-running after a crash or a lost answer finds the record instead of writing a second one.
-// Communications are upserted on the message id only where setup found HubSpot keeping that
-// property unique (not documented for communications); elsewhere they are created with their
-// contact association inline, guarded by the stored refs, and a create whose answer was lost is
-// looked up by its message id (after the search index caught up) before it is sent again.
-import type { SimplePublicObject, SimplePublicUpsertObject } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
-import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
-import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/Filter.js';
-import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/communications/models/AssociationSpec.js';
+// HubSpot CRM: WhatsApp contacts on the contact they already had, every message as a
+// Communication (channel WHATS_APP) on its timeline, and optionally the two-way inbox. This class
+// composes the parts, each in its own file: the declared operation kinds (below), setup.ts
+// (account, properties, how messages are keyed), finder.ts (records found again), writer.ts
+// (record writes), inbox.ts (the custom channel), client.ts and responses.ts (calls and answers).
 import type { Connector, ConnectorMetadata, ExecutionContext, GrantedScopes, OperationOutcome, VendorRecordLink } from '../../core/connector.js';
 import { resolveTuning } from '../../core/connector.js';
-import { DeferredError, NotAttemptedError, SyncError, VendorError, asSyncError } from '../../core/errors.js';
-import { isKnownTimeZone } from '../../core/day.js';
-import { sendNoted, waitOutLateLanding, type LateLandingWrite } from '../../core/lost-answer.js';
-import { contactPayloadOf, maskIdentifier } from '../../core/model/identity.js';
-import type { E164 } from '../../core/model/phone.js';
+import { SyncError } from '../../core/errors.js';
 import type { ModelChange } from '../../core/model/types.js';
+import { declareKind, OperationTable, type DeclaredOperation } from '../../core/operations.js';
 import type { OutboxOperation } from '../../core/outbox/queries.js';
-import { writeInSegments, type RunSegmentRules } from '../../core/outbox/runs.js';
+import { CONSENT_KIND, consentDrafts, consentPayloadSchema } from '../../core/consent/operation.js';
+import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, windowPayloadSchema } from '../../core/outbound/window.js';
 import { HubSpotApi } from './client.js';
-import {
-  KIND,
-  PHONE_PROPERTIES,
-  communicationBody,
-  communicationProperties,
-  existingContactProperties,
-  newContactProperties,
-  halveChunk,
-  phoneSearchChunks,
-  phoneSearchRequest,
-  type PhoneSearchChunk,
-  pickPhoneMatch,
-  recordWrittenBy,
-  toOperationDrafts,
-  mediaFileName,
-  threadActivityProperties,
-  type ContactPayload,
-  type ContactPropertyNames,
-  type ThreadPayload,
-  type MediaPayload,
-  type MessagePayload,
-} from './mappers.js';
-import type { HubSpotSettings } from './settings.js';
-import { CONSENT_KIND, consentDrafts, type ConsentPayload } from '../../core/consent/operation.js';
-import { DEFAULT_WINDOW_WRITE_SETTLE_MS, WINDOW_KIND, windowDrafts, type WindowPayload } from '../../core/outbound/window.js';
-import { setupHubSpotConsentAndWindow, writeHubSpotConsent } from './consent.js';
-import { writeHubSpotWindow } from './window.js';
-import { HubSpotInbox } from './inbox.js';
-import { uploadMediaFile } from './files.js';
+import { writeHubSpotConsent } from './consent.js';
+import { HubSpotFinder, SEARCH_BUCKET } from './finder.js';
+import { HubSpotInbox, inboxOperationKinds } from './inbox.js';
 import { inboxDrafts } from './inbox-mappers.js';
-
-/**
- * Ref kinds stored in external_refs. The `-sent` kinds note when a write of the record went out
- * and its answer has not come ('0' once it has; see core/lost-answer.ts): `communicationSent`
- * (local id: the message id) for a communication's create, rewrite or status update,
- * `mediaNoteSent` for a media note's create, `contactSent` and `threadActivitySent` for a
- * contact's and a thread note's or task's writes.
- */
-const REF = {
-  contact: 'contact',
-  contactSent: 'contact-sent',
-  communication: 'communication',
-  communicationSent: 'communication-sent',
-  mediaNote: 'media-note',
-  mediaNoteSent: 'media-note-sent',
-  threadActivitySent: 'thread-activity-sent',
-} as const;
-
-/** HubSpot-defined association type of a note to its contact (inline on create). */
-const NOTE_TO_CONTACT = 202;
-
-/** HubSpot-defined association type of a communication to its contact (inline on create). */
-const COMMUNICATION_TO_CONTACT = 81;
-const SEARCH_BUCKET = 'search';
-const PROPERTY_GROUP = 'whatsapp';
-
-type BatchResult = { results: Array<SimplePublicObject | SimplePublicUpsertObject>; errors?: Array<{ message: string; context?: Record<string, string[]> }> };
-
-/** A 400 whose message names a size limit of the request (characters, length, too large, too long). */
-function isRequestTooLarge(error: unknown): boolean {
-  return error instanceof SyncError && error.status === 400 && /(\d[\d,]*\s*characters|too (large|long)|exceeds?.*(size|length|limit)|request size)/i.test(error.message);
-}
-
-function failed(error: SyncError): OperationOutcome {
-  return { ok: false, error };
-}
-
-/** The message HubSpot gave for one input of a batch, from a 207 answer's errors. */
-function errorFor(response: BatchResult, id: string): string | undefined {
-  const errors = response.errors ?? [];
-  const specific = errors.find((e) => Object.values(e.context ?? {}).some((ids) => ids.includes(id)));
-  return (specific ?? errors[0])?.message;
-}
+import { BATCH_SIZE, KIND, contactPayload, mediaPayload, messagePayload, threadPayload, toOperationDrafts } from './mappers.js';
+import type { HubSpotSettings } from './settings.js';
+import { HubSpotSetup } from './setup.js';
+import { writeHubSpotWindow } from './window.js';
+import { HubSpotWriter, REF } from './writer.js';
 
 export class HubSpotConnector implements Connector {
   readonly features: string[];
@@ -102,23 +29,14 @@ export class HubSpotConnector implements Connector {
   readonly #settings: HubSpotSettings;
   /** The two-way inbox (custom channel), when connectors.hubspot.inbox is on. */
   readonly #inbox: HubSpotInbox | undefined;
-  /** The account's time zone (setup reads it): HubSpot's daily limit resets at its midnight. */
-  #accountTimeZone: string | undefined;
-  /** The account's id and app domain (from the same account details), for links to its records. */
-  #portal: { id: number; uiDomain: string } | undefined;
-  /**
-   * How messages are keyed: `upsert` on the message-id property where HubSpot keeps it unique,
-   * `create` (inline association, found again by search) where it does not. Setup decides;
-   * until it ran, `upsert` (the property was made unique by hand, or the write is refused).
-   */
-  #messageWrites: 'upsert' | 'create' = 'upsert';
-  /**
-   * Where media go: onto the communication's `hs_attachment_ids` where communications have that
-   * property, else onto a note associated with the contact and the communication (attachments
-   * are documented for notes). Setup decides with mediaUpload on; until then, the communication.
-   */
-  #mediaOn: 'communication' | 'note' = 'communication';
+  /** What setup read and decided: the account's time zone and links, how messages are keyed, where media go. */
+  readonly #setup: HubSpotSetup;
+  /** Finds records again: contacts by our id or their number, creates in doubt by their external key. */
+  readonly #finder: HubSpotFinder;
+  /** Writes the records: contacts, communications, statuses, thread notes or tasks, media. */
+  readonly #writer: HubSpotWriter;
   readonly #windowWriteSettleMs: number;
+  readonly #operations: OperationTable;
 
   constructor(
     readonly metadata: ConnectorMetadata,
@@ -142,11 +60,15 @@ export class HubSpotConnector implements Connector {
     };
     this.#api = new HubSpotApi(settings);
     this.#inbox = settings.inbox.enabled ? new HubSpotInbox(this.#api, settings.inbox, { ...settings, mediaDir }) : undefined;
+    this.#setup = new HubSpotSetup(this.#api, settings, this.#inbox);
+    this.#finder = new HubSpotFinder(this.#api, settings);
+    this.#writer = new HubSpotWriter(this.#api, settings, this.#setup, this.#finder);
+    this.#operations = this.#declareOperations();
   }
 
   /** The dispatch tuning, with the day of the daily limit in the account's time zone once known. */
   get tuning() {
-    return this.#accountTimeZone ? { ...this.#tuning, dailyLimitTimeZone: this.#accountTimeZone } : this.#tuning;
+    return this.#setup.accountTimeZone ? { ...this.#tuning, dailyLimitTimeZone: this.#setup.accountTimeZone } : this.#tuning;
   }
 
   plan(change: ModelChange) {
@@ -159,162 +81,83 @@ export class HubSpotConnector implements Connector {
   }
 
   /**
-   * Heads of several contacts in one batch call per kind; one contact's run (its contact, messages,
-   * statuses, files in queue order) as consecutive same-kind batch calls, each record once per
-   * call, stopping at the first that fails. Batch inputs: at most 100
-   * (https://developers.hubspot.com/docs/api-reference/latest/crm/objects/communications/batch/create-communications).
-   */
-  async execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    return writeInSegments(operations, this.#runSegments, (segment) => this.#writeKind(segment, context));
-  }
-
-  get #runSegments(): RunSegmentRules {
-    return { maxSegment: this.metadata.maxBatch, parallelCalls: this.tuning.concurrency, recordOf: (op) => recordWrittenBy(op.kind, op.payload as Record<string, unknown>) };
-  }
-
-  async #writeKind(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const kind = operations[0]?.kind;
-    if (kind === KIND.contact) return this.#upsertContacts(operations, context);
-    if (kind === KIND.message) return this.#logMessages(operations, context);
-    if (kind === KIND.status) return this.#updateStatuses(operations.map((op) => op.payload as MessagePayload), context);
-    if (kind === KIND.thread) return this.#threadActivities(operations, context);
-    if (kind === CONSENT_KIND) {
-      return Promise.all(operations.map((op) => writeHubSpotConsent(this.#api, this.#settings, op.payload as ConsentPayload, op.idempotencyKey, context).catch((error: unknown) => failed(asSyncError(error)))));
-    }
-    if (kind === WINDOW_KIND) {
-      const property = this.#settings.windowOpenUntilProperty;
-      return Promise.all(
-        operations.map((op) =>
-          property
-            ? writeHubSpotWindow(this.#api, property, op.payload as WindowPayload, context).catch((error: unknown) => failed(asSyncError(error)))
-            : failed(new SyncError('hubspot: a customer service window write is queued but connectors.hubspot.windowOpenUntilProperty is null; set it again or discard the operation')),
-        ),
-      );
-    }
-    if (kind !== undefined && HubSpotInbox.handles(kind)) return this.#inboxSegment(operations, context);
-    if (kind === KIND.media) return Promise.all(operations.map((op) => this.#attachMedia(op.payload as MediaPayload, context).catch((error: unknown) => failed(asSyncError(error)))));
-    return operations.map(() => failed(new SyncError(`hubspot: unknown operation kind ${kind}`)));
-  }
-
-  /** Inbox operations of one kind, one after another in queue order; after a failure the rest wait their turn. */
-  async #inboxSegment(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const outcomes: OperationOutcome[] = [];
-    for (const operation of operations) {
-      if (!this.#inbox) {
-        outcomes.push(failed(new SyncError('hubspot: an inbox operation is queued but connectors.hubspot.inbox is off; turn it on again or discard the operation')));
-        continue;
-      }
-      if (outcomes.some((o) => !o.ok)) {
-        outcomes.push(failed(new NotAttemptedError()));
-        continue;
-      }
-      outcomes.push(await this.#inbox.execute(operation, context));
-    }
-    return outcomes;
-  }
-
-  /**
-   * Before a retry of a write that may have reached HubSpot. Contacts are upserted on a unique
-   * property (running again is the reconciliation), and so are messages where setup found the
-   * message-id property unique; statuses and attachments update records we already hold a ref
-   * for (repeating is harmless). A message created without a unique key is looked up: by its
-   * stored ref, then, when a create is in doubt, by its message id in search once it can no
-   * longer land and HubSpot's index can show it (#findCreated). Every one of these writes, when
+   * The operation kinds. Contacts, messages, statuses and thread notes or tasks go in batch calls
+   * (at most 100 inputs each, see BATCH_SIZE): heads of several contacts in one call per kind, one
+   * contact's run (its contact, messages, statuses, files in queue order) as consecutive same-kind
+   * calls, stopping at the first that fails (core/outbox/runs.ts). Each batch kind names the
+   * HubSpot record it writes (recordOf): HubSpot's batch endpoints refuse an input list that names
+   * one record twice ("Duplicate IDs found in batch input"), so a call takes each record once (two
+   * updates of one contact, a message's delivered and read statuses go in turn).
+   *
+   * Reconcile, before a retry of a write that may have reached HubSpot: contacts are upserted on
+   * a unique property (running again is the reconciliation), and so are messages where setup
+   * found the message-id property unique; statuses and attachments update records we already
+   * hold a ref for (repeating is harmless). A message created without a unique key is looked up:
+   * by its stored ref, then, when a create is in doubt, by its message id in search once it can
+   * no longer land and HubSpot's index can show it (HubSpotFinder.findCreated). Every one of these writes, when
    * its answer is lost, holds back the record's next write until it can no longer land (an older
    * value landing over a newer one). Thread notes and tasks are upserted on the thread id;
    * HubSpot does not document unique values on notes and tasks, and we do not ask it here (see
-   * the README).
+   * the README). Media notes are looked up by HubSpotWriter.attachMedia itself, on every attempt: it needs the
+   * file id first.
    */
-  async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
-    if (HubSpotInbox.handles(operation.kind)) return this.#inbox?.reconcile(operation, context);
-    // Media notes are looked up by #attachMedia itself, on every attempt: it needs the file id first.
-    if (operation.kind !== KIND.message || this.#messageWrites !== 'create') return undefined;
-    return this.#findLoggedMessage(operation.payload as MessagePayload, context);
-  }
-
-  /** The communication of a message an earlier attempt may have created (see #findCreated). */
-  async #findLoggedMessage(payload: MessagePayload, context: ExecutionContext): Promise<OperationOutcome | undefined> {
-    const id = await this.#findLoggedMessageId(payload, context);
-    return id ? { ok: true, result: { hubspotCommunicationId: id } } : undefined;
-  }
-
-  #findLoggedMessageId(payload: MessagePayload, context: ExecutionContext): Promise<string | undefined> {
-    return this.#findCreated(context, {
-      objectType: 'communications',
-      ref: REF.communication,
-      write: this.#communicationWrite(payload.messageId),
-      property: this.#settings.messageIdProperty,
-      value: payload.messageId,
-    });
-  }
-
-  /**
-   * A write HubSpot may carry out after its answer was lost (see lostAnswerWaitSeconds). A create
-   * found again by search also waits for the index to show what landed that late.
-   */
-  #lateLanding(ref: string, localId: string, what: string, foundBySearch: boolean): LateLandingWrite {
-    const seconds = this.#settings.lostAnswerWaitSeconds + (foundBySearch ? this.#settings.searchIndexWaitSeconds : 0);
-    return { ref, localId, windowMs: seconds * 1000, what };
-  }
-
-  /**
-   * Every write of one message's communication (create, rewrite, status update) under one note:
-   * a create in doubt is searched for only once it can no longer land and the index shows it, and
-   * a rewrite or status update in doubt could land after a newer one and put an older body back.
-   */
-  #communicationWrite(messageId: string): LateLandingWrite {
-    return this.#lateLanding(REF.communicationSent, messageId, 'message write', this.#messageWrites === 'create');
-  }
-
-  /** The deferral of a record whose earlier write may still land (see core/lost-answer.ts); undefined once none can. */
-  async #waitedOut(context: ExecutionContext, write: LateLandingWrite): Promise<OperationOutcome | undefined> {
-    try {
-      await waitOutLateLanding(context, write);
-      return undefined;
-    } catch (error) {
-      return failed(asSyncError(error));
-    }
-  }
-
-  /** A call writing these messages' communications, each under its note (see #communicationWrite). */
-  #writeCommunications<T>(context: ExecutionContext, messageIds: readonly string[], send: () => Promise<T>): Promise<T> {
-    return sendNoted(context, messageIds.map((id) => this.#communicationWrite(id)), send);
-  }
-
-  /**
-   * The record an earlier attempt may have created without a unique key, by the external key
-   * HubSpot keeps verbatim on it (our message id, a file id), which the CRM search filters on
-   * (https://developers.hubspot.com/docs/api/crm/search). Its ref, else, when a create is in
-   * doubt (its note, see core/lost-answer.ts), a search once it can no longer land and HubSpot's
-   * index has had time to show it (until then the operation waits: search shows new records only
-   * after a delay). Undefined: no create in doubt, or not there: create it.
-   */
-  async #findCreated(
-    context: ExecutionContext,
-    spec: { objectType: 'communications' | 'notes'; ref: string; write: LateLandingWrite; property: string; value: string },
-  ): Promise<string | undefined> {
-    const known = await context.getRef(spec.ref, spec.write.localId);
-    if (known) return known;
-    if (!Number((await context.getRef(spec.write.ref, spec.write.localId)) ?? 0)) return undefined;
-    await waitOutLateLanding(context, spec.write);
-    const found = await this.#api.call(
-      context,
-      `looking up a ${spec.write.what} an earlier attempt may have created`,
-      (c) =>
-        (spec.objectType === 'notes' ? c.crm.objects.notes.searchApi : c.crm.objects.communications.searchApi).doSearch({
-          filterGroups: [{ filters: [{ propertyName: spec.property, operator: FilterOperatorEnum.Eq, value: spec.value }] }],
-          properties: [spec.property],
-          sorts: ['hs_createdate'],
-          limit: 10,
+  #declareOperations(): OperationTable {
+    const payloads = <P>(operations: readonly DeclaredOperation<P>[]): P[] => operations.map((op) => op.payload);
+    return new OperationTable(
+      [
+        declareKind({
+          kind: KIND.contact,
+          payload: contactPayload,
+          batchSize: BATCH_SIZE[KIND.contact],
+          recordOf: (p) => p.contactId,
+          handleBatch: (operations, context) => this.#writer.upsertContacts(payloads(operations), context),
         }),
-      SEARCH_BUCKET,
+        declareKind({
+          kind: KIND.message,
+          payload: messagePayload,
+          batchSize: BATCH_SIZE[KIND.message],
+          recordOf: (p) => p.messageId,
+          handleBatch: (operations, context) => this.#writer.logMessages(payloads(operations), context),
+          reconcile: async (op, context) => (this.#setup.messageWrites === 'create' ? this.#writer.findLoggedMessage(op.payload, context) : undefined),
+        }),
+        declareKind({
+          kind: KIND.status,
+          payload: messagePayload,
+          batchSize: BATCH_SIZE[KIND.status],
+          recordOf: (p) => p.messageId,
+          handleBatch: (operations, context) => this.#writer.updateStatuses(payloads(operations), context),
+        }),
+        declareKind({
+          kind: KIND.thread,
+          payload: threadPayload,
+          batchSize: BATCH_SIZE[KIND.thread],
+          recordOf: (p) => p.threadId,
+          handleBatch: (operations, context) => this.#writer.threadActivities(payloads(operations), context),
+        }),
+        // One upload and attachment each; a claim takes up to ten, different contacts' side by side.
+        declareKind({ kind: KIND.media, payload: mediaPayload, batchSize: BATCH_SIZE[KIND.media], recordOf: (p) => p.messageId, handle: (op, context) => this.#writer.attachMedia(op.payload, context) }),
+        declareKind({ kind: CONSENT_KIND, payload: consentPayloadSchema, handle: (op, context) => writeHubSpotConsent(this.#api, this.#settings, op.payload, op.idempotencyKey, context) }),
+        declareKind({
+          kind: WINDOW_KIND,
+          payload: windowPayloadSchema,
+          handle: (op, context) => {
+            const property = this.#settings.windowOpenUntilProperty;
+            if (!property) throw new SyncError('hubspot: a customer service window write is queued but connectors.hubspot.windowOpenUntilProperty is null; set it again or discard the operation');
+            return writeHubSpotWindow(this.#api, property, op.payload, context);
+          },
+        }),
+        ...inboxOperationKinds(this.#inbox),
+      ],
+      { segmented: { parallelCalls: this.#tuning.concurrency } },
     );
-    // The oldest, should duplicates exist from before this check.
-    const record = found.results.filter((r) => r.properties[spec.property] === spec.value).sort((a, b) => Number(a.id) - Number(b.id))[0];
-    if (!record) return undefined;
-    await context.setRef(spec.ref, spec.write.localId, record.id);
-    context.log.info({ objectType: spec.objectType, hubspotId: record.id }, 'found the record an earlier attempt created');
-    return record.id;
+  }
+
+  execute(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
+    return this.#operations.execute(operations, context);
+  }
+
+  reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    return this.#operations.reconcile(operation, context);
   }
 
   async grantedScopes(context: ExecutionContext): Promise<GrantedScopes> {
@@ -323,51 +166,10 @@ export class HubSpotConnector implements Connector {
 
   /**
    * Reads the account's time zone (the daily limit's day), then, with autoSetup, creates the
-   * properties: the WhatsApp id on contacts, the identifiers, and the message id on
-   * communications, whose unique values it reads back (HubSpot documents unique values for
-   * contacts, not for communications) to choose how messages are keyed.
+   * properties and chooses how messages are keyed and where media go (see HubSpotSetup).
    */
-  async setup(context: ExecutionContext): Promise<string[]> {
-    const actions: string[] = [];
-    await this.#readAccountTimeZone(context);
-    if (this.#settings.mediaUpload) actions.push(...(await this.#checkCommunicationAttachments(context)));
-    // The channel is the inbox's own: registered or found whether or not properties are created.
-    if (this.#inbox) actions.push(...(await this.#inbox.setup(context)));
-    if (!this.#settings.autoSetup) {
-      // Without the schema scopes we cannot read the property: the create path is correct either way.
-      this.#messageWrites = 'create';
-      return actions;
-    }
-    // [object, property, label, setting, unique values]
-    const wanted: Array<readonly [string, string, string, string, boolean]> = [['contacts', this.#settings.contactIdProperty, 'WhatsApp ID', 'contactIdProperty', true]];
-    // Searchable, readable identifiers: a BSUID and a username change, so they are not unique keys.
-    for (const [name, label, setting] of [
-      [this.#settings.bsuidProperty, 'WhatsApp BSUID', 'bsuidProperty'],
-      [this.#settings.usernameProperty, 'WhatsApp username', 'usernameProperty'],
-      [this.#settings.identityNoteProperty, 'WhatsApp identity note', 'identityNoteProperty'],
-    ] as const) {
-      if (name) wanted.push(['contacts', name, label, setting, false]);
-    }
-    if (this.#settings.threadActivity !== 'none') {
-      wanted.push([`${this.#settings.threadActivity}s`, this.#settings.threadIdProperty, 'WhatsApp thread ID', 'threadIdProperty', true]);
-    }
-    for (const [objectType, name, label, settingKey, unique] of wanted) {
-      const existing = await this.#readProperty(context, objectType, name);
-      if (existing) {
-        if (existing.type !== 'string' || (unique && !existing.hasUniqueValue)) {
-          throw new VendorError(
-            'hubspot',
-            `property ${objectType}.${name} exists as type "${existing.type}"${unique && !existing.hasUniqueValue ? ' without unique values' : ''}; it must be a single-line text property${unique ? ' with unique values' : ''}. Rename it in HubSpot, or set connectors.hubspot.${settingKey} to another name`,
-          );
-        }
-        continue;
-      }
-      await this.#createProperty(context, objectType, name, label, unique);
-      actions.push(`created ${objectType} property ${name}${unique ? ' (unique values)' : ''}`);
-    }
-    actions.push(...(await this.#setupMessageIdProperty(context)));
-    actions.push(...(await setupHubSpotConsentAndWindow(this.#api, this.#settings, context)));
-    return actions;
+  setup(context: ExecutionContext): Promise<string[]> {
+    return this.#setup.run(context);
   }
 
   /**
@@ -377,575 +179,11 @@ export class HubSpotConnector implements Connector {
    * Communications and notes have no page of their own: they show on the contact's timeline.
    */
   describeRecord(kind: string, externalId: string): VendorRecordLink | undefined {
-    if (kind === REF.contact) return { label: `contact ${externalId}`, ...(this.#portal ? { url: `https://${this.#portal.uiDomain}/contacts/${this.#portal.id}/record/0-1/${encodeURIComponent(externalId)}` } : {}) };
+    const portal = this.#setup.portal;
+    if (kind === REF.contact) return { label: `contact ${externalId}`, ...(portal ? { url: `https://${portal.uiDomain}/contacts/${portal.id}/record/0-1/${encodeURIComponent(externalId)}` } : {}) };
     if (kind === REF.communication) return { label: `communication ${externalId}` };
     if (kind === REF.mediaNote) return { label: `note ${externalId}` };
     return undefined;
   }
 
-  /**
-   * HubSpot resets the daily limit at midnight in the account's time zone, not UTC:
-   * https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
-   * read from the account details:
-   * https://developers.hubspot.com/docs/api-reference/latest/account/account-information/get-account-details
-   */
-  async #readAccountTimeZone(context: ExecutionContext): Promise<void> {
-    const response = await this.#api.call(context, 'reading the account details', (c) => c.apiRequest({ method: 'GET', path: '/account-info/v3/details' }));
-    const body = (await response.json().catch(() => ({}))) as { timeZone?: unknown; portalId?: unknown; uiDomain?: unknown };
-    if (!response.ok) throw new VendorError('hubspot', `reading the account details: HTTP ${response.status}`, { status: response.status, retryable: response.status === 429 || response.status >= 500 });
-    if (typeof body.portalId === 'number') this.#portal = { id: body.portalId, uiDomain: typeof body.uiDomain === 'string' && /^[a-z0-9.-]+$/i.test(body.uiDomain) ? body.uiDomain : 'app.hubspot.com' };
-    const zone = typeof body.timeZone === 'string' ? body.timeZone : '';
-    if (!isKnownTimeZone(zone)) {
-      context.log.warn({ timeZone: zone }, 'HubSpot gave an account time zone this system does not know; counting the daily limit by UTC days');
-      return;
-    }
-    // Logged, not an action: setup changes nothing at HubSpot by reading it.
-    if (zone !== this.#accountTimeZone) context.log.info({ timeZone: zone }, "daily limit counted by the account's days");
-    this.#accountTimeZone = zone;
-  }
-
-  /**
-   * `hs_attachment_ids` is documented for notes
-   * (https://developers.hubspot.com/docs/api-reference/latest/crm/activities/notes/guide), not for
-   * communications: where communications lack it, media go on a note with the contact and the
-   * communication. Without the schema scopes to check, the note (documented) is used.
-   */
-  async #checkCommunicationAttachments(context: ExecutionContext): Promise<string[]> {
-    let property;
-    try {
-      property = await this.#readProperty(context, 'communications', 'hs_attachment_ids');
-    } catch (error) {
-      if (!(error instanceof SyncError) || (error.status !== 403 && error.name !== 'CredentialError')) throw error;
-      property = undefined;
-    }
-    const mode = property ? 'communication' : 'note';
-    const changed = mode !== this.#mediaOn;
-    this.#mediaOn = mode;
-    return changed && mode === 'note' ? ['communications have no hs_attachment_ids here: media are attached through a note on the contact and the communication'] : [];
-  }
-
-  async #readProperty(context: ExecutionContext, objectType: string, name: string) {
-    return this.#api
-      .call(context, `reading property ${objectType}.${name}`, (c) => c.crm.properties.coreApi.getByName(objectType, name))
-      .catch((error: SyncError) => {
-        if (error.status === 404) return undefined;
-        throw error;
-      });
-  }
-
-  async #createProperty(context: ExecutionContext, objectType: string, name: string, label: string, unique: boolean): Promise<void> {
-    await this.#api
-      .call(context, `creating property group ${objectType}.${PROPERTY_GROUP}`, (c) => c.crm.properties.groupsApi.create(objectType, { name: PROPERTY_GROUP, label: 'WhatsApp' }))
-      .catch((error: SyncError) => {
-        if (error.status !== 409) throw error;
-      });
-    await this.#api.call(context, `creating property ${objectType}.${name}`, (c) =>
-      c.crm.properties.coreApi.create(objectType, {
-        name,
-        label,
-        type: PropertyCreateTypeEnum.String,
-        fieldType: PropertyCreateFieldTypeEnum.Text,
-        groupName: PROPERTY_GROUP,
-        hasUniqueValue: unique,
-        description: 'Written by wa-crm-sync',
-      }),
-    );
-  }
-
-  /**
-   * The message-id property on communications: created asking for unique values, then read back.
-   * HubSpot documents unique values for contacts, companies, deals, tickets and custom objects,
-   * not communications (https://developers.hubspot.com/docs/api/crm/properties#create-unique-identifier-properties):
-   * where it refuses them (400) the property is made without, and where the read-back shows no
-   * `hasUniqueValue`, messages are created with their association inline instead of upserted.
-   */
-  async #setupMessageIdProperty(context: ExecutionContext): Promise<string[]> {
-    const name = this.#settings.messageIdProperty;
-    const actions: string[] = [];
-    let property = await this.#readProperty(context, 'communications', name);
-    if (property && property.type !== 'string') {
-      throw new VendorError('hubspot', `property communications.${name} exists as type "${property.type}"; it must be a single-line text property. Rename it in HubSpot, or set connectors.hubspot.messageIdProperty to another name`);
-    }
-    if (!property) {
-      try {
-        await this.#createProperty(context, 'communications', name, 'WhatsApp message ID', true);
-      } catch (error) {
-        if (!(error instanceof SyncError) || error.status !== 400) throw error;
-        context.log.warn({ err: error.message }, 'HubSpot refused unique values on communications; creating the message id property without them');
-        await this.#createProperty(context, 'communications', name, 'WhatsApp message ID', false);
-      }
-      property = await this.#readProperty(context, 'communications', name);
-      if (!property) throw new VendorError('hubspot', `property communications.${name} was created but cannot be read back`, { retryable: true });
-      actions.push(`created communications property ${name}${property.hasUniqueValue ? ' (unique values)' : ' (HubSpot keeps no unique values on it: messages are created, and looked up by it after a lost answer)'}`);
-    }
-    this.#messageWrites = property.hasUniqueValue ? 'upsert' : 'create';
-    return actions;
-  }
-
-  // ---- contacts ----
-
-  /**
-   * A contact's write (an update or an upsert). The upsert key makes a repeat find the record, but
-   * one whose answer was lost may land after a newer write and put older identifiers back (a
-   * username, a BSUID, the identity note), so the contact's next write waits until it can no
-   * longer land, then reads the record and writes what differs.
-   */
-  #contactWrite(contactId: string): LateLandingWrite {
-    return this.#lateLanding(REF.contactSent, contactId, 'contact write', false);
-  }
-
-  async #upsertContacts(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const waiting = new Map<string, OperationOutcome>();
-    const all = operations.map((op) => contactPayloadOf(op.payload));
-    for (const p of all) {
-      const waited = await this.#waitedOut(context, this.#contactWrite(p.contactId));
-      if (waited) waiting.set(p.contactId, waited);
-    }
-    const ready = all.filter((p) => !waiting.has(p.contactId));
-    const written = ready.length > 0 ? await this.#writeContacts(ready, context) : [];
-    return all.map((p) => waiting.get(p.contactId) ?? written[ready.indexOf(p)]!);
-  }
-
-  async #writeContacts(payloads: readonly ContactPayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const idProperty = this.#settings.contactIdProperty;
-    const names = this.#contactPropertyNames();
-    const readProperties = [idProperty, 'firstname', 'lastname', 'phone', 'mobilephone', ...(names.identityNote ? [names.identityNote] : [])];
-    const hubspotIds = new Map<string, string>();
-    for (const p of payloads) {
-      const known = await context.getRef(REF.contact, p.contactId);
-      if (known) hubspotIds.set(p.contactId, known);
-    }
-    const current = new Map<string, Record<string, string | null | undefined>>();
-
-    // 1. Contacts already carrying our WhatsApp id.
-    const unlinked = payloads.filter((p) => !hubspotIds.has(p.contactId));
-    if (unlinked.length > 0) {
-      const found = await this.#api.call(context, 'reading contacts by WhatsApp id', (c) =>
-        c.crm.contacts.batchApi.read({ idProperty, inputs: unlinked.map((p) => ({ id: p.crmKey })), properties: readProperties, propertiesWithHistory: [] }),
-      );
-      for (const record of found.results) {
-        const payload = unlinked.find((p) => p.crmKey === record.properties[idProperty]);
-        if (payload) {
-          hubspotIds.set(payload.contactId, record.id);
-          current.set(payload.contactId, record.properties);
-        }
-      }
-    }
-
-    // 2. Contacts a rep created by hand with the same number, written any common way: adopt them.
-    // (A person whose number WhatsApp withholds can only be found by our key.)
-    const unmatched = payloads.filter((p): p is ContactPayload & { phone: E164 } => !hubspotIds.has(p.contactId) && p.phone !== null);
-    for (const chunk of phoneSearchChunks(unmatched.map((p) => p.phone), this.#phoneSearchProperties, this.#settings.searchBodyMaxChars)) {
-      const candidates = await this.#searchByPhone(chunk, context);
-      for (const payload of unmatched.filter((p) => chunk.waIds.includes(p.phone))) {
-        const match = pickPhoneMatch(candidates.filter((c) => !c.properties[idProperty]), payload.phone);
-        if (match) {
-          hubspotIds.set(payload.contactId, match.id);
-          current.set(payload.contactId, match.properties);
-          context.log.info({ hubspotContactId: match.id }, 'adopted an existing HubSpot contact with the same phone number');
-        }
-      }
-    }
-
-    // 3. Known contacts whose names we have not read yet (linked by an earlier run).
-    const unread = payloads.filter((p) => hubspotIds.has(p.contactId) && !current.has(p.contactId));
-    if (unread.length > 0) {
-      const read = await this.#api.call(context, 'reading contacts', (c) =>
-        c.crm.contacts.batchApi.read({ inputs: unread.map((p) => ({ id: hubspotIds.get(p.contactId)! })), properties: readProperties, propertiesWithHistory: [] }),
-      );
-      for (const record of read.results) {
-        const payload = unread.find((p) => hubspotIds.get(p.contactId) === record.id);
-        if (payload) current.set(payload.contactId, record.properties);
-      }
-    }
-
-    const outcomes = new Map<string, OperationOutcome>();
-    // 4. Existing records: our id, and names only where empty.
-    const updates = payloads
-      .filter((p) => hubspotIds.has(p.contactId))
-      .map((p) => ({ payload: p, properties: existingContactProperties(p, names, current.get(p.contactId) ?? {}) }))
-      .filter(({ payload, properties }) => Object.entries(properties).some(([k, v]) => current.get(payload.contactId)?.[k] !== v));
-    if (updates.length > 0) {
-      const response = (await sendNoted(
-        context,
-        updates.map((u) => this.#contactWrite(u.payload.contactId)),
-        () =>
-          this.#api.call(context, 'updating contacts', (c) =>
-            c.crm.contacts.batchApi.update({ inputs: updates.map((u) => ({ id: hubspotIds.get(u.payload.contactId)!, properties: u.properties })) }),
-          ),
-      )) as BatchResult;
-      for (const { payload } of updates) {
-        const id = hubspotIds.get(payload.contactId)!;
-        if (!response.results.some((r) => r.id === id)) {
-          outcomes.set(payload.contactId, failed(new VendorError('hubspot', `contact ${id} not updated: ${errorFor(response, id) ?? 'no result'}`)));
-        }
-      }
-    }
-
-    // 5. New people: create, keyed on the WhatsApp id so a repeat finds the first.
-    const creates = payloads.filter((p) => !hubspotIds.has(p.contactId));
-    if (creates.length > 0) {
-      const response = (await sendNoted(
-        context,
-        creates.map((p) => this.#contactWrite(p.contactId)),
-        () =>
-          this.#api.call(context, 'creating contacts', (c) =>
-            c.crm.contacts.batchApi.upsert({ inputs: creates.map((p) => ({ idProperty, id: p.crmKey, properties: newContactProperties(p, names) })) }),
-          ),
-      )) as BatchResult;
-      for (const payload of creates) {
-        const record = response.results.find((r) => r.properties[idProperty] === payload.crmKey);
-        if (record) hubspotIds.set(payload.contactId, record.id);
-        else outcomes.set(payload.contactId, failed(new VendorError('hubspot', `contact ${maskIdentifier(payload.crmKey)} not created: ${errorFor(response, payload.crmKey) ?? 'no result'}`)));
-      }
-    }
-
-    const results: OperationOutcome[] = [];
-    for (const payload of payloads) {
-      const outcome = outcomes.get(payload.contactId);
-      if (outcome) {
-        results.push(outcome);
-        continue;
-      }
-      const id = hubspotIds.get(payload.contactId)!;
-      await context.setRef(REF.contact, payload.contactId, id);
-      results.push({ ok: true, result: { hubspotContactId: id } });
-    }
-    return results;
-  }
-
-  #contactPropertyNames(): ContactPropertyNames {
-    const s = this.#settings;
-    return { id: s.contactIdProperty, bsuid: s.bsuidProperty, username: s.usernameProperty, identityNote: s.identityNoteProperty };
-  }
-
-  get #phoneSearchProperties(): string[] {
-    return [this.#settings.contactIdProperty, 'firstname', 'lastname', ...PHONE_PROPERTIES];
-  }
-
-  /**
-   * Contacts whose phone matches any number of the chunk. A 400 that names a request-size limit
-   * (HubSpot counted the body otherwise than we did) splits the chunk and searches each half:
-   * never a dead end while there are two numbers to split.
-   */
-  async #searchByPhone(chunk: PhoneSearchChunk, context: ExecutionContext): Promise<SimplePublicObject[]> {
-    const found: SimplePublicObject[] = [];
-    let after: string | undefined;
-    // A handful of pages at most: a number matching more records than that is no match to adopt.
-    for (let page = 0; page < 5; page++) {
-      let response;
-      try {
-        response = await this.#api.call(context, 'searching contacts by phone', (c) => c.crm.contacts.searchApi.doSearch(phoneSearchRequest(chunk, this.#phoneSearchProperties, after)), SEARCH_BUCKET);
-      } catch (error) {
-        if (page > 0 || chunk.waIds.length < 2 || !isRequestTooLarge(error)) throw error;
-        context.log.warn({ numbers: chunk.waIds.length }, 'HubSpot refused a phone search as too large; searching in two halves');
-        const halves = halveChunk(chunk);
-        return [...(await this.#searchByPhone(halves[0], context)), ...(await this.#searchByPhone(halves[1], context))];
-      }
-      found.push(...response.results);
-      after = response.paging?.next?.after;
-      if (!after) break;
-    }
-    return found;
-  }
-
-  // ---- thread notes and tasks ----
-
-  /**
-   * A thread note's or task's upsert. Keyed on the thread id, so a late landing doubles nothing;
-   * but it carries the owner read just before it, and one landing after a newer write would put
-   * an older owner back. The thread's next write waits until it can no longer land.
-   */
-  #threadActivityWrite(threadId: string): LateLandingWrite {
-    return this.#lateLanding(REF.threadActivitySent, threadId, `thread ${this.#settings.threadActivity} write`, false);
-  }
-
-  /** One note or task per new thread, for the contact's owner, upserted on the thread id. */
-  async #threadActivities(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const kind = this.#settings.threadActivity === 'task' ? 'task' : 'note';
-    const objectType = `${kind}s` as const;
-    const idProperty = this.#settings.threadIdProperty;
-    const payloads = operations.map((op) => op.payload as ThreadPayload);
-    const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
-    const contactIds = new Map<string, string>();
-    for (const [index, payload] of payloads.entries()) {
-      const waited = await this.#waitedOut(context, this.#threadActivityWrite(payload.threadId));
-      if (waited) {
-        outcomes[index] = waited;
-        continue;
-      }
-      const id = await context.getRef(REF.contact, payload.contactId);
-      if (id) contactIds.set(payload.threadId, id);
-      else outcomes[index] = failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
-    }
-    const ready = payloads.filter((p) => contactIds.has(p.threadId));
-    if (ready.length === 0) return outcomes;
-    const owners = await this.#api.call(context, 'reading contact owners', (c) =>
-      c.crm.contacts.batchApi.read({ inputs: [...new Set(contactIds.values())].map((id) => ({ id })), properties: ['hubspot_owner_id'], propertiesWithHistory: [] }),
-    );
-    const ownerOf = new Map(owners.results.map((r) => [r.id, r.properties['hubspot_owner_id']]));
-    const response = (await sendNoted(
-      context,
-      ready.map((p) => this.#threadActivityWrite(p.threadId)),
-      () =>
-        this.#api.call(context, `creating ${objectType}`, (c) =>
-          (objectType === 'tasks' ? c.crm.objects.tasks.batchApi : c.crm.objects.notes.batchApi).upsert({
-            inputs: ready.map((p) => ({ idProperty, id: p.threadId, properties: threadActivityProperties(p, kind, idProperty, ownerOf.get(contactIds.get(p.threadId)!)) })),
-          }),
-        ),
-    )) as BatchResult;
-    const created = new Map(response.results.map((r) => [r.properties[idProperty], r.id]));
-    const linked = ready.filter((p) => created.has(p.threadId));
-    if (linked.length > 0) {
-      await this.#api.call(context, `associating ${objectType} with contacts`, (c) =>
-        c.crm.associations.v4.batchApi.createDefault(objectType, 'contacts', {
-          inputs: linked.map((p) => ({ _from: { id: created.get(p.threadId)! }, to: { id: contactIds.get(p.threadId)! } })),
-        }),
-      );
-    }
-    for (const [index, payload] of payloads.entries()) {
-      if (!contactIds.has(payload.threadId)) continue;
-      const id = created.get(payload.threadId);
-      outcomes[index] = id ? { ok: true, result: { [`hubspot${kind === 'task' ? 'Task' : 'Note'}Id`]: id } } : failed(new VendorError('hubspot', `${kind} not created: ${errorFor(response, payload.threadId) ?? 'no result'}`));
-    }
-    return outcomes;
-  }
-
-  // ---- media ----
-
-  /**
-   * Uploads the file (unless an upload of the same bytes is already there: the name is derived
-   * from the content hash) and attaches it to the logged communication. The search only sees an
-   * upload that has landed; one whose answer was lost may still be landing, so the upload also
-   * asks HubSpot to hand back a duplicate in the folder instead of storing a second copy
-   * (duplicateValidationStrategy RETURN_EXISTING, https://developers.hubspot.com/docs/api/files/files).
-   */
-  async #attachMedia(payload: MediaPayload, context: ExecutionContext): Promise<OperationOutcome> {
-    const communicationId = await context.getRef(REF.communication, payload.messageId);
-    if (!communicationId) return failed(new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true }));
-    const fileId = await uploadMediaFile(this.#api, this.#settings.mediaFolder, payload, context);
-    if (this.#mediaOn === 'note') return this.#attachThroughNote(payload, communicationId, fileId, context);
-    const response = (await this.#api.call(context, 'attaching a media file', (c) =>
-      c.crm.objects.communications.batchApi.update({ inputs: [{ id: communicationId, properties: { hs_attachment_ids: fileId } }] }),
-    )) as BatchResult;
-    if (!response.results.some((r) => r.id === communicationId)) {
-      return failed(new VendorError('hubspot', `attachment not saved: ${errorFor(response, communicationId) ?? 'no result'}`));
-    }
-    return { ok: true, result: { hubspotFileId: fileId } };
-  }
-
-  /**
-   * A note carrying the file (`hs_attachment_ids`), on the contact (type 202, inline) and the
-   * communication (HubSpot's default association, after). Once per media: the ref, else, after a
-   * create whose answer was lost, a search for a note with this file once indexed.
-   */
-  async #attachThroughNote(payload: MediaPayload, communicationId: string, fileId: string, context: ExecutionContext): Promise<OperationOutcome> {
-    const write = this.#lateLanding(REF.mediaNoteSent, `${payload.messageId}:${payload.sha256}`, 'media note', true);
-    let noteId = await this.#findCreated(context, { objectType: 'notes', ref: REF.mediaNote, write, property: 'hs_attachment_ids', value: fileId });
-    if (!noteId) {
-      const contactId = await context.getRef(REF.contact, payload.contactId);
-      if (!contactId) return failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
-      const response = await sendNoted(context, [write], async () => {
-        const answer = (await this.#api.call(context, 'attaching a media file through a note', (c) =>
-          c.crm.objects.notes.batchApi.create({
-            inputs: [
-              {
-                properties: { hs_note_body: `<p>WhatsApp media: ${mediaFileName(payload)}</p>`, hs_timestamp: new Date().toISOString(), hs_attachment_ids: fileId },
-                associations: [{ to: { id: contactId }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: NOTE_TO_CONTACT }] }],
-              },
-            ],
-          }),
-        )) as BatchResult;
-        // The ref before the note is cleared: a crash between them leaves a create in doubt (looked up), never a second note.
-        const created = answer.results.find((r) => r.properties['hs_attachment_ids'] === fileId)?.id;
-        if (created) await context.setRef(REF.mediaNote, write.localId, created);
-        return answer;
-      });
-      noteId = response.results.find((r) => r.properties['hs_attachment_ids'] === fileId)?.id;
-      if (!noteId) return failed(new VendorError('hubspot', `media note not created: ${response.errors?.[0]?.message ?? 'no result'}`));
-    }
-    // Associating again is harmless, so a retry simply repeats it.
-    await this.#api.call(context, 'associating the media note with the message', (c) =>
-      c.crm.associations.v4.batchApi.createDefault('notes', 'communications', { inputs: [{ _from: { id: noteId! }, to: { id: communicationId } }] }),
-    );
-    return { ok: true, result: { hubspotFileId: fileId, hubspotNoteId: noteId } };
-  }
-
-  // ---- conversation ----
-
-  /** Rewrites the body of communications we logged with their delivery status; never creates one. */
-  async #updateStatuses(payloads: readonly MessagePayload[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
-    const ready: Array<{ index: number; id: string; payload: MessagePayload }> = [];
-    for (const [index, payload] of payloads.entries()) {
-      const id = await context.getRef(REF.communication, payload.messageId);
-      if (!id) {
-        outcomes[index] = failed(new SyncError('hubspot: the message is not logged yet (its operation failed or is dead: replay it)', { retryable: true }));
-        continue;
-      }
-      // An earlier write in doubt could land after this one and put an older status back.
-      const waited = await this.#waitedOut(context, this.#communicationWrite(payload.messageId));
-      if (waited) outcomes[index] = waited;
-      else ready.push({ index, id, payload });
-    }
-    if (ready.length === 0) return outcomes;
-    const response = (await this.#writeCommunications(
-      context,
-      ready.map(({ payload }) => payload.messageId),
-      () =>
-        this.#api.call(context, 'updating message statuses', (c) =>
-          c.crm.objects.communications.batchApi.update({
-            inputs: ready.map(({ id, payload }) => ({ id, properties: { hs_communication_body: communicationBody(payload) } })),
-          }),
-        ),
-    )) as BatchResult;
-    for (const { index, id } of ready) {
-      outcomes[index] = response.results.some((r) => r.id === id)
-        ? { ok: true, result: { hubspotCommunicationId: id } }
-        : failed(new VendorError('hubspot', `status not saved on communication ${id}: ${errorFor(response, id) ?? 'no result'}`));
-    }
-    return outcomes;
-  }
-
-  async #logMessages(operations: readonly OutboxOperation[], context: ExecutionContext): Promise<OperationOutcome[]> {
-    const idProperty = this.#settings.messageIdProperty;
-    const payloads = operations.map((op) => op.payload as MessagePayload);
-    const outcomes: OperationOutcome[] = payloads.map(() => ({ ok: true }));
-    const contactIds = new Map<string, string>();
-    const ready: Array<{ index: number; payload: MessagePayload }> = [];
-    for (const [index, payload] of payloads.entries()) {
-      const contactId = await context.getRef(REF.contact, payload.contactId);
-      if (!contactId) {
-        // The contact's own operation runs first in its ordering key; it must have failed.
-        outcomes[index] = failed(new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }));
-        continue;
-      }
-      // An earlier write in doubt could land after this one (an older body over a newer status);
-      // a create in doubt is looked up once it can no longer land (#createMessages).
-      const waited = await this.#waitedOut(context, this.#communicationWrite(payload.messageId));
-      if (waited) {
-        outcomes[index] = waited;
-        continue;
-      }
-      contactIds.set(payload.messageId, contactId);
-      ready.push({ index, payload });
-    }
-    if (ready.length === 0) return outcomes;
-    if (this.#messageWrites === 'create') return this.#createMessages(ready, contactIds, outcomes, context);
-
-    const response = (await this.#writeCommunications(
-      context,
-      ready.map(({ payload }) => payload.messageId),
-      () =>
-        this.#api.call(context, 'logging messages', (c) =>
-          c.crm.objects.communications.batchApi.upsert({
-            inputs: ready.map(({ payload }) => ({ idProperty, id: payload.messageId, properties: communicationProperties(payload, idProperty) })),
-          }),
-        ),
-    )) as BatchResult;
-    const communicationIds = new Map<string, string>();
-    for (const record of response.results) {
-      const messageId = record.properties[idProperty];
-      if (messageId) communicationIds.set(messageId, record.id);
-    }
-    for (const { index, payload } of ready) {
-      if (!communicationIds.has(payload.messageId)) {
-        outcomes[index] = failed(new VendorError('hubspot', `message not logged: ${errorFor(response, payload.messageId) ?? 'no result for it'}`));
-      }
-    }
-
-    const logged = ready.filter(({ payload }) => communicationIds.has(payload.messageId));
-    if (logged.length > 0) {
-      // Associating again is harmless, so a re-run after a crash simply repeats it.
-      await this.#api.call(context, 'associating messages with contacts', (c) =>
-        c.crm.associations.v4.batchApi.createDefault('communications', 'contacts', {
-          inputs: logged.map(({ payload }) => ({ _from: { id: communicationIds.get(payload.messageId)! }, to: { id: contactIds.get(payload.messageId)! } })),
-        }),
-      );
-    }
-    for (const { index, payload } of logged) {
-      const communicationId = communicationIds.get(payload.messageId)!;
-      await context.setRef(REF.communication, payload.messageId, communicationId);
-      outcomes[index] = { ok: true, result: { hubspotCommunicationId: communicationId } };
-    }
-    return outcomes;
-  }
-
-  /**
-   * Messages as new communications with their contact association inline (type 81, documented:
-   * https://developers.hubspot.com/docs/guides/api/crm/engagements/communications), one request
-   * each batch. A message already logged (its ref) or whose earlier create may have landed (found
-   * by search once indexed) is not created again; the time of each create is noted first, so a
-   * lost answer is known as one.
-   */
-  async #createMessages(
-    ready: ReadonlyArray<{ index: number; payload: MessagePayload }>,
-    contactIds: ReadonlyMap<string, string>,
-    outcomes: OperationOutcome[],
-    context: ExecutionContext,
-  ): Promise<OperationOutcome[]> {
-    const idProperty = this.#settings.messageIdProperty;
-    const toCreate: Array<{ index: number; payload: MessagePayload }> = [];
-    const toRewrite: Array<{ index: number; id: string; payload: MessagePayload }> = [];
-    for (const entry of ready) {
-      try {
-        const id = await this.#findLoggedMessageId(entry.payload, context);
-        if (id) toRewrite.push({ ...entry, id });
-        else toCreate.push(entry);
-      } catch (error) {
-        outcomes[entry.index] = failed(asSyncError(error));
-      }
-    }
-    if (toRewrite.length > 0) {
-      // A message written again (a history placeholder whose media came, a retry after the
-      // record landed) gets its properties rewritten, as an upsert would: never a second record.
-      const response = (await this.#writeCommunications(
-        context,
-        toRewrite.map(({ payload }) => payload.messageId),
-        () =>
-          this.#api.call(context, 'rewriting logged messages', (c) =>
-            c.crm.objects.communications.batchApi.update({
-              inputs: toRewrite.map(({ id, payload }) => ({ id, properties: communicationProperties(payload, idProperty) })),
-            }),
-          ),
-      )) as BatchResult;
-      for (const { index, id } of toRewrite) {
-        outcomes[index] = response.results.some((r) => r.id === id)
-          ? { ok: true, result: { hubspotCommunicationId: id } }
-          : failed(new VendorError('hubspot', `message not rewritten on communication ${id}: ${errorFor(response, id) ?? 'no result'}`));
-      }
-    }
-    if (toCreate.length === 0) return outcomes;
-    // Noted before it goes out and cleared once answered: a create whose answer is lost is looked
-    // up by its message id before it is sent again (#findCreated), never simply repeated.
-    const created = new Map<string, string>();
-    const response = await this.#writeCommunications(
-      context,
-      toCreate.map(({ payload }) => payload.messageId),
-      async () => {
-        const answer = (await this.#api.call(context, 'logging messages', (c) =>
-          c.crm.objects.communications.batchApi.create({
-            inputs: toCreate.map(({ payload }) => ({
-              properties: communicationProperties(payload, idProperty),
-              associations: [{ to: { id: contactIds.get(payload.messageId)! }, types: [{ associationCategory: AssociationSpecAssociationCategoryEnum.HubspotDefined, associationTypeId: COMMUNICATION_TO_CONTACT }] }],
-            })),
-          }),
-        )) as BatchResult;
-        // Results come in no particular order: matched by the message id each carries. The refs
-        // are stored before the notes are cleared: a crash between them leaves a create in doubt
-        // (looked up), never a second record.
-        for (const record of answer.results) {
-          const messageId = record.properties[idProperty];
-          if (messageId && !created.has(messageId)) created.set(messageId, record.id);
-        }
-        for (const [messageId, id] of created) await context.setRef(REF.communication, messageId, id);
-        return answer;
-      },
-    );
-    for (const { index, payload } of toCreate) {
-      const id = created.get(payload.messageId);
-      outcomes[index] = id ? { ok: true, result: { hubspotCommunicationId: id } } : failed(new VendorError('hubspot', `message not logged: ${errorFor(response, payload.messageId) ?? 'no result for it'}`));
-    }
-    return outcomes;
-  }
 }

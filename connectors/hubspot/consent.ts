@@ -11,11 +11,13 @@
 // WhatsApp subscription types belong to HubSpot's own WhatsApp channel, which this service is not.
 import { AssociationSpecAssociationCategoryEnum } from '@hubspot/api-client/lib/codegen/crm/objects/notes/models/AssociationSpec.js';
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/models/PropertyCreate.js';
-import type { ExecutionContext, OperationOutcome } from '../../core/connector.js';
+import type { ExecutionContext } from '../../core/connector.js';
+import type { OperationDone } from '../../core/operations.js';
 import { optOutNote, type ConsentPayload } from '../../core/consent/operation.js';
 import { CONSENT_STATUSES } from '../../core/consent/store.js';
 import { SyncError, VendorError } from '../../core/errors.js';
 import type { HubSpotApi } from './client.js';
+import { batchAnswer, propertyAnswer } from './responses.js';
 import { WINDOW_PROPERTY_DESCRIPTION } from './window.js';
 import type { HubSpotSettings } from './settings.js';
 
@@ -42,20 +44,20 @@ export function consentProperties(payload: ConsentPayload, names: Properties): R
  * id is kept, so a retry after the property write failed does not write it twice; a note whose
  * answer was lost may be (notes keep no unique key we could look up).
  */
-export async function writeHubSpotConsent(api: HubSpotApi, settings: Properties, payload: ConsentPayload, key: string, context: ExecutionContext): Promise<OperationOutcome> {
+export async function writeHubSpotConsent(api: HubSpotApi, settings: Properties, payload: ConsentPayload, key: string, context: ExecutionContext): Promise<OperationDone> {
   const contactId = await context.getRef(REF.contact, payload.contactId);
-  if (!contactId) return { ok: false, error: new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true }) };
-  const updated = await api.call(context, 'writing marketing consent on the contact', (c) =>
+  if (!contactId) throw new SyncError('hubspot: the contact is not in HubSpot yet (its contact operation failed or is dead: replay it)', { retryable: true });
+  const updated = await api.read(context, 'writing marketing consent on the contact', batchAnswer, (c) =>
     c.crm.contacts.batchApi.update({ inputs: [{ id: contactId, properties: consentProperties(payload, settings) }] }),
   );
-  const failure = (updated as { errors?: Array<{ message: string }> }).errors?.[0];
+  const failure = updated.errors?.[0];
   if (failure || !updated.results.some((r) => r.id === contactId)) {
-    return { ok: false, error: new VendorError('hubspot', `marketing consent not written on contact ${contactId}: ${failure?.message ?? 'no result'}`, { retryable: true }) };
+    throw new VendorError('hubspot', `marketing consent not written on contact ${contactId}: ${failure?.message ?? 'no result'}`, { retryable: true });
   }
-  if (payload.status !== 'opted_out') return { ok: true, result: { hubspotContactId: contactId } };
+  if (payload.status !== 'opted_out') return { result: { hubspotContactId: contactId } };
   let noteId = await context.getRef(REF.consentNote, key);
   if (!noteId) {
-    const created = await api.call(context, 'noting the opt-out on the timeline', (c) =>
+    const created = await api.read(context, 'noting the opt-out on the timeline', batchAnswer, (c) =>
       c.crm.objects.notes.batchApi.create({
         inputs: [
           {
@@ -66,10 +68,10 @@ export async function writeHubSpotConsent(api: HubSpotApi, settings: Properties,
       }),
     );
     noteId = created.results[0]?.id;
-    if (!noteId) return { ok: false, error: new VendorError('hubspot', 'the opt-out note was not created: no result', { retryable: true }) };
+    if (!noteId) throw new VendorError('hubspot', 'the opt-out note was not created: no result', { retryable: true });
     await context.setRef(REF.consentNote, key, noteId);
   }
-  return { ok: true, result: { hubspotContactId: contactId, hubspotNoteId: noteId } };
+  return { result: { hubspotContactId: contactId, hubspotNoteId: noteId } };
 }
 
 /**
@@ -89,7 +91,7 @@ export async function setupHubSpotConsentAndWindow(api: HubSpotApi, settings: Se
   ];
   for (const property of wanted) {
     const existing = await api
-      .call(context, `reading property contacts.${property.name}`, (c) => c.crm.properties.coreApi.getByName('contacts', property.name))
+      .read(context, `reading property contacts.${property.name}`, propertyAnswer, (c) => c.crm.properties.coreApi.getByName('contacts', property.name))
       .catch((error: SyncError) => {
         if (error.status === 404) return undefined;
         throw error;

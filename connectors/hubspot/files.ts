@@ -3,6 +3,7 @@ import type { ExecutionContext } from '../../core/connector.js';
 import { VendorError } from '../../core/errors.js';
 import { readStoredMedia } from '../../core/media-store.js';
 import type { HubSpotApi } from './client.js';
+import { fileSearchAnswer, uploadedFile } from './responses.js';
 import { mediaFileName, type MediaPayload } from './mappers.js';
 
 /**
@@ -14,17 +15,17 @@ import { mediaFileName, type MediaPayload } from './mappers.js';
  */
 export async function uploadMediaFile(api: HubSpotApi, folder: string, payload: MediaPayload, context: ExecutionContext): Promise<string> {
   const name = mediaFileName(payload);
-  const found = await api.call(context, 'looking for an uploaded file', (c) =>
+  const found = await api.read(context, 'looking for an uploaded file', fileSearchAnswer, (c) =>
     c.files.filesApi.doSearch(undefined, undefined, undefined, 1, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, name.replace(/\.[^.]+$/, '')),
   );
   const existing = found.results.find((f) => `${f.name}.${f.extension}` === name || f.name === name)?.id;
   if (existing) return existing;
   const data = await readStoredMedia(payload.path);
-  const uploaded = (await api.call(context, 'uploading a media file', (c) =>
+  const uploaded = await api.read(context, 'uploading a media file', uploadedFile, (c) =>
     c.files.filesApi
       .upload({ data, name }, undefined, folder, name, undefined, JSON.stringify({ access: 'PRIVATE', overwrite: false, duplicateValidationStrategy: 'RETURN_EXISTING', duplicateValidationScope: 'EXACT_FOLDER' }))
       .catch(duplicateHandedBack),
-  )) as { id?: string };
+  );
   if (!uploaded.id) throw new VendorError('hubspot', 'file upload answered without a file id');
   return uploaded.id;
 }

@@ -1,10 +1,11 @@
 // Pure mapping for the HubSpot inbox (Custom Channels): which changes are published to the
 // inbox, how a customer is addressed (delivery identifiers), and the request bodies. No I/O.
+import { z } from 'zod';
 import { contactOrderingKey } from '../../core/connector.js';
 import { BACKGROUND_KEY_PREFIX } from '../../core/outbox/key-queue.js';
-import { storedMediaPayload, type Contact, type DeliveryStatus, type LocalFile, type Message, type ModelChange, type OutboundReply, type StoredMediaPayload, type Thread } from '../../core/model/types.js';
+import { storedMediaPayload, type Contact, type DeliveryStatus, type LocalFile, type Message, type ModelChange, type OutboundReply, type Thread } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
-import { failureNote } from './mappers.js';
+import { failureNote, mediaPayload } from './mappers.js';
 import type { InboxSettings } from './settings.js';
 
 export const INBOX_KIND = { publish: 'inbox.publish', reply: 'inbox.reply', status: 'inbox.status' } as const;
@@ -17,11 +18,8 @@ export const INBOX_ORIGIN = 'hubspot';
  * `HS_PHONE_NUMBER`; a customer who withholds it (BSUID only) is a `CHANNEL_SPECIFIC_OPAQUE_ID`:
  * https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel
  */
-export interface DeliveryIdentifier {
-  readonly type: 'HS_PHONE_NUMBER' | 'CHANNEL_SPECIFIC_OPAQUE_ID';
-  readonly value: string;
-  [key: string]: string;
-}
+export const deliveryIdentifier = z.object({ type: z.enum(['HS_PHONE_NUMBER', 'CHANNEL_SPECIFIC_OPAQUE_ID']), value: z.string() });
+export type DeliveryIdentifier = z.infer<typeof deliveryIdentifier>;
 
 export function deliveryIdentifierOf(contact: Pick<Contact, 'waId' | 'bsuid' | 'parentBsuid'>): DeliveryIdentifier | undefined {
   if (contact.waId) return { type: 'HS_PHONE_NUMBER', value: contact.waId };
@@ -34,38 +32,42 @@ export function businessIdentifierOf(businessNumberId: string): DeliveryIdentifi
   return { type: 'CHANNEL_SPECIFIC_OPAQUE_ID', value: `whatsapp:${businessNumberId}` };
 }
 
-export interface PublishPayload {
+// Payload schemas: what inboxDrafts writes is what the inbox's handlers read back, checked.
+// Plain (stripping) objects; fields added after the first release are optional or nullable.
+
+export const publishPayload = z.object({
   /** The WhatsApp message id, or `<wamid>:media` for the file of a media message (published once stored). */
-  readonly messageId: string;
-  readonly threadId: string;
-  readonly contactId: string;
+  messageId: z.string(),
+  threadId: z.string(),
+  contactId: z.string(),
   /** Null for a file (a media.stored change names no thread): it goes over the number its text went over. */
-  readonly businessNumberId: string | null;
-  readonly direction: 'inbound' | 'outbound';
-  readonly text: string;
-  readonly sentAt: number;
-  readonly customer: DeliveryIdentifier;
-  readonly customerName: string | null;
+  businessNumberId: z.string().nullable(),
+  direction: z.enum(['inbound', 'outbound']),
+  text: z.string(),
+  sentAt: z.number(),
+  customer: deliveryIdentifier,
+  customerName: z.string().nullable(),
   /** The stored file to upload and attach (media messages, once the file is fetched). */
-  readonly file?: StoredMediaPayload;
-  [key: string]: unknown;
-}
+  file: mediaPayload.optional(),
+});
+export type PublishPayload = z.infer<typeof publishPayload>;
 
-export interface ReplyFetchPayload {
+export const replyFetchPayload = z.object({
   /** See inboxRecordId: the HubSpot conversation and message. */
-  readonly recordId: string;
-  readonly threadId: string;
-  readonly contactId: string;
-  [key: string]: unknown;
-}
+  recordId: z.string(),
+  threadId: z.string(),
+  contactId: z.string(),
+});
+export type ReplyFetchPayload = z.infer<typeof replyFetchPayload>;
 
-export interface StatusPayload {
+/** What HubSpot knows of an agent's message (SENT, FAILED, READ), and why it failed. */
+export const inboxStatusPayload = z.object({
   /** HubSpot's id of the agent's message. */
-  readonly hubspotMessageId: string;
-  readonly status: 'SENT' | 'FAILED' | 'READ';
-  readonly errorMessage: string | null;
-  [key: string]: unknown;
-}
+  hubspotMessageId: z.string(),
+  status: z.enum(['SENT', 'FAILED', 'READ']),
+  errorMessage: z.string().nullable(),
+});
+export type StatusPayload = z.infer<typeof inboxStatusPayload>;
 
 /**
  * The inbox's operations for a change. Customers' messages are published as INCOMING, the
@@ -77,26 +79,26 @@ export function inboxDrafts(change: ModelChange, settings: InboxSettings): Opera
   if (!settings.enabled) return [];
   switch (change.type) {
     case 'message.recorded': {
-      const payload = publishPayload(change.contact, change.thread, change.message);
-      return payload ? [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: contactOrderingKey(change.contact.id), payload: payload as never }] : [];
+      const payload = publishPayloadOf(change.contact, change.thread, change.message);
+      return payload ? [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: contactOrderingKey(change.contact.id), payload }] : [];
     }
     case 'media.stored': {
       // The file follows its message's text in the thread, as a message of its own.
-      const text = publishPayload(change.contact, { id: change.message.threadId, businessNumberId: null }, change.message);
+      const text = publishPayloadOf(change.contact, { id: change.message.threadId, businessNumberId: null }, change.message);
       if (!text) return [];
       const payload: PublishPayload = { ...text, messageId: `${change.message.id}:media`, text: change.message.media?.caption ?? '', file: storedMediaPayload(change) };
-      return [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: contactOrderingKey(change.contact.id), payload: payload as never }];
+      return [{ kind: INBOX_KIND.publish, key: payload.messageId, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'helpdesk.updated': {
       if (change.connector !== INBOX_ORIGIN) return [];
       const payload: ReplyFetchPayload = { recordId: change.recordId, threadId: change.thread.id, contactId: change.contact.id };
       // One per HubSpot message: a redelivered webhook queues nothing new.
-      return [{ kind: INBOX_KIND.reply, key: change.recordId, orderingKey: contactOrderingKey(change.contact.id), payload: payload as never }];
+      return [{ kind: INBOX_KIND.reply, key: change.recordId, orderingKey: contactOrderingKey(change.contact.id), payload }];
     }
     case 'reply.undeliverable': {
       if (change.reply.origin !== INBOX_ORIGIN) return [];
       const payload: StatusPayload = { hubspotMessageId: change.reply.sourceId, status: 'FAILED', errorMessage: `Not sent to the customer on WhatsApp: ${change.reason}` };
-      return [{ kind: INBOX_KIND.status, key: `failed:${change.reply.sourceId}`, orderingKey: statusOrderingKey(change.reply.sourceId), payload: payload as never }];
+      return [{ kind: INBOX_KIND.status, key: `failed:${change.reply.sourceId}`, orderingKey: statusOrderingKey(change.reply.sourceId), payload }];
     }
     case 'message.status': {
       // A status of a message sent for an agent's answer shows on that message in the inbox.
@@ -107,7 +109,7 @@ export function inboxDrafts(change: ModelChange, settings: InboxSettings): Opera
       const errorMessage = status === 'FAILED' ? `WhatsApp could not deliver this message: ${failureNote(change.errors)}` : null;
       const payload: StatusPayload = { hubspotMessageId, status, errorMessage };
       // sent and delivered are both SENT to HubSpot: one report. A reply's parts share the keys.
-      return [{ kind: INBOX_KIND.status, key: `${status.toLowerCase()}:${hubspotMessageId}`, orderingKey: statusOrderingKey(hubspotMessageId), payload: payload as never }];
+      return [{ kind: INBOX_KIND.status, key: `${status.toLowerCase()}:${hubspotMessageId}`, orderingKey: statusOrderingKey(hubspotMessageId), payload }];
     }
     default:
       return [];
@@ -133,7 +135,7 @@ function statusOrderingKey(hubspotMessageId: string): string {
 }
 
 /** What a message of ours publishes, or nothing: past chats stay on the timeline, and replies sent for HubSpot agents are in the thread already. */
-function publishPayload(contact: Contact, thread: Pick<Thread, 'id'> & { businessNumberId: string | null }, m: Message): PublishPayload | undefined {
+function publishPayloadOf(contact: Contact, thread: Pick<Thread, 'id'> & { businessNumberId: string | null }, m: Message): PublishPayload | undefined {
   if (m.history || m.origin === INBOX_ORIGIN) return undefined;
   const customer = deliveryIdentifierOf(contact);
   if (!customer) return undefined;

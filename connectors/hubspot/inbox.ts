@@ -4,14 +4,15 @@
 // the channel and one channel account per business number.
 import { z } from 'zod';
 import type { ExecutionContext, OperationEffect, OperationOutcome } from '../../core/connector.js';
-import { SyncError, VendorError, asSyncError } from '../../core/errors.js';
+import { SyncError, VendorError } from '../../core/errors.js';
 import { vendorFetch } from '../../core/http.js';
 import { sha256Hex, storeContentAddressed } from '../../core/media-store.js';
 import type { LocalFile } from '../../core/model/types.js';
-import type { OutboxOperation } from '../../core/outbox/queries.js';
+import { declareKind, type OperationDone, type OperationKind } from '../../core/operations.js';
 import { classifyHubSpotError, type HubSpotApi } from './client.js';
 import { uploadMediaFile } from './files.js';
 import { INBOX_THREAD_REF, parseInboxRecordId } from './inbox-webhook.js';
+import { anyAnswer, channel, channelAccount, channelAccountList, channelList, checkAnswer, inboxList, publishedMessage, signedFileUrl, threadMessage } from './responses.js';
 import {
   INBOX_KIND,
   INBOX_STATUS_RANK,
@@ -19,7 +20,10 @@ import {
   attachmentMimeType,
   businessIdentifierOf,
   channelRegistration,
+  inboxStatusPayload,
   publishBody,
+  publishPayload,
+  replyFetchPayload,
   replyFromAgentMessage,
   type PublishPayload,
   type ReplyFetchPayload,
@@ -32,39 +36,12 @@ const REF = { message: 'inbox-message', channelAccount: 'channel-account', chann
 
 const V3 = '/conversations/v3';
 
-// Answers we read, each with its endpoint's doc. Loose: HubSpot adds fields.
-/** https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel */
-const publishedMessage = z.looseObject({ id: z.string().min(1), conversationsThreadId: z.string().min(1) });
-/** https://developers.hubspot.com/docs/api-reference/legacy/conversations/conversations/messages/get-conversation */
-const threadMessage = z.looseObject({
-  id: z.string().min(1),
-  direction: z.string().optional(),
-  text: z.string().optional(),
-  client: z.looseObject({ clientType: z.string().optional() }).optional(),
-  // FILE attachments name a file in HubSpot Files; the other kinds (LOCATION, CONTACT, ...) are not files.
-  attachments: z.array(z.looseObject({ type: z.string(), fileId: z.coerce.string().optional(), name: z.string().optional() })).optional(),
-});
-/** https://developers.hubspot.com/docs/api-reference/files-files-v3/files/get-files-v3-files-fileId-signed-url */
-const signedFileUrl = z.looseObject({ url: z.string().url(), name: z.string().optional(), extension: z.string().optional(), size: z.number().optional() });
-/** https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/channel-accounts/create-custom-channel */
-const channelAccount = z.looseObject({ id: z.string().min(1), name: z.string().optional(), deliveryIdentifier: z.looseObject({ value: z.string() }).nullish() });
-const channelAccountList = z.looseObject({ results: z.array(channelAccount) });
-/** https://developers.hubspot.com/docs/api-reference/conversations-custom-channels-v3/external-channels/post-conversations-v3-custom-channels- */
-const channel = z.looseObject({ id: z.coerce.string(), name: z.string().optional() });
-const channelList = z.looseObject({ results: z.array(channel) });
-/** The account's inboxes (conversations.read), to connect channel accounts to. */
-const inboxList = z.looseObject({ results: z.array(z.looseObject({ id: z.coerce.string(), name: z.string().optional() })) });
-
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
     return text;
   }
-}
-
-function failed(error: unknown): OperationOutcome {
-  return { ok: false, error: asSyncError(error) };
 }
 
 export class HubSpotInbox {
@@ -92,34 +69,6 @@ export class HubSpotInbox {
     this.#template = connection.outsideWindowTemplate;
   }
 
-  static handles(kind: string): boolean {
-    return (Object.values(INBOX_KIND) as string[]).includes(kind);
-  }
-
-  execute(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome> {
-    const run = async (): Promise<OperationOutcome> => {
-      if (operation.kind === INBOX_KIND.publish) return this.#publish(operation.payload as unknown as PublishPayload, context);
-      if (operation.kind === INBOX_KIND.reply) return this.#readReply(operation.payload as unknown as ReplyFetchPayload, context);
-      if (operation.kind === INBOX_KIND.status) return this.#reportStatus(operation.payload as unknown as StatusPayload, context);
-      return failed(new SyncError(`hubspot: unknown inbox operation kind ${operation.kind}`));
-    };
-    return run().catch(failed);
-  }
-
-  /**
-   * Before a retry of a publish whose answer may have been lost: the stored ref when the answer
-   * came; otherwise the publish runs again with the same integrationIdempotencyId. HubSpot's
-   * reference names the field an idempotency id but does not spell out what a repeat answers;
-   * we rely on it keying the message (the sandbox answers the first message again). Should a
-   * real account add a second copy, the fix is a lookup in the conversation before the retry.
-   */
-  async reconcile(operation: OutboxOperation, context: ExecutionContext): Promise<OperationOutcome | undefined> {
-    if (operation.kind !== INBOX_KIND.publish) return undefined;
-    const payload = operation.payload as unknown as PublishPayload;
-    const known = await context.getRef(REF.message, payload.messageId);
-    return known ? { ok: true, result: { hubspotMessageId: known } } : undefined;
-  }
-
   /**
    * A call HubSpot answers with JSON, checked against its schema; refusals typed as the SDK's are.
    * Plain fetch with our timeout rather than the SDK's apiRequest: in our tests that one did not
@@ -140,10 +89,7 @@ export class HubSpotInbox {
       timeoutMs: this.#timeoutMs,
       classify: (status, body, retryAfter) => classifyHubSpotError({ code: status, body: parseJson(body), headers: retryAfter ? { 'retry-after': retryAfter } : {} }, action),
     });
-    const body: unknown = await response.json().catch(() => ({}));
-    const parsed = schema.safeParse(body);
-    if (!parsed.success) throw new VendorError('hubspot', `${action}: unexpected answer (${parsed.error.issues[0]?.message ?? 'unknown shape'})`);
-    return parsed.data;
+    return checkAnswer(action, schema, await response.json().catch(() => ({})));
   }
 
   /** The configured channel, else the one setup registered or found (kept as a ref). */
@@ -153,12 +99,19 @@ export class HubSpotInbox {
     return id;
   }
 
-  async #publish(payload: PublishPayload, context: ExecutionContext): Promise<OperationOutcome> {
+  /** The message an earlier attempt published, by its stored ref; undefined when none did (or its answer was lost). */
+  async publishedBefore(payload: PublishPayload, context: ExecutionContext): Promise<OperationOutcome | undefined> {
+    const known = await context.getRef(REF.message, payload.messageId);
+    return known ? { ok: true, result: { hubspotMessageId: known } } : undefined;
+  }
+
+  /** A customer's message (or a file of one) into the inbox thread of their delivery identifier, once. */
+  async publish(payload: PublishPayload, context: ExecutionContext): Promise<OperationDone> {
     const done = await context.getRef(REF.message, payload.messageId);
-    if (done) return { ok: true, result: { hubspotMessageId: done } };
+    if (done) return { result: { hubspotMessageId: done } };
     const channelId = await this.#channelId(context);
     const businessNumberId = payload.businessNumberId ?? (await context.getRef(REF.threadNumber, payload.threadId));
-    if (!businessNumberId) return failed(new SyncError("hubspot: the file's message is not in the inbox yet (its publish failed or is dead: replay it)", { retryable: true }));
+    if (!businessNumberId) throw new SyncError("hubspot: the file's message is not in the inbox yet (its publish failed or is dead: replay it)", { retryable: true });
     const accountId = await this.#ensureChannelAccount(businessNumberId, context);
     // Files go to HubSpot Files first; the message carries the file id.
     // https://developers.hubspot.com/docs/api-reference/legacy/conversations/custom-channels/messages/create-custom-channel (attachments: type FILE, fileId)
@@ -169,7 +122,7 @@ export class HubSpotInbox {
     await context.setRef(REF.threadNumber, payload.threadId, businessNumberId);
     // The agent's answer names this conversation: it leads back to the thread (see threadRef).
     await context.setRef(INBOX_THREAD_REF, payload.threadId, published.conversationsThreadId);
-    return { ok: true, result: { hubspotMessageId: published.id, conversationsThreadId: published.conversationsThreadId } };
+    return { result: { hubspotMessageId: published.id, conversationsThreadId: published.conversationsThreadId } };
   }
 
   /**
@@ -177,16 +130,16 @@ export class HubSpotInbox {
    * customer on WhatsApp. Messages this integration published itself are not agents' answers.
    * https://developers.hubspot.com/docs/api-reference/legacy/conversations/conversations/messages/get-conversation
    */
-  async #readReply(payload: ReplyFetchPayload, context: ExecutionContext): Promise<OperationOutcome> {
+  async readReply(payload: ReplyFetchPayload, context: ExecutionContext): Promise<OperationDone> {
     const ids = parseInboxRecordId(payload.recordId);
-    if (!ids) return failed(new SyncError(`hubspot: inbox record id ${JSON.stringify(payload.recordId)} is not conversation:message`));
+    if (!ids) throw new SyncError(`hubspot: inbox record id ${JSON.stringify(payload.recordId)} is not conversation:message`);
     const message = await this.#request(
       context,
       "reading an agent's inbox message",
       { method: 'GET', path: `${V3}/conversations/threads/${encodeURIComponent(ids.conversationsThreadId)}/messages/${encodeURIComponent(ids.messageId)}` },
       threadMessage,
     );
-    if (message.direction !== 'OUTGOING' || message.client?.clientType === 'INTEGRATION') return { ok: true, result: { skipped: 'not an agent message' } };
+    if (message.direction !== 'OUTGOING' || message.client?.clientType === 'INTEGRATION') return { result: { skipped: 'not an agent message' } };
     // The files are fetched before the reply is queued: the send then uploads them to WhatsApp,
     // each part once (a retry of this read fetches the same bytes to the same path).
     const files: LocalFile[] = [];
@@ -194,7 +147,7 @@ export class HubSpotInbox {
       if (attachment.type === 'FILE' && attachment.fileId) files.push(await this.#downloadFile(attachment.fileId, attachment.name, context));
     }
     const effects: OperationEffect[] = [{ type: 'reply.requested', threadId: payload.threadId, reply: replyFromAgentMessage(message, ids.conversationsThreadId, this.#template, files) }];
-    return { ok: true, result: { hubspotMessageId: message.id }, effects };
+    return { result: { hubspotMessageId: message.id }, effects };
   }
 
   /**
@@ -221,9 +174,10 @@ export class HubSpotInbox {
    * before a late delivered, FAILED before a read of another part) is left as it is.
    * https://developers.hubspot.com/docs/api-reference/latest/conversations/custom-channels/messages/update-custom-channel
    */
-  async #reportStatus(payload: StatusPayload, context: ExecutionContext): Promise<OperationOutcome> {
-    const reported = (await context.getRef(REF.reportedStatus, payload.hubspotMessageId)) as StatusPayload['status'] | undefined;
-    if (reported && INBOX_STATUS_RANK[reported] >= INBOX_STATUS_RANK[payload.status]) return { ok: true, result: { skipped: `already ${reported}` } };
+  async reportStatus(payload: StatusPayload, context: ExecutionContext): Promise<OperationDone> {
+    // The ref holds a status this code wrote; anything else reads as none reported yet.
+    const reported = inboxStatusPayload.shape.status.safeParse(await context.getRef(REF.reportedStatus, payload.hubspotMessageId));
+    if (reported.success && INBOX_STATUS_RANK[reported.data] >= INBOX_STATUS_RANK[payload.status]) return { result: { skipped: `already ${reported.data}` } };
     const channelId = await this.#channelId(context);
     await this.#request(
       context,
@@ -233,10 +187,10 @@ export class HubSpotInbox {
         path: `${V3}/custom-channels/${channelId}/messages/${encodeURIComponent(payload.hubspotMessageId)}`,
         body: { statusType: payload.status, ...(payload.errorMessage ? { errorMessage: payload.errorMessage } : {}) },
       },
-      z.unknown(),
+      anyAnswer,
     );
     await context.setRef(REF.reportedStatus, payload.hubspotMessageId, payload.status);
-    return { ok: true, result: { status: payload.status } };
+    return { result: { status: payload.status } };
   }
 
   /**
@@ -329,4 +283,35 @@ export class HubSpotInbox {
   #withChannel(channelId: string): HubSpotInbox {
     return channelId === this.#settings.channelId ? this : new HubSpotInbox(this.#api, { ...this.#settings, channelId }, { baseUrl: this.#base, timeoutMs: this.#timeoutMs, mediaFolder: this.#mediaFolder, mediaDir: this.#mediaDir, outsideWindowTemplate: this.#template });
   }
+}
+
+/** The inbox when it is on; a typed refusal for an operation queued while it was on, now that it is off. */
+function inboxOn(inbox: HubSpotInbox | undefined): HubSpotInbox {
+  if (!inbox) throw new SyncError('hubspot: an inbox operation is queued but connectors.hubspot.inbox is off; turn it on again or discard the operation');
+  return inbox;
+}
+
+/**
+ * The inbox's operation kinds, one operation at a time (the Custom Channels endpoints take one
+ * message each). Declared whether or not the inbox is on: operations queued while it was on then
+ * fail with the reason instead of as unknown kinds.
+ */
+export function inboxOperationKinds(inbox: HubSpotInbox | undefined): OperationKind[] {
+  return [
+    declareKind({
+      kind: INBOX_KIND.publish,
+      payload: publishPayload,
+      handle: (op, context) => inboxOn(inbox).publish(op.payload, context),
+      /**
+       * Before a retry of a publish whose answer may have been lost: the stored ref when the answer
+       * came; otherwise the publish runs again with the same integrationIdempotencyId. HubSpot's
+       * reference names the field an idempotency id but does not spell out what a repeat answers;
+       * we rely on it keying the message (the sandbox answers the first message again). Should a
+       * real account add a second copy, the fix is a lookup in the conversation before the retry.
+       */
+      reconcile: async (op, context) => inbox?.publishedBefore(op.payload, context),
+    }),
+    declareKind({ kind: INBOX_KIND.reply, payload: replyFetchPayload, handle: (op, context) => inboxOn(inbox).readReply(op.payload, context) }),
+    declareKind({ kind: INBOX_KIND.status, payload: inboxStatusPayload, handle: (op, context) => inboxOn(inbox).reportStatus(op.payload, context) }),
+  ];
 }

@@ -2,7 +2,7 @@
 // optionally the two-way inbox (a custom channel) beside them.
 import type { ConnectorFactory, ConnectorMetadata } from '../../core/connector.js';
 import { HubSpotConnector } from './connector.js';
-import { KIND } from './mappers.js';
+import { BATCH_SIZE } from './mappers.js';
 import { hubspotSettingsSchema, type HubSpotSettings } from './settings.js';
 import { hubspotInbound } from './inbox-webhook.js';
 import { hubspotWorkflowRecipe } from './workflow-recipe.js';
@@ -20,7 +20,7 @@ export const hubspotMetadata: ConnectorMetadata = {
     inbox: ['conversations.custom_channels.read', 'conversations.custom_channels.write', 'conversations.read', 'files'],
   },
   grantScopesHint: 'in HubSpot, Settings > Integrations > Private apps > your app > Scopes, add them and use the new token (OAuth apps: add them to the app and reinstall)',
-  maxBatch: { [KIND.contact]: 100, [KIND.message]: 100, [KIND.status]: 100, [KIND.media]: 10, [KIND.thread]: 100 },
+  maxBatch: BATCH_SIZE,
   // One contact's backlog in runs: its messages go in one communications batch call (up to 100
   // inputs), so a flooding customer drains at the burst limit, not one message per claim.
   maxRun: 100,

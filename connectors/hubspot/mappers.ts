@@ -1,26 +1,55 @@
-// Pure mapping between our model and HubSpot records: no I/O, tested against plain objects.
+// Pure mapping between our model and HubSpot records, and the zod schema of each operation's
+// payload: no I/O, tested against plain objects.
 import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/contacts/models/Filter.js';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
-import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
+import { z } from 'zod';
+import { NUMBER_WITHHELD_NOTE, contactIdentityPayloadSchema, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { numberVariants, samePerson, type E164 } from '../../core/model/phone.js';
-import { storedMediaPayload, type DeliveryStatus, type ModelChange, type StoredMediaPayload, type VendorErrorDetail } from '../../core/model/types.js';
+import { DELIVERY_STATUSES, storedMediaPayload, type DeliveryStatus, type ModelChange, type VendorErrorDetail } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import { messagePlacement, contactOrderingKey } from '../../core/connector.js';
 
 export const KIND = { contact: 'contact.upsert', message: 'message.log', status: 'message.status', media: 'media.attach', thread: 'thread.activity' } as const;
 
-export interface ThreadPayload {
-  readonly threadId: string;
-  readonly contactId: string;
-  readonly profileName: string | null;
-  readonly startedAt: number;
-  readonly firstText: string;
-  [key: string]: string | number | null;
-}
+/**
+ * How many operations of a kind one vendor call takes: HubSpot's batch endpoints take at most 100
+ * inputs (https://developers.hubspot.com/docs/api-reference/latest/crm/objects/communications/batch/create-communications);
+ * media go one upload each, ten claimed at once.
+ */
+export const BATCH_SIZE = { [KIND.contact]: 100, [KIND.message]: 100, [KIND.status]: 100, [KIND.media]: 10, [KIND.thread]: 100 } as const;
 
-export type MediaPayload = StoredMediaPayload;
+// Payload schemas: what the planner below writes is what the handlers read back, checked. Plain
+// (stripping) objects: the handlers read the fields named here, and an older payload carrying a
+// field no longer written still parses.
+
+/** A new thread, for the note or task telling the contact's owner. */
+export const threadPayload = z.object({
+  threadId: z.string(),
+  contactId: z.string(),
+  profileName: z.string().nullable(),
+  startedAt: z.number(),
+  firstText: z.string(),
+});
+export type ThreadPayload = z.infer<typeof threadPayload>;
+
+/**
+ * A stored media file (StoredMediaPayload). `threadId` is optional: the first media operations,
+ * queued before it was added, did not carry it, and nothing here reads it.
+ */
+export const mediaPayload = z.object({
+  messageId: z.string(),
+  contactId: z.string(),
+  threadId: z.string().optional(),
+  path: z.string(),
+  sha256: z.string(),
+  mimeType: z.string(),
+  size: z.number(),
+  filename: z.string().nullable(),
+});
+export type MediaPayload = z.infer<typeof mediaPayload>;
 
 /** A contact's identifiers (see core/model/identity.ts); `crmKey` is the upsert key, `phone` may be null. */
+export const contactPayload = contactIdentityPayloadSchema;
 export type ContactPayload = ContactIdentityFields;
 
 /** The contact properties this connector writes besides names: from settings, created by setup. */
@@ -32,16 +61,17 @@ export interface ContactPropertyNames {
   readonly identityNote: string | null;
 }
 
-export interface MessagePayload {
-  readonly messageId: string;
-  readonly contactId: string;
-  readonly direction: 'inbound' | 'outbound';
-  readonly text: string;
-  readonly sentAt: number;
-  readonly status: DeliveryStatus | null;
-  readonly statusNote: string | null;
-  [key: string]: string | number | null;
-}
+/** A message for its communication, and its delivery status once one came (message.status). */
+export const messagePayload = z.object({
+  messageId: z.string(),
+  contactId: z.string(),
+  direction: z.enum(['inbound', 'outbound']),
+  text: z.string(),
+  sentAt: z.number(),
+  status: z.enum(DELIVERY_STATUSES).nullable(),
+  statusNote: z.string().nullable(),
+});
+export type MessagePayload = z.infer<typeof messagePayload>;
 
 export function toOperationDrafts(change: ModelChange, options: { mediaUpload: boolean; threadActivity: boolean }): OperationDraft[] {
   switch (change.type) {
@@ -93,16 +123,6 @@ export function toOperationDrafts(change: ModelChange, options: { mediaUpload: b
     default:
       return [];
   }
-}
-
-/**
- * The HubSpot record an operation of a run writes: HubSpot's batch endpoints refuse an input list
- * that names one record twice ("Duplicate IDs found in batch input"), so a run segment takes each
- * record once (two updates of one contact, a message's delivered and read statuses go in turn).
- */
-export function recordWrittenBy(kind: string, payload: Readonly<Record<string, unknown>>): string | undefined {
-  const id = kind === KIND.contact ? payload['contactId'] : kind === KIND.thread ? payload['threadId'] : payload['messageId'];
-  return typeof id === 'string' ? id : undefined;
 }
 
 /** WhatsApp's reason a message failed, in words a person acts on (timeline notes, the inbox's FAILED status). */

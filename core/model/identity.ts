@@ -154,3 +154,4 @@ export function contactPayloadOf(stored: unknown): ContactIdentityFields {
     previousPhone: null,
   };
 }
+

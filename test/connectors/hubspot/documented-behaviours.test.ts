@@ -147,7 +147,7 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
       await withContact(connector, context);
       await fetch(`${baseUrl}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: 500 }) });
       const op = messageOp('wamid.R1');
-      await expect(connector.execute([op], context)).rejects.toThrow(/HTTP 500/);
+      expect((await connector.execute([op], context))[0]).toMatchObject({ ok: false, error: { message: expect.stringMatching(/HTTP 500/) } });
       const retried = await connector.reconcile({ ...op, attempts: 2 }, context);
       expect(retried).toBeUndefined();
       expect((await connector.execute([{ ...op, attempts: 2 }], context))[0]!.ok).toBe(true);
@@ -161,7 +161,7 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
       await withContact(connector, context);
       sandbox.chaos.set({ rate: 1, kinds: ['reset-before'], methods: ['POST'] });
       const op = messageOp('wamid.N1');
-      await expect(connector.execute([op], context)).rejects.toThrow(/socket hang up|ECONNRESET/);
+      expect((await connector.execute([op], context))[0]).toMatchObject({ ok: false, error: { message: expect.stringMatching(/socket hang up|ECONNRESET/) } });
       sandbox.chaos.set(undefined);
       expect(communications('wamid.N1')).toHaveLength(0);
       expect((await dispatch(connector, { ...op, attempts: 2 }, context)).ok).toBe(true);
@@ -211,7 +211,7 @@ describe('HubSpot connector against documented HubSpot behaviour', () => {
       contact.properties['hubspot_owner_id'] = '111';
       const op = claimedOperation('hubspot', KIND.thread, { threadId: 't1', contactId: 'c1', profileName: 'Sheena Nelson', startedAt: Date.UTC(2026, 0, 5, 9), firstText: 'hello' });
       sandbox.landLate('POST /crm/v3/objects/notes/batch/upsert', 400);
-      await expect(connector.execute([op], context)).rejects.toThrow();
+      expect((await connector.execute([op], context))[0]).toMatchObject({ ok: false });
       // The contact changes hands before the retry; the first upsert, with the old owner, is still to land.
       contact.properties['hubspot_owner_id'] = '222';
       expect((await dispatch(connector, { ...op, attempts: 2 }, context)).ok).toBe(true);

@@ -5,6 +5,7 @@ import nock from 'nock';
 import { describe, expect, it } from 'vitest';
 import { hubspotConnector } from '../../../connectors/hubspot/index.js';
 import { KIND } from '../../../connectors/hubspot/mappers.js';
+import { INBOX_KIND } from '../../../connectors/hubspot/inbox-mappers.js';
 import { WINDOW_KIND } from '../../../core/outbound/window.js';
 import { NUMBER_WITHHELD_NOTE } from '../../../core/model/identity.js';
 import { hubspotSettingsSchema } from '../../../connectors/hubspot/settings.js';
@@ -139,7 +140,7 @@ describe('HubSpot connector', () => {
         .reply(200, batchBody([]))
         .post('/crm/v3/objects/contacts/search')
         .reply(400, { status: 'error', message: 'exceeds the maximum of 3,000 characters', category: 'VALIDATION_ERROR' });
-      await expect(connectorWith().execute([contactOp('c1', '+5511987650001')], testContext())).rejects.toThrow(/3,000 characters/);
+      expect((await connectorWith().execute([contactOp('c1', '+5511987650001')], testContext()))[0]).toMatchObject({ ok: false, error: { message: expect.stringMatching(/3,000 characters/) } });
     });
 
     it('fills the name of an adopted contact only where it is empty', async () => {
@@ -371,6 +372,33 @@ describe('HubSpot connector', () => {
     });
   });
 
+  describe('payloads checked by their kind, answers by their schema', () => {
+    it('reports a message whose payload is not one as dead, with the schema\'s reason, calling HubSpot for nothing', async () => {
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const sideways = op(KIND.message, { messageId: 'wamid.A', contactId: 'c1', direction: 'sideways', text: 'x', sentAt: 1749416383000, status: null, statusNote: null });
+      const [outcome] = await connectorWith().execute([sideways], context);
+      expect(outcome).toMatchObject({ ok: false, error: { name: 'InvalidPayloadError', retryable: false, message: expect.stringMatching(/^message\.log payload does not match its schema: direction: /) } });
+    });
+
+    it('fails a write whose answer is not of the documented shape with a vendor error saying what was unexpected', async () => {
+      nock(API)
+        .post('/crm/v3/objects/communications/batch/upsert')
+        .reply(200, batchBody([{ properties: { whatsapp_message_id: 'wamid.A' }, createdAt: '2026-01-01T00:00:00Z' }]));
+      const context = testContext();
+      context.refs.set('contact:c1', '101');
+      const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c1')], context);
+      expect(outcome).toMatchObject({ ok: false, error: expect.any(VendorError) });
+      expect(outcome).toMatchObject({ error: { message: expect.stringMatching(/^hubspot: logging messages: unexpected answer \(results\.0\.id: /) } });
+      expect(nock.isDone()).toBe(true);
+    });
+
+    it('fails an inbox operation queued while the inbox was on, now that it is off, saying so', async () => {
+      const [outcome] = await connectorWith().execute([op(INBOX_KIND.status, { hubspotMessageId: 'm1', status: 'READ', errorMessage: null })], testContext());
+      expect(outcome).toMatchObject({ ok: false, error: { retryable: false, message: expect.stringMatching(/connectors\.hubspot\.inbox is off; turn it on again/) } });
+    });
+  });
+
   describe('limits and errors', () => {
     it('turns a 429 into a retryable error with HubSpot\'s wait', async () => {
       nock(API)
@@ -378,7 +406,7 @@ describe('HubSpot connector', () => {
         .reply(429, { status: 'error', message: 'You have reached your ten_secondly_rolling limit.', category: 'RATE_LIMITS', policyName: 'TEN_SECONDLY_ROLLING' }, { 'retry-after': '3' });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      await expect(connectorWith().execute([messageOp('wamid.A', 'c1')], context)).rejects.toMatchObject({ retryable: true, retryAfterMs: 3000, status: 429 });
+      expect((await connectorWith().execute([messageOp('wamid.A', 'c1')], context))[0]).toMatchObject({ ok: false, error: { retryable: true, retryAfterMs: 3000, status: 429 } });
       expect(context.calls).toEqual([429]);
     });
 
@@ -386,7 +414,7 @@ describe('HubSpot connector', () => {
       nock(API).post('/crm/v3/objects/communications/batch/upsert').reply(429, { status: 'error', message: 'limit', category: 'RATE_LIMITS', policyName: 'TEN_SECONDLY_ROLLING' });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      await expect(connectorWith().execute([messageOp('wamid.A', 'c1')], context)).rejects.toMatchObject({ retryAfterMs: 10_000 });
+      expect((await connectorWith().execute([messageOp('wamid.A', 'c1')], context))[0]).toMatchObject({ ok: false, error: { retryAfterMs: 10_000 } });
     });
 
     it('refreshes an OAuth token by its TTL and once more on 401', async () => {
@@ -429,9 +457,10 @@ describe('HubSpot connector', () => {
         });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      const error = await connectorWith().execute([messageOp('wamid.A', 'c1')], context).catch((e: unknown) => e);
+      const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c1')], context);
+      const error = outcome?.ok === false ? outcome.error : undefined;
       expect(error).toBeInstanceOf(CredentialError);
-      expect((error as Error).message).toMatch(/lacks scope crm\.objects\.contacts\.write; add them to the private app/);
+      expect(error?.message).toMatch(/lacks scope crm\.objects\.contacts\.write; add them to the private app/);
     });
 
     it('paces an OAuth app at its own 110 requests per 10 s, a private app at 100 unless told', () => {
@@ -451,9 +480,10 @@ describe('HubSpot connector', () => {
         });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      const error = await connectorWith().execute([messageOp('wamid.A', 'c1')], context).catch((e: unknown) => e);
+      const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c1')], context);
+      const error = outcome?.ok === false ? outcome.error : undefined;
       expect(error).toBeInstanceOf(CredentialError);
-      expect((error as Error).message).toMatch(/lacks scopes crm\.objects\.contacts\.write, files;/);
+      expect(error?.message).toMatch(/lacks scopes crm\.objects\.contacts\.write, files;/);
     });
 
     it('reads an OAuth token\'s scopes from the date-versioned introspection endpoint, form-encoded', async () => {
@@ -476,7 +506,7 @@ describe('HubSpot connector', () => {
       const connector = connectorWith({ accessToken: undefined, oauth: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'revoked' } });
       const context = testContext();
       context.refs.set('contact:c1', '101');
-      await expect(connector.execute([messageOp('wamid.A', 'c1')], context)).rejects.toBeInstanceOf(CredentialError);
+      expect((await connector.execute([messageOp('wamid.A', 'c1')], context))[0]).toMatchObject({ ok: false, error: expect.any(CredentialError) });
     });
   });
 
