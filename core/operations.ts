@@ -128,9 +128,15 @@ export function declareKind<Payload>(declaration: OperationKindDeclaration<Paylo
       const ctx = withBuckets(context, rateBuckets);
       const parsed = operations.map(parse);
       const outcomes: OperationOutcome[] = parsed.map((p) => (p.ok ? { ok: false, error: new NotAttemptedError() } : { ok: false, error: p.error }));
-      const valid = parsed.flatMap((p, index) => (p.ok ? [{ index, op: p.op }] : []));
-      if (valid.length === 0) return outcomes;
       if (declaration.handleBatch) {
+        // A key whose operation is invalid sends nothing after it in this call: its later ones wait, not attempted.
+        const stopped = new Set<string>();
+        const valid = parsed.flatMap((p, index) => {
+          const key = operations[index]!.orderingKey;
+          if (!p.ok) stopped.add(key);
+          return p.ok && !stopped.has(key) ? [{ index, op: p.op }] : [];
+        });
+        if (valid.length === 0) return outcomes;
         let results: readonly OperationOutcome[];
         try {
           results = await declaration.handleBatch(valid.map((v) => v.op), ctx);

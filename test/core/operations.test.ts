@@ -216,4 +216,14 @@ describe('operation table', () => {
     expect(calls).toEqual([['contact c1', 'contact c2'], ['note bad', 'note fine'], ['contact c2']]);
     expect(outcomes.map((o) => (o.ok ? 'ok' : o.error.name))).toEqual(['ok', 'VendorError', 'NotAttemptedError', 'ok', 'ok', 'ok']);
   });
+
+  it("a batch kind sends nothing of a key after that key's invalid payload; other keys' go", async () => {
+    const seen: string[] = [];
+    const table = new OperationTable([
+      declareKind({ kind: 'note.write', payload: note, batchSize: 10, handleBatch: async (ops) => (seen.push(...ops.map((o) => o.payload.text)), ops.map(() => ({ ok: true as const }))) }),
+    ]);
+    const outcomes = await table.execute([op({ contactId: 'c1', text: 1 }, 'k1'), op({ contactId: 'c1', text: 'after' }, 'k1'), op({ contactId: 'c2', text: 'other' }, 'k2')], testContext());
+    expect(seen).toEqual(['other']);
+    expect(outcomes.map((o) => (o.ok ? 'ok' : o.error.name))).toEqual(['InvalidPayloadError', 'NotAttemptedError', 'ok']);
+  });
 });
