@@ -6,7 +6,7 @@ import type { ThreadMessage } from '../../core/connector.js';
 import { ARRIVED_LATE } from '../../core/model/late.js';
 import { NUMBER_WITHHELD_NOTE, identityFields, phoneFieldNeedsUpdate, type ContactIdentityFields } from '../../core/model/identity.js';
 import { samePerson, writtenForms, type E164 } from '../../core/model/phone.js';
-import { storedMediaPayload, type ModelChange } from '../../core/model/types.js';
+import { storedMediaPayload, storedMediaPayloadSchema, type ModelChange } from '../../core/model/types.js';
 import type { OperationDraft } from '../../core/outbox/queries.js';
 import { messagePlacement, contactOrderingKey } from '../../core/connector.js';
 import type { SalesforceSettings } from './settings.js';
@@ -41,15 +41,7 @@ export const BATCH_SIZE = { [KIND.person]: 200, [KIND.activity]: 200, [KIND.medi
  * A received file to attach to its thread's Task: the stored media payload (storedMediaPayload),
  * of which only what the upload reads is required.
  */
-export const mediaFilePayload = z.object({
-  messageId: z.string(),
-  threadId: z.string(),
-  path: z.string(),
-  sha256: z.string(),
-  mimeType: z.string(),
-  size: z.number(),
-  filename: z.string().nullable(),
-});
+export const mediaFilePayload = storedMediaPayloadSchema.omit({ contactId: true });
 export type MediaFilePayload = z.infer<typeof mediaFilePayload>;
 
 /** Largest file sent inline as base64 JSON (the REST body limit is 50 MB once encoded). */
