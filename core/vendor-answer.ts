@@ -8,15 +8,16 @@ import { VendorError } from './errors.js';
 export const UNEXPECTED_ANSWER = 'UNEXPECTED_ANSWER';
 
 /**
- * `answer` as `schema` parses it, or a VendorError (not retryable: the same call would get the
- * same answer) saying where it differs. Only paths and zod's words go into the message, never
- * the answer's values, which may be personal data.
+ * `answer` as `schema` parses it, or a VendorError saying where it differs. Not retryable by
+ * default (the same call gets the same answer); `retryable` for a vendor whose odd answers pass
+ * (a proxy's page, a partial answer). Only paths and zod's words go into the message, never the
+ * answer's values, which may be personal data.
  */
-export function checkedAnswer<S extends z.ZodType>(vendor: string, action: string, schema: S, answer: unknown): z.output<S> {
+export function checkedAnswer<S extends z.ZodType>(vendor: string, action: string, schema: S, answer: unknown, options: { readonly retryable?: boolean } = {}): z.output<S> {
   const parsed = schema.safeParse(answer);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const at = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(answer)';
   const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more)` : '';
-  throw new VendorError(vendor, `${action}: unexpected answer: ${at}: ${issue?.message ?? 'unknown shape'}${more}`, { code: UNEXPECTED_ANSWER });
+  throw new VendorError(vendor, `${action}: unexpected answer: ${at}: ${issue?.message ?? 'unknown shape'}${more}`, { code: UNEXPECTED_ANSWER, retryable: options.retryable ?? false });
 }

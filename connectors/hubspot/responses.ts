@@ -3,15 +3,11 @@
 // answer that does not match is a VendorError naming what was unexpected, never a crash on a
 // missing field. Loose objects: HubSpot adds fields, and nothing here depends on their absence.
 import { z } from 'zod';
-import { VendorError } from '../../core/errors.js';
+import { checkedAnswer } from '../../core/vendor-answer.js';
 
-/** `action: unexpected answer (where: what)`, for an answer that does not match its schema. */
+/** `answer` checked against its schema (core/vendor-answer.ts): the parsed answer, or a VendorError saying where it departs. */
 export function checkAnswer<S extends z.ZodType>(action: string, schema: S, answer: unknown): z.output<S> {
-  const parsed = schema.safeParse(answer);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const at = issue && issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
-  throw new VendorError('hubspot', `${action}: unexpected answer (${at}${issue?.message ?? 'unknown shape'})`);
+  return checkedAnswer('hubspot', action, schema, answer);
 }
 
 // ---- CRM objects ----

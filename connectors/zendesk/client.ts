@@ -3,6 +3,7 @@
 // instead of throwing), typed errors from Zendesk's status and error names, and the
 // Idempotency-Key header on ticket creation (the SDK sends none by itself), and every answer we
 // read checked against its schema (responses.ts).
+import { checkedAnswer } from '../../core/vendor-answer.js';
 import { createReadStream } from 'node:fs';
 import type { ZendeskClient, ZendeskClientOptions } from 'node-zendesk';
 import type { z } from 'zod';
@@ -92,22 +93,13 @@ export function isIdempotencyMismatch(error: unknown): boolean {
 }
 
 /**
- * An answer without the shape we read (see responses.ts), saying where it departs and how, never
- * what it holds (answers carry personal data). Retryable, like any answer we could not use: a
- * proxy's page or a partial answer passes; a lasting change of Zendesk's ends dead after the retries.
+ * `value` (an answer of `action`) checked against its schema (core/vendor-answer.ts): the parsed
+ * answer, or a VendorError saying where it departs and how, never what it holds (answers carry
+ * personal data). Retryable, like any answer we could not use: a proxy's page or a partial answer
+ * passes; a lasting change of Zendesk's ends dead after the retries.
  */
-export function unexpectedAnswer(action: string, error: z.ZodError): VendorError {
-  const issue = error.issues[0];
-  const at = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(answer)';
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
-  return new VendorError('zendesk', `${action}: unexpected answer: ${at}: ${issue?.message ?? 'unknown shape'}${more}`, { retryable: true });
-}
-
-/** `value` (an answer of `action`) checked against its schema: the parsed answer, or an unexpectedAnswer error. */
 export function expectAnswer<Schema extends z.ZodType>(action: string, answer: Schema, value: unknown): z.output<Schema> {
-  const parsed = answer.safeParse(value);
-  if (!parsed.success) throw unexpectedAnswer(action, parsed.error);
-  return parsed.data;
+  return checkedAnswer('zendesk', action, answer, value, { retryable: true });
 }
 
 interface CallOptions {

@@ -389,7 +389,7 @@ describe('HubSpot connector', () => {
       context.refs.set('contact:c1', '101');
       const [outcome] = await connectorWith().execute([messageOp('wamid.A', 'c1')], context);
       expect(outcome).toMatchObject({ ok: false, error: expect.any(VendorError) });
-      expect(outcome).toMatchObject({ error: { message: expect.stringMatching(/^hubspot: logging messages: unexpected answer \(results\.0\.id: /) } });
+      expect(outcome).toMatchObject({ error: { message: expect.stringMatching(/^hubspot: logging messages: unexpected answer: results\.0\.id: /) } });
       expect(nock.isDone()).toBe(true);
     });
 
